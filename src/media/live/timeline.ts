@@ -1,0 +1,72 @@
+/**
+ * Maps the encoder's media time onto the wall clock, once for the whole presentation.
+ *
+ * DASH addresses live segments by time (ISO/IEC 23009-1 §5.3.9.5.3): with SegmentTemplate@duration,
+ * segment `startNumber + k` covers media time [k·d, (k+1)·d) and becomes available at
+ * availabilityStartTime + (k+1)·d. pushcast, not the encoder, owns that mapping so that every delivery
+ * mode announces the same numbers and times.
+ *
+ * Each encoder run is an input *generation*. Generation 0 fixes availabilityStartTime from the arrival of
+ * its first sample. A restarted encoder begins again at media time 0; its generation gets an offset that
+ * puts its first sample on the segment grid at the current wall-clock position, so numbering and time
+ * keep moving forward and nothing already published is reused.
+ */
+export class LiveTimeline {
+  /** Milliseconds since the epoch; undefined until the first sample arrives. */
+  availabilityStartTime?: number;
+  private readonly offsets = new Map<number, number>();
+  /** End (seconds, output media time) of the furthest sample any track has published. */
+  private publishedEnd = 0;
+
+  constructor(
+    /** Nominal segment duration in seconds (SegmentTemplate@duration). */
+    readonly segmentDuration: number,
+    /** First segment number (SegmentTemplate@startNumber). */
+    readonly startNumber = 1,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  /**
+   * Seconds to add to the input media times of `generation`. The first track to see a sample of a
+   * generation decides it; the other tracks of the same encoder run share it.
+   */
+  offsetFor(generation: number, firstInputTime: number): number {
+    const known = this.offsets.get(generation);
+    if (known !== undefined) return known;
+    let offset: number;
+    if (this.availabilityStartTime === undefined) {
+      this.availabilityStartTime = this.now() - firstInputTime * 1000;
+      offset = 0;
+    } else {
+      const d = this.segmentDuration;
+      const wallPosition = (this.now() - this.availabilityStartTime) / 1000;
+      // Next grid boundary at or after both the wall clock and everything already published.
+      const target = Math.max(wallPosition, this.publishedEnd);
+      offset = Math.ceil((target - firstInputTime) / d - 1e-9) * d;
+      if (firstInputTime + offset < this.publishedEnd) offset += d;
+    }
+    this.offsets.set(generation, offset);
+    return offset;
+  }
+
+  /** Records that some track published media up to `endSeconds` (output media time). */
+  notePublished(endSeconds: number): void {
+    if (endSeconds > this.publishedEnd) this.publishedEnd = endSeconds;
+  }
+
+  /** The segment number whose nominal start is nearest to output media time `seconds` (where a cut there belongs). */
+  segmentNumberNear(seconds: number): number {
+    return this.startNumber + Math.round(seconds / this.segmentDuration);
+  }
+
+  /** Nominal start (seconds, output media time) of segment `number`. */
+  segmentStart(number: number): number {
+    return (number - this.startNumber) * this.segmentDuration;
+  }
+
+  /** Wall-clock time (ms since the epoch) at which `number` is complete by the MPD's reckoning. */
+  availabilityEnd(number: number): number {
+    if (this.availabilityStartTime === undefined) return Infinity;
+    return this.availabilityStartTime + (number - this.startNumber + 1) * this.segmentDuration * 1000;
+  }
+}
