@@ -7,7 +7,8 @@
  * mode announces the same numbers and times.
  *
  * Each encoder run is an input *generation*. Generation 0 fixes availabilityStartTime from the arrival of
- * its first sample. A restarted encoder begins again at media time 0; its generation gets an offset that
+ * its first sample, and startNumber from availabilityStartTime, so that segment numbers keep growing across
+ * origin restarts: a URL never names two different segments, and caches may keep segments forever. A restarted encoder begins again at media time 0; its generation gets an offset that
  * puts its first sample on the segment grid at the current wall-clock position, so numbering and time
  * keep moving forward and nothing already published is reused.
  */
@@ -18,13 +19,20 @@ export class LiveTimeline {
   /** End (seconds, output media time) of the furthest sample any track has published. */
   private publishedEnd = 0;
 
+  /** SegmentTemplate@startNumber: set with availabilityStartTime unless fixed by the constructor. */
+  startNumber: number;
+  private readonly fixedStartNumber?: number;
+
   constructor(
     /** Nominal segment duration in seconds (SegmentTemplate@duration). */
     readonly segmentDuration: number,
-    /** First segment number (SegmentTemplate@startNumber). */
-    readonly startNumber = 1,
-    private readonly now: () => number = Date.now,
-  ) {}
+    /** The wall clock, milliseconds since the epoch (replaceable in tests). */
+    readonly now: () => number = Date.now,
+    startNumber?: number,
+  ) {
+    this.fixedStartNumber = startNumber;
+    this.startNumber = startNumber ?? 1;
+  }
 
   /**
    * Seconds to add to the input media times of `generation`. The first track to see a sample of a
@@ -36,6 +44,7 @@ export class LiveTimeline {
     let offset: number;
     if (this.availabilityStartTime === undefined) {
       this.availabilityStartTime = this.now() - firstInputTime * 1000;
+      this.startNumber = this.fixedStartNumber ?? Math.floor(this.availabilityStartTime / 1000 / this.segmentDuration);
       offset = 0;
     } else {
       const d = this.segmentDuration;

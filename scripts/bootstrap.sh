@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Makes a fresh machine ready for pushcast: the Debian packages a purpose needs, the npm packages of
+# package-lock.json, and a build. Idempotent and quick when everything is already there.
+#   scripts/bootstrap.sh demo|test|bench
+set -euo pipefail
+cd "$(dirname "$0")/.."
+purpose=${1:-demo}
+
+# Debian package → a file that shows it is installed.
+declare -A packages=(
+  [ffmpeg]=/usr/bin/ffmpeg
+  [openssl]=/usr/bin/openssl
+  [fonts-dejavu-core]=/usr/share/fonts/truetype/dejavu/DejaVuSansMono-Bold.ttf
+)
+case "$purpose" in
+  demo) ;;
+  test|bench)
+    packages[chromium]=/usr/bin/chromium
+    packages[libxml2-utils]=/usr/bin/xmllint
+    packages[nginx-light]=/usr/sbin/nginx
+    packages[iproute2]=/usr/sbin/ip
+    ;;
+  *) echo "usage: $0 demo|test|bench" >&2; exit 2 ;;
+esac
+
+missing=()
+for pkg in "${!packages[@]}"; do
+  [ -e "${packages[$pkg]}" ] || missing+=("$pkg")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "pushcast: installing Debian packages: ${missing[*]}"
+  sudo=""
+  if [ "$(id -u)" -ne 0 ]; then
+    command -v sudo >/dev/null || { echo "pushcast: need root (or sudo) to install ${missing[*]}" >&2; exit 1; }
+    sudo=sudo
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  $sudo apt-get update -qq
+  $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# npm packages exactly as locked; reinstalled when the lock file changed.
+if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  echo "pushcast: installing npm packages"
+  npm ci --no-audit --no-fund --loglevel=error
+fi
+
+bash scripts/build.sh

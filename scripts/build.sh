@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# Compiles the Node side with tsc and bundles the browser side with esbuild into build/.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+npx --no-install tsc -p tsconfig.json
+npx --no-install tsc -p src/web/tsconfig.json
+mkdir -p build/web
+npx --no-install esbuild src/web/player/main.ts --bundle --format=esm --target=chrome110 --sourcemap \
+  --outfile=build/web/player.js --log-level=warning
+cp src/web/player/index.html src/web/player/player.css build/web/

@@ -1,0 +1,54 @@
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { serve } from './serve.js';
+
+function positiveNumber(value: string): number {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError('must be a positive number');
+  return n;
+}
+
+function nonNegativeNumber(value: string): number {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n < 0) throw new InvalidArgumentError('must be zero or a positive number');
+  return n;
+}
+
+/** A TCP port, 0 for any free one, or `off`. */
+function port(value: string): number | null {
+  if (value === 'off') return null;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new InvalidArgumentError('must be a port number (0-65535) or "off"');
+  return n;
+}
+
+const program = new Command()
+  .name('pushcast')
+  .description('Live media push delivery for the web: a live CMAF/MPEG-DASH origin and the push modes built on it.')
+  .showHelpAfterError();
+
+program
+  .command('serve')
+  .description('Run a live origin: encode a source with ffmpeg, package it into CMAF segments and serve MPEG-DASH with a player page.')
+  .option('-i, --input <file|->', 'loop a media file as a live stream, or read fragmented MP4 from standard input ("-"); default: a built-in test pattern')
+  .option('--passthrough', 'with --input: pass the input video and audio through without transcoding', false)
+  .option('--ladder <spec>', 'video renditions as WIDTHxHEIGHT@BITRATE,... (default 640x360@800k,960x540@1.6M,1280x720@3M)')
+  .option('--fps <n>', 'frame rate of the encoded video', positiveNumber, 25)
+  .option('--no-audio', 'encode no audio track')
+  .option('--segment-duration <s>', 'target segment duration in seconds', positiveNumber, 2)
+  .option('--chunk-duration <s>', 'CMAF chunk duration in seconds; 0 = one frame per chunk', nonNegativeNumber, 0.2)
+  .option('--no-low-latency', 'plain live DASH: announce segments only when complete')
+  .option('--target-latency <s>', 'live latency the player should hold (MPD ServiceDescription)', positiveNumber, 3)
+  .option('--time-shift <s>', 'seconds of segments kept for time shifting (MPD timeShiftBufferDepth)', positiveNumber, 60)
+  .option('--host <address>', 'address to listen on', '0.0.0.0')
+  .option('-p, --port <port>', 'cleartext HTTP/1.1 port (0 = any free port, "off" = none)', port, 8080)
+  .option('--tls-port <port>', 'HTTPS port, HTTP/2 and HTTP/1.1 (0 = any free port, "off" = none)', port, 8443)
+  .option('--state-dir <dir>', 'where pushcast keeps its development certificate', '.pushcast')
+  .addOption(new Option('--ffmpeg <path>', 'ffmpeg executable').default('ffmpeg'))
+  .action(async (opts) => {
+    await serve(opts);
+  });
+
+program.parseAsync(process.argv).catch((err: Error) => {
+  console.error(`pushcast: ${err.message}`);
+  process.exit(1);
+});

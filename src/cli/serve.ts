@@ -1,0 +1,108 @@
+import { existsSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Origin, OriginMetrics, developmentCertificate } from '../origin/index.js';
+import { DEFAULT_AUDIO, DEFAULT_VIDEO_LADDER, parseLadder, type LiveInput, type VideoRendition } from '../source/index.js';
+import { LiveStream } from './live-stream.js';
+
+export interface ServeOptions {
+  input?: string;
+  passthrough: boolean;
+  ladder?: string;
+  fps: number;
+  audio: boolean;
+  segmentDuration: number;
+  chunkDuration: number;
+  lowLatency: boolean;
+  targetLatency: number;
+  timeShift: number;
+  host: string;
+  port: number | null;
+  tlsPort: number | null;
+  stateDir: string;
+  ffmpeg: string;
+}
+
+/** build/src/cli → build/web, where scripts/build.sh puts the bundled player page. */
+export const WEB_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../web');
+const FONT = '/usr/share/fonts/truetype/dejavu/DejaVuSansMono-Bold.ttf';
+
+function log(line: string): void {
+  console.log(`${new Date().toISOString().slice(11, 19)} ${line}`);
+}
+
+export async function serve(o: ServeOptions): Promise<void> {
+  if (o.chunkDuration > o.segmentDuration) throw new Error('--chunk-duration cannot exceed --segment-duration');
+  const input: LiveInput = o.input === undefined ? { kind: 'test-pattern' } : o.input === '-' ? { kind: 'stdin' } : { kind: 'file', path: o.input };
+  if (input.kind === 'file' && !existsSync(input.path)) throw new Error(`input file ${input.path} does not exist`);
+  const passthrough = o.passthrough && input.kind !== 'test-pattern';
+  const video: VideoRendition[] = passthrough
+    ? [{ id: 'video', width: 0, height: 0, bitrate: 5_000_000 }]
+    : o.ladder ? parseLadder(o.ladder) : [...DEFAULT_VIDEO_LADDER];
+
+  const metrics = new OriginMetrics();
+  const stream = new LiveStream({
+    source: {
+      input,
+      video,
+      audio: o.audio ? DEFAULT_AUDIO : undefined,
+      frameRate: o.fps,
+      passthrough,
+      fontFile: existsSync(FONT) ? FONT : undefined,
+      ffmpegPath: o.ffmpeg,
+      stdin: input.kind === 'stdin' ? process.stdin : undefined,
+    },
+    segmentDuration: o.segmentDuration,
+    chunkDuration: o.chunkDuration,
+    timeShiftBufferDepth: o.timeShift,
+    metrics,
+    log,
+  });
+  const origin = new Origin({
+    window: stream.window,
+    timeline: stream.timeline,
+    metrics,
+    webRoot: WEB_ROOT,
+    lowLatency: o.lowLatency,
+    chunkDuration: o.chunkDuration || 1 / o.fps,
+    targetLatency: o.targetLatency,
+    frameRate: passthrough ? undefined : o.fps,
+  });
+  const certificate = o.tlsPort === null ? undefined : developmentCertificate(join(o.stateDir, 'tls'));
+  const addresses = await origin.listen({ host: o.host, port: o.port, tlsPort: o.tlsPort, certificate });
+
+  const what = input.kind === 'test-pattern' ? 'built-in test pattern with clock and 440 Hz tone' : input.kind === 'stdin' ? 'standard input' : `${input.path} (looped)`;
+  log(`source: ${what}`);
+  log(`ladder: ${passthrough ? 'passthrough (no transcoding)' : video.map((v) => `${v.height}p@${(v.bitrate / 1e6).toFixed(1)}M`).join(', ')}${o.audio ? `, audio ${DEFAULT_AUDIO.bitrate / 1000}k` : ''}; segments ${o.segmentDuration} s, chunks ${o.chunkDuration || 'one frame'}${o.chunkDuration ? ' s' : ''}${o.lowLatency ? ', low latency' : ''}`);
+  stream.source.on('started', (run, pid) => log(`encoder run ${run} started (ffmpeg pid ${pid})`));
+  let lastProgress = 0;
+  stream.source.on('progress', (p) => {
+    if (Date.now() - lastProgress < 10_000) return;
+    lastProgress = Date.now();
+    const published = [...stream.window.tracks.values()].reduce((n, t) => n + t.publishedCount, 0);
+    log(`encoder: frame ${p.frame}, ${p.fps.toFixed(1)} fps, speed ${p.speed.toFixed(2)}x; ${published} segments published`);
+    if (p.speed > 0 && p.speed < 0.95 && p.frame > 100) log('warning: the encoder is slower than real time; use a smaller --ladder');
+  });
+  stream.start();
+
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log(`${signal}: stopping`);
+    await Promise.all([stream.stop(), origin.close()]);
+    log('stopped');
+    process.exit(0);
+  };
+  process.on('SIGINT', () => void stop('SIGINT'));
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+
+  await stream.whenLive();
+  const base = addresses.http ?? addresses.https!;
+  log('live');
+  // The lines people and scripts look for.
+  console.log(`player: ${base}/`);
+  console.log(`manifest: ${base}/live/manifest.mpd`);
+  if (addresses.http && addresses.https) console.log(`https player: ${addresses.https}/`);
+  console.log(`metrics: ${base}/metrics`);
+}

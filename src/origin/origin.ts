@@ -1,0 +1,422 @@
+import { randomBytes, createHash } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import http2, { type Http2ServerRequest, type Http2ServerResponse, type Http2Session } from 'node:http2';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import type { Socket } from 'node:net';
+import { buildLiveMpd, type LiveTimeline, type LiveTrack, type LiveWindow, type Segment } from '../media/index.js';
+import type { Certificate } from './dev-certificate.js';
+import { parseRange } from './http-range.js';
+import type { OriginMetrics } from './metrics.js';
+
+type Request = IncomingMessage | Http2ServerRequest;
+type Response = ServerResponse | Http2ServerResponse;
+
+export interface OriginOptions {
+  window: LiveWindow;
+  timeline: LiveTimeline;
+  metrics: OriginMetrics;
+  /** Folder with the built player page (index.html, player.js). */
+  webRoot: string;
+  lowLatency: boolean;
+  /** CMAF chunk duration, seconds. */
+  chunkDuration: number;
+  /** Latency the player should hold, seconds (ServiceDescription, suggestedPresentationDelay). */
+  targetLatency: number;
+  minimumUpdatePeriod?: number;
+  frameRate?: number;
+  /** Responses that may wait for or stream an in-progress segment at once; more get 503. */
+  maxHeldRequests?: number;
+  /** Host used in absolute URLs when a request's Host header is missing or unusable. */
+  defaultHost?: string;
+}
+
+export interface ListenOptions {
+  host?: string;
+  /** Cleartext HTTP/1.1; 0 picks a free port; null disables. */
+  port: number | null;
+  /** HTTPS with HTTP/2 and HTTP/1.1 (ALPN); 0 picks a free port; null disables. */
+  tlsPort: number | null;
+  certificate?: Certificate;
+}
+
+export interface OriginAddresses {
+  http?: string;
+  https?: string;
+}
+
+const MEDIA_SEGMENT = /^\/live\/([A-Za-z0-9_-]{1,64})\/(\d{1,15})\.m4s$/;
+const INIT_SEGMENT = /^\/live\/([A-Za-z0-9_-]{1,64})\/init\.mp4$/;
+const MANIFEST_PATH = '/live/manifest.mpd';
+
+/** Static files of the player page: an allow-list, never a path taken from the request. */
+const WEB_FILES: Record<string, { file: string; type: string }> = {
+  '/': { file: 'index.html', type: 'text/html; charset=utf-8' },
+  '/index.html': { file: 'index.html', type: 'text/html; charset=utf-8' },
+  '/player.js': { file: 'player.js', type: 'text/javascript; charset=utf-8' },
+  '/player.css': { file: 'player.css', type: 'text/css; charset=utf-8' },
+};
+
+/** Segments are immutable: a number names one segment forever (see LiveTimeline), so caches may keep them. */
+const CACHE_SEGMENT = 'public, max-age=31536000, immutable';
+/** The MPD of an @duration template changes only when the presentation is restarted; a CDN may coalesce for a second. */
+const CACHE_MPD = 'public, max-age=1';
+const CACHE_INIT = 'public, max-age=60';
+/** A segment that does not exist yet must not be remembered as missing by any cache. */
+const CACHE_NONE = 'no-store';
+
+/**
+ * The live DASH origin (ISO/IEC 23009-1): the MPD, init and media segments of the live window, the
+ * player page, the clock for UTCTiming and metrics, over HTTP/1.1 and HTTP/2.
+ */
+export class Origin {
+  private readonly instance = randomBytes(4).toString('hex');
+  private readonly servers: (http.Server | http2.Http2SecureServer)[] = [];
+  private readonly sessions = new Set<Http2Session>();
+  private readonly sockets = new Set<Socket>();
+  private readonly heldResponses = new Set<Response>();
+  private readonly maxHeld: number;
+  private closing = false;
+
+  constructor(private readonly o: OriginOptions) {
+    this.maxHeld = o.maxHeldRequests ?? 2000;
+  }
+
+  /** Request handler usable by node:http and node:http2 (compatibility API) servers alike. */
+  readonly handle = (req: Request, res: Response): void => {
+    let route = 'other';
+    const protocol = req.httpVersion === '2.0' ? 'h2' : 'http/1.1';
+    res.on('finish', () => {
+      this.o.metrics.requests.inc({ route, method: req.method ?? '', status: String(res.statusCode), protocol });
+    });
+    const path = (req.url ?? '/').split('?')[0];
+    try {
+      if (req.method === 'OPTIONS') {
+        route = 'preflight';
+        return this.preflight(res);
+      }
+      if (req.method !== 'GET' && req.method !== 'HEAD') {
+        route = 'method';
+        return this.send(res, 405, 'text/plain', 'method not allowed\n', { Allow: 'GET, HEAD, OPTIONS' }, req, route);
+      }
+      let m: RegExpExecArray | null;
+      if ((m = MEDIA_SEGMENT.exec(path))) {
+        route = 'segment';
+        return this.serveMediaSegment(req, res, m[1], Number(m[2]));
+      }
+      if ((m = INIT_SEGMENT.exec(path))) {
+        route = 'init';
+        return this.serveInitSegment(req, res, m[1]);
+      }
+      if (path === MANIFEST_PATH) {
+        route = 'mpd';
+        return this.serveMpd(req, res);
+      }
+      if (path === '/time') {
+        route = 'time';
+        // UTCTiming urn:mpeg:dash:utc:http-iso:2014 — an ISO 8601 instant with milliseconds.
+        return this.send(res, 200, 'text/plain; charset=utf-8', new Date().toISOString(), { 'Cache-Control': CACHE_NONE }, req, route);
+      }
+      if (path === '/metrics') {
+        route = 'metrics';
+        void this.o.metrics.registry.metrics().then((text) =>
+          this.send(res, 200, this.o.metrics.registry.contentType, text, { 'Cache-Control': CACHE_NONE }, req, route),
+        );
+        return;
+      }
+      if (WEB_FILES[path]) {
+        route = 'page';
+        return void this.serveWebFile(req, res, WEB_FILES[path]);
+      }
+      route = 'not-found';
+      this.send(res, 404, 'text/plain', 'not found\n', { 'Cache-Control': CACHE_NONE }, req, route);
+    } catch (err) {
+      console.error('pushcast origin: request failed:', err);
+      if (!res.headersSent) this.send(res, 500, 'text/plain', 'internal error\n', { 'Cache-Control': CACHE_NONE }, req, route);
+      else res.destroy();
+    }
+  };
+
+  private commonHeaders(): Record<string, string> {
+    return {
+      'Access-Control-Allow-Origin': '*',
+      'Access-Control-Expose-Headers': 'Content-Length, Content-Range, ETag, Date, Age',
+      'Timing-Allow-Origin': '*',
+    };
+  }
+
+  private preflight(res: Response): void {
+    res.writeHead(204, {
+      ...this.commonHeaders(),
+      'Access-Control-Allow-Methods': 'GET, HEAD, OPTIONS',
+      'Access-Control-Allow-Headers': 'Range, If-None-Match, If-Range, If-Modified-Since, Cache-Control',
+      'Access-Control-Max-Age': '86400',
+    });
+    res.end();
+  }
+
+  private send(
+    res: Response,
+    status: number,
+    type: string,
+    body: string | Uint8Array,
+    headers: Record<string, string>,
+    req: Request,
+    route: string,
+  ): void {
+    const bytes = typeof body === 'string' ? Buffer.from(body) : body;
+    res.writeHead(status, {
+      ...this.commonHeaders(),
+      'Content-Type': type,
+      'Content-Length': String(bytes.byteLength),
+      ...headers,
+    });
+    if (req.method === 'HEAD' || status === 304) {
+      res.end();
+      return;
+    }
+    res.end(bytes);
+    this.o.metrics.responseBytes.inc({ route }, bytes.byteLength);
+  }
+
+  /** The Host a client used, if it is a plain host[:port]; anything else falls back to the configured one. */
+  private hostOf(req: Request): string {
+    const host = (req.headers[':authority'] as string | undefined) ?? req.headers.host;
+    if (host && /^[A-Za-z0-9.-]{1,253}(:\d{1,5})?$|^\[[0-9A-Fa-f:.]{2,45}\](:\d{1,5})?$/.test(host)) return host;
+    return this.o.defaultHost ?? 'localhost';
+  }
+
+  private schemeOf(req: Request): string {
+    return (req.socket as { encrypted?: boolean }).encrypted ? 'https' : 'http';
+  }
+
+  private serveMpd(req: Request, res: Response): void {
+    const tracks = [...this.o.window.tracks.values()];
+    const ast = this.o.timeline.availabilityStartTime;
+    if (ast === undefined || tracks.some((t) => !t.init)) {
+      // Not live yet: ask the player to come back shortly rather than give it an empty presentation.
+      return this.send(res, 503, 'text/plain', 'the live stream is starting\n', { 'Retry-After': '1', 'Cache-Control': CACHE_NONE }, req, 'mpd');
+    }
+    const mpd = buildLiveMpd({
+      tracks: tracks.map((t) => t.info),
+      availabilityStartTime: ast,
+      segmentDuration: this.o.timeline.segmentDuration,
+      startNumber: this.o.timeline.startNumber,
+      chunkDuration: this.o.chunkDuration,
+      lowLatency: this.o.lowLatency,
+      timeShiftBufferDepth: this.o.window.options.timeShiftBufferDepth,
+      minimumUpdatePeriod: this.o.minimumUpdatePeriod ?? this.o.timeline.segmentDuration * 5,
+      targetLatency: this.o.targetLatency,
+      utcTimingUrl: `${this.schemeOf(req)}://${this.hostOf(req)}/time`,
+      frameRate: this.o.frameRate,
+    });
+    this.send(res, 200, 'application/dash+xml', mpd, { 'Cache-Control': CACHE_MPD }, req, 'mpd');
+  }
+
+  private serveInitSegment(req: Request, res: Response, trackId: string): void {
+    const track = this.o.window.track(trackId);
+    if (!track?.init) return this.send(res, 404, 'text/plain', 'no such track\n', { 'Cache-Control': CACHE_NONE }, req, 'init');
+    const etag = `"${createHash('sha256').update(track.init).digest('base64url').slice(0, 22)}"`;
+    this.serveBytes(req, res, track.init, mediaType(track), etag, CACHE_INIT, 'init');
+  }
+
+  /** Complete bytes with ETag / If-None-Match (RFC 9110 §13.1.2), If-Range (§13.1.5) and single ranges (§14). */
+  private serveBytes(req: Request, res: Response, bytes: Uint8Array, type: string, etag: string, cacheControl: string, route: string): void {
+    const headers: Record<string, string> = { ETag: etag, 'Cache-Control': cacheControl, 'Accept-Ranges': 'bytes' };
+    const inm = req.headers['if-none-match'];
+    if (typeof inm === 'string' && inm.split(',').some((t) => t.trim() === etag || t.trim() === '*')) {
+      res.writeHead(304, { ...this.commonHeaders(), ...headers });
+      res.end();
+      return;
+    }
+    const ifRange = req.headers['if-range'];
+    const rangeHeader = typeof ifRange === 'string' && ifRange !== etag ? undefined : (req.headers.range as string | undefined);
+    const range = parseRange(rangeHeader, bytes.byteLength);
+    if (range === 'unsatisfiable') {
+      return this.send(res, 416, 'text/plain', '', { ...headers, 'Content-Range': `bytes */${bytes.byteLength}` }, req, route);
+    }
+    if (range) {
+      const part = bytes.subarray(range.start, range.end + 1);
+      return this.send(res, 206, type, part, { ...headers, 'Content-Range': `bytes ${range.start}-${range.end}/${bytes.byteLength}` }, req, route);
+    }
+    this.send(res, 200, type, bytes, headers, req, route);
+  }
+
+  private serveMediaSegment(req: Request, res: Response, trackId: string, number: number): void {
+    const track = this.o.window.track(trackId);
+    const notFound = (why: string) => this.send(res, 404, 'text/plain', req.method === 'HEAD' ? '' : `${why}\n`, { 'Cache-Control': CACHE_NONE }, req, 'segment');
+    if (!track) return notFound('no such track');
+    const etag = `"${this.instance}-${trackId}-${number}"`;
+    const segment = track.get(number);
+    if (segment?.complete) return this.serveBytes(req, res, segment.bytes(), mediaType(track), etag, CACHE_SEGMENT, 'segment');
+    if (segment) return this.serveGrowingSegment(req, res, track, segment, etag);
+
+    const newest = track.newest();
+    // The next segment, already announced to low-latency clients (availabilityTimeOffset): wait for its first chunk.
+    const announced = this.o.lowLatency && newest && number === newest.number + 1 && this.o.timeline.now() >= this.announcedAt(number) - 250;
+    if (!announced) return notFound(newest && number > newest.number ? 'segment not available yet' : 'segment not in the live window');
+    if (!this.hold(res)) return this.refuseHold(req, res);
+    const giveUp = setTimeout(() => finish(undefined), (this.o.timeline.segmentDuration + 1) * 1000);
+    const off = track.on('segmentstarted', (s) => {
+      if (s.number >= number) finish(s.number === number ? s : undefined);
+    });
+    const onClose = () => finish(undefined, true);
+    res.on('close', onClose);
+    const finish = (started: Segment | undefined, closed = false) => {
+      clearTimeout(giveUp);
+      off();
+      res.off('close', onClose);
+      this.release(res);
+      if (closed) return;
+      if (!started) return notFound('segment did not start in time');
+      this.serveGrowingSegment(req, res, track, started, etag);
+    };
+  }
+
+  /** When a low-latency client may first ask for `number`: availabilityStartTime + start + chunk (§5.3.9.5.3 with ATO). */
+  private announcedAt(number: number): number {
+    const ast = this.o.timeline.availabilityStartTime ?? 0;
+    return ast + (this.o.timeline.segmentStart(number) + this.o.chunkDuration) * 1000;
+  }
+
+  /**
+   * A segment still being produced: LL-DASH delivery sends its chunks as they arrive (chunked transfer on
+   * HTTP/1.1, DATA frames on HTTP/2) and ends the response when the segment completes. A range request
+   * waits for the whole segment, because its length is not known before.
+   */
+  private serveGrowingSegment(req: Request, res: Response, track: LiveTrack, segment: Segment, etag: string): void {
+    if (!this.hold(res)) return this.refuseHold(req, res);
+    const wantsRange = req.headers.range !== undefined;
+    const offChunk = wantsRange
+      ? () => {}
+      : track.on('chunk', (s, chunk) => {
+          if (s === segment && req.method !== 'HEAD') this.write(res, chunk.bytes);
+        });
+    const offComplete = track.on('segmentcompleted', (s) => {
+      if (s !== segment) return;
+      done();
+      if (wantsRange) this.serveBytes(req, res, segment.bytes(), mediaType(track), etag, CACHE_SEGMENT, 'segment');
+      else res.end();
+    });
+    const onClose = () => done();
+    res.on('close', onClose);
+    const done = () => {
+      offChunk();
+      offComplete();
+      res.off('close', onClose);
+      this.release(res);
+    };
+    if (wantsRange) return;
+    res.writeHead(200, {
+      ...this.commonHeaders(),
+      'Content-Type': mediaType(track),
+      'Cache-Control': CACHE_SEGMENT,
+      ETag: etag,
+    });
+    if (req.method === 'HEAD') {
+      done();
+      res.end();
+      return;
+    }
+    for (const chunk of segment.chunks) this.write(res, chunk.bytes);
+  }
+
+  private write(res: Response, bytes: Uint8Array): void {
+    (res as ServerResponse).write(bytes);
+    this.o.metrics.responseBytes.inc({ route: 'segment' }, bytes.byteLength);
+  }
+
+  private hold(res: Response): boolean {
+    if (this.heldResponses.has(res)) return true;
+    if (this.heldResponses.size >= this.maxHeld || this.closing) return false;
+    this.heldResponses.add(res);
+    this.o.metrics.heldRequests.set(this.heldResponses.size);
+    return true;
+  }
+
+  private release(res: Response): void {
+    this.heldResponses.delete(res);
+    this.o.metrics.heldRequests.set(this.heldResponses.size);
+  }
+
+  private refuseHold(req: Request, res: Response): void {
+    this.o.metrics.heldRequestsRefused.inc();
+    this.send(res, 503, 'text/plain', 'too many requests waiting for live segments\n', { 'Retry-After': '1', 'Cache-Control': CACHE_NONE }, req, 'segment');
+  }
+
+  private async serveWebFile(req: Request, res: Response, f: { file: string; type: string }): Promise<void> {
+    try {
+      const bytes = await readFile(join(this.o.webRoot, f.file));
+      this.send(res, 200, f.type, bytes, { 'Cache-Control': 'no-cache' }, req, 'page');
+    } catch {
+      this.send(res, 404, 'text/plain', 'player page not built (npm run build)\n', { 'Cache-Control': CACHE_NONE }, req, 'page');
+    }
+  }
+
+  async listen(l: ListenOptions): Promise<OriginAddresses> {
+    const host = l.host ?? '0.0.0.0';
+    const shown = host === '0.0.0.0' || host === '::' ? 'localhost' : host;
+    const out: OriginAddresses = {};
+    if (l.port !== null) {
+      const server = http.createServer({ keepAliveTimeout: 30_000 }, this.handle);
+      server.on('connection', (s) => this.track(s));
+      const port = await listenOn(server, l.port, host);
+      this.servers.push(server);
+      out.http = `http://${shown}:${port}`;
+    }
+    if (l.tlsPort !== null) {
+      if (!l.certificate) throw new Error('an HTTPS port needs a certificate');
+      const server = http2.createSecureServer(
+        { key: l.certificate.key, cert: l.certificate.cert, allowHTTP1: true, settings: { enablePush: false } },
+        this.handle,
+      );
+      server.on('session', (s) => {
+        this.sessions.add(s);
+        s.on('close', () => this.sessions.delete(s));
+      });
+      server.on('secureConnection', (s) => this.track(s));
+      const port = await listenOn(server, l.tlsPort, host);
+      this.servers.push(server);
+      out.https = `https://${shown}:${port}`;
+    }
+    return out;
+  }
+
+  private track(socket: Socket): void {
+    this.sockets.add(socket);
+    socket.on('close', () => this.sockets.delete(socket));
+  }
+
+  /**
+   * Stops accepting and closes every connection. Responses still waiting for or streaming a live segment
+   * are aborted, not ended: ending them would hand a client a truncated segment that looks complete.
+   */
+  async close(): Promise<void> {
+    this.closing = true;
+    for (const res of this.heldResponses) res.destroy();
+    this.heldResponses.clear();
+    const closed = this.servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve())));
+    for (const s of this.sessions) s.close();
+    for (const s of this.servers) (s as http.Server).closeIdleConnections?.();
+    const grace = setTimeout(() => {
+      for (const s of this.sockets) s.destroy();
+    }, 2000);
+    await Promise.all(closed);
+    clearTimeout(grace);
+  }
+}
+
+function mediaType(track: LiveTrack): string {
+  return track.info.kind === 'audio' ? 'audio/mp4' : 'video/mp4';
+}
+
+function listenOn(server: http.Server | http2.Http2SecureServer, port: number, host: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve((server.address() as AddressInfo).port);
+    });
+  });
+}

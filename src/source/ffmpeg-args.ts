@@ -1,0 +1,121 @@
+import type { AudioRendition, VideoRendition } from './ladder.js';
+
+/** Where the live media comes from. */
+export type LiveInput =
+  | { kind: 'test-pattern' }
+  /** A media file looped forever at real-time speed. */
+  | { kind: 'file'; path: string }
+  /** Fragmented (or any streamable) MP4 arriving on pushcast's standard input. */
+  | { kind: 'stdin' };
+
+export interface EncoderSettings {
+  input: LiveInput;
+  video: readonly VideoRendition[];
+  audio?: AudioRendition;
+  frameRate: number;
+  /** Seconds between forced key frames: the segment duration, so that every rendition cuts at the same instants. */
+  keyFrameInterval: number;
+  /** Pass the input's own video and audio through instead of encoding the ladder (file and stdin inputs). */
+  passthrough: boolean;
+  fontFile?: string;
+}
+
+/** One encoder output: the rendition it carries and the file descriptor ffmpeg writes it to. */
+export interface EncoderOutput {
+  trackId: string;
+  kind: 'video' | 'audio';
+  fd: number;
+}
+
+/** The first descriptor after stdin/stdout/stderr; ffmpeg writes output k to `pipe:(FIRST_OUTPUT_FD + k)`. */
+export const FIRST_OUTPUT_FD = 3;
+
+/**
+ * Fragmented MP4 with one fragment per frame: pushcast's packager, not ffmpeg, groups frames into CMAF
+ * chunks and segments, so the encoder must hand over every frame as soon as it is encoded.
+ */
+const FRAGMENTED_MP4 = ['-f', 'mp4', '-movflags', 'empty_moov+default_base_moof+frag_every_frame', '-flush_packets', '1'];
+
+function testPatternInputs(s: EncoderSettings): string[] {
+  const top = s.video.reduce((a, b) => (b.width * b.height > a.width * a.height ? b : a));
+  return [
+    '-re', '-f', 'lavfi', '-i', `testsrc2=size=${top.width}x${top.height}:rate=${s.frameRate}`,
+    '-re', '-f', 'lavfi', '-i', `sine=frequency=440:beep_factor=4:sample_rate=${s.audio?.sampleRate ?? 48000}`,
+  ];
+}
+
+/** The burnt-in wall clock and frame counter that let a viewer (or a test) read latency off the picture. */
+function overlay(s: EncoderSettings, height: number): string {
+  const font = s.fontFile ? `fontfile=${s.fontFile}:` : '';
+  const size = Math.max(12, Math.round(height / 16));
+  return (
+    `drawtext=${font}text='%{localtime}  frame %{n}':` +
+    `x=(w-tw)/2:y=h-th-${size}:fontsize=${size}:fontcolor=white:box=1:boxcolor=black@0.6:boxborderw=${Math.round(size / 4)}`
+  );
+}
+
+/** ffmpeg's command line for a live encoder run, and the outputs it will write. */
+export function ffmpegArguments(s: EncoderSettings): { args: string[]; outputs: EncoderOutput[] } {
+  const args = ['-hide_banner', '-nostdin', '-loglevel', 'warning', '-nostats', '-progress', 'pipe:1'];
+  const outputs: EncoderOutput[] = [];
+  const nextFd = () => FIRST_OUTPUT_FD + outputs.length;
+
+  switch (s.input.kind) {
+    case 'test-pattern':
+      args.push(...testPatternInputs(s));
+      break;
+    case 'file':
+      args.push('-stream_loop', '-1', '-re', '-i', s.input.path);
+      break;
+    case 'stdin':
+      // `-nostdin` only stops ffmpeg reading keyboard commands; pipe:0 is still its input.
+      args.push('-i', 'pipe:0');
+      break;
+  }
+  const audioInput = s.input.kind === 'test-pattern' ? '1:a:0' : '0:a:0?';
+  const gop = Math.max(1, Math.round(s.keyFrameInterval * s.frameRate));
+
+  if (s.passthrough && s.input.kind !== 'test-pattern') {
+    const id = s.video[0]?.id ?? 'video';
+    outputs.push({ trackId: id, kind: 'video', fd: nextFd() });
+    args.push('-map', '0:v:0', '-c:v', 'copy', ...FRAGMENTED_MP4, `pipe:${outputs.at(-1)!.fd}`);
+    if (s.audio) {
+      outputs.push({ trackId: s.audio.id, kind: 'audio', fd: nextFd() });
+      args.push('-map', audioInput, '-c:a', 'copy', ...FRAGMENTED_MP4, `pipe:${outputs.at(-1)!.fd}`);
+    }
+    return { args, outputs };
+  }
+
+  // One decode, one split, one scaler per rendition; the overlay is drawn per rendition at its own size so it stays legible.
+  const labels = s.video.map((_, i) => `v${i}`);
+  const split = `[0:v]fps=${s.frameRate},split=${s.video.length}${labels.map((l) => `[${l}in]`).join('')}`;
+  const scales = s.video.map(
+    (r, i) =>
+      `[${labels[i]}in]scale=${r.width}:${r.height}:force_original_aspect_ratio=decrease,pad=${r.width}:${r.height}:(ow-iw)/2:(oh-ih)/2,setsar=1` +
+      (s.input.kind === 'test-pattern' ? `,${overlay(s, r.height)}` : '') +
+      `[${labels[i]}]`,
+  );
+  args.push('-filter_complex', [split, ...scales].join(';'));
+
+  s.video.forEach((r, i) => {
+    outputs.push({ trackId: r.id, kind: 'video', fd: nextFd() });
+    args.push(
+      '-map', `[${labels[i]}]`,
+      '-c:v', 'libx264', '-preset', 'ultrafast', '-tune', 'zerolatency', '-pix_fmt', 'yuv420p',
+      // Closed GOPs of exactly one segment, in every rendition, so that segments align for ABR switching.
+      '-g', String(gop), '-keyint_min', String(gop), '-sc_threshold', '0',
+      '-force_key_frames', `expr:gte(t,n_forced*${s.keyFrameInterval})`,
+      '-b:v', String(r.bitrate), '-maxrate', String(r.bitrate), '-bufsize', String(Math.round(r.bitrate / 2)),
+      ...FRAGMENTED_MP4, `pipe:${outputs.at(-1)!.fd}`,
+    );
+  });
+  if (s.audio) {
+    outputs.push({ trackId: s.audio.id, kind: 'audio', fd: nextFd() });
+    args.push(
+      '-map', audioInput,
+      '-c:a', 'aac', '-b:a', String(s.audio.bitrate), '-ar', String(s.audio.sampleRate), '-ac', String(s.audio.channels),
+      ...FRAGMENTED_MP4, `pipe:${outputs.at(-1)!.fd}`,
+    );
+  }
+  return { args, outputs };
+}

@@ -1,0 +1,141 @@
+import { MediaPlayer } from 'dashjs';
+import type { DeliveryRoute, PushcastStats, SegmentRecord } from './stats.js';
+
+declare global {
+  interface Window {
+    pushcastStats: () => PushcastStats;
+  }
+}
+
+const RECENT_SEGMENTS = 12;
+const MAX_ERRORS = 20;
+
+const params = new URLSearchParams(location.search);
+const manifestUrl = params.get('manifest') ?? '/live/manifest.mpd';
+const video = document.querySelector('video')!;
+const panel = document.querySelector<HTMLElement>('#stats')!;
+const segmentTable = document.querySelector<HTMLTableSectionElement>('#segments tbody')!;
+
+let stalls = 0;
+let wasPlaying = false;
+const byRoute: Record<string, number> = {};
+let total = 0;
+const recent: SegmentRecord[] = [];
+const errors: string[] = [];
+
+const player = MediaPlayer().create();
+player.updateSettings({
+  streaming: {
+    // Latency target, playback-rate bounds and so on come from the MPD's ServiceDescription.
+    applyServiceDescription: true,
+    liveCatchup: { enabled: true },
+  },
+});
+player.initialize(video, manifestUrl, true);
+video.muted = true; // autoplay policies allow muted playback without a gesture
+
+function protocolOf(url: string): string {
+  const entries = performance.getEntriesByName(url) as PerformanceResourceTiming[];
+  return entries.at(-1)?.nextHopProtocol || 'unknown';
+}
+
+player.on(MediaPlayer.events.FRAGMENT_LOADING_COMPLETED, (e) => {
+  const r = e.request;
+  if (r.type !== 'MediaSegment' || !r.url) return;
+  const route: DeliveryRoute = 'unicast';
+  const number = /\/(\d+)\.m4s(?:$|\?)/.exec(r.url)?.[1];
+  const record: SegmentRecord = {
+    url: r.url,
+    kind: r.mediaType === 'audio' ? 'audio' : 'video',
+    representation: r.representationId,
+    number: number === undefined ? undefined : Number(number),
+    route,
+    protocol: protocolOf(r.url),
+    bytes: r.bytesLoaded,
+    loadMs: r.requestEndDate && r.startDate ? r.requestEndDate.getTime() - r.startDate.getTime() : 0,
+  };
+  total++;
+  byRoute[route] = (byRoute[route] ?? 0) + 1;
+  recent.unshift(record);
+  recent.length = Math.min(recent.length, RECENT_SEGMENTS);
+});
+
+player.on(MediaPlayer.events.ERROR, (e) => {
+  const err = (e as unknown as { error?: { code?: number; message?: string } }).error;
+  errors.push(`${new Date().toISOString()} ${err?.code ?? ''} ${err?.message ?? 'player error'}`.trim());
+  if (errors.length > MAX_ERRORS) errors.shift();
+});
+
+// A stall: playback was running and the video had to wait for data.
+video.addEventListener('playing', () => (wasPlaying = true));
+video.addEventListener('waiting', () => {
+  if (wasPlaying && !video.seeking) stalls++;
+});
+
+function finite(n: number): number | null {
+  return Number.isFinite(n) ? Math.round(n * 1000) / 1000 : null;
+}
+
+function snapshot(): PushcastStats {
+  const rep = player.isReady() ? player.getCurrentRepresentationForType('video') : null;
+  const quality = video.getVideoPlaybackQuality();
+  return {
+    mode: 'unicast',
+    manifest: manifestUrl,
+    playing: !video.paused && !video.ended && video.readyState > 2,
+    currentTime: finite(video.currentTime) ?? 0,
+    latency: player.isReady() ? finite(player.getCurrentLiveLatency()) : null,
+    targetLatency: player.isReady() ? finite(player.getTargetLiveDelay()) : null,
+    buffer: player.isReady() ? finite(player.getDashMetrics().getCurrentBufferLevel('video')) : null,
+    playbackRate: finite(video.playbackRate) ?? 1,
+    rendition: rep ? { id: rep.id, width: rep.width, height: rep.height, bandwidth: rep.bandwidth } : null,
+    stalls,
+    framesDecoded: quality.totalVideoFrames,
+    framesDropped: quality.droppedVideoFrames,
+    segments: { total, byRoute: { ...byRoute }, recent: recent.map((r) => ({ ...r })) },
+    errors: [...errors],
+  };
+}
+
+window.pushcastStats = snapshot;
+
+function show(value: number | null, unit: string): string {
+  return value === null ? '–' : `${value.toFixed(2)} ${unit}`;
+}
+
+function render(): void {
+  const s = snapshot();
+  const rows: [string, string][] = [
+    ['mode', s.mode],
+    ['latency', `${show(s.latency, 's')} (target ${show(s.targetLatency, 's')})`],
+    ['buffer', show(s.buffer, 's')],
+    ['rendition', s.rendition ? `${s.rendition.id} ${s.rendition.width}×${s.rendition.height} ${(s.rendition.bandwidth / 1e6).toFixed(2)} Mbit/s` : '–'],
+    ['playback rate', s.playbackRate.toFixed(2)],
+    ['stalls', String(s.stalls)],
+    ['frames', `${s.framesDecoded} decoded, ${s.framesDropped} dropped`],
+    ['segments', `${s.segments.total} (${Object.entries(s.segments.byRoute).map(([k, v]) => `${k} ${v}`).join(', ') || 'none yet'})`],
+  ];
+  if (s.errors.length) rows.push(['last error', s.errors.at(-1)!]);
+  panel.replaceChildren(
+    ...rows.map(([k, v]) => {
+      const dt = document.createElement('dt');
+      dt.textContent = k;
+      const dd = document.createElement('dd');
+      dd.textContent = v;
+      return [dt, dd];
+    }).flat(),
+  );
+  segmentTable.replaceChildren(
+    ...s.segments.recent.map((r) => {
+      const tr = document.createElement('tr');
+      for (const cell of [r.representation, String(r.number ?? ''), r.route, r.protocol, `${(r.bytes / 1024).toFixed(1)} KiB`, `${r.loadMs} ms`]) {
+        const td = document.createElement('td');
+        td.textContent = cell;
+        tr.append(td);
+      }
+      return tr;
+    }),
+  );
+}
+setInterval(render, 500);
+render();

@@ -1,0 +1,35 @@
+/** How a segment reached the player. Push modes add their routes beside plain unicast HTTP. */
+export type DeliveryRoute = 'unicast';
+
+export interface SegmentRecord {
+  url: string;
+  kind: 'video' | 'audio';
+  representation: string;
+  number?: number;
+  route: DeliveryRoute;
+  /** The HTTP version the browser used, from Resource Timing (e.g. h2, http/1.1). */
+  protocol: string;
+  bytes: number;
+  /** Milliseconds from request to last byte. */
+  loadMs: number;
+}
+
+/** The JSON snapshot behind `window.pushcastStats()`: exactly what the panel shows. */
+export interface PushcastStats {
+  mode: 'unicast';
+  manifest: string;
+  playing: boolean;
+  currentTime: number;
+  /** Seconds behind the live edge by the player's clock (dash.js, synchronised by UTCTiming). */
+  latency: number | null;
+  targetLatency: number | null;
+  /** Seconds of video buffered ahead of the playhead. */
+  buffer: number | null;
+  playbackRate: number;
+  rendition: { id: string; width: number; height: number; bandwidth: number } | null;
+  stalls: number;
+  framesDecoded: number;
+  framesDropped: number;
+  segments: { total: number; byRoute: Record<string, number>; recent: SegmentRecord[] };
+  errors: string[];
+}

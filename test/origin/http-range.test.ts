@@ -1,0 +1,25 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { parseRange } from '../../src/origin/http-range.js';
+
+test('single byte ranges resolve against the representation size (RFC 9110 §14.1.2)', () => {
+  assert.deepEqual(parseRange('bytes=0-9', 100), { start: 0, end: 9 });
+  assert.deepEqual(parseRange('bytes=90-', 100), { start: 90, end: 99 });
+  assert.deepEqual(parseRange('bytes=-10', 100), { start: 90, end: 99 });
+  assert.deepEqual(parseRange('bytes=-1000', 100), { start: 0, end: 99 }, 'a suffix longer than the body is the whole body');
+  assert.deepEqual(parseRange('bytes=50-1000', 100), { start: 50, end: 99 }, 'the last position is clamped');
+});
+
+test('ranges that start past the end are unsatisfiable (416)', () => {
+  assert.equal(parseRange('bytes=100-', 100), 'unsatisfiable');
+  assert.equal(parseRange('bytes=-0', 100), 'unsatisfiable');
+});
+
+test('what a server may ignore is ignored: other units, several ranges, invalid or absurd headers', () => {
+  assert.equal(parseRange(undefined, 100), undefined);
+  assert.equal(parseRange('items=0-1', 100), undefined);
+  assert.equal(parseRange('bytes=0-1,5-6', 100), undefined);
+  assert.equal(parseRange('bytes=9-1', 100), undefined);
+  assert.equal(parseRange('bytes=-', 100), undefined);
+  assert.equal(parseRange(`bytes=${'9'.repeat(500)}-`, 100), undefined);
+});

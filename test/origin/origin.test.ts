@@ -1,0 +1,334 @@
+import assert from 'node:assert/strict';
+import http2 from 'node:http2';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { LiveTimeline, LiveWindow, Segment, type LiveTrack, type TrackInfo } from '../../src/media/index.js';
+import { Origin, OriginMetrics, developmentCertificate, type Certificate } from '../../src/origin/index.js';
+import { validateMpd } from '../support/xmllint.js';
+
+const SEGMENT_DURATION = 2;
+const VIDEO: TrackInfo = { id: 'video-360p', kind: 'video', codec: 'avc1.42c01e', timescale: 12800, bandwidth: 800_000, width: 640, height: 360 };
+const AUDIO: TrackInfo = { id: 'audio-128k', kind: 'audio', codec: 'mp4a.40.2', timescale: 48000, bandwidth: 128_000, sampleRate: 48000, channels: 2 };
+
+/** Distinct, recognisable bytes for segment `n` of a track. */
+function payload(n: number, size: number): Uint8Array {
+  return Uint8Array.from({ length: size }, (_, i) => (n * 31 + i) & 0xff);
+}
+
+/** A live window built by hand: the origin's behaviour is under test here, not the packager's. */
+class Fixture {
+  now = Date.parse('2026-11-21T12:00:00Z');
+  readonly timeline = new LiveTimeline(SEGMENT_DURATION, () => this.now, 1);
+  readonly window = new LiveWindow({ timeShiftBufferDepth: 6 });
+  readonly video: LiveTrack;
+  readonly audio: LiveTrack;
+
+  constructor() {
+    this.video = this.window.addTrack(VIDEO);
+    this.audio = this.window.addTrack(AUDIO);
+    this.video.setInit(payload(0, 700), VIDEO);
+    this.audio.setInit(payload(0, 600), AUDIO);
+  }
+
+  /** Publishes segment `n` of `track` as `chunks` chunks of `chunkSize` bytes; completes it unless `open`. */
+  publish(track: LiveTrack, n: number, chunks = 2, chunkSize = 1000, open = false): Segment {
+    const ts = track.info.timescale;
+    const start = (n - this.timeline.startNumber) * SEGMENT_DURATION * ts;
+    this.timeline.offsetFor(0, 0);
+    const s = new Segment(track.id, n, start, start, true, ts);
+    track.startSegment(s);
+    for (let i = 0; i < chunks; i++) this.chunk(track, s, chunkSize, i);
+    if (!open) track.completeSegment(s);
+    return s;
+  }
+
+  chunk(track: LiveTrack, s: Segment, size = 1000, i = s.chunks.length): void {
+    const bytes = payload(s.number + i, size);
+    track.addChunk(s, { bytes, decodeTime: s.decodeTime, duration: (SEGMENT_DURATION * track.info.timescale) / 2, sampleCount: 1 });
+  }
+}
+
+async function startOrigin(f: Fixture, extra: Partial<ConstructorParameters<typeof Origin>[0]> = {}, certificate?: Certificate) {
+  const metrics = new OriginMetrics();
+  const origin = new Origin({
+    window: f.window,
+    timeline: f.timeline,
+    metrics,
+    webRoot: '/nonexistent',
+    lowLatency: true,
+    chunkDuration: 0.5,
+    targetLatency: 3,
+    ...extra,
+  });
+  const addr = await origin.listen({ host: '127.0.0.1', port: 0, tlsPort: certificate ? 0 : null, certificate });
+  return { origin, metrics, base: addr.http!, tls: addr.https };
+}
+
+describe('origin: segments over HTTP/1.1', () => {
+  const f = new Fixture();
+  let base: string;
+  let origin: Origin;
+  let metrics: OriginMetrics;
+  before(async () => {
+    for (let n = 1; n <= 6; n++) f.publish(f.video, n);
+    f.publish(f.audio, 6);
+    ({ origin, base, metrics } = await startOrigin(f));
+  });
+  after(() => origin.close());
+
+  test('GET a segment: its bytes, media type, length, ETag, immutable caching and CORS', async () => {
+    const res = await fetch(`${base}/live/video-360p/5.m4s`);
+    assert.equal(res.status, 200);
+    assert.deepEqual(new Uint8Array(await res.arrayBuffer()), f.video.get(5)!.bytes());
+    assert.equal(res.headers.get('content-type'), 'video/mp4');
+    assert.equal(res.headers.get('content-length'), '2000');
+    assert.match(res.headers.get('etag')!, /^"[^"]+"$/);
+    assert.equal(res.headers.get('cache-control'), 'public, max-age=31536000, immutable');
+    assert.equal(res.headers.get('access-control-allow-origin'), '*');
+    assert.equal(res.headers.get('accept-ranges'), 'bytes');
+    const audio = await fetch(`${base}/live/audio-128k/6.m4s`);
+    assert.equal(audio.headers.get('content-type'), 'audio/mp4');
+  });
+
+  test('HEAD has the headers of GET and no body', async () => {
+    const get = await fetch(`${base}/live/video-360p/4.m4s`);
+    await get.arrayBuffer();
+    const head = await fetch(`${base}/live/video-360p/4.m4s`, { method: 'HEAD' });
+    assert.equal(head.status, 200);
+    assert.equal(head.headers.get('content-length'), get.headers.get('content-length'));
+    assert.equal(head.headers.get('etag'), get.headers.get('etag'));
+    assert.equal((await head.arrayBuffer()).byteLength, 0);
+  });
+
+  test('a byte range is answered 206 with exactly those bytes; a range past the end 416', async () => {
+    const whole = f.video.get(5)!.bytes();
+    const part = await fetch(`${base}/live/video-360p/5.m4s`, { headers: { Range: 'bytes=100-199' } });
+    assert.equal(part.status, 206);
+    assert.equal(part.headers.get('content-range'), 'bytes 100-199/2000');
+    assert.deepEqual(new Uint8Array(await part.arrayBuffer()), whole.subarray(100, 200));
+    const suffix = await fetch(`${base}/live/video-360p/5.m4s`, { headers: { Range: 'bytes=-10' } });
+    assert.deepEqual(new Uint8Array(await suffix.arrayBuffer()), whole.subarray(1990));
+    const past = await fetch(`${base}/live/video-360p/5.m4s`, { headers: { Range: 'bytes=5000-' } });
+    assert.equal(past.status, 416);
+    assert.equal(past.headers.get('content-range'), 'bytes */2000');
+    const several = await fetch(`${base}/live/video-360p/5.m4s`, { headers: { Range: 'bytes=0-1,5-6' } });
+    assert.equal(several.status, 200, 'several ranges: the whole segment');
+    assert.equal((await several.arrayBuffer()).byteLength, 2000);
+  });
+
+  test('conditional requests: If-None-Match gives 304, a stale If-Range gives the whole segment', async () => {
+    const first = await fetch(`${base}/live/video-360p/5.m4s`);
+    await first.arrayBuffer();
+    const etag = first.headers.get('etag')!;
+    const again = await fetch(`${base}/live/video-360p/5.m4s`, { headers: { 'If-None-Match': etag } });
+    assert.equal(again.status, 304);
+    const stale = await fetch(`${base}/live/video-360p/5.m4s`, { headers: { Range: 'bytes=0-9', 'If-Range': '"other"' } });
+    assert.equal(stale.status, 200);
+    assert.equal((await stale.arrayBuffer()).byteLength, 2000);
+    const fresh = await fetch(`${base}/live/video-360p/5.m4s`, { headers: { Range: 'bytes=0-9', 'If-Range': etag } });
+    assert.equal(fresh.status, 206);
+    await fresh.arrayBuffer();
+  });
+
+  test('404 without a cacheable body outside the window, for unknown tracks and for segments that do not exist yet', async () => {
+    for (const path of ['/live/video-360p/1.m4s', '/live/video-999p/5.m4s', '/live/video-360p/9.m4s', '/live/video-360p/99999.m4s']) {
+      const res = await fetch(`${base}${path}`);
+      assert.equal(res.status, 404, path);
+      assert.equal(res.headers.get('cache-control'), 'no-store', path);
+      await res.arrayBuffer();
+    }
+    const head = await fetch(`${base}/live/video-360p/9.m4s`, { method: 'HEAD' });
+    assert.equal(head.status, 404);
+  });
+
+  test('the time-shift buffer keeps only the newest segments', () => {
+    assert.equal(f.video.get(1), undefined, 'evicted');
+    assert.ok(f.video.get(4));
+  });
+
+  test('init segments, the clock, metrics, CORS preflight and methods', async () => {
+    const init = await fetch(`${base}/live/video-360p/init.mp4`);
+    assert.equal(init.status, 200);
+    assert.deepEqual(new Uint8Array(await init.arrayBuffer()), f.video.init);
+    const time = await (await fetch(`${base}/time`)).text();
+    assert.ok(Math.abs(Date.parse(time) - Date.now()) < 5000, `UTCTiming clock ${time}`);
+    const pre = await fetch(`${base}/live/video-360p/5.m4s`, { method: 'OPTIONS', headers: { Origin: 'https://example.com', 'Access-Control-Request-Headers': 'range' } });
+    assert.equal(pre.status, 204);
+    assert.match(pre.headers.get('access-control-allow-headers')!, /Range/);
+    const post = await fetch(`${base}/live/video-360p/5.m4s`, { method: 'POST', body: 'x' });
+    assert.equal(post.status, 405);
+    assert.equal(post.headers.get('allow'), 'GET, HEAD, OPTIONS');
+    const text = await (await fetch(`${base}/metrics`)).text();
+    assert.match(text, /pushcast_http_requests_total\{route="segment",method="GET",status="206",protocol="http\/1\.1"\} \d+/);
+    assert.match(text, /pushcast_process_resident_memory_bytes \d+/);
+    void metrics;
+  });
+
+  test('the MPD validates against the schema, and its clock URL never echoes a hostile Host header', async () => {
+    const res = await fetch(`${base}/live/manifest.mpd`);
+    assert.equal(res.status, 200);
+    assert.equal(res.headers.get('content-type'), 'application/dash+xml');
+    const mpd = await res.text();
+    const v = validateMpd(mpd);
+    assert.ok(v.valid, v.output);
+    assert.match(mpd, new RegExp(`value="${base}/time"`));
+    assert.match(mpd, /availabilityTimeOffset="1.5"/);
+    assert.match(mpd, /<Latency referenceId="0" target="3000"/);
+
+    const { request } = await import('node:http');
+    const hostile = await new Promise<string>((resolve, reject) => {
+      const req = request(`${base}/live/manifest.mpd`, { headers: { Host: 'evil"><x y="' } }, (r) => {
+        let body = '';
+        r.setEncoding('utf8').on('data', (d) => (body += d)).on('end', () => resolve(body));
+      });
+      req.on('error', reject);
+      req.end();
+    });
+    assert.match(hostile, /value="http:\/\/localhost\/time"/);
+    assert.ok(validateMpd(hostile).valid);
+  });
+});
+
+describe('origin: low-latency delivery of segments in progress', () => {
+  test('a segment being produced is streamed chunk by chunk and ends when it completes', async () => {
+    const f = new Fixture();
+    f.publish(f.video, 1);
+    const growing = f.publish(f.video, 2, 1, 500, true);
+    const { origin, base } = await startOrigin(f);
+    try {
+      const res = await fetch(`${base}/live/video-360p/2.m4s`);
+      assert.equal(res.status, 200);
+      assert.equal(res.headers.get('content-length'), null, 'length unknown while the segment grows');
+      const reader = res.body!.getReader();
+      const first = await reader.read();
+      assert.deepEqual(first.value, growing.chunks[0].bytes, 'the first chunk arrives before the segment is complete');
+      f.chunk(f.video, growing, 700);
+      f.video.completeSegment(growing);
+      const rest: Uint8Array[] = [];
+      for (let r = await reader.read(); !r.done; r = await reader.read()) rest.push(r.value);
+      assert.deepEqual(Buffer.concat(rest), Buffer.from(growing.chunks[1].bytes));
+    } finally {
+      await origin.close();
+    }
+  });
+
+  test('the next segment, once announced by availabilityTimeOffset, is held until it starts', async () => {
+    const f = new Fixture();
+    f.publish(f.video, 1);
+    const { origin, base } = await startOrigin(f);
+    try {
+      // Wall clock at the start of segment 2 (+ one chunk): announced to low-latency clients.
+      f.now = f.timeline.availabilityStartTime! + 2.5 * 1000;
+      const pending = fetch(`${base}/live/video-360p/2.m4s`);
+      await new Promise((r) => setTimeout(r, 50));
+      const s = f.publish(f.video, 2, 2, 300);
+      const res = await pending;
+      assert.equal(res.status, 200);
+      assert.deepEqual(new Uint8Array(await res.arrayBuffer()), s.bytes());
+      const notYet = await fetch(`${base}/live/video-360p/4.m4s`);
+      assert.equal(notYet.status, 404, 'two ahead is not announced');
+      await notYet.arrayBuffer();
+    } finally {
+      await origin.close();
+    }
+  });
+
+  test('a range request for a growing segment waits for the whole segment', async () => {
+    const f = new Fixture();
+    const s = f.publish(f.video, 1, 1, 400, true);
+    const { origin, base } = await startOrigin(f);
+    try {
+      const pending = fetch(`${base}/live/video-360p/1.m4s`, { headers: { Range: 'bytes=300-599' } });
+      await new Promise((r) => setTimeout(r, 50));
+      f.chunk(f.video, s, 400);
+      f.video.completeSegment(s);
+      const res = await pending;
+      assert.equal(res.status, 206);
+      assert.equal(res.headers.get('content-range'), 'bytes 300-599/800');
+      assert.deepEqual(new Uint8Array(await res.arrayBuffer()), s.bytes().subarray(300, 600));
+    } finally {
+      await origin.close();
+    }
+  });
+
+  test('requests held for live segments are bounded: beyond the limit the origin answers 503 at once', async () => {
+    const f = new Fixture();
+    const s = f.publish(f.video, 1, 1, 100, true);
+    const { origin, base, metrics } = await startOrigin(f, { maxHeldRequests: 2 });
+    try {
+      const held = [fetch(`${base}/live/video-360p/1.m4s`), fetch(`${base}/live/video-360p/1.m4s`)];
+      const heldResponses = await Promise.all(held);
+      const refused = await fetch(`${base}/live/video-360p/1.m4s`);
+      assert.equal(refused.status, 503);
+      assert.equal(refused.headers.get('retry-after'), '1');
+      await refused.arrayBuffer();
+      assert.equal((await metrics.heldRequestsRefused.get()).values[0].value, 1);
+      f.video.completeSegment(s);
+      for (const r of heldResponses) assert.equal((await r.arrayBuffer()).byteLength, 100);
+      const after = await fetch(`${base}/live/video-360p/1.m4s`);
+      assert.equal(after.status, 200, 'complete segments are not held and not limited');
+      await after.arrayBuffer();
+    } finally {
+      await origin.close();
+    }
+  });
+
+  test('closing the origin aborts responses for unfinished segments instead of hanging or faking their end', async () => {
+    const f = new Fixture();
+    f.publish(f.video, 1, 1, 100, true);
+    const { origin, base } = await startOrigin(f);
+    const res = await fetch(`${base}/live/video-360p/1.m4s`);
+    const body = res.arrayBuffer();
+    await origin.close();
+    await assert.rejects(body, 'the client sees an incomplete response, not a short segment');
+  });
+
+  test('the MPD is 503 with Retry-After until the stream is live', async () => {
+    const window = new LiveWindow({ timeShiftBufferDepth: 6 });
+    window.addTrack(VIDEO);
+    const origin = new Origin({ window, timeline: new LiveTimeline(2), metrics: new OriginMetrics(), webRoot: '/nonexistent', lowLatency: true, chunkDuration: 0.5, targetLatency: 3 });
+    const { http: base } = await origin.listen({ host: '127.0.0.1', port: 0, tlsPort: null });
+    try {
+      const res = await fetch(`${base}/live/manifest.mpd`);
+      assert.equal(res.status, 503);
+      assert.equal(res.headers.get('retry-after'), '1');
+      await res.arrayBuffer();
+    } finally {
+      await origin.close();
+    }
+  });
+});
+
+describe('origin: HTTPS with HTTP/2', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'pushcast-cert-'));
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  test('segments are served over HTTP/2 with the development certificate', async () => {
+    const cert = developmentCertificate(dir);
+    assert.match(cert.sha256, /^([0-9A-F]{2}:){31}[0-9A-F]{2}$/);
+    const f = new Fixture();
+    f.publish(f.video, 1);
+    const { origin, tls } = await startOrigin(f, {}, cert);
+    const session = http2.connect(tls!, { ca: cert.cert });
+    try {
+      const { status, body } = await new Promise<{ status: number; body: Buffer }>((resolve, reject) => {
+        const req = session.request({ ':path': '/live/video-360p/1.m4s' });
+        const parts: Buffer[] = [];
+        let status = 0;
+        req.on('response', (h) => (status = Number(h[':status'])));
+        req.on('data', (d: Buffer) => parts.push(d));
+        req.on('end', () => resolve({ status, body: Buffer.concat(parts) }));
+        req.on('error', reject);
+        req.end();
+      });
+      assert.equal(status, 200);
+      assert.deepEqual(new Uint8Array(body), f.video.get(1)!.bytes());
+      assert.equal(developmentCertificate(dir).sha256, cert.sha256, 'the certificate is kept and reused');
+    } finally {
+      session.close();
+      await origin.close();
+    }
+  });
+});

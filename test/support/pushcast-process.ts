@@ -1,0 +1,87 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { once } from 'node:events';
+
+const BIN = fileURLToPath(new URL('../../../bin/pushcast.js', import.meta.url));
+
+export interface RunningServe {
+  child: ChildProcess;
+  /** Every line printed so far. */
+  lines: string[];
+  player: string;
+  manifest: string;
+  httpsPlayer?: string;
+  metrics: string;
+  /** Resolves with the first printed line that matches. */
+  waitForLine(pattern: RegExp, timeoutMs?: number): Promise<string>;
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
+}
+
+/**
+ * Runs `pushcast serve` exactly as a user does (the built command line, real ffmpeg), on free ports, and
+ * waits for its `player:` and `manifest:` lines.
+ */
+export async function startServe(args: string[] = [], timeoutMs = 60_000): Promise<RunningServe> {
+  const child = spawn(process.execPath, [BIN, 'serve', '--port', '0', '--tls-port', '0', '--host', '127.0.0.1', ...args], {
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
+  const lines: string[] = [];
+  const waiters: { pattern: RegExp; resolve: (line: string) => void }[] = [];
+  let pending = '';
+  const onText = (text: string) => {
+    pending += text;
+    const parts = pending.split('\n');
+    pending = parts.pop() ?? '';
+    for (const line of parts) {
+      lines.push(line);
+      if (process.env.PUSHCAST_TEST_VERBOSE) console.error(`[serve] ${line}`);
+      for (const w of [...waiters]) {
+        if (w.pattern.test(line)) {
+          waiters.splice(waiters.indexOf(w), 1);
+          w.resolve(line);
+        }
+      }
+    }
+  };
+  child.stdout!.setEncoding('utf8').on('data', onText);
+  child.stderr!.setEncoding('utf8').on('data', onText);
+  const exited = once(child, 'exit');
+
+  const waitForLine = (pattern: RegExp, ms = timeoutMs): Promise<string> => {
+    const seen = lines.find((l) => pattern.test(l));
+    if (seen) return Promise.resolve(seen);
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`pushcast serve printed no line matching ${pattern} within ${ms} ms:\n${lines.join('\n')}`)), ms);
+      waiters.push({
+        pattern,
+        resolve: (line) => {
+          clearTimeout(timer);
+          resolve(line);
+        },
+      });
+      void exited.then(() => {
+        clearTimeout(timer);
+        reject(new Error(`pushcast serve exited before printing ${pattern}:\n${lines.join('\n')}`));
+      });
+    });
+  };
+  const value = (line: string) => line.slice(line.indexOf(':') + 1).trim();
+  const stop = async (signal: NodeJS.Signals = 'SIGTERM') => {
+    if (child.exitCode !== null) return child.exitCode;
+    child.kill(signal);
+    const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+    const [code] = (await exited) as [number | null];
+    clearTimeout(timer);
+    return code;
+  };
+  try {
+    const player = value(await waitForLine(/^player: /));
+    const manifest = value(await waitForLine(/^manifest: /));
+    const metrics = value(await waitForLine(/^metrics: /));
+    const httpsLine = lines.find((l) => /^https player: /.test(l));
+    return { child, lines, player, manifest, metrics, httpsPlayer: httpsLine && value(httpsLine), waitForLine, stop };
+  } catch (err) {
+    await stop('SIGKILL');
+    throw err;
+  }
+}
