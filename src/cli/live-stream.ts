@@ -45,7 +45,8 @@ export class LiveStream {
       o.metrics.packagerErrors.inc({ track: trackId });
       o.log(`packager (${trackId}): ${err.message}; restarting the encoder, published segments are kept`);
     });
-    this.source.on('exited', ({ code, signal, lastError, restartIn }) => {
+    this.source.on('exited', ({ code, signal, lastError, restartIn, requested }) => {
+      if (requested) return o.log('encoder stopped');
       const why = signal ? `killed by ${signal}` : `exit code ${code}`;
       const detail = lastError ? `\n  ffmpeg said: ${lastError.split('\n').slice(-3).join('\n  ')}` : '';
       if (restartIn === undefined) {

@@ -13,9 +13,9 @@ function nonNegativeNumber(value: string): number {
   return n;
 }
 
-/** A TCP port, 0 for any free one, or `off`. */
-function port(value: string): number | null {
-  if (value === 'off') return null;
+/** A TCP port, 0 for any free one, or `off` (commander cannot store null, hence the string). */
+function port(value: string): number | 'off' {
+  if (value === 'off') return 'off';
   const n = Number(value);
   if (!Number.isInteger(n) || n < 0 || n > 65535) throw new InvalidArgumentError('must be a port number (0-65535) or "off"');
   return n;

@@ -17,8 +17,8 @@ export interface ServeOptions {
   targetLatency: number;
   timeShift: number;
   host: string;
-  port: number | null;
-  tlsPort: number | null;
+  port: number | 'off';
+  tlsPort: number | 'off';
   stateDir: string;
   ffmpeg: string;
 }
@@ -68,8 +68,11 @@ export async function serve(o: ServeOptions): Promise<void> {
     targetLatency: o.targetLatency,
     frameRate: passthrough ? undefined : o.fps,
   });
-  const certificate = o.tlsPort === null ? undefined : developmentCertificate(join(o.stateDir, 'tls'));
-  const addresses = await origin.listen({ host: o.host, port: o.port, tlsPort: o.tlsPort, certificate });
+  const port = o.port === 'off' ? null : o.port;
+  const tlsPort = o.tlsPort === 'off' ? null : o.tlsPort;
+  if (port === null && tlsPort === null) throw new Error('--port and --tls-port cannot both be off');
+  const certificate = tlsPort === null ? undefined : developmentCertificate(join(o.stateDir, 'tls'));
+  const addresses = await origin.listen({ host: o.host, port, tlsPort, certificate });
 
   const what = input.kind === 'test-pattern' ? 'built-in test pattern with clock and 440 Hz tone' : input.kind === 'stdin' ? 'standard input' : `${input.path} (looped)`;
   log(`source: ${what}`);

@@ -21,7 +21,7 @@ export interface LiveSourceEvents {
   started: [run: number, pid: number | undefined];
   progress: [EncoderProgress];
   /** ffmpeg stopped; `restartIn` is undefined when it will not be restarted. */
-  exited: [info: { run: number; code: number | null; signal: NodeJS.Signals | null; lastError: string; restartIn?: number }];
+  exited: [info: { run: number; code: number | null; signal: NodeJS.Signals | null; lastError: string; restartIn?: number; requested: boolean }];
   'sink-error': [trackId: string, error: Error];
   log: [line: string];
 }
@@ -119,7 +119,7 @@ export class LiveSource extends EventEmitter<LiveSourceEvents> {
       // Restarting makes no sense when the input itself is gone (standard input at its end).
       const inputEnded = this.options.input.kind === 'stdin';
       if (this.stopping || inputEnded) {
-        this.emit('exited', { run, code, signal, lastError });
+        this.emit('exited', { run, code, signal, lastError, requested: this.stopping });
         return;
       }
       // Quick failures back off exponentially; a run that lasted a while restarts promptly.
@@ -127,7 +127,7 @@ export class LiveSource extends EventEmitter<LiveSourceEvents> {
       const base = this.options.restartDelay ?? 1000;
       this.currentDelay = ranFor > 30_000 ? base : Math.min(this.currentDelay * 2, this.options.maxRestartDelay ?? 30_000);
       const restartIn = ranFor > 30_000 ? base : this.currentDelay;
-      this.emit('exited', { run, code, signal, lastError, restartIn });
+      this.emit('exited', { run, code, signal, lastError, restartIn, requested: false });
       this.restartTimer = setTimeout(() => this.start(), restartIn);
     });
     this.emit('started', run, child.pid);

@@ -21,10 +21,13 @@ export interface RunningServe {
  * Runs `pushcast serve` exactly as a user does (the built command line, real ffmpeg), on free ports, and
  * waits for its `player:` and `manifest:` lines.
  */
-export async function startServe(args: string[] = [], timeoutMs = 60_000): Promise<RunningServe> {
+export async function startServe(args: string[] = [], options: { stdin?: Uint8Array; timeoutMs?: number } = {}): Promise<RunningServe> {
+  const timeoutMs = options.timeoutMs ?? 60_000;
   const child = spawn(process.execPath, [BIN, 'serve', '--port', '0', '--tls-port', '0', '--host', '127.0.0.1', ...args], {
     stdio: ['pipe', 'pipe', 'pipe'],
   });
+  child.stdin!.on('error', () => {});
+  if (options.stdin) child.stdin!.end(options.stdin);
   const lines: string[] = [];
   const waiters: { pattern: RegExp; resolve: (line: string) => void }[] = [];
   let pending = '';

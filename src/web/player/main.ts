@@ -34,25 +34,43 @@ player.updateSettings({
 player.initialize(video, manifestUrl, true);
 video.muted = true; // autoplay policies allow muted playback without a gesture
 
-function protocolOf(url: string): string {
-  const entries = performance.getEntriesByName(url) as PerformanceResourceTiming[];
-  return entries.at(-1)?.nextHopProtocol || 'unknown';
+/**
+ * Resource Timing of segment fetches, by URL (bounded): the HTTP version and the time from request to last
+ * byte. Entries arrive after dash.js reports the load, so records look them up when shown.
+ */
+const timings = new Map<string, PerformanceResourceTiming>();
+const MAX_TIMINGS = 200;
+new PerformanceObserver((list) => {
+  for (const entry of list.getEntries() as PerformanceResourceTiming[]) {
+    if (!entry.name.endsWith('.m4s')) continue;
+    timings.delete(entry.name);
+    timings.set(entry.name, entry);
+    if (timings.size > MAX_TIMINGS) timings.delete(timings.keys().next().value!);
+  }
+}).observe({ type: 'resource', buffered: true });
+// The browser's own buffer holds 250 entries by default; keep it from filling up on a long-running page.
+performance.addEventListener('resourcetimingbufferfull', () => performance.clearResourceTimings());
+
+function withTiming(r: SegmentRecord): SegmentRecord {
+  const t = timings.get(r.url);
+  return t ? { ...r, protocol: t.nextHopProtocol || 'unknown', loadMs: Math.round(t.responseEnd - t.startTime) } : { ...r };
 }
 
 player.on(MediaPlayer.events.FRAGMENT_LOADING_COMPLETED, (e) => {
   const r = e.request;
   if (r.type !== 'MediaSegment' || !r.url) return;
   const route: DeliveryRoute = 'unicast';
-  const number = /\/(\d+)\.m4s(?:$|\?)/.exec(r.url)?.[1];
+  // The origin's URLs are /live/<representation>/<number>.m4s (see the MPD's SegmentTemplate).
+  const [, representation = String(r.representationId ?? ''), number] = /\/([^/]+)\/(\d+)\.m4s(?:$|\?)/.exec(r.url) ?? [];
   const record: SegmentRecord = {
     url: r.url,
     kind: r.mediaType === 'audio' ? 'audio' : 'video',
-    representation: r.representationId,
+    representation,
     number: number === undefined ? undefined : Number(number),
     route,
-    protocol: protocolOf(r.url),
+    protocol: 'unknown',
     bytes: r.bytesLoaded,
-    loadMs: r.requestEndDate && r.startDate ? r.requestEndDate.getTime() - r.startDate.getTime() : 0,
+    loadMs: 0,
   };
   total++;
   byRoute[route] = (byRoute[route] ?? 0) + 1;
@@ -92,7 +110,7 @@ function snapshot(): PushcastStats {
     stalls,
     framesDecoded: quality.totalVideoFrames,
     framesDropped: quality.droppedVideoFrames,
-    segments: { total, byRoute: { ...byRoute }, recent: recent.map((r) => ({ ...r })) },
+    segments: { total, byRoute: { ...byRoute }, recent: recent.map(withTiming) },
     errors: [...errors],
   };
 }

@@ -1,0 +1,34 @@
+/** ISO base media file format (ISO/IEC 14496-12) reading and writing, for fragmented MP4 / CMAF. */
+export { BmffError } from './errors.js';
+export { FieldReader, childrenOf, isPrintableFourCC, payloadOf, readBoxHeader, readBoxes, readFourCC, type Box, type BoxHeader } from './reader.js';
+export {
+  parseAudioSpecificConfig,
+  parseAvcDecoderConfig,
+  parseElementaryStreamDescriptor,
+  parseFileType,
+  parseMovie,
+  parseTrackExtends,
+  type AudioSampleEntry,
+  type AudioSpecificConfig,
+  type AvcDecoderConfig,
+  type ElementaryStreamConfig,
+  type FileType,
+  type Movie,
+  type MovieTrack,
+  type SampleEntry,
+  type TrackExtends,
+  type VisualSampleEntry,
+} from './movie.js';
+export { codecString, describeTrack, type TrackDescription } from './codec.js';
+export {
+  SAMPLE_IS_NON_SYNC_SAMPLE,
+  parseMovieFragment,
+  readTrackFragmentSamples,
+  type FragmentSample,
+  type MovieFragment,
+  type SampleInfo,
+  type TrackFragment,
+  type TrackRun,
+} from './fragment.js';
+export { ByteWriter, writeFileTypeBox, writeMediaDataHeader, writeMovieFragment, type MovieFragmentFields, type OutputSample } from './writer.js';
+export { parseInitSegment, readFragmentSamples, readFragments, type InitSegment, type ReadFragment, type ReadTrackFragment } from './file.js';

@@ -1,0 +1,21 @@
+/**
+ * The media layer of pushcast: the live window every delivery mode reads, the timeline that numbers
+ * its segments, and the packager that fills it from an encoder's fragmented MP4 output.
+ */
+export { LiveWindow, LiveTrack, type LiveWindowOptions, type LiveTrackEvents } from './live/live-window.js';
+export { Segment, type TrackInfo, type ChunkInfo } from './live/segment.js';
+export { LiveTimeline } from './live/timeline.js';
+export { TrackPackager, type TrackPackagerOptions } from './cmaf/packager.js';
+export { BmffError } from './bmff/errors.js';
+export {
+  parseInitSegment,
+  readFragments,
+  readFragmentSamples,
+  type InitSegment,
+  type ReadFragment,
+  type ReadTrackFragment,
+} from './bmff/file.js';
+export { codecString, type TrackDescription } from './bmff/codec.js';
+export type { FragmentSample } from './bmff/fragment.js';
+export type { SampleEntry } from './bmff/movie.js';
+export { buildLiveMpd, xsDuration, type LiveMpdParams } from './dash/mpd.js';
