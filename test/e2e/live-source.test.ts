@@ -128,7 +128,7 @@ describe('inputs other than the test pattern', () => {
     }
   });
 
-  test('--input FILE --passthrough keeps the input's own codec (no transcoding)', async () => {
+  test('--input FILE --passthrough keeps the input codec (no transcoding)', async () => {
     const serve = await startServe([...SMALL, '--input', file, '--passthrough']);
     try {
       const p = await presentation(serve);
