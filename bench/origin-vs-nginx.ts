@@ -4,7 +4,7 @@
  *   npm run bench  (options through env: BENCH_SECONDS, BENCH_ROUNDS, BENCH_CONCURRENCY)
  */
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import os from 'node:os';
 import { join } from 'node:path';
@@ -80,6 +80,8 @@ async function main(): Promise<void> {
   console.log(`machine: ${machine()}`);
   const serve = await startServe(['--tls-port', 'off']);
   const dir = mkdtempSync(join(os.tmpdir(), 'pushcast-bench-'));
+  // nginx workers drop root privileges (to nobody) and must be able to read the files.
+  chmodSync(dir, 0o755);
   let nginx: ReturnType<typeof spawn> | undefined;
   try {
     // Let a few segments accumulate, then take the newest complete ones of every video rendition.
@@ -130,7 +132,9 @@ http {
       results.origin.push(await runLoad(paths.map((p) => origin + p)));
       results.nginx.push(await runLoad(paths.map((p) => `http://127.0.0.1:${nginxPort}${p}`)));
     }
-    for (const r of [...results.origin, ...results.nginx]) if (r.errors) throw new Error(`load run had ${r.errors} errors`);
+    for (const [server, runs] of Object.entries(results)) {
+      for (const r of runs) if (r.errors) throw new Error(`${server}: a load run had ${r.errors} failed requests (see ${dir}/error.log)`);
+    }
     const o = {
       rps: median(results.origin.map((r) => r.requestsPerSecond)),
       mbps: median(results.origin.map((r) => r.megabitsPerSecond)),

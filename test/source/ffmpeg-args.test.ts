@@ -1,0 +1,46 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { DEFAULT_AUDIO, DEFAULT_VIDEO_LADDER, ffmpegArguments, parseLadder, type EncoderSettings } from '../../src/source/index.js';
+
+const settings: EncoderSettings = {
+  input: { kind: 'test-pattern' },
+  video: DEFAULT_VIDEO_LADDER,
+  audio: DEFAULT_AUDIO,
+  frameRate: 25,
+  keyFrameInterval: 2,
+  passthrough: false,
+};
+
+test('ladders parse from WIDTHxHEIGHT@BITRATE lists, and bad entries are refused with the reason', () => {
+  assert.deepEqual(parseLadder('640x360@800k, 1280x720@3M'), [
+    { id: 'video-360p', width: 640, height: 360, bitrate: 800_000 },
+    { id: 'video-720p', width: 1280, height: 720, bitrate: 3_000_000 },
+  ]);
+  assert.throws(() => parseLadder('640x360'), /WIDTHxHEIGHT@BITRATE/);
+  assert.throws(() => parseLadder('641x360@1M'), /even/);
+  assert.throws(() => parseLadder('640x360@1M,480x360@1M'), /same height/);
+});
+
+test('every rendition gets its own pipe, and the audio one too', () => {
+  const { args, outputs } = ffmpegArguments(settings);
+  assert.deepEqual(
+    outputs.map((o) => [o.trackId, o.fd]),
+    [['video-360p', 3], ['video-540p', 4], ['video-720p', 5], ['audio-128k', 6]],
+  );
+  for (const o of outputs) assert.ok(args.includes(`pipe:${o.fd}`), `ffmpeg writes pipe:${o.fd}`);
+});
+
+test('key frames are forced on the segment grid in every rendition, one fragment per frame', () => {
+  const { args } = ffmpegArguments({ ...settings, keyFrameInterval: 1.5 });
+  const count = (flag: string, value: string) => args.filter((a, i) => a === flag && args[i + 1] === value).length;
+  assert.equal(count('-force_key_frames', 'expr:gte(t,n_forced*1.5)'), 3);
+  assert.equal(count('-g', '38'), 3, 'GOP of one segment: 1.5 s at 25 fps, rounded');
+  assert.equal(count('-movflags', 'empty_moov+default_base_moof+frag_every_frame'), 4);
+});
+
+test('passthrough copies the input streams instead of encoding the ladder', () => {
+  const { args, outputs } = ffmpegArguments({ ...settings, input: { kind: 'file', path: 'in.mp4' }, video: [{ id: 'video', width: 0, height: 0, bitrate: 1 }], passthrough: true });
+  assert.deepEqual(outputs.map((o) => o.trackId), ['video', 'audio-128k']);
+  assert.ok(!args.includes('libx264'));
+  assert.ok(args.includes('-stream_loop'), 'a file is looped');
+});
