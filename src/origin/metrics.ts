@@ -43,6 +43,25 @@ export class OriginMetrics {
     registers: [this.registry],
   });
 
+  readonly pushes = new Counter({
+    name: 'pushcast_http2_pushes_total',
+    help: 'HTTP/2 server pushes by kind (manifest, next-segment, channel, vod) and outcome (sent, duplicate, client-has, limit, disabled, cancelled, …)',
+    labelNames: ['kind', 'outcome'] as const,
+    registers: [this.registry],
+  });
+  readonly pushedBytes = new Counter({
+    name: 'pushcast_http2_pushed_bytes_total',
+    help: 'Body bytes written on pushed streams, by kind',
+    labelNames: ['kind'] as const,
+    registers: [this.registry],
+  });
+  readonly earlyHints = new Counter({
+    name: 'pushcast_early_hints_total',
+    help: '103 Early Hints responses sent, by route',
+    labelNames: ['route'] as const,
+    registers: [this.registry],
+  });
+
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: 'pushcast_' });
   }

@@ -9,9 +9,20 @@ import { buildLiveMpd, type LiveTimeline, type LiveTrack, type LiveWindow, type 
 import type { Certificate } from './dev-certificate.js';
 import { parseRange } from './http-range.js';
 import type { OriginMetrics } from './metrics.js';
+import { ServerPush, type GrowingBody, type PushPolicy, type PushResource } from './push/server-push.js';
 
-type Request = IncomingMessage | Http2ServerRequest;
-type Response = ServerResponse | Http2ServerResponse;
+export type Request = IncomingMessage | Http2ServerRequest;
+export type Response = ServerResponse | Http2ServerResponse;
+
+/** What the origin offers to routes mounted beside its own (e.g. on-demand items). */
+export interface RouteContext {
+  push: ServerPush;
+  /** Answers with headers common to every response (CORS) and counts the bytes. */
+  send(res: Response, status: number, type: string, body: string | Uint8Array, headers: Record<string, string>, req: Request, route: string): void;
+}
+
+/** An extra route: returns false when the request is not its own. */
+export type Route = (req: Request, res: Response, ctx: RouteContext) => boolean;
 
 export interface OriginOptions {
   window: LiveWindow;
@@ -30,6 +41,12 @@ export interface OriginOptions {
   maxHeldRequests?: number;
   /** Host used in absolute URLs when a request's Host header is missing or unusable. */
   defaultHost?: string;
+  /** HTTP/2 server push; absent = no push. */
+  push?: PushPolicy;
+  /** Send 103 Early Hints (RFC 8297) with the MPD, init and newest segments on player-page and MPD requests. */
+  earlyHints?: boolean;
+  /** Routes tried before the origin's own. */
+  routes?: Route[];
 }
 
 export interface ListenOptions {
@@ -47,6 +64,7 @@ export interface OriginAddresses {
 }
 
 const MEDIA_SEGMENT = /^\/live\/([A-Za-z0-9_-]{1,64})\/(\d{1,15})\.m4s$/;
+const PUSH_CHANNEL = /^\/live\/([A-Za-z0-9_-]{1,64})\/push$/;
 const INIT_SEGMENT = /^\/live\/([A-Za-z0-9_-]{1,64})\/init\.mp4$/;
 const MANIFEST_PATH = '/live/manifest.mpd';
 
@@ -78,10 +96,23 @@ export class Origin {
   private readonly heldResponses = new Set<Response>();
   private readonly maxHeld: number;
   private closing = false;
+  readonly push: ServerPush;
+  private readonly pushPolicy?: PushPolicy;
 
   constructor(private readonly o: OriginOptions) {
     this.maxHeld = o.maxHeldRequests ?? 2000;
+    this.pushPolicy = o.push;
+    // With push off, the policy allows nothing: every push helper below can ask it without special cases.
+    this.push = new ServerPush(
+      o.push ?? { onManifest: false, nextSegment: false, liveChannel: false, partialBytes: 0, maxConcurrentPushes: 0, maxBytesInFlight: 0 },
+      o.metrics.pushes,
+      o.metrics.pushedBytes,
+    );
+    this.routeContext = { push: this.push, send: (...args) => this.send(...args) };
   }
+
+  private readonly routeContext: RouteContext;
+
 
   /** Request handler usable by node:http and node:http2 (compatibility API) servers alike. */
   readonly handle = (req: Request, res: Response): void => {
@@ -92,6 +123,8 @@ export class Origin {
     });
     const path = (req.url ?? '/').split('?')[0];
     try {
+      if (this.pushPolicy && req.httpVersion === '2.0') this.push.noteClientCache(req as Http2ServerRequest);
+      for (const r of this.o.routes ?? []) if (r(req, res, this.routeContext)) return;
       if (req.method === 'OPTIONS') {
         route = 'preflight';
         return this.preflight(res);
@@ -104,6 +137,10 @@ export class Origin {
       if ((m = MEDIA_SEGMENT.exec(path))) {
         route = 'segment';
         return this.serveMediaSegment(req, res, m[1], Number(m[2]));
+      }
+      if ((m = PUSH_CHANNEL.exec(path))) {
+        route = 'push-channel';
+        return this.servePushChannel(req, res, m[1]);
       }
       if ((m = INIT_SEGMENT.exec(path))) {
         route = 'init';
@@ -127,6 +164,7 @@ export class Origin {
       }
       if (WEB_FILES[path]) {
         route = 'page';
+        if (path === '/' || path === '/index.html') this.sendEarlyHints(res, 'page');
         return void this.serveWebFile(req, res, WEB_FILES[path]);
       }
       route = 'not-found';
@@ -198,6 +236,14 @@ export class Origin {
       // Not live yet: ask the player to come back shortly rather than give it an empty presentation.
       return this.send(res, 503, 'text/plain', 'the live stream is starting\n', { 'Retry-After': '1', 'Cache-Control': CACHE_NONE }, req, 'mpd');
     }
+    this.sendEarlyHints(res, 'mpd');
+    if (this.push.policy.onManifest && this.push.canPush(req)) {
+      for (const track of this.defaultTracks()) {
+        this.push.push(req, this.initResource(track), 'manifest');
+        const newest = track.newestComplete();
+        if (newest) this.push.push(req, this.segmentResource(track, newest), 'manifest');
+      }
+    }
     const mpd = buildLiveMpd({
       tracks: tracks.map((t) => t.info),
       availabilityStartTime: ast,
@@ -217,8 +263,7 @@ export class Origin {
   private serveInitSegment(req: Request, res: Response, trackId: string): void {
     const track = this.o.window.track(trackId);
     if (!track?.init) return this.send(res, 404, 'text/plain', 'no such track\n', { 'Cache-Control': CACHE_NONE }, req, 'init');
-    const etag = `"${createHash('sha256').update(track.init).digest('base64url').slice(0, 22)}"`;
-    this.serveBytes(req, res, track.init, mediaType(track), etag, CACHE_INIT, 'init');
+    this.serveBytes(req, res, track.init, mediaType(track), initEtag(track.init), CACHE_INIT, 'init');
   }
 
   /** Complete bytes with ETag / If-None-Match (RFC 9110 §13.1.2), If-Range (§13.1.5) and single ranges (§14). */
@@ -243,13 +288,21 @@ export class Origin {
     this.send(res, 200, type, bytes, headers, req, route);
   }
 
+  private segmentEtag(trackId: string, number: number): string {
+    return `"${this.instance}-${trackId}-${number}"`;
+  }
+
   private serveMediaSegment(req: Request, res: Response, trackId: string, number: number): void {
     const track = this.o.window.track(trackId);
     const notFound = (why: string) => this.send(res, 404, 'text/plain', req.method === 'HEAD' ? '' : `${why}\n`, { 'Cache-Control': CACHE_NONE }, req, 'segment');
     if (!track) return notFound('no such track');
-    const etag = `"${this.instance}-${trackId}-${number}"`;
+    const etag = this.segmentEtag(trackId, number);
     const segment = track.get(number);
-    if (segment?.complete) return this.serveBytes(req, res, segment.bytes(), mediaType(track), etag, CACHE_SEGMENT, 'segment');
+    if (segment?.complete) {
+      // Push first: the PUSH_PROMISE must precede the end of the response that carries it (RFC 9113 §8.4.1).
+      this.pushNextSegment(req, track, number);
+      return this.serveBytes(req, res, segment.bytes(), mediaType(track), etag, CACHE_SEGMENT, 'segment');
+    }
     if (segment) return this.serveGrowingSegment(req, res, track, segment, etag);
 
     const newest = track.newest();
@@ -296,8 +349,12 @@ export class Origin {
     const offComplete = track.on('segmentcompleted', (s) => {
       if (s !== segment) return;
       done();
-      if (wantsRange) this.serveBytes(req, res, segment.bytes(), mediaType(track), etag, CACHE_SEGMENT, 'segment');
-      else res.end();
+      // The next segment starts right after this one completes (LiveTrack.startSegment): push it, then end.
+      setImmediate(() => {
+        this.pushNextSegment(req, track, segment.number);
+        if (wantsRange) this.serveBytes(req, res, segment.bytes(), mediaType(track), etag, CACHE_SEGMENT, 'segment');
+        else res.end();
+      });
     });
     const onClose = () => done();
     res.on('close', onClose);
@@ -308,12 +365,7 @@ export class Origin {
       this.release(res);
     };
     if (wantsRange) return;
-    res.writeHead(200, {
-      ...this.commonHeaders(),
-      'Content-Type': mediaType(track),
-      'Cache-Control': CACHE_SEGMENT,
-      ETag: etag,
-    });
+    res.writeHead(200, { ...this.commonHeaders(), ...segmentHeaders(track, etag) });
     if (req.method === 'HEAD') {
       done();
       res.end();
@@ -322,9 +374,110 @@ export class Origin {
     for (const chunk of segment.chunks) this.write(res, chunk.bytes);
   }
 
-  private write(res: Response, bytes: Uint8Array): void {
+  /** Push policy "next segment": on a request for segment N, push N+1 of the same rendition if it exists. */
+  private pushNextSegment(req: Request, track: LiveTrack, number: number): void {
+    if (!this.push.policy.nextSegment || req.method !== 'GET' || !this.push.canPush(req)) return;
+    const next = track.get(number + 1);
+    if (next) this.push.push(req, this.segmentResource(track, next), 'next-segment');
+  }
+
+  /**
+   * The live push channel: a client holds `GET /live/<rendition>/push` open and receives every segment of
+   * the rendition as a push, from its first chunk, so it never has to ask for a segment again. The channel's
+   * own body is a log, one JSON line per push, so that a client can see what was skipped and why.
+   */
+  private servePushChannel(req: Request, res: Response, trackId: string): void {
+    const track = this.o.window.track(trackId);
+    if (!track?.init) return this.send(res, 404, 'text/plain', 'no such track\n', { 'Cache-Control': CACHE_NONE }, req, 'push-channel');
+    if (!this.push.policy.liveChannel) return this.send(res, 404, 'text/plain', 'the live push channel is off\n', { 'Cache-Control': CACHE_NONE }, req, 'push-channel');
+    if (!this.push.canPush(req)) {
+      return this.send(res, 400, 'text/plain', 'the live push channel needs HTTP/2 with server push enabled\n', { 'Cache-Control': CACHE_NONE }, req, 'push-channel');
+    }
+    res.writeHead(200, { ...this.commonHeaders(), 'Content-Type': 'application/x-ndjson', 'Cache-Control': CACHE_NONE });
+    const log = (path: string, outcome: string, number?: number) => {
+      if (!res.writableEnded) this.write(res, Buffer.from(`${JSON.stringify({ path, number, outcome })}\n`), 'push-channel');
+    };
+    const pushSegment = (segment: Segment) => {
+      const resource = this.segmentResource(track, segment);
+      log(resource.path, this.push.push(req, resource, 'channel'), segment.number);
+    };
+    const init = this.initResource(track);
+    log(init.path, this.push.push(req, init, 'channel'));
+    const current = track.newest();
+    if (current && !current.complete) pushSegment(current);
+    const off = track.on('segmentstarted', pushSegment);
+    // A client that wants to stop closes the request; the origin ending (close()) ends it too.
+    res.on('close', off);
+  }
+
+  private initResource(track: LiveTrack): PushResource {
+    const init = track.init!;
+    return {
+      path: `/live/${track.id}/init.mp4`,
+      status: 200,
+      headers: {
+        ...this.commonHeaders(),
+        'content-type': mediaType(track),
+        'content-length': String(init.byteLength),
+        etag: initEtag(init),
+        'cache-control': CACHE_INIT,
+        'accept-ranges': 'bytes',
+      },
+      body: init,
+    };
+  }
+
+  /** A segment as its pushed response: whole when complete, else growing chunk by chunk like a LL-DASH response. */
+  private segmentResource(track: LiveTrack, segment: Segment): PushResource {
+    const headers: Record<string, string> = { ...this.commonHeaders(), ...segmentHeaders(track, this.segmentEtag(track.id, segment.number)) };
+    const path = `/live/${track.id}/${segment.number}.m4s`;
+    if (segment.complete) {
+      const bytes = segment.bytes();
+      return { path, status: 200, headers: { ...headers, 'content-length': String(bytes.byteLength), 'accept-ranges': 'bytes' }, body: bytes };
+    }
+    const body: GrowingBody = {
+      parts: segment.chunks.map((c) => c.bytes),
+      follow: (onPart, onEnd) => {
+        const offChunk = track.on('chunk', (s, chunk) => s === segment && onPart(chunk.bytes));
+        const offEnd = track.on('segmentcompleted', (s) => s === segment && onEnd());
+        const offEvicted = track.on('segmentevicted', (s) => s === segment && onEnd());
+        return () => {
+          offChunk();
+          offEnd();
+          offEvicted();
+        };
+      },
+    };
+    return { path, status: 200, headers, body };
+  }
+
+  /** The renditions a player starts with: the lowest-bandwidth video and every audio track. */
+  private defaultTracks(): LiveTrack[] {
+    const tracks = [...this.o.window.tracks.values()].filter((t) => t.init);
+    const video = tracks.filter((t) => t.info.kind === 'video').sort((a, b) => a.info.bandwidth - b.info.bandwidth)[0];
+    return [...(video ? [video] : []), ...tracks.filter((t) => t.info.kind === 'audio')];
+  }
+
+  /**
+   * 103 Early Hints (RFC 8297): before the final response, `Link: rel=preload` (RFC 8288) for what a player
+   * will fetch first — the MPD, the default renditions' init segments and newest segments — so that a
+   * browser starts those fetches while the origin is still answering.
+   */
+  private sendEarlyHints(res: Response, route: string): void {
+    if (!this.o.earlyHints || this.o.timeline.availabilityStartTime === undefined) return;
+    const links = [`<${MANIFEST_PATH}>; rel=preload; as=fetch; crossorigin`];
+    for (const track of this.defaultTracks()) {
+      links.push(`</live/${track.id}/init.mp4>; rel=preload; as=fetch; crossorigin`);
+      const newest = track.newestComplete();
+      if (newest) links.push(`</live/${track.id}/${newest.number}.m4s>; rel=preload; as=fetch; crossorigin`);
+    }
+    res.writeEarlyHints({ link: links });
+    this.o.metrics.earlyHints.inc({ route });
+  }
+
+  private write(res: Response, bytes: Uint8Array, route = 'segment'): void {
     (res as ServerResponse).write(bytes);
-    this.o.metrics.responseBytes.inc({ route: 'segment' }, bytes.byteLength);
+    this.o.metrics.responseBytes.inc({ route }, bytes.byteLength);
   }
 
   private hold(res: Response): boolean {
@@ -409,6 +562,15 @@ export class Origin {
 
 function mediaType(track: LiveTrack): string {
   return track.info.kind === 'audio' ? 'audio/mp4' : 'video/mp4';
+}
+
+function initEtag(init: Uint8Array): string {
+  return `"${createHash('sha256').update(init).digest('base64url').slice(0, 22)}"`;
+}
+
+/** Headers of a media segment response, whether requested or pushed. */
+function segmentHeaders(track: LiveTrack, etag: string): Record<string, string> {
+  return { 'Content-Type': mediaType(track), 'Cache-Control': CACHE_SEGMENT, ETag: etag };
 }
 
 function listenOn(server: http.Server | http2.Http2SecureServer, port: number, host: string): Promise<number> {

@@ -1,0 +1,1 @@
+export { Http2PushClient, type Http2PushClientOptions, type Http2Reply } from './http2-push-client.js';

@@ -1,0 +1,1 @@
+export { ResourcePushEvent, RESOURCE_PUSH, type ResourcePushEventInit } from './resource-push-event.js';
