@@ -104,3 +104,18 @@ test(`Chromium plays the live stream for ${PLAY_SECONDS} s: advancing, no stalls
   assert.ok(maxLatency < 2 * TARGET_LATENCY, `live latency stays under ${2 * TARGET_LATENCY} s (max ${maxLatency})`);
   assert.ok(last.segments.total > 10 && last.segments.byRoute.unicast === last.segments.total, 'segments were delivered and counted by route');
 });
+
+test('with ?mode=prefetch the player loads segments the prefetcher already fetched, and plays on without stalls', async (t) => {
+  const page = await browser.newPage();
+  await page.goto(`${serve.player}?mode=prefetch`);
+  await page.waitForFunction(() => (window as unknown as { pushcastStats: () => Stats }).pushcastStats().framesDecoded > 0, null, { timeout: 30_000 });
+  await page.waitForTimeout(12_000);
+  const s = await page.evaluate(() => (window as unknown as { pushcastStats: () => Stats & { mode: string; prefetch: { started: number; completed: number; failed: number } } }).pushcastStats());
+  await page.close();
+  t.diagnostic(`prefetch: ${JSON.stringify(s.prefetch)}; segments ${JSON.stringify(s.segments.byRoute)}; latency ${s.latency}`);
+  assert.equal(s.mode, 'prefetch');
+  assert.deepEqual(s.errors, []);
+  assert.ok(s.prefetch.completed > 4, 'the prefetcher fetched segments');
+  assert.ok((s.segments.byRoute.prefetch ?? 0) > 4, 'the player loaded prefetched segments');
+  assert.equal(s.stalls, 0);
+});

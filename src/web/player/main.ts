@@ -1,4 +1,5 @@
 import { MediaPlayer } from 'dashjs';
+import { Prefetcher } from './prefetch.js';
 import type { DeliveryRoute, PushcastStats, SegmentRecord } from './stats.js';
 
 declare global {
@@ -12,6 +13,8 @@ const MAX_ERRORS = 20;
 
 const params = new URLSearchParams(location.search);
 const manifestUrl = params.get('manifest') ?? '/live/manifest.mpd';
+/** `?mode=prefetch` adds the prefetcher; the default is plain unicast, dash.js alone. */
+const mode: PushcastStats['mode'] = params.get('mode') === 'prefetch' ? 'prefetch' : 'unicast';
 const video = document.querySelector('video')!;
 const panel = document.querySelector<HTMLElement>('#stats')!;
 const segmentTable = document.querySelector<HTMLTableSectionElement>('#segments tbody')!;
@@ -32,6 +35,15 @@ player.updateSettings({
   },
 });
 player.initialize(video, manifestUrl, true);
+
+const prefetcher =
+  mode === 'prefetch'
+    ? new Prefetcher(manifestUrl, () => {
+        if (!player.isReady()) return [];
+        return (['video', 'audio'] as const).map((t) => player.getCurrentRepresentationForType(t)?.id).filter((id): id is string => !!id);
+      })
+    : undefined;
+prefetcher?.start().catch((err: Error) => errors.push(`prefetch: ${err.message}`));
 video.muted = true; // autoplay policies allow muted playback without a gesture
 
 /**
@@ -59,7 +71,8 @@ function withTiming(r: SegmentRecord): SegmentRecord {
 player.on(MediaPlayer.events.FRAGMENT_LOADING_COMPLETED, (e) => {
   const r = e.request;
   if (r.type !== 'MediaSegment' || !r.url) return;
-  const route: DeliveryRoute = 'unicast';
+  // A segment the prefetcher fetched is served to dash.js from the HTTP cache.
+  const route: DeliveryRoute = prefetcher?.fetched.has(r.url) ? 'prefetch' : 'unicast';
   // The origin's URLs are /live/<representation>/<number>.m4s (see the MPD's SegmentTemplate).
   const [, representation = String(r.representationId ?? ''), number] = /\/([^/]+)\/(\d+)\.m4s(?:$|\?)/.exec(r.url) ?? [];
   const record: SegmentRecord = {
@@ -98,7 +111,7 @@ function snapshot(): PushcastStats {
   const rep = player.isReady() ? player.getCurrentRepresentationForType('video') : null;
   const quality = video.getVideoPlaybackQuality();
   return {
-    mode: 'unicast',
+    mode,
     manifest: manifestUrl,
     playing: !video.paused && !video.ended && video.readyState > 2,
     currentTime: finite(video.currentTime) ?? 0,
@@ -111,6 +124,7 @@ function snapshot(): PushcastStats {
     framesDecoded: quality.totalVideoFrames,
     framesDropped: quality.droppedVideoFrames,
     segments: { total, byRoute: { ...byRoute }, recent: recent.map(withTiming) },
+    prefetch: prefetcher ? { ...prefetcher.stats } : null,
     errors: [...errors],
   };
 }
@@ -131,6 +145,7 @@ function render(): void {
     ['playback rate', s.playbackRate.toFixed(2)],
     ['stalls', String(s.stalls)],
     ['frames', `${s.framesDecoded} decoded, ${s.framesDropped} dropped`],
+    ...(s.prefetch ? ([['prefetch', `${s.prefetch.completed} of ${s.prefetch.started} fetched, ${s.prefetch.failed} failed`]] as [string, string][]) : []),
     ['segments', `${s.segments.total} (${Object.entries(s.segments.byRoute).map(([k, v]) => `${k} ${v}`).join(', ') || 'none yet'})`],
   ];
   if (s.errors.length) rows.push(['last error', s.errors.at(-1)!]);

@@ -1,5 +1,5 @@
 /** How a segment reached the player. Push modes add their routes beside plain unicast HTTP. */
-export type DeliveryRoute = 'unicast';
+export type DeliveryRoute = 'unicast' | 'prefetch';
 
 export interface SegmentRecord {
   url: string;
@@ -16,7 +16,7 @@ export interface SegmentRecord {
 
 /** The JSON snapshot behind `window.pushcastStats()`: exactly what the panel shows. */
 export interface PushcastStats {
-  mode: 'unicast';
+  mode: 'unicast' | 'prefetch';
   manifest: string;
   playing: boolean;
   currentTime: number;
@@ -31,5 +31,7 @@ export interface PushcastStats {
   framesDecoded: number;
   framesDropped: number;
   segments: { total: number; byRoute: Record<string, number>; recent: SegmentRecord[] };
+  /** Prefetcher counts, in `prefetch` mode. */
+  prefetch: { started: number; completed: number; failed: number } | null;
   errors: string[];
 }
