@@ -8,3 +8,7 @@ mkdir -p build/web
 npx --no-install esbuild src/web/player/main.ts --bundle --format=esm --target=chrome110 --sourcemap \
   --outfile=build/web/player.js --log-level=warning
 cp src/web/player/index.html src/web/player/player.css build/web/
+# The on-demand playlist page (served at /vod by src/origin/vod/route.ts).
+npx --no-install esbuild src/web/playlist/main.ts --bundle --format=esm --target=chrome110 --sourcemap \
+  --outfile=build/web/playlist.js --log-level=warning
+cp src/web/playlist/index.html build/web/playlist.html

@@ -1,4 +1,5 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
+import { fetchLive } from './fetch-live.js';
 import { serve } from './serve.js';
 
 function positiveNumber(value: string): number {
@@ -42,10 +43,32 @@ program
   .option('--host <address>', 'address to listen on', '0.0.0.0')
   .option('-p, --port <port>', 'cleartext HTTP/1.1 port (0 = any free port, "off" = none)', port, 8080)
   .option('--tls-port <port>', 'HTTPS port, HTTP/2 and HTTP/1.1 (0 = any free port, "off" = none)', port, 8443)
-  .option('--state-dir <dir>', 'where pushcast keeps its development certificate', '.pushcast')
+  .option('--no-push', 'no HTTP/2 server push at all')
+  .option('--no-push-manifest', 'do not push init and newest segments with the MPD')
+  .option('--no-push-next', 'do not push segment N+1 with segment N')
+  .option('--no-push-channel', 'no live push channel (GET /live/<rendition>/push)')
+  .option('--push-partial-bytes <n>', 'on-demand items: push only the first N bytes (0 = none)', nonNegativeNumber, 1 << 20)
+  .option('--max-pushes <n>', 'concurrent pushes per HTTP/2 connection', positiveNumber, 16)
+  .option('--no-early-hints', 'no 103 Early Hints on the player page and MPD')
+  .option('--state-dir <dir>', 'where pushcast keeps its development certificate and packaged on-demand items', '.pushcast')
   .addOption(new Option('--ffmpeg <path>', 'ffmpeg executable').default('ffmpeg'))
+  .option('--vod <dir>', 'also serve every media file in <dir> as an on-demand item (playlist page /vod; packaged on first use into <state-dir>/vod)')
   .action(async (opts) => {
     await serve(opts);
+  });
+
+program
+  .command('fetch-live')
+  .description('Record a live stream to disk through the origin\'s HTTP/2 push channels: no segment is requested, every one is pushed.')
+  .argument('<url>', 'HTTPS address of the origin, e.g. https://localhost:8443')
+  .option('-o, --out <dir>', 'where to write the MPD, init and media segments', 'recording')
+  .option('-d, --duration <s>', 'how long to record, seconds', positiveNumber, 60)
+  .option('-r, --rendition <id>', 'video rendition to record (default: the lowest bandwidth)')
+  .option('--no-audio', 'record no audio')
+  .option('--ca <file>', 'PEM certificate to trust (e.g. .pushcast/tls/dev-cert.pem)')
+  .option('-k, --insecure', 'accept any certificate (development only)', false)
+  .action(async (url: string, opts) => {
+    await fetchLive(url, opts);
   });
 
 program.parseAsync(process.argv).catch((err: Error) => {

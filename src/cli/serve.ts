@@ -1,7 +1,8 @@
 import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Origin, OriginMetrics, developmentCertificate } from '../origin/index.js';
+import { DEFAULT_PUSH_POLICY, Origin, OriginMetrics, developmentCertificate } from '../origin/index.js';
+import { VodLibrary, vodRoute } from '../origin/vod/index.js';
 import { DEFAULT_AUDIO, DEFAULT_VIDEO_LADDER, parseLadder, type LiveInput, type VideoRendition } from '../source/index.js';
 import { LiveStream } from './live-stream.js';
 
@@ -21,6 +22,15 @@ export interface ServeOptions {
   tlsPort: number | 'off';
   stateDir: string;
   ffmpeg: string;
+  push: boolean;
+  pushManifest: boolean;
+  pushNext: boolean;
+  pushChannel: boolean;
+  pushPartialBytes: number;
+  maxPushes: number;
+  earlyHints: boolean;
+  /** Folder of media files served as on-demand items (`/vod`). */
+  vod?: string;
 }
 
 /** build/src/cli → build/web, where scripts/build.sh puts the bundled player page. */
@@ -39,6 +49,14 @@ export async function serve(o: ServeOptions): Promise<void> {
   const video: VideoRendition[] = passthrough
     ? [{ id: 'video', width: 0, height: 0, bitrate: 5_000_000 }]
     : o.ladder ? parseLadder(o.ladder) : [...DEFAULT_VIDEO_LADDER];
+
+  // On-demand items: the folder is scanned once, here; packaging happens on each item's first request.
+  let vod: VodLibrary | undefined;
+  if (o.vod !== undefined) {
+    if (!existsSync(o.vod)) throw new Error(`--vod folder ${o.vod} does not exist`);
+    vod = await VodLibrary.open({ dir: o.vod, cacheDir: join(o.stateDir, 'vod'), ffmpegPath: o.ffmpeg, log });
+    log(`vod: ${vod.items.length} item${vod.items.length === 1 ? '' : 's'} from ${o.vod}`);
+  }
 
   const metrics = new OriginMetrics();
   const stream = new LiveStream({
@@ -67,6 +85,18 @@ export async function serve(o: ServeOptions): Promise<void> {
     chunkDuration: o.chunkDuration || 1 / o.fps,
     targetLatency: o.targetLatency,
     frameRate: passthrough ? undefined : o.fps,
+    push: o.push
+      ? {
+          ...DEFAULT_PUSH_POLICY,
+          onManifest: o.pushManifest,
+          nextSegment: o.pushNext,
+          liveChannel: o.pushChannel,
+          partialBytes: Math.floor(o.pushPartialBytes),
+          maxConcurrentPushes: Math.floor(o.maxPushes),
+        }
+      : undefined,
+    earlyHints: o.earlyHints,
+    routes: vod ? [vodRoute(vod, { webRoot: WEB_ROOT })] : [],
   });
   const port = o.port === 'off' ? null : o.port;
   const tlsPort = o.tlsPort === 'off' ? null : o.tlsPort;
@@ -93,6 +123,7 @@ export async function serve(o: ServeOptions): Promise<void> {
     if (stopping) return;
     stopping = true;
     log(`${signal}: stopping`);
+    vod?.close();
     await Promise.all([stream.stop(), origin.close()]);
     log('stopped');
     process.exit(0);
@@ -106,6 +137,11 @@ export async function serve(o: ServeOptions): Promise<void> {
   // The lines people and scripts look for.
   console.log(`player: ${base}/`);
   console.log(`manifest: ${base}/live/manifest.mpd`);
+  console.log(`prefetch player: ${base}/?mode=prefetch`);
   if (addresses.http && addresses.https) console.log(`https player: ${addresses.https}/`);
+  if (addresses.https && o.push && o.pushChannel) {
+    log(`HTTP/2 push channel at ${addresses.https}/live/<rendition>/push; record it with: pushcast fetch-live ${addresses.https} --ca ${join(o.stateDir, 'tls', 'dev-cert.pem')}`);
+  }
   console.log(`metrics: ${base}/metrics`);
+  if (vod) console.log(`playlist: ${base}/vod`);
 }

@@ -17,12 +17,14 @@ export type Response = ServerResponse | Http2ServerResponse;
 /** What the origin offers to routes mounted beside its own (e.g. on-demand items). */
 export interface RouteContext {
   push: ServerPush;
+  /** Headers every origin response carries (CORS, Timing-Allow-Origin), for responses a route writes itself. */
+  headers(): Record<string, string>;
   /** Answers with headers common to every response (CORS) and counts the bytes. */
   send(res: Response, status: number, type: string, body: string | Uint8Array, headers: Record<string, string>, req: Request, route: string): void;
 }
 
-/** An extra route: returns false when the request is not its own. */
-export type Route = (req: Request, res: Response, ctx: RouteContext) => boolean;
+/** An extra route: answers a request of its own and returns its label for metrics, or false when it is not its own. */
+export type Route = (req: Request, res: Response, ctx: RouteContext) => string | false;
 
 export interface OriginOptions {
   window: LiveWindow;
@@ -108,7 +110,7 @@ export class Origin {
       o.metrics.pushes,
       o.metrics.pushedBytes,
     );
-    this.routeContext = { push: this.push, send: (...args) => this.send(...args) };
+    this.routeContext = { push: this.push, headers: () => this.commonHeaders(), send: (...args) => this.send(...args) };
   }
 
   private readonly routeContext: RouteContext;
@@ -124,7 +126,13 @@ export class Origin {
     const path = (req.url ?? '/').split('?')[0];
     try {
       if (this.pushPolicy && req.httpVersion === '2.0') this.push.noteClientCache(req as Http2ServerRequest);
-      for (const r of this.o.routes ?? []) if (r(req, res, this.routeContext)) return;
+      for (const r of this.o.routes ?? []) {
+        const label = r(req, res, this.routeContext);
+        if (label !== false) {
+          route = label;
+          return;
+        }
+      }
       if (req.method === 'OPTIONS') {
         route = 'preflight';
         return this.preflight(res);
