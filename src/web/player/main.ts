@@ -1,4 +1,5 @@
 import { MediaPlayer } from 'dashjs';
+import { renderFigures, renderTable } from '../panel.js';
 import { Prefetcher } from './prefetch.js';
 import type { DeliveryRoute, PushcastStats, SegmentRecord } from './stats.js';
 
@@ -149,25 +150,10 @@ function render(): void {
     ['segments', `${s.segments.total} (${Object.entries(s.segments.byRoute).map(([k, v]) => `${k} ${v}`).join(', ') || 'none yet'})`],
   ];
   if (s.errors.length) rows.push(['last error', s.errors.at(-1)!]);
-  panel.replaceChildren(
-    ...rows.map(([k, v]) => {
-      const dt = document.createElement('dt');
-      dt.textContent = k;
-      const dd = document.createElement('dd');
-      dd.textContent = v;
-      return [dt, dd];
-    }).flat(),
-  );
-  segmentTable.replaceChildren(
-    ...s.segments.recent.map((r) => {
-      const tr = document.createElement('tr');
-      for (const cell of [r.representation, String(r.number ?? ''), r.route, r.protocol, `${(r.bytes / 1024).toFixed(1)} KiB`, `${r.loadMs} ms`]) {
-        const td = document.createElement('td');
-        td.textContent = cell;
-        tr.append(td);
-      }
-      return tr;
-    }),
+  renderFigures(panel, rows);
+  renderTable(
+    segmentTable,
+    s.segments.recent.map((r) => [r.representation, String(r.number ?? ''), r.route, r.protocol, `${(r.bytes / 1024).toFixed(1)} KiB`, `${r.loadMs} ms`]),
   );
 }
 setInterval(render, 500);

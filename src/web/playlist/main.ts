@@ -7,6 +7,7 @@
  * item starts playing, the next item's metadata and first ranges are fetched ahead, and used when it starts.
  */
 
+import { renderFigures, renderTable } from '../panel.js';
 import type { ItemRecord, PlaylistStats } from './stats.js';
 
 /** `GET /vod/items.json` (src/origin/vod/route.ts). */
@@ -309,26 +310,13 @@ function render(): void {
     ['items played', `${s.itemsPlayed} of ${items.length}`],
   ];
   if (s.errors.length) rows.push(['last error', s.errors.at(-1)!]);
-  panel.replaceChildren(
-    ...rows.flatMap(([k, v]) => {
-      const dt = document.createElement('dt');
-      dt.textContent = k;
-      const dd = document.createElement('dd');
-      dd.textContent = v;
-      return [dt, dd];
-    }),
-  );
-  itemTable.replaceChildren(
-    ...s.items.map((r, i) => {
-      const tr = document.createElement('tr');
+  renderFigures(panel, rows);
+  renderTable(
+    itemTable,
+    s.items.map((r, i) => {
       const from = r.state === 'queued' ? '' : r.prefetched ? 'prefetched data' : 'network';
       const ttff = r.timeToFirstFrameMs === null ? '' : `${r.timeToFirstFrameMs} ms`;
-      for (const cell of [String(i + 1), r.title, r.state, from, ttff]) {
-        const td = document.createElement('td');
-        td.textContent = cell;
-        tr.append(td);
-      }
-      return tr;
+      return [String(i + 1), r.title, r.state, from, ttff];
     }),
   );
 }
