@@ -9,6 +9,7 @@ import { createServer } from 'node:net';
 import os from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { childPids } from '../test/support/processes.js';
 import { startServe } from '../test/support/pushcast-process.js';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
@@ -56,13 +57,6 @@ function rssMiB(pid: number): number {
   return m ? Number(m[1]) / 1024 : NaN;
 }
 
-function childPids(pid: number): number[] {
-  try {
-    return execFileSync('pgrep', ['-P', String(pid)], { encoding: 'utf8' }).trim().split('\n').filter(Boolean).map(Number);
-  } catch {
-    return [];
-  }
-}
 
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);

@@ -20,7 +20,7 @@ export class LiveStream {
   readonly timeline: LiveTimeline;
   readonly source: LiveSource;
 
-  constructor(private readonly o: LiveStreamOptions) {
+  constructor(o: LiveStreamOptions) {
     this.window = new LiveWindow({ timeShiftBufferDepth: o.timeShiftBufferDepth });
     this.timeline = new LiveTimeline(o.segmentDuration);
     const settings = { ...o.source, keyFrameInterval: o.segmentDuration };

@@ -41,6 +41,7 @@ program
   .option('--target-latency <s>', 'live latency the player should hold (MPD ServiceDescription)', positiveNumber, 3)
   .option('--time-shift <s>', 'seconds of segments kept for time shifting (MPD timeShiftBufferDepth)', positiveNumber, 60)
   .option('--host <address>', 'address to listen on', '0.0.0.0')
+  .option('--public-url <url>', 'public base URL of the origin for absolute URLs in the MPD (behind a CDN), e.g. https://cdn.example.com')
   .option('-p, --port <port>', 'cleartext HTTP/1.1 port (0 = any free port, "off" = none)', port, 8080)
   .option('--tls-port <port>', 'HTTPS port, HTTP/2 and HTTP/1.1 (0 = any free port, "off" = none)', port, 8443)
   .option('--no-push', 'no HTTP/2 server push at all')

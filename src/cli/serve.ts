@@ -18,6 +18,7 @@ export interface ServeOptions {
   targetLatency: number;
   timeShift: number;
   host: string;
+  publicUrl?: string;
   port: number | 'off';
   tlsPort: number | 'off';
   stateDir: string;
@@ -96,6 +97,7 @@ export async function serve(o: ServeOptions): Promise<void> {
         }
       : undefined,
     earlyHints: o.earlyHints,
+    publicUrl: o.publicUrl === undefined ? undefined : publicBase(o.publicUrl),
     routes: vod ? [vodRoute(vod, { webRoot: WEB_ROOT })] : [],
   });
   const port = o.port === 'off' ? null : o.port;
@@ -144,4 +146,16 @@ export async function serve(o: ServeOptions): Promise<void> {
   }
   console.log(`metrics: ${base}/metrics`);
   if (vod) console.log(`playlist: ${base}/vod`);
+}
+
+/** The origin part of a --public-url, checked: scheme and host, no path, no trailing slash. */
+function publicBase(url: string): string {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    throw new Error(`--public-url ${url} is not a URL`);
+  }
+  if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new Error('--public-url must be an http or https URL');
+  return u.origin;
 }

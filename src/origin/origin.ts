@@ -43,9 +43,15 @@ export interface OriginOptions {
   maxHeldRequests?: number;
   /** Host used in absolute URLs when a request's Host header is missing or unusable. */
   defaultHost?: string;
+  /**
+   * The origin's public base URL (e.g. https://cdn.example.com) for absolute URLs in the MPD. Without it
+   * they follow the request's Host and scheme, which is wrong behind a TLS-terminating cache and makes the
+   * MPD vary by Host.
+   */
+  publicUrl?: string;
   /** HTTP/2 server push; absent = no push. */
   push?: PushPolicy;
-  /** Send 103 Early Hints (RFC 8297) with the MPD, init and newest segments on player-page and MPD requests. */
+  /** Send 103 Early Hints (RFC 8297) with the MPD, init and newest segments on player-page and MPD requests over HTTP/2. */
   earlyHints?: boolean;
   /** Routes tried before the origin's own. */
   routes?: Route[];
@@ -172,7 +178,7 @@ export class Origin {
       }
       if (WEB_FILES[path]) {
         route = 'page';
-        if (path === '/' || path === '/index.html') this.sendEarlyHints(res, 'page');
+        if (path === '/' || path === '/index.html') this.sendEarlyHints(req, res, 'page');
         return void this.serveWebFile(req, res, WEB_FILES[path]);
       }
       route = 'not-found';
@@ -244,7 +250,7 @@ export class Origin {
       // Not live yet: ask the player to come back shortly rather than give it an empty presentation.
       return this.send(res, 503, 'text/plain', 'the live stream is starting\n', { 'Retry-After': '1', 'Cache-Control': CACHE_NONE }, req, 'mpd');
     }
-    this.sendEarlyHints(res, 'mpd');
+    this.sendEarlyHints(req, res, 'mpd');
     if (this.push.policy.onManifest && this.push.canPush(req)) {
       for (const track of this.defaultTracks()) {
         this.push.push(req, this.initResource(track), 'manifest');
@@ -262,7 +268,7 @@ export class Origin {
       timeShiftBufferDepth: this.o.window.options.timeShiftBufferDepth,
       minimumUpdatePeriod: this.o.minimumUpdatePeriod ?? this.o.timeline.segmentDuration * 5,
       targetLatency: this.o.targetLatency,
-      utcTimingUrl: `${this.schemeOf(req)}://${this.hostOf(req)}/time`,
+      utcTimingUrl: `${this.o.publicUrl ?? `${this.schemeOf(req)}://${this.hostOf(req)}`}/time`,
       frameRate: this.o.frameRate,
     });
     this.send(res, 200, 'application/dash+xml', mpd, { 'Cache-Control': CACHE_MPD }, req, 'mpd');
@@ -344,11 +350,13 @@ export class Origin {
   /**
    * A segment still being produced: LL-DASH delivery sends its chunks as they arrive (chunked transfer on
    * HTTP/1.1, DATA frames on HTTP/2) and ends the response when the segment completes. A range request
-   * waits for the whole segment, because its length is not known before.
+   * waits for the whole segment, because its length is not known before; so does an HTTP/1.0 request,
+   * which has no chunked coding: its response would end by closing the connection, which a cache cannot
+   * tell from an origin dying mid-segment, and it would keep the truncated segment as immutable.
    */
   private serveGrowingSegment(req: Request, res: Response, track: LiveTrack, segment: Segment, etag: string): void {
     if (!this.hold(res)) return this.refuseHold(req, res);
-    const wantsRange = req.headers.range !== undefined;
+    const wantsRange = req.headers.range !== undefined || req.httpVersion === '1.0';
     const offChunk = wantsRange
       ? () => {}
       : track.on('chunk', (s, chunk) => {
@@ -471,8 +479,10 @@ export class Origin {
    * will fetch first — the MPD, the default renditions' init segments and newest segments — so that a
    * browser starts those fetches while the origin is still answering.
    */
-  private sendEarlyHints(res: Response, route: string): void {
-    if (!this.o.earlyHints || this.o.timeline.availabilityStartTime === undefined) return;
+  private sendEarlyHints(req: Request, res: Response, route: string): void {
+    // HTTP/2 only: browsers act on 103 only over HTTP/2 and later, and HTTP/1.x caches in front of the origin
+    // (nginx before 1.29) take an upstream 103 for the final response (docs/cdn-nginx.md).
+    if (!this.o.earlyHints || req.httpVersion !== '2.0' || this.o.timeline.availabilityStartTime === undefined) return;
     const links = [`<${MANIFEST_PATH}>; rel=preload; as=fetch; crossorigin`];
     for (const track of this.defaultTracks()) {
       links.push(`</live/${track.id}/init.mp4>; rel=preload; as=fetch; crossorigin`);

@@ -4,6 +4,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { childPids } from '../support/processes.js';
 import { startServe, type RunningServe } from '../support/pushcast-process.js';
 
 /** A small, quick ladder: these tests are about the source and its supervision, not picture quality. */
@@ -51,8 +52,9 @@ async function until<T>(what: string, probe: () => Promise<T | undefined>, timeo
 }
 
 function ffmpegChild(pid: number): number {
-  const out = execFileSync('pgrep', ['-P', String(pid), 'ffmpeg'], { encoding: 'utf8' }).trim();
-  return Number(out.split('\n')[0]);
+  const [ffmpeg] = childPids(pid, 'ffmpeg');
+  assert.ok(ffmpeg, 'pushcast serve runs ffmpeg');
+  return ffmpeg;
 }
 
 describe('encoder supervision', () => {

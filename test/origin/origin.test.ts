@@ -196,6 +196,46 @@ describe('origin: low-latency delivery of segments in progress', () => {
     }
   });
 
+  test('an HTTP/1.0 request for a growing segment is answered whole, with a length, once it completes', async () => {
+    const f = new Fixture();
+    const s = f.publish(f.video, 1, 1, 400, true);
+    const { origin, base } = await startOrigin(f);
+    try {
+      const { connect } = await import('node:net');
+      const url = new URL(base);
+      const socket = connect(Number(url.port), url.hostname);
+      socket.write('GET /live/video-360p/1.m4s HTTP/1.0\r\nHost: localhost\r\n\r\n');
+      const parts: Buffer[] = [];
+      socket.on('data', (d: Buffer) => parts.push(d));
+      await new Promise((r) => setTimeout(r, 50));
+      assert.equal(parts.length, 0, 'nothing is sent while the segment grows');
+      f.chunk(f.video, s, 400);
+      f.video.completeSegment(s);
+      await new Promise((r) => socket.on('close', r));
+      const response = Buffer.concat(parts);
+      const split = response.indexOf('\r\n\r\n');
+      const head = response.subarray(0, split).toString();
+      assert.match(head, /^HTTP\/1\.1 200 OK/);
+      assert.match(head, /Content-Length: 800/i);
+      assert.deepEqual(new Uint8Array(response.subarray(split + 4)), s.bytes());
+    } finally {
+      await origin.close();
+    }
+  });
+
+  test('with a public URL, the MPD names it instead of the request Host', async () => {
+    const f = new Fixture();
+    f.publish(f.video, 1);
+    f.publish(f.audio, 1);
+    const { origin, base } = await startOrigin(f, { publicUrl: 'https://cdn.example.com' });
+    try {
+      const mpd = await (await fetch(`${base}/live/manifest.mpd`)).text();
+      assert.match(mpd, /value="https:\/\/cdn\.example\.com\/time"/);
+    } finally {
+      await origin.close();
+    }
+  });
+
   test('requests held for live segments are bounded: beyond the limit the origin answers 503 at once', async () => {
     const f = new Fixture();
     const s = f.publish(f.video, 1, 1, 100, true);

@@ -190,42 +190,53 @@ describe('HTTP/2 server push', () => {
     }
   });
 
-  test('HTTP/1.1 clients get no push, and 103 Early Hints list the MPD, init and newest segments', async () => {
-    const { origin, base } = await setup();
+  test('103 Early Hints over HTTP/2 list the MPD, init and newest segments; HTTP/1.1 gets none (caches before it would take it as final)', async () => {
+    const { origin, base, tls } = await setup();
+    const session = http2.connect(tls!, { ca: cert.cert });
     try {
       const hints: string[] = [];
       const status = await new Promise<number>((resolve, reject) => {
-        const req = http.get(`${base}/live/manifest.mpd`, (res) => {
-          res.resume();
-          res.on('end', () => resolve(res.statusCode!));
+        const req = session.request({ ':path': '/live/manifest.mpd' });
+        req.on('headers', (h) => {
+          if (h[':status'] === 103) hints.push(String(h.link));
         });
-        req.on('information', (info) => {
-          if (info.statusCode === 103) hints.push(String(info.headers.link));
-        });
-        req.on('error', reject);
+        let final = 0;
+        req.on('response', (h) => (final = Number(h[':status'])));
+        req.on('end', () => resolve(final)).on('error', reject).resume();
+        req.end();
       });
       assert.equal(status, 200);
       assert.equal(hints.length, 1, 'one 103 before the 200');
-      const links = hints[0].split(', ');
-      assert.deepEqual(links, [
+      assert.deepEqual(hints[0].split(', '), [
         '</live/manifest.mpd>; rel=preload; as=fetch; crossorigin',
         '</live/video-360p/init.mp4>; rel=preload; as=fetch; crossorigin',
         '</live/video-360p/3.m4s>; rel=preload; as=fetch; crossorigin',
         '</live/audio-128k/init.mp4>; rel=preload; as=fetch; crossorigin',
         '</live/audio-128k/3.m4s>; rel=preload; as=fetch; crossorigin',
       ]);
+      let informational = 0;
+      await new Promise<void>((resolve) => {
+        const req = http.get(`${base}/live/manifest.mpd`, (res) => res.resume().on('end', resolve));
+        req.on('information', () => informational++);
+      });
+      assert.equal(informational, 0, 'no 103 to HTTP/1.1');
     } finally {
+      session.close();
       await origin.close();
     }
     const off = await setup({}, { earlyHints: false });
+    const s2 = http2.connect(off.tls!, { ca: cert.cert });
     try {
       let informational = 0;
       await new Promise<void>((resolve) => {
-        const req = http.get(`${off.base}/live/manifest.mpd`, (res) => res.resume().on('end', resolve));
-        req.on('information', () => informational++);
+        const req = s2.request({ ':path': '/live/manifest.mpd' });
+        req.on('headers', () => informational++);
+        req.on('end', resolve).resume();
+        req.end();
       });
       assert.equal(informational, 0, 'switched off: no 103');
     } finally {
+      s2.close();
       await off.origin.close();
     }
   });
