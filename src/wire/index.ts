@@ -1,0 +1,87 @@
+/**
+ * Wire codecs of the multicast HTTP/QUIC push profile (draft-pardue-quic-http-mcast, ALPN `h3m-07`,
+ * wire-compatible with BBC R&D's nghq): QUIC short-header packets and frames (RFC 9000), HTTP/3 frames
+ * (RFC 9114), QPACK without a dynamic table (RFC 9204) and its Huffman code (RFC 7541).
+ *
+ * Pure functions over Uint8Array, no I/O, no Node APIs: the same code runs in the origin and in a
+ * browser's Service Worker. Decoders throw only {@link WireError}.
+ */
+export { WireError, type WireErrorCode } from './errors.js';
+export {
+  VARINT_MAX,
+  encodeVarint,
+  readBigVarint,
+  readVarint,
+  varintLength,
+  varintLengthOf,
+  writeVarint,
+  type DecodedVarint,
+  type VarintLength,
+} from './varint.js';
+export {
+  MAX_CONNECTION_ID_LENGTH,
+  MAX_MULTICAST_DATAGRAM,
+  decodePacketNumber,
+  decodeShortHeaderPacket,
+  encodeShortHeaderPacket,
+  packetNumberLength,
+  shortHeaderLength,
+  truncatePacketNumber,
+  writeShortHeader,
+  type DecodeShortHeaderOptions,
+  type PacketNumberLength,
+  type ShortHeaderFields,
+  type ShortHeaderPacket,
+} from './quic-packet.js';
+export {
+  QuicFrameType,
+  decodeFrame,
+  decodeFrames,
+  encodeFrames,
+  frameSize,
+  streamFrameType,
+  writeFrame,
+  type PaddingFrame,
+  type PingFrame,
+  type QuicFrame,
+  type ResetStreamFrame,
+  type StreamFrame,
+  type StreamFrameLayout,
+} from './quic-frames.js';
+export {
+  DEFAULT_MAX_FRAME_PAYLOAD,
+  Http3FrameReader,
+  Http3FrameType,
+  SETTINGS_MAX_FIELD_SECTION_SIZE,
+  UniStreamType,
+  decodeHttp3Frames,
+  encodeHttp3Frame,
+  encodeHttp3FrameHeader,
+  encodePushStreamHeader,
+  encodeUniStreamHeader,
+  isReservedValue,
+  type CancelPushFrame,
+  type DataChunk,
+  type DataFrame,
+  type GoawayFrame,
+  type HeadersFrame,
+  type Http3Frame,
+  type Http3FrameReaderOptions,
+  type Http3StreamEvent,
+  type MaxPushIdFrame,
+  type PushPromiseFrame,
+  type SettingsFrame,
+  type UniStreamHeader,
+} from './http3-frames.js';
+export { huffmanDecode, huffmanEncode, huffmanEncodedLength } from './huffman.js';
+export {
+  DEFAULT_MAX_FIELDS,
+  DEFAULT_MAX_FIELD_SECTION_SIZE,
+  QPACK_STATIC_TABLE,
+  decodeFieldSection,
+  encodeFieldSection,
+  type DecodeFieldSectionOptions,
+  type EncodeFieldSectionOptions,
+  type FieldLine,
+  type HuffmanPolicy,
+} from './qpack.js';
