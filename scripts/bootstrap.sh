@@ -19,6 +19,7 @@ case "$purpose" in
     packages[libxml2-utils]=/usr/bin/xmllint
     packages[nginx-light]=/usr/sbin/nginx
     packages[iproute2]=/usr/sbin/ip
+    packages[python3]=/usr/bin/python3   # bench:push's delay line where the kernel has no sch_netem
     ;;
   *) echo "usage: $0 demo|test|bench" >&2; exit 2 ;;
 esac

@@ -415,10 +415,11 @@ export class Origin {
     };
     const pushSegment = (segment: Segment) => {
       const resource = this.segmentResource(track, segment);
-      log(resource.path, this.push.push(req, resource, 'channel'), segment.number);
+      // The channel's response never ends: its pushes flow at once.
+      log(resource.path, this.push.push(req, resource, 'channel', false), segment.number);
     };
     const init = this.initResource(track);
-    log(init.path, this.push.push(req, init, 'channel'));
+    log(init.path, this.push.push(req, init, 'channel', false));
     const current = track.newest();
     if (current && !current.complete) pushSegment(current);
     const off = track.on('segmentstarted', pushSegment);

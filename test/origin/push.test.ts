@@ -47,9 +47,13 @@ describe('HTTP/2 server push', () => {
     const client = new Http2PushClient(tls!, { ca: cert.cert });
     const events = collect(client);
     try {
+      const order: string[] = [];
+      client.addEventListener(RESOURCE_PUSH, (e) => void (e as ResourcePushEvent).response.then(() => order.push('push')));
       const mpd = await client.get('/live/manifest.mpd');
+      order.push('mpd');
       assert.equal(mpd.status, 200);
       await Promise.all(events.map((e) => e.response));
+      assert.equal(order[0], 'mpd', 'the MPD is complete before any pushed body: the client is not kept waiting for it');
       assert.deepEqual(paths(events), ['/live/audio-128k/3.m4s', '/live/audio-128k/init.mp4', '/live/video-360p/3.m4s', '/live/video-360p/init.mp4']);
       const bodies = new Map<string, Uint8Array>();
       for (const e of events) {

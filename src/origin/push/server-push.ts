@@ -117,14 +117,19 @@ export class ServerPush {
     return !!stream && !stream.destroyed && stream.pushAllowed;
   }
 
-  /** Pushes `resource` on the stream of `req`; `kind` labels metrics (manifest, next-segment, channel, vod). */
-  push(req: Http2ServerRequest | { httpVersion: string }, resource: PushResource, kind: string): PushOutcome {
-    const outcome = this.tryPush(req, resource, kind);
+  /**
+   * Pushes `resource` on the stream of `req`; `kind` labels metrics (manifest, next-segment, channel, vod).
+   * The PUSH_PROMISE goes out at once (it must precede the response that makes the client want the
+   * resource, RFC 9113 §8.4), but with `afterResponse` the pushed body waits until the response to `req`
+   * has been sent: a client should not wait for the MPD behind the segments it announces.
+   */
+  push(req: Http2ServerRequest | { httpVersion: string }, resource: PushResource, kind: string, afterResponse = true): PushOutcome {
+    const outcome = this.tryPush(req, resource, kind, afterResponse);
     this.outcomes?.inc({ kind, outcome });
     return outcome;
   }
 
-  private tryPush(req: Http2ServerRequest | { httpVersion: string }, resource: PushResource, kind: string): PushOutcome {
+  private tryPush(req: Http2ServerRequest | { httpVersion: string }, resource: PushResource, kind: string, afterResponse: boolean): PushOutcome {
     if (req.httpVersion !== '2.0') return 'not-h2';
     const stream = (req as Http2ServerRequest).stream;
     if (!stream || stream.destroyed || stream.closed) return 'closed';
@@ -149,7 +154,7 @@ export class ServerPush {
     state.pushed.add(key);
     state.active++;
     state.bytesInFlight += size;
-    const push = new PushedResponse(resource, kind, state, size, this.outcomes, this.bytes);
+    const push = new PushedResponse(resource, kind, state, size, afterResponse ? stream : undefined, this.outcomes, this.bytes);
     try {
       stream.pushStream(promised, (err, pushed) => (err ? push.abandon() : push.attach(pushed)));
     } catch {
@@ -167,7 +172,9 @@ export class ServerPush {
  */
 class PushedResponse {
   private stream?: ServerHttp2Stream;
+  /** Body parts waiting for the pushed stream to open, or for the parent response to be sent. */
   private readonly early: Uint8Array[] = [];
+  private flowing = false;
   private ended = false;
   private finished = false;
   private readonly unfollow: () => void = () => {};
@@ -177,6 +184,8 @@ class PushedResponse {
     private readonly kind: string,
     private readonly state: ConnectionPushState,
     private reserved: number,
+    /** The stream whose response must be sent before this push's body, if any. */
+    private readonly parent: ServerHttp2Stream | undefined,
     private readonly outcomes?: Counter<'kind' | 'outcome'>,
     private readonly bytes?: Counter<'kind'>,
   ) {
@@ -194,7 +203,7 @@ class PushedResponse {
         },
         () => {
           this.ended = true;
-          if (this.stream && !this.stream.destroyed) this.stream.end();
+          if (this.stream && this.flowing && !this.stream.destroyed) this.stream.end();
         },
       );
     }
@@ -209,8 +218,16 @@ class PushedResponse {
     });
     pushed.on('error', () => {});
     pushed.respond({ [h2.HTTP2_HEADER_STATUS]: this.resource.status, ...lowerCase(this.resource.headers) });
-    for (const part of this.early.splice(0)) this.write(part);
-    if (this.ended) pushed.end();
+    const flow = () => {
+      if (this.flowing) return;
+      this.flowing = true;
+      for (const part of this.early.splice(0)) this.write(part);
+      if (this.ended && !pushed.destroyed) pushed.end();
+    };
+    const parent = this.parent;
+    if (!parent || parent.writableFinished || parent.destroyed) return flow();
+    parent.once('finish', flow);
+    parent.once('close', flow);
   }
 
   abandon(): void {
@@ -218,7 +235,7 @@ class PushedResponse {
   }
 
   private write(part: Uint8Array): void {
-    if (!this.stream) {
+    if (!this.stream || !this.flowing) {
       this.early.push(part);
       return;
     }
