@@ -1,0 +1,763 @@
+/**
+ * The multicast reassembler (issue 4, item 4): QUIC short-header packets of an HTTP/3 multicast push
+ * session (draft-pardue-quic-http-mcast as nghq sends it, ALPN `h3m-07`) in, one {@link ResourcePushEvent}
+ * per PUSH_PROMISE out, its `response` settling once the push stream is complete and verified.
+ *
+ * ```ts
+ * const reassembler = new MulticastReassembler({ sessionId, verify });
+ * reassembler.addEventListener(RESOURCE_PUSH, (e) => { const { request, response } = e as ResourcePushEvent; … });
+ * socket.on('message', (datagram) => reassembler.enqueuePacket(datagram));
+ * ```
+ *
+ * How it reads the session:
+ * - One packet per datagram; the Destination Connection ID must equal the configured session ID, else
+ *   the packet is dropped and counted (`wrongSession`). A packet that any decoder refuses (WireError)
+ *   is dropped whole and counted (`malformed`): enqueuePacket never throws.
+ * - STREAM frames (RFC 9000 §19.8) are stored per stream in a sparse set of byte ranges
+ *   ({@link SparseBytes}), so order, duplicates and loss do not matter (RFC 9000 §2.2: a stream is an
+ *   ordered byte sequence; data at an offset never changes, the first copy is kept). FIN fixes the final size.
+ * - Server push (RFC 9114 §4.6): stream 0 stands in for the request stream; its contiguous prefix is parsed with
+ *   {@link Http3FrameReader}; each PUSH_PROMISE (RFC 9114 §7.2.5: push ID + QPACK field section) raises
+ *   an event. A lost packet on stream 0 delays the promises behind it until it arrives (not resynchronised).
+ * - Push streams are server-initiated unidirectional streams (stream ID ≡ 3 mod 4, RFC 9000 §2.1). Their
+ *   frame chain is walked across holes (RFC 9114 §6.2.2: type 0x01, push ID; §4.1: HEADERS, DATA…):
+ *   a frame header at a known frame boundary is read as soon as its bytes arrive, even when earlier DATA
+ *   payload is still missing, so each DATA frame maps its stream bytes to body offsets. The chain stops
+ *   only where the bytes of a frame header (or of the stream header, or of HEADERS) are missing; a
+ *   stream whose start is missing is therefore identified (its push ID known) only later, and a
+ *   PUSH_PROMISE may arrive before or after its push stream.
+ * - Complete = FIN seen, every byte up to it held, the chain walked to its end. Then the body is the
+ *   concatenation of the DATA payloads, `digest: sha256=<base64>` (RFC 3230, as nghq sends it) is checked
+ *   with WebCrypto, then the `verify` hook (signatures), then `response` resolves.
+ *
+ * Isomorphic: no Node API; Request, Response, EventTarget, crypto.subtle, btoa exist in Node ≥ 20,
+ * browsers and Service Workers.
+ */
+import {
+  Http3FrameReader,
+  Http3FrameType,
+  UniStreamType,
+  WireError,
+  decodeFieldSection,
+  decodeFrames,
+  decodeShortHeaderPacket,
+  readVarint,
+  varintLength,
+  varintLengthOf,
+  type FieldLine,
+  type QuicFrame,
+} from '../wire/index.js';
+import { RESOURCE_PUSH, ResourcePushEvent } from './resource-push-event.js';
+import { SparseBytes, type ByteRange } from './sparse-bytes.js';
+
+// ---------------------------------------------------------------------------------------------------
+// Errors
+
+export type IncompleteReason = 'timeout' | 'reset' | 'cancelled' | 'limit';
+
+/**
+ * A push that did not complete. `missing` lists the body byte ranges (start inclusive, end exclusive,
+ * as `Range: bytes=start-(end-1)` would request them) not received.
+ *
+ * How body ranges are known: each DATA frame header maps its payload's stream offsets to body offsets.
+ * Where a frame header itself was lost, the chain of frames stops there; then
+ * - if HEADERS declared `content-length` and the final size is known, and the rest of the stream is
+ *   exactly one DATA frame (final size − break = remaining body + that frame's header length), the
+ *   mapping is derived and `exact` stays true;
+ * - otherwise the body from the last known body offset to the end is reported missing, as one range
+ *   `{ start, end: totalBytes ?? Infinity }` (Infinity: "to the end", `Range: bytes=start-`), and
+ *   `exact` is false: the range is a superset of what is missing. `missingStream` then holds the exact
+ *   missing stream ranges (stream offsets, not body offsets) when the stream is known.
+ * A push whose stream was never identified (its stream header lost) is paired with the only
+ * unidentified push stream when exactly one promise and one such stream are waiting; if not,
+ * `missing` is `[{ start: 0, end: totalBytes ?? Infinity }]` with `exact` false.
+ */
+export class IncompletePushError extends Error {
+  override name = 'IncompletePushError';
+  constructor(
+    message: string,
+    readonly reason: IncompleteReason,
+    readonly missing: ByteRange[],
+    /** Body bytes received (where the mapping is known: a lower bound when `exact` is false). */
+    readonly receivedBytes: number,
+    /** The body length, from content-length or from a fully walked frame chain. */
+    readonly totalBytes: number | undefined,
+    /** False when `missing` is a superset because body offsets could not be mapped (see the class comment). */
+    readonly exact: boolean,
+    /** Missing stream byte ranges of the push stream (undefined when the stream is unknown). */
+    readonly missingStream: ByteRange[] | undefined,
+  ) {
+    super(message);
+  }
+}
+
+export type PushLimit = 'concurrent-pushes' | 'bytes-per-push' | 'total-bytes' | 'age';
+
+/** A push failed because it went past a bound; an IncompletePushError, so it can be repaired by ranges. */
+export class PushLimitError extends IncompletePushError {
+  override name = 'PushLimitError';
+  constructor(
+    readonly limit: PushLimit,
+    detail: string,
+    base: IncompletePushError,
+  ) {
+    super(`push past the ${limit} bound: ${detail}`, 'limit', base.missing, base.receivedBytes, base.totalBytes, base.exact, base.missingStream);
+  }
+}
+
+/** The digest did not match, was missing while required, or the `verify` hook refused the push. */
+export class VerificationError extends Error {
+  override name = 'VerificationError';
+  constructor(
+    message: string,
+    readonly check: 'digest' | 'signature',
+  ) {
+    super(message);
+  }
+}
+
+/** The push stream broke HTTP/3 rules (a frame not allowed there, bad fields, a response Fetch refuses). */
+export class MalformedPushError extends Error {
+  override name = 'MalformedPushError';
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Options and stats
+
+export interface ReassemblerTimers {
+  now(): number;
+  setTimeout(callback: () => void, ms: number): unknown;
+  clearTimeout(handle: unknown): void;
+}
+
+export interface MulticastReassemblerOptions {
+  /** The session ID: the Destination Connection ID of every packet of the session (1 to 20 bytes). */
+  sessionId: Uint8Array;
+  /** Time after its PUSH_PROMISE for a push to complete; default 10 000 ms. */
+  timeoutMs?: number;
+  /** A digest header is required (default true); without it the push fails verification. */
+  requireDigest?: boolean;
+  /** Signature check, after the digest: false (or a rejection) fails the push with VerificationError. */
+  verify?: (request: Request, fields: readonly FieldLine[], body: Uint8Array) => Promise<boolean> | boolean;
+  /**
+   * Pushes at once; default 64. Bounds both the promised pushes not yet settled (a promise past it fails
+   * its push) and the push streams buffered (a new stream past it is not buffered, only counted).
+   */
+  maxConcurrentPushes?: number;
+  /** Stream bytes buffered for one push; default 32 MiB. */
+  maxBytesPerPush?: number;
+  /** Stream bytes buffered in all; default 128 MiB. */
+  maxTotalBytes?: number;
+  /** Longest a push stream is kept, promised or not, from its first byte; default 60 000 ms. */
+  maxAgeMs?: number;
+  /** Clock and timer; default Date.now and the global setTimeout. */
+  timers?: ReassemblerTimers;
+}
+
+export interface ReassemblerStats {
+  packets: number;
+  /** Packets dropped: wrong session ID plus malformed. */
+  dropped: number;
+  wrongSession: number;
+  malformed: number;
+  /** STREAM frames that brought no new byte. */
+  duplicates: number;
+  pushesPromised: number;
+  pushesCompleted: number;
+  pushesFailed: number;
+  /** Pushes failed by a bound, by bound. */
+  limitsHit: Record<PushLimit, number>;
+  /** New stream bytes accepted. */
+  bytes: number;
+  /** Stream bytes buffered now. */
+  bufferedBytes: number;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// State
+
+interface DataFrameMap {
+  /** Stream offset of the payload. */
+  streamStart: number;
+  length: number;
+  /** Body offset of the payload. */
+  bodyStart: number;
+}
+
+interface PushStream {
+  readonly streamId: number;
+  readonly bytes: SparseBytes;
+  readonly createdAt: number;
+  finalSize?: number;
+  pushId?: number;
+  /** Next frame boundary the chain walk reads at. */
+  pos: number;
+  stage: 'stream-header' | 'frames' | 'ignored';
+  fields?: FieldLine[];
+  contentLength?: number;
+  readonly data: DataFrameMap[];
+  bodyKnown: number;
+  reset: boolean;
+  error?: Error;
+}
+
+interface Push {
+  readonly pushId: number;
+  readonly request: Request;
+  readonly resolve: (response: Response) => void;
+  readonly reject: (error: Error) => void;
+  timer: unknown;
+  streamId?: number;
+  state: 'waiting' | 'verifying' | 'settled';
+}
+
+const REQUEST_STREAM = 0;
+/** Pushes and streams remembered as finished, so that late duplicates raise nothing. */
+const FINISHED_MEMORY = 4096;
+
+const defaultTimers: ReassemblerTimers = {
+  now: () => Date.now(),
+  setTimeout: (callback, ms) => setTimeout(callback, ms),
+  clearTimeout: (handle) => clearTimeout(handle as ReturnType<typeof setTimeout>),
+};
+
+function isPushStreamId(id: number): boolean {
+  return id % 4 === 3; // RFC 9000 §2.1: server-initiated unidirectional
+}
+
+function mergeRanges(ranges: ByteRange[]): ByteRange[] {
+  const sorted = ranges.filter((r) => r.end > r.start).sort((a, b) => a.start - b.start);
+  const out: ByteRange[] = [];
+  for (const r of sorted) {
+    const last = out[out.length - 1];
+    if (last && r.start <= last.end) last.end = Math.max(last.end, r.end);
+    else out.push({ ...r });
+  }
+  return out;
+}
+
+function base64(bytes: Uint8Array): string {
+  let binary = '';
+  for (let i = 0; i < bytes.length; i += 0x8000) binary += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+  return btoa(binary);
+}
+
+/** RFC 3230 `Digest: sha-256=…, md5=…`; nghq writes `sha256=`. The SHA-256 value, if any. */
+function sha256FromDigest(value: string): string | undefined {
+  for (const part of value.split(',')) {
+    const eq = part.indexOf('=');
+    if (eq < 0) continue;
+    const algorithm = part.slice(0, eq).trim().toLowerCase();
+    if (algorithm === 'sha-256' || algorithm === 'sha256') return part.slice(eq + 1).trim();
+  }
+  return undefined;
+}
+
+// ---------------------------------------------------------------------------------------------------
+
+export class MulticastReassembler extends EventTarget {
+  private readonly sessionId: Uint8Array;
+  private readonly timeoutMs: number;
+  private readonly requireDigest: boolean;
+  private readonly verify: MulticastReassemblerOptions['verify'];
+  private readonly maxConcurrentPushes: number;
+  private readonly maxBytesPerPush: number;
+  private readonly maxTotalBytes: number;
+  private readonly maxAgeMs: number;
+  private readonly timers: ReassemblerTimers;
+
+  private largestPacketNumber: number | undefined;
+  private readonly requestStream = new SparseBytes();
+  private readonly requestReader = new Http3FrameReader();
+  private requestFed = 0;
+  private requestStreamBroken = false;
+  private readonly streams = new Map<number, PushStream>();
+  private readonly pushes = new Map<number, Push>();
+  private readonly streamByPush = new Map<number, number>();
+  private readonly finishedStreams = new Set<number>();
+  private readonly finishedPushes = new Set<number>();
+  private buffered = 0;
+  private readonly counters: Omit<ReassemblerStats, 'bufferedBytes' | 'dropped' | 'limitsHit'> = {
+    packets: 0,
+    wrongSession: 0,
+    malformed: 0,
+    duplicates: 0,
+    pushesPromised: 0,
+    pushesCompleted: 0,
+    pushesFailed: 0,
+    bytes: 0,
+  };
+  private readonly limits: Record<PushLimit, number> = { 'concurrent-pushes': 0, 'bytes-per-push': 0, 'total-bytes': 0, age: 0 };
+
+  constructor(options: MulticastReassemblerOptions) {
+    super();
+    if (options.sessionId.length > 20) throw new RangeError('a session ID is at most 20 bytes (RFC 9000 §17.2)');
+    this.sessionId = options.sessionId.slice();
+    this.timeoutMs = options.timeoutMs ?? 10_000;
+    this.requireDigest = options.requireDigest ?? true;
+    this.verify = options.verify;
+    this.maxConcurrentPushes = options.maxConcurrentPushes ?? 64;
+    this.maxBytesPerPush = options.maxBytesPerPush ?? 32 * 1024 * 1024;
+    this.maxTotalBytes = options.maxTotalBytes ?? 128 * 1024 * 1024;
+    this.maxAgeMs = options.maxAgeMs ?? 60_000;
+    this.timers = options.timers ?? defaultTimers;
+  }
+
+  get stats(): ReassemblerStats {
+    return {
+      ...this.counters,
+      dropped: this.counters.wrongSession + this.counters.malformed,
+      limitsHit: { ...this.limits },
+      bufferedBytes: this.buffered,
+    };
+  }
+
+  /** One datagram holding one QUIC short-header packet. Never throws for what the datagram holds. */
+  enqueuePacket(datagram: Uint8Array): void {
+    this.counters.packets++;
+    this.sweepAge();
+    let frames: QuicFrame[];
+    try {
+      const packet = decodeShortHeaderPacket(datagram, { dcidLength: this.sessionId.length, largestPacketNumber: this.largestPacketNumber });
+      for (let i = 0; i < this.sessionId.length; i++) {
+        if (packet.dcid[i] !== this.sessionId[i]) {
+          this.counters.wrongSession++;
+          return;
+        }
+      }
+      frames = decodeFrames(packet.payload);
+      this.largestPacketNumber = Math.max(this.largestPacketNumber ?? 0, packet.packetNumber);
+    } catch (error) {
+      if (!(error instanceof WireError)) throw error;
+      this.counters.malformed++;
+      return;
+    }
+    for (const frame of frames) {
+      if (frame.kind === 'stream') this.onStreamFrame(frame.streamId, frame.offset, frame.data, frame.fin);
+      else if (frame.kind === 'reset-stream') this.onReset(frame.streamId, frame.finalSize);
+    }
+  }
+
+  /** Gives up a push: its response rejects with IncompletePushError (reason `cancelled`). */
+  cancel(request: Request): boolean {
+    for (const push of this.pushes.values()) {
+      if (push.request === request && push.state !== 'settled') {
+        this.failIncomplete(push, 'cancelled', 'cancelled');
+        return true;
+      }
+    }
+    return false;
+  }
+
+  // -------------------------------------------------------------------------------------------------
+  // Streams
+
+  private onStreamFrame(streamId: number, offset: number, data: Uint8Array, fin: boolean): void {
+    if (streamId === REQUEST_STREAM) return this.onRequestStreamFrame(offset, data);
+    if (!isPushStreamId(streamId) || this.finishedStreams.has(streamId)) return;
+    let stream = this.streams.get(streamId);
+    if (!stream) {
+      if (this.streams.size >= this.maxConcurrentPushes) {
+        this.limits['concurrent-pushes']++;
+        return; // an unpromised stream past the bound: nobody waits for it yet, so it is only counted
+      }
+      stream = {
+        streamId,
+        bytes: new SparseBytes(),
+        createdAt: this.timers.now(),
+        pos: 0,
+        stage: 'stream-header',
+        data: [],
+        bodyKnown: 0,
+        reset: false,
+      };
+      this.streams.set(streamId, stream);
+    }
+    const end = offset + data.length;
+    // RFC 9000 §4.5: the final size never changes and no data lies beyond it.
+    if ((stream.finalSize !== undefined && (end > stream.finalSize || (fin && end !== stream.finalSize))) || (fin && end < stream.bytes.highest)) {
+      this.counters.malformed++;
+      return;
+    }
+    if (fin) stream.finalSize = end;
+    const fresh = stream.bytes.newBytes(offset, data);
+    if (fresh === 0) {
+      if (data.length > 0) this.counters.duplicates++;
+    } else {
+      if (stream.bytes.held + fresh > this.maxBytesPerPush) return this.overLimit(stream, 'bytes-per-push', `${stream.bytes.held + fresh} bytes > ${this.maxBytesPerPush}`);
+      if (this.buffered + fresh > this.maxTotalBytes) return this.overLimit(stream, 'total-bytes', `${this.buffered + fresh} bytes buffered > ${this.maxTotalBytes}`);
+      stream.bytes.add(offset, data);
+      this.buffered += fresh;
+      this.counters.bytes += fresh;
+    }
+    this.walk(stream);
+    this.tryComplete(stream);
+  }
+
+  /** Promised pushes not yet settled. */
+  private pendingPushes(): number {
+    let n = 0;
+    for (const push of this.pushes.values()) if (push.state !== 'settled') n++;
+    return n;
+  }
+
+  /**
+   * Walks the frame chain of a push stream from the last known frame boundary as far as the held
+   * bytes allow: stream header (RFC 9114 §6.2.2), then HEADERS and DATA frames (§4.1), skipping
+   * unknown frame types (§9). Frame headers are read across holes in earlier DATA payloads.
+   */
+  private walk(stream: PushStream): void {
+    try {
+      for (;;) {
+        if (stream.stage === 'ignored' || stream.error) return;
+        if (stream.finalSize !== undefined && stream.pos >= stream.finalSize) {
+          if (stream.pos > stream.finalSize) throw new MalformedPushError(`a frame runs past the end of stream ${stream.streamId}`);
+          return;
+        }
+        const head = stream.bytes.peek(stream.pos, 16);
+        if (head.length === 0) return;
+        const firstLength = varintLengthOf(head[0]);
+        if (stream.stage === 'stream-header') {
+          if (head.length < firstLength) return;
+          const type = readVarint(head, 0);
+          if (type.value !== UniStreamType.PUSH) {
+            stream.stage = 'ignored'; // §6.2: not a push stream; this receiver has no use for it
+            this.dropStream(stream);
+            return;
+          }
+          if (head.length < firstLength + 1 || head.length < firstLength + varintLengthOf(head[firstLength])) return;
+          const pushId = readVarint(head, firstLength);
+          stream.pos += firstLength + pushId.length;
+          stream.stage = 'frames';
+          this.identify(stream, pushId.value);
+          continue;
+        }
+        if (head.length < firstLength + 1 || head.length < firstLength + varintLengthOf(head[firstLength])) return;
+        const type = readVarint(head, 0);
+        const length = readVarint(head, firstLength);
+        const payloadStart = stream.pos + firstLength + length.length;
+        switch (type.value) {
+          case Http3FrameType.DATA:
+            if (!stream.fields) throw new MalformedPushError('DATA before HEADERS (RFC 9114 §4.1)');
+            stream.data.push({ streamStart: payloadStart, length: length.value, bodyStart: stream.bodyKnown });
+            stream.bodyKnown += length.value;
+            break;
+          case Http3FrameType.HEADERS: {
+            if (stream.fields) break; // trailers: skipped
+            if (length.value > 64 * 1024) throw new MalformedPushError(`HEADERS of ${length.value} bytes`);
+            const payload = stream.bytes.peek(payloadStart, length.value);
+            if (payload.length < length.value) return;
+            stream.fields = decodeFieldSection(payload);
+            const contentLength = stream.fields.find((f) => f.name === 'content-length')?.value;
+            if (contentLength !== undefined && /^[0-9]{1,15}$/.test(contentLength)) stream.contentLength = Number(contentLength);
+            break;
+          }
+          case Http3FrameType.PUSH_PROMISE:
+          case Http3FrameType.SETTINGS:
+          case Http3FrameType.GOAWAY:
+          case Http3FrameType.CANCEL_PUSH:
+          case Http3FrameType.MAX_PUSH_ID:
+          case 0x02:
+          case 0x06:
+          case 0x08:
+          case 0x09:
+            // §7.2.5: PUSH_PROMISE is not sent on a push stream; §7.2.4, §7.2.6, §7.2.3, §7.2.7: control
+            // stream only; §7.2.8: HTTP/2 types. All H3_FRAME_UNEXPECTED.
+            throw new MalformedPushError(`frame type 0x${type.value.toString(16)} on push stream ${stream.streamId} (RFC 9114 §7.2)`);
+          default:
+            break; // §9: unknown and reserved types are skipped
+        }
+        stream.pos = payloadStart + length.value;
+      }
+    } catch (error) {
+      if (!(error instanceof WireError) && !(error instanceof MalformedPushError)) throw error;
+      this.counters.malformed++;
+      stream.error = error instanceof MalformedPushError ? error : new MalformedPushError(`push stream ${stream.streamId}: ${error.message}`);
+      const push = stream.pushId === undefined ? undefined : this.pushes.get(stream.pushId);
+      if (push) this.settleFailure(push, stream.error);
+      else this.dropStream(stream);
+    }
+  }
+
+  private identify(stream: PushStream, pushId: number): void {
+    if (this.finishedPushes.has(pushId) || this.streamByPush.has(pushId)) {
+      // A second stream for one push, or a push already over: ignore the stream.
+      stream.stage = 'ignored';
+      this.dropStream(stream);
+      return;
+    }
+    stream.pushId = pushId;
+    this.streamByPush.set(pushId, stream.streamId);
+    const push = this.pushes.get(pushId);
+    if (push) push.streamId = stream.streamId;
+  }
+
+  private onReset(streamId: number, finalSize: number): void {
+    if (!isPushStreamId(streamId)) return;
+    const stream = this.streams.get(streamId);
+    if (!stream) return;
+    stream.reset = true;
+    // §19.4: RESET_STREAM carries the final size, which tells where the stream would have ended.
+    if (stream.finalSize === undefined && finalSize >= stream.bytes.highest) stream.finalSize = finalSize;
+    const push = this.pushFor(stream);
+    if (push) this.failIncomplete(push, 'reset', `push stream ${streamId} was reset (RESET_STREAM, RFC 9000 §19.4)`);
+  }
+
+  /** The push of a stream: by its push ID, or inferred when exactly one promise and one unidentified stream wait. */
+  private pushFor(stream: PushStream): Push | undefined {
+    if (stream.pushId !== undefined) return this.pushes.get(stream.pushId);
+    const unidentified = [...this.streams.values()].filter((s) => s.pushId === undefined && s.stage === 'stream-header');
+    const waiting = [...this.pushes.values()].filter((p) => p.state === 'waiting' && p.streamId === undefined);
+    if (unidentified.length === 1 && waiting.length === 1 && unidentified[0] === stream) return waiting[0];
+    return undefined;
+  }
+
+  private streamFor(push: Push): PushStream | undefined {
+    if (push.streamId !== undefined) return this.streams.get(push.streamId);
+    const unidentified = [...this.streams.values()].filter((s) => s.pushId === undefined && s.stage === 'stream-header');
+    const waiting = [...this.pushes.values()].filter((p) => p.state === 'waiting' && p.streamId === undefined);
+    if (unidentified.length === 1 && waiting.length === 1 && waiting[0] === push) return unidentified[0];
+    return undefined;
+  }
+
+  private dropStream(stream: PushStream): void {
+    if (this.streams.get(stream.streamId) !== stream) return;
+    this.streams.delete(stream.streamId);
+    this.buffered -= stream.bytes.held;
+    this.remember(this.finishedStreams, stream.streamId);
+  }
+
+  private remember(set: Set<number>, value: number): void {
+    set.add(value);
+    if (set.size > FINISHED_MEMORY) set.delete(set.values().next().value as number);
+  }
+
+  private overLimit(stream: PushStream, limit: PushLimit, detail: string): void {
+    this.limits[limit]++;
+    const push = this.pushFor(stream);
+    if (push) {
+      this.settleFailure(push, new PushLimitError(limit, detail, this.incompleteError(push, 'limit', detail)));
+    } else {
+      this.counters.pushesFailed++;
+      this.dropStream(stream);
+    }
+  }
+
+  private sweepAge(): void {
+    const now = this.timers.now();
+    for (const stream of [...this.streams.values()]) {
+      if (now - stream.createdAt <= this.maxAgeMs) continue;
+      const push = stream.pushId === undefined ? undefined : this.pushes.get(stream.pushId);
+      if (push?.state === 'verifying') continue;
+      this.overLimit(stream, 'age', `push stream ${stream.streamId} older than ${this.maxAgeMs} ms`);
+    }
+  }
+
+  // -------------------------------------------------------------------------------------------------
+  // Stream 0: PUSH_PROMISE
+
+  private onRequestStreamFrame(offset: number, data: Uint8Array): void {
+    if (this.requestStreamBroken) return;
+    const fresh = this.requestStream.newBytes(offset, data);
+    if (fresh === 0) {
+      if (data.length > 0) this.counters.duplicates++;
+      return;
+    }
+    if (this.buffered + fresh > this.maxTotalBytes) {
+      this.limits['total-bytes']++;
+      return;
+    }
+    this.requestStream.add(offset, data);
+    this.buffered += fresh;
+    this.counters.bytes += fresh;
+    const end = this.requestStream.prefixEnd;
+    if (end <= this.requestFed) return;
+    this.requestReader.push(this.requestStream.peek(this.requestFed, end - this.requestFed));
+    this.requestFed = end;
+    this.buffered -= this.requestStream.releasePrefix();
+    try {
+      for (let event; (event = this.requestReader.next()) !== undefined; ) {
+        if (event.kind === 'push-promise') this.onPushPromise(event.pushId, event.fieldSection);
+      }
+    } catch (error) {
+      if (!(error instanceof WireError)) throw error;
+      // §7.1: a malformed frame on the request stream ends its use; no later promise can be framed.
+      this.counters.malformed++;
+      this.requestStreamBroken = true;
+    }
+  }
+
+  /** RFC 9114 §7.2.5: a PUSH_PROMISE carries the push ID and the promised request's field section. */
+  private onPushPromise(pushId: number, fieldSection: Uint8Array): void {
+    if (this.pushes.has(pushId) || this.finishedPushes.has(pushId)) return;
+    let request: Request;
+    try {
+      const fields = decodeFieldSection(fieldSection);
+      const get = (name: string) => fields.find((f) => f.name === name)?.value;
+      const method = get(':method') ?? 'GET';
+      const url = `${get(':scheme') ?? 'https'}://${get(':authority') ?? ''}${get(':path') ?? '/'}`;
+      const headers = new Headers();
+      for (const f of fields) if (!f.name.startsWith(':')) headers.append(f.name, f.value);
+      request = new Request(url, { method, headers });
+    } catch {
+      this.counters.malformed++; // WireError, or a request Fetch refuses (bad URL, method or header)
+      return;
+    }
+    let resolve!: (response: Response) => void;
+    let reject!: (error: Error) => void;
+    const response = new Promise<Response>((res, rej) => {
+      resolve = res;
+      reject = rej;
+    });
+    const push: Push = { pushId, request, resolve, reject, timer: undefined, state: 'waiting', streamId: this.streamByPush.get(pushId) };
+    this.counters.pushesPromised++;
+    const overBound = this.pendingPushes() >= this.maxConcurrentPushes;
+    this.pushes.set(pushId, push);
+    this.dispatchEvent(new ResourcePushEvent(RESOURCE_PUSH, { request, response }));
+    if (push.state !== 'waiting') return; // cancelled by a listener
+    if (overBound) {
+      this.limits['concurrent-pushes']++;
+      const detail = `more than ${this.maxConcurrentPushes} pushes at once`;
+      this.settleFailure(push, new PushLimitError('concurrent-pushes', detail, this.incompleteError(push, 'limit', detail)));
+      return;
+    }
+    push.timer = this.timers.setTimeout(() => {
+      if (push.state === 'waiting') this.failIncomplete(push, 'timeout', `incomplete after ${this.timeoutMs} ms`);
+    }, this.timeoutMs);
+    const stream = push.streamId === undefined ? undefined : this.streams.get(push.streamId);
+    if (stream?.error) this.settleFailure(push, stream.error);
+    else if (stream) this.tryComplete(stream);
+  }
+
+  // -------------------------------------------------------------------------------------------------
+  // Completion
+
+  private tryComplete(stream: PushStream): void {
+    const { finalSize } = stream;
+    if (finalSize === undefined || stream.bytes.prefixEnd < finalSize || stream.pos !== finalSize || stream.pushId === undefined || !stream.fields) return;
+    const push = this.pushes.get(stream.pushId);
+    if (!push || push.state !== 'waiting') return; // a promise still to come keeps the stream
+    push.state = 'verifying';
+    const body = new Uint8Array(stream.bodyKnown);
+    for (const d of stream.data) stream.bytes.copy(body, d.bodyStart, d.streamStart, d.streamStart + d.length);
+    const fields = stream.fields;
+    this.dropStream(stream);
+    this.verifyAndResolve(push, fields, body).catch((error: unknown) => {
+      this.settleFailure(push, error instanceof Error ? error : new VerificationError(String(error), 'signature'));
+    });
+  }
+
+  private async verifyAndResolve(push: Push, fields: FieldLine[], body: Uint8Array<ArrayBuffer>): Promise<void> {
+    const digestField = fields.find((f) => f.name === 'digest')?.value;
+    const expected = digestField === undefined ? undefined : sha256FromDigest(digestField);
+    if (expected === undefined) {
+      if (this.requireDigest) throw new VerificationError('no digest: sha256=… on the pushed response', 'digest');
+    } else {
+      const actual = base64(new Uint8Array(await globalThis.crypto.subtle.digest('SHA-256', body)));
+      if (actual !== expected) throw new VerificationError(`digest mismatch: header sha256=${expected}, body sha256=${actual}`, 'digest');
+    }
+    if (this.verify) {
+      let ok: boolean;
+      try {
+        ok = await this.verify(push.request, fields, body);
+      } catch (error) {
+        throw new VerificationError(`signature check failed: ${error instanceof Error ? error.message : String(error)}`, 'signature');
+      }
+      if (!ok) throw new VerificationError('signature check refused the push', 'signature');
+    }
+    let response: Response;
+    try {
+      const status = Number(fields.find((f) => f.name === ':status')?.value);
+      const headers = new Headers();
+      for (const f of fields) if (!f.name.startsWith(':')) headers.append(f.name, f.value);
+      response = new Response(status === 204 || status === 304 ? null : body, { status, headers });
+    } catch (error) {
+      throw new MalformedPushError(`pushed response refused: ${error instanceof Error ? error.message : String(error)}`);
+    }
+    if (push.state !== 'verifying') return;
+    push.state = 'settled';
+    this.timers.clearTimeout(push.timer);
+    this.finish(push);
+    this.counters.pushesCompleted++;
+    push.resolve(response);
+  }
+
+  private finish(push: Push): void {
+    this.pushes.delete(push.pushId);
+    this.streamByPush.delete(push.pushId);
+    this.remember(this.finishedPushes, push.pushId);
+  }
+
+  private failIncomplete(push: Push, reason: IncompleteReason, detail: string): void {
+    this.settleFailure(push, this.incompleteError(push, reason, detail));
+  }
+
+  private settleFailure(push: Push, error: Error): void {
+    if (push.state === 'settled') return;
+    push.state = 'settled';
+    this.timers.clearTimeout(push.timer);
+    const stream = this.streamFor(push);
+    if (stream) this.dropStream(stream);
+    this.finish(push);
+    this.counters.pushesFailed++;
+    push.reject(error);
+  }
+
+  /** What is missing of a push's body; see {@link IncompletePushError} for how ranges are derived. */
+  private incompleteError(push: Push, reason: IncompleteReason, detail: string): IncompletePushError {
+    const url = push.request.url;
+    const stream = this.streamFor(push);
+    if (!stream) {
+      return new IncompletePushError(`push ${push.pushId} (${url}) ${detail}; its push stream was never identified`, reason, [{ start: 0, end: Infinity }], 0, undefined, false, undefined);
+    }
+    const { bytes, finalSize, contentLength } = stream;
+    const missing: ByteRange[] = [];
+    let received = 0;
+    const mapFrame = (d: DataFrameMap) => {
+      const gaps = bytes.missing(d.streamStart, d.streamStart + d.length);
+      let lost = 0;
+      for (const g of gaps) {
+        missing.push({ start: d.bodyStart + g.start - d.streamStart, end: d.bodyStart + g.end - d.streamStart });
+        lost += g.end - g.start;
+      }
+      received += d.length - lost;
+    };
+    // DATA frames known from the chain; the last one may end past what is held (its payload still arriving).
+    for (const d of stream.data) mapFrame(d);
+    let exact = true;
+    let totalBytes = contentLength;
+    // The chain is complete when walked to the final size, or when the DATA frames found add up to content-length.
+    const chainDone =
+      stream.stage === 'frames' &&
+      ((finalSize !== undefined && stream.pos >= finalSize) || (contentLength !== undefined && stream.bodyKnown >= contentLength));
+    if (chainDone) {
+      totalBytes ??= stream.bodyKnown;
+    } else if (stream.stage === 'frames' && stream.fields && contentLength !== undefined && finalSize !== undefined) {
+      // The chain stopped at a lost frame header: if the rest is exactly one DATA frame, map it.
+      const rest = contentLength - stream.bodyKnown;
+      const headerLength = varintLength(Http3FrameType.DATA) + (rest >= 0 ? varintLength(rest) : 0);
+      if (rest >= 0 && finalSize - stream.pos === headerLength + rest) {
+        mapFrame({ streamStart: stream.pos + headerLength, length: rest, bodyStart: stream.bodyKnown });
+      } else {
+        exact = false;
+      }
+    } else {
+      exact = false;
+    }
+    if (!exact) missing.push({ start: stream.bodyKnown, end: totalBytes ?? Infinity });
+    const streamEnd = finalSize ?? Infinity;
+    const missingStream = bytes.missing(0, finalSize ?? bytes.highest);
+    if (finalSize === undefined) missingStream.push({ start: bytes.highest, end: streamEnd });
+    const merged = mergeRanges(missing);
+    const summary = merged.map((r) => `${r.start}-${r.end === Infinity ? '' : r.end - 1}`).join(',');
+    return new IncompletePushError(
+      `push ${push.pushId} (${url}) ${detail}; missing body bytes ${summary || 'none'}${exact ? '' : ' (offsets past a lost frame header are unknown: a superset)'}`,
+      reason,
+      merged,
+      received,
+      totalBytes,
+      exact,
+      mergeRanges(missingStream),
+    );
+  }
+}

@@ -1,0 +1,130 @@
+/**
+ * The bytes of one QUIC stream as STREAM frames deliver them: in any order, duplicated, with holes
+ * (RFC 9000 §2.2: "data at a given offset MUST NOT change if it is sent multiple times"; the first copy
+ * received is kept). A sorted list of non-overlapping segments, each a private copy of its bytes.
+ *
+ * Isomorphic: Uint8Array only.
+ */
+
+/** A byte range, start inclusive, end exclusive. */
+export interface ByteRange {
+  start: number;
+  end: number;
+}
+
+interface Segment {
+  readonly start: number;
+  readonly end: number;
+  readonly data: Uint8Array;
+}
+
+export class SparseBytes {
+  private readonly segments: Segment[] = [];
+  /** Bytes held. */
+  held = 0;
+  /** Every byte of [0, prefixEnd) is held. */
+  prefixEnd = 0;
+  /** The end of the highest byte held. */
+  highest = 0;
+  private prefixIndex = 0;
+  /** Bytes below this offset were released (consumed): received, no longer held. */
+  private released = 0;
+
+  /** First index whose segment ends after `offset`. */
+  private indexAfter(offset: number): number {
+    let lo = 0;
+    let hi = this.segments.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (this.segments[mid].end <= offset) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  }
+
+  /** How many bytes of [offset, offset + data.length) are new (0: a complete duplicate). */
+  newBytes(offset: number, data: Uint8Array): number {
+    let n = 0;
+    for (const gap of this.missing(offset, offset + data.length)) n += gap.end - gap.start;
+    return n;
+  }
+
+  /** Stores what is new of `data` at stream offset `offset`; returns how many bytes were new. */
+  add(offset: number, data: Uint8Array): number {
+    const end = offset + data.length;
+    if (end <= offset) return 0;
+    const last = this.segments[this.segments.length - 1];
+    let added = 0;
+    if (last === undefined || last.end <= offset) {
+      this.segments.push({ start: offset, end, data: data.slice() });
+      added = data.length;
+    } else {
+      for (const gap of this.missing(offset, end)) {
+        const at = this.indexAfter(gap.start);
+        this.segments.splice(at, 0, { start: gap.start, end: gap.end, data: data.slice(gap.start - offset, gap.end - offset) });
+        added += gap.end - gap.start;
+      }
+    }
+    this.held += added;
+    this.highest = Math.max(this.highest, end);
+    while (this.prefixIndex < this.segments.length && this.segments[this.prefixIndex].start === this.prefixEnd) {
+      this.prefixEnd = this.segments[this.prefixIndex].end;
+      this.prefixIndex++;
+    }
+    return added;
+  }
+
+  /**
+   * Frees the held prefix [0, prefixEnd) once it has been consumed; it still counts as received, so
+   * later copies of it are duplicates.
+   */
+  releasePrefix(): number {
+    let freed = 0;
+    for (let i = 0; i < this.prefixIndex; i++) freed += this.segments[i].end - this.segments[i].start;
+    this.segments.splice(0, this.prefixIndex);
+    this.prefixIndex = 0;
+    this.released = this.prefixEnd;
+    this.held -= freed;
+    return freed;
+  }
+
+  /** The holes in [from, to). */
+  missing(from: number, to: number): ByteRange[] {
+    const gaps: ByteRange[] = [];
+    let cursor = Math.max(from, this.released);
+    for (let i = this.indexAfter(from); i < this.segments.length && cursor < to; i++) {
+      const seg = this.segments[i];
+      if (seg.start >= to) break;
+      if (seg.start > cursor) gaps.push({ start: cursor, end: seg.start });
+      cursor = Math.max(cursor, seg.end);
+    }
+    if (cursor < to) gaps.push({ start: cursor, end: to });
+    return gaps;
+  }
+
+  /** Up to `n` bytes held contiguously from `offset` (fewer, or none, where a hole starts). */
+  peek(offset: number, n: number): Uint8Array {
+    const out = new Uint8Array(n);
+    const filled = this.copyContiguous(out, offset, n);
+    return filled === n ? out : out.subarray(0, filled);
+  }
+
+  /** Copies bytes [from, to), which must all be held, into `out` at `at`. */
+  copy(out: Uint8Array, at: number, from: number, to: number): void {
+    const n = this.copyContiguous(out.subarray(at, at + (to - from)), from, to - from);
+    if (n !== to - from) throw new Error(`bytes [${from + n}, ${to}) are not held`);
+  }
+
+  private copyContiguous(out: Uint8Array, offset: number, n: number): number {
+    let filled = 0;
+    for (let i = this.indexAfter(offset); i < this.segments.length && filled < n; i++) {
+      const seg = this.segments[i];
+      const want = offset + filled;
+      if (seg.start > want) break;
+      const take = Math.min(seg.end - want, n - filled);
+      out.set(seg.data.subarray(want - seg.start, want - seg.start + take), filled);
+      filled += take;
+    }
+    return filled;
+  }
+}
