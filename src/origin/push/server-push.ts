@@ -224,9 +224,10 @@ class PushedResponse {
       for (const part of this.early.splice(0)) this.write(part);
       if (this.ended && !pushed.destroyed) pushed.end();
     };
+    // 'close', not 'finish': 'finish' means the response was handed to the session, where nghttp2 would
+    // interleave it with the pushed DATA; 'close' comes once its last frame has gone out.
     const parent = this.parent;
-    if (!parent || parent.writableFinished || parent.destroyed) return flow();
-    parent.once('finish', flow);
+    if (!parent || parent.closed || parent.destroyed) return flow();
     parent.once('close', flow);
   }
 
