@@ -64,6 +64,8 @@ export interface ListenOptions {
   /** HTTPS with HTTP/2 and HTTP/1.1 (ALPN); 0 picks a free port; null disables. */
   tlsPort: number | null;
   certificate?: Certificate;
+  /** Connections open at once per port; more are closed as they arrive (node's server.maxConnections). */
+  maxConnections?: number;
 }
 
 export interface OriginAddresses {
@@ -532,6 +534,7 @@ export class Origin {
     const out: OriginAddresses = {};
     if (l.port !== null) {
       const server = http.createServer({ keepAliveTimeout: 30_000 }, this.handle);
+      server.maxConnections = l.maxConnections ?? 10_000;
       server.on('connection', (s) => this.track(s));
       const port = await listenOn(server, l.port, host);
       this.servers.push(server);
@@ -547,6 +550,7 @@ export class Origin {
         this.sessions.add(s);
         s.on('close', () => this.sessions.delete(s));
       });
+      server.maxConnections = l.maxConnections ?? 10_000;
       server.on('secureConnection', (s) => this.track(s));
       const port = await listenOn(server, l.tlsPort, host);
       this.servers.push(server);

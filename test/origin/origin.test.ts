@@ -284,6 +284,40 @@ describe('origin: low-latency delivery of segments in progress', () => {
   });
 });
 
+describe('origin: connection bound', () => {
+  test('connections beyond maxConnections are closed at once; the others are served', async () => {
+    const f = new Fixture();
+    f.publish(f.video, 1);
+    const origin = new Origin({ window: f.window, timeline: f.timeline, metrics: new OriginMetrics(), webRoot: '/nonexistent', lowLatency: true, chunkDuration: 0.5, targetLatency: 3 });
+    const { http: base } = await origin.listen({ host: '127.0.0.1', port: 0, tlsPort: null, maxConnections: 2 });
+    const { connect } = await import('node:net');
+    const url = new URL(base!);
+    const open = () =>
+      new Promise<import('node:net').Socket>((resolve) => {
+        const socket = connect(Number(url.port), url.hostname, () => resolve(socket));
+      });
+    const kept = [await open(), await open()];
+    try {
+      await new Promise((r) => setTimeout(r, 50));
+      const third = await open();
+      const closed = await new Promise<boolean>((resolve) => {
+        third.on('close', () => resolve(true));
+        third.write('GET /time HTTP/1.1\r\nHost: x\r\n\r\n');
+        setTimeout(() => resolve(false), 2000);
+      });
+      assert.ok(closed, 'the third connection is closed by the origin');
+      const answer = await new Promise<string>((resolve) => {
+        kept[0].once('data', (d) => resolve(d.toString()));
+        kept[0].write('GET /time HTTP/1.1\r\nHost: x\r\n\r\n');
+      });
+      assert.match(answer, /^HTTP\/1\.1 200/, 'connections within the bound are served');
+    } finally {
+      for (const s of kept) s.destroy();
+      await origin.close();
+    }
+  });
+});
+
 describe('origin: HTTPS with HTTP/2', () => {
   const dir = mkdtempSync(join(tmpdir(), 'pushcast-cert-'));
   after(() => rmSync(dir, { recursive: true, force: true }));

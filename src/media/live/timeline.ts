@@ -12,6 +12,8 @@
  * puts its first sample on the segment grid at the current wall-clock position, so numbering and time
  * keep moving forward and nothing already published is reused.
  */
+const MAX_GENERATIONS_KEPT = 4;
+
 export class LiveTimeline {
   /** Milliseconds since the epoch; undefined until the first sample arrives. */
   availabilityStartTime?: number;
@@ -55,6 +57,8 @@ export class LiveTimeline {
       if (firstInputTime + offset < this.publishedEnd) offset += d;
     }
     this.offsets.set(generation, offset);
+    // Only the newest generations can still deliver samples; a crash-looping encoder must not grow this map.
+    for (const old of this.offsets.keys()) if (this.offsets.size > MAX_GENERATIONS_KEPT && old < generation) this.offsets.delete(old);
     return offset;
   }
 
