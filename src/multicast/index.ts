@@ -1,0 +1,25 @@
+/**
+ * The multicast sender (issue 4 item 2): {@link PushPacketizer} turns resources into the datagrams of
+ * server pushes in the nghq multicast profile (isomorphic); {@link TokenBucket} paces (isomorphic);
+ * {@link MulticastUdpSender} sends to a group through node:dgram (Node only). This index therefore
+ * imports node:dgram: browser or Service Worker code imports `./push-packetizer.js` and
+ * `./token-bucket.js` directly.
+ */
+export {
+  PushPacketizer,
+  SessionClosedError,
+  sha256Digest,
+  type HeaderInit,
+  type PushInfo,
+  type PushPacketizerOptions,
+  type PushPacketizerStats,
+  type PushResource,
+} from './push-packetizer.js';
+export { TokenBucket, type TokenBucketOptions } from './token-bucket.js';
+export {
+  MulticastUdpSender,
+  QueueFullError,
+  SenderClosedError,
+  type MulticastUdpSenderOptions,
+  type MulticastUdpSenderStats,
+} from './udp-sender.js';
