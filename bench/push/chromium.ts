@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type Browser } from 'playwright-core';
 import { CLIENT_NS } from './network.js';
+import { CHROMIUM_ARGS } from '../../test/support/browser.js';
 
 export const CHROMIUM = process.env.PUSHCAST_CHROMIUM ?? '/usr/bin/chromium';
 
@@ -78,17 +79,8 @@ export async function launchInClientNamespace(certificatePem: string): Promise<L
     handleSIGINT: false,
     handleSIGTERM: false,
     handleSIGHUP: false,
-    // As test/support/browser.ts, plus the certificate's key.
-    args: [
-      '--no-sandbox',
-      '--disable-gpu',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-      '--autoplay-policy=no-user-gesture-required',
-      `--ignore-certificate-errors-spki-list=${spkiHash(certificatePem)}`,
-    ],
+    // The tests' flags, plus the certificate's key.
+    args: [...CHROMIUM_ARGS, `--ignore-certificate-errors-spki-list=${spkiHash(certificatePem)}`],
   });
   return {
     browser,
