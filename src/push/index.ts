@@ -1,5 +1,6 @@
 export { ResourcePushEvent, RESOURCE_PUSH, type ResourcePushEventInit } from './resource-push-event.js';
 export {
+  GOAWAY,
   IncompletePushError,
   MalformedPushError,
   MulticastReassembler,

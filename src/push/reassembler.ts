@@ -255,7 +255,16 @@ function sha256FromDigest(value: string): string | undefined {
 
 // ---------------------------------------------------------------------------------------------------
 
+/** The event a reassembler raises once when its sender ends the session (draft-pardue-quic-http-mcast §5.5). */
+export const GOAWAY = 'goaway';
+
 export class MulticastReassembler extends EventTarget {
+  private ended = false;
+
+  /** Whether the sender has ended the session with a goaway. */
+  get sessionEnded(): boolean {
+    return this.ended;
+  }
   private readonly sessionId: Uint8Array;
   private readonly timeoutMs: number;
   private readonly requireDigest: boolean;
@@ -594,6 +603,15 @@ export class MulticastReassembler extends EventTarget {
     try {
       const fields = decodeFieldSection(fieldSection);
       const get = (name: string) => fields.find((f) => f.name === name)?.value;
+      // draft-pardue-quic-http-mcast §5.5 (as nghq sends it): a promise of `:path goaway` with
+      // `connection: close` ends the session. It names no resource; pushes already promised may still complete.
+      if (get(':path') === 'goaway') {
+        if (!this.ended) {
+          this.ended = true;
+          this.dispatchEvent(new Event(GOAWAY));
+        }
+        return;
+      }
       const method = get(':method') ?? 'GET';
       const url = `${get(':scheme') ?? 'https'}://${get(':authority') ?? ''}${get(':path') ?? '/'}`;
       const headers = new Headers();

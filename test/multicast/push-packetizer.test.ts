@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import test from 'node:test';
 import { PushPacketizer, SessionClosedError, type PushResource } from '../../src/multicast/index.js';
-import { MulticastReassembler, RESOURCE_PUSH, ResourcePushEvent } from '../../src/push/index.js';
+import { GOAWAY, MulticastReassembler, RESOURCE_PUSH, ResourcePushEvent } from '../../src/push/index.js';
 import {
   Http3FrameReader,
   MAX_MULTICAST_DATAGRAM,
@@ -229,9 +229,19 @@ test('goaway: a promise with :path goaway and connection: close on stream 0, the
   ]);
   await assert.rejects(packetizer.push(resources()[1]), SessionClosedError);
   await assert.rejects(packetizer.goaway(), SessionClosedError);
-  // The reassembler takes the goaway without harm (the promise is not a fetchable URL: counted as malformed).
-  const { got } = await receiveAll(first, 1);
-  assert.equal(got.length, 1);
+  // The reassembler ends the session on it: one goaway event, no ResourcePushEvent, nothing counted as malformed,
+  // and the push promised before it still completes.
+  const reassembler = new MulticastReassembler({ sessionId: SESSION_ID, timeoutMs: 5_000 });
+  const pushes: ResourcePushEvent[] = [];
+  let goaways = 0;
+  reassembler.addEventListener(RESOURCE_PUSH, (e) => pushes.push(e as ResourcePushEvent));
+  reassembler.addEventListener(GOAWAY, () => goaways++);
+  for (const d of [...first, ...goaway, ...goaway]) reassembler.enqueuePacket(d);
+  assert.equal(goaways, 1);
+  assert.equal(reassembler.sessionEnded, true);
+  assert.equal(pushes.length, 1);
+  assert.equal((await pushes[0].response).status, 200);
+  assert.equal(reassembler.stats.dropped, 0);
 });
 
 test('bad resources are refused before any state changes', async () => {
