@@ -18,20 +18,15 @@ import {
   type ReassemblerTimers,
 } from '../../src/push/index.js';
 import {
-  MAX_MULTICAST_DATAGRAM,
   encodeFieldSection,
   encodeFrames,
   encodeHttp3Frame,
   encodeHttp3FrameHeader,
   encodePushStreamHeader,
   encodeShortHeaderPacket,
-  frameSize,
-  shortHeaderLength,
-  writeFrame,
   type FieldLine,
-  type StreamFrame,
 } from '../../src/wire/index.js';
-import { Rng, concat, fromHex, mutate } from '../wire/support.js';
+import { Rng, concat, fromHex, mutate, packetize, type SentFrame } from '../wire/support.js';
 
 const SESSION_ID = fromHex('5053434153540001');
 const OTHER_SESSION = fromHex('5053434153540002');
@@ -58,7 +53,7 @@ interface StreamLayout {
 interface Sent {
   datagrams: Uint8Array[];
   /** The STREAM frames of each datagram. */
-  frames: { streamId: number; offset: number; length: number }[][];
+  frames: SentFrame[][];
   layouts: Map<number, StreamLayout>;
   specs: PushSpec[];
 }
@@ -100,47 +95,12 @@ function pushStream(spec: PushSpec): StreamLayout {
   return { streamId: spec.streamId, bytes: concat(...parts), data, headers };
 }
 
-/** Packs streams into packets as the push-profile test does (frames fill each packet). */
-function packetize(streams: { id: number; bytes: Uint8Array; fin: boolean }[], dcid = SESSION_ID): Pick<Sent, 'datagrams' | 'frames'> {
-  const room = MAX_MULTICAST_DATAGRAM - shortHeaderLength(dcid.length, 1);
-  const datagrams: Uint8Array[] = [];
-  const frames: Sent['frames'] = [];
-  let packetNumber = 0;
-  let payload = new Uint8Array(room);
-  let used = 0;
-  let current: Sent['frames'][number] = [];
-  const flush = () => {
-    datagrams.push(encodeShortHeaderPacket({ dcid, packetNumber: packetNumber++, packetNumberLength: 1 }, payload.subarray(0, used)));
-    frames.push(current);
-    payload = new Uint8Array(room);
-    used = 0;
-    current = [];
-  };
-  for (const { id, bytes, fin } of streams) {
-    let offset = 0;
-    while (offset < bytes.length) {
-      const empty = { kind: 'stream', streamId: id, offset, data: new Uint8Array(0), fin: false } as const;
-      const take = Math.min(bytes.length - offset, room - used - frameSize(empty) - 2);
-      if (take < Math.min(64, bytes.length - offset)) {
-        flush();
-        continue;
-      }
-      const frame: StreamFrame = { ...empty, data: bytes.subarray(offset, offset + take), fin: fin && offset + take === bytes.length };
-      used = writeFrame(payload, used, frame);
-      current.push({ streamId: id, offset, length: take });
-      offset += take;
-    }
-    if (used > 0) flush();
-  }
-  return { datagrams, frames };
-}
-
 function session(specs: PushSpec[], options: { promisesLast?: boolean; dcid?: Uint8Array } = {}): Sent {
   const promises = concat(...specs.map((s) => encodeHttp3Frame({ kind: 'push-promise', pushId: s.pushId, fieldSection: encodeFieldSection(requestFields(s.path)) })));
   const layouts = new Map(specs.map((s) => [s.streamId, pushStream(s)] as const));
   const streams = [...layouts.values()].map((l) => ({ id: l.streamId, bytes: l.bytes, fin: true }));
   const promiseStream = { id: 0, bytes: promises, fin: false };
-  const { datagrams, frames } = packetize(options.promisesLast ? [...streams, promiseStream] : [promiseStream, ...streams], options.dcid);
+  const { datagrams, frames } = packetize(options.promisesLast ? [...streams, promiseStream] : [promiseStream, ...streams], options.dcid ?? SESSION_ID);
   return { datagrams, frames, layouts, specs };
 }
 
@@ -454,9 +414,9 @@ test('bound: total bytes fails the push whose bytes go past it', async () => {
   const specs: PushSpec[] = [0, 1, 2].map((i) => ({ pushId: i, streamId: 3 + 4 * i, path: `/s${i}`, body: rng.bytes(30_000) }));
   // Interleave the three push streams packet by packet so that all are in flight at once.
   const promises = concat(...specs.map((s) => encodeHttp3Frame({ kind: 'push-promise', pushId: s.pushId, fieldSection: encodeFieldSection(requestFields(s.path)) })));
-  const perStream = specs.map((s) => packetize([{ id: s.streamId, bytes: pushStream(s).bytes, fin: true }]).datagrams);
+  const perStream = specs.map((s) => packetize([{ id: s.streamId, bytes: pushStream(s).bytes, fin: true }], SESSION_ID).datagrams);
   const { r, events } = reassembler({ maxTotalBytes: 70_000 });
-  r.enqueuePacket(packetize([{ id: 0, bytes: promises, fin: false }]).datagrams[0]);
+  r.enqueuePacket(packetize([{ id: 0, bytes: promises, fin: false }], SESSION_ID).datagrams[0]);
   for (let k = 0; k < Math.max(...perStream.map((p) => p.length)); k++) for (const p of perStream) if (p[k]) r.enqueuePacket(p[k]);
   const results = await Promise.all(events.map((e) => settle(e.response)));
   const limited = results.filter((x) => !x.ok && x.error instanceof PushLimitError && x.error.limit === 'total-bytes');

@@ -16,15 +16,10 @@ import {
   encodeHttp3Frame,
   encodeHttp3FrameHeader,
   encodePushStreamHeader,
-  encodeShortHeaderPacket,
-  frameSize,
-  shortHeaderLength,
-  writeFrame,
   type FieldLine,
   type Http3StreamEvent,
-  type StreamFrame,
 } from '../../src/wire/index.js';
-import { Rng, concat, fromHex, hex } from './support.js';
+import { Rng, concat, fromHex, hex, packetize } from './support.js';
 
 const SESSION_ID = fromHex('5053434153540001');
 const PUSH_ID = 0;
@@ -36,38 +31,6 @@ const REQUEST: FieldLine[] = [
   { name: ':authority', value: 'pushcast.example:8443' },
   { name: ':path', value: '/live/video-360p/123.m4s' },
 ];
-
-/** Cuts each stream's bytes into STREAM frames (Length always, Offset past 0, FIN if the stream ends), packed into packets. */
-function packetize(streams: { id: number; bytes: Uint8Array; fin: boolean }[]): Uint8Array[] {
-  const headerSize = shortHeaderLength(SESSION_ID.length, 1);
-  const room = MAX_MULTICAST_DATAGRAM - headerSize;
-  const datagrams: Uint8Array[] = [];
-  let packetNumber = 0;
-  let payload = new Uint8Array(room);
-  let used = 0;
-  const flush = () => {
-    datagrams.push(encodeShortHeaderPacket({ dcid: SESSION_ID, packetNumber: packetNumber++, packetNumberLength: 1 }, payload.subarray(0, used)));
-    payload = new Uint8Array(room);
-    used = 0;
-  };
-  for (const { id, bytes, fin } of streams) {
-    let offset = 0;
-    while (offset < bytes.length) {
-      const empty = { kind: 'stream', streamId: id, offset, data: new Uint8Array(0), fin: false } as const;
-      // The largest piece whose frame fits what is left of the packet (a Length field of up to 2 bytes here).
-      const take = Math.min(bytes.length - offset, room - used - frameSize(empty) - 1);
-      if (take < Math.min(64, bytes.length - offset)) {
-        flush();
-        continue;
-      }
-      const frame: StreamFrame = { ...empty, data: bytes.subarray(offset, offset + take), fin: fin && offset + take === bytes.length };
-      used = writeFrame(payload, used, frame);
-      offset += take;
-    }
-    if (used > 0) flush();
-  }
-  return datagrams;
-}
 
 interface Received {
   promises: { pushId: number; fields: FieldLine[] }[];
@@ -140,7 +103,7 @@ test('a segment pushed over the multicast profile the way nghq sends it, and rec
   const datagrams = packetize([
     { id: 0, bytes: promise, fin: false },
     { id: PUSH_STREAM_ID, bytes: pushStream, fin: true },
-  ]);
+  ], SESSION_ID).datagrams;
 
   // The wire shape.
   assert.ok(datagrams.length > 256, `${datagrams.length} packets`);
@@ -164,7 +127,7 @@ test('a segment pushed over the multicast profile the way nghq sends it, and rec
 });
 
 test('packet numbers survive the 1-byte wrap with reordering within half a window', () => {
-  const datagrams = packetize([{ id: 3, bytes: new Rng(11).bytes(600_000), fin: true }]);
+  const datagrams = packetize([{ id: 3, bytes: new Rng(11).bytes(600_000), fin: true }], SESSION_ID).datagrams;
   const rng = new Rng(12);
   const order = datagrams.map((_, i) => i);
   for (let i = 0; i + 1 < order.length; i++) if (rng.bool(0.3)) [order[i], order[i + 1]] = [order[i + 1], order[i]];

@@ -1,6 +1,15 @@
 /** What the wire tests share: a seeded PRNG (no property-testing library), hex helpers, mutation. */
 import assert from 'node:assert/strict';
-import { WireError, type WireErrorCode } from '../../src/wire/index.js';
+import {
+  MAX_MULTICAST_DATAGRAM,
+  WireError,
+  encodeShortHeaderPacket,
+  frameSize,
+  shortHeaderLength,
+  writeFrame,
+  type StreamFrame,
+  type WireErrorCode,
+} from '../../src/wire/index.js';
 
 /** sfc32 (Chris Doty-Humphrey's Small Fast Counting PRNG), seeded: every run draws the same cases. */
 export class Rng {
@@ -129,4 +138,54 @@ export function mutate(rng: Rng, bytes: Uint8Array): Uint8Array {
     }
   }
   return Uint8Array.from(out);
+}
+
+/** Where one STREAM frame of a packetized session landed. */
+export interface SentFrame {
+  streamId: number;
+  offset: number;
+  length: number;
+}
+
+/**
+ * Cuts each stream's bytes into STREAM frames (Length always, Offset past 0, FIN if the stream ends), packed
+ * into short-header packets of at most MAX_MULTICAST_DATAGRAM bytes with 1-byte packet numbers, as nghq sends
+ * them. `frames[i]` lists the frames of `datagrams[i]`, so a test can tell what a lost packet carried.
+ */
+export function packetize(
+  streams: { id: number; bytes: Uint8Array; fin: boolean }[],
+  dcid: Uint8Array,
+): { datagrams: Uint8Array[]; frames: SentFrame[][] } {
+  const room = MAX_MULTICAST_DATAGRAM - shortHeaderLength(dcid.length, 1);
+  const datagrams: Uint8Array[] = [];
+  const frames: SentFrame[][] = [];
+  let packetNumber = 0;
+  let payload = new Uint8Array(room);
+  let used = 0;
+  let current: SentFrame[] = [];
+  const flush = () => {
+    datagrams.push(encodeShortHeaderPacket({ dcid, packetNumber: packetNumber++, packetNumberLength: 1 }, payload.subarray(0, used)));
+    frames.push(current);
+    payload = new Uint8Array(room);
+    used = 0;
+    current = [];
+  };
+  for (const { id, bytes, fin } of streams) {
+    let offset = 0;
+    while (offset < bytes.length) {
+      const empty = { kind: 'stream', streamId: id, offset, data: new Uint8Array(0), fin: false } as const;
+      // The largest piece whose frame fits what is left of the packet (a Length field of up to 2 bytes here).
+      const take = Math.min(bytes.length - offset, room - used - frameSize(empty) - 1);
+      if (take < Math.min(64, bytes.length - offset)) {
+        flush();
+        continue;
+      }
+      const frame: StreamFrame = { ...empty, data: bytes.subarray(offset, offset + take), fin: fin && offset + take === bytes.length };
+      used = writeFrame(payload, used, frame);
+      current.push({ streamId: id, offset, length: take });
+      offset += take;
+    }
+    if (used > 0) flush();
+  }
+  return { datagrams, frames };
 }
