@@ -80,6 +80,18 @@ export interface PushPacketizerOptions {
   firstPacketNumber?: number;
   /** QPACK string coding; default `auto` (Huffman when shorter). */
   huffman?: HuffmanPolicy;
+  /**
+   * Signs every promised request, response and goaway (e.g. `PushSigner`, src/push/signatures.ts): its
+   * lines are appended to each field section. The profile has no packet protection; without a signer
+   * receivers that verify (pushcast's do by default) refuse every push.
+   */
+  signer?: PushFieldSigner;
+}
+
+/** What signs a push's field sections (pseudo-fields included); returns the lines to append. */
+export interface PushFieldSigner {
+  signRequest(request: readonly FieldLine[]): Promise<FieldLine[]>;
+  signResponse(request: readonly FieldLine[], response: readonly FieldLine[]): Promise<FieldLine[]>;
 }
 
 export interface PushResource {
@@ -171,6 +183,7 @@ export class PushPacketizer {
   private readonly maxDataFrameSize: number;
   private readonly huffman: HuffmanPolicy;
   private readonly headerLength: number;
+  private readonly signer: PushFieldSigner | undefined;
 
   private nextPushId: number;
   private nextStreamId: number;
@@ -206,6 +219,7 @@ export class PushPacketizer {
     this.maxDatagramSize = maxDatagramSize;
     this.maxDataFrameSize = maxDataFrameSize;
     this.huffman = options.huffman ?? 'auto';
+    this.signer = options.signer;
     this.nextPushId = options.firstPushId ?? 0;
     this.nextStreamId = firstStream;
     this.nextPacketNumber = options.firstPacketNumber ?? 0;
@@ -254,8 +268,14 @@ export class PushPacketizer {
     const body = resource.body;
     const run = async () => {
       const digest = await sha256Digest(body);
+      response.push({ name: 'digest', value: digest });
+      if (this.signer) {
+        const [requestSignature, responseSignature] = await Promise.all([this.signer.signRequest(request), this.signer.signResponse(request, response)]);
+        request.push(...requestSignature);
+        response.push(...responseSignature);
+      }
       if (this.closed) throw new SessionClosedError('push after goaway: the session is closed');
-      return this.packetizePush(request, [...response, { name: 'digest', value: digest }], body, digest);
+      return this.packetizePush(request, response, body, digest);
     };
     const result = this.tail.then(run, run);
     this.tail = result.catch(() => undefined);
@@ -267,20 +287,15 @@ export class PushPacketizer {
     if (this.closed) return Promise.reject(new SessionClosedError('goaway already sent'));
     this.closed = true;
     const run = async () => {
+      const fields: FieldLine[] = [
+        { name: ':method', value: 'GET' },
+        { name: ':scheme', value: this.scheme },
+        { name: ':path', value: 'goaway' },
+        { name: 'connection', value: 'close' },
+      ];
+      if (this.signer) fields.push(...(await this.signer.signRequest(fields)));
       const pushId = this.nextPushId++;
-      const promise = encodeHttp3Frame({
-        kind: 'push-promise',
-        pushId,
-        fieldSection: encodeFieldSection(
-          [
-            { name: ':method', value: 'GET' },
-            { name: ':scheme', value: this.scheme },
-            { name: ':path', value: 'goaway' },
-            { name: 'connection', value: 'close' },
-          ],
-          { huffman: this.huffman },
-        ),
-      });
+      const promise = encodeHttp3Frame({ kind: 'push-promise', pushId, fieldSection: encodeFieldSection(fields, { huffman: this.huffman }) });
       const headers = encodeHttp3Frame({
         kind: 'headers',
         fieldSection: encodeFieldSection([{ name: ':status', value: '200' }, { name: 'connection', value: 'close' }], { huffman: this.huffman }),

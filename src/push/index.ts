@@ -8,8 +8,19 @@ export {
   VerificationError,
   type IncompleteReason,
   type MulticastReassemblerOptions,
+  type PartialPush,
   type PushLimit,
+  type PushVerifier,
   type ReassemblerStats,
   type ReassemblerTimers,
 } from './reassembler.js';
 export { SparseBytes, type ByteRange } from './sparse-bytes.js';
+export {
+  PushSignatureVerifier,
+  PushSigner,
+  SignatureError,
+  jwkThumbprint,
+  type JsonWebKeySet,
+  type PublicJwk,
+  type SignatureAlgorithm,
+} from './signatures.js';

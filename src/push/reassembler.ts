@@ -86,9 +86,30 @@ export class IncompletePushError extends Error {
     readonly exact: boolean,
     /** Missing stream byte ranges of the push stream (undefined when the stream is unknown). */
     readonly missingStream: ByteRange[] | undefined,
+    /** What did arrive, for a repair that fetches only `missing`; unverified until the repaired body matches the signed digest. */
+    readonly partial: PartialPush = {},
   ) {
     super(message);
   }
+}
+
+/** The unverified parts of an incomplete push. */
+export interface PartialPush {
+  /** The promised request's field section, pseudo-fields included (verified when a verifier is set). */
+  requestFields?: readonly FieldLine[];
+  /** The response's field section, if its HEADERS arrived (not verified). */
+  responseFields?: readonly FieldLine[];
+  /** The body as far as known (`totalBytes` long when known), received bytes in place, holes zero. */
+  body?: Uint8Array;
+}
+
+/**
+ * Signature checks on pushes, e.g. `PushSignatureVerifier` (src/push/signatures.ts). Both throw (or
+ * reject) when the fields are not authentic. Field sections include pseudo-fields.
+ */
+export interface PushVerifier {
+  verifyRequest(requestFields: readonly FieldLine[]): Promise<void> | void;
+  verifyResponse(requestFields: readonly FieldLine[], responseFields: readonly FieldLine[]): Promise<void> | void;
 }
 
 export type PushLimit = 'concurrent-pushes' | 'bytes-per-push' | 'total-bytes' | 'age';
@@ -101,11 +122,11 @@ export class PushLimitError extends IncompletePushError {
     detail: string,
     base: IncompletePushError,
   ) {
-    super(`push past the ${limit} bound: ${detail}`, 'limit', base.missing, base.receivedBytes, base.totalBytes, base.exact, base.missingStream);
+    super(`push past the ${limit} bound: ${detail}`, 'limit', base.missing, base.receivedBytes, base.totalBytes, base.exact, base.missingStream, base.partial);
   }
 }
 
-/** The digest did not match, was missing while required, or the `verify` hook refused the push. */
+/** The digest did not match, was missing while required, or the verifier refused a signature. */
 export class VerificationError extends Error {
   override name = 'VerificationError';
   constructor(
@@ -137,8 +158,12 @@ export interface MulticastReassemblerOptions {
   timeoutMs?: number;
   /** A digest header is required (default true); without it the push fails verification. */
   requireDigest?: boolean;
-  /** Signature check, after the digest: false (or a rejection) fails the push with VerificationError. */
-  verify?: (request: Request, fields: readonly FieldLine[], body: Uint8Array) => Promise<boolean> | boolean;
+  /**
+   * Signature checks. The promised request is checked before its event is raised: a promise that fails
+   * raises no event at all and is counted as `forged` (so is a goaway that fails: it is ignored). The
+   * response is checked after the digest; a failure rejects the push with VerificationError.
+   */
+  verifier?: PushVerifier;
   /**
    * Pushes at once; default 64. Bounds both the promised pushes not yet settled (a promise past it fails
    * its push) and the push streams buffered (a new stream past it is not buffered, only counted).
@@ -165,6 +190,13 @@ export interface ReassemblerStats {
   pushesPromised: number;
   pushesCompleted: number;
   pushesFailed: number;
+  /** Promises (and goaways) whose request signature failed: never raised as events. */
+  forged: number;
+  /**
+   * Packets not received, estimated from packet-number gaps: (largest − first + 1) − packets of the
+   * session received (duplicates are not told apart, so this is a lower bound under duplication).
+   */
+  lost: number;
   /** Pushes failed by a bound, by bound. */
   limitsHit: Record<PushLimit, number>;
   /** New stream bytes accepted. */
@@ -204,6 +236,7 @@ interface PushStream {
 interface Push {
   readonly pushId: number;
   readonly request: Request;
+  readonly requestFields: readonly FieldLine[];
   readonly resolve: (response: Response) => void;
   readonly reject: (error: Error) => void;
   timer: unknown;
@@ -268,7 +301,11 @@ export class MulticastReassembler extends EventTarget {
   private readonly sessionId: Uint8Array;
   private readonly timeoutMs: number;
   private readonly requireDigest: boolean;
-  private readonly verify: MulticastReassemblerOptions['verify'];
+  private readonly verifier: PushVerifier | undefined;
+  /** Promises whose request signature is being checked (bounded by maxConcurrentPushes). */
+  private verifyingPromises = 0;
+  private firstPacketNumber: number | undefined;
+  private sessionPackets = 0;
   private readonly maxConcurrentPushes: number;
   private readonly maxBytesPerPush: number;
   private readonly maxTotalBytes: number;
@@ -286,7 +323,7 @@ export class MulticastReassembler extends EventTarget {
   private readonly finishedStreams = new Set<number>();
   private readonly finishedPushes = new Set<number>();
   private buffered = 0;
-  private readonly counters: Omit<ReassemblerStats, 'bufferedBytes' | 'dropped' | 'limitsHit'> = {
+  private readonly counters: Omit<ReassemblerStats, 'bufferedBytes' | 'dropped' | 'limitsHit' | 'lost'> = {
     packets: 0,
     wrongSession: 0,
     malformed: 0,
@@ -294,6 +331,7 @@ export class MulticastReassembler extends EventTarget {
     pushesPromised: 0,
     pushesCompleted: 0,
     pushesFailed: 0,
+    forged: 0,
     bytes: 0,
   };
   private readonly limits: Record<PushLimit, number> = { 'concurrent-pushes': 0, 'bytes-per-push': 0, 'total-bytes': 0, age: 0 };
@@ -304,7 +342,7 @@ export class MulticastReassembler extends EventTarget {
     this.sessionId = options.sessionId.slice();
     this.timeoutMs = options.timeoutMs ?? 10_000;
     this.requireDigest = options.requireDigest ?? true;
-    this.verify = options.verify;
+    this.verifier = options.verifier;
     this.maxConcurrentPushes = options.maxConcurrentPushes ?? 64;
     this.maxBytesPerPush = options.maxBytesPerPush ?? 32 * 1024 * 1024;
     this.maxTotalBytes = options.maxTotalBytes ?? 128 * 1024 * 1024;
@@ -316,6 +354,10 @@ export class MulticastReassembler extends EventTarget {
     return {
       ...this.counters,
       dropped: this.counters.wrongSession + this.counters.malformed,
+      lost:
+        this.firstPacketNumber === undefined || this.largestPacketNumber === undefined
+          ? 0
+          : Math.max(0, this.largestPacketNumber - this.firstPacketNumber + 1 - this.sessionPackets),
       limitsHit: { ...this.limits },
       bufferedBytes: this.buffered,
     };
@@ -336,6 +378,8 @@ export class MulticastReassembler extends EventTarget {
       }
       frames = decodeFrames(packet.payload);
       this.largestPacketNumber = Math.max(this.largestPacketNumber ?? 0, packet.packetNumber);
+      this.firstPacketNumber = Math.min(this.firstPacketNumber ?? packet.packetNumber, packet.packetNumber);
+      this.sessionPackets++;
     } catch (error) {
       if (!(error instanceof WireError)) throw error;
       this.counters.malformed++;
@@ -599,9 +643,37 @@ export class MulticastReassembler extends EventTarget {
   /** RFC 9114 §7.2.5: a PUSH_PROMISE carries the push ID and the promised request's field section. */
   private onPushPromise(pushId: number, fieldSection: Uint8Array): void {
     if (this.pushes.has(pushId) || this.finishedPushes.has(pushId)) return;
+    let fields: FieldLine[];
+    try {
+      fields = decodeFieldSection(fieldSection);
+    } catch {
+      this.counters.malformed++;
+      return;
+    }
+    if (!this.verifier) return this.onVerifiedPromise(pushId, fields);
+    if (this.verifyingPromises >= this.maxConcurrentPushes) {
+      this.limits['concurrent-pushes']++; // a flood of promises waiting for their signature check
+      return;
+    }
+    this.verifyingPromises++;
+    Promise.resolve()
+      .then(() => this.verifier!.verifyRequest(fields))
+      .then(
+        () => {
+          this.verifyingPromises--;
+          this.onVerifiedPromise(pushId, fields);
+        },
+        () => {
+          this.verifyingPromises--;
+          this.counters.forged++;
+        },
+      );
+  }
+
+  private onVerifiedPromise(pushId: number, fields: FieldLine[]): void {
+    if (this.pushes.has(pushId) || this.finishedPushes.has(pushId)) return;
     let request: Request;
     try {
-      const fields = decodeFieldSection(fieldSection);
       const get = (name: string) => fields.find((f) => f.name === name)?.value;
       // draft-pardue-quic-http-mcast §5.5 (as nghq sends it): a promise of `:path goaway` with
       // `connection: close` ends the session. It names no resource; pushes already promised may still complete.
@@ -627,7 +699,7 @@ export class MulticastReassembler extends EventTarget {
       resolve = res;
       reject = rej;
     });
-    const push: Push = { pushId, request, resolve, reject, timer: undefined, state: 'waiting', streamId: this.streamByPush.get(pushId) };
+    const push: Push = { pushId, request, requestFields: fields, resolve, reject, timer: undefined, state: 'waiting', streamId: this.streamByPush.get(pushId) };
     this.counters.pushesPromised++;
     const overBound = this.pendingPushes() >= this.maxConcurrentPushes;
     this.pushes.set(pushId, push);
@@ -674,14 +746,12 @@ export class MulticastReassembler extends EventTarget {
       const actual = base64(new Uint8Array(await globalThis.crypto.subtle.digest('SHA-256', body)));
       if (actual !== expected) throw new VerificationError(`digest mismatch: header sha256=${expected}, body sha256=${actual}`, 'digest');
     }
-    if (this.verify) {
-      let ok: boolean;
+    if (this.verifier) {
       try {
-        ok = await this.verify(push.request, fields, body);
+        await this.verifier.verifyResponse(push.requestFields, fields);
       } catch (error) {
-        throw new VerificationError(`signature check failed: ${error instanceof Error ? error.message : String(error)}`, 'signature');
+        throw new VerificationError(`response signature: ${error instanceof Error ? error.message : String(error)}`, 'signature');
       }
-      if (!ok) throw new VerificationError('signature check refused the push', 'signature');
     }
     let response: Response;
     try {
@@ -726,7 +796,9 @@ export class MulticastReassembler extends EventTarget {
     const url = push.request.url;
     const stream = this.streamFor(push);
     if (!stream) {
-      return new IncompletePushError(`push ${push.pushId} (${url}) ${detail}; its push stream was never identified`, reason, [{ start: 0, end: Infinity }], 0, undefined, false, undefined);
+      return new IncompletePushError(`push ${push.pushId} (${url}) ${detail}; its push stream was never identified`, reason, [{ start: 0, end: Infinity }], 0, undefined, false, undefined, {
+        requestFields: push.requestFields,
+      });
     }
     const { bytes, finalSize, contentLength } = stream;
     const missing: ByteRange[] = [];
@@ -741,7 +813,8 @@ export class MulticastReassembler extends EventTarget {
       received += d.length - lost;
     };
     // DATA frames known from the chain; the last one may end past what is held (its payload still arriving).
-    for (const d of stream.data) mapFrame(d);
+    const frames = [...stream.data];
+    for (const d of frames) mapFrame(d);
     let exact = true;
     let totalBytes = contentLength;
     // The chain is complete when walked to the final size, or when the DATA frames found add up to content-length.
@@ -755,7 +828,9 @@ export class MulticastReassembler extends EventTarget {
       const rest = contentLength - stream.bodyKnown;
       const headerLength = varintLength(Http3FrameType.DATA) + (rest >= 0 ? varintLength(rest) : 0);
       if (rest >= 0 && finalSize - stream.pos === headerLength + rest) {
-        mapFrame({ streamStart: stream.pos + headerLength, length: rest, bodyStart: stream.bodyKnown });
+        const derived = { streamStart: stream.pos + headerLength, length: rest, bodyStart: stream.bodyKnown };
+        frames.push(derived);
+        mapFrame(derived);
       } else {
         exact = false;
       }
@@ -767,6 +842,11 @@ export class MulticastReassembler extends EventTarget {
     const missingStream = bytes.missing(0, finalSize ?? bytes.highest);
     if (finalSize === undefined) missingStream.push({ start: bytes.highest, end: streamEnd });
     const merged = mergeRanges(missing);
+    const partialBody = new Uint8Array(totalBytes ?? stream.bodyKnown);
+    for (const d of frames) {
+      const length = Math.min(d.length, partialBody.length - d.bodyStart);
+      if (length > 0) bytes.copyHeld(partialBody, d.bodyStart, d.streamStart, d.streamStart + length);
+    }
     const summary = merged.map((r) => `${r.start}-${r.end === Infinity ? '' : r.end - 1}`).join(',');
     return new IncompletePushError(
       `push ${push.pushId} (${url}) ${detail}; missing body bytes ${summary || 'none'}${exact ? '' : ' (offsets past a lost frame header are unknown: a superset)'}`,
@@ -776,6 +856,7 @@ export class MulticastReassembler extends EventTarget {
       totalBytes,
       exact,
       mergeRanges(missingStream),
+      { requestFields: push.requestFields, responseFields: stream.fields, body: partialBody },
     );
   }
 }

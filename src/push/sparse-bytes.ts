@@ -115,6 +115,17 @@ export class SparseBytes {
     if (n !== to - from) throw new Error(`bytes [${from + n}, ${to}) are not held`);
   }
 
+  /** Copies the held bytes of [from, to) into `out` at `at` (out[at + k] ↔ byte from + k); holes are left as they are. */
+  copyHeld(out: Uint8Array, at: number, from: number, to: number): void {
+    for (let i = this.indexAfter(from); i < this.segments.length; i++) {
+      const seg = this.segments[i];
+      if (seg.start >= to) break;
+      const start = Math.max(seg.start, from);
+      const end = Math.min(seg.end, to);
+      if (end > start) out.set(seg.data.subarray(start - seg.start, end - seg.start), at + (start - from));
+    }
+  }
+
   private copyContiguous(out: Uint8Array, offset: number, n: number): number {
     let filled = 0;
     for (let i = this.indexAfter(offset); i < this.segments.length && filled < n; i++) {

@@ -251,6 +251,13 @@ test('loss of packets carrying only body bytes: after the timeout, missing lists
     assert.deepEqual(error.missing, lost);
     assert.equal(error.totalBytes, spec.body.length);
     assert.equal(error.receivedBytes, spec.body.length - lost.reduce((n, g) => n + g.end - g.start, 0));
+    // What did arrive is handed over, so that a repair fetches only `missing` and splices it in.
+    const repaired = new Uint8Array(error.partial.body!);
+    assert.equal(repaired.length, spec.body.length);
+    for (const g of lost) repaired.set(spec.body.subarray(g.start, g.end), g.start);
+    assert.deepEqual(repaired, spec.body, 'partial body + the missing ranges = the body');
+    assert.equal(error.partial.responseFields?.find((f) => f.name === ':status')?.value, '200');
+    assert.equal(error.partial.requestFields?.find((f) => f.name === ':path')?.value, spec.path);
   }
 });
 
@@ -270,6 +277,9 @@ for (const [name, dropFin] of [['one DATA frame header: the last frame mapped fr
     const lost = droppedBody(layout, [...dropped].flatMap((i) => sent.frames[i].filter((f) => f.streamId === 3)));
     assert.equal(result.error.exact, true);
     assert.deepEqual(result.error.missing, lost);
+    const repaired = new Uint8Array(result.error.partial.body!);
+    for (const g of lost) repaired.set(sent.specs[0].body.subarray(g.start, g.end), g.start);
+    assert.deepEqual(repaired, sent.specs[0].body);
   });
 }
 
@@ -323,25 +333,48 @@ test('wrong digest, and a missing digest while required: VerificationError', asy
   assert.equal((await lax.events[1].response).status, 200, 'no digest passes when not required');
 });
 
-test('the verify hook: false fails with VerificationError; it sees request, fields and body', async () => {
+test('the verifier: a refused request raises no event and counts as forged; a refused response fails with VerificationError', async () => {
   const specs = threePushes(new Rng(11)).slice(1);
   const sent = session(specs);
-  const seen: string[] = [];
-  const { r, events } = reassembler({
-    verify: async (request, fields, body) => {
-      seen.push(`${new URL(request.url).pathname} ${fields.find((f) => f.name === ':status')?.value} ${body.length}`);
-      return false;
+  const checked: string[] = [];
+  const refuseRequests = reassembler({
+    verifier: {
+      verifyRequest: (fields) => {
+        checked.push(fields.find((f) => f.name === ':path')!.value);
+        throw new Error('unsigned');
+      },
+      verifyResponse: () => undefined,
     },
   });
-  for (const d of sent.datagrams) r.enqueuePacket(d);
-  for (const event of events) {
+  for (const d of sent.datagrams) refuseRequests.r.enqueuePacket(d);
+  await new Promise((resolve) => setTimeout(resolve, 10));
+  assert.equal(refuseRequests.events.length, 0, 'no event for a promise whose signature fails');
+  assert.equal(refuseRequests.r.stats.forged, 2);
+  assert.deepEqual(checked.sort(), ['/live/audio/100.m4s', '/live/video-360p/init.mp4']);
+
+  const seen: string[] = [];
+  const refuseResponses = reassembler({
+    verifier: {
+      verifyRequest: () => undefined,
+      verifyResponse: async (request, response) => {
+        seen.push(`${request.find((f) => f.name === ':path')?.value} ${response.find((f) => f.name === ':status')?.value}`);
+        throw new Error('bad signature');
+      },
+    },
+  });
+  for (const d of sent.datagrams) refuseResponses.r.enqueuePacket(d);
+  await new Promise((resolve) => setTimeout(resolve, 10));
+  assert.equal(refuseResponses.events.length, 2);
+  for (const event of refuseResponses.events) {
     const result = await settle(event.response);
     assert.ok(!result.ok && result.error instanceof VerificationError);
     assert.equal(result.error.check, 'signature');
   }
-  assert.deepEqual(seen.sort(), ['/live/audio/100.m4s 200 5000', '/live/video-360p/init.mp4 200 30000']);
-  const accepting = reassembler({ verify: () => true });
+  assert.deepEqual(seen.sort(), ['/live/audio/100.m4s 200', '/live/video-360p/init.mp4 200']);
+
+  const accepting = reassembler({ verifier: { verifyRequest: () => undefined, verifyResponse: () => undefined } });
   for (const d of sent.datagrams) accepting.r.enqueuePacket(d);
+  await new Promise((resolve) => setTimeout(resolve, 10));
   await assertBodies(accepting.events, specs);
 });
 
