@@ -4,6 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { DEFAULT_PUSH_POLICY, Origin, OriginMetrics, developmentCertificate } from '../origin/index.js';
 import { VodLibrary, vodRoute } from '../origin/vod/index.js';
 import { DEFAULT_AUDIO, DEFAULT_VIDEO_LADDER, parseLadder, type LiveInput, type VideoRendition } from '../source/index.js';
+import { LiveMulticast, type LiveMulticastOptions } from './live-multicast.js';
 import { LiveStream } from './live-stream.js';
 
 export interface ServeOptions {
@@ -32,6 +33,8 @@ export interface ServeOptions {
   earlyHints: boolean;
   /** Folder of media files served as on-demand items (`/vod`). */
   vod?: string;
+  /** Multicast push of every rendition (issue 4); absent = none. */
+  multicast?: LiveMulticastOptions;
 }
 
 /** build/src/cli → build/web, where scripts/build.sh puts the bundled player page. */
@@ -77,6 +80,7 @@ export async function serve(o: ServeOptions): Promise<void> {
     metrics,
     log,
   });
+  const multicast = o.multicast ? await LiveMulticast.create(o.multicast, stream.window, o.stateDir) : undefined;
   const origin = new Origin({
     window: stream.window,
     timeline: stream.timeline,
@@ -98,7 +102,8 @@ export async function serve(o: ServeOptions): Promise<void> {
       : undefined,
     earlyHints: o.earlyHints,
     publicUrl: o.publicUrl === undefined ? undefined : publicBase(o.publicUrl),
-    routes: vod ? [vodRoute(vod, { webRoot: WEB_ROOT })] : [],
+    routes: [...(vod ? [vodRoute(vod, { webRoot: WEB_ROOT })] : []), ...(multicast ? [multicast.keyRoute()] : [])],
+    altSvc: multicast ? (trackId) => multicast.altSvc(trackId) : undefined,
   });
   const port = o.port === 'off' ? null : o.port;
   const tlsPort = o.tlsPort === 'off' ? null : o.tlsPort;
@@ -126,7 +131,7 @@ export async function serve(o: ServeOptions): Promise<void> {
     stopping = true;
     log(`${signal}: stopping`);
     vod?.close();
-    await Promise.all([stream.stop(), origin.close()]);
+    await Promise.all([stream.stop(), origin.close(), multicast?.close()]);
     log('stopped');
     process.exit(0);
   };
@@ -135,6 +140,14 @@ export async function serve(o: ServeOptions): Promise<void> {
 
   await stream.whenLive();
   const base = addresses.http ?? addresses.https!;
+  let multicastLines: string[] = [];
+  if (multicast) {
+    const pushBase = o.publicUrl === undefined ? (addresses.https ?? base) : publicBase(o.publicUrl);
+    const keyBase = o.publicUrl === undefined ? (addresses.https ?? base) : publicBase(o.publicUrl);
+    if (!keyBase.startsWith('https:')) log('warning: the multicast signing keys are served without TLS (--tls-port off); receivers refuse them unless told otherwise');
+    const url = new URL(pushBase);
+    multicastLines = await multicast.start({ window: stream.window, origin, authority: url.host, scheme: url.protocol.slice(0, -1), keyBase, metrics, log });
+  }
   log('live');
   // The lines people and scripts look for.
   console.log(`player: ${base}/`);
@@ -145,6 +158,8 @@ export async function serve(o: ServeOptions): Promise<void> {
     log(`HTTP/2 push channel at ${addresses.https}/live/<rendition>/push; record it with: pushcast fetch-live ${addresses.https} --ca ${join(o.stateDir, 'tls', 'dev-cert.pem')}`);
   }
   console.log(`metrics: ${base}/metrics`);
+  for (const line of multicastLines) console.log(line);
+  if (multicast) log(`receive a rendition with: pushcast multicast receive ${addresses.https ?? base}/live/manifest.mpd --output received${addresses.https ? ` --ca ${join(o.stateDir, 'tls', 'dev-cert.pem')}` : ''}`);
   if (vod) console.log(`playlist: ${base}/vod`);
 }
 

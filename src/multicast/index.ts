@@ -23,3 +23,12 @@ export {
   type MulticastUdpSenderOptions,
   type MulticastUdpSenderStats,
 } from './udp-sender.js';
+export { type PushFieldSigner } from './push-packetizer.js';
+export {
+  LiveMulticastSender,
+  hex,
+  type LiveMulticastSenderOptions,
+  type LiveResource,
+  type LiveSessionConfig,
+  type LiveSessionStats,
+} from './live-sender.js';

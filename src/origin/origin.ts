@@ -55,6 +55,11 @@ export interface OriginOptions {
   earlyHints?: boolean;
   /** Routes tried before the origin's own. */
   routes?: Route[];
+  /**
+   * An `Alt-Svc` value (RFC 7838) for the init and media segment responses of a track, e.g. the
+   * track's multicast session (WHP 336 §4); undefined for none.
+   */
+  altSvc?: (trackId: string) => string | undefined;
 }
 
 export interface ListenOptions {
@@ -195,7 +200,7 @@ export class Origin {
   private commonHeaders(): Record<string, string> {
     return {
       'Access-Control-Allow-Origin': '*',
-      'Access-Control-Expose-Headers': 'Content-Length, Content-Range, ETag, Date, Age',
+      'Access-Control-Expose-Headers': 'Content-Length, Content-Range, ETag, Date, Age, Alt-Svc',
       'Timing-Allow-Origin': '*',
     };
   }
@@ -276,9 +281,34 @@ export class Origin {
     this.send(res, 200, 'application/dash+xml', mpd, { 'Cache-Control': CACHE_MPD }, req, 'mpd');
   }
 
+  private advertise(res: Response, trackId: string): void {
+    const value = this.o.altSvc?.(trackId);
+    if (value !== undefined) res.setHeader('Alt-Svc', value);
+  }
+
+  /**
+   * A track's init segment, or a complete media segment, with the header fields of its unicast 200
+   * response (lowercase names, no content-length): what another delivery mode sends in its place.
+   */
+  completeResource(trackId: string, which: number | 'init'): { path: string; headers: Record<string, string>; body: Uint8Array } | undefined {
+    const track = this.o.window.track(trackId);
+    if (!track?.init) return undefined;
+    if (which === 'init') {
+      return { path: `/live/${track.id}/init.mp4`, headers: { 'content-type': mediaType(track), etag: initEtag(track.init), 'cache-control': CACHE_INIT, 'accept-ranges': 'bytes' }, body: track.init };
+    }
+    const segment = track.get(which);
+    if (!segment?.complete || segment.truncated) return undefined;
+    return {
+      path: `/live/${track.id}/${segment.number}.m4s`,
+      headers: { 'content-type': mediaType(track), etag: this.segmentEtag(track.id, segment.number), 'cache-control': CACHE_SEGMENT, 'accept-ranges': 'bytes' },
+      body: segment.bytes(),
+    };
+  }
+
   private serveInitSegment(req: Request, res: Response, trackId: string): void {
     const track = this.o.window.track(trackId);
     if (!track?.init) return this.send(res, 404, 'text/plain', 'no such track\n', { 'Cache-Control': CACHE_NONE }, req, 'init');
+    this.advertise(res, trackId);
     this.serveBytes(req, res, track.init, mediaType(track), initEtag(track.init), CACHE_INIT, 'init');
   }
 
@@ -312,6 +342,7 @@ export class Origin {
     const track = this.o.window.track(trackId);
     const notFound = (why: string) => this.send(res, 404, 'text/plain', req.method === 'HEAD' ? '' : `${why}\n`, { 'Cache-Control': CACHE_NONE }, req, 'segment');
     if (!track) return notFound('no such track');
+    this.advertise(res, trackId);
     const etag = this.segmentEtag(trackId, number);
     const segment = track.get(number);
     if (segment?.complete) {

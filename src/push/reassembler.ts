@@ -677,13 +677,7 @@ export class MulticastReassembler extends EventTarget {
       const get = (name: string) => fields.find((f) => f.name === name)?.value;
       // draft-pardue-quic-http-mcast §5.5 (as nghq sends it): a promise of `:path goaway` with
       // `connection: close` ends the session. It names no resource; pushes already promised may still complete.
-      if (get(':path') === 'goaway') {
-        if (!this.ended) {
-          this.ended = true;
-          this.dispatchEvent(new Event(GOAWAY));
-        }
-        return;
-      }
+      if (get(':path') === 'goaway') return this.endSession();
       const method = get(':method') ?? 'GET';
       const url = `${get(':scheme') ?? 'https'}://${get(':authority') ?? ''}${get(':path') ?? '/'}`;
       const headers = new Headers();
@@ -768,6 +762,14 @@ export class MulticastReassembler extends EventTarget {
     this.finish(push);
     this.counters.pushesCompleted++;
     push.resolve(response);
+    // nghq's multicast-sender ends a session with `connection: close` on its last pushed response.
+    if (fields.some((f) => f.name === 'connection' && f.value.toLowerCase() === 'close')) this.endSession();
+  }
+
+  private endSession(): void {
+    if (this.ended) return;
+    this.ended = true;
+    this.dispatchEvent(new Event(GOAWAY));
   }
 
   private finish(push: Push): void {

@@ -23,12 +23,21 @@
  *    "@signature-params": ("@status" "content-type" "content-length" "digest" "@authority";req "@path";req);created=1763776800;keyid="Xn…";alg="ed25519"
  *    ```
  *    (lines end with LF; no LF after the last). `keyid` is the key's JWK thumbprint (RFC 7638).
- * 2. **nghq's: HTTP-Signatures (draft-cavage-http-signatures-12) with rsa-sha256**, verified only:
- *    `signature: keyId="…",algorithm="rsa-sha256",headers="…",signature="<base64>"`, signing string
- *    per draft-cavage-12 §2.3: for each name of `headers`, in order, `name: value` (lowercase name;
- *    `(request-target)` is `get /path`; a pseudo-header name such as `:path` takes that field's value),
- *    joined by LF; RSASSA-PKCS1-v1_5 with SHA-256. The covered names must include `digest` for a
- *    response and `:path` or `(request-target)` for a request.
+ * 2. **nghq's: HTTP-Signatures in the manner of draft-cavage-http-signatures, rsa-sha256**, verified only,
+ *    exactly as nghq's `multicast-sender` writes them (examples/signature_fns.c, checked against a
+ *    capture of its sessions): `signature: keyId="sender.pem",algorithm=rsa-sha256,headers="(request-target)
+ *    :scheme :authority",signature="<base64>"` on the promise and `headers="(request-target) date
+ *    content-type digest"` on the response. Its signing string differs from draft-cavage-12 §2.3: each
+ *    covered name gives a line `name:value` (no space), every line ends with LF (the last too),
+ *    `(request-target)` is `<:method> <:path>` of the promised request with the method as sent, e.g.
+ *    ```
+ *    (request-target):GET /media/data.bin
+ *    :scheme:https
+ *    :authority:example.org
+ *    ```
+ *    RSASSA-PKCS1-v1_5 with SHA-256. The draft-cavage-12 string (`name: value`, lowercase method, LF
+ *    between lines only) is accepted too. A response's covered names must include `digest`, a request's
+ *    `(request-target)` or `:path`.
  *
  * Keys travel as a JSON Web Key Set (RFC 7517): Ed25519 as OKP (RFC 8037), RSA as RSA; each with `kid`.
  * `created` is written and ignored on verification (a live segment has no freshness window to check).
@@ -257,6 +266,9 @@ interface VerifyKey {
   key: CryptoKey;
 }
 
+/** The key ID under which a key given alone (a PEM file) matches any signature's key ID. */
+const ANY_KEY_ID = '*';
+
 /** The most keys a key ring holds (a key set from an origin is small). */
 export const MAX_KEYS = 16;
 
@@ -287,7 +299,8 @@ export class PushSignatureVerifier {
 
   /**
    * From a file's text: a key set (JSON), one JWK (JSON), or a PEM public key (`BEGIN PUBLIC KEY`,
-   * SPKI: Ed25519 or RSA). `keyId` names a PEM key (nghq's keyId); default its thumbprint.
+   * SPKI: Ed25519 or RSA). `keyId` names a PEM key; without one, the PEM key (the one key the user
+   * named) verifies signatures of any keyId: nghq's keyId is the certificate's file name, `sender.pem`.
    */
   static async fromText(text: string, keyId?: string): Promise<PushSignatureVerifier> {
     const trimmed = text.trim();
@@ -305,9 +318,7 @@ export class PushSignatureVerifier {
     for (const [algorithm, params] of [['ed25519', ED25519], ['rsa-sha256', RSA_PKCS1]] as const) {
       try {
         const key = await crypto.subtle.importKey('spki', der, params, true, ['verify']);
-        const jwk = (await crypto.subtle.exportKey('jwk', key)) as PublicJwk;
-        const kid = keyId ?? (await jwkThumbprint(jwk));
-        return new PushSignatureVerifier(new Map([[kid, { algorithm, key }]]));
+        return new PushSignatureVerifier(new Map([[keyId ?? ANY_KEY_ID, { algorithm, key }]]));
       } catch {
         // try the next algorithm
       }
@@ -336,7 +347,7 @@ export class PushSignatureVerifier {
     const input = fieldValue(fields, 'signature-input');
     const signature = fieldValue(fields, 'signature');
     if (signature === undefined) throw new SignatureError('not signed: no signature field');
-    if (input === undefined) return this.verifyCavage(signature, fields, cavageRequired);
+    if (input === undefined) return this.verifyCavage(signature, fields, request ?? fields, cavageRequired);
     let inputs, signatures;
     try {
       inputs = parseDictionary(input);
@@ -353,7 +364,7 @@ export class PushSignatureVerifier {
     for (const name of requiredReq) if (!covered.has(`${name};req`)) throw new SignatureError(`signature does not cover "${name}";req`);
     const keyid = params.params.get('keyid');
     if (typeof keyid !== 'string') throw new SignatureError('signature-input has no keyid');
-    const key = this.keys.get(keyid);
+    const key = this.keys.get(keyid) ?? this.keys.get(ANY_KEY_ID);
     if (!key) throw new SignatureError(`unknown key ${keyid}`);
     const alg = params.params.get('alg');
     if (alg !== undefined && alg !== (key.algorithm === 'ed25519' ? 'ed25519' : 'rsa-v1_5-sha256')) throw new SignatureError(`alg ${String(alg)} does not match key ${keyid}`);
@@ -362,29 +373,29 @@ export class PushSignatureVerifier {
     if (!ok) throw new SignatureError(`bad signature by key ${keyid}`);
   }
 
-  /** draft-cavage-http-signatures-12 §2.3 and §4 (nghq's sender). */
-  private async verifyCavage(header: string, fields: readonly FieldLine[], required: readonly string[]): Promise<void> {
+  /** nghq's HTTP-Signatures (see the file comment), or draft-cavage-http-signatures-12 §2.3. */
+  private async verifyCavage(header: string, fields: readonly FieldLine[], request: readonly FieldLine[], required: readonly string[]): Promise<void> {
     const parsed = parseCavage(header);
     const algorithm = parsed.get('algorithm');
     if (algorithm !== undefined && algorithm.toLowerCase() !== 'rsa-sha256') throw new SignatureError(`signature algorithm ${algorithm} is not rsa-sha256`);
     const keyId = parsed.get('keyId');
     const sig = parsed.get('signature');
     if (keyId === undefined || sig === undefined) throw new SignatureError('signature has no keyId or no signature');
-    const key = this.keys.get(keyId);
+    const key = this.keys.get(keyId) ?? this.keys.get(ANY_KEY_ID);
     if (!key) throw new SignatureError(`unknown key ${keyId}`);
     if (key.algorithm !== 'rsa-sha256') throw new SignatureError(`key ${keyId} is not an RSA key`);
     const names = (parsed.get('headers') ?? 'date').toLowerCase().split(/\s+/).filter(Boolean);
     if (!required.some((r) => names.includes(r))) throw new SignatureError(`signature covers none of ${required.join(', ')}`);
-    const lines = names.map((name) => {
+    const values = names.map((name) => {
       if (name === '(request-target)') {
-        const method = fieldValue(fields, ':method');
-        const path = fieldValue(fields, ':path');
-        if (method === undefined || path === undefined) throw new SignatureError('(request-target) outside a request');
-        return `${name}: ${method.toLowerCase()} ${path}`;
+        const method = fieldValue(request, ':method');
+        const path = fieldValue(request, ':path');
+        if (method === undefined || path === undefined) throw new SignatureError('(request-target) without a promised request');
+        return { name, value: `${method} ${path}` };
       }
       const value = fieldValue(fields, name);
       if (value === undefined) throw new SignatureError(`signed header ${name} is not in the message`);
-      return `${name}: ${value}`;
+      return { name, value };
     });
     let bytes: Uint8Array<ArrayBuffer>;
     try {
@@ -392,22 +403,25 @@ export class PushSignatureVerifier {
     } catch {
       throw new SignatureError('signature is not base64');
     }
-    const ok = await crypto.subtle.verify(RSA_PKCS1, key.key, bytes, encoder.encode(lines.join('\n')));
-    if (!ok) throw new SignatureError(`bad rsa-sha256 signature by key ${keyId}`);
+    const nghq = values.map((v) => `${v.name}:${v.value}\n`).join('');
+    if (await crypto.subtle.verify(RSA_PKCS1, key.key, bytes, encoder.encode(nghq))) return;
+    const cavage = values.map((v) => `${v.name}: ${v.name === '(request-target)' ? v.value.replace(/^\S+/, (m) => m.toLowerCase()) : v.value}`).join('\n');
+    if (await crypto.subtle.verify(RSA_PKCS1, key.key, bytes, encoder.encode(cavage))) return;
+    throw new SignatureError(`bad rsa-sha256 signature by key ${keyId}`);
   }
 }
 
-/** `keyId="…",algorithm="…",headers="…",signature="…"` (draft-cavage-12 §2.1). */
+/** `keyId="…",algorithm=rsa-sha256,headers="…",signature="…"` (draft-cavage-12 §2.1; nghq leaves algorithm unquoted). */
 function parseCavage(header: string): Map<string, string> {
   if (header.length > 8192) throw new SignatureError('signature field too long');
   const out = new Map<string, string>();
-  const re = /\s*([A-Za-z]+)="([^"]*)"\s*(,|$)/y;
+  const re = /\s*([A-Za-z]+)=(?:"([^"]*)"|([A-Za-z0-9_.-]+))\s*(,|$)/y;
   let at = 0;
   while (at < header.length) {
     re.lastIndex = at;
     const m = re.exec(header);
     if (!m) throw new SignatureError('malformed signature field');
-    out.set(m[1]!, m[2]!);
+    out.set(m[1]!, m[2] ?? m[3]!);
     at = re.lastIndex;
   }
   return out;

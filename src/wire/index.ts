@@ -85,3 +85,4 @@ export {
   type FieldLine,
   type HuffmanPolicy,
 } from './qpack.js';
+export { MULTICAST_ALPN, formatMulticastAltSvc, multicastAdvertisement, parseAltSvc, type AltSvcEntry, type MulticastAdvertisement } from './alt-svc.js';

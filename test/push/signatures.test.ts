@@ -110,19 +110,27 @@ test('a signer saved as PKCS #8 PEM and loaded again signs with the same key ID'
   await assert.rejects(PushSigner.fromPkcs8Pem('-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n'), SignatureError);
 });
 
-test("nghq's rsa-sha256 (draft-cavage-12): verifies with a PEM public key, fails when a signed header changes", async () => {
+test("nghq's rsa-sha256 signatures (its own signing string, and draft-cavage-12's): verify with a PEM key, fail when a signed field changes", async () => {
   const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
   const pem = publicKey.export({ type: 'spki', format: 'pem' }).toString();
-  const verifier = await PushSignatureVerifier.fromText(pem, 'nghq-key');
-  const sign = (lines: string[]) => createSign('sha256').update(lines.join('\n')).sign(privateKey, 'base64');
-  const responseSignature = `keyId="nghq-key",algorithm="rsa-sha256",headers="content-type digest",signature="${sign(['content-type: video/mp4', 'digest: sha256=n4bQgYhMfWWaL+qgxVrQFaO/TxsrC4Is0V1sFbDwCgg='])}"`;
+  const verifier = await PushSignatureVerifier.fromText(pem);
+  const sign = (text: string) => createSign('sha256').update(text).sign(privateKey, 'base64');
+  // nghq: `name:value` lines, each ending in LF, (request-target) from the promised request, method as sent.
+  const nghqString = '(request-target):GET /live/720p/881934.m4s\ncontent-type:video/mp4\ndigest:sha256=n4bQgYhMfWWaL+qgxVrQFaO/TxsrC4Is0V1sFbDwCgg=\n';
+  const responseSignature = `keyId="sender.pem",algorithm=rsa-sha256,headers="(request-target) content-type digest",signature="${sign(nghqString)}"`;
   const signedResponse = [...response, { name: 'signature', value: responseSignature }];
   await verifier.verifyResponse(request, signedResponse);
   await assert.rejects(verifier.verifyResponse(request, replace(signedResponse, 'digest', 'sha256=AAAA')), /bad rsa-sha256 signature/);
+  await assert.rejects(verifier.verifyResponse(replace(request, ':path', '/other.m4s'), signedResponse), /bad rsa-sha256 signature/, 'moved to another URL');
 
-  const requestSignature = `keyId="nghq-key",algorithm="rsa-sha256",headers="(request-target) :authority",signature="${sign(['(request-target): get /live/720p/881934.m4s', ':authority: Pushcast.Example:8443'])}"`;
-  await verifier.verifyRequest([...request, { name: 'signature', value: requestSignature }]);
-  const uncovered = `keyId="nghq-key",algorithm="rsa-sha256",headers="content-type",signature="${sign(['content-type: video/mp4'])}"`;
+  // draft-cavage-12 §2.3: `name: value`, lowercase method, LF between lines.
+  const cavageString = '(request-target): get /live/720p/881934.m4s\n:authority: Pushcast.Example:8443';
+  await verifier.verifyRequest([...request, { name: 'signature', value: `keyId="k",algorithm="rsa-sha256",headers="(request-target) :authority",signature="${sign(cavageString)}"` }]);
+  const uncovered = `keyId="k",algorithm=rsa-sha256,headers="content-type",signature="${sign('content-type:video/mp4\n')}"`;
   await assert.rejects(verifier.verifyResponse(request, [...response, { name: 'signature', value: uncovered }]), /covers none of digest/);
-  await assert.rejects(verifier.verifyResponse(request, [...response, { name: 'signature', value: 'keyId=nghq' }]), /malformed/);
+  for (const bad of ['keyId=nghq', 'keyId="a" algorithm', 'signature="AA=="']) {
+    await assert.rejects(verifier.verifyResponse(request, [...response, { name: 'signature', value: bad }]), SignatureError, bad);
+  }
+  const named = await PushSignatureVerifier.fromText(pem, 'sender.pem');
+  await assert.rejects(named.verifyResponse(request, [...response, { name: 'signature', value: responseSignature.replace('sender.pem', 'other.pem') }]), /unknown key other.pem/);
 });

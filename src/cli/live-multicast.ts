@@ -1,0 +1,141 @@
+/**
+ * `pushcast serve --multicast`: the multicast push sender in the origin's process, wired to the live
+ * window, the origin's responses (same URLs, same headers), its Alt-Svc advertisements and its key set.
+ */
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { isIP } from 'node:net';
+import { join } from 'node:path';
+import { Gauge } from 'prom-client';
+import type { LiveWindow } from '../media/index.js';
+import { LiveMulticastSender, hex, type LiveSessionConfig } from '../multicast/index.js';
+import type { Origin, OriginMetrics, Route } from '../origin/index.js';
+import { PushSigner } from '../push/index.js';
+import { formatMulticastAltSvc } from '../wire/index.js';
+
+/** Where receivers fetch the keys that sign the sessions (served by the origin, over HTTPS where it has it). */
+export const KEY_SET_PATH = '/.well-known/pushcast/multicast-keys.json';
+
+export interface LiveMulticastOptions {
+  /** First group; the next tracks take the following addresses. */
+  group: string;
+  /** First UDP port; the next tracks take the following ports. */
+  port: number;
+  /** Outgoing interface address, the sessions' source address. */
+  interfaceAddress: string;
+  ttl: number;
+  headroom: number;
+}
+
+/** The i-th address after `base` (IPv4: last octet; IPv6: last 16 bits). */
+export function nthGroup(base: string, i: number): string {
+  if (isIP(base) === 4) {
+    const parts = base.split('.').map(Number);
+    const last = parts[3]! + i;
+    if (last > 255) throw new Error(`--multicast-group ${base}: no room for ${i + 1} groups`);
+    return [...parts.slice(0, 3), last].join('.');
+  }
+  const m = /^(.*:)([0-9a-f]{0,4})$/i.exec(base);
+  if (!m) throw new Error(`--multicast-group ${base} is not an address`);
+  const last = parseInt(m[2] || '0', 16) + i;
+  if (last > 0xffff) throw new Error(`--multicast-group ${base}: no room for ${i + 1} groups`);
+  return m[1] + last.toString(16);
+}
+
+/** The session signing key, kept in the state folder (mode 0600) so receivers' keys stay valid across restarts. */
+export async function loadOrCreateSigner(dir: string): Promise<PushSigner> {
+  const file = join(dir, 'signing-key.pem');
+  if (existsSync(file)) return PushSigner.fromPkcs8Pem(readFileSync(file, 'utf8'));
+  const signer = await PushSigner.generate();
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(file, await signer.exportPkcs8Pem(), { mode: 0o600 });
+  chmodSync(file, 0o600);
+  return signer;
+}
+
+export class LiveMulticast {
+  private sender: LiveMulticastSender | undefined;
+  private keyUrl: string | undefined;
+  readonly sessions: LiveSessionConfig[];
+
+  private constructor(
+    private readonly o: LiveMulticastOptions,
+    readonly signer: PushSigner,
+    window: LiveWindow,
+  ) {
+    this.sessions = [...window.tracks.keys()].map((trackId, i) => ({
+      trackId,
+      group: nthGroup(o.group, i),
+      port: o.port + i,
+      sessionId: crypto.getRandomValues(new Uint8Array(8)),
+    }));
+  }
+
+  static async create(o: LiveMulticastOptions, window: LiveWindow, stateDir: string): Promise<LiveMulticast> {
+    if (isIP(o.interfaceAddress) === 0) throw new Error(`--multicast-interface ${o.interfaceAddress} is not an IP address`);
+    if (isIP(o.interfaceAddress) !== isIP(o.group)) throw new Error('--multicast-interface and --multicast-group must be of one IP version');
+    return new LiveMulticast(o, await loadOrCreateSigner(join(stateDir, 'multicast')), window);
+  }
+
+  /** The route serving the key set (RFC 7517 JWK Set). */
+  keyRoute(): Route {
+    const body = JSON.stringify(this.signer.keySet, null, 2) + '\n';
+    return (req, res, ctx) => {
+      if ((req.url ?? '').split('?')[0] !== KEY_SET_PATH) return false;
+      ctx.send(res, 200, 'application/jwk-set+json', body, { 'Cache-Control': 'public, max-age=300' }, req, 'multicast-keys');
+      return 'multicast-keys';
+    };
+  }
+
+  /** The Alt-Svc value for a track's segments (undefined before the sessions run, or for a track without one). */
+  altSvc(trackId: string): string | undefined {
+    const session = this.sessions.find((s) => s.trackId === trackId);
+    if (!session || !this.sender) return undefined;
+    return formatMulticastAltSvc({
+      group: session.group,
+      port: session.port,
+      source: this.o.interfaceAddress,
+      sessionId: hex(session.sessionId),
+      keyUrl: this.keyUrl,
+      maxAge: 60,
+    });
+  }
+
+  async start(options: { window: LiveWindow; origin: Origin; authority: string; scheme: string; keyBase: string; metrics: OriginMetrics; log: (line: string) => void }): Promise<string[]> {
+    this.keyUrl = options.keyBase + KEY_SET_PATH;
+    this.sender = await LiveMulticastSender.start({
+      window: options.window,
+      sessions: this.sessions,
+      resource: (track, segment) => options.origin.completeResource(track.id, segment === 'init' ? 'init' : segment.number),
+      authority: options.authority,
+      scheme: options.scheme,
+      signer: this.signer,
+      interfaceAddress: this.o.interfaceAddress,
+      ttl: this.o.ttl,
+      headroom: this.o.headroom,
+      log: options.log,
+    });
+    const sender = this.sender;
+    const counter = (name: string, help: string, pick: (s: LiveMulticastSender['stats'][number]) => number) =>
+      new Gauge({
+        name,
+        help,
+        labelNames: ['track'] as const,
+        registers: [options.metrics.registry],
+        collect() {
+          for (const s of sender.stats) this.set({ track: s.trackId }, pick(s));
+        },
+      });
+    counter('pushcast_multicast_segments_sent', 'Media segments pushed into the multicast session, by track', (s) => s.segments);
+    counter('pushcast_multicast_init_pushes', 'Init segment pushes (repeated for late joiners), by track', (s) => s.inits);
+    counter('pushcast_multicast_pushes_dropped', 'Pushes dropped whole because the send queue was full, by track', (s) => s.dropped);
+    counter('pushcast_multicast_packets_sent', 'QUIC packets sent to the multicast group, by track', (s) => s.packets);
+    counter('pushcast_multicast_bytes_sent', 'Datagram bytes sent to the multicast group, by track', (s) => s.bytes);
+    return sender.stats.map(
+      (s) => `multicast: ${s.trackId} ${s.group.includes(':') ? `[${s.group}]` : s.group}:${s.port} source ${this.o.interfaceAddress} session-id ${s.sessionId} at ${(s.rateBitsPerSecond / 1e6).toFixed(1)} Mbit/s`,
+    );
+  }
+
+  async close(): Promise<void> {
+    await this.sender?.close();
+  }
+}

@@ -1,0 +1,149 @@
+/**
+ * `Alt-Svc` (RFC 7838 §3) naming a multicast HTTP/QUIC push session, as WHP 336 §4 has the origin
+ * decorate each segment response of a representation that is also sent by multicast:
+ *
+ * ```
+ * Alt-Svc: h3m-07="232.112.99.1:5000"; source="10.0.0.1"; session-id=5fa3c2e19b0d4e77;
+ *          key="https://origin.example:8443/.well-known/pushcast/multicast-keys.json"; ma=60
+ * ```
+ *
+ * - protocol-id `h3m-07`: the ALPN token of nghq's draft-07 profile (draft-pardue-quic-http-mcast).
+ * - alt-authority (RFC 7838 §3): the multicast group and UDP port, `"[ff3e::1234]:5000"` for IPv6.
+ * - `source` (pushcast's parameter): the sender's unicast address, for a source-specific join
+ *   (RFC 4607); quoted because an IPv6 address is not a token.
+ * - `session-id`: the session ID, lowercase hex, 1 to 20 bytes: the Destination Connection ID of every
+ *   packet (its length is not on the wire, so a receiver needs it).
+ * - `key`: an https URL of the JSON Web Key Set whose keys sign the session's pushes. A receiver takes
+ *   keys from there only (never from the session itself).
+ * - `ma`: freshness, seconds (RFC 7838 §3.1).
+ * The draft's own session parameters were not at hand; these are pushcast's, documented here and in
+ * docs/multicast.md. Unknown parameters are ignored (RFC 7838 §3).
+ */
+import { WireError } from './errors.js';
+
+export const MULTICAST_ALPN = 'h3m-07';
+
+export interface MulticastAdvertisement {
+  group: string;
+  port: number;
+  source?: string;
+  /** Lowercase hex. */
+  sessionId: string;
+  keyUrl?: string;
+  /** Seconds; RFC 7838 default 86 400. */
+  maxAge: number;
+}
+
+export interface AltSvcEntry {
+  protocol: string;
+  authority: string;
+  params: Map<string, string>;
+}
+
+function quote(value: string): string {
+  if (/[\x00-\x1f\x7f"\\]/.test(value)) throw new WireError('invalid-argument', 0, `Alt-Svc value ${JSON.stringify(value)} needs no escapes here`);
+  return `"${value}"`;
+}
+
+function isIpv6(address: string): boolean {
+  return address.includes(':');
+}
+
+export function formatMulticastAltSvc(ad: MulticastAdvertisement): string {
+  if (!/^([0-9a-f]{2}){1,20}$/.test(ad.sessionId)) throw new WireError('invalid-argument', 0, `session ID ${ad.sessionId} is not 1 to 20 bytes of lowercase hex`);
+  if (!Number.isInteger(ad.port) || ad.port < 1 || ad.port > 65535) throw new WireError('invalid-argument', 0, `port ${ad.port}`);
+  const host = isIpv6(ad.group) ? `[${ad.group}]` : ad.group;
+  let out = `${MULTICAST_ALPN}=${quote(`${host}:${ad.port}`)}`;
+  if (ad.source !== undefined) out += `; source=${quote(ad.source)}`;
+  out += `; session-id=${ad.sessionId}`;
+  if (ad.keyUrl !== undefined) out += `; key=${quote(ad.keyUrl)}`;
+  out += `; ma=${Math.max(0, Math.floor(ad.maxAge))}`;
+  return out;
+}
+
+const MAX_ALT_SVC = 4096;
+
+/** RFC 7838 §3 `Alt-Svc` field value: `clear`, or alternatives separated by commas. Throws WireError. */
+export function parseAltSvc(value: string): AltSvcEntry[] {
+  if (value.length > MAX_ALT_SVC) throw new WireError('field-section-too-large', 0, `Alt-Svc of ${value.length} characters (at most ${MAX_ALT_SVC})`);
+  let pos = 0;
+  const fail = (detail: string): never => {
+    throw new WireError('frame-encoding', pos, `Alt-Svc: ${detail}`);
+  };
+  const ows = () => {
+    while (value[pos] === ' ' || value[pos] === '\t') pos++;
+  };
+  const token = () => {
+    const m = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+/.exec(value.slice(pos));
+    if (!m) fail('a token is expected');
+    pos += m![0].length;
+    return m![0];
+  };
+  const tokenOrQuoted = () => {
+    if (value[pos] !== '"') return token();
+    pos++;
+    let out = '';
+    for (;;) {
+      const c = value[pos++];
+      if (c === undefined) fail('unterminated quoted string');
+      if (c === '"') return out;
+      if (c === '\\') {
+        const next = value[pos++];
+        if (next === undefined) fail('unterminated quoted string');
+        out += next;
+      } else out += c;
+    }
+  };
+  ows();
+  if (value.slice(pos).trim() === 'clear') return [];
+  const entries: AltSvcEntry[] = [];
+  while (pos < value.length) {
+    ows();
+    // RFC 7838 §3: protocol-id is a percent-encoded ALPN token.
+    let protocol: string;
+    try {
+      protocol = decodeURIComponent(token());
+    } catch {
+      return fail('protocol-id is badly percent-encoded');
+    }
+    if (value[pos++] !== '=') fail('protocol-id "=" alt-authority');
+    const authority = tokenOrQuoted();
+    const params = new Map<string, string>();
+    ows();
+    while (value[pos] === ';') {
+      pos++;
+      ows();
+      const name = token().toLowerCase();
+      if (value[pos++] !== '=') fail(`parameter ${name} has no value`);
+      params.set(name, tokenOrQuoted());
+      ows();
+    }
+    entries.push({ protocol, authority, params });
+    if (entries.length > 32) fail('more than 32 alternatives');
+    if (pos >= value.length) break;
+    if (value[pos++] !== ',') fail('alternatives are separated by commas');
+  }
+  return entries;
+}
+
+/** The first `h3m-07` alternative of an `Alt-Svc` value that names a usable session, or undefined. */
+export function multicastAdvertisement(value: string): MulticastAdvertisement | undefined {
+  for (const entry of parseAltSvc(value)) {
+    if (entry.protocol !== MULTICAST_ALPN) continue;
+    const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]]+)):([0-9]{1,5})$/.exec(entry.authority);
+    const sessionId = entry.params.get('session-id')?.toLowerCase();
+    if (!m || !sessionId || !/^([0-9a-f]{2}){1,20}$/.test(sessionId)) continue;
+    const port = Number(m[3]);
+    if (port < 1 || port > 65535) continue;
+    const ma = Number(entry.params.get('ma') ?? 86_400);
+    return {
+      group: m[1] ?? m[2]!,
+      port,
+      source: entry.params.get('source'),
+      sessionId,
+      keyUrl: entry.params.get('key'),
+      maxAge: Number.isFinite(ma) && ma >= 0 ? ma : 86_400,
+    };
+  }
+  return undefined;
+}
