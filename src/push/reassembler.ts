@@ -18,7 +18,9 @@
  *   ordered byte sequence; data at an offset never changes, the first copy is kept). FIN fixes the final size.
  * - Server push (RFC 9114 §4.6): stream 0 stands in for the request stream; its contiguous prefix is parsed with
  *   {@link Http3FrameReader}; each PUSH_PROMISE (RFC 9114 §7.2.5: push ID + QPACK field section) raises
- *   an event. A lost packet on stream 0 delays the promises behind it until it arrives (not resynchronised).
+ *   an event. Past a hole (a lost packet: nothing is retransmitted), each run of stream 0 that starts a
+ *   STREAM frame is parsed on its own, so the promises behind a lost one still arrive at once; a hole
+ *   older than the push timeout is given up and framing continues from the next run.
  * - Push streams are server-initiated unidirectional streams (stream ID ≡ 3 mod 4, RFC 9000 §2.1). Their
  *   frame chain is walked across holes (RFC 9114 §6.2.2: type 0x01, push ID; §4.1: HEADERS, DATA…):
  *   a frame header at a known frame boundary is read as soon as its bytes arrive, even when earlier DATA
@@ -192,6 +194,8 @@ export interface ReassemblerStats {
   pushesFailed: number;
   /** Promises (and goaways) whose request signature failed: never raised as events. */
   forged: number;
+  /** Holes in stream 0 given up (a lost packet of stream 0 older than the push timeout). */
+  requestStreamSkips: number;
   /**
    * Packets not received, estimated from packet-number gaps: (largest − first + 1) − packets of the
    * session received (duplicates are not told apart, so this is a lower bound under duplication).
@@ -245,6 +249,8 @@ interface Push {
 }
 
 const REQUEST_STREAM = 0;
+/** Stream 0 islands remembered at once (each is one STREAM frame start past a hole). */
+const MAX_ISLANDS = 256;
 /** Pushes and streams remembered as finished, so that late duplicates raise nothing. */
 const FINISHED_MEMORY = 4096;
 
@@ -314,7 +320,10 @@ export class MulticastReassembler extends EventTarget {
 
   private largestPacketNumber: number | undefined;
   private readonly requestStream = new SparseBytes();
-  private readonly requestReader = new Http3FrameReader();
+  private requestReader = new Http3FrameReader();
+  /** Stream 0 runs past a hole: STREAM-frame start offset → offset parsed to (Infinity: does not parse). */
+  private readonly islands = new Map<number, number>();
+  private requestGapSince: number | undefined;
   private requestFed = 0;
   private requestStreamBroken = false;
   private readonly streams = new Map<number, PushStream>();
@@ -332,6 +341,7 @@ export class MulticastReassembler extends EventTarget {
     pushesCompleted: 0,
     pushesFailed: 0,
     forged: 0,
+    requestStreamSkips: 0,
     bytes: 0,
   };
   private readonly limits: Record<PushLimit, number> = { 'concurrent-pushes': 0, 'bytes-per-push': 0, 'total-bytes': 0, age: 0 };
@@ -367,6 +377,7 @@ export class MulticastReassembler extends EventTarget {
   enqueuePacket(datagram: Uint8Array): void {
     this.counters.packets++;
     this.sweepAge();
+    this.skipRequestGap();
     let frames: QuicFrame[];
     try {
       const packet = decodeShortHeaderPacket(datagram, { dcidLength: this.sessionId.length, largestPacketNumber: this.largestPacketNumber });
@@ -610,7 +621,6 @@ export class MulticastReassembler extends EventTarget {
   // Stream 0: PUSH_PROMISE
 
   private onRequestStreamFrame(offset: number, data: Uint8Array): void {
-    if (this.requestStreamBroken) return;
     const fresh = this.requestStream.newBytes(offset, data);
     if (fresh === 0) {
       if (data.length > 0) this.counters.duplicates++;
@@ -623,21 +633,96 @@ export class MulticastReassembler extends EventTarget {
     this.requestStream.add(offset, data);
     this.buffered += fresh;
     this.counters.bytes += fresh;
+    if (offset > this.requestFed && !this.islands.has(offset)) {
+      this.islands.set(offset, offset);
+      if (this.islands.size > MAX_ISLANDS) this.islands.delete(this.islands.keys().next().value as number);
+    }
+    this.parseRequestStream();
+    this.parseIslands();
+  }
+
+  /** Parses the contiguous prefix of stream 0 from where it stopped (RFC 9114 §7.1 framing). */
+  private parseRequestStream(): void {
     const end = this.requestStream.prefixEnd;
-    if (end <= this.requestFed) return;
-    this.requestReader.push(this.requestStream.peek(this.requestFed, end - this.requestFed));
-    this.requestFed = end;
-    this.buffered -= this.requestStream.releasePrefix();
+    if (end > this.requestFed) {
+      if (!this.requestStreamBroken) this.requestReader.push(this.requestStream.peek(this.requestFed, end - this.requestFed));
+      this.requestFed = end;
+      this.buffered -= this.requestStream.releasePrefix();
+      for (const start of this.islands.keys()) if (start < end) this.islands.delete(start);
+    }
+    if (this.requestStreamBroken) return;
     try {
       for (let event; (event = this.requestReader.next()) !== undefined; ) {
         if (event.kind === 'push-promise') this.onPushPromise(event.pushId, event.fieldSection);
       }
     } catch (error) {
       if (!(error instanceof WireError)) throw error;
-      // §7.1: a malformed frame on the request stream ends its use; no later promise can be framed.
+      // §7.1: a malformed frame; framing is lost until the next STREAM frame that starts a frame.
       this.counters.malformed++;
       this.requestStreamBroken = true;
     }
+    if (this.requestStream.highest > this.requestFed) this.requestGapSince ??= this.timers.now();
+    else this.requestGapSince = undefined;
+  }
+
+  /**
+   * Stream 0 past a hole. The profile never retransmits, so a lost packet of stream 0 would hold back
+   * every later promise. Both pushcast's sender and nghq's start each PUSH_PROMISE at the start of a
+   * STREAM frame, so each held run that starts where a STREAM frame started is parsed on its own
+   * ("island"): complete PUSH_PROMISE frames raise their pushes at once (a promise seen twice, once here
+   * and once when the hole fills, is one push). Bytes that do not parse there are left alone; with a
+   * verifier a mis-framed promise can never pass anyway.
+   */
+  private parseIslands(): void {
+    for (const [start, cursor] of this.islands) {
+      if (cursor === Infinity) continue;
+      let at = cursor;
+      const end = this.requestStream.contiguousEnd(at);
+      if (end <= at) continue;
+      const bytes = this.requestStream.peek(at, end - at);
+      let pos = 0;
+      try {
+        for (;;) {
+          if (bytes.length - pos < 2 || bytes.length - pos < varintLengthOf(bytes[pos]!)) break;
+          const type = readVarint(bytes, pos);
+          if (bytes.length - pos - type.length < varintLengthOf(bytes[pos + type.length]!)) break;
+          const length = readVarint(bytes, pos + type.length);
+          const payloadAt = pos + type.length + length.length;
+          if (length.value > 64 * 1024) throw new WireError('frame-too-large', payloadAt, 'PUSH_PROMISE too large');
+          if (bytes.length < payloadAt + length.value) break;
+          if (type.value === Http3FrameType.PUSH_PROMISE) {
+            const payload = bytes.subarray(payloadAt, payloadAt + length.value);
+            const pushId = readVarint(payload, 0);
+            this.onPushPromise(pushId.value, payload.slice(pushId.length));
+          }
+          pos = payloadAt + length.value;
+        }
+        this.islands.set(start, at + pos);
+      } catch (error) {
+        if (!(error instanceof WireError)) throw error;
+        this.islands.set(start, Infinity); // not a frame start after all
+      }
+    }
+  }
+
+  /**
+   * A hole in stream 0 older than the push timeout will not be filled: skip to the next island, so that
+   * its bytes are freed and framing goes on from there.
+   */
+  private skipRequestGap(): void {
+    if (this.requestGapSince === undefined || this.timers.now() - this.requestGapSince < this.timeoutMs) return;
+    let next = Infinity;
+    for (const start of this.islands.keys()) if (start > this.requestFed && start < next) next = start;
+    if (next === Infinity) return;
+    this.buffered -= this.requestStream.skipTo(next);
+    this.requestFed = next;
+    this.requestReader = new Http3FrameReader();
+    this.requestStreamBroken = false;
+    this.requestGapSince = undefined;
+    this.counters.requestStreamSkips++;
+    // The island at `next` was parsed already; the main reader takes over from its start (promises dedupe).
+    this.islands.delete(next);
+    this.parseRequestStream();
   }
 
   /** RFC 9114 §7.2.5: a PUSH_PROMISE carries the push ID and the promised request's field section. */

@@ -88,6 +88,48 @@ export class SparseBytes {
     return freed;
   }
 
+  /**
+   * Gives up the bytes below `offset` (received or not: a hole there will never be filled, or no longer
+   * matters): they are freed and count as received from now on. The prefix then runs from `offset`
+   * through whatever is held contiguously after it. Returns the bytes freed.
+   */
+  skipTo(offset: number): number {
+    if (offset <= this.prefixEnd) return 0;
+    let freed = 0;
+    let drop = 0;
+    while (drop < this.segments.length && this.segments[drop].end <= offset) {
+      freed += this.segments[drop].end - this.segments[drop].start;
+      drop++;
+    }
+    this.segments.splice(0, drop);
+    const first = this.segments[0];
+    if (first && first.start < offset) {
+      this.segments[0] = { start: offset, end: first.end, data: first.data.subarray(offset - first.start) };
+      freed += offset - first.start;
+    }
+    this.held -= freed;
+    this.released = offset;
+    this.prefixEnd = offset;
+    this.prefixIndex = 0;
+    while (this.prefixIndex < this.segments.length && this.segments[this.prefixIndex].start === this.prefixEnd) {
+      this.prefixEnd = this.segments[this.prefixIndex].end;
+      this.prefixIndex++;
+    }
+    this.highest = Math.max(this.highest, offset);
+    return freed;
+  }
+
+  /** The end of the bytes held contiguously from `offset` (`offset` itself when it is not held). */
+  contiguousEnd(offset: number): number {
+    let end = offset;
+    for (let i = this.indexAfter(offset); i < this.segments.length; i++) {
+      const seg = this.segments[i];
+      if (seg.start > end) break;
+      end = seg.end;
+    }
+    return end;
+  }
+
   /** The holes in [from, to). */
   missing(from: number, to: number): ByteRange[] {
     const gaps: ByteRange[] = [];

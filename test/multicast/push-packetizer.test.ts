@@ -91,8 +91,9 @@ test('reordered and duplicated datagrams still reassemble', async () => {
   const shuffled = order.map((i) => datagrams[i]);
   shuffled.push(...datagrams.slice(10, 20));
   const { got } = await receiveAll(shuffled, list.length);
-  assert.deepEqual(got.map((g) => g.body.length), list.map((r) => r.body.length));
-  for (const [i, r] of list.entries()) assert.equal(Buffer.compare(Buffer.from(got[i].body), Buffer.from(r.body)), 0);
+  // Events come in arrival order of the promises (a reordered promise is not held back).
+  const byPath = new Map(got.map((g) => [new URL(g.request.url).pathname + new URL(g.request.url).search, g.body]));
+  for (const r of list) assert.equal(Buffer.compare(Buffer.from(byPath.get(r.path)!), Buffer.from(r.body)), 0, r.path);
 });
 
 /** Decodes the whole session's STREAM frames (in order) and per-packet sizes. */
@@ -255,4 +256,29 @@ test('bad resources are refused before any state changes', async () => {
   assert.equal(packetizer.lastPush?.pushId, 0);
   assert.throws(() => new PushPacketizer({ sessionId: SESSION_ID, authority: AUTHORITY, maxDatagramSize: 10 }), RangeError);
   assert.throws(() => new PushPacketizer({ sessionId: new Uint8Array(21), authority: AUTHORITY }), RangeError);
+});
+
+test('a lost packet of stream 0 loses only its promise: the pushes after it arrive at once, and the hole is given up after the timeout', async () => {
+  let now = 0;
+  const timers = { now: () => now, setTimeout: () => 0, clearTimeout: () => undefined };
+  const packetizer = new PushPacketizer({ sessionId: SESSION_ID, authority: AUTHORITY });
+  const list = resources().slice(0, 3);
+  const sent = await sendAll(packetizer, list);
+  const reassembler = new MulticastReassembler({ sessionId: SESSION_ID, timeoutMs: 5_000, timers });
+  const paths: string[] = [];
+  const bodies: Promise<Uint8Array>[] = [];
+  reassembler.addEventListener(RESOURCE_PUSH, (e) => {
+    const { request, response } = e as ResourcePushEvent;
+    paths.push(new URL(request.url).pathname);
+    bodies.push(response.then(async (r) => new Uint8Array(await r.arrayBuffer())));
+  });
+  // Push 1's first datagram carries its PUSH_PROMISE on stream 0: lost.
+  for (const [i, batch] of sent.entries()) for (const [j, d] of batch.entries()) if (!(i === 1 && j === 0)) reassembler.enqueuePacket(d);
+  assert.deepEqual(paths, [list[0].path, list[2].path], 'the promise after the hole is raised without waiting');
+  assert.deepEqual(await Promise.all(bodies), [list[0].body, list[2].body]);
+  assert.equal(reassembler.stats.requestStreamSkips, 0);
+  now = 6_000; // the hole is older than the timeout: given up at the next packet
+  for (const d of await packetizer.push(resources()[3])) reassembler.enqueuePacket(d);
+  assert.equal(reassembler.stats.requestStreamSkips, 1);
+  assert.deepEqual(paths, [list[0].path, list[2].path, resources()[3].path], 'framing goes on after the skip');
 });

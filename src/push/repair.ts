@@ -1,0 +1,113 @@
+/**
+ * Unicast repair of a multicast push that failed (WHP 336 §5.2: "repairs losses with unicast range
+ * requests and falls back to unicast"). Isomorphic: it takes a `fetch`, so the command-line receiver
+ * and the Service Worker share it.
+ *
+ * - An {@link IncompletePushError} with exact missing ranges, a known body length, the response's
+ *   fields and a digest: the response fields' signature is checked first (when a verifier is given),
+ *   then each missing range is fetched with `Range` (RFC 9110 §14.2; 206 and a matching
+ *   `Content-Range` required), spliced into what did arrive, and the whole body must match the signed
+ *   `digest`. Only then is it a repaired response: multicast bytes are never trusted on their own.
+ * - Anything else (ranges not exact, no headers, a verification failure, a range answer that does not
+ *   fit, a digest mismatch after splicing): the whole resource is fetched by unicast, from the origin
+ *   the caller trusts (HTTPS).
+ */
+import type { FieldLine } from '../wire/index.js';
+import { IncompletePushError, type PushVerifier } from './reassembler.js';
+
+export type FetchLike = (url: string, init?: { method?: string; headers?: Record<string, string> }) => Promise<Response>;
+
+export interface RepairOptions {
+  fetch: FetchLike;
+  verifier?: PushVerifier;
+  /** More missing ranges than this are fetched as one range spanning them; default 16. */
+  maxRanges?: number;
+}
+
+export interface RepairResult {
+  response: Response;
+  body: Uint8Array;
+  /** `repaired`: multicast bytes + unicast ranges; `unicast`: fetched whole. */
+  route: 'repaired' | 'unicast';
+  /** Body bytes fetched by unicast. */
+  unicastBytes: number;
+  /** Why a range repair was not possible, when route is `unicast`. */
+  reason?: string;
+}
+
+/** Thrown when even the unicast fetch fails. */
+export class RepairError extends Error {
+  override name = 'RepairError';
+}
+
+function base64(bytes: Uint8Array): string {
+  let binary = '';
+  for (let i = 0; i < bytes.length; i += 0x8000) binary += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+  return btoa(binary);
+}
+
+function field(fields: readonly FieldLine[], name: string): string | undefined {
+  return fields.find((f) => f.name === name)?.value;
+}
+
+function headersOf(fields: readonly FieldLine[]): Headers {
+  const headers = new Headers();
+  for (const f of fields) if (!f.name.startsWith(':') && f.name !== 'signature' && f.name !== 'signature-input') headers.append(f.name, f.value);
+  return headers;
+}
+
+export async function repairPush(url: string, failure: unknown, o: RepairOptions): Promise<RepairResult> {
+  let reason: string;
+  try {
+    const repaired = await rangeRepair(url, failure, o);
+    if (typeof repaired !== 'string') return repaired;
+    reason = repaired;
+  } catch (error) {
+    reason = `range repair failed: ${error instanceof Error ? error.message : String(error)}`;
+  }
+  let response: Response;
+  try {
+    response = await o.fetch(url);
+  } catch (error) {
+    throw new RepairError(`${url}: unicast fetch failed: ${error instanceof Error ? error.message : String(error)}`);
+  }
+  if (response.status !== 200) throw new RepairError(`${url}: unicast fetch answered ${response.status}`);
+  const body = new Uint8Array(await response.arrayBuffer());
+  return { response: new Response(body, { status: 200, headers: response.headers }), body, route: 'unicast', unicastBytes: body.length, reason };
+}
+
+/** The repaired result, or why ranges cannot do it. */
+async function rangeRepair(url: string, failure: unknown, o: RepairOptions): Promise<RepairResult | string> {
+  if (!(failure instanceof IncompletePushError)) return `not incomplete: ${failure instanceof Error ? failure.message : String(failure)}`;
+  const { body, responseFields, requestFields } = failure.partial;
+  if (!failure.exact || failure.totalBytes === undefined || !body || !responseFields) return 'missing ranges not known exactly';
+  if (field(responseFields, ':status') !== '200') return 'not a 200 response';
+  const digest = field(responseFields, 'digest');
+  const expected = digest && /(?:^|,)\s*sha-?256=([A-Za-z0-9+/=]+)/i.exec(digest)?.[1];
+  if (!expected) return 'no sha256 digest to check a spliced body against';
+  if (o.verifier) {
+    try {
+      await o.verifier.verifyResponse(requestFields ?? [], responseFields);
+    } catch (error) {
+      return `response signature: ${error instanceof Error ? error.message : String(error)}`;
+    }
+  }
+  const out = new Uint8Array(body);
+  let ranges = failure.missing;
+  if (ranges.length > (o.maxRanges ?? 16)) ranges = [{ start: ranges[0]!.start, end: ranges[ranges.length - 1]!.end }];
+  let unicastBytes = 0;
+  for (const r of ranges) {
+    const last = r.end - 1;
+    const response = await o.fetch(url, { headers: { range: `bytes=${r.start}-${last}` } });
+    const part = new Uint8Array(await response.arrayBuffer());
+    const contentRange = response.headers.get('content-range');
+    if (response.status !== 206 || contentRange !== `bytes ${r.start}-${last}/${failure.totalBytes}` || part.length !== r.end - r.start) {
+      return `range ${r.start}-${last} answered ${response.status} ${contentRange ?? ''}`;
+    }
+    out.set(part, r.start);
+    unicastBytes += part.length;
+  }
+  const actual = base64(new Uint8Array(await crypto.subtle.digest('SHA-256', out)));
+  if (actual !== expected) return 'spliced body does not match the digest';
+  return { response: new Response(out, { status: 200, headers: headersOf(responseFields) }), body: out, route: 'repaired', unicastBytes };
+}
