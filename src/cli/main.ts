@@ -1,5 +1,7 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
+import { isIP } from 'node:net';
 import { fetchLive } from './fetch-live.js';
+import { multicastReceive } from './multicast-receive.js';
 import { serve } from './serve.js';
 
 function positiveNumber(value: string): number {
@@ -19,6 +21,23 @@ function port(value: string): number | 'off' {
   if (value === 'off') return 'off';
   const n = Number(value);
   if (!Number.isInteger(n) || n < 0 || n > 65535) throw new InvalidArgumentError('must be a port number (0-65535) or "off"');
+  return n;
+}
+
+function ipAddress(value: string): string {
+  if (isIP(value) === 0) throw new InvalidArgumentError('must be an IPv4 or IPv6 address');
+  return value;
+}
+
+function udpPort(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1 || n > 65535) throw new InvalidArgumentError('must be a port number (1-65535)');
+  return n;
+}
+
+function ttl(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0 || n > 255) throw new InvalidArgumentError('must be 0 to 255');
   return n;
 }
 
@@ -54,8 +73,44 @@ program
   .option('--state-dir <dir>', 'where pushcast keeps its development certificate and packaged on-demand items', '.pushcast')
   .addOption(new Option('--ffmpeg <path>', 'ffmpeg executable').default('ffmpeg'))
   .option('--vod <dir>', 'also serve every media file in <dir> as an on-demand item (playlist page /vod; packaged on first use into <state-dir>/vod)')
+  .option('--multicast', 'also push every rendition over IP multicast (HTTP/QUIC, h3m-07) and advertise the sessions with Alt-Svc', false)
+  .option('--multicast-group <address>', 'multicast group of the first rendition; the next ones take the following addresses', ipAddress, '232.112.99.1')
+  .option('--multicast-port <port>', 'UDP port of the first rendition; the next ones take the following ports', udpPort, 5000)
+  .option('--multicast-interface <address>', 'interface address to send from: the source address receivers join', ipAddress, '127.0.0.1')
+  .option('--multicast-ttl <n>', 'multicast TTL / hop limit (1: this network only)', ttl, 1)
+  .option('--multicast-headroom <x>', 'pacing rate as a multiple of each rendition\'s bitrate', positiveNumber, 2)
   .action(async (opts) => {
-    await serve(opts);
+    await serve({
+      ...opts,
+      multicast: opts.multicast
+        ? { group: opts.multicastGroup, port: opts.multicastPort, interfaceAddress: opts.multicastInterface, ttl: opts.multicastTtl, headroom: opts.multicastHeadroom }
+        : undefined,
+    });
+  });
+
+const multicast = program.command('multicast').description('Multicast HTTP/QUIC push (draft-pardue-quic-http-mcast, as BBC R&D\'s nghq speaks it)');
+
+multicast
+  .command('receive')
+  .description('Join multicast push sessions, verify and repair each pushed resource, and write it to a folder under its path.')
+  .argument('[url]', 'an origin\'s MPD (e.g. https://localhost:8443/live/manifest.mpd) or segment URL whose Alt-Svc advertises the sessions')
+  .option('-o, --output <dir>', 'folder to write resources to', 'received')
+  .option('--source <address>', 'sender address (source-specific join)', ipAddress)
+  .option('--group <address>', 'multicast group', ipAddress)
+  .option('--port <port>', 'UDP port', udpPort)
+  .option('--session-id <hex>', 'session ID (the packets\' destination connection ID), in hex')
+  .option('--repair-origin <url>', 'origin to repair incomplete pushes from with range requests (default: the origin of <url>)')
+  .option('--signing-key <file>', 'key that signs the session: a JWK set, a JWK, a PEM public key or an X.509 certificate (default: the key set the Alt-Svc names)')
+  .option('-r, --representation <id...>', 'only these representations (default: every one that advertises a session)')
+  .option('--interface <address>', 'interface address to join on')
+  .option('-d, --duration <s>', 'stop after this many seconds (default: at goaway, or on SIGINT)', positiveNumber)
+  .option('--timeout <ms>', 'time for a push to complete before it is repaired', positiveNumber, 3000)
+  .option('--no-repair', 'no unicast repair: incomplete pushes are counted as failed')
+  .option('--ca <file>', 'PEM certificate to trust (e.g. .pushcast/tls/dev-cert.pem)')
+  .option('-k, --insecure', 'accept any certificate (development only)', false)
+  .option('--allow-http-key', 'accept a key set served without TLS', false)
+  .action(async (url: string | undefined, opts) => {
+    await multicastReceive(url, opts);
   });
 
 program

@@ -1,1 +1,2 @@
 export { Http2PushClient, type Http2PushClientOptions, type Http2Reply } from './http2-push-client.js';
+export { createNodeFetch, type NodeFetch, type NodeFetchOptions } from './node-fetch.js';

@@ -32,3 +32,4 @@ export {
   type LiveSessionConfig,
   type LiveSessionStats,
 } from './live-sender.js';
+export { MulticastUdpReceiver, type MulticastUdpReceiverOptions, type MulticastUdpReceiverStats } from './udp-receiver.js';

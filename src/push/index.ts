@@ -24,3 +24,4 @@ export {
   type PublicJwk,
   type SignatureAlgorithm,
 } from './signatures.js';
+export { RepairError, repairPush, type FetchLike, type RepairOptions, type RepairResult } from './repair.js';
