@@ -108,7 +108,7 @@ export async function serve(o: ServeOptions): Promise<void> {
   const port = o.port === 'off' ? null : o.port;
   const tlsPort = o.tlsPort === 'off' ? null : o.tlsPort;
   if (port === null && tlsPort === null) throw new Error('--port and --tls-port cannot both be off');
-  const certificate = tlsPort === null ? undefined : developmentCertificate(join(o.stateDir, 'tls'));
+  const certificate = tlsPort === null ? undefined : developmentCertificate(join(o.stateDir, 'tls'), o.publicUrl === undefined ? [] : [new URL(o.publicUrl).hostname]);
   const addresses = await origin.listen({ host: o.host, port, tlsPort, certificate });
 
   const what = input.kind === 'test-pattern' ? 'built-in test pattern with clock and 440 Hz tone' : input.kind === 'stdin' ? 'standard input' : `${input.path} (looped)`;

@@ -1,5 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
+import { isIP } from 'node:net';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
@@ -14,19 +15,26 @@ export interface Certificate {
  * A self-signed development certificate for localhost, made once with openssl and kept in `dir`.
  * ECDSA P-256 and valid for 13 days: the profile that WebTransport's serverCertificateHashes accepts
  * (W3C WebTransport §6.3: at most 14 days), so the same certificate serves HTTPS, HTTP/2 and later HTTP/3.
- * It is renewed when less than a day of validity remains.
+ * It names localhost, 127.0.0.1, ::1 and `extraNames` (e.g. the host of --public-url), and is renewed
+ * when less than a day of validity remains or when a name is missing.
  */
-export function developmentCertificate(dir: string): Certificate {
+export function developmentCertificate(dir: string, extraNames: string[] = []): Certificate {
   const keyPath = join(dir, 'dev-key.pem');
   const certPath = join(dir, 'dev-cert.pem');
-  if (!usable(certPath) || !existsSync(keyPath)) {
+  const names = ['DNS:localhost', 'IP:127.0.0.1', 'IP:::1'];
+  for (const name of extraNames) {
+    const bare = name.replace(/^\[|\]$/g, '');
+    const entry = isIP(bare) ? `IP:${bare}` : `DNS:${bare}`;
+    if (/^[A-Za-z0-9.:_-]+$/.test(bare.replace(/^IP:|^DNS:/, '')) && !names.includes(entry)) names.push(entry);
+  }
+  if (!usable(certPath, names) || !existsSync(keyPath)) {
     mkdirSync(dir, { recursive: true });
     execFileSync(
       'openssl',
       [
         'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes',
         '-keyout', keyPath, '-out', certPath, '-days', '13', '-subj', '/CN=localhost',
-        '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1,IP:::1',
+        '-addext', `subjectAltName=${names.join(',')}`,
       ],
       { stdio: 'pipe' },
     );
@@ -35,11 +43,14 @@ export function developmentCertificate(dir: string): Certificate {
   return { key: readFileSync(keyPath, 'utf8'), cert, sha256: new X509Certificate(cert).fingerprint256 };
 }
 
-function usable(certPath: string): boolean {
+function usable(certPath: string, names: string[]): boolean {
   if (!existsSync(certPath)) return false;
   try {
     const x = new X509Certificate(readFileSync(certPath));
-    return Date.parse(x.validTo) - Date.now() > 24 * 3600 * 1000;
+    // X509Certificate writes IPv6 addresses in full (0:0:…:1); the extra names are checked as given.
+    const has = (x.subjectAltName ?? '').split(', ').map((n) => n.replace('IP Address:', 'IP:'));
+    const missing = names.slice(3).some((n) => !has.includes(n));
+    return !missing && Date.parse(x.validTo) - Date.now() > 24 * 3600 * 1000;
   } catch {
     return false;
   }

@@ -237,6 +237,14 @@ interface PushStream {
   error?: Error;
 }
 
+/** A run of stream 0 past a hole, parsed on its own (see parseIslands). */
+interface Island {
+  /** Offset parsed to; Infinity when the run does not parse as frames. */
+  cursor: number;
+  /** A promise parsed from it passed the verifier (or there is none): only such a run is skipped to. */
+  trusted: boolean;
+}
+
 interface Push {
   readonly pushId: number;
   readonly request: Request;
@@ -250,6 +258,8 @@ interface Push {
 
 const REQUEST_STREAM = 0;
 /** Stream 0 islands remembered at once (each is one STREAM frame start past a hole). */
+/** Stream 0 bytes accepted beyond the parsed prefix: promises are a few hundred bytes, so a genuine hole is far smaller. */
+const MAX_REQUEST_STREAM_AHEAD = 1024 * 1024;
 const MAX_ISLANDS = 256;
 /** Pushes and streams remembered as finished, so that late duplicates raise nothing. */
 const FINISHED_MEMORY = 4096;
@@ -322,8 +332,9 @@ export class MulticastReassembler extends EventTarget {
   private readonly requestStream = new SparseBytes();
   private requestReader = new Http3FrameReader();
   /** Stream 0 runs past a hole: STREAM-frame start offset → offset parsed to (Infinity: does not parse). */
-  private readonly islands = new Map<number, number>();
-  private requestGapSince: number | undefined;
+  private readonly islands = new Map<number, Island>();
+  /** Since when the parsed prefix of stream 0 has not moved while bytes wait past a hole. */
+  private requestStuckSince: number | undefined;
   private requestFed = 0;
   private requestStreamBroken = false;
   private readonly streams = new Map<number, PushStream>();
@@ -621,6 +632,10 @@ export class MulticastReassembler extends EventTarget {
   // Stream 0: PUSH_PROMISE
 
   private onRequestStreamFrame(offset: number, data: Uint8Array): void {
+    if (offset + data.length > this.requestFed + MAX_REQUEST_STREAM_AHEAD) {
+      this.counters.malformed++; // far beyond any genuine hole: an injected packet, or a session we cannot follow
+      return;
+    }
     const fresh = this.requestStream.newBytes(offset, data);
     if (fresh === 0) {
       if (data.length > 0) this.counters.duplicates++;
@@ -634,7 +649,7 @@ export class MulticastReassembler extends EventTarget {
     this.buffered += fresh;
     this.counters.bytes += fresh;
     if (offset > this.requestFed && !this.islands.has(offset)) {
-      this.islands.set(offset, offset);
+      this.islands.set(offset, { cursor: offset, trusted: false });
       if (this.islands.size > MAX_ISLANDS) this.islands.delete(this.islands.keys().next().value as number);
     }
     this.parseRequestStream();
@@ -644,25 +659,27 @@ export class MulticastReassembler extends EventTarget {
   /** Parses the contiguous prefix of stream 0 from where it stopped (RFC 9114 §7.1 framing). */
   private parseRequestStream(): void {
     const end = this.requestStream.prefixEnd;
-    if (end > this.requestFed) {
+    const advanced = end > this.requestFed;
+    if (advanced) {
       if (!this.requestStreamBroken) this.requestReader.push(this.requestStream.peek(this.requestFed, end - this.requestFed));
       this.requestFed = end;
       this.buffered -= this.requestStream.releasePrefix();
       for (const start of this.islands.keys()) if (start < end) this.islands.delete(start);
     }
-    if (this.requestStreamBroken) return;
-    try {
-      for (let event; (event = this.requestReader.next()) !== undefined; ) {
-        if (event.kind === 'push-promise') this.onPushPromise(event.pushId, event.fieldSection);
+    if (!this.requestStreamBroken) {
+      try {
+        for (let event; (event = this.requestReader.next()) !== undefined; ) {
+          if (event.kind === 'push-promise') this.onPushPromise(event.pushId, event.fieldSection);
+        }
+      } catch (error) {
+        if (!(error instanceof WireError)) throw error;
+        // §7.1: a malformed frame; framing is lost until the next STREAM frame that starts a frame.
+        this.counters.malformed++;
+        this.requestStreamBroken = true;
       }
-    } catch (error) {
-      if (!(error instanceof WireError)) throw error;
-      // §7.1: a malformed frame; framing is lost until the next STREAM frame that starts a frame.
-      this.counters.malformed++;
-      this.requestStreamBroken = true;
     }
-    if (this.requestStream.highest > this.requestFed) this.requestGapSince ??= this.timers.now();
-    else this.requestGapSince = undefined;
+    if (advanced || this.requestStream.highest <= this.requestFed) this.requestStuckSince = undefined;
+    if (this.requestStream.highest > this.requestFed || this.requestStreamBroken) this.requestStuckSince ??= this.timers.now();
   }
 
   /**
@@ -671,15 +688,14 @@ export class MulticastReassembler extends EventTarget {
    * STREAM frame, so each held run that starts where a STREAM frame started is parsed on its own
    * ("island"): complete PUSH_PROMISE frames raise their pushes at once (a promise seen twice, once here
    * and once when the hole fills, is one push). Bytes that do not parse there are left alone; with a
-   * verifier a mis-framed promise can never pass anyway.
+   * verifier a mis-framed or injected promise never passes anyway.
    */
   private parseIslands(): void {
-    for (const [start, cursor] of this.islands) {
-      if (cursor === Infinity) continue;
-      let at = cursor;
-      const end = this.requestStream.contiguousEnd(at);
-      if (end <= at) continue;
-      const bytes = this.requestStream.peek(at, end - at);
+    for (const island of this.islands.values()) {
+      if (island.cursor === Infinity) continue;
+      const end = this.requestStream.contiguousEnd(island.cursor);
+      if (end <= island.cursor) continue;
+      const bytes = this.requestStream.peek(island.cursor, end - island.cursor);
       let pos = 0;
       try {
         for (;;) {
@@ -693,40 +709,42 @@ export class MulticastReassembler extends EventTarget {
           if (type.value === Http3FrameType.PUSH_PROMISE) {
             const payload = bytes.subarray(payloadAt, payloadAt + length.value);
             const pushId = readVarint(payload, 0);
-            this.onPushPromise(pushId.value, payload.slice(pushId.length));
+            this.onPushPromise(pushId.value, payload.slice(pushId.length), island);
           }
           pos = payloadAt + length.value;
         }
-        this.islands.set(start, at + pos);
+        island.cursor += pos;
       } catch (error) {
         if (!(error instanceof WireError)) throw error;
-        this.islands.set(start, Infinity); // not a frame start after all
+        island.cursor = Infinity; // not a frame start after all
       }
     }
   }
 
   /**
-   * A hole in stream 0 older than the push timeout will not be filled: skip to the next island, so that
-   * its bytes are freed and framing goes on from there.
+   * A hole in stream 0 that has held the parsed prefix still for longer than the push timeout will not
+   * be filled: skip to the nearest trusted island (one whose promise passed the verifier, so that an
+   * injected packet far ahead can never make the reader jump over genuine promises), freeing the bytes
+   * before it; framing goes on from there.
    */
   private skipRequestGap(): void {
-    if (this.requestGapSince === undefined || this.timers.now() - this.requestGapSince < this.timeoutMs) return;
+    if (this.requestStuckSince === undefined || this.timers.now() - this.requestStuckSince < this.timeoutMs) return;
     let next = Infinity;
-    for (const start of this.islands.keys()) if (start > this.requestFed && start < next) next = start;
+    for (const [start, island] of this.islands) if (island.trusted && start > this.requestFed && start < next) next = start;
     if (next === Infinity) return;
     this.buffered -= this.requestStream.skipTo(next);
     this.requestFed = next;
     this.requestReader = new Http3FrameReader();
     this.requestStreamBroken = false;
-    this.requestGapSince = undefined;
+    this.requestStuckSince = undefined;
     this.counters.requestStreamSkips++;
     // The island at `next` was parsed already; the main reader takes over from its start (promises dedupe).
-    this.islands.delete(next);
+    for (const start of this.islands.keys()) if (start <= next) this.islands.delete(start);
     this.parseRequestStream();
   }
 
   /** RFC 9114 §7.2.5: a PUSH_PROMISE carries the push ID and the promised request's field section. */
-  private onPushPromise(pushId: number, fieldSection: Uint8Array): void {
+  private onPushPromise(pushId: number, fieldSection: Uint8Array, island?: Island): void {
     if (this.pushes.has(pushId) || this.finishedPushes.has(pushId)) return;
     let fields: FieldLine[];
     try {
@@ -735,7 +753,10 @@ export class MulticastReassembler extends EventTarget {
       this.counters.malformed++;
       return;
     }
-    if (!this.verifier) return this.onVerifiedPromise(pushId, fields);
+    if (!this.verifier) {
+      if (island) island.trusted = true;
+      return this.onVerifiedPromise(pushId, fields);
+    }
     if (this.verifyingPromises >= this.maxConcurrentPushes) {
       this.limits['concurrent-pushes']++; // a flood of promises waiting for their signature check
       return;
@@ -746,6 +767,7 @@ export class MulticastReassembler extends EventTarget {
       .then(
         () => {
           this.verifyingPromises--;
+          if (island) island.trusted = true;
           this.onVerifiedPromise(pushId, fields);
         },
         () => {

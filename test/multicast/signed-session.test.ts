@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import test from 'node:test';
 import { PushPacketizer, type PushResource } from '../../src/multicast/index.js';
 import { GOAWAY, MulticastReassembler, PushSignatureVerifier, PushSigner, RESOURCE_PUSH, ResourcePushEvent, VerificationError } from '../../src/push/index.js';
-import { decodeShortHeaderPacket, decodeFrames } from '../../src/wire/index.js';
+import { decodeFrames, decodeShortHeaderPacket, encodeFieldSection, encodeFrames, encodeHttp3Frame, encodeShortHeaderPacket } from '../../src/wire/index.js';
 import { Rng, fromHex } from '../wire/support.js';
 
 const SESSION_ID = fromHex('5053434153540002');
@@ -111,4 +111,49 @@ test('forged body bytes that arrive first fail the push (digest), never deliver;
   assert.ok(c.failures[0] instanceof VerificationError && c.failures[0].check === 'digest');
   assert.ok(c.reassembler.stats.wrongSession > 0);
 
+});
+
+test('an injected promise ahead on stream 0 never becomes the point a lost hole is skipped to; stream 0 beyond 1 MiB ahead is refused', async () => {
+  let now = 0;
+  const timers = { now: () => now, setTimeout: () => 0, clearTimeout: () => undefined };
+  const signer = await PushSigner.generate();
+  const attacker = await PushSigner.generate();
+  const verifier = await PushSignatureVerifier.fromJwks(signer.keySet);
+  const reassembler = new MulticastReassembler({ sessionId: SESSION_ID, verifier, timeoutMs: 1_000, timers });
+  const delivered: string[] = [];
+  reassembler.addEventListener(RESOURCE_PUSH, (e) => {
+    const { request, response } = e as ResourcePushEvent;
+    void response.then(() => delivered.push(new URL(request.url).pathname), () => undefined);
+  });
+  const settle = () => new Promise((resolve) => setTimeout(resolve, 20));
+  const forge = async (offset: number) => {
+    const fields = [
+      { name: ':method', value: 'GET' },
+      { name: ':scheme', value: 'https' },
+      { name: ':authority', value: AUTHORITY },
+      { name: ':path', value: '/live/v/999.m4s' },
+    ];
+    const section = encodeFieldSection([...fields, ...(await attacker.signRequest(fields))]);
+    const frame = encodeHttp3Frame({ kind: 'push-promise', pushId: 900, fieldSection: section });
+    return encodeShortHeaderPacket({ dcid: SESSION_ID, packetNumber: 200, packetNumberLength: 1 }, encodeFrames([{ kind: 'stream', streamId: 0, offset, data: frame, fin: false }]));
+  };
+  const packetizer = new PushPacketizer({ sessionId: SESSION_ID, authority: AUTHORITY, signer });
+  const list = resources(5);
+  for (const d of await packetizer.push(list[0])) reassembler.enqueuePacket(d);
+  reassembler.enqueuePacket(await forge(3_000)); // a little ahead of the genuine promises
+  reassembler.enqueuePacket(await forge(5_000_000)); // far ahead: refused outright
+  await settle();
+  const second = await packetizer.push(list[1]);
+  for (const d of second.slice(1)) reassembler.enqueuePacket(d); // its promise is lost
+  now = 5_000;
+  for (const d of await packetizer.push(list[2])) reassembler.enqueuePacket(d); // raised from an island at once
+  await settle();
+  now = 10_000;
+  const fourth = { path: '/live/v/102.m4s', body: new Uint8Array(100), responseHeaders: { 'content-type': 'video/mp4' } };
+  for (const d of await packetizer.push(fourth)) reassembler.enqueuePacket(d);
+  await settle();
+  assert.deepEqual(delivered.sort(), [list[0].path, list[2].path, fourth.path].sort());
+  assert.equal(reassembler.stats.forged, 1, 'the injected promise a little ahead was parsed and refused');
+  assert.equal(reassembler.stats.requestStreamSkips, 1, 'the hole of the lost promise was given up, to a genuine promise');
+  assert.ok(reassembler.stats.malformed >= 1, 'stream 0 far ahead is refused');
 });
