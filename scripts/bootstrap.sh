@@ -20,6 +20,7 @@ case "$purpose" in
     packages[nginx-light]=/usr/sbin/nginx
     packages[iproute2]=/usr/sbin/ip
     packages[python3]=/usr/bin/python3   # bench:push's delay line where the kernel has no sch_netem
+    packages[nftables]=/usr/sbin/nft       # packet loss in the multicast tests (the kernel has no sch_netem)
     ;;
   *) echo "usage: $0 demo|test|bench" >&2; exit 2 ;;
 esac

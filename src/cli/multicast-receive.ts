@@ -54,7 +54,10 @@ interface Counters {
   gapFilled: number;
   failed: number;
   bytes: number;
+  /** Body bytes fetched by unicast: `rangeBytes` (missing ranges of repaired pushes) + `wholeBytes` (whole resources). */
   repairBytes: number;
+  rangeBytes: number;
+  wholeBytes: number;
 }
 
 /** The longest a command-line value may make us wait for discovery. */
@@ -136,7 +139,8 @@ export async function multicastReceive(url: string | undefined, o: MulticastRece
     plans = [{ name: `${o.group}:${o.port}`, ad: { group: o.group, port: o.port, source: o.source, sessionId, maxAge: 0 }, repairOrigin: o.repairOrigin }];
   }
 
-  const total: Counters = { pushes: 0, complete: 0, repaired: 0, unicast: 0, gapFilled: 0, failed: 0, bytes: 0, repairBytes: 0 };
+  const total: Counters = { pushes: 0, complete: 0, repaired: 0, unicast: 0, gapFilled: 0, failed: 0, bytes: 0, repairBytes: 0, rangeBytes: 0, wholeBytes: 0 };
+  let closing = false;
   const running: { plan: SessionPlan; reassembler: MulticastReassembler; receiver: MulticastUdpReceiver; ended: boolean }[] = [];
   const pending = new Set<Promise<void>>();
   const track = (job: Promise<void>) => {
@@ -179,6 +183,7 @@ export async function multicastReceive(url: string | undefined, o: MulticastRece
       await write(pathname, result.body);
       total.bytes += result.body.length;
       total.repairBytes += result.unicastBytes;
+      total.wholeBytes += result.unicastBytes;
       return true;
     };
     reassembler.addEventListener(GOAWAY, () => {
@@ -187,6 +192,11 @@ export async function multicastReceive(url: string | undefined, o: MulticastRece
     });
     reassembler.addEventListener(RESOURCE_PUSH, (e) => {
       const { request, response } = e as ResourcePushEvent;
+      if (closing) {
+        reassembler.cancel(request); // stopping: pushes under way finish, new ones are not taken
+        response.catch(() => undefined);
+        return;
+      }
       const pathname = new URL(request.url).pathname;
       total.pushes++;
       const n = number(pathname);
@@ -229,8 +239,13 @@ export async function multicastReceive(url: string | undefined, o: MulticastRece
             try {
               const result = await repairPush(plan.repairOrigin + pathname, error, { fetch, verifier });
               await write(pathname, result.body);
-              if (result.route === 'repaired') total.repaired++;
-              else total.unicast++;
+              if (result.route === 'repaired') {
+                total.repaired++;
+                total.rangeBytes += result.unicastBytes;
+              } else {
+                total.unicast++;
+                total.wholeBytes += result.unicastBytes;
+              }
               total.bytes += result.body.length;
               total.repairBytes += result.unicastBytes;
             } catch (repairError) {
@@ -277,10 +292,12 @@ export async function multicastReceive(url: string | undefined, o: MulticastRece
     }, 250);
     check.unref();
   });
+  // Pushes under way finish over multicast (or are repaired), bounded by the push timeout plus a fetch;
+  // no new one is taken. Then the sockets close.
+  closing = true;
+  await Promise.race([Promise.allSettled([...pending]), new Promise((r) => setTimeout(r, o.timeout + DISCOVERY_TIMEOUT_MS))]);
   clearInterval(ticker);
   await Promise.all(running.map((s) => s.receiver.close()));
-  // What is under way finishes (repairs included), bounded by the push timeout plus a fetch.
-  await Promise.race([Promise.allSettled([...pending]), new Promise((r) => setTimeout(r, o.timeout + DISCOVERY_TIMEOUT_MS))]);
   if (tty) process.stderr.write('\n');
   log(status());
   console.log(`summary: ${JSON.stringify(snapshot())}`);

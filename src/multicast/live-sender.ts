@@ -9,6 +9,7 @@
  *   Truncated segments (an encoder that died mid-segment) are not pushed.
  * - The init segment is pushed before the first media segment and again before a media segment once
  *   `initIntervalMs` has passed, so that a receiver joining late can decode within that interval.
+ * - One DATA frame per push, so that losses map to exact byte ranges (see below).
  * - Pacing: each session's token bucket runs at the rendition's bandwidth × `headroom` (so a segment
  *   leaves within about 1/headroom of its duration); a segment larger than the queue bound is dropped
  *   whole and counted (receivers repair by unicast), never sent half.
@@ -110,7 +111,17 @@ export class LiveMulticastSender {
           bindAddress: o.interfaceAddress,
           maxQueuedBytes: 16 * 1024 * 1024,
         });
-        const packetizer = new PushPacketizer({ sessionId: config.sessionId, authority: o.authority, scheme: o.scheme, signer: o.signer, maxDatagramSize: o.maxDatagramSize });
+        const packetizer = new PushPacketizer({
+          sessionId: config.sessionId,
+          authority: o.authority,
+          scheme: o.scheme,
+          signer: o.signer,
+          maxDatagramSize: o.maxDatagramSize,
+          // One DATA frame per segment (RFC 9114 §7.2.1 sets no size limit): its only frame header sits
+          // in the first packet, so a receiver maps every later lost packet to exact body bytes and
+          // repairs just those; with 16 KB frames a lost frame header would cost the rest of the body.
+          maxDataFrameSize: 64 * 1024 * 1024,
+        });
         sessions.push({ config, track, packetizer, sender, rate, lastInitAt: -Infinity, segments: 0, inits: 0, dropped: 0, off: () => undefined });
       }
     } catch (error) {

@@ -432,9 +432,9 @@ export class MulticastReassembler extends EventTarget {
     if (!isPushStreamId(streamId) || this.finishedStreams.has(streamId)) return;
     let stream = this.streams.get(streamId);
     if (!stream) {
-      if (this.streams.size >= this.maxConcurrentPushes) {
+      if (this.streams.size >= this.maxConcurrentPushes && !this.evictUnpromisedStream()) {
         this.limits['concurrent-pushes']++;
-        return; // an unpromised stream past the bound: nobody waits for it yet, so it is only counted
+        return; // past the bound and every buffered stream is promised: the new one is only counted
       }
       stream = {
         streamId,
@@ -467,6 +467,23 @@ export class MulticastReassembler extends EventTarget {
     }
     this.walk(stream);
     this.tryComplete(stream);
+  }
+
+  /**
+   * Makes room for a new push stream by dropping the oldest buffered stream that no promise waits for
+   * (injected streams, or streams whose promise was lost), so that such streams cannot crowd out the
+   * session's genuine pushes. False when every buffered stream is promised.
+   */
+  private evictUnpromisedStream(): boolean {
+    for (const stream of this.streams.values()) {
+      const promised = stream.pushId !== undefined && this.pushes.has(stream.pushId);
+      if (!promised) {
+        this.dropStream(stream);
+        this.limits['concurrent-pushes']++;
+        return true;
+      }
+    }
+    return false;
   }
 
   /** Promised pushes not yet settled. */
@@ -709,14 +726,17 @@ export class MulticastReassembler extends EventTarget {
           if (type.value === Http3FrameType.PUSH_PROMISE) {
             const payload = bytes.subarray(payloadAt, payloadAt + length.value);
             const pushId = readVarint(payload, 0);
-            this.onPushPromise(pushId.value, payload.slice(pushId.length), island);
+            const frame = { start: island.cursor + pos, end: island.cursor + payloadAt + length.value };
+            this.onPushPromise(pushId.value, payload.slice(pushId.length), island, frame);
           }
           pos = payloadAt + length.value;
         }
         island.cursor += pos;
       } catch (error) {
         if (!(error instanceof WireError)) throw error;
-        island.cursor = Infinity; // not a frame start after all
+        // Not a frame start after all: not genuine, so it must not hold these offsets against the real bytes.
+        this.discardRequestBytes(island.cursor + pos, end);
+        island.cursor = Infinity;
       }
     }
   }
@@ -744,7 +764,18 @@ export class MulticastReassembler extends EventTarget {
   }
 
   /** RFC 9114 §7.2.5: a PUSH_PROMISE carries the push ID and the promised request's field section. */
-  private onPushPromise(pushId: number, fieldSection: Uint8Array, island?: Island): void {
+  /**
+   * Stream 0 keeps the first copy of each offset (RFC 9000 §2.2), so bytes injected ahead of the
+   * genuine ones would shadow them. Bytes found not genuine (a promise refused by the verifier, a run
+   * that does not parse) are forgotten while still ahead of the parsed prefix.
+   */
+  private discardRequestBytes(start: number, end: number): void {
+    if (end <= this.requestFed) return;
+    this.buffered -= this.requestStream.remove(start, end);
+    for (const at of this.islands.keys()) if (at >= start && at < end) this.islands.delete(at);
+  }
+
+  private onPushPromise(pushId: number, fieldSection: Uint8Array, island?: Island, frame?: ByteRange): void {
     if (this.pushes.has(pushId) || this.finishedPushes.has(pushId)) return;
     let fields: FieldLine[];
     try {
@@ -773,6 +804,7 @@ export class MulticastReassembler extends EventTarget {
         () => {
           this.verifyingPromises--;
           this.counters.forged++;
+          if (frame) this.discardRequestBytes(frame.start, frame.end);
         },
       );
   }

@@ -14,14 +14,17 @@
  */
 import type { FieldLine } from '../wire/index.js';
 import { IncompletePushError, type PushVerifier } from './reassembler.js';
+import type { ByteRange } from './sparse-bytes.js';
 
 export type FetchLike = (url: string, init?: { method?: string; headers?: Record<string, string> }) => Promise<Response>;
 
 export interface RepairOptions {
   fetch: FetchLike;
   verifier?: PushVerifier;
-  /** More missing ranges than this are fetched as one range spanning them; default 16. */
+  /** At most this many range requests per push: beyond, the ranges closest together are merged; default 64. */
   maxRanges?: number;
+  /** Range requests at once; default 4. */
+  concurrency?: number;
 }
 
 export interface RepairResult {
@@ -76,6 +79,17 @@ export async function repairPush(url: string, failure: unknown, o: RepairOptions
   return { response: new Response(body, { status: 200, headers: response.headers }), body, route: 'unicast', unicastBytes: body.length, reason };
 }
 
+/** At most `max` ranges covering `ranges`: the smallest gaps between neighbours are bridged first. */
+export function coalesce(ranges: readonly ByteRange[], max: number): ByteRange[] {
+  const out = ranges.map((r) => ({ ...r }));
+  while (out.length > Math.max(1, max)) {
+    let best = 0;
+    for (let i = 1; i < out.length - 1; i++) if (out[i + 1]!.start - out[i]!.end < out[best + 1]!.start - out[best]!.end) best = i;
+    out.splice(best, 2, { start: out[best]!.start, end: out[best + 1]!.end });
+  }
+  return out;
+}
+
 /** The repaired result, or why ranges cannot do it. */
 async function rangeRepair(url: string, failure: unknown, o: RepairOptions): Promise<RepairResult | string> {
   if (!(failure instanceof IncompletePushError)) return `not incomplete: ${failure instanceof Error ? failure.message : String(failure)}`;
@@ -93,20 +107,26 @@ async function rangeRepair(url: string, failure: unknown, o: RepairOptions): Pro
     }
   }
   const out = new Uint8Array(body);
-  let ranges = failure.missing;
-  if (ranges.length > (o.maxRanges ?? 16)) ranges = [{ start: ranges[0]!.start, end: ranges[ranges.length - 1]!.end }];
+  const ranges = coalesce(failure.missing, o.maxRanges ?? 64);
   let unicastBytes = 0;
-  for (const r of ranges) {
-    const last = r.end - 1;
-    const response = await o.fetch(url, { headers: { range: `bytes=${r.start}-${last}` } });
-    const part = new Uint8Array(await response.arrayBuffer());
-    const contentRange = response.headers.get('content-range');
-    if (response.status !== 206 || contentRange !== `bytes ${r.start}-${last}/${failure.totalBytes}` || part.length !== r.end - r.start) {
-      return `range ${r.start}-${last} answered ${response.status} ${contentRange ?? ''}`;
+  let refused: string | undefined;
+  const queue = [...ranges];
+  const worker = async () => {
+    for (let r; (r = queue.shift()) !== undefined && refused === undefined; ) {
+      const last = r.end - 1;
+      const response = await o.fetch(url, { headers: { range: `bytes=${r.start}-${last}` } });
+      const part = new Uint8Array(await response.arrayBuffer());
+      const contentRange = response.headers.get('content-range');
+      if (response.status !== 206 || contentRange !== `bytes ${r.start}-${last}/${failure.totalBytes}` || part.length !== r.end - r.start) {
+        refused = `range ${r.start}-${last} answered ${response.status} ${contentRange ?? ''}`;
+        return;
+      }
+      out.set(part, r.start);
+      unicastBytes += part.length;
     }
-    out.set(part, r.start);
-    unicastBytes += part.length;
-  }
+  };
+  await Promise.all(Array.from({ length: Math.min(o.concurrency ?? 4, ranges.length) }, worker));
+  if (refused !== undefined) return refused;
   const actual = base64(new Uint8Array(await crypto.subtle.digest('SHA-256', out)));
   if (actual !== expected) return 'spliced body does not match the digest';
   return { response: new Response(out, { status: 200, headers: headersOf(responseFields) }), body: out, route: 'repaired', unicastBytes };

@@ -119,6 +119,30 @@ export class SparseBytes {
     return freed;
   }
 
+  /**
+   * Forgets held bytes of [from, to) at or past the prefix (bytes found not to be genuine), so that
+   * other copies of those offsets are taken when they come. Returns the bytes freed.
+   */
+  remove(from: number, to: number): number {
+    from = Math.max(from, this.prefixEnd);
+    if (to <= from) return 0;
+    let freed = 0;
+    const kept: Segment[] = [];
+    for (const seg of this.segments) {
+      if (seg.end <= from || seg.start >= to) {
+        kept.push(seg);
+        continue;
+      }
+      if (seg.start < from) kept.push({ start: seg.start, end: from, data: seg.data.subarray(0, from - seg.start) });
+      if (seg.end > to) kept.push({ start: to, end: seg.end, data: seg.data.subarray(to - seg.start) });
+      freed += Math.min(seg.end, to) - Math.max(seg.start, from);
+    }
+    this.segments.splice(0, this.segments.length, ...kept);
+    this.held -= freed;
+    this.highest = this.segments.length === 0 ? this.prefixEnd : Math.max(this.prefixEnd, this.segments[this.segments.length - 1]!.end);
+    return freed;
+  }
+
   /** The end of the bytes held contiguously from `offset` (`offset` itself when it is not held). */
   contiguousEnd(offset: number): number {
     let end = offset;

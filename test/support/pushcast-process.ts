@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { once } from 'node:events';
 
-const BIN = fileURLToPath(new URL('../../../bin/pushcast.js', import.meta.url));
+export const BIN = fileURLToPath(new URL('../../../bin/pushcast.js', import.meta.url));
 
 export interface RunningServe {
   child: ChildProcess;
@@ -21,9 +21,12 @@ export interface RunningServe {
  * Runs `pushcast serve` exactly as a user does (the built command line, real ffmpeg), on free ports, and
  * waits for its `player:` and `manifest:` lines.
  */
-export async function startServe(args: string[] = [], options: { stdin?: Uint8Array; timeoutMs?: number } = {}): Promise<RunningServe> {
+export async function startServe(args: string[] = [], options: { stdin?: Uint8Array; timeoutMs?: number; netns?: string } = {}): Promise<RunningServe> {
   const timeoutMs = options.timeoutMs ?? 60_000;
-  const child = spawn(process.execPath, [BIN, 'serve', '--port', '0', '--tls-port', '0', '--host', '127.0.0.1', ...args], {
+  const command = [process.execPath, BIN, 'serve', '--port', '0', '--tls-port', '0', '--host', '127.0.0.1', ...args];
+  // `ip netns exec` execs the command in place, so the child's pid is pushcast's own.
+  const [file, ...argv] = options.netns ? ['ip', 'netns', 'exec', options.netns, ...command] : command;
+  const child = spawn(file!, argv, {
     stdio: ['pipe', 'pipe', 'pipe'],
   });
   child.stdin!.on('error', () => {});
