@@ -2,14 +2,14 @@
  * `pushcast serve --multicast`: the multicast push sender in the origin's process, wired to the live
  * window, the origin's responses (same URLs, same headers), its Alt-Svc advertisements and its key set.
  */
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { join } from 'node:path';
 import { Gauge } from 'prom-client';
 import type { LiveWindow } from '../media/index.js';
 import { LiveMulticastSender, hex, type LiveSessionConfig } from '../multicast/index.js';
 import type { Origin, OriginMetrics, Route } from '../origin/index.js';
-import { PushSigner } from '../push/index.js';
+import { PushSigner, type JsonWebKeySet } from '../push/index.js';
 import { formatMulticastAltSvc } from '../wire/index.js';
 
 /** Where receivers fetch the keys that sign the sessions (served by the origin, over HTTPS where it has it). */
@@ -137,5 +137,69 @@ export class LiveMulticast {
 
   async close(): Promise<void> {
     await this.sender?.close();
+  }
+}
+
+/** What `pushcast multicast send --announce FILE` writes and `serve --multicast-announce FILE` reads. */
+export interface MulticastAnnouncement {
+  sessions: { representation: string; group: string; port: number; source: string; sessionId: string }[];
+  keys: JsonWebKeySet;
+}
+
+/**
+ * Sessions run by a separate sender, from its announcement file: the origin advertises them with
+ * Alt-Svc and serves their key set. The file is read again when it changes (checked at most once a
+ * second), so a restarted sender's new sessions are advertised without restarting the origin.
+ */
+export class AnnouncedMulticast {
+  private announcement: MulticastAnnouncement | undefined;
+  private checkedAt = 0;
+  private mtime = 0;
+  keyUrl: string | undefined;
+
+  constructor(
+    private readonly file: string,
+    private readonly log: (line: string) => void,
+  ) {
+    this.refresh(true);
+  }
+
+  private refresh(force = false): void {
+    const now = Date.now();
+    if (!force && now - this.checkedAt < 1000) return;
+    this.checkedAt = now;
+    try {
+      const mtime = statSync(this.file).mtimeMs;
+      if (mtime === this.mtime) return;
+      this.mtime = mtime;
+      const parsed = JSON.parse(readFileSync(this.file, 'utf8')) as MulticastAnnouncement;
+      if (!Array.isArray(parsed.sessions) || !Array.isArray(parsed.keys?.keys)) throw new Error('not {sessions: [...], keys: {keys: [...]}}');
+      this.announcement = parsed;
+      this.log(`multicast announcement ${this.file}: ${parsed.sessions.map((s) => `${s.representation} ${s.group}:${s.port}`).join(', ')}`);
+    } catch (error) {
+      if (force || this.announcement) this.log(`multicast announcement ${this.file}: ${error instanceof Error ? error.message : String(error)}; nothing advertised`);
+      this.announcement = undefined;
+    }
+  }
+
+  altSvc(trackId: string): string | undefined {
+    this.refresh();
+    const s = this.announcement?.sessions.find((x) => x.representation === trackId);
+    if (!s) return undefined;
+    try {
+      return formatMulticastAltSvc({ group: s.group, port: s.port, source: s.source, sessionId: s.sessionId, keyUrl: this.keyUrl, maxAge: 60 });
+    } catch {
+      return undefined; // a malformed entry advertises nothing
+    }
+  }
+
+  keyRoute(): Route {
+    return (req, res, ctx) => {
+      if ((req.url ?? '').split('?')[0] !== KEY_SET_PATH) return false;
+      this.refresh();
+      if (!this.announcement) ctx.send(res, 404, 'text/plain', 'no multicast sessions announced\n', { 'Cache-Control': 'no-store' }, req, 'multicast-keys');
+      else ctx.send(res, 200, 'application/jwk-set+json', JSON.stringify(this.announcement.keys, null, 2) + '\n', { 'Cache-Control': 'public, max-age=60' }, req, 'multicast-keys');
+      return 'multicast-keys';
+    };
   }
 }

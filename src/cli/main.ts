@@ -2,6 +2,7 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { isIP } from 'node:net';
 import { fetchLive } from './fetch-live.js';
 import { multicastReceive } from './multicast-receive.js';
+import { multicastSend } from './multicast-send.js';
 import { serve } from './serve.js';
 
 function positiveNumber(value: string): number {
@@ -79,6 +80,7 @@ program
   .option('--multicast-interface <address>', 'interface address to send from: the source address receivers join', ipAddress, '127.0.0.1')
   .option('--multicast-ttl <n>', 'multicast TTL / hop limit (1: this network only)', ttl, 1)
   .option('--multicast-headroom <x>', 'pacing rate as a multiple of each rendition\'s bitrate', positiveNumber, 2)
+  .option('--multicast-announce <file>', 'advertise (Alt-Svc) and serve the keys of the sessions that `pushcast multicast send --announce <file>` runs')
   .action(async (opts) => {
     await serve({
       ...opts,
@@ -89,6 +91,25 @@ program
   });
 
 const multicast = program.command('multicast').description('Multicast HTTP/QUIC push (draft-pardue-quic-http-mcast, as BBC R&D\'s nghq speaks it)');
+
+multicast
+  .command('send')
+  .description('Follow a live origin\'s MPD and push every new segment of each representation into its own multicast session.')
+  .argument('<mpd-url>', 'the origin\'s (or a CDN\'s) MPD, e.g. https://origin.example:8443/live/manifest.mpd')
+  .option('--group <address>', 'multicast group of the first representation; the next ones take the following addresses', ipAddress, '232.112.99.1')
+  .option('--port <port>', 'UDP port of the first representation; the next ones take the following ports', udpPort, 5000)
+  .option('--interface <address>', 'interface address to send from: the source address receivers join', ipAddress, '127.0.0.1')
+  .option('--ttl <n>', 'multicast TTL / hop limit', ttl, 1)
+  .option('--headroom <x>', 'pacing rate as a multiple of each representation\'s bandwidth', positiveNumber, 2)
+  .option('-r, --representation <id...>', 'only these representations (default all)')
+  .option('--signing-key <file>', 'Ed25519 private key (PKCS #8 PEM) that signs the pushes (default: made once in <state-dir>/multicast)')
+  .option('--state-dir <dir>', 'where the signing key is kept', '.pushcast')
+  .option('--announce <file>', 'write the sessions and the public key here, for `pushcast serve --multicast-announce <file>`')
+  .option('--ca <file>', 'PEM certificate to trust (e.g. .pushcast/tls/dev-cert.pem)')
+  .option('-k, --insecure', 'accept any certificate (development only)', false)
+  .action(async (url: string, opts) => {
+    await multicastSend(url, opts);
+  });
 
 multicast
   .command('receive')

@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { DEFAULT_PUSH_POLICY, Origin, OriginMetrics, developmentCertificate } from '../origin/index.js';
 import { VodLibrary, vodRoute } from '../origin/vod/index.js';
 import { DEFAULT_AUDIO, DEFAULT_VIDEO_LADDER, parseLadder, type LiveInput, type VideoRendition } from '../source/index.js';
-import { LiveMulticast, type LiveMulticastOptions } from './live-multicast.js';
+import { AnnouncedMulticast, KEY_SET_PATH, LiveMulticast, type LiveMulticastOptions } from './live-multicast.js';
 import { LiveStream } from './live-stream.js';
 
 export interface ServeOptions {
@@ -35,6 +35,8 @@ export interface ServeOptions {
   vod?: string;
   /** Multicast push of every rendition (issue 4); absent = none. */
   multicast?: LiveMulticastOptions;
+  /** Sessions of a separate `pushcast multicast send`, advertised from its announcement file. */
+  multicastAnnounce?: string;
 }
 
 /** build/src/cli → build/web, where scripts/build.sh puts the bundled player page. */
@@ -80,7 +82,9 @@ export async function serve(o: ServeOptions): Promise<void> {
     metrics,
     log,
   });
+  if (o.multicast && o.multicastAnnounce) throw new Error('--multicast and --multicast-announce exclude each other: the sessions are sent here, or by another process');
   const multicast = o.multicast ? await LiveMulticast.create(o.multicast, stream.window, o.stateDir) : undefined;
+  const announced = o.multicastAnnounce ? new AnnouncedMulticast(o.multicastAnnounce, log) : undefined;
   const origin = new Origin({
     window: stream.window,
     timeline: stream.timeline,
@@ -102,8 +106,8 @@ export async function serve(o: ServeOptions): Promise<void> {
       : undefined,
     earlyHints: o.earlyHints,
     publicUrl: o.publicUrl === undefined ? undefined : publicBase(o.publicUrl),
-    routes: [...(vod ? [vodRoute(vod, { webRoot: WEB_ROOT })] : []), ...(multicast ? [multicast.keyRoute()] : [])],
-    altSvc: multicast ? (trackId) => multicast.altSvc(trackId) : undefined,
+    routes: [...(vod ? [vodRoute(vod, { webRoot: WEB_ROOT })] : []), ...(multicast ? [multicast.keyRoute()] : []), ...(announced ? [announced.keyRoute()] : [])],
+    altSvc: multicast ? (trackId) => multicast.altSvc(trackId) : announced ? (trackId) => announced.altSvc(trackId) : undefined,
   });
   const port = o.port === 'off' ? null : o.port;
   const tlsPort = o.tlsPort === 'off' ? null : o.tlsPort;
@@ -141,6 +145,7 @@ export async function serve(o: ServeOptions): Promise<void> {
   await stream.whenLive();
   const base = addresses.http ?? addresses.https!;
   let multicastLines: string[] = [];
+  if (announced) announced.keyUrl = (o.publicUrl === undefined ? (addresses.https ?? base) : publicBase(o.publicUrl)) + KEY_SET_PATH;
   if (multicast) {
     const pushBase = o.publicUrl === undefined ? (addresses.https ?? base) : publicBase(o.publicUrl);
     const keyBase = o.publicUrl === undefined ? (addresses.https ?? base) : publicBase(o.publicUrl);

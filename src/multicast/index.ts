@@ -26,7 +26,9 @@ export {
 export { type PushFieldSigner } from './push-packetizer.js';
 export {
   LiveMulticastSender,
+  MulticastPushSession,
   hex,
+  type MulticastPushSessionOptions,
   type LiveMulticastSenderOptions,
   type LiveResource,
   type LiveSessionConfig,

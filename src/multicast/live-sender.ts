@@ -70,17 +70,116 @@ export interface LiveSessionStats {
   bytes: number;
 }
 
-interface Session {
-  config: LiveSessionConfig;
-  track: LiveTrack;
-  packetizer: PushPacketizer;
-  sender: MulticastUdpSender;
-  rate: number;
-  lastInitAt: number;
-  segments: number;
-  inits: number;
-  dropped: number;
-  off: () => void;
+/** One multicast session as the live senders use it: signed pushes, the init repeated for late joiners, pacing, stats. */
+export interface MulticastPushSessionOptions {
+  name: string;
+  group: string;
+  port: number;
+  sessionId: Uint8Array;
+  rateBitsPerSecond: number;
+  authority: string;
+  scheme?: string;
+  signer: PushFieldSigner;
+  interfaceAddress?: string;
+  ttl?: number;
+  loopback?: boolean;
+  initIntervalMs?: number;
+  maxDatagramSize?: number;
+  log?: (line: string) => void;
+}
+
+export class MulticastPushSession {
+  private lastInitAt = -Infinity;
+  private segments = 0;
+  private inits = 0;
+  private dropped = 0;
+
+  private constructor(
+    readonly o: MulticastPushSessionOptions,
+    private readonly packetizer: PushPacketizer,
+    private readonly sender: MulticastUdpSender,
+  ) {}
+
+  static async open(o: MulticastPushSessionOptions): Promise<MulticastPushSession> {
+    const sender = await MulticastUdpSender.open({
+      group: o.group,
+      port: o.port,
+      rateBitsPerSecond: o.rateBitsPerSecond,
+      ttl: o.ttl,
+      loopback: o.loopback ?? true,
+      multicastInterface: o.interfaceAddress,
+      bindAddress: o.interfaceAddress,
+      maxQueuedBytes: 16 * 1024 * 1024,
+    });
+    const packetizer = new PushPacketizer({
+      sessionId: o.sessionId,
+      authority: o.authority,
+      scheme: o.scheme,
+      signer: o.signer,
+      maxDatagramSize: o.maxDatagramSize,
+      // One DATA frame per segment (RFC 9114 §7.2.1 sets no size limit): its only frame header sits
+      // in the first packet, so a receiver maps every later lost packet to exact body bytes and
+      // repairs just those; with 16 KB frames a lost frame header would cost the rest of the body.
+      maxDataFrameSize: 64 * 1024 * 1024,
+    });
+    return new MulticastPushSession(o, packetizer, sender);
+  }
+
+  get stats(): LiveSessionStats {
+    return {
+      trackId: this.o.name,
+      group: this.o.group,
+      port: this.o.port,
+      sessionId: hex(this.o.sessionId),
+      rateBitsPerSecond: this.o.rateBitsPerSecond,
+      segments: this.segments,
+      inits: this.inits,
+      dropped: this.dropped,
+      packets: this.sender.stats.packets,
+      bytes: this.sender.stats.bytes,
+    };
+  }
+
+  /** The source address the session sends from. */
+  get sourceAddress(): string {
+    return this.sender.address().address;
+  }
+
+  /** Pushes a media segment, preceded by the init segment when `initIntervalMs` has passed since the last. */
+  async pushSegment(init: LiveResource | undefined, segment: LiveResource): Promise<void> {
+    const now = Date.now();
+    if (init && now - this.lastInitAt >= (this.o.initIntervalMs ?? 0) && (await this.send(init))) {
+      this.lastInitAt = now;
+      this.inits++;
+    }
+    if (await this.send(segment)) this.segments++;
+  }
+
+  private async send(resource: LiveResource): Promise<boolean> {
+    try {
+      const { 'content-length': _length, ...headers } = resource.headers;
+      const datagrams = await this.packetizer.push({ path: resource.path, responseHeaders: headers, body: resource.body });
+      await this.sender.send(datagrams);
+      return true;
+    } catch (error) {
+      if (error instanceof SenderClosedError || this.packetizer.isClosed) return false;
+      this.dropped++;
+      if (error instanceof QueueFullError) this.o.log?.(`multicast ${this.o.name}: ${resource.path} dropped: ${error.message}`);
+      else this.o.log?.(`multicast ${this.o.name}: ${resource.path} not sent: ${error instanceof Error ? error.message : String(error)}`);
+      return false;
+    }
+  }
+
+  /** Ends the session with a goaway (draft-pardue-quic-http-mcast §5.5), then closes the socket. */
+  async close(): Promise<void> {
+    try {
+      await this.sender.send(await this.packetizer.goaway());
+      await this.sender.flush();
+    } catch {
+      // closing anyway
+    }
+    await this.sender.close();
+  }
 }
 
 export function hex(bytes: Uint8Array): string {
@@ -88,113 +187,63 @@ export function hex(bytes: Uint8Array): string {
 }
 
 export class LiveMulticastSender {
-  private constructor(
-    private readonly o: LiveMulticastSenderOptions,
-    private readonly sessions: Session[],
-  ) {}
+  private readonly offs: (() => void)[] = [];
+
+  private constructor(private readonly sessions: MulticastPushSession[]) {}
 
   static async start(o: LiveMulticastSenderOptions): Promise<LiveMulticastSender> {
     const headroom = o.headroom ?? 2;
-    const sessions: Session[] = [];
+    const sessions: MulticastPushSession[] = [];
+    const tracks: LiveTrack[] = [];
     try {
       for (const config of o.sessions) {
         const track = o.window.track(config.trackId);
         if (!track) throw new Error(`no track ${config.trackId} for a multicast session`);
-        const rate = Math.max(64_000, track.info.bandwidth * headroom);
-        const sender = await MulticastUdpSender.open({
-          group: config.group,
-          port: config.port,
-          rateBitsPerSecond: rate,
-          ttl: o.ttl,
-          loopback: o.loopback ?? true,
-          multicastInterface: o.interfaceAddress,
-          bindAddress: o.interfaceAddress,
-          maxQueuedBytes: 16 * 1024 * 1024,
-        });
-        const packetizer = new PushPacketizer({
-          sessionId: config.sessionId,
-          authority: o.authority,
-          scheme: o.scheme,
-          signer: o.signer,
-          maxDatagramSize: o.maxDatagramSize,
-          // One DATA frame per segment (RFC 9114 §7.2.1 sets no size limit): its only frame header sits
-          // in the first packet, so a receiver maps every later lost packet to exact body bytes and
-          // repairs just those; with 16 KB frames a lost frame header would cost the rest of the body.
-          maxDataFrameSize: 64 * 1024 * 1024,
-        });
-        sessions.push({ config, track, packetizer, sender, rate, lastInitAt: -Infinity, segments: 0, inits: 0, dropped: 0, off: () => undefined });
+        tracks.push(track);
+        sessions.push(
+          await MulticastPushSession.open({
+            name: config.trackId,
+            group: config.group,
+            port: config.port,
+            sessionId: config.sessionId,
+            rateBitsPerSecond: Math.max(64_000, track.info.bandwidth * headroom),
+            authority: o.authority,
+            scheme: o.scheme,
+            signer: o.signer,
+            interfaceAddress: o.interfaceAddress,
+            ttl: o.ttl,
+            loopback: o.loopback,
+            initIntervalMs: o.initIntervalMs,
+            maxDatagramSize: o.maxDatagramSize,
+            log: o.log,
+          }),
+        );
       }
     } catch (error) {
-      await Promise.all(sessions.map((s) => s.sender.close()));
+      await Promise.all(sessions.map((s) => s.close()));
       throw error;
     }
-    const live = new LiveMulticastSender(o, sessions);
-    for (const s of sessions) s.off = s.track.on('segmentcompleted', (segment) => void live.onSegment(s, segment));
+    const live = new LiveMulticastSender(sessions);
+    for (const [i, session] of sessions.entries()) {
+      const track = tracks[i]!;
+      live.offs.push(
+        track.on('segmentcompleted', (segment) => {
+          if (segment.truncated) return;
+          const resource = o.resource(track, segment);
+          if (resource) void session.pushSegment(o.resource(track, 'init'), resource);
+        }),
+      );
+    }
     return live;
   }
 
   get stats(): LiveSessionStats[] {
-    return this.sessions.map((s) => ({
-      trackId: s.config.trackId,
-      group: s.config.group,
-      port: s.config.port,
-      sessionId: hex(s.config.sessionId),
-      rateBitsPerSecond: s.rate,
-      segments: s.segments,
-      inits: s.inits,
-      dropped: s.dropped,
-      packets: s.sender.stats.packets,
-      bytes: s.sender.stats.bytes,
-    }));
-  }
-
-  /** The source address each session sends from. */
-  sourceAddress(trackId: string): string | undefined {
-    return this.sessions.find((s) => s.config.trackId === trackId)?.sender.address().address;
-  }
-
-  private async onSegment(s: Session, segment: Segment): Promise<void> {
-    if (segment.truncated) return;
-    const now = Date.now();
-    if (now - s.lastInitAt >= (this.o.initIntervalMs ?? 0)) {
-      const init = this.o.resource(s.track, 'init');
-      if (init && (await this.send(s, init))) {
-        s.lastInitAt = now;
-        s.inits++;
-      }
-    }
-    const resource = this.o.resource(s.track, segment);
-    if (resource && (await this.send(s, resource))) s.segments++;
-  }
-
-  private async send(s: Session, resource: LiveResource): Promise<boolean> {
-    try {
-      const { 'content-length': _length, ...headers } = resource.headers;
-      const datagrams = await s.packetizer.push({ path: resource.path, responseHeaders: headers, body: resource.body });
-      await s.sender.send(datagrams);
-      return true;
-    } catch (error) {
-      if (error instanceof SenderClosedError || s.packetizer.isClosed) return false;
-      s.dropped++;
-      if (error instanceof QueueFullError) this.o.log?.(`multicast ${s.config.trackId}: ${resource.path} dropped: ${error.message}`);
-      else this.o.log?.(`multicast ${s.config.trackId}: ${resource.path} not sent: ${error instanceof Error ? error.message : String(error)}`);
-      return false;
-    }
+    return this.sessions.map((s) => s.stats);
   }
 
   /** Ends every session with a goaway, then closes the sockets. */
   async close(): Promise<void> {
-    await Promise.all(
-      this.sessions.map(async (s) => {
-        s.off();
-        try {
-          await s.sender.send(await s.packetizer.goaway());
-          await s.sender.flush();
-        } catch {
-          // closing anyway
-        }
-        await s.sender.close();
-      }),
-    );
+    for (const off of this.offs) off();
+    await Promise.all(this.sessions.map((s) => s.close()));
   }
 }

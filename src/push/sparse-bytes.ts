@@ -44,6 +44,7 @@ export class SparseBytes {
 
   /** How many bytes of [offset, offset + data.length) are new (0: a complete duplicate). */
   newBytes(offset: number, data: Uint8Array): number {
+    if (offset >= this.highest && offset >= this.released) return data.length; // in-order arrival: all new
     let n = 0;
     for (const gap of this.missing(offset, offset + data.length)) n += gap.end - gap.start;
     return n;
