@@ -10,6 +10,7 @@ import type { LiveWindow } from '../media/index.js';
 import { LiveMulticastSender, hex, type LiveSessionConfig } from '../multicast/index.js';
 import type { Origin, OriginMetrics, Route } from '../origin/index.js';
 import { PushSigner, type JsonWebKeySet } from '../push/index.js';
+import { GATEWAY_PATH, MulticastGateway, type GatewaySession } from '../gateway/index.js';
 import { formatMulticastAltSvc } from '../wire/index.js';
 
 /** Where receivers fetch the keys that sign the sessions (served by the origin, over HTTPS where it has it). */
@@ -24,6 +25,8 @@ export interface LiveMulticastOptions {
   interfaceAddress: string;
   ttl: number;
   headroom: number;
+  /** Page origins, besides the origin's own, whose pages may subscribe through the gateway. */
+  gatewayOrigins?: string[];
 }
 
 /** The i-th address after `base` (IPv4: last octet; IPv6: last 16 bits). */
@@ -56,11 +59,14 @@ export class LiveMulticast {
   private sender: LiveMulticastSender | undefined;
   private keyUrl: string | undefined;
   readonly sessions: LiveSessionConfig[];
+  /** Browsers' way into the sessions (WHP 336 §4.2), on the origin's own ports. */
+  readonly gateway: MulticastGateway;
 
   private constructor(
     private readonly o: LiveMulticastOptions,
     readonly signer: PushSigner,
     window: LiveWindow,
+    metrics?: OriginMetrics,
   ) {
     this.sessions = [...window.tracks.keys()].map((trackId, i) => ({
       trackId,
@@ -68,12 +74,18 @@ export class LiveMulticast {
       port: o.port + i,
       sessionId: crypto.getRandomValues(new Uint8Array(8)),
     }));
+    this.gateway = new MulticastGateway({
+      sessions: () => (this.sender ? this.sessions.map((s): GatewaySession => ({ group: s.group, port: s.port, source: o.interfaceAddress, sessionId: hex(s.sessionId) })) : []),
+      allowedOrigins: o.gatewayOrigins,
+      interfaceAddress: o.interfaceAddress,
+      registry: metrics?.registry,
+    });
   }
 
-  static async create(o: LiveMulticastOptions, window: LiveWindow, stateDir: string): Promise<LiveMulticast> {
+  static async create(o: LiveMulticastOptions, window: LiveWindow, stateDir: string, metrics?: OriginMetrics): Promise<LiveMulticast> {
     if (isIP(o.interfaceAddress) === 0) throw new Error(`--multicast-interface ${o.interfaceAddress} is not an IP address`);
     if (isIP(o.interfaceAddress) !== isIP(o.group)) throw new Error('--multicast-interface and --multicast-group must be of one IP version');
-    return new LiveMulticast(o, await loadOrCreateSigner(join(stateDir, 'multicast')), window);
+    return new LiveMulticast(o, await loadOrCreateSigner(join(stateDir, 'multicast')), window, metrics);
   }
 
   /** The route serving the key set (RFC 7517 JWK Set). */
@@ -96,6 +108,7 @@ export class LiveMulticast {
       source: this.o.interfaceAddress,
       sessionId: hex(session.sessionId),
       keyUrl: this.keyUrl,
+      gateway: GATEWAY_PATH,
       maxAge: 60,
     });
   }
@@ -136,7 +149,7 @@ export class LiveMulticast {
   }
 
   async close(): Promise<void> {
-    await this.sender?.close();
+    await Promise.all([this.gateway.close(), this.sender?.close()]);
   }
 }
 

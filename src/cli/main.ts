@@ -80,12 +80,13 @@ program
   .option('--multicast-interface <address>', 'interface address to send from: the source address receivers join', ipAddress, '127.0.0.1')
   .option('--multicast-ttl <n>', 'multicast TTL / hop limit (1: this network only)', ttl, 1)
   .option('--multicast-headroom <x>', 'pacing rate as a multiple of each rendition\'s bitrate', positiveNumber, 2)
+  .option('--gateway-origin <origin...>', 'page origins, besides the origin\'s own, allowed to subscribe through the multicast gateway ("*": any)')
   .option('--multicast-announce <file>', 'advertise (Alt-Svc) and serve the keys of the sessions that `pushcast multicast send --announce <file>` runs')
   .action(async (opts) => {
     await serve({
       ...opts,
       multicast: opts.multicast
-        ? { group: opts.multicastGroup, port: opts.multicastPort, interfaceAddress: opts.multicastInterface, ttl: opts.multicastTtl, headroom: opts.multicastHeadroom }
+        ? { group: opts.multicastGroup, port: opts.multicastPort, interfaceAddress: opts.multicastInterface, ttl: opts.multicastTtl, headroom: opts.multicastHeadroom, gatewayOrigins: opts.gatewayOrigin }
         : undefined,
     });
   });

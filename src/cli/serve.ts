@@ -83,7 +83,7 @@ export async function serve(o: ServeOptions): Promise<void> {
     log,
   });
   if (o.multicast && o.multicastAnnounce) throw new Error('--multicast and --multicast-announce exclude each other: the sessions are sent here, or by another process');
-  const multicast = o.multicast ? await LiveMulticast.create(o.multicast, stream.window, o.stateDir) : undefined;
+  const multicast = o.multicast ? await LiveMulticast.create(o.multicast, stream.window, o.stateDir, metrics) : undefined;
   const announced = o.multicastAnnounce ? new AnnouncedMulticast(o.multicastAnnounce, log) : undefined;
   const origin = new Origin({
     window: stream.window,
@@ -108,6 +108,7 @@ export async function serve(o: ServeOptions): Promise<void> {
     publicUrl: o.publicUrl === undefined ? undefined : publicBase(o.publicUrl),
     routes: [...(vod ? [vodRoute(vod, { webRoot: WEB_ROOT })] : []), ...(multicast ? [multicast.keyRoute()] : []), ...(announced ? [announced.keyRoute()] : [])],
     altSvc: multicast ? (trackId) => multicast.altSvc(trackId) : announced ? (trackId) => announced.altSvc(trackId) : undefined,
+    upgrade: multicast ? (req, socket, head) => multicast.gateway.handleUpgrade(req, socket, head) : undefined,
   });
   const port = o.port === 'off' ? null : o.port;
   const tlsPort = o.tlsPort === 'off' ? null : o.tlsPort;

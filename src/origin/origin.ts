@@ -5,6 +5,7 @@ import http2, { type Http2ServerRequest, type Http2ServerResponse, type Http2Ses
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { buildLiveMpd, type LiveTimeline, type LiveTrack, type LiveWindow, type Segment } from '../media/index.js';
 import type { Certificate } from './dev-certificate.js';
 import { parseRange } from './http-range.js';
@@ -60,6 +61,11 @@ export interface OriginOptions {
    * track's multicast session (WHP 336 §4); undefined for none.
    */
   altSvc?: (trackId: string) => string | undefined;
+  /**
+   * HTTP/1.1 upgrade requests (RFC 9110 §7.8), e.g. the multicast gateway's WebSockets: true when
+   * handled; anything not handled is answered 404 and closed.
+   */
+  upgrade?: (req: http.IncomingMessage, socket: Duplex, head: Buffer) => boolean;
 }
 
 export interface ListenOptions {
@@ -567,6 +573,7 @@ export class Origin {
       const server = http.createServer({ keepAliveTimeout: 30_000 }, this.handle);
       server.maxConnections = l.maxConnections ?? 10_000;
       server.on('connection', (s) => this.track(s));
+      server.on('upgrade', this.onUpgrade);
       const port = await listenOn(server, l.port, host);
       this.servers.push(server);
       out.http = `http://${shown}:${port}`;
@@ -583,12 +590,17 @@ export class Origin {
       });
       server.maxConnections = l.maxConnections ?? 10_000;
       server.on('secureConnection', (s) => this.track(s));
+      server.on('upgrade', this.onUpgrade);
       const port = await listenOn(server, l.tlsPort, host);
       this.servers.push(server);
       out.https = `https://${shown}:${port}`;
     }
     return out;
   }
+
+  private readonly onUpgrade = (req: http.IncomingMessage, socket: Duplex, head: Buffer): void => {
+    if (this.closing || !this.o.upgrade?.(req, socket, head)) socket.end('HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n');
+  };
 
   private track(socket: Socket): void {
     this.sockets.add(socket);

@@ -15,6 +15,9 @@
  *   packet (its length is not on the wire, so a receiver needs it).
  * - `key`: an https URL of the JSON Web Key Set whose keys sign the session's pushes. A receiver takes
  *   keys from there only (never from the session itself).
+ * - `gateway`: where a browser subscribes to the session over WebSocket (WHP 336 §4.2): a URL
+ *   reference resolved against the URL of the response that carries the field, `http`/`https` read
+ *   as `ws`/`wss`; the session is named in its query (group, port, source, session-id).
  * - `ma`: freshness, seconds (RFC 7838 §3.1).
  * The draft's own session parameters were not at hand; these are pushcast's, documented here and in
  * docs/multicast.md. Unknown parameters are ignored (RFC 7838 §3).
@@ -30,6 +33,8 @@ export interface MulticastAdvertisement {
   /** Lowercase hex. */
   sessionId: string;
   keyUrl?: string;
+  /** The WebSocket gateway, as written (possibly relative). */
+  gateway?: string;
   /** Seconds; RFC 7838 default 86 400. */
   maxAge: number;
 }
@@ -57,6 +62,7 @@ export function formatMulticastAltSvc(ad: MulticastAdvertisement): string {
   if (ad.source !== undefined) out += `; source=${quote(ad.source)}`;
   out += `; session-id=${ad.sessionId}`;
   if (ad.keyUrl !== undefined) out += `; key=${quote(ad.keyUrl)}`;
+  if (ad.gateway !== undefined) out += `; gateway=${quote(ad.gateway)}`;
   out += `; ma=${Math.max(0, Math.floor(ad.maxAge))}`;
   return out;
 }
@@ -142,6 +148,7 @@ export function multicastAdvertisement(value: string): MulticastAdvertisement | 
       source: entry.params.get('source'),
       sessionId,
       keyUrl: entry.params.get('key'),
+      gateway: entry.params.get('gateway'),
       maxAge: Number.isFinite(ma) && ma >= 0 ? ma : 86_400,
     };
   }

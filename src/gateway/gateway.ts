@@ -1,0 +1,274 @@
+/**
+ * The transport protocol gateway of WHP 336 (§4.2): browsers cannot join IP multicast, so the gateway
+ * joins a multicast push session on their behalf and tunnels each QUIC packet to them as one binary
+ * WebSocket message (RFC 6455), untouched: the browser reassembles and verifies it as any receiver does.
+ *
+ *   GET /multicast/gateway?group=232.112.99.1&port=5000&source=10.0.0.1&session-id=5fa3… (Upgrade: websocket)
+ *
+ * - Only sessions the origin advertises can be joined (`sessions()`, the same list its Alt-Svc fields
+ *   come from), matched on all four parameters: the gateway is no open relay onto arbitrary groups.
+ *   Anything else is refused before the upgrade with a plain HTTP status and a one-line reason.
+ * - `Origin` (RFC 6454) must be in `allowedOrigins` when given (browsers always send it).
+ * - One join per session, shared by its subscribers; the gateway leaves the group when the last one goes.
+ * - A subscriber's send queue is bounded (`maxQueuedBytes`, WebSocket bufferedAmount): a packet that does
+ *   not fit is dropped for that subscriber alone and counted (its reassembler repairs by unicast); a slow
+ *   subscriber never slows another, nor the gateway.
+ * - Liveness: a ping every `pingIntervalMs`; a subscriber that has not answered the previous one is closed.
+ * - Subscribers send nothing: messages are refused (close 1008), frames larger than 1 KiB close the connection.
+ * - Limits on subscribers in all and on sessions joined at once; 503 past them.
+ */
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { Counter, Gauge, type Registry } from 'prom-client';
+import { WebSocket, WebSocketServer } from 'ws';
+import { MulticastUdpReceiver } from '../multicast/udp-receiver.js';
+
+export const GATEWAY_PATH = '/multicast/gateway';
+
+/** A session the gateway may join: what an Alt-Svc advertisement names. */
+export interface GatewaySession {
+  group: string;
+  port: number;
+  source?: string;
+  /** Lowercase hex. */
+  sessionId: string;
+}
+
+export interface MulticastGatewayOptions {
+  /** The sessions subscribers may ask for (read at each subscription). */
+  sessions: () => readonly GatewaySession[];
+  /**
+   * Page origins allowed to subscribe besides the gateway's own (an `Origin` whose host:port is the
+   * request's `Host`), e.g. `https://player.example`; `*` allows any.
+   */
+  allowedOrigins?: readonly string[];
+  /** Interface to join on (an IPv4 address; `::%ifname` for IPv6); default by the source address. */
+  interfaceAddress?: string;
+  maxSubscribers?: number;
+  maxSessions?: number;
+  /** Bytes that may wait for one subscriber; beyond, its packets are dropped. Default 1 MiB. */
+  maxQueuedBytes?: number;
+  pingIntervalMs?: number;
+  registry?: Registry;
+  log?: (line: string) => void;
+}
+
+export interface GatewayStats {
+  subscribers: number;
+  sessions: number;
+  datagrams: number;
+  forwarded: number;
+  dropped: number;
+  /** Datagrams on the group that are not packets of the session (not forwarded). */
+  foreign: number;
+  refused: Record<string, number>;
+}
+
+interface Joined {
+  key: string;
+  session: GatewaySession;
+  sessionIdBytes: Uint8Array;
+  receiver?: MulticastUdpReceiver;
+  joining?: Promise<MulticastUdpReceiver>;
+  subscribers: Set<WebSocket>;
+}
+
+function keyOf(s: GatewaySession): string {
+  return `${s.source ?? '*'}|${s.group}|${s.port}|${s.sessionId.toLowerCase()}`;
+}
+
+export class MulticastGateway {
+  private readonly wss = new WebSocketServer({ noServer: true, maxPayload: 1024, perMessageDeflate: false });
+  private readonly joined = new Map<string, Joined>();
+  private readonly counters = { datagrams: 0, forwarded: 0, dropped: 0, foreign: 0 };
+  private readonly refused: Record<string, number> = {};
+  private readonly maxSubscribers: number;
+  private readonly maxSessions: number;
+  private readonly maxQueuedBytes: number;
+  private readonly pinger: ReturnType<typeof setInterval>;
+  private readonly alive = new WeakMap<WebSocket, boolean>();
+  private closed = false;
+  private readonly metrics?: { refused: Counter<'reason'>; forwarded: Counter; dropped: Counter };
+
+  constructor(private readonly o: MulticastGatewayOptions) {
+    this.maxSubscribers = o.maxSubscribers ?? 1000;
+    this.maxSessions = o.maxSessions ?? 16;
+    this.maxQueuedBytes = o.maxQueuedBytes ?? 1024 * 1024;
+    this.pinger = setInterval(() => this.ping(), o.pingIntervalMs ?? 15_000);
+    this.pinger.unref();
+    if (o.registry) {
+      const registers = [o.registry];
+      this.metrics = {
+        refused: new Counter({ name: 'pushcast_gateway_refused_total', help: 'WebSocket subscriptions refused, by reason', labelNames: ['reason'] as const, registers }),
+        forwarded: new Counter({ name: 'pushcast_gateway_packets_forwarded_total', help: 'QUIC packets sent to subscribers', registers }),
+        dropped: new Counter({ name: 'pushcast_gateway_packets_dropped_total', help: 'QUIC packets dropped for a subscriber whose send queue was full', registers }),
+      };
+      const gateway = this;
+      new Gauge({ name: 'pushcast_gateway_subscribers', help: 'WebSocket subscribers now', registers, collect() { this.set(gateway.subscriberCount()); } });
+      new Gauge({ name: 'pushcast_gateway_sessions_joined', help: 'Multicast sessions joined now', registers, collect() { this.set(gateway.joined.size); } });
+    }
+  }
+
+  get stats(): GatewayStats {
+    return { subscribers: this.subscriberCount(), sessions: this.joined.size, ...this.counters, refused: { ...this.refused } };
+  }
+
+  private subscriberCount(): number {
+    let n = 0;
+    for (const j of this.joined.values()) n += j.subscribers.size;
+    return n;
+  }
+
+  /** Handles an HTTP upgrade if it is for the gateway; false otherwise (the caller handles it). */
+  handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): boolean {
+    const url = new URL(req.url ?? '/', 'http://gateway');
+    if (url.pathname !== GATEWAY_PATH) return false;
+    const refuse = (status: number, reason: string, detail: string) => {
+      this.refused[reason] = (this.refused[reason] ?? 0) + 1;
+      this.metrics?.refused.inc({ reason });
+      const body = `${detail}\n`;
+      socket.end(`HTTP/1.1 ${status} ${status === 403 ? 'Forbidden' : status === 400 ? 'Bad Request' : 'Service Unavailable'}\r\nContent-Type: text/plain\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+      return true;
+    };
+    if (this.closed) return refuse(503, 'closing', 'the gateway is shutting down');
+    const origin = req.headers.origin;
+    if (!this.originAllowed(origin, req.headers.host)) return refuse(403, 'origin', `origin ${origin ?? '(none)'} may not subscribe`);
+    const port = Number(url.searchParams.get('port'));
+    const wanted: GatewaySession = {
+      group: url.searchParams.get('group') ?? '',
+      port,
+      source: url.searchParams.get('source') ?? undefined,
+      sessionId: (url.searchParams.get('session-id') ?? '').toLowerCase(),
+    };
+    if (!wanted.group || !Number.isInteger(port) || !wanted.sessionId) return refuse(400, 'bad-request', 'group, port and session-id are required');
+    const advertised = this.o.sessions().find((s) => keyOf(s) === keyOf(wanted));
+    if (!advertised) return refuse(403, 'not-advertised', `${wanted.group}:${wanted.port} session ${wanted.sessionId} is not a session this origin advertises`);
+    if (this.subscriberCount() >= this.maxSubscribers) return refuse(503, 'subscribers', `the gateway serves at most ${this.maxSubscribers} subscribers`);
+    const key = keyOf(advertised);
+    if (!this.joined.has(key) && this.joined.size >= this.maxSessions) return refuse(503, 'sessions', `the gateway joins at most ${this.maxSessions} sessions at once`);
+    this.wss.handleUpgrade(req, socket, head, (ws) => void this.subscribe(ws, key, advertised));
+    return true;
+  }
+
+  /** RFC 6455 §10.2: the server checks `Origin`. Same origin as the gateway, or listed. */
+  private originAllowed(origin: string | undefined, host: string | undefined): boolean {
+    const allowed = this.o.allowedOrigins ?? [];
+    if (allowed.includes('*')) return true;
+    if (origin === undefined) return false;
+    if (allowed.includes(origin)) return true;
+    try {
+      return host !== undefined && new URL(origin).host === host;
+    } catch {
+      return false;
+    }
+  }
+
+  private async subscribe(ws: WebSocket, key: string, session: GatewaySession): Promise<void> {
+    let joined = this.joined.get(key);
+    if (!joined) {
+      joined = { key, session, sessionIdBytes: Uint8Array.from(session.sessionId.match(/../g) ?? [], (h) => parseInt(h, 16)), subscribers: new Set() };
+      this.joined.set(key, joined);
+    }
+    joined.subscribers.add(ws);
+    this.alive.set(ws, true);
+    ws.on('pong', () => this.alive.set(ws, true));
+    ws.on('message', () => ws.close(1008, 'subscribers send nothing'));
+    ws.on('error', () => ws.terminate());
+    ws.on('close', () => this.unsubscribe(ws, joined!));
+    try {
+      await this.join(joined);
+    } catch (error) {
+      this.o.log?.(`gateway: ${error instanceof Error ? error.message : String(error)}`);
+      ws.close(1011, 'cannot join the multicast session');
+    }
+  }
+
+  private join(joined: Joined): Promise<MulticastUdpReceiver> {
+    if (joined.receiver) return Promise.resolve(joined.receiver);
+    joined.joining ??= MulticastUdpReceiver.open({
+      group: joined.session.group,
+      port: joined.session.port,
+      source: joined.session.source,
+      interfaceAddress: this.o.interfaceAddress ?? (joined.session.source?.startsWith('127.') ? '127.0.0.1' : undefined),
+      maxDatagramBytes: 4096,
+      onDatagram: (d) => this.forward(joined, d),
+    }).then(
+      (receiver) => {
+        joined.receiver = receiver;
+        if (joined.subscribers.size === 0) this.leave(joined); // everyone left while joining
+        else this.o.log?.(`gateway: joined ${receiver.description} for ${joined.subscribers.size} subscriber(s)`);
+        return receiver;
+      },
+      (error: unknown) => {
+        this.joined.delete(joined.key);
+        for (const ws of joined.subscribers) ws.close(1011, 'cannot join the multicast session');
+        throw error;
+      },
+    );
+    return joined.joining;
+  }
+
+  private forward(joined: Joined, datagram: Uint8Array): void {
+    this.counters.datagrams++;
+    // Only packets of the session go on: a short header (RFC 9000 §17.3.1: fixed bit set, long-header
+    // bit clear) whose Destination Connection ID is the session ID. The browser verifies the rest.
+    const id = joined.sessionIdBytes;
+    let ours = datagram.length > 1 + id.length && (datagram[0]! & 0xc0) === 0x40;
+    for (let i = 0; ours && i < id.length; i++) ours = datagram[1 + i] === id[i];
+    if (!ours) {
+      this.counters.foreign++;
+      return;
+    }
+    for (const ws of joined.subscribers) {
+      if (ws.readyState !== WebSocket.OPEN) continue;
+      if (ws.bufferedAmount + datagram.length > this.maxQueuedBytes) {
+        this.counters.dropped++;
+        this.metrics?.dropped.inc();
+        continue;
+      }
+      ws.send(datagram, { binary: true });
+      this.counters.forwarded++;
+      this.metrics?.forwarded.inc();
+    }
+  }
+
+  private unsubscribe(ws: WebSocket, joined: Joined): void {
+    joined.subscribers.delete(ws);
+    if (joined.subscribers.size === 0 && joined.receiver) this.leave(joined);
+  }
+
+  private leave(joined: Joined): void {
+    if (this.joined.get(joined.key) === joined) this.joined.delete(joined.key);
+    const receiver = joined.receiver;
+    joined.receiver = undefined;
+    joined.joining = undefined;
+    if (receiver) {
+      this.o.log?.(`gateway: left ${receiver.description}: no subscriber`);
+      void receiver.close();
+    }
+  }
+
+  private ping(): void {
+    for (const joined of this.joined.values()) {
+      for (const ws of joined.subscribers) {
+        if (!this.alive.get(ws)) {
+          ws.terminate();
+          continue;
+        }
+        this.alive.set(ws, false);
+        ws.ping();
+      }
+    }
+  }
+
+  /** Closes every subscription (1001 going away) and leaves every group. */
+  async close(): Promise<void> {
+    this.closed = true;
+    clearInterval(this.pinger);
+    for (const joined of [...this.joined.values()]) {
+      for (const ws of joined.subscribers) ws.close(1001, 'gateway shutting down');
+      this.leave(joined);
+    }
+    await new Promise<void>((resolve) => this.wss.close(() => resolve()));
+  }
+}
