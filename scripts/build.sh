@@ -4,10 +4,14 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 npx --no-install tsc -p tsconfig.json
 npx --no-install tsc -p src/web/tsconfig.json
+npx --no-install tsc -p src/web/sw/tsconfig.json
 mkdir -p build/web
 npx --no-install esbuild src/web/player/main.ts --bundle --format=esm --target=chrome110 --sourcemap \
   --outfile=build/web/player.js --log-level=warning
 cp src/web/player/index.html src/web/player/player.css build/web/
+# The multicast Service Worker (served at /multicast/sw.js; it controls the /multicast/ player page).
+npx --no-install esbuild src/web/sw/main.ts --bundle --format=esm --target=chrome110 --sourcemap \
+  --outfile=build/web/sw.js --log-level=warning
 # The on-demand playlist page (served at /vod by src/origin/vod/route.ts).
 npx --no-install esbuild src/web/playlist/main.ts --bundle --format=esm --target=chrome110 --sourcemap \
   --outfile=build/web/playlist.js --log-level=warning

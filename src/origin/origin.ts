@@ -95,6 +95,9 @@ const WEB_FILES: Record<string, { file: string; type: string }> = {
   '/index.html': { file: 'index.html', type: 'text/html; charset=utf-8' },
   '/player.js': { file: 'player.js', type: 'text/javascript; charset=utf-8' },
   '/player.css': { file: 'player.css', type: 'text/css; charset=utf-8' },
+  // The multicast player: the same page under /multicast/, controlled by the Service Worker beside it.
+  '/multicast/': { file: 'index.html', type: 'text/html; charset=utf-8' },
+  '/multicast/sw.js': { file: 'sw.js', type: 'text/javascript; charset=utf-8' },
 };
 
 /** Segments are immutable: a number names one segment forever (see LiveTimeline), so caches may keep them. */

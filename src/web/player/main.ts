@@ -1,6 +1,7 @@
 import { MediaPlayer } from 'dashjs';
 import { renderFigures, renderTable } from '../panel.js';
 import { Prefetcher } from './prefetch.js';
+import type { MulticastStats } from '../sw/stats.js';
 import type { DeliveryRoute, PushcastStats, SegmentRecord } from './stats.js';
 
 declare global {
@@ -14,8 +15,11 @@ const MAX_ERRORS = 20;
 
 const params = new URLSearchParams(location.search);
 const manifestUrl = params.get('manifest') ?? '/live/manifest.mpd';
-/** `?mode=prefetch` adds the prefetcher; the default is plain unicast, dash.js alone. */
-const mode: PushcastStats['mode'] = params.get('mode') === 'prefetch' ? 'prefetch' : 'unicast';
+/**
+ * `?mode=prefetch` adds the prefetcher; the page under `/multicast/` runs with the multicast Service
+ * Worker (src/web/sw); the default is plain unicast, dash.js alone.
+ */
+const mode: PushcastStats['mode'] = location.pathname.startsWith('/multicast/') ? 'multicast' : params.get('mode') === 'prefetch' ? 'prefetch' : 'unicast';
 const video = document.querySelector('video')!;
 const panel = document.querySelector<HTMLElement>('#stats')!;
 const segmentTable = document.querySelector<HTMLTableSectionElement>('#segments tbody')!;
@@ -35,7 +39,53 @@ player.updateSettings({
     liveCatchup: { enabled: true },
   },
 });
-player.initialize(video, manifestUrl, true);
+let multicast: MulticastStats | null = null;
+const hitHistory: number[] = [];
+const MAX_HISTORY = 120;
+
+/**
+ * Multicast mode: the Service Worker must control the page before dash.js asks for the MPD, so that it
+ * sees every request. Without Service Workers (or if it does not take control), the page plays by unicast.
+ */
+async function startMulticast(): Promise<void> {
+  if (mode !== 'multicast') return;
+  if (!('serviceWorker' in navigator)) {
+    errors.push('no Service Worker in this browser: unicast only');
+    return;
+  }
+  try {
+    await navigator.serviceWorker.register('/multicast/sw.js', { scope: '/multicast/' });
+    if (!navigator.serviceWorker.controller) {
+      await Promise.race([
+        new Promise((resolve) => navigator.serviceWorker.addEventListener('controllerchange', resolve, { once: true })),
+        new Promise((resolve) => setTimeout(resolve, 5000)),
+      ]);
+    }
+    if (!navigator.serviceWorker.controller) errors.push('the Service Worker did not take control: unicast only');
+  } catch (err) {
+    errors.push(`Service Worker: ${(err as Error).message}; unicast only`);
+  }
+  const toggle = document.querySelector<HTMLInputElement>('#multicast-switch input');
+  if (toggle) {
+    toggle.parentElement!.hidden = false;
+    toggle.addEventListener('change', () => navigator.serviceWorker.controller?.postMessage({ type: 'multicast', enabled: toggle.checked }));
+  }
+  setInterval(() => {
+    const controller = navigator.serviceWorker.controller;
+    if (!controller) return;
+    const channel = new MessageChannel();
+    channel.port1.onmessage = (e) => {
+      multicast = e.data as MulticastStats;
+      const s = multicast.segments;
+      const all = s.push + s.repaired + s.unicast;
+      hitHistory.push(all === 0 ? 0 : (s.push + s.repaired) / all);
+      if (hitHistory.length > MAX_HISTORY) hitHistory.shift();
+    };
+    controller.postMessage({ type: 'stats' }, [channel.port2]);
+  }, 1000);
+}
+
+void startMulticast().finally(() => player.initialize(video, manifestUrl, true));
 
 const prefetcher =
   mode === 'prefetch'
@@ -66,7 +116,15 @@ performance.addEventListener('resourcetimingbufferfull', () => performance.clear
 
 function withTiming(r: SegmentRecord): SegmentRecord {
   const t = timings.get(r.url);
-  return t ? { ...r, protocol: t.nextHopProtocol || 'unknown', loadMs: Math.round(t.responseEnd - t.startTime) } : { ...r };
+  const out = t ? { ...r, protocol: t.nextHopProtocol || 'unknown', loadMs: Math.round(t.responseEnd - t.startTime) } : { ...r };
+  // Multicast: how the Service Worker delivered it, and how far ahead of the request it was ready.
+  const m = multicast?.recent.find((x) => x.url === r.url);
+  if (m) {
+    out.route = m.route;
+    out.repairBytes = m.repairBytes;
+    out.aheadMs = m.arrivedAt === null ? null : m.requestedAt - m.arrivedAt;
+  }
+  return out;
 }
 
 player.on(MediaPlayer.events.FRAGMENT_LOADING_COMPLETED, (e) => {
@@ -124,8 +182,9 @@ function snapshot(): PushcastStats {
     stalls,
     framesDecoded: quality.totalVideoFrames,
     framesDropped: quality.droppedVideoFrames,
-    segments: { total, byRoute: { ...byRoute }, recent: recent.map(withTiming) },
+    segments: { total, byRoute: multicast ? { ...multicast.segments } : { ...byRoute }, recent: recent.map(withTiming) },
     prefetch: prefetcher ? { ...prefetcher.stats } : null,
+    multicast,
     errors: [...errors],
   };
 }
@@ -149,12 +208,51 @@ function render(): void {
     ...(s.prefetch ? ([['prefetch', `${s.prefetch.completed} of ${s.prefetch.started} fetched, ${s.prefetch.failed} failed`]] as [string, string][]) : []),
     ['segments', `${s.segments.total} (${Object.entries(s.segments.byRoute).map(([k, v]) => `${k} ${v}`).join(', ') || 'none yet'})`],
   ];
+  if (s.multicast) {
+    const m = s.multicast;
+    const all = m.segments.push + m.segments.repaired + m.segments.unicast;
+    rows.push(
+      ['multicast', `${m.enabled ? 'on' : 'off'}; advertised for ${m.advertised.join(', ') || 'none'}; reception window ${m.receptionWindow.toFixed(1)} s`],
+      ['push hit ratio', all === 0 ? '–' : `${(((m.segments.push + m.segments.repaired) / all) * 100).toFixed(1)} % (${m.segments.push} push, ${m.segments.repaired} repaired, ${m.segments.unicast} unicast)`],
+      ['repair', `${(m.repairBytes / 1024).toFixed(1)} KiB by unicast ranges`],
+      ...m.sessions.map((x): [string, string] => [`session ${x.representation}`, `WebSocket ${x.state}; ${x.packets} packets, ${x.lost} lost, ${x.forged} refused; ${x.pushesCompleted} pushes complete, ${x.pushesFailed} failed`]),
+      ['cache', `${m.cachedEntries} segments`],
+    );
+    drawHitChart();
+  }
   if (s.errors.length) rows.push(['last error', s.errors.at(-1)!]);
   renderFigures(panel, rows);
   renderTable(
     segmentTable,
-    s.segments.recent.map((r) => [r.representation, String(r.number ?? ''), r.route, r.protocol, `${(r.bytes / 1024).toFixed(1)} KiB`, `${r.loadMs} ms`]),
+    s.segments.recent.map((r) => [
+      r.representation,
+      String(r.number ?? ''),
+      r.route === 'repaired' ? `repaired (${r.repairBytes ?? 0} B unicast)` : r.route,
+      r.protocol,
+      `${(r.bytes / 1024).toFixed(1)} KiB`,
+      r.aheadMs === undefined || r.aheadMs === null ? `${r.loadMs} ms` : `${r.loadMs} ms, ready ${r.aheadMs} ms before the request`,
+    ]),
   );
 }
+/** The push hit ratio over the last two minutes, one point a second. */
+function drawHitChart(): void {
+  const canvas = document.querySelector<HTMLCanvasElement>('#hit-chart');
+  if (!canvas) return;
+  canvas.hidden = false;
+  const g = canvas.getContext('2d')!;
+  g.clearRect(0, 0, canvas.width, canvas.height);
+  g.strokeStyle = '#888';
+  g.strokeRect(0, 0, canvas.width, canvas.height);
+  g.strokeStyle = '#2a7';
+  g.beginPath();
+  hitHistory.forEach((v, i) => {
+    const x = (i / (MAX_HISTORY - 1)) * canvas.width;
+    const y = canvas.height - v * (canvas.height - 2) - 1;
+    if (i === 0) g.moveTo(x, y);
+    else g.lineTo(x, y);
+  });
+  g.stroke();
+}
+
 setInterval(render, 500);
 render();

@@ -1,5 +1,7 @@
+import type { MulticastStats } from '../sw/stats.js';
+
 /** How a segment reached the player. Push modes add their routes beside plain unicast HTTP. */
-export type DeliveryRoute = 'unicast' | 'prefetch';
+export type DeliveryRoute = 'unicast' | 'prefetch' | 'push' | 'repaired';
 
 export interface SegmentRecord {
   url: string;
@@ -12,11 +14,15 @@ export interface SegmentRecord {
   bytes: number;
   /** Milliseconds from request to last byte. */
   loadMs: number;
+  /** Multicast: unicast bytes that completed a repaired segment. */
+  repairBytes?: number;
+  /** Multicast: ms from the segment's arrival to the player's request (negative: the player waited). */
+  aheadMs?: number | null;
 }
 
 /** The JSON snapshot behind `window.pushcastStats()`: exactly what the panel shows. */
 export interface PushcastStats {
-  mode: 'unicast' | 'prefetch';
+  mode: 'unicast' | 'prefetch' | 'multicast';
   manifest: string;
   playing: boolean;
   currentTime: number;
@@ -33,5 +39,7 @@ export interface PushcastStats {
   segments: { total: number; byRoute: Record<string, number>; recent: SegmentRecord[] };
   /** Prefetcher counts, in `prefetch` mode. */
   prefetch: { started: number; completed: number; failed: number } | null;
+  /** The multicast Service Worker's counts, in `multicast` mode (null until it answers). */
+  multicast: MulticastStats | null;
   errors: string[];
 }

@@ -1,0 +1,304 @@
+/**
+ * The multicast Service Worker (WHP 336 §4.3 to §5.3), controlling the multicast player page
+ * (`/multicast/`). It turns the player's ordinary segment requests into multicast deliveries:
+ *
+ * 1. The player's MPD request: the MPD is fetched, each representation probed with a HEAD for its init
+ *    segment to read the origin's `Alt-Svc` multicast advertisement (src/wire/alt-svc.ts). If any is
+ *    advertised, the MPD is rewritten to open a reception window (mpd-window.ts) and kept in Cache Storage.
+ * 2. A segment request of an advertised representation opens (or keeps) that representation's WebSocket
+ *    to the gateway; representations the player stops asking for are dropped after they go idle, so the
+ *    pool follows ABR switches. Packets go into a `MulticastReassembler`, verified with the origin's keys
+ *    (from this Service Worker's own origin, which it trusts as it trusts its own code).
+ * 3. Each verified push is stored in Cache Storage under its URL (bounded per representation to the
+ *    time-shift window). A push that fails is repaired at once with range requests for exactly the
+ *    missing bytes (src/push/repair.ts), or fetched whole.
+ * 4. The player's request is answered from the cache; if the push is under way it waits for it (bounded);
+ *    anything else goes to the network: unicast always works. A failing gateway, WebSocket or advertisement
+ *    only means unicast until it comes back (reconnection with backoff).
+ * 5. The page can turn multicast off and on (`postMessage({ type: 'multicast', enabled })`) and asks for
+ *    the statistics (`{ type: 'stats' }` with a MessagePort).
+ */
+/// <reference lib="webworker" />
+import { MulticastReassembler, PushSignatureVerifier, RESOURCE_PUSH, repairPush, type ResourcePushEvent } from '../../push/index.js';
+import { multicastAdvertisement, type MulticastAdvertisement } from '../../wire/alt-svc.js';
+import { openReceptionWindow, readTemplate } from './mpd-window.js';
+import type { MulticastSegmentRecord, MulticastStats, SessionStats } from './stats.js';
+
+declare const self: ServiceWorkerGlobalScope;
+
+const KEY_SET_PATH = '/.well-known/pushcast/multicast-keys.json';
+const PUSH_CACHE = 'pushcast-multicast-v1';
+const MEDIA = /\/([A-Za-z0-9_-]{1,64})\/(init\.mp4|(\d{1,15})\.m4s)$/;
+/** How long a request waits for a push that is promised or expected; then unicast. */
+const PUSH_WAIT_MS = 2500;
+/** How long a request for the next segment waits for its promise before going to unicast. */
+const PROMISE_WAIT_MS = 1200;
+const RECENT_RECORDS = 40;
+const MAX_WAITERS = 256;
+
+interface Session {
+  rep: string;
+  ad: MulticastAdvertisement;
+  url: string;
+  ws?: WebSocket;
+  reassembler: MulticastReassembler;
+  state: SessionStats['state'];
+  lastUsed: number;
+  retry: number;
+  retryTimer?: ReturnType<typeof setTimeout>;
+  packets: number;
+  /** Cached URLs in arrival order, for the per-representation bound. */
+  cached: string[];
+}
+
+interface Delivery {
+  promise: Promise<Response | undefined>;
+  settled: boolean;
+  route?: MulticastSegmentRecord['route'];
+  repairBytes: number;
+  arrivedAt?: number;
+}
+
+let enabled = true;
+let segmentDuration = 2;
+let maxCachedPerRep = 32;
+let verifier: Promise<PushSignatureVerifier | undefined> | undefined;
+const advertised = new Map<string, { ad: MulticastAdvertisement; base: string }>();
+const sessions = new Map<string, Session>();
+const deliveries = new Map<string, Delivery>();
+const waiters = new Map<string, (() => void)[]>();
+const counts = { push: 0, repaired: 0, unicast: 0, repairBytes: 0, refusedSessions: 0 };
+const records: MulticastSegmentRecord[] = [];
+
+self.addEventListener('install', () => void self.skipWaiting());
+self.addEventListener('activate', (event) => event.waitUntil(self.clients.claim()));
+
+self.addEventListener('message', (event) => {
+  const data = event.data as { type?: string; enabled?: boolean } | undefined;
+  if (data?.type === 'multicast' && typeof data.enabled === 'boolean') {
+    enabled = data.enabled;
+    if (!enabled) for (const s of sessions.values()) closeSession(s);
+  }
+  if (data?.type === 'stats') event.ports[0]?.postMessage(stats());
+});
+
+self.addEventListener('fetch', (event) => {
+  const url = new URL(event.request.url);
+  if (event.request.method !== 'GET' || url.origin !== self.location.origin) return;
+  if (url.pathname.endsWith('.mpd')) return event.respondWith(manifest(event.request));
+  const m = MEDIA.exec(url.pathname);
+  if (m && advertised.has(m[1]!)) event.respondWith(segment(event.request, url, m[1]!));
+});
+
+// ---------------------------------------------------------------------------------------------------
+// MPD
+
+async function manifest(request: Request): Promise<Response> {
+  const response = await fetch(request.url, { cache: 'no-store' });
+  if (!enabled || response.status !== 200) return response;
+  const text = await response.text();
+  const template = readTemplate(text);
+  if (!template) return new Response(text, response);
+  segmentDuration = template.segmentDuration;
+  const depth = /timeShiftBufferDepth="PT(\d+(?:\.\d+)?)S"/.exec(text);
+  maxCachedPerRep = Math.min(64, Math.max(4, Math.ceil((depth ? Number(depth[1]) : 60) / segmentDuration)));
+  // Probe each representation's advertisement (WHP 336 §5.2: a HEAD for a segment of it).
+  await Promise.all(
+    template.representations.map(async (rep) => {
+      const probe = new URL(`${rep}/init.mp4`, request.url);
+      try {
+        const head = await fetch(probe, { method: 'HEAD', cache: 'no-store' });
+        const value = head.headers.get('alt-svc');
+        const ad = value ? multicastAdvertisement(value) : undefined;
+        if (ad?.gateway) advertised.set(rep, { ad, base: probe.href });
+        else advertised.delete(rep);
+      } catch {
+        advertised.delete(rep); // no advertisement: this representation stays unicast
+      }
+    }),
+  );
+  if (advertised.size === 0) return new Response(text, { status: 200, headers: response.headers });
+  const rewritten = openReceptionWindow(text, receptionWindow());
+  const out = new Response(rewritten, { status: 200, headers: { 'content-type': 'application/dash+xml', 'cache-control': 'no-store' } });
+  void caches.open(PUSH_CACHE).then((cache) => cache.put(new URL('/.pushcast/multicast.mpd', self.location.origin).href, out.clone()));
+  return out;
+}
+
+/** Time to push (the sender paces a segment over about half its duration), verify and repair it. */
+function receptionWindow(): number {
+  return segmentDuration + 0.5;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Sessions
+
+function keys(): Promise<PushSignatureVerifier | undefined> {
+  verifier ??= fetch(KEY_SET_PATH, { cache: 'no-store' })
+    .then(async (r) => (r.status === 200 ? PushSignatureVerifier.fromJwks(await r.json()) : undefined))
+    .catch(() => undefined);
+  return verifier;
+}
+
+function gatewayUrl(ad: MulticastAdvertisement, base: string): string {
+  const url = new URL(ad.gateway!, base);
+  url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:';
+  url.search = new URLSearchParams({ group: ad.group, port: String(ad.port), ...(ad.source ? { source: ad.source } : {}), 'session-id': ad.sessionId }).toString();
+  return url.href;
+}
+
+async function session(rep: string): Promise<Session | undefined> {
+  const found = advertised.get(rep);
+  if (!found || !enabled) return undefined;
+  let s = sessions.get(rep);
+  if (s && s.ad.sessionId !== found.ad.sessionId) {
+    closeSession(s);
+    s = undefined;
+  }
+  if (!s) {
+    const v = await keys();
+    if (!v) {
+      counts.refusedSessions++;
+      return undefined; // no keys: nothing pushed could be trusted
+    }
+    const sessionId = Uint8Array.from(found.ad.sessionId.match(/../g)!, (h) => parseInt(h, 16));
+    const reassembler = new MulticastReassembler({ sessionId, verifier: v, timeoutMs: Math.round(segmentDuration * 1000) });
+    s = { rep, ad: found.ad, url: gatewayUrl(found.ad, found.base), reassembler, state: 'connecting', lastUsed: Date.now(), retry: 0, packets: 0, cached: [] };
+    sessions.set(rep, s);
+    reassembler.addEventListener(RESOURCE_PUSH, (e) => onPush(s!, e as ResourcePushEvent));
+    connect(s);
+  }
+  s.lastUsed = Date.now();
+  if (s.state === 'closed' && s.retryTimer === undefined) connect(s);
+  return s;
+}
+
+function connect(s: Session): void {
+  s.retryTimer = undefined;
+  if (!enabled || sessions.get(s.rep) !== s) return;
+  s.state = 'connecting';
+  const ws = new WebSocket(s.url);
+  ws.binaryType = 'arraybuffer';
+  s.ws = ws;
+  ws.onopen = () => {
+    s.state = 'open';
+    s.retry = 0;
+  };
+  ws.onmessage = (event) => {
+    s.packets++;
+    if (event.data instanceof ArrayBuffer) s.reassembler.enqueuePacket(new Uint8Array(event.data));
+  };
+  ws.onclose = () => {
+    if (s.ws !== ws) return;
+    s.ws = undefined;
+    s.state = 'closed';
+    // Unicast meanwhile; try again with backoff while the player still uses this representation.
+    if (enabled && sessions.get(s.rep) === s && Date.now() - s.lastUsed < 4 * segmentDuration * 1000) {
+      const delay = Math.min(10_000, 500 * 2 ** s.retry++);
+      s.retryTimer = setTimeout(() => connect(s), delay);
+    }
+  };
+}
+
+function closeSession(s: Session): void {
+  sessions.delete(s.rep);
+  if (s.retryTimer !== undefined) clearTimeout(s.retryTimer);
+  s.state = 'closed';
+  s.ws?.close(1000, 'not used');
+  s.ws = undefined;
+}
+
+// Representations the player stopped using (an ABR switch) are dropped once idle.
+setInterval(() => {
+  for (const s of sessions.values()) if (Date.now() - s.lastUsed > 3 * segmentDuration * 1000) closeSession(s);
+}, 1000);
+
+function onPush(s: Session, event: ResourcePushEvent): void {
+  const url = event.request.url.replace(/^[a-z]+:\/\/[^/]+/, self.location.origin); // served from this origin
+  const path = new URL(url).pathname;
+  if (!MEDIA.test(path) || deliveries.get(url)?.settled === false) return;
+  const delivery: Delivery = { settled: false, repairBytes: 0, promise: Promise.resolve(undefined) };
+  delivery.promise = (async () => {
+    let response: Response;
+    try {
+      response = await event.response;
+      delivery.route = 'push';
+    } catch (error) {
+      try {
+        const repaired = await repairPush(url, error, { fetch: (u, init) => fetch(u, { ...init, cache: 'no-store' }), verifier: await keys() });
+        response = repaired.response;
+        delivery.route = repaired.route === 'repaired' ? 'repaired' : 'unicast';
+        delivery.repairBytes = repaired.unicastBytes;
+        counts.repairBytes += repaired.unicastBytes;
+      } catch {
+        return undefined;
+      }
+    }
+    delivery.arrivedAt = Date.now();
+    const cache = await caches.open(PUSH_CACHE);
+    await cache.put(url, response.clone());
+    if (!path.endsWith('/init.mp4')) s.cached.push(url); // one init per representation, replaced in place
+    while (s.cached.length > maxCachedPerRep) {
+      const old = s.cached.shift()!;
+      void cache.delete(old);
+      deliveries.delete(old);
+    }
+    return response;
+  })().finally(() => (delivery.settled = true));
+  deliveries.set(url, delivery);
+  for (const wake of waiters.get(url) ?? []) wake();
+  waiters.delete(url);
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Segment requests
+
+async function segment(request: Request, url: URL, rep: string): Promise<Response> {
+  const requestedAt = Date.now();
+  const s = await session(rep).catch(() => undefined);
+  const key = url.href;
+  let delivery = deliveries.get(key);
+  // The next segment may not be promised yet: wait a little for its promise while the session is open.
+  if (!delivery && s?.state === 'open' && waiters.size < MAX_WAITERS) {
+    await new Promise<void>((resolve) => {
+      const list = waiters.get(key) ?? [];
+      list.push(resolve);
+      waiters.set(key, list);
+      setTimeout(resolve, PROMISE_WAIT_MS);
+    });
+    delivery = deliveries.get(key);
+  }
+  if (delivery) {
+    const response = await Promise.race([delivery.promise, new Promise<undefined>((r) => setTimeout(() => r(undefined), PUSH_WAIT_MS))]);
+    const cached = response ? await (await caches.open(PUSH_CACHE)).match(key) : undefined;
+    if (cached && delivery.route) {
+      record(key, rep, delivery.route, delivery.repairBytes, requestedAt, delivery.arrivedAt);
+      return cached;
+    }
+  }
+  const response = await fetch(request);
+  record(key, rep, 'unicast', 0, requestedAt, undefined);
+  return response;
+}
+
+function record(url: string, rep: string, route: MulticastSegmentRecord['route'], repairBytes: number, requestedAt: number, arrivedAt: number | undefined): void {
+  if (url.endsWith('init.mp4')) return;
+  counts[route]++;
+  records.unshift({ url, representation: rep, route, repairBytes, requestedAt, arrivedAt: arrivedAt ?? null });
+  records.length = Math.min(records.length, RECENT_RECORDS);
+}
+
+function stats(): MulticastStats {
+  return {
+    enabled,
+    advertised: [...advertised.keys()],
+    receptionWindow: receptionWindow(),
+    segments: { push: counts.push, repaired: counts.repaired, unicast: counts.unicast },
+    repairBytes: counts.repairBytes,
+    sessions: [...sessions.values()].map((s) => {
+      const r = s.reassembler.stats;
+      return { representation: s.rep, state: s.state, packets: s.packets, lost: r.lost, forged: r.forged, pushesCompleted: r.pushesCompleted, pushesFailed: r.pushesFailed };
+    }),
+    cachedEntries: [...sessions.values()].reduce((n, s) => n + s.cached.length, 0),
+    recent: records.slice(),
+  };
+}

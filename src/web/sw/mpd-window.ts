@@ -1,0 +1,66 @@
+/**
+ * The multicast reception window (WHP 336 §5.2): the Service Worker makes the player ask for each segment
+ * a little later than the origin's MPD would, so that the segment has been pushed over multicast, verified,
+ * and if need be repaired before the request arrives. It does so by editing the dynamic MPD
+ * (ISO/IEC 23009-1):
+ * - `MPD@availabilityStartTime` moves later by the window, so every segment becomes available that much
+ *   later (§5.3.9.5.3);
+ * - low-latency announcement is removed (`availabilityTimeOffset`, `availabilityTimeComplete`): a pushed
+ *   segment is whole or nothing, so the player must not ask for one still being produced;
+ * - `MPD@suggestedPresentationDelay` and the ServiceDescription `Latency` (§K.4: target, min, max, in ms)
+ *   grow by the window, so the player's latency target keeps the same margin behind the new live edge;
+ * - `MPD@timeShiftBufferDepth` is kept: the window moves the timeline, not its depth.
+ * Pure string work on the MPD pushcast's origin writes (and any like it); isomorphic.
+ */
+
+export interface MpdTemplate {
+  /** Seconds. */
+  segmentDuration: number;
+  representations: string[];
+}
+
+function attr(element: string, name: string): string | undefined {
+  return new RegExp(`\\s${name}="([^"]*)"`).exec(element)?.[1];
+}
+
+/** xs:duration of the form PT…S, as the origin writes it (PT1.5S, PT60S, PT1M0S…). */
+export function parseDuration(text: string): number | undefined {
+  const m = /^P(?:(\d+(?:\.\d+)?)D)?T?(?:(\d+(?:\.\d+)?)H)?(?:(\d+(?:\.\d+)?)M)?(?:(\d+(?:\.\d+)?)S)?$/.exec(text);
+  if (!m || text === 'P' || text === 'PT') return undefined;
+  return Number(m[1] ?? 0) * 86400 + Number(m[2] ?? 0) * 3600 + Number(m[3] ?? 0) * 60 + Number(m[4] ?? 0);
+}
+
+function formatDuration(seconds: number): string {
+  return `PT${Number(seconds.toFixed(3))}S`;
+}
+
+/** The segment duration and representation IDs of a SegmentTemplate@duration MPD. */
+export function readTemplate(mpd: string): MpdTemplate | undefined {
+  const template = /<SegmentTemplate\b[^>]*>/.exec(mpd)?.[0];
+  if (!template) return undefined;
+  const duration = Number(attr(template, 'duration'));
+  const timescale = Number(attr(template, 'timescale') ?? 1);
+  if (!(duration > 0 && timescale > 0)) return undefined;
+  const representations = [...mpd.matchAll(/<Representation\b[^>]*\sid="([^"]+)"/g)].map((m) => m[1]!);
+  return { segmentDuration: duration / timescale, representations };
+}
+
+/** The MPD with its timeline moved `windowSeconds` later (see the file comment). */
+export function openReceptionWindow(mpd: string, windowSeconds: number): string {
+  let out = mpd.replace(/<MPD\b[^>]*>/, (root) => {
+    let r = root.replace(/\savailabilityStartTime="([^"]*)"/, (whole, value: string) => {
+      const t = Date.parse(value);
+      return Number.isFinite(t) ? ` availabilityStartTime="${new Date(t + windowSeconds * 1000).toISOString()}"` : whole;
+    });
+    r = r.replace(/\ssuggestedPresentationDelay="([^"]*)"/, (whole, value: string) => {
+      const d = parseDuration(value);
+      return d === undefined ? whole : ` suggestedPresentationDelay="${formatDuration(d + windowSeconds)}"`;
+    });
+    return r;
+  });
+  out = out.replace(/\savailabilityTimeOffset="[^"]*"/g, '').replace(/\savailabilityTimeComplete="[^"]*"/g, '');
+  out = out.replace(/<Latency\b[^>]*>/g, (latency) =>
+    latency.replace(/\s(target|min|max)="(\d+(?:\.\d+)?)"/g, (_, name: string, value: string) => ` ${name}="${Math.round(Number(value) + windowSeconds * 1000)}"`),
+  );
+  return out;
+}
