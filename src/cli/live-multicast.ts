@@ -27,6 +27,8 @@ export interface LiveMulticastOptions {
   headroom: number;
   /** Page origins, besides the origin's own, whose pages may subscribe through the gateway. */
   gatewayOrigins?: string[];
+  /** The gateway browsers are sent to (a separate `pushcast gateway`); default this origin's own. */
+  gatewayUrl?: string;
 }
 
 /** The i-th address after `base` (IPv4: last octet; IPv6: last 16 bits). */
@@ -108,7 +110,7 @@ export class LiveMulticast {
       source: this.o.interfaceAddress,
       sessionId: hex(session.sessionId),
       keyUrl: this.keyUrl,
-      gateway: GATEWAY_PATH,
+      gateway: this.o.gatewayUrl ?? GATEWAY_PATH,
       maxAge: 60,
     });
   }

@@ -3,6 +3,7 @@ import { isIP } from 'node:net';
 import { fetchLive } from './fetch-live.js';
 import { multicastReceive } from './multicast-receive.js';
 import { multicastSend } from './multicast-send.js';
+import { gatewayCommand } from './gateway.js';
 import { serve } from './serve.js';
 
 function positiveNumber(value: string): number {
@@ -81,14 +82,32 @@ program
   .option('--multicast-ttl <n>', 'multicast TTL / hop limit (1: this network only)', ttl, 1)
   .option('--multicast-headroom <x>', 'pacing rate as a multiple of each rendition\'s bitrate', positiveNumber, 2)
   .option('--gateway-origin <origin...>', 'page origins, besides the origin\'s own, allowed to subscribe through the multicast gateway ("*": any)')
+  .option('--gateway-url <url>', 'advertise this multicast gateway (a separate `pushcast gateway`, e.g. wss://gw.example:8444/multicast/gateway) instead of the origin\'s own')
   .option('--multicast-announce <file>', 'advertise (Alt-Svc) and serve the keys of the sessions that `pushcast multicast send --announce <file>` runs')
   .action(async (opts) => {
     await serve({
       ...opts,
       multicast: opts.multicast
-        ? { group: opts.multicastGroup, port: opts.multicastPort, interfaceAddress: opts.multicastInterface, ttl: opts.multicastTtl, headroom: opts.multicastHeadroom, gatewayOrigins: opts.gatewayOrigin }
+        ? { group: opts.multicastGroup, port: opts.multicastPort, interfaceAddress: opts.multicastInterface, ttl: opts.multicastTtl, headroom: opts.multicastHeadroom, gatewayOrigins: opts.gatewayOrigin, gatewayUrl: opts.gatewayUrl }
         : undefined,
     });
+  });
+
+program
+  .command('gateway')
+  .description('Run the multicast gateway on its own: browsers subscribe over WebSocket to the sessions the origin advertises.')
+  .requiredOption('--origin <mpd-url>', 'the origin\'s MPD; its Alt-Svc advertisements say which sessions may be joined')
+  .option('--host <address>', 'address to listen on', '0.0.0.0')
+  .option('-p, --port <port>', 'port for WebSocket subscriptions and /metrics', udpPort, 8444)
+  .option('--tls', 'wss:// with the development certificate of --state-dir', false)
+  .option('--state-dir <dir>', 'where the development certificate is kept', '.pushcast')
+  .option('--allow-origin <origin...>', 'page origins allowed to subscribe besides the gateway\'s own ("*": any)')
+  .option('--interface <address>', 'interface address to join on', ipAddress)
+  .option('--max-subscribers <n>', 'subscribers at once', positiveNumber, 1000)
+  .option('--ca <file>', 'PEM certificate to trust for the origin')
+  .option('-k, --insecure', 'accept any certificate from the origin (development only)', false)
+  .action(async (opts) => {
+    await gatewayCommand(opts);
   });
 
 const multicast = program.command('multicast').description('Multicast HTTP/QUIC push (draft-pardue-quic-http-mcast, as BBC R&D\'s nghq speaks it)');

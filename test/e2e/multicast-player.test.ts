@@ -9,7 +9,7 @@
  * - An origin that advertises no multicast: the same page plays by unicast, with no stall.
  */
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
@@ -17,7 +17,7 @@ import test from 'node:test';
 import type { Page } from 'playwright-core';
 import type { PushcastStats } from '../../src/web/player/stats.js';
 import { launchChromium } from '../support/browser.js';
-import { startServe } from '../support/pushcast-process.js';
+import { BIN, startServe } from '../support/pushcast-process.js';
 
 const TABLE = 'pushcast_test_loss';
 
@@ -58,7 +58,7 @@ async function play(page: Page, seconds: number, onTick?: (s: PushcastStats) => 
   return s;
 }
 
-test('the multicast player: pushed segments with no stall; 5% loss repaired by ranges, byte-identical; unicast without an advertisement', { timeout: 300_000 }, async (t) => {
+test('the multicast player: pushed segments with no stall; 5% loss repaired by ranges, byte-identical', { timeout: 300_000 }, async (t) => {
   const state = mkdtempSync(join(os.tmpdir(), 'pushcast-mcplayer-'));
   const serve = await startServe(['--multicast', '--multicast-group', '232.112.96.1', '--multicast-port', '5700', '--ladder', '640x360@800k', '--state-dir', state]);
   const browser = await launchChromium();
@@ -137,4 +137,48 @@ test('the multicast player against an origin without multicast: unicast, no stal
   assert.ok(s.segments.total >= 8, `${s.segments.total} segments played`);
   assert.equal(s.stalls, 0);
   assert.ok(s.playing);
+});
+
+test('a separate gateway killed mid-play and restarted: no stall, unicast meanwhile, push resumes', { timeout: 180_000 }, async (t) => {
+  const state = mkdtempSync(join(os.tmpdir(), 'pushcast-mcplayer-'));
+  const gatewayPort = 18544;
+  const serve = await startServe([
+    '--multicast', '--multicast-group', '232.112.96.21', '--multicast-port', '5720', '--ladder', '640x360@800k', '--state-dir', state,
+    '--gateway-url', `ws://127.0.0.1:${gatewayPort}/multicast/gateway`,
+  ]);
+  const pageOrigin = new URL(serve.player).origin;
+  const startGateway = async () => {
+    const child = spawn(process.execPath, [BIN, 'gateway', '--origin', serve.manifest, '--host', '127.0.0.1', '--port', String(gatewayPort), '--allow-origin', pageOrigin], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout!.setEncoding('utf8').on('data', (s: string) => (out += s));
+    child.stderr!.setEncoding('utf8').on('data', (s: string) => (out += s));
+    for (let i = 0; i < 100 && !/^gateway: ws:/m.test(out); i++) await new Promise((r) => setTimeout(r, 100));
+    assert.match(out, /^gateway: ws:\/\/127\.0\.0\.1:18544\/multicast\/gateway$/m);
+    return child;
+  };
+  let gateway = await startGateway();
+  const browser = await launchChromium();
+  t.after(async () => {
+    gateway.kill('SIGKILL');
+    await browser.close();
+    await serve.stop();
+    rmSync(state, { recursive: true, force: true });
+  });
+  const page = await browser.newPage();
+  await page.goto(serve.player.replace(/\/$/, '') + '/multicast/');
+  const first = (await play(page, 20)).multicast!.segments;
+  assert.ok(first.push > 5, `pushed through the gateway: ${first.push}`);
+
+  gateway.kill('SIGKILL');
+  const down = await play(page, 15);
+  const during = down.multicast!.segments;
+  assert.ok(during.unicast > first.unicast, 'unicast while the gateway is down');
+  assert.ok(down.multicast!.sessions.some((s) => s.state !== 'open'), 'the WebSocket is down');
+
+  gateway = await startGateway();
+  const after = await play(page, 25);
+  const resumed = after.multicast!.segments;
+  assert.ok(resumed.push > during.push + 4, `push resumed: ${resumed.push - during.push} pushed segments after the restart`);
+  assert.equal(after.stalls, 0, 'no stall through it all');
+  t.diagnostic(`before: ${first.push} push; gateway down 15 s: ${during.unicast - first.unicast} unicast; after restart: ${resumed.push - during.push} push; stalls ${after.stalls}`);
 });

@@ -141,7 +141,8 @@ function keys(): Promise<PushSignatureVerifier | undefined> {
 
 function gatewayUrl(ad: MulticastAdvertisement, base: string): string {
   const url = new URL(ad.gateway!, base);
-  url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:';
+  if (url.protocol === 'https:') url.protocol = 'wss:';
+  else if (url.protocol === 'http:') url.protocol = 'ws:';
   url.search = new URLSearchParams({ group: ad.group, port: String(ad.port), ...(ad.source ? { source: ad.source } : {}), 'session-id': ad.sessionId }).toString();
   return url.href;
 }
