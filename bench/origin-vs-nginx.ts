@@ -72,7 +72,7 @@ function machine(): string {
 
 async function main(): Promise<void> {
   console.log(`machine: ${machine()}`);
-  const serve = await startServe(['--tls-port', 'off']);
+  const serve = await startServe(['--tls-port', 'off', '--no-multicast']);
   const dir = mkdtempSync(join(os.tmpdir(), 'pushcast-bench-'));
   // nginx workers drop root privileges (to nobody) and must be able to read the files.
   chmodSync(dir, 0o755);

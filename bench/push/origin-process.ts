@@ -27,7 +27,7 @@ export interface OriginProcess {
 
 export async function startOrigin(extraArgs: string[]): Promise<OriginProcess> {
   const args = [
-    'serve', '--host', ORIGIN_IP, '--port', '8080', '--tls-port', String(TLS_PORT),
+    'serve', '--no-multicast', '--host', ORIGIN_IP, '--port', '8080', '--tls-port', String(TLS_PORT),
     '--ladder', LADDER, '--segment-duration', String(SEGMENT_DURATION), '--state-dir', '.pushcast', ...extraArgs,
   ];
   // `ip netns exec` execs node in place, so child.pid is the origin itself.

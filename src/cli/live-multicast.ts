@@ -7,7 +7,8 @@ import { isIP } from 'node:net';
 import { join } from 'node:path';
 import { Gauge } from 'prom-client';
 import type { LiveWindow } from '../media/index.js';
-import { LiveMulticastSender, hex, type LiveSessionConfig } from '../multicast/index.js';
+import { execFileSync } from 'node:child_process';
+import { LiveMulticastSender, MulticastUdpReceiver, MulticastUdpSender, hex, type LiveSessionConfig } from '../multicast/index.js';
 import type { Origin, OriginMetrics, Route } from '../origin/index.js';
 import { PushSigner, type JsonWebKeySet } from '../push/index.js';
 import { GATEWAY_PATH, MulticastGateway, type GatewaySession } from '../gateway/index.js';
@@ -44,6 +45,41 @@ export function nthGroup(base: string, i: number): string {
   const last = parseInt(m[2] || '0', 16) + i;
   if (last > 0xffff) throw new Error(`--multicast-group ${base}: no room for ${i + 1} groups`);
   return m[1] + last.toString(16);
+}
+
+/**
+ * Whether a datagram sent to `group:port` from `interfaceAddress` comes back to a member on this host:
+ * undefined when it does, else why not. On the loopback (the demo's default) a host may need the
+ * interface's MULTICAST flag: it is set when we have the rights (root), and the probe is repeated.
+ */
+export async function probeMulticast(group: string, port: number, interfaceAddress: string): Promise<string | undefined> {
+  const once = async (): Promise<string | undefined> => {
+    let received = false;
+    let receiver: MulticastUdpReceiver | undefined;
+    let sender: MulticastUdpSender | undefined;
+    try {
+      receiver = await MulticastUdpReceiver.open({ group, port, source: interfaceAddress, interfaceAddress, onDatagram: () => (received = true) });
+      sender = await MulticastUdpSender.open({ group, port, rateBitsPerSecond: 1e6, multicastInterface: interfaceAddress, bindAddress: interfaceAddress, loopback: true, ttl: 0 });
+      for (let i = 0; i < 5 && !received; i++) {
+        await sender.send([new Uint8Array(8)]); // not a QUIC packet of any session: receivers drop it
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      return received ? undefined : `a datagram sent to ${group}:${port} from ${interfaceAddress} did not come back`;
+    } catch (error) {
+      return error instanceof Error ? error.message : String(error);
+    } finally {
+      await sender?.close();
+      await receiver?.close();
+    }
+  };
+  const first = await once();
+  if (first === undefined || !interfaceAddress.startsWith('127.') || process.getuid?.() !== 0) return first;
+  try {
+    execFileSync('ip', ['link', 'set', 'lo', 'multicast', 'on'], { stdio: 'ignore' });
+  } catch {
+    return first;
+  }
+  return once();
 }
 
 /** The session signing key, kept in the state folder (mode 0600) so receivers' keys stay valid across restarts. */

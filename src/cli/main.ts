@@ -75,7 +75,8 @@ program
   .option('--state-dir <dir>', 'where pushcast keeps its development certificate and packaged on-demand items', '.pushcast')
   .addOption(new Option('--ffmpeg <path>', 'ffmpeg executable').default('ffmpeg'))
   .option('--vod <dir>', 'also serve every media file in <dir> as an on-demand item (playlist page /vod; packaged on first use into <state-dir>/vod)')
-  .option('--multicast', 'also push every rendition over IP multicast (HTTP/QUIC, h3m-07) and advertise the sessions with Alt-Svc', false)
+  .option('--multicast', 'push every rendition over IP multicast too (HTTP/QUIC, h3m-07), advertised with Alt-Svc, with a WebSocket gateway for browsers (the default)', true)
+  .option('--no-multicast', 'no multicast push: HTTP only')
   .option('--multicast-group <address>', 'multicast group of the first rendition; the next ones take the following addresses', ipAddress, '232.112.99.1')
   .option('--multicast-port <port>', 'UDP port of the first rendition; the next ones take the following ports', udpPort, 5000)
   .option('--multicast-interface <address>', 'interface address to send from: the source address receivers join', ipAddress, '127.0.0.1')
@@ -87,7 +88,8 @@ program
   .action(async (opts) => {
     await serve({
       ...opts,
-      multicast: opts.multicast
+      // A separate sender's announced sessions replace the origin's own.
+      multicast: opts.multicast && !opts.multicastAnnounce
         ? { group: opts.multicastGroup, port: opts.multicastPort, interfaceAddress: opts.multicastInterface, ttl: opts.multicastTtl, headroom: opts.multicastHeadroom, gatewayOrigins: opts.gatewayOrigin, gatewayUrl: opts.gatewayUrl }
         : undefined,
     });

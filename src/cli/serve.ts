@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { DEFAULT_PUSH_POLICY, Origin, OriginMetrics, developmentCertificate } from '../origin/index.js';
 import { VodLibrary, vodRoute } from '../origin/vod/index.js';
 import { DEFAULT_AUDIO, DEFAULT_VIDEO_LADDER, parseLadder, type LiveInput, type VideoRendition } from '../source/index.js';
-import { AnnouncedMulticast, KEY_SET_PATH, LiveMulticast, type LiveMulticastOptions } from './live-multicast.js';
+import { AnnouncedMulticast, KEY_SET_PATH, LiveMulticast, probeMulticast, type LiveMulticastOptions } from './live-multicast.js';
 import { LiveStream } from './live-stream.js';
 
 export interface ServeOptions {
@@ -83,7 +83,13 @@ export async function serve(o: ServeOptions): Promise<void> {
     log,
   });
   if (o.multicast && o.multicastAnnounce) throw new Error('--multicast and --multicast-announce exclude each other: the sessions are sent here, or by another process');
-  const multicast = o.multicast ? await LiveMulticast.create(o.multicast, stream.window, o.stateDir, metrics) : undefined;
+  // Multicast where the host allows it; where it does not, one plain sentence, and the player stays unicast.
+  let multicast: LiveMulticast | undefined;
+  if (o.multicast) {
+    const why = await probeMulticast(o.multicast.group, o.multicast.port, o.multicast.interfaceAddress);
+    if (why === undefined) multicast = await LiveMulticast.create(o.multicast, stream.window, o.stateDir, metrics);
+    else log(`multicast: off, because this host does not deliver multicast on ${o.multicast.interfaceAddress} (${why}); players stay on unicast. Try --multicast-interface <address of another interface>, or --no-multicast to silence this.`);
+  }
   const announced = o.multicastAnnounce ? new AnnouncedMulticast(o.multicastAnnounce, log) : undefined;
   const origin = new Origin({
     window: stream.window,

@@ -120,7 +120,7 @@ test('the multicast player: pushed segments with no stall; 5% loss repaired by r
 
 test('the multicast player against an origin without multicast: unicast, no stall', { timeout: 120_000 }, async (t) => {
   const state = mkdtempSync(join(os.tmpdir(), 'pushcast-mcplayer-'));
-  const serve = await startServe(['--ladder', '640x360@800k', '--state-dir', state]);
+  const serve = await startServe(['--no-multicast', '--ladder', '640x360@800k', '--state-dir', state]);
   const browser = await launchChromium();
   t.after(async () => {
     await browser.close();

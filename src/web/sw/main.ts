@@ -35,6 +35,7 @@ const PUSH_WAIT_MS = 2500;
 const PROMISE_WAIT_MS = 1200;
 const RECENT_RECORDS = 40;
 const MAX_WAITERS = 256;
+const MAX_DELIVERIES = 512;
 
 interface Session {
   rep: string;
@@ -246,6 +247,8 @@ function onPush(s: Session, event: ResourcePushEvent): void {
     return response;
   })().finally(() => (delivery.settled = true));
   deliveries.set(url, delivery);
+  // Bounded: deliveries leave with their cache entry, and failed ones (nothing cached) age out here.
+  while (deliveries.size > MAX_DELIVERIES) deliveries.delete(deliveries.keys().next().value!);
   for (const wake of waiters.get(url) ?? []) wake();
   waiters.delete(url);
 }
