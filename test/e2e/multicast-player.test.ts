@@ -182,3 +182,28 @@ test('a separate gateway killed mid-play and restarted: no stall, unicast meanwh
   assert.equal(after.stalls, 0, 'no stall through it all');
   t.diagnostic(`before: ${first.push} push; gateway down 15 s: ${during.unicast - first.unicast} unicast; after restart: ${resumed.push - during.push} push; stalls ${after.stalls}`);
 });
+
+test('the viewer\'s switch turns multicast off (unicast, WebSockets closed) and on again (push resumes), without a stall', { timeout: 150_000 }, async (t) => {
+  const state = mkdtempSync(join(os.tmpdir(), 'pushcast-mcplayer-'));
+  const serve = await startServe(['--multicast-group', '232.112.96.31', '--multicast-port', '5730', '--ladder', '640x360@800k', '--state-dir', state]);
+  const browser = await launchChromium();
+  t.after(async () => {
+    await browser.close();
+    await serve.stop();
+    rmSync(state, { recursive: true, force: true });
+  });
+  const page = await browser.newPage();
+  await page.goto(serve.player.replace(/\/$/, '') + '/multicast/');
+  const on = (await play(page, 20)).multicast!;
+  assert.ok(on.segments.push > 4);
+  await page.uncheck('#multicast-switch input');
+  const off = (await play(page, 15)).multicast!;
+  assert.equal(off.enabled, false);
+  assert.equal(off.sessions.length, 0, 'no WebSocket while multicast is off');
+  assert.ok(off.segments.unicast >= on.segments.unicast + 5, `unicast while off: ${off.segments.unicast - on.segments.unicast}`);
+  assert.ok(off.segments.push <= on.segments.push + 4, `no push while off, but for the segments of each track received ahead of the switch: ${on.segments.push} → ${off.segments.push}, unicast ${on.segments.unicast} → ${off.segments.unicast}`);
+  await page.check('#multicast-switch input');
+  const again = await play(page, 20);
+  assert.ok(again.multicast!.segments.push >= off.segments.push + 4, `push resumed: ${again.multicast!.segments.push - off.segments.push}`);
+  assert.equal(again.stalls, 0);
+});
