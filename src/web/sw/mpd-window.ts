@@ -9,7 +9,8 @@
  *   segment is whole or nothing, so the player must not ask for one still being produced;
  * - `MPD@suggestedPresentationDelay` and the ServiceDescription `Latency` (§K.4: target, min, max, in ms)
  *   grow by the window, so the player's latency target keeps the same margin behind the new live edge;
- * - `MPD@timeShiftBufferDepth` is kept: the window moves the timeline, not its depth.
+ * - `MPD@timeShiftBufferDepth` shrinks by the window: the moved timeline must not reach back to segments
+ *   that the origin has already let go of (its own window ends that much earlier in the new timeline).
  * Pure string work on the MPD pushcast's origin writes (and any like it); isomorphic.
  */
 
@@ -51,6 +52,10 @@ export function openReceptionWindow(mpd: string, windowSeconds: number): string 
     let r = root.replace(/\savailabilityStartTime="([^"]*)"/, (whole, value: string) => {
       const t = Date.parse(value);
       return Number.isFinite(t) ? ` availabilityStartTime="${new Date(t + windowSeconds * 1000).toISOString()}"` : whole;
+    });
+    r = r.replace(/\stimeShiftBufferDepth="([^"]*)"/, (whole, value: string) => {
+      const d = parseDuration(value);
+      return d === undefined || d <= windowSeconds ? whole : ` timeShiftBufferDepth="${formatDuration(d - windowSeconds)}"`;
     });
     r = r.replace(/\ssuggestedPresentationDelay="([^"]*)"/, (whole, value: string) => {
       const d = parseDuration(value);

@@ -1,0 +1,56 @@
+/**
+ * The Service Worker's reception window (src/web/sw/mpd-window.ts) on the origin's own MPD: the timeline
+ * moves later by the window, low-latency announcement goes, the latency targets and the presentation
+ * delay grow by it, the time-shift depth shrinks by it; the result still validates against the
+ * ISO/IEC 23009-1 schema.
+ */
+import assert from 'node:assert/strict';
+import test from 'node:test';
+import { buildLiveMpd, type TrackInfo } from '../../src/media/index.js';
+import { openReceptionWindow, parseDuration, readTemplate } from '../../src/web/sw/mpd-window.js';
+import { validateMpd } from '../support/xmllint.js';
+
+const tracks: TrackInfo[] = [
+  { id: 'video-360p', kind: 'video', codec: 'avc1.42c01e', timescale: 12800, bandwidth: 800_000, width: 640, height: 360 },
+  { id: 'audio-128k', kind: 'audio', codec: 'mp4a.40.2', timescale: 48000, bandwidth: 128_000, sampleRate: 48000, channels: 2 },
+];
+
+const mpd = buildLiveMpd({
+  tracks,
+  availabilityStartTime: Date.parse('2026-11-22T10:00:00.000Z'),
+  segmentDuration: 2,
+  startNumber: 900_000_000,
+  chunkDuration: 0.2,
+  lowLatency: true,
+  timeShiftBufferDepth: 60,
+  minimumUpdatePeriod: 10,
+  targetLatency: 3,
+  utcTimingUrl: 'http://localhost:8080/time',
+});
+
+test('the reception window moves the timeline and the targets by its length, and the MPD stays valid', () => {
+  assert.deepEqual(readTemplate(mpd), { segmentDuration: 2, representations: ['video-360p', 'audio-128k'] });
+  const out = openReceptionWindow(mpd, 2.5);
+  assert.match(out, /availabilityStartTime="2026-11-22T10:00:02\.500Z"/);
+  assert.match(out, /timeShiftBufferDepth="PT57\.5S"/);
+  assert.match(out, /suggestedPresentationDelay="PT5\.5S"/);
+  assert.doesNotMatch(out, /availabilityTimeOffset|availabilityTimeComplete/);
+  const latency = /<Latency\b[^>]*>/.exec(out)![0];
+  assert.match(latency, /target="5500"/);
+  for (const [name, before] of [...(/<Latency\b[^>]*>/.exec(mpd)![0]).matchAll(/\s(min|max)="(\d+)"/g)].map((m) => [m[1], Number(m[2])] as const)) {
+    assert.match(latency, new RegExp(`${name}="${before + 2500}"`));
+  }
+  // Everything else is untouched.
+  assert.equal(out.replace(/\s(availabilityStartTime|timeShiftBufferDepth|suggestedPresentationDelay|target|min|max)="[^"]*"/g, ''), mpd.replace(/\s(availabilityStartTime|timeShiftBufferDepth|suggestedPresentationDelay|target|min|max|availabilityTimeOffset|availabilityTimeComplete)="[^"]*"/g, ''));
+  const validation = validateMpd(out);
+  assert.ok(validation.valid, validation.output);
+});
+
+test('xs:duration values as the origin and others write them', () => {
+  assert.equal(parseDuration('PT2S'), 2);
+  assert.equal(parseDuration('PT0.2S'), 0.2);
+  assert.equal(parseDuration('PT1M30S'), 90);
+  assert.equal(parseDuration('P1DT1H'), 90_000);
+  assert.equal(parseDuration('PT'), undefined);
+  assert.equal(parseDuration('2S'), undefined);
+});
