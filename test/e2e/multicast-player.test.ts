@@ -207,3 +207,27 @@ test('the viewer\'s switch turns multicast off (unicast, WebSockets closed) and 
   assert.ok(again.multicast!.segments.push >= off.segments.push + 4, `push resumed: ${again.multicast!.segments.push - off.segments.push}`);
   assert.equal(again.stalls, 0);
 });
+
+test('the WebSocket pool follows a rendition switch: the new rendition is joined, the old one dropped once idle', { timeout: 150_000 }, async (t) => {
+  const state = mkdtempSync(join(os.tmpdir(), 'pushcast-mcplayer-'));
+  const serve = await startServe(['--multicast-group', '232.112.96.41', '--multicast-port', '5740', '--ladder', '320x180@300k,640x360@800k', '--state-dir', state]);
+  const browser = await launchChromium();
+  t.after(async () => {
+    await browser.close();
+    await serve.stop();
+    rmSync(state, { recursive: true, force: true });
+  });
+  const page = await browser.newPage();
+  await page.goto(serve.player.replace(/\/$/, '') + '/multicast/');
+  await page.waitForFunction(() => document.querySelectorAll('#rendition option').length === 3, null, { timeout: 30_000 });
+  await page.selectOption('#rendition', 'video-180p');
+  const low = (await play(page, 20)).multicast!;
+  const videoSessions = (m: typeof low) => m.sessions.map((s) => s.representation).filter((r) => r.startsWith('video')).sort();
+  assert.deepEqual(videoSessions(low), ['video-180p'], 'only the pinned rendition is joined');
+  await page.selectOption('#rendition', 'video-360p');
+  const high = await play(page, 25);
+  assert.deepEqual(videoSessions(high.multicast!), ['video-360p'], 'the new rendition joined, the old one dropped');
+  const recent360 = high.multicast!.recent.filter((r) => r.representation === 'video-360p');
+  assert.ok(recent360.some((r) => r.route === 'push'), 'segments of the new rendition come by push');
+  assert.equal(high.stalls, 0);
+});

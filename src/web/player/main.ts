@@ -150,6 +150,23 @@ player.on(MediaPlayer.events.FRAGMENT_LOADING_COMPLETED, (e) => {
   recent.length = Math.min(recent.length, RECENT_SEGMENTS);
 });
 
+// The viewer may pin a video rendition, or leave the choice to ABR ("auto").
+const renditionSelect = document.querySelector<HTMLSelectElement>('#rendition');
+player.on(MediaPlayer.events.STREAM_INITIALIZED, () => {
+  if (!renditionSelect) return;
+  for (const r of player.getRepresentationsByType('video')) {
+    const option = document.createElement('option');
+    option.value = r.id;
+    option.textContent = `${r.height}p (${(r.bandwidth / 1e6).toFixed(1)} Mbit/s)`;
+    renditionSelect.append(option);
+  }
+});
+renditionSelect?.addEventListener('change', () => {
+  const id = renditionSelect.value;
+  player.updateSettings({ streaming: { abr: { autoSwitchBitrate: { video: id === 'auto' } } } });
+  if (id !== 'auto') player.setRepresentationForTypeById('video', id, true);
+});
+
 player.on(MediaPlayer.events.ERROR, (e) => {
   const err = (e as unknown as { error?: { code?: number; message?: string } }).error;
   errors.push(`${new Date().toISOString()} ${err?.code ?? ''} ${err?.message ?? 'player error'}`.trim());
