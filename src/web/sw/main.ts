@@ -86,9 +86,11 @@ self.addEventListener('message', (event) => {
 self.addEventListener('fetch', (event) => {
   const url = new URL(event.request.url);
   if (event.request.method !== 'GET' || url.origin !== self.location.origin) return;
-  if (url.pathname.endsWith('.mpd')) return event.respondWith(manifest(event.request));
+  // Whatever goes wrong in here, the request still goes to the network: unicast always works.
+  const safely = (work: Promise<Response>) => event.respondWith(work.catch(() => fetch(event.request)));
+  if (url.pathname.endsWith('.mpd')) return safely(manifest(event.request));
   const m = MEDIA.exec(url.pathname);
-  if (m && advertised.has(m[1]!)) event.respondWith(segment(event.request, url, m[1]!));
+  if (m && advertised.has(m[1]!)) safely(segment(event.request, url, m[1]!));
 });
 
 // ---------------------------------------------------------------------------------------------------
