@@ -107,9 +107,20 @@ export class QuicStream {
     return (this.id & 2) === 0;
   }
 
-  /** RFC 9218: urgency 0 (highest) to 7, incremental or not. */
+  private priority: [number, boolean] | undefined;
+
+  /**
+   * RFC 9218: urgency 0 (highest) to 7, incremental or not. quiche knows a local stream only once
+   * something was written to it, so before that the priority is kept and applied at the first write.
+   */
   setPriority(urgency: number, incremental = false): void {
-    this.conn.native.streamPriority(this.id, Math.max(0, Math.min(7, urgency)), incremental);
+    this.priority = [Math.max(0, Math.min(7, urgency)), incremental];
+    try {
+      this.conn.native.streamPriority(this.id, this.priority[0], incremental);
+      this.priority = undefined;
+    } catch {
+      // not created yet
+    }
   }
 
   write(data: Uint8Array, fin = false): Promise<void> {
@@ -148,6 +159,7 @@ export class QuicStream {
       let written: number | null;
       try {
         written = this.conn.native.streamSend(this.id, w.data, w.fin);
+        if (this.priority) this.setPriority(...this.priority);
       } catch (error) {
         this.pendingWrites.shift();
         w.reject(error instanceof Error ? error : new Error(String(error)));
