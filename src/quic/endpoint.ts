@@ -1,6 +1,6 @@
 /**
- * pushcast's QUIC endpoint (RFC 9000) on Cloudflare quiche's native binding (from `@matrixai/quic`,
- * whose own event loop and wrapper are not used): the UDP socket, the packet loop, connection-ID
+ * pushcast's QUIC endpoint (RFC 9000) on Cloudflare quiche's native binding (src/quic/quiche.ts; the
+ * binary of `@matrixai/quic`, whose own event loop and wrapper are not used): the UDP socket, the packet loop, connection-ID
  * routing, timers, and streams as backpressured async byte streams. Server and client roles.
  *
  * - **Packet loop.** Each datagram is routed by its Destination Connection ID to a connection, handed to
@@ -25,7 +25,7 @@ import { randomBytes } from 'node:crypto';
 import dgram from 'node:dgram';
 import { EventEmitter } from 'node:events';
 import { isIP } from 'node:net';
-import { quiche, type Config, type Connection, type Host } from '@matrixai/quic/native/index.js';
+import { quiche, type Config, type Connection, type Host } from './quiche.js';
 
 export type CongestionControl = 'bbr' | 'cubic' | 'reno';
 
@@ -66,8 +66,8 @@ function hex(bytes: Uint8Array): string {
 function makeConfig(o: QuicOptions, server: boolean): Config {
   const enc = (s: string | undefined) => (s === undefined ? undefined : new TextEncoder().encode(s));
   const config = server
-    ? quiche.Config.withBoringSslCtx(false, false, null, [enc(o.key)!], [enc(o.cert)!], null)
-    : quiche.Config.withBoringSslCtx(o.verifyPeer ?? true, false, enc(o.ca) ?? null, null, null, null);
+    ? quiche().Config.withBoringSslCtx(false, false, null, [enc(o.key)!], [enc(o.cert)!], null)
+    : quiche().Config.withBoringSslCtx(o.verifyPeer ?? true, false, enc(o.ca) ?? null, null, null, null);
   config.setApplicationProtos(o.alpn);
   config.setMaxIdleTimeout(o.maxIdleTimeoutMs ?? 30_000);
   config.setMaxRecvUdpPayloadSize(MAX_UDP);
@@ -137,14 +137,14 @@ export class QuicStream {
 
   /** RESET_STREAM (RFC 9000 §19.4) with an application error code. */
   reset(code: number): void {
-    this.conn.native.streamShutdown(this.id, quiche.Shutdown.Write, code);
+    this.conn.native.streamShutdown(this.id, quiche().Shutdown.Write, code);
     for (const w of this.pendingWrites.splice(0)) w.reject(new Error(`stream ${this.id} reset (${code})`));
     this.conn.flush();
   }
 
   /** STOP_SENDING (RFC 9000 §19.5): the peer should stop writing. */
   stopSending(code: number): void {
-    this.conn.native.streamShutdown(this.id, quiche.Shutdown.Read, code);
+    this.conn.native.streamShutdown(this.id, quiche().Shutdown.Read, code);
     this.ended = true;
     this.chunks.length = 0;
     this.buffered = 0;
@@ -435,7 +435,7 @@ export class QuicEndpoint extends EventEmitter<{ connection: [QuicConnection] }>
     const endpoint = await QuicEndpoint.open(o, false, isIP(o.host) === 6 ? '::' : '0.0.0.0', 0);
     const scid = randomBytes(SCID_LENGTH);
     const remote = { host: o.host, port: o.port };
-    const native = quiche.Connection.connect(o.serverName ?? o.host, scid, endpoint.local, remote, makeConfig(o, false));
+    const native = quiche().Connection.connect(o.serverName ?? o.host, scid, endpoint.local, remote, makeConfig(o, false));
     if (o.keylogFile) native.setKeylog(o.keylogFile);
     const conn = new QuicConnection(native, endpoint, remote, false, o.maxStreamBuffer ?? 1024 * 1024);
     endpoint.register(conn, [hex(scid)]);
@@ -487,7 +487,7 @@ export class QuicEndpoint extends EventEmitter<{ connection: [QuicConnection] }>
     this.counters.datagramsIn++;
     let header;
     try {
-      header = quiche.Header.fromSlice(data, SCID_LENGTH);
+      header = quiche().Header.fromSlice(data, SCID_LENGTH);
     } catch {
       this.counters.dropped++; // not a QUIC packet (RFC 9000 §17)
       return;
@@ -495,24 +495,24 @@ export class QuicEndpoint extends EventEmitter<{ connection: [QuicConnection] }>
     const to = this.local;
     const existing = this.byId.get(hex(header.dcid));
     if (existing) return existing.receive(data, from, to);
-    if (!this.server || header.ty !== quiche.Type.Initial) {
+    if (!this.server || header.ty !== quiche().Type.Initial) {
       this.counters.dropped++;
       return;
     }
-    if (!quiche.versionIsSupported(header.version)) {
+    if (!quiche().versionIsSupported(header.version)) {
       // RFC 9000 §6: Version Negotiation.
       const out = new Uint8Array(MAX_UDP);
-      const n = quiche.negotiateVersion(header.scid, header.dcid, out);
+      const n = quiche().negotiateVersion(header.scid, header.dcid, out);
       this.counters.versionNegotiations++;
       this.sendDatagram(out.subarray(0, n), from);
       return;
     }
-    if (data.length < quiche.MIN_CLIENT_INITIAL_LEN || new Set(this.byId.values()).size >= (this.o.maxConnections ?? 10_000)) {
+    if (data.length < quiche().MIN_CLIENT_INITIAL_LEN || new Set(this.byId.values()).size >= (this.o.maxConnections ?? 10_000)) {
       this.counters.dropped++; // RFC 9000 §14.1: a client Initial is at least 1200 bytes
       return;
     }
     const scid = randomBytes(SCID_LENGTH);
-    const native = quiche.Connection.accept(scid, null, to, from, makeConfig(this.o, true));
+    const native = quiche().Connection.accept(scid, null, to, from, makeConfig(this.o, true));
     if (this.o.keylogFile) native.setKeylog(this.o.keylogFile);
     const conn = new QuicConnection(native, this, from, true, this.o.maxStreamBuffer ?? 1024 * 1024);
     // Both IDs: the client's next Initial packets still carry its original DCID (RFC 9000 §7.2).

@@ -1,0 +1,146 @@
+/**
+ * Benchmark (issue 6): pushcast's QUIC endpoint on the loopback against a plain node:dgram loop of the
+ * same packet size, side by side in one process (sender and receiver both in it, in both variants).
+ * - bulk throughput of one connection, one stream and 16 streams, as a ratio to the dgram loop
+ *   (goal: at least half);
+ * - CPU per Gbit/s of each;
+ * - handshake time (median of 20);
+ * - memory per idle connection (200 connections).
+ *   npm run bench  (alone: node build/bench/quic.js). Options: BENCH_QUIC_SECONDS (4), BENCH_QUIC_ROUNDS (3).
+ */
+import dgram from 'node:dgram';
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import { join } from 'node:path';
+import { developmentCertificate } from '../src/origin/index.js';
+import { QuicEndpoint, type QuicConnection } from '../src/quic/index.js';
+
+const SECONDS = Number(process.env.BENCH_QUIC_SECONDS ?? 4);
+const ROUNDS = Number(process.env.BENCH_QUIC_ROUNDS ?? 3);
+const PACKET = 1350;
+
+function machine(): string {
+  const cpus = os.cpus();
+  return `${cpus[0]?.model.trim() ?? 'unknown CPU'} × ${cpus.length}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, ${os.type()} ${os.release()}, node ${process.version}`;
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+
+interface Result {
+  gbps: number;
+  cpuSecondsPerGbit: number;
+}
+
+/** A plain dgram loop: packets of PACKET bytes sent as fast as the socket takes them, counted at the receiver. */
+async function dgramLoop(): Promise<Result> {
+  const rx = dgram.createSocket('udp4');
+  const tx = dgram.createSocket('udp4');
+  await new Promise<void>((r) => rx.bind(0, '127.0.0.1', () => r()));
+  await new Promise<void>((r) => tx.bind(0, '127.0.0.1', () => r()));
+  rx.setRecvBufferSize(4 * 1024 * 1024);
+  tx.connect(rx.address().port, '127.0.0.1');
+  await new Promise<void>((r) => tx.once('connect', () => r()));
+  let received = 0;
+  rx.on('message', (m) => (received += m.length));
+  const packet = Buffer.alloc(PACKET, 7);
+  const cpu0 = process.cpuUsage();
+  const end = Date.now() + SECONDS * 1000;
+  let inFlight = 0;
+  await new Promise<void>((resolve) => {
+    const pump = () => {
+      while (inFlight < 64 && Date.now() < end) {
+        inFlight++;
+        tx.send(packet, () => {
+          inFlight--;
+          if (inFlight < 32) setImmediate(pump);
+        });
+      }
+      if (Date.now() >= end && inFlight === 0) resolve();
+    };
+    pump();
+    setTimeout(resolve, SECONDS * 1000 + 500);
+  });
+  await new Promise((r) => setTimeout(r, 100));
+  const cpu = process.cpuUsage(cpu0);
+  rx.close();
+  tx.close();
+  const gbits = (received * 8) / 1e9;
+  return { gbps: gbits / SECONDS, cpuSecondsPerGbit: (cpu.user + cpu.system) / 1e6 / Math.max(gbits, 1e-9) };
+}
+
+async function quicBulk(server: QuicEndpoint, ca: string, streams: number): Promise<Result> {
+  const accepted = new Promise<QuicConnection>((resolve) => server.once('connection', resolve));
+  const client = await QuicEndpoint.connect({ alpn: ['pushcast-bench'], host: '127.0.0.1', port: server.address.port, serverName: 'localhost', ca, initialMaxData: 64 << 20, initialMaxStreamData: 16 << 20 });
+  const conn = await accepted;
+  let received = 0;
+  client.on('stream', (s) => void (async () => {
+    for await (const chunk of s) received += chunk.length;
+  })());
+  const chunk = new Uint8Array(64 * 1024).fill(9);
+  const cpu0 = process.cpuUsage();
+  const end = Date.now() + SECONDS * 1000;
+  await Promise.all(
+    Array.from({ length: streams }, async () => {
+      const s = conn.openStream({ bidirectional: false });
+      while (Date.now() < end) await s.write(chunk);
+      await s.end();
+    }),
+  );
+  const cpu = process.cpuUsage(cpu0);
+  const gbits = (received * 8) / 1e9;
+  await client.close();
+  return { gbps: gbits / SECONDS, cpuSecondsPerGbit: (cpu.user + cpu.system) / 1e6 / Math.max(gbits, 1e-9) };
+}
+
+async function main(): Promise<void> {
+  console.log(`machine: ${machine()}`);
+  const dir = mkdtempSync(join(os.tmpdir(), 'pushcast-bench-quic-'));
+  const cert = developmentCertificate(dir);
+  const server = await QuicEndpoint.listen({ alpn: ['pushcast-bench'], key: cert.key, cert: cert.cert, host: '127.0.0.1', port: 0, initialMaxData: 64 << 20, initialMaxStreamData: 16 << 20 });
+  try {
+    const rows: { name: string; results: Result[] }[] = [
+      { name: `plain dgram loop, ${PACKET}-byte packets`, results: [] },
+      { name: 'QUIC, 1 stream', results: [] },
+      { name: 'QUIC, 16 streams', results: [] },
+    ];
+    for (let round = 0; round < ROUNDS; round++) {
+      rows[0]!.results.push(await dgramLoop());
+      rows[1]!.results.push(await quicBulk(server, cert.cert, 1));
+      rows[2]!.results.push(await quicBulk(server, cert.cert, 16));
+    }
+    const base = median(rows[0]!.results.map((r) => r.gbps));
+    console.log(`\nloopback bulk transfer, ${SECONDS} s × ${ROUNDS} rounds (alternating), sender and receiver in this process; medians`);
+    console.log('variant                                   Gbit/s   ÷ dgram   CPU s per Gbit');
+    for (const row of rows) {
+      const gbps = median(row.results.map((r) => r.gbps));
+      console.log(`${row.name.padEnd(40)} ${gbps.toFixed(3).padStart(7)}   ${(gbps / base).toFixed(2).padStart(6)}   ${median(row.results.map((r) => r.cpuSecondsPerGbit)).toFixed(2).padStart(8)}`);
+    }
+
+    // Handshakes.
+    const times: number[] = [];
+    for (let i = 0; i < 20; i++) {
+      const t0 = performance.now();
+      const c = await QuicEndpoint.connect({ alpn: ['pushcast-bench'], host: '127.0.0.1', port: server.address.port, serverName: 'localhost', ca: cert.cert });
+      times.push(performance.now() - t0);
+      await c.close();
+    }
+    console.log(`\nhandshake (1-RTT, ECDSA P-256 certificate verified), median of 20: ${median(times).toFixed(2)} ms`);
+
+    // Idle connections.
+    global.gc?.();
+    const rss0 = process.memoryUsage().rss;
+    const idle = await Promise.all(Array.from({ length: 200 }, () => QuicEndpoint.connect({ alpn: ['pushcast-bench'], host: '127.0.0.1', port: server.address.port, serverName: 'localhost', ca: cert.cert })));
+    await new Promise((r) => setTimeout(r, 500));
+    global.gc?.();
+    const perConnection = (process.memoryUsage().rss - rss0) / 200;
+    console.log(`memory per idle connection (both ends in this process, client socket included): ${(perConnection / 1024).toFixed(1)} KiB`);
+    await Promise.all(idle.map((c) => c.close()));
+    console.log(`bench-json: ${JSON.stringify({ bench: 'quic', machine: machine(), seconds: SECONDS, rounds: ROUNDS, rows: rows.map((r) => ({ name: r.name, gbps: median(r.results.map((x) => x.gbps)), cpuSecondsPerGbit: median(r.results.map((x) => x.cpuSecondsPerGbit)) })), handshakeMs: median(times), idleConnectionBytes: perConnection })}`);
+  } finally {
+    await server.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+  process.exit(0);
+}
+
+void main();
