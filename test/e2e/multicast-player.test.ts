@@ -14,11 +14,11 @@ import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
-import test from 'node:test';
+import test, { type TestContext } from 'node:test';
 import type { Page } from 'playwright-core';
 import type { PushcastStats } from '../../src/web/player/stats.js';
 import { launchChromium } from '../support/browser.js';
-import { BIN, startServe } from '../support/pushcast-process.js';
+import { BIN, startServe, type RunningServe } from '../support/pushcast-process.js';
 
 const TABLE = 'pushcast_test_loss';
 
@@ -47,6 +47,22 @@ function lossCounter(): { packets: number; bytes: number } {
   return { packets: Number(m?.[1] ?? 0), bytes: Number(m?.[2] ?? 0) };
 }
 
+/** `pushcast serve` with `args`, Chromium, and a page on the multicast player; all cleaned up after the test. */
+async function openPlayer(t: TestContext, args: string[]): Promise<{ serve: RunningServe; page: Page }> {
+  const state = mkdtempSync(join(os.tmpdir(), 'pushcast-mcplayer-'));
+  const serve = await startServe([...args, '--state-dir', state]);
+  const browser = await launchChromium();
+  t.after(async () => {
+    quiet(() => nft('delete', 'table', 'inet', TABLE));
+    await browser.close();
+    await serve.stop();
+    rmSync(state, { recursive: true, force: true });
+  });
+  const page = await browser.newPage();
+  await page.goto(serve.player.replace(/\/$/, '') + '/multicast/');
+  return { serve, page };
+}
+
 const stats = (page: Page) => page.evaluate(() => (window as unknown as { pushcastStats: () => PushcastStats }).pushcastStats());
 
 async function play(page: Page, seconds: number, onTick?: (s: PushcastStats) => void): Promise<PushcastStats> {
@@ -60,19 +76,8 @@ async function play(page: Page, seconds: number, onTick?: (s: PushcastStats) => 
 }
 
 test('the multicast player: pushed segments with no stall; 5% loss repaired by ranges, byte-identical', { timeout: 300_000 }, async (t) => {
-  const state = mkdtempSync(join(os.tmpdir(), 'pushcast-mcplayer-'));
   // A long time-shift window: the repaired segments are compared with the origin's after the run.
-  const serve = await startServe(['--multicast', '--multicast-group', '232.112.96.1', '--multicast-port', '5700', '--ladder', '640x360@800k', '--time-shift', '300', '--state-dir', state]);
-  const browser = await launchChromium();
-  t.after(async () => {
-    quiet(() => nft('delete', 'table', 'inet', TABLE));
-    await browser.close();
-    await serve.stop();
-    rmSync(state, { recursive: true, force: true });
-  });
-  const line = await serve.waitForLine(/^multicast player: /);
-  const page = await browser.newPage();
-  await page.goto(line.slice(line.indexOf(':') + 1).trim());
+  const { page } = await openPlayer(t, ['--multicast', '--multicast-group', '232.112.96.1', '--multicast-port', '5700', '--ladder', '640x360@800k', '--time-shift', '300']);
 
   // 1. Healthy, 60 s. The first segments may come by unicast while the WebSockets open.
   let joinedAt: number | undefined;
@@ -129,16 +134,7 @@ test('the multicast player: pushed segments with no stall; 5% loss repaired by r
 });
 
 test('the multicast player against an origin without multicast: unicast, no stall', { timeout: 120_000 }, async (t) => {
-  const state = mkdtempSync(join(os.tmpdir(), 'pushcast-mcplayer-'));
-  const serve = await startServe(['--no-multicast', '--ladder', '640x360@800k', '--state-dir', state]);
-  const browser = await launchChromium();
-  t.after(async () => {
-    await browser.close();
-    await serve.stop();
-    rmSync(state, { recursive: true, force: true });
-  });
-  const page = await browser.newPage();
-  await page.goto(serve.player.replace(/\/$/, '') + '/multicast/');
+  const { page } = await openPlayer(t, ['--no-multicast', '--ladder', '640x360@800k']);
   const s = await play(page, 20);
   assert.equal(s.mode, 'multicast');
   assert.deepEqual(s.multicast?.advertised, [], 'nothing advertised');
@@ -194,16 +190,7 @@ test('a separate gateway killed mid-play and restarted: no stall, unicast meanwh
 });
 
 test('the viewer\'s switch turns multicast off (unicast, WebSockets closed) and on again (push resumes), without a stall', { timeout: 150_000 }, async (t) => {
-  const state = mkdtempSync(join(os.tmpdir(), 'pushcast-mcplayer-'));
-  const serve = await startServe(['--multicast-group', '232.112.96.31', '--multicast-port', '5730', '--ladder', '640x360@800k', '--state-dir', state]);
-  const browser = await launchChromium();
-  t.after(async () => {
-    await browser.close();
-    await serve.stop();
-    rmSync(state, { recursive: true, force: true });
-  });
-  const page = await browser.newPage();
-  await page.goto(serve.player.replace(/\/$/, '') + '/multicast/');
+  const { page } = await openPlayer(t, ['--multicast-group', '232.112.96.31', '--multicast-port', '5730', '--ladder', '640x360@800k']);
   const on = (await play(page, 20)).multicast!;
   assert.ok(on.segments.push > 4);
   await page.uncheck('#multicast-switch input');
@@ -219,16 +206,7 @@ test('the viewer\'s switch turns multicast off (unicast, WebSockets closed) and 
 });
 
 test('the WebSocket pool follows a rendition switch: the new rendition is joined, the old one dropped once idle', { timeout: 150_000 }, async (t) => {
-  const state = mkdtempSync(join(os.tmpdir(), 'pushcast-mcplayer-'));
-  const serve = await startServe(['--multicast-group', '232.112.96.41', '--multicast-port', '5740', '--ladder', '320x180@300k,640x360@800k', '--state-dir', state]);
-  const browser = await launchChromium();
-  t.after(async () => {
-    await browser.close();
-    await serve.stop();
-    rmSync(state, { recursive: true, force: true });
-  });
-  const page = await browser.newPage();
-  await page.goto(serve.player.replace(/\/$/, '') + '/multicast/');
+  const { page } = await openPlayer(t, ['--multicast-group', '232.112.96.41', '--multicast-port', '5740', '--ladder', '320x180@300k,640x360@800k']);
   await page.waitForFunction(() => document.querySelectorAll('#rendition option').length === 3, null, { timeout: 30_000 });
   await page.selectOption('#rendition', 'video-180p');
   const low = (await play(page, 20)).multicast!;
