@@ -186,9 +186,12 @@ export class QuicStream {
     this.wake?.();
   }
 
+  /** The stream can go no further: writes under way fail; a read side that already saw FIN stays clean. */
   fail(error: Error): void {
-    this.error = error;
-    this.ended = true;
+    if (!this.ended) {
+      this.error = error;
+      this.ended = true;
+    }
     for (const w of this.pendingWrites.splice(0)) w.reject(error);
     this.wake?.();
   }
