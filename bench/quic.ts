@@ -1,6 +1,7 @@
 /**
  * Benchmark (issue 6): pushcast's QUIC endpoint on the loopback against a plain node:dgram loop of the
- * same packet size, side by side in one process (sender and receiver both in it, in both variants).
+ * same packet size, side by side in one run; the sender is this process, the receiver a child process
+ * (bench/quic/peer.ts) in both variants.
  * - bulk throughput of one connection, one stream and 16 streams, as a ratio to the dgram loop
  *   (goal: at least half);
  * - CPU per Gbit/s of each;
@@ -8,10 +9,13 @@
  * - memory per idle connection (200 connections).
  *   npm run bench  (alone: node build/bench/quic.js). Options: BENCH_QUIC_SECONDS (4), BENCH_QUIC_ROUNDS (3).
  */
+import { spawn } from 'node:child_process';
 import dgram from 'node:dgram';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
+import readline from 'node:readline';
+import { fileURLToPath } from 'node:url';
 import { developmentCertificate } from '../src/origin/index.js';
 import { QuicEndpoint, type QuicConnection } from '../src/quic/index.js';
 
@@ -31,21 +35,38 @@ interface Result {
   cpuSecondsPerGbit: number;
 }
 
-/** A plain dgram loop: packets of PACKET bytes sent as fast as the socket takes them, counted at the receiver. */
+const PEER = fileURLToPath(new URL('./quic/peer.js', import.meta.url));
+
+/** The receiving end in a child process; `bytes()` asks it how much it has received so far. */
+async function startPeer(args: string[]): Promise<{ port: number; bytes: () => Promise<number>; stop: () => void }> {
+  const child = spawn(process.execPath, [PEER, ...args], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const lines = readline.createInterface({ input: child.stdout! });
+  const waiting: ((line: string) => void)[] = [];
+  lines.on('line', (line) => waiting.shift()?.(line));
+  const next = () => new Promise<string>((resolve) => waiting.push(resolve));
+  const ready = await next();
+  return {
+    port: Number(ready.split(' ')[1]),
+    bytes: async () => {
+      child.stdin!.write('report\n');
+      return Number((await next()).split(' ')[1]);
+    },
+    stop: () => child.kill('SIGKILL'),
+  };
+}
+
+/** A plain dgram loop: packets of PACKET bytes sent as fast as the socket takes them to a receiver process. */
 async function dgramLoop(): Promise<Result> {
-  const rx = dgram.createSocket('udp4');
+  const peer = await startPeer(['dgram']);
   const tx = dgram.createSocket('udp4');
-  await new Promise<void>((r) => rx.bind(0, '127.0.0.1', () => r()));
   await new Promise<void>((r) => tx.bind(0, '127.0.0.1', () => r()));
-  rx.setRecvBufferSize(4 * 1024 * 1024);
-  tx.connect(rx.address().port, '127.0.0.1');
+  tx.connect(peer.port, '127.0.0.1');
   await new Promise<void>((r) => tx.once('connect', () => r()));
-  let received = 0;
-  rx.on('message', (m) => (received += m.length));
   const packet = Buffer.alloc(PACKET, 7);
   const cpu0 = process.cpuUsage();
+  const before = await peer.bytes();
   const end = Date.now() + SECONDS * 1000;
-  // 64 sends per turn of the event loop, so that the receiver (same process) gets its turns too.
+  // 64 sends per turn of the event loop.
   await new Promise<void>((resolve) => {
     const loop = () => {
       if (Date.now() >= end) return resolve();
@@ -55,25 +76,22 @@ async function dgramLoop(): Promise<Result> {
     loop();
   });
   await new Promise((r) => setTimeout(r, 100));
+  const received = (await peer.bytes()) - before;
   const cpu = process.cpuUsage(cpu0);
-  rx.close();
   tx.close();
+  peer.stop();
   const gbits = (received * 8) / 1e9;
   return { gbps: gbits / SECONDS, cpuSecondsPerGbit: (cpu.user + cpu.system) / 1e6 / Math.max(gbits, 1e-9) };
 }
 
-async function quicBulk(server: QuicEndpoint, ca: string, streams: number): Promise<Result> {
+/** QUIC bulk transfer from this process's server to a client process, on `streams` streams. */
+async function quicBulk(server: QuicEndpoint, caFile: string, streams: number): Promise<Result> {
   const accepted = new Promise<QuicConnection>((resolve) => server.once('connection', resolve));
-  const client = await QuicEndpoint.connect({ alpn: ['pushcast-bench'], host: '127.0.0.1', port: server.address.port, serverName: 'localhost', ca, initialMaxData: 64 << 20, initialMaxStreamData: 16 << 20 });
+  const peer = await startPeer(['quic', String(server.address.port), caFile]);
   const conn = await accepted;
-  let received = 0;
-  client.on('stream', (s) =>
-    void (async () => {
-      for await (const chunk of s) received += chunk.length;
-    })().catch(() => undefined), // the connection closing at the end of the round
-  );
   const chunk = new Uint8Array(64 * 1024).fill(9);
   const cpu0 = process.cpuUsage();
+  const before = await peer.bytes();
   const end = Date.now() + SECONDS * 1000;
   await Promise.all(
     Array.from({ length: streams }, async () => {
@@ -82,9 +100,11 @@ async function quicBulk(server: QuicEndpoint, ca: string, streams: number): Prom
       await s.end();
     }),
   );
+  const received = (await peer.bytes()) - before;
   const cpu = process.cpuUsage(cpu0);
+  await conn.close();
+  peer.stop();
   const gbits = (received * 8) / 1e9;
-  await client.close();
   return { gbps: gbits / SECONDS, cpuSecondsPerGbit: (cpu.user + cpu.system) / 1e6 / Math.max(gbits, 1e-9) };
 }
 
@@ -101,12 +121,12 @@ async function main(): Promise<void> {
     ];
     for (let round = 0; round < ROUNDS; round++) {
       rows[0]!.results.push(await dgramLoop());
-      rows[1]!.results.push(await quicBulk(server, cert.cert, 1));
-      rows[2]!.results.push(await quicBulk(server, cert.cert, 16));
+      rows[1]!.results.push(await quicBulk(server, join(dir, 'dev-cert.pem'), 1));
+      rows[2]!.results.push(await quicBulk(server, join(dir, 'dev-cert.pem'), 16));
     }
     const base = median(rows[0]!.results.map((r) => r.gbps));
-    console.log(`\nloopback bulk transfer, ${SECONDS} s × ${ROUNDS} rounds (alternating), sender and receiver in this process; medians`);
-    console.log('variant                                   Gbit/s   ÷ dgram   CPU s per Gbit');
+    console.log(`\nloopback bulk transfer, ${SECONDS} s × ${ROUNDS} rounds (alternating), receiver in a child process; medians`);
+    console.log('variant                                   Gbit/s   ÷ dgram   sender CPU s per Gbit');
     for (const row of rows) {
       const gbps = median(row.results.map((r) => r.gbps));
       console.log(`${row.name.padEnd(40)} ${gbps.toFixed(3).padStart(7)}   ${(gbps / base).toFixed(2).padStart(6)}   ${median(row.results.map((r) => r.cpuSecondsPerGbit)).toFixed(2).padStart(8)}`);
