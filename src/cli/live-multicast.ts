@@ -8,11 +8,11 @@ import { join } from 'node:path';
 import { Gauge } from 'prom-client';
 import type { LiveWindow } from '../media/index.js';
 import { execFileSync } from 'node:child_process';
-import { LiveMulticastSender, MulticastUdpReceiver, MulticastUdpSender, hex, type LiveSessionConfig } from '../multicast/index.js';
+import { LiveMulticastSender, MulticastUdpReceiver, MulticastUdpSender, type LiveSessionConfig } from '../multicast/index.js';
 import type { Origin, OriginMetrics, Route } from '../origin/index.js';
 import { PushSigner, type JsonWebKeySet } from '../push/index.js';
 import { GATEWAY_PATH, MulticastGateway, type GatewaySession } from '../gateway/index.js';
-import { formatMulticastAltSvc } from '../wire/index.js';
+import { formatMulticastAltSvc, toHex } from '../wire/index.js';
 
 /** Where receivers fetch the keys that sign the sessions (served by the origin, over HTTPS where it has it). */
 export const KEY_SET_PATH = '/.well-known/pushcast/multicast-keys.json';
@@ -113,7 +113,7 @@ export class LiveMulticast {
       sessionId: crypto.getRandomValues(new Uint8Array(8)),
     }));
     this.gateway = new MulticastGateway({
-      sessions: () => (this.sender ? this.sessions.map((s): GatewaySession => ({ group: s.group, port: s.port, source: o.interfaceAddress, sessionId: hex(s.sessionId) })) : []),
+      sessions: () => (this.sender ? this.sessions.map((s): GatewaySession => ({ group: s.group, port: s.port, source: o.interfaceAddress, sessionId: toHex(s.sessionId) })) : []),
       allowedOrigins: o.gatewayOrigins,
       interfaceAddress: o.interfaceAddress,
       registry: metrics?.registry,
@@ -144,7 +144,7 @@ export class LiveMulticast {
       group: session.group,
       port: session.port,
       source: this.o.interfaceAddress,
-      sessionId: hex(session.sessionId),
+      sessionId: toHex(session.sessionId),
       keyUrl: this.keyUrl,
       gateway: this.o.gatewayUrl ?? GATEWAY_PATH,
       maxAge: 60,

@@ -17,7 +17,7 @@ import {
   repairPush,
   type ResourcePushEvent,
 } from '../push/index.js';
-import { multicastAdvertisement, type MulticastAdvertisement } from '../wire/index.js';
+import { fromHex, multicastAdvertisement, type MulticastAdvertisement } from '../wire/index.js';
 
 export interface MulticastReceiveOptions {
   source?: string;
@@ -158,7 +158,7 @@ export async function multicastReceive(url: string | undefined, o: MulticastRece
   for (const plan of plans) {
     const verifier = await verifierFrom(o, url === undefined ? undefined : plan.ad, fetch);
     if (!verifier) log(`${plan.name}: no signing key (--signing-key): pushes are checked against their digest only, not authenticated`);
-    const sessionId = Uint8Array.from(plan.ad.sessionId.match(/../g)!.map((h) => parseInt(h, 16)));
+    const sessionId = fromHex(plan.ad.sessionId);
     const reassembler = new MulticastReassembler({ sessionId, verifier, timeoutMs: o.timeout });
     const receiver = await MulticastUdpReceiver.open({
       group: plan.ad.group,

@@ -9,7 +9,8 @@ import { readFile, rename, writeFile } from 'node:fs/promises';
 import { isIP } from 'node:net';
 import { join } from 'node:path';
 import { DashLiveFollower, createNodeFetch } from '../client/index.js';
-import { MulticastPushSession, hex } from '../multicast/index.js';
+import { MulticastPushSession } from '../multicast/index.js';
+import { toHex } from '../wire/index.js';
 import { PushSigner } from '../push/index.js';
 import { loadOrCreateSigner, nthGroup, type MulticastAnnouncement } from './live-multicast.js';
 
@@ -76,7 +77,7 @@ export async function multicastSend(mpdUrl: string, o: MulticastSendOptions): Pr
   }
   if (o.announce) {
     const announcement: MulticastAnnouncement = {
-      sessions: [...sessions.values()].map((s) => ({ representation: s.o.name, group: s.o.group, port: s.o.port, source: o.interface, sessionId: hex(s.o.sessionId) })),
+      sessions: [...sessions.values()].map((s) => ({ representation: s.o.name, group: s.o.group, port: s.o.port, source: o.interface, sessionId: toHex(s.o.sessionId) })),
       keys: signer.keySet,
     };
     await writeFile(`${o.announce}.part`, JSON.stringify(announcement, null, 2) + '\n');

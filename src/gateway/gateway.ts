@@ -22,6 +22,7 @@ import type { Duplex } from 'node:stream';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import { WebSocket, WebSocketServer } from 'ws';
 import { MulticastUdpReceiver } from '../multicast/udp-receiver.js';
+import { fromHex } from '../wire/index.js';
 
 export const GATEWAY_PATH = '/multicast/gateway';
 
@@ -166,7 +167,7 @@ export class MulticastGateway {
   private async subscribe(ws: WebSocket, key: string, session: GatewaySession): Promise<void> {
     let joined = this.joined.get(key);
     if (!joined) {
-      joined = { key, session, sessionIdBytes: Uint8Array.from(session.sessionId.match(/../g) ?? [], (h) => parseInt(h, 16)), subscribers: new Set() };
+      joined = { key, session, sessionIdBytes: fromHex(session.sessionId), subscribers: new Set() };
       this.joined.set(key, joined);
     }
     joined.subscribers.add(ws);

@@ -27,7 +27,6 @@ export { type PushFieldSigner } from './push-packetizer.js';
 export {
   LiveMulticastSender,
   MulticastPushSession,
-  hex,
   type MulticastPushSessionOptions,
   type LiveMulticastSenderOptions,
   type LiveResource,

@@ -16,6 +16,7 @@
  * - `close()` ends each session with a signed goaway (draft-pardue-quic-http-mcast §5.5).
  */
 import type { LiveTrack, LiveWindow, Segment } from '../media/index.js';
+import { toHex } from '../wire/index.js';
 import { MulticastUdpSender, QueueFullError, SenderClosedError } from './udp-sender.js';
 import { PushPacketizer, type PushFieldSigner } from './push-packetizer.js';
 
@@ -130,7 +131,7 @@ export class MulticastPushSession {
       trackId: this.o.name,
       group: this.o.group,
       port: this.o.port,
-      sessionId: hex(this.o.sessionId),
+      sessionId: toHex(this.o.sessionId),
       rateBitsPerSecond: this.o.rateBitsPerSecond,
       segments: this.segments,
       inits: this.inits,
@@ -180,10 +181,6 @@ export class MulticastPushSession {
     }
     await this.sender.close();
   }
-}
-
-export function hex(bytes: Uint8Array): string {
-  return [...bytes].map((b) => b.toString(16).padStart(2, '0')).join('');
 }
 
 export class LiveMulticastSender {

@@ -42,6 +42,7 @@
 import {
   Http3FrameType,
   MAX_CONNECTION_ID_LENGTH,
+  toBase64,
   MAX_MULTICAST_DATAGRAM,
   encodeFieldSection,
   encodeHttp3Frame,
@@ -150,16 +151,11 @@ function fieldLines(init: HeaderInit | undefined, what: string): FieldLine[] {
   return lines;
 }
 
-function base64(bytes: Uint8Array): string {
-  let binary = '';
-  for (let i = 0; i < bytes.length; i += 0x8000) binary += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
-  return btoa(binary);
-}
 
 /** `sha256=<base64>` over `body` (RFC 3230 §4.3.2, the algorithm token nghq writes). */
 export async function sha256Digest(body: Uint8Array): Promise<string> {
   const copy = new Uint8Array(body); // an ArrayBuffer-backed copy, whatever backs `body`
-  return 'sha256=' + base64(new Uint8Array(await globalThis.crypto.subtle.digest('SHA-256', copy)));
+  return 'sha256=' + toBase64(new Uint8Array(await globalThis.crypto.subtle.digest('SHA-256', copy)));
 }
 
 function concat(parts: Uint8Array[]): Uint8Array {

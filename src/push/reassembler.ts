@@ -44,6 +44,7 @@ import {
   decodeFrames,
   decodeShortHeaderPacket,
   readVarint,
+  toBase64,
   varintLength,
   varintLengthOf,
   type FieldLine,
@@ -285,11 +286,6 @@ function mergeRanges(ranges: ByteRange[]): ByteRange[] {
   return out;
 }
 
-function base64(bytes: Uint8Array): string {
-  let binary = '';
-  for (let i = 0; i < bytes.length; i += 0x8000) binary += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
-  return btoa(binary);
-}
 
 /** RFC 3230 `Digest: sha-256=…, md5=…`; nghq writes `sha256=`. The SHA-256 value, if any. */
 function sha256FromDigest(value: string): string | undefined {
@@ -876,7 +872,7 @@ export class MulticastReassembler extends EventTarget {
     if (expected === undefined) {
       if (this.requireDigest) throw new VerificationError('no digest: sha256=… on the pushed response', 'digest');
     } else {
-      const actual = base64(new Uint8Array(await globalThis.crypto.subtle.digest('SHA-256', body)));
+      const actual = toBase64(new Uint8Array(await globalThis.crypto.subtle.digest('SHA-256', body)));
       if (actual !== expected) throw new VerificationError(`digest mismatch: header sha256=${expected}, body sha256=${actual}`, 'digest');
     }
     if (this.verifier) {

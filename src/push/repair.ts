@@ -12,7 +12,7 @@
  *   fit, a digest mismatch after splicing): the whole resource is fetched by unicast, from the origin
  *   the caller trusts (HTTPS).
  */
-import type { FieldLine } from '../wire/index.js';
+import { toBase64, type FieldLine } from '../wire/index.js';
 import { IncompletePushError, type PushVerifier } from './reassembler.js';
 import type { ByteRange } from './sparse-bytes.js';
 
@@ -43,11 +43,6 @@ export class RepairError extends Error {
   override name = 'RepairError';
 }
 
-function base64(bytes: Uint8Array): string {
-  let binary = '';
-  for (let i = 0; i < bytes.length; i += 0x8000) binary += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
-  return btoa(binary);
-}
 
 function field(fields: readonly FieldLine[], name: string): string | undefined {
   return fields.find((f) => f.name === name)?.value;
@@ -127,7 +122,7 @@ async function rangeRepair(url: string, failure: unknown, o: RepairOptions): Pro
   };
   await Promise.all(Array.from({ length: Math.min(o.concurrency ?? 4, ranges.length) }, worker));
   if (refused !== undefined) return refused;
-  const actual = base64(new Uint8Array(await crypto.subtle.digest('SHA-256', out)));
+  const actual = toBase64(new Uint8Array(await crypto.subtle.digest('SHA-256', out)));
   if (actual !== expected) return 'spliced body does not match the digest';
   return { response: new Response(out, { status: 200, headers: headersOf(responseFields) }), body: out, route: 'repaired', unicastBytes };
 }

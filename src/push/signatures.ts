@@ -43,7 +43,7 @@
  * `created` is written and ignored on verification (a live segment has no freshness window to check).
  */
 import { parseDictionary, isInnerList, serializeInnerList, type SfInnerList, type SfItem } from '../wire/structured-fields.js';
-import type { FieldLine } from '../wire/index.js';
+import { fromBase64, toBase64, type FieldLine } from '../wire/index.js';
 
 export type SignatureAlgorithm = 'ed25519' | 'rsa-sha256';
 
@@ -72,21 +72,9 @@ const ED25519 = { name: 'Ed25519' } as const;
 const RSA_PKCS1 = { name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256' } as const;
 const encoder = new TextEncoder();
 
-function base64(bytes: Uint8Array): string {
-  let binary = '';
-  for (let i = 0; i < bytes.length; i += 0x8000) binary += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
-  return btoa(binary);
-}
-
-function fromBase64(text: string): Uint8Array<ArrayBuffer> {
-  const binary = atob(text);
-  const out = new Uint8Array(binary.length);
-  for (let i = 0; i < binary.length; i++) out[i] = binary.charCodeAt(i);
-  return out;
-}
 
 function base64url(bytes: Uint8Array): string {
-  return base64(bytes).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
+  return toBase64(bytes).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
 }
 
 /** RFC 7638 JWK thumbprint (SHA-256), base64url: a key ID both ends compute from the key alone. */
@@ -103,7 +91,7 @@ export function pemBody(pem: string, label: string): Uint8Array<ArrayBuffer> {
 }
 
 export function toPem(der: Uint8Array, label: string): string {
-  const b64 = base64(der).replace(/.{64}/g, '$&\n').replace(/\n$/, '');
+  const b64 = toBase64(der).replace(/.{64}/g, '$&\n').replace(/\n$/, '');
   return `-----BEGIN ${label}-----\n${b64}\n-----END ${label}-----\n`;
 }
 
@@ -253,7 +241,7 @@ export class PushSigner {
     const signature = new Uint8Array(await crypto.subtle.sign(ED25519, this.privateKey, encoder.encode(base)));
     return [
       { name: 'signature-input', value: `${LABEL}=${serializeInnerList(params)}` },
-      { name: 'signature', value: `${LABEL}=:${base64(signature)}:` },
+      { name: 'signature', value: `${LABEL}=:${toBase64(signature)}:` },
     ];
   }
 }

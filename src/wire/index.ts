@@ -86,3 +86,4 @@ export {
   type HuffmanPolicy,
 } from './qpack.js';
 export { MULTICAST_ALPN, formatMulticastAltSvc, multicastAdvertisement, parseAltSvc, type AltSvcEntry, type MulticastAdvertisement } from './alt-svc.js';
+export { fromBase64, fromHex, toBase64, toHex } from './encoding.js';

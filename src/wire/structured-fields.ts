@@ -5,6 +5,7 @@
  * Parsing follows RFC 8941 §4.2 step by step; serialisation follows §4.1, so that a signature base
  * built from a parsed `Signature-Input` is byte for byte the one the signer built.
  */
+import { toBase64 } from './encoding.js';
 import { WireError } from './errors.js';
 
 export type BareItem = number | string | boolean | Uint8Array | SfToken;
@@ -203,11 +204,6 @@ export function parseDictionary(input: string): Map<string, DictionaryMember> {
   return dict;
 }
 
-function base64(bytes: Uint8Array): string {
-  let binary = '';
-  for (let i = 0; i < bytes.length; i += 0x8000) binary += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
-  return btoa(binary);
-}
 
 /** RFC 8941 §4.1.3.1 */
 export function serializeBareItem(value: BareItem): string {
@@ -221,7 +217,7 @@ export function serializeBareItem(value: BareItem): string {
   }
   if (typeof value === 'boolean') return value ? '?1' : '?0';
   if (value instanceof SfToken) return value.value;
-  return `:${base64(value)}:`;
+  return `:${toBase64(value)}:`;
 }
 
 /** RFC 8941 §4.1.1.2 */

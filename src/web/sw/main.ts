@@ -21,6 +21,7 @@
 /// <reference lib="webworker" />
 import { MulticastReassembler, PushSignatureVerifier, RESOURCE_PUSH, repairPush, type ResourcePushEvent } from '../../push/index.js';
 import { multicastAdvertisement, type MulticastAdvertisement } from '../../wire/alt-svc.js';
+import { fromHex } from '../../wire/encoding.js';
 import { openReceptionWindow, readTemplate } from './mpd-window.js';
 import type { MulticastSegmentRecord, MulticastStats, SessionStats } from './stats.js';
 
@@ -164,7 +165,7 @@ async function session(rep: string): Promise<Session | undefined> {
       counts.refusedSessions++;
       return undefined; // no keys: nothing pushed could be trusted
     }
-    const sessionId = Uint8Array.from(found.ad.sessionId.match(/../g)!, (h) => parseInt(h, 16));
+    const sessionId = fromHex(found.ad.sessionId);
     const reassembler = new MulticastReassembler({ sessionId, verifier: v, timeoutMs: Math.round(segmentDuration * 1000) });
     s = { rep, ad: found.ad, url: gatewayUrl(found.ad, found.base), reassembler, state: 'connecting', lastUsed: Date.now(), retry: 0, packets: 0, cached: [] };
     sessions.set(rep, s);
