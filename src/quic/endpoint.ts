@@ -25,6 +25,7 @@ import { randomBytes } from 'node:crypto';
 import dgram from 'node:dgram';
 import { EventEmitter } from 'node:events';
 import { isIP } from 'node:net';
+import { toHex } from '../wire/index.js';
 import { quiche, type Config, type Connection, type Host } from './quiche.js';
 
 export type CongestionControl = 'bbr' | 'cubic' | 'reno';
@@ -58,10 +59,6 @@ export interface QuicOptions {
 
 const SCID_LENGTH = 16;
 const MAX_UDP = 1350;
-
-function hex(bytes: Uint8Array): string {
-  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length).toString('hex');
-}
 
 function makeConfig(o: QuicOptions, server: boolean): Config {
   const enc = (s: string | undefined) => (s === undefined ? undefined : new TextEncoder().encode(s));
@@ -196,6 +193,9 @@ export class QuicStream {
     this.wake?.();
   }
 
+  /** Set by the connection when it stopped draining this stream at its read-ahead bound. */
+  paused = false;
+
   get bufferedBytes(): number {
     return this.buffered;
   }
@@ -209,7 +209,13 @@ export class QuicStream {
       const chunk = this.chunks.shift();
       if (chunk) {
         this.buffered -= chunk.length;
-        this.conn.pumpReads(); // the reader caught up: drain quiche again
+        // The reader caught up with a stream that was left undrained at its bound: drain it now, and
+        // send what reading frees (MAX_STREAM_DATA, RFC 9000 §4.2), else the peer waits for nothing.
+        if (this.paused) {
+          this.paused = false;
+          this.conn.pumpReads();
+          this.conn.flush();
+        }
         yield chunk;
         continue;
       }
@@ -350,6 +356,7 @@ export class QuicConnection extends EventEmitter<QuicConnectionEvents> {
         stream.push(this.readBuffer.slice(0, n), fin);
         if (fin) break;
       }
+      if (stream.bufferedBytes >= this.maxStreamBuffer) stream.paused = true;
     }
   }
 
@@ -410,13 +417,15 @@ export interface QuicEndpointStats {
   dropped: number;
   /** Version Negotiation packets sent (RFC 9000 §6) for Initials of an unsupported version. */
   versionNegotiations: number;
+  /** Datagrams handed to a connection (an existing one, or one they opened). */
+  routed: number;
 }
 
 /** One UDP socket, any number of connections: the server's listener, or a client's local end. */
 export class QuicEndpoint extends EventEmitter<{ connection: [QuicConnection] }> {
   private readonly byId = new Map<string, QuicConnection>();
   private readonly ids = new WeakMap<QuicConnection, string[]>();
-  private readonly counters = { datagramsIn: 0, datagramsOut: 0, dropped: 0, versionNegotiations: 0 };
+  private readonly counters = { datagramsIn: 0, datagramsOut: 0, dropped: 0, versionNegotiations: 0, routed: 0 };
   private local!: Host;
 
   private constructor(
@@ -441,7 +450,7 @@ export class QuicEndpoint extends EventEmitter<{ connection: [QuicConnection] }>
     const native = quiche().Connection.connect(o.serverName ?? o.host, scid, endpoint.local, remote, makeConfig(o, false));
     if (o.keylogFile) native.setKeylog(o.keylogFile);
     const conn = new QuicConnection(native, endpoint, remote, false, o.maxStreamBuffer ?? 1024 * 1024);
-    endpoint.register(conn, [hex(scid)]);
+    endpoint.register(conn, [toHex(scid)]);
     conn.once('close', () => void endpoint.close());
     conn.flush();
     await new Promise<void>((resolve, reject) => {
@@ -496,8 +505,11 @@ export class QuicEndpoint extends EventEmitter<{ connection: [QuicConnection] }>
       return;
     }
     const to = this.local;
-    const existing = this.byId.get(hex(header.dcid));
-    if (existing) return existing.receive(data, from, to);
+    const existing = this.byId.get(toHex(header.dcid));
+    if (existing) {
+      this.counters.routed++;
+      return existing.receive(data, from, to);
+    }
     if (!this.server || header.ty !== quiche().Type.Initial) {
       this.counters.dropped++;
       return;
@@ -519,8 +531,9 @@ export class QuicEndpoint extends EventEmitter<{ connection: [QuicConnection] }>
     if (this.o.keylogFile) native.setKeylog(this.o.keylogFile);
     const conn = new QuicConnection(native, this, from, true, this.o.maxStreamBuffer ?? 1024 * 1024);
     // Both IDs: the client's next Initial packets still carry its original DCID (RFC 9000 §7.2).
-    this.register(conn, [hex(scid), hex(header.dcid)]);
+    this.register(conn, [toHex(scid), toHex(header.dcid)]);
     this.emit('connection', conn);
+    this.counters.routed++;
     conn.receive(data, from, to);
   }
 
