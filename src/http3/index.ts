@@ -1,2 +1,16 @@
-/** HTTP/3 (RFC 9114) on pushcast's QUIC endpoint, with the shared wire codecs. */
-export { H3Error, H3_ALPN, Http3Client, serveHttp3, type Http3ClientResponse, type Http3Handler, type Http3Request, type Http3Response } from './http3.js';
+export {
+  H3Error,
+  H3_ALPN,
+  Http3Client,
+  Http3Connection,
+  Http3ServerRequest,
+  Http3ServerResponse,
+  readStreamStart,
+  readVarintAfter,
+  serveHttp3,
+  type Http3ClientResponse,
+  type Http3ConnectRequest,
+  type Http3Extension,
+  type Http3ServerOptions,
+  type StreamStart,
+} from './http3.js';

@@ -87,3 +87,24 @@ export {
 } from './qpack.js';
 export { MULTICAST_ALPN, formatMulticastAltSvc, multicastAdvertisement, parseAltSvc, type AltSvcEntry, type MulticastAdvertisement } from './alt-svc.js';
 export { fromBase64, fromHex, toBase64, toHex } from './encoding.js';
+export {
+  CAPSULE_CLOSE_WEBTRANSPORT_SESSION,
+  CAPSULE_DRAIN_WEBTRANSPORT_SESSION,
+  CapsuleReader,
+  MAX_CLOSE_REASON_BYTES,
+  SETTINGS_ENABLE_CONNECT_PROTOCOL,
+  SETTINGS_ENABLE_WEBTRANSPORT,
+  SETTINGS_H3_DATAGRAM,
+  WEBTRANSPORT_BIDI_SIGNAL,
+  WEBTRANSPORT_DRAFT02_REQUEST_HEADER,
+  WEBTRANSPORT_DRAFT_RESPONSE_HEADER,
+  WEBTRANSPORT_UNI_STREAM,
+  decodeCloseSession,
+  decodeSessionDatagram,
+  encodeCapsule,
+  encodeCloseSession,
+  encodeSessionDatagram,
+  http3CodeToWebTransport,
+  webTransportCodeToHttp3,
+  type Capsule,
+} from './webtransport.js';

@@ -9,7 +9,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
 import test from 'node:test';
-import { Http3Client, H3_ALPN, serveHttp3, type Http3Response } from '../../src/http3/index.js';
+import { Http3Client, H3_ALPN, serveHttp3 } from '../../src/http3/index.js';
 import { developmentCertificate } from '../../src/origin/index.js';
 import { QuicEndpoint } from '../../src/quic/index.js';
 import { decodeFieldSection, decodeHttp3Frames, encodeFieldSection, encodeHttp3Frame } from '../../src/wire/index.js';
@@ -25,15 +25,15 @@ const resources = new Map<string, Uint8Array>(Array.from({ length: 20 }, (_, i):
 async function setup() {
   const server = await QuicEndpoint.listen({ alpn: [H3_ALPN], key: certificate.key, cert: certificate.cert, host: '127.0.0.1', port: 0 });
   server.on('connection', (conn) =>
-    serveHttp3(
-      conn,
-      (req): Http3Response => {
-        if (req.method === 'POST') return { status: 200, headers: { 'content-type': 'text/plain' }, body: new TextEncoder().encode(createHash('sha256').update(req.body).digest('hex')) };
-        const body = resources.get(req.path);
-        return body ? { status: 200, headers: { 'content-type': 'video/mp4', 'content-length': String(body.length) }, body } : { status: 404, body: new TextEncoder().encode('not found\n') };
+    serveHttp3(conn, {
+      maxBodyBytes: 100_000,
+      onRequest: (req, res) => {
+        if (req.method === 'POST') return void res.writeHead(200, { 'content-type': 'text/plain' }).end(createHash('sha256').update(req.body).digest('hex'));
+        const body = resources.get(req.url);
+        if (body) res.writeHead(200, { 'content-type': 'video/mp4', 'content-length': String(body.length) }).end(body);
+        else res.writeHead(404).end('not found\n');
       },
-      { maxBodyBytes: 100_000 },
-    ),
+    }),
   );
   const conn = await QuicEndpoint.connect({ alpn: [H3_ALPN], host: '127.0.0.1', port: server.address.port, serverName: 'localhost', ca: certificate.cert });
   return { server, conn, client: new Http3Client(conn, `localhost:${server.address.port}`), close: async () => (await conn.close(), await server.close()) };

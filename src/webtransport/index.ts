@@ -1,0 +1,15 @@
+export {
+  SessionRouter,
+  StreamAbortedError,
+  type Session,
+  type SessionCloseInfo,
+  type SessionEvents,
+  type SessionRefusal,
+  type SessionRequest,
+  type SessionRoute,
+  type SessionStats,
+  type SessionStream,
+  type SessionTransport,
+  type StreamOptions,
+} from './session.js';
+export { Http3Session, SessionRefusedError, WebTransportHttp3, connectWebTransport, serveHttp3Sessions, type ConnectWebTransportOptions, type ServeHttp3SessionsOptions, type WebTransportHttp3Options } from './http3-session.js';

@@ -1,0 +1,157 @@
+/**
+ * A WebTransport session as pushcast's delivery modes see it, whatever carries it: WebTransport over
+ * HTTP/3 (draft-ietf-webtrans-http3-02, as Chromium speaks it) or the WebSocket fallback (the wire
+ * format of the `@moq/web-transport-ws` polyfill). Warp and its relays are written against this
+ * interface only, so a session's transport is a detail of how it was opened.
+ *
+ * Stream IDs follow RFC 9000 §2.1 in both transports: bit 0 = server-initiated, bit 1 = unidirectional.
+ */
+import { EventEmitter } from 'node:events';
+
+export type SessionTransport = 'webtransport' | 'websocket';
+
+export interface SessionCloseInfo {
+  /** The application's close code (WebTransport: 32 bits), 0 for a normal close. */
+  code: number;
+  reason: string;
+}
+
+export interface StreamOptions {
+  bidirectional?: boolean;
+  /** RFC 9218 urgency, 0 (first) to 7; the WebSocket fallback sends higher urgencies first too. */
+  urgency?: number;
+  incremental?: boolean;
+}
+
+/** Thrown by a write after the peer asked the stream to stop (STOP_SENDING) or the stream was reset. */
+export class StreamAbortedError extends Error {
+  constructor(
+    readonly streamId: number,
+    readonly code: number,
+    readonly by: 'peer-stop-sending' | 'peer-reset' | 'local-reset' | 'session-closed',
+  ) {
+    super(`stream ${streamId}: ${by} (code ${code})`);
+    this.name = 'StreamAbortedError';
+  }
+}
+
+/**
+ * One stream of a session. Readable when bidirectional or opened by the peer; writable when
+ * bidirectional or opened here. Reading is an async iteration of chunks (ends at FIN, throws on reset).
+ */
+export interface SessionStream extends AsyncIterable<Uint8Array> {
+  readonly id: number;
+  readonly bidirectional: boolean;
+  /** Opened by this side. */
+  readonly local: boolean;
+  /** Resolves once the transport has taken the bytes (backpressure); rejects with StreamAbortedError. */
+  write(data: Uint8Array): Promise<void>;
+  /** Writes `data` (if any) and FIN. */
+  end(data?: Uint8Array): Promise<void>;
+  /** RESET_STREAM with an application code: the bytes not yet delivered are abandoned. */
+  reset(code: number): void;
+  /** STOP_SENDING with an application code: this side reads no more. */
+  stopSending(code: number): void;
+  setPriority(urgency: number, incremental?: boolean): void;
+  /** Every byte until FIN, at most `limit` (throws past it). */
+  readAll(limit?: number): Promise<Uint8Array>;
+}
+
+export interface SessionEvents {
+  /** A stream the peer opened. */
+  stream: [SessionStream];
+  datagram: [Uint8Array];
+  close: [SessionCloseInfo];
+}
+
+export interface SessionStats {
+  transport: SessionTransport;
+  /** Smoothed round-trip time, when the transport knows it. */
+  rttMs?: number;
+  /** Congestion window and estimated delivery rate (QUIC only). */
+  cwndBytes?: number;
+  deliveryRateBitsPerSecond?: number;
+  /** Bytes written and not yet taken by the network (WebSocket: bufferedAmount). */
+  bufferedBytes?: number;
+  streamsOpened: number;
+  streamsAccepted: number;
+  datagramsSent: number;
+  datagramsReceived: number;
+}
+
+/** A WebTransport session: server side (accepted) or client side (connected). */
+export interface Session extends EventEmitter<SessionEvents> {
+  readonly transport: SessionTransport;
+  /** The request path, with its query. */
+  readonly path: string;
+  /** The CONNECT (or WebSocket upgrade) request's header fields, lowercase names. */
+  readonly headers: Readonly<Record<string, string>>;
+  openStream(options?: StreamOptions): SessionStream;
+  /** Sends an unreliable datagram; false when it was not sent (queue full, or no datagrams on this transport). */
+  sendDatagram(data: Uint8Array): boolean;
+  /** The largest datagram payload that fits, 0 when the transport has none. */
+  readonly maxDatagramSize: number;
+  close(code?: number, reason?: string): Promise<void>;
+  readonly closed: Promise<SessionCloseInfo>;
+  stats(): SessionStats;
+}
+
+/** What a server knows of a session request before accepting it. */
+export interface SessionRequest {
+  transport: SessionTransport;
+  /** Path and query, e.g. `/warp/live?token=…`. */
+  path: string;
+  authority: string;
+  /** The page's `Origin` (RFC 6454), when sent. */
+  origin?: string;
+  headers: Record<string, string>;
+}
+
+/** A refusal: the HTTP status the client sees and a one-line reason (sent as the response body/reason). */
+export interface SessionRefusal {
+  status: number;
+  reason: string;
+}
+
+export interface SessionRoute {
+  /** Undefined accepts; a refusal answers with its status. */
+  authorize?(request: SessionRequest): SessionRefusal | undefined | Promise<SessionRefusal | undefined>;
+  /** An accepted session. */
+  session(session: Session, request: SessionRequest): void;
+}
+
+/**
+ * Path-based routing of session requests, shared by both transports: the longest matching prefix
+ * (segment-wise: `/warp` matches `/warp` and `/warp/x`, not `/warpx`) wins.
+ */
+export class SessionRouter {
+  private readonly routes = new Map<string, SessionRoute>();
+
+  route(prefix: string, route: SessionRoute): this {
+    if (!prefix.startsWith('/')) throw new Error(`a session route is a path: ${prefix}`);
+    this.routes.set(prefix.replace(/\/+$/, '') || '/', route);
+    return this;
+  }
+
+  match(path: string): SessionRoute | undefined {
+    const pathname = path.split('?')[0]!;
+    let best: [string, SessionRoute] | undefined;
+    for (const [prefix, route] of this.routes) {
+      const hit = prefix === '/' || pathname === prefix || pathname.startsWith(`${prefix}/`);
+      if (hit && (!best || prefix.length > best[0].length)) best = [prefix, route];
+    }
+    return best?.[1];
+  }
+
+  /** The route that accepts `request`, or the refusal (404 when no route matches). */
+  async decide(request: SessionRequest): Promise<{ route: SessionRoute } | { refusal: SessionRefusal }> {
+    const route = this.match(request.path);
+    if (!route) return { refusal: { status: 404, reason: `no WebTransport endpoint at ${request.path.split('?')[0]}` } };
+    try {
+      const refusal = await route.authorize?.(request);
+      return refusal ? { refusal } : { route };
+    } catch (error) {
+      return { refusal: { status: 500, reason: `session refused: ${error instanceof Error ? error.message : String(error)}` } };
+    }
+  }
+}

@@ -1,0 +1,186 @@
+/**
+ * WebTransport over HTTP/3 (draft-02), Node client ↔ Node server on the loopback: sessions routed by
+ * path and refused with their status, streams both ways byte-exact, priorities, datagrams, close codes
+ * both ways, stream error codes mapped through the HTTP/3 space, and a malformed capsule that ends
+ * one session and nothing else.
+ */
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import { join } from 'node:path';
+import test from 'node:test';
+import { developmentCertificate } from '../../src/origin/index.js';
+import { H3_ALPN } from '../../src/http3/index.js';
+import { QuicEndpoint } from '../../src/quic/index.js';
+import { Http3Session, SessionRefusedError, SessionRouter, StreamAbortedError, connectWebTransport, serveHttp3Sessions, type Session } from '../../src/webtransport/index.js';
+import { encodeCapsule, encodeHttp3Frame } from '../../src/wire/index.js';
+import { Rng } from '../wire/support.js';
+
+const dir = mkdtempSync(join(os.tmpdir(), 'pushcast-wt-'));
+const certificate = developmentCertificate(dir);
+test.after(() => rmSync(dir, { recursive: true, force: true }));
+
+async function setup(onSession: (session: Session) => void) {
+  const router = new SessionRouter()
+    .route('/echo', { session: onSession })
+    .route('/private', { authorize: (req) => (new URL(req.path, 'https://x').searchParams.get('token') === 'right' ? undefined : { status: 403, reason: 'wrong token' }), session: onSession });
+  const server = await QuicEndpoint.listen({ alpn: [H3_ALPN], key: certificate.key, cert: certificate.cert, host: '127.0.0.1', port: 0 });
+  server.on('connection', (conn) => serveHttp3Sessions(conn, { router }));
+  const url = (path: string) => `https://localhost:${server.address.port}${path}`;
+  return { server, url, connect: (path: string) => connectWebTransport(url(path), { ca: certificate.cert }) };
+}
+
+test('sessions are routed by path; refusals carry their status and reason', async (t) => {
+  const accepted: Session[] = [];
+  const s = await setup((session) => accepted.push(session));
+  t.after(() => s.server.close());
+  await assert.rejects(s.connect('/nowhere'), (e: unknown) => e instanceof SessionRefusedError && e.status === 404 && /no WebTransport endpoint at \/nowhere/.test(e.reason));
+  await assert.rejects(s.connect('/private?token=wrong'), (e: unknown) => e instanceof SessionRefusedError && e.status === 403 && e.reason === 'wrong token');
+  const session = await s.connect('/private?token=right');
+  assert.equal(session.transport, 'webtransport');
+  assert.equal(accepted.length, 1);
+  assert.equal(accepted[0]!.path, '/private?token=right');
+  await session.close();
+});
+
+test('streams both ways are byte-exact; the server writes urgent streams first; datagrams both ways', async (t) => {
+  const rng = new Rng(9);
+  const payloads = Array.from({ length: 6 }, () => rng.bytes(300_000));
+  const s = await setup((session) => {
+    // Echo every client bidirectional stream; for each client uni stream, answer its length on a datagram.
+    session.on('stream', (stream) => {
+      void (async () => {
+        const bytes = await stream.readAll();
+        if (stream.bidirectional) await stream.end(bytes);
+        else session.sendDatagram(new TextEncoder().encode(`uni ${bytes.length}`));
+      })();
+    });
+    let sent = false;
+    session.on('datagram', (d) => {
+      if (new TextDecoder().decode(d) !== 'send' || sent) return;
+      sent = true;
+      // Six streams opened oldest first, the newest the most urgent (the Warp "newest first" order).
+      payloads.forEach((p, i) => void session.openStream({ bidirectional: false, urgency: 6 - i }).end(p));
+    });
+  });
+  t.after(() => s.server.close());
+  const session = await s.connect('/echo');
+  t.after(() => session.close());
+
+  const echoes = await Promise.all(
+    Array.from({ length: 20 }, async (_, i) => {
+      const stream = session.openStream();
+      const data = rng.bytes(1000 + i * 5000);
+      const [, back] = await Promise.all([stream.end(data), stream.readAll()]);
+      return { data, back };
+    }),
+  );
+  for (const e of echoes) assert.deepEqual(e.back, e.data);
+
+  const datagram = new Promise<string>((resolve) => session.once('datagram', (d) => resolve(new TextDecoder().decode(d))));
+  await session.openStream({ bidirectional: false }).end(new Uint8Array(4321));
+  assert.equal(await datagram, 'uni 4321');
+
+  const finished: number[] = [];
+  const received = new Promise<void>((resolve) => {
+    session.on('stream', (stream) => {
+      void stream.readAll().then((bytes) => {
+        const index = payloads.findIndex((p) => p.length === bytes.length && Buffer.compare(p, bytes) === 0);
+        finished.push(index);
+        if (finished.length === payloads.length) resolve();
+      });
+    });
+  });
+  // Datagrams are unreliable: ask until the streams come.
+  const asking = setInterval(() => session.sendDatagram(new TextEncoder().encode('send')), 200);
+  session.sendDatagram(new TextEncoder().encode('send'));
+  await received;
+  clearInterval(asking);
+  assert.ok(!finished.includes(-1), 'every stream arrived byte-exact');
+  assert.deepEqual(finished.slice(0, 6), [5, 4, 3, 2, 1, 0], 'the most urgent stream completed first');
+  const stats = session.stats();
+  assert.equal(stats.transport, 'webtransport');
+  assert.ok(stats.streamsAccepted >= 6 && stats.datagramsSent >= 1 && stats.datagramsReceived >= 1);
+});
+
+test('close codes and reasons reach the other side, both ways', async (t) => {
+  let serverSession: Session | undefined;
+  const s = await setup((session) => (serverSession = session));
+  t.after(() => s.server.close());
+  const a = await s.connect('/echo');
+  await a.close(7, 'viewer left');
+  await new Promise((r) => setTimeout(r, 50));
+  assert.deepEqual(await serverSession!.closed, { code: 7, reason: 'viewer left' });
+
+  const b = await s.connect('/echo');
+  await new Promise((r) => setTimeout(r, 50));
+  await serverSession!.close(0x1234, 'broadcast over');
+  assert.deepEqual(await b.closed, { code: 0x1234, reason: 'broadcast over' });
+  await assert.rejects(async () => b.openStream().end(new Uint8Array(1)), /closed/);
+});
+
+test('RESET_STREAM and STOP_SENDING carry WebTransport codes through the HTTP/3 error space', async (t) => {
+  const stopped = new Promise<StreamAbortedError>((resolve) => {
+    void setup((session) => {
+      session.on('datagram', () => {
+        const reset = session.openStream({ bidirectional: false });
+        void reset.write(new Uint8Array(100)).then(() => reset.reset(42));
+        const stop = session.openStream({ bidirectional: false });
+        void (async () => {
+          try {
+            for (;;) await stop.write(new Uint8Array(16_000));
+          } catch (error) {
+            resolve(error as StreamAbortedError);
+          }
+        })();
+      });
+    }).then(async (s) => {
+      t.after(() => s.server.close());
+      const session = await s.connect('/echo');
+      t.after(() => session.close());
+      let streams = 0;
+      session.on('stream', (stream) => {
+        if (streams++ === 0) {
+          void stream.readAll().catch((error) => resets.push(error));
+        } else {
+          stream.stopSending(9);
+        }
+      });
+      session.sendDatagram(new Uint8Array([1]));
+    });
+  });
+  const resets: unknown[] = [];
+  const error = await stopped;
+  assert.ok(error instanceof StreamAbortedError);
+  assert.equal(error.code, 9);
+  assert.equal(error.by, 'peer-stop-sending');
+  await new Promise((r) => setTimeout(r, 100));
+  assert.equal(resets.length, 1);
+  assert.ok(resets[0] instanceof StreamAbortedError);
+  assert.equal((resets[0] as StreamAbortedError).code, 42);
+  assert.equal((resets[0] as StreamAbortedError).by, 'peer-reset');
+});
+
+test('a malformed capsule on the CONNECT stream ends that session only', async (t) => {
+  const sessions: Session[] = [];
+  const s = await setup((session) => {
+    sessions.push(session);
+    session.on('stream', (stream) => void stream.readAll().then((bytes) => stream.end(bytes)));
+  });
+  t.after(() => s.server.close());
+  const good = await s.connect('/echo');
+  t.after(() => good.close());
+  const bad = await s.connect('/echo');
+  await new Promise((r) => setTimeout(r, 50));
+  // A capsule announcing 1 MiB: past the reader's bound (16 KiB).
+  const huge = encodeCapsule(0x2843, new Uint8Array(0)).slice(0, 2);
+  const frame = encodeHttp3Frame({ kind: 'data', data: new Uint8Array([...huge, 0x80, 0x10, 0x00, 0x00]) });
+  await (bad as unknown as { connectStream: { write(b: Uint8Array): Promise<void> } }).connectStream.write(frame);
+  const closed = await sessions[1]!.closed;
+  assert.match(closed.reason, /capsule .* bytes \(at most 16384\)/);
+  // The other session on its own connection, and a new one, still work.
+  const echo = good.openStream();
+  const [, back] = await Promise.all([echo.end(new Uint8Array([1, 2, 3])), echo.readAll()]);
+  assert.deepEqual(back, new Uint8Array([1, 2, 3]));
+  assert.equal((sessions[0] as Http3Session).isClosed, false);
+});
