@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { DEFAULT_PUSH_POLICY, Origin, OriginMetrics, developmentCertificate } from '../origin/index.js';
+import { DEFAULT_PUSH_POLICY, Origin, OriginMetrics, WEBTRANSPORT_INFO_PATH, developmentCertificate, loadCertificate } from '../origin/index.js';
 import { VodLibrary, vodRoute } from '../origin/vod/index.js';
 import { DEFAULT_AUDIO, DEFAULT_VIDEO_LADDER, parseLadder, type LiveInput, type VideoRendition } from '../source/index.js';
 import { AnnouncedMulticast, KEY_SET_PATH, LiveMulticast, probeMulticast, type LiveMulticastOptions } from './live-multicast.js';
@@ -22,6 +22,11 @@ export interface ServeOptions {
   publicUrl?: string;
   port: number | 'off';
   tlsPort: number | 'off';
+  /** The operator's certificate and key (PEM files); without them, the development certificate. */
+  tlsCert?: string;
+  tlsKey?: string;
+  /** HTTP/3 and WebTransport on the UDP port of tlsPort. */
+  http3: boolean;
   stateDir: string;
   ffmpeg: string;
   push: boolean;
@@ -119,8 +124,12 @@ export async function serve(o: ServeOptions): Promise<void> {
   const port = o.port === 'off' ? null : o.port;
   const tlsPort = o.tlsPort === 'off' ? null : o.tlsPort;
   if (port === null && tlsPort === null) throw new Error('--port and --tls-port cannot both be off');
-  const certificate = tlsPort === null ? undefined : developmentCertificate(join(o.stateDir, 'tls'), o.publicUrl === undefined ? [] : [new URL(o.publicUrl).hostname]);
-  const addresses = await origin.listen({ host: o.host, port, tlsPort, certificate });
+  if ((o.tlsCert === undefined) !== (o.tlsKey === undefined)) throw new Error('--tls-cert and --tls-key go together');
+  const certificate =
+    tlsPort === null ? undefined
+    : o.tlsCert && o.tlsKey ? loadCertificate(o.tlsCert, o.tlsKey)
+    : developmentCertificate(join(o.stateDir, 'tls'), o.publicUrl === undefined ? [] : [new URL(o.publicUrl).hostname]);
+  const addresses = await origin.listen({ host: o.host, port, tlsPort, certificate, http3: o.http3 });
 
   const what = input.kind === 'test-pattern' ? 'built-in test pattern with clock and 440 Hz tone' : input.kind === 'stdin' ? 'standard input' : `${input.path} (looped)`;
   log(`source: ${what}`);
@@ -170,6 +179,7 @@ export async function serve(o: ServeOptions): Promise<void> {
   if (addresses.https && o.push && o.pushChannel) {
     log(`HTTP/2 push channel at ${addresses.https}/live/<rendition>/push; record it with: pushcast fetch-live ${addresses.https} --ca ${join(o.stateDir, 'tls', 'dev-cert.pem')}`);
   }
+  if (addresses.http3) log(`HTTP/3 on UDP ${new URL(addresses.http3).port} (Alt-Svc: h3); WebTransport details at ${addresses.http3}${WEBTRANSPORT_INFO_PATH}`);
   console.log(`metrics: ${base}/metrics`);
   for (const line of multicastLines) console.log(line);
   if (multicast) log(`receive a rendition with: pushcast multicast receive ${addresses.https ?? base}/live/manifest.mpd --output received${addresses.https ? ` --ca ${join(o.stateDir, 'tls', 'dev-cert.pem')}` : ''}`);

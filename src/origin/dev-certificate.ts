@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { X509Certificate } from 'node:crypto';
+import { X509Certificate, createPrivateKey } from 'node:crypto';
 import { isIP } from 'node:net';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -41,6 +41,35 @@ export function developmentCertificate(dir: string, extraNames: string[] = []): 
   }
   const cert = readFileSync(certPath, 'utf8');
   return { key: readFileSync(keyPath, 'utf8'), cert, sha256: new X509Certificate(cert).fingerprint256 };
+}
+
+/** The operator's own certificate chain and key (PEM files). */
+export function loadCertificate(certFile: string, keyFile: string): Certificate {
+  const cert = readFileSync(certFile, 'utf8');
+  const key = readFileSync(keyFile, 'utf8');
+  let x: X509Certificate;
+  try {
+    x = new X509Certificate(cert);
+  } catch (error) {
+    throw new Error(`--tls-cert ${certFile} is not a PEM certificate (${error instanceof Error ? error.message : String(error)})`);
+  }
+  if (!x.checkPrivateKey(createPrivateKey(key))) throw new Error(`--tls-key ${keyFile} is not the key of --tls-cert ${certFile}`);
+  return { key, cert, sha256: x.fingerprint256 };
+}
+
+/** W3C WebTransport §6.3 (serverCertificateHashes): at most 14 days of validity, and an ECDSA key. */
+const MAX_HASHED_VALIDITY_MS = 14 * 24 * 3600 * 1000;
+
+/**
+ * The hashes a page may pass as WebTransport `serverCertificateHashes` to trust this certificate
+ * without a CA (SHA-256 of the DER certificate, hex): one for a short-lived ECDSA certificate like
+ * the development one, none for any other (a browser would refuse it; such a certificate needs a CA).
+ */
+export function certificateHashes(certificate: Certificate): { algorithm: 'sha-256'; value: string }[] {
+  const x = new X509Certificate(certificate.cert);
+  const validity = Date.parse(x.validTo) - Date.parse(x.validFrom);
+  if (validity > MAX_HASHED_VALIDITY_MS || x.publicKey.asymmetricKeyType !== 'ec') return [];
+  return [{ algorithm: 'sha-256', value: certificate.sha256.replaceAll(':', '').toLowerCase() }];
 }
 
 function usable(certPath: string, names: string[]): boolean {

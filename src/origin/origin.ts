@@ -6,8 +6,11 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
+import { H3_ALPN, type Http3ServerRequest, type Http3ServerResponse } from '../http3/index.js';
 import { buildLiveMpd, type LiveTimeline, type LiveTrack, type LiveWindow, type Segment } from '../media/index.js';
-import type { Certificate } from './dev-certificate.js';
+import { QuicEndpoint } from '../quic/index.js';
+import { SessionRouter, serveHttp3Sessions } from '../webtransport/index.js';
+import { certificateHashes, type Certificate } from './dev-certificate.js';
 import { parseRange } from './http-range.js';
 import type { OriginMetrics } from './metrics.js';
 import { ServerPush, type GrowingBody, type PushPolicy, type PushResource } from './push/server-push.js';
@@ -66,6 +69,8 @@ export interface OriginOptions {
    * handled; anything not handled is answered 404 and closed.
    */
   upgrade?: (req: http.IncomingMessage, socket: Duplex, head: Buffer) => boolean;
+  /** WebTransport sessions on the HTTP/3 port, by path (e.g. Warp); none without. */
+  webTransport?: SessionRouter;
 }
 
 export interface ListenOptions {
@@ -77,17 +82,26 @@ export interface ListenOptions {
   certificate?: Certificate;
   /** Connections open at once per port; more are closed as they arrive (node's server.maxConnections). */
   maxConnections?: number;
+  /**
+   * HTTP/3 (RFC 9114) on the UDP port with the HTTPS port's number, advertised on every HTTPS response
+   * with `Alt-Svc: h3=":<port>"` (RFC 7838), with WebTransport sessions when the origin has a router.
+   */
+  http3?: boolean;
 }
 
 export interface OriginAddresses {
   http?: string;
   https?: string;
+  /** The HTTP/3 endpoint (same URL as https, over UDP). */
+  http3?: string;
 }
 
 const MEDIA_SEGMENT = /^\/live\/([A-Za-z0-9_-]{1,64})\/(\d{1,15})\.m4s$/;
 const PUSH_CHANNEL = /^\/live\/([A-Za-z0-9_-]{1,64})\/push$/;
 const INIT_SEGMENT = /^\/live\/([A-Za-z0-9_-]{1,64})\/init\.mp4$/;
 const MANIFEST_PATH = '/live/manifest.mpd';
+/** Where a page learns how to open WebTransport to this origin (the certificate hashes it may trust). */
+export const WEBTRANSPORT_INFO_PATH = '/.well-known/pushcast/webtransport.json';
 
 /** Static files of the player page: an allow-list, never a path taken from the request. */
 const WEB_FILES: Record<string, { file: string; type: string }> = {
@@ -118,6 +132,10 @@ export class Origin {
   private readonly sessions = new Set<Http2Session>();
   private readonly sockets = new Set<Socket>();
   private readonly heldResponses = new Set<Response>();
+  private quic: QuicEndpoint | undefined;
+  private webTransportInfo: string | undefined;
+  /** `Alt-Svc` for HTTP/3 on HTTPS responses (RFC 7838 §3), once HTTP/3 listens. */
+  private h3AltSvc: string | undefined;
   private readonly maxHeld: number;
   private closing = false;
   readonly push: ServerPush;
@@ -141,7 +159,9 @@ export class Origin {
   /** Request handler usable by node:http and node:http2 (compatibility API) servers alike. */
   readonly handle = (req: Request, res: Response): void => {
     let route = 'other';
-    const protocol = req.httpVersion === '2.0' ? 'h2' : 'http/1.1';
+    const protocol = req.httpVersion === '3.0' ? 'h3' : req.httpVersion === '2.0' ? 'h2' : 'http/1.1';
+    // Over HTTPS (TCP), every response names the HTTP/3 alternative; over HTTP/3 there is nothing to add.
+    if (this.h3AltSvc && protocol !== 'h3' && this.schemeOf(req) === 'https') res.setHeader('Alt-Svc', this.h3AltSvc);
     res.on('finish', () => {
       this.o.metrics.requests.inc({ route, method: req.method ?? '', status: String(res.statusCode), protocol });
     });
@@ -185,6 +205,11 @@ export class Origin {
         // UTCTiming urn:mpeg:dash:utc:http-iso:2014 — an ISO 8601 instant with milliseconds.
         return this.send(res, 200, 'text/plain; charset=utf-8', new Date().toISOString(), { 'Cache-Control': CACHE_NONE }, req, route);
       }
+      if (path === WEBTRANSPORT_INFO_PATH) {
+        route = 'webtransport-info';
+        if (!this.webTransportInfo) return this.send(res, 404, 'text/plain', 'no HTTP/3 here (--no-http3 or --tls-port off)\n', { 'Cache-Control': CACHE_NONE }, req, route);
+        return this.send(res, 200, 'application/json', this.webTransportInfo, { 'Cache-Control': CACHE_NONE }, req, route);
+      }
       if (path === '/metrics') {
         route = 'metrics';
         void this.o.metrics.registry.metrics().then((text) =>
@@ -205,6 +230,13 @@ export class Origin {
       else res.destroy();
     }
   };
+
+  /**
+   * HTTP/3 requests through the same handler: Http3ServerRequest/Response implement the part of node's
+   * compatibility API that the origin and its routes use (method, url, headers, socket.encrypted;
+   * writeHead, setHeader, getHeader, write, end, destroy, writeEarlyHints, 'finish', 'close').
+   */
+  private readonly handleHttp3 = (req: Http3ServerRequest, res: Http3ServerResponse): void => this.handle(req as unknown as Request, res as unknown as Response);
 
   private commonHeaders(): Record<string, string> {
     return {
@@ -290,9 +322,12 @@ export class Origin {
     this.send(res, 200, 'application/dash+xml', mpd, { 'Cache-Control': CACHE_MPD }, req, 'mpd');
   }
 
+  /** A track's own alternatives (its multicast session), after the origin's HTTP/3 (RFC 7838 §3: a list). */
   private advertise(res: Response, trackId: string): void {
     const value = this.o.altSvc?.(trackId);
-    if (value !== undefined) res.setHeader('Alt-Svc', value);
+    if (value === undefined) return;
+    const h3 = res.getHeader('Alt-Svc');
+    res.setHeader('Alt-Svc', typeof h3 === 'string' ? `${h3}, ${value}` : value);
   }
 
   /**
@@ -525,7 +560,7 @@ export class Origin {
   private sendEarlyHints(req: Request, res: Response, route: string): void {
     // HTTP/2 only: browsers act on 103 only over HTTP/2 and later, and HTTP/1.x caches in front of the origin
     // (nginx before 1.29) take an upstream 103 for the final response (docs/cdn-nginx.md).
-    if (!this.o.earlyHints || req.httpVersion !== '2.0' || this.o.timeline.availabilityStartTime === undefined) return;
+    if (!this.o.earlyHints || (req.httpVersion !== '2.0' && req.httpVersion !== '3.0') || this.o.timeline.availabilityStartTime === undefined) return;
     const links = [`<${MANIFEST_PATH}>; rel=preload; as=fetch; crossorigin`];
     for (const track of this.defaultTracks()) {
       links.push(`</live/${track.id}/init.mp4>; rel=preload; as=fetch; crossorigin`);
@@ -597,6 +632,15 @@ export class Origin {
       const port = await listenOn(server, l.tlsPort, host);
       this.servers.push(server);
       out.https = `https://${shown}:${port}`;
+      if (l.http3) {
+        this.quic = await QuicEndpoint.listen({ alpn: [H3_ALPN], key: l.certificate.key, cert: l.certificate.cert, host, port, maxConnections: l.maxConnections ?? 10_000 });
+        const router = this.o.webTransport ?? new SessionRouter();
+        this.quic.on('connection', (conn) => serveHttp3Sessions(conn, { router, onRequest: this.handleHttp3 }));
+        this.h3AltSvc = `h3=":${port}"; ma=86400`;
+        // The port, not a URL: the page's own host name is the one its certificate check will use.
+        this.webTransportInfo = JSON.stringify({ port, serverCertificateHashes: certificateHashes(l.certificate) });
+        out.http3 = out.https;
+      }
     }
     return out;
   }
@@ -618,7 +662,7 @@ export class Origin {
     this.closing = true;
     for (const res of this.heldResponses) res.destroy();
     this.heldResponses.clear();
-    const closed = this.servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve())));
+    const closed = [...this.servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))), ...(this.quic ? [this.quic.close()] : [])];
     for (const s of this.sessions) s.close();
     for (const s of this.servers) (s as http.Server).closeIdleConnections?.();
     const grace = setTimeout(() => {
