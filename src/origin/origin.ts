@@ -633,7 +633,13 @@ export class Origin {
       this.servers.push(server);
       out.https = `https://${shown}:${port}`;
       if (l.http3) {
-        this.quic = await QuicEndpoint.listen({ alpn: [H3_ALPN], key: l.certificate.key, cert: l.certificate.cert, host, port, maxConnections: l.maxConnections ?? 10_000 });
+        const quic = { alpn: [H3_ALPN], key: l.certificate.key, cert: l.certificate.cert, port, maxConnections: l.maxConnections ?? 10_000 };
+        // "Any address" means IPv6 too where the host has it: browsers resolve localhost to ::1 first and,
+        // unlike TCP, do not fall back to 127.0.0.1 for QUIC (a WebTransport session would just fail).
+        this.quic =
+          host === '0.0.0.0'
+            ? await QuicEndpoint.listen({ ...quic, host: '::' }).catch(() => QuicEndpoint.listen({ ...quic, host }))
+            : await QuicEndpoint.listen({ ...quic, host });
         const router = this.o.webTransport ?? new SessionRouter();
         this.quic.on('connection', (conn) => serveHttp3Sessions(conn, { router, onRequest: this.handleHttp3 }));
         this.h3AltSvc = `h3=":${port}"; ma=86400`;

@@ -43,7 +43,7 @@ export class Fixture {
   }
 }
 
-export async function startOrigin(f: Fixture, extra: Partial<OriginOptions> = {}, certificate?: Certificate, http3 = false) {
+export async function startOrigin(f: Fixture, extra: Partial<OriginOptions> = {}, certificate?: Certificate, http3 = false, host = '127.0.0.1') {
   const metrics = new OriginMetrics();
   const origin = new Origin({
     window: f.window,
@@ -55,7 +55,7 @@ export async function startOrigin(f: Fixture, extra: Partial<OriginOptions> = {}
     targetLatency: 3,
     ...extra,
   });
-  const addr = await origin.listen({ host: '127.0.0.1', port: 0, tlsPort: certificate ? 0 : null, certificate, http3 });
+  const addr = await origin.listen({ host, port: 0, tlsPort: certificate ? 0 : null, certificate, http3 });
   return { origin, metrics, base: addr.http!, tls: addr.https };
 }
 
