@@ -108,3 +108,20 @@ export {
   webTransportCodeToHttp3,
   type Capsule,
 } from './webtransport.js';
+export {
+  MAX_WARP_DEPENDS,
+  MAX_WARP_ORDER,
+  WarpCloseCode,
+  WarpMessageType,
+  WarpStreamReader,
+  decodeWarpHeaders,
+  encodeWarpMessage,
+  encodeWarpMessageHeader,
+  type WarpApp,
+  type WarpGoaway,
+  type WarpHeaders,
+  type WarpMessage,
+  type WarpSegment,
+  type WarpStreamEvent,
+  type WarpStreamReaderOptions,
+} from './warp.js';
