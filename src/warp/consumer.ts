@@ -1,0 +1,380 @@
+/**
+ * The Warp consumer (draft-lcurley-warp-00 §3.3, §3.4): takes segments in any order, on streams that
+ * arrive in parallel, and hands each track's media to a sink in decode order.
+ *
+ * - A segment's data is passed on as it arrives when it is the track's next one in decode order (its
+ *   start time is read from the `tfdt` of its first fragment, ISO/IEC 14496-12 §8.8.12); a segment that
+ *   arrives early is buffered until the ones before it are done.
+ * - Dependencies (§3.3): a segment waits until every segment it depends on was delivered (the init).
+ * - **Skipping** (§3.4): when the next segment in decode order has not arrived, or stalls, while a later
+ *   one has been waiting for the buffer duration (the viewer's latency target), the consumer gives up on
+ *   it: STOP_SENDING for its stream if it was under way (§4.4), and the later segment goes next.
+ * - Segments older than what a track already played are stopped at once: they are of no use.
+ * Isomorphic: the browser player and the Node client use it alike.
+ */
+import { readFragments } from '../media/index.js';
+import { WarpStreamReader, type WarpHeaders } from '../wire/index.js';
+import { CATALOG_ID, parseCatalog, type WarpCatalog, type WarpCatalogTrack } from './catalog.js';
+
+/** A stream as the consumer reads it: chunks, and a way to ask the sender to stop (STOP_SENDING). */
+export interface IncomingWarpStream extends AsyncIterable<Uint8Array> {
+  stop(code: number): void;
+}
+
+export interface SegmentRef {
+  id: number | undefined;
+  track: string;
+  path: string | undefined;
+  order: number;
+  /** Decode time of the first sample, track timescale. */
+  decodeTime: number;
+}
+
+export interface WarpConsumerSink {
+  catalog?(catalog: WarpCatalog): void;
+  /** A track's init segment (once, before its media). */
+  init?(track: WarpCatalogTrack, bytes: Uint8Array): void;
+  /** Media of `segment`, in decode order per track, as it arrives. */
+  data?(segment: SegmentRef, bytes: Uint8Array): void;
+  /** A segment handed on whole (`complete`), or cut short (its stream failed or it was skipped midway). */
+  end?(segment: SegmentRef, complete: boolean): void;
+  /** A segment given up on: `missing` = never seen (only known from a gap in decode times). */
+  skip?(track: string, decodeTime: number, why: 'late' | 'stalled' | 'missing' | 'old'): void;
+  goaway?(url: string): void;
+}
+
+export interface WarpConsumerOptions {
+  /** How long a later segment may wait for an earlier one before the earlier one is skipped (§3.4), ms. */
+  bufferMs: number;
+  now?: () => number;
+  /** Bytes buffered per early segment and in all; past the total, the newest waiting segment is dropped. */
+  maxBufferedBytes?: number;
+}
+
+export interface WarpConsumerStats {
+  streams: number;
+  segmentsDelivered: number;
+  segmentsSkipped: number;
+  segmentsStopped: number;
+  /** Copies of a segment already had (e.g. from the new session after a GOAWAY). */
+  duplicates: number;
+  bufferedBytes: number;
+  malformed: number;
+}
+
+interface Pending {
+  ref: SegmentRef;
+  headers: WarpHeaders;
+  stream: IncomingWarpStream;
+  parts: Uint8Array[];
+  bytes: number;
+  done: boolean;
+  failed: boolean;
+  /** When it became ready to play next (its first fragment known). */
+  since: number;
+  /** Being handed to the sink. */
+  current: boolean;
+}
+
+interface TrackState {
+  info: WarpCatalogTrack;
+  initDelivered: boolean;
+  pendingInit?: Uint8Array;
+  /** Decode time the next segment should start at, once a segment was played. */
+  playedUntil: number | undefined;
+  current: Pending | undefined;
+  waiting: Pending[];
+  lastDelivery: number;
+}
+
+const STOP_CODE = 0;
+
+export class WarpConsumer {
+  private catalogValue: WarpCatalog | undefined;
+  private readonly tracks = new Map<string, TrackState>();
+  private readonly byInitId = new Map<number, string>();
+  private readonly delivered = new Set<number>();
+  /** Segments under way or waiting, by ID: a copy from a second session (GOAWAY, §5.4) is not needed. */
+  private readonly active = new Map<number, Pending>();
+  /** Streams whose HEADERS came before the catalog (relays may reorder): they wait for it. */
+  private readonly beforeCatalog: (() => void)[] = [];
+  private readonly counters = { streams: 0, segmentsDelivered: 0, segmentsSkipped: 0, segmentsStopped: 0, duplicates: 0, malformed: 0 };
+  private readonly now: () => number;
+  private timer: ReturnType<typeof setInterval> | undefined;
+
+  constructor(
+    private readonly sink: WarpConsumerSink,
+    private o: WarpConsumerOptions,
+  ) {
+    this.now = o.now ?? (() => Date.now());
+    this.timer = setInterval(() => this.checkAll(), 50);
+  }
+
+  get catalog(): WarpCatalog | undefined {
+    return this.catalogValue;
+  }
+
+  /** The viewer changed the latency target. */
+  setBufferMs(ms: number): void {
+    this.o = { ...this.o, bufferMs: ms };
+  }
+
+  stats(): WarpConsumerStats {
+    let buffered = 0;
+    for (const t of this.tracks.values()) for (const p of t.waiting) buffered += p.bytes;
+    return { ...this.counters, bufferedBytes: buffered };
+  }
+
+  close(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+  }
+
+  /** Reads one stream to its end. Never throws: a malformed stream is stopped and counted. */
+  async addStream(stream: IncomingWarpStream): Promise<void> {
+    this.counters.streams++;
+    const reader = new WarpStreamReader();
+    let pending: Pending | undefined;
+    let app: Uint8Array[] = [];
+    let headers: WarpHeaders | undefined;
+    let first: Uint8Array[] = [];
+    try {
+      for await (const chunk of stream) {
+        reader.push(chunk);
+        for (let e; (e = reader.next()) !== undefined; ) {
+          if (e.kind === 'headers') {
+            headers = e;
+          } else if (e.kind === 'goaway') {
+            this.sink.goaway?.(e.url);
+          } else if (e.kind === 'app-data') {
+            app.push(e.data.slice());
+            if (e.end && headers?.id === CATALOG_ID) {
+              this.setCatalog(parseCatalog(concat(app)));
+              app = [];
+            }
+          } else if (headers) {
+            // segment-data. A stream without dependencies carries an init segment (§9.1.4): kept whole.
+            if (headers.depends === undefined) {
+              first.push(e.data.slice());
+              if (e.end) await this.initArrived(headers, concat(first));
+              continue;
+            }
+            if (!pending) {
+              first.push(e.data.slice());
+              if (!e.end) continue;
+              const head = concat(first);
+              first = [];
+              await this.catalogKnown();
+              pending = this.open(headers, head, stream);
+              if (!pending) return stream.stop(STOP_CODE);
+              continue;
+            }
+            if (pending.failed) return;
+            this.receive(pending, e.data.slice());
+          }
+        }
+      }
+      reader.end();
+      if (pending) this.finish(pending, true);
+    } catch {
+      if (pending) this.finish(pending, false);
+      else this.counters.malformed++;
+      try {
+        stream.stop(STOP_CODE);
+      } catch {
+        // already gone
+      }
+    }
+  }
+
+  private setCatalog(catalog: WarpCatalog): void {
+    if (this.catalogValue) return;
+    this.catalogValue = catalog;
+    for (const t of catalog.tracks) {
+      this.tracks.set(t.id, { info: t, initDelivered: false, playedUntil: undefined, current: undefined, waiting: [], lastDelivery: 0 });
+      this.byInitId.set(t.initId, t.id);
+    }
+    this.sink.catalog?.(catalog);
+    for (const resolve of this.beforeCatalog.splice(0)) resolve();
+  }
+
+  private catalogKnown(): Promise<void> {
+    return this.catalogValue ? Promise.resolve() : new Promise<void>((resolve) => this.beforeCatalog.push(resolve));
+  }
+
+  private async initArrived(headers: WarpHeaders, bytes: Uint8Array): Promise<void> {
+    await this.catalogKnown();
+    const trackId = headers.id === undefined ? undefined : this.byInitId.get(headers.id);
+    if (trackId === undefined) this.counters.malformed++;
+    else this.setInit(trackId, bytes);
+  }
+
+  private setInit(trackId: string, bytes: Uint8Array): void {
+    const track = this.tracks.get(trackId);
+    if (!track || track.initDelivered) return;
+    track.initDelivered = true;
+    this.sink.init?.(track.info, bytes);
+    this.check(track);
+  }
+
+  /** A segment whose first fragment arrived: its track and decode time. */
+  private open(headers: WarpHeaders, head: Uint8Array, stream: IncomingWarpStream): Pending | undefined {
+    const trackId = headers.depends?.map((d) => this.byInitId.get(d)).find((t) => t !== undefined);
+    const track = trackId === undefined ? undefined : this.tracks.get(trackId);
+    if (!track) {
+      this.counters.malformed++;
+      return undefined;
+    }
+    let decodeTime: number;
+    try {
+      const fragment = readFragments(head)[0];
+      decodeTime = fragment?.trackFragments[0]?.baseMediaDecodeTime ?? NaN;
+    } catch {
+      decodeTime = NaN;
+    }
+    if (!Number.isFinite(decodeTime)) {
+      this.counters.malformed++;
+      return undefined;
+    }
+    if (headers.id !== undefined && (this.delivered.has(headers.id) || this.active.has(headers.id))) {
+      this.counters.duplicates++;
+      return undefined;
+    }
+    const ref: SegmentRef = { id: headers.id, track: track.info.id, path: headers.path, order: headers.order ?? 0, decodeTime };
+    // Older than what the track already played: of no use (§3.4).
+    if (track.playedUntil !== undefined && decodeTime < track.playedUntil - this.tolerance(track)) {
+      this.counters.segmentsStopped++;
+      this.sink.skip?.(track.info.id, decodeTime, 'old');
+      return undefined;
+    }
+    const p: Pending = { ref, headers, stream, parts: [head], bytes: head.length, done: false, failed: false, since: this.now(), current: false };
+    if (ref.id !== undefined) this.active.set(ref.id, p);
+    track.waiting.push(p);
+    track.waiting.sort((a, b) => a.ref.decodeTime - b.ref.decodeTime);
+    this.bound();
+    this.check(track);
+    return p;
+  }
+
+  private receive(p: Pending, bytes: Uint8Array): void {
+    if (p.current) {
+      this.sink.data?.(p.ref, bytes);
+      return;
+    }
+    p.parts.push(bytes);
+    p.bytes += bytes.length;
+    this.bound();
+  }
+
+  private finish(p: Pending, complete: boolean): void {
+    p.done = true;
+    p.failed = !complete;
+    const track = this.tracks.get(p.ref.track);
+    if (track) this.check(track);
+  }
+
+  /** Half a segment: how far decode times may be from the grid and still be "the next one". */
+  private tolerance(track: TrackState): number {
+    return ((this.catalogValue?.segmentDuration ?? 2) * track.info.timescale) / 2;
+  }
+
+  private segmentLength(track: TrackState): number {
+    return (this.catalogValue?.segmentDuration ?? 2) * track.info.timescale;
+  }
+
+  private checkAll(): void {
+    for (const t of this.tracks.values()) this.check(t);
+  }
+
+  /** Moves a track on: ends a finished current segment, skips what is too late, starts the next. */
+  private check(track: TrackState): void {
+    if (!track.initDelivered) return;
+    for (;;) {
+      const current = track.current;
+      if (current) {
+        if (current.done) {
+          this.sink.end?.(current.ref, !current.failed);
+          this.forget(current);
+          if (!current.failed) this.delivered.add(current.ref.id ?? -1);
+          track.playedUntil = current.ref.decodeTime + this.segmentLength(track);
+          track.current = undefined;
+          continue;
+        }
+        // Stalled: a later segment has waited the whole buffer duration while this one trickles.
+        const later = track.waiting[0];
+        if (later && this.now() - later.since >= this.o.bufferMs && this.now() - track.lastDelivery >= this.o.bufferMs) {
+          current.failed = true;
+          current.current = false;
+          current.stream.stop(STOP_CODE);
+          this.forget(current);
+          this.counters.segmentsSkipped++;
+          this.sink.skip?.(track.info.id, current.ref.decodeTime, 'stalled');
+          this.sink.end?.(current.ref, false);
+          track.playedUntil = current.ref.decodeTime + this.segmentLength(track);
+          track.current = undefined;
+          continue;
+        }
+        return;
+      }
+      const next = track.waiting[0];
+      if (!next) return;
+      const expected = track.playedUntil;
+      const inSequence = expected === undefined || Math.abs(next.ref.decodeTime - expected) <= this.tolerance(track);
+      if (!inSequence) {
+        // A gap: the segment(s) before `next` have not arrived. Wait up to the buffer duration (§3.4).
+        if (this.now() - next.since < this.o.bufferMs) return;
+        const missing = Math.round((next.ref.decodeTime - expected!) / this.segmentLength(track));
+        for (let i = 0; i < missing; i++) this.sink.skip?.(track.info.id, expected! + i * this.segmentLength(track), 'missing');
+        this.counters.segmentsSkipped += Math.max(0, missing);
+      }
+      // §3.3: a segment waits for what it depends on (its track's init).
+      if (next.headers.depends?.some((d) => this.byInitId.has(d) && !this.tracks.get(this.byInitId.get(d)!)!.initDelivered)) return;
+      track.waiting.shift();
+      track.current = next;
+      next.current = true;
+      track.lastDelivery = this.now();
+      this.counters.segmentsDelivered++;
+      for (const part of next.parts) this.sink.data?.(next.ref, part);
+      next.parts = [];
+      next.bytes = 0;
+      if (!next.done) return;
+    }
+  }
+
+  private forget(p: Pending): void {
+    if (p.ref.id !== undefined && this.active.get(p.ref.id) === p) this.active.delete(p.ref.id);
+    if (this.delivered.size > 4096) this.delivered.delete(this.delivered.values().next().value!);
+  }
+
+  /** Past the memory bound, the newest waiting segment goes (it is the one least likely to be played soon). */
+  private bound(): void {
+    const max = this.o.maxBufferedBytes ?? 64 * 1024 * 1024;
+    for (;;) {
+      let total = 0;
+      let newest: { track: TrackState; p: Pending } | undefined;
+      for (const track of this.tracks.values()) {
+        for (const p of track.waiting) {
+          total += p.bytes;
+          if (!newest || p.ref.decodeTime > newest.p.ref.decodeTime) newest = { track, p };
+        }
+      }
+      if (total <= max || !newest) return;
+      newest.track.waiting.splice(newest.track.waiting.indexOf(newest.p), 1);
+      newest.p.failed = true;
+      newest.p.stream.stop(STOP_CODE);
+      this.forget(newest.p);
+      this.counters.segmentsStopped++;
+      this.sink.skip?.(newest.track.info.id, newest.p.ref.decodeTime, 'late');
+    }
+  }
+}
+
+function concat(parts: readonly Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
+}

@@ -1,0 +1,8 @@
+export { CATALOG_ID, parseCatalog, type WarpCatalog, type WarpCatalogTrack } from './catalog.js';
+export { WARP_ORDER_POLICIES, segmentOrder, INIT_ORDER, type WarpOrderPolicy } from './order.js';
+export { GrowingSource, type WarpSource } from './source.js';
+export { WarpProducer, catalogSource, initId, segmentId, type WarpProducerOptions } from './producer.js';
+export { WarpSender, type WarpSenderOptions, type WarpSenderStats } from './sender.js';
+export { WarpConsumer, type IncomingWarpStream, type SegmentRef, type WarpConsumerOptions, type WarpConsumerSink, type WarpConsumerStats } from './consumer.js';
+export { WarpServer, WARP_PATH, parseWarpPath, type WarpServerOptions } from './server.js';
+export { WarpClient, type WarpClientOptions } from './client.js';
