@@ -5,6 +5,7 @@ import { multicastReceive } from './multicast-receive.js';
 import { multicastSend } from './multicast-send.js';
 import { gatewayCommand } from './gateway.js';
 import { serve } from './serve.js';
+import { WARP_ORDER_POLICIES, type WarpOrderPolicy } from '../warp/index.js';
 
 function positiveNumber(value: string): number {
   const n = Number(value);
@@ -35,6 +36,11 @@ function udpPort(value: string): number {
   const n = Number(value);
   if (!Number.isInteger(n) || n < 1 || n > 65535) throw new InvalidArgumentError('must be a port number (1-65535)');
   return n;
+}
+
+function warpOrder(value: string): WarpOrderPolicy {
+  if (!(WARP_ORDER_POLICIES as readonly string[]).includes(value)) throw new InvalidArgumentError(`one of ${WARP_ORDER_POLICIES.join(', ')}`);
+  return value as WarpOrderPolicy;
 }
 
 function ttl(value: string): number {
@@ -68,6 +74,9 @@ program
   .option('--tls-cert <file>', 'PEM certificate (chain) for HTTPS and HTTP/3 instead of the development certificate')
   .option('--tls-key <file>', 'PEM private key of --tls-cert')
   .option('--no-http3', 'no HTTP/3 (and so no WebTransport) on the UDP port of --tls-port')
+  .option('--no-warp', 'no Warp (segments on prioritised WebTransport streams, at /warp/live)')
+  .option('--warp-order <policy>', `Warp delivery order under congestion: ${WARP_ORDER_POLICIES.join(', ')} (docs/warp-wire.md)`, warpOrder, 'newest-first')
+  .option('--warp-token <token...>', 'tokens a Warp viewer must present (?token=…); default: none needed')
   .option('--no-push', 'no HTTP/2 server push at all')
   .option('--no-push-manifest', 'do not push init and newest segments with the MPD')
   .option('--no-push-next', 'do not push segment N+1 with segment N')

@@ -6,6 +6,8 @@ import { VodLibrary, vodRoute } from '../origin/vod/index.js';
 import { DEFAULT_AUDIO, DEFAULT_VIDEO_LADDER, parseLadder, type LiveInput, type VideoRendition } from '../source/index.js';
 import { AnnouncedMulticast, KEY_SET_PATH, LiveMulticast, probeMulticast, type LiveMulticastOptions } from './live-multicast.js';
 import { LiveStream } from './live-stream.js';
+import { WARP_PATH, WarpProducer, WarpServer, type WarpOrderPolicy } from '../warp/index.js';
+import { SessionRouter } from '../webtransport/index.js';
 
 export interface ServeOptions {
   input?: string;
@@ -42,6 +44,11 @@ export interface ServeOptions {
   multicast?: LiveMulticastOptions;
   /** Sessions of a separate `pushcast multicast send`, advertised from its announcement file. */
   multicastAnnounce?: string;
+  /** Warp (issue 7) over WebTransport (HTTP/3) and its WebSocket fallback, at /warp/live. */
+  warp: boolean;
+  warpOrder: WarpOrderPolicy;
+  /** Tokens a Warp session must carry (?token=); none = open. */
+  warpToken?: string[];
 }
 
 /** build/src/cli → build/web, where scripts/build.sh puts the bundled player page. */
@@ -96,6 +103,11 @@ export async function serve(o: ServeOptions): Promise<void> {
     else log(`multicast: off, because this host does not deliver multicast on ${o.multicast.interfaceAddress} (${why}); players stay on unicast. Try --multicast-interface <address of another interface>, or --no-multicast to silence this.`);
   }
   const announced = o.multicastAnnounce ? new AnnouncedMulticast(o.multicastAnnounce, log) : undefined;
+  // Warp: one broadcast, "live", made from the same live window as every other mode.
+  const router = new SessionRouter();
+  const warp = o.warp ? new WarpServer({ tokens: o.warpToken, log }) : undefined;
+  let producer: WarpProducer | undefined;
+  if (warp) router.route(WARP_PATH, warp);
   const origin = new Origin({
     window: stream.window,
     timeline: stream.timeline,
@@ -120,6 +132,7 @@ export async function serve(o: ServeOptions): Promise<void> {
     routes: [...(vod ? [vodRoute(vod, { webRoot: WEB_ROOT })] : []), ...(multicast ? [multicast.keyRoute()] : []), ...(announced ? [announced.keyRoute()] : [])],
     altSvc: multicast ? (trackId) => multicast.altSvc(trackId) : announced ? (trackId) => announced.altSvc(trackId) : undefined,
     upgrade: multicast ? (req, socket, head) => multicast.gateway.handleUpgrade(req, socket, head) : undefined,
+    webTransport: router,
   });
   const port = o.port === 'off' ? null : o.port;
   const tlsPort = o.tlsPort === 'off' ? null : o.tlsPort;
@@ -151,6 +164,8 @@ export async function serve(o: ServeOptions): Promise<void> {
     stopping = true;
     log(`${signal}: stopping`);
     vod?.close();
+    warp?.close();
+    producer?.close();
     await Promise.all([stream.stop(), origin.close(), multicast?.close()]);
     log('stopped');
     process.exit(0);
@@ -159,6 +174,10 @@ export async function serve(o: ServeOptions): Promise<void> {
   process.on('SIGTERM', () => void stop('SIGTERM'));
 
   await stream.whenLive();
+  if (warp) {
+    producer = new WarpProducer({ broadcast: 'live', window: stream.window, timeline: stream.timeline, policy: o.warpOrder });
+    warp.add(producer);
+  }
   const base = addresses.http ?? addresses.https!;
   let multicastLines: string[] = [];
   if (announced) announced.keyUrl = (o.publicUrl === undefined ? (addresses.https ?? base) : publicBase(o.publicUrl)) + KEY_SET_PATH;
