@@ -1,0 +1,172 @@
+/**
+ * The Warp consumer (§3.3, §3.4) fed by hand-made streams on a fake clock: decode order from any
+ * arrival order, dependencies, skipping a missing or stalled segment after the buffer duration (with
+ * STOP_SENDING), stopping segments older than what was played, duplicates, malformed streams, and the
+ * memory bound.
+ */
+import assert from 'node:assert/strict';
+import test from 'node:test';
+import { writeMediaDataHeader, writeMovieFragment } from '../../src/media/bmff/writer.js';
+import { WarpConsumer, type IncomingWarpStream, type WarpCatalog } from '../../src/warp/index.js';
+import { encodeWarpMessage } from '../../src/wire/index.js';
+
+const catalog: WarpCatalog = {
+  version: 1,
+  broadcast: 'live',
+  availabilityStartTime: 0,
+  segmentDuration: 2,
+  orderPolicy: 'newest-first',
+  tracks: [{ id: 'video', kind: 'video', codec: 'avc1.42c01e', timescale: 1000, bandwidth: 1e6, initId: 1 }],
+};
+
+function fragment(decodeTime: number, size = 100): Uint8Array {
+  const moof = writeMovieFragment({ sequenceNumber: 1, trackId: 1, baseMediaDecodeTime: decodeTime, samples: [{ duration: 2000, size, flags: 0, compositionOffset: 0 }], mediaDataHeaderSize: 8 });
+  return new Uint8Array([...moof, ...writeMediaDataHeader(size), ...new Uint8Array(size).fill(decodeTime / 2000)]);
+}
+
+/** A stream fed by the test: `push` bytes, `end` it; records STOP_SENDING. */
+class FakeStream implements IncomingWarpStream {
+  stopped: number | undefined;
+  private readonly chunks: Uint8Array[] = [];
+  private ended = false;
+  private wake: (() => void) | undefined;
+
+  push(bytes: Uint8Array): this {
+    this.chunks.push(bytes);
+    this.wake?.();
+    return this;
+  }
+
+  end(): this {
+    this.ended = true;
+    this.wake?.();
+    return this;
+  }
+
+  stop(code: number): void {
+    this.stopped = code;
+    this.end();
+  }
+
+  async *[Symbol.asyncIterator](): AsyncGenerator<Uint8Array> {
+    for (;;) {
+      const c = this.chunks.shift();
+      if (c) {
+        yield c;
+        continue;
+      }
+      if (this.ended) return;
+      await new Promise<void>((r) => (this.wake = r));
+    }
+  }
+}
+
+const segment = (n: number, parts = 1) => {
+  const s = new FakeStream().push(encodeWarpMessage({ kind: 'headers', id: 64 * (n + 1), order: -n, depends: [1], path: `/live/video/${n}.m4s` }));
+  for (let i = 0; i < parts; i++) s.push(encodeWarpMessage({ kind: 'segment', data: fragment(n * 2000) }));
+  return s;
+};
+
+function setup(bufferMs = 1000) {
+  let now = 0;
+  const log: string[] = [];
+  const consumer = new WarpConsumer(
+    {
+      init: (t) => log.push(`init ${t.id}`),
+      data: (s) => log.push(`data ${s.path}`),
+      end: (s, complete) => log.push(`end ${s.path} ${complete ? 'whole' : 'cut'}`),
+      skip: (track, time, why) => log.push(`skip ${track}@${time} ${why}`),
+    },
+    { bufferMs, now: () => now, maxBufferedBytes: 2000 },
+  );
+  const tick = async (ms = 0) => {
+    now += ms;
+    await new Promise((r) => setTimeout(r, 60)); // the consumer's own check runs every 50 ms
+  };
+  const start = async () => {
+    void consumer.addStream(new FakeStream().push(encodeWarpMessage({ kind: 'headers', id: 0 })).push(encodeWarpMessage({ kind: 'app', data: new TextEncoder().encode(JSON.stringify(catalog)) })).end());
+    void consumer.addStream(new FakeStream().push(encodeWarpMessage({ kind: 'headers', id: 1 })).push(encodeWarpMessage({ kind: 'segment', data: new Uint8Array([1, 2, 3]) })).end());
+    await tick();
+  };
+  return { consumer, log, tick, start };
+}
+
+test('segments arriving out of order are handed on in decode order, after their init', async (t) => {
+  const c = setup();
+  t.after(() => c.consumer.close());
+  // Segment 1 arrives before the catalog and the init: it waits for both (§3.3).
+  const s1 = segment(1);
+  void c.consumer.addStream(s1.end());
+  await c.tick();
+  assert.deepEqual(c.log, []);
+  await c.start();
+  const s3 = segment(3);
+  const s2 = segment(2);
+  void c.consumer.addStream(s3.end());
+  void c.consumer.addStream(s2.end());
+  await c.tick();
+  assert.deepEqual(c.log, ['init video', 'data /live/video/1.m4s', 'end /live/video/1.m4s whole', 'data /live/video/2.m4s', 'end /live/video/2.m4s whole', 'data /live/video/3.m4s', 'end /live/video/3.m4s whole']);
+  assert.equal(c.consumer.stats().segmentsSkipped, 0);
+});
+
+test('a missing segment is skipped once a later one has waited the buffer duration; a late copy is stopped', async (t) => {
+  const c = setup(1000);
+  t.after(() => c.consumer.close());
+  await c.start();
+  void c.consumer.addStream(segment(1).end());
+  await c.tick();
+  void c.consumer.addStream(segment(3).end()); // 2 is missing
+  await c.tick();
+  await c.tick(500);
+  assert.ok(!c.log.includes('data /live/video/3.m4s'), 'within the buffer duration, segment 3 waits for 2');
+  await c.tick(600);
+  assert.ok(c.log.includes('skip video@4000 missing'));
+  assert.ok(c.log.includes('end /live/video/3.m4s whole'));
+  const late = segment(2);
+  void c.consumer.addStream(late.end());
+  await c.tick();
+  assert.equal(late.stopped, 0, 'STOP_SENDING for a segment older than what was played');
+  assert.ok(c.log.includes('skip video@4000 old'));
+  assert.equal(c.consumer.stats().segmentsSkipped, 1);
+});
+
+test('a stalled segment is cut and its stream stopped once the next one has waited the buffer duration', async (t) => {
+  const c = setup(1000);
+  t.after(() => c.consumer.close());
+  await c.start();
+  const stalled = segment(1); // its first fragment, then nothing
+  void c.consumer.addStream(stalled);
+  await c.tick();
+  void c.consumer.addStream(segment(2).end());
+  await c.tick();
+  await c.tick(500);
+  assert.equal(stalled.stopped, undefined);
+  await c.tick(600);
+  assert.equal(stalled.stopped, 0);
+  assert.ok(c.log.includes('skip video@2000 stalled'));
+  assert.ok(c.log.includes('end /live/video/1.m4s cut'));
+  assert.ok(c.log.includes('end /live/video/2.m4s whole'));
+});
+
+test('duplicates, malformed streams and the memory bound', async (t) => {
+  const c = setup(10_000);
+  t.after(() => c.consumer.close());
+  await c.start();
+  void c.consumer.addStream(segment(1).end());
+  await c.tick();
+  const copy = segment(1);
+  void c.consumer.addStream(copy.end());
+  await c.tick();
+  assert.equal(copy.stopped, 0);
+  assert.equal(c.consumer.stats().duplicates, 1);
+  const garbage = new FakeStream().push(new Uint8Array([0x01, 0x05, 1, 2, 3, 4, 5])).end(); // SEGMENT before HEADERS
+  await c.consumer.addStream(garbage);
+  assert.equal(garbage.stopped, 0);
+  assert.equal(c.consumer.stats().malformed, 1);
+  // 2 is missing, so 3, 4, 5… wait; past 2000 bytes buffered the newest waiting one is dropped.
+  const waiting = [3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15].map((n) => segment(n));
+  for (const s of waiting) void c.consumer.addStream(s.end());
+  await c.tick();
+  assert.ok(c.consumer.stats().bufferedBytes <= 2000, `bounded: ${c.consumer.stats().bufferedBytes}`);
+  assert.ok(waiting.at(-1)!.stopped === 0 && waiting[0]!.stopped === undefined, 'the newest waiting segments were dropped first');
+});
