@@ -16,7 +16,10 @@ import type { Session, SessionStream } from '../webtransport/index.js';
 import { WarpCloseCode, encodeWarpMessage, encodeWarpMessageHeader, WarpMessageType, type WarpHeaders } from '../wire/index.js';
 import type { WarpSource } from './source.js';
 
-/** Urgencies 0..6 for ranked orders; 7 for streams waiting in pushcast's own queue (never written). */
+/**
+ * Urgencies 0..6 for the first seven distinct orders; 7 for the rest. A stream ranked that low is not
+ * opened (it waits in pushcast's queue); one opened earlier, overtaken since, is demoted to 7.
+ */
 const RANKED_URGENCIES = 7;
 
 export interface WarpSenderOptions {
@@ -137,7 +140,7 @@ export class WarpSender {
         previous = out.order;
       }
       const urgency = Math.min(rank, RANKED_URGENCIES);
-      if (urgency === RANKED_URGENCIES) continue; // held in pushcast's queue
+      if (urgency === RANKED_URGENCIES && !out.stream) continue; // held in pushcast's queue
       if (!out.stream) {
         out.stream = this.session.openStream({ bidirectional: false, urgency, incremental: true });
         out.urgency = urgency;
