@@ -146,10 +146,6 @@ export class WarpProducer extends EventEmitter<{ segment: [WarpSource] }> {
     return [...this.newest.values()].filter((s) => !s.aborted);
   }
 
-  get bandwidth(): number {
-    return [...this.o.window.tracks.values()].reduce((n, t) => n + t.info.bandwidth, 0);
-  }
-
   close(): void {
     for (const off of this.unsubscribe.splice(0)) off();
   }

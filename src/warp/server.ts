@@ -8,10 +8,13 @@
  *   every new segment as the producer makes it, through its own WarpSender (priorities, resource limit).
  * - `latency=<ms>` in the query is the viewer's buffer: the sender's resource limit follows it, since
  *   media the player would skip anyway is not worth queuing.
+ * - `tracks=<id>,<id>` picks the tracks; by default the best video rendition and every audio track (Warp
+ *   answers congestion by skipping, not by switching renditions). The session's catalog lists only these.
  * - `goaway(url)` (§5.4) tells every session to move, and closes them with code 1 after a grace period.
  */
 import type { Session, SessionRefusal, SessionRequest, SessionRoute } from '../webtransport/index.js';
 import { WarpCloseCode } from '../wire/index.js';
+import type { WarpCatalog } from './catalog.js';
 import { catalogSource, type WarpProducer } from './producer.js';
 import { WarpSender, type WarpSenderStats } from './sender.js';
 
@@ -29,15 +32,23 @@ interface Subscriber {
   session: Session;
   sender: WarpSender;
   broadcast: string;
+  tracks: ReadonlySet<string>;
+}
+
+/** The best video rendition and every audio track. */
+function defaultTracks(catalog: WarpCatalog): string[] {
+  const video = catalog.tracks.filter((t) => t.kind === 'video').sort((a, b) => b.bandwidth - a.bandwidth)[0];
+  return [...(video ? [video.id] : []), ...catalog.tracks.filter((t) => t.kind === 'audio').map((t) => t.id)];
 }
 
 /** Parses `/warp/<broadcast>?…`; undefined when the path is not one. */
-export function parseWarpPath(path: string): { broadcast: string; token?: string; latencyMs?: number } | undefined {
+export function parseWarpPath(path: string): { broadcast: string; token?: string; latencyMs?: number; tracks?: string[] } | undefined {
   const url = new URL(path, 'https://warp.invalid');
   const m = /^\/warp\/([A-Za-z0-9_-]{1,64})$/.exec(url.pathname);
   if (!m) return undefined;
   const latency = Number(url.searchParams.get('latency'));
-  return { broadcast: m[1]!, token: url.searchParams.get('token') ?? undefined, latencyMs: Number.isFinite(latency) && latency > 0 ? latency : undefined };
+  const tracks = url.searchParams.get('tracks')?.split(',').filter((t) => t.length > 0);
+  return { broadcast: m[1]!, token: url.searchParams.get('token') ?? undefined, latencyMs: Number.isFinite(latency) && latency > 0 ? latency : undefined, tracks };
 }
 
 export class WarpServer implements SessionRoute {
@@ -50,7 +61,7 @@ export class WarpServer implements SessionRoute {
   add(producer: WarpProducer): void {
     this.broadcasts.set(producer.o.broadcast, producer);
     producer.on('segment', (source) => {
-      for (const s of this.subscribers) if (s.broadcast === producer.o.broadcast) s.sender.send(source);
+      for (const s of this.subscribers) if (s.broadcast === producer.o.broadcast && s.tracks.has(source.track)) s.sender.send(source);
     });
   }
 
@@ -68,28 +79,35 @@ export class WarpServer implements SessionRoute {
       if (!tokens.includes(target.token)) return refuse(403, 'wrong token');
     }
     if (this.subscribers.size >= (this.o.maxSessions ?? 10_000)) return refuse(503, 'too many Warp sessions');
-    if (!this.broadcasts.get(target.broadcast)!.catalog()) return refuse(503, 'the broadcast is starting');
+    const catalog = this.broadcasts.get(target.broadcast)!.catalog();
+    if (!catalog) return refuse(503, 'the broadcast is starting');
+    const unknown = target.tracks?.filter((t) => !catalog.tracks.some((c) => c.id === t));
+    if (unknown?.length) return refuse(400, `no track named ${unknown.join(', ')} (tracks: ${catalog.tracks.map((t) => t.id).join(', ')})`);
     return undefined;
   }
 
   session(session: Session, request: SessionRequest): void {
     const target = parseWarpPath(request.path)!;
     const producer = this.broadcasts.get(target.broadcast)!;
+    const full = producer.catalog()!;
+    const chosen = new Set(target.tracks ?? defaultTracks(full));
+    const catalog = { ...full, tracks: full.tracks.filter((t) => chosen.has(t.id)) };
+    // §6.1: the resource limit follows the media bitrate and the viewer's buffer.
     const seconds = Math.min(10, Math.max(0.5, (target.latencyMs ?? 2000) / 1000));
-    const sender = new WarpSender(session, { maxBacklogBytes: Math.ceil((producer.bandwidth / 8) * seconds * 1.5) + 256 * 1024 });
-    const subscriber: Subscriber = { session, sender, broadcast: target.broadcast };
+    const bitsPerSecond = catalog.tracks.reduce((n, t) => n + t.bandwidth, 0);
+    const sender = new WarpSender(session, { maxBacklogBytes: Math.ceil((bitsPerSecond / 8) * seconds * 1.5) + 256 * 1024 });
+    const subscriber: Subscriber = { session, sender, broadcast: target.broadcast, tracks: chosen };
     this.subscribers.add(subscriber);
     this.counters.sessionsAccepted++;
     session.once('close', () => this.subscribers.delete(subscriber));
-    // Streams the viewer opens are not part of Warp here (§4.2 allows other uses): read and dropped.
+    // Streams the viewer opens are not part of Warp here (§4.2 allows other uses): refused.
     session.on('stream', (stream) => stream.stopSending(0));
-    const catalog = producer.catalog()!;
     sender.send(catalogSource(catalog));
     for (const track of catalog.tracks) {
       const init = producer.init(track.id);
       if (init) sender.send(init);
     }
-    for (const source of producer.current()) sender.send(source);
+    for (const source of producer.current()) if (chosen.has(source.track)) sender.send(source);
     this.o.log?.(`warp: session for ${target.broadcast} over ${session.transport} (${this.subscribers.size} now)`);
   }
 

@@ -202,3 +202,19 @@ test('GOAWAY: the viewer moves to the new server, takes segments from both for a
   assert.ok(client.consumer.stats().duplicates >= 1, 'the new session offered copies of what the old one had');
 });
 
+
+test('a session picks its tracks (?tracks=); its catalog lists only those; an unknown track is refused 400', async (t) => {
+  const live = new Live();
+  live.publish(1);
+  const server = await warpServer(live);
+  t.after(server.close);
+  await assert.rejects(WarpClient.connect(`${server.url}?tracks=video,nope`, { sink: {}, bufferMs: 1000, ca: certificate.cert }), (e: unknown) => e instanceof SessionRefusedError && e.status === 400 && /no track named nope/.test(e.reason));
+  const got = collector();
+  const client = await WarpClient.connect(`${server.url}?tracks=audio`, { sink: got.sink, bufferMs: 1000, ca: certificate.cert });
+  t.after(() => client.close());
+  live.publish(2);
+  await until('audio segments 1 and 2', () => got.completed.length >= 2);
+  assert.deepEqual(client.consumer.catalog!.tracks.map((t) => t.id), ['audio']);
+  assert.deepEqual([...got.inits.keys()], ['audio']);
+  assert.ok(got.completed.every((s) => s.track === 'audio'));
+});
