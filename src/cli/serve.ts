@@ -7,7 +7,7 @@ import { DEFAULT_AUDIO, DEFAULT_VIDEO_LADDER, parseLadder, type LiveInput, type 
 import { AnnouncedMulticast, KEY_SET_PATH, LiveMulticast, probeMulticast, type LiveMulticastOptions } from './live-multicast.js';
 import { LiveStream } from './live-stream.js';
 import { WARP_PATH, WarpProducer, WarpServer, type WarpOrderPolicy } from '../warp/index.js';
-import { SessionRouter } from '../webtransport/index.js';
+import { SessionRouter, WebSocketSessionServer } from '../webtransport/index.js';
 
 export interface ServeOptions {
   input?: string;
@@ -108,6 +108,8 @@ export async function serve(o: ServeOptions): Promise<void> {
   const warp = o.warp ? new WarpServer({ tokens: o.warpToken, log }) : undefined;
   let producer: WarpProducer | undefined;
   if (warp) router.route(WARP_PATH, warp);
+  // The same sessions for browsers without WebTransport: the WebSocket fallback on the HTTP(S) ports.
+  const webSocketSessions = new WebSocketSessionServer(router, { registry: metrics.registry });
   const origin = new Origin({
     window: stream.window,
     timeline: stream.timeline,
@@ -131,7 +133,7 @@ export async function serve(o: ServeOptions): Promise<void> {
     publicUrl: o.publicUrl === undefined ? undefined : publicBase(o.publicUrl),
     routes: [...(vod ? [vodRoute(vod, { webRoot: WEB_ROOT })] : []), ...(multicast ? [multicast.keyRoute()] : []), ...(announced ? [announced.keyRoute()] : [])],
     altSvc: multicast ? (trackId) => multicast.altSvc(trackId) : announced ? (trackId) => announced.altSvc(trackId) : undefined,
-    upgrade: multicast ? (req, socket, head) => multicast.gateway.handleUpgrade(req, socket, head) : undefined,
+    upgrade: (req, socket, head) => webSocketSessions.handleUpgrade(req, socket, head) || (multicast?.gateway.handleUpgrade(req, socket, head) ?? false),
     webTransport: router,
   });
   const port = o.port === 'off' ? null : o.port;
@@ -166,6 +168,7 @@ export async function serve(o: ServeOptions): Promise<void> {
     vod?.close();
     warp?.close();
     producer?.close();
+    webSocketSessions.close();
     await Promise.all([stream.stop(), origin.close(), multicast?.close()]);
     log('stopped');
     process.exit(0);

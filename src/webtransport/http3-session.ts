@@ -44,6 +44,7 @@ import {
   type Http3FrameReader,
 } from '../wire/index.js';
 import {
+  SessionRefusedError,
   StreamAbortedError,
   type Session,
   type SessionCloseInfo,
@@ -474,17 +475,6 @@ export class WebTransportHttp3 {
     this.add(session);
     session.readCapsules(response.reader);
     return session;
-  }
-}
-
-/** A session request the server refused: its HTTP status and reason. */
-export class SessionRefusedError extends Error {
-  constructor(
-    readonly status: number,
-    readonly reason: string,
-  ) {
-    super(`WebTransport session refused${status ? ` (${status})` : ''}: ${reason || 'no reason given'}`);
-    this.name = 'SessionRefusedError';
   }
 }
 

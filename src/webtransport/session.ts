@@ -28,10 +28,21 @@ export class StreamAbortedError extends Error {
   constructor(
     readonly streamId: number,
     readonly code: number,
-    readonly by: 'peer-stop-sending' | 'peer-reset' | 'local-reset' | 'session-closed',
+    readonly by: 'peer-stop-sending' | 'peer-reset' | 'local-reset' | 'local-stop-sending' | 'session-closed',
   ) {
     super(`stream ${streamId}: ${by} (code ${code})`);
     this.name = 'StreamAbortedError';
+  }
+}
+
+/** A session request the server refused, whatever the transport: its HTTP status and one-line reason. */
+export class SessionRefusedError extends Error {
+  constructor(
+    readonly status: number,
+    readonly reason: string,
+  ) {
+    super(`WebTransport session refused${status ? ` (${status})` : ''}: ${reason || 'no reason given'}`);
+    this.name = 'SessionRefusedError';
   }
 }
 

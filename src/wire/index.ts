@@ -109,6 +109,23 @@ export {
   type Capsule,
 } from './webtransport.js';
 export {
+  WEBTRANSPORT_WS_PROTOCOL,
+  WEBTRANSPORT_WS_PROTOCOL_PREFIX,
+  WsFrameType,
+  canReceiveOn,
+  canSendOn,
+  decodeWsFrame,
+  encodeWsFrame,
+  isServerInitiated,
+  isUnidirectional,
+  makeStreamId,
+  type WsApplicationCloseFrame,
+  type WsFrame,
+  type WsResetStreamFrame,
+  type WsStopSendingFrame,
+  type WsStreamFrame,
+} from './webtransport-ws.js';
+export {
   MAX_WARP_DEPENDS,
   MAX_WARP_ORDER,
   WarpCloseCode,

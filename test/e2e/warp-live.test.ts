@@ -1,7 +1,8 @@
 /**
  * Warp from `pushcast serve` (real ffmpeg, real packager) to a Node viewer over WebTransport: every
  * segment and init it receives is byte-identical to what the origin serves at the same path over
- * HTTPS, in decode order, nothing skipped; a wrong token is refused with its status.
+ * HTTPS, in decode order, nothing skipped; a wrong token is refused with its status; a second viewer
+ * on the WebSocket fallback gets the same bytes.
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -10,7 +11,7 @@ import { join } from 'node:path';
 import test from 'node:test';
 import { createNodeFetch } from '../../src/client/index.js';
 import { WarpClient, type SegmentRef } from '../../src/warp/index.js';
-import { SessionRefusedError } from '../../src/webtransport/index.js';
+import { SessionRefusedError, connectWebSocketSession } from '../../src/webtransport/index.js';
 import { startServe } from '../support/pushcast-process.js';
 
 test('a Node viewer receives the live broadcast over Warp, byte-identical to HTTP', async (t) => {
@@ -63,4 +64,24 @@ test('a Node viewer receives the live broadcast over Warp, byte-identical to HTT
     assert.deepEqual(times, [...times].sort((a, b) => a - b));
   }
   assert.deepEqual(skipped, []);
+
+  // The WebSocket fallback on the same HTTPS port: the same broadcast, the same bytes.
+  const viaWs = new Map<string, Uint8Array[]>();
+  const wsCompleted: SegmentRef[] = [];
+  const ws = await WarpClient.connect(`${url}?token=letmein`, {
+    bufferMs: 3000,
+    connect: (u) => connectWebSocketSession(u, { ca }),
+    sink: {
+      data: (segment, bytes) => viaWs.set(segment.path!, [...(viaWs.get(segment.path!) ?? []), bytes]),
+      end: (segment, complete) => complete && wsCompleted.push(segment),
+    },
+  });
+  t.after(() => ws.close());
+  const wsEnd = Date.now() + 20_000;
+  while (wsCompleted.filter((s) => s.track.startsWith('video')).length < 2 && Date.now() < wsEnd) await new Promise((r) => setTimeout(r, 200));
+  assert.ok(wsCompleted.filter((s) => s.track.startsWith('video')).length >= 2, 'two video segments over the WebSocket fallback');
+  for (const segment of wsCompleted) {
+    const response = await fetch(`${https}${segment.path}`);
+    assert.deepEqual(new Uint8Array(Buffer.concat(viaWs.get(segment.path!)!)), new Uint8Array(await response.arrayBuffer()), `${segment.path} over WebSocket`);
+  }
 });
