@@ -16,3 +16,8 @@ npx --no-install esbuild src/web/sw/main.ts --bundle --format=esm --target=chrom
 npx --no-install esbuild src/web/playlist/main.ts --bundle --format=esm --target=chrome110 --sourcemap \
   --outfile=build/web/playlist.js --log-level=warning
 cp src/web/playlist/index.html build/web/playlist.html
+# The Warp player page (served at /warp/; its script at /warp/player.js). Browser platform: a Node module
+# pulled in by mistake (e.g. through src/warp/index.ts) fails the build instead of reaching the page.
+npx --no-install esbuild src/web/warp/main.ts --bundle --format=esm --platform=browser --target=chrome110 --sourcemap \
+  --outfile=build/web/warp-player.js --log-level=warning
+cp src/web/warp/index.html build/web/warp.html

@@ -197,6 +197,7 @@ export async function serve(o: ServeOptions): Promise<void> {
   console.log(`manifest: ${base}/live/manifest.mpd`);
   console.log(`prefetch player: ${base}/?mode=prefetch`);
   if (multicast) console.log(`multicast player: ${base}/multicast/`);
+  if (warp) console.log(`warp player: ${base}/warp/`);
   if (addresses.http && addresses.https) console.log(`https player: ${addresses.https}/`);
   if (addresses.https && o.push && o.pushChannel) {
     log(`HTTP/2 push channel at ${addresses.https}/live/<rendition>/push; record it with: pushcast fetch-live ${addresses.https} --ca ${join(o.stateDir, 'tls', 'dev-cert.pem')}`);

@@ -112,6 +112,9 @@ const WEB_FILES: Record<string, { file: string; type: string }> = {
   // The multicast player: the same page under /multicast/, controlled by the Service Worker beside it.
   '/multicast/': { file: 'index.html', type: 'text/html; charset=utf-8' },
   '/multicast/sw.js': { file: 'sw.js', type: 'text/javascript; charset=utf-8' },
+  // The Warp player page (src/web/warp): MSE fed by a Warp session over WebTransport or its WebSocket fallback.
+  '/warp/': { file: 'warp.html', type: 'text/html; charset=utf-8' },
+  '/warp/player.js': { file: 'warp-player.js', type: 'text/javascript; charset=utf-8' },
 };
 
 /** Segments are immutable: a number names one segment forever (see LiveTimeline), so caches may keep them. */

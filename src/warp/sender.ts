@@ -65,6 +65,7 @@ export class WarpSender {
   private readonly sentIds = new Set<number>();
   private seq = 0;
   private closed = false;
+  private draining = false;
   private readonly counters = { streamsOpened: 0, streamsFinished: 0, streamsCancelled: 0, streamsStopped: 0, bytesWritten: 0 };
 
   constructor(
@@ -76,7 +77,7 @@ export class WarpSender {
 
   /** Sends `source` on a stream of its own, once per segment ID. */
   send(source: WarpSource): void {
-    if (this.closed) return;
+    if (this.closed || this.draining) return;
     const id = source.headers.id;
     if (id !== undefined) {
       if (this.sentIds.has(id)) return;
@@ -95,11 +96,21 @@ export class WarpSender {
     this.enforceLimit();
   }
 
-  /** §5.4: a GOAWAY on a stream of its own, before everything else. */
+  /**
+   * §5.4: a GOAWAY on a stream of its own, before everything else. From then on the sender drains: it
+   * takes no new segment (the viewer gets those from the new server) and finishes the ones under way,
+   * so that the viewer's switch loses nothing; `drained()` says when.
+   */
   async goaway(url: string): Promise<void> {
-    if (this.closed) return;
+    if (this.closed || this.draining) return;
+    this.draining = true;
     const stream = this.session.openStream({ bidirectional: false, urgency: 0 });
     await stream.end(Buffer.concat([encodeWarpMessage({ kind: 'headers', order: -(2 ** 51) }), encodeWarpMessage({ kind: 'goaway', url })])).catch(() => undefined);
+  }
+
+  /** Resolves once no stream is under way (after a GOAWAY, the moment the session can close). */
+  async drained(): Promise<void> {
+    while (this.active.length > 0 && !this.closed) await new Promise((r) => setTimeout(r, 20));
   }
 
   private frame(out: OutgoingStream, part: Uint8Array): Uint8Array {

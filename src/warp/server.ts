@@ -10,7 +10,8 @@
  *   media the player would skip anyway is not worth queuing.
  * - `tracks=<id>,<id>` picks the tracks; by default the best video rendition and every audio track (Warp
  *   answers congestion by skipping, not by switching renditions). The session's catalog lists only these.
- * - `goaway(url)` (§5.4) tells every session to move, and closes them with code 1 after a grace period.
+ * - `goaway(url)` (§5.4) tells every session to move, lets each finish the segments under way (the new
+ *   server sends the next ones), then closes it with code 1; `graceMs` bounds each step.
  */
 import type { Session, SessionRefusal, SessionRequest, SessionRoute } from '../webtransport/index.js';
 import { WarpCloseCode } from '../wire/index.js';
@@ -111,12 +112,21 @@ export class WarpServer implements SessionRoute {
     this.o.log?.(`warp: session for ${target.broadcast} over ${session.transport} (${this.subscribers.size} now)`);
   }
 
-  /** §5.4: every session is told to connect to `url`, then closed with code 1 after `graceMs`. */
+  /**
+   * §5.4: every session is told to connect to `url`; each finishes the segments under way ("SHOULD wait
+   * until … any pending streams have been fully acknowledged"), then is closed with code 1 (§4.7).
+   * `graceMs` bounds each wait, so a dead session cannot hold the others.
+   */
   async goaway(url: string, graceMs: number): Promise<void> {
-    const subscribers = [...this.subscribers];
-    await Promise.all(subscribers.map((s) => s.sender.goaway(url)));
-    await new Promise((r) => setTimeout(r, graceMs));
-    for (const s of subscribers) s.sender.close(WarpCloseCode.GOAWAY, 'GOAWAY');
+    const within = (p: Promise<void>) => Promise.race([p, new Promise<void>((r) => setTimeout(r, graceMs))]);
+    await Promise.all(
+      [...this.subscribers].map(async (s) => {
+        await within(s.sender.goaway(url));
+        await within(s.sender.drained());
+        await new Promise((r) => setTimeout(r, 100)); // the last bytes' acknowledgements
+        s.sender.close(WarpCloseCode.GOAWAY, 'GOAWAY');
+      }),
+    );
   }
 
   stats(): { sessions: number; sessionsAccepted: number; sessionsRefused: number; senders: WarpSenderStats[] } {

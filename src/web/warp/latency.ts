@@ -1,0 +1,95 @@
+/**
+ * Where the Warp player page keeps its playhead (draft-lcurley-warp-00 §3.4: the viewer picks the
+ * latency): at the buffered live edge minus the target. Pure, so that it can be reasoned about (and
+ * tested) without a media element: the page feeds it the element's buffered ranges and applies the answer.
+ *
+ * - Start: once the buffer reaches from (edge − target) to the edge, at (edge − target).
+ * - Behind by more than target + CATCH_UP_SLACK: seek to (edge − target).
+ * - Behind by a little: play up to MAX_RATE faster (never slower than 1.0x).
+ * - The viewer raised the target: hold (pause) until the buffer ahead has grown to it; media already
+ *   shown is not replayed.
+ * - A hole in the buffered ranges (a skipped segment leaves one): the playhead jumps to where media
+ *   continues, when it reaches the hole (or is stuck right before it).
+ */
+
+export interface TimeRange {
+  start: number;
+  end: number;
+}
+
+export interface PlayheadInput {
+  /** The media element's buffered ranges, in order (seconds). */
+  ranges: readonly TimeRange[];
+  currentTime: number;
+  /** Latency target, seconds. */
+  target: number;
+  /** Playback started (the page has placed the playhead once). */
+  started: boolean;
+  /** The element cannot play on (readyState below HAVE_FUTURE_DATA while not paused). */
+  stuck: boolean;
+  /** The viewer raised the target since the playhead was last at it: playback holds until the buffer has grown to it. */
+  targetRaised?: boolean;
+}
+
+export interface PlayheadAction {
+  /** Seek here. */
+  seek?: number;
+  why?: 'start' | 'behind' | 'gap';
+  /** Playback rate to use, 1.0 … MAX_RATE. */
+  rate: number;
+  /** Keep (or put) playback on hold: the buffer ahead is shorter than the target. */
+  hold?: boolean;
+}
+
+/** Seconds behind the target after which the page seeks rather than speeds up. */
+export const CATCH_UP_SLACK = 0.5;
+export const MAX_RATE = 1.1;
+/** Behind the target by less than this, 1.0x: the live edge grows a chunk (0.2 s by default) at a time. */
+const RATE_DEAD_BAND = 0.25;
+/** How close to the end of a buffered range the playhead counts as having reached it (a frame or two). */
+const RANGE_END_EPSILON = 0.05;
+/** When stuck, how close to a range's end counts as "at the hole" (the element stops short of the end by up to a frame of the other track). */
+const STUCK_EPSILON = 0.5;
+/** A seek lands this far inside a range, so that the position is buffered whatever the rounding. */
+const INSIDE = 0.01;
+
+/** The buffered position at or after `t`: `t` itself if buffered, else the start of the next range; undefined past the edge. */
+export function bufferedAtOrAfter(ranges: readonly TimeRange[], t: number): number | undefined {
+  for (const r of ranges) {
+    if (t < r.start) return r.start + INSIDE;
+    if (t < r.end - RANGE_END_EPSILON) return t;
+  }
+  return undefined;
+}
+
+export function planPlayhead(i: PlayheadInput): PlayheadAction {
+  const { ranges, currentTime: t, target } = i;
+  const last = ranges.at(-1);
+  if (!last) return { rate: 1 };
+  const edge = last.end;
+  const desired = Math.max(ranges[0]!.start, edge - target);
+  const place = bufferedAtOrAfter(ranges, desired);
+
+  if (!i.started) {
+    // Wait until the buffer spans the target (the live edge grows by a second per second), then start.
+    if (edge - ranges[0]!.start < target - RANGE_END_EPSILON) return { rate: 1 };
+    return place === undefined ? { rate: 1 } : { seek: place, why: 'start', rate: 1 };
+  }
+
+  const behind = edge - t;
+  if (behind > target + CATCH_UP_SLACK && place !== undefined && place > t) return { seek: place, why: 'behind', rate: 1 };
+
+  // A hole: the playhead is in none of the ranges, or at the end of one that is followed by another.
+  const index = ranges.findIndex((r) => t >= r.start - INSIDE && t < r.end);
+  const here = index >= 0 ? ranges[index] : undefined;
+  const next = ranges.find((r) => r.start > t);
+  if (next && (!here || t >= here.end - (i.stuck ? STUCK_EPSILON : RANGE_END_EPSILON))) return { seek: next.start + INSIDE, why: 'gap', rate: 1 };
+
+  // The viewer raised the target: hold until the buffer ahead has grown to it. (Only then: a buffer that
+  // shrinks because media comes late is left to run out, and counts as a stall if it does.)
+  if (i.targetRaised && behind < target) return { rate: 1, hold: true };
+
+  const excess = behind - target;
+  const rate = excess > RATE_DEAD_BAND ? Math.min(MAX_RATE, 1 + (excess - RATE_DEAD_BAND) * 0.2) : 1;
+  return { rate: Math.round(rate * 100) / 100 };
+}
