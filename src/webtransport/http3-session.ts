@@ -330,7 +330,7 @@ export class Http3Session extends EventEmitter<SessionEvents> implements Session
     const path = this.quic.stats().path;
     return {
       transport: 'webtransport',
-      rttMs: path ? path.rtt / 1e6 : undefined,
+      rttMs: path?.rtt, // quiche reports whole milliseconds
       cwndBytes: path?.cwnd,
       deliveryRateBitsPerSecond: path ? path.deliveryRate * 8 : undefined,
       ...this.counters,
