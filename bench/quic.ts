@@ -2,12 +2,14 @@
  * Benchmark (issue 6): pushcast's QUIC endpoint on the loopback against a plain node:dgram loop of the
  * same packet size, side by side in one run; the sender is this process, the receiver a child process
  * (bench/quic/peer.ts) in both variants.
- * - bulk throughput of one connection, one stream and 16 streams, as a ratio to the dgram loop
- *   (goal: at least half);
- * - CPU per Gbit/s of each;
+ * - bulk throughput of one connection, one stream and 16 streams with the default congestion control
+ *   (BBR), and one stream with CUBIC, as a ratio to the dgram loop (goal: at least half);
+ * - the sender's CPU seconds per Gbit of each;
  * - handshake time (median of 20);
  * - memory per idle connection (200 connections).
- *   npm run bench  (alone: node build/bench/quic.js). Options: BENCH_QUIC_SECONDS (4), BENCH_QUIC_ROUNDS (3).
+ *   npm run bench  (alone: node --expose-gc build/bench/quic.js). Options: BENCH_QUIC_SECONDS (4),
+ *   BENCH_QUIC_ROUNDS (3). The receiver runs with this process's node flags, so
+ *   `node --cpu-prof --expose-gc build/bench/quic.js` profiles both ends.
  */
 import { spawn } from 'node:child_process';
 import dgram from 'node:dgram';
@@ -17,7 +19,7 @@ import { join } from 'node:path';
 import readline from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { developmentCertificate } from '../src/origin/index.js';
-import { QuicEndpoint, type QuicConnection } from '../src/quic/index.js';
+import { QuicEndpoint, type CongestionControl, type QuicConnection } from '../src/quic/index.js';
 
 const SECONDS = Number(process.env.BENCH_QUIC_SECONDS ?? 4);
 const ROUNDS = Number(process.env.BENCH_QUIC_ROUNDS ?? 3);
@@ -38,8 +40,8 @@ interface Result {
 const PEER = fileURLToPath(new URL('./quic/peer.js', import.meta.url));
 
 /** The receiving end in a child process; `bytes()` asks it how much it has received so far. */
-async function startPeer(args: string[]): Promise<{ port: number; bytes: () => Promise<number>; stop: () => void }> {
-  const child = spawn(process.execPath, [PEER, ...args], { stdio: ['pipe', 'pipe', 'inherit'] });
+async function startPeer(args: string[]): Promise<{ port: number; bytes: () => Promise<number>; stop: () => Promise<void> }> {
+  const child = spawn(process.execPath, [...process.execArgv, PEER, ...args], { stdio: ['pipe', 'pipe', 'inherit'] });
   const lines = readline.createInterface({ input: child.stdout! });
   const waiting: ((line: string) => void)[] = [];
   lines.on('line', (line) => waiting.shift()?.(line));
@@ -51,7 +53,14 @@ async function startPeer(args: string[]): Promise<{ port: number; bytes: () => P
       child.stdin!.write('report\n');
       return Number((await next()).split(' ')[1]);
     },
-    stop: () => child.kill('SIGKILL'),
+    // A clean exit, so that a profile (--cpu-prof) gets written; killed if it does not come.
+    stop: async () => {
+      const exited = new Promise((resolve) => child.once('exit', resolve));
+      child.stdin!.write('quit\n');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
+      await exited;
+      clearTimeout(timer);
+    },
   };
 }
 
@@ -79,7 +88,7 @@ async function dgramLoop(): Promise<Result> {
   const received = (await peer.bytes()) - before;
   const cpu = process.cpuUsage(cpu0);
   tx.close();
-  peer.stop();
+  await peer.stop();
   const gbits = (received * 8) / 1e9;
   return { gbps: gbits / SECONDS, cpuSecondsPerGbit: (cpu.user + cpu.system) / 1e6 / Math.max(gbits, 1e-9) };
 }
@@ -103,7 +112,7 @@ async function quicBulk(server: QuicEndpoint, caFile: string, streams: number): 
   const received = (await peer.bytes()) - before;
   const cpu = process.cpuUsage(cpu0);
   await conn.close();
-  peer.stop();
+  await peer.stop();
   const gbits = (received * 8) / 1e9;
   return { gbps: gbits / SECONDS, cpuSecondsPerGbit: (cpu.user + cpu.system) / 1e6 / Math.max(gbits, 1e-9) };
 }
@@ -112,18 +121,19 @@ async function main(): Promise<void> {
   console.log(`machine: ${machine()}`);
   const dir = mkdtempSync(join(os.tmpdir(), 'pushcast-bench-quic-'));
   const cert = developmentCertificate(dir);
-  const server = await QuicEndpoint.listen({ alpn: ['pushcast-bench'], key: cert.key, cert: cert.cert, host: '127.0.0.1', port: 0, initialMaxData: 64 << 20, initialMaxStreamData: 16 << 20 });
+  const listen = (congestionControl: CongestionControl) =>
+    QuicEndpoint.listen({ alpn: ['pushcast-bench'], key: cert.key, cert: cert.cert, host: '127.0.0.1', port: 0, initialMaxData: 64 << 20, initialMaxStreamData: 16 << 20, congestionControl });
+  const server = await listen('bbr');
+  const cubicServer = await listen('cubic');
   try {
-    const rows: { name: string; results: Result[] }[] = [
-      { name: `plain dgram loop, ${PACKET}-byte packets`, results: [] },
-      { name: 'QUIC, 1 stream', results: [] },
-      { name: 'QUIC, 16 streams', results: [] },
+    const caFile = join(dir, 'dev-cert.pem');
+    const rows: { name: string; run: () => Promise<Result>; results: Result[] }[] = [
+      { name: `plain dgram loop, ${PACKET}-byte packets`, run: dgramLoop, results: [] },
+      { name: 'QUIC, 1 stream', run: () => quicBulk(server, caFile, 1), results: [] },
+      { name: 'QUIC, 16 streams', run: () => quicBulk(server, caFile, 16), results: [] },
+      { name: 'QUIC, 1 stream, CUBIC', run: () => quicBulk(cubicServer, caFile, 1), results: [] },
     ];
-    for (let round = 0; round < ROUNDS; round++) {
-      rows[0]!.results.push(await dgramLoop());
-      rows[1]!.results.push(await quicBulk(server, join(dir, 'dev-cert.pem'), 1));
-      rows[2]!.results.push(await quicBulk(server, join(dir, 'dev-cert.pem'), 16));
-    }
+    for (let round = 0; round < ROUNDS; round++) for (const row of rows) row.results.push(await row.run());
     const base = median(rows[0]!.results.map((r) => r.gbps));
     console.log(`\nloopback bulk transfer, ${SECONDS} s × ${ROUNDS} rounds (alternating), receiver in a child process; medians`);
     console.log('variant                                   Gbit/s   ÷ dgram   sender CPU s per Gbit');
@@ -153,7 +163,7 @@ async function main(): Promise<void> {
     await Promise.all(idle.map((c) => c.close()));
     console.log(`bench-json: ${JSON.stringify({ bench: 'quic', machine: machine(), seconds: SECONDS, rounds: ROUNDS, rows: rows.map((r) => ({ name: r.name, gbps: median(r.results.map((x) => x.gbps)), cpuSecondsPerGbit: median(r.results.map((x) => x.cpuSecondsPerGbit)) })), handshakeMs: median(times), idleConnectionBytes: perConnection })}`);
   } finally {
-    await server.close();
+    await Promise.all([server.close(), cubicServer.close()]);
     rmSync(dir, { recursive: true, force: true });
   }
   process.exit(0);

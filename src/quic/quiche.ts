@@ -69,11 +69,18 @@ export interface Connection {
   send(out: Uint8Array): [number, SendInfo] | null;
   streamRecv(streamId: number, out: Uint8Array): [number, boolean] | null;
   streamSend(streamId: number, data: Uint8Array, fin: boolean): number | null;
+  /** Bytes the stream can take now: its flow-control credit, bounded by the congestion window's room. */
+  streamCapacity(streamId: number): number;
   streamPriority(streamId: number, urgency: number, incremental: boolean): void;
   streamShutdown(streamId: number, direction: number, code: number): void | null;
+  /** Any stream has data (or FIN, or a reset) to read: cheap, unlike iterating `readable()`. */
+  isReadable(): boolean;
   readable(): Iterable<number>;
-  writable(): Iterable<number>;
+  /** Throws StreamStopped(code) once the peer sent STOP_SENDING for the stream. */
+  streamWritable(streamId: number, len: number): boolean;
   dgramRecvVec(): Uint8Array | null;
+  /** The largest datagram payload that fits a packet now; null until the peer's transport parameters allow datagrams. */
+  dgramMaxWritableLen(): number | null;
   dgramSend(data: Uint8Array): void | null;
   isDgramSendQueueFull(): boolean;
   timeout(): number | null;

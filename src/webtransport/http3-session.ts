@@ -89,6 +89,9 @@ class Http3SessionStream implements SessionStream {
     readonly local: boolean,
     private leftover: Uint8Array,
   ) {
+    // A writer must learn of STOP_SENDING even between writes (quiche forgets a stream once its reset is
+    // acknowledged, and a later write would then wait forever): watch for it on every stream we write.
+    if (local || quic.bidirectional) void quic.stopped;
     if (local) {
       // draft-02 §4.1/§4.2: the stream type (uni) or signal (bidi), then the session ID.
       const head = encodeVarint(quic.bidirectional ? WEBTRANSPORT_BIDI_SIGNAL : WEBTRANSPORT_UNI_STREAM);

@@ -1,8 +1,10 @@
 /**
  * pushcast's QUIC endpoint (src/quic) client ↔ server over real UDP on the loopback: a verified TLS
- * handshake, 50 concurrent streams echoed byte-identical, datagrams both ways, stream priorities
- * honoured, flow control holding a fast sender to a slow reader's bound, close codes carried, and
- * garbage datagrams dropped without harm.
+ * handshake, 50 concurrent streams echoed byte-identical, many writes queued in one turn all
+ * delivered, a bare FIN under a full congestion window delivered, datagrams both ways up to the largest size, stream priorities honoured, flow control
+ * holding a fast sender to a slow reader's bound and a stalled reader's writer pending, STOP_SENDING
+ * and RESET_STREAM codes reaching writer and reader, loss recovered through a lossy relay, the idle
+ * timeout, close codes carried, and garbage datagrams dropped without harm.
  */
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
@@ -12,7 +14,7 @@ import { join } from 'node:path';
 import dgram from 'node:dgram';
 import test from 'node:test';
 import { developmentCertificate } from '../../src/origin/index.js';
-import { QuicEndpoint, type QuicConnection } from '../../src/quic/index.js';
+import { QuicEndpoint, QuicStreamError, type QuicConnection, type QuicStream } from '../../src/quic/index.js';
 import { Rng } from '../wire/support.js';
 
 const dir = mkdtempSync(join(os.tmpdir(), 'pushcast-quic-'));
@@ -62,6 +64,57 @@ test('a certificate the client does not trust fails the handshake', async (t) =>
   await assert.rejects(QuicEndpoint.connect({ alpn: ['pushcast-test'], host: '127.0.0.1', port: server.address.port, serverName: 'localhost', timeoutMs: 3000 }), /closed during the handshake|did not finish/);
 });
 
+test('many writes queued in one turn: every one resolves, every byte arrives in order, on 1 and on 40 streams', async (t) => {
+  const p = await pair();
+  t.after(p.close);
+  const received = new Map<number, Promise<Uint8Array>>();
+  const allArrived = new Promise<void>((resolve) =>
+    p.serverConn.on('stream', (s) => {
+      received.set(s.id, s.readAll());
+      if (received.size === 41) resolve();
+    }),
+  );
+  const rng = new Rng(11);
+  const bodies = new Map<QuicStream, Uint8Array[]>();
+  const writes: Promise<void>[] = [];
+  // All in one synchronous run: the writes only queue, the connection's pass hands them to quiche.
+  for (let i = 0; i < 41; i++) {
+    const stream = p.client.openStream({ bidirectional: false });
+    const parts = Array.from({ length: i === 0 ? 2000 : 25 }, () => rng.bytes(1 + rng.int(3000)));
+    bodies.set(stream, parts);
+    for (const part of parts) writes.push(stream.write(part));
+    writes.push(stream.end());
+  }
+  await Promise.all(writes);
+  await allArrived;
+  for (const [stream, parts] of bodies) assert.deepEqual(await received.get(stream.id), new Uint8Array(Buffer.concat(parts)), `stream ${stream.id}`);
+});
+
+test('a FIN written alone while the congestion window is full still reaches the reader (cloudflare/quiche#2525)', async (t) => {
+  const p = await pair();
+  t.after(p.close);
+  const lengths = new Map<number, Promise<number>>();
+  p.client.on('stream', (s) => lengths.set(s.id, s.readAll().then((b) => b.length)));
+  const bulks: number[] = [];
+  for (let i = 0; i < 10; i++) {
+    const small = p.serverConn.openStream({ bidirectional: false, urgency: 3 });
+    const bulk = p.serverConn.openStream({ bidirectional: false, urgency: 3 });
+    bulks.push(bulk.id);
+    // The small write goes out first; the bulk one fills the window; the bare FIN comes while the
+    // small stream's data is still unacknowledged. quiche alone would drop that FIN.
+    const written = small.write(new Uint8Array(100));
+    const bulkDone = bulk.end(new Uint8Array(2 * 1024 * 1024));
+    await written;
+    await small.end();
+    await bulkDone;
+    let timer: NodeJS.Timeout | undefined;
+    const length = await Promise.race([lengths.get(small.id), new Promise((r) => (timer = setTimeout(() => r('no FIN'), 2000)))]);
+    clearTimeout(timer);
+    assert.equal(length, 100, `round ${i}`);
+  }
+  assert.deepEqual(await Promise.all(bulks.map((id) => lengths.get(id))), bulks.map(() => 2 * 1024 * 1024));
+});
+
 test('datagrams both ways (RFC 9221)', async (t) => {
   const p = await pair();
   t.after(p.close);
@@ -73,6 +126,18 @@ test('datagrams both ways (RFC 9221)', async (t) => {
   p.serverConn.sendDatagram(new TextEncoder().encode('pong'));
   const [pong] = (await atClient) as [Uint8Array];
   assert.equal(new TextDecoder().decode(pong), 'pong');
+});
+
+test('datagrams up to maxDatagramSize arrive whole', async (t) => {
+  const p = await pair();
+  t.after(p.close);
+  const max = p.client.maxDatagramSize;
+  assert.ok(max > 1000 && max < 1350, `maxDatagramSize ${max}`);
+  const atServer = once(p.serverConn, 'datagram');
+  assert.ok(p.client.sendDatagram(new Uint8Array(max).fill(5)));
+  const [datagram] = (await atServer) as [Uint8Array];
+  assert.equal(datagram.length, max);
+  assert.throws(() => p.client.sendDatagram(new Uint8Array(max + 1)));
 });
 
 test('priorities: six server streams written at once arrive most urgent first (RFC 9218)', async (t) => {
@@ -98,7 +163,7 @@ test('flow control: a slow reader holds a fast writer to its bound; nothing is l
   const p = await pair({}, { maxStreamBuffer: 256 * 1024, initialMaxStreamData: 256 * 1024 });
   t.after(p.close);
   const total = 8 * 1024 * 1024;
-  const incoming = once(p.client, 'stream') as Promise<[import('../../src/quic/index.js').QuicStream]>;
+  const incoming = once(p.client, 'stream') as Promise<[QuicStream]>;
   const stream = p.serverConn.openStream({ bidirectional: false });
   const writing = stream.end(new Rng(3).bytes(total));
   const [reader] = await incoming;
@@ -112,6 +177,111 @@ test('flow control: a slow reader holds a fast writer to its bound; nothing is l
   await writing;
   assert.equal(received, total);
   assert.ok(maxBuffered <= 256 * 1024 + 65_536, `read-ahead stayed bounded: ${maxBuffered} bytes`);
+});
+
+test('flow control: a reader that reads nothing keeps the writer pending; reading releases it', async (t) => {
+  const window = 128 * 1024;
+  const p = await pair({}, { maxStreamBuffer: window, initialMaxStreamData: window });
+  t.after(p.close);
+  const incoming = once(p.client, 'stream') as Promise<[QuicStream]>;
+  const stream = p.serverConn.openStream({ bidirectional: false });
+  const body = new Rng(5).bytes(4 * window);
+  let written = false;
+  const writing = stream.end(body).then(() => (written = true));
+  const [reader] = await incoming;
+  await new Promise((r) => setTimeout(r, 300));
+  assert.equal(written, false, 'the write waits for the reader');
+  assert.ok(reader.bufferedBytes <= window, `read ahead ${reader.bufferedBytes} bytes`);
+  assert.deepEqual(await reader.readAll(), body);
+  await writing;
+});
+
+test('STOP_SENDING: the writer learns the code from `stopped`, from its pending write and from any later write', async (t) => {
+  const p = await pair({}, { initialMaxStreamData: 64 * 1024, maxStreamBuffer: 64 * 1024 });
+  t.after(p.close);
+  const incoming = once(p.client, 'stream') as Promise<[QuicStream]>;
+  const stream = p.serverConn.openStream();
+  const stopped = stream.stopped;
+  await stream.write(new Uint8Array(10));
+  const [reader] = await incoming;
+  // More than the reader's window: this write stays pending until the STOP_SENDING comes.
+  const pending = stream.write(new Uint8Array(1024 * 1024));
+  await new Promise((r) => setTimeout(r, 50));
+  reader.stopSending(0x77);
+  assert.equal(await stopped, 0x77);
+  const error = await pending.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  assert.ok(error instanceof QuicStreamError, String(error));
+  assert.deepEqual({ streamId: error.streamId, code: error.code, kind: error.kind }, { streamId: stream.id, code: 0x77, kind: 'stopped' });
+  await assert.rejects(stream.write(new Uint8Array(1)), (e: unknown) => e instanceof QuicStreamError && e.code === 0x77);
+  // An idle stream whose writer only watches `stopped`.
+  const idle = p.serverConn.openStream();
+  await idle.write(new Uint8Array(1));
+  const [idleReader] = (await once(p.client, 'stream')) as [QuicStream];
+  const idleStopped = idle.stopped;
+  idleReader.stopSending(5);
+  assert.equal(await idleStopped, 5);
+});
+
+test('RESET_STREAM: the reader sees the bytes before it, then an error with the code', async (t) => {
+  const p = await pair();
+  t.after(p.close);
+  const incoming = once(p.serverConn, 'stream') as Promise<[QuicStream]>;
+  const stream = p.client.openStream({ bidirectional: false });
+  await stream.write(new TextEncoder().encode('partial'));
+  const [reader] = await incoming;
+  const chunks: string[] = [];
+  const reading = (async () => {
+    for await (const chunk of reader) chunks.push(new TextDecoder().decode(chunk));
+  })();
+  await new Promise((r) => setTimeout(r, 50));
+  stream.reset(0x1234);
+  await assert.rejects(reading, (e: unknown) => e instanceof QuicStreamError && e.kind === 'reset' && e.code === 0x1234 && e.streamId === stream.id);
+  assert.equal(chunks.join(''), 'partial');
+  await assert.rejects(stream.write(new Uint8Array(1)), /reset/);
+});
+
+test('loss: through a relay that drops every 7th datagram each way, 2 MB arrive intact (loss detection and retransmission timers)', async (t) => {
+  const server = await QuicEndpoint.listen({ alpn: ['pushcast-test'], key: certificate.key, cert: certificate.cert, host: '127.0.0.1', port: 0 });
+  // client ↔ front (relay) back ↔ server
+  const front = dgram.createSocket('udp4');
+  const back = dgram.createSocket('udp4');
+  await Promise.all([new Promise<void>((r) => front.bind(0, '127.0.0.1', r)), new Promise<void>((r) => back.bind(0, '127.0.0.1', r))]);
+  let client: { port: number; address: string } | undefined;
+  let n = 0;
+  front.on('message', (m, rinfo) => {
+    client = rinfo;
+    if (++n % 7 !== 0) back.send(m, server.address.port, '127.0.0.1');
+  });
+  back.on('message', (m) => {
+    if (client && ++n % 7 !== 0) front.send(m, client.port, client.address);
+  });
+  t.after(async () => {
+    front.close();
+    back.close();
+    await server.close();
+  });
+  const accepted = once(server, 'connection') as Promise<[QuicConnection]>;
+  const conn = await QuicEndpoint.connect({ alpn: ['pushcast-test'], host: '127.0.0.1', port: front.address().port, serverName: 'localhost', ca: certificate.cert });
+  t.after(() => conn.close());
+  const [serverConn] = await accepted;
+  const body = new Rng(8).bytes(2 * 1024 * 1024);
+  const incoming = once(conn, 'stream') as Promise<[QuicStream]>;
+  void serverConn.openStream({ bidirectional: false }).end(body);
+  const [reader] = await incoming;
+  assert.deepEqual(await reader.readAll(), body);
+  assert.ok(serverConn.stats().lost > 0, 'the relay did drop packets');
+});
+
+test('idle timeout (RFC 9000 §10.1): a silent connection closes on both ends', async (t) => {
+  const p = await pair({ maxIdleTimeoutMs: 300 }, { maxIdleTimeoutMs: 300 });
+  t.after(p.close);
+  const started = performance.now();
+  await Promise.all([once(p.client, 'close'), once(p.serverConn, 'close')]);
+  const elapsed = performance.now() - started;
+  assert.ok(elapsed >= 250 && elapsed < 2000, `closed after ${elapsed.toFixed(0)} ms`);
 });
 
 test('close with an application error code: the peer sees the code and the reason', async (t) => {

@@ -10,9 +10,9 @@ import os from 'node:os';
 import { join } from 'node:path';
 import test from 'node:test';
 import { developmentCertificate } from '../../src/origin/index.js';
-import { H3_ALPN } from '../../src/http3/index.js';
+import { H3_ALPN, Http3Client } from '../../src/http3/index.js';
 import { QuicEndpoint } from '../../src/quic/index.js';
-import { Http3Session, SessionRefusedError, SessionRouter, StreamAbortedError, connectWebTransport, serveHttp3Sessions, type Session } from '../../src/webtransport/index.js';
+import { Http3Session, SessionRefusedError, SessionRouter, StreamAbortedError, WebTransportHttp3, connectWebTransport, serveHttp3Sessions, type Session } from '../../src/webtransport/index.js';
 import { encodeCapsule, encodeHttp3Frame } from '../../src/wire/index.js';
 import { Rng } from '../wire/support.js';
 
@@ -183,4 +183,37 @@ test('a malformed capsule on the CONNECT stream ends that session only', async (
   const [, back] = await Promise.all([echo.end(new Uint8Array([1, 2, 3])), echo.readAll()]);
   assert.deepEqual(back, new Uint8Array([1, 2, 3]));
   assert.equal((sessions[0] as Http3Session).isClosed, false);
+});
+
+test('past the sessions per connection, 429; streams for a session that never comes wait within a bound, then are stopped', async (t) => {
+  const router = new SessionRouter().route('/echo', { session: () => undefined });
+  const server = await QuicEndpoint.listen({ alpn: [H3_ALPN], key: certificate.key, cert: certificate.cert, host: '127.0.0.1', port: 0 });
+  server.on('connection', (conn) => serveHttp3Sessions(conn, { router, maxSessions: 2 }));
+  t.after(() => server.close());
+  const quic = await QuicEndpoint.connect({ alpn: [H3_ALPN], host: '127.0.0.1', port: server.address.port, serverName: 'localhost', ca: certificate.cert });
+  t.after(() => quic.close());
+  const wt = new WebTransportHttp3(quic, 'client');
+  const client = new Http3Client(quic, `localhost:${server.address.port}`, wt.extension);
+  await wt.open(client, '/echo');
+  await wt.open(client, '/echo');
+  await assert.rejects(wt.open(client, '/echo'), (e: unknown) => e instanceof SessionRefusedError && e.status === 429 && /at most 2 WebTransport sessions per connection/.test(e.reason));
+
+  // 40 unidirectional streams naming session 1000, which does not exist: 32 may wait, the rest are stopped at once.
+  const streams = Array.from({ length: 40 }, () => quic.openStream({ bidirectional: false }));
+  const outcomes = await Promise.all(
+    streams.map(async (s) => {
+      void s.stopped; // watch for STOP_SENDING between writes
+      await s.write(new Uint8Array([0x40, 0x54, 0x43, 0xe8])); // type 0x54, session ID 1000
+      try {
+        for (let i = 0; i < 100; i++) {
+          await s.write(new Uint8Array(1000));
+          await new Promise((r) => setTimeout(r, 30));
+        }
+        return 'open';
+      } catch {
+        return 'stopped';
+      }
+    }),
+  );
+  assert.equal(outcomes.filter((o) => o === 'stopped').length, 40, 'all stopped: 8 at once, the 32 waiting ones after 2 s');
 });
