@@ -4,6 +4,7 @@ import { fetchLive } from './fetch-live.js';
 import { multicastReceive } from './multicast-receive.js';
 import { multicastSend } from './multicast-send.js';
 import { gatewayCommand } from './gateway.js';
+import { relayCommand } from './relay.js';
 import { serve } from './serve.js';
 import { WARP_ORDER_POLICIES, type WarpOrderPolicy } from '../warp/index.js';
 
@@ -122,6 +123,25 @@ program
   .option('-k, --insecure', 'accept any certificate from the origin (development only)', false)
   .action(async (opts) => {
     await gatewayCommand(opts);
+  });
+
+program
+  .command('relay')
+  .description('Relay a Warp broadcast: subscribe once upstream (an origin or another relay) and serve it again over WebTransport (HTTP/3) and its WebSocket fallback.')
+  .requiredOption('--upstream <url>', 'the upstream broadcast, e.g. https://origin.example:8443/warp/live?token=…')
+  .option('--host <address>', 'address to listen on', '0.0.0.0')
+  .option('-p, --port <port>', 'UDP port for HTTP/3 and WebTransport, and the same TCP port for HTTPS (/metrics, certificate hashes) and the WebSocket fallback (0 = any free port)', port, 8445)
+  .option('--state-dir <dir>', 'where the development certificate is kept', '.pushcast')
+  .option('--tls-cert <file>', 'PEM certificate (chain) instead of the development certificate')
+  .option('--tls-key <file>', 'PEM private key of --tls-cert')
+  .option('--ca <file>', 'PEM certificate to trust for the upstream (e.g. the origin\'s .pushcast/tls/dev-cert.pem)')
+  .option('-k, --insecure', 'accept any certificate from the upstream (development only)', false)
+  .option('--token <token...>', 'tokens a viewer must present (?token=…); default: none needed')
+  .option('--reorder <policy>', `rewrite the delivery order on the wire: ${WARP_ORDER_POLICIES.join(', ')} (docs/warp-wire.md); default: keep the upstream's`, warpOrder)
+  .option('--max-subscribers <n>', 'viewers (and downstream relays) at once', positiveNumber, 1000)
+  .action(async (opts) => {
+    if (opts.port === 'off') throw new InvalidArgumentError('the relay needs a port');
+    await relayCommand(opts);
   });
 
 const multicast = program.command('multicast').description('Multicast HTTP/QUIC push (draft-pardue-quic-http-mcast, as BBC R&D\'s nghq speaks it)');

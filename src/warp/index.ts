@@ -6,3 +6,4 @@ export { WarpSender, type WarpSenderOptions, type WarpSenderStats } from './send
 export { WarpConsumer, type IncomingWarpStream, type SegmentRef, type WarpConsumerOptions, type WarpConsumerSink, type WarpConsumerStats } from './consumer.js';
 export { WarpServer, WARP_PATH, parseWarpPath, type WarpServerOptions } from './server.js';
 export { WarpClient, type WarpClientOptions } from './client.js';
+export { WarpRelay, ptsFromOrder, type WarpRelayOptions, type WarpRelayStats } from './relay.js';

@@ -176,9 +176,17 @@ export class WarpSender {
         const bytes = out.queue.shift()!;
         out.queuedBytes -= bytes.length;
         out.inFlightBytes = bytes.length;
-        await out.stream.write(bytes);
+        // The last bytes of a finished segment carry the FIN (a bare FIN can be lost by quiche, #2525).
+        const last = out.ended && out.queue.length === 0;
+        await (last ? out.stream.end(bytes) : out.stream.write(bytes));
         out.inFlightBytes = 0;
         this.counters.bytesWritten += bytes.length;
+        if (last) {
+          out.finished = true;
+          this.counters.streamsFinished++;
+          this.remove(out);
+          return;
+        }
       }
       if (out.ended && !out.finished && out.queue.length === 0) {
         out.finished = true;

@@ -216,6 +216,13 @@ export class Http3Session extends EventEmitter<SessionEvents> implements Session
     super();
     this.closed = new Promise((resolve) => (this.resolveClosed = resolve));
     quic.once('close', () => this.finish({ code: 0, reason: 'connection closed' }));
+    (this as EventEmitter).on('newListener', (event: string | symbol) => {
+      if (event !== 'stream' || this.early.length === 0) return;
+      const early = this.early.splice(0);
+      queueMicrotask(() => {
+        for (const s of early) this.emit('stream', s);
+      });
+    });
   }
 
   /** The session ID: its CONNECT stream's ID. */
@@ -287,8 +294,13 @@ export class Http3Session extends EventEmitter<SessionEvents> implements Session
     const stream = new Http3SessionStream(quic, this, false, rest);
     this.streams.add(stream);
     this.counters.streamsAccepted++;
-    this.emit('stream', stream);
+    // A client's first streams can arrive with the CONNECT response, before anyone listens: they wait
+    // (bounded by the peer's stream limits) for the first 'stream' listener.
+    if (this.listenerCount('stream') === 0) this.early.push(stream);
+    else this.emit('stream', stream);
   }
+
+  private readonly early: Http3SessionStream[] = [];
 
   forget(stream: Http3SessionStream): void {
     this.streams.delete(stream);

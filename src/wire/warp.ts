@@ -213,6 +213,14 @@ export class WarpStreamReader {
     return this.sawHeaders;
   }
 
+  /**
+   * Stream bytes consumed so far (everything before the next unread byte). Right after `next()` returned
+   * the HEADERS, this is the HEADERS message's length: a relay passes the bytes from here on untouched (§4.5).
+   */
+  get offset(): number {
+    return this.consumed;
+  }
+
   push(chunk: Uint8Array): void {
     if (chunk.length === 0) return;
     this.chunks.push(chunk);

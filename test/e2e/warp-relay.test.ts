@@ -1,0 +1,157 @@
+/**
+ * Warp through two relays, as users run them: `pushcast serve` (real ffmpeg, real packager) →
+ * `pushcast relay` → `pushcast relay` → a Node viewer over WebTransport. Every init and segment the
+ * viewer receives is byte-identical to what the origin serves at the same path over HTTPS; each relay
+ * serves its metrics and certificate hashes on its TCP port, refuses a wrong token, and exits cleanly
+ * on SIGTERM.
+ */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import { join } from 'node:path';
+import test from 'node:test';
+import { createNodeFetch } from '../../src/client/index.js';
+import { WarpClient, type SegmentRef } from '../../src/warp/index.js';
+import { SessionRefusedError } from '../../src/webtransport/index.js';
+import { BIN, startServe } from '../support/pushcast-process.js';
+
+/** `pushcast relay …` on a free port; resolves with its printed `relay:` and `metrics:` URLs. */
+async function startRelay(args: string[]) {
+  const child = spawn(process.execPath, [BIN, 'relay', '--port', '0', '--host', '127.0.0.1', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const lines: string[] = [];
+  const exited = once(child, 'exit');
+  const found = new Promise<{ relay: string; metrics: string }>((resolve, reject) => {
+    let pending = '';
+    const seen: Record<string, string> = {};
+    const onText = (text: string) => {
+      pending += text;
+      const parts = pending.split('\n');
+      pending = parts.pop() ?? '';
+      for (const line of parts) {
+        lines.push(line);
+        if (process.env.PUSHCAST_TEST_VERBOSE) console.error(`[relay] ${line}`);
+        const m = /^(relay|metrics): (\S+)$/.exec(line);
+        // The development certificate is checked by name: localhost (as test/e2e/warp-live.test.ts does).
+        if (m) seen[m[1]!] = m[2]!.replace('//127.0.0.1:', '//localhost:');
+        if (seen.relay && seen.metrics) resolve({ relay: seen.relay, metrics: seen.metrics });
+      }
+    };
+    child.stdout!.setEncoding('utf8').on('data', onText);
+    child.stderr!.setEncoding('utf8').on('data', onText);
+    void exited.then(() => reject(new Error(`pushcast relay exited early:\n${lines.join('\n')}`)));
+    setTimeout(() => reject(new Error(`pushcast relay printed no relay: line:\n${lines.join('\n')}`)), 20_000).unref();
+  });
+  const stop = async (): Promise<number | null> => {
+    if (child.exitCode !== null) return child.exitCode;
+    child.kill('SIGTERM');
+    const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+    const [code] = (await exited) as [number | null];
+    clearTimeout(timer);
+    return code;
+  };
+  try {
+    return { ...(await found), lines, stop };
+  } catch (error) {
+    child.kill('SIGKILL');
+    throw error;
+  }
+}
+
+test('pushcast serve → pushcast relay → pushcast relay → a Node viewer: byte-identical to HTTP', async (t) => {
+  const state = mkdtempSync(join(os.tmpdir(), 'pushcast-warp-relay-'));
+  const serve = await startServe(['--ladder', '320x180@300k', '--no-multicast', '--warp-token', 'origin-token', '--state-dir', state]);
+  const stops: (() => Promise<unknown>)[] = [() => serve.stop()];
+  t.after(async () => {
+    for (const stop of stops.reverse()) await stop();
+    rmSync(state, { recursive: true, force: true });
+  });
+  const https = (await serve.waitForLine(/^https player: /)).replace(/^https player: /, '').replace(/\/$/, '');
+  const ca = join(state, 'tls', 'dev-cert.pem');
+  const caText = readFileSync(ca, 'utf8');
+
+  const r1 = await startRelay(['--upstream', `https://localhost:${new URL(https).port}/warp/live?token=origin-token`, '--ca', ca, '--state-dir', state, '--token', 'edge-token']);
+  stops.push(r1.stop);
+  const r2 = await startRelay(['--upstream', `${r1.relay}?token=edge-token`, '--ca', ca, '--state-dir', state, '--reorder', 'oldest-first']);
+  stops.push(r2.stop);
+  assert.match(r2.relay, /^https:\/\/localhost:\d+\/warp\/live$/, 'printed as https://127.0.0.1:<port>/warp/live');
+
+  await assert.rejects(WarpClient.connect(`${r1.relay}?token=wrong`, { sink: {}, bufferMs: 2000, ca: caText }), (e: unknown) => e instanceof SessionRefusedError && e.status === 403);
+
+  const inits = new Map<string, Uint8Array>();
+  const parts = new Map<string, Uint8Array[]>();
+  const completed: SegmentRef[] = [];
+  const skipped: string[] = [];
+  const connect = () =>
+    WarpClient.connect(r2.relay, {
+      bufferMs: 3000,
+      ca: caText,
+      sink: {
+        init: (track, bytes) => inits.set(track.id, bytes),
+        data: (segment, bytes) => parts.set(segment.path!, [...(parts.get(segment.path!) ?? []), bytes]),
+        end: (segment, complete) => complete && completed.push(segment),
+        skip: (track, time, why) => skipped.push(`${track}@${time}: ${why}`),
+      },
+    });
+  let client = await connect();
+  // A Node client session drops the streams that arrive before its CONNECT response was handled
+  // (src/webtransport/http3-session.ts hands them over before anyone listens), and a relay that has
+  // everything cached sends its first streams at once: a viewer that got no catalog connects again.
+  for (let attempt = 1; attempt < 3; attempt++) {
+    const by = Date.now() + 5000;
+    while (!client.consumer.catalog && Date.now() < by) await new Promise((r) => setTimeout(r, 100));
+    if (client.consumer.catalog) break;
+    t.diagnostic(`viewer attempt ${attempt}: no catalog in 5 s (the client's lost-first-streams race); connecting again`);
+    await client.close();
+    for (const m of [inits, parts]) m.clear();
+    completed.length = 0;
+    skipped.length = 0;
+    client = await connect();
+  }
+  stops.push(() => client.close());
+  const end = Date.now() + 40_000;
+  while (completed.filter((s) => s.track.startsWith('video')).length < 3 && Date.now() < end) await new Promise((r) => setTimeout(r, 200));
+  const fetch = createNodeFetch({ ca: caText });
+  const relayMetrics = async () => (await Promise.all([r1, r2].map(async (r) => (await (await fetch(r.metrics)).text()).split('\n').filter((l) => l.startsWith('pushcast_relay_')).join('\n')))).join('\n---\n');
+  const catalog = client.consumer.catalog;
+  assert.ok(catalog, `a catalog within 40 s; the relays' metrics:\n${await relayMetrics()}\nviewer: ${JSON.stringify(client.consumer.stats())}`);
+  assert.deepEqual(catalog.tracks.map((t) => t.kind).sort(), ['audio', 'video']);
+  assert.equal(catalog.orderPolicy, 'oldest-first', 'the second relay rewrote the order and says so');
+  for (const track of catalog.tracks) {
+    const init = new Uint8Array(await (await fetch(`${https}/live/${track.id}/init.mp4`)).arrayBuffer());
+    assert.deepEqual(inits.get(track.id), init, `${track.id} init`);
+  }
+  const video = completed.filter((s) => s.track.startsWith('video'));
+  assert.ok(video.length >= 3, `3 video segments within 40 s (got ${video.length})`);
+  for (const segment of completed) {
+    const response = await fetch(`${https}${segment.path}`);
+    assert.equal(response.status, 200, segment.path);
+    assert.deepEqual(new Uint8Array(Buffer.concat(parts.get(segment.path!)!)), new Uint8Array(await response.arrayBuffer()), segment.path);
+    assert.ok(segment.order >= 0, `${segment.path}: oldest-first order (PTS) on the wire, got ${segment.order}`);
+  }
+  for (const track of catalog.tracks) {
+    const times = completed.filter((s) => s.track === track.id).map((s) => s.decodeTime);
+    assert.deepEqual(times, [...times].sort((a, b) => a - b));
+  }
+  assert.deepEqual(skipped, [], `nothing skipped; the relays' metrics:\n${await relayMetrics()}\nviewer: ${JSON.stringify(client.consumer.stats())}`);
+
+  // Each relay's TCP port: Prometheus metrics and the certificate hashes, in the origin's shape.
+  const m1 = await (await fetch(r1.metrics)).text();
+  assert.match(m1, /^pushcast_relay_subscribers 1$/m);
+  assert.match(m1, /^pushcast_relay_upstream_sessions 1$/m);
+  assert.match(m1, /^pushcast_relay_sessions_refused_total 1$/m);
+  const forwarded = Number(/^pushcast_relay_streams_forwarded_total (\d+)$/m.exec(m1)?.[1]);
+  assert.ok(forwarded >= 3 + 6, `r1 forwarded ${forwarded} streams`);
+  const infoUrl = new URL('/.well-known/pushcast/webtransport.json', r2.relay).href;
+  const info = (await (await fetch(infoUrl)).json()) as { port: number; serverCertificateHashes: { algorithm: string; value: string }[] };
+  assert.equal(info.port, Number(new URL(r2.relay).port));
+  assert.equal(info.serverCertificateHashes[0]?.algorithm, 'sha-256');
+  assert.match(info.serverCertificateHashes[0]!.value, /^[0-9a-f]{64}$/);
+
+  // A clean exit on SIGTERM.
+  await client.close();
+  assert.equal(await r2.stop(), 0);
+  assert.equal(await r1.stop(), 0);
+  assert.ok(r1.lines.some((l) => /SIGTERM: stopping/.test(l)) && r1.lines.some((l) => / stopped$/.test(l)));
+});
