@@ -44,6 +44,7 @@ import {
   MAX_CONNECTION_ID_LENGTH,
   toBase64,
   MAX_MULTICAST_DATAGRAM,
+  concatBytes,
   encodeFieldSection,
   encodeHttp3Frame,
   encodeHttp3FrameHeader,
@@ -158,17 +159,6 @@ export async function sha256Digest(body: Uint8Array): Promise<string> {
   return 'sha256=' + toBase64(new Uint8Array(await globalThis.crypto.subtle.digest('SHA-256', copy)));
 }
 
-function concat(parts: Uint8Array[]): Uint8Array {
-  let length = 0;
-  for (const p of parts) length += p.length;
-  const out = new Uint8Array(length);
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
-}
 
 export class PushPacketizer {
   private readonly sessionId: Uint8Array;
@@ -296,7 +286,7 @@ export class PushPacketizer {
         kind: 'headers',
         fieldSection: encodeFieldSection([{ name: ':status', value: '200' }, { name: 'connection', value: 'close' }], { huffman: this.huffman }),
       });
-      const bytes = concat([promise, headers]);
+      const bytes = concatBytes([promise, headers]);
       this.writeStream(REQUEST_STREAM, this.requestStreamOffset, bytes, true);
       this.requestStreamOffset += bytes.length;
       return this.finishBatch();
@@ -320,7 +310,7 @@ export class PushPacketizer {
       const chunk = body.subarray(at, Math.min(body.length, at + this.maxDataFrameSize));
       parts.push(encodeHttp3FrameHeader(Http3FrameType.DATA, chunk.length), chunk);
     }
-    const pushStream = concat(parts);
+    const pushStream = concatBytes(parts);
     // Everything is encoded: now commit IDs and write packets (nothing below throws for valid state).
     this.nextPushId++;
     this.nextStreamId += 4;

@@ -13,7 +13,7 @@
  * Isomorphic: the browser player and the Node client use it alike.
  */
 import { readFragments } from '../media/index.js';
-import { WarpStreamReader, type WarpHeaders } from '../wire/index.js';
+import { WarpStreamReader, concatBytes, type WarpHeaders } from '../wire/index.js';
 import { CATALOG_ID, parseCatalog, type WarpCatalog, type WarpCatalogTrack } from './catalog.js';
 
 /** A stream as the consumer reads it: chunks, and a way to ask the sender to stop (STOP_SENDING). */
@@ -149,20 +149,20 @@ export class WarpConsumer {
           } else if (e.kind === 'app-data') {
             app.push(e.data.slice());
             if (e.end && headers?.id === CATALOG_ID) {
-              this.setCatalog(parseCatalog(concat(app)));
+              this.setCatalog(parseCatalog(concatBytes(app)));
               app = [];
             }
           } else if (headers) {
             // segment-data. A stream without dependencies carries an init segment (§9.1.4): kept whole.
             if (headers.depends === undefined) {
               first.push(e.data.slice());
-              if (e.end) await this.initArrived(headers, concat(first));
+              if (e.end) await this.initArrived(headers, concatBytes(first));
               continue;
             }
             if (!pending) {
               first.push(e.data.slice());
               if (!e.end) continue;
-              const head = concat(first);
+              const head = concatBytes(first);
               first = [];
               await this.catalogKnown();
               pending = this.open(headers, head, stream);
@@ -369,12 +369,3 @@ export class WarpConsumer {
   }
 }
 
-function concat(parts: readonly Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
-}

@@ -50,7 +50,7 @@
  */
 import { Counter, Gauge, type Registry } from 'prom-client';
 import { StreamAbortedError, connectWebTransport, type Session, type SessionRefusal, type SessionRequest, type SessionRoute, type SessionStream } from '../webtransport/index.js';
-import { WarpCloseCode, WarpStreamReader, WireError, encodeWarpMessage, type WarpHeaders } from '../wire/index.js';
+import { WarpCloseCode, WarpStreamReader, WireError, concatBytes, encodeWarpMessage, type WarpHeaders } from '../wire/index.js';
 import { CATALOG_ID, parseCatalog, type WarpCatalog } from './catalog.js';
 import { INIT_ORDER, WARP_ORDER_POLICIES, segmentOrder, type WarpOrderPolicy } from './order.js';
 import { WARP_PATH, parseWarpPath } from './server.js';
@@ -227,16 +227,6 @@ const MAX_CATALOG_BYTES = 256 * 1024;
 /** Upstream streams being read before their HEADERS / as control streams, beyond the relayed ones. */
 const EXTRA_READING = 64;
 
-function concat(parts: readonly Uint8Array[]): Uint8Array {
-  if (parts.length === 1) return parts[0]!;
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
-}
 
 function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
   return a.length === b.length && Buffer.compare(a, b) === 0;
@@ -475,7 +465,7 @@ export class WarpRelay implements SessionRoute {
           if (first === undefined) continue;
           if (first.kind !== 'headers') throw new RelayDrop('malformed', 'no HEADERS first'); // the reader enforces §4.2
           headers = first;
-          part = concat(pre).subarray(reader.offset);
+          part = concatBytes(pre).subarray(reader.offset);
           pre = [];
           role = this.roleOf(headers);
         }
@@ -510,7 +500,7 @@ export class WarpRelay implements SessionRoute {
         // The catalog is its APP message (§5.3): taken when that ends, not at FIN, so nothing waits for a FIN.
         if (catalogEnd) {
           catalogDone = true;
-          this.setCatalog(headers, concat(app));
+          this.setCatalog(headers, concatBytes(app));
         }
       }
       if (copy?.dropped) return;
@@ -519,7 +509,7 @@ export class WarpRelay implements SessionRoute {
       reader.end();
       if (role === 'control') this.counters.controlStreams++;
       else if (role === 'catalog' && !catalogDone) throw new RelayDrop('malformed', 'a catalog stream without an APP message');
-      else if (role === 'refresh') this.refreshInit(headers!, concat(whole));
+      else if (role === 'refresh') this.refreshInit(headers!, concatBytes(whole));
       else if (rel && copy) this.copyEnded(rel, copy);
     } catch (error) {
       const why: DropReason =

@@ -3,7 +3,7 @@
  * still be growing. The producer makes them from the packager's live window, a relay from the streams
  * it reads upstream; a sender writes any of them to a session the same way.
  */
-import type { WarpHeaders } from '../wire/index.js';
+import { concatBytes, type WarpHeaders } from '../wire/index.js';
 
 export interface WarpSource {
   readonly headers: WarpHeaders;
@@ -71,12 +71,6 @@ export class GrowingSource implements WarpSource {
 
   /** All bytes so far. */
   bytes(): Uint8Array {
-    const out = new Uint8Array(this.size);
-    let at = 0;
-    for (const p of this.parts) {
-      out.set(p, at);
-      at += p.length;
-    }
-    return out;
+    return concatBytes(this.parts);
   }
 }

@@ -46,6 +46,7 @@ import {
 import {
   SessionRefusedError,
   StreamAbortedError,
+  readStreamToEnd,
   type Session,
   type SessionCloseInfo,
   type SessionEvents,
@@ -169,21 +170,8 @@ class Http3SessionStream implements SessionStream {
     }
   }
 
-  async readAll(limit = 64 * 1024 * 1024): Promise<Uint8Array> {
-    const parts: Uint8Array[] = [];
-    let size = 0;
-    for await (const chunk of this) {
-      size += chunk.length;
-      if (size > limit) throw new RangeError(`stream ${this.id}: more than ${limit} bytes`);
-      parts.push(chunk);
-    }
-    const out = new Uint8Array(size);
-    let at = 0;
-    for (const p of parts) {
-      out.set(p, at);
-      at += p.length;
-    }
-    return out;
+  readAll(limit?: number): Promise<Uint8Array> {
+    return readStreamToEnd(this, limit);
   }
 
   /** The session ended: what is still open is reset (draft-02 §4.3). */

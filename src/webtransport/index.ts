@@ -2,6 +2,7 @@ export {
   SessionRefusedError,
   SessionRouter,
   StreamAbortedError,
+  readStreamToEnd,
   type Session,
   type SessionCloseInfo,
   type SessionEvents,

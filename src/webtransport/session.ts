@@ -7,6 +7,7 @@
  * Stream IDs follow RFC 9000 §2.1 in both transports: bit 0 = server-initiated, bit 1 = unidirectional.
  */
 import { EventEmitter } from 'node:events';
+import { concatBytes } from '../wire/index.js';
 
 export type SessionTransport = 'webtransport' | 'websocket';
 
@@ -105,6 +106,18 @@ export interface Session extends EventEmitter<SessionEvents> {
   close(code?: number, reason?: string): Promise<void>;
   readonly closed: Promise<SessionCloseInfo>;
   stats(): SessionStats;
+}
+
+/** A stream's bytes until FIN, at most `limit` (a RangeError past it): `SessionStream.readAll` of every transport. */
+export async function readStreamToEnd(stream: SessionStream, limit = 64 * 1024 * 1024): Promise<Uint8Array> {
+  const parts: Uint8Array[] = [];
+  let size = 0;
+  for await (const chunk of stream) {
+    size += chunk.length;
+    if (size > limit) throw new RangeError(`stream ${stream.id}: more than ${limit} bytes`);
+    parts.push(chunk);
+  }
+  return concatBytes(parts);
 }
 
 /** What a server knows of a session request before accepting it. */

@@ -44,7 +44,7 @@
 import { EventEmitter } from 'node:events';
 import { WebSocket, type RawData } from 'ws';
 import { WireError, canReceiveOn, canSendOn, decodeWsFrame, encodeWsFrame, isServerInitiated, isUnidirectional, makeStreamId, type WsFrame } from '../wire/index.js';
-import { StreamAbortedError, type Session, type SessionCloseInfo, type SessionEvents, type SessionStats, type SessionStream, type StreamOptions } from './session.js';
+import { StreamAbortedError, readStreamToEnd, type Session, type SessionCloseInfo, type SessionEvents, type SessionStats, type SessionStream, type StreamOptions } from './session.js';
 
 /**
  * Codes this transport puts on RESET_STREAM / STOP_SENDING itself. They are above 2^32−1, outside
@@ -310,21 +310,8 @@ class WebSocketSessionStream implements SessionStream {
     }
   }
 
-  async readAll(limit = 64 * 1024 * 1024): Promise<Uint8Array> {
-    const parts: Uint8Array[] = [];
-    let size = 0;
-    for await (const chunk of this) {
-      size += chunk.length;
-      if (size > limit) throw new RangeError(`stream ${this.id}: more than ${limit} bytes`);
-      parts.push(chunk);
-    }
-    const out = new Uint8Array(size);
-    let at = 0;
-    for (const p of parts) {
-      out.set(p, at);
-      at += p.length;
-    }
-    return out;
+  readAll(limit?: number): Promise<Uint8Array> {
+    return readStreamToEnd(this, limit);
   }
 }
 

@@ -1,6 +1,6 @@
 /**
  * The two byte primitives every codec here is built on: a bounds-checked read cursor and a growable
- * writer. Internal to `src/wire` (not exported from index.ts).
+ * writer, internal to `src/wire`; and `concatBytes`, which index.ts exports for every layer.
  */
 import { WireError } from './errors.js';
 
@@ -126,4 +126,17 @@ export class ByteBuilder {
   get raw(): Uint8Array {
     return this.buffer;
   }
+}
+
+/** The parts joined into one new array (a copy, whatever the number of parts). */
+export function concatBytes(parts: readonly Uint8Array[]): Uint8Array {
+  let length = 0;
+  for (const p of parts) length += p.length;
+  const out = new Uint8Array(length);
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
 }
