@@ -6,10 +6,13 @@
  *   start time is read from the `tfdt` of its first fragment, ISO/IEC 14496-12 §8.8.12); a segment that
  *   arrives early is buffered until the ones before it are done.
  * - Dependencies (§3.3): a segment waits until every segment it depends on was delivered (the init).
- * - **Skipping** (§3.4): when the next segment in decode order has not arrived, or stalls, while a later
- *   one has been waiting for the buffer duration (the viewer's latency target), the consumer gives up on
- *   it: STOP_SENDING for its stream if it was under way (§4.4), and the later segment goes next.
- * - Segments older than what a track already played are stopped at once: they are of no use.
+ * - **Skipping** (§3.4): a later segment is due to play at its start time on the catalog's timeline
+ *   (`availabilityStartTime` + start) plus the buffer duration (the viewer's latency target). Once that
+ *   moment comes, whatever of the segments before it has not arrived will not be played: the one under
+ *   way is cut (STOP_SENDING for its stream, §4.4), missing ones are skipped, and the later one goes next.
+ *   Until then the earlier segment keeps every frame it can still get. (A clock far behind the server's
+ *   cannot hold a track forever: a later segment waits at most the buffer duration from its arrival.)
+ * - Segments older than the one a track is playing, or than what it played, are stopped at once: of no use.
  * Isomorphic: the browser player and the Node client use it alike.
  */
 import { readFragments } from '../media/index.js';
@@ -44,8 +47,9 @@ export interface WarpConsumerSink {
 }
 
 export interface WarpConsumerOptions {
-  /** How long a later segment may wait for an earlier one before the earlier one is skipped (§3.4), ms. */
+  /** The buffer duration (§3.4), ms: a segment is due to play this long after its start on the catalog's timeline. */
   bufferMs: number;
+  /** Wall clock, ms since the epoch, in step with the server's (the catalog's timeline is on its clock). */
   now?: () => number;
   /** Bytes buffered per early segment and in all; past the total, the newest waiting segment is dropped. */
   maxBufferedBytes?: number;
@@ -84,10 +88,14 @@ interface TrackState {
   playedUntil: number | undefined;
   current: Pending | undefined;
   waiting: Pending[];
-  lastDelivery: number;
 }
 
 const STOP_CODE = 0;
+/**
+ * An earlier segment is given up this long before the later one is due: the later one's first fragment
+ * needs that long to reach the picture (append, decode).
+ */
+export const SWITCH_MARGIN_MS = 100;
 
 export class WarpConsumer {
   private catalogValue: WarpCatalog | undefined;
@@ -191,7 +199,7 @@ export class WarpConsumer {
     if (this.catalogValue) return;
     this.catalogValue = catalog;
     for (const t of catalog.tracks) {
-      this.tracks.set(t.id, { info: t, initDelivered: false, playedUntil: undefined, current: undefined, waiting: [], lastDelivery: 0 });
+      this.tracks.set(t.id, { info: t, initDelivered: false, playedUntil: undefined, current: undefined, waiting: [] });
       this.byInitId.set(t.initId, t.id);
     }
     this.sink.catalog?.(catalog);
@@ -241,8 +249,9 @@ export class WarpConsumer {
       return undefined;
     }
     const ref: SegmentRef = { id: headers.id, track: track.info.id, path: headers.path, order: headers.order ?? 0, decodeTime };
-    // Older than what the track already played: of no use (§3.4).
-    if (track.playedUntil !== undefined && decodeTime < track.playedUntil - this.tolerance(track)) {
+    // Older than the segment the track is playing, or than what it played: of no use (§3.4).
+    const playing = track.current?.ref.decodeTime;
+    if ((playing !== undefined && decodeTime < playing) || (track.playedUntil !== undefined && decodeTime < track.playedUntil - this.tolerance(track))) {
       this.counters.segmentsStopped++;
       this.sink.skip?.(track.info.id, decodeTime, 'old');
       return undefined;
@@ -282,6 +291,16 @@ export class WarpConsumer {
     return (this.catalogValue?.segmentDuration ?? 2) * track.info.timescale;
   }
 
+  /**
+   * When the segments before `later` are given up (§3.4): `SWITCH_MARGIN_MS` before `later` is due to
+   * play — its start on the catalog's timeline plus the buffer — and at the latest a buffer duration
+   * after it arrived, whatever the clocks say.
+   */
+  private deadline(track: TrackState, later: Pending): number {
+    const start = (this.catalogValue?.availabilityStartTime ?? 0) + (later.ref.decodeTime / track.info.timescale) * 1000;
+    return Math.min(start + this.o.bufferMs - SWITCH_MARGIN_MS, later.since + this.o.bufferMs);
+  }
+
   private checkAll(): void {
     for (const t of this.tracks.values()) this.check(t);
   }
@@ -289,6 +308,7 @@ export class WarpConsumer {
   /** Moves a track on: ends a finished current segment, skips what is too late, starts the next. */
   private check(track: TrackState): void {
     if (!track.initDelivered) return;
+    const now = this.now();
     for (;;) {
       const current = track.current;
       if (current) {
@@ -300,9 +320,9 @@ export class WarpConsumer {
           track.current = undefined;
           continue;
         }
-        // Stalled: a later segment has waited the whole buffer duration while this one trickles.
+        // The next segment is due to play (§3.4): what has not come of this one will not be shown.
         const later = track.waiting[0];
-        if (later && this.now() - later.since >= this.o.bufferMs && this.now() - track.lastDelivery >= this.o.bufferMs) {
+        if (later && now >= this.deadline(track, later)) {
           current.failed = true;
           current.current = false;
           current.stream.stop(STOP_CODE);
@@ -321,8 +341,8 @@ export class WarpConsumer {
       const expected = track.playedUntil;
       const inSequence = expected === undefined || Math.abs(next.ref.decodeTime - expected) <= this.tolerance(track);
       if (!inSequence) {
-        // A gap: the segment(s) before `next` have not arrived. Wait up to the buffer duration (§3.4).
-        if (this.now() - next.since < this.o.bufferMs) return;
+        // A gap: the segment(s) before `next` have not arrived. They may, until `next` is due (§3.4).
+        if (now < this.deadline(track, next)) return;
         const missing = Math.round((next.ref.decodeTime - expected!) / this.segmentLength(track));
         for (let i = 0; i < missing; i++) this.sink.skip?.(track.info.id, expected! + i * this.segmentLength(track), 'missing');
         this.counters.segmentsSkipped += Math.max(0, missing);
@@ -332,7 +352,6 @@ export class WarpConsumer {
       track.waiting.shift();
       track.current = next;
       next.current = true;
-      track.lastDelivery = this.now();
       this.counters.segmentsDelivered++;
       for (const part of next.parts) this.sink.data?.(next.ref, part);
       next.parts = [];

@@ -55,27 +55,36 @@ async function assertPlays(page: Page, transport: 'webtransport' | 'websocket'):
   return s;
 }
 
-test('the playhead rule: start at edge − target, catch up, jump holes, speed up a little, hold for a raised target', () => {
+test('the playhead rule: start at live − target, catch up, jump holes, speed up a little, hold for a raised target', () => {
   const r = (start: number, end: number) => ({ start, end });
-  // Not started: waits until the buffer spans the target, then starts at edge − target.
+  const base = { target: 2, started: true, stuck: false };
+  // Not started: waits until the position live − target is buffered, then starts there (not earlier: media
+  // buffered ahead of it is not due yet).
+  assert.deepEqual(planPlayhead({ ranges: [r(10, 11)], currentTime: 0, target: 2, live: 11.5, started: false, stuck: false }), { rate: 1 });
+  assert.deepEqual(planPlayhead({ ranges: [r(10, 11.8)], currentTime: 0, target: 2, live: 12, started: false, stuck: false }), { seek: 10, why: 'start', rate: 1 });
+  assert.deepEqual(planPlayhead({ ranges: [r(10, 13)], currentTime: 0, target: 2, live: 13.3, started: false, stuck: false }), { seek: 11.3, why: 'start', rate: 1 });
+  // Without a live point, the buffered edge stands in for it: waits until the buffer spans the target.
   assert.deepEqual(planPlayhead({ ranges: [r(10, 11)], currentTime: 0, target: 2, started: false, stuck: false }), { rate: 1 });
   assert.deepEqual(planPlayhead({ ranges: [r(10, 13)], currentTime: 0, target: 2, started: false, stuck: false }), { seek: 11, why: 'start', rate: 1 });
-  // Behind by more than target + 0.5 s: seek to edge − target.
-  assert.deepEqual(planPlayhead({ ranges: [r(0, 20)], currentTime: 15, target: 2, started: true, stuck: false }), { seek: 18, why: 'behind', rate: 1 });
-  // A hole (a skipped segment): the playhead stuck before it, or in it, jumps to where media continues.
-  assert.deepEqual(planPlayhead({ ranges: [r(0, 10), r(10.5, 11.5)], currentTime: 9.8, target: 2, started: true, stuck: true }), { seek: 10.51, why: 'gap', rate: 1 });
-  assert.deepEqual(planPlayhead({ ranges: [r(0, 10), r(12, 13.5)], currentTime: 11, target: 2, started: true, stuck: true }), { seek: 12.01, why: 'gap', rate: 1 });
-  // Not stuck, a frame before the end of a range followed by another: on the way, not yet.
-  assert.deepEqual(planPlayhead({ ranges: [r(0, 10), r(10.5, 11.5)], currentTime: 9.8, target: 2, started: true, stuck: false }), { rate: 1 });
+  // Behind live − target by more than the slack: seek there.
+  assert.deepEqual(planPlayhead({ ...base, ranges: [r(0, 20)], currentTime: 15, live: 20.2 }), { seek: 18.2, why: 'behind', rate: 1 });
+  // A hole (the cut end of a segment): the playhead stuck before it, or in it, jumps to where media continues…
+  assert.deepEqual(planPlayhead({ ...base, ranges: [r(0, 10), r(10.5, 11.5)], currentTime: 9.8, live: 11.9, stuck: true }), { seek: 10.51, why: 'gap', rate: 1 });
+  assert.deepEqual(planPlayhead({ ...base, ranges: [r(0, 10), r(12, 13.5)], currentTime: 11, live: 13.2, stuck: true }), { seek: 12.01, why: 'gap', rate: 1 });
+  // …or, reaching its end while playing, jumps without waiting to be stuck, to live − target where that is buffered.
+  assert.deepEqual(planPlayhead({ ...base, ranges: [r(0, 10), r(10.5, 12.5)], currentTime: 9.97, live: 12.2 }), { seek: 10.51, why: 'gap', rate: 1 });
+  assert.deepEqual(planPlayhead({ ...base, ranges: [r(0, 10), r(10.4, 12.5)], currentTime: 10.3, live: 12.55, stuck: true }), { seek: 10.55, why: 'gap', rate: 1 });
+  // Not stuck, short of the end of a range followed by another: on the way, not yet.
+  assert.deepEqual(planPlayhead({ ...base, ranges: [r(0, 10), r(10.5, 11.5)], currentTime: 9.8, live: 11.8 }), { rate: 1 });
   // Far behind with a hole in the way: the catch-up seek lands where media continues.
-  assert.deepEqual(planPlayhead({ ranges: [r(0, 10), r(12, 13.5)], currentTime: 9.8, target: 2, started: true, stuck: true }), { seek: 12.01, why: 'behind', rate: 1 });
+  assert.deepEqual(planPlayhead({ ...base, ranges: [r(0, 10), r(12, 13.5)], currentTime: 9.8, live: 13.5, stuck: true }), { seek: 12.01, why: 'behind', rate: 1 });
   // Behind by a little: a little faster, at most 1.1x; at the target: 1.0x.
-  const faster = planPlayhead({ ranges: [r(0, 20)], currentTime: 17.6, target: 2, started: true, stuck: false });
+  const faster = planPlayhead({ ...base, ranges: [r(0, 20)], currentTime: 17.9, live: 20.1 });
   assert.ok(faster.seek === undefined && faster.rate > 1 && faster.rate <= 1.1, JSON.stringify(faster));
-  assert.deepEqual(planPlayhead({ ranges: [r(0, 20)], currentTime: 18, target: 2, started: true, stuck: false }), { rate: 1 });
-  // Ahead of a raised target: hold until the buffer has grown to it; a shrinking buffer alone is no reason to hold.
-  assert.deepEqual(planPlayhead({ ranges: [r(0, 20)], currentTime: 19, target: 5, started: true, stuck: false, targetRaised: true }), { rate: 1, hold: true });
-  assert.deepEqual(planPlayhead({ ranges: [r(0, 20)], currentTime: 19, target: 5, started: true, stuck: false }), { rate: 1 });
+  assert.deepEqual(planPlayhead({ ...base, ranges: [r(0, 20)], currentTime: 18, live: 20 }), { rate: 1 });
+  // Ahead of a raised target: hold until the playhead is that far behind; a shrinking buffer alone is no reason to hold.
+  assert.deepEqual(planPlayhead({ ...base, ranges: [r(0, 20)], currentTime: 19, target: 5, live: 20.1, targetRaised: true }), { rate: 1, hold: true });
+  assert.deepEqual(planPlayhead({ ...base, ranges: [r(0, 20)], currentTime: 19, target: 5, live: 20.1 }), { rate: 1 });
 });
 
 describe('the Warp player page, from pushcast serve', () => {

@@ -1,8 +1,8 @@
 /**
  * The Warp consumer (§3.3, §3.4) fed by hand-made streams on a fake clock: decode order from any
- * arrival order, dependencies, skipping a missing or stalled segment after the buffer duration (with
- * STOP_SENDING), stopping segments older than what was played, duplicates, malformed streams, and the
- * memory bound.
+ * arrival order, dependencies, skipping a missing or stalled segment when the next one is due on the
+ * timeline (or has waited the buffer duration), with STOP_SENDING, stopping segments older than what is
+ * playing or was played, duplicates, malformed streams, and the memory bound.
  */
 import assert from 'node:assert/strict';
 import test from 'node:test';
@@ -67,8 +67,8 @@ const segment = (n: number, parts = 1) => {
   return s;
 };
 
-function setup(bufferMs = 1000) {
-  let now = 0;
+function setup(bufferMs = 1000, startAt = 0) {
+  let now = startAt;
   const log: string[] = [];
   const consumer = new WarpConsumer(
     {
@@ -169,4 +169,42 @@ test('duplicates, malformed streams and the memory bound', async (t) => {
   await c.tick();
   assert.ok(c.consumer.stats().bufferedBytes <= 2000, `bounded: ${c.consumer.stats().bufferedBytes}`);
   assert.ok(waiting.at(-1)!.stopped === 0 && waiting[0]!.stopped === undefined, 'the newest waiting segments were dropped first');
+});
+
+test('a cut-short segment keeps arriving until the next one is due on the timeline, then is cut', async (t) => {
+  // The catalog's timeline starts at 0 ms: segment n (2 s each) starts at media time 2n s. Buffer 1 s.
+  const c = setup(1000, 4100);
+  t.after(() => c.consumer.close());
+  await c.start();
+  const two = segment(2); // its first fragment, then slowly the rest
+  void c.consumer.addStream(two);
+  await c.tick();
+  await c.tick(2200); // 6.3 s: segment 3 (due at 6 s + 1 s buffer) arrives while 2 is incomplete
+  void c.consumer.addStream(segment(3).end());
+  await c.tick();
+  two.push(encodeWarpMessage({ kind: 'segment', data: fragment(4100) }).subarray(0));
+  await c.tick(500); // 6.8 s: 2 may still be shown, so its media goes on
+  assert.equal(two.stopped, undefined);
+  assert.equal(c.log.filter((l) => l === 'data /live/video/2.m4s').length, 2, 'what still came of segment 2 was handed on');
+  assert.ok(!c.log.includes('data /live/video/3.m4s'));
+  await c.tick(100); // 6.9 s = 3's due time minus the switch margin: 2 is cut (well before 3 has waited the buffer duration)
+  assert.equal(two.stopped, 0);
+  const at = (line: string) => c.log.indexOf(line);
+  assert.ok(at('skip video@4000 stalled') >= 0 && at('skip video@4000 stalled') < at('end /live/video/2.m4s cut') && at('end /live/video/2.m4s cut') < at('data /live/video/3.m4s'), c.log.join('\n'));
+});
+
+test('a segment older than the one playing is stopped, not played after it', async (t) => {
+  const c = setup(1000, 8100);
+  t.after(() => c.consumer.close());
+  await c.start();
+  const three = segment(3);
+  void c.consumer.addStream(three);
+  await c.tick();
+  assert.ok(c.log.includes('data /live/video/3.m4s'));
+  const two = segment(2); // newest-first: the older GoP's stream comes second
+  void c.consumer.addStream(two.end());
+  await c.tick();
+  assert.equal(two.stopped, 0);
+  assert.ok(c.log.includes('skip video@4000 old'));
+  assert.ok(!c.log.includes('data /live/video/2.m4s'));
 });

@@ -1,15 +1,18 @@
 /**
  * Where the Warp player page keeps its playhead (draft-lcurley-warp-00 §3.4: the viewer picks the
- * latency): at the buffered live edge minus the target. Pure, so that it can be reasoned about (and
- * tested) without a media element: the page feeds it the element's buffered ranges and applies the answer.
+ * latency): at the live point of the broadcast's timeline minus the target — every frame is shown the
+ * target after it was captured, and a frame that is not there by then is skipped, not waited for. Pure,
+ * so that it can be reasoned about (and tested) without a media element: the page feeds it the element's
+ * buffered ranges and the live point, and applies the answer.
  *
- * - Start: once the buffer reaches from (edge − target) to the edge, at (edge − target).
- * - Behind by more than target + CATCH_UP_SLACK: seek to (edge − target).
+ * - Start: once the position (live − target) is buffered, there.
+ * - Behind it by more than CATCH_UP_SLACK (media came late): seek to it, where buffered.
  * - Behind by a little: play up to MAX_RATE faster (never slower than 1.0x).
- * - The viewer raised the target: hold (pause) until the buffer ahead has grown to it; media already
- *   shown is not replayed.
- * - A hole in the buffered ranges (a skipped segment leaves one): the playhead jumps to where media
- *   continues, when it reaches the hole (or is stuck right before it).
+ * - A hole in the buffered ranges (the end of a segment that was cut, or a skipped one): the playhead
+ *   jumps to where media continues as it reaches the hole (or is stuck right before it).
+ * - The viewer raised the target: hold (pause) until the playhead is the new target behind; media
+ *   already shown is not replayed.
+ * - Without a live point (no timeline yet), the buffered live edge stands in for it.
  */
 
 export interface TimeRange {
@@ -23,6 +26,8 @@ export interface PlayheadInput {
   currentTime: number;
   /** Latency target, seconds. */
   target: number;
+  /** The live point: the newest media time the encoder has captured by now, on the element's timeline (s). */
+  live?: number;
   /** Playback started (the page has placed the playhead once). */
   started: boolean;
   /** The element cannot play on (readyState below HAVE_FUTURE_DATA while not paused). */
@@ -42,10 +47,10 @@ export interface PlayheadAction {
 }
 
 /** Seconds behind the target after which the page seeks rather than speeds up. */
-export const CATCH_UP_SLACK = 0.5;
+export const CATCH_UP_SLACK = 0.3;
 export const MAX_RATE = 1.1;
-/** Behind the target by less than this, 1.0x: the live edge grows a chunk (0.2 s by default) at a time. */
-const RATE_DEAD_BAND = 0.25;
+/** Behind the target by less than this, 1.0x. */
+const RATE_DEAD_BAND = 0.05;
 /** How close to the end of a buffered range the playhead counts as having reached it (a frame or two). */
 const RANGE_END_EPSILON = 0.05;
 /** When stuck, how close to a range's end counts as "at the hole" (the element stops short of the end by up to a frame of the other track). */
@@ -67,29 +72,36 @@ export function planPlayhead(i: PlayheadInput): PlayheadAction {
   const last = ranges.at(-1);
   if (!last) return { rate: 1 };
   const edge = last.end;
-  const desired = Math.max(ranges[0]!.start, edge - target);
+  const desired = Math.max(ranges[0]!.start, (i.live ?? edge) - target);
   const place = bufferedAtOrAfter(ranges, desired);
 
   if (!i.started) {
-    // Wait until the buffer spans the target (the live edge grows by a second per second), then start.
-    if (edge - ranges[0]!.start < target - RANGE_END_EPSILON) return { rate: 1 };
-    return place === undefined ? { rate: 1 } : { seek: place, why: 'start', rate: 1 };
+    if (i.live === undefined) {
+      // Edge-based: wait until the buffer spans the target (the edge grows by a second per second).
+      if (edge - ranges[0]!.start < target - RANGE_END_EPSILON) return { rate: 1 };
+      return place === undefined ? { rate: 1 } : { seek: place, why: 'start', rate: 1 };
+    }
+    // Start where the target puts the playhead, once media is there (media after it is not due yet).
+    const at = bufferedAtOrAfter(ranges, i.live - target);
+    return at !== undefined && at <= i.live - target + INSIDE ? { seek: at, why: 'start', rate: 1 } : { rate: 1 };
   }
 
-  const behind = edge - t;
-  if (behind > target + CATCH_UP_SLACK && place !== undefined && place > t) return { seek: place, why: 'behind', rate: 1 };
+  const behind = desired - t;
+  if (behind > CATCH_UP_SLACK && place !== undefined && place > t) return { seek: place, why: 'behind', rate: 1 };
 
   // A hole: the playhead is in none of the ranges, or at the end of one that is followed by another.
   const index = ranges.findIndex((r) => t >= r.start - INSIDE && t < r.end);
   const here = index >= 0 ? ranges[index] : undefined;
   const next = ranges.find((r) => r.start > t);
-  if (next && (!here || t >= here.end - (i.stuck ? STUCK_EPSILON : RANGE_END_EPSILON))) return { seek: next.start + INSIDE, why: 'gap', rate: 1 };
+  if (next && (!here || t >= here.end - (i.stuck ? STUCK_EPSILON : RANGE_END_EPSILON))) {
+    const beyond = desired > next.start ? bufferedAtOrAfter(ranges, desired) : undefined;
+    return { seek: beyond ?? next.start + INSIDE, why: 'gap', rate: 1 };
+  }
 
-  // The viewer raised the target: hold until the buffer ahead has grown to it. (Only then: a buffer that
+  // The viewer raised the target: hold until the playhead is that far behind. (Only then: a buffer that
   // shrinks because media comes late is left to run out, and counts as a stall if it does.)
-  if (i.targetRaised && behind < target) return { rate: 1, hold: true };
+  if (i.targetRaised && behind < 0) return { rate: 1, hold: true };
 
-  const excess = behind - target;
-  const rate = excess > RATE_DEAD_BAND ? Math.min(MAX_RATE, 1 + (excess - RATE_DEAD_BAND) * 0.2) : 1;
+  const rate = behind > RATE_DEAD_BAND ? Math.min(MAX_RATE, 1 + (behind - RATE_DEAD_BAND) * 0.4) : 1;
   return { rate: Math.round(rate * 100) / 100 };
 }

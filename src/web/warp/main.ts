@@ -12,10 +12,13 @@
  *   certificate trusted by the hashes the origin publishes) against the WebSocket fallback on the page's
  *   own origin (ws://<page host>/warp/…: the page cannot trust the development certificate for wss).
  *
- * - Latency target: the consumer's buffer (how long a late segment is waited for) and the playback delay;
- *   the playhead is kept at (buffered live edge − target) by ./latency.ts.
- * - Latency = Date.now() − (catalog.availabilityStartTime + currentTime·1000): the DASH timeline's mapping
- *   of presentation time to the wall clock (the encoder burns the same clock into the picture).
+ * - Latency target: the consumer's buffer (a segment is due to play the target after its start, and what
+ *   has not come of the ones before it by then is skipped) and the playback delay: ./latency.ts keeps the
+ *   playhead at (live point − target).
+ * - The timeline: catalog.availabilityStartTime maps presentation time to the server's wall clock (the
+ *   DASH timeline's mapping; the encoder burns the same clock into the picture). The page reads the
+ *   server's clock from /time (the origin's UTCTiming source) once, so that a viewer whose clock is off
+ *   still plays at the target. Latency = server now − (availabilityStartTime + currentTime·1000).
  * - GOAWAY (§5.4): a second session to the new URL, in parallel, feeding the same consumer (it drops the
  *   copies); the old session is left to close.
  * - A session that closes without a successor: reconnect, with backoff.
@@ -31,7 +34,8 @@ import { connectTransport, type ConnectedTransport, type ConnectTransportOptions
 const WEBTRANSPORT_INFO_PATH = '/.well-known/pushcast/webtransport.json';
 const MAX_ERRORS = 20;
 const RECENT_SEGMENTS = 12;
-const TICK_MS = 200;
+const TICK_MS = 100;
+const TIME_PATH = '/time';
 /** How long WebTransport runs alone before the WebSocket starts too (connect.ts's race), ms. */
 const HEAD_START_MS = 1000;
 const RECONNECT_MIN_MS = 1000;
@@ -111,6 +115,26 @@ function explainNoSession(error: unknown): string {
 }
 
 if (transportParam !== null && !force) noteError(`?transport=${transportParam} is not a transport: use webtransport or websocket (trying both)`);
+
+// ---- the server's clock ----
+
+/** The server's clock minus this one, ms (0 until /time answered). */
+let clockOffsetMs = 0;
+const serverNow = () => Date.now() + clockOffsetMs;
+
+/** Reads the origin's clock (UTCTiming, an ISO instant), halfway through the round trip. */
+async function syncClock(): Promise<void> {
+  try {
+    const sent = Date.now();
+    const response = await fetch(TIME_PATH, { cache: 'no-store' });
+    const server = Date.parse((await response.text()).trim());
+    const received = Date.now();
+    if (!response.ok || !Number.isFinite(server)) throw new Error(`${response.status}, not a time`);
+    clockOffsetMs = Math.round(server - (sent + received) / 2);
+  } catch (error) {
+    noteError(`cannot read the server's clock at ${TIME_PATH} (${(error as Error).message}): using this computer's`, false);
+  }
+}
 
 // ---- media ----
 
@@ -224,7 +248,7 @@ const consumer = new WarpConsumer(
     skip: onSkip,
     goaway: (url) => followGoaway(url),
   },
-  { bufferMs: targetMs },
+  { bufferMs: targetMs, now: serverNow },
 );
 
 // ---- sessions ----
@@ -277,7 +301,10 @@ async function firstTarget(): Promise<SessionTarget> {
     return { url: webSocketUrl, options: { forceTransport: 'websocket', webSocketUrl } };
   };
   if (force === 'websocket') return onlyWebSocket();
-  if (typeof (globalThis as { WebTransport?: unknown }).WebTransport !== 'function') return onlyWebSocket('this browser has no WebTransport');
+  if (typeof (globalThis as { WebTransport?: unknown }).WebTransport !== 'function') {
+    // Browsers offer WebTransport to secure contexts only: an http page other than localhost has none.
+    return onlyWebSocket(isSecureContext ? 'this browser has no WebTransport' : `WebTransport needs a secure page (https, or localhost), and ${location.origin} is not one`);
+  }
   let response: Response;
   let info: { port: number; serverCertificateHashes?: { algorithm: string; value: string }[] };
   try {
@@ -454,7 +481,8 @@ function rangesOf(t: TimeRanges): TimeRange[] {
 function tick(): void {
   if (pausedByViewer || video.error) return;
   const stuck = !video.paused && video.readyState < HTMLMediaElement.HAVE_FUTURE_DATA;
-  const action = planPlayhead({ ranges: rangesOf(video.buffered), currentTime: video.currentTime, target: targetMs / 1000, started, stuck, targetRaised });
+  const live = catalog ? (serverNow() - catalog.availabilityStartTime) / 1000 : undefined;
+  const action = planPlayhead({ ranges: rangesOf(video.buffered), currentTime: video.currentTime, target: targetMs / 1000, live, started, stuck, targetRaised });
   if (action.seek !== undefined && !video.seeking) {
     video.currentTime = action.seek;
     if (action.why === 'start') {
@@ -527,9 +555,10 @@ function snapshot(): WarpPlayerStats {
     mode: 'warp',
     transport: transportKind,
     state: now,
-    latencyMs: ast === undefined ? null : Math.round(Date.now() - (ast + video.currentTime * 1000)),
+    latencyMs: ast === undefined ? null : Math.round(serverNow() - (ast + video.currentTime * 1000)),
     bufferMs: started ? aheadOf(video.buffered, video.currentTime) : null,
     targetLatencyMs: targetMs,
+    clockOffsetMs,
     playbackRate: video.playbackRate,
     currentTime: Math.round(video.currentTime * 1000) / 1000,
     framesShown: quality.totalVideoFrames - quality.droppedVideoFrames,
@@ -590,4 +619,4 @@ function render(): void {
 setInterval(tick, TICK_MS);
 setInterval(render, 500);
 render();
-void connect();
+void syncClock().then(connect);

@@ -28,6 +28,8 @@ export interface WarpPlayerStats {
   bufferMs: number | null;
   /** The viewer's latency target: the consumer's buffer (how long a late segment is waited for) and the playback delay. */
   targetLatencyMs: number;
+  /** The server's clock (its /time) minus the viewer's, ms: the timeline the latency is measured on. */
+  clockOffsetMs: number;
   playbackRate: number;
   currentTime: number;
   /** getVideoPlaybackQuality(): totalVideoFrames − droppedVideoFrames. */
