@@ -15,7 +15,7 @@
  *   PCL_RUNS (shared,split)    PCL_PHASE_S (40) seconds per phase    PCL_TARGET_MS (2000) both players' latency target
  *   PCL_QUEUE_MS (300) queue, ms of bytes at the rate    PCL_DELAY_MS (20) one-way delay
  *   PCL_LADDER (640x360@1M) ladder of shared/split    PCL_WARP_TRANSPORT (webtransport | websocket)
- *   PCL_WARP_ORDER (newest-first) the origin's --warp-order
+ *   PCL_WARP_ORDER (audio-first, serve's default) the origin's --warp-order
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -37,7 +37,7 @@ const QUEUE_MS = Number(env('PCL_QUEUE_MS', '300'));
 const DELAY_MS = Number(env('PCL_DELAY_MS', '20'));
 const LADDER = env('PCL_LADDER', '640x360@1M');
 const WARP_TRANSPORT = env('PCL_WARP_TRANSPORT', 'webtransport');
-const WARP_ORDER = env('PCL_WARP_ORDER', 'newest-first');
+const WARP_ORDER = env('PCL_WARP_ORDER', 'audio-first');
 const SAMPLE_MS = 500;
 /** Steady playback of both pages before the phases begin. */
 const SETTLE_MS = 5000;
@@ -277,6 +277,16 @@ async function runOnce(spec: RunSpec): Promise<RunResult> {
       console.log(
         `  ${((now - t0) / 1000).toFixed(0).padStart(3)} s  latency: DASH ${lat(d.sample.latencyMs)} s (stalls ${d.sample.stalls}), Warp ${lat(w.sample.latencyMs)} s (stalls ${w.sample.stalls}, skipped ${w.sample.segmentsSkipped}), Node arrival ${node ? lat(node.latencyMs) : '–'} s; CPU ${Math.round((result.link.at(-1)?.cpuBusy ?? 0) * 100)} % (lab ${Math.round((result.link.at(-1)?.cpuLab ?? 0) * 100)} %)`,
       );
+      // A Warp page that is not playing: what its media element holds, for whoever reads the log.
+      if (!w.sample.playing) {
+        const media = await viewers!.warp
+          .evaluate(() => {
+            const s = (window as unknown as { pushcastStats: () => { currentTime: number; media: unknown; tracks: { id: string; buffered: unknown; queuedBytes: number }[] } }).pushcastStats();
+            return JSON.stringify({ currentTime: s.currentTime, media: s.media, tracks: s.tracks.map((t) => ({ id: t.id, buffered: t.buffered, queued: t.queuedBytes })) });
+          })
+          .catch((error: Error) => error.message);
+        console.log(`        Warp page not playing: ${media}`);
+      }
     }
     await sleep(Math.max(0, t0 + (tick + 1) * SAMPLE_MS - Date.now()));
   }

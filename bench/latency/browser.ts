@@ -17,6 +17,9 @@ import { chromium, type Browser, type Page } from 'playwright-core';
 import { CHROMIUM, CHROMIUM_ARGS } from '../../test/support/browser.js';
 import { CLIENT_NS } from './network.js';
 
+/** The origin's MPD (src/origin/origin.ts), for the timeline's availabilityStartTime. */
+const MPD_PATH = '/live/manifest.mpd';
+
 export type PlayerKind = 'dash' | 'warp';
 
 /** One reading of a page, normalised across the two pages. Counters are cumulative since the page opened. */
@@ -38,6 +41,8 @@ export interface PlayerSample {
   /** Forward seeks after playback began, and the media they jumped over (s), by the probe. */
   seeks: number;
   jumpedS: number;
+  /** Latency of each frame put on screen since the previous sample, ms (display time − capture time). */
+  frameLatencies: number[];
   /** Warp: segments given up on (§3.4) and stopped; DASH: none. */
   segmentsSkipped: number;
   segmentsStopped: number;
@@ -64,10 +69,18 @@ export interface SegmentSeen {
  * Installed before any script of a page, the same on both: counts seeks after playback began and the
  * media they jumped over, and the time the picture was frozen — playback had begun, the media did not
  * end, and currentTime did not move between two polls 50 ms apart (waiting for data, seeking, or paused).
+ * And each frame's latency as it is put on screen (requestVideoFrameCallback): when it is displayed minus
+ * when it was captured, on the broadcast's timeline — availabilityStartTime from the MPD (the Warp catalog
+ * carries the same one) + the frame's presentation time. The lab's namespaces share one clock.
  */
 const PROBE = `(() => {
-  const m = { started: false, seeks: 0, jumpedS: 0, frozenMs: 0 };
+  const m = { started: false, seeks: 0, jumpedS: 0, frozenMs: 0, frames: [] };
   window.__pcl = m;
+  let ast;
+  fetch('${MPD_PATH}', { cache: 'no-store' }).then((r) => r.text()).then((t) => {
+    const v = /availabilityStartTime="([^"]+)"/.exec(t);
+    if (v) ast = Date.parse(v[1]);
+  }).catch(() => {});
   const attach = () => {
     const v = document.querySelector('video');
     if (!v) return void setTimeout(attach, 20);
@@ -81,6 +94,14 @@ const PROBE = `(() => {
     }, 50);
     v.addEventListener('playing', () => (m.started = true));
     v.addEventListener('seeking', () => { if (!m.started) return; m.seeks++; const d = v.currentTime - last; if (d > 0) m.jumpedS += d; });
+    const onFrame = (_, meta) => {
+      if (ast !== undefined && m.started) {
+        m.frames.push(Math.round(performance.timeOrigin + meta.expectedDisplayTime - (ast + meta.mediaTime * 1000)));
+        if (m.frames.length > 5000) m.frames.shift();
+      }
+      v.requestVideoFrameCallback(onFrame);
+    };
+    v.requestVideoFrameCallback(onFrame);
   };
   if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', attach); else attach();
 })();`;
@@ -95,7 +116,7 @@ export interface Viewers {
 
 interface Raw {
   s: Record<string, unknown> | null;
-  m: { started: boolean; seeks: number; jumpedS: number; frozenMs: number };
+  m: { started: boolean; seeks: number; jumpedS: number; frozenMs: number; frames: number[] };
   hidden: boolean;
 }
 
@@ -104,7 +125,7 @@ const numOrNull = (x: unknown): number | null => (typeof x === 'number' && Numbe
 
 function normalise(kind: PlayerKind, raw: Raw, t: number): { sample: PlayerSample; segments: SegmentSeen[] } {
   const s = raw.s ?? {};
-  const common = { t, frozenMs: raw.m.frozenMs, seeks: raw.m.seeks, jumpedS: raw.m.jumpedS, hidden: raw.hidden, stalls: num(s.stalls), playbackRate: num(s.playbackRate) || 1, errors: (s.errors as string[] | undefined) ?? [] };
+  const common = { t, frameLatencies: raw.m.frames, frozenMs: raw.m.frozenMs, seeks: raw.m.seeks, jumpedS: raw.m.jumpedS, hidden: raw.hidden, stalls: num(s.stalls), playbackRate: num(s.playbackRate) || 1, errors: (s.errors as string[] | undefined) ?? [] };
   if (kind === 'dash') {
     const recent = ((s.segments as { recent?: Record<string, unknown>[] } | undefined)?.recent ?? []) as { url: string; kind: 'video' | 'audio'; number?: number; bytes: number; loadMs: number; protocol: string }[];
     const latency = numOrNull(s.latency);
@@ -192,7 +213,7 @@ export async function openViewers(o: { httpBase: string; dashPath: string; warpP
       async sample(kind) {
         const raw = await pages[kind].evaluate(() => {
           const w = window as unknown as { pushcastStats?: () => Record<string, unknown>; __pcl: Raw['m'] };
-          return { s: w.pushcastStats?.() ?? null, m: { ...w.__pcl }, hidden: document.visibilityState === 'hidden' };
+          return { s: w.pushcastStats?.() ?? null, m: { ...w.__pcl, frames: w.__pcl.frames.splice(0) }, hidden: document.visibilityState === 'hidden' };
         });
         return normalise(kind, raw, Date.now());
       },

@@ -87,6 +87,17 @@ export function latencyPoints(run: RunResult, line: Line): [number, number][] {
 
 const inPhase = (p: PhaseRun, t: number) => t >= p.start && t < p.end;
 
+/** A player's frame latencies: [sample time, latency ms] for each frame shown since the sample before. */
+export function frameLatencyPoints(run: RunResult, line: 'dash' | 'warp'): [number, number][] {
+  return run.samples[line].flatMap((s) => (s.frameLatencies ?? []).map((l) => [s.t, l] as [number, number]));
+}
+
+/** For the chart: per sample, the latest frame shown in it (players); the Node viewer's chunks as they are. */
+function chartPoints(run: RunResult, line: Line): [number, number][] {
+  if (line === 'node') return latencyPoints(run, line);
+  return run.samples[line].flatMap((s) => (s.frameLatencies?.length ? [[s.t, Math.max(...s.frameLatencies)] as [number, number]] : []));
+}
+
 /** Change of a cumulative value over a phase: the last reading in it minus the last reading before it. */
 function delta<T extends { t: number }>(readings: T[], p: PhaseRun, f: (s: T) => number): number | undefined {
   const before = readings.filter((s) => s.t < p.start).at(-1) ?? readings.find((s) => inPhase(p, s.t));
@@ -101,7 +112,28 @@ function rate<T extends { t: number }>(readings: T[], p: PhaseRun, f: (s: T) => 
   return before && last && last.t > before.t ? (f(last) - f(before)) / ((last.t - before.t) / 1000) : undefined;
 }
 
+export interface LatencyFigures {
+  n: number;
+  median?: number;
+  p95?: number;
+  max?: number;
+  /** Share at or under the bound (players: target + 200 ms). */
+  withinShare?: number;
+}
+
+function latencyFigures(values: number[], bound: number): LatencyFigures {
+  return {
+    n: values.length,
+    median: summarize(values)?.median,
+    p95: percentile(values, 95),
+    max: summarize(values)?.max,
+    withinShare: values.length ? values.filter((l) => l <= bound).length / values.length : undefined,
+  };
+}
+
 export interface PhaseFigures {
+  /** Players: each frame's latency as it was put on screen. */
+  frames?: LatencyFigures;
   n: number;
   median?: number;
   p95?: number;
@@ -120,13 +152,7 @@ export interface PhaseFigures {
 export function phaseFigures(run: RunResult, line: Line, p: PhaseRun, targetMs: number): PhaseFigures {
   const lat = latencyPoints(run, line).filter(([t]) => inPhase(p, t)).map(([, l]) => l);
   const bound = line === 'node' ? targetMs : targetMs + 200;
-  const base: PhaseFigures = {
-    n: lat.length,
-    median: summarize(lat)?.median,
-    p95: percentile(lat, 95),
-    max: summarize(lat)?.max,
-    withinShare: lat.length ? lat.filter((l) => l <= bound).length / lat.length : undefined,
-  };
+  const base: PhaseFigures = latencyFigures(lat, bound);
   if (line === 'node') {
     const events = run.node.filter((e) => inPhase(p, e.t));
     return {
@@ -140,6 +166,12 @@ export function phaseFigures(run: RunResult, line: Line, p: PhaseRun, targetMs: 
   const frozen = delta(samples, p, (s) => s.frozenMs);
   return {
     ...base,
+    frames: latencyFigures(
+      frameLatencyPoints(run, line)
+        .filter(([t]) => inPhase(p, t))
+        .map(([, l]) => l),
+      bound,
+    ),
     stalls: delta(samples, p, (s) => s.stalls),
     frozenS: frozen === undefined ? undefined : frozen / 1000,
     jumpedS: delta(samples, p, (s) => s.jumpedS),
@@ -151,16 +183,19 @@ export function phaseFigures(run: RunResult, line: Line, p: PhaseRun, targetMs: 
 
 function resultsTable(run: RunResult, targetMs: number): string {
   const out = [
-    '| phase | viewer | latency median (s) | p95 (s) | max (s) | within bound¹ | stalls | frozen (s) | media jumped (s) | segments skipped | frames shown |',
-    '| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+    '| phase | viewer | frame latency median (s) | p95 (s) | max (s) | frames within bound¹ | picture age median / p95 / max (s)³ | stalls | frozen (s) | media jumped (s) | segments skipped | frames shown |',
+    '| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
   ];
   for (const p of run.phases) {
     for (const l of LINES) {
       const f = phaseFigures(run, l.key, p, targetMs);
       const na = l.key === 'node' ? 'n/a' : '–';
       const skipped = l.key === 'dash' ? 'n/a²' : l.key === 'node' ? `${f.skipped} (+${f.cut} cut)` : `${f.skipped ?? '–'}`;
+      // Node viewer: its chunks' arrival stands in the frame columns; it has no picture.
+      const fr = l.key === 'node' ? f : f.frames!;
+      const age = l.key === 'node' ? 'n/a' : `${secs(f.median)} / ${secs(f.p95)} / ${secs(f.max)}`;
       out.push(
-        `| ${p.name} (${p.factor}×) | ${l.label} | ${secs(f.median)} | ${secs(f.p95)} | ${secs(f.max)} | ${pct(f.withinShare)} | ${f.stalls ?? na} | ${f.frozenS?.toFixed(1) ?? na} | ${
+        `| ${p.name} (${p.factor}×) | ${l.label} | ${secs(fr.median)} | ${secs(fr.p95)} | ${secs(fr.max)} | ${pct(fr.withinShare)} | ${age} | ${f.stalls ?? na} | ${f.frozenS?.toFixed(1) ?? na} | ${
           f.jumpedS?.toFixed(1) ?? na
         } | ${skipped} | ${l.key === 'node' ? na : pct(f.framesShownShare)} |`,
       );
@@ -194,12 +229,13 @@ function linkTable(run: RunResult): string {
 export function verdict(run: RunResult, targetMs: number): string[] {
   const limit = targetMs + 200;
   return run.phases.map((p) => {
-    const w = phaseFigures(run, 'warp', p, targetMs);
-    const d = phaseFigures(run, 'dash', p, targetMs);
-    if (w.p95 === undefined) return `${p.name}: no Warp latency samples.`;
+    const pf = phaseFigures(run, 'warp', p, targetMs);
+    const w = pf.frames!;
+    const d = phaseFigures(run, 'dash', p, targetMs).frames!;
+    if (w.p95 === undefined) return `${p.name}: no Warp frames shown.`;
     const held = w.max !== undefined && w.max <= limit;
     const mostly = w.p95 <= limit;
-    return `${p.name} (${p.factor}×): Warp ${held ? 'stayed within' : mostly ? 'stayed within (p95), but not always,' : 'did **not** stay within'} ${secs(limit)} s (median ${secs(w.median)}, p95 ${secs(w.p95)}, max ${secs(w.max)} s; ${pct(w.withinShare)} of samples); LL-DASH median ${secs(d.median)}, p95 ${secs(d.p95)}, max ${secs(d.max)} s.`;
+    return `${p.name} (${p.factor}×): Warp ${held ? 'stayed within' : mostly ? 'stayed within (p95), but not always,' : 'did **not** stay within'} ${secs(limit)} s (frame latency median ${secs(w.median)}, p95 ${secs(w.p95)}, max ${secs(w.max)} s; ${pct(w.withinShare)} of frames; ${pct(pf.framesShownShare)} of frames shown); LL-DASH median ${secs(d.median)}, p95 ${secs(d.p95)}, max ${secs(d.max)} s.`;
   });
 }
 
@@ -265,17 +301,18 @@ const after = (s: number | undefined) => (s === undefined ? 'not within the phas
 
 function summaryTable(r: Results): string {
   const out = [
-    '| run | phase | Warp (browser): latency median / p95 / max (s) | within target + 0.2 s | frames shown | LL-DASH: latency median / p95 / max (s) | frames shown | Node viewer: arrival p95 (s) |',
-    '| --- | --- | ---: | --- | ---: | ---: | ---: | ---: |',
+    '| run | phase | Warp (browser): frame latency median / p95 / max (s) | within target + 0.2 s | frames shown | picture age p95 (s) | LL-DASH: frame latency median / p95 / max (s) | frames shown | picture age p95 (s) | Node viewer: arrival p95 (s) |',
+    '| --- | --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |',
   ];
   for (const run of r.runs) {
     for (const p of run.phases) {
-      const w = phaseFigures(run, 'warp', p, r.config.targetMs);
-      const d = phaseFigures(run, 'dash', p, r.config.targetMs);
+      const wp = phaseFigures(run, 'warp', p, r.config.targetMs);
+      const dp = phaseFigures(run, 'dash', p, r.config.targetMs);
+      const [w, d] = [wp.frames!, dp.frames!];
       const n = phaseFigures(run, 'node', p, r.config.targetMs);
-      const held = w.max === undefined ? '–' : w.max <= r.config.targetMs + 200 ? 'yes' : `no (${pct(w.withinShare)} of samples)`;
+      const held = w.max === undefined ? '–' : w.max <= r.config.targetMs + 200 ? 'yes' : `no (${pct(w.withinShare)} of frames within)`;
       out.push(
-        `| ${run.label} | ${p.name} (${p.factor}×) | ${secs(w.median)} / ${secs(w.p95)} / ${secs(w.max)} | ${held} | ${pct(w.framesShownShare)} | ${secs(d.median)} / ${secs(d.p95)} / ${secs(d.max)} | ${pct(d.framesShownShare)} | ${secs(n.p95)} |`,
+        `| ${run.label} | ${p.name} (${p.factor}×) | ${secs(w.median)} / ${secs(w.p95)} / ${secs(w.max)} | ${held} | ${pct(wp.framesShownShare)} | ${secs(wp.p95)} | ${secs(d.median)} / ${secs(d.p95)} / ${secs(d.max)} | ${pct(dp.framesShownShare)} | ${secs(dp.p95)} | ${secs(n.p95)} |`,
       );
     }
   }
@@ -352,8 +389,10 @@ ${how} The Node viewer has a link of its own at the per-viewer rate.
 
 ${resultsTable(run, r.config.targetMs)}
 
-¹ Players: latency samples at or under target + 0.2 s (${secs(r.config.targetMs + 200)} s). Node viewer: video chunks that arrived within the target (in
-time to be played at ${secs(r.config.targetMs)} s).
+¹ Players: frames put on screen at most target + 0.2 s (${secs(r.config.targetMs + 200)} s) after they were captured. Node viewer (its columns are
+chunk arrival): video chunks that arrived within the target (in time to be played at ${secs(r.config.targetMs)} s).
+³ Picture age: sampled every ${r.config.sampleMs} ms, the age of the picture on screen (wall clock − capture time of the playhead's frame): it grows
+while the picture stands still, whether the player waits for late media or shows nothing for media it skipped.
 ² dash.js does not skip segments; ${run.ladder.includes(',') ? 'it can switch renditions' : 'with one rendition it cannot switch down either'}, so it waits (stalls) or, once far behind, seeks
 forward (*media jumped*).
 
@@ -477,7 +516,7 @@ function throughput(run: RunResult, f: (c: RunResult['link'][number]) => number)
 
 function runPanels(r: Results, run: RunResult): Panel[] {
   const limit = (r.config.targetMs + 200) / 1000;
-  const latency = LINES.map((l) => ({ color: l.color, width: l.key === 'node' ? 1 : 2, points: latencyPoints(run, l.key).map(([t, v]) => [t, v / 1000] as [number, number]) }));
+  const latency = LINES.map((l) => ({ color: l.color, width: l.key === 'node' ? 1 : 2, points: chartPoints(run, l.key).map(([t, v]) => [t, v / 1000] as [number, number]) }));
   const maxLatency = Math.max(limit, ...latency.flatMap((s) => s.points.map(([, v]) => v)));
   const share = run.phases.flatMap((p) => [[p.start, p.perViewerBps / 1e6], [p.end, p.perViewerBps / 1e6]] as [number, number][]);
   const rates = [

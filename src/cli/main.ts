@@ -76,7 +76,7 @@ program
   .option('--tls-key <file>', 'PEM private key of --tls-cert')
   .option('--no-http3', 'no HTTP/3 (and so no WebTransport) on the UDP port of --tls-port')
   .option('--no-warp', 'no Warp (segments on prioritised WebTransport streams, at /warp/live)')
-  .option('--warp-order <policy>', `Warp delivery order under congestion: ${WARP_ORDER_POLICIES.join(', ')} (docs/warp-wire.md)`, warpOrder, 'newest-first')
+  .option('--warp-order <policy>', `Warp delivery order under congestion: ${WARP_ORDER_POLICIES.join(', ')} (docs/warp-wire.md)`, warpOrder, 'audio-first')
   .option('--warp-token <token...>', 'tokens a Warp viewer must present (?token=…); default: none needed')
   .option('--no-push', 'no HTTP/2 server push at all')
   .option('--no-push-manifest', 'do not push init and newest segments with the MPD')

@@ -13,6 +13,9 @@
  *   Until then the earlier segment keeps every frame it can still get. (A clock far behind the server's
  *   cannot hold a track forever: a later segment waits at most the buffer duration from its arrival.)
  * - Segments older than the one a track is playing, or than what it played, are stopped at once: of no use.
+ * - **A second copy** of a segment under way (the new session's, after a GOAWAY, §5.4) is kept on standby:
+ *   if the first copy's stream fails before its end (the old session closed), the segment goes on from
+ *   the standby at the byte where the first stopped; once the first ends whole, the standby is stopped.
  * Isomorphic: the browser player and the Node client use it alike.
  */
 import { readFragments } from '../media/index.js';
@@ -62,6 +65,8 @@ export interface WarpConsumerStats {
   segmentsStopped: number;
   /** Copies of a segment already had (e.g. from the new session after a GOAWAY). */
   duplicates: number;
+  /** Segments continued from a standby copy after the first copy's stream failed. */
+  takeovers: number;
   bufferedBytes: number;
   malformed: number;
 }
@@ -78,6 +83,15 @@ interface Pending {
   since: number;
   /** Being handed to the sink. */
   current: boolean;
+  /** Bytes of the segment read so far, handed over or buffered (where a standby copy takes over). */
+  received: number;
+  /** A second copy of this segment, read into `parts` while this one lasts. */
+  standby?: Pending;
+  /** This is a standby copy of `standbyFor`; after a takeover, its bytes go there. */
+  standbyFor?: Pending;
+  takenOver?: boolean;
+  /** After a takeover: bytes of this copy the first one had already delivered, still to be passed over. */
+  skip?: number;
 }
 
 interface TrackState {
@@ -106,7 +120,7 @@ export class WarpConsumer {
   private readonly active = new Map<number, Pending>();
   /** Streams whose HEADERS came before the catalog (relays may reorder): they wait for it. */
   private readonly beforeCatalog: (() => void)[] = [];
-  private readonly counters = { streams: 0, segmentsDelivered: 0, segmentsSkipped: 0, segmentsStopped: 0, duplicates: 0, malformed: 0 };
+  private readonly counters = { streams: 0, segmentsDelivered: 0, segmentsSkipped: 0, segmentsStopped: 0, duplicates: 0, takeovers: 0, malformed: 0 };
   private readonly now: () => number;
   private timer: ReturnType<typeof setInterval> | undefined;
 
@@ -246,7 +260,11 @@ export class WarpConsumer {
     }
     if (headers.id !== undefined && (this.delivered.has(headers.id) || this.active.has(headers.id))) {
       this.counters.duplicates++;
-      return undefined;
+      const first = this.active.get(headers.id);
+      if (!first || first.failed || first.standby) return undefined;
+      // §5.4: kept on standby while the first copy lasts.
+      first.standby = { ...first, stream, parts: [head], bytes: head.length, received: head.length, done: false, failed: false, current: false, standby: undefined, standbyFor: first };
+      return first.standby;
     }
     const ref: SegmentRef = { id: headers.id, track: track.info.id, path: headers.path, order: headers.order ?? 0, decodeTime };
     // Older than the segment the track is playing, or than what it played: of no use (§3.4).
@@ -256,7 +274,7 @@ export class WarpConsumer {
       this.sink.skip?.(track.info.id, decodeTime, 'old');
       return undefined;
     }
-    const p: Pending = { ref, headers, stream, parts: [head], bytes: head.length, done: false, failed: false, since: this.now(), current: false };
+    const p: Pending = { ref, headers, stream, parts: [head], bytes: head.length, done: false, failed: false, since: this.now(), current: false, received: head.length };
     if (ref.id !== undefined) this.active.set(ref.id, p);
     track.waiting.push(p);
     track.waiting.sort((a, b) => a.ref.decodeTime - b.ref.decodeTime);
@@ -266,6 +284,21 @@ export class WarpConsumer {
   }
 
   private receive(p: Pending, bytes: Uint8Array): void {
+    if (p.standbyFor) {
+      if (p.takenOver) {
+        const over = Math.min(p.skip ?? 0, bytes.length);
+        p.skip = (p.skip ?? 0) - over;
+        if (over < bytes.length) this.receive(p.standbyFor, bytes.subarray(over));
+        return;
+      }
+      p.parts.push(bytes);
+      p.bytes += bytes.length;
+      p.received += bytes.length;
+      // A standby copy is bounded like a waiting segment; past the bound it is let go.
+      if (p.bytes > (this.o.maxBufferedBytes ?? 64 * 1024 * 1024) / 4) this.dropStandby(p.standbyFor);
+      return;
+    }
+    p.received += bytes.length;
     if (p.current) {
       this.sink.data?.(p.ref, bytes);
       return;
@@ -276,10 +309,49 @@ export class WarpConsumer {
   }
 
   private finish(p: Pending, complete: boolean): void {
+    const first = p.standbyFor;
+    if (first) {
+      if (p.takenOver) return this.finish(first, complete);
+      p.done = true;
+      p.failed = !complete;
+      if (!complete && first.standby === p) first.standby = undefined;
+      return;
+    }
+    if (p.done || p.failed) return; // already ended, or cut by the consumer
+    const standby = p.standby;
+    if (!complete && standby && !standby.failed) {
+      // The first copy failed midway: the standby goes on from the byte where it stopped.
+      p.standby = undefined;
+      standby.takenOver = true;
+      p.stream = standby.stream;
+      this.counters.takeovers++;
+      const copy = concatBytes(standby.parts);
+      const rest = copy.subarray(Math.min(p.received, copy.length));
+      standby.skip = Math.max(0, p.received - copy.length);
+      standby.parts = [];
+      standby.bytes = 0;
+      if (rest.length) this.receive(p, rest);
+      if (standby.done) this.finish(p, true);
+      return;
+    }
     p.done = true;
     p.failed = !complete;
     const track = this.tracks.get(p.ref.track);
     if (track) this.check(track);
+  }
+
+  private dropStandby(p: Pending): void {
+    const standby = p.standby;
+    if (!standby) return;
+    p.standby = undefined;
+    standby.failed = true;
+    standby.parts = [];
+    standby.bytes = 0;
+    try {
+      standby.stream.stop(STOP_CODE);
+    } catch {
+      // already gone
+    }
   }
 
   /** Half a segment: how far decode times may be from the grid and still be "the next one". */
@@ -362,6 +434,7 @@ export class WarpConsumer {
 
   private forget(p: Pending): void {
     if (p.ref.id !== undefined && this.active.get(p.ref.id) === p) this.active.delete(p.ref.id);
+    this.dropStandby(p); // ended whole, or given up: the second copy is not needed
     if (this.delivered.size > 4096) this.delivered.delete(this.delivered.values().next().value!);
   }
 

@@ -48,6 +48,15 @@ class FakeStream implements IncomingWarpStream {
     this.end();
   }
 
+  /** The stream breaks (its session closed): the reader gets an error. */
+  fail(): this {
+    this.failed = true;
+    this.wake?.();
+    return this;
+  }
+
+  private failed = false;
+
   async *[Symbol.asyncIterator](): AsyncGenerator<Uint8Array> {
     for (;;) {
       const c = this.chunks.shift();
@@ -55,6 +64,7 @@ class FakeStream implements IncomingWarpStream {
         yield c;
         continue;
       }
+      if (this.failed) throw new Error('session closed');
       if (this.ended) return;
       await new Promise<void>((r) => (this.wake = r));
     }
@@ -207,4 +217,47 @@ test('a segment older than the one playing is stopped, not played after it', asy
   assert.equal(two.stopped, 0);
   assert.ok(c.log.includes('skip video@4000 old'));
   assert.ok(!c.log.includes('data /live/video/2.m4s'));
+});
+
+test('GOAWAY: a second copy waits on standby and takes over where the first copy broke off', async (t) => {
+  const c = setup(10_000);
+  t.after(() => c.consumer.close());
+  const got: Uint8Array[] = [];
+  const consumer = new WarpConsumer({ data: (_s, bytes) => got.push(bytes.slice()), end: (s, whole) => c.log.push(`end ${s.path} ${whole ? 'whole' : 'cut'}`) }, { bufferMs: 10_000, now: () => 0 });
+  t.after(() => consumer.close());
+  void consumer.addStream(new FakeStream().push(encodeWarpMessage({ kind: 'headers', id: 0 })).push(encodeWarpMessage({ kind: 'app', data: new TextEncoder().encode(JSON.stringify(catalog)) })).end());
+  void consumer.addStream(new FakeStream().push(encodeWarpMessage({ kind: 'headers', id: 1 })).push(encodeWarpMessage({ kind: 'segment', data: new Uint8Array([1]) })).end());
+  const parts = [fragment(2000, 50), fragment(2000, 60), fragment(2000, 70)];
+  const headers = encodeWarpMessage({ kind: 'headers', id: 128, order: -1, depends: [1], path: '/live/video/1.m4s' });
+  // The old session's copy: two fragments, then its session closes.
+  const old = new FakeStream().push(headers).push(encodeWarpMessage({ kind: 'segment', data: parts[0]! })).push(encodeWarpMessage({ kind: 'segment', data: parts[1]! }));
+  void consumer.addStream(old);
+  await c.tick();
+  // The new session's copy, from the start, in other pieces: the first fragment and half of the second.
+  const whole = new Uint8Array([...parts[0]!, ...parts[1]!, ...parts[2]!]);
+  const cut = parts[0]!.length + 30;
+  const copy = new FakeStream().push(headers).push(encodeWarpMessage({ kind: 'segment', data: parts[0]! })).push(encodeWarpMessage({ kind: 'segment', data: whole.subarray(parts[0]!.length, cut) }));
+  void consumer.addStream(copy);
+  await c.tick();
+  assert.equal(copy.stopped, undefined, 'kept on standby, not stopped');
+  assert.equal(consumer.stats().duplicates, 1);
+  old.fail();
+  await c.tick();
+  copy.push(encodeWarpMessage({ kind: 'segment', data: whole.subarray(cut) })).end();
+  await c.tick();
+  assert.equal(consumer.stats().takeovers, 1);
+  assert.deepEqual(c.log, ['end /live/video/1.m4s whole']);
+  assert.deepEqual(Buffer.concat(got), Buffer.from(whole), 'every byte once, in order');
+
+  // A copy of a segment whose first copy ends whole is stopped then.
+  const first = new FakeStream().push(encodeWarpMessage({ kind: 'headers', id: 192, order: -2, depends: [1] })).push(encodeWarpMessage({ kind: 'segment', data: fragment(4000) }));
+  void consumer.addStream(first);
+  await c.tick();
+  const second = new FakeStream().push(encodeWarpMessage({ kind: 'headers', id: 192, order: -2, depends: [1] })).push(encodeWarpMessage({ kind: 'segment', data: fragment(4000) }));
+  void consumer.addStream(second);
+  await c.tick();
+  assert.equal(second.stopped, undefined);
+  first.end();
+  await c.tick();
+  assert.equal(second.stopped, 0);
 });

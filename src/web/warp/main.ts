@@ -178,6 +178,13 @@ function onCatalog(c: WarpCatalog): void {
     if (t) buffers.set(t.kind, new TrackBuffer(t.id, t.kind, mimeOf(t), () => video.currentTime, (text) => noteError(text)));
   }
   void sourceOpen.then(() => {
+    // Live: no end. With a finite duration (MSE raises it to the buffered end as media comes), a playhead
+    // that reaches the newest media — a segment cut short at its end — would "end" the element, pausing it.
+    try {
+      mediaSource.duration = Infinity;
+    } catch (error) {
+      noteError(`cannot make the media endless (live): ${(error as Error).message}`);
+    }
     // Every SourceBuffer before the first append: MSE takes no new ones once media has started.
     for (const b of buffers.values()) {
       try {
@@ -514,7 +521,8 @@ video.addEventListener('waiting', () => {
   if (started && wasPlaying && !video.seeking) stalls++;
 });
 video.addEventListener('pause', () => {
-  if (!pausedByPage && started) pausedByViewer = true;
+  // The element pauses itself when it ends; only a pause nobody on the page asked for is the viewer's.
+  if (!pausedByPage && started && !video.ended) pausedByViewer = true;
 });
 video.addEventListener('play', () => {
   pausedByViewer = false;
@@ -536,6 +544,8 @@ latencySelect.value = String(targetMs);
 latencySelect.addEventListener('change', () => setTarget(Number(latencySelect.value)));
 
 // ---- stats ----
+
+const round3 = (x: number) => Math.round(x * 1000) / 1000;
 
 function aheadOf(ranges: TimeRanges | undefined, t: number): number | null {
   if (!ranges) return null;
@@ -573,7 +583,15 @@ function snapshot(): WarpPlayerStats {
     goaways,
     sessionsOpened,
     sessionUrl,
-    tracks: [...buffers.values()].map((b) => ({ id: b.id, kind: b.kind, mime: b.mime, bufferedMs: aheadOf(b.buffered, video.currentTime), queuedBytes: b.queued })),
+    media: { readyState: video.readyState, seeking: video.seeking, paused: video.paused, buffered: rangesOf(video.buffered).map((r) => [round3(r.start), round3(r.end)]) },
+    tracks: [...buffers.values()].map((b) => ({
+      id: b.id,
+      kind: b.kind,
+      mime: b.mime,
+      bufferedMs: aheadOf(b.buffered, video.currentTime),
+      buffered: b.buffered ? rangesOf(b.buffered).map((r) => [round3(r.start), round3(r.end)]) : [],
+      queuedBytes: b.queued,
+    })),
     recent: recent.map((r) => ({ ...r })),
     errors: [...errors],
   };
