@@ -320,44 +320,43 @@ function summaryTable(r: Results): string {
 }
 
 /**
- * What limits Warp in this lab, each point with the run's own figures: the floor on an idle link, the
- * consumer's wait before it skips, the sender's resource limit, and (on a shared link) the bandwidth split.
+ * What the run shows, each point with its own figures: how Warp holds the target (frames shown against
+ * what the link can carry), what the consumer and the sender cut, the floor on an idle link, recovery,
+ * and (on a shared link) how the bandwidth split.
  */
 function findings(r: Results): string[] {
   const c = r.config;
   const out: string[] = [];
   const first = r.runs[0]!;
-  const [warm, tight, tighter] = first.phases;
-  const floor = phaseFigures(first, 'warp', warm!, c.targetMs);
-  if (floor.median !== undefined) {
-    out.push(
-      `**The floor is already above the bound.** On the idle link (warm-up, ${first.label.toLowerCase()}) the Warp page's median latency is ${secs(floor.median)} s, ` +
-        `${Math.round(floor.median - c.targetMs)} ms over the target: the page keeps its playhead the target behind the newest frame it has buffered, ` +
-        'and that frame is already one CMAF chunk (0.2 s: the packager writes a chunk when it is complete) plus the trip old when it arrives. ' +
-        'So target + 200 ms leaves nothing for congestion; target + chunk duration + 200 ms would be the comparable bound.',
-    );
-  }
   const split = r.runs.find((x) => x.sharing === 'split') ?? first;
-  if (tight && tighter) {
-    const p1 = split.phases[1]!;
-    const p2 = split.phases[2]!;
-    const n1 = phaseFigures(split, 'node', p1, c.targetMs);
-    const w1 = phaseFigures(split, 'warp', p1, c.targetMs);
+  const warm = first.phases[0]!;
+  const idle = phaseFigures(first, 'warp', warm, c.targetMs);
+  if (idle.frames?.median !== undefined) {
     out.push(
-      `**Late media is waited for, a whole target long, before it is skipped.** The consumer (\`src/warp/consumer.ts\`, the page's and the Node viewer's) hands segments over in decode order and gives up ` +
-        `on a late one only once a later one has waited \`bufferMs\` — the latency target itself. Below the stream's bitrate every GoP is late${c.warpOrder === 'newest-first' ? ' (newest-first: the next segment starts ahead of the tail of the current one)' : ''}, so at ${p1.factor}× (${split.label.toLowerCase()}) the Node viewer had chunks *arriving* at a median ${secs(n1.median)} s (p95 ${secs(n1.p95)} s), only ${pct(n1.withinShare)} within the target; ` +
-        `a player whose buffer is the target has run dry by then: the Warp page's picture stood still ${w1.frozenS?.toFixed(0) ?? '–'} s of ${p1.seconds}, showed ${pct(w1.framesShownShare)} of the frames, and its latency reached ${secs(w1.max)} s before its catch-up seek.`,
-    );
-    const resets = (p: PhaseRun) => split.node.filter((e) => e.type === 'stream' && e.outcome === 'peer-reset' && inPhase(p, e.t)).length;
-    // src/warp/server.ts: the bytes that may wait for the transport, per session.
-    const limit = Math.ceil((first.streamBps / 8) * Math.min(10, Math.max(0.5, c.targetMs / 1000)) * 1.5) + 256 * 1024;
-    out.push(
-      `**The sender's resource limit is sized by media time, not by the link.** For this stream and target the Warp sender lets ${(limit / 1e3).toFixed(0)} kB wait for the transport ` +
-        `(\`src/warp/server.ts\`: bitrate × target × 1.5 + 256 KiB) before it resets its lowest-priority stream — ${((limit * 8) / p1.perViewerBps).toFixed(1)} s of the link at ${p1.factor}× and ` +
-        `${((limit * 8) / p2.perViewerBps).toFixed(1)} s at ${p2.factor}×. It did reset streams (the Node viewer saw ${resets(p1)} RESET_STREAMs at ${p1.factor}× and ${resets(p2)} at ${p2.factor}×), ` +
-        'but a backlog that large already puts seconds of link time before its oldest media: the limit trims the queue, it does not hold delivery to the target.',
+      `**On an idle link Warp plays at the target.** The page keeps its playhead at the live point (the server's clock, from \`/time\`) minus the target, so in the warm-up (${first.label.toLowerCase()}) ` +
+        `its frames were put on screen a median ${secs(idle.frames.median)} s after capture (picture age sampled: ${secs(idle.median)} s); the rest over ${secs(c.targetMs)} s is the browser's ` +
+        'own path from append to display. A chunk needs about 0.2 s (its duration) plus the trip to arrive, well inside the target.',
     );
   }
+  const video = split.measuredBps.video;
+  const audio = split.measuredBps.audio ?? 128_000;
+  for (const p of split.phases.slice(1, 3)) {
+    const w = phaseFigures(split, 'warp', p, c.targetMs);
+    const d = phaseFigures(split, 'dash', p, c.targetMs);
+    const fits = video ? Math.max(0, Math.min(1, (p.perViewerBps - audio) / video)) : undefined;
+    const stopped = split.node.filter((e) => e.type === 'stream' && e.outcome === 'stopped' && inPhase(p, e.t)).length;
+    const reset = split.node.filter((e) => e.type === 'stream' && e.outcome === 'peer-reset' && inPhase(p, e.t)).length;
+    out.push(
+      `**At ${p.factor}× (${split.label.toLowerCase()}), Warp kept the latency and dropped frames.** Its frames were shown ${secs(w.frames?.median)} s after capture (p95 ${secs(w.frames?.p95)}, max ${secs(w.frames?.max)} s; ` +
+        `${pct(w.frames?.withinShare)} within target + 0.2 s), with ${w.stalls ?? '–'} stalls, while ${pct(w.framesShownShare)} of the frames were shown` +
+        (fits !== undefined ? ` — what the link can carry: after the audio (${mbps(audio)}, sent first), ${mbps(p.perViewerBps - audio)} is ${pct(fits)} of the video's ${mbps(video!)}` : '') +
+        `. Each GoP's video is sent newest first; what the link cannot carry is its tail, which the consumer gives up when the next GoP is due on the timeline (${w.skipped ?? '–'} segments cut on the page; ` +
+        `the Node viewer stopped ${stopped} streams and the sender reset ${reset} at its resource limit). The picture holds its last frame through the cut tail while audio and the clock run on. ` +
+        `LL-DASH on the same share: frame latency median ${secs(d.frames?.median)} s, max ${secs(d.frames?.max)} s, ${d.stalls ?? '–'} stalls, ${pct(d.framesShownShare)} of frames shown.`,
+    );
+  }
+  const rec = r.runs.map((run) => `${run.label.toLowerCase()}: Warp ${after(recoverySeconds(run, 'warp'))}, LL-DASH ${after(recoverySeconds(run, 'dash'))}`);
+  out.push(`**Recovery.** Back within 0.5 s of the warm-up's latency once the link recovered — ${rec.join('; ')}.`);
   const shared = r.runs.find((x) => x.sharing === 'shared');
   if (shared) {
     const p = shared.phases[1]!;
@@ -366,9 +365,8 @@ function findings(r: Results): string[] {
     const w = phaseFigures(shared, 'warp', p, c.targetMs);
     if (tcp !== undefined && udp !== undefined) {
       out.push(
-        `**On a shared link, Warp's QUIC takes the HTTP viewer's share.** At ${p.factor}× on the shared link (${mbps(2 * p.perViewerBps)} for both), the Warp page's QUIC connection (quiche, BBR) got ${mbps(udp * 8)} ` +
-          `and LL-DASH's TCP ${mbps(tcp * 8)}: Warp kept nearly its whole bitrate there (median ${secs(w.median)} s) largely because it took bandwidth from the other viewer, whose latency grew the more. ` +
-          'The split run gives each player exactly one share, which is the comparison of the delivery methods themselves.',
+        `**On a shared link the two congestion controllers split the bandwidth unevenly.** At ${p.factor}× on the shared link (${mbps(2 * p.perViewerBps)} for both), the Warp page's QUIC connection (quiche, BBR) got ${mbps(udp * 8)} ` +
+          `and LL-DASH's TCP ${mbps(tcp * 8)} (Warp showed ${pct(w.framesShownShare)} of its frames there). The split run gives each player exactly one share, which is the comparison of the delivery methods themselves.`,
       );
     }
   }
@@ -444,7 +442,7 @@ normal after the link recovered (within 0.5 s of its own warm-up median latency)
 
 ![latency over time, both players and the Node viewer, with the phases as bands; throughput per viewer](latency.svg)
 
-## What limits Warp here
+## What the runs show
 
 ${findings(r)
   .map((f) => `- ${f}`)
@@ -453,13 +451,16 @@ ${findings(r)
 ${r.runs.map((run) => runSection(r, run)).join('\n')}
 ## What is measured
 
-- **latency** — LL-DASH: \`pushcastStats().latency\`, dash.js's live latency (its clock synchronised to the origin by
-  UTCTiming \`/time\`): wall clock minus the presentation time at the playhead. Warp page: \`latencyMs\`, Date.now() −
-  (catalog \`availabilityStartTime\` + \`currentTime\`), the MPD's mapping of media time to the wall clock. Every process
-  runs on one machine, so the clocks are one clock. (The encoder burns its wall clock into the picture too, which would
-  allow a check by eye; not done here.) Node viewer: for each video CMAF chunk (0.2 s), when the consumer hands it over in
-  decode order, minus the wall-clock time of its first sample: an arrival latency with no playout buffer, about the
-  target below a player's.
+- **frame latency** — for each frame put on screen (\`requestVideoFrameCallback\`, by a probe this bench adds to both
+  pages): the time it was displayed minus the time it was captured, i.e. the MPD's \`availabilityStartTime\` (the Warp
+  catalog carries the same) plus its presentation time. Every process runs on one machine, so the clocks are one clock.
+  (The encoder burns its wall clock into the picture too, which would allow a check by eye; not done here.)
+- **picture age** — each page's own latency figure, sampled every ${c.sampleMs} ms: LL-DASH \`pushcastStats().latency\`
+  (dash.js, its clock synchronised to the origin by UTCTiming \`/time\`), Warp \`latencyMs\` (the server's clock −
+  (\`availabilityStartTime\` + \`currentTime\`)). It counts a still picture as growing latency, whether the player is
+  waiting for late media (LL-DASH) or holding a frame through media it skipped (Warp).
+- **Node viewer** — for each video CMAF chunk (0.2 s), when the consumer hands it over in decode order, minus the
+  wall-clock time of its first sample: an arrival latency with no playout buffer.
 - **stalls** — each page's own count of \`waiting\` events while playing (not seeking). **frozen** — time the picture
   stood still after playback began (\`currentTime\` unchanged between two polls 50 ms apart: waiting, seeking or paused),
   by a probe this bench adds to both pages. **media jumped** — media time skipped by forward seeks after playback began
