@@ -107,7 +107,10 @@ export async function serve(o: ServeOptions): Promise<void> {
   const router = new SessionRouter();
   const warp = o.warp ? new WarpServer({ tokens: o.warpToken, log }) : undefined;
   let producer: WarpProducer | undefined;
-  if (warp) router.route(WARP_PATH, warp);
+  if (warp) {
+    router.route(WARP_PATH, warp);
+    metrics.observeWarp(warp);
+  }
   // The same sessions for browsers without WebTransport: the WebSocket fallback on the HTTP(S) ports.
   const webSocketSessions = new WebSocketSessionServer(router, { registry: metrics.registry });
   const origin = new Origin({

@@ -643,6 +643,7 @@ export class Origin {
           host === '0.0.0.0'
             ? await QuicEndpoint.listen({ ...quic, host: '::' }).catch(() => QuicEndpoint.listen({ ...quic, host }))
             : await QuicEndpoint.listen({ ...quic, host });
+        this.o.metrics.observeQuic(this.quic);
         const router = this.o.webTransport ?? new SessionRouter();
         this.quic.on('connection', (conn) => serveHttp3Sessions(conn, { router, onRequest: this.handleHttp3 }));
         this.h3AltSvc = `h3=":${port}"; ma=86400`;

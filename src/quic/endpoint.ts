@@ -640,9 +640,15 @@ export class QuicConnection extends EventEmitter<QuicConnectionEvents> {
 }
 
 export interface QuicEndpointStats {
+  /** Connections now. */
   connections: number;
+  /** Connections a server accepted (opened by a client's Initial), ever. */
+  connectionsAccepted: number;
+  /** UDP datagrams received and sent, and their bytes (UDP payload). */
   datagramsIn: number;
   datagramsOut: number;
+  bytesIn: number;
+  bytesOut: number;
   /** Datagrams dropped: not QUIC, unknown connection, or past the connection limit. */
   dropped: number;
   /** Version Negotiation packets sent (RFC 9000 §6) for Initials of an unsupported version. */
@@ -662,7 +668,7 @@ const SLAB_SIZE = 64 * 1024;
 export class QuicEndpoint extends EventEmitter<{ connection: [QuicConnection] }> {
   private readonly byId = new Map<string, QuicConnection>();
   private readonly ids = new WeakMap<QuicConnection, string[]>();
-  private readonly counters = { datagramsIn: 0, datagramsOut: 0, dropped: 0, versionNegotiations: 0, routed: 0 };
+  private readonly counters = { connectionsAccepted: 0, datagramsIn: 0, datagramsOut: 0, bytesIn: 0, bytesOut: 0, dropped: 0, versionNegotiations: 0, routed: 0 };
   private local!: Host;
   /** A client's socket is connected to its one server: sends skip the address lookup node:dgram does per send. */
   private connected = false;
@@ -761,6 +767,7 @@ export class QuicEndpoint extends EventEmitter<{ connection: [QuicConnection] }>
 
   private onDatagram(data: Buffer, rinfo: dgram.RemoteInfo): void {
     this.counters.datagramsIn++;
+    this.counters.bytesIn += data.length;
     // RFC 9000 §17.3: a short header (first bit 0) is one byte, then the DCID, whose length only the
     // receiver knows: ours. Read in JS, as quiche's parser costs a native call and an object per packet.
     if ((data[0]! & 0x80) === 0) {
@@ -795,6 +802,7 @@ export class QuicEndpoint extends EventEmitter<{ connection: [QuicConnection] }>
       const n = quiche().negotiateVersion(header.scid, header.dcid, out);
       this.counters.versionNegotiations++;
       this.counters.datagramsOut++;
+      this.counters.bytesOut += n;
       this.socket.send(out.subarray(0, n), from.port, from.host);
       return;
     }
@@ -808,6 +816,7 @@ export class QuicEndpoint extends EventEmitter<{ connection: [QuicConnection] }>
     const conn = new QuicConnection(native, this, from, true, this.o.maxStreamBuffer ?? 1024 * 1024);
     // Both IDs: the client's next Initial packets still carry its original DCID (RFC 9000 §7.2).
     this.register(conn, [idKey(scid), idKey(header.dcid)]);
+    this.counters.connectionsAccepted++;
     this.emit('connection', conn);
     this.counters.routed++;
     conn.receive(data, from.host, from.port);
@@ -852,6 +861,7 @@ export class QuicEndpoint extends EventEmitter<{ connection: [QuicConnection] }>
   sendPacket(n: number, to: Host): void {
     if (this.closed) return; // a connection's last pass after the socket closed
     this.counters.datagramsOut++;
+    this.counters.bytesOut += n;
     if (this.connected) this.socket.send(this.slab, this.slabUsed, n);
     else this.socket.send(this.slab, this.slabUsed, n, to.port, to.host);
     this.slabUsed += n;

@@ -13,7 +13,7 @@
  * - `goaway(url)` (§5.4) tells every session to move, lets each finish the segments under way (the new
  *   server sends the next ones), then closes it with code 1; `graceMs` bounds each step.
  */
-import type { Session, SessionRefusal, SessionRequest, SessionRoute } from '../webtransport/index.js';
+import type { Session, SessionRefusal, SessionRequest, SessionRoute, SessionTransport } from '../webtransport/index.js';
 import { WarpCloseCode } from '../wire/index.js';
 import type { WarpCatalog } from './catalog.js';
 import { catalogSource, type WarpProducer } from './producer.js';
@@ -27,6 +27,36 @@ export interface WarpServerOptions {
   /** Sessions at once, over every broadcast; more are refused 503. */
   maxSessions?: number;
   log?: (line: string) => void;
+}
+
+/** The HTTP statuses a session request is refused with (see `authorize`). */
+export const WARP_REFUSAL_STATUSES = [400, 401, 403, 404, 503] as const;
+export type WarpRefusalStatus = (typeof WARP_REFUSAL_STATUSES)[number];
+
+/** Stream outcomes of every session, summed. */
+interface WarpStreamTotals {
+  streamsOpened: number;
+  streamsFinished: number;
+  streamsCancelled: number;
+  streamsStopped: number;
+  bytesWritten: number;
+}
+
+/**
+ * A WarpServer's counts. The stream and byte totals cover every session so far, the closed ones
+ * included (they are kept when a session closes), so they never go down; backlogBytes is now.
+ */
+export interface WarpServerStats extends WarpStreamTotals {
+  /** Sessions now. */
+  sessions: number;
+  sessionsAccepted: number;
+  sessionsAcceptedByTransport: Record<SessionTransport, number>;
+  sessionsRefused: number;
+  sessionsRefusedByStatus: Record<WarpRefusalStatus, number>;
+  /** Bytes waiting for the transport now (queued, or handed to a stream and not yet taken), over every session. */
+  backlogBytes: number;
+  /** Each open session's sender. */
+  senders: WarpSenderStats[];
 }
 
 interface Subscriber {
@@ -56,6 +86,10 @@ export class WarpServer implements SessionRoute {
   private readonly broadcasts = new Map<string, WarpProducer>();
   private readonly subscribers = new Set<Subscriber>();
   private readonly counters = { sessionsAccepted: 0, sessionsRefused: 0 };
+  private readonly accepted: Record<SessionTransport, number> = { webtransport: 0, websocket: 0 };
+  private readonly refused: Record<WarpRefusalStatus, number> = { 400: 0, 401: 0, 403: 0, 404: 0, 503: 0 };
+  /** The stream and byte counts of the sessions that closed. */
+  private readonly retired: WarpStreamTotals = { streamsOpened: 0, streamsFinished: 0, streamsCancelled: 0, streamsStopped: 0, bytesWritten: 0 };
 
   constructor(private readonly o: WarpServerOptions = {}) {}
 
@@ -67,8 +101,9 @@ export class WarpServer implements SessionRoute {
   }
 
   authorize(request: SessionRequest): SessionRefusal | undefined {
-    const refuse = (status: number, reason: string): SessionRefusal => {
+    const refuse = (status: WarpRefusalStatus, reason: string): SessionRefusal => {
       this.counters.sessionsRefused++;
+      this.refused[status]++;
       return { status, reason };
     };
     const target = parseWarpPath(request.path);
@@ -100,7 +135,8 @@ export class WarpServer implements SessionRoute {
     const subscriber: Subscriber = { session, sender, broadcast: target.broadcast, tracks: chosen };
     this.subscribers.add(subscriber);
     this.counters.sessionsAccepted++;
-    session.once('close', () => this.subscribers.delete(subscriber));
+    this.accepted[session.transport]++;
+    session.once('close', () => this.retire(subscriber));
     // Streams the viewer opens are not part of Warp here (§4.2 allows other uses): refused.
     session.on('stream', (stream) => stream.stopSending(0));
     sender.send(catalogSource(catalog));
@@ -129,13 +165,45 @@ export class WarpServer implements SessionRoute {
     );
   }
 
-  stats(): { sessions: number; sessionsAccepted: number; sessionsRefused: number; senders: WarpSenderStats[] } {
-    return { sessions: this.subscribers.size, ...this.counters, senders: [...this.subscribers].map((s) => s.sender.stats()) };
+  /** A session is gone: its sender's counts join those of the sessions closed before (once). */
+  private retire(subscriber: Subscriber): void {
+    if (!this.subscribers.delete(subscriber)) return;
+    const s = subscriber.sender.stats();
+    const r = this.retired;
+    r.streamsOpened += s.streamsOpened;
+    r.streamsFinished += s.streamsFinished;
+    r.streamsCancelled += s.streamsCancelled;
+    r.streamsStopped += s.streamsStopped;
+    r.bytesWritten += s.bytesWritten;
+  }
+
+  /** Counts for metrics; it walks the open sessions, so it is for a scrape, not for a hot path. */
+  stats(): WarpServerStats {
+    const senders = [...this.subscribers].map((s) => s.sender.stats());
+    const totals = { ...this.retired, backlogBytes: 0 };
+    for (const s of senders) {
+      totals.streamsOpened += s.streamsOpened;
+      totals.streamsFinished += s.streamsFinished;
+      totals.streamsCancelled += s.streamsCancelled;
+      totals.streamsStopped += s.streamsStopped;
+      totals.bytesWritten += s.bytesWritten;
+      totals.backlogBytes += s.backlogBytes;
+    }
+    return {
+      sessions: this.subscribers.size,
+      ...this.counters,
+      sessionsAcceptedByTransport: { ...this.accepted },
+      sessionsRefusedByStatus: { ...this.refused },
+      ...totals,
+      senders,
+    };
   }
 
   /** §4.7: code 0, the broadcast is over. */
   close(): void {
-    for (const s of this.subscribers) s.sender.close(WarpCloseCode.BROADCAST_TERMINATED, 'broadcast terminated');
-    this.subscribers.clear();
+    for (const s of [...this.subscribers]) {
+      s.sender.close(WarpCloseCode.BROADCAST_TERMINATED, 'broadcast terminated');
+      this.retire(s);
+    }
   }
 }

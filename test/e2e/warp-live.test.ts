@@ -84,4 +84,27 @@ test('a Node viewer receives the live broadcast over Warp, byte-identical to HTT
     const response = await fetch(`${https}${segment.path}`);
     assert.deepEqual(new Uint8Array(Buffer.concat(viaWs.get(segment.path!)!)), new Uint8Array(await response.arrayBuffer()), `${segment.path} over WebSocket`);
   }
+
+  // /metrics counts both sessions, the refused one, their streams and bytes, and the QUIC connection.
+  const metrics = await (await fetch(serve.metrics)).text();
+  const sample = (series: string) => {
+    const line = metrics.split('\n').find((l) => l.startsWith(`${series} `));
+    assert.ok(line, `${series} in /metrics`);
+    return Number(line.slice(series.length + 1));
+  };
+  assert.ok(sample('pushcast_warp_sessions_accepted_total{transport="webtransport"}') >= 1);
+  assert.ok(sample('pushcast_warp_sessions_accepted_total{transport="websocket"}') >= 1);
+  assert.equal(sample('pushcast_warp_sessions_refused_total{status="403"}'), 1, 'the wrong token');
+  assert.equal(sample('pushcast_warp_sessions'), 2);
+  assert.ok(sample('pushcast_warp_streams_total{outcome="opened"}') >= sample('pushcast_warp_streams_total{outcome="finished"}'));
+  assert.ok(sample('pushcast_warp_streams_total{outcome="finished"}') >= completed.length + wsCompleted.length);
+  assert.ok(sample('pushcast_warp_bytes_total') > 0);
+  assert.ok(sample('pushcast_warp_backlog_bytes') >= 0);
+  assert.ok(sample('pushcast_quic_connections_total') >= 1);
+  assert.ok(sample('pushcast_quic_connections') >= 1);
+  assert.ok(sample('pushcast_quic_packets_total{direction="in"}') > 0 && sample('pushcast_quic_packets_total{direction="out"}') > 0);
+  assert.ok(sample('pushcast_quic_bytes_total{direction="in"}') > 0 && sample('pushcast_quic_bytes_total{direction="out"}') > 0);
+  const declared = metrics.match(/^# TYPE pushcast_(warp|quic)_\w+/gm) ?? [];
+  assert.ok(declared.length >= 10, `${declared.length} Warp and QUIC metrics`);
+  for (const type of declared) assert.match(metrics, new RegExp(`^# HELP ${type.slice('# TYPE '.length)} \\w`, 'm'), 'a HELP line in words');
 });

@@ -150,6 +150,15 @@ test('every init and segment arrives byte-identical, in decode order per track, 
   const stats = server.warp.stats();
   assert.equal(stats.sessions, 1);
   assert.ok(stats.senders[0]!.streamsFinished >= 13, 'catalog, 2 inits, 10 segments');
+  assert.deepEqual(stats.sessionsAcceptedByTransport, { webtransport: 1, websocket: 0 });
+  // The totals outlive the session: a closed session's streams and bytes stay counted.
+  await client.close();
+  await until('the session closed on the server', () => server.warp.stats().sessions === 0);
+  const after = server.warp.stats();
+  assert.ok(after.streamsFinished >= stats.streamsFinished, `${after.streamsFinished} streams finished after the close, ${stats.streamsFinished} before`);
+  assert.ok(after.bytesWritten >= stats.bytesWritten && stats.bytesWritten > 0);
+  assert.ok(after.streamsOpened >= after.streamsFinished + after.streamsCancelled + after.streamsStopped);
+  assert.equal(after.backlogBytes, 0);
 });
 
 test('a broadcast with tokens refuses a missing (401) or wrong (403) token, and an unknown broadcast (404)', async (t) => {
@@ -163,6 +172,10 @@ test('a broadcast with tokens refuses a missing (401) or wrong (403) token, and 
   await assert.rejects(WarpClient.connect(server.url.replace('/live', '/other') + '?token=s3cret', { sink, bufferMs: 1000, ca: certificate.cert }), (e: unknown) => e instanceof SessionRefusedError && e.status === 404);
   const ok = await WarpClient.connect(`${server.url}?token=s3cret`, { sink, bufferMs: 1000, ca: certificate.cert });
   await ok.close();
+  const stats = server.warp.stats();
+  assert.deepEqual(stats.sessionsRefusedByStatus, { 400: 0, 401: 1, 403: 1, 404: 1, 503: 0 });
+  assert.equal(stats.sessionsRefused, 3);
+  assert.equal(stats.sessionsAccepted, 1);
 });
 
 test('GOAWAY: the viewer moves to the new server, takes segments from both for a while, and misses none', async (t) => {
