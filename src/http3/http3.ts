@@ -25,6 +25,7 @@ import {
   SETTINGS_MAX_FIELD_SECTION_SIZE,
   UniStreamType,
   WireError,
+  concatBytes,
   decodeFieldSection,
   encodeFieldSection,
   encodeHttp3Frame,
@@ -126,10 +127,7 @@ export class Http3Connection {
     ]);
     const header = encodeUniStreamHeader(UniStreamType.CONTROL);
     const frame = encodeHttp3Frame({ kind: 'settings', settings });
-    const out = new Uint8Array(header.length + frame.length);
-    out.set(header);
-    out.set(frame, header.length);
-    void stream.write(out).catch(() => undefined); // the control stream stays open for the connection's life (§6.2.1)
+    void stream.write(concatBytes([header, frame])).catch(() => undefined); // the control stream stays open for the connection's life (§6.2.1)
   }
 
   /** A stream the peer opened: unidirectional ones are dispatched here; bidirectional ones are returned with their start. */
@@ -174,45 +172,36 @@ export class Http3Connection {
 }
 
 /** Reads a stream's first varint; undefined when the stream ended (or failed) before it. */
-export async function readStreamStart(stream: QuicStream): Promise<StreamStart | undefined> {
-  let buffered = new Uint8Array(0);
-  try {
-    for await (const chunk of stream) {
-      const joined = new Uint8Array(buffered.length + chunk.length);
-      joined.set(buffered);
-      joined.set(chunk, buffered.length);
-      buffered = joined;
-      if (buffered.length >= varintLengthOf(buffered[0]!)) {
-        const { value, length } = readBigVarint(buffered);
-        return { type: value, rest: buffered.subarray(length) };
-      }
-    }
-  } catch {
-    // reset before its first bytes
-  }
-  return undefined;
+export function readStreamStart(stream: QuicStream): Promise<StreamStart | undefined> {
+  return readLeadingVarint(stream, new Uint8Array(0), (type, rest) => ({ type, rest }));
 }
 
 /** Reads varints after a stream start (e.g. a WebTransport session ID); undefined if the stream ends first. */
-export async function readVarintAfter(stream: QuicStream, rest: Uint8Array): Promise<{ value: bigint; rest: Uint8Array } | undefined> {
+export function readVarintAfter(stream: QuicStream, rest: Uint8Array): Promise<{ value: bigint; rest: Uint8Array } | undefined> {
+  return readLeadingVarint(stream, rest, (value, rest) => ({ value, rest }));
+}
+
+/**
+ * The varint that starts `rest` and, when `rest` does not hold all of it, the stream's next bytes;
+ * `undefined` if the stream ends or fails first. The two readers above return its promise as is (no
+ * `await` in between), so a stream start is taken as early as before they shared it.
+ */
+async function readLeadingVarint<T>(stream: QuicStream, rest: Uint8Array, result: (value: bigint, rest: Uint8Array) => T): Promise<T | undefined> {
   let buffered = rest;
   const complete = () => buffered.length > 0 && buffered.length >= varintLengthOf(buffered[0]!);
   if (!complete()) {
     try {
       for await (const chunk of stream) {
-        const joined = new Uint8Array(buffered.length + chunk.length);
-        joined.set(buffered);
-        joined.set(chunk, buffered.length);
-        buffered = joined;
+        buffered = concatBytes([buffered, chunk]);
         if (complete()) break;
       }
     } catch {
-      return undefined;
+      return undefined; // e.g. reset before the varint's bytes
     }
     if (!complete()) return undefined;
   }
   const { value, length } = readBigVarint(buffered);
-  return { value, rest: buffered.subarray(length) };
+  return result(value, buffered.subarray(length));
 }
 
 /** A request as the origin's handler reads it: the subset of node's IncomingMessage it uses. */
@@ -470,13 +459,7 @@ async function readBody(stream: QuicStream, reader: Http3FrameReader, maxBodyByt
     drain();
   }
   reader.end();
-  const body = new Uint8Array(size);
-  let at = 0;
-  for (const p of parts) {
-    body.set(p, at);
-    at += p.length;
-  }
-  return body;
+  return concatBytes(parts);
 }
 
 export interface Http3ClientResponse {

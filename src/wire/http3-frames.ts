@@ -10,8 +10,9 @@
  * connection's business, not the codec's.
  */
 import { Cursor } from './bytes.js';
+import { ChunkQueue } from './chunk-queue.js';
 import { WireError } from './errors.js';
-import { varintLength, varintLengthOf, writeVarint } from './varint.js';
+import { varintLength, writeVarint } from './varint.js';
 
 /** Frame types (RFC 9114 §11.2.1). */
 export const Http3FrameType = {
@@ -297,17 +298,12 @@ type ReaderState = 'stream-header' | 'frame-header' | 'data' | 'payload' | 'skip
  * other than control or push, the rest of the stream is discarded (§6.2).
  */
 export class Http3FrameReader {
-  private readonly chunks: Uint8Array[] = [];
-  private headOffset = 0;
-  private buffered = 0;
-  /** Bytes of the stream consumed so far: the stream offset of the next unread byte. */
-  private consumed = 0;
+  private readonly queue = new ChunkQueue();
   private state: ReaderState;
   private frameType = 0n;
   private frameStart = 0;
   private remaining = 0;
   private readonly maxFramePayload: number;
-  private readonly scratch = new Uint8Array(16);
   /** The error that ended the stream: every later call throws it again. */
   private failure: WireError | undefined;
 
@@ -323,17 +319,12 @@ export class Http3FrameReader {
 
   /** Bytes pushed and not yet consumed. */
   get bufferedBytes(): number {
-    return this.buffered;
+    return this.queue.length;
   }
 
   push(chunk: Uint8Array): void {
-    if (chunk.length === 0) return;
-    if (this.state === 'discard') {
-      this.consumed += chunk.length;
-      return;
-    }
-    this.chunks.push(chunk);
-    this.buffered += chunk.length;
+    this.queue.push(chunk);
+    if (this.state === 'discard') this.queue.drop();
   }
 
   /** The next event, or `undefined` until more bytes are pushed. After a WireError, throws it again. */
@@ -358,33 +349,28 @@ export class Http3FrameReader {
           return event;
         }
         case 'data': {
-          if (this.buffered === 0) return undefined;
-          const head = this.chunks[0];
-          const n = Math.min(this.remaining, head.length - this.headOffset);
-          const data = head.subarray(this.headOffset, this.headOffset + n);
-          this.consume(n);
-          this.remaining -= n;
+          if (this.queue.length === 0) return undefined;
+          const data = this.queue.takePiece(this.remaining);
+          this.remaining -= data.length;
           const frameEnd = this.remaining === 0;
           if (frameEnd) this.state = 'frame-header';
           return { kind: 'data', data, frameEnd };
         }
         case 'skip': {
-          const n = Math.min(this.remaining, this.buffered);
-          this.consume(n);
-          this.remaining -= n;
+          this.remaining -= this.queue.drop(this.remaining);
           if (this.remaining > 0) return undefined;
           this.state = 'frame-header';
           continue;
         }
         case 'payload': {
-          if (this.buffered < this.remaining) return undefined;
-          const payloadAt = this.consumed;
-          const payload = this.take(this.remaining);
+          if (this.queue.length < this.remaining) return undefined;
+          const payloadAt = this.queue.offset;
+          const payload = this.queue.take(this.remaining);
           this.state = 'frame-header';
           return decodePayload(Number(this.frameType), payload, payloadAt);
         }
         case 'discard':
-          this.consume(this.buffered);
+          this.queue.drop();
           return undefined;
       }
     }
@@ -401,42 +387,38 @@ export class Http3FrameReader {
       case 'discard':
         return;
       case 'frame-header':
-        if (this.buffered === 0) return;
-        throw new WireError('truncated', this.consumed, `stream ends inside a frame header (${this.buffered} bytes)`);
+        if (this.queue.length === 0) return;
+        throw new WireError('truncated', this.queue.offset, `stream ends inside a frame header (${this.queue.length} bytes)`);
       default:
         throw new WireError('truncated', this.frameStart, `stream ends inside a frame of type 0x${this.frameType.toString(16)}`);
     }
   }
 
   private readStreamHeader(): UniStreamHeader | undefined {
-    const available = this.peek();
-    if (available === 0) return undefined;
-    const typeLength = varintLengthOf(this.scratch[0]);
-    if (available < typeLength) return undefined;
-    const cursor = new Cursor(this.scratch, 0, available);
+    const head = this.queue.peekVarints(1);
+    if (!head) return undefined;
+    const cursor = new Cursor(head);
     const streamType = cursor.bigVarint('stream type');
     let pushId: number | undefined;
     if (streamType === BigInt(UniStreamType.PUSH)) {
-      if (available === typeLength || available < typeLength + varintLengthOf(this.scratch[typeLength])) return undefined;
+      if (!this.queue.peekVarints(2)) return undefined;
       pushId = this.withStreamOffsets(() => cursor.varint('push ID'));
     }
-    this.consume(cursor.pos);
+    this.queue.skip(cursor.pos);
     const isFrames = streamType === BigInt(UniStreamType.CONTROL) || streamType === BigInt(UniStreamType.PUSH);
     this.state = isFrames ? 'frame-header' : 'discard';
-    if (!isFrames) this.consume(this.buffered);
+    if (!isFrames) this.queue.drop();
     return pushId === undefined ? { kind: 'stream-header', streamType } : { kind: 'stream-header', streamType, pushId };
   }
 
   /** Reads a frame header; `undefined`: needs bytes; `null`: state changed without an event. */
   private readFrameHeader(): Http3StreamEvent | undefined | null {
-    const available = this.peek();
-    if (available === 0) return undefined;
-    const typeLength = varintLengthOf(this.scratch[0]);
-    if (available <= typeLength || available < typeLength + varintLengthOf(this.scratch[typeLength])) return undefined;
-    const cursor = new Cursor(this.scratch, 0, available);
+    const head = this.queue.peekVarints(2);
+    if (!head) return undefined;
+    const cursor = new Cursor(head);
     const type = cursor.bigVarint('frame type');
     const length = cursor.bigVarint('frame length');
-    const start = this.consumed;
+    const start = this.queue.offset;
     if (HTTP2_ONLY_FRAME_TYPES.has(type)) {
       throw new WireError('frame-unexpected', start, `frame type 0x${type.toString(16)} is reserved from HTTP/2 (RFC 9114 §7.2.8)`);
     }
@@ -445,7 +427,7 @@ export class Http3FrameReader {
     if (length > BigInt(buffered ? this.maxFramePayload : Number.MAX_SAFE_INTEGER)) {
       throw new WireError('frame-too-large', start, `frame type 0x${type.toString(16)} of ${length} bytes`);
     }
-    this.consume(cursor.pos);
+    this.queue.skip(cursor.pos);
     this.frameStart = start;
     this.frameType = type;
     this.remaining = Number(length);
@@ -461,66 +443,14 @@ export class Http3FrameReader {
     return null;
   }
 
-  /** Runs a read on the scratch buffer, reporting errors at their offset in the stream. */
+  /** Runs a read on the peeked header bytes, reporting errors at their offset in the stream. */
   private withStreamOffsets<T>(read: () => T): T {
     try {
       return read();
     } catch (error) {
-      if (error instanceof WireError) throw new WireError(error.code, this.consumed + error.offset, error.detail);
+      if (error instanceof WireError) throw new WireError(error.code, this.queue.offset + error.offset, error.detail);
       throw error;
     }
-  }
-
-  /** Copies up to 16 unread bytes into the scratch buffer without consuming them; returns how many. */
-  private peek(): number {
-    let n = 0;
-    let offset = this.headOffset;
-    for (const chunk of this.chunks) {
-      while (offset < chunk.length && n < this.scratch.length) this.scratch[n++] = chunk[offset++];
-      if (n === this.scratch.length) break;
-      offset = 0;
-    }
-    return n;
-  }
-
-  private consume(n: number): void {
-    this.buffered -= n;
-    this.consumed += n;
-    let left = n;
-    while (left > 0) {
-      const head = this.chunks[0];
-      const inHead = head.length - this.headOffset;
-      if (left < inHead) {
-        this.headOffset += left;
-        return;
-      }
-      left -= inHead;
-      this.chunks.shift();
-      this.headOffset = 0;
-    }
-  }
-
-  /** `n` unread bytes: a view when they lie in one chunk, else one copy. */
-  private take(n: number): Uint8Array {
-    if (n === 0) return new Uint8Array(0);
-    const head = this.chunks[0];
-    if (head.length - this.headOffset >= n) {
-      const view = head.subarray(this.headOffset, this.headOffset + n);
-      this.consume(n);
-      return view;
-    }
-    const out = new Uint8Array(n);
-    let filled = 0;
-    let offset = this.headOffset;
-    for (const chunk of this.chunks) {
-      const part = Math.min(chunk.length - offset, n - filled);
-      out.set(chunk.subarray(offset, offset + part), filled);
-      filled += part;
-      offset = 0;
-      if (filled === n) break;
-    }
-    this.consume(n);
-    return out;
   }
 }
 

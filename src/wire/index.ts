@@ -88,6 +88,7 @@ export {
 export { MULTICAST_ALPN, formatMulticastAltSvc, multicastAdvertisement, parseAltSvc, type AltSvcEntry, type MulticastAdvertisement } from './alt-svc.js';
 export { fromBase64, fromHex, toBase64, toHex } from './encoding.js';
 export { concatBytes } from './bytes.js';
+export { ChunkQueue } from './chunk-queue.js';
 export {
   CAPSULE_CLOSE_WEBTRANSPORT_SESSION,
   CAPSULE_DRAIN_WEBTRANSPORT_SESSION,

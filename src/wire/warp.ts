@@ -18,9 +18,10 @@
  *
  * Pure, isomorphic; decoders throw only WireError.
  */
-import { Cursor } from './bytes.js';
+import { Cursor, concatBytes } from './bytes.js';
+import { ChunkQueue } from './chunk-queue.js';
 import { WireError } from './errors.js';
-import { varintLength, varintLengthOf, writeVarint } from './varint.js';
+import { varintLength, writeVarint } from './varint.js';
 
 export const WarpMessageType = {
   HEADERS: 0x0,
@@ -134,11 +135,7 @@ export function encodeWarpMessage(message: WarpMessage): Uint8Array {
       payload = encoder.encode(message.url);
       break;
   }
-  const head = encodeWarpMessageHeader(type, payload.length);
-  const out = new Uint8Array(head.length + payload.length);
-  out.set(head);
-  out.set(payload, head.length);
-  return out;
+  return concatBytes([encodeWarpMessageHeader(type, payload.length), payload]);
 }
 
 function decodeUtf8(bytes: Uint8Array, at: number, what: string): string {
@@ -191,9 +188,7 @@ export interface WarpStreamReaderOptions {
  * §4.2: the first message must be HEADERS, and only the first.
  */
 export class WarpStreamReader {
-  private chunks: Uint8Array[] = [];
-  private buffered = 0;
-  private consumed = 0;
+  private readonly queue = new ChunkQueue();
   private state: 'header' | 'payload' | 'pass' | 'skip' = 'header';
   private type = 0;
   private remaining = 0;
@@ -218,13 +213,11 @@ export class WarpStreamReader {
    * the HEADERS, this is the HEADERS message's length: a relay passes the bytes from here on untouched (§4.5).
    */
   get offset(): number {
-    return this.consumed;
+    return this.queue.offset;
   }
 
   push(chunk: Uint8Array): void {
-    if (chunk.length === 0) return;
-    this.chunks.push(chunk);
-    this.buffered += chunk.length;
+    this.queue.push(chunk);
   }
 
   next(): WarpStreamEvent | undefined {
@@ -240,22 +233,20 @@ export class WarpStreamReader {
   /** The stream ended (FIN): ending inside a message is `truncated`; a stream without HEADERS too. */
   end(): void {
     if (this.failure) throw this.failure;
-    if (this.state !== 'header' || this.buffered > 0) throw new WireError('truncated', this.consumed, `stream ends inside a message of type 0x${this.type.toString(16)}`);
+    if (this.state !== 'header' || this.queue.length > 0) throw new WireError('truncated', this.queue.offset, `stream ends inside a message of type 0x${this.type.toString(16)}`);
     if (!this.sawHeaders) throw new WireError('truncated', 0, 'stream ends before its HEADERS (Warp §4.2)');
   }
 
   private step(): WarpStreamEvent | undefined {
     for (;;) {
       if (this.state === 'header') {
-        const head = this.peek(16);
-        if (head.length === 0) return undefined;
-        const typeLength = varintLengthOf(head[0]!);
-        if (head.length <= typeLength || head.length < typeLength + varintLengthOf(head[typeLength]!)) return undefined;
+        const head = this.queue.peekVarints(2);
+        if (!head) return undefined;
         const c = new Cursor(head);
-        const start = this.consumed;
+        const start = this.queue.offset;
         this.type = c.varint('message type');
         this.remaining = c.varint('message length');
-        this.consume(c.pos);
+        this.queue.skip(c.pos);
         if (this.first !== (this.type === WarpMessageType.HEADERS)) {
           throw new WireError('frame-unexpected', start, this.first ? `stream starts with message 0x${this.type.toString(16)}, not HEADERS (Warp §4.2)` : 'a second HEADERS on a stream (Warp §4.2)');
         }
@@ -278,9 +269,9 @@ export class WarpStreamReader {
         this.state = 'payload';
       }
       if (this.state === 'payload') {
-        if (this.buffered < this.remaining) return undefined;
-        const at = this.consumed;
-        const payload = this.take(this.remaining);
+        if (this.queue.length < this.remaining) return undefined;
+        const at = this.queue.offset;
+        const payload = this.queue.take(this.remaining);
         this.state = 'header';
         if (this.type === WarpMessageType.HEADERS) {
           try {
@@ -294,62 +285,20 @@ export class WarpStreamReader {
         return { kind: 'goaway', url: decodeUtf8(payload, at, 'GOAWAY URL') };
       }
       if (this.state === 'skip') {
-        const n = Math.min(this.remaining, this.buffered);
-        this.consume(n);
-        this.remaining -= n;
+        this.remaining -= this.queue.drop(this.remaining);
         if (this.remaining > 0) return undefined;
         this.state = 'header';
         continue;
       }
       // pass: payload pieces as they arrive
-      if (this.buffered === 0) return undefined;
-      const head = this.chunks[0]!;
-      const n = Math.min(this.remaining, head.length);
-      const data = head.subarray(0, n);
-      this.consume(n);
-      this.remaining -= n;
+      if (this.queue.length === 0) return undefined;
+      const data = this.queue.takePiece(this.remaining);
+      this.remaining -= data.length;
       const start = this.passStart;
       this.passStart = false;
       const end = this.remaining === 0;
       if (end) this.state = 'header';
       return { kind: this.passKind, data, start, end };
-    }
-  }
-
-  /** Up to `n` bytes from the front, copied only when they span chunks. */
-  private peek(n: number): Uint8Array {
-    const head = this.chunks[0];
-    if (!head) return new Uint8Array(0);
-    if (head.length >= n || this.chunks.length === 1) return head.subarray(0, n);
-    const out = new Uint8Array(Math.min(n, this.buffered));
-    let at = 0;
-    for (const c of this.chunks) {
-      const k = Math.min(c.length, out.length - at);
-      out.set(c.subarray(0, k), at);
-      at += k;
-      if (at === out.length) break;
-    }
-    return out;
-  }
-
-  private take(n: number): Uint8Array {
-    const out = this.peek(n).slice();
-    this.consume(n);
-    return out;
-  }
-
-  private consume(n: number): void {
-    this.consumed += n;
-    this.buffered -= n;
-    while (n > 0) {
-      const head = this.chunks[0]!;
-      if (head.length <= n) {
-        n -= head.length;
-        this.chunks.shift();
-      } else {
-        this.chunks[0] = head.subarray(n);
-        n = 0;
-      }
     }
   }
 }
