@@ -138,7 +138,7 @@ function startNodeViewer(events: ViewerEvent[]): ChildProcess {
   const url = `${NODE_HTTPS_BASE}/warp/live?latency=${TARGET_MS}`;
   // A 64 MiB connection window: with QUIC's default 16 MiB, the viewer's session stopped receiving once about
   // 16 MiB had arrived, in both runs of a full run (a session of the same schedule on its own did not).
-  const args = { url, bufferMs: TARGET_MS, initialMaxData: 64 * 2 ** 20 };
+  const args = { url, bufferMs: TARGET_MS };
   const child = spawn('ip', ['netns', 'exec', NODE_NS, process.execPath, NODE_VIEWER_JS, JSON.stringify(args)], { stdio: ['pipe', 'pipe', 'pipe'] });
   onLines(child.stdout!, (line) => line && events.push(JSON.parse(line) as ViewerEvent));
   // Its complaints become events too, so that they reach the report.

@@ -50,7 +50,7 @@ export interface QuicOptions {
   verifyPeer?: boolean;
   congestionControl?: CongestionControl;
   maxIdleTimeoutMs?: number;
-  /** Connection-level receive window, bytes. */
+  /** Connection-level receive credit, bytes (server default 16 MiB; client default: none, see CLIENT_MAX_DATA). */
   initialMaxData?: number;
   /** Per-stream receive window, bytes. */
   initialMaxStreamData?: number;
@@ -81,6 +81,17 @@ const DEFAULT_SOCKET_BUFFER = 4 * 1024 * 1024;
  * free the window waiting unread, and every packet's send queued at once in node:dgram.
  */
 const SEND_BUDGET = 128;
+/**
+ * A client's connection-level receive credit (RFC 9000 §4.1): 2^50 bytes, i.e. no connection limit;
+ * the per-stream windows and stream counts bound what a server can make it buffer. Because quiche 0.18
+ * (this binding's) cannot sustain a connection limit over a long session whose streams get cut: once the
+ * initial credit is used up, its window is 48 KiB (DEFAULT_CONNECTION_WINDOW), grown only by autotuning,
+ * while bytes of streams reset by the peer or stopped by us are counted as received and never as
+ * consumed (cloudflare/quiche#2158, fixed upstream in 2025, not in any binding on npm). A Warp viewer or
+ * relay upstream, whose streams are cut whenever the link is short, stalled for good after about its
+ * initial credit: 16 MiB, minutes of video. test/quic/flow-credit.test.ts reproduces it.
+ */
+const CLIENT_MAX_DATA = 2 ** 50;
 /** quiche's urgency for a stream given none (it orders those after every RFC 9218 urgency). */
 const QUICHE_DEFAULT_URGENCY = 127;
 
@@ -101,7 +112,7 @@ function makeConfig(o: QuicOptions, server: boolean): Config {
   config.setMaxIdleTimeout(o.maxIdleTimeoutMs ?? 30_000);
   config.setMaxRecvUdpPayloadSize(MAX_UDP);
   config.setMaxSendUdpPayloadSize(MAX_UDP);
-  const maxData = o.initialMaxData ?? 16 * 1024 * 1024;
+  const maxData = o.initialMaxData ?? (server ? 16 * 1024 * 1024 : CLIENT_MAX_DATA);
   const streamData = o.initialMaxStreamData ?? 4 * 1024 * 1024;
   config.setInitialMaxData(maxData);
   config.setInitialMaxStreamDataBidiLocal(streamData);
@@ -213,6 +224,11 @@ export class QuicStream {
 
   /** STOP_SENDING (RFC 9000 §19.5): the peer should stop writing. */
   stopSending(code: number): void {
+    // quiche 0.18 drops what it holds of the stream without counting it as consumed, so that much
+    // connection credit (RFC 9000 §4.5) would be lost for good and a long session stalls once the
+    // losses add up to its window (fixed upstream in cloudflare/quiche#2158, not in this binding).
+    // Reading it out first counts it; what arrives after the shutdown quiche counts itself.
+    this.conn.discardReceived(this.id);
     this.conn.native.streamShutdown(this.id, quiche().Shutdown.Read, code);
     this.ended = true;
     this.chunks.length = 0;
@@ -534,6 +550,19 @@ export class QuicConnection extends EventEmitter<QuicConnectionEvents> {
     }
     this.pumpWrites();
     this.flush();
+  }
+
+  /** @internal Reads and drops what quiche holds of stream `id` (see QuicStream.stopSending). */
+  discardReceived(id: number): void {
+    for (;;) {
+      let result: [number, boolean] | null;
+      try {
+        result = this.native.streamRecv(id, readBuffer);
+      } catch {
+        return; // reset by the peer, or already gone
+      }
+      if (result === null || result[1]) return;
+    }
   }
 
   /** Drains readable streams, except those whose consumer is behind by `maxStreamBuffer`. */
