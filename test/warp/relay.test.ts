@@ -11,9 +11,8 @@ import os from 'node:os';
 import { join } from 'node:path';
 import test from 'node:test';
 import { H3_ALPN } from '../../src/http3/index.js';
-import { LiveTimeline, LiveWindow, Segment, type LiveTrack, type TrackInfo } from '../../src/media/index.js';
-import { writeMediaDataHeader, writeMovieFragment } from '../../src/media/bmff/writer.js';
 import { developmentCertificate } from '../../src/origin/index.js';
+import { WarpLive, chunk } from '../support/warp-live.js';
 import { QuicEndpoint } from '../../src/quic/index.js';
 import { INIT_ORDER, WarpClient, WarpProducer, WarpRelay, WarpSender, WarpServer, ptsFromOrder, segmentOrder, type SegmentRef, type WarpCatalog, type WarpConsumerSink, type WarpRelayOptions } from '../../src/warp/index.js';
 import { SessionRefusedError, SessionRouter, connectWebTransport, serveHttp3Sessions, type Session, type SessionRoute } from '../../src/webtransport/index.js';
@@ -24,59 +23,7 @@ const dir = mkdtempSync(join(os.tmpdir(), 'pushcast-warp-relay-'));
 const certificate = developmentCertificate(dir);
 test.after(() => rmSync(dir, { recursive: true, force: true }));
 
-const VIDEO: TrackInfo = { id: 'video', kind: 'video', codec: 'avc1.42c01e', timescale: 1000, bandwidth: 800_000, width: 640, height: 360 };
-const AUDIO: TrackInfo = { id: 'audio', kind: 'audio', codec: 'mp4a.40.2', timescale: 1000, bandwidth: 128_000, sampleRate: 48000, channels: 2 };
-const SEGMENT_MS = 2000;
 const verbose = process.env.PUSHCAST_TEST_VERBOSE ? (line: string) => console.error(line) : undefined;
-
-/** A real moof+mdat (one sample) whose tfdt is `decodeTime`, with recognisable payload bytes. */
-function chunk(decodeTime: number, size: number, seed: number): Uint8Array {
-  const moof = writeMovieFragment({ sequenceNumber: seed, trackId: 1, baseMediaDecodeTime: decodeTime, samples: [{ duration: 500, size, flags: 0, compositionOffset: 0 }], mediaDataHeaderSize: 8 });
-  const out = new Uint8Array(moof.length + 8 + size);
-  out.set(moof);
-  out.set(writeMediaDataHeader(size), moof.length);
-  for (let i = 0; i < size; i++) out[moof.length + 8 + i] = (seed * 7 + i) & 0xff;
-  return out;
-}
-
-class Live {
-  readonly timeline = new LiveTimeline(SEGMENT_MS / 1000, () => Date.now(), 1);
-  readonly window = new LiveWindow({ timeShiftBufferDepth: 40 });
-  readonly video: LiveTrack;
-  readonly audio: LiveTrack;
-
-  constructor() {
-    this.timeline.availabilityStartTime = Date.now();
-    this.video = this.window.addTrack(VIDEO);
-    this.audio = this.window.addTrack(AUDIO);
-    this.video.setInit(new Uint8Array(700).fill(1), VIDEO);
-    this.audio.setInit(new Uint8Array(600).fill(2), AUDIO);
-  }
-
-  start(track: LiveTrack, n: number): Segment {
-    const s = new Segment(track.id, n, (n - 1) * SEGMENT_MS, (n - 1) * SEGMENT_MS, true, 1000);
-    track.startSegment(s);
-    return s;
-  }
-
-  add(track: LiveTrack, s: Segment, size = track === this.video ? 20_000 : 2000): void {
-    const i = s.chunks.length;
-    track.addChunk(s, { bytes: chunk(s.decodeTime + i * 500, size, s.number * 10 + i), decodeTime: s.decodeTime + i * 500, duration: 500, sampleCount: 1 });
-  }
-
-  /** A whole segment of both tracks, four chunks each. */
-  publish(n: number): void {
-    for (const track of this.tracks) {
-      const s = this.start(track, n);
-      for (let i = 0; i < 4; i++) this.add(track, s);
-      track.completeSegment(s);
-    }
-  }
-
-  get tracks(): LiveTrack[] {
-    return [this.video, this.audio];
-  }
-}
 
 async function listen(route: SessionRoute) {
   const router = new SessionRouter().route('/warp', route);
@@ -86,7 +33,7 @@ async function listen(route: SessionRoute) {
 }
 
 /** The origin: a WarpServer on the live window; `inject` runs on each session it accepts. */
-async function origin(t: test.TestContext, live: Live, o: { tokens?: string[]; inject?: (session: Session) => void } = {}) {
+async function origin(t: test.TestContext, live: WarpLive, o: { tokens?: string[]; inject?: (session: Session) => void } = {}) {
   const producer = new WarpProducer({ broadcast: 'live', window: live.window, timeline: live.timeline, policy: 'newest-first' });
   const warp = new WarpServer({ tokens: o.tokens });
   warp.add(producer);
@@ -150,7 +97,7 @@ const until = async (what: string, ok: () => boolean, ms = 10_000, debug?: () =>
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Every segment `numbers` of both tracks reached `v` whole, byte-identical to the live window's. */
-function assertSegments(live: Live, v: Viewer, numbers: number[], who: string): void {
+function assertSegments(live: WarpLive, v: Viewer, numbers: number[], who: string): void {
   for (const n of numbers) {
     for (const track of live.tracks) {
       const path = `/live/${track.id}/${n}.m4s`;
@@ -165,7 +112,7 @@ const media = (v: Viewer, track: string) => v.completed.filter((s) => s.track ==
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 test('origin → relay → relay → three viewers: byte-identical, cut-through, one upstream subscription per relay', async (t) => {
-  const live = new Live();
+  const live = new WarpLive({ timeShiftBufferDepth: 40 });
   live.publish(1);
   const o = await origin(t, live);
   const r1 = await relayOf(t, o.url);
@@ -222,7 +169,7 @@ test('origin → relay → relay → three viewers: byte-identical, cut-through,
 });
 
 test('a late joiner starts at the newest GoP; the per-track cache keeps the newest N segments', async (t) => {
-  const live = new Live();
+  const live = new WarpLive({ timeShiftBufferDepth: 40 });
   live.publish(1);
   const o = await origin(t, live);
   const r1 = await relayOf(t, o.url);
@@ -253,7 +200,7 @@ test('a late joiner starts at the newest GoP; the per-track cache keeps the newe
 });
 
 test('a stalled subscriber has its lowest-priority streams reset by the relay; the other viewers miss nothing', async (t) => {
-  const live = new Live();
+  const live = new WarpLive({ timeShiftBufferDepth: 40 });
   live.publish(1);
   const o = await origin(t, live);
   // Room for a few segments (88 kB each) while QUIC ramps up; the stalled subscriber takes ~30 kB and stops.
@@ -282,7 +229,7 @@ test('a stalled subscriber has its lowest-priority streams reset by the relay; t
 });
 
 test('the relay has its own tokens (401, 403), serves one broadcast (404), bounds its subscribers (503), and presents its upstream token', async (t) => {
-  const live = new Live();
+  const live = new WarpLive({ timeShiftBufferDepth: 40 });
   live.publish(1);
   const o = await origin(t, live, { tokens: ['origin-secret'] });
   const r = await relayOf(t, `${o.url}?token=origin-secret`, { tokens: ['relay-secret'], maxSubscribers: 1 });
@@ -303,7 +250,7 @@ test('the relay has its own tokens (401, 403), serves one broadcast (404), bound
 });
 
 test('malformed, oversized and unwanted upstream streams are dropped alone; the broadcast goes on', async (t) => {
-  const live = new Live();
+  const live = new WarpLive({ timeShiftBufferDepth: 40 });
   live.publish(1);
   const write = async (session: Session, ...pieces: Uint8Array[]) => {
     const stream = session.openStream({ bidirectional: false });
@@ -350,7 +297,7 @@ test('malformed, oversized and unwanted upstream streams are dropped alone; the 
 });
 
 test('reorder: each relay writes its own delivery order on the wire, and the next hop reorders from it', async (t) => {
-  const live = new Live();
+  const live = new WarpLive({ timeShiftBufferDepth: 40 });
   live.publish(1);
   const o = await origin(t, live);
   const rA = await relayOf(t, o.url, { reorder: 'oldest-first' });
@@ -381,7 +328,7 @@ test('reorder: each relay writes its own delivery order on the wire, and the nex
 });
 
 test('upstream GOAWAY: the relay moves to the new origin; its viewers stay and miss nothing', async (t) => {
-  const live = new Live();
+  const live = new WarpLive({ timeShiftBufferDepth: 40 });
   live.publish(1);
   const a = await origin(t, live);
   const b = await origin(t, live);
@@ -417,7 +364,7 @@ test('upstream GOAWAY: the relay moves to the new origin; its viewers stay and m
 });
 
 test('upstream loss: the relay reconnects, a segment under way continues from the new copy, the viewers stay', async (t) => {
-  const live = new Live();
+  const live = new WarpLive({ timeShiftBufferDepth: 40 });
   live.publish(1);
   const o = await origin(t, live);
   const registry = new Registry();
@@ -453,7 +400,7 @@ test('upstream loss: the relay reconnects, a segment under way continues from th
 });
 
 test('bounds: cache bytes, cached tracks, remembered IDs, upstream streams at once', async (t) => {
-  const live = new Live();
+  const live = new WarpLive({ timeShiftBufferDepth: 40 });
   live.publish(1);
   const o = await origin(t, live);
   const bytes = await relayOf(t, o.url, { maxCacheBytes: 120_000, cacheSegmentsPerTrack: 3 });
@@ -504,7 +451,7 @@ test('an upstream session that brings no catalog or inits in time is replaced by
 });
 
 test('bounds: upstream streams being read at once (control streams that never end)', async (t) => {
-  const live = new Live();
+  const live = new WarpLive({ timeShiftBufferDepth: 40 });
   live.publish(1);
   const held: Promise<void>[] = [];
   const o = await origin(t, live, {
@@ -525,7 +472,7 @@ test('bounds: upstream streams being read at once (control streams that never en
 });
 
 test('reorder: media that comes before the catalog is held for it (bounded), then goes out with the new order', async (t) => {
-  const live = new Live();
+  const live = new WarpLive({ timeShiftBufferDepth: 40 });
   live.publish(1);
   live.publish(2);
   const producer = new WarpProducer({ broadcast: 'live', window: live.window, timeline: live.timeline, policy: 'newest-first' });

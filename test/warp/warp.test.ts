@@ -9,9 +9,8 @@ import os from 'node:os';
 import { join } from 'node:path';
 import test from 'node:test';
 import { H3_ALPN } from '../../src/http3/index.js';
-import { LiveTimeline, LiveWindow, Segment, type LiveTrack, type TrackInfo } from '../../src/media/index.js';
-import { writeMediaDataHeader, writeMovieFragment } from '../../src/media/bmff/writer.js';
 import { developmentCertificate } from '../../src/origin/index.js';
+import { WarpLive } from '../support/warp-live.js';
 import { QuicEndpoint } from '../../src/quic/index.js';
 import { WarpClient, WarpProducer, WarpServer, type SegmentRef, type WarpConsumerSink } from '../../src/warp/index.js';
 import { SessionRefusedError, SessionRouter, serveHttp3Sessions } from '../../src/webtransport/index.js';
@@ -20,56 +19,7 @@ const dir = mkdtempSync(join(os.tmpdir(), 'pushcast-warp-'));
 const certificate = developmentCertificate(dir);
 test.after(() => rmSync(dir, { recursive: true, force: true }));
 
-const VIDEO: TrackInfo = { id: 'video', kind: 'video', codec: 'avc1.42c01e', timescale: 1000, bandwidth: 800_000, width: 640, height: 360 };
-const AUDIO: TrackInfo = { id: 'audio', kind: 'audio', codec: 'mp4a.40.2', timescale: 1000, bandwidth: 128_000, sampleRate: 48000, channels: 2 };
-const SEGMENT_MS = 2000;
-
-/** A real moof+mdat (one sample) whose tfdt is `decodeTime`, with recognisable payload bytes. */
-function chunk(decodeTime: number, size: number, seed: number): Uint8Array {
-  const moof = writeMovieFragment({ sequenceNumber: seed, trackId: 1, baseMediaDecodeTime: decodeTime, samples: [{ duration: 500, size, flags: 0, compositionOffset: 0 }], mediaDataHeaderSize: 8 });
-  const out = new Uint8Array(moof.length + 8 + size);
-  out.set(moof);
-  out.set(writeMediaDataHeader(size), moof.length);
-  for (let i = 0; i < size; i++) out[moof.length + 8 + i] = (seed * 7 + i) & 0xff;
-  return out;
-}
-
-class Live {
-  readonly timeline = new LiveTimeline(SEGMENT_MS / 1000, () => Date.now(), 1);
-  readonly window = new LiveWindow({ timeShiftBufferDepth: 20 });
-  readonly video: LiveTrack;
-  readonly audio: LiveTrack;
-
-  constructor() {
-    this.timeline.availabilityStartTime = Date.now();
-    this.video = this.window.addTrack(VIDEO);
-    this.audio = this.window.addTrack(AUDIO);
-    this.video.setInit(new Uint8Array(700).fill(1), VIDEO);
-    this.audio.setInit(new Uint8Array(600).fill(2), AUDIO);
-  }
-
-  start(track: LiveTrack, n: number): Segment {
-    const s = new Segment(track.id, n, (n - 1) * SEGMENT_MS, (n - 1) * SEGMENT_MS, true, 1000);
-    track.startSegment(s);
-    return s;
-  }
-
-  add(track: LiveTrack, s: Segment, size = 3000): void {
-    const i = s.chunks.length;
-    track.addChunk(s, { bytes: chunk(s.decodeTime + i * 500, size, s.number * 10 + i), decodeTime: s.decodeTime + i * 500, duration: 500, sampleCount: 1 });
-  }
-
-  /** A whole segment of both tracks, four chunks each. */
-  publish(n: number): void {
-    for (const track of [this.video, this.audio]) {
-      const s = this.start(track, n);
-      for (let i = 0; i < 4; i++) this.add(track, s, track === this.video ? 20_000 : 2000);
-      track.completeSegment(s);
-    }
-  }
-}
-
-async function warpServer(live: Live, tokens?: string[]) {
+async function warpServer(live: WarpLive, tokens?: string[]) {
   const producer = new WarpProducer({ broadcast: 'live', window: live.window, timeline: live.timeline, policy: 'newest-first' });
   const warp = new WarpServer({ tokens });
   warp.add(producer);
@@ -114,7 +64,7 @@ const until = async (what: string, ok: () => boolean, ms = 10_000) => {
 const joined = (parts: Uint8Array[] | undefined) => new Uint8Array(Buffer.concat(parts ?? []));
 
 test('every init and segment arrives byte-identical, in decode order per track, growing segments included', async (t) => {
-  const live = new Live();
+  const live = new WarpLive({ timeShiftBufferDepth: 20, chunkBytes: 3000 });
   live.publish(1);
   const server = await warpServer(live);
   t.after(server.close);
@@ -162,7 +112,7 @@ test('every init and segment arrives byte-identical, in decode order per track, 
 });
 
 test('a broadcast with tokens refuses a missing (401) or wrong (403) token, and an unknown broadcast (404)', async (t) => {
-  const live = new Live();
+  const live = new WarpLive({ timeShiftBufferDepth: 20, chunkBytes: 3000 });
   live.publish(1);
   const server = await warpServer(live, ['s3cret']);
   t.after(server.close);
@@ -179,7 +129,7 @@ test('a broadcast with tokens refuses a missing (401) or wrong (403) token, and 
 });
 
 test('GOAWAY: the viewer moves to the new server, takes segments from both for a while, and misses none', async (t) => {
-  const live = new Live();
+  const live = new WarpLive({ timeShiftBufferDepth: 20, chunkBytes: 3000 });
   live.publish(1);
   const a = await warpServer(live);
   const b = await warpServer(live);
@@ -217,7 +167,7 @@ test('GOAWAY: the viewer moves to the new server, takes segments from both for a
 
 
 test('a session picks its tracks (?tracks=); its catalog lists only those; an unknown track is refused 400', async (t) => {
-  const live = new Live();
+  const live = new WarpLive({ timeShiftBufferDepth: 20, chunkBytes: 3000 });
   live.publish(1);
   const server = await warpServer(live);
   t.after(server.close);
