@@ -6,8 +6,6 @@
  * on SIGTERM.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
@@ -15,46 +13,17 @@ import test from 'node:test';
 import { createNodeFetch } from '../../src/client/index.js';
 import { WarpClient, type SegmentRef } from '../../src/warp/index.js';
 import { SessionRefusedError } from '../../src/webtransport/index.js';
-import { BIN, startServe } from '../support/pushcast-process.js';
+import { runPushcast, startServe } from '../support/pushcast-process.js';
 
 /** `pushcast relay …` on a free port; resolves with its printed `relay:` and `metrics:` URLs. */
 async function startRelay(args: string[]) {
-  const child = spawn(process.execPath, [BIN, 'relay', '--port', '0', '--host', '127.0.0.1', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-  const lines: string[] = [];
-  const exited = once(child, 'exit');
-  const found = new Promise<{ relay: string; metrics: string }>((resolve, reject) => {
-    let pending = '';
-    const seen: Record<string, string> = {};
-    const onText = (text: string) => {
-      pending += text;
-      const parts = pending.split('\n');
-      pending = parts.pop() ?? '';
-      for (const line of parts) {
-        lines.push(line);
-        if (process.env.PUSHCAST_TEST_VERBOSE) console.error(`[relay] ${line}`);
-        const m = /^(relay|metrics): (\S+)$/.exec(line);
-        // The development certificate is checked by name: localhost (as test/e2e/warp-live.test.ts does).
-        if (m) seen[m[1]!] = m[2]!.replace('//127.0.0.1:', '//localhost:');
-        if (seen.relay && seen.metrics) resolve({ relay: seen.relay, metrics: seen.metrics });
-      }
-    };
-    child.stdout!.setEncoding('utf8').on('data', onText);
-    child.stderr!.setEncoding('utf8').on('data', onText);
-    void exited.then(() => reject(new Error(`pushcast relay exited early:\n${lines.join('\n')}`)));
-    setTimeout(() => reject(new Error(`pushcast relay printed no relay: line:\n${lines.join('\n')}`)), 20_000).unref();
-  });
-  const stop = async (): Promise<number | null> => {
-    if (child.exitCode !== null) return child.exitCode;
-    child.kill('SIGTERM');
-    const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
-    const [code] = (await exited) as [number | null];
-    clearTimeout(timer);
-    return code;
-  };
+  const relay = runPushcast('relay', ['--port', '0', '--host', '127.0.0.1', ...args], { timeoutMs: 20_000 });
+  // The development certificate is checked by name: localhost (as test/e2e/warp-live.test.ts does).
+  const url = async (name: string) => (await relay.waitForLine(new RegExp(`^${name}: \\S+$`))).replace(`${name}: `, '').replace('//127.0.0.1:', '//localhost:');
   try {
-    return { ...(await found), lines, stop };
+    return { relay: await url('relay'), metrics: await url('metrics'), lines: relay.lines, stop: () => relay.stop() };
   } catch (error) {
-    child.kill('SIGKILL');
+    await relay.stop('SIGKILL');
     throw error;
   }
 }

@@ -17,13 +17,22 @@ export interface RunningServe {
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
+export interface RunningPushcast {
+  child: ChildProcess;
+  /** Every line printed so far. */
+  lines: string[];
+  /** Resolves with the first printed line that matches. */
+  waitForLine(pattern: RegExp, timeoutMs?: number): Promise<string>;
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
+}
+
 /**
- * Runs `pushcast serve` exactly as a user does (the built command line, real ffmpeg), on free ports, and
- * waits for its `player:` and `manifest:` lines.
+ * Runs `pushcast <subcommand> …args` exactly as a user does (the built command line), collecting what it
+ * prints line by line (echoed with PUSHCAST_TEST_VERBOSE).
  */
-export async function startServe(args: string[] = [], options: { stdin?: Uint8Array; timeoutMs?: number; netns?: string } = {}): Promise<RunningServe> {
+export function runPushcast(subcommand: string, args: string[], options: { stdin?: Uint8Array; timeoutMs?: number; netns?: string } = {}): RunningPushcast {
   const timeoutMs = options.timeoutMs ?? 60_000;
-  const command = [process.execPath, BIN, 'serve', '--port', '0', '--tls-port', '0', '--host', '127.0.0.1', ...args];
+  const command = [process.execPath, BIN, subcommand, ...args];
   // `ip netns exec` execs the command in place, so the child's pid is pushcast's own.
   const [file, ...argv] = options.netns ? ['ip', 'netns', 'exec', options.netns, ...command] : command;
   const child = spawn(file!, argv, {
@@ -40,7 +49,7 @@ export async function startServe(args: string[] = [], options: { stdin?: Uint8Ar
     pending = parts.pop() ?? '';
     for (const line of parts) {
       lines.push(line);
-      if (process.env.PUSHCAST_TEST_VERBOSE) console.error(`[serve] ${line}`);
+      if (process.env.PUSHCAST_TEST_VERBOSE) console.error(`[${subcommand}] ${line}`);
       for (const w of [...waiters]) {
         if (w.pattern.test(line)) {
           waiters.splice(waiters.indexOf(w), 1);
@@ -57,7 +66,7 @@ export async function startServe(args: string[] = [], options: { stdin?: Uint8Ar
     const seen = lines.find((l) => pattern.test(l));
     if (seen) return Promise.resolve(seen);
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`pushcast serve printed no line matching ${pattern} within ${ms} ms:\n${lines.join('\n')}`)), ms);
+      const timer = setTimeout(() => reject(new Error(`pushcast ${subcommand} printed no line matching ${pattern} within ${ms} ms:\n${lines.join('\n')}`)), ms);
       waiters.push({
         pattern,
         resolve: (line) => {
@@ -67,11 +76,10 @@ export async function startServe(args: string[] = [], options: { stdin?: Uint8Ar
       });
       void exited.then(() => {
         clearTimeout(timer);
-        reject(new Error(`pushcast serve exited before printing ${pattern}:\n${lines.join('\n')}`));
+        reject(new Error(`pushcast ${subcommand} exited before printing ${pattern}:\n${lines.join('\n')}`));
       });
     });
   };
-  const value = (line: string) => line.slice(line.indexOf(':') + 1).trim();
   const stop = async (signal: NodeJS.Signals = 'SIGTERM') => {
     if (child.exitCode !== null) return child.exitCode;
     child.kill(signal);
@@ -80,6 +88,16 @@ export async function startServe(args: string[] = [], options: { stdin?: Uint8Ar
     clearTimeout(timer);
     return code;
   };
+  return { child, lines, waitForLine, stop };
+}
+
+/**
+ * Runs `pushcast serve` exactly as a user does (the built command line, real ffmpeg), on free ports, and
+ * waits for its `player:` and `manifest:` lines.
+ */
+export async function startServe(args: string[] = [], options: { stdin?: Uint8Array; timeoutMs?: number; netns?: string } = {}): Promise<RunningServe> {
+  const { child, lines, waitForLine, stop } = runPushcast('serve', ['--port', '0', '--tls-port', '0', '--host', '127.0.0.1', ...args], options);
+  const value = (line: string) => line.slice(line.indexOf(':') + 1).trim();
   try {
     const player = value(await waitForLine(/^player: /));
     const manifest = value(await waitForLine(/^manifest: /));
