@@ -123,11 +123,12 @@ export interface LatencyFigures {
 }
 
 function latencyFigures(values: number[], bound: number): LatencyFigures {
+  const s = summarize(values);
   return {
     n: values.length,
-    median: summarize(values)?.median,
+    median: s?.median,
     p95: percentile(values, 95),
-    max: summarize(values)?.max,
+    max: s?.max,
     withinShare: values.length ? values.filter((l) => l <= bound).length / values.length : undefined,
   };
 }

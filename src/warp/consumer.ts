@@ -83,7 +83,7 @@ interface Pending {
   since: number;
   /** Being handed to the sink. */
   current: boolean;
-  /** Bytes of the segment read so far, handed over or buffered (where a standby copy takes over). */
+  /** Bytes of the segment read so far, handed over or buffered (where a standby copy takes over); a standby's are `bytes`. */
   received: number;
   /** A second copy of this segment, read into `parts` while this one lasts. */
   standby?: Pending;
@@ -293,7 +293,6 @@ export class WarpConsumer {
       }
       p.parts.push(bytes);
       p.bytes += bytes.length;
-      p.received += bytes.length;
       // A standby copy is bounded like a waiting segment; past the bound it is let go.
       if (p.bytes > (this.o.maxBufferedBytes ?? 64 * 1024 * 1024) / 4) this.dropStandby(p.standbyFor);
       return;
