@@ -28,7 +28,16 @@ import { createLab, NODE_NS, ORIGIN_NS, removeStaleLab, type Lab, type LinkShape
 import { onLines } from './latency/lines.js';
 import type { ViewerEvent } from './latency/node-viewer.js';
 import { HTTP_BASE, NODE_HTTPS_BASE, REPO, startOrigin, type Origin } from './latency/origin.js';
-import { chartSvg, markdown, verdict, type PhaseRun, type PhaseSpec, type Results, type RunResult, type RunSpec } from './latency/report.js';
+import {
+  chartSvg,
+  markdown,
+  verdict,
+  type PhaseRun,
+  type PhaseSpec,
+  type Results,
+  type RunResult,
+  type RunSpec,
+} from './latency/report.js';
 
 const env = (name: string, fallback: string) => process.env[name] ?? fallback;
 const PHASE_S = Number(env('PCL_PHASE_S', '40'));
@@ -53,7 +62,12 @@ const PHASES: PhaseSpec[] = [
 const RUN_SPECS: Record<string, RunSpec> = {
   shared: { key: 'shared', label: 'Shared link', ladder: LADDER, sharing: 'shared' },
   split: { key: 'split', label: 'Control: a share per transport', ladder: LADDER, sharing: 'split' },
-  abr: { key: 'abr', label: 'Shared link, default ladder (dash.js can switch down)', ladder: DEFAULT_LADDER, sharing: 'shared' },
+  abr: {
+    key: 'abr',
+    label: 'Shared link, default ladder (dash.js can switch down)',
+    ladder: DEFAULT_LADDER,
+    sharing: 'shared',
+  },
 };
 const RUNS = env('PCL_RUNS', 'shared,split')
   .split(',')
@@ -79,7 +93,8 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function machine(): Results['machine'] {
   const cpus = os.cpus();
-  const firstLine = (cmd: string, args: string[]) => spawnSync(cmd, args, { encoding: 'utf8' }).stdout?.split('\n')[0]?.trim() || `${cmd}: unknown`;
+  const firstLine = (cmd: string, args: string[]) =>
+    spawnSync(cmd, args, { encoding: 'utf8' }).stdout?.split('\n')[0]?.trim() || `${cmd}: unknown`;
   return {
     cpu: cpus[0]?.model.trim() ?? 'unknown CPU',
     cores: cpus.length,
@@ -114,7 +129,10 @@ function cpuTimes(pids: number[]): { busy: number; total: number; byPid: Map<num
 }
 
 /** Shares of the machine's CPU capacity between two readings: all busy, and the lab's processes. */
-function cpuShares(a: ReturnType<typeof cpuTimes>, b: ReturnType<typeof cpuTimes>): { cpuBusy: number; cpuLab: number } {
+function cpuShares(
+  a: ReturnType<typeof cpuTimes>,
+  b: ReturnType<typeof cpuTimes>,
+): { cpuBusy: number; cpuLab: number } {
   const span = b.total - a.total;
   if (span <= 0) return { cpuBusy: 0, cpuLab: 0 };
   let lab = 0;
@@ -139,7 +157,9 @@ function startNodeViewer(events: ViewerEvent[]): ChildProcess {
   // A 64 MiB connection window: with QUIC's default 16 MiB, the viewer's session stopped receiving once about
   // 16 MiB had arrived, in both runs of a full run (a session of the same schedule on its own did not).
   const args = { url, bufferMs: TARGET_MS };
-  const child = spawn('ip', ['netns', 'exec', NODE_NS, process.execPath, NODE_VIEWER_JS, JSON.stringify(args)], { stdio: ['pipe', 'pipe', 'pipe'] });
+  const child = spawn('ip', ['netns', 'exec', NODE_NS, process.execPath, NODE_VIEWER_JS, JSON.stringify(args)], {
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
   onLines(child.stdout!, (line) => line && events.push(JSON.parse(line) as ViewerEvent));
   // Its complaints become events too, so that they reach the report.
   onLines(child.stderr!, (line) => line && events.push({ type: 'error', t: Date.now(), message: line.slice(0, 300) }));
@@ -183,12 +203,17 @@ async function waitForPlayback(v: Viewers): Promise<void> {
   let frozen = { dash: -1, warp: -1 };
   for (;;) {
     const [d, w] = await Promise.all([v.sample('dash'), v.sample('warp')]);
-    const steady = [d, w].every((x) => x.sample.latencyMs !== null && x.sample.playing) && d.sample.frozenMs === frozen.dash && w.sample.frozenMs === frozen.warp;
+    const steady =
+      [d, w].every((x) => x.sample.latencyMs !== null && x.sample.playing) &&
+      d.sample.frozenMs === frozen.dash &&
+      w.sample.frozenMs === frozen.warp;
     frozen = { dash: d.sample.frozenMs, warp: w.sample.frozenMs };
     since = steady ? (since ?? Date.now()) : undefined;
     if (since !== undefined && Date.now() - since >= SETTLE_MS) return;
     if (Date.now() > deadline) {
-      throw new Error(`the players did not both play steadily within 60 s: DASH ${JSON.stringify({ playing: d.sample.playing, errors: d.sample.errors })}, Warp ${JSON.stringify({ playing: w.sample.playing, transport: w.sample.transport, errors: w.sample.errors })}`);
+      throw new Error(
+        `the players did not both play steadily within 60 s: DASH ${JSON.stringify({ playing: d.sample.playing, errors: d.sample.errors })}, Warp ${JSON.stringify({ playing: w.sample.playing, transport: w.sample.transport, errors: w.sample.errors })}`,
+      );
     }
     await sleep(500);
   }
@@ -200,7 +225,9 @@ function mean(xs: number[]): number | null {
 
 /** The viewers' link for one viewer's share `perViewerBps`: both browser viewers in one queue, or one each. */
 function viewersLink(spec: RunSpec, perViewerBps: number): LinkShape {
-  return spec.sharing === 'shared' ? { kind: 'shared', rateBps: 2 * perViewerBps, queueMs: QUEUE_MS } : { kind: 'split', tcpBps: perViewerBps, udpBps: perViewerBps, queueMs: QUEUE_MS };
+  return spec.sharing === 'shared'
+    ? { kind: 'shared', rateBps: 2 * perViewerBps, queueMs: QUEUE_MS }
+    : { kind: 'split', tcpBps: perViewerBps, udpBps: perViewerBps, queueMs: QUEUE_MS };
 }
 
 function setLinks(spec: RunSpec, perViewerBps: number): void {
@@ -210,9 +237,14 @@ function setLinks(spec: RunSpec, perViewerBps: number): void {
 
 async function runOnce(spec: RunSpec): Promise<RunResult> {
   const streamBps = topVideoBps(spec.ladder) + AUDIO_BPS;
-  console.log(`\n${spec.label}: ladder ${spec.ladder} + audio; per viewer ${PHASES.map((p) => `${((p.factor * streamBps) / 1e6).toFixed(2)}`).join(' → ')} Mbit/s, ${PHASE_S} s each`);
+  console.log(
+    `\n${spec.label}: ladder ${spec.ladder} + audio; per viewer ${PHASES.map((p) => `${((p.factor * streamBps) / 1e6).toFixed(2)}`).join(' → ')} Mbit/s, ${PHASE_S} s each`,
+  );
   setLinks(spec, PHASES[0]!.factor * streamBps);
-  origin = await startOrigin(['--ladder', spec.ladder, '--target-latency', String(TARGET_MS / 1000), '--warp-order', WARP_ORDER], stateDir!);
+  origin = await startOrigin(
+    ['--ladder', spec.ladder, '--target-latency', String(TARGET_MS / 1000), '--warp-order', WARP_ORDER],
+    stateDir!,
+  );
   const events: ViewerEvent[] = [];
   nodeViewer = startNodeViewer(events);
   const warpPath = `/warp/?latency=${TARGET_MS}&transport=${WARP_TRANSPORT}`;
@@ -255,12 +287,18 @@ async function runOnce(spec: RunSpec): Promise<RunResult> {
       const p: PhaseRun = result.phases[phase]!;
       setLinks(spec, p.perViewerBps);
       result.metrics.push({ t: now, values: originMetrics() });
-      console.log(`  ${((now - t0) / 1000).toFixed(0).padStart(3)} s: ${p.name}, ${(p.perViewerBps / 1e6).toFixed(2)} Mbit/s per viewer`);
+      console.log(
+        `  ${((now - t0) / 1000).toFixed(0).padStart(3)} s: ${p.name}, ${(p.perViewerBps / 1e6).toFixed(2)} Mbit/s per viewer`,
+      );
     }
     const [d, w] = await Promise.all([viewers.sample('dash'), viewers.sample('warp')]);
-    for (const [kind, s] of [['dash', d], ['warp', w]] as const) {
+    for (const [kind, s] of [
+      ['dash', d],
+      ['warp', w],
+    ] as const) {
       result.samples[kind].push(s.sample);
-      if (s.sample.transport && s.sample.transport !== 'unknown') transports.add(`${kind === 'dash' ? 'LL-DASH' : 'Warp'} ${s.sample.transport}`);
+      if (s.sample.transport && s.sample.transport !== 'unknown')
+        transports.add(`${kind === 'dash' ? 'LL-DASH' : 'Warp'} ${s.sample.transport}`);
       // The newest listing of a segment wins (the Warp page updates a segment's state as it goes); first seen stays its time.
       for (const seg of s.segments) seen[kind].set(seg.key, { ...seg, t: seen[kind].get(seg.key)?.t ?? seg.t });
     }
@@ -273,7 +311,9 @@ async function runOnce(spec: RunSpec): Promise<RunResult> {
     }
     if (tick % 10 === 0) {
       const lat = (x: number | null) => (x === null ? '–' : (x / 1000).toFixed(2));
-      const node = events.filter((e): e is Extract<ViewerEvent, { type: 'fragment' }> => e.type === 'fragment' && e.kind === 'video').at(-1);
+      const node = events
+        .filter((e): e is Extract<ViewerEvent, { type: 'fragment' }> => e.type === 'fragment' && e.kind === 'video')
+        .at(-1);
       console.log(
         `  ${((now - t0) / 1000).toFixed(0).padStart(3)} s  latency: DASH ${lat(d.sample.latencyMs)} s (stalls ${d.sample.stalls}), Warp ${lat(w.sample.latencyMs)} s (stalls ${w.sample.stalls}, skipped ${w.sample.segmentsSkipped}), Node arrival ${node ? lat(node.latencyMs) : '–'} s; CPU ${Math.round((result.link.at(-1)?.cpuBusy ?? 0) * 100)} % (lab ${Math.round((result.link.at(-1)?.cpuLab ?? 0) * 100)} %)`,
       );
@@ -281,8 +321,20 @@ async function runOnce(spec: RunSpec): Promise<RunResult> {
       if (!w.sample.playing) {
         const media = await viewers!.warp
           .evaluate(() => {
-            const s = (window as unknown as { pushcastStats: () => { currentTime: number; media: unknown; tracks: { id: string; buffered: unknown; queuedBytes: number }[] } }).pushcastStats();
-            return JSON.stringify({ currentTime: s.currentTime, media: s.media, tracks: s.tracks.map((t) => ({ id: t.id, buffered: t.buffered, queued: t.queuedBytes })) });
+            const s = (
+              window as unknown as {
+                pushcastStats: () => {
+                  currentTime: number;
+                  media: unknown;
+                  tracks: { id: string; buffered: unknown; queuedBytes: number }[];
+                };
+              }
+            ).pushcastStats();
+            return JSON.stringify({
+              currentTime: s.currentTime,
+              media: s.media,
+              tracks: s.tracks.map((t) => ({ id: t.id, buffered: t.buffered, queued: t.queuedBytes })),
+            });
           })
           .catch((error: Error) => error.message);
         console.log(`        Warp page not playing: ${media}`);
@@ -298,26 +350,51 @@ async function runOnce(spec: RunSpec): Promise<RunResult> {
   // What the stream actually weighed: whole segments dash.js loaded during the warm-up (2 s each).
   const warm = result.phases[0]!;
   for (const kind of ['video', 'audio'] as const) {
-    const sizes = result.segments.dash.filter((s) => s.kind === kind && s.t >= warm.start && s.t < warm.end && s.bytes > 0).map((s) => s.bytes);
+    const sizes = result.segments.dash
+      .filter((s) => s.kind === kind && s.t >= warm.start && s.t < warm.end && s.bytes > 0)
+      .map((s) => s.bytes);
     const m = mean(sizes);
     result.measuredBps[kind] = m === null ? null : (m * 8) / 2;
   }
-  result.notes.push(`Transports: ${[...transports].sort().join(', ') || 'none'} (LL-DASH: Resource Timing \`nextHopProtocol\` of its segments; Warp: the page's session).`);
+  result.notes.push(
+    `Transports: ${[...transports].sort().join(', ') || 'none'} (LL-DASH: Resource Timing \`nextHopProtocol\` of its segments; Warp: the page's session).`,
+  );
   for (const kind of ['dash', 'warp'] as const) {
     const errors = result.samples[kind].at(-1)?.errors ?? [];
-    if (errors.length) result.notes.push(`${kind === 'dash' ? 'LL-DASH' : 'Warp'} page errors (last ${Math.min(3, errors.length)} of ${errors.length}): ${errors.slice(-3).join(' | ')}`);
+    if (errors.length)
+      result.notes.push(
+        `${kind === 'dash' ? 'LL-DASH' : 'Warp'} page errors (last ${Math.min(3, errors.length)} of ${errors.length}): ${errors.slice(-3).join(' | ')}`,
+      );
     const hidden = result.samples[kind].filter((s) => s.hidden).length;
     if (hidden) result.notes.push(`The ${kind} page was hidden in ${hidden} samples (its timers throttled).`);
   }
-  const played = (kind: PlayerKind) => [...new Set(result.samples[kind].map((s) => s.rendition).filter(Boolean))].join(', ') || '–';
+  const played = (kind: PlayerKind) =>
+    [...new Set(result.samples[kind].map((s) => s.rendition).filter(Boolean))].join(', ') || '–';
   result.notes.push(`Renditions played: dash.js ${played('dash')}; the Warp page ${played('warp')}.`);
-  const complaints = events.filter((e): e is Extract<ViewerEvent, { type: 'error' }> => e.type === 'error' && !/viewer left/.test(e.message));
-  if (complaints.length) result.notes.push(`Node viewer messages (${complaints.length}, first 3): ${complaints.slice(0, 3).map((e) => e.message).join(' | ')}`);
+  const complaints = events.filter(
+    (e): e is Extract<ViewerEvent, { type: 'error' }> => e.type === 'error' && !/viewer left/.test(e.message),
+  );
+  if (complaints.length)
+    result.notes.push(
+      `Node viewer messages (${complaints.length}, first 3): ${complaints
+        .slice(0, 3)
+        .map((e) => e.message)
+        .join(' | ')}`,
+    );
   const lastChunk = events.filter((e) => e.type === 'fragment').at(-1);
-  if (lastChunk && result.phases.at(-1)!.end - lastChunk.t > 5000) result.notes.push(`The Node viewer's last chunk arrived ${((result.phases.at(-1)!.end - lastChunk.t) / 1000).toFixed(0)} s before the run ended: its session stopped receiving.`);
-  if (!events.some((e) => e.type === 'fragment')) result.notes.push('The Node viewer received no media in this run (its session opened, but no segment reached its consumer).');
+  if (lastChunk && result.phases.at(-1)!.end - lastChunk.t > 5000)
+    result.notes.push(
+      `The Node viewer's last chunk arrived ${((result.phases.at(-1)!.end - lastChunk.t) / 1000).toFixed(0)} s before the run ended: its session stopped receiving.`,
+    );
+  if (!events.some((e) => e.type === 'fragment'))
+    result.notes.push(
+      'The Node viewer received no media in this run (its session opened, but no segment reached its consumer).',
+    );
   const catalog = events.find((e) => e.type === 'catalog');
-  if (catalog?.type === 'catalog') result.notes.push(`Warp catalog (Node viewer): order policy \`${catalog.orderPolicy}\`, tracks ${catalog.tracks.join(', ')}.`);
+  if (catalog?.type === 'catalog')
+    result.notes.push(
+      `Warp catalog (Node viewer): order policy \`${catalog.orderPolicy}\`, tracks ${catalog.tracks.join(', ')}.`,
+    );
 
   await viewers.close();
   viewers = undefined;
@@ -360,7 +437,9 @@ async function main(): Promise<void> {
   if (stale.length) console.log(`removed stale namespaces: ${stale.join(', ')}`);
   lab = await createLab(DELAY_MS);
   stateDir = mkdtempSync(join(os.tmpdir(), 'pcl-state-'));
-  console.log(`links: ${DELAY_MS} ms one way (user-space delay lines), queue ${QUEUE_MS} ms of bytes; latency target ${TARGET_MS} ms; runs ${RUNS.map((r) => r.key).join(', ')}`);
+  console.log(
+    `links: ${DELAY_MS} ms one way (user-space delay lines), queue ${QUEUE_MS} ms of bytes; latency target ${TARGET_MS} ms; runs ${RUNS.map((r) => r.key).join(', ')}`,
+  );
   const runs: RunResult[] = [];
   try {
     for (const spec of RUNS) runs.push(await runOnce(spec));
@@ -371,7 +450,15 @@ async function main(): Promise<void> {
     startedAt: `${started.toISOString().slice(0, 19)}Z`,
     durationS: (Date.now() - started.getTime()) / 1000,
     machine: m,
-    config: { oneWayDelayMs: DELAY_MS, queueMs: QUEUE_MS, targetMs: TARGET_MS, sampleMs: SAMPLE_MS, warpTransport: WARP_TRANSPORT, warpOrder: WARP_ORDER, runs: RUNS.map((r) => r.key) },
+    config: {
+      oneWayDelayMs: DELAY_MS,
+      queueMs: QUEUE_MS,
+      targetMs: TARGET_MS,
+      sampleMs: SAMPLE_MS,
+      warpTransport: WARP_TRANSPORT,
+      warpOrder: WARP_ORDER,
+      runs: RUNS.map((r) => r.key),
+    },
     runs,
   };
   mkdirSync(dirname(RAW), { recursive: true });

@@ -55,7 +55,11 @@ function machine(): string {
 }
 
 /** Starts `node script …` in namespace `ns` (or here) pinned to `cpus` (or not). */
-function start(script: string, args: string[], options: { ns?: string; cpus?: number[]; nodeFlags?: string[]; stdin?: boolean } = {}): ChildProcess {
+function start(
+  script: string,
+  args: string[],
+  options: { ns?: string; cpus?: number[]; nodeFlags?: string[]; stdin?: boolean } = {},
+): ChildProcess {
   const node = [process.execPath, ...(options.nodeFlags ?? []), script, ...args];
   const pinned = options.cpus ? ['taskset', '-c', options.cpus.join(','), ...node] : node;
   const command = options.ns ? ['ip', 'netns', 'exec', options.ns, ...pinned] : pinned;
@@ -71,7 +75,9 @@ function runWorker<T>(script: string, task: object, options: Parameters<typeof s
     const child = start(script, [JSON.stringify(task)], options);
     let answer: T | undefined;
     jsonLines(child.stdout!, (m) => (answer = m as T));
-    child.on('exit', (code) => (code === 0 && answer !== undefined ? resolve(answer) : reject(new Error(`${script} exited ${code}`))));
+    child.on('exit', (code) =>
+      code === 0 && answer !== undefined ? resolve(answer) : reject(new Error(`${script} exited ${code}`)),
+    );
   });
 }
 
@@ -98,7 +104,7 @@ class Receiver {
   }
 
   command(line: 'join' | 'leave'): Promise<Record<string, unknown>> {
-    this.child.stdin!.write(line + '\n');
+    this.child.stdin!.write(`${line}\n`);
     return this.next();
   }
 
@@ -109,7 +115,8 @@ class Receiver {
 }
 
 const pad = (s: string | number, n: number) => String(s).padStart(n);
-const fmt = (x: number, digits = 0) => x.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
+const fmt = (x: number, digits = 0) =>
+  x.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
 const MiB = 2 ** 20;
 
 // ---------------------------------------------------------------------------------------------------
@@ -148,21 +155,47 @@ function senderReport(r: ThroughputResult) {
         },
       ];
     }),
-  ) as Record<Variant, { packetsPerSecond: number; megabitsPerSecond: number; cpuMicrosPerPacket: number; userMicrosPerPacket: number; cpuShare: number; errors: number; ratioToDgram: number; ratioToDgramPerRound: number[]; ratioToDgram1: number }>;
+  ) as Record<
+    Variant,
+    {
+      packetsPerSecond: number;
+      megabitsPerSecond: number;
+      cpuMicrosPerPacket: number;
+      userMicrosPerPacket: number;
+      cpuShare: number;
+      errors: number;
+      ratioToDgram: number;
+      ratioToDgramPerRound: number[];
+      ratioToDgram1: number;
+    }
+  >;
 
-  console.log(`\n1. sender throughput: ${r.runs.length / 4} rounds × ${ROUND_SECONDS} s per variant, alternating; ${SEGMENTS} pushes (${fmt(r.segmentBytes / 1e6, 1)} MB of bodies) = ${fmt(r.datagrams)} datagrams of ${fmt(r.datagramBytes / r.datagrams)} B mean, to ${TX_NS} → veth → ${RX_NS}, sender pinned to CPU ${SENDER_CPU ?? '-'}`);
-  console.log(`   ${'variant (median of rounds)'.padEnd(40)} ${pad('packets/s', 10)} ${pad('Mbit/s', 8)} ${pad('CPU µs/pkt', 10)} ${pad('of it user', 10)} ${pad('CPU', 5)}  ${pad('÷ dgram', 7)} ${pad('÷ dgram-1', 9)}  ÷ dgram per round`);
+  console.log(
+    `\n1. sender throughput: ${r.runs.length / 4} rounds × ${ROUND_SECONDS} s per variant, alternating; ${SEGMENTS} pushes (${fmt(r.segmentBytes / 1e6, 1)} MB of bodies) = ${fmt(r.datagrams)} datagrams of ${fmt(r.datagramBytes / r.datagrams)} B mean, to ${TX_NS} → veth → ${RX_NS}, sender pinned to CPU ${SENDER_CPU ?? '-'}`,
+  );
+  console.log(
+    `   ${'variant (median of rounds)'.padEnd(40)} ${pad('packets/s', 10)} ${pad('Mbit/s', 8)} ${pad('CPU µs/pkt', 10)} ${pad('of it user', 10)} ${pad('CPU', 5)}  ${pad('÷ dgram', 7)} ${pad('÷ dgram-1', 9)}  ÷ dgram per round`,
+  );
   for (const v of Object.keys(SENDER_LABELS) as Variant[]) {
     const x = variants[v];
     console.log(
-      `   ${SENDER_LABELS[v].padEnd(40)} ${pad(fmt(x.packetsPerSecond), 10)} ${pad(fmt(x.megabitsPerSecond), 8)} ${pad(fmt(x.cpuMicrosPerPacket, 2), 10)} ${pad(fmt(x.userMicrosPerPacket, 2), 10)} ${pad(fmt(x.cpuShare * 100) + '%', 5)}  ${pad(fmt(x.ratioToDgram, 2), 7)} ${pad(fmt(x.ratioToDgram1, 2), 9)}  ${x.ratioToDgramPerRound.map((q) => fmt(q, 2)).join(' ')}`,
+      `   ${SENDER_LABELS[v].padEnd(40)} ${pad(fmt(x.packetsPerSecond), 10)} ${pad(fmt(x.megabitsPerSecond), 8)} ${pad(fmt(x.cpuMicrosPerPacket, 2), 10)} ${pad(fmt(x.userMicrosPerPacket, 2), 10)} ${pad(`${fmt(x.cpuShare * 100)}%`, 5)}  ${pad(fmt(x.ratioToDgram, 2), 7)} ${pad(fmt(x.ratioToDgram1, 2), 9)}  ${x.ratioToDgramPerRound.map((q) => fmt(q, 2)).join(' ')}`,
     );
   }
   const errors = sum(Object.values(variants).map((x) => x.errors));
   if (errors) console.log(`   send errors: ${errors}`);
   const goal = variants.pushcast.ratioToDgram;
-  console.log(`   goal MulticastUdpSender ÷ plain dgram loop ≥ 0.90: ${fmt(goal, 2)} ${goal >= 0.9 ? 'met' : 'NOT met'}`);
-  return { datagrams: r.datagrams, datagramBytes: r.datagramBytes, segmentBytes: r.segmentBytes, window: WINDOW, variants, goalMet: goal >= 0.9 };
+  console.log(
+    `   goal MulticastUdpSender ÷ plain dgram loop ≥ 0.90: ${fmt(goal, 2)} ${goal >= 0.9 ? 'met' : 'NOT met'}`,
+  );
+  return {
+    datagrams: r.datagrams,
+    datagramBytes: r.datagramBytes,
+    segmentBytes: r.segmentBytes,
+    window: WINDOW,
+    variants,
+    goalMet: goal >= 0.9,
+  };
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -195,21 +228,46 @@ function reassemblerReport(r: ReassemblerResult) {
         },
       ];
     }),
-  ) as Record<ReassemblerVariant, { megabytesPerSecond: number; megabytesPerCpuSecond: number; ratioToCopy: number; ratioToCopyPerRound: number[] }>;
+  ) as Record<
+    ReassemblerVariant,
+    { megabytesPerSecond: number; megabytesPerCpuSecond: number; ratioToCopy: number; ratioToCopyPerRound: number[] }
+  >;
 
-  console.log(`\n2. reassembler: ${rounds} rounds, alternating; ${r.pushes} pushes, ${fmt(r.bodyBytes / 1e6, 1)} MB of bodies in ${fmt(r.datagrams)} datagrams (${fmt(r.datagramBytes / 1e6, 1)} MB); shuffled variant: ${r.duplicates} duplicates; signatures: ${r.verify}`);
-  console.log(`   ${'variant (median of rounds)'.padEnd(42)} ${pad('MB/s', 8)} ${pad('MB/CPU-s', 9)} ${pad('÷ copy', 8)}  ÷ copy per round`);
+  console.log(
+    `\n2. reassembler: ${rounds} rounds, alternating; ${r.pushes} pushes, ${fmt(r.bodyBytes / 1e6, 1)} MB of bodies in ${fmt(r.datagrams)} datagrams (${fmt(r.datagramBytes / 1e6, 1)} MB); shuffled variant: ${r.duplicates} duplicates; signatures: ${r.verify}`,
+  );
+  console.log(
+    `   ${'variant (median of rounds)'.padEnd(42)} ${pad('MB/s', 8)} ${pad('MB/CPU-s', 9)} ${pad('÷ copy', 8)}  ÷ copy per round`,
+  );
   for (const v of Object.keys(REASSEMBLER_LABELS) as ReassemblerVariant[]) {
     const x = variants[v];
-    console.log(`   ${REASSEMBLER_LABELS[v].padEnd(42)} ${pad(fmt(x.megabytesPerSecond), 8)} ${pad(fmt(x.megabytesPerCpuSecond), 9)} ${pad(fmt(x.ratioToCopy, 3), 8)}  ${x.ratioToCopyPerRound.map((q) => fmt(q, 3)).join(' ')}`);
+    console.log(
+      `   ${REASSEMBLER_LABELS[v].padEnd(42)} ${pad(fmt(x.megabytesPerSecond), 8)} ${pad(fmt(x.megabytesPerCpuSecond), 9)} ${pad(fmt(x.ratioToCopy, 3), 8)}  ${x.ratioToCopyPerRound.map((q) => fmt(q, 3)).join(' ')}`,
+    );
   }
-  console.log(`   peak memory during one pass, above the process before it (baseline RSS ${fmt(r.baseline.rss / MiB)} MiB, holding every datagram and body):`);
-  console.log(`   ${''.padEnd(42)} ${pad('RSS', 9)} ${pad('heapUsed', 9)} ${pad('arrayBuf', 9)} ${pad('buffered', 9)}  (MiB; buffered = max stats.bufferedBytes)`);
+  console.log(
+    `   peak memory during one pass, above the process before it (baseline RSS ${fmt(r.baseline.rss / MiB)} MiB, holding every datagram and body):`,
+  );
+  console.log(
+    `   ${''.padEnd(42)} ${pad('RSS', 9)} ${pad('heapUsed', 9)} ${pad('arrayBuf', 9)} ${pad('buffered', 9)}  (MiB; buffered = max stats.bufferedBytes)`,
+  );
   for (const v of ['pushcast', 'pushcast-shuffled'] as const) {
     const m = r.memory[v];
-    console.log(`   ${REASSEMBLER_LABELS[v].padEnd(42)} ${pad(fmt(m.rss / MiB, 1), 9)} ${pad(fmt(m.heapUsed / MiB, 1), 9)} ${pad(fmt(m.arrayBuffers / MiB, 1), 9)} ${pad(fmt(m.bufferedBytes / MiB, 2), 9)}`);
+    console.log(
+      `   ${REASSEMBLER_LABELS[v].padEnd(42)} ${pad(fmt(m.rss / MiB, 1), 9)} ${pad(fmt(m.heapUsed / MiB, 1), 9)} ${pad(fmt(m.arrayBuffers / MiB, 1), 9)} ${pad(fmt(m.bufferedBytes / MiB, 2), 9)}`,
+    );
   }
-  return { pushes: r.pushes, datagrams: r.datagrams, datagramBytes: r.datagramBytes, bodyBytes: r.bodyBytes, duplicates: r.duplicates, signatures: r.verify, variants, memory: r.memory, baseline: r.baseline };
+  return {
+    pushes: r.pushes,
+    datagrams: r.datagrams,
+    datagramBytes: r.datagramBytes,
+    bodyBytes: r.bodyBytes,
+    duplicates: r.duplicates,
+    signatures: r.verify,
+    variants,
+    memory: r.memory,
+    baseline: r.baseline,
+  };
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -240,7 +298,10 @@ async function fanout(): Promise<FanoutRun[]> {
           const joined = await Promise.all(pool.slice(0, k).map((r) => r.command('join')));
           const d0 = receiveDrops();
           const task: PacedTask = { mode: 'paced', rateBitsPerSecond: RATE, seconds: STREAM_SECONDS };
-          const sender = await runWorker<PacedResult>(SENDER, task, { ns: TX_NS, cpus: SENDER_CPU === undefined ? undefined : [SENDER_CPU] });
+          const sender = await runWorker<PacedResult>(SENDER, task, {
+            ns: TX_NS,
+            cpus: SENDER_CPU === undefined ? undefined : [SENDER_CPU],
+          });
           await new Promise((r) => setTimeout(r, 300)); // the last datagrams reach the receivers
           const counts = await Promise.all(pool.slice(0, k).map((r) => r.command('leave')));
           const d1 = receiveDrops();
@@ -252,7 +313,11 @@ async function fanout(): Promise<FanoutRun[]> {
             received: counts.map((c) => c.packets as number),
             receiverCpuMicros: counts.map((c) => c.cpuMicros as number),
             rcvbuf: Math.min(...joined.map((j) => j.rcvbuf as number)),
-            drops: { udpRcvbufErrors: d1.udpRcvbufErrors - d0.udpRcvbufErrors, udpInErrors: d1.udpInErrors - d0.udpInErrors, backlogDrops: d1.backlogDrops - d0.backlogDrops },
+            drops: {
+              udpRcvbufErrors: d1.udpRcvbufErrors - d0.udpRcvbufErrors,
+              udpInErrors: d1.udpInErrors - d0.udpInErrors,
+              backlogDrops: d1.backlogDrops - d0.backlogDrops,
+            },
           });
         }
       }
@@ -266,8 +331,12 @@ async function fanout(): Promise<FanoutRun[]> {
 function fanoutReport(runs: FanoutRun[]) {
   const tick = 1000 / CLOCK_TICKS;
   const rows: Record<string, unknown>[] = [];
-  console.log(`\n3. receivers: MulticastUdpSender paced at ${fmt(RATE / 1e6, 1)} Mbit/s for ~${STREAM_SECONDS} s (pre-packetized), K receiver processes joined in ${RX_NS}; sending process on CPU ${SENDER_CPU ?? '-'}, receivers on CPU ${RECEIVER_CPUS?.join(',') ?? '-'}; mean of ${RX_ROUNDS} rounds`);
-  console.log(`   sender CPU = process.cpuUsage() of the sending process over its send window; softirq = /proc/stat (machine-wide, ${CLOCK_TICKS} Hz ticks)`);
+  console.log(
+    `\n3. receivers: MulticastUdpSender paced at ${fmt(RATE / 1e6, 1)} Mbit/s for ~${STREAM_SECONDS} s (pre-packetized), K receiver processes joined in ${RX_NS}; sending process on CPU ${SENDER_CPU ?? '-'}, receivers on CPU ${RECEIVER_CPUS?.join(',') ?? '-'}; mean of ${RX_ROUNDS} rounds`,
+  );
+  console.log(
+    `   sender CPU = process.cpuUsage() of the sending process over its send window; softirq = /proc/stat (machine-wide, ${CLOCK_TICKS} Hz ticks)`,
+  );
   for (const steering of ['steered', 'unsteered'] as const) {
     const mine = runs.filter((r) => r.steering === steering);
     if (mine.length === 0) continue;
@@ -276,7 +345,9 @@ function fanoutReport(runs: FanoutRun[]) {
         ? `   receive side steered (RPS) to the receivers' CPUs, as separate receiver hosts:`
         : `   receive side not steered: the kernel's per-receiver copies run in the sender's send calls (one host, or a sender-side loopback):`,
     );
-    console.log(`   ${pad('K', 4)} ${pad('pkts sent', 10)} ${pad('Mbit/s', 7)} ${pad('CPU ms/MB', 10)} ${pad('user', 6)} ${pad('sys', 6)} ${pad('÷ K=1', 6)} ${pad('softirq ms cpu0/other', 22)}  received per receiver (min/median/max), rcvbuf drops, backlog drops`);
+    console.log(
+      `   ${pad('K', 4)} ${pad('pkts sent', 10)} ${pad('Mbit/s', 7)} ${pad('CPU ms/MB', 10)} ${pad('user', 6)} ${pad('sys', 6)} ${pad('÷ K=1', 6)} ${pad('softirq ms cpu0/other', 22)}  received per receiver (min/median/max), rcvbuf drops, backlog drops`,
+    );
     const base = mine.filter((r) => r.receivers === RECEIVERS[0]);
     const perMb = (r: FanoutRun) => (r.sender.userMicros + r.sender.systemMicros) / 1000 / (r.sender.bytes / 1e6);
     const baseCpu = sum(base.map(perMb)) / base.length;
@@ -286,8 +357,12 @@ function fanoutReport(runs: FanoutRun[]) {
       const cpuPerMb = mean(perMb);
       const user = mean((r) => r.sender.userMicros / 1000 / (r.sender.bytes / 1e6));
       const sys = mean((r) => r.sender.systemMicros / 1000 / (r.sender.bytes / 1e6));
-      const softSender = mean((r) => (SENDER_CPU === undefined ? sum(r.sender.softirqTicks) : r.sender.softirqTicks[SENDER_CPU]) * tick);
-      const softOther = mean((r) => (SENDER_CPU === undefined ? 0 : sum(r.sender.softirqTicks) - r.sender.softirqTicks[SENDER_CPU]) * tick);
+      const softSender = mean(
+        (r) => (SENDER_CPU === undefined ? sum(r.sender.softirqTicks) : r.sender.softirqTicks[SENDER_CPU]) * tick,
+      );
+      const softOther = mean(
+        (r) => (SENDER_CPU === undefined ? 0 : sum(r.sender.softirqTicks) - r.sender.softirqTicks[SENDER_CPU]) * tick,
+      );
       const sent = ks.map((r) => r.sender.packets);
       const received = ks.flatMap((r) => r.received);
       const lost = ks.flatMap((r) => r.received.map((n) => r.sender.packets - n));
@@ -324,16 +399,31 @@ function fanoutReport(runs: FanoutRun[]) {
 async function main(): Promise<void> {
   const began = performance.now();
   console.log(`machine: ${machine()}`);
-  console.log(`multicast bench: signatures ${SIGNING.name}; sender pinned to CPU ${SENDER_CPU ?? '- (one CPU)'}, receivers to CPU ${RECEIVER_CPUS?.join(',') ?? '-'}`);
+  console.log(
+    `multicast bench: signatures ${SIGNING.name}; sender pinned to CPU ${SENDER_CPU ?? '- (one CPU)'}, receivers to CPU ${RECEIVER_CPUS?.join(',') ?? '-'}`,
+  );
 
   createNetwork();
   try {
     // The receiving side's kernel work off the sender's CPU, as it would be on other hosts.
     setReceiveSteering(RECEIVER_CPUS);
-    const throughputTask: ThroughputTask = { mode: 'throughput', segments: SEGMENTS, rounds: ROUNDS, roundSeconds: ROUND_SECONDS, window: WINDOW };
-    const sender = senderReport(await runWorker<ThroughputResult>(SENDER, throughputTask, { ns: TX_NS, cpus: SENDER_CPU === undefined ? undefined : [SENDER_CPU] }));
+    const throughputTask: ThroughputTask = {
+      mode: 'throughput',
+      segments: SEGMENTS,
+      rounds: ROUNDS,
+      roundSeconds: ROUND_SECONDS,
+      window: WINDOW,
+    };
+    const sender = senderReport(
+      await runWorker<ThroughputResult>(SENDER, throughputTask, {
+        ns: TX_NS,
+        cpus: SENDER_CPU === undefined ? undefined : [SENDER_CPU],
+      }),
+    );
     const reassemblerTask: ReassemblerTask = { segments: SEGMENTS, rounds: ROUNDS };
-    const reassembler = reassemblerReport(await runWorker<ReassemblerResult>(REASSEMBLER, reassemblerTask, { nodeFlags: ['--expose-gc'] }));
+    const reassembler = reassemblerReport(
+      await runWorker<ReassemblerResult>(REASSEMBLER, reassemblerTask, { nodeFlags: ['--expose-gc'] }),
+    );
     const receivers = fanoutReport(await fanout());
     const seconds = (performance.now() - began) / 1000;
     console.log(`\n(${fmt(seconds)} s)`);
@@ -343,7 +433,16 @@ async function main(): Promise<void> {
           bench: 'multicast',
           machine: machine(),
           cpus: { sender: SENDER_CPU ?? null, receivers: RECEIVER_CPUS ?? null },
-          settings: { rounds: ROUNDS, roundSeconds: ROUND_SECONDS, segments: SEGMENTS, window: WINDOW, rateBitsPerSecond: RATE, streamSeconds: STREAM_SECONDS, receivers: RECEIVERS, receiverRounds: RX_ROUNDS },
+          settings: {
+            rounds: ROUNDS,
+            roundSeconds: ROUND_SECONDS,
+            segments: SEGMENTS,
+            window: WINDOW,
+            rateBitsPerSecond: RATE,
+            streamSeconds: STREAM_SECONDS,
+            receivers: RECEIVERS,
+            receiverRounds: RX_ROUNDS,
+          },
           sender,
           reassembler,
           receivers,

@@ -37,10 +37,14 @@ function freePort(): Promise<number> {
 
 function runLoad(urls: string[]): Promise<LoadResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [LOAD_CLIENT, String(SECONDS), String(CONCURRENCY), ...urls], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(process.execPath, [LOAD_CLIENT, String(SECONDS), String(CONCURRENCY), ...urls], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
     let out = '';
     child.stdout.setEncoding('utf8').on('data', (d) => (out += d));
-    child.on('exit', (code) => (code === 0 ? resolve(JSON.parse(out)) : reject(new Error(`load client exited ${code}`))));
+    child.on('exit', (code) =>
+      code === 0 ? resolve(JSON.parse(out)) : reject(new Error(`load client exited ${code}`)),
+    );
   });
 }
 
@@ -56,7 +60,6 @@ function rssMiB(pid: number): number {
   const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
   return m ? Number(m[1]) / 1024 : NaN;
 }
-
 
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
@@ -101,7 +104,9 @@ async function main(): Promise<void> {
         paths.push(path);
       }
     }
-    console.log(`segments: ${paths.length} (${tracks.join(', ')}), mean ${(totalBytes / paths.length / 1024).toFixed(0)} KiB; ${CONCURRENCY} connections, ${ROUNDS} rounds of ${SECONDS} s each, alternating`);
+    console.log(
+      `segments: ${paths.length} (${tracks.join(', ')}), mean ${(totalBytes / paths.length / 1024).toFixed(0)} KiB; ${CONCURRENCY} connections, ${ROUNDS} rounds of ${SECONDS} s each, alternating`,
+    );
 
     // nginx as a CDN edge would run it: one worker (the origin is one Node event loop), sendfile, keep-alive.
     const nginxPort = await freePort();
@@ -127,7 +132,8 @@ http {
       results.nginx.push(await runLoad(paths.map((p) => `http://127.0.0.1:${nginxPort}${p}`)));
     }
     for (const [server, runs] of Object.entries(results)) {
-      for (const r of runs) if (r.errors) throw new Error(`${server}: a load run had ${r.errors} failed requests (see ${dir}/error.log)`);
+      for (const r of runs)
+        if (r.errors) throw new Error(`${server}: a load run had ${r.errors} failed requests (see ${dir}/error.log)`);
     }
     const o = {
       rps: median(results.origin.map((r) => r.requestsPerSecond)),
@@ -142,10 +148,18 @@ http {
       p99: median(results.nginx.map((r) => r.p99)),
     };
     console.log('\nsegment GET (median of rounds)   origin      nginx     origin/nginx');
-    console.log(`  requests/s                 ${o.rps.toFixed(0).padStart(9)} ${n.rps.toFixed(0).padStart(10)}   ${(o.rps / n.rps).toFixed(2)}`);
-    console.log(`  Mbit/s                     ${o.mbps.toFixed(0).padStart(9)} ${n.mbps.toFixed(0).padStart(10)}   ${(o.mbps / n.mbps).toFixed(2)}`);
-    console.log(`  latency p50 (ms)           ${o.p50.toFixed(2).padStart(9)} ${n.p50.toFixed(2).padStart(10)}   ${(o.p50 / n.p50).toFixed(2)}`);
-    console.log(`  latency p99 (ms)           ${o.p99.toFixed(2).padStart(9)} ${n.p99.toFixed(2).padStart(10)}   ${(o.p99 / n.p99).toFixed(2)}`);
+    console.log(
+      `  requests/s                 ${o.rps.toFixed(0).padStart(9)} ${n.rps.toFixed(0).padStart(10)}   ${(o.rps / n.rps).toFixed(2)}`,
+    );
+    console.log(
+      `  Mbit/s                     ${o.mbps.toFixed(0).padStart(9)} ${n.mbps.toFixed(0).padStart(10)}   ${(o.mbps / n.mbps).toFixed(2)}`,
+    );
+    console.log(
+      `  latency p50 (ms)           ${o.p50.toFixed(2).padStart(9)} ${n.p50.toFixed(2).padStart(10)}   ${(o.p50 / n.p50).toFixed(2)}`,
+    );
+    console.log(
+      `  latency p99 (ms)           ${o.p99.toFixed(2).padStart(9)} ${n.p99.toFixed(2).padStart(10)}   ${(o.p99 / n.p99).toFixed(2)}`,
+    );
 
     // The origin's own cost while the live encoder runs and no one is watching.
     const pid = serve.child.pid!;
@@ -156,7 +170,9 @@ http {
     await new Promise((r) => setTimeout(r, window * 1000));
     const originCpu = ((cpuSeconds(pid) - c0) / window) * 100;
     const ffmpegCpu = ffmpegPid ? ((cpuSeconds(ffmpegPid) - f0) / window) * 100 : NaN;
-    console.log(`\nwhile live (${window} s, no viewers): origin ${originCpu.toFixed(1)} % of a core, RSS ${rssMiB(pid).toFixed(0)} MiB; ffmpeg encoder ${ffmpegCpu.toFixed(1)} % of a core, RSS ${ffmpegPid ? rssMiB(ffmpegPid).toFixed(0) : '?'} MiB`);
+    console.log(
+      `\nwhile live (${window} s, no viewers): origin ${originCpu.toFixed(1)} % of a core, RSS ${rssMiB(pid).toFixed(0)} MiB; ffmpeg encoder ${ffmpegCpu.toFixed(1)} % of a core, RSS ${ffmpegPid ? rssMiB(ffmpegPid).toFixed(0) : '?'} MiB`,
+    );
   } finally {
     nginx?.kill('SIGTERM');
     await serve.stop();

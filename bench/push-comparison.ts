@@ -14,12 +14,30 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { browserBytes, browserRun, CHROMIUM, launchInClientNamespace, unknownSizes, type BrowserMode, type LaunchedChromium } from './push/chromium.js';
+import {
+  browserBytes,
+  browserRun,
+  CHROMIUM,
+  launchInClientNamespace,
+  unknownSizes,
+  type BrowserMode,
+  type LaunchedChromium,
+} from './push/chromium.js';
 import { nextPhase, type LiveTiming } from './push/mpd.js';
 import { CLIENT_NS, createNetwork, removeStaleNamespaces, type Network } from './push/network.js';
 import type { LiveMode, LiveResult, ProbeResult, StartupMode, StartupResult, Task } from './push/node-client.js';
 import { LADDER, ORIGIN_URL, REPO, SEGMENT_DURATION, startOrigin, type OriginProcess } from './push/origin-process.js';
-import { bytes, chartSvg, markdown, ms, summarize, table, type BrowserSample, type Results, type RowKey } from './push/report.js';
+import {
+  bytes,
+  chartSvg,
+  markdown,
+  ms,
+  summarize,
+  table,
+  type BrowserSample,
+  type Results,
+  type RowKey,
+} from './push/report.js';
 
 const RTTS = (process.env.PCB_RTTS ?? '0,50,150').split(',').map(Number);
 const NODE_REPS = Number(process.env.PCB_NODE_REPS ?? 5);
@@ -60,7 +78,8 @@ async function until(t: number): Promise<void> {
 
 function machine(): Results['machine'] {
   const cpus = os.cpus();
-  const firstLine = (cmd: string, args: string[]) => spawnSync(cmd, args, { encoding: 'utf8' }).stdout?.split('\n')[0].trim() || `${cmd}: unknown`;
+  const firstLine = (cmd: string, args: string[]) =>
+    spawnSync(cmd, args, { encoding: 'utf8' }).stdout?.split('\n')[0].trim() || `${cmd}: unknown`;
   return {
     cpu: `${cpus[0]?.model.trim() ?? 'unknown CPU'} × ${cpus.length}`,
     memory: `${(os.totalmem() / 2 ** 30).toFixed(0)} GiB`,
@@ -86,7 +105,9 @@ async function client<T>(task: Task): Promise<T> {
 
 function clientOnce<T>(task: Task): Promise<T> {
   return new Promise((resolve, reject) => {
-    const child = spawn('ip', ['netns', 'exec', CLIENT_NS, process.execPath, CLIENT, JSON.stringify(task)], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn('ip', ['netns', 'exec', CLIENT_NS, process.execPath, CLIENT, JSON.stringify(task)], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     children.add(child);
     let out = '';
     let err = '';
@@ -97,7 +118,12 @@ function clientOnce<T>(task: Task): Promise<T> {
       clearTimeout(timer);
       children.delete(child);
       if (code === 0) resolve(JSON.parse(out) as T);
-      else reject(new Error(`node-client ${task.task}${'mode' in task ? ` ${task.mode}` : ''} failed (${code ?? signal}): ${err.trim()}`));
+      else
+        reject(
+          new Error(
+            `node-client ${task.task}${'mode' in task ? ` ${task.mode}` : ''} failed (${code ?? signal}): ${err.trim()}`,
+          ),
+        );
     });
   });
 }
@@ -112,7 +138,8 @@ async function counted<T>(results: Results, label: string, rtt: number, f: () =>
   const value = await f();
   const after = await counters();
   const delta: Record<string, number> = {};
-  for (const [k, v] of Object.entries(after)) if (v !== (before[k] ?? 0) && !/^pushcast_(nodejs_|process_)/.test(k)) delta[k] = v - (before[k] ?? 0);
+  for (const [k, v] of Object.entries(after))
+    if (v !== (before[k] ?? 0) && !/^pushcast_(nodejs_|process_)/.test(k)) delta[k] = v - (before[k] ?? 0);
   results.counters.push({ label, rtt, delta });
   return value;
 }
@@ -129,15 +156,21 @@ const BROWSER_URL: Record<BrowserMode, string> = { 'on-demand': '/', prefetch: '
  * it wants depends on the phase: the repetitions spread over the segment cycle, the same phases for every mode.
  */
 async function chromiumRun(mode: BrowserMode, timing: LiveTiming, phase: number): Promise<BrowserSample> {
-  const run = await browserRun(browser!.browser, ORIGIN_URL + BROWSER_URL[mode], mode, SETTLE_MS, () => until(nextPhase(timing, wall(), phase, 300)));
+  const run = await browserRun(browser!.browser, ORIGIN_URL + BROWSER_URL[mode], mode, SETTLE_MS, () =>
+    until(nextPhase(timing, wall(), phase, 300)),
+  );
   const missing = unknownSizes(run);
-  const sizes = missing.length ? await client<Record<string, number>>({ task: 'sizes', origin: ORIGIN_URL, paths: missing }) : {};
+  const sizes = missing.length
+    ? await client<Record<string, number>>({ task: 'sizes', origin: ORIGIN_URL, paths: missing })
+    : {};
   return { run, bytes: browserBytes(run, sizes) };
 }
 
 function line(label: string, values: number[], unit = 'ms'): string {
   const s = summarize(values);
-  return s ? `${label} ${unit === 'ms' ? ms(s.median) : bytes(s.median)}${unit === 'ms' ? ` ms (${ms(s.min)}–${ms(s.max)})` : ''}` : `${label} –`;
+  return s
+    ? `${label} ${unit === 'ms' ? ms(s.median) : bytes(s.median)}${unit === 'ms' ? ` ms (${ms(s.min)}–${ms(s.max)})` : ''}`
+    : `${label} –`;
 }
 
 interface Phase {
@@ -161,7 +194,12 @@ const PHASES: Phase[] = [
   {
     name: 'B',
     args: ORIGIN_B,
-    node: [['on-demand', 'on-demand'], ['prefetch', 'prefetch'], ['early-hints', 'early-hints'], ['push', 'push']],
+    node: [
+      ['on-demand', 'on-demand'],
+      ['prefetch', 'prefetch'],
+      ['early-hints', 'early-hints'],
+      ['push', 'push'],
+    ],
     browser: ['early-hints'],
     live: ['on-demand', 'prefetch', 'push'],
   },
@@ -190,9 +228,20 @@ async function runPhase(p: Phase, results: Results): Promise<void> {
     const startup = (results.startup[rtt] ??= {});
     for (const [key] of p.node) startup[key] = [];
     await counted(results, `node startup, origin ${p.name}`, rtt, async () => {
-      for (let rep = 0; rep < NODE_REPS; rep++) for (const [key, mode] of p.node) startup[key]!.push(await startupRun(mode, timing, rtt));
+      for (let rep = 0; rep < NODE_REPS; rep++)
+        for (const [key, mode] of p.node) startup[key]!.push(await startupRun(mode, timing, rtt));
     });
-    for (const [key] of p.node) console.log(`  RTT ${rtt} ms, Node startup: ${line(key, startup[key]!.map((x) => x.startupMs))}, not used ${line('', startup[key]!.map((x) => x.wastedBytes), 'B')}`);
+    for (const [key] of p.node)
+      console.log(
+        `  RTT ${rtt} ms, Node startup: ${line(
+          key,
+          startup[key]!.map((x) => x.startupMs),
+        )}, not used ${line(
+          '',
+          startup[key]!.map((x) => x.wastedBytes),
+          'B',
+        )}`,
+      );
 
     const frames = (results.browser[rtt] ??= {});
     for (const mode of p.browser) frames[mode] = [];
@@ -205,16 +254,36 @@ async function runPhase(p: Phase, results: Results): Promise<void> {
     for (const mode of p.browser) {
       const runs = frames[mode]!;
       console.log(
-        `  RTT ${rtt} ms, Chromium first frame: ${line(mode, runs.map((x) => x.run.firstFrameMs))}; protocol ${[...new Set(runs.map((x) => x.run.protocol))].join('/')}; 103 in ${runs.filter((x) => x.run.interimMs > 0).length}/${runs.length}; hints used ${runs.reduce((n, x) => n + x.bytes.hintsUsed.length, 0)}/${runs.reduce((n, x) => n + x.run.hinted.length, 0)}; not used ${line('', runs.map((x) => x.bytes.wasted), 'B')}`,
+        `  RTT ${rtt} ms, Chromium first frame: ${line(
+          mode,
+          runs.map((x) => x.run.firstFrameMs),
+        )}; protocol ${[...new Set(runs.map((x) => x.run.protocol))].join('/')}; 103 in ${runs.filter((x) => x.run.interimMs > 0).length}/${runs.length}; hints used ${runs.reduce((n, x) => n + x.bytes.hintsUsed.length, 0)}/${runs.reduce((n, x) => n + x.run.hinted.length, 0)}; not used ${line(
+          '',
+          runs.map((x) => x.bytes.wasted),
+          'B',
+        )}`,
       );
     }
 
     const live = (results.live[rtt] ??= {});
     for (const mode of p.live) {
       live[mode] = await counted(results, `live ${mode}`, rtt, () =>
-        client<LiveResult>({ task: 'live', mode, origin: ORIGIN_URL, timing, rendition, segments: LIVE_SEGMENTS, rttMs: rtt }),
+        client<LiveResult>({
+          task: 'live',
+          mode,
+          origin: ORIGIN_URL,
+          timing,
+          rendition,
+          segments: LIVE_SEGMENTS,
+          rttMs: rtt,
+        }),
       );
-      console.log(`  RTT ${rtt} ms, live edge ${rendition}: ${line(mode, live[mode]!.segments.map((x) => x.latencyMs))}, extra ${bytes(live[mode]!.extraBytes)}`);
+      console.log(
+        `  RTT ${rtt} ms, live edge ${rendition}: ${line(
+          mode,
+          live[mode]!.segments.map((x) => x.latencyMs),
+        )}, extra ${bytes(live[mode]!.extraBytes)}`,
+      );
     }
   }
   await browser.close();
@@ -251,7 +320,16 @@ async function main(): Promise<void> {
     durationS: 0,
     machine: machine(),
     network: 'delay-line',
-    config: { rtts: RTTS, nodeReps: NODE_REPS, browserReps: BROWSER_REPS, liveSegments: LIVE_SEGMENTS, phase: PHASE, settleMs: SETTLE_MS, ladder: LADDER, segmentDuration: SEGMENT_DURATION },
+    config: {
+      rtts: RTTS,
+      nodeReps: NODE_REPS,
+      browserReps: BROWSER_REPS,
+      liveSegments: LIVE_SEGMENTS,
+      phase: PHASE,
+      settleMs: SETTLE_MS,
+      ladder: LADDER,
+      segmentDuration: SEGMENT_DURATION,
+    },
     origins: { a: ['pushcast serve', ...ORIGIN_A].join(' '), b: ['pushcast serve', ...ORIGIN_B].join(' ') },
     timings: {},
     startup: {},
@@ -266,7 +344,9 @@ async function main(): Promise<void> {
   if (stale.length) console.log(`removed stale namespaces: ${stale.join(', ')}`);
   network = await createNetwork();
   results.network = network.kind;
-  console.log(`network: namespaces pcb-origin / pcb-client, RTT by ${network.kind === 'netem' ? 'netem' : 'user-space delay line (no sch_netem in this kernel)'}; RTTs ${RTTS.join(', ')} ms`);
+  console.log(
+    `network: namespaces pcb-origin / pcb-client, RTT by ${network.kind === 'netem' ? 'netem' : 'user-space delay line (no sch_netem in this kernel)'}; RTTs ${RTTS.join(', ')} ms`,
+  );
   try {
     for (const p of PHASES) await runPhase(p, results);
   } finally {

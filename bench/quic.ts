@@ -40,7 +40,9 @@ interface Result {
 const PEER = fileURLToPath(new URL('./quic/peer.js', import.meta.url));
 
 /** The receiving end in a child process; `bytes()` asks it how much it has received so far. */
-async function startPeer(args: string[]): Promise<{ port: number; bytes: () => Promise<number>; stop: () => Promise<void> }> {
+async function startPeer(
+  args: string[],
+): Promise<{ port: number; bytes: () => Promise<number>; stop: () => Promise<void> }> {
   const child = spawn(process.execPath, [...process.execArgv, PEER, ...args], { stdio: ['pipe', 'pipe', 'inherit'] });
   const lines = readline.createInterface({ input: child.stdout! });
   const waiting: ((line: string) => void)[] = [];
@@ -122,7 +124,16 @@ async function main(): Promise<void> {
   const dir = mkdtempSync(join(os.tmpdir(), 'pushcast-bench-quic-'));
   const cert = developmentCertificate(dir);
   const listen = (congestionControl: CongestionControl) =>
-    QuicEndpoint.listen({ alpn: ['pushcast-bench'], key: cert.key, cert: cert.cert, host: '127.0.0.1', port: 0, initialMaxData: 64 << 20, initialMaxStreamData: 16 << 20, congestionControl });
+    QuicEndpoint.listen({
+      alpn: ['pushcast-bench'],
+      key: cert.key,
+      cert: cert.cert,
+      host: '127.0.0.1',
+      port: 0,
+      initialMaxData: 64 << 20,
+      initialMaxStreamData: 16 << 20,
+      congestionControl,
+    });
   const server = await listen('bbr');
   const cubicServer = await listen('cubic');
   try {
@@ -135,18 +146,32 @@ async function main(): Promise<void> {
     ];
     for (let round = 0; round < ROUNDS; round++) for (const row of rows) row.results.push(await row.run());
     const base = median(rows[0]!.results.map((r) => r.gbps));
-    console.log(`\nloopback bulk transfer, ${SECONDS} s × ${ROUNDS} rounds (alternating), receiver in a child process; medians`);
+    console.log(
+      `\nloopback bulk transfer, ${SECONDS} s × ${ROUNDS} rounds (alternating), receiver in a child process; medians`,
+    );
     console.log('variant                                   Gbit/s   ÷ dgram   sender CPU s per Gbit');
     for (const row of rows) {
       const gbps = median(row.results.map((r) => r.gbps));
-      console.log(`${row.name.padEnd(40)} ${gbps.toFixed(3).padStart(7)}   ${(gbps / base).toFixed(2).padStart(6)}   ${median(row.results.map((r) => r.cpuSecondsPerGbit)).toFixed(2).padStart(8)}`);
+      console.log(
+        `${row.name.padEnd(40)} ${gbps.toFixed(3).padStart(7)}   ${(gbps / base).toFixed(2).padStart(6)}   ${median(
+          row.results.map((r) => r.cpuSecondsPerGbit),
+        )
+          .toFixed(2)
+          .padStart(8)}`,
+      );
     }
 
     // Handshakes.
     const times: number[] = [];
     for (let i = 0; i < 20; i++) {
       const t0 = performance.now();
-      const c = await QuicEndpoint.connect({ alpn: ['pushcast-bench'], host: '127.0.0.1', port: server.address.port, serverName: 'localhost', ca: cert.cert });
+      const c = await QuicEndpoint.connect({
+        alpn: ['pushcast-bench'],
+        host: '127.0.0.1',
+        port: server.address.port,
+        serverName: 'localhost',
+        ca: cert.cert,
+      });
       times.push(performance.now() - t0);
       await c.close();
     }
@@ -155,13 +180,27 @@ async function main(): Promise<void> {
     // Idle connections.
     global.gc?.();
     const rss0 = process.memoryUsage().rss;
-    const idle = await Promise.all(Array.from({ length: 200 }, () => QuicEndpoint.connect({ alpn: ['pushcast-bench'], host: '127.0.0.1', port: server.address.port, serverName: 'localhost', ca: cert.cert })));
+    const idle = await Promise.all(
+      Array.from({ length: 200 }, () =>
+        QuicEndpoint.connect({
+          alpn: ['pushcast-bench'],
+          host: '127.0.0.1',
+          port: server.address.port,
+          serverName: 'localhost',
+          ca: cert.cert,
+        }),
+      ),
+    );
     await new Promise((r) => setTimeout(r, 500));
     global.gc?.();
     const perConnection = (process.memoryUsage().rss - rss0) / 200;
-    console.log(`memory per idle connection (both ends in this process, client socket included): ${(perConnection / 1024).toFixed(1)} KiB`);
+    console.log(
+      `memory per idle connection (both ends in this process, client socket included): ${(perConnection / 1024).toFixed(1)} KiB`,
+    );
     await Promise.all(idle.map((c) => c.close()));
-    console.log(`bench-json: ${JSON.stringify({ bench: 'quic', machine: machine(), seconds: SECONDS, rounds: ROUNDS, rows: rows.map((r) => ({ name: r.name, gbps: median(r.results.map((x) => x.gbps)), cpuSecondsPerGbit: median(r.results.map((x) => x.cpuSecondsPerGbit)) })), handshakeMs: median(times), idleConnectionBytes: perConnection })}`);
+    console.log(
+      `bench-json: ${JSON.stringify({ bench: 'quic', machine: machine(), seconds: SECONDS, rounds: ROUNDS, rows: rows.map((r) => ({ name: r.name, gbps: median(r.results.map((x) => x.gbps)), cpuSecondsPerGbit: median(r.results.map((x) => x.cpuSecondsPerGbit)) })), handshakeMs: median(times), idleConnectionBytes: perConnection })}`,
+    );
   } finally {
     await Promise.all([server.close(), cubicServer.close()]);
     rmSync(dir, { recursive: true, force: true });

@@ -26,11 +26,24 @@ import { fileURLToPath } from 'node:url';
 import { createNodeFetch } from '../src/client/index.js';
 import { BIN, startServe, type RunningServe } from '../test/support/pushcast-process.js';
 import { childPids, killQuietly } from '../test/support/processes.js';
-import { findings, mainTable, machineTable, markdown, type Machine, type Mode, type Results, type Row } from './relay-fanout/report.js';
+import {
+  findings,
+  mainTable,
+  machineTable,
+  markdown,
+  type Machine,
+  type Mode,
+  type Results,
+  type Row,
+} from './relay-fanout/report.js';
 import type { MarkLine, ReadyLine, ReportLine, SubscribersArgs } from './relay-fanout/subscribers.js';
 
 const env = (name: string, fallback: string) => process.env[name] ?? fallback;
-const list = (value: string) => value.split(',').map((x) => x.trim()).filter(Boolean);
+const list = (value: string) =>
+  value
+    .split(',')
+    .map((x) => x.trim())
+    .filter(Boolean);
 const NS = list(env('PCL_FANOUT_N', '10,100,500')).map((x) => {
   const n = Number(x);
   if (!Number.isInteger(n) || n < 1) throw new Error(`PCL_FANOUT_N: ${x} is not a number of subscribers`);
@@ -65,7 +78,11 @@ function machine(): Machine {
     memory: `${(os.totalmem() / 2 ** 30).toFixed(0)} GiB`,
     kernel: `${os.type()} ${os.release()}`,
     node: process.version,
-    ffmpeg: spawnSync('ffmpeg', ['-version'], { encoding: 'utf8' }).stdout?.split('\n')[0]?.replace(/ Copyright.*/, '').trim() || 'ffmpeg: unknown',
+    ffmpeg:
+      spawnSync('ffmpeg', ['-version'], { encoding: 'utf8' })
+        .stdout?.split('\n')[0]
+        ?.replace(/ Copyright.*/, '')
+        .trim() || 'ffmpeg: unknown',
   };
 }
 
@@ -76,7 +93,10 @@ function ticks(pid: number): { ticks: number; comm: string } | undefined {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     const after = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return { ticks: Number(after[11]) + Number(after[12]), comm: stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')) };
+    return {
+      ticks: Number(after[11]) + Number(after[12]),
+      comm: stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')),
+    };
   } catch {
     return undefined;
   }
@@ -118,7 +138,8 @@ function snapshot(): CpuSnapshot {
 /** CPU seconds of `pids` between two snapshots (processes alive at both). */
 function cpuSeconds(a: CpuSnapshot, b: CpuSnapshot, pids: number[]): number {
   let t = 0;
-  for (const pid of pids) if (a.byPid.has(pid) && b.byPid.has(pid)) t += b.byPid.get(pid)!.ticks - a.byPid.get(pid)!.ticks;
+  for (const pid of pids)
+    if (a.byPid.has(pid) && b.byPid.has(pid)) t += b.byPid.get(pid)!.ticks - a.byPid.get(pid)!.ticks;
   return t / CLK_TCK;
 }
 
@@ -161,7 +182,22 @@ interface Relay {
 
 /** `pushcast relay` on a free port of 127.0.0.1; resolves with its printed URLs (named localhost: the certificate's name). */
 async function startRelay(upstream: string, caFile: string, stateDir: string, maxSubscribers: number): Promise<Relay> {
-  const args = [BIN, 'relay', '--upstream', upstream, '--ca', caFile, '--state-dir', stateDir, '--port', '0', '--host', '127.0.0.1', '--max-subscribers', String(Math.max(1000, maxSubscribers))];
+  const args = [
+    BIN,
+    'relay',
+    '--upstream',
+    upstream,
+    '--ca',
+    caFile,
+    '--state-dir',
+    stateDir,
+    '--port',
+    '0',
+    '--host',
+    '127.0.0.1',
+    '--max-subscribers',
+    String(Math.max(1000, maxSubscribers)),
+  ];
   const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   const output: string[] = [];
   const seen: Record<string, string> = {};
@@ -175,7 +211,10 @@ async function startRelay(upstream: string, caFile: string, stateDir: string, ma
       if (seen.relay && seen.metrics) resolve();
     });
     void exited.then(() => reject(new Error(`pushcast relay exited early:\n${output.join('\n')}`)));
-    setTimeout(() => reject(new Error(`pushcast relay printed no relay: line within 20 s:\n${output.join('\n')}`)), 20_000).unref();
+    setTimeout(
+      () => reject(new Error(`pushcast relay printed no relay: line within 20 s:\n${output.join('\n')}`)),
+      20_000,
+    ).unref();
   });
   const stop = async () => {
     if (child.exitCode !== null || child.signalCode !== null) return;
@@ -210,7 +249,15 @@ async function startSubscribers(url: string, count: number, caFile: string): Pro
   const limit = openFilesLimit();
   const needed = count + 256;
   const [file, ...argv] =
-    limit.soft >= needed ? command : ['sh', '-c', `ulimit -n ${Number.isFinite(limit.hard) ? Math.max(needed, Math.min(limit.hard, 65536)) : 65536} && exec "$@"`, 'sh', ...command];
+    limit.soft >= needed
+      ? command
+      : [
+          'sh',
+          '-c',
+          `ulimit -n ${Number.isFinite(limit.hard) ? Math.max(needed, Math.min(limit.hard, 65536)) : 65536} && exec "$@"`,
+          'sh',
+          ...command,
+        ];
   const child = spawn(file!, argv, { stdio: ['pipe', 'pipe', 'pipe'] });
   child.stdin!.on('error', () => {});
   const waiting: ((line: string) => void)[] = [];
@@ -231,14 +278,19 @@ async function startSubscribers(url: string, count: number, caFile: string): Pro
   });
   const exited = once(child, 'exit');
   const readyLine = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${count} subscribers not connected within ${60 + count} s:\n${complaints.join('\n')}`)), (60 + count) * 1000);
+    const timer = setTimeout(
+      () => reject(new Error(`${count} subscribers not connected within ${60 + count} s:\n${complaints.join('\n')}`)),
+      (60 + count) * 1000,
+    );
     first = (line) => {
       clearTimeout(timer);
       resolve(line);
     };
     void exited.then(() => {
       clearTimeout(timer);
-      reject(new Error(`the subscriber process exited (${child.exitCode ?? child.signalCode}):\n${complaints.join('\n')}`));
+      reject(
+        new Error(`the subscriber process exited (${child.exitCode ?? child.signalCode}):\n${complaints.join('\n')}`),
+      );
     });
   }).catch((error: unknown) => {
     child.kill('SIGKILL');
@@ -246,7 +298,8 @@ async function startSubscribers(url: string, count: number, caFile: string): Pro
   });
   const ask = <T>(command: object): Promise<T> =>
     new Promise<T>((resolve, reject) => {
-      if (child.exitCode !== null || child.signalCode !== null) return reject(new Error(`the subscriber process is gone:\n${complaints.join('\n')}`));
+      if (child.exitCode !== null || child.signalCode !== null)
+        return reject(new Error(`the subscriber process is gone:\n${complaints.join('\n')}`));
       waiting.push((line) => resolve(JSON.parse(line) as T));
       child.stdin!.write(`${JSON.stringify(command)}\n`);
     });
@@ -309,10 +362,14 @@ process.on('exit', () => {
 
 // ─── one row ───────────────────────────────────────────────────────────────────────────────────
 
-const quantile = (sorted: number[], q: number) => (sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]! : null);
+const quantile = (sorted: number[], q: number) =>
+  sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]! : null;
 
 /** The relay's counters (pushcast_relay_*_total), by name without the prefix. */
-async function relayCounters(fetchText: (url: string) => Promise<string>, url: string): Promise<Record<string, number>> {
+async function relayCounters(
+  fetchText: (url: string) => Promise<string>,
+  url: string,
+): Promise<Record<string, number>> {
   const values: Record<string, number> = {};
   try {
     for (const line of (await fetchText(url)).split('\n')) {
@@ -325,16 +382,34 @@ async function relayCounters(fetchText: (url: string) => Promise<string>, url: s
   return values;
 }
 
-async function measure(n: number, mode: Mode, url: string, serverPid: number, caFile: string, fetchText: (url: string) => Promise<string>): Promise<Row> {
+async function measure(
+  n: number,
+  mode: Mode,
+  url: string,
+  serverPid: number,
+  caFile: string,
+  fetchText: (url: string) => Promise<string>,
+): Promise<Row> {
   const procs = processesFor(n);
   const counts = Array.from({ length: procs }, (_, i) => Math.floor(n / procs) + (i < n % procs ? 1 : 0));
-  process.stdout.write(`  N = ${n}, ${mode === 'relay' ? 'relay' : 'origin direct'}: connecting ${n} subscriber(s) in ${procs} process(es)… `);
+  process.stdout.write(
+    `  N = ${n}, ${mode === 'relay' ? 'relay' : 'origin direct'}: connecting ${n} subscriber(s) in ${procs} process(es)… `,
+  );
   subscribers = await Promise.all(counts.map((c) => startSubscribers(url, c, caFile)));
   const ready = subscribers.map((s) => s.ready);
   const connected = ready.reduce((a, r) => a + r.connected, 0);
   const failed = ready.reduce((a, r) => a + r.failed, 0);
   const connectSeconds = Math.max(...ready.map((r) => r.connectSeconds));
-  console.log(`${connected} up in ${connectSeconds.toFixed(1)} s${failed ? `, ${failed} failed (${ready.flatMap((r) => r.errors).slice(0, 2).join('; ')})` : ''}`);
+  console.log(
+    `${connected} up in ${connectSeconds.toFixed(1)} s${
+      failed
+        ? `, ${failed} failed (${ready
+            .flatMap((r) => r.errors)
+            .slice(0, 2)
+            .join('; ')})`
+        : ''
+    }`,
+  );
   const catalog = ready.find((r) => r.catalog)?.catalog;
   if (!catalog) throw new Error(`no subscriber got a catalog from ${url}`);
 
@@ -379,7 +454,9 @@ async function measure(n: number, mode: Mode, url: string, serverPid: number, ca
   // Whole segments: the reference is every segment some subscriber got whole within the window.
   const viewers = reports.flatMap((r) => r.viewers);
   const reference = new Map<string, { bytes: number; kind: 'video' | 'audio' }>();
-  for (const v of viewers) for (const [path, t, bytes, kind] of v.whole) if (t >= c0.t && t <= c1.t && !reference.has(path)) reference.set(path, { bytes, kind });
+  for (const v of viewers)
+    for (const [path, t, bytes, kind] of v.whole)
+      if (t >= c0.t && t <= c1.t && !reference.has(path)) reference.set(path, { bytes, kind });
   const shares = viewers.map((v) => {
     if (reference.size === 0) return 0;
     const got = new Set(v.whole.map((w) => w[0]));
@@ -391,7 +468,8 @@ async function measure(n: number, mode: Mode, url: string, serverPid: number, ca
   let measured: number | null = 0;
   for (const kind of ['video', 'audio'] as const) {
     const sizes = [...reference.values()].filter((x) => x.kind === kind).map((x) => x.bytes);
-    if (sizes.length) measured += (sizes.reduce((a, b) => a + b, 0) * 8) / (sizes.length * catalog.segmentDuration) / 1e6;
+    if (sizes.length)
+      measured += (sizes.reduce((a, b) => a + b, 0) * 8) / (sizes.length * catalog.segmentDuration) / 1e6;
     else if (catalog.tracks.some((t) => t.kind === kind)) measured = null;
     if (measured === null) break;
   }
@@ -411,18 +489,38 @@ async function measure(n: number, mode: Mode, url: string, serverPid: number, ca
     retries: ready.reduce((a, r) => a + r.retries, 0),
     connectSeconds,
     windowS,
-    server: { cpuPct: (serverCpu / windowS) * 100, cpuSecondsPerGbit: bits > 0 ? serverCpu / (bits / 1e9) : null, rssMiB: serverRss },
+    server: {
+      cpuPct: (serverCpu / windowS) * 100,
+      cpuSecondsPerGbit: bits > 0 ? serverCpu / (bits / 1e9) : null,
+      rssMiB: serverRss,
+    },
     originCpuPct: (cpuSeconds(c0, c1, [originPid]) / windowS) * 100,
     ffmpegCpuPct: (cpuSeconds(c0, c1, ffmpeg) / windowS) * 100,
     subscribersCpuPct: (cpuSeconds(c0, c1, subscriberPids) / windowS) * 100,
     machineBusyPct: span > 0 ? ((c1.machine.busy - c0.machine.busy) / span) * 100 : 0,
-    othersCpuPct: span > 0 ? Math.max(0, ((c1.machine.busy - c0.machine.busy) / CLK_TCK / windowS - cpuSeconds(c0, c1, [...new Set([...pids, process.pid])]) / windowS) * 100) : 0,
+    othersCpuPct:
+      span > 0
+        ? Math.max(
+            0,
+            ((c1.machine.busy - c0.machine.busy) / CLK_TCK / windowS -
+              cpuSeconds(c0, c1, [...new Set([...pids, process.pid])]) / windowS) *
+              100,
+          )
+        : 0,
     others: otherProcesses(c0, c1, new Set([...pids, process.pid])),
     deliveredMbps: mbps,
     mediaMbps,
-    perSubscriberMbps: { median: quantile(perViewerMbps, 0.5) ?? 0, min: perViewerMbps[0] ?? 0, max: perViewerMbps.at(-1) ?? 0 },
+    perSubscriberMbps: {
+      median: quantile(perViewerMbps, 0.5) ?? 0,
+      min: perViewerMbps[0] ?? 0,
+      max: perViewerMbps.at(-1) ?? 0,
+    },
     streamMbps: { nominal: catalog.tracks.reduce((a, t) => a + t.bandwidth, 0) / 1e6, measured },
-    whole: { mean: shares.reduce((a, b) => a + b, 0) / Math.max(1, shares.length), min: Math.min(...shares), segments: reference.size },
+    whole: {
+      mean: shares.reduce((a, b) => a + b, 0) / Math.max(1, shares.length),
+      min: Math.min(...shares),
+      segments: reference.size,
+    },
     cut: viewers.reduce((a, v) => a + v.cut, 0),
     skipped,
     firstFragmentMs: { p50: quantile(delays, 0.5), p95: quantile(delays, 0.95), samples: delays.length },
@@ -445,10 +543,13 @@ async function main(): Promise<void> {
   const started = new Date();
   const m = machine();
   console.log(`machine: ${m.cpu} × ${m.cores}, ${m.memory}, ${m.kernel}, node ${m.node}, ${m.ffmpeg}`);
-  console.log(`relay fan-out: N = ${NS.join(', ')}; modes ${MODES.join(', ')}; ${WARMUP_S} s warm-up + ${SECONDS} s window per row; ladder ${LADDER} + audio`);
+  console.log(
+    `relay fan-out: N = ${NS.join(', ')}; modes ${MODES.join(', ')}; ${WARMUP_S} s warm-up + ${SECONDS} s window per row; ladder ${LADDER} + audio`,
+  );
   stateDir = mkdtempSync(join(os.tmpdir(), 'pushcast-bench-relay-'));
   serve = await startServe(['--no-multicast', '--ladder', LADDER, '--state-dir', stateDir]);
-  const https = serve.httpsPlayer ?? serve.lines.find((l) => l.startsWith('https player: '))?.slice('https player: '.length);
+  const https =
+    serve.httpsPlayer ?? serve.lines.find((l) => l.startsWith('https player: '))?.slice('https player: '.length);
   if (!https) throw new Error(`pushcast serve printed no https player line:\n${serve.lines.join('\n')}`);
   const originWarp = `https://localhost:${new URL(https).port}/warp/live`;
   const caFile = join(stateDir, 'tls', 'dev-cert.pem');
@@ -463,8 +564,13 @@ async function main(): Promise<void> {
       if (mode === 'relay') {
         relay = await startRelay(originWarp, caFile, stateDir, n);
         rows.push(await measure(n, mode, `${relay.url}?latency=${BUFFER_MS}`, relay.child.pid!, caFile, fetchText));
-        const upstream = relay.lines.filter((l) => /upstream|error|warning/i.test(l) && !/relay: upstream https/.test(l));
-        if (upstream.length) notes.push(`N = ${n}, relay: the relay logged ${upstream.length} line(s) about its upstream or errors, e.g. \`${upstream[0]!.slice(0, 200)}\``);
+        const upstream = relay.lines.filter(
+          (l) => /upstream|error|warning/i.test(l) && !/relay: upstream https/.test(l),
+        );
+        if (upstream.length)
+          notes.push(
+            `N = ${n}, relay: the relay logged ${upstream.length} line(s) about its upstream or errors, e.g. \`${upstream[0]!.slice(0, 200)}\``,
+          );
         await relay.stop();
         relay = undefined;
       } else {
@@ -474,18 +580,41 @@ async function main(): Promise<void> {
     }
   }
   const restarts = serve.lines.filter((l) => /encoder run [2-9]\d* started|warning: the encoder is slower/.test(l));
-  if (restarts.length) notes.push(`\`pushcast serve\`: ${restarts.map((l) => l.replace(/^\d\d:\d\d:\d\d /, '')).join('; ').slice(0, 400)}`);
+  if (restarts.length)
+    notes.push(
+      `\`pushcast serve\`: ${restarts
+        .map((l) => l.replace(/^\d\d:\d\d:\d\d /, ''))
+        .join('; ')
+        .slice(0, 400)}`,
+    );
   await cleanup();
 
   const results: Results = {
     startedAt: `${started.toISOString().slice(0, 19)}Z`,
     durationS: (Date.now() - started.getTime()) / 1000,
-    command: ['PCL_FANOUT_N', 'PCL_FANOUT_SECONDS', 'PCL_FANOUT_WARMUP_S', 'PCL_FANOUT_MODES', 'PCL_FANOUT_LADDER', 'PCL_FANOUT_BUFFER_MS', 'PCL_FANOUT_PROCS']
+    command: `${[
+      'PCL_FANOUT_N',
+      'PCL_FANOUT_SECONDS',
+      'PCL_FANOUT_WARMUP_S',
+      'PCL_FANOUT_MODES',
+      'PCL_FANOUT_LADDER',
+      'PCL_FANOUT_BUFFER_MS',
+      'PCL_FANOUT_PROCS',
+    ]
       .filter((k) => process.env[k] !== undefined)
       .map((k) => `${k}=${process.env[k]} `)
-      .join('') + 'npm run bench:relay',
+      .join('')}npm run bench:relay`,
     machine: m,
-    config: { ns: NS, modes: MODES, seconds: SECONDS, warmupS: WARMUP_S, graceS: GRACE_S, ladder: LADDER, bufferMs: BUFFER_MS, subscriberProcesses: PROCS ? `${PROCS} per row` : '1 below 100 subscribers, else 2' },
+    config: {
+      ns: NS,
+      modes: MODES,
+      seconds: SECONDS,
+      warmupS: WARMUP_S,
+      graceS: GRACE_S,
+      ladder: LADDER,
+      bufferMs: BUFFER_MS,
+      subscriberProcesses: PROCS ? `${PROCS} per row` : '1 below 100 subscribers, else 2',
+    },
     rows,
     notes,
   };

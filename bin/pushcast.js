@@ -5,7 +5,9 @@ import { fileURLToPath } from 'node:url';
 
 const main = new URL('../build/src/cli/main.js', import.meta.url);
 if (!existsSync(fileURLToPath(main))) {
-  console.error('pushcast is not built yet: run `npm run build` (or `npm run demo`, which installs and builds everything).');
+  console.error(
+    'pushcast is not built yet: run `npm run build` (or `npm run demo`, which installs and builds everything).',
+  );
   process.exit(1);
 }
 await import(main.href);

@@ -1,18 +1,21 @@
 #!/usr/bin/env bash
 # Makes a fresh machine ready for pushcast: the Debian packages a purpose needs, the npm packages of
 # package-lock.json, and a build. Idempotent and quick when everything is already there.
-#   scripts/bootstrap.sh demo|test|bench
+#   scripts/bootstrap.sh demo|unit|test|bench
 set -euo pipefail
 cd "$(dirname "$0")/.."
 purpose=${1:-demo}
 
 # Debian package → a file that shows it is installed.
 declare -A packages=(
-  [ffmpeg]=/usr/bin/ffmpeg
   [openssl]=/usr/bin/openssl
-  [fonts-dejavu-core]=/usr/share/fonts/truetype/dejavu/DejaVuSansMono-Bold.ttf
 )
 case "$purpose" in
+  unit) packages[libxml2-utils]=/usr/bin/xmllint ;;
+  demo|test|bench)
+    packages[ffmpeg]=/usr/bin/ffmpeg
+    packages[fonts-dejavu-core]=/usr/share/fonts/truetype/dejavu/DejaVuSansMono-Bold.ttf
+    ;;&
   demo) ;;
   test|bench)
     packages[chromium]=/usr/bin/chromium
@@ -22,7 +25,7 @@ case "$purpose" in
     packages[python3]=/usr/bin/python3   # bench:push's delay line where the kernel has no sch_netem
     packages[nftables]=/usr/sbin/nft       # packet loss in the multicast tests (the kernel has no sch_netem)
     ;;
-  *) echo "usage: $0 demo|test|bench" >&2; exit 2 ;;
+  *) echo "usage: $0 demo|unit|test|bench" >&2; exit 2 ;;
 esac
 
 missing=()

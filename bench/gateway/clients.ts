@@ -18,7 +18,15 @@ let messages = 0;
 let errors = 0;
 
 function report(): void {
-  console.log(JSON.stringify({ bytes, messages, errors, perClientMin: Math.min(...perClient), perClientMax: Math.max(...perClient) }));
+  console.log(
+    JSON.stringify({
+      bytes,
+      messages,
+      errors,
+      perClientMin: Math.min(...perClient),
+      perClientMax: Math.max(...perClient),
+    }),
+  );
   process.exit(0);
 }
 
@@ -62,9 +70,12 @@ if (mode === 'push') {
     });
   // Every client fetches segment k as it completes, as a live player at the edge would.
   for (let k = 0; firstAt + k * segment < end; k++) {
-    setTimeout(() => {
-      for (let i = 0; i < n; i++) void get(i, first + k);
-    }, firstAt + k * segment - Date.now());
+    setTimeout(
+      () => {
+        for (let i = 0; i < n; i++) void get(i, first + k);
+      },
+      firstAt + k * segment - Date.now(),
+    );
   }
   setTimeout(report, seconds * 1000 + 1000);
 }

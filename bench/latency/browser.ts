@@ -125,9 +125,26 @@ const numOrNull = (x: unknown): number | null => (typeof x === 'number' && Numbe
 
 function normalise(kind: PlayerKind, raw: Raw, t: number): { sample: PlayerSample; segments: SegmentSeen[] } {
   const s = raw.s ?? {};
-  const common = { t, frameLatencies: raw.m.frames, frozenMs: raw.m.frozenMs, seeks: raw.m.seeks, jumpedS: raw.m.jumpedS, hidden: raw.hidden, stalls: num(s.stalls), playbackRate: num(s.playbackRate) || 1, errors: (s.errors as string[] | undefined) ?? [] };
+  const common = {
+    t,
+    frameLatencies: raw.m.frames,
+    frozenMs: raw.m.frozenMs,
+    seeks: raw.m.seeks,
+    jumpedS: raw.m.jumpedS,
+    hidden: raw.hidden,
+    stalls: num(s.stalls),
+    playbackRate: num(s.playbackRate) || 1,
+    errors: (s.errors as string[] | undefined) ?? [],
+  };
   if (kind === 'dash') {
-    const recent = ((s.segments as { recent?: Record<string, unknown>[] } | undefined)?.recent ?? []) as { url: string; kind: 'video' | 'audio'; number?: number; bytes: number; loadMs: number; protocol: string }[];
+    const recent = ((s.segments as { recent?: Record<string, unknown>[] } | undefined)?.recent ?? []) as {
+      url: string;
+      kind: 'video' | 'audio';
+      number?: number;
+      bytes: number;
+      loadMs: number;
+      protocol: string;
+    }[];
     const latency = numOrNull(s.latency);
     const target = numOrNull(s.targetLatency);
     const buffer = numOrNull(s.buffer);
@@ -147,10 +164,23 @@ function normalise(kind: PlayerKind, raw: Raw, t: number): { sample: PlayerSampl
         transport: recent[0]?.protocol ?? null,
         rendition: rendition?.id ?? null,
       },
-      segments: recent.map((r) => ({ key: r.url, t, kind: r.kind, number: r.number ?? null, bytes: r.bytes, loadMs: r.loadMs })),
+      segments: recent.map((r) => ({
+        key: r.url,
+        t,
+        kind: r.kind,
+        number: r.number ?? null,
+        bytes: r.bytes,
+        loadMs: r.loadMs,
+      })),
     };
   }
-  const recent = (s.recent ?? []) as { track: string; number: number | null; state: string; why?: string; bytes: number }[];
+  const recent = (s.recent ?? []) as {
+    track: string;
+    number: number | null;
+    state: string;
+    why?: string;
+    bytes: number;
+  }[];
   const tracks = (s.tracks ?? []) as { id: string; kind: 'video' | 'audio' }[];
   const video = tracks.find((x) => x.kind === 'video');
   return {
@@ -213,7 +243,11 @@ export async function openViewers(o: { httpBase: string; dashPath: string; warpP
       async sample(kind) {
         const raw = await pages[kind].evaluate(() => {
           const w = window as unknown as { pushcastStats?: () => Record<string, unknown>; __pcl: Raw['m'] };
-          return { s: w.pushcastStats?.() ?? null, m: { ...w.__pcl, frames: w.__pcl.frames.splice(0) }, hidden: document.visibilityState === 'hidden' };
+          return {
+            s: w.pushcastStats?.() ?? null,
+            m: { ...w.__pcl, frames: w.__pcl.frames.splice(0) },
+            hidden: document.visibilityState === 'hidden',
+          };
         });
         return normalise(kind, raw, Date.now());
       },

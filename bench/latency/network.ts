@@ -31,7 +31,10 @@ const DELAY_LINE = fileURLToPath(new URL('../../../bench/push/delay-line.py', im
 
 export type LinkName = 'viewers' | 'node';
 
-const LINKS: Record<LinkName, { originDev: string; peerDev: string; peerNs: string; originIp: string; peerIp: string }> = {
+const LINKS: Record<
+  LinkName,
+  { originDev: string; peerDev: string; peerNs: string; originIp: string; peerIp: string }
+> = {
   viewers: { originDev: 'pcl-o0', peerDev: 'pcl-c0', peerNs: CLIENT_NS, originIp: ORIGIN_IP, peerIp: CLIENT_IP },
   node: { originDev: 'pcl-o1', peerDev: 'pcl-n0', peerNs: NODE_NS, originIp: ORIGIN_NODE_IP, peerIp: NODE_IP },
 };
@@ -44,7 +47,9 @@ const LINKS: Record<LinkName, { originDev: string; peerDev: string; peerNs: stri
  * (`meta priority`): each viewer gets exactly its share, as a per-flow fair queue would give it, whatever
  * the congestion controllers do.
  */
-export type LinkShape = { kind: 'shared'; rateBps: number; queueMs: number } | { kind: 'split'; tcpBps: number; udpBps: number; queueMs: number };
+export type LinkShape =
+  | { kind: 'shared'; rateBps: number; queueMs: number }
+  | { kind: 'split'; tcpBps: number; udpBps: number; queueMs: number };
 
 /** Bytes that reached the viewers' namespaces, per transport, since the lab started; shaper drops. */
 export interface LinkCounters {
@@ -93,20 +98,29 @@ function dropNamespace(ns: string): void {
 
 /** Namespaces and devices an interrupted run left behind; their names. */
 export function removeStaleLab(): string[] {
-  const stale = sh('ip', 'netns', 'list').split('\n').map((l) => l.split(' ')[0]!).filter((n) => n.startsWith('pcl-'));
+  const stale = sh('ip', 'netns', 'list')
+    .split('\n')
+    .map((l) => l.split(' ')[0]!)
+    .filter((n) => n.startsWith('pcl-'));
   for (const ns of stale) dropNamespace(ns);
   // A delay line of an interrupted run exits by itself once its devices are gone.
-  for (const l of Object.values(LINKS)) for (const dev of [l.originDev, l.peerDev]) quiet(() => sh('ip', 'link', 'del', dev));
+  for (const l of Object.values(LINKS))
+    for (const dev of [l.originDev, l.peerDev]) quiet(() => sh('ip', 'link', 'del', dev));
   return stale;
 }
 
 /** A delay line between two new TUN devices; `command` sends a line and waits for its answer. */
-async function startDelayLine(a: string, b: string): Promise<{ child: ChildProcess; command: (line: string) => Promise<string> }> {
+async function startDelayLine(
+  a: string,
+  b: string,
+): Promise<{ child: ChildProcess; command: (line: string) => Promise<string> }> {
   const child = spawn('/usr/bin/python3', [DELAY_LINE, a, b], { stdio: ['pipe', 'pipe', 'inherit'] });
   // Answers come in order, one line per command: each goes to the oldest waiting command.
   const waiting: ((line: string) => void)[] = [];
   onLines(child.stdout!, (line) => waiting.shift()?.(line));
-  child.on('exit', (code) => waiting.splice(0).forEach((w) => w(`exited ${code}`)));
+  child.on('exit', (code) => {
+    for (const w of waiting.splice(0)) w(`exited ${code}`);
+  });
   const answer = () =>
     Promise.race([
       new Promise<string>((resolve) => waiting.push(resolve)),
@@ -140,20 +154,74 @@ function splitClassifier(dev: string): void {
   quiet(() => inNs(ORIGIN_NS, 'nft', 'delete', 'table', 'inet', TABLE));
   inNs(ORIGIN_NS, 'nft', 'add', 'table', 'inet', TABLE);
   inNs(ORIGIN_NS, 'nft', 'add', 'chain', 'inet', TABLE, 'out', '{ type filter hook output priority 0 ; }');
-  inNs(ORIGIN_NS, 'nft', 'add', 'rule', 'inet', TABLE, 'out', 'oifname', dev, 'meta', 'l4proto', 'udp', 'meta', 'priority', 'set', '1:20');
-  inNs(ORIGIN_NS, 'nft', 'add', 'rule', 'inet', TABLE, 'out', 'oifname', dev, 'meta', 'l4proto', 'tcp', 'meta', 'priority', 'set', '1:10');
+  inNs(
+    ORIGIN_NS,
+    'nft',
+    'add',
+    'rule',
+    'inet',
+    TABLE,
+    'out',
+    'oifname',
+    dev,
+    'meta',
+    'l4proto',
+    'udp',
+    'meta',
+    'priority',
+    'set',
+    '1:20',
+  );
+  inNs(
+    ORIGIN_NS,
+    'nft',
+    'add',
+    'rule',
+    'inet',
+    TABLE,
+    'out',
+    'oifname',
+    dev,
+    'meta',
+    'l4proto',
+    'tcp',
+    'meta',
+    'priority',
+    'set',
+    '1:10',
+  );
 }
 
 /** Counters on a viewer namespace's input, one per transport, named by their comments. */
 function addCounters(ns: string, from: string, rules: [proto: string, port: string, name: string][]): void {
   inNs(ns, 'nft', 'add', 'table', 'inet', TABLE);
   inNs(ns, 'nft', 'add', 'chain', 'inet', TABLE, 'in', '{ type filter hook input priority 0 ; }');
-  for (const [proto, port, name] of rules) inNs(ns, 'nft', 'add', 'rule', 'inet', TABLE, 'in', 'ip', 'saddr', from, proto, 'sport', port, 'counter', 'comment', `"${name}"`);
+  for (const [proto, port, name] of rules)
+    inNs(
+      ns,
+      'nft',
+      'add',
+      'rule',
+      'inet',
+      TABLE,
+      'in',
+      'ip',
+      'saddr',
+      from,
+      proto,
+      'sport',
+      port,
+      'counter',
+      'comment',
+      `"${name}"`,
+    );
 }
 
 function readCounters(ns: string): Record<string, number> {
   const out: Record<string, number> = {};
-  const listing = JSON.parse(inNs(ns, 'nft', '-j', 'list', 'table', 'inet', TABLE)) as { nftables: { rule?: { comment?: string; expr: { counter?: { bytes: number } }[] } }[] };
+  const listing = JSON.parse(inNs(ns, 'nft', '-j', 'list', 'table', 'inet', TABLE)) as {
+    nftables: { rule?: { comment?: string; expr: { counter?: { bytes: number } }[] } }[];
+  };
   for (const { rule } of listing.nftables) {
     const bytes = rule?.expr.find((e) => e.counter)?.counter?.bytes;
     if (rule?.comment && bytes !== undefined) out[rule.comment] = (out[rule.comment] ?? 0) + bytes;
@@ -162,7 +230,10 @@ function readCounters(ns: string): Record<string, number> {
 }
 
 function drops(dev: string): number {
-  const qdiscs = JSON.parse(inNs(ORIGIN_NS, 'tc', '-s', '-j', 'qdisc', 'show', 'dev', dev)) as { root?: boolean; drops?: number }[];
+  const qdiscs = JSON.parse(inNs(ORIGIN_NS, 'tc', '-s', '-j', 'qdisc', 'show', 'dev', dev)) as {
+    root?: boolean;
+    drops?: number;
+  }[];
   return (qdiscs.find((q) => q.root) ?? qdiscs[0])?.drops ?? 0;
 }
 
@@ -199,7 +270,11 @@ export async function createLab(oneWayDelayMs: number): Promise<Lab> {
       }
       if ((await line.command(`delay ${oneWayDelayMs}`)) !== 'ok') throw new Error('the delay line refused the delay');
     }
-    addCounters(CLIENT_NS, ORIGIN_IP, [['tcp', '8080', 'tcp'], ['tcp', '8443', 'tcp'], ['udp', '8443', 'udp']]);
+    addCounters(CLIENT_NS, ORIGIN_IP, [
+      ['tcp', '8080', 'tcp'],
+      ['tcp', '8443', 'tcp'],
+      ['udp', '8443', 'udp'],
+    ]);
     addCounters(NODE_NS, ORIGIN_NODE_IP, [['udp', '8443', 'node']]);
   } catch (err) {
     close();
@@ -218,21 +293,79 @@ export async function createLab(oneWayDelayMs: number): Promise<Lab> {
       }
       const verb = first ? 'add' : 'change';
       if (link.kind === 'shared') {
-        inNs(ORIGIN_NS, 'tc', 'qdisc', verb, 'dev', dev, 'root', 'tbf', 'rate', `${Math.round(link.rateBps)}bit`, 'burst', String(burstOf(link.rateBps)), 'latency', `${link.queueMs}ms`);
+        inNs(
+          ORIGIN_NS,
+          'tc',
+          'qdisc',
+          verb,
+          'dev',
+          dev,
+          'root',
+          'tbf',
+          'rate',
+          `${Math.round(link.rateBps)}bit`,
+          'burst',
+          String(burstOf(link.rateBps)),
+          'latency',
+          `${link.queueMs}ms`,
+        );
         return;
       }
       if (first) inNs(ORIGIN_NS, 'tc', 'qdisc', 'add', 'dev', dev, 'root', 'handle', '1:', 'htb', 'default', '10');
-      for (const [minor, rateBps] of [[10, link.tcpBps], [20, link.udpBps]] as const) {
+      for (const [minor, rateBps] of [
+        [10, link.tcpBps],
+        [20, link.udpBps],
+      ] as const) {
         const rate = `${Math.round(rateBps)}bit`;
         const burst = String(burstOf(rateBps));
-        inNs(ORIGIN_NS, 'tc', 'class', verb, 'dev', dev, 'parent', '1:', 'classid', `1:${minor}`, 'htb', 'rate', rate, 'ceil', rate, 'burst', burst, 'cburst', burst);
-        inNs(ORIGIN_NS, 'tc', 'qdisc', verb, 'dev', dev, 'parent', `1:${minor}`, 'handle', `${minor}:`, 'bfifo', 'limit', String(limitOf(rateBps, link.queueMs)));
+        inNs(
+          ORIGIN_NS,
+          'tc',
+          'class',
+          verb,
+          'dev',
+          dev,
+          'parent',
+          '1:',
+          'classid',
+          `1:${minor}`,
+          'htb',
+          'rate',
+          rate,
+          'ceil',
+          rate,
+          'burst',
+          burst,
+          'cburst',
+          burst,
+        );
+        inNs(
+          ORIGIN_NS,
+          'tc',
+          'qdisc',
+          verb,
+          'dev',
+          dev,
+          'parent',
+          `1:${minor}`,
+          'handle',
+          `${minor}:`,
+          'bfifo',
+          'limit',
+          String(limitOf(rateBps, link.queueMs)),
+        );
       }
     },
     counters() {
       const viewers = readCounters(CLIENT_NS);
       const node = readCounters(NODE_NS);
-      return { tcp: viewers.tcp ?? 0, udp: viewers.udp ?? 0, node: node.node ?? 0, dropped: drops(LINKS.viewers.originDev), nodeDropped: drops(LINKS.node.originDev) };
+      return {
+        tcp: viewers.tcp ?? 0,
+        udp: viewers.udp ?? 0,
+        node: node.node ?? 0,
+        dropped: drops(LINKS.viewers.originDev),
+        nodeDropped: drops(LINKS.node.originDev),
+      };
     },
     run: inNs,
     pids() {

@@ -23,7 +23,11 @@ export type ViewerEvent =
   | { type: 'stats'; t: number; delivered: number; skipped: number; stopped: number; streams: number }
   | { type: 'error'; t: number; message: string };
 
-const { url, bufferMs, initialMaxData } = JSON.parse(process.argv[2] ?? '{}') as { url: string; bufferMs: number; initialMaxData?: number };
+const { url, bufferMs, initialMaxData } = JSON.parse(process.argv[2] ?? '{}') as {
+  url: string;
+  bufferMs: number;
+  initialMaxData?: number;
+};
 const emit = (e: ViewerEvent) => process.stdout.write(`${JSON.stringify(e)}\n`);
 
 /** Top-level box length at `at`, or undefined while its header is incomplete. */
@@ -74,7 +78,13 @@ const consumer = new WarpConsumer(
   {
     catalog: (c) => {
       catalog = c;
-      emit({ type: 'catalog', t: Date.now(), availabilityStartTime: c.availabilityStartTime, orderPolicy: c.orderPolicy, tracks: c.tracks.map((t) => t.id) });
+      emit({
+        type: 'catalog',
+        t: Date.now(),
+        availabilityStartTime: c.availabilityStartTime,
+        orderPolicy: c.orderPolicy,
+        tracks: c.tracks.map((t) => t.id),
+      });
     },
     data: (segment, bytes) => {
       let cutter = cutters.get(segment);
@@ -84,14 +94,28 @@ const consumer = new WarpConsumer(
           const decodeTime = readFragments(fragment)[0]?.trackFragments[0]?.baseMediaDecodeTime;
           if (decodeTime === undefined) return;
           const t = Date.now();
-          emit({ type: 'fragment', t, track: track.id, kind: track.kind, latencyMs: t - (catalog!.availabilityStartTime + (decodeTime / track.timescale) * 1000), bytes: fragment.length });
+          emit({
+            type: 'fragment',
+            t,
+            track: track.id,
+            kind: track.kind,
+            latencyMs: t - (catalog!.availabilityStartTime + (decodeTime / track.timescale) * 1000),
+            bytes: fragment.length,
+          });
         });
         cutters.set(segment, cutter);
       }
       cutter.push(bytes);
     },
     end: (segment, complete) => {
-      emit({ type: 'segment', t: Date.now(), track: segment.track, path: segment.path ?? null, complete, bytes: cutters.get(segment)?.bytes ?? 0 });
+      emit({
+        type: 'segment',
+        t: Date.now(),
+        track: segment.track,
+        path: segment.path ?? null,
+        complete,
+        bytes: cutters.get(segment)?.bytes ?? 0,
+      });
       cutters.delete(segment);
     },
     skip: (track, _decodeTime, why) => emit({ type: 'skip', t: Date.now(), track, why }),
@@ -116,7 +140,11 @@ function watched(stream: SessionStream): IncomingWarpStream {
           yield chunk;
         }
       } catch (error) {
-        outcome = stopped ? 'stopped' : error instanceof StreamAbortedError && error.by === 'peer-reset' ? 'peer-reset' : 'other';
+        outcome = stopped
+          ? 'stopped'
+          : error instanceof StreamAbortedError && error.by === 'peer-reset'
+            ? 'peer-reset'
+            : 'other';
         throw error;
       } finally {
         if (stopped && outcome === 'fin') outcome = 'stopped';
@@ -129,11 +157,20 @@ function watched(stream: SessionStream): IncomingWarpStream {
 // The development certificate names localhost, not the lab's address; the viewer measures, it does not authenticate.
 const session = await connectWebTransport(url, { verifyPeer: false, initialMaxData });
 session.on('stream', (stream) => void consumer.addStream(watched(stream)));
-session.once('close', (info) => emit({ type: 'error', t: Date.now(), message: `session closed: ${info.code} ${info.reason}` }));
+session.once('close', (info) =>
+  emit({ type: 'error', t: Date.now(), message: `session closed: ${info.code} ${info.reason}` }),
+);
 
 const timer = setInterval(() => {
   const s = consumer.stats();
-  emit({ type: 'stats', t: Date.now(), delivered: s.segmentsDelivered, skipped: s.segmentsSkipped, stopped: s.segmentsStopped, streams: s.streams });
+  emit({
+    type: 'stats',
+    t: Date.now(),
+    delivered: s.segmentsDelivered,
+    skipped: s.segmentsSkipped,
+    stopped: s.segmentsStopped,
+    streams: s.streams,
+  });
 }, 1000);
 
 let stopping = false;
@@ -142,7 +179,9 @@ const stop = () => {
   stopping = true;
   clearInterval(timer);
   consumer.close();
-  void Promise.race([session.close(0, 'viewer left'), new Promise((r) => setTimeout(r, 2000))]).finally(() => process.exit(0));
+  void Promise.race([session.close(0, 'viewer left'), new Promise((r) => setTimeout(r, 2000))]).finally(() =>
+    process.exit(0),
+  );
 };
 process.on('SIGTERM', stop);
 process.on('SIGINT', stop);

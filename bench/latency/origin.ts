@@ -25,9 +25,22 @@ export interface Origin {
 }
 
 export async function startOrigin(extraArgs: string[], stateDir: string): Promise<Origin> {
-  const args = ['serve', '--no-multicast', '--port', '8080', '--tls-port', '8443', '--state-dir', stateDir, ...extraArgs];
+  const args = [
+    'serve',
+    '--no-multicast',
+    '--port',
+    '8080',
+    '--tls-port',
+    '8443',
+    '--state-dir',
+    stateDir,
+    ...extraArgs,
+  ];
   // `ip netns exec` execs node in place: child.pid is the origin's.
-  const child: ChildProcess = spawn('ip', ['netns', 'exec', ORIGIN_NS, process.execPath, BIN, ...args], { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child: ChildProcess = spawn('ip', ['netns', 'exec', ORIGIN_NS, process.execPath, BIN, ...args], {
+    cwd: REPO,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   const lines: string[] = [];
   let ready!: () => void;
   const live = new Promise<void>((r) => (ready = r));
@@ -45,7 +58,10 @@ export async function startOrigin(extraArgs: string[], stateDir: string): Promis
     if (!running()) return;
     let encoders: number[] = [];
     try {
-      encoders = execFileSync('pgrep', ['-P', String(child.pid)], { encoding: 'utf8' }).split('\n').filter(Boolean).map(Number);
+      encoders = execFileSync('pgrep', ['-P', String(child.pid)], { encoding: 'utf8' })
+        .split('\n')
+        .filter(Boolean)
+        .map(Number);
     } catch {
       // no children
     }

@@ -56,8 +56,24 @@ export interface RunResult extends RunSpec {
 export interface Results {
   startedAt: string;
   durationS: number;
-  machine: { cpu: string; cores: number; memory: string; kernel: string; node: string; chromium: string; ffmpeg: string };
-  config: { oneWayDelayMs: number; queueMs: number; targetMs: number; sampleMs: number; warpTransport: string; warpOrder: string; runs: string[] };
+  machine: {
+    cpu: string;
+    cores: number;
+    memory: string;
+    kernel: string;
+    node: string;
+    chromium: string;
+    ffmpeg: string;
+  };
+  config: {
+    oneWayDelayMs: number;
+    queueMs: number;
+    targetMs: number;
+    sampleMs: number;
+    warpTransport: string;
+    warpOrder: string;
+    runs: string[];
+  };
   runs: RunResult[];
 }
 
@@ -78,11 +94,19 @@ export function percentile(xs: number[], p: number): number | undefined {
 const mbps = (bps: number) => `${(bps / 1e6).toFixed(2)} Mbit/s`;
 const secs = (msValue: number | undefined) => (msValue === undefined ? '–' : (msValue / 1000).toFixed(2));
 /** A share in per cent; a share just short of all of it keeps a decimal (99.8 %, not 100 %). */
-const pct = (x: number | undefined) => (x === undefined ? '–' : x < 1 && x >= 0.995 ? `${(Math.floor(x * 1000) / 10).toFixed(1)} %` : `${Math.round(x * 100)} %`);
+const pct = (x: number | undefined) =>
+  x === undefined
+    ? '–'
+    : x < 1 && x >= 0.995
+      ? `${(Math.floor(x * 1000) / 10).toFixed(1)} %`
+      : `${Math.round(x * 100)} %`;
 
 /** The latency points of a line: [wall ms, latency ms]. The Node viewer's are its video chunks. */
 export function latencyPoints(run: RunResult, line: Line): [number, number][] {
-  if (line === 'node') return run.node.flatMap((e) => (e.type === 'fragment' && e.kind === 'video' ? [[e.t, e.latencyMs] as [number, number]] : []));
+  if (line === 'node')
+    return run.node.flatMap((e) =>
+      e.type === 'fragment' && e.kind === 'video' ? [[e.t, e.latencyMs] as [number, number]] : [],
+    );
   return run.samples[line].flatMap((s) => (s.latencyMs === null ? [] : [[s.t, s.latencyMs] as [number, number]]));
 }
 
@@ -96,7 +120,9 @@ export function frameLatencyPoints(run: RunResult, line: 'dash' | 'warp'): [numb
 /** For the chart: per sample, the latest frame shown in it (players); the Node viewer's chunks as they are. */
 function chartPoints(run: RunResult, line: Line): [number, number][] {
   if (line === 'node') return latencyPoints(run, line);
-  return run.samples[line].flatMap((s) => (s.frameLatencies?.length ? [[s.t, Math.max(...s.frameLatencies)] as [number, number]] : []));
+  return run.samples[line].flatMap((s) =>
+    s.frameLatencies?.length ? [[s.t, Math.max(...s.frameLatencies)] as [number, number]] : [],
+  );
 }
 
 /** Change of a cumulative value over a phase: the last reading in it minus the last reading before it. */
@@ -152,7 +178,9 @@ export interface PhaseFigures {
 }
 
 export function phaseFigures(run: RunResult, line: Line, p: PhaseRun, targetMs: number): PhaseFigures {
-  const lat = latencyPoints(run, line).filter(([t]) => inPhase(p, t)).map(([, l]) => l);
+  const lat = latencyPoints(run, line)
+    .filter(([t]) => inPhase(p, t))
+    .map(([, l]) => l);
   const bound = line === 'node' ? targetMs : targetMs + 200;
   const base: PhaseFigures = latencyFigures(lat, bound);
   if (line === 'node') {
@@ -192,7 +220,8 @@ function resultsTable(run: RunResult, targetMs: number): string {
     for (const l of LINES) {
       const f = phaseFigures(run, l.key, p, targetMs);
       const na = l.key === 'node' ? 'n/a' : '–';
-      const skipped = l.key === 'dash' ? 'n/a²' : l.key === 'node' ? `${f.skipped} (+${f.cut} cut)` : `${f.skipped ?? '–'}`;
+      const skipped =
+        l.key === 'dash' ? 'n/a²' : l.key === 'node' ? `${f.skipped} (+${f.cut} cut)` : `${f.skipped ?? '–'}`;
       // Node viewer: its chunks' arrival stands in the frame columns; it has no picture.
       const fr = l.key === 'node' ? f : f.frames!;
       const age = l.key === 'node' ? 'n/a' : `${secs(f.median)} / ${secs(f.p95)} / ${secs(f.max)}`;
@@ -216,7 +245,8 @@ function linkTable(run: RunResult): string {
     const r = (f: (c: RunResult['link'][number]) => number) => rate(run.link, p, f);
     const show = (x: number | undefined) => (x === undefined ? '–' : mbps(x * 8));
     const readings = run.link.filter((c) => inPhase(p, c.t));
-    const avg = (f: (c: RunResult['link'][number]) => number) => pct(readings.reduce((n, c) => n + f(c), 0) / readings.length);
+    const avg = (f: (c: RunResult['link'][number]) => number) =>
+      pct(readings.reduce((n, c) => n + f(c), 0) / readings.length);
     const browsers = run.sharing === 'shared' ? `${mbps(2 * p.perViewerBps)} shared` : `2 × ${mbps(p.perViewerBps)}`;
     out.push(
       `| ${p.name} | ${mbps(p.perViewerBps)} | ${browsers} | ${show(r((c) => c.tcp))} | ${show(r((c) => c.udp))} | ${show(r((c) => c.node))} | ${
@@ -244,12 +274,20 @@ export function verdict(run: RunResult, targetMs: number): string[] {
 function segmentFates(run: RunResult): string {
   const fates = (p: PhaseRun) => {
     const counts = new Map<string, number>();
-    for (const s of run.segments.warp) if (s.kind === 'video' && inPhase(p, s.t) && s.state && s.state !== 'receiving') counts.set(s.state, (counts.get(s.state) ?? 0) + 1);
+    for (const s of run.segments.warp)
+      if (s.kind === 'video' && inPhase(p, s.t) && s.state && s.state !== 'receiving')
+        counts.set(s.state, (counts.get(s.state) ?? 0) + 1);
     return [...counts].map(([k, v]) => `${v} ${k}`).join(', ') || 'none';
   };
   const loads = (p: PhaseRun) => {
-    const sm = summarize(run.segments.dash.filter((s) => s.kind === 'video' && inPhase(p, s.t) && (s.loadMs ?? 0) > 0).map((s) => s.loadMs!));
-    return sm ? `${(sm.median / 1000).toFixed(1)} s (max ${(sm.max / 1000).toFixed(1)}, ${sm.n} segments)` : 'none completed';
+    const sm = summarize(
+      run.segments.dash
+        .filter((s) => s.kind === 'video' && inPhase(p, s.t) && (s.loadMs ?? 0) > 0)
+        .map((s) => s.loadMs!),
+    );
+    return sm
+      ? `${(sm.median / 1000).toFixed(1)} s (max ${(sm.max / 1000).toFixed(1)}, ${sm.n} segments)`
+      : 'none completed';
   };
   return `Video segments, phase by phase (by when the page first listed them) — Warp page, by fate: ${run.phases.map((p) => `${p.name}: ${fates(p)}`).join('; ')}. LL-DASH, request to last byte (median; a segment requested when announced streams for its 2 s): ${run.phases
     .map((p) => `${p.name}: ${loads(p)}`)
@@ -259,7 +297,9 @@ function segmentFates(run: RunResult): string {
 /** How the Node viewer's streams ended, phase by phase: RESET_STREAM from the sender is its resource limit at work. */
 function nodeStreams(run: RunResult): string {
   const parts = run.phases.map((p) => {
-    const streams = run.node.filter((e): e is Extract<ViewerEvent, { type: 'stream' }> => e.type === 'stream' && inPhase(p, e.t));
+    const streams = run.node.filter(
+      (e): e is Extract<ViewerEvent, { type: 'stream' }> => e.type === 'stream' && inPhase(p, e.t),
+    );
     const count = (o: string) => streams.filter((e) => e.outcome === o).length;
     return `${p.name}: ${count('fin')} whole, ${count('peer-reset')} reset by the sender, ${count('stopped')} stopped by the consumer${count('other') ? `, ${count('other')} other` : ''}`;
   });
@@ -275,12 +315,15 @@ function encoderNote(run: RunResult): string {
   });
   const runs = run.originLog.filter((l) => /encoder run \d+ started/.test(l)).length;
   const s = summarize(speeds);
-  return s ? `Encoder speed (logged every 10 s): median ${s.median.toFixed(2)}×, lowest ${s.min.toFixed(2)}× real time; encoder runs ${runs}.` : 'No encoder progress was logged.';
+  return s
+    ? `Encoder speed (logged every 10 s): median ${s.median.toFixed(2)}×, lowest ${s.min.toFixed(2)}× real time; encoder runs ${runs}.`
+    : 'No encoder progress was logged.';
 }
 
 function metricsNote(run: RunResult): string {
   const names = new Set(run.metrics.flatMap((m) => Object.keys(m.values)));
-  if (!names.size) return 'The origin exposed no Warp, WebTransport or QUIC counters at `/metrics` in this run: what the Warp sender reset at its resource limit is seen from the Node viewer (RESET_STREAM from the sender, above) and, on the page, as segments *cut* (their stream ended early).';
+  if (!names.size)
+    return 'The origin exposed no Warp, WebTransport or QUIC counters at `/metrics` in this run: what the Warp sender reset at its resource limit is seen from the Node viewer (RESET_STREAM from the sender, above) and, on the page, as segments *cut* (their stream ended early).';
   const first = run.metrics[0]!.values;
   const last = run.metrics.at(-1)!.values;
   return `Origin counters at \`/metrics\` (change over the run): ${[...names].map((n) => `\`${n}\` ${(last[n] ?? 0) - (first[n] ?? 0)}`).join(', ')}.`;
@@ -293,7 +336,11 @@ function metricsNote(run: RunResult): string {
 export function recoverySeconds(run: RunResult, line: Line): number | undefined {
   const first = run.phases[0]!;
   const last = run.phases.at(-1)!;
-  const base = summarize(latencyPoints(run, line).filter(([t]) => inPhase(first, t)).map(([, l]) => l))?.median;
+  const base = summarize(
+    latencyPoints(run, line)
+      .filter(([t]) => inPhase(first, t))
+      .map(([, l]) => l),
+  )?.median;
   if (base === undefined) return undefined;
   const back = latencyPoints(run, line).find(([t, l]) => inPhase(last, t) && l <= base + 500);
   return back && (back[0] - last.start) / 1000;
@@ -312,7 +359,12 @@ function summaryTable(r: Results): string {
       const dp = phaseFigures(run, 'dash', p, r.config.targetMs);
       const [w, d] = [wp.frames!, dp.frames!];
       const n = phaseFigures(run, 'node', p, r.config.targetMs);
-      const held = w.max === undefined ? '–' : w.max <= r.config.targetMs + 200 ? 'yes' : `${pct(w.withinShare)} of frames (max ${secs(w.max)} s)`;
+      const held =
+        w.max === undefined
+          ? '–'
+          : w.max <= r.config.targetMs + 200
+            ? 'yes'
+            : `${pct(w.withinShare)} of frames (max ${secs(w.max)} s)`;
       out.push(
         `| ${run.label} | ${p.name} (${p.factor}×) | ${secs(w.median)} / ${secs(w.p95)} / ${secs(w.max)} | ${held} | ${pct(wp.framesShownShare)} | ${secs(wp.p95)} | ${secs(d.median)} / ${secs(d.p95)} / ${secs(d.max)} | ${pct(dp.framesShownShare)} | ${secs(dp.p95)} | ${secs(n.p95)} |`,
       );
@@ -351,13 +403,18 @@ function findings(r: Results): string[] {
     out.push(
       `**At ${p.factor}× (${split.label.toLowerCase()}), Warp kept the latency and dropped frames.** Its frames were shown ${secs(w.frames?.median)} s after capture (p95 ${secs(w.frames?.p95)}, max ${secs(w.frames?.max)} s; ` +
         `${pct(w.frames?.withinShare)} within target + 0.2 s), with ${w.stalls ?? '–'} stalls, while ${pct(w.framesShownShare)} of the frames were shown` +
-        (fits !== undefined ? ` — what the link can carry: after the audio (${mbps(audio)}, sent first), ${mbps(p.perViewerBps - audio)} is ${pct(fits)} of the video's ${mbps(video!)}` : '') +
+        (fits !== undefined
+          ? ` — what the link can carry: after the audio (${mbps(audio)}, sent first), ${mbps(p.perViewerBps - audio)} is ${pct(fits)} of the video's ${mbps(video!)}`
+          : '') +
         `. Each GoP's video is sent newest first; what the link cannot carry is its tail, which the consumer gives up when the next GoP is due on the timeline (${w.skipped ?? '–'} segments cut on the page; ` +
         `the Node viewer stopped ${stopped} streams and the sender reset ${reset} at its resource limit). The picture holds its last frame through the cut tail while audio and the clock run on. ` +
         `LL-DASH on the same share: frame latency median ${secs(d.frames?.median)} s, max ${secs(d.frames?.max)} s, ${d.stalls ?? '–'} stalls, ${pct(d.framesShownShare)} of frames shown.`,
     );
   }
-  const rec = r.runs.map((run) => `${run.label.toLowerCase()}: Warp ${after(recoverySeconds(run, 'warp'))}, LL-DASH ${after(recoverySeconds(run, 'dash'))}`);
+  const rec = r.runs.map(
+    (run) =>
+      `${run.label.toLowerCase()}: Warp ${after(recoverySeconds(run, 'warp'))}, LL-DASH ${after(recoverySeconds(run, 'dash'))}`,
+  );
   out.push(`**Recovery.** Back within 0.5 s of the warm-up's latency once the link recovered — ${rec.join('; ')}.`);
   const shared = r.runs.find((x) => x.sharing === 'shared');
   if (shared) {
@@ -439,7 +496,10 @@ ${summaryTable(r)}
 
 Frames shown are a share of the stream's 25 per second (over 100 %: a player catching up by playing faster). Back to
 normal after the link recovered (within 0.5 s of its own warm-up median latency): ${r.runs
-    .map((run) => `${run.label.toLowerCase()} — Warp ${after(recoverySeconds(run, 'warp'))}, LL-DASH ${after(recoverySeconds(run, 'dash'))}`)
+    .map(
+      (run) =>
+        `${run.label.toLowerCase()} — Warp ${after(recoverySeconds(run, 'warp'))}, LL-DASH ${after(recoverySeconds(run, 'dash'))}`,
+    )
     .join('; ')}.
 
 ![latency over time, both players and the Node viewer, with the phases as bands; throughput per viewer](latency.svg)
@@ -520,9 +580,19 @@ function throughput(run: RunResult, f: (c: RunResult['link'][number]) => number)
 
 function runPanels(r: Results, run: RunResult): Panel[] {
   const limit = (r.config.targetMs + 200) / 1000;
-  const latency = LINES.map((l) => ({ color: l.color, width: l.key === 'node' ? 1 : 2, points: chartPoints(run, l.key).map(([t, v]) => [t, v / 1000] as [number, number]) }));
+  const latency = LINES.map((l) => ({
+    color: l.color,
+    width: l.key === 'node' ? 1 : 2,
+    points: chartPoints(run, l.key).map(([t, v]) => [t, v / 1000] as [number, number]),
+  }));
   const maxLatency = Math.max(limit, ...latency.flatMap((s) => s.points.map(([, v]) => v)));
-  const share = run.phases.flatMap((p) => [[p.start, p.perViewerBps / 1e6], [p.end, p.perViewerBps / 1e6]] as [number, number][]);
+  const share = run.phases.flatMap(
+    (p) =>
+      [
+        [p.start, p.perViewerBps / 1e6],
+        [p.end, p.perViewerBps / 1e6],
+      ] as [number, number][],
+  );
   const rates = [
     { color: '#111827', width: 1.5, points: share, dash: '5 3' },
     { color: LINES[2]!.color, width: 1, points: throughput(run, (c) => c.node) },
@@ -532,8 +602,19 @@ function runPanels(r: Results, run: RunResult): Panel[] {
   const maxRate = Math.max(...rates.flatMap((s) => s.points.map(([, v]) => v)));
   return [
     { title: `${run.label}: latency, s`, unit: 's', yMax: maxLatency * 1.05, series: latency, hline: limit },
-    { title: `${run.label}: latency, close up (0 to ${(2 * limit).toFixed(1)} s)`, unit: 's', yMax: 2 * limit, series: latency, hline: limit },
-    { title: `${run.label}: what each viewer got, Mbit/s (dashed: one viewer's share)`, unit: 'Mbit/s', yMax: maxRate * 1.1, series: rates },
+    {
+      title: `${run.label}: latency, close up (0 to ${(2 * limit).toFixed(1)} s)`,
+      unit: 's',
+      yMax: 2 * limit,
+      series: latency,
+      hline: limit,
+    },
+    {
+      title: `${run.label}: what each viewer got, Mbit/s (dashed: one viewer's share)`,
+      unit: 'Mbit/s',
+      yMax: maxRate * 1.1,
+      series: rates,
+    },
   ];
 }
 
@@ -548,16 +629,22 @@ export function chartSvg(r: Results): string {
   const panels = r.runs.flatMap((run) => runPanels(r, run).map((panel) => ({ run, panel })));
   const H = top + panels.length * (panelH + gap) + 10;
   const out: string[] = [];
-  out.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="DejaVu Sans, Verdana, sans-serif">`);
+  out.push(
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="DejaVu Sans, Verdana, sans-serif">`,
+  );
   out.push(`<rect width="${W}" height="${H}" fill="#ffffff"/>`);
-  out.push(`<text x="${W / 2}" y="24" text-anchor="middle" font-size="17" font-weight="bold">Latency under congestion: LL-DASH and Warp on one link</text>`);
+  out.push(
+    `<text x="${W / 2}" y="24" text-anchor="middle" font-size="17" font-weight="bold">Latency under congestion: LL-DASH and Warp on one link</text>`,
+  );
   out.push(
     `<text x="${W / 2}" y="44" text-anchor="middle" font-size="12" fill="#444">${esc(`${r.machine.cpu}, ${r.machine.cores} cores, ${r.machine.kernel}; RTT ${2 * r.config.oneWayDelayMs} ms, queue ${r.config.queueMs} ms; target ${secs(r.config.targetMs)} s; ${r.startedAt.slice(0, 10)}`)}</text>`,
   );
   let lx = left;
   for (const l of [...LINES, { label: 'target + 0.2 s', color: '#dc2626' }]) {
     const dashed = l.color === '#dc2626' ? ' stroke-dasharray="6 3"' : '';
-    out.push(`<line x1="${lx}" x2="${lx + 22}" y1="60" y2="60" stroke="${l.color}" stroke-width="3"${dashed}/><text x="${lx + 28}" y="64" font-size="12">${esc(l.label)}</text>`);
+    out.push(
+      `<line x1="${lx}" x2="${lx + 22}" y1="60" y2="60" stroke="${l.color}" stroke-width="3"${dashed}/><text x="${lx + 28}" y="64" font-size="12">${esc(l.label)}</text>`,
+    );
     lx += 44 + l.label.length * 7;
   }
   panels.forEach(({ run, panel }, i) => {
@@ -568,24 +655,43 @@ export function chartSvg(r: Results): string {
     const y = (v: number) => y0 + panelH - (Math.min(Math.max(v, 0), panel.yMax) / panel.yMax) * panelH;
     out.push(`<text x="${left}" y="${y0 - 8}" font-size="13" font-weight="bold">${esc(panel.title)}</text>`);
     run.phases.forEach((p, k) => {
-      out.push(`<rect x="${x(p.start).toFixed(1)}" y="${y0}" width="${(x(p.end) - x(p.start)).toFixed(1)}" height="${panelH}" fill="${k % 2 ? '#f3f4f6' : '#fafafa'}"/>`);
-      out.push(`<text x="${((x(p.start) + x(p.end)) / 2).toFixed(1)}" y="${y0 + 13}" text-anchor="middle" font-size="10" fill="#666">${esc(`${p.name} ${p.factor}× (${(p.perViewerBps / 1e6).toFixed(2)} Mbit/s)`)}</text>`);
+      out.push(
+        `<rect x="${x(p.start).toFixed(1)}" y="${y0}" width="${(x(p.end) - x(p.start)).toFixed(1)}" height="${panelH}" fill="${k % 2 ? '#f3f4f6' : '#fafafa'}"/>`,
+      );
+      out.push(
+        `<text x="${((x(p.start) + x(p.end)) / 2).toFixed(1)}" y="${y0 + 13}" text-anchor="middle" font-size="10" fill="#666">${esc(`${p.name} ${p.factor}× (${(p.perViewerBps / 1e6).toFixed(2)} Mbit/s)`)}</text>`,
+      );
     });
     const step = gridStep(panel.yMax, 5);
     for (let v = 0; v <= panel.yMax + 1e-9; v += step) {
-      out.push(`<line x1="${left}" x2="${left + plotW}" y1="${y(v).toFixed(1)}" y2="${y(v).toFixed(1)}" stroke="${v === 0 ? '#333' : '#e5e7eb'}"/>`);
-      out.push(`<text x="${left - 6}" y="${(y(v) + 4).toFixed(1)}" text-anchor="end" font-size="11" fill="#444">${Number.isInteger(step) ? v : v.toFixed(1)}</text>`);
+      out.push(
+        `<line x1="${left}" x2="${left + plotW}" y1="${y(v).toFixed(1)}" y2="${y(v).toFixed(1)}" stroke="${v === 0 ? '#333' : '#e5e7eb'}"/>`,
+      );
+      out.push(
+        `<text x="${left - 6}" y="${(y(v) + 4).toFixed(1)}" text-anchor="end" font-size="11" fill="#444">${Number.isInteger(step) ? v : v.toFixed(1)}</text>`,
+      );
     }
     const tStep = gridStep((tEnd - t0) / 1000, 10);
-    for (let s = 0; s <= (tEnd - t0) / 1000 + 1e-9; s += tStep) out.push(`<text x="${x(t0 + s * 1000).toFixed(1)}" y="${y0 + panelH + 14}" text-anchor="middle" font-size="11" fill="#444">${s}${s === 0 ? ' s' : ''}</text>`);
+    for (let s = 0; s <= (tEnd - t0) / 1000 + 1e-9; s += tStep)
+      out.push(
+        `<text x="${x(t0 + s * 1000).toFixed(1)}" y="${y0 + panelH + 14}" text-anchor="middle" font-size="11" fill="#444">${s}${s === 0 ? ' s' : ''}</text>`,
+      );
     out.push(`<line x1="${left}" x2="${left}" y1="${y0}" y2="${y0 + panelH}" stroke="#333"/>`);
-    if (panel.hline !== undefined) out.push(`<line x1="${left}" x2="${left + plotW}" y1="${y(panel.hline).toFixed(1)}" y2="${y(panel.hline).toFixed(1)}" stroke="#dc2626" stroke-width="1.5" stroke-dasharray="6 3"/>`);
+    if (panel.hline !== undefined)
+      out.push(
+        `<line x1="${left}" x2="${left + plotW}" y1="${y(panel.hline).toFixed(1)}" y2="${y(panel.hline).toFixed(1)}" stroke="#dc2626" stroke-width="1.5" stroke-dasharray="6 3"/>`,
+      );
     for (const s of panel.series) {
       const points = s.points.filter(([t]) => t >= t0 && t <= tEnd);
       if (points.length < 2) continue;
-      out.push(`<path d="${points.map(([t, v], k) => `${k ? 'L' : 'M'}${x(t).toFixed(1)},${y(v).toFixed(1)}`).join('')}" fill="none" stroke="${s.color}" stroke-width="${s.width}"${s.dash ? ` stroke-dasharray="${s.dash}"` : ''} stroke-linejoin="round"/>`);
+      out.push(
+        `<path d="${points.map(([t, v], k) => `${k ? 'L' : 'M'}${x(t).toFixed(1)},${y(v).toFixed(1)}`).join('')}" fill="none" stroke="${s.color}" stroke-width="${s.width}"${s.dash ? ` stroke-dasharray="${s.dash}"` : ''} stroke-linejoin="round"/>`,
+      );
     }
-    if (panel.series.some((s) => s.points.some(([t, v]) => t >= t0 && t <= tEnd && v > panel.yMax))) out.push(`<text x="${left + plotW - 4}" y="${y0 + 26}" text-anchor="end" font-size="10" fill="#dc2626">clipped at ${panel.yMax.toFixed(1)} ${panel.unit}</text>`);
+    if (panel.series.some((s) => s.points.some(([t, v]) => t >= t0 && t <= tEnd && v > panel.yMax)))
+      out.push(
+        `<text x="${left + plotW - 4}" y="${y0 + 26}" text-anchor="end" font-size="10" fill="#dc2626">clipped at ${panel.yMax.toFixed(1)} ${panel.unit}</text>`,
+      );
   });
   out.push('</svg>');
   return `${out.join('\n')}\n`;

@@ -63,12 +63,25 @@ export function segmentBodies(count: number, seed = 1): Uint8Array[] {
  * response, checked by the reassembler. BENCH_MC_SIGNING=none measures the digest alone.
  */
 const signer = process.env.BENCH_MC_SIGNING === 'none' ? undefined : await PushSigner.generate();
-export const SIGNING: { name: string; packetizer: Partial<PushPacketizerOptions>; reassembler: Partial<MulticastReassemblerOptions> } = signer
-  ? { name: 'Ed25519 (RFC 9421) on promise and response', packetizer: { signer }, reassembler: { verifier: await PushSignatureVerifier.fromJwks(signer.keySet) } }
+export const SIGNING: {
+  name: string;
+  packetizer: Partial<PushPacketizerOptions>;
+  reassembler: Partial<MulticastReassemblerOptions>;
+} = signer
+  ? {
+      name: 'Ed25519 (RFC 9421) on promise and response',
+      packetizer: { signer },
+      reassembler: { verifier: await PushSignatureVerifier.fromJwks(signer.keySet) },
+    }
   : { name: 'none (digest only)', packetizer: {}, reassembler: {} };
 
 export function newPacketizer(): PushPacketizer {
-  return new PushPacketizer({ sessionId: SESSION_ID, authority: AUTHORITY, maxDatagramSize: DATAGRAM_SIZE, ...SIGNING.packetizer });
+  return new PushPacketizer({
+    sessionId: SESSION_ID,
+    authority: AUTHORITY,
+    maxDatagramSize: DATAGRAM_SIZE,
+    ...SIGNING.packetizer,
+  });
 }
 
 export function segmentPath(n: number): string {
@@ -76,10 +89,20 @@ export function segmentPath(n: number): string {
 }
 
 /** The datagrams of one push per body, in sending order. */
-export async function packetize(bodies: Uint8Array[], packetizer = newPacketizer(), firstNumber = 0): Promise<Uint8Array[][]> {
+export async function packetize(
+  bodies: Uint8Array[],
+  packetizer = newPacketizer(),
+  firstNumber = 0,
+): Promise<Uint8Array[][]> {
   const out: Uint8Array[][] = [];
   for (let i = 0; i < bodies.length; i++) {
-    out.push(await packetizer.push({ path: segmentPath(firstNumber + i), body: bodies[i], responseHeaders: { 'content-type': 'video/mp4' } }));
+    out.push(
+      await packetizer.push({
+        path: segmentPath(firstNumber + i),
+        body: bodies[i],
+        responseHeaders: { 'content-type': 'video/mp4' },
+      }),
+    );
   }
   return out;
 }

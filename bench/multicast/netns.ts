@@ -32,7 +32,13 @@ function pidsIn(ns: string): number[] {
 /** Ends what runs in the bench's namespaces (only this bench uses the pcm- prefix), then deletes them. Synchronous, for signal handlers. */
 export function removeNetwork(): void {
   let list: string[] = [];
-  quiet(() => (list = ip('netns', 'list').split('\n').map((l) => l.split(' ')[0]).filter((n) => n.startsWith('pcm-'))));
+  quiet(
+    () =>
+      (list = ip('netns', 'list')
+        .split('\n')
+        .map((l) => l.split(' ')[0])
+        .filter((n) => n.startsWith('pcm-'))),
+  );
   for (const ns of list) {
     for (const pid of pidsIn(ns)) quiet(() => process.kill(pid, 'SIGKILL'));
     quiet(() => ip('netns', 'del', ns));

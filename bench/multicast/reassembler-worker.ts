@@ -123,7 +123,8 @@ async function reassemble(pushes: Uint8Array[][], expected: Map<string, Uint8Arr
   }
   await Promise.all(done);
   const stats = reassembler.stats;
-  if (done.length !== pushes.length || stats.pushesCompleted !== pushes.length || stats.pushesFailed !== 0) throw new Error(`reassembler: ${JSON.stringify(stats)}`);
+  if (done.length !== pushes.length || stats.pushesCompleted !== pushes.length || stats.pushesFailed !== 0)
+    throw new Error(`reassembler: ${JSON.stringify(stats)}`);
 }
 
 async function main(task: ReassemblerTask): Promise<ReassemblerResult> {
@@ -195,10 +196,18 @@ async function main(task: ReassemblerTask): Promise<ReassemblerResult> {
       peak.arrayBuffers = Math.max(peak.arrayBuffers, u.arrayBuffers);
     };
     const timer = setInterval(sample, 2);
-    await reassemble(pushes, expected, { onDatagram: (r) => (peak.bufferedBytes = Math.max(peak.bufferedBytes, r.stats.bufferedBytes)), onPush: sample });
+    await reassemble(pushes, expected, {
+      onDatagram: (r) => (peak.bufferedBytes = Math.max(peak.bufferedBytes, r.stats.bufferedBytes)),
+      onPush: sample,
+    });
     sample();
     clearInterval(timer);
-    return { rss: peak.rss - m0.rss, heapUsed: peak.heapUsed - m0.heapUsed, arrayBuffers: peak.arrayBuffers - m0.arrayBuffers, bufferedBytes: peak.bufferedBytes };
+    return {
+      rss: peak.rss - m0.rss,
+      heapUsed: peak.heapUsed - m0.heapUsed,
+      arrayBuffers: peak.arrayBuffers - m0.arrayBuffers,
+      bufferedBytes: peak.bufferedBytes,
+    };
   };
   const memory = { pushcast: await memoryPass(inOrder), 'pushcast-shuffled': await memoryPass(mixed) };
 
@@ -216,4 +225,4 @@ async function main(task: ReassemblerTask): Promise<ReassemblerResult> {
 }
 
 const result = await main(JSON.parse(process.argv[2]) as ReassemblerTask);
-process.stdout.write(JSON.stringify(result) + '\n');
+process.stdout.write(`${JSON.stringify(result)}\n`);

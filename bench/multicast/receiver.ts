@@ -21,7 +21,7 @@ let bytes = 0;
 let cpu0 = process.cpuUsage();
 
 function answer(message: object): void {
-  process.stdout.write(JSON.stringify(message) + '\n');
+  process.stdout.write(`${JSON.stringify(message)}\n`);
 }
 
 async function join(): Promise<void> {

@@ -13,7 +13,17 @@
  */
 import dgram from 'node:dgram';
 import { MulticastUdpSender } from '../../src/multicast/udp-sender.js';
-import { GROUP, PORT, TX_IP, cpuTicks, newPacketizer, packetize, segmentBodies, segmentPath, ticksDelta } from './common.js';
+import {
+  GROUP,
+  PORT,
+  TX_IP,
+  cpuTicks,
+  newPacketizer,
+  packetize,
+  segmentBodies,
+  segmentPath,
+  ticksDelta,
+} from './common.js';
 
 export type Variant = 'dgram' | 'dgram-1' | 'pushcast' | 'pushcast+packetize';
 export const VARIANTS: Variant[] = ['dgram', 'dgram-1', 'pushcast', 'pushcast+packetize'];
@@ -84,7 +94,12 @@ async function plainSocket(): Promise<dgram.Socket> {
 }
 
 /** The baseline: a plain send loop over the datagrams, at most `window` sends awaiting their callback. */
-function plainRun(socket: dgram.Socket, datagrams: Uint8Array[], window: number, seconds: number): Promise<Omit<Run, 'variant' | 'round'>> {
+function plainRun(
+  socket: dgram.Socket,
+  datagrams: Uint8Array[],
+  window: number,
+  seconds: number,
+): Promise<Omit<Run, 'variant' | 'round'>> {
   return new Promise((resolve) => {
     const c0 = process.cpuUsage();
     const t0 = performance.now();
@@ -103,7 +118,8 @@ function plainRun(socket: dgram.Socket, datagrams: Uint8Array[], window: number,
         bytes += sent;
       }
       if (!stopping) pump();
-      else if (inFlight === 0) resolve({ packets, bytes, errors, seconds: (performance.now() - t0) / 1000, ...cpu(c0) });
+      else if (inFlight === 0)
+        resolve({ packets, bytes, errors, seconds: (performance.now() - t0) / 1000, ...cpu(c0) });
     };
     const pump = () => {
       while (inFlight < window) {
@@ -123,7 +139,11 @@ function plainRun(socket: dgram.Socket, datagrams: Uint8Array[], window: number,
 }
 
 /** MulticastUdpSender, whole pushes, up to two pushes queued (the next one queued while one drains). */
-async function pushcastRun(sender: MulticastUdpSender, pushes: Uint8Array[][], seconds: number): Promise<Omit<Run, 'variant' | 'round'>> {
+async function pushcastRun(
+  sender: MulticastUdpSender,
+  pushes: Uint8Array[][],
+  seconds: number,
+): Promise<Omit<Run, 'variant' | 'round'>> {
   const s0 = sender.stats;
   const c0 = process.cpuUsage();
   const t0 = performance.now();
@@ -135,12 +155,22 @@ async function pushcastRun(sender: MulticastUdpSender, pushes: Uint8Array[][], s
   }
   await Promise.all(pending);
   const s1 = sender.stats;
-  return { packets: s1.packets - s0.packets, bytes: s1.bytes - s0.bytes, errors: s1.errors - s0.errors, seconds: (performance.now() - t0) / 1000, ...cpu(c0) };
+  return {
+    packets: s1.packets - s0.packets,
+    bytes: s1.bytes - s0.bytes,
+    errors: s1.errors - s0.errors,
+    seconds: (performance.now() - t0) / 1000,
+    ...cpu(c0),
+  };
 }
 
 let pushNumber = 1_000_000;
 /** PushPacketizer (digest + datagrams) then MulticastUdpSender, one push packetized while the previous one sends. */
-async function packetizeRun(sender: MulticastUdpSender, bodies: Uint8Array[], seconds: number): Promise<Omit<Run, 'variant' | 'round'>> {
+async function packetizeRun(
+  sender: MulticastUdpSender,
+  bodies: Uint8Array[],
+  seconds: number,
+): Promise<Omit<Run, 'variant' | 'round'>> {
   const packetizer = newPacketizer();
   const s0 = sender.stats;
   const c0 = process.cpuUsage();
@@ -148,13 +178,23 @@ async function packetizeRun(sender: MulticastUdpSender, bodies: Uint8Array[], se
   const deadline = t0 + seconds * 1000;
   const pending: Promise<void>[] = [];
   for (let k = 0; performance.now() < deadline; k++) {
-    const datagrams = await packetizer.push({ path: segmentPath(pushNumber++), body: bodies[k % bodies.length], responseHeaders: { 'content-type': 'video/mp4' } });
+    const datagrams = await packetizer.push({
+      path: segmentPath(pushNumber++),
+      body: bodies[k % bodies.length],
+      responseHeaders: { 'content-type': 'video/mp4' },
+    });
     pending.push(sender.send(datagrams));
     if (pending.length >= 2) await pending.shift();
   }
   await Promise.all(pending);
   const s1 = sender.stats;
-  return { packets: s1.packets - s0.packets, bytes: s1.bytes - s0.bytes, errors: s1.errors - s0.errors, seconds: (performance.now() - t0) / 1000, ...cpu(c0) };
+  return {
+    packets: s1.packets - s0.packets,
+    bytes: s1.bytes - s0.bytes,
+    errors: s1.errors - s0.errors,
+    seconds: (performance.now() - t0) / 1000,
+    ...cpu(c0),
+  };
 }
 
 async function throughput(task: ThroughputTask): Promise<ThroughputResult> {
@@ -164,7 +204,15 @@ async function throughput(task: ThroughputTask): Promise<ThroughputResult> {
   const socket = await plainSocket();
   // 10 Gbit/s and a 4 MiB bucket: the bucket refills 1.25 MB per ms, far more than a socket sends, so
   // pacing never delays a datagram here (a delay would also cost a whole timer tick).
-  const sender = await MulticastUdpSender.open({ group: GROUP, port: PORT, rateBitsPerSecond: 10e9, burstBytes: 4 * 1024 * 1024, ttl: 1, loopback: false, multicastInterface: TX_IP });
+  const sender = await MulticastUdpSender.open({
+    group: GROUP,
+    port: PORT,
+    rateBitsPerSecond: 10e9,
+    burstBytes: 4 * 1024 * 1024,
+    ttl: 1,
+    loopback: false,
+    multicastInterface: TX_IP,
+  });
   const run = (variant: Variant, seconds: number) => {
     switch (variant) {
       case 'dgram':
@@ -205,7 +253,14 @@ async function paced(task: PacedTask): Promise<PacedResult> {
     total += body.length;
   }
   const pushes = await packetize(bodies);
-  const sender = await MulticastUdpSender.open({ group: GROUP, port: PORT, rateBitsPerSecond: task.rateBitsPerSecond, ttl: 1, loopback: false, multicastInterface: TX_IP });
+  const sender = await MulticastUdpSender.open({
+    group: GROUP,
+    port: PORT,
+    rateBitsPerSecond: task.rateBitsPerSecond,
+    ttl: 1,
+    loopback: false,
+    multicastInterface: TX_IP,
+  });
   const k0 = cpuTicks();
   const c0 = process.cpuUsage();
   const t0 = performance.now();
@@ -228,4 +283,4 @@ async function paced(task: PacedTask): Promise<PacedResult> {
 
 const task = JSON.parse(process.argv[2]) as ThroughputTask | PacedTask;
 const result = task.mode === 'throughput' ? await throughput(task) : await paced(task);
-process.stdout.write(JSON.stringify(result) + '\n');
+process.stdout.write(`${JSON.stringify(result)}\n`);

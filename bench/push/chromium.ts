@@ -113,7 +113,13 @@ const FIRST_FRAME_PROBE = `(() => {
  * navigate (a fixed phase of the segment cycle); waits for the first frame, lets the player run `settleMs`
  * more (so that what it loads after startup shows whether preloads were used), then reads the timings.
  */
-export async function browserRun(browser: Browser, url: string, mode: BrowserMode, settleMs: number, startAt: () => Promise<void>): Promise<BrowserRun> {
+export async function browserRun(
+  browser: Browser,
+  url: string,
+  mode: BrowserMode,
+  settleMs: number,
+  startAt: () => Promise<void>,
+): Promise<BrowserRun> {
   const context = await browser.newContext({ viewport: { width: 1280, height: 720 } });
   try {
     const page = await context.newPage();
@@ -128,19 +134,32 @@ export async function browserRun(browser: Browser, url: string, mode: BrowserMod
     cdp.on('Network.responseReceivedEarlyHints', (e) => {
       if (e.requestId !== documentRequest || hinted.length) return;
       const link = Object.entries(e.headers).find(([k]) => k.toLowerCase() === 'link')?.[1] ?? '';
-      hinted = [...String(link).matchAll(/<([^>]*)>([^,]*)/g)].filter((m) => /rel="?preload/.test(m[2])).map((m) => m[1]);
+      hinted = [...String(link).matchAll(/<([^>]*)>([^,]*)/g)]
+        .filter((m) => /rel="?preload/.test(m[2]))
+        .map((m) => m[1]);
     });
     await cdp.send('Network.enable');
     await startAt();
     await page.goto(url, { waitUntil: 'commit', timeout: 30_000 });
-    await page.waitForFunction(() => (window as unknown as { __pcb: { firstFrame: number | null } }).__pcb.firstFrame !== null, null, { timeout: 30_000, polling: 50 });
+    await page.waitForFunction(
+      () => (window as unknown as { __pcb: { firstFrame: number | null } }).__pcb.firstFrame !== null,
+      null,
+      { timeout: 30_000, polling: 50 },
+    );
     await page.waitForTimeout(settleMs);
     const seen = await page.evaluate((mode) => {
       const w = window as unknown as {
         __pcb: { firstFrame: number; decoded: number | null };
-        pushcastStats: () => { rendition: { id: string } | null; segments: { recent: { url: string }[] }; prefetch: BrowserRun['prefetch']; errors: string[] };
+        pushcastStats: () => {
+          rendition: { id: string } | null;
+          segments: { recent: { url: string }[] };
+          prefetch: BrowserRun['prefetch'];
+          errors: string[];
+        };
       };
-      const nav = performance.getEntriesByType('navigation')[0] as PerformanceNavigationTiming & { firstInterimResponseStart?: number };
+      const nav = performance.getEntriesByType('navigation')[0] as PerformanceNavigationTiming & {
+        firstInterimResponseStart?: number;
+      };
       const stats = w.pushcastStats();
       return {
         mode,
@@ -149,7 +168,9 @@ export async function browserRun(browser: Browser, url: string, mode: BrowserMod
         firstDecodedMs: w.__pcb.decoded,
         protocol: nav.nextHopProtocol,
         interimMs: nav.firstInterimResponseStart ?? 0,
-        resources: (performance.getEntriesByType('resource') as (PerformanceResourceTiming & { deliveryType?: string })[]).map((e) => ({
+        resources: (
+          performance.getEntriesByType('resource') as (PerformanceResourceTiming & { deliveryType?: string })[]
+        ).map((e) => ({
           name: e.name,
           initiatorType: e.initiatorType,
           deliveryType: e.deliveryType ?? '',
@@ -204,7 +225,12 @@ export function browserBytes(run: BrowserRun, sizeOf: Record<string, number>): B
   const numberOf = (p: string) => Number(/\/(\d+)\.m4s$/.exec(p)?.[1] ?? NaN);
   const played = run.playerSegments.map(path);
   const newest = Math.max(...played.map(numberOf).filter(Number.isFinite));
-  const used = new Set([...played, ...live.filter((e) => e.initiatorType === 'xmlhttprequest' || e.initiatorType === 'early-hints').map((e) => path(e.name))]);
+  const used = new Set([
+    ...played,
+    ...live
+      .filter((e) => e.initiatorType === 'xmlhttprequest' || e.initiatorType === 'early-hints')
+      .map((e) => path(e.name)),
+  ]);
   const fetches = new Map<string, number>();
   const size = new Map<string, number>(Object.entries(sizeOf));
   for (const e of live) {

@@ -19,7 +19,8 @@ export function parseMpd(text: string): LiveTiming {
   if (!template || !astText) throw new Error('not a live pushcast MPD');
   const timescale = Number(attr(template, 'timescale') ?? 1);
   const reps = (kind: string) => {
-    const set = new RegExp(`<AdaptationSet\\b[^>]*contentType="${kind}"[\\s\\S]*?</AdaptationSet>`).exec(text)?.[0] ?? '';
+    const set =
+      new RegExp(`<AdaptationSet\\b[^>]*contentType="${kind}"[\\s\\S]*?</AdaptationSet>`).exec(text)?.[0] ?? '';
     return [...set.matchAll(/<Representation id="([^"]+)" bandwidth="(\d+)"/g)]
       .map((m) => ({ id: m[1], bandwidth: Number(m[2]) }))
       .sort((a, b) => a.bandwidth - b.bandwidth)

@@ -124,7 +124,9 @@ function tryNetem(): Network | undefined {
 
 /** Two TUN devices made by the delay line in this namespace, then moved into the two namespaces. */
 async function delayLine(): Promise<Network> {
-  const child: ChildProcess = spawn('/usr/bin/python3', [DELAY_LINE, 'pcb-o0', 'pcb-c0'], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const child: ChildProcess = spawn('/usr/bin/python3', [DELAY_LINE, 'pcb-o0', 'pcb-c0'], {
+    stdio: ['pipe', 'pipe', 'inherit'],
+  });
   const replies: ((line: string) => void)[] = [];
   let pending = '';
   child.stdout!.setEncoding('utf8').on('data', (text: string) => {

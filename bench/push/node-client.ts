@@ -20,7 +20,15 @@ export type Task =
   | { task: 'metrics'; origin: string }
   | { task: 'sizes'; origin: string; paths: string[] }
   | { task: 'startup'; mode: StartupMode; origin: string; timing: LiveTiming; phase: number; rttMs: number }
-  | { task: 'live'; mode: LiveMode; origin: string; timing: LiveTiming; rendition: string; segments: number; rttMs: number };
+  | {
+      task: 'live';
+      mode: LiveMode;
+      origin: string;
+      timing: LiveTiming;
+      rendition: string;
+      segments: number;
+      rttMs: number;
+    };
 
 export interface ProbeResult {
   timing: LiveTiming;
@@ -92,7 +100,12 @@ interface Got {
 }
 
 /** A GET on the session; `onHints` sees the fields of a 103 response, if one comes. */
-function get(session: ClientHttp2Session, path: string, ledger: ByteLedger, onHints?: (h: IncomingHttpHeaders) => void): Promise<Got> {
+function get(
+  session: ClientHttp2Session,
+  path: string,
+  ledger: ByteLedger,
+  onHints?: (h: IncomingHttpHeaders) => void,
+): Promise<Got> {
   return new Promise((resolve, reject) => {
     const stream = session.request({ ':path': path });
     let status = 0;
@@ -141,7 +154,9 @@ async function connect(origin: string, push: boolean): Promise<Http2PushClient> 
   // the client, not the network, would limit every transfer at 50 and 150 ms RTT, and pushes most of all.
   client.session.setLocalWindowSize(CONNECTION_WINDOW);
   await new Promise<void>((resolve, reject) =>
-    client.session.settings({ enablePush: push, initialWindowSize: STREAM_WINDOW }, (err) => (err ? reject(err) : resolve())),
+    client.session.settings({ enablePush: push, initialWindowSize: STREAM_WINDOW }, (err) =>
+      err ? reject(err) : resolve(),
+    ),
   );
   // Node 20 loads its fetch classes on first use, tens of ms in a fresh process, and Http2PushClient makes a
   // Request and a Response per push: load them now, in every mode alike. One small request warms the
@@ -228,7 +243,13 @@ async function startup(task: Extract<Task, { task: 'startup' }>): Promise<Startu
     if (wanted && !wanted.includes(path)) return client.cancel(event.request);
     offered.set(
       path,
-      quietly(event.response.then(async (r) => ({ status: r.status, body: Buffer.from(await r.arrayBuffer()), doneAt: performance.now() }))),
+      quietly(
+        event.response.then(async (r) => ({
+          status: r.status,
+          body: Buffer.from(await r.arrayBuffer()),
+          doneAt: performance.now(),
+        })),
+      ),
     );
   });
 
@@ -242,13 +263,16 @@ async function startup(task: Extract<Task, { task: 'startup' }>): Promise<Startu
       ? (h: IncomingHttpHeaders) => {
           hintMs ??= performance.now() - t0;
           // Start every hinted fetch now, as a browser does on a 103 (the MPD is already being fetched).
-          for (const path of preloads(h)) if (path !== MPD_PATH && !offered.has(path)) offered.set(path, quietly(ok(get(session, path, ledger), path)));
+          for (const path of preloads(h))
+            if (path !== MPD_PATH && !offered.has(path))
+              offered.set(path, quietly(ok(get(session, path, ledger), path)));
         }
       : undefined;
   // Prefetch: the client knows the SegmentTemplate from an earlier visit and its clock, so it asks for the
   // newest segment and the inits at once, beside the MPD.
   if (mode === 'prefetch') {
-    for (const path of needed(timing, newestAvailable(timing, wall()))) offered.set(path, quietly(ok(get(session, path, ledger), path)));
+    for (const path of needed(timing, newestAvailable(timing, wall())))
+      offered.set(path, quietly(ok(get(session, path, ledger), path)));
   }
   const mpd = await ok(get(session, MPD_PATH, ledger, onHints), MPD_PATH);
   const mpdMs = mpd.doneAt - t0;
@@ -273,7 +297,9 @@ async function startup(task: Extract<Task, { task: 'startup' }>): Promise<Startu
     mpdMs,
     hintMs,
     segment: n,
-    offered: [...offered.keys()].filter((p) => mode !== 'prefetch').map((path) => ({ path, used: paths.includes(path) })),
+    offered: [...offered.keys()]
+      .filter(() => mode !== 'prefetch')
+      .map((path) => ({ path, used: paths.includes(path) })),
     receivedBytes,
     usedBytes,
     wastedBytes: receivedBytes - usedBytes,
@@ -334,19 +360,33 @@ async function liveEdge(task: Extract<Task, { task: 'live' }>): Promise<LiveResu
   await new Promise((r) => setTimeout(r, 300 + task.rttMs * 2));
   const receivedBytes = ledger.total;
   session.destroy();
-  const segments = numbers.map((n) => ({ number: n, latencyMs: done.get(n)!.at - availableAt(timing, n), bytes: done.get(n)!.bytes }));
+  const segments = numbers.map((n) => ({
+    number: n,
+    latencyMs: done.get(n)!.at - availableAt(timing, n),
+    bytes: done.get(n)!.bytes,
+  }));
   const initBytes = ledger.byPath.get(initPath) ?? 0;
-  return { mode, rendition, segments, receivedBytes, extraBytes: receivedBytes - initBytes - segments.reduce((s, x) => s + x.bytes, 0) };
+  return {
+    mode,
+    rendition,
+    segments,
+    receivedBytes,
+    extraBytes: receivedBytes - initBytes - segments.reduce((s, x) => s + x.bytes, 0),
+  };
 }
 
 async function main(): Promise<void> {
   const task = JSON.parse(process.argv[2]) as Task;
   const result =
-    task.task === 'probe' ? await probe(task.origin)
-    : task.task === 'metrics' ? await metrics(task.origin)
-    : task.task === 'sizes' ? await sizes(task.origin, task.paths)
-    : task.task === 'startup' ? await startup(task)
-    : await liveEdge(task);
+    task.task === 'probe'
+      ? await probe(task.origin)
+      : task.task === 'metrics'
+        ? await metrics(task.origin)
+        : task.task === 'sizes'
+          ? await sizes(task.origin, task.paths)
+          : task.task === 'startup'
+            ? await startup(task)
+            : await liveEdge(task);
   process.stdout.write(`${JSON.stringify(result)}\n`);
   // Open pushes or timers must not keep the process alive once the answer is out.
   process.exit(0);

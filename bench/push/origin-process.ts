@@ -27,11 +27,27 @@ export interface OriginProcess {
 
 export async function startOrigin(extraArgs: string[]): Promise<OriginProcess> {
   const args = [
-    'serve', '--no-multicast', '--host', ORIGIN_IP, '--port', '8080', '--tls-port', String(TLS_PORT),
-    '--ladder', LADDER, '--segment-duration', String(SEGMENT_DURATION), '--state-dir', '.pushcast', ...extraArgs,
+    'serve',
+    '--no-multicast',
+    '--host',
+    ORIGIN_IP,
+    '--port',
+    '8080',
+    '--tls-port',
+    String(TLS_PORT),
+    '--ladder',
+    LADDER,
+    '--segment-duration',
+    String(SEGMENT_DURATION),
+    '--state-dir',
+    '.pushcast',
+    ...extraArgs,
   ];
   // `ip netns exec` execs node in place, so child.pid is the origin itself.
-  const child = spawn('ip', ['netns', 'exec', ORIGIN_NS, process.execPath, BIN, ...args], { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn('ip', ['netns', 'exec', ORIGIN_NS, process.execPath, BIN, ...args], {
+    cwd: REPO,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   const lines: string[] = [];
   let live!: () => void;
   const ready = new Promise<void>((resolve) => (live = resolve));
@@ -50,7 +66,11 @@ export async function startOrigin(extraArgs: string[]): Promise<OriginProcess> {
   const exited = once(child, 'exit');
   const ffmpegPids = () => {
     try {
-      return execFileSync('pgrep', ['-P', String(child.pid)], { encoding: 'utf8' }).trim().split('\n').filter(Boolean).map(Number);
+      return execFileSync('pgrep', ['-P', String(child.pid)], { encoding: 'utf8' })
+        .trim()
+        .split('\n')
+        .filter(Boolean)
+        .map(Number);
     } catch {
       return [];
     }
@@ -76,6 +96,7 @@ export async function startOrigin(extraArgs: string[]): Promise<OriginProcess> {
   const timeout = setTimeout(() => kill(), 60_000);
   await Promise.race([ready, exited]);
   clearTimeout(timeout);
-  if (child.exitCode !== null || child.signalCode !== null) throw new Error(`pushcast serve did not go live:\n${lines.join('\n')}`);
+  if (child.exitCode !== null || child.signalCode !== null)
+    throw new Error(`pushcast serve did not go live:\n${lines.join('\n')}`);
   return { child, args, lines, stop, kill };
 }

@@ -19,7 +19,16 @@ export interface Results {
   durationS: number;
   machine: { cpu: string; memory: string; kernel: string; node: string; chromium: string; ffmpeg: string };
   network: 'netem' | 'delay-line';
-  config: { rtts: number[]; nodeReps: number; browserReps: number; liveSegments: number; phase: number; settleMs: number; ladder: string; segmentDuration: number };
+  config: {
+    rtts: number[];
+    nodeReps: number;
+    browserReps: number;
+    liveSegments: number;
+    phase: number;
+    settleMs: number;
+    ladder: string;
+    segmentDuration: number;
+  };
   origins: { a: string; b: string };
   /** The MPD timing of each origin process (each anchors its availability times on its own encoder start). */
   timings: Partial<Record<'A' | 'B', LiveTiming>>;
@@ -80,9 +89,12 @@ function cell(s: Summary | undefined, base: Summary | undefined, isBase: boolean
   return `${ms(s.median)} (${ms(s.min)}–${ms(s.max)})${isBase ? '' : ratio(s, base)}`;
 }
 
-export const startupSummary = (r: Results, rtt: number, k: RowKey) => summarize((r.startup[rtt]?.[k] ?? []).map((x) => x.startupMs));
-export const frameSummary = (r: Results, rtt: number, k: RowKey) => summarize((r.browser[rtt]?.[k] ?? []).map((x) => x.run.firstFrameMs));
-export const liveSummary = (r: Results, rtt: number, k: RowKey) => summarize((r.live[rtt]?.[k]?.segments ?? []).map((x) => x.latencyMs));
+export const startupSummary = (r: Results, rtt: number, k: RowKey) =>
+  summarize((r.startup[rtt]?.[k] ?? []).map((x) => x.startupMs));
+export const frameSummary = (r: Results, rtt: number, k: RowKey) =>
+  summarize((r.browser[rtt]?.[k] ?? []).map((x) => x.run.firstFrameMs));
+export const liveSummary = (r: Results, rtt: number, k: RowKey) =>
+  summarize((r.live[rtt]?.[k]?.segments ?? []).map((x) => x.latencyMs));
 
 /** The main table: one row per mode and RTT. */
 export function table(r: Results): string {
@@ -91,19 +103,28 @@ export function table(r: Results): string {
     '| ---: | --- | --- | --- | --- | --- | --- | --- |',
   ];
   for (const rtt of r.config.rtts) {
-    const base = { s: startupSummary(r, rtt, 'on-demand'), f: frameSummary(r, rtt, 'on-demand'), l: liveSummary(r, rtt, 'on-demand') };
+    const base = {
+      s: startupSummary(r, rtt, 'on-demand'),
+      f: frameSummary(r, rtt, 'on-demand'),
+      l: liveSummary(r, rtt, 'on-demand'),
+    };
     for (const { key, label } of ROWS) {
       const isBase = key === 'on-demand';
       const startup = cell(startupSummary(r, rtt, key), base.s, isBase);
       const frame =
         key === 'push' ? 'not in Chromium¹' : key === 'control' ? '–' : cell(frameSummary(r, rtt, key), base.f, isBase);
-      const live = key === 'early-hints' ? 'n/a²' : key === 'control' ? '–' : cell(liveSummary(r, rtt, key), base.l, isBase);
+      const live =
+        key === 'early-hints' ? 'n/a²' : key === 'control' ? '–' : cell(liveSummary(r, rtt, key), base.l, isBase);
       const nodeWaste = summarize((r.startup[rtt]?.[key] ?? []).map((x) => x.wastedBytes));
       const browserWaste = summarize((r.browser[rtt]?.[key] ?? []).map((x) => x.bytes.wasted));
       const liveRun = r.live[rtt]?.[key];
       lines.push(
         `| ${rtt} ms | ${label} | ${startup} | ${frame} | ${live} | ${nodeWaste ? `${bytes(nodeWaste.median)} (max ${bytes(nodeWaste.max)})` : '–'} | ${
-          browserWaste ? `${bytes(browserWaste.median)} (max ${bytes(browserWaste.max)})` : key === 'push' ? 'not in Chromium¹' : '–'
+          browserWaste
+            ? `${bytes(browserWaste.median)} (max ${bytes(browserWaste.max)})`
+            : key === 'push'
+              ? 'not in Chromium¹'
+              : '–'
         } | ${liveRun ? bytes(liveRun.extraBytes) : key === 'early-hints' ? 'n/a²' : '–'} |`,
       );
     }
@@ -126,7 +147,10 @@ function browserTimeline(r: Results): string {
       const runs = (r.browser[rtt]?.[key] ?? []).map((x) => x.run);
       if (!runs.length) continue;
       const end = (run: BrowserRun, test: (path: string, e: BrowserRun['resources'][number]) => boolean) =>
-        run.resources.filter((e) => test(new URL(e.name).pathname, e)).map((e) => e.responseEnd).sort((a, b) => a - b)[0];
+        run.resources
+          .filter((e) => test(new URL(e.name).pathname, e))
+          .map((e) => e.responseEnd)
+          .sort((a, b) => a - b)[0];
       lines.push(
         `| ${rtt} ms | ${label} | ${med(runs.map((x) => x.interimMs))} | ${med(runs.map((x) => end(x, (p) => p === '/player.js')))} | ${med(
           runs.map((x) => end(x, (p, e) => p === '/live/manifest.mpd' && e.initiatorType !== 'fetch')),
@@ -149,10 +173,18 @@ function counterSum(delta: Record<string, number>, name: string, labels: Record<
 /** What the run verified about itself: protocols, 103 handling, pushes, and where modes did not line up. */
 function checks(r: Results): string[] {
   const out: string[] = [];
-  const allBrowser = r.config.rtts.flatMap((rtt) => ROWS.flatMap(({ key }) => (r.browser[rtt]?.[key] ?? []).map((x) => ({ rtt, key, ...x }))));
+  const allBrowser = r.config.rtts.flatMap((rtt) =>
+    ROWS.flatMap(({ key }) => (r.browser[rtt]?.[key] ?? []).map((x) => ({ rtt, key, ...x }))),
+  );
   const h2 = allBrowser.filter((x) => x.run.protocol === 'h2').length;
-  const liveH2 = allBrowser.filter((x) => x.run.resources.filter((e) => e.name.includes('/live/') && e.transferSize > 0).every((e) => e.nextHopProtocol === 'h2')).length;
-  out.push(`Chromium loaded the page over **${h2 === allBrowser.length ? 'h2' : 'not always h2'}** in ${h2} of ${allBrowser.length} runs; every /live/ resource it fetched went over h2 in ${liveH2} of ${allBrowser.length} runs (Resource Timing \`nextHopProtocol\`).`);
+  const liveH2 = allBrowser.filter((x) =>
+    x.run.resources
+      .filter((e) => e.name.includes('/live/') && e.transferSize > 0)
+      .every((e) => e.nextHopProtocol === 'h2'),
+  ).length;
+  out.push(
+    `Chromium loaded the page over **${h2 === allBrowser.length ? 'h2' : 'not always h2'}** in ${h2} of ${allBrowser.length} runs; every /live/ resource it fetched went over h2 in ${liveH2} of ${allBrowser.length} runs (Resource Timing \`nextHopProtocol\`).`,
+  );
 
   const eh = allBrowser.filter((x) => x.key === 'early-hints');
   const others = allBrowser.filter((x) => x.key !== 'early-hints');
@@ -175,50 +207,95 @@ function checks(r: Results): string[] {
         byPath.set(kind, c);
       }
     }
-    if (byPath.size) out.push(`Hinted resources the page used, ${rtt} ms (runs): ${[...byPath].map(([p, c]) => `\`${p}\` ${c.used}/${c.total}`).join(', ')}.`);
+    if (byPath.size)
+      out.push(
+        `Hinted resources the page used, ${rtt} ms (runs): ${[...byPath].map(([p, c]) => `\`${p}\` ${c.used}/${c.total}`).join(', ')}.`,
+      );
   }
 
   const counters = (label: string) => r.counters.filter((c) => c.label === label);
   const ehBatches = counters('chromium, origin B');
   if (ehBatches.length) {
-    const page = ehBatches.reduce((n, c) => n + counterSum(c.delta, 'pushcast_early_hints_total', { route: 'page' }), 0);
-    const mpdReq = ehBatches.reduce((n, c) => n + counterSum(c.delta, 'pushcast_http_requests_total', { route: 'mpd' }), 0);
-    out.push(`Origin counters over the Chromium early-hints runs: \`pushcast_early_hints_total{route="page"}\` +${page}, MPD requests answered +${mpdReq} for ${eh.length} page loads (Chromium's preload plus the player's own request when the preload was not used).`);
+    const page = ehBatches.reduce(
+      (n, c) => n + counterSum(c.delta, 'pushcast_early_hints_total', { route: 'page' }),
+      0,
+    );
+    const mpdReq = ehBatches.reduce(
+      (n, c) => n + counterSum(c.delta, 'pushcast_http_requests_total', { route: 'mpd' }),
+      0,
+    );
+    out.push(
+      `Origin counters over the Chromium early-hints runs: \`pushcast_early_hints_total{route="page"}\` +${page}, MPD requests answered +${mpdReq} for ${eh.length} page loads (Chromium's preload plus the player's own request when the preload was not used).`,
+    );
   }
   const pushBatches = counters('node startup, origin B');
   if (pushBatches.length) {
-    const sent = pushBatches.reduce((n, c) => n + counterSum(c.delta, 'pushcast_http2_pushes_total', { kind: 'manifest', outcome: 'sent' }), 0);
-    const cancelled = pushBatches.reduce((n, c) => n + counterSum(c.delta, 'pushcast_http2_pushes_total', { outcome: 'cancelled' }), 0);
+    const sent = pushBatches.reduce(
+      (n, c) => n + counterSum(c.delta, 'pushcast_http2_pushes_total', { kind: 'manifest', outcome: 'sent' }),
+      0,
+    );
+    const cancelled = pushBatches.reduce(
+      (n, c) => n + counterSum(c.delta, 'pushcast_http2_pushes_total', { outcome: 'cancelled' }),
+      0,
+    );
     const runs = r.config.rtts.reduce((n, rtt) => n + (r.startup[rtt]?.push?.length ?? 0), 0);
-    out.push(`Origin counters over the Node startup runs on origin B: ${sent} pushes sent with the MPD for ${runs} push-mode runs, ${cancelled} reset by the client.`);
+    out.push(
+      `Origin counters over the Node startup runs on origin B: ${sent} pushes sent with the MPD for ${runs} push-mode runs, ${cancelled} reset by the client.`,
+    );
   }
   const liveBatches = counters('live push');
   if (liveBatches.length) {
-    const sent = liveBatches.reduce((n, c) => n + counterSum(c.delta, 'pushcast_http2_pushes_total', { kind: 'channel', outcome: 'sent' }), 0);
-    const cancelled = liveBatches.reduce((n, c) => n + counterSum(c.delta, 'pushcast_http2_pushes_total', { kind: 'channel', outcome: 'cancelled' }), 0);
-    out.push(`Live push channel, over its ${liveBatches.length} runs: ${sent} pushes sent (per run: the init, the segment in progress at join, ${r.config.liveSegments} measured segments, the one after), ${cancelled} reset by the client.`);
+    const sent = liveBatches.reduce(
+      (n, c) => n + counterSum(c.delta, 'pushcast_http2_pushes_total', { kind: 'channel', outcome: 'sent' }),
+      0,
+    );
+    const cancelled = liveBatches.reduce(
+      (n, c) => n + counterSum(c.delta, 'pushcast_http2_pushes_total', { kind: 'channel', outcome: 'cancelled' }),
+      0,
+    );
+    out.push(
+      `Live push channel, over its ${liveBatches.length} runs: ${sent} pushes sent (per run: the init, the segment in progress at join, ${r.config.liveSegments} measured segments, the one after), ${cancelled} reset by the client.`,
+    );
   }
 
   const nodeRuns = r.config.rtts.flatMap((rtt) => ROWS.flatMap(({ key }) => r.startup[rtt]?.[key] ?? []));
   const offered = nodeRuns.flatMap((x) => x.offered);
   const unusedOffers = offered.filter((o) => !o.used).length;
-  out.push(`Node startup runs: ${offered.length} resources arrived or were fetched unasked (hints, pushes), ${unusedOffers} of them not the ones the client needed (a mismatch would mean the origin's newest segment differed from the clock's).`);
+  out.push(
+    `Node startup runs: ${offered.length} resources arrived or were fetched unasked (hints, pushes), ${unusedOffers} of them not the ones the client needed (a mismatch would mean the origin's newest segment differed from the clock's).`,
+  );
 
   for (const rtt of r.config.rtts) {
     const mpd = ROWS.filter(({ key }) => r.startup[rtt]?.[key]?.length)
       .map(({ key, label }) => `${label} ${ms(summarize(r.startup[rtt]![key]!.map((x) => x.mpdMs))!.median)} ms`)
       .join(', ');
-    const hint = summarize((r.startup[rtt]?.['early-hints'] ?? []).flatMap((x) => (x.hintMs === undefined ? [] : [x.mpdMs - x.hintMs])));
-    out.push(`Node, ${rtt} ms: MPD complete (median) — ${mpd}.${hint ? ` The 103 came ${ms(hint.median)} ms (median) before the MPD was complete.` : ''}`);
+    const hint = summarize(
+      (r.startup[rtt]?.['early-hints'] ?? []).flatMap((x) => (x.hintMs === undefined ? [] : [x.mpdMs - x.hintMs])),
+    );
+    out.push(
+      `Node, ${rtt} ms: MPD complete (median) — ${mpd}.${hint ? ` The 103 came ${ms(hint.median)} ms (median) before the MPD was complete.` : ''}`,
+    );
   }
-  const frames = allBrowser.filter((x) => x.run.firstDecodedMs !== null).map((x) => x.run.firstDecodedMs! - x.run.firstFrameMs);
+  const frames = allBrowser
+    .filter((x) => x.run.firstDecodedMs !== null)
+    .map((x) => x.run.firstDecodedMs! - x.run.firstFrameMs);
   const fs = summarize(frames);
-  if (fs) out.push(`First frame: \`requestVideoFrameCallback\` and the 5 ms poll of \`getVideoPlaybackQuality().totalVideoFrames > 0\` differ by ${ms(fs.median)} ms (median; range ${ms(fs.min)}…${ms(fs.max)}).`);
+  if (fs)
+    out.push(
+      `First frame: \`requestVideoFrameCallback\` and the 5 ms poll of \`getVideoPlaybackQuality().totalVideoFrames > 0\` differ by ${ms(fs.median)} ms (median; range ${ms(fs.min)}…${ms(fs.max)}).`,
+    );
   const errors = allBrowser.flatMap((x) => x.run.errors);
-  out.push(errors.length ? `Player errors reported: ${errors.length} (${[...new Set(errors)].slice(0, 3).join('; ')}).` : 'No player errors in any Chromium run.');
+  out.push(
+    errors.length
+      ? `Player errors reported: ${errors.length} (${[...new Set(errors)].slice(0, 3).join('; ')}).`
+      : 'No player errors in any Chromium run.',
+  );
   const renditions = new Map<string, number>();
-  for (const x of allBrowser) renditions.set(x.run.rendition ?? 'none', (renditions.get(x.run.rendition ?? 'none') ?? 0) + 1);
-  out.push(`Rendition dash.js was playing at the end of the runs: ${[...renditions].map(([k, v]) => `${k} ×${v}`).join(', ')}.`);
+  for (const x of allBrowser)
+    renditions.set(x.run.rendition ?? 'none', (renditions.get(x.run.rendition ?? 'none') ?? 0) + 1);
+  out.push(
+    `Rendition dash.js was playing at the end of the runs: ${[...renditions].map(([k, v]) => `${k} ×${v}`).join(', ')}.`,
+  );
   if (r.retries) out.push(`Runs repeated after a failure: ${r.retries}.`);
   return out;
 }
@@ -363,13 +440,21 @@ export function chartSvg(r: Results): string {
   const plotH = 300;
   const axisW = 48;
   const parts: string[] = [];
-  parts.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="DejaVu Sans, Verdana, sans-serif">`);
+  parts.push(
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="DejaVu Sans, Verdana, sans-serif">`,
+  );
   parts.push(`<rect width="${W}" height="${H}" fill="#ffffff"/>`);
-  parts.push(`<text x="${W / 2}" y="24" text-anchor="middle" font-size="17" font-weight="bold">Live media delivery: medians (bars) and min–max (whiskers), ms — lower is better</text>`);
-  parts.push(`<text x="${W / 2}" y="44" text-anchor="middle" font-size="12" fill="#444">${esc(`${r.machine.cpu}, ${r.machine.kernel}; RTT by ${r.network === 'netem' ? 'netem' : 'user-space delay line'}; ${r.startedAt.slice(0, 10)}`)}</text>`);
+  parts.push(
+    `<text x="${W / 2}" y="24" text-anchor="middle" font-size="17" font-weight="bold">Live media delivery: medians (bars) and min–max (whiskers), ms — lower is better</text>`,
+  );
+  parts.push(
+    `<text x="${W / 2}" y="44" text-anchor="middle" font-size="12" fill="#444">${esc(`${r.machine.cpu}, ${r.machine.kernel}; RTT by ${r.network === 'netem' ? 'netem' : 'user-space delay line'}; ${r.startedAt.slice(0, 10)}`)}</text>`,
+  );
   panels.forEach((panel, pi) => {
     const x0 = 10 + pi * (panelW + gap);
-    const values = r.config.rtts.flatMap((rtt) => CHART_MODES.map((m) => panel.value(rtt, m.key)).filter((v): v is Summary => typeof v === 'object'));
+    const values = r.config.rtts.flatMap((rtt) =>
+      CHART_MODES.map((m) => panel.value(rtt, m.key)).filter((v): v is Summary => typeof v === 'object'),
+    );
     const hi = Math.max(1, ...values.map((v) => v.max));
     const lo = Math.min(0, ...values.map((v) => v.min));
     const step = tickStep(hi - lo, 5);
@@ -379,32 +464,51 @@ export function chartSvg(r: Results): string {
     const y = (v: number) => top + plotH - ((v - yMin) / (yMax - yMin)) * plotH;
     const px = x0 + axisW;
     const pw = panelW - axisW - 6;
-    parts.push(`<text x="${x0 + panelW / 2}" y="${top - 10}" text-anchor="middle" font-size="14" font-weight="bold">${esc(panel.title)}</text>`);
+    parts.push(
+      `<text x="${x0 + panelW / 2}" y="${top - 10}" text-anchor="middle" font-size="14" font-weight="bold">${esc(panel.title)}</text>`,
+    );
     for (let t = Math.ceil(yMin / step) * step; t <= yMax + 1e-9; t += step) {
-      parts.push(`<line x1="${px}" x2="${px + pw}" y1="${y(t).toFixed(1)}" y2="${y(t).toFixed(1)}" stroke="${t === 0 ? '#333' : '#e5e7eb'}" stroke-width="1"/>`);
-      parts.push(`<text x="${px - 6}" y="${(y(t) + 4).toFixed(1)}" text-anchor="end" font-size="11" fill="#444">${step >= 1 ? Math.round(t) : ms(t)}</text>`);
+      parts.push(
+        `<line x1="${px}" x2="${px + pw}" y1="${y(t).toFixed(1)}" y2="${y(t).toFixed(1)}" stroke="${t === 0 ? '#333' : '#e5e7eb'}" stroke-width="1"/>`,
+      );
+      parts.push(
+        `<text x="${px - 6}" y="${(y(t) + 4).toFixed(1)}" text-anchor="end" font-size="11" fill="#444">${step >= 1 ? Math.round(t) : ms(t)}</text>`,
+      );
     }
     parts.push(`<line x1="${px}" x2="${px}" y1="${top}" y2="${top + plotH}" stroke="#333"/>`);
     const groupW = pw / r.config.rtts.length;
     const barW = Math.min(22, (groupW - 16) / CHART_MODES.length);
     r.config.rtts.forEach((rtt, gi) => {
       const gx = px + gi * groupW + (groupW - barW * CHART_MODES.length) / 2;
-      parts.push(`<text x="${(px + gi * groupW + groupW / 2).toFixed(1)}" y="${top + plotH + 18}" text-anchor="middle" font-size="12">RTT ${rtt} ms</text>`);
+      parts.push(
+        `<text x="${(px + gi * groupW + groupW / 2).toFixed(1)}" y="${top + plotH + 18}" text-anchor="middle" font-size="12">RTT ${rtt} ms</text>`,
+      );
       CHART_MODES.forEach((m, mi) => {
         const v = panel.value(rtt, m.key);
         const bx = gx + mi * barW;
         const cx = bx + barW / 2;
         if (typeof v === 'string' || v === undefined) {
           const label = typeof v === 'string' ? v : 'no data';
-          parts.push(`<text transform="translate(${(cx + 4).toFixed(1)},${(y(0) - 6).toFixed(1)}) rotate(-90)" font-size="10" fill="#888">${esc(label)}</text>`);
+          parts.push(
+            `<text transform="translate(${(cx + 4).toFixed(1)},${(y(0) - 6).toFixed(1)}) rotate(-90)" font-size="10" fill="#888">${esc(label)}</text>`,
+          );
           return;
         }
         const y0 = y(0);
         const y1 = y(v.median);
-        parts.push(`<rect x="${(bx + 1).toFixed(1)}" y="${Math.min(y0, y1).toFixed(1)}" width="${(barW - 2).toFixed(1)}" height="${Math.max(0.5, Math.abs(y1 - y0)).toFixed(1)}" fill="${m.color}"><title>${esc(`${m.label}, RTT ${rtt} ms: median ${ms(v.median)} ms (min ${ms(v.min)}, max ${ms(v.max)}, n=${v.n})`)}</title></rect>`);
-        parts.push(`<line x1="${cx.toFixed(1)}" x2="${cx.toFixed(1)}" y1="${y(v.min).toFixed(1)}" y2="${y(v.max).toFixed(1)}" stroke="#111" stroke-width="1"/>`);
-        for (const w of [v.min, v.max]) parts.push(`<line x1="${(cx - 3).toFixed(1)}" x2="${(cx + 3).toFixed(1)}" y1="${y(w).toFixed(1)}" y2="${y(w).toFixed(1)}" stroke="#111" stroke-width="1"/>`);
-        parts.push(`<text transform="translate(${(cx + 3.5).toFixed(1)},${(Math.min(y(v.max), y1) - 4).toFixed(1)}) rotate(-90)" font-size="10" fill="#111">${ms(v.median)}</text>`);
+        parts.push(
+          `<rect x="${(bx + 1).toFixed(1)}" y="${Math.min(y0, y1).toFixed(1)}" width="${(barW - 2).toFixed(1)}" height="${Math.max(0.5, Math.abs(y1 - y0)).toFixed(1)}" fill="${m.color}"><title>${esc(`${m.label}, RTT ${rtt} ms: median ${ms(v.median)} ms (min ${ms(v.min)}, max ${ms(v.max)}, n=${v.n})`)}</title></rect>`,
+        );
+        parts.push(
+          `<line x1="${cx.toFixed(1)}" x2="${cx.toFixed(1)}" y1="${y(v.min).toFixed(1)}" y2="${y(v.max).toFixed(1)}" stroke="#111" stroke-width="1"/>`,
+        );
+        for (const w of [v.min, v.max])
+          parts.push(
+            `<line x1="${(cx - 3).toFixed(1)}" x2="${(cx + 3).toFixed(1)}" y1="${y(w).toFixed(1)}" y2="${y(w).toFixed(1)}" stroke="#111" stroke-width="1"/>`,
+          );
+        parts.push(
+          `<text transform="translate(${(cx + 3.5).toFixed(1)},${(Math.min(y(v.max), y1) - 4).toFixed(1)}) rotate(-90)" font-size="10" fill="#111">${ms(v.median)}</text>`,
+        );
       });
     });
   });

@@ -21,11 +21,21 @@ if (mode === 'dgram') {
     console.log(`ready ${socket.address().port}`);
   });
 } else {
-  const conn = await QuicEndpoint.connect({ alpn: ['pushcast-bench'], host: '127.0.0.1', port: Number(port), serverName: 'localhost', ca: readFileSync(caFile!, 'utf8'), initialMaxData: 64 << 20, initialMaxStreamData: 16 << 20 });
-  conn.on('stream', (s) =>
-    void (async () => {
-      for await (const chunk of s) bytes += chunk.length;
-    })().catch(() => undefined),
+  const conn = await QuicEndpoint.connect({
+    alpn: ['pushcast-bench'],
+    host: '127.0.0.1',
+    port: Number(port),
+    serverName: 'localhost',
+    ca: readFileSync(caFile!, 'utf8'),
+    initialMaxData: 64 << 20,
+    initialMaxStreamData: 16 << 20,
+  });
+  conn.on(
+    'stream',
+    (s) =>
+      void (async () => {
+        for await (const chunk of s) bytes += chunk.length;
+      })().catch(() => undefined),
   );
   console.log('ready 0');
 }

@@ -112,7 +112,16 @@ function counted(session: Session, viewer: Viewer): Session {
 }
 
 function newViewer(): Viewer {
-  return { client: undefined, bytes: 0, mediaBytes: 0, whole: [], cut: [], skipped: [], firstFragment: [], segments: new Map() };
+  return {
+    client: undefined,
+    bytes: 0,
+    mediaBytes: 0,
+    whole: [],
+    cut: [],
+    skipped: [],
+    firstFragment: [],
+    segments: new Map(),
+  };
 }
 
 async function connectViewer(viewer: Viewer): Promise<{ retries: number }> {
@@ -134,14 +143,18 @@ async function connectViewer(viewer: Viewer): Promise<{ retries: number }> {
           const track = catalog?.tracks.find((t) => t.id === segment.track);
           if (catalog && track?.kind === 'video') {
             const t = Date.now();
-            viewer.firstFragment.push({ t, ms: t - (catalog.availabilityStartTime + (segment.decodeTime / track.timescale) * 1000) });
+            viewer.firstFragment.push({
+              t,
+              ms: t - (catalog.availabilityStartTime + (segment.decodeTime / track.timescale) * 1000),
+            });
           }
         },
         end: (segment, complete) => {
           const bytes = viewer.segments.get(segment) ?? 0;
           viewer.segments.delete(segment);
           const kind = catalog?.tracks.find((t) => t.id === segment.track)?.kind ?? 'video';
-          if (complete && segment.path !== undefined) viewer.whole.push({ path: segment.path, t: Date.now(), bytes, kind });
+          if (complete && segment.path !== undefined)
+            viewer.whole.push({ path: segment.path, t: Date.now(), bytes, kind });
           else viewer.cut.push(Date.now());
         },
         skip: (_track, _time, why) => viewer.skipped.push({ t: Date.now(), why }),
@@ -196,7 +209,10 @@ emit({
   retries,
   connectSeconds: (Date.now() - started) / 1000,
   errors,
-  catalog: catalog && { segmentDuration: catalog.segmentDuration, tracks: catalog.tracks.map((t) => ({ id: t.id, kind: t.kind, bandwidth: t.bandwidth })) },
+  catalog: catalog && {
+    segmentDuration: catalog.segmentDuration,
+    tracks: catalog.tracks.map((t) => ({ id: t.id, kind: t.kind, bandwidth: t.bandwidth })),
+  },
 } satisfies ReadyLine);
 
 const loop = monitorEventLoopDelay({ resolution: 10 });

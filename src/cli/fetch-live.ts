@@ -21,8 +21,12 @@ const LIVE_RESOURCE = /^\/live\/([A-Za-z0-9_-]{1,64})\/(init\.mp4|\d{1,15}\.m4s)
  */
 export async function fetchLive(url: string, o: FetchLiveOptions): Promise<void> {
   const base = new URL(url);
-  if (base.protocol !== 'https:') throw new Error('fetch-live needs the HTTPS (HTTP/2) address of the origin, e.g. https://localhost:8443');
-  const client = new Http2PushClient(base.origin, { ca: o.ca ? await readFile(o.ca) : undefined, insecure: o.insecure });
+  if (base.protocol !== 'https:')
+    throw new Error('fetch-live needs the HTTPS (HTTP/2) address of the origin, e.g. https://localhost:8443');
+  const client = new Http2PushClient(base.origin, {
+    ca: o.ca ? await readFile(o.ca) : undefined,
+    insecure: o.insecure,
+  });
   const stats = { segments: 0, bytes: 0, media: new Map<string, number>(), failed: 0 };
   const pending = new Set<Promise<void>>();
 
@@ -57,9 +61,14 @@ export async function fetchLive(url: string, o: FetchLiveOptions): Promise<void>
   const text = mpd.body.toString('utf8');
   await mkdir(o.out, { recursive: true });
   await writeFile(join(o.out, 'manifest.mpd'), text);
-  const reps = [...text.matchAll(/<Representation id="([^"]+)" bandwidth="(\d+)"/g)].map((m) => ({ id: m[1], bandwidth: Number(m[2]) }));
-  const video = o.rendition ?? reps.filter((r) => r.id.startsWith('video')).sort((a, b) => a.bandwidth - b.bandwidth)[0]?.id;
-  if (!video || !reps.some((r) => r.id === video)) throw new Error(`no rendition ${video ?? ''} in the MPD (has ${reps.map((r) => r.id).join(', ')})`);
+  const reps = [...text.matchAll(/<Representation id="([^"]+)" bandwidth="(\d+)"/g)].map((m) => ({
+    id: m[1],
+    bandwidth: Number(m[2]),
+  }));
+  const video =
+    o.rendition ?? reps.filter((r) => r.id.startsWith('video')).sort((a, b) => a.bandwidth - b.bandwidth)[0]?.id;
+  if (!video || !reps.some((r) => r.id === video))
+    throw new Error(`no rendition ${video ?? ''} in the MPD (has ${reps.map((r) => r.id).join(', ')})`);
   const channels = [video, ...(o.audio ? reps.filter((r) => r.id.startsWith('audio')).map((r) => r.id) : [])];
   const replies = await Promise.all(channels.map((id) => client.request(`/live/${id}/push`)));
   replies.forEach((r, i) => {

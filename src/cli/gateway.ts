@@ -50,9 +50,12 @@ export async function gatewayCommand(o: GatewayCommandOptions): Promise<void> {
       }
       const before = JSON.stringify(sessions);
       sessions = found;
-      if (JSON.stringify(found) !== before) log(`advertised sessions: ${found.map((s) => `${s.group}:${s.port} ${s.sessionId}`).join(', ') || 'none'}`);
+      if (JSON.stringify(found) !== before)
+        log(`advertised sessions: ${found.map((s) => `${s.group}:${s.port} ${s.sessionId}`).join(', ') || 'none'}`);
     } catch (error) {
-      log(`cannot read the origin's advertisements: ${error instanceof Error ? error.message : String(error)}; keeping the last ones`);
+      log(
+        `cannot read the origin's advertisements: ${error instanceof Error ? error.message : String(error)}; keeping the last ones`,
+      );
     }
   };
   await refresh();
@@ -60,19 +63,29 @@ export async function gatewayCommand(o: GatewayCommandOptions): Promise<void> {
 
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
-  const gateway = new MulticastGateway({ sessions: () => sessions, allowedOrigins: o.allowOrigin, interfaceAddress: o.interface, maxSubscribers: o.maxSubscribers, registry, log });
+  const gateway = new MulticastGateway({
+    sessions: () => sessions,
+    allowedOrigins: o.allowOrigin,
+    interfaceAddress: o.interface,
+    maxSubscribers: o.maxSubscribers,
+    registry,
+    log,
+  });
   const handler = (req: http.IncomingMessage, res: http.ServerResponse) => {
     if (req.url === '/metrics') {
       void registry.metrics().then((text) => res.writeHead(200, { 'content-type': registry.contentType }).end(text));
       return;
     }
-    res.writeHead(404, { 'content-type': 'text/plain' }).end(`the gateway answers WebSocket subscriptions at ${GATEWAY_PATH}, and /metrics\n`);
+    res
+      .writeHead(404, { 'content-type': 'text/plain' })
+      .end(`the gateway answers WebSocket subscriptions at ${GATEWAY_PATH}, and /metrics\n`);
   };
   const server = o.tls
     ? https.createServer(developmentCertificate(join(o.stateDir, 'tls')), handler)
     : http.createServer(handler);
   server.on('upgrade', (req, socket, head) => {
-    if (!gateway.handleUpgrade(req, socket, head)) socket.end('HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n');
+    if (!gateway.handleUpgrade(req, socket, head))
+      socket.end('HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n');
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);

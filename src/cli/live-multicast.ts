@@ -8,7 +8,12 @@ import { join } from 'node:path';
 import { Gauge } from 'prom-client';
 import type { LiveWindow } from '../media/index.js';
 import { execFileSync } from 'node:child_process';
-import { LiveMulticastSender, MulticastUdpReceiver, MulticastUdpSender, type LiveSessionConfig } from '../multicast/index.js';
+import {
+  LiveMulticastSender,
+  MulticastUdpReceiver,
+  MulticastUdpSender,
+  type LiveSessionConfig,
+} from '../multicast/index.js';
 import type { Origin, OriginMetrics, Route } from '../origin/index.js';
 import { PushSigner, type JsonWebKeySet } from '../push/index.js';
 import { GATEWAY_PATH, MulticastGateway, type GatewaySession } from '../gateway/index.js';
@@ -52,14 +57,32 @@ export function nthGroup(base: string, i: number): string {
  * undefined when it does, else why not. On the loopback (the demo's default) a host may need the
  * interface's MULTICAST flag: it is set when we have the rights (root), and the probe is repeated.
  */
-export async function probeMulticast(group: string, port: number, interfaceAddress: string): Promise<string | undefined> {
+export async function probeMulticast(
+  group: string,
+  port: number,
+  interfaceAddress: string,
+): Promise<string | undefined> {
   const once = async (): Promise<string | undefined> => {
     let received = false;
     let receiver: MulticastUdpReceiver | undefined;
     let sender: MulticastUdpSender | undefined;
     try {
-      receiver = await MulticastUdpReceiver.open({ group, port, source: interfaceAddress, interfaceAddress, onDatagram: () => (received = true) });
-      sender = await MulticastUdpSender.open({ group, port, rateBitsPerSecond: 1e6, multicastInterface: interfaceAddress, bindAddress: interfaceAddress, loopback: true, ttl: 0 });
+      receiver = await MulticastUdpReceiver.open({
+        group,
+        port,
+        source: interfaceAddress,
+        interfaceAddress,
+        onDatagram: () => (received = true),
+      });
+      sender = await MulticastUdpSender.open({
+        group,
+        port,
+        rateBitsPerSecond: 1e6,
+        multicastInterface: interfaceAddress,
+        bindAddress: interfaceAddress,
+        loopback: true,
+        ttl: 0,
+      });
       for (let i = 0; i < 5 && !received; i++) {
         await sender.send([new Uint8Array(8)]); // not a QUIC packet of any session: receivers drop it
         await new Promise((r) => setTimeout(r, 100));
@@ -113,25 +136,50 @@ export class LiveMulticast {
       sessionId: crypto.getRandomValues(new Uint8Array(8)),
     }));
     this.gateway = new MulticastGateway({
-      sessions: () => (this.sender ? this.sessions.map((s): GatewaySession => ({ group: s.group, port: s.port, source: o.interfaceAddress, sessionId: toHex(s.sessionId) })) : []),
+      sessions: () =>
+        this.sender
+          ? this.sessions.map(
+              (s): GatewaySession => ({
+                group: s.group,
+                port: s.port,
+                source: o.interfaceAddress,
+                sessionId: toHex(s.sessionId),
+              }),
+            )
+          : [],
       allowedOrigins: o.gatewayOrigins,
       interfaceAddress: o.interfaceAddress,
       registry: metrics?.registry,
     });
   }
 
-  static async create(o: LiveMulticastOptions, window: LiveWindow, stateDir: string, metrics?: OriginMetrics): Promise<LiveMulticast> {
-    if (isIP(o.interfaceAddress) === 0) throw new Error(`--multicast-interface ${o.interfaceAddress} is not an IP address`);
-    if (isIP(o.interfaceAddress) !== isIP(o.group)) throw new Error('--multicast-interface and --multicast-group must be of one IP version');
+  static async create(
+    o: LiveMulticastOptions,
+    window: LiveWindow,
+    stateDir: string,
+    metrics?: OriginMetrics,
+  ): Promise<LiveMulticast> {
+    if (isIP(o.interfaceAddress) === 0)
+      throw new Error(`--multicast-interface ${o.interfaceAddress} is not an IP address`);
+    if (isIP(o.interfaceAddress) !== isIP(o.group))
+      throw new Error('--multicast-interface and --multicast-group must be of one IP version');
     return new LiveMulticast(o, await loadOrCreateSigner(join(stateDir, 'multicast')), window, metrics);
   }
 
   /** The route serving the key set (RFC 7517 JWK Set). */
   keyRoute(): Route {
-    const body = JSON.stringify(this.signer.keySet, null, 2) + '\n';
+    const body = `${JSON.stringify(this.signer.keySet, null, 2)}\n`;
     return (req, res, ctx) => {
       if ((req.url ?? '').split('?')[0] !== KEY_SET_PATH) return false;
-      ctx.send(res, 200, 'application/jwk-set+json', body, { 'Cache-Control': 'public, max-age=300' }, req, 'multicast-keys');
+      ctx.send(
+        res,
+        200,
+        'application/jwk-set+json',
+        body,
+        { 'Cache-Control': 'public, max-age=300' },
+        req,
+        'multicast-keys',
+      );
       return 'multicast-keys';
     };
   }
@@ -151,12 +199,21 @@ export class LiveMulticast {
     });
   }
 
-  async start(options: { window: LiveWindow; origin: Origin; authority: string; scheme: string; keyBase: string; metrics: OriginMetrics; log: (line: string) => void }): Promise<string[]> {
+  async start(options: {
+    window: LiveWindow;
+    origin: Origin;
+    authority: string;
+    scheme: string;
+    keyBase: string;
+    metrics: OriginMetrics;
+    log: (line: string) => void;
+  }): Promise<string[]> {
     this.keyUrl = options.keyBase + KEY_SET_PATH;
     this.sender = await LiveMulticastSender.start({
       window: options.window,
       sessions: this.sessions,
-      resource: (track, segment) => options.origin.completeResource(track.id, segment === 'init' ? 'init' : segment.number),
+      resource: (track, segment) =>
+        options.origin.completeResource(track.id, segment === 'init' ? 'init' : segment.number),
       authority: options.authority,
       scheme: options.scheme,
       signer: this.signer,
@@ -176,13 +233,26 @@ export class LiveMulticast {
           for (const s of sender.stats) this.set({ track: s.trackId }, pick(s));
         },
       });
-    counter('pushcast_multicast_segments_sent', 'Media segments pushed into the multicast session, by track', (s) => s.segments);
-    counter('pushcast_multicast_init_pushes', 'Init segment pushes (repeated for late joiners), by track', (s) => s.inits);
-    counter('pushcast_multicast_pushes_dropped', 'Pushes dropped whole because the send queue was full, by track', (s) => s.dropped);
+    counter(
+      'pushcast_multicast_segments_sent',
+      'Media segments pushed into the multicast session, by track',
+      (s) => s.segments,
+    );
+    counter(
+      'pushcast_multicast_init_pushes',
+      'Init segment pushes (repeated for late joiners), by track',
+      (s) => s.inits,
+    );
+    counter(
+      'pushcast_multicast_pushes_dropped',
+      'Pushes dropped whole because the send queue was full, by track',
+      (s) => s.dropped,
+    );
     counter('pushcast_multicast_packets_sent', 'QUIC packets sent to the multicast group, by track', (s) => s.packets);
     counter('pushcast_multicast_bytes_sent', 'Datagram bytes sent to the multicast group, by track', (s) => s.bytes);
     return sender.stats.map(
-      (s) => `multicast: ${s.trackId} ${s.group.includes(':') ? `[${s.group}]` : s.group}:${s.port} source ${this.o.interfaceAddress} session-id ${s.sessionId} at ${(s.rateBitsPerSecond / 1e6).toFixed(1)} Mbit/s`,
+      (s) =>
+        `multicast: ${s.trackId} ${s.group.includes(':') ? `[${s.group}]` : s.group}:${s.port} source ${this.o.interfaceAddress} session-id ${s.sessionId} at ${(s.rateBitsPerSecond / 1e6).toFixed(1)} Mbit/s`,
     );
   }
 
@@ -224,11 +294,17 @@ export class AnnouncedMulticast {
       if (mtime === this.mtime) return;
       this.mtime = mtime;
       const parsed = JSON.parse(readFileSync(this.file, 'utf8')) as MulticastAnnouncement;
-      if (!Array.isArray(parsed.sessions) || !Array.isArray(parsed.keys?.keys)) throw new Error('not {sessions: [...], keys: {keys: [...]}}');
+      if (!Array.isArray(parsed.sessions) || !Array.isArray(parsed.keys?.keys))
+        throw new Error('not {sessions: [...], keys: {keys: [...]}}');
       this.announcement = parsed;
-      this.log(`multicast announcement ${this.file}: ${parsed.sessions.map((s) => `${s.representation} ${s.group}:${s.port}`).join(', ')}`);
+      this.log(
+        `multicast announcement ${this.file}: ${parsed.sessions.map((s) => `${s.representation} ${s.group}:${s.port}`).join(', ')}`,
+      );
     } catch (error) {
-      if (force || this.announcement) this.log(`multicast announcement ${this.file}: ${error instanceof Error ? error.message : String(error)}; nothing advertised`);
+      if (force || this.announcement)
+        this.log(
+          `multicast announcement ${this.file}: ${error instanceof Error ? error.message : String(error)}; nothing advertised`,
+        );
       this.announcement = undefined;
     }
   }
@@ -238,7 +314,14 @@ export class AnnouncedMulticast {
     const s = this.announcement?.sessions.find((x) => x.representation === trackId);
     if (!s) return undefined;
     try {
-      return formatMulticastAltSvc({ group: s.group, port: s.port, source: s.source, sessionId: s.sessionId, keyUrl: this.keyUrl, maxAge: 60 });
+      return formatMulticastAltSvc({
+        group: s.group,
+        port: s.port,
+        source: s.source,
+        sessionId: s.sessionId,
+        keyUrl: this.keyUrl,
+        maxAge: 60,
+      });
     } catch {
       return undefined; // a malformed entry advertises nothing
     }
@@ -248,8 +331,26 @@ export class AnnouncedMulticast {
     return (req, res, ctx) => {
       if ((req.url ?? '').split('?')[0] !== KEY_SET_PATH) return false;
       this.refresh();
-      if (!this.announcement) ctx.send(res, 404, 'text/plain', 'no multicast sessions announced\n', { 'Cache-Control': 'no-store' }, req, 'multicast-keys');
-      else ctx.send(res, 200, 'application/jwk-set+json', JSON.stringify(this.announcement.keys, null, 2) + '\n', { 'Cache-Control': 'public, max-age=60' }, req, 'multicast-keys');
+      if (!this.announcement)
+        ctx.send(
+          res,
+          404,
+          'text/plain',
+          'no multicast sessions announced\n',
+          { 'Cache-Control': 'no-store' },
+          req,
+          'multicast-keys',
+        );
+      else
+        ctx.send(
+          res,
+          200,
+          'application/jwk-set+json',
+          `${JSON.stringify(this.announcement.keys, null, 2)}\n`,
+          { 'Cache-Control': 'public, max-age=60' },
+          req,
+          'multicast-keys',
+        );
       return 'multicast-keys';
     };
   }

@@ -24,7 +24,8 @@ export class LiveStream {
     this.window = new LiveWindow({ timeShiftBufferDepth: o.timeShiftBufferDepth });
     this.timeline = new LiveTimeline(o.segmentDuration);
     const settings = { ...o.source, keyFrameInterval: o.segmentDuration };
-    const bandwidthOf = (id: string) => (id === settings.audio?.id ? settings.audio.bitrate : settings.video.find((v) => v.id === id)?.bitrate ?? 0);
+    const bandwidthOf = (id: string) =>
+      id === settings.audio?.id ? settings.audio.bitrate : (settings.video.find((v) => v.id === id)?.bitrate ?? 0);
     const sinks = new Map<string, MediaSink>();
     for (const output of ffmpegArguments(settings).outputs) {
       const bandwidth = bandwidthOf(output.trackId);
@@ -54,7 +55,9 @@ export class LiveStream {
         return;
       }
       o.metrics.encoderRestarts.inc();
-      o.log(`encoder died (${why}); restarting in ${(restartIn / 1000).toFixed(1)} s, published segments stay available${detail}`);
+      o.log(
+        `encoder died (${why}); restarting in ${(restartIn / 1000).toFixed(1)} s, published segments stay available${detail}`,
+      );
     });
   }
 

@@ -70,23 +70,31 @@ function log(line: string): void {
 /** A file under `dir` for a URL path; refuses anything that would land outside it. */
 export function outputFile(dir: string, pathname: string): string {
   const decoded = decodeURIComponent(pathname);
-  if (!decoded.startsWith('/') || decoded.includes('\0') || decoded.split('/').some((p) => p === '..' || p === '.')) throw new Error(`refusing path ${JSON.stringify(pathname)}`);
+  if (!decoded.startsWith('/') || decoded.includes('\0') || decoded.split('/').some((p) => p === '..' || p === '.'))
+    throw new Error(`refusing path ${JSON.stringify(pathname)}`);
   const root = resolve(dir);
-  const file = resolve(root, '.' + (decoded.endsWith('/') ? decoded + 'index' : decoded));
+  const file = resolve(root, `.${decoded.endsWith('/') ? `${decoded}index` : decoded}`);
   if (!file.startsWith(root + sep)) throw new Error(`refusing path ${JSON.stringify(pathname)}`);
   return file;
 }
 
-async function verifierFrom(o: MulticastReceiveOptions, ad: MulticastAdvertisement | undefined, fetch: NodeFetch): Promise<PushSignatureVerifier | undefined> {
+async function verifierFrom(
+  o: MulticastReceiveOptions,
+  ad: MulticastAdvertisement | undefined,
+  fetch: NodeFetch,
+): Promise<PushSignatureVerifier | undefined> {
   if (o.signingKey) {
     const text = await readFile(o.signingKey, 'utf8');
     // An X.509 certificate (nghq's sender.pem): its public key.
-    const pem = text.includes('BEGIN CERTIFICATE') ? createPublicKey(text).export({ type: 'spki', format: 'pem' }).toString() : text;
+    const pem = text.includes('BEGIN CERTIFICATE')
+      ? createPublicKey(text).export({ type: 'spki', format: 'pem' }).toString()
+      : text;
     return PushSignatureVerifier.fromText(pem);
   }
   if (!ad?.keyUrl) return undefined;
   const url = new URL(ad.keyUrl);
-  if (url.protocol !== 'https:' && !o.allowHttpKey) throw new Error(`the session's key set ${ad.keyUrl} is not on https: refusing it (--allow-http-key to accept)`);
+  if (url.protocol !== 'https:' && !o.allowHttpKey)
+    throw new Error(`the session's key set ${ad.keyUrl} is not on https: refusing it (--allow-http-key to accept)`);
   const res = await fetch(url.href);
   if (res.status !== 200) throw new Error(`key set ${ad.keyUrl}: HTTP ${res.status}`);
   return PushSignatureVerifier.fromJwks(await res.json());
@@ -108,7 +116,8 @@ async function discover(url: string, o: MulticastReceiveOptions, fetch: NodeFetc
       const media = new URL(`${id}/`, target);
       probes.push({ name: id, url: init, mediaPath: (n) => `${media.pathname}${n}.m4s` });
     }
-    if (probes.length === 0) throw new Error(`${url}: no representation${o.representation ? ` named ${o.representation.join(', ')}` : ''}`);
+    if (probes.length === 0)
+      throw new Error(`${url}: no representation${o.representation ? ` named ${o.representation.join(', ')}` : ''}`);
   } else {
     probes.push({ name: basename(target.pathname), url: target });
   }
@@ -128,20 +137,49 @@ async function discover(url: string, o: MulticastReceiveOptions, fetch: NodeFetc
 }
 
 export async function multicastReceive(url: string | undefined, o: MulticastReceiveOptions): Promise<void> {
-  const fetch = createNodeFetch({ ca: o.ca ? await readFile(o.ca) : undefined, insecure: o.insecure, timeoutMs: DISCOVERY_TIMEOUT_MS });
+  const fetch = createNodeFetch({
+    ca: o.ca ? await readFile(o.ca) : undefined,
+    insecure: o.insecure,
+    timeoutMs: DISCOVERY_TIMEOUT_MS,
+  });
   let plans: SessionPlan[];
   if (url !== undefined) {
     plans = await discover(url, o, fetch);
   } else {
-    if (!o.group || !o.port || !o.sessionId) throw new Error('give an origin URL, or --group, --port and --session-id (and --source for a source-specific join)');
+    if (!o.group || !o.port || !o.sessionId)
+      throw new Error(
+        'give an origin URL, or --group, --port and --session-id (and --source for a source-specific join)',
+      );
     const sessionId = o.sessionId.toLowerCase().replace(/^0x/, '');
     if (!/^([0-9a-f]{2}){1,20}$/.test(sessionId)) throw new Error('--session-id is 1 to 20 bytes in hex');
-    plans = [{ name: `${o.group}:${o.port}`, ad: { group: o.group, port: o.port, source: o.source, sessionId, maxAge: 0 }, repairOrigin: o.repairOrigin }];
+    plans = [
+      {
+        name: `${o.group}:${o.port}`,
+        ad: { group: o.group, port: o.port, source: o.source, sessionId, maxAge: 0 },
+        repairOrigin: o.repairOrigin,
+      },
+    ];
   }
 
-  const total: Counters = { pushes: 0, complete: 0, repaired: 0, unicast: 0, gapFilled: 0, failed: 0, bytes: 0, repairBytes: 0, rangeBytes: 0, wholeBytes: 0 };
+  const total: Counters = {
+    pushes: 0,
+    complete: 0,
+    repaired: 0,
+    unicast: 0,
+    gapFilled: 0,
+    failed: 0,
+    bytes: 0,
+    repairBytes: 0,
+    rangeBytes: 0,
+    wholeBytes: 0,
+  };
   let closing = false;
-  const running: { plan: SessionPlan; reassembler: MulticastReassembler; receiver: MulticastUdpReceiver; ended: boolean }[] = [];
+  const running: {
+    plan: SessionPlan;
+    reassembler: MulticastReassembler;
+    receiver: MulticastUdpReceiver;
+    ended: boolean;
+  }[] = [];
   const pending = new Set<Promise<void>>();
   const track = (job: Promise<void>) => {
     pending.add(job);
@@ -157,7 +195,10 @@ export async function multicastReceive(url: string | undefined, o: MulticastRece
 
   for (const plan of plans) {
     const verifier = await verifierFrom(o, url === undefined ? undefined : plan.ad, fetch);
-    if (!verifier) log(`${plan.name}: no signing key (--signing-key): pushes are checked against their digest only, not authenticated`);
+    if (!verifier)
+      log(
+        `${plan.name}: no signing key (--signing-key): pushes are checked against their digest only, not authenticated`,
+      );
     const sessionId = fromHex(plan.ad.sessionId);
     const reassembler = new MulticastReassembler({ sessionId, verifier, timeoutMs: o.timeout });
     const receiver = await MulticastUdpReceiver.open({
@@ -165,7 +206,9 @@ export async function multicastReceive(url: string | undefined, o: MulticastRece
       port: plan.ad.port,
       source: plan.ad.source,
       // A sender on this host's loopback is only reachable by joining on the loopback.
-      interfaceAddress: o.interface ?? (plan.ad.source?.startsWith('127.') ? '127.0.0.1' : plan.ad.source === '::1' ? '::%lo' : undefined),
+      interfaceAddress:
+        o.interface ??
+        (plan.ad.source?.startsWith('127.') ? '127.0.0.1' : plan.ad.source === '::1' ? '::%lo' : undefined),
       maxDatagramBytes: 4096,
       onDatagram: (d) => reassembler.enqueuePacket(d),
     });
@@ -214,7 +257,9 @@ export async function multicastReceive(url: string | undefined, o: MulticastRece
                   if (await unicastGet(plan.mediaPath!(missing), 'promise lost')) total.gapFilled++;
                 } catch (error) {
                   total.failed++;
-                  log(`${plan.name}: ${plan.mediaPath!(missing)}: ${error instanceof Error ? error.message : String(error)}`);
+                  log(
+                    `${plan.name}: ${plan.mediaPath!(missing)}: ${error instanceof Error ? error.message : String(error)}`,
+                  );
                 }
               }),
             );
@@ -250,13 +295,17 @@ export async function multicastReceive(url: string | undefined, o: MulticastRece
               total.repairBytes += result.unicastBytes;
             } catch (repairError) {
               total.failed++;
-              log(`${plan.name}: ${pathname}: ${repairError instanceof Error ? repairError.message : String(repairError)}`);
+              log(
+                `${plan.name}: ${pathname}: ${repairError instanceof Error ? repairError.message : String(repairError)}`,
+              );
             }
           },
         ),
       );
     });
-    log(`${plan.name}: joined ${receiver.description} session ${plan.ad.sessionId}${verifier ? `, keys ${verifier.keyIds.join(', ')}` : ''}${plan.repairOrigin && o.repair ? `, repair from ${plan.repairOrigin}` : ''}`);
+    log(
+      `${plan.name}: joined ${receiver.description} session ${plan.ad.sessionId}${verifier ? `, keys ${verifier.keyIds.join(', ')}` : ''}${plan.repairOrigin && o.repair ? `, repair from ${plan.repairOrigin}` : ''}`,
+    );
   }
 
   const snapshot = () => {
@@ -295,7 +344,10 @@ export async function multicastReceive(url: string | undefined, o: MulticastRece
   // Pushes under way finish over multicast (or are repaired), bounded by the push timeout plus a fetch;
   // no new one is taken. Then the sockets close.
   closing = true;
-  await Promise.race([Promise.allSettled([...pending]), new Promise((r) => setTimeout(r, o.timeout + DISCOVERY_TIMEOUT_MS))]);
+  await Promise.race([
+    Promise.allSettled([...pending]),
+    new Promise((r) => setTimeout(r, o.timeout + DISCOVERY_TIMEOUT_MS)),
+  ]);
   clearInterval(ticker);
   await Promise.all(running.map((s) => s.receiver.close()));
   if (tty) process.stderr.write('\n');
@@ -303,4 +355,3 @@ export async function multicastReceive(url: string | undefined, o: MulticastRece
   console.log(`summary: ${JSON.stringify(snapshot())}`);
   process.exit(0);
 }
-

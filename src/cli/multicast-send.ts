@@ -34,7 +34,9 @@ function log(line: string): void {
 
 export async function multicastSend(mpdUrl: string, o: MulticastSendOptions): Promise<void> {
   if (isIP(o.interface) !== isIP(o.group)) throw new Error('--interface and --group must be of one IP version');
-  const signer = o.signingKey ? await PushSigner.fromPkcs8Pem(await readFile(o.signingKey, 'utf8')) : await loadOrCreateSigner(join(o.stateDir, 'multicast'));
+  const signer = o.signingKey
+    ? await PushSigner.fromPkcs8Pem(await readFile(o.signingKey, 'utf8'))
+    : await loadOrCreateSigner(join(o.stateDir, 'multicast'));
   const fetch = createNodeFetch({ ca: o.ca ? await readFile(o.ca) : undefined, insecure: o.insecure });
   const origin = new URL(mpdUrl);
   const sessions = new Map<string, MulticastPushSession>();
@@ -73,14 +75,22 @@ export async function multicastSend(mpdUrl: string, o: MulticastSendOptions): Pr
 
   for (const s of sessions.values()) {
     const st = s.stats;
-    console.log(`multicast: ${st.trackId} ${st.group.includes(':') ? `[${st.group}]` : st.group}:${st.port} source ${o.interface} session-id ${st.sessionId} at ${(st.rateBitsPerSecond / 1e6).toFixed(1)} Mbit/s`);
+    console.log(
+      `multicast: ${st.trackId} ${st.group.includes(':') ? `[${st.group}]` : st.group}:${st.port} source ${o.interface} session-id ${st.sessionId} at ${(st.rateBitsPerSecond / 1e6).toFixed(1)} Mbit/s`,
+    );
   }
   if (o.announce) {
     const announcement: MulticastAnnouncement = {
-      sessions: [...sessions.values()].map((s) => ({ representation: s.o.name, group: s.o.group, port: s.o.port, source: o.interface, sessionId: toHex(s.o.sessionId) })),
+      sessions: [...sessions.values()].map((s) => ({
+        representation: s.o.name,
+        group: s.o.group,
+        port: s.o.port,
+        source: o.interface,
+        sessionId: toHex(s.o.sessionId),
+      })),
       keys: signer.keySet,
     };
-    await writeFile(`${o.announce}.part`, JSON.stringify(announcement, null, 2) + '\n');
+    await writeFile(`${o.announce}.part`, `${JSON.stringify(announcement, null, 2)}\n`);
     await rename(`${o.announce}.part`, o.announce);
     log(`announced the sessions in ${o.announce}: run the origin with --multicast-announce ${o.announce}`);
   }
@@ -89,7 +99,14 @@ export async function multicastSend(mpdUrl: string, o: MulticastSendOptions): Pr
   const ticker = setInterval(() => {
     if (Date.now() - last < 10_000) return;
     last = Date.now();
-    log([...sessions.values()].map((s) => `${s.stats.trackId}: ${s.stats.segments} segments, ${s.stats.dropped} dropped, ${(s.stats.bytes / 1e6).toFixed(1)} MB`).join('; '));
+    log(
+      [...sessions.values()]
+        .map(
+          (s) =>
+            `${s.stats.trackId}: ${s.stats.segments} segments, ${s.stats.dropped} dropped, ${(s.stats.bytes / 1e6).toFixed(1)} MB`,
+        )
+        .join('; '),
+    );
   }, 1000);
   await new Promise<void>((resolve) => {
     process.once('SIGINT', () => resolve());

@@ -60,28 +60,47 @@ export async function relayCommand(o: RelayCommandOptions): Promise<void> {
     registry,
     log,
   });
-  const certificate = o.tlsCert && o.tlsKey ? loadCertificate(o.tlsCert, o.tlsKey) : developmentCertificate(join(o.stateDir, 'tls'));
+  const certificate =
+    o.tlsCert && o.tlsKey ? loadCertificate(o.tlsCert, o.tlsKey) : developmentCertificate(join(o.stateDir, 'tls'));
   const router = new SessionRouter().route(WARP_PATH, relay);
   let info = '';
 
   const answer = (url: string | undefined, res: Reply) => {
     const path = (url ?? '/').split('?')[0];
     if (path === '/metrics') {
-      void registry.metrics().then((text) => res.writeHead(200, { 'content-type': registry.contentType, 'cache-control': 'no-store' }).end(text));
+      void registry
+        .metrics()
+        .then((text) =>
+          res.writeHead(200, { 'content-type': registry.contentType, 'cache-control': 'no-store' }).end(text),
+        );
       return;
     }
     if (path === WEBTRANSPORT_INFO_PATH) {
-      res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store', 'access-control-allow-origin': '*' }).end(info);
+      res
+        .writeHead(200, {
+          'content-type': 'application/json',
+          'cache-control': 'no-store',
+          'access-control-allow-origin': '*',
+        })
+        .end(info);
       return;
     }
-    res.writeHead(404, { 'content-type': 'text/plain' }).end(`this relay serves Warp at ${WARP_PATH}/${relay.broadcast} (WebTransport), /metrics and ${WEBTRANSPORT_INFO_PATH}\n`);
+    res
+      .writeHead(404, { 'content-type': 'text/plain' })
+      .end(
+        `this relay serves Warp at ${WARP_PATH}/${relay.broadcast} (WebTransport), /metrics and ${WEBTRANSPORT_INFO_PATH}\n`,
+      );
   };
 
   // TCP: HTTPS (metrics, certificate hashes) and the WebSocket fallback on the same port number.
   const websocket = new WebSocketSessionServer(router, { maxSessions: Math.floor(o.maxSubscribers), registry, log });
-  const server = https.createServer({ key: certificate.key, cert: certificate.cert }, (req: http.IncomingMessage, res: http.ServerResponse) => answer(req.url, res));
+  const server = https.createServer(
+    { key: certificate.key, cert: certificate.cert },
+    (req: http.IncomingMessage, res: http.ServerResponse) => answer(req.url, res),
+  );
   server.on('upgrade', (req, socket, head) => {
-    if (!websocket.handleUpgrade(req, socket, head)) socket.end('HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n');
+    if (!websocket.handleUpgrade(req, socket, head))
+      socket.end('HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n');
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -95,7 +114,9 @@ export async function relayCommand(o: RelayCommandOptions): Promise<void> {
   const quicOptions = { alpn: [H3_ALPN], key: certificate.key, cert: certificate.cert, port };
   const quic =
     o.host === '0.0.0.0'
-      ? await QuicEndpoint.listen({ ...quicOptions, host: '::' }).catch(() => QuicEndpoint.listen({ ...quicOptions, host: o.host }))
+      ? await QuicEndpoint.listen({ ...quicOptions, host: '::' }).catch(() =>
+          QuicEndpoint.listen({ ...quicOptions, host: o.host }),
+        )
       : await QuicEndpoint.listen({ ...quicOptions, host: o.host });
   quic.on('connection', (conn) => serveHttp3Sessions(conn, { router, onRequest: (req, res) => answer(req.url, res) }));
   info = JSON.stringify({ port, serverCertificateHashes: certificateHashes(certificate) });
@@ -103,7 +124,9 @@ export async function relayCommand(o: RelayCommandOptions): Promise<void> {
   relay.start();
   const shown = o.host === '0.0.0.0' || o.host === '::' ? 'localhost' : o.host.includes(':') ? `[${o.host}]` : o.host;
   const upstream = new URL(o.upstream);
-  log(`relay: upstream ${upstream.origin}${upstream.pathname}${o.reorder ? `, delivery order rewritten to ${o.reorder}` : ''}${o.token?.length ? `, ${o.token.length} token(s) required` : ''}`);
+  log(
+    `relay: upstream ${upstream.origin}${upstream.pathname}${o.reorder ? `, delivery order rewritten to ${o.reorder}` : ''}${o.token?.length ? `, ${o.token.length} token(s) required` : ''}`,
+  );
   console.log(`relay: https://${shown}:${port}${WARP_PATH}/${relay.broadcast}`);
   console.log(`metrics: https://${shown}:${port}/metrics`);
 

@@ -1,10 +1,29 @@
 import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { DEFAULT_PUSH_POLICY, Origin, OriginMetrics, WEBTRANSPORT_INFO_PATH, developmentCertificate, loadCertificate } from '../origin/index.js';
+import {
+  DEFAULT_PUSH_POLICY,
+  Origin,
+  OriginMetrics,
+  WEBTRANSPORT_INFO_PATH,
+  developmentCertificate,
+  loadCertificate,
+} from '../origin/index.js';
 import { VodLibrary, vodRoute } from '../origin/vod/index.js';
-import { DEFAULT_AUDIO, DEFAULT_VIDEO_LADDER, parseLadder, type LiveInput, type VideoRendition } from '../source/index.js';
-import { AnnouncedMulticast, KEY_SET_PATH, LiveMulticast, probeMulticast, type LiveMulticastOptions } from './live-multicast.js';
+import {
+  DEFAULT_AUDIO,
+  DEFAULT_VIDEO_LADDER,
+  parseLadder,
+  type LiveInput,
+  type VideoRendition,
+} from '../source/index.js';
+import {
+  AnnouncedMulticast,
+  KEY_SET_PATH,
+  LiveMulticast,
+  probeMulticast,
+  type LiveMulticastOptions,
+} from './live-multicast.js';
 import { LiveStream } from './live-stream.js';
 import { WARP_PATH, WarpProducer, WarpServer, type WarpOrderPolicy } from '../warp/index.js';
 import { SessionRouter, WebSocketSessionServer } from '../webtransport/index.js';
@@ -61,12 +80,19 @@ function log(line: string): void {
 
 export async function serve(o: ServeOptions): Promise<void> {
   if (o.chunkDuration > o.segmentDuration) throw new Error('--chunk-duration cannot exceed --segment-duration');
-  const input: LiveInput = o.input === undefined ? { kind: 'test-pattern' } : o.input === '-' ? { kind: 'stdin' } : { kind: 'file', path: o.input };
+  const input: LiveInput =
+    o.input === undefined
+      ? { kind: 'test-pattern' }
+      : o.input === '-'
+        ? { kind: 'stdin' }
+        : { kind: 'file', path: o.input };
   if (input.kind === 'file' && !existsSync(input.path)) throw new Error(`input file ${input.path} does not exist`);
   const passthrough = o.passthrough && input.kind !== 'test-pattern';
   const video: VideoRendition[] = passthrough
     ? [{ id: 'video', width: 0, height: 0, bitrate: 5_000_000 }]
-    : o.ladder ? parseLadder(o.ladder) : [...DEFAULT_VIDEO_LADDER];
+    : o.ladder
+      ? parseLadder(o.ladder)
+      : [...DEFAULT_VIDEO_LADDER];
 
   // On-demand items: the folder is scanned once, here; packaging happens on each item's first request.
   let vod: VodLibrary | undefined;
@@ -94,13 +120,19 @@ export async function serve(o: ServeOptions): Promise<void> {
     metrics,
     log,
   });
-  if (o.multicast && o.multicastAnnounce) throw new Error('--multicast and --multicast-announce exclude each other: the sessions are sent here, or by another process');
+  if (o.multicast && o.multicastAnnounce)
+    throw new Error(
+      '--multicast and --multicast-announce exclude each other: the sessions are sent here, or by another process',
+    );
   // Multicast where the host allows it; where it does not, one plain sentence, and the player stays unicast.
   let multicast: LiveMulticast | undefined;
   if (o.multicast) {
     const why = await probeMulticast(o.multicast.group, o.multicast.port, o.multicast.interfaceAddress);
     if (why === undefined) multicast = await LiveMulticast.create(o.multicast, stream.window, o.stateDir, metrics);
-    else log(`multicast: off, because this host does not deliver multicast on ${o.multicast.interfaceAddress} (${why}); players stay on unicast. Try --multicast-interface <address of another interface>, or --no-multicast to silence this.`);
+    else
+      log(
+        `multicast: off, because this host does not deliver multicast on ${o.multicast.interfaceAddress} (${why}); players stay on unicast. Try --multicast-interface <address of another interface>, or --no-multicast to silence this.`,
+      );
   }
   const announced = o.multicastAnnounce ? new AnnouncedMulticast(o.multicastAnnounce, log) : undefined;
   // Warp: one broadcast, "live", made from the same live window as every other mode.
@@ -134,9 +166,19 @@ export async function serve(o: ServeOptions): Promise<void> {
       : undefined,
     earlyHints: o.earlyHints,
     publicUrl: o.publicUrl === undefined ? undefined : publicBase(o.publicUrl),
-    routes: [...(vod ? [vodRoute(vod, { webRoot: WEB_ROOT })] : []), ...(multicast ? [multicast.keyRoute()] : []), ...(announced ? [announced.keyRoute()] : [])],
-    altSvc: multicast ? (trackId) => multicast.altSvc(trackId) : announced ? (trackId) => announced.altSvc(trackId) : undefined,
-    upgrade: (req, socket, head) => webSocketSessions.handleUpgrade(req, socket, head) || (multicast?.gateway.handleUpgrade(req, socket, head) ?? false),
+    routes: [
+      ...(vod ? [vodRoute(vod, { webRoot: WEB_ROOT })] : []),
+      ...(multicast ? [multicast.keyRoute()] : []),
+      ...(announced ? [announced.keyRoute()] : []),
+    ],
+    altSvc: multicast
+      ? (trackId) => multicast.altSvc(trackId)
+      : announced
+        ? (trackId) => announced.altSvc(trackId)
+        : undefined,
+    upgrade: (req, socket, head) =>
+      webSocketSessions.handleUpgrade(req, socket, head) ||
+      (multicast?.gateway.handleUpgrade(req, socket, head) ?? false),
     webTransport: router,
   });
   const port = o.port === 'off' ? null : o.port;
@@ -144,22 +186,37 @@ export async function serve(o: ServeOptions): Promise<void> {
   if (port === null && tlsPort === null) throw new Error('--port and --tls-port cannot both be off');
   if ((o.tlsCert === undefined) !== (o.tlsKey === undefined)) throw new Error('--tls-cert and --tls-key go together');
   const certificate =
-    tlsPort === null ? undefined
-    : o.tlsCert && o.tlsKey ? loadCertificate(o.tlsCert, o.tlsKey)
-    : developmentCertificate(join(o.stateDir, 'tls'), o.publicUrl === undefined ? [] : [new URL(o.publicUrl).hostname]);
+    tlsPort === null
+      ? undefined
+      : o.tlsCert && o.tlsKey
+        ? loadCertificate(o.tlsCert, o.tlsKey)
+        : developmentCertificate(
+            join(o.stateDir, 'tls'),
+            o.publicUrl === undefined ? [] : [new URL(o.publicUrl).hostname],
+          );
   const addresses = await origin.listen({ host: o.host, port, tlsPort, certificate, http3: o.http3 });
 
-  const what = input.kind === 'test-pattern' ? 'built-in test pattern with clock and 440 Hz tone' : input.kind === 'stdin' ? 'standard input' : `${input.path} (looped)`;
+  const what =
+    input.kind === 'test-pattern'
+      ? 'built-in test pattern with clock and 440 Hz tone'
+      : input.kind === 'stdin'
+        ? 'standard input'
+        : `${input.path} (looped)`;
   log(`source: ${what}`);
-  log(`ladder: ${passthrough ? 'passthrough (no transcoding)' : video.map((v) => `${v.height}p@${(v.bitrate / 1e6).toFixed(1)}M`).join(', ')}${o.audio ? `, audio ${DEFAULT_AUDIO.bitrate / 1000}k` : ''}; segments ${o.segmentDuration} s, chunks ${o.chunkDuration || 'one frame'}${o.chunkDuration ? ' s' : ''}${o.lowLatency ? ', low latency' : ''}`);
+  log(
+    `ladder: ${passthrough ? 'passthrough (no transcoding)' : video.map((v) => `${v.height}p@${(v.bitrate / 1e6).toFixed(1)}M`).join(', ')}${o.audio ? `, audio ${DEFAULT_AUDIO.bitrate / 1000}k` : ''}; segments ${o.segmentDuration} s, chunks ${o.chunkDuration || 'one frame'}${o.chunkDuration ? ' s' : ''}${o.lowLatency ? ', low latency' : ''}`,
+  );
   stream.source.on('started', (run, pid) => log(`encoder run ${run} started (ffmpeg pid ${pid})`));
   let lastProgress = 0;
   stream.source.on('progress', (p) => {
     if (Date.now() - lastProgress < 10_000) return;
     lastProgress = Date.now();
     const published = [...stream.window.tracks.values()].reduce((n, t) => n + t.publishedCount, 0);
-    log(`encoder: frame ${p.frame}, ${p.fps.toFixed(1)} fps, speed ${p.speed.toFixed(2)}x; ${published} segments published`);
-    if (p.speed > 0 && p.speed < 0.95 && p.frame > 100) log('warning: the encoder is slower than real time; use a smaller --ladder');
+    log(
+      `encoder: frame ${p.frame}, ${p.fps.toFixed(1)} fps, speed ${p.speed.toFixed(2)}x; ${published} segments published`,
+    );
+    if (p.speed > 0 && p.speed < 0.95 && p.frame > 100)
+      log('warning: the encoder is slower than real time; use a smaller --ladder');
   });
   stream.start();
 
@@ -171,8 +228,7 @@ export async function serve(o: ServeOptions): Promise<void> {
     vod?.close();
     warp?.close();
     producer?.close();
-    webSocketSessions.close();
-    await Promise.all([stream.stop(), origin.close(), multicast?.close()]);
+    await Promise.all([webSocketSessions.close(), stream.stop(), origin.close(), multicast?.close()]);
     log('stopped');
     process.exit(0);
   };
@@ -181,18 +237,35 @@ export async function serve(o: ServeOptions): Promise<void> {
 
   await stream.whenLive();
   if (warp) {
-    producer = new WarpProducer({ broadcast: 'live', window: stream.window, timeline: stream.timeline, policy: o.warpOrder });
+    producer = new WarpProducer({
+      broadcast: 'live',
+      window: stream.window,
+      timeline: stream.timeline,
+      policy: o.warpOrder,
+    });
     warp.add(producer);
   }
   const base = addresses.http ?? addresses.https!;
   let multicastLines: string[] = [];
-  if (announced) announced.keyUrl = (o.publicUrl === undefined ? (addresses.https ?? base) : publicBase(o.publicUrl)) + KEY_SET_PATH;
+  if (announced)
+    announced.keyUrl = (o.publicUrl === undefined ? (addresses.https ?? base) : publicBase(o.publicUrl)) + KEY_SET_PATH;
   if (multicast) {
     const pushBase = o.publicUrl === undefined ? (addresses.https ?? base) : publicBase(o.publicUrl);
     const keyBase = o.publicUrl === undefined ? (addresses.https ?? base) : publicBase(o.publicUrl);
-    if (!keyBase.startsWith('https:')) log('warning: the multicast signing keys are served without TLS (--tls-port off); receivers refuse them unless told otherwise');
+    if (!keyBase.startsWith('https:'))
+      log(
+        'warning: the multicast signing keys are served without TLS (--tls-port off); receivers refuse them unless told otherwise',
+      );
     const url = new URL(pushBase);
-    multicastLines = await multicast.start({ window: stream.window, origin, authority: url.host, scheme: url.protocol.slice(0, -1), keyBase, metrics, log });
+    multicastLines = await multicast.start({
+      window: stream.window,
+      origin,
+      authority: url.host,
+      scheme: url.protocol.slice(0, -1),
+      keyBase,
+      metrics,
+      log,
+    });
   }
   log('live');
   // The lines people and scripts look for.
@@ -203,12 +276,20 @@ export async function serve(o: ServeOptions): Promise<void> {
   if (warp) console.log(`warp player: ${base}/warp/`);
   if (addresses.http && addresses.https) console.log(`https player: ${addresses.https}/`);
   if (addresses.https && o.push && o.pushChannel) {
-    log(`HTTP/2 push channel at ${addresses.https}/live/<rendition>/push; record it with: pushcast fetch-live ${addresses.https} --ca ${join(o.stateDir, 'tls', 'dev-cert.pem')}`);
+    log(
+      `HTTP/2 push channel at ${addresses.https}/live/<rendition>/push; record it with: pushcast fetch-live ${addresses.https} --ca ${join(o.stateDir, 'tls', 'dev-cert.pem')}`,
+    );
   }
-  if (addresses.http3) log(`HTTP/3 on UDP ${new URL(addresses.http3).port} (Alt-Svc: h3); WebTransport details at ${addresses.http3}${WEBTRANSPORT_INFO_PATH}`);
+  if (addresses.http3)
+    log(
+      `HTTP/3 on UDP ${new URL(addresses.http3).port} (Alt-Svc: h3); WebTransport details at ${addresses.http3}${WEBTRANSPORT_INFO_PATH}`,
+    );
   console.log(`metrics: ${base}/metrics`);
   for (const line of multicastLines) console.log(line);
-  if (multicast) log(`receive a rendition with: pushcast multicast receive ${addresses.https ?? base}/live/manifest.mpd --output received${addresses.https ? ` --ca ${join(o.stateDir, 'tls', 'dev-cert.pem')}` : ''}`);
+  if (multicast)
+    log(
+      `receive a rendition with: pushcast multicast receive ${addresses.https ?? base}/live/manifest.mpd --output received${addresses.https ? ` --ca ${join(o.stateDir, 'tls', 'dev-cert.pem')}` : ''}`,
+    );
   if (vod) console.log(`playlist: ${base}/vod`);
 }
 

@@ -72,14 +72,18 @@ export class DashLiveFollower {
     const ast = Date.parse(attr(root, 'availabilityStartTime') ?? '');
     if (!Number.isFinite(ast)) throw new Error(`${this.o.mpdUrl}: no availabilityStartTime`);
     const templateElement = /<SegmentTemplate\b[^>]*>/.exec(mpd)?.[0];
-    const template: Template | undefined = templateElement === undefined ? undefined : {
-      timescale: Number(attr(templateElement, 'timescale') ?? 1),
-      duration: Number(attr(templateElement, 'duration')),
-      startNumber: Number(attr(templateElement, 'startNumber') ?? 1),
-      media: attr(templateElement, 'media') ?? '',
-      initialization: attr(templateElement, 'initialization') ?? '',
-    };
-    if (!template || !(template.duration > 0) || !template.media.includes('$Number$')) throw new Error(`${this.o.mpdUrl}: only SegmentTemplate@duration with $Number$ is followed`);
+    const template: Template | undefined =
+      templateElement === undefined
+        ? undefined
+        : {
+            timescale: Number(attr(templateElement, 'timescale') ?? 1),
+            duration: Number(attr(templateElement, 'duration')),
+            startNumber: Number(attr(templateElement, 'startNumber') ?? 1),
+            media: attr(templateElement, 'media') ?? '',
+            initialization: attr(templateElement, 'initialization') ?? '',
+          };
+    if (!template || !(template.duration > 0) || !template.media.includes('$Number$'))
+      throw new Error(`${this.o.mpdUrl}: only SegmentTemplate@duration with $Number$ is followed`);
     this.representations = [...mpd.matchAll(/<Representation\b[^>]*>/g)]
       .map((m) => ({ id: attr(m[0], 'id') ?? '', bandwidth: Number(attr(m[0], 'bandwidth') ?? 0) }))
       .filter((r) => r.id && (!this.o.representations || this.o.representations.includes(r.id)));
@@ -98,15 +102,21 @@ export class DashLiveFollower {
   }
 
   private url(template: string, rep: string, n?: number): URL {
-    return new URL(template.replace(/\$RepresentationID\$/g, rep).replace(/\$Number\$/g, String(n ?? '')), this.o.mpdUrl);
+    return new URL(
+      template.replace(/\$RepresentationID\$/g, rep).replace(/\$Number\$/g, String(n ?? '')),
+      this.o.mpdUrl,
+    );
   }
 
   private sleep(ms: number): Promise<void> {
     return new Promise((resolve) => {
-      const t = setTimeout(() => {
-        this.timers.delete(t);
-        resolve();
-      }, Math.max(0, ms));
+      const t = setTimeout(
+        () => {
+          this.timers.delete(t);
+          resolve();
+        },
+        Math.max(0, ms),
+      );
       this.timers.add(t);
     });
   }
@@ -125,7 +135,13 @@ export class DashLiveFollower {
     return { representation: rep, number, path: url.pathname, headers, body: new Uint8Array(await res.arrayBuffer()) };
   }
 
-  private async follow(rep: DashRepresentation, template: Template, ast: number, d: number, first: number): Promise<void> {
+  private async follow(
+    rep: DashRepresentation,
+    template: Template,
+    ast: number,
+    d: number,
+    first: number,
+  ): Promise<void> {
     let init: FollowedResource | undefined;
     let initAt = 0;
     for (let n = first; !this.stopped; n++) {
@@ -137,9 +153,15 @@ export class DashLiveFollower {
           initAt = this.now();
         }
         let segment: FollowedResource | undefined;
-        while (!this.stopped && !(segment = await this.get(rep.id, n, this.url(template.media, rep.id, n))) && this.now() < due + d) await this.sleep(RETRY_MS);
+        while (
+          !this.stopped &&
+          !(segment = await this.get(rep.id, n, this.url(template.media, rep.id, n))) &&
+          this.now() < due + d
+        )
+          await this.sleep(RETRY_MS);
         if (segment && init) this.o.onSegment(init, segment);
-        else if (!this.stopped) this.o.log?.(`${rep.id}: segment ${n} not available by ${new Date(due + d).toISOString()}; skipped`);
+        else if (!this.stopped)
+          this.o.log?.(`${rep.id}: segment ${n} not available by ${new Date(due + d).toISOString()}; skipped`);
       } catch (error) {
         this.o.log?.(`${rep.id}: segment ${n}: ${error instanceof Error ? error.message : String(error)}`);
       }

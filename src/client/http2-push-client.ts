@@ -1,4 +1,9 @@
-import http2, { type ClientHttp2Session, type ClientHttp2Stream, type IncomingHttpHeaders, type OutgoingHttpHeaders } from 'node:http2';
+import http2, {
+  type ClientHttp2Session,
+  type ClientHttp2Stream,
+  type IncomingHttpHeaders,
+  type OutgoingHttpHeaders,
+} from 'node:http2';
 import { RESOURCE_PUSH, ResourcePushEvent } from '../push/index.js';
 
 export interface Http2PushClientOptions {
@@ -104,7 +109,10 @@ export class Http2PushClient extends EventTarget {
   }
 
   /** A whole response body. */
-  async get(path: string, headers: OutgoingHttpHeaders = {}): Promise<{ status: number; headers: IncomingHttpHeaders; body: Buffer }> {
+  async get(
+    path: string,
+    headers: OutgoingHttpHeaders = {},
+  ): Promise<{ status: number; headers: IncomingHttpHeaders; body: Buffer }> {
     const reply = await this.request(path, headers);
     const parts: Buffer[] = [];
     for await (const d of reply.stream) parts.push(d as Buffer);

@@ -18,7 +18,10 @@ export interface NodeFetchOptions {
   maxBodyBytes?: number;
 }
 
-export type NodeFetch = (url: string, init?: { method?: string; headers?: Record<string, string> }) => Promise<Response>;
+export type NodeFetch = (
+  url: string,
+  init?: { method?: string; headers?: Record<string, string> },
+) => Promise<Response>;
 
 export function createNodeFetch(o: NodeFetchOptions = {}): NodeFetch {
   const agent = new https.Agent({ ca: o.ca, rejectUnauthorized: !o.insecure, keepAlive: true, maxSockets: 8 });
@@ -29,30 +32,37 @@ export function createNodeFetch(o: NodeFetchOptions = {}): NodeFetch {
       const target = new URL(url);
       const secure = target.protocol === 'https:';
       if (!secure && target.protocol !== 'http:') return reject(new TypeError(`${url}: only http and https`));
-      const req = (secure ? https : http).request(target, { method: init.method ?? 'GET', headers: init.headers, agent: secure ? agent : plainAgent }, (res) => {
-        const chunks: Buffer[] = [];
-        let size = 0;
-        res.on('data', (chunk: Buffer) => {
-          size += chunk.length;
-          if (size > maxBody) {
-            req.destroy(new Error(`${url}: body larger than ${maxBody} bytes`));
-            return;
-          }
-          chunks.push(chunk);
-        });
-        res.on('end', () => {
-          const headers = new Headers();
-          for (const [name, value] of Object.entries(res.headers)) {
-            if (value === undefined) continue;
-            for (const v of Array.isArray(value) ? value : [value]) headers.append(name, v);
-          }
-          const status = res.statusCode ?? 0;
-          const body = status === 204 || status === 304 || (init.method ?? 'GET') === 'HEAD' ? null : Buffer.concat(chunks);
-          resolve(new Response(body, { status, headers }));
-        });
-        res.on('error', reject);
-      });
-      req.setTimeout(o.timeoutMs ?? 10_000, () => req.destroy(new Error(`${url}: no answer within ${o.timeoutMs ?? 10_000} ms`)));
+      const req = (secure ? https : http).request(
+        target,
+        { method: init.method ?? 'GET', headers: init.headers, agent: secure ? agent : plainAgent },
+        (res) => {
+          const chunks: Buffer[] = [];
+          let size = 0;
+          res.on('data', (chunk: Buffer) => {
+            size += chunk.length;
+            if (size > maxBody) {
+              req.destroy(new Error(`${url}: body larger than ${maxBody} bytes`));
+              return;
+            }
+            chunks.push(chunk);
+          });
+          res.on('end', () => {
+            const headers = new Headers();
+            for (const [name, value] of Object.entries(res.headers)) {
+              if (value === undefined) continue;
+              for (const v of Array.isArray(value) ? value : [value]) headers.append(name, v);
+            }
+            const status = res.statusCode ?? 0;
+            const body =
+              status === 204 || status === 304 || (init.method ?? 'GET') === 'HEAD' ? null : Buffer.concat(chunks);
+            resolve(new Response(body, { status, headers }));
+          });
+          res.on('error', reject);
+        },
+      );
+      req.setTimeout(o.timeoutMs ?? 10_000, () =>
+        req.destroy(new Error(`${url}: no answer within ${o.timeoutMs ?? 10_000} ms`)),
+      );
       req.on('error', reject);
       req.end();
     });

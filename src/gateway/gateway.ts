@@ -100,18 +100,50 @@ export class MulticastGateway {
     if (o.registry) {
       const registers = [o.registry];
       this.metrics = {
-        refused: new Counter({ name: 'pushcast_gateway_refused_total', help: 'WebSocket subscriptions refused, by reason', labelNames: ['reason'] as const, registers }),
-        forwarded: new Counter({ name: 'pushcast_gateway_packets_forwarded_total', help: 'QUIC packets sent to subscribers', registers }),
-        dropped: new Counter({ name: 'pushcast_gateway_packets_dropped_total', help: 'QUIC packets dropped for a subscriber whose send queue was full', registers }),
+        refused: new Counter({
+          name: 'pushcast_gateway_refused_total',
+          help: 'WebSocket subscriptions refused, by reason',
+          labelNames: ['reason'] as const,
+          registers,
+        }),
+        forwarded: new Counter({
+          name: 'pushcast_gateway_packets_forwarded_total',
+          help: 'QUIC packets sent to subscribers',
+          registers,
+        }),
+        dropped: new Counter({
+          name: 'pushcast_gateway_packets_dropped_total',
+          help: 'QUIC packets dropped for a subscriber whose send queue was full',
+          registers,
+        }),
       };
       const gateway = this;
-      new Gauge({ name: 'pushcast_gateway_subscribers', help: 'WebSocket subscribers now', registers, collect() { this.set(gateway.subscriberCount()); } });
-      new Gauge({ name: 'pushcast_gateway_sessions_joined', help: 'Multicast sessions joined now', registers, collect() { this.set(gateway.joined.size); } });
+      new Gauge({
+        name: 'pushcast_gateway_subscribers',
+        help: 'WebSocket subscribers now',
+        registers,
+        collect() {
+          this.set(gateway.subscriberCount());
+        },
+      });
+      new Gauge({
+        name: 'pushcast_gateway_sessions_joined',
+        help: 'Multicast sessions joined now',
+        registers,
+        collect() {
+          this.set(gateway.joined.size);
+        },
+      });
     }
   }
 
   get stats(): GatewayStats {
-    return { subscribers: this.subscriberCount(), sessions: this.joined.size, ...this.counters, refused: { ...this.refused } };
+    return {
+      subscribers: this.subscriberCount(),
+      sessions: this.joined.size,
+      ...this.counters,
+      refused: { ...this.refused },
+    };
   }
 
   private subscriberCount(): number {
@@ -128,12 +160,15 @@ export class MulticastGateway {
       this.refused[reason] = (this.refused[reason] ?? 0) + 1;
       this.metrics?.refused.inc({ reason });
       const body = `${detail}\n`;
-      socket.end(`HTTP/1.1 ${status} ${status === 403 ? 'Forbidden' : status === 400 ? 'Bad Request' : 'Service Unavailable'}\r\nContent-Type: text/plain\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+      socket.end(
+        `HTTP/1.1 ${status} ${status === 403 ? 'Forbidden' : status === 400 ? 'Bad Request' : 'Service Unavailable'}\r\nContent-Type: text/plain\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+      );
       return true;
     };
     if (this.closed) return refuse(503, 'closing', 'the gateway is shutting down');
     const origin = req.headers.origin;
-    if (!this.originAllowed(origin, req.headers.host)) return refuse(403, 'origin', `origin ${origin ?? '(none)'} may not subscribe`);
+    if (!this.originAllowed(origin, req.headers.host))
+      return refuse(403, 'origin', `origin ${origin ?? '(none)'} may not subscribe`);
     const port = Number(url.searchParams.get('port'));
     const wanted: GatewaySession = {
       group: url.searchParams.get('group') ?? '',
@@ -141,12 +176,20 @@ export class MulticastGateway {
       source: url.searchParams.get('source') ?? undefined,
       sessionId: (url.searchParams.get('session-id') ?? '').toLowerCase(),
     };
-    if (!wanted.group || !Number.isInteger(port) || !wanted.sessionId) return refuse(400, 'bad-request', 'group, port and session-id are required');
+    if (!wanted.group || !Number.isInteger(port) || !wanted.sessionId)
+      return refuse(400, 'bad-request', 'group, port and session-id are required');
     const advertised = this.o.sessions().find((s) => keyOf(s) === keyOf(wanted));
-    if (!advertised) return refuse(403, 'not-advertised', `${wanted.group}:${wanted.port} session ${wanted.sessionId} is not a session this origin advertises`);
-    if (this.subscriberCount() >= this.maxSubscribers) return refuse(503, 'subscribers', `the gateway serves at most ${this.maxSubscribers} subscribers`);
+    if (!advertised)
+      return refuse(
+        403,
+        'not-advertised',
+        `${wanted.group}:${wanted.port} session ${wanted.sessionId} is not a session this origin advertises`,
+      );
+    if (this.subscriberCount() >= this.maxSubscribers)
+      return refuse(503, 'subscribers', `the gateway serves at most ${this.maxSubscribers} subscribers`);
     const key = keyOf(advertised);
-    if (!this.joined.has(key) && this.joined.size >= this.maxSessions) return refuse(503, 'sessions', `the gateway joins at most ${this.maxSessions} sessions at once`);
+    if (!this.joined.has(key) && this.joined.size >= this.maxSessions)
+      return refuse(503, 'sessions', `the gateway joins at most ${this.maxSessions} sessions at once`);
     this.wss.handleUpgrade(req, socket, head, (ws) => void this.subscribe(ws, key, advertised));
     return true;
   }
@@ -190,13 +233,15 @@ export class MulticastGateway {
       group: joined.session.group,
       port: joined.session.port,
       source: joined.session.source,
-      interfaceAddress: this.o.interfaceAddress ?? (joined.session.source?.startsWith('127.') ? '127.0.0.1' : undefined),
+      interfaceAddress:
+        this.o.interfaceAddress ?? (joined.session.source?.startsWith('127.') ? '127.0.0.1' : undefined),
       maxDatagramBytes: 4096,
       onDatagram: (d) => this.forward(joined, d),
     }).then(
       (receiver) => {
         joined.receiver = receiver;
-        if (joined.subscribers.size === 0) this.leave(joined); // everyone left while joining
+        if (joined.subscribers.size === 0)
+          this.leave(joined); // everyone left while joining
         else this.o.log?.(`gateway: joined ${receiver.description} for ${joined.subscribers.size} subscriber(s)`);
         return receiver;
       },

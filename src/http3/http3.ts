@@ -177,7 +177,10 @@ export function readStreamStart(stream: QuicStream): Promise<StreamStart | undef
 }
 
 /** Reads varints after a stream start (e.g. a WebTransport session ID); undefined if the stream ends first. */
-export function readVarintAfter(stream: QuicStream, rest: Uint8Array): Promise<{ value: bigint; rest: Uint8Array } | undefined> {
+export function readVarintAfter(
+  stream: QuicStream,
+  rest: Uint8Array,
+): Promise<{ value: bigint; rest: Uint8Array } | undefined> {
   return readLeadingVarint(stream, rest, (value, rest) => ({ value, rest }));
 }
 
@@ -186,7 +189,11 @@ export function readVarintAfter(stream: QuicStream, rest: Uint8Array): Promise<{
  * `undefined` if the stream ends or fails first. The two readers above return its promise as is (no
  * `await` in between), so a stream start is taken as early as before they shared it.
  */
-async function readLeadingVarint<T>(stream: QuicStream, rest: Uint8Array, result: (value: bigint, rest: Uint8Array) => T): Promise<T | undefined> {
+async function readLeadingVarint<T>(
+  stream: QuicStream,
+  rest: Uint8Array,
+  result: (value: bigint, rest: Uint8Array) => T,
+): Promise<T | undefined> {
   let buffered = rest;
   const complete = () => buffered.length > 0 && buffered.length >= varintLengthOf(buffered[0]!);
   if (!complete()) {
@@ -218,7 +225,9 @@ export class Http3ServerRequest {
     readonly body: Uint8Array,
     conn: QuicConnection,
   ) {
-    for (const f of fields) this.headers[f.name] = f.name in this.headers ? `${this.headers[f.name]}${f.name === 'cookie' ? '; ' : ', '}${f.value}` : f.value;
+    for (const f of fields)
+      this.headers[f.name] =
+        f.name in this.headers ? `${this.headers[f.name]}${f.name === 'cookie' ? '; ' : ', '}${f.value}` : f.value;
     this.method = this.headers[':method']!;
     this.url = this.headers[':path']!;
     this.socket = { encrypted: true, remoteAddress: conn.remote.host, remotePort: conn.remote.port };
@@ -276,7 +285,12 @@ export class Http3ServerResponse extends EventEmitter {
   /** RFC 8297 over HTTP/3: an interim HEADERS with :status 103 before the response (RFC 9114 §4.1). */
   writeEarlyHints(hints: Record<string, HeaderValue>): void {
     if (this.headersSent) return;
-    this.send(encodeHttp3Frame({ kind: 'headers', fieldSection: encodeFieldSection(toFields(103, new Map(Object.entries(hints)))) }));
+    this.send(
+      encodeHttp3Frame({
+        kind: 'headers',
+        fieldSection: encodeFieldSection(toFields(103, new Map(Object.entries(hints)))),
+      }),
+    );
   }
 
   write(chunk: Uint8Array | string): boolean {
@@ -361,7 +375,15 @@ export function serveHttp3(conn: QuicConnection, options: Http3ServerOptions): H
 
 async function answer(stream: QuicStream, status: number, text: string): Promise<void> {
   const body = encoder.encode(`${text}\n`);
-  await stream.write(encodeHttp3Frame({ kind: 'headers', fieldSection: encodeFieldSection([{ name: ':status', value: String(status) }, { name: 'content-type', value: 'text/plain' }]) }));
+  await stream.write(
+    encodeHttp3Frame({
+      kind: 'headers',
+      fieldSection: encodeFieldSection([
+        { name: ':status', value: String(status) },
+        { name: 'content-type', value: 'text/plain' },
+      ]),
+    }),
+  );
   await stream.write(encodeHttp3Frame({ kind: 'data', data: body }));
   await stream.end();
 }
@@ -385,7 +407,11 @@ async function serveRequestStream(h3: Http3Connection, stream: QuicStream, optio
     if (method === 'CONNECT' && protocol !== undefined) {
       const connect = h3.extensionConnect;
       if (!connect || !field(fields, ':path') || !field(fields, ':scheme') || !field(fields, ':authority')) {
-        return void (await answer(stream, connect ? 400 : 501, connect ? 'malformed extended CONNECT (RFC 9220 §4)' : `no ${protocol} here`).catch(() => undefined));
+        return void (await answer(
+          stream,
+          connect ? 400 : 501,
+          connect ? 'malformed extended CONNECT (RFC 9220 §4)' : `no ${protocol} here`,
+        ).catch(() => undefined));
       }
       return connect({
         protocol,
@@ -395,11 +421,23 @@ async function serveRequestStream(h3: Http3Connection, stream: QuicStream, optio
         fields,
         stream,
         reader,
-        respond: (status, headers = {}) => stream.write(encodeHttp3Frame({ kind: 'headers', fieldSection: encodeFieldSection(toFields(status, new Map(Object.entries(headers)))) })),
+        respond: (status, headers = {}) =>
+          stream.write(
+            encodeHttp3Frame({
+              kind: 'headers',
+              fieldSection: encodeFieldSection(toFields(status, new Map(Object.entries(headers)))),
+            }),
+          ),
       });
     }
     // §4.3.1: a request carries :method, :scheme and :path (and :authority or Host), and no other pseudo-field.
-    if (!method || !field(fields, ':path') || !field(fields, ':scheme') || method === 'CONNECT' || fields.some((f) => f.name.startsWith(':') && ![':method', ':scheme', ':authority', ':path'].includes(f.name))) {
+    if (
+      !method ||
+      !field(fields, ':path') ||
+      !field(fields, ':scheme') ||
+      method === 'CONNECT' ||
+      fields.some((f) => f.name.startsWith(':') && ![':method', ':scheme', ':authority', ':path'].includes(f.name))
+    ) {
       return void (await answer(stream, 400, 'malformed request (RFC 9114 §4.1.2)').catch(() => undefined));
     }
     body = await readBody(stream, reader, options.maxBodyBytes ?? 1024 * 1024);
@@ -489,7 +527,10 @@ export class Http3Client {
     });
   }
 
-  async request(path: string, options: { method?: string; headers?: Record<string, string>; body?: Uint8Array; maxBodyBytes?: number } = {}): Promise<Http3ClientResponse> {
+  async request(
+    path: string,
+    options: { method?: string; headers?: Record<string, string>; body?: Uint8Array; maxBodyBytes?: number } = {},
+  ): Promise<Http3ClientResponse> {
     const stream = this.conn.openStream();
     const fields: FieldLine[] = [
       { name: ':method', value: options.method ?? 'GET' },
@@ -512,7 +553,11 @@ export class Http3Client {
    * Sends an extended CONNECT (RFC 9220) and resolves with the response's HEADERS once they arrive; the
    * stream stays open. `reader` holds what followed them.
    */
-  async connect(path: string, protocol: string, headers: Record<string, string> = {}): Promise<{ status: number; fields: FieldLine[]; stream: QuicStream; reader: Http3FrameReader }> {
+  async connect(
+    path: string,
+    protocol: string,
+    headers: Record<string, string> = {},
+  ): Promise<{ status: number; fields: FieldLine[]; stream: QuicStream; reader: Http3FrameReader }> {
     const stream = this.conn.openStream();
     const fields: FieldLine[] = [
       { name: ':method', value: 'CONNECT' },
@@ -537,7 +582,8 @@ export class Http3Client {
     for (;;) {
       const fields = await readHeaders(stream, reader);
       const status = Number(field(fields, ':status'));
-      if (!Number.isInteger(status) || status < 100 || status > 599) throw new WireError('frame-encoding', 0, `response :status ${field(fields, ':status')} (RFC 9114 §4.3.2)`);
+      if (!Number.isInteger(status) || status < 100 || status > 599)
+        throw new WireError('frame-encoding', 0, `response :status ${field(fields, ':status')} (RFC 9114 §4.3.2)`);
       if (status < 200) {
         informational.push(fields);
         continue;

@@ -23,7 +23,7 @@ export {
   type MulticastUdpSenderOptions,
   type MulticastUdpSenderStats,
 } from './udp-sender.js';
-export { type PushFieldSigner } from './push-packetizer.js';
+export type { PushFieldSigner } from './push-packetizer.js';
 export {
   LiveMulticastSender,
   MulticastPushSession,
@@ -33,4 +33,8 @@ export {
   type LiveSessionConfig,
   type LiveSessionStats,
 } from './live-sender.js';
-export { MulticastUdpReceiver, type MulticastUdpReceiverOptions, type MulticastUdpReceiverStats } from './udp-receiver.js';
+export {
+  MulticastUdpReceiver,
+  type MulticastUdpReceiverOptions,
+  type MulticastUdpReceiverStats,
+} from './udp-receiver.js';

@@ -159,14 +159,22 @@ export class MulticastPushSession {
   private async send(resource: LiveResource): Promise<boolean> {
     try {
       const { 'content-length': _length, ...headers } = resource.headers;
-      const datagrams = await this.packetizer.push({ path: resource.path, responseHeaders: headers, body: resource.body });
+      const datagrams = await this.packetizer.push({
+        path: resource.path,
+        responseHeaders: headers,
+        body: resource.body,
+      });
       await this.sender.send(datagrams);
       return true;
     } catch (error) {
       if (error instanceof SenderClosedError || this.packetizer.isClosed) return false;
       this.dropped++;
-      if (error instanceof QueueFullError) this.o.log?.(`multicast ${this.o.name}: ${resource.path} dropped: ${error.message}`);
-      else this.o.log?.(`multicast ${this.o.name}: ${resource.path} not sent: ${error instanceof Error ? error.message : String(error)}`);
+      if (error instanceof QueueFullError)
+        this.o.log?.(`multicast ${this.o.name}: ${resource.path} dropped: ${error.message}`);
+      else
+        this.o.log?.(
+          `multicast ${this.o.name}: ${resource.path} not sent: ${error instanceof Error ? error.message : String(error)}`,
+        );
       return false;
     }
   }

@@ -152,13 +152,11 @@ function fieldLines(init: HeaderInit | undefined, what: string): FieldLine[] {
   return lines;
 }
 
-
 /** `sha256=<base64>` over `body` (RFC 3230 §4.3.2, the algorithm token nghq writes). */
 export async function sha256Digest(body: Uint8Array): Promise<string> {
   const copy = new Uint8Array(body); // an ArrayBuffer-backed copy, whatever backs `body`
-  return 'sha256=' + toBase64(new Uint8Array(await globalThis.crypto.subtle.digest('SHA-256', copy)));
+  return `sha256=${toBase64(new Uint8Array(await globalThis.crypto.subtle.digest('SHA-256', copy)))}`;
 }
-
 
 export class PushPacketizer {
   private readonly sessionId: Uint8Array;
@@ -187,7 +185,8 @@ export class PushPacketizer {
   private out: Uint8Array[] = [];
 
   constructor(options: PushPacketizerOptions) {
-    if (options.sessionId.length > MAX_CONNECTION_ID_LENGTH) throw new RangeError(`a session ID is at most ${MAX_CONNECTION_ID_LENGTH} bytes (RFC 9000 §17.2)`);
+    if (options.sessionId.length > MAX_CONNECTION_ID_LENGTH)
+      throw new RangeError(`a session ID is at most ${MAX_CONNECTION_ID_LENGTH} bytes (RFC 9000 §17.2)`);
     const pnLength = options.packetNumberLength ?? 1;
     if (![1, 2, 3, 4].includes(pnLength)) throw new RangeError(`packetNumberLength ${pnLength} is not 1 to 4`);
     const maxDatagramSize = options.maxDatagramSize ?? MAX_MULTICAST_DATAGRAM;
@@ -195,9 +194,13 @@ export class PushPacketizer {
       throw new RangeError(`maxDatagramSize ${maxDatagramSize} is not an integer from 64 to 65507`);
     }
     const maxDataFrameSize = options.maxDataFrameSize ?? 16_384;
-    if (!Number.isInteger(maxDataFrameSize) || maxDataFrameSize < 1) throw new RangeError(`maxDataFrameSize ${maxDataFrameSize} is not a positive integer`);
+    if (!Number.isInteger(maxDataFrameSize) || maxDataFrameSize < 1)
+      throw new RangeError(`maxDataFrameSize ${maxDataFrameSize} is not a positive integer`);
     const firstStream = options.firstPushStreamId ?? 3;
-    if (!Number.isSafeInteger(firstStream) || firstStream % 4 !== 3) throw new RangeError(`firstPushStreamId ${firstStream} is not a server-initiated unidirectional stream ID (≡ 3 mod 4, RFC 9000 §2.1)`);
+    if (!Number.isSafeInteger(firstStream) || firstStream % 4 !== 3)
+      throw new RangeError(
+        `firstPushStreamId ${firstStream} is not a server-initiated unidirectional stream ID (≡ 3 mod 4, RFC 9000 §2.1)`,
+      );
     this.sessionId = options.sessionId.slice();
     this.authority = options.authority;
     this.scheme = options.scheme ?? 'https';
@@ -234,9 +237,11 @@ export class PushPacketizer {
     let request: FieldLine[];
     let response: FieldLine[];
     try {
-      if (!resource.path.startsWith('/')) throw new TypeError(`:path ${JSON.stringify(resource.path)} must start with /`);
+      if (!resource.path.startsWith('/'))
+        throw new TypeError(`:path ${JSON.stringify(resource.path)} must start with /`);
       const status = resource.status ?? 200;
-      if (!Number.isInteger(status) || status < 200 || status > 599) throw new RangeError(`status ${status} is not a final status (RFC 9114 §4.1)`);
+      if (!Number.isInteger(status) || status < 200 || status > 599)
+        throw new RangeError(`status ${status} is not a final status (RFC 9114 §4.1)`);
       request = [
         { name: ':method', value: 'GET' },
         { name: ':scheme', value: this.scheme },
@@ -244,9 +249,12 @@ export class PushPacketizer {
         { name: ':path', value: resource.path },
         ...fieldLines(resource.requestHeaders, 'request header'),
       ];
-      const given = fieldLines(resource.responseHeaders, 'response header').filter((f) => f.name !== 'content-length' && f.name !== 'digest');
+      const given = fieldLines(resource.responseHeaders, 'response header').filter(
+        (f) => f.name !== 'content-length' && f.name !== 'digest',
+      );
       response = [{ name: ':status', value: String(status) }];
-      if (!given.some((f) => f.name === 'content-type')) response.push({ name: 'content-type', value: 'application/octet-stream' });
+      if (!given.some((f) => f.name === 'content-type'))
+        response.push({ name: 'content-type', value: 'application/octet-stream' });
       response.push(...given, { name: 'content-length', value: String(resource.body.length) });
     } catch (error) {
       return Promise.reject(error);
@@ -256,7 +264,10 @@ export class PushPacketizer {
       const digest = await sha256Digest(body);
       response.push({ name: 'digest', value: digest });
       if (this.signer) {
-        const [requestSignature, responseSignature] = await Promise.all([this.signer.signRequest(request), this.signer.signResponse(request, response)]);
+        const [requestSignature, responseSignature] = await Promise.all([
+          this.signer.signRequest(request),
+          this.signer.signResponse(request, response),
+        ]);
         request.push(...requestSignature);
         response.push(...responseSignature);
       }
@@ -281,10 +292,20 @@ export class PushPacketizer {
       ];
       if (this.signer) fields.push(...(await this.signer.signRequest(fields)));
       const pushId = this.nextPushId++;
-      const promise = encodeHttp3Frame({ kind: 'push-promise', pushId, fieldSection: encodeFieldSection(fields, { huffman: this.huffman }) });
+      const promise = encodeHttp3Frame({
+        kind: 'push-promise',
+        pushId,
+        fieldSection: encodeFieldSection(fields, { huffman: this.huffman }),
+      });
       const headers = encodeHttp3Frame({
         kind: 'headers',
-        fieldSection: encodeFieldSection([{ name: ':status', value: '200' }, { name: 'connection', value: 'close' }], { huffman: this.huffman }),
+        fieldSection: encodeFieldSection(
+          [
+            { name: ':status', value: '200' },
+            { name: 'connection', value: 'close' },
+          ],
+          { huffman: this.huffman },
+        ),
       });
       const bytes = concatBytes([promise, headers]);
       this.writeStream(REQUEST_STREAM, this.requestStreamOffset, bytes, true);
@@ -301,7 +322,11 @@ export class PushPacketizer {
   private packetizePush(request: FieldLine[], response: FieldLine[], body: Uint8Array, digest: string): Uint8Array[] {
     const pushId = this.nextPushId;
     const streamId = this.nextStreamId;
-    const promise = encodeHttp3Frame({ kind: 'push-promise', pushId, fieldSection: encodeFieldSection(request, { huffman: this.huffman }) });
+    const promise = encodeHttp3Frame({
+      kind: 'push-promise',
+      pushId,
+      fieldSection: encodeFieldSection(request, { huffman: this.huffman }),
+    });
     const parts: Uint8Array[] = [
       encodePushStreamHeader(pushId),
       encodeHttp3Frame({ kind: 'headers', fieldSection: encodeFieldSection(response, { huffman: this.huffman }) }),
@@ -338,12 +363,19 @@ export class PushPacketizer {
       let take = Math.min(left, free - fixed - varintLength(Math.min(left, free)));
       while (take > 0 && fixed + varintLength(take) + take > free) take--;
       if (take < Math.min(left, MIN_PIECE)) {
-        if (this.used === 0) throw new RangeError(`maxDatagramSize ${this.maxDatagramSize} leaves no room for a STREAM frame`);
+        if (this.used === 0)
+          throw new RangeError(`maxDatagramSize ${this.maxDatagramSize} leaves no room for a STREAM frame`);
         this.flush();
         continue;
       }
       const last = take === left;
-      this.used = writeFrame(this.payload, this.used, { kind: 'stream', streamId, offset: at, data: bytes.subarray(done, done + take), fin: fin && last });
+      this.used = writeFrame(this.payload, this.used, {
+        kind: 'stream',
+        streamId,
+        offset: at,
+        data: bytes.subarray(done, done + take),
+        fin: fin && last,
+      });
       done += take;
       if (this.payload.length - this.used < 1 + idLength + 2 + MIN_PIECE) this.flush();
     }
@@ -358,7 +390,11 @@ export class PushPacketizer {
   private flush(): void {
     if (this.used === 0) return;
     const datagram = new Uint8Array(this.headerLength + this.used);
-    const at = writeShortHeader(datagram, 0, { dcid: this.sessionId, packetNumber: this.nextPacketNumber++, packetNumberLength: this.pnLength });
+    const at = writeShortHeader(datagram, 0, {
+      dcid: this.sessionId,
+      packetNumber: this.nextPacketNumber++,
+      packetNumberLength: this.pnLength,
+    });
     datagram.set(this.payload.subarray(0, this.used), at);
     this.out.push(datagram);
     this.counters.packets++;

@@ -35,8 +35,10 @@ export class TokenBucket {
   constructor(options: TokenBucketOptions) {
     const { rateBitsPerSecond } = options;
     const burstBytes = options.burstBytes ?? 10 * 1470;
-    if (!(Number.isFinite(rateBitsPerSecond) && rateBitsPerSecond > 0)) throw new RangeError(`rate ${rateBitsPerSecond} bit/s is not a positive number`);
-    if (!(Number.isFinite(burstBytes) && burstBytes > 0)) throw new RangeError(`burst ${burstBytes} bytes is not a positive number`);
+    if (!(Number.isFinite(rateBitsPerSecond) && rateBitsPerSecond > 0))
+      throw new RangeError(`rate ${rateBitsPerSecond} bit/s is not a positive number`);
+    if (!(Number.isFinite(burstBytes) && burstBytes > 0))
+      throw new RangeError(`burst ${burstBytes} bytes is not a positive number`);
     this.rateBitsPerSecond = rateBitsPerSecond;
     this.burstBytes = burstBytes;
     this.bytesPerMs = rateBitsPerSecond / 8 / 1000;

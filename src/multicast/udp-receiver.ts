@@ -43,8 +43,10 @@ export class MulticastUdpReceiver {
   static async open(o: MulticastUdpReceiverOptions): Promise<MulticastUdpReceiver> {
     const family = isIP(o.group);
     if (family === 0) throw new TypeError(`group ${JSON.stringify(o.group)} is not an IP address`);
-    if (o.source !== undefined && isIP(o.source) !== family) throw new TypeError(`source ${o.source} is not an IPv${family} address like the group`);
-    if (!Number.isInteger(o.port) || o.port < 1 || o.port > 65535) throw new RangeError(`port ${o.port} is not 1 to 65535`);
+    if (o.source !== undefined && isIP(o.source) !== family)
+      throw new TypeError(`source ${o.source} is not an IPv${family} address like the group`);
+    if (!Number.isInteger(o.port) || o.port < 1 || o.port > 65535)
+      throw new RangeError(`port ${o.port} is not 1 to 65535`);
     const socket = dgram.createSocket({ type: family === 4 ? 'udp4' : 'udp6', reuseAddr: true });
     const receiver = new MulticastUdpReceiver(socket, o);
     const max = o.maxDatagramBytes ?? 65_535;
@@ -75,7 +77,9 @@ export class MulticastUdpReceiver {
       else socket.addMembership(o.group, o.interfaceAddress);
     } catch (error) {
       socket.close();
-      throw new Error(`cannot join ${o.source ? `(${o.source}, ${o.group})` : o.group} port ${o.port}${o.interfaceAddress ? ` on ${o.interfaceAddress}` : ''}: ${error instanceof Error ? error.message : String(error)}`);
+      throw new Error(
+        `cannot join ${o.source ? `(${o.source}, ${o.group})` : o.group} port ${o.port}${o.interfaceAddress ? ` on ${o.interfaceAddress}` : ''}: ${error instanceof Error ? error.message : String(error)}`,
+      );
     }
     return receiver;
   }

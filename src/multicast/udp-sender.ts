@@ -69,7 +69,9 @@ export class QueueFullError extends Error {
     readonly requestedBytes: number,
     readonly maxQueuedBytes: number,
   ) {
-    super(`multicast send queue full: ${queuedBytes} bytes queued + ${requestedBytes} requested > ${maxQueuedBytes} (maxQueuedBytes); the datagrams were dropped`);
+    super(
+      `multicast send queue full: ${queuedBytes} bytes queued + ${requestedBytes} requested > ${maxQueuedBytes} (maxQueuedBytes); the datagrams were dropped`,
+    );
   }
 }
 
@@ -108,7 +110,11 @@ export class MulticastUdpSender {
     options: MulticastUdpSenderOptions,
   ) {
     this.socket = socket;
-    this.bucket = new TokenBucket({ rateBitsPerSecond: options.rateBitsPerSecond, burstBytes: options.burstBytes, now: options.now });
+    this.bucket = new TokenBucket({
+      rateBitsPerSecond: options.rateBitsPerSecond,
+      burstBytes: options.burstBytes,
+      now: options.now,
+    });
     this.maxQueuedBytes = options.maxQueuedBytes ?? 4 * 1024 * 1024;
   }
 
@@ -118,11 +124,13 @@ export class MulticastUdpSender {
     if (family === 0) throw new TypeError(`group ${JSON.stringify(options.group)} is not an IP address`);
     const multicast = family === 4 ? /^(22[4-9]|23[0-9])\./.test(options.group) : /^ff/i.test(options.group);
     if (!multicast) throw new TypeError(`group ${options.group} is not a multicast address`);
-    if (!Number.isInteger(options.port) || options.port < 1 || options.port > 65535) throw new RangeError(`port ${options.port} is not 1 to 65535`);
+    if (!Number.isInteger(options.port) || options.port < 1 || options.port > 65535)
+      throw new RangeError(`port ${options.port} is not 1 to 65535`);
     const ttl = options.ttl ?? 1;
     if (!Number.isInteger(ttl) || ttl < 0 || ttl > 255) throw new RangeError(`ttl ${ttl} is not 0 to 255`);
     const maxQueued = options.maxQueuedBytes ?? 4 * 1024 * 1024;
-    if (!(Number.isFinite(maxQueued) && maxQueued > 0)) throw new RangeError(`maxQueuedBytes ${maxQueued} is not positive`);
+    if (!(Number.isFinite(maxQueued) && maxQueued > 0))
+      throw new RangeError(`maxQueuedBytes ${maxQueued} is not positive`);
     new TokenBucket({ rateBitsPerSecond: options.rateBitsPerSecond, burstBytes: options.burstBytes, now: () => 0 }); // validates
 
     const socket = dgram.createSocket({ type: family === 4 ? 'udp4' : 'udp6' });
@@ -198,7 +206,8 @@ export class MulticastUdpSender {
     this.closed = true;
     if (this.timer !== undefined) clearTimeout(this.timer);
     this.wake?.();
-    for (const batch of this.queue.splice(0)) batch.reject(new SenderClosedError('sender closed before these datagrams were sent'));
+    for (const batch of this.queue.splice(0))
+      batch.reject(new SenderClosedError('sender closed before these datagrams were sent'));
     this.queuedBytes = 0;
     this.queuedPackets = 0;
     await new Promise<void>((resolve) => this.socket.close(() => resolve()));

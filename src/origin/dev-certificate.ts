@@ -32,9 +32,23 @@ export function developmentCertificate(dir: string, extraNames: string[] = []): 
     execFileSync(
       'openssl',
       [
-        'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes',
-        '-keyout', keyPath, '-out', certPath, '-days', '13', '-subj', '/CN=localhost',
-        '-addext', `subjectAltName=${names.join(',')}`,
+        'req',
+        '-x509',
+        '-newkey',
+        'ec',
+        '-pkeyopt',
+        'ec_paramgen_curve:prime256v1',
+        '-nodes',
+        '-keyout',
+        keyPath,
+        '-out',
+        certPath,
+        '-days',
+        '13',
+        '-subj',
+        '/CN=localhost',
+        '-addext',
+        `subjectAltName=${names.join(',')}`,
       ],
       { stdio: 'pipe' },
     );
@@ -51,9 +65,12 @@ export function loadCertificate(certFile: string, keyFile: string): Certificate 
   try {
     x = new X509Certificate(cert);
   } catch (error) {
-    throw new Error(`--tls-cert ${certFile} is not a PEM certificate (${error instanceof Error ? error.message : String(error)})`);
+    throw new Error(
+      `--tls-cert ${certFile} is not a PEM certificate (${error instanceof Error ? error.message : String(error)})`,
+    );
   }
-  if (!x.checkPrivateKey(createPrivateKey(key))) throw new Error(`--tls-key ${keyFile} is not the key of --tls-cert ${certFile}`);
+  if (!x.checkPrivateKey(createPrivateKey(key)))
+    throw new Error(`--tls-key ${keyFile} is not the key of --tls-cert ${certFile}`);
   return { key, cert, sha256: x.fingerprint256 };
 }
 

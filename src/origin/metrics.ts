@@ -33,7 +33,13 @@ function perScrape<T>(read: () => T): () => T {
  * A counter that follows running totals read at scrape time (one value per label set), so that the
  * counted code keeps its plain integer adds and knows nothing of Prometheus. It never goes down.
  */
-function scrapedCounter(registry: Registry, name: string, help: string, labelNames: readonly string[], read: () => [Labels, number][]): void {
+function scrapedCounter(
+  registry: Registry,
+  name: string,
+  help: string,
+  labelNames: readonly string[],
+  read: () => [Labels, number][],
+): void {
   const exported = new Map<string, number>();
   new Counter({
     name,
@@ -140,25 +146,58 @@ export class OriginMetrics {
     const r = this.registry;
     const stats = perScrape(() => this.warpServers.map((w) => w.stats()));
     scrapedGauge(r, 'pushcast_warp_sessions', 'Warp sessions open now', () => sum(stats(), (s) => s.sessions));
-    scrapedCounter(r, 'pushcast_warp_sessions_accepted_total', 'Warp sessions accepted, by transport (webtransport: WebTransport over HTTP/3; websocket: the WebSocket fallback)', ['transport'], () =>
-      (['webtransport', 'websocket'] as const).map((transport) => [{ transport }, sum(stats(), (s) => s.sessionsAcceptedByTransport[transport])]),
+    scrapedCounter(
+      r,
+      'pushcast_warp_sessions_accepted_total',
+      'Warp sessions accepted, by transport (webtransport: WebTransport over HTTP/3; websocket: the WebSocket fallback)',
+      ['transport'],
+      () =>
+        (['webtransport', 'websocket'] as const).map((transport) => [
+          { transport },
+          sum(stats(), (s) => s.sessionsAcceptedByTransport[transport]),
+        ]),
     );
-    scrapedCounter(r, 'pushcast_warp_sessions_refused_total', 'Warp session requests refused, by HTTP status (400 unknown track, 401 no token, 403 wrong token, 404 no such broadcast, 503 too many sessions or not started)', ['status'], () => {
-      const byStatus = new Map<string, number>();
-      for (const s of stats()) for (const [status, n] of Object.entries(s.sessionsRefusedByStatus)) byStatus.set(status, (byStatus.get(status) ?? 0) + n);
-      return [...byStatus].map(([status, n]) => [{ status }, n]);
-    });
-    scrapedCounter(r, 'pushcast_warp_streams_total', 'Warp streams sent to viewers, closed sessions included, by outcome: opened; finished (sent whole); reset (dropped by the origin at the session\'s backlog limit); stopped (the viewer said it no longer wanted it). A stream cut by the end of its session counts as opened only', ['outcome'], () => {
-      const all = stats();
-      return [
-        [{ outcome: 'opened' }, sum(all, (s) => s.streamsOpened)],
-        [{ outcome: 'finished' }, sum(all, (s) => s.streamsFinished)],
-        [{ outcome: 'reset' }, sum(all, (s) => s.streamsCancelled)],
-        [{ outcome: 'stopped' }, sum(all, (s) => s.streamsStopped)],
-      ];
-    });
-    scrapedCounter(r, 'pushcast_warp_bytes_total', 'Bytes written to Warp sessions (stream headers and media), closed sessions included', [], () => [[{}, sum(stats(), (s) => s.bytesWritten)]]);
-    scrapedGauge(r, 'pushcast_warp_backlog_bytes', 'Bytes waiting now to be sent on Warp sessions, over every open session', () => sum(stats(), (s) => s.backlogBytes));
+    scrapedCounter(
+      r,
+      'pushcast_warp_sessions_refused_total',
+      'Warp session requests refused, by HTTP status (400 unknown track, 401 no token, 403 wrong token, 404 no such broadcast, 503 too many sessions or not started)',
+      ['status'],
+      () => {
+        const byStatus = new Map<string, number>();
+        for (const s of stats())
+          for (const [status, n] of Object.entries(s.sessionsRefusedByStatus))
+            byStatus.set(status, (byStatus.get(status) ?? 0) + n);
+        return [...byStatus].map(([status, n]) => [{ status }, n]);
+      },
+    );
+    scrapedCounter(
+      r,
+      'pushcast_warp_streams_total',
+      "Warp streams sent to viewers, closed sessions included, by outcome: opened; finished (sent whole); reset (dropped by the origin at the session's backlog limit); stopped (the viewer said it no longer wanted it). A stream cut by the end of its session counts as opened only",
+      ['outcome'],
+      () => {
+        const all = stats();
+        return [
+          [{ outcome: 'opened' }, sum(all, (s) => s.streamsOpened)],
+          [{ outcome: 'finished' }, sum(all, (s) => s.streamsFinished)],
+          [{ outcome: 'reset' }, sum(all, (s) => s.streamsCancelled)],
+          [{ outcome: 'stopped' }, sum(all, (s) => s.streamsStopped)],
+        ];
+      },
+    );
+    scrapedCounter(
+      r,
+      'pushcast_warp_bytes_total',
+      'Bytes written to Warp sessions (stream headers and media), closed sessions included',
+      [],
+      () => [[{}, sum(stats(), (s) => s.bytesWritten)]],
+    );
+    scrapedGauge(
+      r,
+      'pushcast_warp_backlog_bytes',
+      'Bytes waiting now to be sent on Warp sessions, over every open session',
+      () => sum(stats(), (s) => s.backlogBytes),
+    );
   }
 
   /** The QUIC endpoint of HTTP/3 and WebTransport (`pushcast_quic_*`), read at each scrape. */
@@ -166,16 +205,38 @@ export class OriginMetrics {
     if (this.quicEndpoints.push(endpoint) > 1) return;
     const r = this.registry;
     const stats = perScrape(() => this.quicEndpoints.map((e) => e.stats));
-    scrapedGauge(r, 'pushcast_quic_connections', 'QUIC connections open now (HTTP/3 and WebTransport)', () => sum(stats(), (s) => s.connections));
-    scrapedCounter(r, 'pushcast_quic_connections_total', 'QUIC connections accepted', [], () => [[{}, sum(stats(), (s) => s.connectionsAccepted)]]);
-    scrapedCounter(r, 'pushcast_quic_packets_total', 'UDP datagrams of the QUIC endpoint, by direction (in: received, out: sent)', ['direction'], () => [
-      [{ direction: 'in' }, sum(stats(), (s) => s.datagramsIn)],
-      [{ direction: 'out' }, sum(stats(), (s) => s.datagramsOut)],
+    scrapedGauge(r, 'pushcast_quic_connections', 'QUIC connections open now (HTTP/3 and WebTransport)', () =>
+      sum(stats(), (s) => s.connections),
+    );
+    scrapedCounter(r, 'pushcast_quic_connections_total', 'QUIC connections accepted', [], () => [
+      [{}, sum(stats(), (s) => s.connectionsAccepted)],
     ]);
-    scrapedCounter(r, 'pushcast_quic_bytes_total', 'UDP payload bytes of the QUIC endpoint, by direction (in: received, out: sent)', ['direction'], () => [
-      [{ direction: 'in' }, sum(stats(), (s) => s.bytesIn)],
-      [{ direction: 'out' }, sum(stats(), (s) => s.bytesOut)],
-    ]);
-    scrapedCounter(r, 'pushcast_quic_packets_dropped_total', 'Received UDP datagrams dropped by the QUIC endpoint: not QUIC, no such connection, or past the connection limit', [], () => [[{}, sum(stats(), (s) => s.dropped)]]);
+    scrapedCounter(
+      r,
+      'pushcast_quic_packets_total',
+      'UDP datagrams of the QUIC endpoint, by direction (in: received, out: sent)',
+      ['direction'],
+      () => [
+        [{ direction: 'in' }, sum(stats(), (s) => s.datagramsIn)],
+        [{ direction: 'out' }, sum(stats(), (s) => s.datagramsOut)],
+      ],
+    );
+    scrapedCounter(
+      r,
+      'pushcast_quic_bytes_total',
+      'UDP payload bytes of the QUIC endpoint, by direction (in: received, out: sent)',
+      ['direction'],
+      () => [
+        [{ direction: 'in' }, sum(stats(), (s) => s.bytesIn)],
+        [{ direction: 'out' }, sum(stats(), (s) => s.bytesOut)],
+      ],
+    );
+    scrapedCounter(
+      r,
+      'pushcast_quic_packets_dropped_total',
+      'Received UDP datagrams dropped by the QUIC endpoint: not QUIC, no such connection, or past the connection limit',
+      [],
+      () => [[{}, sum(stats(), (s) => s.dropped)]],
+    );
   }
 }

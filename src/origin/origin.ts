@@ -24,7 +24,15 @@ export interface RouteContext {
   /** Headers every origin response carries (CORS, Timing-Allow-Origin), for responses a route writes itself. */
   headers(): Record<string, string>;
   /** Answers with headers common to every response (CORS) and counts the bytes. */
-  send(res: Response, status: number, type: string, body: string | Uint8Array, headers: Record<string, string>, req: Request, route: string): void;
+  send(
+    res: Response,
+    status: number,
+    type: string,
+    body: string | Uint8Array,
+    headers: Record<string, string>,
+    req: Request,
+    route: string,
+  ): void;
 }
 
 /** An extra route: answers a request of its own and returns its label for metrics, or false when it is not its own. */
@@ -149,7 +157,14 @@ export class Origin {
     this.pushPolicy = o.push;
     // With push off, the policy allows nothing: every push helper below can ask it without special cases.
     this.push = new ServerPush(
-      o.push ?? { onManifest: false, nextSegment: false, liveChannel: false, partialBytes: 0, maxConcurrentPushes: 0, maxBytesInFlight: 0 },
+      o.push ?? {
+        onManifest: false,
+        nextSegment: false,
+        liveChannel: false,
+        partialBytes: 0,
+        maxConcurrentPushes: 0,
+        maxBytesInFlight: 0,
+      },
       o.metrics.pushes,
       o.metrics.pushedBytes,
     );
@@ -157,7 +172,6 @@ export class Origin {
   }
 
   private readonly routeContext: RouteContext;
-
 
   /** Request handler usable by node:http and node:http2 (compatibility API) servers alike. */
   readonly handle = (req: Request, res: Response): void => {
@@ -206,18 +220,45 @@ export class Origin {
       if (path === '/time') {
         route = 'time';
         // UTCTiming urn:mpeg:dash:utc:http-iso:2014 — an ISO 8601 instant with milliseconds.
-        return this.send(res, 200, 'text/plain; charset=utf-8', new Date().toISOString(), { 'Cache-Control': CACHE_NONE }, req, route);
+        return this.send(
+          res,
+          200,
+          'text/plain; charset=utf-8',
+          new Date().toISOString(),
+          { 'Cache-Control': CACHE_NONE },
+          req,
+          route,
+        );
       }
       if (path === WEBTRANSPORT_INFO_PATH) {
         route = 'webtransport-info';
-        if (!this.webTransportInfo) return this.send(res, 404, 'text/plain', 'no HTTP/3 here (--no-http3 or --tls-port off)\n', { 'Cache-Control': CACHE_NONE }, req, route);
-        return this.send(res, 200, 'application/json', this.webTransportInfo, { 'Cache-Control': CACHE_NONE }, req, route);
+        if (!this.webTransportInfo)
+          return this.send(
+            res,
+            404,
+            'text/plain',
+            'no HTTP/3 here (--no-http3 or --tls-port off)\n',
+            { 'Cache-Control': CACHE_NONE },
+            req,
+            route,
+          );
+        return this.send(
+          res,
+          200,
+          'application/json',
+          this.webTransportInfo,
+          { 'Cache-Control': CACHE_NONE },
+          req,
+          route,
+        );
       }
       if (path === '/metrics') {
         route = 'metrics';
-        void this.o.metrics.registry.metrics().then((text) =>
-          this.send(res, 200, this.o.metrics.registry.contentType, text, { 'Cache-Control': CACHE_NONE }, req, route),
-        );
+        void this.o.metrics.registry
+          .metrics()
+          .then((text) =>
+            this.send(res, 200, this.o.metrics.registry.contentType, text, { 'Cache-Control': CACHE_NONE }, req, route),
+          );
         return;
       }
       if (WEB_FILES[path]) {
@@ -229,7 +270,8 @@ export class Origin {
       this.send(res, 404, 'text/plain', 'not found\n', { 'Cache-Control': CACHE_NONE }, req, route);
     } catch (err) {
       console.error('pushcast origin: request failed:', err);
-      if (!res.headersSent) this.send(res, 500, 'text/plain', 'internal error\n', { 'Cache-Control': CACHE_NONE }, req, route);
+      if (!res.headersSent)
+        this.send(res, 500, 'text/plain', 'internal error\n', { 'Cache-Control': CACHE_NONE }, req, route);
       else res.destroy();
     }
   };
@@ -239,7 +281,8 @@ export class Origin {
    * compatibility API that the origin and its routes use (method, url, headers, socket.encrypted;
    * writeHead, setHeader, getHeader, write, end, destroy, writeEarlyHints, 'finish', 'close').
    */
-  private readonly handleHttp3 = (req: Http3ServerRequest, res: Http3ServerResponse): void => this.handle(req as unknown as Request, res as unknown as Response);
+  private readonly handleHttp3 = (req: Http3ServerRequest, res: Http3ServerResponse): void =>
+    this.handle(req as unknown as Request, res as unknown as Response);
 
   private commonHeaders(): Record<string, string> {
     return {
@@ -299,7 +342,15 @@ export class Origin {
     const ast = this.o.timeline.availabilityStartTime;
     if (ast === undefined || tracks.some((t) => !t.init)) {
       // Not live yet: ask the player to come back shortly rather than give it an empty presentation.
-      return this.send(res, 503, 'text/plain', 'the live stream is starting\n', { 'Retry-After': '1', 'Cache-Control': CACHE_NONE }, req, 'mpd');
+      return this.send(
+        res,
+        503,
+        'text/plain',
+        'the live stream is starting\n',
+        { 'Retry-After': '1', 'Cache-Control': CACHE_NONE },
+        req,
+        'mpd',
+      );
     }
     this.sendEarlyHints(req, res, 'mpd');
     if (this.push.policy.onManifest && this.push.canPush(req)) {
@@ -337,30 +388,56 @@ export class Origin {
    * A track's init segment, or a complete media segment, with the header fields of its unicast 200
    * response (lowercase names, no content-length): what another delivery mode sends in its place.
    */
-  completeResource(trackId: string, which: number | 'init'): { path: string; headers: Record<string, string>; body: Uint8Array } | undefined {
+  completeResource(
+    trackId: string,
+    which: number | 'init',
+  ): { path: string; headers: Record<string, string>; body: Uint8Array } | undefined {
     const track = this.o.window.track(trackId);
     if (!track?.init) return undefined;
     if (which === 'init') {
-      return { path: `/live/${track.id}/init.mp4`, headers: { 'content-type': mediaType(track), etag: initEtag(track.init), 'cache-control': CACHE_INIT, 'accept-ranges': 'bytes' }, body: track.init };
+      return {
+        path: `/live/${track.id}/init.mp4`,
+        headers: {
+          'content-type': mediaType(track),
+          etag: initEtag(track.init),
+          'cache-control': CACHE_INIT,
+          'accept-ranges': 'bytes',
+        },
+        body: track.init,
+      };
     }
     const segment = track.get(which);
     if (!segment?.complete || segment.truncated) return undefined;
     return {
       path: `/live/${track.id}/${segment.number}.m4s`,
-      headers: { 'content-type': mediaType(track), etag: this.segmentEtag(track.id, segment.number), 'cache-control': CACHE_SEGMENT, 'accept-ranges': 'bytes' },
+      headers: {
+        'content-type': mediaType(track),
+        etag: this.segmentEtag(track.id, segment.number),
+        'cache-control': CACHE_SEGMENT,
+        'accept-ranges': 'bytes',
+      },
       body: segment.bytes(),
     };
   }
 
   private serveInitSegment(req: Request, res: Response, trackId: string): void {
     const track = this.o.window.track(trackId);
-    if (!track?.init) return this.send(res, 404, 'text/plain', 'no such track\n', { 'Cache-Control': CACHE_NONE }, req, 'init');
+    if (!track?.init)
+      return this.send(res, 404, 'text/plain', 'no such track\n', { 'Cache-Control': CACHE_NONE }, req, 'init');
     this.advertise(res, trackId);
     this.serveBytes(req, res, track.init, mediaType(track), initEtag(track.init), CACHE_INIT, 'init');
   }
 
   /** Complete bytes with ETag / If-None-Match (RFC 9110 §13.1.2), If-Range (§13.1.5) and single ranges (§14). */
-  private serveBytes(req: Request, res: Response, bytes: Uint8Array, type: string, etag: string, cacheControl: string, route: string): void {
+  private serveBytes(
+    req: Request,
+    res: Response,
+    bytes: Uint8Array,
+    type: string,
+    etag: string,
+    cacheControl: string,
+    route: string,
+  ): void {
     const headers: Record<string, string> = { ETag: etag, 'Cache-Control': cacheControl, 'Accept-Ranges': 'bytes' };
     const inm = req.headers['if-none-match'];
     if (typeof inm === 'string' && inm.split(',').some((t) => t.trim() === etag || t.trim() === '*')) {
@@ -369,14 +446,31 @@ export class Origin {
       return;
     }
     const ifRange = req.headers['if-range'];
-    const rangeHeader = typeof ifRange === 'string' && ifRange !== etag ? undefined : (req.headers.range as string | undefined);
+    const rangeHeader =
+      typeof ifRange === 'string' && ifRange !== etag ? undefined : (req.headers.range as string | undefined);
     const range = parseRange(rangeHeader, bytes.byteLength);
     if (range === 'unsatisfiable') {
-      return this.send(res, 416, 'text/plain', '', { ...headers, 'Content-Range': `bytes */${bytes.byteLength}` }, req, route);
+      return this.send(
+        res,
+        416,
+        'text/plain',
+        '',
+        { ...headers, 'Content-Range': `bytes */${bytes.byteLength}` },
+        req,
+        route,
+      );
     }
     if (range) {
       const part = bytes.subarray(range.start, range.end + 1);
-      return this.send(res, 206, type, part, { ...headers, 'Content-Range': `bytes ${range.start}-${range.end}/${bytes.byteLength}` }, req, route);
+      return this.send(
+        res,
+        206,
+        type,
+        part,
+        { ...headers, 'Content-Range': `bytes ${range.start}-${range.end}/${bytes.byteLength}` },
+        req,
+        route,
+      );
     }
     this.send(res, 200, type, bytes, headers, req, route);
   }
@@ -387,7 +481,16 @@ export class Origin {
 
   private serveMediaSegment(req: Request, res: Response, trackId: string, number: number): void {
     const track = this.o.window.track(trackId);
-    const notFound = (why: string) => this.send(res, 404, 'text/plain', req.method === 'HEAD' ? '' : `${why}\n`, { 'Cache-Control': CACHE_NONE }, req, 'segment');
+    const notFound = (why: string) =>
+      this.send(
+        res,
+        404,
+        'text/plain',
+        req.method === 'HEAD' ? '' : `${why}\n`,
+        { 'Cache-Control': CACHE_NONE },
+        req,
+        'segment',
+      );
     if (!track) return notFound('no such track');
     this.advertise(res, trackId);
     const etag = this.segmentEtag(trackId, number);
@@ -401,8 +504,15 @@ export class Origin {
 
     const newest = track.newest();
     // The next segment, already announced to low-latency clients (availabilityTimeOffset): wait for its first chunk.
-    const announced = this.o.lowLatency && newest && number === newest.number + 1 && this.o.timeline.now() >= this.announcedAt(number) - 250;
-    if (!announced) return notFound(newest && number > newest.number ? 'segment not available yet' : 'segment not in the live window');
+    const announced =
+      this.o.lowLatency &&
+      newest &&
+      number === newest.number + 1 &&
+      this.o.timeline.now() >= this.announcedAt(number) - 250;
+    if (!announced)
+      return notFound(
+        newest && number > newest.number ? 'segment not available yet' : 'segment not in the live window',
+      );
     if (!this.hold(res)) return this.refuseHold(req, res);
     const giveUp = setTimeout(() => finish(undefined), (this.o.timeline.segmentDuration + 1) * 1000);
     const off = track.on('segmentstarted', (s) => {
@@ -484,14 +594,37 @@ export class Origin {
    */
   private servePushChannel(req: Request, res: Response, trackId: string): void {
     const track = this.o.window.track(trackId);
-    if (!track?.init) return this.send(res, 404, 'text/plain', 'no such track\n', { 'Cache-Control': CACHE_NONE }, req, 'push-channel');
-    if (!this.push.policy.liveChannel) return this.send(res, 404, 'text/plain', 'the live push channel is off\n', { 'Cache-Control': CACHE_NONE }, req, 'push-channel');
+    if (!track?.init)
+      return this.send(res, 404, 'text/plain', 'no such track\n', { 'Cache-Control': CACHE_NONE }, req, 'push-channel');
+    if (!this.push.policy.liveChannel)
+      return this.send(
+        res,
+        404,
+        'text/plain',
+        'the live push channel is off\n',
+        { 'Cache-Control': CACHE_NONE },
+        req,
+        'push-channel',
+      );
     if (!this.push.canPush(req)) {
-      return this.send(res, 400, 'text/plain', 'the live push channel needs HTTP/2 with server push enabled\n', { 'Cache-Control': CACHE_NONE }, req, 'push-channel');
+      return this.send(
+        res,
+        400,
+        'text/plain',
+        'the live push channel needs HTTP/2 with server push enabled\n',
+        { 'Cache-Control': CACHE_NONE },
+        req,
+        'push-channel',
+      );
     }
-    res.writeHead(200, { ...this.commonHeaders(), 'Content-Type': 'application/x-ndjson', 'Cache-Control': CACHE_NONE });
+    res.writeHead(200, {
+      ...this.commonHeaders(),
+      'Content-Type': 'application/x-ndjson',
+      'Cache-Control': CACHE_NONE,
+    });
     const log = (path: string, outcome: string, number?: number) => {
-      if (!res.writableEnded) this.write(res, Buffer.from(`${JSON.stringify({ path, number, outcome })}\n`), 'push-channel');
+      if (!res.writableEnded)
+        this.write(res, Buffer.from(`${JSON.stringify({ path, number, outcome })}\n`), 'push-channel');
     };
     const pushSegment = (segment: Segment) => {
       const resource = this.segmentResource(track, segment);
@@ -526,11 +659,19 @@ export class Origin {
 
   /** A segment as its pushed response: whole when complete, else growing chunk by chunk like a LL-DASH response. */
   private segmentResource(track: LiveTrack, segment: Segment): PushResource {
-    const headers: Record<string, string> = { ...this.commonHeaders(), ...segmentHeaders(track, this.segmentEtag(track.id, segment.number)) };
+    const headers: Record<string, string> = {
+      ...this.commonHeaders(),
+      ...segmentHeaders(track, this.segmentEtag(track.id, segment.number)),
+    };
     const path = `/live/${track.id}/${segment.number}.m4s`;
     if (segment.complete) {
       const bytes = segment.bytes();
-      return { path, status: 200, headers: { ...headers, 'content-length': String(bytes.byteLength), 'accept-ranges': 'bytes' }, body: bytes };
+      return {
+        path,
+        status: 200,
+        headers: { ...headers, 'content-length': String(bytes.byteLength), 'accept-ranges': 'bytes' },
+        body: bytes,
+      };
     }
     const body: GrowingBody = {
       parts: segment.chunks.map((c) => c.bytes),
@@ -563,7 +704,12 @@ export class Origin {
   private sendEarlyHints(req: Request, res: Response, route: string): void {
     // HTTP/2 only: browsers act on 103 only over HTTP/2 and later, and HTTP/1.x caches in front of the origin
     // (nginx before 1.29) take an upstream 103 for the final response (docs/cdn-nginx.md).
-    if (!this.o.earlyHints || (req.httpVersion !== '2.0' && req.httpVersion !== '3.0') || this.o.timeline.availabilityStartTime === undefined) return;
+    if (
+      !this.o.earlyHints ||
+      (req.httpVersion !== '2.0' && req.httpVersion !== '3.0') ||
+      this.o.timeline.availabilityStartTime === undefined
+    )
+      return;
     const links = [`<${MANIFEST_PATH}>; rel=preload; as=fetch; crossorigin`];
     for (const track of this.defaultTracks()) {
       links.push(`</live/${track.id}/init.mp4>; rel=preload; as=fetch; crossorigin`);
@@ -594,7 +740,15 @@ export class Origin {
 
   private refuseHold(req: Request, res: Response): void {
     this.o.metrics.heldRequestsRefused.inc();
-    this.send(res, 503, 'text/plain', 'too many requests waiting for live segments\n', { 'Retry-After': '1', 'Cache-Control': CACHE_NONE }, req, 'segment');
+    this.send(
+      res,
+      503,
+      'text/plain',
+      'too many requests waiting for live segments\n',
+      { 'Retry-After': '1', 'Cache-Control': CACHE_NONE },
+      req,
+      'segment',
+    );
   }
 
   private async serveWebFile(req: Request, res: Response, f: { file: string; type: string }): Promise<void> {
@@ -602,7 +756,15 @@ export class Origin {
       const bytes = await readFile(join(this.o.webRoot, f.file));
       this.send(res, 200, f.type, bytes, { 'Cache-Control': 'no-cache' }, req, 'page');
     } catch {
-      this.send(res, 404, 'text/plain', 'player page not built (npm run build)\n', { 'Cache-Control': CACHE_NONE }, req, 'page');
+      this.send(
+        res,
+        404,
+        'text/plain',
+        'player page not built (npm run build)\n',
+        { 'Cache-Control': CACHE_NONE },
+        req,
+        'page',
+      );
     }
   }
 
@@ -636,7 +798,13 @@ export class Origin {
       this.servers.push(server);
       out.https = `https://${shown}:${port}`;
       if (l.http3) {
-        const quic = { alpn: [H3_ALPN], key: l.certificate.key, cert: l.certificate.cert, port, maxConnections: l.maxConnections ?? 10_000 };
+        const quic = {
+          alpn: [H3_ALPN],
+          key: l.certificate.key,
+          cert: l.certificate.cert,
+          port,
+          maxConnections: l.maxConnections ?? 10_000,
+        };
         // "Any address" means IPv6 too where the host has it: browsers resolve localhost to ::1 first and,
         // unlike TCP, do not fall back to 127.0.0.1 for QUIC (a WebTransport session would just fail).
         this.quic =
@@ -656,7 +824,8 @@ export class Origin {
   }
 
   private readonly onUpgrade = (req: http.IncomingMessage, socket: Duplex, head: Buffer): void => {
-    if (this.closing || !this.o.upgrade?.(req, socket, head)) socket.end('HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n');
+    if (this.closing || !this.o.upgrade?.(req, socket, head))
+      socket.end('HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n');
   };
 
   private track(socket: Socket): void {
@@ -672,7 +841,10 @@ export class Origin {
     this.closing = true;
     for (const res of this.heldResponses) res.destroy();
     this.heldResponses.clear();
-    const closed = [...this.servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))), ...(this.quic ? [this.quic.close()] : [])];
+    const closed = [
+      ...this.servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))),
+      ...(this.quic ? [this.quic.close()] : []),
+    ];
     for (const s of this.sessions) s.close();
     for (const s of this.servers) (s as http.Server).closeIdleConnections?.();
     const grace = setTimeout(() => {

@@ -125,7 +125,16 @@ export class PushLimitError extends IncompletePushError {
     detail: string,
     base: IncompletePushError,
   ) {
-    super(`push past the ${limit} bound: ${detail}`, 'limit', base.missing, base.receivedBytes, base.totalBytes, base.exact, base.missingStream, base.partial);
+    super(
+      `push past the ${limit} bound: ${detail}`,
+      'limit',
+      base.missing,
+      base.receivedBytes,
+      base.totalBytes,
+      base.exact,
+      base.missingStream,
+      base.partial,
+    );
   }
 }
 
@@ -286,7 +295,6 @@ function mergeRanges(ranges: ByteRange[]): ByteRange[] {
   return out;
 }
 
-
 /** RFC 3230 `Digest: sha-256=…, md5=…`; nghq writes `sha256=`. The SHA-256 value, if any. */
 function sha256FromDigest(value: string): string | undefined {
   for (const part of value.split(',')) {
@@ -351,7 +359,12 @@ export class MulticastReassembler extends EventTarget {
     requestStreamSkips: 0,
     bytes: 0,
   };
-  private readonly limits: Record<PushLimit, number> = { 'concurrent-pushes': 0, 'bytes-per-push': 0, 'total-bytes': 0, age: 0 };
+  private readonly limits: Record<PushLimit, number> = {
+    'concurrent-pushes': 0,
+    'bytes-per-push': 0,
+    'total-bytes': 0,
+    age: 0,
+  };
 
   constructor(options: MulticastReassemblerOptions) {
     super();
@@ -387,7 +400,10 @@ export class MulticastReassembler extends EventTarget {
     this.skipRequestGap();
     let frames: QuicFrame[];
     try {
-      const packet = decodeShortHeaderPacket(datagram, { dcidLength: this.sessionId.length, largestPacketNumber: this.largestPacketNumber });
+      const packet = decodeShortHeaderPacket(datagram, {
+        dcidLength: this.sessionId.length,
+        largestPacketNumber: this.largestPacketNumber,
+      });
       for (let i = 0; i < this.sessionId.length; i++) {
         if (packet.dcid[i] !== this.sessionId[i]) {
           this.counters.wrongSession++;
@@ -446,7 +462,10 @@ export class MulticastReassembler extends EventTarget {
     }
     const end = offset + data.length;
     // RFC 9000 §4.5: the final size never changes and no data lies beyond it.
-    if ((stream.finalSize !== undefined && (end > stream.finalSize || (fin && end !== stream.finalSize))) || (fin && end < stream.bytes.highest)) {
+    if (
+      (stream.finalSize !== undefined && (end > stream.finalSize || (fin && end !== stream.finalSize))) ||
+      (fin && end < stream.bytes.highest)
+    ) {
       this.counters.malformed++;
       return;
     }
@@ -455,8 +474,10 @@ export class MulticastReassembler extends EventTarget {
     if (fresh === 0) {
       if (data.length > 0) this.counters.duplicates++;
     } else {
-      if (stream.bytes.held + fresh > this.maxBytesPerPush) return this.overLimit(stream, 'bytes-per-push', `${stream.bytes.held + fresh} bytes > ${this.maxBytesPerPush}`);
-      if (this.buffered + fresh > this.maxTotalBytes) return this.overLimit(stream, 'total-bytes', `${this.buffered + fresh} bytes buffered > ${this.maxTotalBytes}`);
+      if (stream.bytes.held + fresh > this.maxBytesPerPush)
+        return this.overLimit(stream, 'bytes-per-push', `${stream.bytes.held + fresh} bytes > ${this.maxBytesPerPush}`);
+      if (this.buffered + fresh > this.maxTotalBytes)
+        return this.overLimit(stream, 'total-bytes', `${this.buffered + fresh} bytes buffered > ${this.maxTotalBytes}`);
       stream.bytes.add(offset, data);
       this.buffered += fresh;
       this.counters.bytes += fresh;
@@ -499,7 +520,8 @@ export class MulticastReassembler extends EventTarget {
       for (;;) {
         if (stream.stage === 'ignored' || stream.error) return;
         if (stream.finalSize !== undefined && stream.pos >= stream.finalSize) {
-          if (stream.pos > stream.finalSize) throw new MalformedPushError(`a frame runs past the end of stream ${stream.streamId}`);
+          if (stream.pos > stream.finalSize)
+            throw new MalformedPushError(`a frame runs past the end of stream ${stream.streamId}`);
           return;
         }
         const head = stream.bytes.peek(stream.pos, 16);
@@ -537,7 +559,8 @@ export class MulticastReassembler extends EventTarget {
             if (payload.length < length.value) return;
             stream.fields = decodeFieldSection(payload);
             const contentLength = stream.fields.find((f) => f.name === 'content-length')?.value;
-            if (contentLength !== undefined && /^[0-9]{1,15}$/.test(contentLength)) stream.contentLength = Number(contentLength);
+            if (contentLength !== undefined && /^[0-9]{1,15}$/.test(contentLength))
+              stream.contentLength = Number(contentLength);
             break;
           }
           case Http3FrameType.PUSH_PROMISE:
@@ -551,7 +574,9 @@ export class MulticastReassembler extends EventTarget {
           case 0x09:
             // §7.2.5: PUSH_PROMISE is not sent on a push stream; §7.2.4, §7.2.6, §7.2.3, §7.2.7: control
             // stream only; §7.2.8: HTTP/2 types. All H3_FRAME_UNEXPECTED.
-            throw new MalformedPushError(`frame type 0x${type.value.toString(16)} on push stream ${stream.streamId} (RFC 9114 §7.2)`);
+            throw new MalformedPushError(
+              `frame type 0x${type.value.toString(16)} on push stream ${stream.streamId} (RFC 9114 §7.2)`,
+            );
           default:
             break; // §9: unknown and reserved types are skipped
         }
@@ -560,7 +585,10 @@ export class MulticastReassembler extends EventTarget {
     } catch (error) {
       if (!(error instanceof WireError) && !(error instanceof MalformedPushError)) throw error;
       this.counters.malformed++;
-      stream.error = error instanceof MalformedPushError ? error : new MalformedPushError(`push stream ${stream.streamId}: ${error.message}`);
+      stream.error =
+        error instanceof MalformedPushError
+          ? error
+          : new MalformedPushError(`push stream ${stream.streamId}: ${error.message}`);
       const push = stream.pushId === undefined ? undefined : this.pushes.get(stream.pushId);
       if (push) this.settleFailure(push, stream.error);
       else this.dropStream(stream);
@@ -594,7 +622,9 @@ export class MulticastReassembler extends EventTarget {
   /** The push of a stream: by its push ID, or inferred when exactly one promise and one unidentified stream wait. */
   private pushFor(stream: PushStream): Push | undefined {
     if (stream.pushId !== undefined) return this.pushes.get(stream.pushId);
-    const unidentified = [...this.streams.values()].filter((s) => s.pushId === undefined && s.stage === 'stream-header');
+    const unidentified = [...this.streams.values()].filter(
+      (s) => s.pushId === undefined && s.stage === 'stream-header',
+    );
     const waiting = [...this.pushes.values()].filter((p) => p.state === 'waiting' && p.streamId === undefined);
     if (unidentified.length === 1 && waiting.length === 1 && unidentified[0] === stream) return waiting[0];
     return undefined;
@@ -602,7 +632,9 @@ export class MulticastReassembler extends EventTarget {
 
   private streamFor(push: Push): PushStream | undefined {
     if (push.streamId !== undefined) return this.streams.get(push.streamId);
-    const unidentified = [...this.streams.values()].filter((s) => s.pushId === undefined && s.stage === 'stream-header');
+    const unidentified = [...this.streams.values()].filter(
+      (s) => s.pushId === undefined && s.stage === 'stream-header',
+    );
     const waiting = [...this.pushes.values()].filter((p) => p.state === 'waiting' && p.streamId === undefined);
     if (unidentified.length === 1 && waiting.length === 1 && waiting[0] === push) return unidentified[0];
     return undefined;
@@ -674,7 +706,8 @@ export class MulticastReassembler extends EventTarget {
     const end = this.requestStream.prefixEnd;
     const advanced = end > this.requestFed;
     if (advanced) {
-      if (!this.requestStreamBroken) this.requestReader.push(this.requestStream.peek(this.requestFed, end - this.requestFed));
+      if (!this.requestStreamBroken)
+        this.requestReader.push(this.requestStream.peek(this.requestFed, end - this.requestFed));
       this.requestFed = end;
       this.buffered -= this.requestStream.releasePrefix();
       for (const start of this.islands.keys()) if (start < end) this.islands.delete(start);
@@ -692,7 +725,8 @@ export class MulticastReassembler extends EventTarget {
       }
     }
     if (advanced || this.requestStream.highest <= this.requestFed) this.requestStuckSince = undefined;
-    if (this.requestStream.highest > this.requestFed || this.requestStreamBroken) this.requestStuckSince ??= this.timers.now();
+    if (this.requestStream.highest > this.requestFed || this.requestStreamBroken)
+      this.requestStuckSince ??= this.timers.now();
   }
 
   /**
@@ -746,7 +780,8 @@ export class MulticastReassembler extends EventTarget {
   private skipRequestGap(): void {
     if (this.requestStuckSince === undefined || this.timers.now() - this.requestStuckSince < this.timeoutMs) return;
     let next = Infinity;
-    for (const [start, island] of this.islands) if (island.trusted && start > this.requestFed && start < next) next = start;
+    for (const [start, island] of this.islands)
+      if (island.trusted && start > this.requestFed && start < next) next = start;
     if (next === Infinity) return;
     this.buffered -= this.requestStream.skipTo(next);
     this.requestFed = next;
@@ -828,7 +863,16 @@ export class MulticastReassembler extends EventTarget {
       resolve = res;
       reject = rej;
     });
-    const push: Push = { pushId, request, requestFields: fields, resolve, reject, timer: undefined, state: 'waiting', streamId: this.streamByPush.get(pushId) };
+    const push: Push = {
+      pushId,
+      request,
+      requestFields: fields,
+      resolve,
+      reject,
+      timer: undefined,
+      state: 'waiting',
+      streamId: this.streamByPush.get(pushId),
+    };
     this.counters.pushesPromised++;
     const overBound = this.pendingPushes() >= this.maxConcurrentPushes;
     this.pushes.set(pushId, push);
@@ -837,7 +881,10 @@ export class MulticastReassembler extends EventTarget {
     if (overBound) {
       this.limits['concurrent-pushes']++;
       const detail = `more than ${this.maxConcurrentPushes} pushes at once`;
-      this.settleFailure(push, new PushLimitError('concurrent-pushes', detail, this.incompleteError(push, 'limit', detail)));
+      this.settleFailure(
+        push,
+        new PushLimitError('concurrent-pushes', detail, this.incompleteError(push, 'limit', detail)),
+      );
       return;
     }
     push.timer = this.timers.setTimeout(() => {
@@ -853,9 +900,16 @@ export class MulticastReassembler extends EventTarget {
 
   private tryComplete(stream: PushStream): void {
     const { finalSize } = stream;
-    if (finalSize === undefined || stream.bytes.prefixEnd < finalSize || stream.pos !== finalSize || stream.pushId === undefined || !stream.fields) return;
+    if (
+      finalSize === undefined ||
+      stream.bytes.prefixEnd < finalSize ||
+      stream.pos !== finalSize ||
+      stream.pushId === undefined ||
+      !stream.fields
+    )
+      return;
     const push = this.pushes.get(stream.pushId);
-    if (!push || push.state !== 'waiting') return; // a promise still to come keeps the stream
+    if (push?.state !== 'waiting') return; // a promise still to come keeps the stream
     push.state = 'verifying';
     const body = new Uint8Array(stream.bodyKnown);
     for (const d of stream.data) stream.bytes.copy(body, d.bodyStart, d.streamStart, d.streamStart + d.length);
@@ -873,13 +927,17 @@ export class MulticastReassembler extends EventTarget {
       if (this.requireDigest) throw new VerificationError('no digest: sha256=… on the pushed response', 'digest');
     } else {
       const actual = toBase64(new Uint8Array(await globalThis.crypto.subtle.digest('SHA-256', body)));
-      if (actual !== expected) throw new VerificationError(`digest mismatch: header sha256=${expected}, body sha256=${actual}`, 'digest');
+      if (actual !== expected)
+        throw new VerificationError(`digest mismatch: header sha256=${expected}, body sha256=${actual}`, 'digest');
     }
     if (this.verifier) {
       try {
         await this.verifier.verifyResponse(push.requestFields, fields);
       } catch (error) {
-        throw new VerificationError(`response signature: ${error instanceof Error ? error.message : String(error)}`, 'signature');
+        throw new VerificationError(
+          `response signature: ${error instanceof Error ? error.message : String(error)}`,
+          'signature',
+        );
       }
     }
     let response: Response;
@@ -889,7 +947,9 @@ export class MulticastReassembler extends EventTarget {
       for (const f of fields) if (!f.name.startsWith(':')) headers.append(f.name, f.value);
       response = new Response(status === 204 || status === 304 ? null : body, { status, headers });
     } catch (error) {
-      throw new MalformedPushError(`pushed response refused: ${error instanceof Error ? error.message : String(error)}`);
+      throw new MalformedPushError(
+        `pushed response refused: ${error instanceof Error ? error.message : String(error)}`,
+      );
     }
     if (push.state !== 'verifying') return;
     push.state = 'settled';
@@ -933,9 +993,18 @@ export class MulticastReassembler extends EventTarget {
     const url = push.request.url;
     const stream = this.streamFor(push);
     if (!stream) {
-      return new IncompletePushError(`push ${push.pushId} (${url}) ${detail}; its push stream was never identified`, reason, [{ start: 0, end: Infinity }], 0, undefined, false, undefined, {
-        requestFields: push.requestFields,
-      });
+      return new IncompletePushError(
+        `push ${push.pushId} (${url}) ${detail}; its push stream was never identified`,
+        reason,
+        [{ start: 0, end: Infinity }],
+        0,
+        undefined,
+        false,
+        undefined,
+        {
+          requestFields: push.requestFields,
+        },
+      );
     }
     const { bytes, finalSize, contentLength } = stream;
     const missing: ByteRange[] = [];
@@ -957,7 +1026,8 @@ export class MulticastReassembler extends EventTarget {
     // The chain is complete when walked to the final size, or when the DATA frames found add up to content-length.
     const chainDone =
       stream.stage === 'frames' &&
-      ((finalSize !== undefined && stream.pos >= finalSize) || (contentLength !== undefined && stream.bodyKnown >= contentLength));
+      ((finalSize !== undefined && stream.pos >= finalSize) ||
+        (contentLength !== undefined && stream.bodyKnown >= contentLength));
     if (chainDone) {
       totalBytes ??= stream.bodyKnown;
     } else if (stream.stage === 'frames' && stream.fields && contentLength !== undefined && finalSize !== undefined) {

@@ -16,7 +16,10 @@ import { toBase64, type FieldLine } from '../wire/index.js';
 import { IncompletePushError, type PushVerifier } from './reassembler.js';
 import type { ByteRange } from './sparse-bytes.js';
 
-export type FetchLike = (url: string, init?: { method?: string; headers?: Record<string, string> }) => Promise<Response>;
+export type FetchLike = (
+  url: string,
+  init?: { method?: string; headers?: Record<string, string> },
+) => Promise<Response>;
 
 export interface RepairOptions {
   fetch: FetchLike;
@@ -43,14 +46,15 @@ export class RepairError extends Error {
   override name = 'RepairError';
 }
 
-
 function field(fields: readonly FieldLine[], name: string): string | undefined {
   return fields.find((f) => f.name === name)?.value;
 }
 
 function headersOf(fields: readonly FieldLine[]): Headers {
   const headers = new Headers();
-  for (const f of fields) if (!f.name.startsWith(':') && f.name !== 'signature' && f.name !== 'signature-input') headers.append(f.name, f.value);
+  for (const f of fields)
+    if (!f.name.startsWith(':') && f.name !== 'signature' && f.name !== 'signature-input')
+      headers.append(f.name, f.value);
   return headers;
 }
 
@@ -71,7 +75,13 @@ export async function repairPush(url: string, failure: unknown, o: RepairOptions
   }
   if (response.status !== 200) throw new RepairError(`${url}: unicast fetch answered ${response.status}`);
   const body = new Uint8Array(await response.arrayBuffer());
-  return { response: new Response(body, { status: 200, headers: response.headers }), body, route: 'unicast', unicastBytes: body.length, reason };
+  return {
+    response: new Response(body, { status: 200, headers: response.headers }),
+    body,
+    route: 'unicast',
+    unicastBytes: body.length,
+    reason,
+  };
 }
 
 /** At most `max` ranges covering `ranges`: the smallest gaps between neighbours are bridged first. */
@@ -79,7 +89,8 @@ export function coalesce(ranges: readonly ByteRange[], max: number): ByteRange[]
   const out = ranges.map((r) => ({ ...r }));
   while (out.length > Math.max(1, max)) {
     let best = 0;
-    for (let i = 1; i < out.length - 1; i++) if (out[i + 1]!.start - out[i]!.end < out[best + 1]!.start - out[best]!.end) best = i;
+    for (let i = 1; i < out.length - 1; i++)
+      if (out[i + 1]!.start - out[i]!.end < out[best + 1]!.start - out[best]!.end) best = i;
     out.splice(best, 2, { start: out[best]!.start, end: out[best + 1]!.end });
   }
   return out;
@@ -87,9 +98,11 @@ export function coalesce(ranges: readonly ByteRange[], max: number): ByteRange[]
 
 /** The repaired result, or why ranges cannot do it. */
 async function rangeRepair(url: string, failure: unknown, o: RepairOptions): Promise<RepairResult | string> {
-  if (!(failure instanceof IncompletePushError)) return `not incomplete: ${failure instanceof Error ? failure.message : String(failure)}`;
+  if (!(failure instanceof IncompletePushError))
+    return `not incomplete: ${failure instanceof Error ? failure.message : String(failure)}`;
   const { body, responseFields, requestFields } = failure.partial;
-  if (!failure.exact || failure.totalBytes === undefined || !body || !responseFields) return 'missing ranges not known exactly';
+  if (!failure.exact || failure.totalBytes === undefined || !body || !responseFields)
+    return 'missing ranges not known exactly';
   if (field(responseFields, ':status') !== '200') return 'not a 200 response';
   const digest = field(responseFields, 'digest');
   const expected = digest && /(?:^|,)\s*sha-?256=([A-Za-z0-9+/=]+)/i.exec(digest)?.[1];
@@ -112,7 +125,11 @@ async function rangeRepair(url: string, failure: unknown, o: RepairOptions): Pro
       const response = await o.fetch(url, { headers: { range: `bytes=${r.start}-${last}` } });
       const part = new Uint8Array(await response.arrayBuffer());
       const contentRange = response.headers.get('content-range');
-      if (response.status !== 206 || contentRange !== `bytes ${r.start}-${last}/${failure.totalBytes}` || part.length !== r.end - r.start) {
+      if (
+        response.status !== 206 ||
+        contentRange !== `bytes ${r.start}-${last}/${failure.totalBytes}` ||
+        part.length !== r.end - r.start
+      ) {
         refused = `range ${r.start}-${last} answered ${response.status} ${contentRange ?? ''}`;
         return;
       }
@@ -124,5 +141,10 @@ async function rangeRepair(url: string, failure: unknown, o: RepairOptions): Pro
   if (refused !== undefined) return refused;
   const actual = toBase64(new Uint8Array(await crypto.subtle.digest('SHA-256', out)));
   if (actual !== expected) return 'spliced body does not match the digest';
-  return { response: new Response(out, { status: 200, headers: headersOf(responseFields) }), body: out, route: 'repaired', unicastBytes };
+  return {
+    response: new Response(out, { status: 200, headers: headersOf(responseFields) }),
+    body: out,
+    route: 'repaired',
+    unicastBytes,
+  };
 }

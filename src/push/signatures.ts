@@ -42,7 +42,13 @@
  * Keys travel as a JSON Web Key Set (RFC 7517): Ed25519 as OKP (RFC 8037), RSA as RSA; each with `kid`.
  * `created` is written and ignored on verification (a live segment has no freshness window to check).
  */
-import { parseDictionary, isInnerList, serializeInnerList, type SfInnerList, type SfItem } from '../wire/structured-fields.js';
+import {
+  parseDictionary,
+  isInnerList,
+  serializeInnerList,
+  type SfInnerList,
+  type SfItem,
+} from '../wire/structured-fields.js';
 import { fromBase64, toBase64, type FieldLine } from '../wire/index.js';
 
 export type SignatureAlgorithm = 'ed25519' | 'rsa-sha256';
@@ -71,7 +77,6 @@ export interface JsonWebKeySet {
 const ED25519 = { name: 'Ed25519' } as const;
 const RSA_PKCS1 = { name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256' } as const;
 const encoder = new TextEncoder();
-
 
 function base64url(bytes: Uint8Array): string {
   return toBase64(bytes).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
@@ -114,7 +119,8 @@ function componentValue(item: SfItem, fields: readonly FieldLine[], request: rea
   const name = item.value;
   const source = item.params.has('req') ? request : fields;
   if (!source) throw new SignatureError(`"${name}";req outside a response`);
-  for (const key of item.params.keys()) if (key !== 'req') throw new SignatureError(`component parameter ;${key} is not supported`);
+  for (const key of item.params.keys())
+    if (key !== 'req') throw new SignatureError(`component parameter ;${key} is not supported`);
   let value: string | undefined;
   switch (name) {
     case '@method':
@@ -135,14 +141,19 @@ function componentValue(item: SfItem, fields: readonly FieldLine[], request: rea
       value = fieldValue(source, ':status');
       break;
     default:
-      if (name.startsWith('@') || name !== name.toLowerCase() || name.length === 0) throw new SignatureError(`component "${name}" is not supported`);
+      if (name.startsWith('@') || name !== name.toLowerCase() || name.length === 0)
+        throw new SignatureError(`component "${name}" is not supported`);
       value = fieldValue(source, name);
   }
   if (value === undefined) throw new SignatureError(`covered component "${name}" is not in the message`);
   return value;
 }
 
-export function signatureBase(params: SfInnerList, fields: readonly FieldLine[], request?: readonly FieldLine[]): string {
+export function signatureBase(
+  params: SfInnerList,
+  fields: readonly FieldLine[],
+  request?: readonly FieldLine[],
+): string {
   const lines: string[] = [];
   const seen = new Set<string>();
   for (const item of params.items) {
@@ -165,7 +176,10 @@ export const GOAWAY_COMPONENTS = ['@method', '@scheme', '@path', 'connection'] a
 const LABEL = 'push';
 
 function componentList(names: readonly string[], reqNames: readonly string[] = []): SfItem[] {
-  return [...names.map((value) => ({ value, params: new Map() })), ...reqNames.map((value) => ({ value, params: new Map([['req', true as const]]) }))];
+  return [
+    ...names.map((value) => ({ value, params: new Map() })),
+    ...reqNames.map((value) => ({ value, params: new Map([['req', true as const]]) })),
+  ];
 }
 
 export class PushSigner {
@@ -193,7 +207,9 @@ export class PushSigner {
     try {
       privateKey = await crypto.subtle.importKey('pkcs8', der, ED25519, true, ['sign']);
     } catch (error) {
-      throw new SignatureError(`not an Ed25519 PKCS #8 private key: ${error instanceof Error ? error.message : String(error)}`);
+      throw new SignatureError(
+        `not an Ed25519 PKCS #8 private key: ${error instanceof Error ? error.message : String(error)}`,
+      );
     }
     // WebCrypto derives no public key from a private one; the private JWK carries x, the public half.
     const { d: _d, key_ops: _ops, ...rest } = (await crypto.subtle.exportKey('jwk', privateKey)) as JsonWebKey;
@@ -201,7 +217,11 @@ export class PushSigner {
     return PushSigner.fromKeyPair(privateKey, publicKey, options);
   }
 
-  private static async fromKeyPair(privateKey: CryptoKey, publicKey: CryptoKey, options: { now?: () => number }): Promise<PushSigner> {
+  private static async fromKeyPair(
+    privateKey: CryptoKey,
+    publicKey: CryptoKey,
+    options: { now?: () => number },
+  ): Promise<PushSigner> {
     const jwk = (await crypto.subtle.exportKey('jwk', publicKey)) as JsonWebKey;
     const publicJwk: PublicJwk = { kty: 'OKP', crv: 'Ed25519', x: jwk.x!, alg: 'EdDSA', use: 'sig' };
     publicJwk.kid = await jwkThumbprint(publicJwk);
@@ -228,7 +248,11 @@ export class PushSigner {
     return this.sign(componentList(RESPONSE_COMPONENTS, RESPONSE_REQUEST_COMPONENTS), response, request);
   }
 
-  private async sign(items: SfItem[], fields: readonly FieldLine[], request?: readonly FieldLine[]): Promise<FieldLine[]> {
+  private async sign(
+    items: SfItem[],
+    fields: readonly FieldLine[],
+    request?: readonly FieldLine[],
+  ): Promise<FieldLine[]> {
     const params: SfInnerList = {
       items,
       params: new Map<string, string | number>([
@@ -303,7 +327,10 @@ export class PushSignatureVerifier {
       return PushSignatureVerifier.fromJwks(set);
     }
     const der = pemBody(trimmed, 'PUBLIC KEY');
-    for (const [algorithm, params] of [['ed25519', ED25519], ['rsa-sha256', RSA_PKCS1]] as const) {
+    for (const [algorithm, params] of [
+      ['ed25519', ED25519],
+      ['rsa-sha256', RSA_PKCS1],
+    ] as const) {
       try {
         const key = await crypto.subtle.importKey('spki', der, params, true, ['verify']);
         return new PushSignatureVerifier(new Map([[keyId ?? ANY_KEY_ID, { algorithm, key }]]));
@@ -317,7 +344,13 @@ export class PushSignatureVerifier {
   /** The promised request (with pseudo-fields) is signed by a known key. */
   async verifyRequest(request: readonly FieldLine[]): Promise<void> {
     const goaway = fieldValue(request, ':path') === 'goaway';
-    await this.verify(request, undefined, goaway ? GOAWAY_COMPONENTS : REQUEST_COMPONENTS, [], goaway ? [':path'] : [':path', '(request-target)']);
+    await this.verify(
+      request,
+      undefined,
+      goaway ? GOAWAY_COMPONENTS : REQUEST_COMPONENTS,
+      [],
+      goaway ? [':path'] : [':path', '(request-target)'],
+    );
   }
 
   /** The pushed response (with pseudo-fields) is signed by a known key and bound to `request`. */
@@ -346,26 +379,40 @@ export class PushSignatureVerifier {
     const params = inputs.get(LABEL);
     const value = signatures.get(LABEL);
     if (!params || !isInnerList(params)) throw new SignatureError(`no signature-input labelled ${LABEL}`);
-    if (!value || isInnerList(value) || !(value.value instanceof Uint8Array)) throw new SignatureError(`no signature labelled ${LABEL}`);
+    if (!value || isInnerList(value) || !(value.value instanceof Uint8Array))
+      throw new SignatureError(`no signature labelled ${LABEL}`);
     const covered = new Set(params.items.map((i) => `${String(i.value)}${i.params.has('req') ? ';req' : ''}`));
     for (const name of required) if (!covered.has(name)) throw new SignatureError(`signature does not cover "${name}"`);
-    for (const name of requiredReq) if (!covered.has(`${name};req`)) throw new SignatureError(`signature does not cover "${name}";req`);
+    for (const name of requiredReq)
+      if (!covered.has(`${name};req`)) throw new SignatureError(`signature does not cover "${name}";req`);
     const keyid = params.params.get('keyid');
     if (typeof keyid !== 'string') throw new SignatureError('signature-input has no keyid');
     const key = this.keys.get(keyid) ?? this.keys.get(ANY_KEY_ID);
     if (!key) throw new SignatureError(`unknown key ${keyid}`);
     const alg = params.params.get('alg');
-    if (alg !== undefined && alg !== (key.algorithm === 'ed25519' ? 'ed25519' : 'rsa-v1_5-sha256')) throw new SignatureError(`alg ${String(alg)} does not match key ${keyid}`);
+    if (alg !== undefined && alg !== (key.algorithm === 'ed25519' ? 'ed25519' : 'rsa-v1_5-sha256'))
+      throw new SignatureError(`alg ${String(alg)} does not match key ${keyid}`);
     const base = signatureBase(params, fields, request);
-    const ok = await crypto.subtle.verify(key.algorithm === 'ed25519' ? ED25519 : RSA_PKCS1, key.key, new Uint8Array(value.value), encoder.encode(base));
+    const ok = await crypto.subtle.verify(
+      key.algorithm === 'ed25519' ? ED25519 : RSA_PKCS1,
+      key.key,
+      new Uint8Array(value.value),
+      encoder.encode(base),
+    );
     if (!ok) throw new SignatureError(`bad signature by key ${keyid}`);
   }
 
   /** nghq's HTTP-Signatures (see the file comment), or draft-cavage-http-signatures-12 §2.3. */
-  private async verifyCavage(header: string, fields: readonly FieldLine[], request: readonly FieldLine[], required: readonly string[]): Promise<void> {
+  private async verifyCavage(
+    header: string,
+    fields: readonly FieldLine[],
+    request: readonly FieldLine[],
+    required: readonly string[],
+  ): Promise<void> {
     const parsed = parseCavage(header);
     const algorithm = parsed.get('algorithm');
-    if (algorithm !== undefined && algorithm.toLowerCase() !== 'rsa-sha256') throw new SignatureError(`signature algorithm ${algorithm} is not rsa-sha256`);
+    if (algorithm !== undefined && algorithm.toLowerCase() !== 'rsa-sha256')
+      throw new SignatureError(`signature algorithm ${algorithm} is not rsa-sha256`);
     const keyId = parsed.get('keyId');
     const sig = parsed.get('signature');
     if (keyId === undefined || sig === undefined) throw new SignatureError('signature has no keyId or no signature');
@@ -373,12 +420,14 @@ export class PushSignatureVerifier {
     if (!key) throw new SignatureError(`unknown key ${keyId}`);
     if (key.algorithm !== 'rsa-sha256') throw new SignatureError(`key ${keyId} is not an RSA key`);
     const names = (parsed.get('headers') ?? 'date').toLowerCase().split(/\s+/).filter(Boolean);
-    if (!required.some((r) => names.includes(r))) throw new SignatureError(`signature covers none of ${required.join(', ')}`);
+    if (!required.some((r) => names.includes(r)))
+      throw new SignatureError(`signature covers none of ${required.join(', ')}`);
     const values = names.map((name) => {
       if (name === '(request-target)') {
         const method = fieldValue(request, ':method');
         const path = fieldValue(request, ':path');
-        if (method === undefined || path === undefined) throw new SignatureError('(request-target) without a promised request');
+        if (method === undefined || path === undefined)
+          throw new SignatureError('(request-target) without a promised request');
         return { name, value: `${method} ${path}` };
       }
       const value = fieldValue(fields, name);
@@ -393,7 +442,12 @@ export class PushSignatureVerifier {
     }
     const nghq = values.map((v) => `${v.name}:${v.value}\n`).join('');
     if (await crypto.subtle.verify(RSA_PKCS1, key.key, bytes, encoder.encode(nghq))) return;
-    const cavage = values.map((v) => `${v.name}: ${v.name === '(request-target)' ? v.value.replace(/^\S+/, (m) => m.toLowerCase()) : v.value}`).join('\n');
+    const cavage = values
+      .map(
+        (v) =>
+          `${v.name}: ${v.name === '(request-target)' ? v.value.replace(/^\S+/, (m) => m.toLowerCase()) : v.value}`,
+      )
+      .join('\n');
     if (await crypto.subtle.verify(RSA_PKCS1, key.key, bytes, encoder.encode(cavage))) return;
     throw new SignatureError(`bad rsa-sha256 signature by key ${keyId}`);
   }
@@ -418,15 +472,19 @@ function parseCavage(header: string): Map<string, string> {
 async function importPublicJwk(jwk: PublicJwk): Promise<VerifyKey> {
   try {
     if (jwk.kty === 'OKP' && jwk.crv === 'Ed25519') {
-      return { algorithm: 'ed25519', key: await crypto.subtle.importKey('jwk', { kty: 'OKP', crv: 'Ed25519', x: jwk.x }, ED25519, false, ['verify']) };
+      return {
+        algorithm: 'ed25519',
+        key: await crypto.subtle.importKey('jwk', { kty: 'OKP', crv: 'Ed25519', x: jwk.x }, ED25519, false, ['verify']),
+      };
     }
     if (jwk.kty === 'RSA') {
-      return { algorithm: 'rsa-sha256', key: await crypto.subtle.importKey('jwk', { kty: 'RSA', n: jwk.n, e: jwk.e }, RSA_PKCS1, false, ['verify']) };
+      return {
+        algorithm: 'rsa-sha256',
+        key: await crypto.subtle.importKey('jwk', { kty: 'RSA', n: jwk.n, e: jwk.e }, RSA_PKCS1, false, ['verify']),
+      };
     }
   } catch (error) {
     throw new SignatureError(`key ${jwk.kid ?? ''} refused: ${error instanceof Error ? error.message : String(error)}`);
   }
-  throw new SignatureError(`unsupported key type ${String(jwk.kty)}${jwk.crv ? '/' + jwk.crv : ''} (Ed25519 or RSA)`);
+  throw new SignatureError(`unsupported key type ${String(jwk.kty)}${jwk.crv ? `/${jwk.crv}` : ''} (Ed25519 or RSA)`);
 }
-
-

@@ -62,7 +62,11 @@ export class SparseBytes {
     } else {
       for (const gap of this.missing(offset, end)) {
         const at = this.indexAfter(gap.start);
-        this.segments.splice(at, 0, { start: gap.start, end: gap.end, data: data.slice(gap.start - offset, gap.end - offset) });
+        this.segments.splice(at, 0, {
+          start: gap.start,
+          end: gap.end,
+          data: data.slice(gap.start - offset, gap.end - offset),
+        });
         added += gap.end - gap.start;
       }
     }
@@ -140,7 +144,10 @@ export class SparseBytes {
     }
     this.segments.splice(0, this.segments.length, ...kept);
     this.held -= freed;
-    this.highest = this.segments.length === 0 ? this.prefixEnd : Math.max(this.prefixEnd, this.segments[this.segments.length - 1]!.end);
+    this.highest =
+      this.segments.length === 0
+        ? this.prefixEnd
+        : Math.max(this.prefixEnd, this.segments[this.segments.length - 1]!.end);
     return freed;
   }
 

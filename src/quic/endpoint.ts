@@ -139,7 +139,9 @@ export class QuicStreamError extends Error {
     readonly code: number,
     readonly kind: 'stopped' | 'reset',
   ) {
-    super(`stream ${streamId} ${kind === 'stopped' ? 'stopped by the peer (STOP_SENDING' : 'reset by the peer (RESET_STREAM'} ${code})`);
+    super(
+      `stream ${streamId} ${kind === 'stopped' ? 'stopped by the peer (STOP_SENDING' : 'reset by the peer (RESET_STREAM'} ${code})`,
+    );
     this.name = 'QuicStreamError';
   }
 }
@@ -161,7 +163,12 @@ export class QuicStream {
   /** Set once writing can go no further (peer's STOP_SENDING, local reset, connection gone): later writes fail with it. */
   private writeError: Error | undefined;
   private wake: (() => void) | undefined;
-  private readonly pendingWrites: { data: Uint8Array; fin: boolean; resolve: () => void; reject: (e: Error) => void }[] = [];
+  private readonly pendingWrites: {
+    data: Uint8Array;
+    fin: boolean;
+    resolve: () => void;
+    reject: (e: Error) => void;
+  }[] = [];
   /** FIN was handed to quiche. */
   private finished = false;
   private stoppedPromise: Promise<number> | undefined;
@@ -245,7 +252,8 @@ export class QuicStream {
   get stopped(): Promise<number> {
     if (!this.stoppedPromise) {
       this.stoppedPromise = new Promise((resolve) => (this.resolveStopped = resolve));
-      if (this.writeError instanceof QuicStreamError && this.writeError.kind === 'stopped') this.resolveStopped!(this.writeError.code);
+      if (this.writeError instanceof QuicStreamError && this.writeError.kind === 'stopped')
+        this.resolveStopped!(this.writeError.code);
       else if (!this.writeError && !this.finished && (this.local || this.bidirectional)) this.conn.watchStop(this);
     }
     return this.stoppedPromise;
@@ -490,7 +498,10 @@ export class QuicConnection extends EventEmitter<QuicConnectionEvents> {
 
   /** @internal A datagram from the socket: quiche takes it now, the rest waits for this turn's pass. */
   receive(data: Uint8Array, host: string, port: number): void {
-    const info = port === this.recvInfo.from.port && host === this.recvInfo.from.host ? this.recvInfo : { from: { host, port }, to: this.recvInfo.to };
+    const info =
+      port === this.recvInfo.from.port && host === this.recvInfo.from.host
+        ? this.recvInfo
+        : { from: { host, port }, to: this.recvInfo.to };
     try {
       this.native.recv(data, info);
     } catch {
@@ -600,7 +611,10 @@ export class QuicConnection extends EventEmitter<QuicConnectionEvents> {
    */
   private pumpWrites(): void {
     if (this.writers.size === 0) return;
-    const order = this.prioritized && this.writers.size > 1 ? [...this.writers].sort((a, b) => a.urgency - b.urgency || a.id - b.id) : this.writers;
+    const order =
+      this.prioritized && this.writers.size > 1
+        ? [...this.writers].sort((a, b) => a.urgency - b.urgency || a.id - b.id)
+        : this.writers;
     for (const s of order) if (s.drainWrites()) this.writers.delete(s);
   }
 
@@ -658,12 +672,20 @@ export class QuicConnection extends EventEmitter<QuicConnectionEvents> {
     clearTimeout(this.timer);
     this.timer = undefined;
     const error = this.native.peerError() ?? this.native.localError();
-    for (const s of this.streams.values()) s.fail(new Error(`connection closed${error ? ` (${error.errorCode})` : ''}`));
+    for (const s of this.streams.values())
+      s.fail(new Error(`connection closed${error ? ` (${error.errorCode})` : ''}`));
     this.writers.clear();
     this.endpoint.forget(this);
     this.emit(
       'close',
-      error ? { local: !this.native.peerError(), application: error.isApp, code: error.errorCode, reason: new TextDecoder().decode(error.reason) } : undefined,
+      error
+        ? {
+            local: !this.native.peerError(),
+            application: error.isApp,
+            code: error.errorCode,
+            reason: new TextDecoder().decode(error.reason),
+          }
+        : undefined,
     );
   }
 }
@@ -697,7 +719,16 @@ const SLAB_SIZE = 64 * 1024;
 export class QuicEndpoint extends EventEmitter<{ connection: [QuicConnection] }> {
   private readonly byId = new Map<string, QuicConnection>();
   private readonly ids = new WeakMap<QuicConnection, string[]>();
-  private readonly counters = { connectionsAccepted: 0, datagramsIn: 0, datagramsOut: 0, bytesIn: 0, bytesOut: 0, dropped: 0, versionNegotiations: 0, routed: 0 };
+  private readonly counters = {
+    connectionsAccepted: 0,
+    datagramsIn: 0,
+    datagramsOut: 0,
+    bytesIn: 0,
+    bytesOut: 0,
+    dropped: 0,
+    versionNegotiations: 0,
+    routed: 0,
+  };
   private local!: Host;
   /** A client's socket is connected to its one server: sends skip the address lookup node:dgram does per send. */
   private connected = false;
@@ -724,7 +755,9 @@ export class QuicEndpoint extends EventEmitter<{ connection: [QuicConnection] }>
   }
 
   /** A client connection to `host:port`; resolves once the handshake is done. */
-  static async connect(o: QuicOptions & { host: string; port: number; serverName?: string; timeoutMs?: number }): Promise<QuicConnection> {
+  static async connect(
+    o: QuicOptions & { host: string; port: number; serverName?: string; timeoutMs?: number },
+  ): Promise<QuicConnection> {
     const endpoint = await QuicEndpoint.open(o, false, isIP(o.host) === 6 ? '::' : '0.0.0.0', 0);
     await new Promise<void>((resolve, reject) => {
       endpoint.socket.once('error', reject);
@@ -739,21 +772,35 @@ export class QuicEndpoint extends EventEmitter<{ connection: [QuicConnection] }>
     endpoint.connected = true;
     const scid = randomBytes(SCID_LENGTH);
     const remote = { host: o.host, port: o.port };
-    const native = quiche().Connection.connect(o.serverName ?? o.host, scid, endpoint.local, remote, makeConfig(o, false));
+    const native = quiche().Connection.connect(
+      o.serverName ?? o.host,
+      scid,
+      endpoint.local,
+      remote,
+      makeConfig(o, false),
+    );
     if (o.keylogFile) native.setKeylog(o.keylogFile);
     const conn = new QuicConnection(native, endpoint, remote, false, o.maxStreamBuffer ?? 1024 * 1024);
     endpoint.register(conn, [idKey(scid)]);
     conn.once('close', () => void endpoint.close());
     conn.schedule();
     await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`QUIC handshake with ${o.host}:${o.port} did not finish within ${o.timeoutMs ?? 5000} ms`)), o.timeoutMs ?? 5000);
+      const timer = setTimeout(
+        () =>
+          reject(new Error(`QUIC handshake with ${o.host}:${o.port} did not finish within ${o.timeoutMs ?? 5000} ms`)),
+        o.timeoutMs ?? 5000,
+      );
       conn.once('established', () => {
         clearTimeout(timer);
         resolve();
       });
       conn.once('close', (why) => {
         clearTimeout(timer);
-        reject(new Error(`QUIC connection to ${o.host}:${o.port} closed during the handshake${why ? ` (${why.code} ${why.reason})` : ''}`));
+        reject(
+          new Error(
+            `QUIC connection to ${o.host}:${o.port} closed during the handshake${why ? ` (${why.code} ${why.reason})` : ''}`,
+          ),
+        );
       });
     }).catch(async (error) => {
       await endpoint.close();
@@ -835,7 +882,10 @@ export class QuicEndpoint extends EventEmitter<{ connection: [QuicConnection] }>
       this.socket.send(out.subarray(0, n), from.port, from.host);
       return;
     }
-    if (data.length < quiche().MIN_CLIENT_INITIAL_LEN || new Set(this.byId.values()).size >= (this.o.maxConnections ?? 10_000)) {
+    if (
+      data.length < quiche().MIN_CLIENT_INITIAL_LEN ||
+      new Set(this.byId.values()).size >= (this.o.maxConnections ?? 10_000)
+    ) {
       this.counters.dropped++; // RFC 9000 §14.1: a client Initial is at least 1200 bytes
       return;
     }
@@ -904,7 +954,10 @@ export class QuicEndpoint extends EventEmitter<{ connection: [QuicConnection] }>
   /** Closes every connection (code 0) and the socket. */
   async close(): Promise<void> {
     const conns = [...new Set(this.byId.values())];
-    await Promise.race([Promise.all(conns.map((c) => c.close(0, 'endpoint closing'))), new Promise((r) => setTimeout(r, 1000))]);
+    await Promise.race([
+      Promise.all(conns.map((c) => c.close(0, 'endpoint closing'))),
+      new Promise((r) => setTimeout(r, 1000)),
+    ]);
     this.closed = true;
     await new Promise<void>((resolve) => {
       try {

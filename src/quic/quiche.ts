@@ -72,7 +72,7 @@ export interface Connection {
   /** Bytes the stream can take now: its flow-control credit, bounded by the congestion window's room. */
   streamCapacity(streamId: number): number;
   streamPriority(streamId: number, urgency: number, incremental: boolean): void;
-  streamShutdown(streamId: number, direction: number, code: number): void | null;
+  streamShutdown(streamId: number, direction: number, code: number): undefined | null;
   /** Any stream has data (or FIN, or a reset) to read: cheap, unlike iterating `readable()`. */
   isReadable(): boolean;
   readable(): Iterable<number>;
@@ -81,11 +81,11 @@ export interface Connection {
   dgramRecvVec(): Uint8Array | null;
   /** The largest datagram payload that fits a packet now; null until the peer's transport parameters allow datagrams. */
   dgramMaxWritableLen(): number | null;
-  dgramSend(data: Uint8Array): void | null;
+  dgramSend(data: Uint8Array): undefined | null;
   isDgramSendQueueFull(): boolean;
   timeout(): number | null;
   onTimeout(): void;
-  close(app: boolean, code: number, reason: Uint8Array): void | null;
+  close(app: boolean, code: number, reason: Uint8Array): undefined | null;
   applicationProto(): Uint8Array;
   isEstablished(): boolean;
   isClosed(): boolean;
@@ -109,7 +109,14 @@ export interface Quiche {
   negotiateVersion(scid: Uint8Array, dcid: Uint8Array, out: Uint8Array): number;
   versionIsSupported(version: number): boolean;
   Config: {
-    withBoringSslCtx(verifyPeer: boolean, verifyAllowFail: boolean, ca?: Uint8Array | null, key?: Uint8Array[] | null, cert?: Uint8Array[] | null, sigalgs?: string | null): Config;
+    withBoringSslCtx(
+      verifyPeer: boolean,
+      verifyAllowFail: boolean,
+      ca?: Uint8Array | null,
+      key?: Uint8Array[] | null,
+      cert?: Uint8Array[] | null,
+      sigalgs?: string | null,
+    ): Config;
   };
   Connection: {
     connect(serverName: string | null, scid: Uint8Array, local: Host, remote: Host, config: Config): Connection;
@@ -123,7 +130,10 @@ let binding: Quiche | undefined;
 /** The binding, loaded on first use. */
 export function quiche(): Quiche {
   if (!binding) {
-    if (process.platform !== 'linux' || process.arch !== 'x64') throw new Error(`QUIC needs the native quiche binding, built here for Linux x64 only (this is ${process.platform} ${process.arch})`);
+    if (process.platform !== 'linux' || process.arch !== 'x64')
+      throw new Error(
+        `QUIC needs the native quiche binding, built here for Linux x64 only (this is ${process.platform} ${process.arch})`,
+      );
     binding = createRequire(import.meta.url)('@matrixai/quic-linux-x64') as Quiche;
   }
   return binding;

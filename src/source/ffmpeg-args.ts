@@ -34,13 +34,28 @@ export const FIRST_OUTPUT_FD = 3;
  * Fragmented MP4 with one fragment per frame: pushcast's packager, not ffmpeg, groups frames into CMAF
  * chunks and segments, so the encoder must hand over every frame as soon as it is encoded.
  */
-const FRAGMENTED_MP4 = ['-f', 'mp4', '-movflags', 'empty_moov+default_base_moof+frag_every_frame', '-flush_packets', '1'];
+const FRAGMENTED_MP4 = [
+  '-f',
+  'mp4',
+  '-movflags',
+  'empty_moov+default_base_moof+frag_every_frame',
+  '-flush_packets',
+  '1',
+];
 
 function testPatternInputs(s: EncoderSettings): string[] {
   const top = s.video.reduce((a, b) => (b.width * b.height > a.width * a.height ? b : a));
   return [
-    '-re', '-f', 'lavfi', '-i', `testsrc2=size=${top.width}x${top.height}:rate=${s.frameRate}`,
-    '-re', '-f', 'lavfi', '-i', `sine=frequency=440:beep_factor=4:sample_rate=${s.audio?.sampleRate ?? 48000}`,
+    '-re',
+    '-f',
+    'lavfi',
+    '-i',
+    `testsrc2=size=${top.width}x${top.height}:rate=${s.frameRate}`,
+    '-re',
+    '-f',
+    'lavfi',
+    '-i',
+    `sine=frequency=440:beep_factor=4:sample_rate=${s.audio?.sampleRate ?? 48000}`,
   ];
 }
 
@@ -100,21 +115,50 @@ export function ffmpegArguments(s: EncoderSettings): { args: string[]; outputs: 
   s.video.forEach((r, i) => {
     outputs.push({ trackId: r.id, kind: 'video', fd: nextFd() });
     args.push(
-      '-map', `[${labels[i]}]`,
-      '-c:v', 'libx264', '-preset', 'ultrafast', '-tune', 'zerolatency', '-pix_fmt', 'yuv420p',
+      '-map',
+      `[${labels[i]}]`,
+      '-c:v',
+      'libx264',
+      '-preset',
+      'ultrafast',
+      '-tune',
+      'zerolatency',
+      '-pix_fmt',
+      'yuv420p',
       // Closed GOPs of exactly one segment, in every rendition, so that segments align for ABR switching.
-      '-g', String(gop), '-keyint_min', String(gop), '-sc_threshold', '0',
-      '-force_key_frames', `expr:gte(t,n_forced*${s.keyFrameInterval})`,
-      '-b:v', String(r.bitrate), '-maxrate', String(r.bitrate), '-bufsize', String(Math.round(r.bitrate / 2)),
-      ...FRAGMENTED_MP4, `pipe:${outputs.at(-1)!.fd}`,
+      '-g',
+      String(gop),
+      '-keyint_min',
+      String(gop),
+      '-sc_threshold',
+      '0',
+      '-force_key_frames',
+      `expr:gte(t,n_forced*${s.keyFrameInterval})`,
+      '-b:v',
+      String(r.bitrate),
+      '-maxrate',
+      String(r.bitrate),
+      '-bufsize',
+      String(Math.round(r.bitrate / 2)),
+      ...FRAGMENTED_MP4,
+      `pipe:${outputs.at(-1)!.fd}`,
     );
   });
   if (s.audio) {
     outputs.push({ trackId: s.audio.id, kind: 'audio', fd: nextFd() });
     args.push(
-      '-map', audioInput,
-      '-c:a', 'aac', '-b:a', String(s.audio.bitrate), '-ar', String(s.audio.sampleRate), '-ac', String(s.audio.channels),
-      ...FRAGMENTED_MP4, `pipe:${outputs.at(-1)!.fd}`,
+      '-map',
+      audioInput,
+      '-c:a',
+      'aac',
+      '-b:a',
+      String(s.audio.bitrate),
+      '-ar',
+      String(s.audio.sampleRate),
+      '-ac',
+      String(s.audio.channels),
+      ...FRAGMENTED_MP4,
+      `pipe:${outputs.at(-1)!.fd}`,
     );
   }
   return { args, outputs };

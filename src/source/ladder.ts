@@ -33,7 +33,8 @@ export function parseLadder(spec: string): VideoRendition[] {
     const width = Number(w);
     const height = Number(h);
     // H.264 4:2:0 needs even dimensions.
-    if (width % 2 || height % 2 || width < 16 || height < 16) throw new Error(`ladder entry '${part}': width and height must be even and at least 16`);
+    if (width % 2 || height % 2 || width < 16 || height < 16)
+      throw new Error(`ladder entry '${part}': width and height must be even and at least 16`);
     return { id: `video-${height}p`, width, height, bitrate: Math.round(Number(rate) * scale) };
   });
   const ids = new Set(renditions.map((r) => r.id));

@@ -21,7 +21,16 @@ export interface LiveSourceEvents {
   started: [run: number, pid: number | undefined];
   progress: [EncoderProgress];
   /** ffmpeg stopped; `restartIn` is undefined when it will not be restarted. */
-  exited: [info: { run: number; code: number | null; signal: NodeJS.Signals | null; lastError: string; restartIn?: number; requested: boolean }];
+  exited: [
+    info: {
+      run: number;
+      code: number | null;
+      signal: NodeJS.Signals | null;
+      lastError: string;
+      restartIn?: number;
+      requested: boolean;
+    },
+  ];
   'sink-error': [trackId: string, error: Error];
   log: [line: string];
 }
@@ -125,7 +134,8 @@ export class LiveSource extends EventEmitter<LiveSourceEvents> {
       // Quick failures back off exponentially; a run that lasted a while restarts promptly.
       const ranFor = Date.now() - startedAt;
       const base = this.options.restartDelay ?? 1000;
-      this.currentDelay = ranFor > 30_000 ? base : Math.min(this.currentDelay * 2, this.options.maxRestartDelay ?? 30_000);
+      this.currentDelay =
+        ranFor > 30_000 ? base : Math.min(this.currentDelay * 2, this.options.maxRestartDelay ?? 30_000);
       const restartIn = ranFor > 30_000 ? base : this.currentDelay;
       this.emit('exited', { run, code, signal, lastError, restartIn, requested: false });
       this.restartTimer = setTimeout(() => this.start(), restartIn);

@@ -41,9 +41,16 @@ export function parseCatalog(bytes: Uint8Array): WarpCatalog {
     throw new Error(`Warp catalog is not JSON: ${error instanceof Error ? error.message : String(error)}`);
   }
   const c = value as WarpCatalog;
-  if (c?.version !== 1 || typeof c.availabilityStartTime !== 'number' || !Array.isArray(c.tracks)) throw new Error('Warp catalog: not version 1, or no tracks / availabilityStartTime');
+  if (c?.version !== 1 || typeof c.availabilityStartTime !== 'number' || !Array.isArray(c.tracks))
+    throw new Error('Warp catalog: not version 1, or no tracks / availabilityStartTime');
   for (const t of c.tracks) {
-    if (typeof t?.id !== 'string' || (t.kind !== 'video' && t.kind !== 'audio') || typeof t.codec !== 'string' || typeof t.initId !== 'number' || typeof t.timescale !== 'number') {
+    if (
+      typeof t?.id !== 'string' ||
+      (t.kind !== 'video' && t.kind !== 'audio') ||
+      typeof t.codec !== 'string' ||
+      typeof t.initId !== 'number' ||
+      typeof t.timescale !== 'number'
+    ) {
       throw new Error(`Warp catalog: malformed track ${JSON.stringify(t)?.slice(0, 200)}`);
     }
   }

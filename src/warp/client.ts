@@ -33,7 +33,9 @@ export class WarpClient {
         ...o.sink,
         goaway: (url) => {
           o.sink.goaway?.(url);
-          void this.open(url).catch((error) => o.log?.(`warp: GOAWAY to ${url} failed: ${error instanceof Error ? error.message : String(error)}`));
+          void this.open(url).catch((error) =>
+            o.log?.(`warp: GOAWAY to ${url} failed: ${error instanceof Error ? error.message : String(error)}`),
+          );
         },
       },
       { bufferMs: o.bufferMs },
@@ -52,7 +54,9 @@ export class WarpClient {
   }
 
   private async open(url: string): Promise<void> {
-    const session = await (this.o.connect ?? ((u: string) => connectWebTransport(u, { ca: this.o.ca, verifyPeer: this.o.verifyPeer })))(url);
+    const session = await (
+      this.o.connect ?? ((u: string) => connectWebTransport(u, { ca: this.o.ca, verifyPeer: this.o.verifyPeer }))
+    )(url);
     this.sessionsOpened++;
     this.sessions.add(session);
     session.on('stream', (stream) => {

@@ -120,7 +120,15 @@ export class WarpConsumer {
   private readonly active = new Map<number, Pending>();
   /** Streams whose HEADERS came before the catalog (relays may reorder): they wait for it. */
   private readonly beforeCatalog: (() => void)[] = [];
-  private readonly counters = { streams: 0, segmentsDelivered: 0, segmentsSkipped: 0, segmentsStopped: 0, duplicates: 0, takeovers: 0, malformed: 0 };
+  private readonly counters = {
+    streams: 0,
+    segmentsDelivered: 0,
+    segmentsSkipped: 0,
+    segmentsStopped: 0,
+    duplicates: 0,
+    takeovers: 0,
+    malformed: 0,
+  };
   private readonly now: () => number;
   private timer: ReturnType<typeof setInterval> | undefined;
 
@@ -263,18 +271,49 @@ export class WarpConsumer {
       const first = this.active.get(headers.id);
       if (!first || first.failed || first.standby) return undefined;
       // §5.4: kept on standby while the first copy lasts.
-      first.standby = { ...first, stream, parts: [head], bytes: head.length, received: head.length, done: false, failed: false, current: false, standby: undefined, standbyFor: first };
+      first.standby = {
+        ...first,
+        stream,
+        parts: [head],
+        bytes: head.length,
+        received: head.length,
+        done: false,
+        failed: false,
+        current: false,
+        standby: undefined,
+        standbyFor: first,
+      };
       return first.standby;
     }
-    const ref: SegmentRef = { id: headers.id, track: track.info.id, path: headers.path, order: headers.order ?? 0, decodeTime };
+    const ref: SegmentRef = {
+      id: headers.id,
+      track: track.info.id,
+      path: headers.path,
+      order: headers.order ?? 0,
+      decodeTime,
+    };
     // Older than the segment the track is playing, or than what it played: of no use (§3.4).
     const playing = track.current?.ref.decodeTime;
-    if ((playing !== undefined && decodeTime < playing) || (track.playedUntil !== undefined && decodeTime < track.playedUntil - this.tolerance(track))) {
+    if (
+      (playing !== undefined && decodeTime < playing) ||
+      (track.playedUntil !== undefined && decodeTime < track.playedUntil - this.tolerance(track))
+    ) {
       this.counters.segmentsStopped++;
       this.sink.skip?.(track.info.id, decodeTime, 'old');
       return undefined;
     }
-    const p: Pending = { ref, headers, stream, parts: [head], bytes: head.length, done: false, failed: false, since: this.now(), current: false, received: head.length };
+    const p: Pending = {
+      ref,
+      headers,
+      stream,
+      parts: [head],
+      bytes: head.length,
+      done: false,
+      failed: false,
+      since: this.now(),
+      current: false,
+      received: head.length,
+    };
     if (ref.id !== undefined) this.active.set(ref.id, p);
     track.waiting.push(p);
     track.waiting.sort((a, b) => a.ref.decodeTime - b.ref.decodeTime);
@@ -368,7 +407,8 @@ export class WarpConsumer {
    * after it arrived, whatever the clocks say.
    */
   private deadline(track: TrackState, later: Pending): number {
-    const start = (this.catalogValue?.availabilityStartTime ?? 0) + (later.ref.decodeTime / track.info.timescale) * 1000;
+    const start =
+      (this.catalogValue?.availabilityStartTime ?? 0) + (later.ref.decodeTime / track.info.timescale) * 1000;
     return Math.min(start + this.o.bufferMs - SWITCH_MARGIN_MS, later.since + this.o.bufferMs);
   }
 
@@ -415,11 +455,17 @@ export class WarpConsumer {
         // A gap: the segment(s) before `next` have not arrived. They may, until `next` is due (§3.4).
         if (now < this.deadline(track, next)) return;
         const missing = Math.round((next.ref.decodeTime - expected!) / this.segmentLength(track));
-        for (let i = 0; i < missing; i++) this.sink.skip?.(track.info.id, expected! + i * this.segmentLength(track), 'missing');
+        for (let i = 0; i < missing; i++)
+          this.sink.skip?.(track.info.id, expected! + i * this.segmentLength(track), 'missing');
         this.counters.segmentsSkipped += Math.max(0, missing);
       }
       // §3.3: a segment waits for what it depends on (its track's init).
-      if (next.headers.depends?.some((d) => this.byInitId.has(d) && !this.tracks.get(this.byInitId.get(d)!)!.initDelivered)) return;
+      if (
+        next.headers.depends?.some(
+          (d) => this.byInitId.has(d) && !this.tracks.get(this.byInitId.get(d)!)!.initDelivered,
+        )
+      )
+        return;
       track.waiting.shift();
       track.current = next;
       next.current = true;
@@ -459,4 +505,3 @@ export class WarpConsumer {
     }
   }
 }
-

@@ -3,7 +3,22 @@ export { WARP_ORDER_POLICIES, segmentOrder, INIT_ORDER, type WarpOrderPolicy } f
 export { GrowingSource, type WarpSource } from './source.js';
 export { WarpProducer, catalogSource, initId, segmentId, type WarpProducerOptions } from './producer.js';
 export { WarpSender, type WarpSenderOptions, type WarpSenderStats } from './sender.js';
-export { WarpConsumer, type IncomingWarpStream, type SegmentRef, type WarpConsumerOptions, type WarpConsumerSink, type WarpConsumerStats } from './consumer.js';
-export { WarpServer, WARP_PATH, WARP_REFUSAL_STATUSES, parseWarpPath, type WarpRefusalStatus, type WarpServerOptions, type WarpServerStats } from './server.js';
+export {
+  WarpConsumer,
+  type IncomingWarpStream,
+  type SegmentRef,
+  type WarpConsumerOptions,
+  type WarpConsumerSink,
+  type WarpConsumerStats,
+} from './consumer.js';
+export {
+  WarpServer,
+  WARP_PATH,
+  WARP_REFUSAL_STATUSES,
+  parseWarpPath,
+  type WarpRefusalStatus,
+  type WarpServerOptions,
+  type WarpServerStats,
+} from './server.js';
 export { WarpClient, type WarpClientOptions } from './client.js';
 export { WarpRelay, ptsFromOrder, type WarpRelayOptions, type WarpRelayStats } from './relay.js';

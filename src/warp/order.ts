@@ -5,7 +5,12 @@
  */
 export type WarpOrderPolicy = 'newest-first' | 'oldest-first' | 'video-first' | 'audio-first';
 
-export const WARP_ORDER_POLICIES: readonly WarpOrderPolicy[] = ['newest-first', 'oldest-first', 'video-first', 'audio-first'];
+export const WARP_ORDER_POLICIES: readonly WarpOrderPolicy[] = [
+  'newest-first',
+  'oldest-first',
+  'video-first',
+  'audio-first',
+];
 
 /** Between kinds, an offset larger than any time difference in a live window (2^40 µs ≈ 12.7 days). */
 const KIND_OFFSET = 2 ** 40;
@@ -16,7 +21,12 @@ export const INIT_ORDER = -(2 ** 50);
  * The order of a media segment starting at `ptsMicros`: §9.3 with the signs that match §4.3 (newer
  * first = −PTS), raised to at least each dependency's order (§3.2: never before a segment it depends on).
  */
-export function segmentOrder(policy: WarpOrderPolicy, kind: 'video' | 'audio', ptsMicros: number, dependencyOrders: readonly number[] = []): number {
+export function segmentOrder(
+  policy: WarpOrderPolicy,
+  kind: 'video' | 'audio',
+  ptsMicros: number,
+  dependencyOrders: readonly number[] = [],
+): number {
   const t = Math.round(ptsMicros);
   let order: number;
   switch (policy) {

@@ -102,7 +102,16 @@ export class WarpProducer extends EventEmitter<{ segment: [WarpSource] }> {
     if (!track?.init) return undefined;
     const known = this.inits.get(trackId);
     if (known && known.parts[0] === track.init) return known;
-    const source = new GrowingSource({ kind: 'headers', id: initId(this.trackIndex.get(trackId)!), order: INIT_ORDER, path: `/live/${trackId}/init.mp4` }, trackId, true);
+    const source = new GrowingSource(
+      {
+        kind: 'headers',
+        id: initId(this.trackIndex.get(trackId)!),
+        order: INIT_ORDER,
+        path: `/live/${trackId}/init.mp4`,
+      },
+      trackId,
+      true,
+    );
     source.append(track.init);
     source.end();
     this.inits.set(trackId, source);

@@ -49,8 +49,23 @@
  *   stream 64 KiB, a catalog 256 KiB, media held for the catalog 256 streams.
  */
 import { Counter, Gauge, type Registry } from 'prom-client';
-import { StreamAbortedError, connectWebTransport, type Session, type SessionRefusal, type SessionRequest, type SessionRoute, type SessionStream } from '../webtransport/index.js';
-import { WarpCloseCode, WarpStreamReader, WireError, concatBytes, encodeWarpMessage, type WarpHeaders } from '../wire/index.js';
+import {
+  StreamAbortedError,
+  connectWebTransport,
+  type Session,
+  type SessionRefusal,
+  type SessionRequest,
+  type SessionRoute,
+  type SessionStream,
+} from '../webtransport/index.js';
+import {
+  WarpCloseCode,
+  WarpStreamReader,
+  WireError,
+  concatBytes,
+  encodeWarpMessage,
+  type WarpHeaders,
+} from '../wire/index.js';
 import { CATALOG_ID, parseCatalog, type WarpCatalog } from './catalog.js';
 import { INIT_ORDER, WARP_ORDER_POLICIES, segmentOrder, type WarpOrderPolicy } from './order.js';
 import { WARP_PATH, parseWarpPath } from './server.js';
@@ -227,13 +242,17 @@ const MAX_CATALOG_BYTES = 256 * 1024;
 /** Upstream streams being read before their HEADERS / as control streams, beyond the relayed ones. */
 const EXTRA_READING = 64;
 
-
 function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
   return a.length === b.length && Buffer.compare(a, b) === 0;
 }
 
 /** Compares `n` bytes of `bytes` with the source's parts from `cursor`, and moves the cursor on. */
-function matchesAt(parts: readonly Uint8Array[], cursor: { part: number; at: number }, bytes: Uint8Array, n: number): boolean {
+function matchesAt(
+  parts: readonly Uint8Array[],
+  cursor: { part: number; at: number },
+  bytes: Uint8Array,
+  n: number,
+): boolean {
   let i = 0;
   while (i < n) {
     const p = parts[cursor.part];
@@ -346,7 +365,9 @@ export class WarpRelay implements SessionRoute {
   // ─── upstream ────────────────────────────────────────────────────────────────────────────────
 
   private connectUpstream(url: string): Promise<Session> {
-    return this.o.connect ? this.o.connect(url) : connectWebTransport(url, { ca: this.o.ca, verifyPeer: this.o.verifyPeer });
+    return this.o.connect
+      ? this.o.connect(url)
+      : connectWebTransport(url, { ca: this.o.ca, verifyPeer: this.o.verifyPeer });
   }
 
   private async open(url: string, why: 'start' | 'reconnect' | 'goaway'): Promise<void> {
@@ -377,7 +398,9 @@ export class WarpRelay implements SessionRoute {
     up.watchdog = setTimeout(() => {
       if (this.closed || up.closed || this.startupComplete()) return;
       this.counters.upstreamIncomplete++;
-      this.o.log?.(`relay: no ${this.upstreamCatalog ? 'init segments' : 'catalog'} from ${url} after ${this.o.startupTimeoutMs ?? 3000} ms; subscribing again`);
+      this.o.log?.(
+        `relay: no ${this.upstreamCatalog ? 'init segments' : 'catalog'} from ${url} after ${this.o.startupTimeoutMs ?? 3000} ms; subscribing again`,
+      );
       void session.close(0, 'no catalog');
     }, this.o.startupTimeoutMs ?? 3000);
     session.once('close', (info) => {
@@ -393,7 +416,7 @@ export class WarpRelay implements SessionRoute {
   /** The catalog and the init stream of each of its tracks are here (whole or still arriving). */
   private startupComplete(): boolean {
     const catalog = this.upstreamCatalog?.catalog;
-    return catalog !== undefined && catalog.tracks.every((t) => this.inits.has(t.initId));
+    return catalog?.tracks.every((t) => this.inits.has(t.initId)) === true;
   }
 
   private scheduleReconnect(): void {
@@ -494,7 +517,8 @@ export class WarpRelay implements SessionRoute {
           continue;
         }
         wholeBytes += part.length;
-        const limit = role === 'control' ? MAX_CONTROL_STREAM_BYTES : role === 'catalog' ? MAX_CATALOG_BYTES : this.maxStreamBytes;
+        const limit =
+          role === 'control' ? MAX_CONTROL_STREAM_BYTES : role === 'catalog' ? MAX_CATALOG_BYTES : this.maxStreamBytes;
         if (wholeBytes > limit) throw new RelayDrop('oversize', `a ${role} stream of more than ${limit} bytes`);
         if (role === 'refresh' && part.length > 0) whole.push(part);
         // The catalog is its APP message (§5.3): taken when that ends, not at FIN, so nothing waits for a FIN.
@@ -508,19 +532,25 @@ export class WarpRelay implements SessionRoute {
       if (up.closed || this.closed) throw new RelayDrop('lost', 'the upstream session closed');
       reader.end();
       if (role === 'control') this.counters.controlStreams++;
-      else if (role === 'catalog' && !catalogDone) throw new RelayDrop('malformed', 'a catalog stream without an APP message');
+      else if (role === 'catalog' && !catalogDone)
+        throw new RelayDrop('malformed', 'a catalog stream without an APP message');
       else if (role === 'refresh') this.refreshInit(headers!, concatBytes(whole));
       else if (rel && copy) this.copyEnded(rel, copy);
     } catch (error) {
       const why: DropReason =
-        error instanceof RelayDrop ? error.why
-        : error instanceof WireError ? 'malformed'
-        : error instanceof StreamAbortedError || up.closed || this.closed ? 'lost'
-        : 'malformed';
+        error instanceof RelayDrop
+          ? error.why
+          : error instanceof WireError
+            ? 'malformed'
+            : error instanceof StreamAbortedError || up.closed || this.closed
+              ? 'lost'
+              : 'malformed';
       // `lost` counts relayed copies only (a control or catalog stream cut by its session's end is no loss).
       if (!copy?.dropped && (why !== 'lost' || copy)) {
         if (why === 'malformed' || why === 'oversize') {
-          this.o.log?.(`relay: upstream stream${headers?.id === undefined ? '' : ` ${headers.id}`} dropped (${why}): ${error instanceof Error ? error.message : String(error)}`);
+          this.o.log?.(
+            `relay: upstream stream${headers?.id === undefined ? '' : ` ${headers.id}`} dropped (${why}): ${error instanceof Error ? error.message : String(error)}`,
+          );
         }
         this.count(why);
       }
@@ -587,7 +617,8 @@ export class WarpRelay implements SessionRoute {
     const max = this.o.maxUpstreamStreams ?? 256;
     while (this.copies.size >= max) {
       let victim: Copy | undefined;
-      for (const c of this.copies) if (!victim || c.order > victim.order || (c.order === victim.order && c.seq > victim.seq)) victim = c;
+      for (const c of this.copies)
+        if (!victim || c.order > victim.order || (c.order === victim.order && c.seq > victim.seq)) victim = c;
       if (!victim || victim.order < copy.order || (victim.order === copy.order && victim.seq < copy.seq)) {
         this.counters.limited++;
         stopQuietly(copy.stream);
@@ -602,13 +633,15 @@ export class WarpRelay implements SessionRoute {
   }
 
   private relayedOf(copy: Copy): Relayed | undefined {
-    for (const e of this.entries.values()) if (e instanceof Relayed && (e.primary === copy || e.reserve === copy)) return e;
+    for (const e of this.entries.values())
+      if (e instanceof Relayed && (e.primary === copy || e.reserve === copy)) return e;
     return undefined;
   }
 
   private feed(rel: Relayed, copy: Copy, bytes: Uint8Array): void {
     if (copy.dropped) return;
-    if (copy.offset + copy.pendingBytes + bytes.length > this.maxStreamBytes) throw new RelayDrop('oversize', `a stream of more than ${this.maxStreamBytes} bytes`);
+    if (copy.offset + copy.pendingBytes + bytes.length > this.maxStreamBytes)
+      throw new RelayDrop('oversize', `a stream of more than ${this.maxStreamBytes} bytes`);
     copy.pending.push(bytes);
     copy.pendingBytes += bytes.length;
     this.advance(rel, copy);
@@ -771,8 +804,12 @@ export class WarpRelay implements SessionRoute {
       return;
     }
     this.upstreamCatalog = { payload, catalog };
-    const rewrite = this.o.reorder !== undefined && isPolicy(catalog.orderPolicy) && catalog.orderPolicy !== this.o.reorder;
-    const bytes = encodeWarpMessage({ kind: 'app', data: rewrite ? new TextEncoder().encode(JSON.stringify({ ...catalog, orderPolicy: this.o.reorder })) : payload });
+    const rewrite =
+      this.o.reorder !== undefined && isPolicy(catalog.orderPolicy) && catalog.orderPolicy !== this.o.reorder;
+    const bytes = encodeWarpMessage({
+      kind: 'app',
+      data: rewrite ? new TextEncoder().encode(JSON.stringify({ ...catalog, orderPolicy: this.o.reorder })) : payload,
+    });
     const source = new GrowingSource({ ...headers }, '', true, 'raw');
     source.append(bytes);
     source.end();
@@ -846,7 +883,8 @@ export class WarpRelay implements SessionRoute {
       if (i >= 0) list!.splice(i, 1);
       if (list && list.length === 0) this.tracks.delete(rel.trackKey);
     }
-    if (rel.finished && this.entries.get(rel.id) === rel) this.remember(rel.id, rel.source.complete ? 'complete' : 'aborted');
+    if (rel.finished && this.entries.get(rel.id) === rel)
+      this.remember(rel.id, rel.source.complete ? 'complete' : 'aborted');
   }
 
   /** Past the byte bound, the oldest cached segment goes first (then the next oldest…). */
@@ -894,13 +932,17 @@ export class WarpRelay implements SessionRoute {
       if (!tokens.includes(target.token)) return refuse(403, 'wrong token');
     }
     if (this.closed) return refuse(503, 'the relay is stopping');
-    if (this.subscribers.size >= (this.o.maxSubscribers ?? 1000)) return refuse(503, 'too many subscribers at this relay');
+    if (this.subscribers.size >= (this.o.maxSubscribers ?? 1000))
+      return refuse(503, 'too many subscribers at this relay');
     return undefined;
   }
 
   session(session: Session, request: SessionRequest): void {
     const target = parseWarpPath(request.path);
-    const sender = new WarpSender(session, { maxBacklogBytes: this.backlogFor(target?.latencyMs), reorder: this.o.reorder ? (h) => this.reorderOf(h) : undefined });
+    const sender = new WarpSender(session, {
+      maxBacklogBytes: this.backlogFor(target?.latencyMs),
+      reorder: this.o.reorder ? (h) => this.reorderOf(h) : undefined,
+    });
     const subscriber: Subscriber = { session, sender, ready: false };
     this.subscribers.add(subscriber);
     this.counters.sessionsAccepted++;
@@ -940,7 +982,9 @@ export class WarpRelay implements SessionRoute {
 
   private backlogFor(latencyMs: number | undefined): number {
     if (this.o.maxBacklogBytes !== undefined) return this.o.maxBacklogBytes;
-    const bandwidth = this.upstreamCatalog?.catalog.tracks.reduce((n, t) => n + (Number.isFinite(t.bandwidth) ? t.bandwidth : 0), 0) ?? 0;
+    const bandwidth =
+      this.upstreamCatalog?.catalog.tracks.reduce((n, t) => n + (Number.isFinite(t.bandwidth) ? t.bandwidth : 0), 0) ??
+      0;
     if (bandwidth <= 0) return 4 * 1024 * 1024;
     const seconds = Math.min(10, Math.max(0.5, (latencyMs ?? 2000) / 1000));
     return Math.ceil((bandwidth / 8) * seconds * 1.5) + 256 * 1024;
@@ -956,7 +1000,8 @@ export class WarpRelay implements SessionRoute {
 
   stats(): WarpRelayStats {
     const senders = [...this.subscribers].map((s) => s.sender.stats());
-    const sum = (k: 'bytesWritten' | 'streamsOpened' | 'streamsCancelled' | 'streamsStopped') => senders.reduce((n, s) => n + s[k], this.retired[k]);
+    const sum = (k: 'bytesWritten' | 'streamsOpened' | 'streamsCancelled' | 'streamsStopped') =>
+      senders.reduce((n, s) => n + s[k], this.retired[k]);
     return {
       broadcast: this.broadcast,
       upstreamUrl: this.url,
@@ -1004,28 +1049,88 @@ export class WarpRelay implements SessionRoute {
         },
       });
     gauge('pushcast_relay_subscribers', 'Downstream Warp sessions now', (s) => s.subscribers);
-    gauge('pushcast_relay_upstream_sessions', 'Upstream sessions now (2 while a GOAWAY is followed)', (s) => s.upstreamSessions);
-    gauge('pushcast_relay_cache_bytes', 'Bytes of cached streams (catalog, inits, newest segments)', (s) => s.cacheBytes);
+    gauge(
+      'pushcast_relay_upstream_sessions',
+      'Upstream sessions now (2 while a GOAWAY is followed)',
+      (s) => s.upstreamSessions,
+    );
+    gauge(
+      'pushcast_relay_cache_bytes',
+      'Bytes of cached streams (catalog, inits, newest segments)',
+      (s) => s.cacheBytes,
+    );
     counter('pushcast_relay_sessions_accepted_total', 'Downstream sessions accepted', (s) => s.sessionsAccepted);
-    counter('pushcast_relay_sessions_refused_total', 'Downstream session requests refused (401, 403, 404, 503)', (s) => s.sessionsRefused);
+    counter(
+      'pushcast_relay_sessions_refused_total',
+      'Downstream session requests refused (401, 403, 404, 503)',
+      (s) => s.sessionsRefused,
+    );
     counter('pushcast_relay_upstream_streams_total', 'Upstream streams read', (s) => s.streamsReceived);
-    counter('pushcast_relay_streams_forwarded_total', 'Upstream streams relayed as new (fanned out and cached)', (s) => s.streamsForwarded);
-    counter('pushcast_relay_upstream_duplicates_total', 'Upstream streams with an ID already relayed, stopped', (s) => s.duplicates);
-    counter('pushcast_relay_upstream_takeovers_total', 'Segments continued from another upstream copy after the first was lost', (s) => s.takeovers);
+    counter(
+      'pushcast_relay_streams_forwarded_total',
+      'Upstream streams relayed as new (fanned out and cached)',
+      (s) => s.streamsForwarded,
+    );
+    counter(
+      'pushcast_relay_upstream_duplicates_total',
+      'Upstream streams with an ID already relayed, stopped',
+      (s) => s.duplicates,
+    );
+    counter(
+      'pushcast_relay_upstream_takeovers_total',
+      'Segments continued from another upstream copy after the first was lost',
+      (s) => s.takeovers,
+    );
     counter('pushcast_relay_upstream_malformed_total', 'Upstream streams dropped as malformed', (s) => s.malformed);
-    counter('pushcast_relay_upstream_oversize_total', 'Upstream streams dropped past the per-stream byte bound', (s) => s.oversize);
-    counter('pushcast_relay_upstream_limited_total', 'Upstream streams stopped at the relay\'s stream limit', (s) => s.limited);
-    counter('pushcast_relay_segments_aborted_total', 'Relayed streams aborted downstream (upstream copy failed)', (s) => s.aborted);
+    counter(
+      'pushcast_relay_upstream_oversize_total',
+      'Upstream streams dropped past the per-stream byte bound',
+      (s) => s.oversize,
+    );
+    counter(
+      'pushcast_relay_upstream_limited_total',
+      "Upstream streams stopped at the relay's stream limit",
+      (s) => s.limited,
+    );
+    counter(
+      'pushcast_relay_segments_aborted_total',
+      'Relayed streams aborted downstream (upstream copy failed)',
+      (s) => s.aborted,
+    );
     counter('pushcast_relay_upstream_bytes_total', 'Stream bytes received upstream', (s) => s.bytesReceived);
     counter('pushcast_relay_downstream_bytes_total', 'Stream bytes handed to downstream sessions', (s) => s.bytesSent);
     counter('pushcast_relay_downstream_streams_total', 'Streams opened downstream', (s) => s.streamsSent);
-    counter('pushcast_relay_downstream_cancelled_total', 'Downstream streams reset by the relay (resource limit, or upstream aborted)', (s) => s.streamsCancelled);
-    counter('pushcast_relay_downstream_stopped_total', 'Downstream streams stopped by the viewer (STOP_SENDING)', (s) => s.streamsStopped);
-    counter('pushcast_relay_upstream_reconnects_total', 'Upstream sessions opened again after the upstream was lost', (s) => s.upstreamReconnects);
-    counter('pushcast_relay_upstream_failures_total', 'Upstream connection attempts that failed', (s) => s.upstreamFailures);
+    counter(
+      'pushcast_relay_downstream_cancelled_total',
+      'Downstream streams reset by the relay (resource limit, or upstream aborted)',
+      (s) => s.streamsCancelled,
+    );
+    counter(
+      'pushcast_relay_downstream_stopped_total',
+      'Downstream streams stopped by the viewer (STOP_SENDING)',
+      (s) => s.streamsStopped,
+    );
+    counter(
+      'pushcast_relay_upstream_reconnects_total',
+      'Upstream sessions opened again after the upstream was lost',
+      (s) => s.upstreamReconnects,
+    );
+    counter(
+      'pushcast_relay_upstream_failures_total',
+      'Upstream connection attempts that failed',
+      (s) => s.upstreamFailures,
+    );
     counter('pushcast_relay_upstream_goaways_total', 'GOAWAYs followed', (s) => s.goaways);
-    counter('pushcast_relay_upstream_incomplete_total', 'Upstream sessions replaced because the catalog or an init did not come in time', (s) => s.upstreamIncomplete);
-    counter('pushcast_relay_cache_evictions_total', 'Cached streams evicted by the cache bounds', (s) => s.cacheEvictions);
+    counter(
+      'pushcast_relay_upstream_incomplete_total',
+      'Upstream sessions replaced because the catalog or an init did not come in time',
+      (s) => s.upstreamIncomplete,
+    );
+    counter(
+      'pushcast_relay_cache_evictions_total',
+      'Cached streams evicted by the cache bounds',
+      (s) => s.cacheEvictions,
+    );
   }
 
   /** Stops: downstream sessions closed, upstream sessions closed, nothing reconnects. */

@@ -13,7 +13,13 @@
  * - A peer's STOP_SENDING (the player no longer needs a segment) ends that stream alone.
  */
 import type { Session, SessionStream } from '../webtransport/index.js';
-import { WarpCloseCode, encodeWarpMessage, encodeWarpMessageHeader, WarpMessageType, type WarpHeaders } from '../wire/index.js';
+import {
+  type WarpCloseCode,
+  encodeWarpMessage,
+  encodeWarpMessageHeader,
+  WarpMessageType,
+  type WarpHeaders,
+} from '../wire/index.js';
 import type { WarpSource } from './source.js';
 
 /**
@@ -66,7 +72,13 @@ export class WarpSender {
   private seq = 0;
   private closed = false;
   private draining = false;
-  private readonly counters = { streamsOpened: 0, streamsFinished: 0, streamsCancelled: 0, streamsStopped: 0, bytesWritten: 0 };
+  private readonly counters = {
+    streamsOpened: 0,
+    streamsFinished: 0,
+    streamsCancelled: 0,
+    streamsStopped: 0,
+    bytesWritten: 0,
+  };
 
   constructor(
     readonly session: Session,
@@ -88,7 +100,11 @@ export class WarpSender {
     const out = new OutgoingStream(source, order, this.seq++);
     for (const part of source.parts) this.enqueue(out, part);
     if (source.complete || source.aborted) out.ended = true;
-    else out.unfollow = source.follow((part) => this.append(out, part), () => this.end(out));
+    else
+      out.unfollow = source.follow(
+        (part) => this.append(out, part),
+        () => this.end(out),
+      );
     if (source.aborted) return; // nothing to send of a segment that will never be whole
     this.active.push(out);
     this.active.sort((a, b) => a.order - b.order || a.seq - b.seq);
@@ -105,7 +121,14 @@ export class WarpSender {
     if (this.closed || this.draining) return;
     this.draining = true;
     const stream = this.session.openStream({ bidirectional: false, urgency: 0 });
-    await stream.end(Buffer.concat([encodeWarpMessage({ kind: 'headers', order: -(2 ** 51) }), encodeWarpMessage({ kind: 'goaway', url })])).catch(() => undefined);
+    await stream
+      .end(
+        Buffer.concat([
+          encodeWarpMessage({ kind: 'headers', order: -(2 ** 51) }),
+          encodeWarpMessage({ kind: 'goaway', url }),
+        ]),
+      )
+      .catch(() => undefined);
   }
 
   /** Resolves once no stream is under way (after a GOAWAY, the moment the session can close). */
@@ -115,7 +138,10 @@ export class WarpSender {
 
   private frame(out: OutgoingStream, part: Uint8Array): Uint8Array {
     if (out.source.partKind === 'raw') return part;
-    const head = encodeWarpMessageHeader(out.source.partKind === 'app' ? WarpMessageType.APP : WarpMessageType.SEGMENT, part.length);
+    const head = encodeWarpMessageHeader(
+      out.source.partKind === 'app' ? WarpMessageType.APP : WarpMessageType.SEGMENT,
+      part.length,
+    );
     const framed = new Uint8Array(head.length + part.length);
     framed.set(head);
     framed.set(part, head.length);
@@ -230,7 +256,8 @@ export class WarpSender {
 
   /** §4.4/§6.1: past the bound, reset the lowest-priority stream (never the most important one). */
   private enforceLimit(): void {
-    while (this.active.length > 1 && this.backlogBytes > this.o.maxBacklogBytes) this.cancel(this.active[this.active.length - 1]!, 'limit');
+    while (this.active.length > 1 && this.backlogBytes > this.o.maxBacklogBytes)
+      this.cancel(this.active[this.active.length - 1]!, 'limit');
   }
 
   stats(): WarpSenderStats {

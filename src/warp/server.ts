@@ -73,13 +73,23 @@ function defaultTracks(catalog: WarpCatalog): string[] {
 }
 
 /** Parses `/warp/<broadcast>?…`; undefined when the path is not one. */
-export function parseWarpPath(path: string): { broadcast: string; token?: string; latencyMs?: number; tracks?: string[] } | undefined {
+export function parseWarpPath(
+  path: string,
+): { broadcast: string; token?: string; latencyMs?: number; tracks?: string[] } | undefined {
   const url = new URL(path, 'https://warp.invalid');
   const m = /^\/warp\/([A-Za-z0-9_-]{1,64})$/.exec(url.pathname);
   if (!m) return undefined;
   const latency = Number(url.searchParams.get('latency'));
-  const tracks = url.searchParams.get('tracks')?.split(',').filter((t) => t.length > 0);
-  return { broadcast: m[1]!, token: url.searchParams.get('token') ?? undefined, latencyMs: Number.isFinite(latency) && latency > 0 ? latency : undefined, tracks };
+  const tracks = url.searchParams
+    .get('tracks')
+    ?.split(',')
+    .filter((t) => t.length > 0);
+  return {
+    broadcast: m[1]!,
+    token: url.searchParams.get('token') ?? undefined,
+    latencyMs: Number.isFinite(latency) && latency > 0 ? latency : undefined,
+    tracks,
+  };
 }
 
 export class WarpServer implements SessionRoute {
@@ -89,14 +99,21 @@ export class WarpServer implements SessionRoute {
   private readonly accepted: Record<SessionTransport, number> = { webtransport: 0, websocket: 0 };
   private readonly refused: Record<WarpRefusalStatus, number> = { 400: 0, 401: 0, 403: 0, 404: 0, 503: 0 };
   /** The stream and byte counts of the sessions that closed. */
-  private readonly retired: WarpStreamTotals = { streamsOpened: 0, streamsFinished: 0, streamsCancelled: 0, streamsStopped: 0, bytesWritten: 0 };
+  private readonly retired: WarpStreamTotals = {
+    streamsOpened: 0,
+    streamsFinished: 0,
+    streamsCancelled: 0,
+    streamsStopped: 0,
+    bytesWritten: 0,
+  };
 
   constructor(private readonly o: WarpServerOptions = {}) {}
 
   add(producer: WarpProducer): void {
     this.broadcasts.set(producer.o.broadcast, producer);
     producer.on('segment', (source) => {
-      for (const s of this.subscribers) if (s.broadcast === producer.o.broadcast && s.tracks.has(source.track)) s.sender.send(source);
+      for (const s of this.subscribers)
+        if (s.broadcast === producer.o.broadcast && s.tracks.has(source.track)) s.sender.send(source);
     });
   }
 
@@ -118,7 +135,11 @@ export class WarpServer implements SessionRoute {
     const catalog = this.broadcasts.get(target.broadcast)!.catalog();
     if (!catalog) return refuse(503, 'the broadcast is starting');
     const unknown = target.tracks?.filter((t) => !catalog.tracks.some((c) => c.id === t));
-    if (unknown?.length) return refuse(400, `no track named ${unknown.join(', ')} (tracks: ${catalog.tracks.map((t) => t.id).join(', ')})`);
+    if (unknown?.length)
+      return refuse(
+        400,
+        `no track named ${unknown.join(', ')} (tracks: ${catalog.tracks.map((t) => t.id).join(', ')})`,
+      );
     return undefined;
   }
 
@@ -131,7 +152,9 @@ export class WarpServer implements SessionRoute {
     // §6.1: the resource limit follows the media bitrate and the viewer's buffer.
     const seconds = Math.min(10, Math.max(0.5, (target.latencyMs ?? 2000) / 1000));
     const bitsPerSecond = catalog.tracks.reduce((n, t) => n + t.bandwidth, 0);
-    const sender = new WarpSender(session, { maxBacklogBytes: Math.ceil((bitsPerSecond / 8) * seconds * 1.5) + 256 * 1024 });
+    const sender = new WarpSender(session, {
+      maxBacklogBytes: Math.ceil((bitsPerSecond / 8) * seconds * 1.5) + 256 * 1024,
+    });
     const subscriber: Subscriber = { session, sender, broadcast: target.broadcast, tracks: chosen };
     this.subscribers.add(subscriber);
     this.counters.sessionsAccepted++;

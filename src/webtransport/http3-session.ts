@@ -18,7 +18,16 @@
  */
 import { EventEmitter } from 'node:events';
 import { isIP } from 'node:net';
-import { H3_ALPN, Http3Client, readVarintAfter, serveHttp3, type Http3ConnectRequest, type Http3Extension, type Http3ServerOptions, type StreamStart } from '../http3/index.js';
+import {
+  H3_ALPN,
+  Http3Client,
+  readVarintAfter,
+  serveHttp3,
+  type Http3ConnectRequest,
+  type Http3Extension,
+  type Http3ServerOptions,
+  type StreamStart,
+} from '../http3/index.js';
 import { QuicEndpoint, type QuicConnection, type QuicOptions, type QuicStream } from '../quic/index.js';
 import {
   CAPSULE_CLOSE_WEBTRANSPORT_SESSION,
@@ -123,8 +132,13 @@ class Http3SessionStream implements SessionStream {
   private mapWriteError(error: unknown): never {
     if (error instanceof StreamAbortedError) throw error;
     const code = errorCodeOf(error);
-    const stopped = /stop/i.test(error instanceof Error ? error.message : '') || (error as { kind?: string })?.kind === 'stopped';
-    throw new StreamAbortedError(this.id, code === undefined ? 0 : (http3CodeToWebTransport(BigInt(code)) ?? 0), this.session.isClosed ? 'session-closed' : stopped ? 'peer-stop-sending' : 'local-reset');
+    const stopped =
+      /stop/i.test(error instanceof Error ? error.message : '') || (error as { kind?: string })?.kind === 'stopped';
+    throw new StreamAbortedError(
+      this.id,
+      code === undefined ? 0 : (http3CodeToWebTransport(BigInt(code)) ?? 0),
+      this.session.isClosed ? 'session-closed' : stopped ? 'peer-stop-sending' : 'local-reset',
+    );
   }
 
   async write(data: Uint8Array): Promise<void> {
@@ -166,7 +180,11 @@ class Http3SessionStream implements SessionStream {
     try {
       for await (const chunk of this.quic) yield chunk;
     } catch (error) {
-      throw new StreamAbortedError(this.id, webTransportCodeOf(error), this.session.isClosed ? 'session-closed' : 'peer-reset');
+      throw new StreamAbortedError(
+        this.id,
+        webTransportCodeOf(error),
+        this.session.isClosed ? 'session-closed' : 'peer-reset',
+      );
     }
   }
 
@@ -266,7 +284,11 @@ export class Http3Session extends EventEmitter<SessionEvents> implements Session
 
   openStream(options: StreamOptions = {}): SessionStream {
     if (this.closeInfo) throw new Error(`WebTransport session ${this.path} is closed`);
-    const quic = this.quic.openStream({ bidirectional: options.bidirectional ?? true, urgency: options.urgency, incremental: options.incremental });
+    const quic = this.quic.openStream({
+      bidirectional: options.bidirectional ?? true,
+      urgency: options.urgency,
+      incremental: options.incremental,
+    });
     const stream = new Http3SessionStream(quic, this, true, new Uint8Array(0));
     this.streams.add(stream);
     this.counters.streamsOpened++;
@@ -401,7 +423,8 @@ export class WebTransportHttp3 {
   private prune(): void {
     const now = Date.now();
     for (let i = this.pending.length - 1; i >= 0; i--) {
-      if (now - this.pending[i]!.at >= PENDING_STREAM_MS) this.pending.splice(i, 1)[0]!.stream.stopSending(WEBTRANSPORT_SESSION_GONE);
+      if (now - this.pending[i]!.at >= PENDING_STREAM_MS)
+        this.pending.splice(i, 1)[0]!.stream.stopSending(WEBTRANSPORT_SESSION_GONE);
     }
   }
 
@@ -430,11 +453,21 @@ export class WebTransportHttp3 {
         // the client went away
       }
     };
-    if (request.protocol !== 'webtransport') return refuse(501, `extended CONNECT for ${request.protocol} is not served here`);
+    if (request.protocol !== 'webtransport')
+      return refuse(501, `extended CONNECT for ${request.protocol} is not served here`);
     if (!this.router) return refuse(404, 'no WebTransport here');
-    if (this.sessions.size >= (this.o.maxSessions ?? DEFAULT_MAX_SESSIONS)) return refuse(429, `at most ${this.o.maxSessions ?? DEFAULT_MAX_SESSIONS} WebTransport sessions per connection`);
-    const headers = Object.fromEntries(request.fields.filter((f) => !f.name.startsWith(':')).map((f): [string, string] => [f.name, f.value]));
-    const sessionRequest: SessionRequest = { transport: 'webtransport', path: request.path, authority: request.authority, origin: headers.origin, headers };
+    if (this.sessions.size >= (this.o.maxSessions ?? DEFAULT_MAX_SESSIONS))
+      return refuse(429, `at most ${this.o.maxSessions ?? DEFAULT_MAX_SESSIONS} WebTransport sessions per connection`);
+    const headers = Object.fromEntries(
+      request.fields.filter((f) => !f.name.startsWith(':')).map((f): [string, string] => [f.name, f.value]),
+    );
+    const sessionRequest: SessionRequest = {
+      transport: 'webtransport',
+      path: request.path,
+      authority: request.authority,
+      origin: headers.origin,
+      headers,
+    };
     const decision = await this.router.decide(sessionRequest);
     if ('refusal' in decision) return refuse(decision.refusal.status, decision.refusal.reason);
     try {
@@ -453,8 +486,12 @@ export class WebTransportHttp3 {
     if (this.role !== 'client') throw new Error('only a client opens sessions');
     // draft-02 §3.1: a client must see the server's ENABLE_WEBTRANSPORT before it sends the CONNECT.
     const settings = await client.h3.peerSettings;
-    if (settings.get(SETTINGS_ENABLE_WEBTRANSPORT) !== 1n) throw new SessionRefusedError(0, 'the server does not enable WebTransport (SETTINGS_ENABLE_WEBTRANSPORT)');
-    const response = await client.connect(path, 'webtransport', { [WEBTRANSPORT_DRAFT02_REQUEST_HEADER]: '1', ...headers });
+    if (settings.get(SETTINGS_ENABLE_WEBTRANSPORT) !== 1n)
+      throw new SessionRefusedError(0, 'the server does not enable WebTransport (SETTINGS_ENABLE_WEBTRANSPORT)');
+    const response = await client.connect(path, 'webtransport', {
+      [WEBTRANSPORT_DRAFT02_REQUEST_HEADER]: '1',
+      ...headers,
+    });
     if (response.status !== 200) {
       let reason = '';
       try {
@@ -481,7 +518,19 @@ export class WebTransportHttp3 {
   }
 }
 
-export interface ConnectWebTransportOptions extends Partial<Pick<QuicOptions, 'ca' | 'verifyPeer' | 'congestionControl' | 'keylogFile' | 'maxStreamBuffer' | 'initialMaxData' | 'initialMaxStreamData'>> {
+export interface ConnectWebTransportOptions
+  extends Partial<
+    Pick<
+      QuicOptions,
+      | 'ca'
+      | 'verifyPeer'
+      | 'congestionControl'
+      | 'keylogFile'
+      | 'maxStreamBuffer'
+      | 'initialMaxData'
+      | 'initialMaxStreamData'
+    >
+  > {
   headers?: Record<string, string>;
   timeoutMs?: number;
 }
@@ -490,7 +539,10 @@ export interface ConnectWebTransportOptions extends Partial<Pick<QuicOptions, 'c
  * A Node client session: `https://host:port/path?query` over QUIC + HTTP/3. The QUIC connection is the
  * session's own and closes with it.
  */
-export async function connectWebTransport(url: string, options: ConnectWebTransportOptions = {}): Promise<Http3Session> {
+export async function connectWebTransport(
+  url: string,
+  options: ConnectWebTransportOptions = {},
+): Promise<Http3Session> {
   const u = new URL(url);
   if (u.protocol !== 'https:') throw new Error(`WebTransport needs an https URL: ${url}`);
   const host = u.hostname.replace(/^\[|\]$/g, '');
@@ -514,7 +566,13 @@ export async function connectWebTransport(url: string, options: ConnectWebTransp
   try {
     const session = await wt.open(client, `${u.pathname}${u.search}`, options.headers);
     // The connection is the session's own: it closes once the peer saw the session's end (or after 1 s).
-    session.once('close', () => void Promise.race([session.drained, new Promise((r) => setTimeout(r, 1000))]).then(() => quic.close(0, 'session closed')));
+    session.once(
+      'close',
+      () =>
+        void Promise.race([session.drained, new Promise((r) => setTimeout(r, 1000))]).then(() =>
+          quic.close(0, 'session closed'),
+        ),
+    );
     return session;
   } catch (error) {
     await quic.close(0x100, 'no session');
@@ -535,7 +593,9 @@ export function serveHttp3Sessions(quic: QuicConnection, options: ServeHttp3Sess
   serveHttp3(quic, {
     extension: wt.extension,
     maxBodyBytes: options.maxBodyBytes,
-    onRequest: options.onRequest ?? ((_req, res) => void res.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n')),
+    onRequest:
+      options.onRequest ??
+      ((_req, res) => void res.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n')),
   });
   return wt;
 }

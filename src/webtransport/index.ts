@@ -14,7 +14,21 @@ export {
   type SessionTransport,
   type StreamOptions,
 } from './session.js';
-export { Http3Session, WebTransportHttp3, connectWebTransport, serveHttp3Sessions, type ConnectWebTransportOptions, type ServeHttp3SessionsOptions, type WebTransportHttp3Options } from './http3-session.js';
-export { WebSocketSession, SendQueueFullError, StreamReceiveOverflowError, type WebSocketSessionLimits, type WebSocketSessionOptions } from './websocket-session.js';
+export {
+  Http3Session,
+  WebTransportHttp3,
+  connectWebTransport,
+  serveHttp3Sessions,
+  type ConnectWebTransportOptions,
+  type ServeHttp3SessionsOptions,
+  type WebTransportHttp3Options,
+} from './http3-session.js';
+export {
+  WebSocketSession,
+  SendQueueFullError,
+  StreamReceiveOverflowError,
+  type WebSocketSessionLimits,
+  type WebSocketSessionOptions,
+} from './websocket-session.js';
 export { WebSocketSessionServer, type WebSocketSessionServerOptions } from './websocket-server.js';
 export { connectWebSocketSession, webSocketUrl, type ConnectWebSocketSessionOptions } from './websocket-client.js';

@@ -6,7 +6,7 @@
  *
  * Stream IDs follow RFC 9000 §2.1 in both transports: bit 0 = server-initiated, bit 1 = unidirectional.
  */
-import { EventEmitter } from 'node:events';
+import type { EventEmitter } from 'node:events';
 import { concatBytes } from '../wire/index.js';
 
 export type SessionTransport = 'webtransport' | 'websocket';
@@ -170,12 +170,15 @@ export class SessionRouter {
   /** The route that accepts `request`, or the refusal (404 when no route matches). */
   async decide(request: SessionRequest): Promise<{ route: SessionRoute } | { refusal: SessionRefusal }> {
     const route = this.match(request.path);
-    if (!route) return { refusal: { status: 404, reason: `no WebTransport endpoint at ${request.path.split('?')[0]}` } };
+    if (!route)
+      return { refusal: { status: 404, reason: `no WebTransport endpoint at ${request.path.split('?')[0]}` } };
     try {
       const refusal = await route.authorize?.(request);
       return refusal ? { refusal } : { route };
     } catch (error) {
-      return { refusal: { status: 500, reason: `session refused: ${error instanceof Error ? error.message : String(error)}` } };
+      return {
+        refusal: { status: 500, reason: `session refused: ${error instanceof Error ? error.message : String(error)}` },
+      };
     }
   }
 }

@@ -26,7 +26,8 @@ export function webSocketUrl(url: string | URL): URL {
   const u = new URL(url);
   if (u.protocol === 'https:') u.protocol = 'wss:';
   else if (u.protocol === 'http:') u.protocol = 'ws:';
-  else if (u.protocol !== 'ws:' && u.protocol !== 'wss:') throw new Error(`WebTransport over WebSocket needs an http(s) or ws(s) URL: ${String(url)}`);
+  else if (u.protocol !== 'ws:' && u.protocol !== 'wss:')
+    throw new Error(`WebTransport over WebSocket needs an http(s) or ws(s) URL: ${String(url)}`);
   u.hash = '';
   return u;
 }
@@ -48,9 +49,15 @@ function readBody(res: IncomingMessage): Promise<string> {
 }
 
 /** A client-role session on `url` once the WebSocket is open; rejects with {@link SessionRefusedError} on a refusal. */
-export function connectWebSocketSession(url: string | URL, options: ConnectWebSocketSessionOptions = {}): Promise<WebSocketSession> {
+export function connectWebSocketSession(
+  url: string | URL,
+  options: ConnectWebSocketSessionOptions = {},
+): Promise<WebSocketSession> {
   const target = webSocketUrl(url);
-  const protocols = [WEBTRANSPORT_WS_PROTOCOL, ...(options.protocols ?? []).map((p) => `${WEBTRANSPORT_WS_PROTOCOL_PREFIX}${p}`)];
+  const protocols = [
+    WEBTRANSPORT_WS_PROTOCOL,
+    ...(options.protocols ?? []).map((p) => `${WEBTRANSPORT_WS_PROTOCOL_PREFIX}${p}`),
+  ];
   const ws = new WebSocket(target, protocols, {
     headers: options.headers,
     ca: options.ca,
@@ -64,7 +71,8 @@ export function connectWebSocketSession(url: string | URL, options: ConnectWebSo
     const onError = (error: Error) => reject(error);
     ws.on('error', onError);
     ws.once('upgrade', (res) => {
-      for (const [name, value] of Object.entries(res.headers)) if (value !== undefined) responseHeaders[name] = Array.isArray(value) ? value.join(', ') : value;
+      for (const [name, value] of Object.entries(res.headers))
+        if (value !== undefined) responseHeaders[name] = Array.isArray(value) ? value.join(', ') : value;
     });
     ws.once('unexpected-response', (req, res) => {
       void readBody(res).then((body) => {
@@ -79,7 +87,9 @@ export function connectWebSocketSession(url: string | URL, options: ConnectWebSo
         role: 'client',
         path: `${target.pathname}${target.search}`,
         headers: responseHeaders,
-        protocol: selected.startsWith(WEBTRANSPORT_WS_PROTOCOL_PREFIX) ? selected.slice(WEBTRANSPORT_WS_PROTOCOL_PREFIX.length) : '',
+        protocol: selected.startsWith(WEBTRANSPORT_WS_PROTOCOL_PREFIX)
+          ? selected.slice(WEBTRANSPORT_WS_PROTOCOL_PREFIX.length)
+          : '',
       });
       ws.off('error', onError);
       resolve(session);

@@ -46,7 +46,11 @@ export function offeredProtocols(field: string | string[] | undefined): string[]
 export function selectProtocol(offered: Iterable<string>, supported: readonly string[]): string | undefined {
   let plain = false;
   for (const p of offered) {
-    if (p.startsWith(WEBTRANSPORT_WS_PROTOCOL_PREFIX) && supported.includes(p.slice(WEBTRANSPORT_WS_PROTOCOL_PREFIX.length))) return p;
+    if (
+      p.startsWith(WEBTRANSPORT_WS_PROTOCOL_PREFIX) &&
+      supported.includes(p.slice(WEBTRANSPORT_WS_PROTOCOL_PREFIX.length))
+    )
+      return p;
     if (p === WEBTRANSPORT_WS_PROTOCOL) plain = true;
   }
   return plain ? WEBTRANSPORT_WS_PROTOCOL : undefined;
@@ -84,11 +88,27 @@ export class WebSocketSessionServer {
     if (o.registry) {
       const registers = [o.registry];
       this.metrics = {
-        accepted: new Counter({ name: 'pushcast_websocket_sessions_accepted_total', help: 'WebTransport-over-WebSocket sessions accepted', registers }),
-        refused: new Counter({ name: 'pushcast_websocket_sessions_refused_total', help: 'WebTransport-over-WebSocket session requests refused, by HTTP status', labelNames: ['status'] as const, registers }),
+        accepted: new Counter({
+          name: 'pushcast_websocket_sessions_accepted_total',
+          help: 'WebTransport-over-WebSocket sessions accepted',
+          registers,
+        }),
+        refused: new Counter({
+          name: 'pushcast_websocket_sessions_refused_total',
+          help: 'WebTransport-over-WebSocket session requests refused, by HTTP status',
+          labelNames: ['status'] as const,
+          registers,
+        }),
       };
       const server = this;
-      new Gauge({ name: 'pushcast_websocket_sessions', help: 'WebTransport-over-WebSocket sessions now', registers, collect() { this.set(server.sessions.size); } });
+      new Gauge({
+        name: 'pushcast_websocket_sessions',
+        help: 'WebTransport-over-WebSocket sessions now',
+        registers,
+        collect() {
+          this.set(server.sessions.size);
+        },
+      });
     }
   }
 
@@ -102,9 +122,16 @@ export class WebSocketSessionServer {
     const protocol = selectProtocol(offeredProtocols(req.headers['sec-websocket-protocol']), this.protocols);
     if (!protocol) return false;
     if (this.closing) return this.refuse(socket, 503, 'the server is shutting down');
-    if (this.sessions.size + this.deciding >= this.maxSessions) return this.refuse(socket, 503, `at most ${this.maxSessions} WebSocket sessions`);
+    if (this.sessions.size + this.deciding >= this.maxSessions)
+      return this.refuse(socket, 503, `at most ${this.maxSessions} WebSocket sessions`);
     const headers = headersOf(req);
-    const request: SessionRequest = { transport: 'websocket', path: req.url ?? '/', authority: headers.host ?? '', origin: headers.origin, headers };
+    const request: SessionRequest = {
+      transport: 'websocket',
+      path: req.url ?? '/',
+      authority: headers.host ?? '',
+      origin: headers.origin,
+      headers,
+    };
     const onError = () => socket.destroy();
     socket.on('error', onError);
     this.deciding++;
@@ -120,7 +147,9 @@ export class WebSocketSessionServer {
           role: 'server',
           path: request.path,
           headers,
-          protocol: protocol.startsWith(WEBTRANSPORT_WS_PROTOCOL_PREFIX) ? protocol.slice(WEBTRANSPORT_WS_PROTOCOL_PREFIX.length) : '',
+          protocol: protocol.startsWith(WEBTRANSPORT_WS_PROTOCOL_PREFIX)
+            ? protocol.slice(WEBTRANSPORT_WS_PROTOCOL_PREFIX.length)
+            : '',
         });
         this.sessions.add(session);
         this.metrics?.accepted.inc();

@@ -43,8 +43,27 @@
  */
 import { EventEmitter } from 'node:events';
 import { WebSocket, type RawData } from 'ws';
-import { WireError, canReceiveOn, canSendOn, decodeWsFrame, encodeWsFrame, isServerInitiated, isUnidirectional, makeStreamId, type WsFrame } from '../wire/index.js';
-import { StreamAbortedError, readStreamToEnd, type Session, type SessionCloseInfo, type SessionEvents, type SessionStats, type SessionStream, type StreamOptions } from './session.js';
+import {
+  WireError,
+  canReceiveOn,
+  canSendOn,
+  decodeWsFrame,
+  encodeWsFrame,
+  isServerInitiated,
+  isUnidirectional,
+  makeStreamId,
+  type WsFrame,
+} from '../wire/index.js';
+import {
+  StreamAbortedError,
+  readStreamToEnd,
+  type Session,
+  type SessionCloseInfo,
+  type SessionEvents,
+  type SessionStats,
+  type SessionStream,
+  type StreamOptions,
+} from './session.js';
 
 /**
  * Codes this transport puts on RESET_STREAM / STOP_SENDING itself. They are above 2^32−1, outside
@@ -116,7 +135,9 @@ export class SendQueueFullError extends Error {
     readonly queuedBytes: number,
     readonly maxQueuedBytes: number,
   ) {
-    super(`stream ${streamId}: the send queue holds ${queuedBytes} bytes, at most ${maxQueuedBytes} (the peer reads too slowly); await each write`);
+    super(
+      `stream ${streamId}: the send queue holds ${queuedBytes} bytes, at most ${maxQueuedBytes} (the peer reads too slowly); await each write`,
+    );
     this.name = 'SendQueueFullError';
   }
 }
@@ -216,8 +237,12 @@ class WebSocketSessionStream implements SessionStream {
 
   private enqueue(data: Uint8Array, fin: boolean): Promise<void> {
     if (this.sendError) return Promise.reject(this.sendError);
-    if (!canSendOn(this.id, this.session.isServer)) return Promise.reject(new Error(`stream ${this.id} is the peer's unidirectional stream: this side only reads it`));
-    if (this.sendState !== 'open') return Promise.reject(new Error(`stream ${this.id} was ended: no write after end()`));
+    if (!canSendOn(this.id, this.session.isServer))
+      return Promise.reject(
+        new Error(`stream ${this.id} is the peer's unidirectional stream: this side only reads it`),
+      );
+    if (this.sendState !== 'open')
+      return Promise.reject(new Error(`stream ${this.id} was ended: no write after end()`));
     if (!fin && data.length === 0) return Promise.resolve();
     if (fin) this.sendState = 'ending';
     return this.session.enqueue(this, data, fin);
@@ -295,7 +320,8 @@ class WebSocketSessionStream implements SessionStream {
   }
 
   async *[Symbol.asyncIterator](): AsyncGenerator<Uint8Array> {
-    if (!canReceiveOn(this.id, this.session.isServer)) throw new Error(`stream ${this.id} is this side's unidirectional stream: nothing to read`);
+    if (!canReceiveOn(this.id, this.session.isServer))
+      throw new Error(`stream ${this.id} is this side's unidirectional stream: nothing to read`);
     for (;;) {
       const chunk = this.chunks.shift();
       if (chunk) {
@@ -381,12 +407,17 @@ export class WebSocketSession extends EventEmitter<SessionEvents> implements Ses
     });
     socket.on('error', (error: Error & { code?: string }) => {
       // `ws` closes the socket itself after a receive error; this names why.
-      if (error.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') this.finish({ code: 1009, reason: `a message larger than ${this.limits.maxMessageBytes} bytes` });
+      if (error.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH')
+        this.finish({ code: 1009, reason: `a message larger than ${this.limits.maxMessageBytes} bytes` });
       else if (error.code?.startsWith('WS_ERR_')) this.finish({ code: 1002, reason: oneLine(error.message, 200) });
     });
     socket.on('close', (code, reason) => {
       const text = reason.toString('utf8');
-      this.finish(code === 1000 || code === 1005 ? { code: 0, reason: text } : { code, reason: text || (code === 1006 ? 'the connection was lost' : '') });
+      this.finish(
+        code === 1000 || code === 1005
+          ? { code: 0, reason: text }
+          : { code, reason: text || (code === 1006 ? 'the connection was lost' : '') },
+      );
     });
     // Streams that arrive before anyone listens (a client's first frames can come in the same read as
     // the 101 response, before `await connect…()` returns) wait for the first 'stream' listener.
@@ -397,7 +428,11 @@ export class WebSocketSession extends EventEmitter<SessionEvents> implements Ses
       this.pinger = setInterval(() => this.ping(), this.limits.pingIntervalMs);
       this.pinger.unref();
     }
-    if (socket.readyState !== WebSocket.OPEN) queueMicrotask(() => socket.readyState >= WebSocket.CLOSING && this.finish({ code: 1006, reason: 'the WebSocket is not open' }));
+    if (socket.readyState !== WebSocket.OPEN)
+      queueMicrotask(
+        () =>
+          socket.readyState >= WebSocket.CLOSING && this.finish({ code: 1006, reason: 'the WebSocket is not open' }),
+      );
   }
 
   get isClosed(): boolean {
@@ -447,7 +482,8 @@ export class WebSocketSession extends EventEmitter<SessionEvents> implements Ses
         clearTimeout(timer);
         resolve();
       });
-      if (socket.readyState === WebSocket.OPEN || socket.readyState === WebSocket.CONNECTING) socket.close(code, oneLine(reason, MAX_WS_CLOSE_REASON));
+      if (socket.readyState === WebSocket.OPEN || socket.readyState === WebSocket.CONNECTING)
+        socket.close(code, oneLine(reason, MAX_WS_CLOSE_REASON));
     });
   }
 
@@ -573,16 +609,21 @@ export class WebSocketSession extends EventEmitter<SessionEvents> implements Ses
   }
 
   private announceWaiting(): void {
-    while (this.unannounced.length > 0 && this.listenerCount('stream') > 0) this.emit('stream', this.unannounced.shift()!);
+    while (this.unannounced.length > 0 && this.listenerCount('stream') > 0)
+      this.emit('stream', this.unannounced.shift()!);
   }
 
   private onStream(id: number, data: Uint8Array, fin: boolean): void {
-    if (!canReceiveOn(id, this.isServer)) return this.protocolError(`STREAM on stream ${id}, a unidirectional stream of this side's: the peer may not send on it`);
+    if (!canReceiveOn(id, this.isServer))
+      return this.protocolError(
+        `STREAM on stream ${id}, a unidirectional stream of this side's: the peer may not send on it`,
+      );
     this.streamFor(id, 'STREAM', true)?.receive(data, fin);
   }
 
   private onResetStream(id: number, code: number): void {
-    if (!canReceiveOn(id, this.isServer)) return this.protocolError(`RESET_STREAM on stream ${id}, a unidirectional stream of this side's`);
+    if (!canReceiveOn(id, this.isServer))
+      return this.protocolError(`RESET_STREAM on stream ${id}, a unidirectional stream of this side's`);
     const stream = this.streams.get(id);
     if (stream) return stream.failReceive(new StreamAbortedError(id, code, 'peer-reset'));
     if (this.isLocal(id)) {
@@ -594,10 +635,12 @@ export class WebSocketSession extends EventEmitter<SessionEvents> implements Ses
   }
 
   private onStopSending(id: number, code: number): void {
-    if (!canSendOn(id, this.isServer)) return this.protocolError(`STOP_SENDING on stream ${id}, a unidirectional stream of the peer's`);
+    if (!canSendOn(id, this.isServer))
+      return this.protocolError(`STOP_SENDING on stream ${id}, a unidirectional stream of the peer's`);
     const stream = this.streams.get(id);
     if (!stream) {
-      if (this.isLocal(id) && this.notOpenedHere(id)) this.protocolError(`STOP_SENDING on stream ${id}, which this side has not opened`);
+      if (this.isLocal(id) && this.notOpenedHere(id))
+        this.protocolError(`STOP_SENDING on stream ${id}, which this side has not opened`);
       return; // gone, or a peer stream not seen yet: nothing of ours to stop
     }
     if (stream.sendState === 'done') return; // FIN sent or already reset
@@ -609,8 +652,10 @@ export class WebSocketSession extends EventEmitter<SessionEvents> implements Ses
   /** Counts `n` unread bytes of `stream`; the bound passed, if one was. */
   received(stream: WebSocketSessionStream, n: number): string | undefined {
     this.unread += n;
-    if (stream.unread > this.limits.maxStreamReceiveBytes) return `${this.limits.maxStreamReceiveBytes} bytes for the stream`;
-    if (this.unread > this.limits.maxSessionReceiveBytes) return `${this.limits.maxSessionReceiveBytes} bytes for the session`;
+    if (stream.unread > this.limits.maxStreamReceiveBytes)
+      return `${this.limits.maxStreamReceiveBytes} bytes for the stream`;
+    if (this.unread > this.limits.maxSessionReceiveBytes)
+      return `${this.limits.maxSessionReceiveBytes} bytes for the session`;
     return undefined;
   }
 
@@ -704,7 +749,10 @@ export class WebSocketSession extends EventEmitter<SessionEvents> implements Ses
       const n = Math.min(maxFrameBytes, item.data.length - item.offset);
       const last = item.offset + n === item.data.length;
       const fin = last && item.fin;
-      socket.send(encodeWsFrame({ type: 'stream', id: stream.id, fin, data: item.data.subarray(item.offset, item.offset + n) }), this.onSent);
+      socket.send(
+        encodeWsFrame({ type: 'stream', id: stream.id, fin, data: item.data.subarray(item.offset, item.offset + n) }),
+        this.onSent,
+      );
       item.offset += n;
       stream.pendingBytes -= n;
       this.queued -= n;

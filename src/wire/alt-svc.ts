@@ -46,7 +46,9 @@ export interface AltSvcEntry {
 }
 
 function quote(value: string): string {
-  if (/[\x00-\x1f\x7f"\\]/.test(value)) throw new WireError('invalid-argument', 0, `Alt-Svc value ${JSON.stringify(value)} needs no escapes here`);
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what this refuses
+  if (/[\x00-\x1f\x7f"\\]/.test(value))
+    throw new WireError('invalid-argument', 0, `Alt-Svc value ${JSON.stringify(value)} needs no escapes here`);
   return `"${value}"`;
 }
 
@@ -55,8 +57,10 @@ function isIpv6(address: string): boolean {
 }
 
 export function formatMulticastAltSvc(ad: MulticastAdvertisement): string {
-  if (!/^([0-9a-f]{2}){1,20}$/.test(ad.sessionId)) throw new WireError('invalid-argument', 0, `session ID ${ad.sessionId} is not 1 to 20 bytes of lowercase hex`);
-  if (!Number.isInteger(ad.port) || ad.port < 1 || ad.port > 65535) throw new WireError('invalid-argument', 0, `port ${ad.port}`);
+  if (!/^([0-9a-f]{2}){1,20}$/.test(ad.sessionId))
+    throw new WireError('invalid-argument', 0, `session ID ${ad.sessionId} is not 1 to 20 bytes of lowercase hex`);
+  if (!Number.isInteger(ad.port) || ad.port < 1 || ad.port > 65535)
+    throw new WireError('invalid-argument', 0, `port ${ad.port}`);
   const host = isIpv6(ad.group) ? `[${ad.group}]` : ad.group;
   let out = `${MULTICAST_ALPN}=${quote(`${host}:${ad.port}`)}`;
   if (ad.source !== undefined) out += `; source=${quote(ad.source)}`;
@@ -71,7 +75,8 @@ const MAX_ALT_SVC = 4096;
 
 /** RFC 7838 §3 `Alt-Svc` field value: `clear`, or alternatives separated by commas. Throws WireError. */
 export function parseAltSvc(value: string): AltSvcEntry[] {
-  if (value.length > MAX_ALT_SVC) throw new WireError('field-section-too-large', 0, `Alt-Svc of ${value.length} characters (at most ${MAX_ALT_SVC})`);
+  if (value.length > MAX_ALT_SVC)
+    throw new WireError('field-section-too-large', 0, `Alt-Svc of ${value.length} characters (at most ${MAX_ALT_SVC})`);
   let pos = 0;
   const fail = (detail: string): never => {
     throw new WireError('frame-encoding', pos, `Alt-Svc: ${detail}`);

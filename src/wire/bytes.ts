@@ -42,7 +42,11 @@ export class Cursor {
     const start = this.pos;
     const { high, low } = this.varintWords(what);
     if (high > 0x1fffff) {
-      throw new WireError('unsafe-integer', start, `${what} 0x${high.toString(16)}${low.toString(16).padStart(8, '0')} is beyond 2^53-1`);
+      throw new WireError(
+        'unsafe-integer',
+        start,
+        `${what} 0x${high.toString(16)}${low.toString(16).padStart(8, '0')} is beyond 2^53-1`,
+      );
     }
     return high * TWO_32 + low;
   }

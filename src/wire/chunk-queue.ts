@@ -38,7 +38,8 @@ export class ChunkQueue {
     const head = this.chunks[0];
     if (!head) return EMPTY;
     const inHead = head.length - this.headOffset;
-    if (inHead >= n || this.chunks.length === 1) return head.subarray(this.headOffset, this.headOffset + Math.min(n, inHead));
+    if (inHead >= n || this.chunks.length === 1)
+      return head.subarray(this.headOffset, this.headOffset + Math.min(n, inHead));
     const out = new Uint8Array(Math.min(n, this.buffered));
     let filled = 0;
     let offset = this.headOffset;

@@ -83,7 +83,14 @@ export interface MaxPushIdFrame {
   readonly pushId: number;
 }
 
-export type Http3Frame = DataFrame | HeadersFrame | CancelPushFrame | SettingsFrame | PushPromiseFrame | GoawayFrame | MaxPushIdFrame;
+export type Http3Frame =
+  | DataFrame
+  | HeadersFrame
+  | CancelPushFrame
+  | SettingsFrame
+  | PushPromiseFrame
+  | GoawayFrame
+  | MaxPushIdFrame;
 
 /** The header of a unidirectional stream. Stream types are varints of any size (GREASE): a bigint. */
 export interface UniStreamHeader {
@@ -184,7 +191,8 @@ export function encodeHttp3Frame(frame: Http3Frame): Uint8Array {
       break;
     case 'settings':
       for (const [id, value] of frame.settings) {
-        if (HTTP2_ONLY_SETTINGS.has(id)) throw new WireError('settings', at, `setting 0x${id.toString(16)} is reserved from HTTP/2`);
+        if (HTTP2_ONLY_SETTINGS.has(id))
+          throw new WireError('settings', at, `setting 0x${id.toString(16)} is reserved from HTTP/2`);
         at = writeVarint(out, writeVarint(out, at, id), value);
       }
       break;
@@ -196,7 +204,11 @@ export function encodeHttp3Frame(frame: Http3Frame): Uint8Array {
 export function encodeUniStreamHeader(streamType: number | bigint, pushId?: number): Uint8Array {
   const isPush = BigInt(streamType) === BigInt(UniStreamType.PUSH);
   if (isPush !== (pushId !== undefined)) {
-    throw new WireError('invalid-argument', 0, isPush ? 'a push stream header carries a push ID' : 'only a push stream header carries a push ID');
+    throw new WireError(
+      'invalid-argument',
+      0,
+      isPush ? 'a push stream header carries a push ID' : 'only a push stream header carries a push ID',
+    );
   }
   const out = new Uint8Array(varintLength(streamType) + (pushId === undefined ? 0 : varintLength(pushId)));
   const at = writeVarint(out, 0, streamType);
@@ -220,7 +232,8 @@ function decodePayload(type: number, payload: Uint8Array, at: number): Exclude<H
   const cursor = new Cursor(payload);
   const exactlyOneVarint = (what: string): number => {
     const value = cursor.varint(what);
-    if (cursor.remaining !== 0) throw new WireError('frame-encoding', cursor.pos, `${cursor.remaining} bytes after the ${what}`);
+    if (cursor.remaining !== 0)
+      throw new WireError('frame-encoding', cursor.pos, `${cursor.remaining} bytes after the ${what}`);
     return value;
   };
   try {
@@ -243,7 +256,8 @@ function decodePayload(type: number, payload: Uint8Array, at: number): Exclude<H
           const idAt = cursor.pos;
           const id = cursor.bigVarint('setting identifier');
           const value = cursor.bigVarint('setting value');
-          if (HTTP2_ONLY_SETTINGS.has(id)) throw new WireError('settings', idAt, `setting 0x${id.toString(16)} is reserved from HTTP/2`);
+          if (HTTP2_ONLY_SETTINGS.has(id))
+            throw new WireError('settings', idAt, `setting 0x${id.toString(16)} is reserved from HTTP/2`);
           if (settings.has(id)) throw new WireError('settings', idAt, `setting 0x${id.toString(16)} appears twice`);
           settings.set(id, value);
         }
@@ -388,9 +402,17 @@ export class Http3FrameReader {
         return;
       case 'frame-header':
         if (this.queue.length === 0) return;
-        throw new WireError('truncated', this.queue.offset, `stream ends inside a frame header (${this.queue.length} bytes)`);
+        throw new WireError(
+          'truncated',
+          this.queue.offset,
+          `stream ends inside a frame header (${this.queue.length} bytes)`,
+        );
       default:
-        throw new WireError('truncated', this.frameStart, `stream ends inside a frame of type 0x${this.frameType.toString(16)}`);
+        throw new WireError(
+          'truncated',
+          this.frameStart,
+          `stream ends inside a frame of type 0x${this.frameType.toString(16)}`,
+        );
     }
   }
 
@@ -420,7 +442,11 @@ export class Http3FrameReader {
     const length = cursor.bigVarint('frame length');
     const start = this.queue.offset;
     if (HTTP2_ONLY_FRAME_TYPES.has(type)) {
-      throw new WireError('frame-unexpected', start, `frame type 0x${type.toString(16)} is reserved from HTTP/2 (RFC 9114 §7.2.8)`);
+      throw new WireError(
+        'frame-unexpected',
+        start,
+        `frame type 0x${type.toString(16)} is reserved from HTTP/2 (RFC 9114 §7.2.8)`,
+      );
     }
     const known = type <= 0xffn ? Number(type) : -1;
     const buffered = BUFFERED_TYPES.has(known);
@@ -455,7 +481,10 @@ export class Http3FrameReader {
 }
 
 /** Decodes a complete stream (or a complete run of frames): the events of {@link Http3FrameReader}, DATA whole. */
-export function decodeHttp3Frames(bytes: Uint8Array, options: Omit<Http3FrameReaderOptions, 'uniStream'> = {}): Http3Frame[] {
+export function decodeHttp3Frames(
+  bytes: Uint8Array,
+  options: Omit<Http3FrameReaderOptions, 'uniStream'> = {},
+): Http3Frame[] {
   const reader = new Http3FrameReader(options);
   reader.push(bytes);
   const frames: Http3Frame[] = [];

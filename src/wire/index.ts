@@ -85,7 +85,14 @@ export {
   type FieldLine,
   type HuffmanPolicy,
 } from './qpack.js';
-export { MULTICAST_ALPN, formatMulticastAltSvc, multicastAdvertisement, parseAltSvc, type AltSvcEntry, type MulticastAdvertisement } from './alt-svc.js';
+export {
+  MULTICAST_ALPN,
+  formatMulticastAltSvc,
+  multicastAdvertisement,
+  parseAltSvc,
+  type AltSvcEntry,
+  type MulticastAdvertisement,
+} from './alt-svc.js';
 export { fromBase64, fromHex, toBase64, toHex } from './encoding.js';
 export { concatBytes } from './bytes.js';
 export { ChunkQueue } from './chunk-queue.js';

@@ -168,7 +168,8 @@ function readPrefixInt(cursor: Cursor, prefixBits: number, what: string): number
     if (shift > 56) throw new WireError('integer-overflow', start, `${what}: prefix integer longer than 62 bits`);
     const byte = cursor.u8(what);
     value += (byte & 0x7f) * 2 ** shift;
-    if (value > Number.MAX_SAFE_INTEGER) throw new WireError('integer-overflow', start, `${what}: prefix integer beyond 2^53-1`);
+    if (value > Number.MAX_SAFE_INTEGER)
+      throw new WireError('integer-overflow', start, `${what}: prefix integer beyond 2^53-1`);
     if (!(byte & 0x80)) return value;
   }
 }
@@ -176,14 +177,19 @@ function readPrefixInt(cursor: Cursor, prefixBits: number, what: string): number
 /** `value` as an integer with an N-bit prefix, first byte's high bits `flags` (RFC 7541 §5.1). */
 export function encodePrefixInt(value: number, prefixBits: number, flags = 0): Uint8Array {
   if (!Number.isSafeInteger(value) || value < 0) throw new WireError('invalid-argument', 0, `prefix integer ${value}`);
-  if (!Number.isInteger(prefixBits) || prefixBits < 1 || prefixBits > 8) throw new WireError('invalid-argument', 0, `prefix of ${prefixBits} bits`);
+  if (!Number.isInteger(prefixBits) || prefixBits < 1 || prefixBits > 8)
+    throw new WireError('invalid-argument', 0, `prefix of ${prefixBits} bits`);
   const out = new ByteBuilder(10);
   writePrefixInt(out, prefixBits, flags & ~((1 << prefixBits) - 1) & 0xff, value);
   return out.finish();
 }
 
 /** Reads the N-bit prefix integer at `bytes[offset]` (RFC 7541 §5.1); `length` is the bytes it took. */
-export function decodePrefixInt(bytes: Uint8Array, offset: number, prefixBits: number): { value: number; length: number } {
+export function decodePrefixInt(
+  bytes: Uint8Array,
+  offset: number,
+  prefixBits: number,
+): { value: number; length: number } {
   const cursor = new Cursor(bytes, offset);
   const value = readPrefixInt(cursor, prefixBits, 'prefix integer');
   return { value, length: cursor.pos - offset };
@@ -196,7 +202,13 @@ export type HuffmanPolicy = 'auto' | 'always' | 'never';
  * Writes an N-bit prefix string literal (RFC 9204 §4.1.2): an 'H' bit, the length as an (N − 1)-bit
  * prefix integer, then the bytes, Huffman-coded when H is set.
  */
-function writeString(out: ByteBuilder, prefixBits: number, flags: number, bytes: Uint8Array, policy: HuffmanPolicy): void {
+function writeString(
+  out: ByteBuilder,
+  prefixBits: number,
+  flags: number,
+  bytes: Uint8Array,
+  policy: HuffmanPolicy,
+): void {
   const hBit = 1 << (prefixBits - 1);
   const huffmanLength = policy === 'never' ? Infinity : huffmanEncodedLength(bytes);
   if (policy === 'always' || huffmanLength < bytes.length) {
@@ -225,7 +237,11 @@ function readString(cursor: Cursor, prefixBits: number, what: string, budget: nu
 }
 
 function tooLarge(at: number, budget: number): WireError {
-  return new WireError('field-section-too-large', at, `field section exceeds its size bound (${budget} bytes of budget were left)`);
+  return new WireError(
+    'field-section-too-large',
+    at,
+    `field section exceeds its size bound (${budget} bytes of budget were left)`,
+  );
 }
 
 function byteString(bytes: Uint8Array): string {
@@ -240,7 +256,12 @@ function stringBytes(text: string, what: string): Uint8Array {
   const bytes = new Uint8Array(text.length);
   for (let i = 0; i < text.length; i++) {
     const code = text.charCodeAt(i);
-    if (code > 0xff) throw new WireError('invalid-argument', 0, `${what} has character U+${code.toString(16).padStart(4, '0')} at ${i}, beyond one byte`);
+    if (code > 0xff)
+      throw new WireError(
+        'invalid-argument',
+        0,
+        `${what} has character U+${code.toString(16).padStart(4, '0')} at ${i}, beyond one byte`,
+      );
     bytes[i] = code;
   }
   return bytes;
@@ -305,7 +326,12 @@ const FIELD_OVERHEAD = 32;
 
 function staticEntry(index: number, at: number): readonly [string, string] {
   const entry = QPACK_STATIC_TABLE[index];
-  if (entry === undefined) throw new WireError('qpack-static-index', at, `static table index ${index}; the table has ${QPACK_STATIC_TABLE.length} entries`);
+  if (entry === undefined)
+    throw new WireError(
+      'qpack-static-index',
+      at,
+      `static table index ${index}; the table has ${QPACK_STATIC_TABLE.length} entries`,
+    );
   return entry;
 }
 
@@ -326,13 +352,18 @@ export function decodeFieldSection(section: Uint8Array, options: DecodeFieldSect
   // §4.5.1.1: with MaxEntries 0, any Encoded Required Insert Count but 0 is an error.
   const insertCount = readPrefixInt(cursor, 8, 'Required Insert Count');
   if (insertCount !== 0) {
-    throw new WireError('qpack-dynamic-reference', 0, `Required Insert Count ${insertCount}; the dynamic table has capacity 0`);
+    throw new WireError(
+      'qpack-dynamic-reference',
+      0,
+      `Required Insert Count ${insertCount}; the dynamic table has capacity 0`,
+    );
   }
   // §4.5.1.2: Sign 1 means Base = Required Insert Count − Delta Base − 1, negative when the count is 0.
   const baseAt = cursor.pos;
   const negativeBase = baseAt < cursor.end && (section[baseAt] & 0x80) !== 0;
   readPrefixInt(cursor, 7, 'Delta Base');
-  if (negativeBase) throw new WireError('qpack-decompression', baseAt, 'negative Base (Sign 1 with Required Insert Count 0)');
+  if (negativeBase)
+    throw new WireError('qpack-decompression', baseAt, 'negative Base (Sign 1 with Required Insert Count 0)');
   // With Sign 0, any Delta Base is valid: nothing references the Base.
 
   const fields: FieldLine[] = [];

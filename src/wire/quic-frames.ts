@@ -64,7 +64,10 @@ export interface StreamFrameLayout {
 
 const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
 
-function streamLayout(frame: StreamFrame, layout: StreamFrameLayout | undefined): { withOffset: boolean; withLength: boolean } {
+function streamLayout(
+  frame: StreamFrame,
+  layout: StreamFrameLayout | undefined,
+): { withOffset: boolean; withLength: boolean } {
   const withOffset = layout?.withOffset ?? frame.offset !== 0;
   if (!withOffset && frame.offset !== 0) {
     throw new WireError('invalid-argument', 0, `STREAM frame at offset ${frame.offset} needs its Offset field`);
@@ -78,7 +81,12 @@ function streamLayout(frame: StreamFrame, layout: StreamFrameLayout | undefined)
 /** The type byte a STREAM frame is written with. */
 export function streamFrameType(frame: StreamFrame, layout?: StreamFrameLayout): number {
   const { withOffset, withLength } = streamLayout(frame, layout);
-  return QuicFrameType.STREAM | (withOffset ? STREAM_BIT_OFF : 0) | (withLength ? STREAM_BIT_LEN : 0) | (frame.fin ? STREAM_BIT_FIN : 0);
+  return (
+    QuicFrameType.STREAM |
+    (withOffset ? STREAM_BIT_OFF : 0) |
+    (withLength ? STREAM_BIT_LEN : 0) |
+    (frame.fin ? STREAM_BIT_FIN : 0)
+  );
 }
 
 /** Bytes `frame` takes on the wire. */
@@ -93,7 +101,13 @@ export function frameSize(frame: QuicFrame, layout?: StreamFrameLayout): number 
     case 'stream': {
       const { withOffset, withLength } = streamLayout(frame, layout);
       const n = frame.data.length;
-      return 1 + varintLength(frame.streamId) + (withOffset ? varintLength(frame.offset) : 0) + (withLength ? varintLength(n) : 0) + n;
+      return (
+        1 +
+        varintLength(frame.streamId) +
+        (withOffset ? varintLength(frame.offset) : 0) +
+        (withLength ? varintLength(n) : 0) +
+        n
+      );
     }
   }
 }
@@ -101,11 +115,13 @@ export function frameSize(frame: QuicFrame, layout?: StreamFrameLayout): number 
 /** Writes `frame` at `out[offset]`; returns the offset after it. `layout` applies to STREAM frames. */
 export function writeFrame(out: Uint8Array, offset: number, frame: QuicFrame, layout?: StreamFrameLayout): number {
   const size = frameSize(frame, layout);
-  if (offset + size > out.length) throw new WireError('invalid-argument', offset, `no room for a ${size}-byte ${frame.kind} frame`);
+  if (offset + size > out.length)
+    throw new WireError('invalid-argument', offset, `no room for a ${size}-byte ${frame.kind} frame`);
   let at = offset;
   switch (frame.kind) {
     case 'padding':
-      if (!Number.isInteger(frame.length) || frame.length < 1) throw new WireError('invalid-argument', offset, `padding of ${frame.length} bytes`);
+      if (!Number.isInteger(frame.length) || frame.length < 1)
+        throw new WireError('invalid-argument', offset, `padding of ${frame.length} bytes`);
       out.fill(QuicFrameType.PADDING, at, at + frame.length);
       return at + frame.length;
     case 'ping':
@@ -150,7 +166,11 @@ function readStreamFrame(cursor: Cursor, type: number): StreamFrame {
     const lengthAt = cursor.pos;
     const announced = cursor.bigVarint('STREAM length');
     if (announced > BigInt(cursor.remaining)) {
-      throw new WireError('frame-encoding', lengthAt, `STREAM length ${announced}, ${cursor.remaining} bytes left in the packet`);
+      throw new WireError(
+        'frame-encoding',
+        lengthAt,
+        `STREAM length ${announced}, ${cursor.remaining} bytes left in the packet`,
+      );
     }
     length = Number(announced);
   } else {
@@ -174,8 +194,13 @@ function readFrame(cursor: Cursor): QuicFrame {
   // RFC 9000 §12.4: a frame type MUST use the shortest encoding; every type of the profile is one byte.
   if (first > 0x3f) {
     const type = cursor.bigVarint('frame type');
-    if (type <= 0x3fn) throw new WireError('frame-encoding', start, `frame type 0x${type.toString(16)} not on its shortest encoding`);
-    throw new WireError('unknown-frame-type', start, `frame type 0x${type.toString(16)} is not in the multicast profile`);
+    if (type <= 0x3fn)
+      throw new WireError('frame-encoding', start, `frame type 0x${type.toString(16)} not on its shortest encoding`);
+    throw new WireError(
+      'unknown-frame-type',
+      start,
+      `frame type 0x${type.toString(16)} is not in the multicast profile`,
+    );
   }
   cursor.pos++;
   if (first === QuicFrameType.PADDING) {
@@ -192,7 +217,11 @@ function readFrame(cursor: Cursor): QuicFrame {
     };
   }
   if ((first & 0xf8) === QuicFrameType.STREAM) return readStreamFrame(cursor, first);
-  throw new WireError('unknown-frame-type', start, `frame type 0x${first.toString(16)} is not in the multicast profile`);
+  throw new WireError(
+    'unknown-frame-type',
+    start,
+    `frame type 0x${first.toString(16)} is not in the multicast profile`,
+  );
 }
 
 /** Decodes the frame at `payload[offset]`; `end` is the offset after it. */

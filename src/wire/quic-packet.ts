@@ -86,7 +86,11 @@ export function packetNumberLength(packetNumber: number, largestAcked?: number):
   if (largestAcked !== undefined) {
     checkPacketNumber(largestAcked, 'largest acknowledged packet number', 0);
     if (largestAcked >= packetNumber) {
-      throw new WireError('invalid-argument', 0, `packet number ${packetNumber} is not above the largest acknowledged ${largestAcked}`);
+      throw new WireError(
+        'invalid-argument',
+        0,
+        `packet number ${packetNumber} is not above the largest acknowledged ${largestAcked}`,
+      );
     }
   }
   const unacked = largestAcked === undefined ? packetNumber + 1 : packetNumber - largestAcked;
@@ -147,7 +151,11 @@ function headerPacketNumberLength(fields: ShortHeaderFields): PacketNumberLength
     throw new WireError('invalid-argument', 0, `packet number length ${chosen} is not 1 to 4`);
   }
   if (fields.largestAcked !== undefined && chosen < packetNumberLength(fields.packetNumber, fields.largestAcked)) {
-    throw new WireError('packet-number', 0, `${chosen} bytes cannot carry packet number ${fields.packetNumber} past ${fields.largestAcked}`);
+    throw new WireError(
+      'packet-number',
+      0,
+      `${chosen} bytes cannot carry packet number ${fields.packetNumber} past ${fields.largestAcked}`,
+    );
   }
   return chosen;
 }
@@ -157,11 +165,16 @@ export function writeShortHeader(out: Uint8Array, offset: number, fields: ShortH
   const { dcid, packetNumber } = fields;
   checkPacketNumber(packetNumber, 'packet number', offset);
   if (dcid.length > MAX_CONNECTION_ID_LENGTH) {
-    throw new WireError('invalid-argument', offset + 1, `connection ID of ${dcid.length} bytes; at most ${MAX_CONNECTION_ID_LENGTH}`);
+    throw new WireError(
+      'invalid-argument',
+      offset + 1,
+      `connection ID of ${dcid.length} bytes; at most ${MAX_CONNECTION_ID_LENGTH}`,
+    );
   }
   const pnLength = headerPacketNumberLength(fields);
   const end = offset + shortHeaderLength(dcid.length, pnLength);
-  if (end > out.length) throw new WireError('invalid-argument', offset, `no room for a ${end - offset}-byte short header`);
+  if (end > out.length)
+    throw new WireError('invalid-argument', offset, `no room for a ${end - offset}-byte short header`);
   out[offset] = FIXED_BIT | (fields.spin ? SPIN_BIT : 0) | (fields.keyPhase ? KEY_PHASE : 0) | (pnLength - 1);
   out.set(dcid, offset + 1);
   let truncated = truncatePacketNumber(packetNumber, pnLength);
@@ -178,7 +191,8 @@ export function encodeShortHeaderPacket(
   payload: Uint8Array,
   maxDatagramSize: number = MAX_MULTICAST_DATAGRAM,
 ): Uint8Array {
-  if (payload.length === 0) throw new WireError('invalid-argument', 0, 'a packet carries at least one frame (RFC 9000 §12.4)');
+  if (payload.length === 0)
+    throw new WireError('invalid-argument', 0, 'a packet carries at least one frame (RFC 9000 §12.4)');
   const pnLength = headerPacketNumberLength(fields);
   const size = shortHeaderLength(fields.dcid.length, pnLength) + payload.length;
   if (size > maxDatagramSize) {
@@ -198,20 +212,36 @@ export function encodeShortHeaderPacket(
 export function decodeShortHeaderPacket(datagram: Uint8Array, options: DecodeShortHeaderOptions): ShortHeaderPacket {
   const { dcidLength } = options;
   if (!Number.isInteger(dcidLength) || dcidLength < 0 || dcidLength > MAX_CONNECTION_ID_LENGTH) {
-    throw new WireError('invalid-argument', 0, `connection ID length ${dcidLength} is not 0 to ${MAX_CONNECTION_ID_LENGTH}`);
+    throw new WireError(
+      'invalid-argument',
+      0,
+      `connection ID length ${dcidLength} is not 0 to ${MAX_CONNECTION_ID_LENGTH}`,
+    );
   }
   if (datagram.length === 0) throw new WireError('truncated', 0, 'empty datagram');
   const first = datagram[0];
-  if (first & HEADER_FORM) throw new WireError('packet-header', 0, `long header packet (first byte 0x${first.toString(16)}): not in the multicast profile`);
-  if (!(first & FIXED_BIT)) throw new WireError('packet-header', 0, `fixed bit is 0 (first byte 0x${first.toString(16)})`);
-  if (first & RESERVED_BITS) throw new WireError('packet-header', 0, `reserved bits set (first byte 0x${first.toString(16)})`);
+  if (first & HEADER_FORM)
+    throw new WireError(
+      'packet-header',
+      0,
+      `long header packet (first byte 0x${first.toString(16)}): not in the multicast profile`,
+    );
+  if (!(first & FIXED_BIT))
+    throw new WireError('packet-header', 0, `fixed bit is 0 (first byte 0x${first.toString(16)})`);
+  if (first & RESERVED_BITS)
+    throw new WireError('packet-header', 0, `reserved bits set (first byte 0x${first.toString(16)})`);
   const pnLength = ((first & PN_LENGTH_MASK) + 1) as PacketNumberLength;
   const pnOffset = 1 + dcidLength;
   const payloadOffset = pnOffset + pnLength;
   if (datagram.length < payloadOffset) {
-    throw new WireError('truncated', Math.min(pnOffset, datagram.length), `${datagram.length}-byte datagram; the header alone takes ${payloadOffset}`);
+    throw new WireError(
+      'truncated',
+      Math.min(pnOffset, datagram.length),
+      `${datagram.length}-byte datagram; the header alone takes ${payloadOffset}`,
+    );
   }
-  if (datagram.length === payloadOffset) throw new WireError('empty-payload', payloadOffset, 'packet without frames (RFC 9000 §12.4)');
+  if (datagram.length === payloadOffset)
+    throw new WireError('empty-payload', payloadOffset, 'packet without frames (RFC 9000 §12.4)');
   let truncated = 0;
   for (let i = pnOffset; i < payloadOffset; i++) truncated = truncated * 256 + datagram[i];
   return {

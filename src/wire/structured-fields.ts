@@ -180,7 +180,12 @@ class Parser {
 
 /** RFC 8941 §4.2.2: a Dictionary. Throws WireError for anything else. */
 export function parseDictionary(input: string): Map<string, DictionaryMember> {
-  if (input.length > MAX_STRUCTURED_FIELD) throw new WireError('field-section-too-large', 0, `structured field of ${input.length} characters (at most ${MAX_STRUCTURED_FIELD})`);
+  if (input.length > MAX_STRUCTURED_FIELD)
+    throw new WireError(
+      'field-section-too-large',
+      0,
+      `structured field of ${input.length} characters (at most ${MAX_STRUCTURED_FIELD})`,
+    );
   const p = new Parser(input);
   const dict = new Map<string, DictionaryMember>();
   p.skipSp();
@@ -204,16 +209,17 @@ export function parseDictionary(input: string): Map<string, DictionaryMember> {
   return dict;
 }
 
-
 /** RFC 8941 §4.1.3.1 */
 export function serializeBareItem(value: BareItem): string {
   if (typeof value === 'number') {
-    if (!Number.isInteger(value) || Math.abs(value) > 999_999_999_999_999) throw new WireError('invalid-argument', 0, `${value} is not a structured-field integer`);
+    if (!Number.isInteger(value) || Math.abs(value) > 999_999_999_999_999)
+      throw new WireError('invalid-argument', 0, `${value} is not a structured-field integer`);
     return String(value);
   }
   if (typeof value === 'string') {
-    if (!/^[\x20-\x7e]*$/.test(value)) throw new WireError('invalid-argument', 0, 'a string holds printable ASCII only');
-    return `"${value.replace(/[\\"]/g, (c) => '\\' + c)}"`;
+    if (!/^[\x20-\x7e]*$/.test(value))
+      throw new WireError('invalid-argument', 0, 'a string holds printable ASCII only');
+    return `"${value.replace(/[\\"]/g, (c) => `\\${c}`)}"`;
   }
   if (typeof value === 'boolean') return value ? '?1' : '?0';
   if (value instanceof SfToken) return value.value;

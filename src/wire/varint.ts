@@ -30,7 +30,11 @@ const TWO_32 = 2 ** 32;
 function checkedValue(value: number | bigint, at: number): number | bigint {
   if (typeof value === 'number') {
     if (!Number.isSafeInteger(value) || value < 0) {
-      throw new WireError('invalid-argument', at, `varint value ${value} is not a non-negative safe integer (use a bigint beyond 2^53-1)`);
+      throw new WireError(
+        'invalid-argument',
+        at,
+        `varint value ${value} is not a non-negative safe integer (use a bigint beyond 2^53-1)`,
+      );
     }
     return value;
   }
@@ -62,7 +66,8 @@ export function writeVarint(out: Uint8Array, offset: number, value: number | big
   const v = checkedValue(value, offset);
   const minimal = minimalLength(v);
   const n = length ?? minimal;
-  if (n !== 1 && n !== 2 && n !== 4 && n !== 8) throw new WireError('invalid-argument', offset, `varint length ${n} is not 1, 2, 4 or 8`);
+  if (n !== 1 && n !== 2 && n !== 4 && n !== 8)
+    throw new WireError('invalid-argument', offset, `varint length ${n} is not 1, 2, 4 or 8`);
   if (n < minimal) throw new WireError('varint-overflow', offset, `varint value ${value} does not fit in ${n} bytes`);
   if (offset + n > out.length) throw new WireError('invalid-argument', offset, `no room for a ${n}-byte varint`);
   let high: number;

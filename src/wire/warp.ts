@@ -83,13 +83,16 @@ const encoder = new TextEncoder();
 function headersPayload(h: WarpHeaders): Uint8Array {
   const path = h.path === undefined ? undefined : encoder.encode(h.path);
   const depends = h.depends ?? [];
-  if (depends.length > MAX_WARP_DEPENDS) throw new WireError('invalid-argument', 0, `${depends.length} dependencies (at most ${MAX_WARP_DEPENDS})`);
-  if (h.order !== undefined && (!Number.isInteger(h.order) || Math.abs(h.order) > MAX_WARP_ORDER)) throw new WireError('invalid-argument', 0, `order ${h.order} is not an integer within ±2^51`);
+  if (depends.length > MAX_WARP_DEPENDS)
+    throw new WireError('invalid-argument', 0, `${depends.length} dependencies (at most ${MAX_WARP_DEPENDS})`);
+  if (h.order !== undefined && (!Number.isInteger(h.order) || Math.abs(h.order) > MAX_WARP_ORDER))
+    throw new WireError('invalid-argument', 0, `order ${h.order} is not an integer within ±2^51`);
   let flags = 0;
   let size = 1;
   if (h.id !== undefined) (flags |= FLAG_ID), (size += varintLength(h.id));
   if (h.order !== undefined && h.order !== 0) (flags |= FLAG_ORDER), (size += varintLength(zigzag(h.order)));
-  if (depends.length > 0) (flags |= FLAG_DEPENDS), (size += varintLength(depends.length) + depends.reduce((n, d) => n + varintLength(d), 0));
+  if (depends.length > 0)
+    (flags |= FLAG_DEPENDS), (size += varintLength(depends.length) + depends.reduce((n, d) => n + varintLength(d), 0));
   if (path) (flags |= FLAG_PATH), (size += varintLength(path.length) + path.length);
   const out = new Uint8Array(size);
   out[0] = flags;
@@ -149,7 +152,8 @@ function decodeUtf8(bytes: Uint8Array, at: number, what: string): string {
 export function decodeWarpHeaders(payload: Uint8Array): WarpHeaders {
   const c = new Cursor(payload);
   const flags = c.u8('HEADERS flags');
-  if (flags & ~KNOWN_FLAGS) throw new WireError('frame-encoding', 0, `HEADERS flags 0x${flags.toString(16)} has unknown bits`);
+  if (flags & ~KNOWN_FLAGS)
+    throw new WireError('frame-encoding', 0, `HEADERS flags 0x${flags.toString(16)} has unknown bits`);
   const h: WarpHeaders = { kind: 'headers' };
   if (flags & FLAG_ID) h.id = c.varint('HEADERS id');
   if (flags & FLAG_ORDER) {
@@ -159,7 +163,8 @@ export function decodeWarpHeaders(payload: Uint8Array): WarpHeaders {
   }
   if (flags & FLAG_DEPENDS) {
     const count = c.varint('HEADERS depends count');
-    if (count > MAX_WARP_DEPENDS) throw new WireError('frame-encoding', c.pos, `${count} dependencies (at most ${MAX_WARP_DEPENDS})`);
+    if (count > MAX_WARP_DEPENDS)
+      throw new WireError('frame-encoding', c.pos, `${count} dependencies (at most ${MAX_WARP_DEPENDS})`);
     h.depends = Array.from({ length: count }, () => c.varint('HEADERS depends id'));
   }
   if (flags & FLAG_PATH) {
@@ -233,7 +238,12 @@ export class WarpStreamReader {
   /** The stream ended (FIN): ending inside a message is `truncated`; a stream without HEADERS too. */
   end(): void {
     if (this.failure) throw this.failure;
-    if (this.state !== 'header' || this.queue.length > 0) throw new WireError('truncated', this.queue.offset, `stream ends inside a message of type 0x${this.type.toString(16)}`);
+    if (this.state !== 'header' || this.queue.length > 0)
+      throw new WireError(
+        'truncated',
+        this.queue.offset,
+        `stream ends inside a message of type 0x${this.type.toString(16)}`,
+      );
     if (!this.sawHeaders) throw new WireError('truncated', 0, 'stream ends before its HEADERS (Warp §4.2)');
   }
 
@@ -248,7 +258,13 @@ export class WarpStreamReader {
         this.remaining = c.varint('message length');
         this.queue.skip(c.pos);
         if (this.first !== (this.type === WarpMessageType.HEADERS)) {
-          throw new WireError('frame-unexpected', start, this.first ? `stream starts with message 0x${this.type.toString(16)}, not HEADERS (Warp §4.2)` : 'a second HEADERS on a stream (Warp §4.2)');
+          throw new WireError(
+            'frame-unexpected',
+            start,
+            this.first
+              ? `stream starts with message 0x${this.type.toString(16)}, not HEADERS (Warp §4.2)`
+              : 'a second HEADERS on a stream (Warp §4.2)',
+          );
         }
         this.first = false;
         if (this.type === WarpMessageType.SEGMENT || this.type === WarpMessageType.APP) {
@@ -265,7 +281,12 @@ export class WarpStreamReader {
           this.state = 'skip'; // unknown types are skipped
           continue;
         }
-        if (this.remaining > this.maxControl) throw new WireError('frame-too-large', start, `message 0x${this.type.toString(16)} of ${this.remaining} bytes (at most ${this.maxControl})`);
+        if (this.remaining > this.maxControl)
+          throw new WireError(
+            'frame-too-large',
+            start,
+            `message 0x${this.type.toString(16)} of ${this.remaining} bytes (at most ${this.maxControl})`,
+          );
         this.state = 'payload';
       }
       if (this.state === 'payload') {

@@ -110,20 +110,33 @@ export function decodeWsFrame(bytes: Uint8Array): WsFrame {
     case WsFrameType.STREAM:
     case WsFrameType.STREAM_FIN: {
       const id = readVarint(bytes, 1);
-      return { type: 'stream', id: id.value, fin: type === WsFrameType.STREAM_FIN, data: bytes.subarray(1 + id.length) };
+      return {
+        type: 'stream',
+        id: id.value,
+        fin: type === WsFrameType.STREAM_FIN,
+        data: bytes.subarray(1 + id.length),
+      };
     }
     case WsFrameType.RESET_STREAM:
     case WsFrameType.STOP_SENDING: {
       const id = readVarint(bytes, 1);
       const code = readVarint(bytes, 1 + id.length);
-      return { type: type === WsFrameType.RESET_STREAM ? 'reset-stream' : 'stop-sending', id: id.value, code: code.value };
+      return {
+        type: type === WsFrameType.RESET_STREAM ? 'reset-stream' : 'stop-sending',
+        id: id.value,
+        code: code.value,
+      };
     }
     case WsFrameType.APPLICATION_CLOSE: {
       const code = readVarint(bytes, 1);
       return { type: 'application-close', code: code.value, reason: decoder.decode(bytes.subarray(1 + code.length)) };
     }
     default:
-      throw new WireError('unknown-frame-type', 0, `frame type 0x${type.toString(16).padStart(2, '0')} is not one of WebTransport over WebSocket's`);
+      throw new WireError(
+        'unknown-frame-type',
+        0,
+        `frame type 0x${type.toString(16).padStart(2, '0')} is not one of WebTransport over WebSocket's`,
+      );
   }
 }
 

@@ -41,7 +41,8 @@ const LAST_MAPPED = 0x52e5ac983162n;
  * code (RFC 9114 §8.1).
  */
 export function webTransportCodeToHttp3(code: number): bigint {
-  if (!Number.isInteger(code) || code < 0 || code > 0xffffffff) throw new WireError('invalid-argument', 0, `WebTransport error code ${code} is not a 32-bit unsigned integer`);
+  if (!Number.isInteger(code) || code < 0 || code > 0xffffffff)
+    throw new WireError('invalid-argument', 0, `WebTransport error code ${code} is not a 32-bit unsigned integer`);
   const n = BigInt(code);
   return FIRST_MAPPED + n + n / 0x1en;
 }
@@ -70,7 +71,8 @@ export function encodeCapsule(type: number | bigint, value: Uint8Array): Uint8Ar
 
 /** CLOSE_WEBTRANSPORT_SESSION: a 32-bit code and a UTF-8 reason (truncated on a character boundary to 1024 bytes). */
 export function encodeCloseSession(code: number, reason: string): Uint8Array {
-  if (!Number.isInteger(code) || code < 0 || code > 0xffffffff) throw new WireError('invalid-argument', 0, `session close code ${code} is not a 32-bit unsigned integer`);
+  if (!Number.isInteger(code) || code < 0 || code > 0xffffffff)
+    throw new WireError('invalid-argument', 0, `session close code ${code} is not a 32-bit unsigned integer`);
   let text = new TextEncoder().encode(reason);
   if (text.length > MAX_CLOSE_REASON_BYTES) {
     let end = MAX_CLOSE_REASON_BYTES;
@@ -84,8 +86,14 @@ export function encodeCloseSession(code: number, reason: string): Uint8Array {
 }
 
 export function decodeCloseSession(value: Uint8Array): { code: number; reason: string } {
-  if (value.length < 4) throw new WireError('truncated', 0, `CLOSE_WEBTRANSPORT_SESSION of ${value.length} bytes has no 32-bit code`);
-  if (value.length > 4 + MAX_CLOSE_REASON_BYTES) throw new WireError('frame-too-large', 4, `close reason of ${value.length - 4} bytes (at most ${MAX_CLOSE_REASON_BYTES})`);
+  if (value.length < 4)
+    throw new WireError('truncated', 0, `CLOSE_WEBTRANSPORT_SESSION of ${value.length} bytes has no 32-bit code`);
+  if (value.length > 4 + MAX_CLOSE_REASON_BYTES)
+    throw new WireError(
+      'frame-too-large',
+      4,
+      `close reason of ${value.length - 4} bytes (at most ${MAX_CLOSE_REASON_BYTES})`,
+    );
   let reason: string;
   try {
     reason = new TextDecoder('utf-8', { fatal: true }).decode(value.subarray(4));
@@ -125,9 +133,18 @@ export class CapsuleReader {
       length = cursor.varint('capsule length');
     } catch (error) {
       if (error instanceof WireError && error.code === 'truncated') return undefined;
-      throw new WireError((error as WireError).code, this.consumed + (error as WireError).offset, (error as WireError).detail);
+      throw new WireError(
+        (error as WireError).code,
+        this.consumed + (error as WireError).offset,
+        (error as WireError).detail,
+      );
     }
-    if (length > this.maxCapsule) throw new WireError('frame-too-large', this.consumed, `capsule 0x${type.toString(16)} of ${length} bytes (at most ${this.maxCapsule})`);
+    if (length > this.maxCapsule)
+      throw new WireError(
+        'frame-too-large',
+        this.consumed,
+        `capsule 0x${type.toString(16)} of ${length} bytes (at most ${this.maxCapsule})`,
+      );
     if (cursor.remaining < length) return undefined;
     const value = cursor.take(length).slice();
     this.consumed += cursor.pos;

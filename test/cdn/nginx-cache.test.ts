@@ -41,7 +41,14 @@ function receive(url: string, onFirstBytes?: () => void): Promise<Received> {
       const deliveries: Received['deliveries'] = [];
       let total = 0;
       const settle = (complete: boolean) =>
-        resolve({ status: res.statusCode!, headers: res.headers, body: Buffer.concat(parts), deliveries, endAt: ++eventCounter, complete });
+        resolve({
+          status: res.statusCode!,
+          headers: res.headers,
+          body: Buffer.concat(parts),
+          deliveries,
+          endAt: ++eventCounter,
+          complete,
+        });
       res.on('data', (part: Buffer) => {
         parts.push(part);
         total += part.byteLength;
@@ -121,8 +128,6 @@ function receivedBy(r: Received, bytes: number): number {
   return delivery.at;
 }
 
-
-
 describe('CDN tier: nginx (docs/nginx-pushcast.conf) in front of pushcast serve', () => {
   let serve: RunningServe;
   let edge: RunningNginx;
@@ -142,7 +147,10 @@ describe('CDN tier: nginx (docs/nginx-pushcast.conf) in front of pushcast serve'
   });
 
   test('docs/cdn-nginx.md quotes the configuration tested here, verbatim', () => {
-    assert.ok(readFileSync(CDN_DOC, 'utf8').includes(readFileSync(EDGE_CONFIG_TEMPLATE, 'utf8')), 'docs/cdn-nginx.md and docs/nginx-pushcast.conf differ');
+    assert.ok(
+      readFileSync(CDN_DOC, 'utf8').includes(readFileSync(EDGE_CONFIG_TEMPLATE, 'utf8')),
+      'docs/cdn-nginx.md and docs/nginx-pushcast.conf differ',
+    );
   });
 
   test(`${PLAYERS} players at the live edge cause one origin fetch per segment and get the origin's bytes`, async () => {
@@ -170,10 +178,17 @@ describe('CDN tier: nginx (docs/nginx-pushcast.conf) in front of pushcast serve'
       const atOrigin = await receive(segmentUrl(origin, n));
       assert.equal(atOrigin.status, 200);
       const statuses = played.map((p) => p.segments[i].headers['x-cache-status']).sort();
-      assert.deepEqual(statuses, [...Array<string>(PLAYERS - 1).fill('HIT'), 'MISS'], `segment ${n}: one player fills the cache, the others hit it`);
+      assert.deepEqual(
+        statuses,
+        [...Array<string>(PLAYERS - 1).fill('HIT'), 'MISS'],
+        `segment ${n}: one player fills the cache, the others hit it`,
+      );
       for (const p of played) {
         assert.equal(p.segments[i].status, 200);
-        assert.ok(p.segments[i].body.equals(atOrigin.body), `segment ${n}: a player got bytes that differ from the origin's`);
+        assert.ok(
+          p.segments[i].body.equals(atOrigin.body),
+          `segment ${n}: a player got bytes that differ from the origin's`,
+        );
       }
     }
     for (const p of played) assert.ok(p.init.body.equals(initAtOrigin), 'init segment differs from the origin');
@@ -194,7 +209,10 @@ describe('CDN tier: nginx (docs/nginx-pushcast.conf) in front of pushcast serve'
     assert.equal(streamed.status, 200);
     assert.equal(streamed.headers['x-cache-status'], 'MISS');
     assert.ok(streamed.body.equals(atOrigin.body), 'the streamed segment differs from the origin');
-    assert.ok(streamed.deliveries[0].at < atOrigin.endAt, 'the first bytes through nginx arrived only after the origin completed the segment');
+    assert.ok(
+      streamed.deliveries[0].at < atOrigin.endAt,
+      'the first bytes through nginx arrived only after the origin completed the segment',
+    );
 
     // Each chunk the origin wrote on its own reached the viewer through nginx before the origin wrote the
     // next: nginx added no chunk of delay (see "Buffers" in docs/cdn-nginx.md).
@@ -204,24 +222,36 @@ describe('CDN tier: nginx (docs/nginx-pushcast.conf) in front of pushcast serve'
       const nextChunkAtOrigin = receivedBy(atOrigin, end + 1);
       if (nextChunkAtOrigin === receivedBy(atOrigin, end)) continue; // written together (existed before the request)
       compared++;
-      assert.ok(receivedBy(streamed, end) < nextChunkAtOrigin, `the chunk ending at byte ${end} reached the viewer only after the origin sent the next one`);
+      assert.ok(
+        receivedBy(streamed, end) < nextChunkAtOrigin,
+        `the chunk ending at byte ${end} reached the viewer only after the origin sent the next one`,
+      );
     }
     assert.ok(compared >= 2, `only ${compared} of ${ends.length} chunks were produced while the segment streamed`);
 
     // nginx 1.22 does not stream a cache fill in progress to the viewers waiting on its lock.
     assert.equal(waited.headers['x-cache-status'], 'HIT');
     assert.ok(waited.body.equals(atOrigin.body));
-    assert.ok(waited.deliveries[0].at > atOrigin.endAt, 'a lock waiter got bytes before the segment was complete: nginx now streams to waiters, update docs/cdn-nginx.md');
+    assert.ok(
+      waited.deliveries[0].at > atOrigin.endAt,
+      'a lock waiter got bytes before the segment was complete: nginx now streams to waiters, update docs/cdn-nginx.md',
+    );
   });
 
-  test('the MPD is served from one cached copy no longer than its max-age, plus nginx\'s one-second clock', async () => {
+  test("the MPD is served from one cached copy no longer than its max-age, plus nginx's one-second clock", async () => {
     const mpdUrl = `${edge.base}/live/manifest.mpd`;
     const originBefore = await originRequests(serve, 'mpd');
     const get = async () => {
       const requestedAt = Date.now();
       const res = await fetch(mpdUrl);
       await res.arrayBuffer();
-      return { requestedAt, answeredAt: Date.now(), status: res.status, cache: res.headers.get('x-cache-status'), headers: res.headers };
+      return {
+        requestedAt,
+        answeredAt: Date.now(),
+        status: res.status,
+        cache: res.headers.get('x-cache-status'),
+        headers: res.headers,
+      };
     };
 
     const filled = await get();
@@ -241,14 +271,24 @@ describe('CDN tier: nginx (docs/nginx-pushcast.conf) in front of pushcast serve'
       else refreshed = r;
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
-    assert.ok(refreshed, `the MPD was still served from the copy of ${new Date(filled.answeredAt).toISOString()} after ${maxAge + 3} s`);
+    assert.ok(
+      refreshed,
+      `the MPD was still served from the copy of ${new Date(filled.answeredAt).toISOString()} after ${maxAge + 3} s`,
+    );
     assert.equal(refreshed.cache, 'EXPIRED');
     assert.ok(hits.length > 0, 'the MPD was not served from the cache at all');
     // Every request nginx answered from the copy was sent less than max-age + 1 s after the copy arrived
     // (+ 250 ms for nginx's per-event-loop clock).
     const lastHit = Math.max(...hits) - filled.answeredAt;
-    assert.ok(lastHit < (maxAge + 1) * 1000 + 250, `the copy of the MPD was served to a request sent ${lastHit} ms after it was fetched (max-age=${maxAge})`);
-    assert.equal((await originRequests(serve, 'mpd')) - originBefore, 2, 'origin MPD fetches: the first copy and its refresh');
+    assert.ok(
+      lastHit < (maxAge + 1) * 1000 + 250,
+      `the copy of the MPD was served to a request sent ${lastHit} ms after it was fetched (max-age=${maxAge})`,
+    );
+    assert.equal(
+      (await originRequests(serve, 'mpd')) - originBefore,
+      2,
+      'origin MPD fetches: the first copy and its refresh',
+    );
   });
 
   test('a 404 for a segment not produced yet is not cached: once it exists nginx serves it', async () => {
@@ -280,7 +320,11 @@ describe('CDN tier: nginx (docs/nginx-pushcast.conf) in front of pushcast serve'
     await serve.stop();
     for (const pid of encoders) killQuietly(pid); // ffmpeg lost its reader with the origin; make sure it is gone
     assert.equal(broken.status, 200);
-    assert.equal(broken.complete, false, `nginx ended the response cleanly after ${broken.body.byteLength} bytes of an unfinished segment`);
+    assert.equal(
+      broken.complete,
+      false,
+      `nginx ended the response cleanly after ${broken.body.byteLength} bytes of an unfinished segment`,
+    );
     const after = await receive(segmentUrl(edge.base, n));
     assert.notEqual(after.headers['x-cache-status'], 'HIT', 'the unfinished segment was cached');
     assert.equal(after.status, 502);

@@ -24,9 +24,23 @@ after(async () => {
 
 test(`fetch-live records ${RECORD_SECONDS} s through the push channel, byte-identical to what the origin serves`, async (t) => {
   const https = serve.httpsPlayer!.replace(/\/$/, '');
-  const child = spawn(process.execPath, [BIN, 'fetch-live', https, '--ca', '.pushcast/tls/dev-cert.pem', '--duration', String(RECORD_SECONDS), '--out', out], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const child = spawn(
+    process.execPath,
+    [
+      BIN,
+      'fetch-live',
+      https,
+      '--ca',
+      '.pushcast/tls/dev-cert.pem',
+      '--duration',
+      String(RECORD_SECONDS),
+      '--out',
+      out,
+    ],
+    {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   let output = '';
   child.stdout.setEncoding('utf8').on('data', (d) => (output += d));
   child.stderr.setEncoding('utf8').on('data', (d) => (output += d));
@@ -39,17 +53,28 @@ test(`fetch-live records ${RECORD_SECONDS} s through the push channel, byte-iden
   for (const rendition of ['video-180p', 'audio-128k']) {
     const files = readdirSync(join(out, rendition)).sort();
     assert.ok(files.includes('init.mp4'), `${rendition}: init recorded`);
-    const numbers = files.filter((f) => f.endsWith('.m4s')).map((f) => Number(f.slice(0, -4))).sort((a, b) => a - b);
+    const numbers = files
+      .filter((f) => f.endsWith('.m4s'))
+      .map((f) => Number(f.slice(0, -4)))
+      .sort((a, b) => a - b);
     // One segment per second for a minute, with no gap.
     assert.ok(numbers.length >= RECORD_SECONDS - 3, `${rendition}: ${numbers.length} segments`);
     assert.equal(numbers.at(-1)! - numbers[0] + 1, numbers.length, `${rendition}: no segment missing`);
     for (const file of files) {
       const res = await fetch(`${origin}/live/${rendition}/${file}`);
       assert.equal(res.status, 200, `${rendition}/${file} still served`);
-      assert.deepEqual(new Uint8Array(await res.arrayBuffer()), new Uint8Array(readFileSync(join(out, rendition, file))), `${rendition}/${file} identical`);
+      assert.deepEqual(
+        new Uint8Array(await res.arrayBuffer()),
+        new Uint8Array(readFileSync(join(out, rendition, file))),
+        `${rendition}/${file} identical`,
+      );
       if (file.endsWith('.m4s')) segments++;
     }
   }
-  assert.deepEqual(readdirSync(out).sort(), ['audio-128k', 'manifest.mpd', 'video-180p'], 'only the chosen rendition and audio');
+  assert.deepEqual(
+    readdirSync(out).sort(),
+    ['audio-128k', 'manifest.mpd', 'video-180p'],
+    'only the chosen rendition and audio',
+  );
   t.diagnostic(`recorded and verified ${segments} segments`);
 });

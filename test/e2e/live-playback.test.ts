@@ -55,7 +55,11 @@ test(`Chromium plays the live stream for ${PLAY_SECONDS} s: advancing, no stalls
   await page.goto(serve.player);
 
   // Wait for playback to begin (the player buffers up to its latency target first).
-  await page.waitForFunction(() => (window as unknown as { pushcastStats: () => Stats }).pushcastStats().framesDecoded > 0, null, { timeout: 30_000 });
+  await page.waitForFunction(
+    () => (window as unknown as { pushcastStats: () => Stats }).pushcastStats().framesDecoded > 0,
+    null,
+    { timeout: 30_000 },
+  );
   const stats = () => page.evaluate(() => (window as unknown as { pushcastStats: () => Stats }).pushcastStats());
   const first = await stats();
 
@@ -91,28 +95,51 @@ test(`Chromium plays the live stream for ${PLAY_SECONDS} s: advancing, no stalls
 
   const maxLatency = Math.max(...latencies);
   const meanLatency = latencies.reduce((a, b) => a + b, 0) / latencies.length;
-  t.diagnostic(`latency: mean ${meanLatency.toFixed(2)} s, max ${maxLatency.toFixed(2)} s (target ${TARGET_LATENCY} s); frames ${last.framesDecoded}; segments ${JSON.stringify(last.segments.byRoute)}; rendition ${last.rendition?.id}; picture luma stddev ${spread.stddev.toFixed(1)}`);
+  t.diagnostic(
+    `latency: mean ${meanLatency.toFixed(2)} s, max ${maxLatency.toFixed(2)} s (target ${TARGET_LATENCY} s); frames ${last.framesDecoded}; segments ${JSON.stringify(last.segments.byRoute)}; rendition ${last.rendition?.id}; picture luma stddev ${spread.stddev.toFixed(1)}`,
+  );
 
   assert.deepEqual(consoleErrors, [], 'no script errors on the page');
   assert.deepEqual(last.errors, [], 'the player reported no errors');
   assert.ok(last.playing, 'still playing at the end');
-  assert.ok(last.currentTime - first.currentTime > PLAY_SECONDS * 0.9, `playback advanced ${last.currentTime - first.currentTime} s in ${PLAY_SECONDS} s`);
-  assert.ok(last.framesDecoded - first.framesDecoded > PLAY_SECONDS * 25 * 0.9, `frames decoded: ${last.framesDecoded - first.framesDecoded}`);
+  assert.ok(
+    last.currentTime - first.currentTime > PLAY_SECONDS * 0.9,
+    `playback advanced ${last.currentTime - first.currentTime} s in ${PLAY_SECONDS} s`,
+  );
+  assert.ok(
+    last.framesDecoded - first.framesDecoded > PLAY_SECONDS * 25 * 0.9,
+    `frames decoded: ${last.framesDecoded - first.framesDecoded}`,
+  );
   assert.equal(last.stalls, 0, 'no stalls');
   assert.ok(spread.stddev > 20, `the picture is not blank (luma stddev ${spread.stddev})`);
   assert.ok(latencies.length > PLAY_SECONDS * 0.9, 'the player reported its live latency');
   assert.ok(maxLatency < 2 * TARGET_LATENCY, `live latency stays under ${2 * TARGET_LATENCY} s (max ${maxLatency})`);
-  assert.ok(last.segments.total > 10 && last.segments.byRoute.unicast === last.segments.total, 'segments were delivered and counted by route');
+  assert.ok(
+    last.segments.total > 10 && last.segments.byRoute.unicast === last.segments.total,
+    'segments were delivered and counted by route',
+  );
 });
 
 test('with ?mode=prefetch the player loads segments the prefetcher already fetched, and plays on without stalls', async (t) => {
   const page = await browser.newPage();
   await page.goto(`${serve.player}?mode=prefetch`);
-  await page.waitForFunction(() => (window as unknown as { pushcastStats: () => Stats }).pushcastStats().framesDecoded > 0, null, { timeout: 30_000 });
+  await page.waitForFunction(
+    () => (window as unknown as { pushcastStats: () => Stats }).pushcastStats().framesDecoded > 0,
+    null,
+    { timeout: 30_000 },
+  );
   await page.waitForTimeout(12_000);
-  const s = await page.evaluate(() => (window as unknown as { pushcastStats: () => Stats & { mode: string; prefetch: { started: number; completed: number; failed: number } } }).pushcastStats());
+  const s = await page.evaluate(() =>
+    (
+      window as unknown as {
+        pushcastStats: () => Stats & { mode: string; prefetch: { started: number; completed: number; failed: number } };
+      }
+    ).pushcastStats(),
+  );
   await page.close();
-  t.diagnostic(`prefetch: ${JSON.stringify(s.prefetch)}; segments ${JSON.stringify(s.segments.byRoute)}; latency ${s.latency}`);
+  t.diagnostic(
+    `prefetch: ${JSON.stringify(s.prefetch)}; segments ${JSON.stringify(s.segments.byRoute)}; latency ${s.latency}`,
+  );
   assert.equal(s.mode, 'prefetch');
   assert.deepEqual(s.errors, []);
   assert.ok(s.prefetch.completed > 4, 'the prefetcher fetched segments');

@@ -23,7 +23,10 @@ async function presentation(serve: RunningServe): Promise<Presentation> {
     startNumber: Number(/startNumber="(\d+)"/.exec(mpd)![1]),
     ast: Date.parse(/availabilityStartTime="([^"]+)"/.exec(mpd)![1]),
     duration: Number(/SegmentTemplate timescale="1000" duration="(\d+)"/.exec(mpd)![1]) / 1000,
-    representations: [...mpd.matchAll(/<Representation id="([^"]+)"[^>]*codecs="([^"]+)"/g)].map((m) => ({ id: m[1], codecs: m[2] })),
+    representations: [...mpd.matchAll(/<Representation id="([^"]+)"[^>]*codecs="([^"]+)"/g)].map((m) => ({
+      id: m[1],
+      codecs: m[2],
+    })),
   };
 }
 
@@ -110,9 +113,27 @@ describe('inputs other than the test pattern', () => {
   before(() => {
     // A 3 s clip with sound, shorter than the time the test watches, so looping is visible.
     execFileSync('ffmpeg', [
-      '-hide_banner', '-loglevel', 'error', '-f', 'lavfi', '-i', 'testsrc2=size=320x180:rate=25:duration=3',
-      '-f', 'lavfi', '-i', 'sine=frequency=300:duration=3', '-c:v', 'libx264', '-preset', 'ultrafast', '-g', '25',
-      '-c:a', 'aac', '-shortest', file,
+      '-hide_banner',
+      '-loglevel',
+      'error',
+      '-f',
+      'lavfi',
+      '-i',
+      'testsrc2=size=320x180:rate=25:duration=3',
+      '-f',
+      'lavfi',
+      '-i',
+      'sine=frequency=300:duration=3',
+      '-c:v',
+      'libx264',
+      '-preset',
+      'ultrafast',
+      '-g',
+      '25',
+      '-c:a',
+      'aac',
+      '-shortest',
+      file,
     ]);
   });
   after(() => rmSync(dir, { recursive: true, force: true }));
@@ -124,7 +145,9 @@ describe('inputs other than the test pattern', () => {
       assert.deepEqual(p.representations.map((r) => r.id).sort(), ['audio-128k', 'video-180p']);
       const first = await newestSegment(serve, 'video-180p');
       // Run past the clip's end: the loop keeps the live edge moving.
-      await until('the stream to outlive the 3 s clip', async () => ((await newestSegment(serve, 'video-180p')) >= first + 5 ? true : undefined));
+      await until('the stream to outlive the 3 s clip', async () =>
+        (await newestSegment(serve, 'video-180p')) >= first + 5 ? true : undefined,
+      );
     } finally {
       assert.equal(await serve.stop(), 0);
     }
@@ -134,7 +157,11 @@ describe('inputs other than the test pattern', () => {
     const serve = await startServe([...SMALL, '--input', file, '--passthrough']);
     try {
       const p = await presentation(serve);
-      const probe = execFileSync('ffprobe', ['-v', 'error', '-select_streams', 'v:0', '-show_entries', 'stream=profile,level', '-of', 'csv=p=0', file], { encoding: 'utf8' });
+      const probe = execFileSync(
+        'ffprobe',
+        ['-v', 'error', '-select_streams', 'v:0', '-show_entries', 'stream=profile,level', '-of', 'csv=p=0', file],
+        { encoding: 'utf8' },
+      );
       const video = p.representations.find((r) => r.id === 'video')!;
       assert.ok(video, 'one video representation, named video');
       assert.match(video.codecs, /^avc1\.(64|4d|42)/, `codec from the input: ${video.codecs} (${probe.trim()})`);
@@ -146,7 +173,20 @@ describe('inputs other than the test pattern', () => {
   test('--input - takes fragmented MP4 on standard input; when it ends, the origin keeps serving', async () => {
     const fmp4 = execFileSync(
       'ffmpeg',
-      ['-hide_banner', '-loglevel', 'error', '-i', file, '-c', 'copy', '-f', 'mp4', '-movflags', 'empty_moov+default_base_moof+frag_keyframe', '-'],
+      [
+        '-hide_banner',
+        '-loglevel',
+        'error',
+        '-i',
+        file,
+        '-c',
+        'copy',
+        '-f',
+        'mp4',
+        '-movflags',
+        'empty_moov+default_base_moof+frag_keyframe',
+        '-',
+      ],
       { maxBuffer: 64 * 1024 * 1024 },
     );
     const serve = await startServe([...SMALL, '--input', '-', '--passthrough'], { stdin: fmp4 });
@@ -161,4 +201,3 @@ describe('inputs other than the test pattern', () => {
     }
   });
 });
-

@@ -14,15 +14,23 @@ import { startServe } from '../support/pushcast-process.js';
 const SMALL = ['--ladder', '320x180@300k', '--no-audio', '--tls-port', 'off'];
 
 async function altSvc(manifest: string): Promise<string | null> {
-  return (await fetch(manifest.replace('manifest.mpd', 'video-180p/init.mp4'), { method: 'HEAD' })).headers.get('alt-svc');
+  return (await fetch(manifest.replace('manifest.mpd', 'video-180p/init.mp4'), { method: 'HEAD' })).headers.get(
+    'alt-svc',
+  );
 }
 
 test('by default: sessions advertised on the segments, a multicast player line, keys served', async (t) => {
   const serve = await startServe([...SMALL, '--multicast-group', '232.112.95.1', '--multicast-port', '5800']);
   t.after(() => serve.stop());
   assert.match(await serve.waitForLine(/^multicast player: /), /\/multicast\/$/);
-  assert.match(await serve.waitForLine(/^multicast: video-180p /), /232\.112\.95\.1:5800 source 127\.0\.0\.1 session-id [0-9a-f]{16}/);
-  assert.match((await altSvc(serve.manifest)) ?? '', /^h3m-07="232\.112\.95\.1:5800"; source="127\.0\.0\.1"; session-id=[0-9a-f]{16}; key="http:\/\/127\.0\.0\.1:\d+\/\.well-known\/pushcast\/multicast-keys\.json"; gateway="\/multicast\/gateway"; ma=60$/);
+  assert.match(
+    await serve.waitForLine(/^multicast: video-180p /),
+    /232\.112\.95\.1:5800 source 127\.0\.0\.1 session-id [0-9a-f]{16}/,
+  );
+  assert.match(
+    (await altSvc(serve.manifest)) ?? '',
+    /^h3m-07="232\.112\.95\.1:5800"; source="127\.0\.0\.1"; session-id=[0-9a-f]{16}; key="http:\/\/127\.0\.0\.1:\d+\/\.well-known\/pushcast\/multicast-keys\.json"; gateway="\/multicast\/gateway"; ma=60$/,
+  );
   const keys = await (await fetch(new URL('/.well-known/pushcast/multicast-keys.json', serve.player))).json();
   assert.equal(keys.keys[0].crv, 'Ed25519');
 });
@@ -45,16 +53,31 @@ test('--no-multicast: nothing advertised, nothing said', async (t) => {
 
 test('the gateway answers on the HTTPS port too (wss), for pages served over TLS', async (t) => {
   const state = mkdtempSync(join(os.tmpdir(), 'pushcast-wss-'));
-  const serve = await startServe(['--ladder', '320x180@300k', '--no-audio', '--multicast-group', '232.112.95.11', '--multicast-port', '5810', '--state-dir', state]);
+  const serve = await startServe([
+    '--ladder',
+    '320x180@300k',
+    '--no-audio',
+    '--multicast-group',
+    '232.112.95.11',
+    '--multicast-port',
+    '5810',
+    '--state-dir',
+    state,
+  ]);
   t.after(async () => {
     await serve.stop();
     rmSync(state, { recursive: true, force: true });
   });
   const https = serve.httpsPlayer!;
-  const ad = (await fetch(serve.manifest.replace('manifest.mpd', 'video-180p/init.mp4'), { method: 'HEAD' })).headers.get('alt-svc')!;
+  const ad = (
+    await fetch(serve.manifest.replace('manifest.mpd', 'video-180p/init.mp4'), { method: 'HEAD' })
+  ).headers.get('alt-svc')!;
   const sessionId = /session-id=([0-9a-f]+)/.exec(ad)![1]!;
   const url = `${https.replace('https:', 'wss:').replace(/\/$/, '')}/multicast/gateway?group=232.112.95.11&port=5810&source=127.0.0.1&session-id=${sessionId}`;
-  const ws = new WebSocket(url, { origin: new URL(https).origin, ca: readFileSync(join(state, 'tls', 'dev-cert.pem')) });
+  const ws = new WebSocket(url, {
+    origin: new URL(https).origin,
+    ca: readFileSync(join(state, 'tls', 'dev-cert.pem')),
+  });
   const first = await new Promise<Buffer>((resolve, reject) => {
     ws.once('message', (data: Buffer) => resolve(data));
     ws.once('error', reject);

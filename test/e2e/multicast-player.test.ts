@@ -39,7 +39,27 @@ function startLoss(percent: number): void {
   quiet(() => nft('delete', 'table', 'inet', TABLE));
   nft('add', 'table', 'inet', TABLE);
   nft('add', 'chain', 'inet', TABLE, 'in', '{ type filter hook input priority 0 ; }');
-  nft('add', 'rule', 'inet', TABLE, 'in', 'ip', 'daddr', '232.112.96.0/24', 'udp', 'dport', '5700-5710', 'numgen', 'random', 'mod', '100', '<', String(percent), 'counter', 'drop');
+  nft(
+    'add',
+    'rule',
+    'inet',
+    TABLE,
+    'in',
+    'ip',
+    'daddr',
+    '232.112.96.0/24',
+    'udp',
+    'dport',
+    '5700-5710',
+    'numgen',
+    'random',
+    'mod',
+    '100',
+    '<',
+    String(percent),
+    'counter',
+    'drop',
+  );
 }
 
 function lossCounter(): { packets: number; bytes: number } {
@@ -59,11 +79,12 @@ async function openPlayer(t: TestContext, args: string[]): Promise<{ serve: Runn
     rmSync(state, { recursive: true, force: true });
   });
   const page = await browser.newPage();
-  await page.goto(serve.player.replace(/\/$/, '') + '/multicast/');
+  await page.goto(`${serve.player.replace(/\/$/, '')}/multicast/`);
   return { serve, page };
 }
 
-const stats = (page: Page) => page.evaluate(() => (window as unknown as { pushcastStats: () => PushcastStats }).pushcastStats());
+const stats = (page: Page) =>
+  page.evaluate(() => (window as unknown as { pushcastStats: () => PushcastStats }).pushcastStats());
 
 async function play(page: Page, seconds: number, onTick?: (s: PushcastStats) => void): Promise<PushcastStats> {
   let s = await stats(page);
@@ -75,14 +96,26 @@ async function play(page: Page, seconds: number, onTick?: (s: PushcastStats) => 
   return s;
 }
 
-test('the multicast player: pushed segments with no stall; 5% loss repaired by ranges, byte-identical', { timeout: 300_000 }, async (t) => {
+test('the multicast player: pushed segments with no stall; 5% loss repaired by ranges, byte-identical', {
+  timeout: 300_000,
+}, async (t) => {
   // A long time-shift window: the repaired segments are compared with the origin's after the run.
-  const { page } = await openPlayer(t, ['--multicast', '--multicast-group', '232.112.96.1', '--multicast-port', '5700', '--ladder', '640x360@800k', '--time-shift', '300']);
+  const { page } = await openPlayer(t, [
+    '--multicast',
+    '--multicast-group',
+    '232.112.96.1',
+    '--multicast-port',
+    '5700',
+    '--ladder',
+    '640x360@800k',
+    '--time-shift',
+    '300',
+  ]);
 
   // 1. Healthy, 60 s. The first segments may come by unicast while the WebSockets open.
   let joinedAt: number | undefined;
   const healthy = await play(page, 60, (s) => {
-    if (joinedAt === undefined && (s.multicast?.segments.push ?? 0) > 0) joinedAt = (s.multicast!.segments.unicast);
+    if (joinedAt === undefined && (s.multicast?.segments.push ?? 0) > 0) joinedAt = s.multicast!.segments.unicast;
   });
   const m1 = healthy.multicast!;
   assert.ok(m1, 'the Service Worker reports');
@@ -106,7 +139,10 @@ test('the multicast player: pushed segments with no stall; 5% loss repaired by r
   assert.ok(lost.packets > 0, 'nftables dropped datagrams');
   assert.ok(m2.segments.repaired > before.repaired, `segments repaired (${m2.segments.repaired - before.repaired})`);
   const repairBytes = m2.repairBytes - beforeRepairBytes;
-  assert.ok(repairBytes <= 1.5 * lost.bytes, `repair fetched ${repairBytes} bytes by unicast for ${lost.bytes} bytes lost`);
+  assert.ok(
+    repairBytes <= 1.5 * lost.bytes,
+    `repair fetched ${repairBytes} bytes by unicast for ${lost.bytes} bytes lost`,
+  );
   const repaired = m2.recent.filter((r) => r.route === 'repaired');
   assert.ok(repaired.length > 0);
   let compared = 0;
@@ -121,7 +157,9 @@ test('the multicast player: pushed segments with no stall; 5% loss repaired by r
     if (cached === null) continue; // evicted from the bounded cache meanwhile
     const response = await fetch(r.url);
     assert.equal(response.status, 200, `${r.url} is still at the origin`);
-    const origin = createHash('sha256').update(Buffer.from(await response.arrayBuffer())).digest('hex');
+    const origin = createHash('sha256')
+      .update(Buffer.from(await response.arrayBuffer()))
+      .digest('hex');
     assert.equal(cached, origin, `${r.url}: the repaired segment equals the origin's`);
     compared++;
   }
@@ -145,16 +183,42 @@ test('the multicast player against an origin without multicast: unicast, no stal
   assert.ok(s.playing);
 });
 
-test('a separate gateway killed mid-play and restarted: no stall, unicast meanwhile, push resumes', { timeout: 180_000 }, async (t) => {
+test('a separate gateway killed mid-play and restarted: no stall, unicast meanwhile, push resumes', {
+  timeout: 180_000,
+}, async (t) => {
   const state = mkdtempSync(join(os.tmpdir(), 'pushcast-mcplayer-'));
   const gatewayPort = 18544;
   const serve = await startServe([
-    '--multicast', '--multicast-group', '232.112.96.21', '--multicast-port', '5720', '--ladder', '640x360@800k', '--state-dir', state,
-    '--gateway-url', `ws://127.0.0.1:${gatewayPort}/multicast/gateway`,
+    '--multicast',
+    '--multicast-group',
+    '232.112.96.21',
+    '--multicast-port',
+    '5720',
+    '--ladder',
+    '640x360@800k',
+    '--state-dir',
+    state,
+    '--gateway-url',
+    `ws://127.0.0.1:${gatewayPort}/multicast/gateway`,
   ]);
   const pageOrigin = new URL(serve.player).origin;
   const startGateway = async () => {
-    const child = spawn(process.execPath, [BIN, 'gateway', '--origin', serve.manifest, '--host', '127.0.0.1', '--port', String(gatewayPort), '--allow-origin', pageOrigin], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(
+      process.execPath,
+      [
+        BIN,
+        'gateway',
+        '--origin',
+        serve.manifest,
+        '--host',
+        '127.0.0.1',
+        '--port',
+        String(gatewayPort),
+        '--allow-origin',
+        pageOrigin,
+      ],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
     let out = '';
     child.stdout!.setEncoding('utf8').on('data', (s: string) => (out += s));
     child.stderr!.setEncoding('utf8').on('data', (s: string) => (out += s));
@@ -171,7 +235,7 @@ test('a separate gateway killed mid-play and restarted: no stall, unicast meanwh
     rmSync(state, { recursive: true, force: true });
   });
   const page = await browser.newPage();
-  await page.goto(serve.player.replace(/\/$/, '') + '/multicast/');
+  await page.goto(`${serve.player.replace(/\/$/, '')}/multicast/`);
   const first = (await play(page, 20)).multicast!.segments;
   assert.ok(first.push > 5, `pushed through the gateway: ${first.push}`);
 
@@ -179,43 +243,87 @@ test('a separate gateway killed mid-play and restarted: no stall, unicast meanwh
   const down = await play(page, 15);
   const during = down.multicast!.segments;
   assert.ok(during.unicast > first.unicast, 'unicast while the gateway is down');
-  assert.ok(down.multicast!.sessions.some((s) => s.state !== 'open'), 'the WebSocket is down');
+  assert.ok(
+    down.multicast!.sessions.some((s) => s.state !== 'open'),
+    'the WebSocket is down',
+  );
 
   gateway = await startGateway();
   const after = await play(page, 25);
   const resumed = after.multicast!.segments;
-  assert.ok(resumed.push > during.push + 4, `push resumed: ${resumed.push - during.push} pushed segments after the restart`);
+  assert.ok(
+    resumed.push > during.push + 4,
+    `push resumed: ${resumed.push - during.push} pushed segments after the restart`,
+  );
   assert.equal(after.stalls, 0, 'no stall through it all');
-  t.diagnostic(`before: ${first.push} push; gateway down 15 s: ${during.unicast - first.unicast} unicast; after restart: ${resumed.push - during.push} push; stalls ${after.stalls}`);
+  t.diagnostic(
+    `before: ${first.push} push; gateway down 15 s: ${during.unicast - first.unicast} unicast; after restart: ${resumed.push - during.push} push; stalls ${after.stalls}`,
+  );
 });
 
-test('the viewer\'s switch turns multicast off (unicast, WebSockets closed) and on again (push resumes), without a stall', { timeout: 150_000 }, async (t) => {
-  const { page } = await openPlayer(t, ['--multicast-group', '232.112.96.31', '--multicast-port', '5730', '--ladder', '640x360@800k']);
+test("the viewer's switch turns multicast off (unicast, WebSockets closed) and on again (push resumes), without a stall", {
+  timeout: 150_000,
+}, async (t) => {
+  const { page } = await openPlayer(t, [
+    '--multicast-group',
+    '232.112.96.31',
+    '--multicast-port',
+    '5730',
+    '--ladder',
+    '640x360@800k',
+  ]);
   const on = (await play(page, 20)).multicast!;
   assert.ok(on.segments.push > 4);
   await page.uncheck('#multicast-switch input');
   const off = (await play(page, 15)).multicast!;
   assert.equal(off.enabled, false);
   assert.equal(off.sessions.length, 0, 'no WebSocket while multicast is off');
-  assert.ok(off.segments.unicast >= on.segments.unicast + 5, `unicast while off: ${off.segments.unicast - on.segments.unicast}`);
-  assert.ok(off.segments.push <= on.segments.push + 4, `no push while off, but for the segments of each track received ahead of the switch: ${on.segments.push} → ${off.segments.push}, unicast ${on.segments.unicast} → ${off.segments.unicast}`);
+  assert.ok(
+    off.segments.unicast >= on.segments.unicast + 5,
+    `unicast while off: ${off.segments.unicast - on.segments.unicast}`,
+  );
+  assert.ok(
+    off.segments.push <= on.segments.push + 4,
+    `no push while off, but for the segments of each track received ahead of the switch: ${on.segments.push} → ${off.segments.push}, unicast ${on.segments.unicast} → ${off.segments.unicast}`,
+  );
   await page.check('#multicast-switch input');
   const again = await play(page, 20);
-  assert.ok(again.multicast!.segments.push >= off.segments.push + 4, `push resumed: ${again.multicast!.segments.push - off.segments.push}`);
+  assert.ok(
+    again.multicast!.segments.push >= off.segments.push + 4,
+    `push resumed: ${again.multicast!.segments.push - off.segments.push}`,
+  );
   assert.equal(again.stalls, 0);
 });
 
-test('the WebSocket pool follows a rendition switch: the new rendition is joined, the old one dropped once idle', { timeout: 150_000 }, async (t) => {
-  const { page } = await openPlayer(t, ['--multicast-group', '232.112.96.41', '--multicast-port', '5740', '--ladder', '320x180@300k,640x360@800k']);
-  await page.waitForFunction(() => document.querySelectorAll('#rendition option').length === 3, null, { timeout: 30_000 });
+test('the WebSocket pool follows a rendition switch: the new rendition is joined, the old one dropped once idle', {
+  timeout: 150_000,
+}, async (t) => {
+  const { page } = await openPlayer(t, [
+    '--multicast-group',
+    '232.112.96.41',
+    '--multicast-port',
+    '5740',
+    '--ladder',
+    '320x180@300k,640x360@800k',
+  ]);
+  await page.waitForFunction(() => document.querySelectorAll('#rendition option').length === 3, null, {
+    timeout: 30_000,
+  });
   await page.selectOption('#rendition', 'video-180p');
   const low = (await play(page, 20)).multicast!;
-  const videoSessions = (m: typeof low) => m.sessions.map((s) => s.representation).filter((r) => r.startsWith('video')).sort();
+  const videoSessions = (m: typeof low) =>
+    m.sessions
+      .map((s) => s.representation)
+      .filter((r) => r.startsWith('video'))
+      .sort();
   assert.deepEqual(videoSessions(low), ['video-180p'], 'only the pinned rendition is joined');
   await page.selectOption('#rendition', 'video-360p');
   const high = await play(page, 25);
   assert.deepEqual(videoSessions(high.multicast!), ['video-360p'], 'the new rendition joined, the old one dropped');
   const recent360 = high.multicast!.recent.filter((r) => r.representation === 'video-360p');
-  assert.ok(recent360.some((r) => r.route === 'push'), 'segments of the new rendition come by push');
+  assert.ok(
+    recent360.some((r) => r.route === 'push'),
+    'segments of the new rendition come by push',
+  );
   assert.equal(high.stalls, 0);
 });

@@ -74,7 +74,26 @@ function setLoss(ns: string, percent: number): void {
   if (percent === 0) return;
   inNs(ns, 'nft', 'add', 'table', 'inet', 'pce');
   inNs(ns, 'nft', 'add', 'chain', 'inet', 'pce', 'in', '{ type filter hook input priority 0 ; }');
-  inNs(ns, 'nft', 'add', 'rule', 'inet', 'pce', 'in', 'udp', 'dport', '5000-5010', 'numgen', 'random', 'mod', '1000', '<', String(percent * 10), 'counter', 'drop');
+  inNs(
+    ns,
+    'nft',
+    'add',
+    'rule',
+    'inet',
+    'pce',
+    'in',
+    'udp',
+    'dport',
+    '5000-5010',
+    'numgen',
+    'random',
+    'mod',
+    '1000',
+    '<',
+    String(percent * 10),
+    'counter',
+    'drop',
+  );
 }
 
 /** Datagrams and bytes the loss rule dropped. */
@@ -100,9 +119,28 @@ interface Summary {
 }
 
 async function receive(ns: string, out: string, ca: string, seconds: number): Promise<Summary> {
-  const child = spawn('ip', ['netns', 'exec', ns, process.execPath, BIN, 'multicast', 'receive', `${ORIGIN}/live/manifest.mpd`, '--output', out, '--ca', ca, '--duration', String(seconds)], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const child = spawn(
+    'ip',
+    [
+      'netns',
+      'exec',
+      ns,
+      process.execPath,
+      BIN,
+      'multicast',
+      'receive',
+      `${ORIGIN}/live/manifest.mpd`,
+      '--output',
+      out,
+      '--ca',
+      ca,
+      '--duration',
+      String(seconds),
+    ],
+    {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   let stdout = '';
   let stderr = '';
   child.stdout.setEncoding('utf8').on('data', (t: string) => (stdout += t));
@@ -121,7 +159,7 @@ function files(dir: string): string[] {
     for (const name of readdirSync(d)) {
       const p = join(d, name);
       if (statSync(p).isDirectory()) walk(p);
-      else out.push('/' + relative(dir, p));
+      else out.push(`/${relative(dir, p)}`);
     }
   };
   walk(dir);
@@ -138,7 +176,8 @@ async function originBytes(path: string): Promise<Buffer> {
 async function segmentBytesServed(): Promise<number> {
   const text = await (await fetch(`http://${SENDER_IP}:8080/metrics`)).text();
   let total = 0;
-  for (const m of text.matchAll(/^pushcast_http_response_body_bytes_total\{route="(?:segment|init)"\} (\d+)/gm)) total += Number(m[1]);
+  for (const m of text.matchAll(/^pushcast_http_response_body_bytes_total\{route="(?:segment|init)"\} (\d+)/gm))
+    total += Number(m[1]);
   return total;
 }
 
@@ -150,16 +189,23 @@ async function checkFolder(dir: string, label: string): Promise<Map<string, numb
   const numbers = new Map<string, number[]>();
   for (const f of list) {
     const m = /^\/live\/([^/]+)\/(\d+)\.m4s$/.exec(f);
-    if (m) numbers.set(m[1]!, [...(numbers.get(m[1]!) ?? []), Number(m[2])].sort((a, b) => a - b));
+    if (m)
+      numbers.set(
+        m[1]!,
+        [...(numbers.get(m[1]!) ?? []), Number(m[2])].sort((a, b) => a - b),
+      );
     assert.ok(readFileSync(join(dir, f)).equals(await originBytes(f)), `${label}: ${f} differs from the origin's`);
   }
   for (const [rep, ns] of numbers) {
-    for (let i = 1; i < ns.length; i++) assert.equal(ns[i], ns[i - 1]! + 1, `${label}: ${rep} has no segment ${ns[i - 1]! + 1}`);
+    for (let i = 1; i < ns.length; i++)
+      assert.equal(ns[i], ns[i - 1]! + 1, `${label}: ${rep} has no segment ${ns[i - 1]! + 1}`);
   }
   return numbers;
 }
 
-test('multicast push between network namespaces: two receivers, byte-identical; 1% and 10% loss repaired by exact ranges; forged pushes refused', { timeout: 240_000 }, async (t) => {
+test('multicast push between network namespaces: two receivers, byte-identical; 1% and 10% loss repaired by exact ranges; forged pushes refused', {
+  timeout: 240_000,
+}, async (t) => {
   setup();
   const state = mkdtempSync(join(os.tmpdir(), 'pushcast-mc-'));
   let serve: RunningServe | undefined;
@@ -169,18 +215,48 @@ test('multicast push between network namespaces: two receivers, byte-identical; 
     rmSync(state, { recursive: true, force: true });
   });
   serve = await startServe(
-    ['--multicast', '--multicast-interface', SENDER_IP, '--public-url', ORIGIN, '--host', '0.0.0.0', '--port', '8080', '--tls-port', '8443', '--ladder', '640x360@800k', '--time-shift', '300', '--state-dir', join(state, 'origin')],
+    [
+      '--multicast',
+      '--multicast-interface',
+      SENDER_IP,
+      '--public-url',
+      ORIGIN,
+      '--host',
+      '0.0.0.0',
+      '--port',
+      '8080',
+      '--tls-port',
+      '8443',
+      '--ladder',
+      '640x360@800k',
+      '--time-shift',
+      '300',
+      '--state-dir',
+      join(state, 'origin'),
+    ],
     { netns: SENDER_NS },
   );
-  const sessions = await Promise.all(['video-360p', 'audio-128k'].map((track) => serve!.waitForLine(new RegExp(`^multicast: ${track} `))));
+  const sessions = await Promise.all(
+    ['video-360p', 'audio-128k'].map((track) => serve!.waitForLine(new RegExp(`^multicast: ${track} `))),
+  );
   const ca = join(state, 'origin', 'tls', 'dev-cert.pem');
-  const [, group, port, source, sessionId] = /^multicast: \S+ ([\d.]+):(\d+) source (\S+) session-id ([0-9a-f]+)/.exec(sessions[0]!)!;
+  const [, group, port, source, sessionId] = /^multicast: \S+ ([\d.]+):(\d+) source (\S+) session-id ([0-9a-f]+)/.exec(
+    sessions[0]!,
+  )!;
 
   // The attacker: forged pushes for the video session all along.
-  const forger = spawn('ip', ['netns', 'exec', SENDER_NS, process.execPath, FORGER, group!, port!, source!, sessionId!, '150'], {
-    stdio: 'ignore',
-    env: { ...process.env, FORGER_AUTHORITY: `${SENDER_IP}:8443`, FORGER_PATH: `/live/video-360p${FORGED_PATH_SUFFIX}` },
-  });
+  const forger = spawn(
+    'ip',
+    ['netns', 'exec', SENDER_NS, process.execPath, FORGER, group!, port!, source!, sessionId!, '150'],
+    {
+      stdio: 'ignore',
+      env: {
+        ...process.env,
+        FORGER_AUTHORITY: `${SENDER_IP}:8443`,
+        FORGER_PATH: `/live/video-360p${FORGED_PATH_SUFFIX}`,
+      },
+    },
+  );
   t.after(() => quiet(() => forger.kill('SIGKILL')));
 
   // 1. No loss: 60 s of the live stream to both receivers.
@@ -194,12 +270,20 @@ test('multicast push between network namespaces: two receivers, byte-identical; 
     assert.ok(video.length >= 25, `receiver ${i + 1}: ${video.length} video segments in 60 s`);
     assert.ok((cleanNumbers[i]!.get('audio-128k') ?? []).length >= 25);
     assert.equal(s.failed, 0);
-    assert.equal(s.repaired + s.unicast + s.gapFilled, 0, `receiver ${i + 1}: without loss, everything arrives by multicast`);
+    assert.equal(
+      s.repaired + s.unicast + s.gapFilled,
+      0,
+      `receiver ${i + 1}: without loss, everything arrives by multicast`,
+    );
     assert.ok(s.complete >= 2 * 25, `receiver ${i + 1}: ${s.complete} complete pushes`);
     assert.ok(s.forged > 0, `receiver ${i + 1} saw the forged packets (${s.forged}) and refused them`);
   }
   assert.deepEqual(files(clean[0]!), files(clean[1]!), 'both receivers wrote the same resources');
-  assert.equal(servedClean, cleanSummaries.reduce((n, s) => n + s.repairBytes, 0), 'the origin served exactly what the receivers fetched by unicast');
+  assert.equal(
+    servedClean,
+    cleanSummaries.reduce((n, s) => n + s.repairBytes, 0),
+    'the origin served exactly what the receivers fetched by unicast',
+  );
 
   // 2. Loss: 1% on the first receiver, 10% on the second, 30 s.
   setLoss(RECEIVER_NS[0]!, 1);
@@ -215,15 +299,25 @@ test('multicast push between network namespaces: two receivers, byte-identical; 
     const s = lossSummaries[i]!;
     assert.equal(s.failed, 0, `lossy receiver ${i + 1}: nothing failed`);
     const share = drops[i]!.packets / (s.packets + drops[i]!.packets);
-    assert.ok(share > (i === 0 ? 0.003 : 0.05), `lossy receiver ${i + 1}: nftables dropped ${drops[i]!.packets} datagrams (${(100 * share).toFixed(1)}%)`);
+    assert.ok(
+      share > (i === 0 ? 0.003 : 0.05),
+      `lossy receiver ${i + 1}: nftables dropped ${drops[i]!.packets} datagrams (${(100 * share).toFixed(1)}%)`,
+    );
   }
   const [one, ten] = lossSummaries as [Summary, Summary];
   assert.ok(ten.repaired > 0, `10%: pushes repaired by ranges (${ten.repaired})`);
-  assert.equal(servedLoss, one.repairBytes + ten.repairBytes, 'the origin served exactly what the receivers fetched by unicast');
+  assert.equal(
+    servedLoss,
+    one.repairBytes + ten.repairBytes,
+    'the origin served exactly what the receivers fetched by unicast',
+  );
   // Only missing bytes are fetched by range: never more than the datagrams dropped carried (whole
   // resources are fetched only where a push's promise or headers were lost: `wholeBytes`).
   for (const [i, s] of lossSummaries.entries()) {
-    assert.ok(s.rangeBytes <= drops[i]!.bytes, `receiver ${i + 1}: ${s.rangeBytes} bytes fetched by range, ${drops[i]!.bytes} bytes dropped`);
+    assert.ok(
+      s.rangeBytes <= drops[i]!.bytes,
+      `receiver ${i + 1}: ${s.rangeBytes} bytes fetched by range, ${drops[i]!.bytes} bytes dropped`,
+    );
   }
   t.diagnostic(
     `clean: ${cleanSummaries.map((s) => `${s.complete} pushes, ${s.repaired} repaired, ${s.forged} refused`).join(' | ')}; ` +

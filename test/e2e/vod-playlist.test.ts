@@ -23,7 +23,16 @@ let browser: Browser;
 
 before(async () => {
   const media = makeVodFolder(join(root, 'media'));
-  serve = await startServe(['--tls-port', 'off', '--ladder', '320x180@300k', '--vod', media, '--state-dir', join(root, 'state')]);
+  serve = await startServe([
+    '--tls-port',
+    'off',
+    '--ladder',
+    '320x180@300k',
+    '--vod',
+    media,
+    '--state-dir',
+    join(root, 'state'),
+  ]);
   browser = await launchChromium();
 });
 
@@ -39,12 +48,17 @@ test('the playlist page plays item 1, then item 2 from the data prefetched while
   const pageErrors: string[] = [];
   page.on('pageerror', (e) => pageErrors.push(e.message));
   await page.goto(new URL('/vod', serve.player).href);
-  const stats = () => page.evaluate(() => (window as unknown as { pushcastStats: () => PlaylistStats }).pushcastStats());
+  const stats = () =>
+    page.evaluate(() => (window as unknown as { pushcastStats: () => PlaylistStats }).pushcastStats());
 
   // Two clips of 4 s and 3 s, packaged on first use: both are played to their end well within 30 s.
-  await page.waitForFunction(() => (window as unknown as { pushcastStats: () => PlaylistStats }).pushcastStats().itemsPlayed >= 2, null, {
-    timeout: 30_000,
-  });
+  await page.waitForFunction(
+    () => (window as unknown as { pushcastStats: () => PlaylistStats }).pushcastStats().itemsPlayed >= 2,
+    null,
+    {
+      timeout: 30_000,
+    },
+  );
   const s = await stats();
   assert.equal(s.mode, 'vod');
   assert.deepEqual(s.errors, []);

@@ -16,7 +16,15 @@ import { startServe } from '../support/pushcast-process.js';
 
 test('a Node viewer receives the live broadcast over Warp, byte-identical to HTTP', async (t) => {
   const state = mkdtempSync(join(os.tmpdir(), 'pushcast-warp-live-'));
-  const serve = await startServe(['--ladder', '320x180@300k', '--no-multicast', '--warp-token', 'letmein', '--state-dir', state]);
+  const serve = await startServe([
+    '--ladder',
+    '320x180@300k',
+    '--no-multicast',
+    '--warp-token',
+    'letmein',
+    '--state-dir',
+    state,
+  ]);
   t.after(async () => {
     await serve.stop();
     rmSync(state, { recursive: true, force: true });
@@ -26,7 +34,10 @@ test('a Node viewer receives the live broadcast over Warp, byte-identical to HTT
   const url = `https://localhost:${port}/warp/live`;
   const ca = readFileSync(join(state, 'tls', 'dev-cert.pem'), 'utf8');
 
-  await assert.rejects(WarpClient.connect(`${url}?token=wrong`, { sink: {}, bufferMs: 2000, ca }), (e: unknown) => e instanceof SessionRefusedError && e.status === 403);
+  await assert.rejects(
+    WarpClient.connect(`${url}?token=wrong`, { sink: {}, bufferMs: 2000, ca }),
+    (e: unknown) => e instanceof SessionRefusedError && e.status === 403,
+  );
 
   const inits = new Map<string, Uint8Array>();
   const parts = new Map<string, Uint8Array[]>();
@@ -44,7 +55,8 @@ test('a Node viewer receives the live broadcast over Warp, byte-identical to HTT
   });
   t.after(() => client.close());
   const end = Date.now() + 30_000;
-  while (completed.filter((s) => s.track.startsWith('video')).length < 3 && Date.now() < end) await new Promise((r) => setTimeout(r, 200));
+  while (completed.filter((s) => s.track.startsWith('video')).length < 3 && Date.now() < end)
+    await new Promise((r) => setTimeout(r, 200));
   const catalog = client.consumer.catalog!;
   assert.deepEqual(catalog.tracks.map((t) => t.kind).sort(), ['audio', 'video']);
   const fetch = createNodeFetch({ ca });
@@ -57,11 +69,18 @@ test('a Node viewer receives the live broadcast over Warp, byte-identical to HTT
   for (const segment of completed) {
     const response = await fetch(`${https}${segment.path}`);
     assert.equal(response.status, 200, segment.path);
-    assert.deepEqual(new Uint8Array(Buffer.concat(parts.get(segment.path!)!)), new Uint8Array(await response.arrayBuffer()), segment.path);
+    assert.deepEqual(
+      new Uint8Array(Buffer.concat(parts.get(segment.path!)!)),
+      new Uint8Array(await response.arrayBuffer()),
+      segment.path,
+    );
   }
   for (const track of catalog.tracks) {
     const times = completed.filter((s) => s.track === track.id).map((s) => s.decodeTime);
-    assert.deepEqual(times, [...times].sort((a, b) => a - b));
+    assert.deepEqual(
+      times,
+      [...times].sort((a, b) => a - b),
+    );
   }
   assert.deepEqual(skipped, []);
 
@@ -78,11 +97,19 @@ test('a Node viewer receives the live broadcast over Warp, byte-identical to HTT
   });
   t.after(() => ws.close());
   const wsEnd = Date.now() + 20_000;
-  while (wsCompleted.filter((s) => s.track.startsWith('video')).length < 2 && Date.now() < wsEnd) await new Promise((r) => setTimeout(r, 200));
-  assert.ok(wsCompleted.filter((s) => s.track.startsWith('video')).length >= 2, 'two video segments over the WebSocket fallback');
+  while (wsCompleted.filter((s) => s.track.startsWith('video')).length < 2 && Date.now() < wsEnd)
+    await new Promise((r) => setTimeout(r, 200));
+  assert.ok(
+    wsCompleted.filter((s) => s.track.startsWith('video')).length >= 2,
+    'two video segments over the WebSocket fallback',
+  );
   for (const segment of wsCompleted) {
     const response = await fetch(`${https}${segment.path}`);
-    assert.deepEqual(new Uint8Array(Buffer.concat(viaWs.get(segment.path!)!)), new Uint8Array(await response.arrayBuffer()), `${segment.path} over WebSocket`);
+    assert.deepEqual(
+      new Uint8Array(Buffer.concat(viaWs.get(segment.path!)!)),
+      new Uint8Array(await response.arrayBuffer()),
+      `${segment.path} over WebSocket`,
+    );
   }
 
   // /metrics counts both sessions, the refused one, their streams and bytes, and the QUIC connection.
@@ -96,15 +123,24 @@ test('a Node viewer receives the live broadcast over Warp, byte-identical to HTT
   assert.ok(sample('pushcast_warp_sessions_accepted_total{transport="websocket"}') >= 1);
   assert.equal(sample('pushcast_warp_sessions_refused_total{status="403"}'), 1, 'the wrong token');
   assert.equal(sample('pushcast_warp_sessions'), 2);
-  assert.ok(sample('pushcast_warp_streams_total{outcome="opened"}') >= sample('pushcast_warp_streams_total{outcome="finished"}'));
+  assert.ok(
+    sample('pushcast_warp_streams_total{outcome="opened"}') >=
+      sample('pushcast_warp_streams_total{outcome="finished"}'),
+  );
   assert.ok(sample('pushcast_warp_streams_total{outcome="finished"}') >= completed.length + wsCompleted.length);
   assert.ok(sample('pushcast_warp_bytes_total') > 0);
   assert.ok(sample('pushcast_warp_backlog_bytes') >= 0);
   assert.ok(sample('pushcast_quic_connections_total') >= 1);
   assert.ok(sample('pushcast_quic_connections') >= 1);
-  assert.ok(sample('pushcast_quic_packets_total{direction="in"}') > 0 && sample('pushcast_quic_packets_total{direction="out"}') > 0);
-  assert.ok(sample('pushcast_quic_bytes_total{direction="in"}') > 0 && sample('pushcast_quic_bytes_total{direction="out"}') > 0);
+  assert.ok(
+    sample('pushcast_quic_packets_total{direction="in"}') > 0 &&
+      sample('pushcast_quic_packets_total{direction="out"}') > 0,
+  );
+  assert.ok(
+    sample('pushcast_quic_bytes_total{direction="in"}') > 0 && sample('pushcast_quic_bytes_total{direction="out"}') > 0,
+  );
   const declared = metrics.match(/^# TYPE pushcast_(warp|quic)_\w+/gm) ?? [];
   assert.ok(declared.length >= 10, `${declared.length} Warp and QUIC metrics`);
-  for (const type of declared) assert.match(metrics, new RegExp(`^# HELP ${type.slice('# TYPE '.length)} \\w`, 'm'), 'a HELP line in words');
+  for (const type of declared)
+    assert.match(metrics, new RegExp(`^# HELP ${type.slice('# TYPE '.length)} \\w`, 'm'), 'a HELP line in words');
 });

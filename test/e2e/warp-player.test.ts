@@ -26,21 +26,29 @@ import type { WarpPlayerStats } from '../../src/web/warp/stats.js';
 import { launchChromium } from '../support/browser.js';
 import { startServe, type RunningServe } from '../support/pushcast-process.js';
 
-const stats = (page: Page) => page.evaluate(() => (window as unknown as { pushcastStats: () => WarpPlayerStats }).pushcastStats());
+const stats = (page: Page) =>
+  page.evaluate(() => (window as unknown as { pushcastStats: () => WarpPlayerStats }).pushcastStats());
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Polls the page's stats until `ok` holds; fails with the last snapshot after `ms`. */
-async function until(page: Page, what: string, ok: (s: WarpPlayerStats) => boolean, ms = 20_000): Promise<WarpPlayerStats> {
+async function until(
+  page: Page,
+  what: string,
+  ok: (s: WarpPlayerStats) => boolean,
+  ms = 20_000,
+): Promise<WarpPlayerStats> {
   const end = Date.now() + ms;
   for (;;) {
     const s = await stats(page);
     if (ok(s)) return s;
-    if (Date.now() > end) assert.fail(`${what} within ${ms / 1000} s; the page says ${JSON.stringify({ ...s, recent: undefined })}`);
+    if (Date.now() > end)
+      assert.fail(`${what} within ${ms / 1000} s; the page says ${JSON.stringify({ ...s, recent: undefined })}`);
     await sleep(500);
   }
 }
 
-const playing = (s: WarpPlayerStats) => s.transport !== null && s.segmentsReceived >= 3 && s.framesShown > 0 && s.latencyMs !== null;
+const playing = (s: WarpPlayerStats) =>
+  s.transport !== null && s.segmentsReceived >= 3 && s.framesShown > 0 && s.latencyMs !== null;
 
 /** Plays, then checks that frames keep coming and the latency is near the target. */
 async function assertPlays(page: Page, transport: 'webtransport' | 'websocket'): Promise<WarpPlayerStats> {
@@ -51,7 +59,10 @@ async function assertPlays(page: Page, transport: 'webtransport' | 'websocket'):
   assert.ok(s.framesShown > first.framesShown, `frames keep coming (${first.framesShown} → ${s.framesShown})`);
   assert.ok(s.segmentsReceived >= 3, `${s.segmentsReceived} segments received`);
   assert.equal(s.segmentsSkipped, 0, 'nothing skipped');
-  assert.ok(s.latencyMs !== null && s.latencyMs > 0 && s.latencyMs < s.targetLatencyMs + 3000, `latency ${s.latencyMs} ms for a target of ${s.targetLatencyMs} ms`);
+  assert.ok(
+    s.latencyMs !== null && s.latencyMs > 0 && s.latencyMs < s.targetLatencyMs + 3000,
+    `latency ${s.latencyMs} ms for a target of ${s.targetLatencyMs} ms`,
+  );
   return s;
 }
 
@@ -60,30 +71,70 @@ test('the playhead rule: start at live − target, catch up, jump holes, speed u
   const base = { target: 2, started: true, stuck: false };
   // Not started: waits until the position live − target is buffered, then starts there (not earlier: media
   // buffered ahead of it is not due yet).
-  assert.deepEqual(planPlayhead({ ranges: [r(10, 11)], currentTime: 0, target: 2, live: 11.5, started: false, stuck: false }), { rate: 1 });
-  assert.deepEqual(planPlayhead({ ranges: [r(10, 11.8)], currentTime: 0, target: 2, live: 12, started: false, stuck: false }), { seek: 10, why: 'start', rate: 1 });
-  assert.deepEqual(planPlayhead({ ranges: [r(10, 13)], currentTime: 0, target: 2, live: 13.3, started: false, stuck: false }), { seek: 11.3, why: 'start', rate: 1 });
+  assert.deepEqual(
+    planPlayhead({ ranges: [r(10, 11)], currentTime: 0, target: 2, live: 11.5, started: false, stuck: false }),
+    { rate: 1 },
+  );
+  assert.deepEqual(
+    planPlayhead({ ranges: [r(10, 11.8)], currentTime: 0, target: 2, live: 12, started: false, stuck: false }),
+    { seek: 10, why: 'start', rate: 1 },
+  );
+  assert.deepEqual(
+    planPlayhead({ ranges: [r(10, 13)], currentTime: 0, target: 2, live: 13.3, started: false, stuck: false }),
+    { seek: 11.3, why: 'start', rate: 1 },
+  );
   // Without a live point, the buffered edge stands in for it: waits until the buffer spans the target.
-  assert.deepEqual(planPlayhead({ ranges: [r(10, 11)], currentTime: 0, target: 2, started: false, stuck: false }), { rate: 1 });
-  assert.deepEqual(planPlayhead({ ranges: [r(10, 13)], currentTime: 0, target: 2, started: false, stuck: false }), { seek: 11, why: 'start', rate: 1 });
+  assert.deepEqual(planPlayhead({ ranges: [r(10, 11)], currentTime: 0, target: 2, started: false, stuck: false }), {
+    rate: 1,
+  });
+  assert.deepEqual(planPlayhead({ ranges: [r(10, 13)], currentTime: 0, target: 2, started: false, stuck: false }), {
+    seek: 11,
+    why: 'start',
+    rate: 1,
+  });
   // Behind live − target by more than the slack: seek there.
-  assert.deepEqual(planPlayhead({ ...base, ranges: [r(0, 20)], currentTime: 15, live: 20.2 }), { seek: 18.2, why: 'behind', rate: 1 });
+  assert.deepEqual(planPlayhead({ ...base, ranges: [r(0, 20)], currentTime: 15, live: 20.2 }), {
+    seek: 18.2,
+    why: 'behind',
+    rate: 1,
+  });
   // A hole (the cut end of a segment): the playhead stuck before it, or in it, jumps to where media continues…
-  assert.deepEqual(planPlayhead({ ...base, ranges: [r(0, 10), r(10.5, 11.5)], currentTime: 9.8, live: 11.9, stuck: true }), { seek: 10.51, why: 'gap', rate: 1 });
-  assert.deepEqual(planPlayhead({ ...base, ranges: [r(0, 10), r(12, 13.5)], currentTime: 11, live: 13.2, stuck: true }), { seek: 12.01, why: 'gap', rate: 1 });
+  assert.deepEqual(
+    planPlayhead({ ...base, ranges: [r(0, 10), r(10.5, 11.5)], currentTime: 9.8, live: 11.9, stuck: true }),
+    { seek: 10.51, why: 'gap', rate: 1 },
+  );
+  assert.deepEqual(
+    planPlayhead({ ...base, ranges: [r(0, 10), r(12, 13.5)], currentTime: 11, live: 13.2, stuck: true }),
+    { seek: 12.01, why: 'gap', rate: 1 },
+  );
   // …or, reaching its end while playing, jumps without waiting to be stuck, to live − target where that is buffered.
-  assert.deepEqual(planPlayhead({ ...base, ranges: [r(0, 10), r(10.5, 12.5)], currentTime: 9.97, live: 12.2 }), { seek: 10.51, why: 'gap', rate: 1 });
-  assert.deepEqual(planPlayhead({ ...base, ranges: [r(0, 10), r(10.4, 12.5)], currentTime: 10.3, live: 12.55, stuck: true }), { seek: 10.55, why: 'gap', rate: 1 });
+  assert.deepEqual(planPlayhead({ ...base, ranges: [r(0, 10), r(10.5, 12.5)], currentTime: 9.97, live: 12.2 }), {
+    seek: 10.51,
+    why: 'gap',
+    rate: 1,
+  });
+  assert.deepEqual(
+    planPlayhead({ ...base, ranges: [r(0, 10), r(10.4, 12.5)], currentTime: 10.3, live: 12.55, stuck: true }),
+    { seek: 10.55, why: 'gap', rate: 1 },
+  );
   // Not stuck, short of the end of a range followed by another: on the way, not yet.
-  assert.deepEqual(planPlayhead({ ...base, ranges: [r(0, 10), r(10.5, 11.5)], currentTime: 9.8, live: 11.8 }), { rate: 1 });
+  assert.deepEqual(planPlayhead({ ...base, ranges: [r(0, 10), r(10.5, 11.5)], currentTime: 9.8, live: 11.8 }), {
+    rate: 1,
+  });
   // Far behind with a hole in the way: the catch-up seek lands where media continues.
-  assert.deepEqual(planPlayhead({ ...base, ranges: [r(0, 10), r(12, 13.5)], currentTime: 9.8, live: 13.5, stuck: true }), { seek: 12.01, why: 'behind', rate: 1 });
+  assert.deepEqual(
+    planPlayhead({ ...base, ranges: [r(0, 10), r(12, 13.5)], currentTime: 9.8, live: 13.5, stuck: true }),
+    { seek: 12.01, why: 'behind', rate: 1 },
+  );
   // Behind by a little: a little faster, at most 1.1x; at the target: 1.0x.
   const faster = planPlayhead({ ...base, ranges: [r(0, 20)], currentTime: 17.9, live: 20.1 });
   assert.ok(faster.seek === undefined && faster.rate > 1 && faster.rate <= 1.1, JSON.stringify(faster));
   assert.deepEqual(planPlayhead({ ...base, ranges: [r(0, 20)], currentTime: 18, live: 20 }), { rate: 1 });
   // Ahead of a raised target: hold until the playhead is that far behind; a shrinking buffer alone is no reason to hold.
-  assert.deepEqual(planPlayhead({ ...base, ranges: [r(0, 20)], currentTime: 19, target: 5, live: 20.1, targetRaised: true }), { rate: 1, hold: true });
+  assert.deepEqual(
+    planPlayhead({ ...base, ranges: [r(0, 20)], currentTime: 19, target: 5, live: 20.1, targetRaised: true }),
+    { rate: 1, hold: true },
+  );
   assert.deepEqual(planPlayhead({ ...base, ranges: [r(0, 20)], currentTime: 19, target: 5, live: 20.1 }), { rate: 1 });
 });
 
@@ -96,7 +147,17 @@ describe('the Warp player page, from pushcast serve', () => {
   before(async () => {
     state = mkdtempSync(join(os.tmpdir(), 'pushcast-warp-player-'));
     // Any address (dual stack): Chromium tries ::1 for localhost and, over QUIC, does not fall back to 127.0.0.1.
-    serve = await startServe(['--ladder', '320x180@300k', '--no-multicast', '--warp-token', 'letmein', '--state-dir', state, '--host', '0.0.0.0']);
+    serve = await startServe([
+      '--ladder',
+      '320x180@300k',
+      '--no-multicast',
+      '--warp-token',
+      'letmein',
+      '--state-dir',
+      state,
+      '--host',
+      '0.0.0.0',
+    ]);
     playerUrl = (await serve.waitForLine(/^warp player: /)).replace(/^warp player: /, '');
     browser = await launchChromium();
   });
@@ -106,7 +167,9 @@ describe('the Warp player page, from pushcast serve', () => {
     rmSync(state, { recursive: true, force: true });
   });
 
-  test('plays over WebTransport: frames, segments, nothing skipped, latency near the target', { timeout: 40_000 }, async () => {
+  test('plays over WebTransport: frames, segments, nothing skipped, latency near the target', {
+    timeout: 40_000,
+  }, async () => {
     assert.match(playerUrl, /^http:\/\/localhost:\d+\/warp\/$/, 'serve prints the page, on a secure-context origin');
     const page = await browser.newPage();
     await page.goto(`${playerUrl}?token=letmein`);
@@ -147,7 +210,13 @@ async function startDrivenServer() {
   const certificate = developmentCertificate(join(dir, 'tls'));
   const metrics = new OriginMetrics();
   const stream = new LiveStream({
-    source: { input: { kind: 'test-pattern' }, video: parseLadder('320x180@300k'), audio: DEFAULT_AUDIO, frameRate: 25, passthrough: false },
+    source: {
+      input: { kind: 'test-pattern' },
+      video: parseLadder('320x180@300k'),
+      audio: DEFAULT_AUDIO,
+      frameRate: 25,
+      passthrough: false,
+    },
     segmentDuration: 2,
     chunkDuration: 0.2,
     timeShiftBufferDepth: 30,
@@ -157,11 +226,25 @@ async function startDrivenServer() {
   const router = new SessionRouter();
   const warp = new WarpServer();
   router.route(WARP_PATH, warp);
-  const origin = new Origin({ window: stream.window, timeline: stream.timeline, metrics, webRoot: WEB_ROOT, lowLatency: true, chunkDuration: 0.2, targetLatency: 3, webTransport: router });
+  const origin = new Origin({
+    window: stream.window,
+    timeline: stream.timeline,
+    metrics,
+    webRoot: WEB_ROOT,
+    lowLatency: true,
+    chunkDuration: 0.2,
+    targetLatency: 3,
+    webTransport: router,
+  });
   const addresses = await origin.listen({ host: '0.0.0.0', port: 0, tlsPort: 0, certificate, http3: true });
   stream.start();
   await stream.whenLive();
-  const producer = new WarpProducer({ broadcast: 'live', window: stream.window, timeline: stream.timeline, policy: 'newest-first' });
+  const producer = new WarpProducer({
+    broadcast: 'live',
+    window: stream.window,
+    timeline: stream.timeline,
+    policy: 'newest-first',
+  });
   let dropVideo = 0;
   const dropped: string[] = [];
   const filtered = Object.assign(new EventEmitter(), {
@@ -208,18 +291,31 @@ describe('the Warp player page, against a server the test drives', () => {
     await server?.close();
   });
 
-  test('a video segment that never comes: skipped after the target, the hole passed, playback goes on', { timeout: 40_000 }, async () => {
+  test('a video segment that never comes: skipped after the target, the hole passed, playback goes on', {
+    timeout: 40_000,
+  }, async () => {
     const page = await browser.newPage();
     await page.goto(server.player);
     await until(page, 'playback', playing);
     server.dropNextVideoSegment();
     // The playhead passes the hole by a gap jump, or, when it had to wait at the hole, by the catch-up seek.
-    const skipped = await until(page, 'the skip and the hole passed', (s) => s.segmentsSkipped >= 1 && s.gapJumps + s.catchUpSeeks >= 1 && s.state === 'playing', 20_000);
+    const skipped = await until(
+      page,
+      'the skip and the hole passed',
+      (s) => s.segmentsSkipped >= 1 && s.gapJumps + s.catchUpSeeks >= 1 && s.state === 'playing',
+      20_000,
+    );
     assert.equal(server.dropped.length, 1);
-    assert.ok(skipped.recent.some((r) => r.state === 'skipped' && r.track.startsWith('video')), 'the panel lists the skipped segment');
+    assert.ok(
+      skipped.recent.some((r) => r.state === 'skipped' && r.track.startsWith('video')),
+      'the panel lists the skipped segment',
+    );
     const s = await until(page, 'frames after the hole', (x) => x.framesShown > skipped.framesShown + 25, 10_000);
     assert.equal(s.segmentsSkipped, 1, 'only the dropped segment');
-    assert.ok(s.latencyMs !== null && s.latencyMs < s.targetLatencyMs + 3000, `latency ${s.latencyMs} ms after the hole`);
+    assert.ok(
+      s.latencyMs !== null && s.latencyMs < s.targetLatencyMs + 3000,
+      `latency ${s.latencyMs} ms after the hole`,
+    );
     await page.close();
   });
 
@@ -232,17 +328,30 @@ describe('the Warp player page, against a server the test drives', () => {
     for (let i = 0; i < 20 && server.warp.stats().sessions !== 1; i++) await sleep(250);
     assert.equal(server.warp.stats().sessions, 1);
     await server.warp.goaway(server.warpUrl, 1500); // tells the session to move, waits the grace period, closes it with code 1
-    const moved = await until(page, 'the GOAWAY followed', (s) => s.goaways === 1 && s.errors.some((e) => /closed after GOAWAY \(code 1/.test(e)), 10_000);
+    const moved = await until(
+      page,
+      'the GOAWAY followed',
+      (s) => s.goaways === 1 && s.errors.some((e) => /closed after GOAWAY \(code 1/.test(e)),
+      10_000,
+    );
     assert.equal(moved.sessionsOpened, 2);
     assert.equal(moved.transport, 'webtransport');
     for (let i = 0; i < 20 && server.warp.stats().sessions !== 1; i++) await sleep(250);
     assert.equal(server.warp.stats().sessions, 1, 'the old session is gone, the new one stays');
     // The segment under way on the old session when it closed is cut short (the consumer dropped the new
     // session's copy as a duplicate): a hole of up to a segment, which the playhead jumps.
-    const s = await until(page, 'playback on the new session', (x) => x.framesShown > moved.framesShown + 25 && x.state === 'playing', 15_000);
+    const s = await until(
+      page,
+      'playback on the new session',
+      (x) => x.framesShown > moved.framesShown + 25 && x.state === 'playing',
+      15_000,
+    );
     assert.equal(s.segmentsSkipped, 0, 'nothing skipped in the move');
     assert.ok(!s.errors.some((e) => /reconnecting|could not be followed/.test(e)), s.errors.join('\n'));
-    assert.ok(s.latencyMs !== null && s.latencyMs < s.targetLatencyMs + 3000, `latency ${s.latencyMs} ms after the move`);
+    assert.ok(
+      s.latencyMs !== null && s.latencyMs < s.targetLatencyMs + 3000,
+      `latency ${s.latencyMs} ms after the move`,
+    );
     await page.close();
   });
 });

@@ -19,7 +19,10 @@ import { runPushcast, startServe } from '../support/pushcast-process.js';
 async function startRelay(args: string[]) {
   const relay = runPushcast('relay', ['--port', '0', '--host', '127.0.0.1', ...args], { timeoutMs: 20_000 });
   // The development certificate is checked by name: localhost (as test/e2e/warp-live.test.ts does).
-  const url = async (name: string) => (await relay.waitForLine(new RegExp(`^${name}: \\S+$`))).replace(`${name}: `, '').replace('//127.0.0.1:', '//localhost:');
+  const url = async (name: string) =>
+    (await relay.waitForLine(new RegExp(`^${name}: \\S+$`)))
+      .replace(`${name}: `, '')
+      .replace('//127.0.0.1:', '//localhost:');
   try {
     return { relay: await url('relay'), metrics: await url('metrics'), lines: relay.lines, stop: () => relay.stop() };
   } catch (error) {
@@ -30,7 +33,15 @@ async function startRelay(args: string[]) {
 
 test('pushcast serve → pushcast relay → pushcast relay → a Node viewer: byte-identical to HTTP', async (t) => {
   const state = mkdtempSync(join(os.tmpdir(), 'pushcast-warp-relay-'));
-  const serve = await startServe(['--ladder', '320x180@300k', '--no-multicast', '--warp-token', 'origin-token', '--state-dir', state]);
+  const serve = await startServe([
+    '--ladder',
+    '320x180@300k',
+    '--no-multicast',
+    '--warp-token',
+    'origin-token',
+    '--state-dir',
+    state,
+  ]);
   const stops: (() => Promise<unknown>)[] = [() => serve.stop()];
   t.after(async () => {
     for (const stop of stops.reverse()) await stop();
@@ -40,13 +51,34 @@ test('pushcast serve → pushcast relay → pushcast relay → a Node viewer: by
   const ca = join(state, 'tls', 'dev-cert.pem');
   const caText = readFileSync(ca, 'utf8');
 
-  const r1 = await startRelay(['--upstream', `https://localhost:${new URL(https).port}/warp/live?token=origin-token`, '--ca', ca, '--state-dir', state, '--token', 'edge-token']);
+  const r1 = await startRelay([
+    '--upstream',
+    `https://localhost:${new URL(https).port}/warp/live?token=origin-token`,
+    '--ca',
+    ca,
+    '--state-dir',
+    state,
+    '--token',
+    'edge-token',
+  ]);
   stops.push(r1.stop);
-  const r2 = await startRelay(['--upstream', `${r1.relay}?token=edge-token`, '--ca', ca, '--state-dir', state, '--reorder', 'oldest-first']);
+  const r2 = await startRelay([
+    '--upstream',
+    `${r1.relay}?token=edge-token`,
+    '--ca',
+    ca,
+    '--state-dir',
+    state,
+    '--reorder',
+    'oldest-first',
+  ]);
   stops.push(r2.stop);
   assert.match(r2.relay, /^https:\/\/localhost:\d+\/warp\/live$/, 'printed as https://127.0.0.1:<port>/warp/live');
 
-  await assert.rejects(WarpClient.connect(`${r1.relay}?token=wrong`, { sink: {}, bufferMs: 2000, ca: caText }), (e: unknown) => e instanceof SessionRefusedError && e.status === 403);
+  await assert.rejects(
+    WarpClient.connect(`${r1.relay}?token=wrong`, { sink: {}, bufferMs: 2000, ca: caText }),
+    (e: unknown) => e instanceof SessionRefusedError && e.status === 403,
+  );
 
   const inits = new Map<string, Uint8Array>();
   const parts = new Map<string, Uint8Array[]>();
@@ -71,7 +103,9 @@ test('pushcast serve → pushcast relay → pushcast relay → a Node viewer: by
     const by = Date.now() + 5000;
     while (!client.consumer.catalog && Date.now() < by) await new Promise((r) => setTimeout(r, 100));
     if (client.consumer.catalog) break;
-    t.diagnostic(`viewer attempt ${attempt}: no catalog in 5 s (the client's lost-first-streams race); connecting again`);
+    t.diagnostic(
+      `viewer attempt ${attempt}: no catalog in 5 s (the client's lost-first-streams race); connecting again`,
+    );
     await client.close();
     for (const m of [inits, parts]) m.clear();
     completed.length = 0;
@@ -80,11 +114,27 @@ test('pushcast serve → pushcast relay → pushcast relay → a Node viewer: by
   }
   stops.push(() => client.close());
   const end = Date.now() + 40_000;
-  while (completed.filter((s) => s.track.startsWith('video')).length < 3 && Date.now() < end) await new Promise((r) => setTimeout(r, 200));
+  while (completed.filter((s) => s.track.startsWith('video')).length < 3 && Date.now() < end)
+    await new Promise((r) => setTimeout(r, 200));
   const fetch = createNodeFetch({ ca: caText });
-  const relayMetrics = async () => (await Promise.all([r1, r2].map(async (r) => (await (await fetch(r.metrics)).text()).split('\n').filter((l) => l.startsWith('pushcast_relay_')).join('\n')))).join('\n---\n');
+  const relayMetrics = async () =>
+    (
+      await Promise.all(
+        [r1, r2].map(async (r) =>
+          (
+            await (await fetch(r.metrics)).text()
+          )
+            .split('\n')
+            .filter((l) => l.startsWith('pushcast_relay_'))
+            .join('\n'),
+        ),
+      )
+    ).join('\n---\n');
   const catalog = client.consumer.catalog;
-  assert.ok(catalog, `a catalog within 40 s; the relays' metrics:\n${await relayMetrics()}\nviewer: ${JSON.stringify(client.consumer.stats())}`);
+  assert.ok(
+    catalog,
+    `a catalog within 40 s; the relays' metrics:\n${await relayMetrics()}\nviewer: ${JSON.stringify(client.consumer.stats())}`,
+  );
   assert.deepEqual(catalog.tracks.map((t) => t.kind).sort(), ['audio', 'video']);
   assert.equal(catalog.orderPolicy, 'oldest-first', 'the second relay rewrote the order and says so');
   for (const track of catalog.tracks) {
@@ -96,14 +146,25 @@ test('pushcast serve → pushcast relay → pushcast relay → a Node viewer: by
   for (const segment of completed) {
     const response = await fetch(`${https}${segment.path}`);
     assert.equal(response.status, 200, segment.path);
-    assert.deepEqual(new Uint8Array(Buffer.concat(parts.get(segment.path!)!)), new Uint8Array(await response.arrayBuffer()), segment.path);
+    assert.deepEqual(
+      new Uint8Array(Buffer.concat(parts.get(segment.path!)!)),
+      new Uint8Array(await response.arrayBuffer()),
+      segment.path,
+    );
     assert.ok(segment.order >= 0, `${segment.path}: oldest-first order (PTS) on the wire, got ${segment.order}`);
   }
   for (const track of catalog.tracks) {
     const times = completed.filter((s) => s.track === track.id).map((s) => s.decodeTime);
-    assert.deepEqual(times, [...times].sort((a, b) => a - b));
+    assert.deepEqual(
+      times,
+      [...times].sort((a, b) => a - b),
+    );
   }
-  assert.deepEqual(skipped, [], `nothing skipped; the relays' metrics:\n${await relayMetrics()}\nviewer: ${JSON.stringify(client.consumer.stats())}`);
+  assert.deepEqual(
+    skipped,
+    [],
+    `nothing skipped; the relays' metrics:\n${await relayMetrics()}\nviewer: ${JSON.stringify(client.consumer.stats())}`,
+  );
 
   // Each relay's TCP port: Prometheus metrics and the certificate hashes, in the origin's shape.
   const m1 = await (await fetch(r1.metrics)).text();
@@ -113,7 +174,10 @@ test('pushcast serve → pushcast relay → pushcast relay → a Node viewer: by
   const forwarded = Number(/^pushcast_relay_streams_forwarded_total (\d+)$/m.exec(m1)?.[1]);
   assert.ok(forwarded >= 3 + 6, `r1 forwarded ${forwarded} streams`);
   const infoUrl = new URL('/.well-known/pushcast/webtransport.json', r2.relay).href;
-  const info = (await (await fetch(infoUrl)).json()) as { port: number; serverCertificateHashes: { algorithm: string; value: string }[] };
+  const info = (await (await fetch(infoUrl)).json()) as {
+    port: number;
+    serverCertificateHashes: { algorithm: string; value: string }[];
+  };
   assert.equal(info.port, Number(new URL(r2.relay).port));
   assert.equal(info.serverCertificateHashes[0]?.algorithm, 'sha-256');
   assert.match(info.serverCertificateHashes[0]!.value, /^[0-9a-f]{64}$/);

@@ -27,9 +27,14 @@ test.after(() => rmSync(dir, { recursive: true, force: true }));
 
 /** A page origin that is a secure context (http://localhost is one), serving an empty page. */
 async function pageServer(): Promise<{ url: string; close: () => Promise<void> }> {
-  const server = http.createServer((_req, res) => res.writeHead(200, { 'content-type': 'text/html' }).end('<!doctype html><title>pushcast test</title>'));
+  const server = http.createServer((_req, res) =>
+    res.writeHead(200, { 'content-type': 'text/html' }).end('<!doctype html><title>pushcast test</title>'),
+  );
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
-  return { url: `http://localhost:${(server.address() as AddressInfo).port}/`, close: () => new Promise((r) => server.close(() => r())) };
+  return {
+    url: `http://localhost:${(server.address() as AddressInfo).port}/`,
+    close: () => new Promise((r) => server.close(() => r())),
+  };
 }
 
 const SEGMENTS = 6;
@@ -40,7 +45,10 @@ test('Chromium opens a WebTransport session with serverCertificateHashes: priori
   const router = new SessionRouter().route('/wt', {
     session: (session) => {
       sessions.push(session);
-      session.on('stream', (stream) => void stream.readAll().then((bytes) => (stream.bidirectional ? stream.end(bytes) : undefined)));
+      session.on(
+        'stream',
+        (stream) => void stream.readAll().then((bytes) => (stream.bidirectional ? stream.end(bytes) : undefined)),
+      );
       session.on('datagram', (d) => {
         const text = new TextDecoder().decode(d);
         if (text === 'segments') {
@@ -60,7 +68,13 @@ test('Chromium opens a WebTransport session with serverCertificateHashes: priori
       });
     },
   });
-  const server = await QuicEndpoint.listen({ alpn: [H3_ALPN], key: certificate.key, cert: certificate.cert, host: '127.0.0.1', port: 0 });
+  const server = await QuicEndpoint.listen({
+    alpn: [H3_ALPN],
+    key: certificate.key,
+    cert: certificate.cert,
+    host: '127.0.0.1',
+    port: 0,
+  });
   server.on('connection', (conn) => serveHttp3Sessions(conn, { router }));
   const page0 = await pageServer();
   const browser = await launchChromium();
@@ -90,7 +104,7 @@ test('Chromium opens a WebTransport session with serverCertificateHashes: priori
         }
         const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
         let at = 0;
-        for (const p of parts) (out.set(p, at), (at += p.length));
+        for (const p of parts) out.set(p, at), (at += p.length);
         return out;
       };
 
@@ -99,7 +113,7 @@ test('Chromium opens a WebTransport session with serverCertificateHashes: priori
       for (let i = 0; i < 20 && !echo; i++) {
         await send('hello');
         const got = await Promise.race([datagrams.read(), new Promise<undefined>((r) => setTimeout(r, 200))]);
-        if (got && got.value) echo = new TextDecoder().decode(got.value);
+        if (got?.value) echo = new TextDecoder().decode(got.value);
       }
 
       // A client bidirectional stream, echoed.
@@ -159,11 +173,16 @@ test('Chromium loads the player page, the MPD and segments from the origin over 
   f.now += 4500;
   const o = await startOrigin(f, { webRoot: WEB_ROOT }, certificate, true, '0.0.0.0'); // as `pushcast serve` listens: localhost is ::1 to Chromium
   const port = Number(new URL(o.tls!).port);
-  const spki = createHash('sha256').update(new X509Certificate(certificate.cert).publicKey.export({ type: 'spki', format: 'der' })).digest('base64');
+  const spki = createHash('sha256')
+    .update(new X509Certificate(certificate.cert).publicKey.export({ type: 'spki', format: 'der' }))
+    .digest('base64');
   // The development certificate chains to no known root, and Chromium takes an Alt-Svc alternative only
   // from a certificate that does; so, as a developer would, QUIC is forced on for the origin and the
   // certificate's key is accepted. (The Alt-Svc advertisement itself is checked in test/origin/http3.test.ts.)
-  const browser = await launchChromium([`--ignore-certificate-errors-spki-list=${spki}`, `--origin-to-force-quic-on=localhost:${port}`]);
+  const browser = await launchChromium([
+    `--ignore-certificate-errors-spki-list=${spki}`,
+    `--origin-to-force-quic-on=localhost:${port}`,
+  ]);
   t.after(async () => {
     await browser.close();
     await o.origin.close();
@@ -192,5 +211,8 @@ test('Chromium loads the player page, the MPD and segments from the origin over 
   assert.deepEqual(result.segment, { status: 200, length: 2000, protocol: 'h3' });
   const metrics = await o.metrics.registry.metrics();
   assert.match(metrics, /pushcast_http_requests_total\{route="page",method="GET",status="200",protocol="h3"\} [1-9]/); // the page, its script and style
-  assert.match(metrics, /pushcast_http_requests_total\{route="segment",method="GET",status="200",protocol="h3"\} [1-9]/);
+  assert.match(
+    metrics,
+    /pushcast_http_requests_total\{route="segment",method="GET",status="200",protocol="h3"\} [1-9]/,
+  );
 });

@@ -20,23 +20,48 @@ const certificate = developmentCertificate(dir);
 test.after(() => rmSync(dir, { recursive: true, force: true }));
 
 const rng = new Rng(21);
-const resources = new Map<string, Uint8Array>(Array.from({ length: 20 }, (_, i): [string, Uint8Array] => [`/live/v/${i}.m4s`, rng.bytes(10_000 + rng.int(300_000))]));
+const resources = new Map<string, Uint8Array>(
+  Array.from({ length: 20 }, (_, i): [string, Uint8Array] => [
+    `/live/v/${i}.m4s`,
+    rng.bytes(10_000 + rng.int(300_000)),
+  ]),
+);
 
 async function setup() {
-  const server = await QuicEndpoint.listen({ alpn: [H3_ALPN], key: certificate.key, cert: certificate.cert, host: '127.0.0.1', port: 0 });
+  const server = await QuicEndpoint.listen({
+    alpn: [H3_ALPN],
+    key: certificate.key,
+    cert: certificate.cert,
+    host: '127.0.0.1',
+    port: 0,
+  });
   server.on('connection', (conn) =>
     serveHttp3(conn, {
       maxBodyBytes: 100_000,
       onRequest: (req, res) => {
-        if (req.method === 'POST') return void res.writeHead(200, { 'content-type': 'text/plain' }).end(createHash('sha256').update(req.body).digest('hex'));
+        if (req.method === 'POST')
+          return void res
+            .writeHead(200, { 'content-type': 'text/plain' })
+            .end(createHash('sha256').update(req.body).digest('hex'));
         const body = resources.get(req.url);
         if (body) res.writeHead(200, { 'content-type': 'video/mp4', 'content-length': String(body.length) }).end(body);
         else res.writeHead(404).end('not found\n');
       },
     }),
   );
-  const conn = await QuicEndpoint.connect({ alpn: [H3_ALPN], host: '127.0.0.1', port: server.address.port, serverName: 'localhost', ca: certificate.cert });
-  return { server, conn, client: new Http3Client(conn, `localhost:${server.address.port}`), close: async () => (await conn.close(), await server.close()) };
+  const conn = await QuicEndpoint.connect({
+    alpn: [H3_ALPN],
+    host: '127.0.0.1',
+    port: server.address.port,
+    serverName: 'localhost',
+    ca: certificate.cert,
+  });
+  return {
+    server,
+    conn,
+    client: new Http3Client(conn, `localhost:${server.address.port}`),
+    close: async () => (await conn.close(), await server.close()),
+  };
 }
 
 test('100 concurrent GETs over one HTTP/3 connection, byte-identical; 404; HEAD has no body', async (t) => {
@@ -54,7 +79,10 @@ test('100 concurrent GETs over one HTTP/3 connection, byte-identical; 404; HEAD 
   const head = await s.client.request('/live/v/3.m4s', { method: 'HEAD' });
   assert.equal(head.status, 200);
   assert.equal(head.body.length, 0);
-  assert.equal(head.headers.find((h) => h.name === 'content-length')?.value, String(resources.get('/live/v/3.m4s')!.length));
+  assert.equal(
+    head.headers.find((h) => h.name === 'content-length')?.value,
+    String(resources.get('/live/v/3.m4s')!.length),
+  );
 });
 
 test('a request body within the bound reaches the handler; past it, 413', async (t) => {
@@ -71,7 +99,13 @@ test('a malformed request (no :path; DATA before HEADERS) gets 400; the connecti
   const s = await setup();
   t.after(s.close);
   for (const bytes of [
-    encodeHttp3Frame({ kind: 'headers', fieldSection: encodeFieldSection([{ name: ':method', value: 'GET' }, { name: ':scheme', value: 'https' }]) }),
+    encodeHttp3Frame({
+      kind: 'headers',
+      fieldSection: encodeFieldSection([
+        { name: ':method', value: 'GET' },
+        { name: ':scheme', value: 'https' },
+      ]),
+    }),
     encodeHttp3Frame({ kind: 'data', data: new Uint8Array(10) }),
   ]) {
     const stream = s.conn.openStream();

@@ -1,3 +1,4 @@
+// needs: ffmpeg (fixtures made by scripts/make-fixtures.sh) — full lane only
 import assert from 'node:assert/strict';
 import test from 'node:test';
 import {
@@ -30,9 +31,14 @@ for (const name of ['video-6s.mp4', 'video-bframes-6s.mp4', 'audio-6s.mp4'] as F
     if (probe.codec_type === 'video') {
       assert.equal(track.kind, 'video');
       assert.match(track.codec, /^avc1\.[0-9a-f]{6}$/);
-      assert.equal(parseInt(track.codec.slice(5, 7), 16), H264_PROFILE_IDC[String(probe.profile)], `profile ${probe.profile}`);
+      assert.equal(
+        parseInt(track.codec.slice(5, 7), 16),
+        H264_PROFILE_IDC[String(probe.profile)],
+        `profile ${probe.profile}`,
+      );
       assert.equal(parseInt(track.codec.slice(9, 11), 16), probe.level);
-      if (probe.profile === 'Constrained Baseline') assert.ok(parseInt(track.codec.slice(7, 9), 16) & 0x40, 'constraint_set1_flag');
+      if (probe.profile === 'Constrained Baseline')
+        assert.ok(parseInt(track.codec.slice(7, 9), 16) & 0x40, 'constraint_set1_flag');
       assert.equal(track.width, probe.width);
       assert.equal(track.height, probe.height);
     } else {
@@ -69,7 +75,11 @@ test('an unsupported sample entry is a BmffError naming it and its offset', () =
   const { bytes, at } = patchedInit('avc1', 'hvc1');
   assert.throws(
     () => parseInitSegment(bytes),
-    (err: unknown) => err instanceof BmffError && err.box === 'hvc1' && err.offset === at - 4 && /unsupported sample entry/.test(err.message),
+    (err: unknown) =>
+      err instanceof BmffError &&
+      err.box === 'hvc1' &&
+      err.offset === at - 4 &&
+      /unsupported sample entry/.test(err.message),
   );
 });
 
@@ -86,18 +96,34 @@ function esdsBox(objectTypeIndication: number, audioSpecificConfig: number[]): B
 }
 
 function mp4aEntry(esds: Box): AudioSampleEntry {
-  return { kind: 'audio', format: 'mp4a', offset: 0, channelCount: 2, sampleSize: 16, sampleRate: 48000, esds: parseElementaryStreamDescriptor(esds) };
+  return {
+    kind: 'audio',
+    format: 'mp4a',
+    offset: 0,
+    channelCount: 2,
+    sampleSize: 16,
+    sampleRate: 48000,
+    esds: parseElementaryStreamDescriptor(esds),
+  };
 }
 
 test('mp4a codec strings and channels follow the ES descriptors and AudioSpecificConfig', () => {
   // AAC-LC, 48 kHz (index 3), stereo: 00010 0011 0010 000.
   const lc = mp4aEntry(esdsBox(0x40, [0x11, 0x90]));
   assert.equal(codecString(lc), 'mp4a.40.2');
-  assert.deepEqual(lc.esds?.audioSpecificConfig, { audioObjectType: 2, samplingFrequency: 48000, channelConfiguration: 2 });
+  assert.deepEqual(lc.esds?.audioSpecificConfig, {
+    audioObjectType: 2,
+    samplingFrequency: 48000,
+    channelConfiguration: 2,
+  });
   // USAC: 11111 (escape) 001010 → 32 + 10 = 42; then 0011 (48 kHz), 0001 (mono).
   const usac = mp4aEntry(esdsBox(0x40, [0xf9, 0x46, 0x20]));
   assert.equal(codecString(usac), 'mp4a.40.42');
-  assert.deepEqual(usac.esds?.audioSpecificConfig, { audioObjectType: 42, samplingFrequency: 48000, channelConfiguration: 1 });
+  assert.deepEqual(usac.esds?.audioSpecificConfig, {
+    audioObjectType: 42,
+    samplingFrequency: 48000,
+    channelConfiguration: 1,
+  });
   // MPEG-1 audio (MP3) has no audio object type.
   assert.equal(codecString(mp4aEntry(esdsBox(0x6b, []))), 'mp4a.6b');
 });
@@ -114,7 +140,10 @@ test('ByteWriter grows from any capacity without losing or misplacing bytes', ()
   const w = new ByteWriter(1);
   const expected: number[] = [];
   for (let i = 0; i < 300; i++) {
-    w.u8(i & 0xff).u16(0x0102).u32(0x03040506).bytes(Uint8Array.of(7, 8, 9));
+    w.u8(i & 0xff)
+      .u16(0x0102)
+      .u32(0x03040506)
+      .bytes(Uint8Array.of(7, 8, 9));
     expected.push(i & 0xff, 1, 2, 3, 4, 5, 6, 7, 8, 9);
   }
   assert.deepEqual([...w.finish()], expected);
@@ -125,7 +154,10 @@ test('box framing: size 0 runs to the end, size 1 carries a 64-bit largesize, uu
   const w = new ByteWriter();
   w.box('free', () => w.u32(7));
   w.u32(1).fourCC('skip').u64(20).u32(0xdeadbeef);
-  w.u32(8 + 16 + 2).fourCC('uuid').bytes(userType).u16(5);
+  w.u32(8 + 16 + 2)
+    .fourCC('uuid')
+    .bytes(userType)
+    .u16(5);
   w.u32(0).fourCC('mdat').bytes(new Uint8Array(5));
   const boxes = readBoxes(w.finish(), 100);
   assert.deepEqual(
@@ -142,12 +174,21 @@ test('box framing: size 0 runs to the end, size 1 carries a 64-bit largesize, uu
 
 test('boxes that do not fit are BmffErrors at their absolute offsets', () => {
   const tooSmall = Uint8Array.from([0, 0, 0, 4, ...new TextEncoder().encode('free')]);
-  assert.throws(() => readBoxes(tooSmall, 1000), { name: 'BmffError', box: 'free', offset: 1000, message: /smaller than its 8-byte header/ });
+  assert.throws(() => readBoxes(tooSmall, 1000), {
+    name: 'BmffError',
+    box: 'free',
+    offset: 1000,
+    message: /smaller than its 8-byte header/,
+  });
 
   const w = new ByteWriter();
   w.box('moov', () => w.u32(100).fourCC('trak').u32(0));
   const [moov] = readBoxes(w.finish(), 5000);
-  assert.throws(() => childrenOf(moov), { box: 'trak', offset: 5008, message: /runs past the end of its parent 'moov'/ });
+  assert.throws(() => childrenOf(moov), {
+    box: 'trak',
+    offset: 5008,
+    message: /runs past the end of its parent 'moov'/,
+  });
 });
 
 test('a trun whose sample count exceeds its box names the trun and its stream offset', () => {
@@ -182,19 +223,39 @@ test('written fragments read back: per-sample fields, signed composition offsets
   ];
   const payload = Uint8Array.from([1, 2, 3, 4, 5, 6]);
   const mdatHeader = writeMediaDataHeader(payload.length);
-  const moof = writeMovieFragment({ sequenceNumber: 7, trackId: 3, baseMediaDecodeTime: 2 ** 40, samples, mediaDataHeaderSize: mdatHeader.length });
+  const moof = writeMovieFragment({
+    sequenceNumber: 7,
+    trackId: 3,
+    baseMediaDecodeTime: 2 ** 40,
+    samples,
+    mediaDataHeaderSize: mdatHeader.length,
+  });
   const [fragment] = readFragments(concat([moof, mdatHeader, payload]));
   assert.equal(fragment.sequenceNumber, 7);
   const [traf] = fragment.trackFragments;
   assert.equal(traf.trackId, 3);
   assert.equal(traf.baseMediaDecodeTime, 2 ** 40, 'tfdt is 64-bit');
   assert.deepEqual(
-    traf.samples.map((s) => ({ duration: s.duration, size: s.size, flags: s.flags, compositionOffset: s.compositionOffset })),
+    traf.samples.map((s) => ({
+      duration: s.duration,
+      size: s.size,
+      flags: s.flags,
+      compositionOffset: s.compositionOffset,
+    })),
     samples,
   );
-  assert.deepEqual(traf.samples.map((s) => [...s.data]), [[1, 2, 3], [4, 5], [6]]);
-  assert.deepEqual(traf.samples.map((s) => s.decodeTime), [2 ** 40, 2 ** 40 + 512, 2 ** 40 + 1024]);
-  assert.deepEqual(traf.samples.map((s) => s.isSync), [true, false, false]);
+  assert.deepEqual(
+    traf.samples.map((s) => [...s.data]),
+    [[1, 2, 3], [4, 5], [6]],
+  );
+  assert.deepEqual(
+    traf.samples.map((s) => s.decodeTime),
+    [2 ** 40, 2 ** 40 + 512, 2 ** 40 + 1024],
+  );
+  assert.deepEqual(
+    traf.samples.map((s) => s.isSync),
+    [true, false, false],
+  );
   // Version 1 trun (signed offsets) only when there are offsets at all.
   const trunVersion = (bytes: Uint8Array): number => {
     const [box] = readBoxes(bytes);
@@ -202,7 +263,13 @@ test('written fragments read back: per-sample fields, signed composition offsets
     return childrenOf(traf).find((b) => b.type === 'trun')!.bytes[8];
   };
   assert.equal(trunVersion(moof), 1);
-  const plain = writeMovieFragment({ sequenceNumber: 1, trackId: 1, baseMediaDecodeTime: 0, samples: samples.map((s) => ({ ...s, compositionOffset: 0 })), mediaDataHeaderSize: 8 });
+  const plain = writeMovieFragment({
+    sequenceNumber: 1,
+    trackId: 1,
+    baseMediaDecodeTime: 0,
+    samples: samples.map((s) => ({ ...s, compositionOffset: 0 })),
+    mediaDataHeaderSize: 8,
+  });
   assert.equal(trunVersion(plain), 0);
 });
 
@@ -234,7 +301,13 @@ test('sample data is located by base_data_offset, then run after run and track f
   assert.deepEqual(
     fragment.trackFragments.map((t) => [t.trackId, t.samples.map((s) => [...s.data])]),
     [
-      [1, [[0, 1, 2, 3], [4, 5, 6, 7]]],
+      [
+        1,
+        [
+          [0, 1, 2, 3],
+          [4, 5, 6, 7],
+        ],
+      ],
       [2, [[8, 9, 10, 11]]],
     ],
   );

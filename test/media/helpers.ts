@@ -66,7 +66,11 @@ export function makePackager(setup: PackagerSetup): Packaging {
   const windowOptions = { timeShiftBufferDepth: setup.timeShiftBufferDepth ?? 3600 };
   const window =
     setup.window ??
-    new LiveWindow(setup.maxSegmentsPerTrack === undefined ? windowOptions : { ...windowOptions, maxSegmentsPerTrack: setup.maxSegmentsPerTrack });
+    new LiveWindow(
+      setup.maxSegmentsPerTrack === undefined
+        ? windowOptions
+        : { ...windowOptions, maxSegmentsPerTrack: setup.maxSegmentsPerTrack },
+    );
   const track = window.addTrack({ id: setup.id ?? 'v0', kind: 'video', codec: '', timescale: 1, bandwidth: 0 });
   const packager = new TrackPackager({
     track,
@@ -125,7 +129,17 @@ export function probeStream(path: string): Record<string, string | number | unde
 
 /** Pts and dts of every packet in decode order, as ffprobe reads them. */
 export function probePackets(path: string): string[] {
-  return run('ffprobe', ['-v', 'error', '-select_streams', '0', '-show_entries', 'packet=pts,dts,flags', '-of', 'csv=p=0', path])
+  return run('ffprobe', [
+    '-v',
+    'error',
+    '-select_streams',
+    '0',
+    '-show_entries',
+    'packet=pts,dts,flags',
+    '-of',
+    'csv=p=0',
+    path,
+  ])
     .stdout.trim()
     .split('\n');
 }

@@ -1,3 +1,4 @@
+// needs: ffmpeg (fixtures made by scripts/make-fixtures.sh) — full lane only
 import assert from 'node:assert/strict';
 import test from 'node:test';
 import { fixture, makePackager } from './helpers.js';
@@ -9,19 +10,33 @@ test('the live window keeps timeShiftBufferDepth of complete segments plus the o
   packager.push(fixture('video-6s.mp4'));
 
   const live = track.list();
-  assert.deepEqual(live.map((s) => s.number), [3, 4, 5, 6]);
-  assert.deepEqual(live.map((s) => s.complete), [true, true, true, false]);
+  assert.deepEqual(
+    live.map((s) => s.number),
+    [3, 4, 5, 6],
+  );
+  assert.deepEqual(
+    live.map((s) => s.complete),
+    [true, true, true, false],
+  );
   assert.deepEqual(evicted, [1, 2]);
   assert.equal(track.get(1), undefined, 'an evicted segment is gone');
 
   packager.endOfInput();
-  assert.deepEqual(track.list().map((s) => s.number), [4, 5, 6]);
+  assert.deepEqual(
+    track.list().map((s) => s.number),
+    [4, 5, 6],
+  );
   assert.deepEqual(evicted, [1, 2, 3]);
   assert.equal(track.publishedCount, 6);
 });
 
 test('maxSegmentsPerTrack caps the window whatever the segment durations', () => {
-  const { track, packager } = makePackager({ segmentDuration: 1, chunkDuration: 0, timeShiftBufferDepth: 3600, maxSegmentsPerTrack: 2 });
+  const { track, packager } = makePackager({
+    segmentDuration: 1,
+    chunkDuration: 0,
+    timeShiftBufferDepth: 3600,
+    maxSegmentsPerTrack: 2,
+  });
   let mostComplete = 0;
   track.on('segmentstarted', () => {
     mostComplete = Math.max(mostComplete, track.list().filter((s) => s.complete).length);
@@ -29,5 +44,8 @@ test('maxSegmentsPerTrack caps the window whatever the segment durations', () =>
   packager.push(fixture('video-6s.mp4'));
   packager.endOfInput();
   assert.equal(mostComplete, 2);
-  assert.deepEqual(track.list().map((s) => s.number), [5, 6]);
+  assert.deepEqual(
+    track.list().map((s) => s.number),
+    [5, 6],
+  );
 });

@@ -1,3 +1,4 @@
+// needs: ffmpeg (fixtures made by scripts/make-fixtures.sh) — full lane only
 import assert from 'node:assert/strict';
 import test, { after } from 'node:test';
 import { readBoxes } from '../../src/media/bmff/index.js';
@@ -102,7 +103,13 @@ function endOfBoxes(bytes: Uint8Array, count: number): number {
 
 test('audio cuts on the same grid as video: segments within one AAC frame of the target, same numbers', () => {
   const video = makePackager({ segmentDuration: 1, chunkDuration: 0.2, id: 'v0' });
-  const audio = makePackager({ segmentDuration: 1, chunkDuration: 0.2, id: 'a0', timeline: video.timeline, window: video.window });
+  const audio = makePackager({
+    segmentDuration: 1,
+    chunkDuration: 0.2,
+    id: 'a0',
+    timeline: video.timeline,
+    window: video.window,
+  });
   video.packager.push(fixture('video-6s.mp4'));
   audio.packager.push(fixture('audio-6s.mp4'));
   video.packager.endOfInput();
@@ -117,10 +124,16 @@ test('audio cuts on the same grid as video: segments within one AAC frame of the
   for (const s of full) {
     assert.ok(Math.abs(s.duration - timescale) <= aacFrame, `audio segment ${s.number} lasts ${s.duration} ticks`);
     const start = audio.timeline.segmentStart(s.number) * timescale;
-    assert.ok(Math.abs(s.decodeTime - start) <= aacFrame / 2, `audio segment ${s.number} starts within half a frame of the grid`);
+    assert.ok(
+      Math.abs(s.decodeTime - start) <= aacFrame / 2,
+      `audio segment ${s.number} starts within half a frame of the grid`,
+    );
   }
   const videoNumbers = video.track.list().map((s) => s.number);
-  assert.deepEqual(full.map((s) => s.number), videoNumbers.slice(0, full.length));
+  assert.deepEqual(
+    full.map((s) => s.number),
+    videoNumbers.slice(0, full.length),
+  );
 });
 
 test('any split of the input gives byte-identical output', () => {
@@ -157,13 +170,26 @@ test('the output re-parses: continuous tfdt, increasing sequence numbers, and ff
   assert.equal(expected, 150 * FRAME);
   assert.deepEqual(
     fragments.filter((f) => f.segmentType).map((f) => f.segmentType),
-    Array.from({ length: 3 }, () => ({ majorBrand: 'msdh', minorVersion: 0, compatibleBrands: ['msdh', 'msix', 'cmfs'] })),
+    Array.from({ length: 3 }, () => ({
+      majorBrand: 'msdh',
+      minorVersion: 0,
+      compatibleBrands: ['msdh', 'msix', 'cmfs'],
+    })),
   );
 
   const file = writeTemp(presentationBytes(track), 'video.mp4');
   const decoded = run('ffmpeg', ['-v', 'error', '-i', file, '-f', 'null', '-']);
   assert.equal(decoded.stderr, '', 'ffmpeg decodes without complaint');
-  const count = run('ffprobe', ['-v', 'error', '-count_frames', '-show_entries', 'stream=nb_read_frames', '-of', 'csv=p=0', file]);
+  const count = run('ffprobe', [
+    '-v',
+    'error',
+    '-count_frames',
+    '-show_entries',
+    'stream=nb_read_frames',
+    '-of',
+    'csv=p=0',
+    file,
+  ]);
   assert.equal(count.stdout.trim(), '150');
 });
 

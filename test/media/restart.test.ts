@@ -1,3 +1,4 @@
+// needs: ffmpeg (fixtures made by scripts/make-fixtures.sh) — full lane only
 import assert from 'node:assert/strict';
 import test from 'node:test';
 import { ByteWriter, childrenOf, readBoxes, type Box } from '../../src/media/bmff/index.js';
@@ -37,7 +38,12 @@ test('a restarted encoder continues the presentation: truncated segment kept, ne
   packager.endOfInput();
   assert.ok(open.complete && open.truncated, 'the open segment is completed, marked truncated');
   assert.ok(open.duration > 0 && open.duration < TIMESCALE);
-  assert.ok(track.list().slice(0, -1).every((s) => s.complete && !s.truncated));
+  assert.ok(
+    track
+      .list()
+      .slice(0, -1)
+      .every((s) => s.complete && !s.truncated),
+  );
   assert.equal(packager.generation, 1);
   const before = snapshot(track);
   const endBefore = open.decodeTime + open.duration;
@@ -58,7 +64,8 @@ test('a restarted encoder continues the presentation: truncated segment kept, ne
     assert.equal(s.number, after[0].number + i);
     assert.equal(s.decodeTime, timeline.segmentStart(s.number) * TIMESCALE);
   });
-  for (const [number, bytesBefore] of before) assert.deepEqual(track.get(number)!.bytes(), bytesBefore, `segment ${number} unchanged`);
+  for (const [number, bytesBefore] of before)
+    assert.deepEqual(track.get(number)!.bytes(), bytesBefore, `segment ${number} unchanged`);
   const firstSequenceAfter = Math.min(...readFragments(after[0].bytes()).map((f) => f.sequenceNumber));
   assert.equal(firstSequenceAfter, sequenceBefore + 1, 'mfhd sequence numbers keep increasing across runs');
 });
@@ -136,12 +143,18 @@ test('a malformed trun mid-stream: BmffError at its stream offset, published seg
 
 test('garbage is refused at once, and the rest of that input ignored', () => {
   const { track, packager } = makePackager({ segmentDuration: 1, chunkDuration: 0 });
-  assert.throws(() => packager.push(new TextEncoder().encode('this is not an MP4 stream at all')), { name: 'BmffError', offset: 0 });
+  assert.throws(() => packager.push(new TextEncoder().encode('this is not an MP4 stream at all')), {
+    name: 'BmffError',
+    offset: 0,
+  });
   packager.push(fixture('video-6s.mp4')); // same input: ignored
   assert.equal(track.init, undefined);
   packager.endOfInput();
 
-  assert.throws(() => packager.push(Uint8Array.from([0, 0, 0, 16, 0xde, 0xad, 0xbe, 0xef])), { box: '\\xde\\xad\\xbe\\xef', message: /not an ISO BMFF box/ });
+  assert.throws(() => packager.push(Uint8Array.from([0, 0, 0, 16, 0xde, 0xad, 0xbe, 0xef])), {
+    box: '\\xde\\xad\\xbe\\xef',
+    message: /not an ISO BMFF box/,
+  });
   packager.endOfInput();
   packager.push(fixture('video-6s.mp4'));
   assert.ok(track.init);
@@ -153,8 +166,16 @@ test('a box header claiming 1 GiB is refused with maxBoxSize 1 MiB as soon as it
   const [ftyp, moov] = readBoxes(bytes);
   const initEnd = ftyp.bytes.length + moov.bytes.length;
   packager.push(bytes.subarray(0, initEnd));
-  const header = new ByteWriter().u32(2 ** 30).fourCC('mdat').finish();
-  assert.throws(() => packager.push(header), { name: 'BmffError', box: 'mdat', offset: initEnd, message: /box size 1073741824 exceeds the 1048576-byte limit/ });
+  const header = new ByteWriter()
+    .u32(2 ** 30)
+    .fourCC('mdat')
+    .finish();
+  assert.throws(() => packager.push(header), {
+    name: 'BmffError',
+    box: 'mdat',
+    offset: initEnd,
+    message: /box size 1073741824 exceeds the 1048576-byte limit/,
+  });
   packager.push(new Uint8Array(2 << 20)); // the claimed payload: ignored, not buffered
 });
 
@@ -168,13 +189,21 @@ test('sample data outside its mdat, fragments before the moov and movies of two 
   const dataOffset = trunFields.getInt32(16);
   trunFields.setInt32(16, 0x7fff_0000);
   const outside = makePackager({ segmentDuration: 1, chunkDuration: 0 });
-  assert.throws(() => outside.packager.push(bytes), { box: 'trun', offset: trun.offset, message: /sample 0 data at bytes .* lies outside the 'mdat' payload/ });
+  assert.throws(() => outside.packager.push(bytes), {
+    box: 'trun',
+    offset: trun.offset,
+    message: /sample 0 data at bytes .* lies outside the 'mdat' payload/,
+  });
 
   // More samples than the mdat holds, in a run whose sizes all come from the tfhd defaults.
   trunFields.setInt32(16, dataOffset);
   trunFields.setUint32(12, 9999);
   const overrun = makePackager({ segmentDuration: 1, chunkDuration: 0 });
-  assert.throws(() => overrun.packager.push(bytes), { box: 'trun', offset: trun.offset, message: /sample 1 data at bytes .* lies outside the 'mdat' payload/ });
+  assert.throws(() => overrun.packager.push(bytes), {
+    box: 'trun',
+    offset: trun.offset,
+    message: /sample 1 data at bytes .* lies outside the 'mdat' payload/,
+  });
 
   const noMoov = makePackager({ segmentDuration: 1, chunkDuration: 0 });
   assert.throws(() => noMoov.packager.push(concat([ftyp.bytes, bytes.subarray(firstMoof.offset)])), {
@@ -192,7 +221,11 @@ test('sample data outside its mdat, fragments before the moov and movies of two 
     }
   });
   const twoTracks = makePackager({ segmentDuration: 1, chunkDuration: 0 });
-  assert.throws(() => twoTracks.packager.push(concat([ftyp.bytes, w.finish()])), { box: 'moov', offset: ftyp.bytes.length, message: /expected exactly one track, found 2/ });
+  assert.throws(() => twoTracks.packager.push(concat([ftyp.bytes, w.finish()])), {
+    box: 'moov',
+    offset: ftyp.bytes.length,
+    message: /expected exactly one track, found 2/,
+  });
   assert.equal(twoTracks.track.init, undefined);
 });
 
@@ -201,10 +234,16 @@ test('boxes a CMAF track does not need (free, uuid, sidx, a stray mdat) are skip
   const boxes = readBoxes(bytes);
   const extra = new ByteWriter();
   extra.box('free', () => extra.u8(0).u8(0).u8(0));
-  extra.u32(8 + 16 + 4).fourCC('uuid').bytes(new Uint8Array(16).fill(7)).u32(1);
+  extra
+    .u32(8 + 16 + 4)
+    .fourCC('uuid')
+    .bytes(new Uint8Array(16).fill(7))
+    .u32(1);
   extra.box('mdat', () => extra.u32(0xfeedface)); // no moof describes it
   extra.box('sidx', () => extra.u32(0));
-  const withExtras = concat(boxes.flatMap((b, i) => (b.type === 'mdat' && i % 10 === 3 ? [b.bytes, extra.finish()] : [b.bytes])));
+  const withExtras = concat(
+    boxes.flatMap((b, i) => (b.type === 'mdat' && i % 10 === 3 ? [b.bytes, extra.finish()] : [b.bytes])),
+  );
 
   const plain = makePackager({ segmentDuration: 1, chunkDuration: 0.2 });
   plain.packager.push(bytes);

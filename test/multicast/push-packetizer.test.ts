@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import test from 'node:test';
 import { PushPacketizer, SessionClosedError, type PushResource } from '../../src/multicast/index.js';
-import { GOAWAY, MulticastReassembler, RESOURCE_PUSH, ResourcePushEvent } from '../../src/push/index.js';
+import { GOAWAY, MulticastReassembler, RESOURCE_PUSH, type ResourcePushEvent } from '../../src/push/index.js';
 import {
   Http3FrameReader,
   MAX_MULTICAST_DATAGRAM,
@@ -25,9 +25,22 @@ const AUTHORITY = 'pushcast.example:8443';
 function resources(): PushResource[] {
   const rng = new Rng(41);
   return [
-    { path: '/live/video-360p/init.mp4', body: rng.bytes(1_234), responseHeaders: { 'content-type': 'video/mp4' }, requestHeaders: { 'user-agent': 'pushcast-test' } },
-    { path: '/live/video-360p/100.m4s', body: rng.bytes(250_000), responseHeaders: { 'content-type': 'video/mp4', 'cache-control': 'max-age=60' } },
-    { path: '/live/audio/100.m4s', body: rng.bytes(16_384 * 3), responseHeaders: [{ name: 'content-type', value: 'audio/mp4' }] },
+    {
+      path: '/live/video-360p/init.mp4',
+      body: rng.bytes(1_234),
+      responseHeaders: { 'content-type': 'video/mp4' },
+      requestHeaders: { 'user-agent': 'pushcast-test' },
+    },
+    {
+      path: '/live/video-360p/100.m4s',
+      body: rng.bytes(250_000),
+      responseHeaders: { 'content-type': 'video/mp4', 'cache-control': 'max-age=60' },
+    },
+    {
+      path: '/live/audio/100.m4s',
+      body: rng.bytes(16_384 * 3),
+      responseHeaders: [{ name: 'content-type', value: 'audio/mp4' }],
+    },
     { path: '/live/empty', body: new Uint8Array(0) },
     { path: '/live/video-360p/101.m4s?x=1', body: rng.bytes(3), status: 203 },
   ];
@@ -43,7 +56,10 @@ interface Got {
   body: Uint8Array;
 }
 
-async function receiveAll(datagrams: Uint8Array[], expected: number): Promise<{ got: Got[]; reassembler: MulticastReassembler }> {
+async function receiveAll(
+  datagrams: Uint8Array[],
+  expected: number,
+): Promise<{ got: Got[]; reassembler: MulticastReassembler }> {
   const reassembler = new MulticastReassembler({ sessionId: SESSION_ID, timeoutMs: 5_000 });
   const pending: Promise<Got>[] = [];
   reassembler.addEventListener(RESOURCE_PUSH, (e) => {
@@ -55,7 +71,7 @@ async function receiveAll(datagrams: Uint8Array[], expected: number): Promise<{ 
   return { got: await Promise.all(pending), reassembler };
 }
 
-const sha256 = (body: Uint8Array) => 'sha256=' + createHash('sha256').update(body).digest('base64');
+const sha256 = (body: Uint8Array) => `sha256=${createHash('sha256').update(body).digest('base64')}`;
 
 test('several pushes round-trip through MulticastReassembler byte-identical, digests verified', async () => {
   const list = resources();
@@ -84,7 +100,9 @@ test('several pushes round-trip through MulticastReassembler byte-identical, dig
 
 test('reordered and duplicated datagrams still reassemble', async () => {
   const list = resources();
-  const datagrams = (await sendAll(new PushPacketizer({ sessionId: SESSION_ID, authority: AUTHORITY, packetNumberLength: 2 }), list)).flat();
+  const datagrams = (
+    await sendAll(new PushPacketizer({ sessionId: SESSION_ID, authority: AUTHORITY, packetNumberLength: 2 }), list)
+  ).flat();
   const rng = new Rng(7);
   const order = datagrams.map((_, i) => i);
   for (let i = 0; i + 1 < order.length; i++) if (rng.bool(0.4)) [order[i], order[i + 1]] = [order[i + 1], order[i]];
@@ -114,8 +132,18 @@ function decodeSession(datagrams: Uint8Array[], dcidLength: number) {
 }
 
 for (const { label, maxDatagramSize, packetNumberLength, sessionId } of [
-  { label: 'default 1470, 1-byte packet numbers', maxDatagramSize: undefined, packetNumberLength: undefined, sessionId: SESSION_ID },
-  { label: '200-byte datagrams, 4-byte packet numbers, 20-byte session ID', maxDatagramSize: 200, packetNumberLength: 4 as const, sessionId: new Rng(3).bytes(20) },
+  {
+    label: 'default 1470, 1-byte packet numbers',
+    maxDatagramSize: undefined,
+    packetNumberLength: undefined,
+    sessionId: SESSION_ID,
+  },
+  {
+    label: '200-byte datagrams, 4-byte packet numbers, 20-byte session ID',
+    maxDatagramSize: 200,
+    packetNumberLength: 4 as const,
+    sessionId: new Rng(3).bytes(20),
+  },
 ]) {
   test(`wire layout (${label}): sizes within the limit and full, packet numbers, stream IDs and offsets`, async () => {
     const limit = maxDatagramSize ?? MAX_MULTICAST_DATAGRAM;
@@ -123,18 +151,31 @@ for (const { label, maxDatagramSize, packetNumberLength, sessionId } of [
     const packetizer = new PushPacketizer({ sessionId, authority: AUTHORITY, maxDatagramSize, packetNumberLength });
     const batches = await sendAll(packetizer, list);
     const all = batches.flat();
-    assert.ok(all.every((d) => d.length <= limit), 'every datagram within the limit');
+    assert.ok(
+      all.every((d) => d.length <= limit),
+      'every datagram within the limit',
+    );
     for (const batch of batches) {
       // Every datagram of a push but its last is full to within a STREAM frame header's worth.
       for (const d of batch.slice(0, -1)) assert.ok(d.length >= limit - 24, `${d.length} bytes of ${limit}`);
     }
     const full = all.filter((d) => d.length >= limit - 24).length;
     assert.ok(full / all.length > 0.9, `${full} of ${all.length} full`);
-    assert.ok(all.every((d) => d[0] === 0x40 + (packetNumberLength ?? 1) - 1), 'short header, fixed bit, packet number length');
-    assert.ok(all.every((d) => Buffer.from(d.subarray(1, 1 + sessionId.length)).equals(Buffer.from(sessionId))), 'session ID as DCID');
+    assert.ok(
+      all.every((d) => d[0] === 0x40 + (packetNumberLength ?? 1) - 1),
+      'short header, fixed bit, packet number length',
+    );
+    assert.ok(
+      all.every((d) => Buffer.from(d.subarray(1, 1 + sessionId.length)).equals(Buffer.from(sessionId))),
+      'session ID as DCID',
+    );
 
     const { packetNumbers, frames } = decodeSession(all, sessionId.length);
-    assert.deepEqual(packetNumbers, all.map((_, i) => i), 'packet numbers count up across the session');
+    assert.deepEqual(
+      packetNumbers,
+      all.map((_, i) => i),
+      'packet numbers count up across the session',
+    );
     // Per stream: contiguous offsets from 0, FIN on the last frame of push streams only.
     const next = new Map<number, number>();
     const fins = new Map<number, number>();
@@ -153,8 +194,12 @@ for (const { label, maxDatagramSize, packetNumberLength, sessionId } of [
     const reader = new Http3FrameReader();
     const promises: { pushId: number; fields: FieldLine[] }[] = [];
     for (const f of frames.filter((f) => f.streamId === 0)) reader.push(f.data);
-    for (let e: Http3StreamEvent | undefined; (e = reader.next()) !== undefined; ) if (e.kind === 'push-promise') promises.push({ pushId: e.pushId, fields: decodeFieldSection(e.fieldSection) });
-    assert.deepEqual(promises.map((p) => p.pushId), [0, 1, 2, 3, 4]);
+    for (let e: Http3StreamEvent | undefined; (e = reader.next()) !== undefined; )
+      if (e.kind === 'push-promise') promises.push({ pushId: e.pushId, fields: decodeFieldSection(e.fieldSection) });
+    assert.deepEqual(
+      promises.map((p) => p.pushId),
+      [0, 1, 2, 3, 4],
+    );
     assert.deepEqual(promises[0].fields.slice(0, 4), [
       { name: ':method', value: 'GET' },
       { name: ':scheme', value: 'https' },
@@ -163,7 +208,9 @@ for (const { label, maxDatagramSize, packetNumberLength, sessionId } of [
     ]);
     for (const [i, id] of [3, 7, 11, 15, 19].entries()) {
       const firstPush = frames.findIndex((f) => f.streamId === id);
-      const promiseEnd = frames.findIndex((f) => f.streamId === 0 && f.offset + f.data.length >= promiseBoundary(frames, i + 1));
+      const promiseEnd = frames.findIndex(
+        (f) => f.streamId === 0 && f.offset + f.data.length >= promiseBoundary(frames, i + 1),
+      );
       assert.ok(promiseEnd >= 0 && promiseEnd < firstPush, `promise ${i} before stream ${id}`);
     }
   });
@@ -194,7 +241,10 @@ test('nghq-style push stream numbering (7, 11, …) is an option', async () => {
   assert.equal(packetizer.lastPush?.pushId, 1);
   const { got } = await receiveAll(batches.flat(), 2);
   assert.equal(got[1].body.length, 250_000);
-  assert.throws(() => new PushPacketizer({ sessionId: SESSION_ID, authority: AUTHORITY, firstPushStreamId: 5 }), RangeError);
+  assert.throws(
+    () => new PushPacketizer({ sessionId: SESSION_ID, authority: AUTHORITY, firstPushStreamId: 5 }),
+    RangeError,
+  );
 });
 
 test('goaway: a promise with :path goaway and connection: close on stream 0, then FIN; pushes after it reject', async () => {
@@ -203,16 +253,25 @@ test('goaway: a promise with :path goaway and connection: close on stream 0, the
   const goaway = await packetizer.goaway();
   assert.equal(goaway.length, 1);
   const { packetNumbers, frames } = decodeSession([...first, ...goaway], SESSION_ID.length);
-  assert.deepEqual(packetNumbers, [...first, ...goaway].map((_, i) => i));
+  assert.deepEqual(
+    packetNumbers,
+    [...first, ...goaway].map((_, i) => i),
+  );
   const last = frames.filter((f) => f.streamId === 0);
   assert.equal(last[last.length - 1].fin, true, 'stream 0 ends with the goaway');
-  assert.ok(frames.slice(-1)[0].streamId === 0 && !frames.some((f) => f.streamId === 7), 'no push stream for the goaway');
+  assert.ok(
+    frames.slice(-1)[0].streamId === 0 && !frames.some((f) => f.streamId === 7),
+    'no push stream for the goaway',
+  );
   const reader = new Http3FrameReader();
   for (const f of last) reader.push(f.data);
   const events: Http3StreamEvent[] = [];
   for (let e: Http3StreamEvent | undefined; (e = reader.next()) !== undefined; ) events.push(e);
   reader.end(); // stream 0 ends on a frame boundary
-  assert.deepEqual(events.map((e) => e.kind), ['push-promise', 'push-promise', 'headers']);
+  assert.deepEqual(
+    events.map((e) => e.kind),
+    ['push-promise', 'push-promise', 'headers'],
+  );
   const promise = events[1];
   assert.ok(promise.kind === 'push-promise');
   assert.equal(promise.pushId, 1);
@@ -248,13 +307,22 @@ test('goaway: a promise with :path goaway and connection: close on stream 0, the
 test('bad resources are refused before any state changes', async () => {
   const packetizer = new PushPacketizer({ sessionId: SESSION_ID, authority: AUTHORITY });
   await assert.rejects(packetizer.push({ path: 'relative', body: new Uint8Array(1) }), TypeError);
-  await assert.rejects(packetizer.push({ path: '/x', body: new Uint8Array(1), requestHeaders: { ':path': '/y' } }), TypeError);
-  await assert.rejects(packetizer.push({ path: '/x', body: new Uint8Array(1), responseHeaders: { 'Content-Type': 'a/b' } }), TypeError);
+  await assert.rejects(
+    packetizer.push({ path: '/x', body: new Uint8Array(1), requestHeaders: { ':path': '/y' } }),
+    TypeError,
+  );
+  await assert.rejects(
+    packetizer.push({ path: '/x', body: new Uint8Array(1), responseHeaders: { 'Content-Type': 'a/b' } }),
+    TypeError,
+  );
   await assert.rejects(packetizer.push({ path: '/x', body: new Uint8Array(1), status: 100 }), RangeError);
   const datagrams = await packetizer.push({ path: '/x', body: new Uint8Array(1) });
   assert.equal(decodeShortHeaderPacket(datagrams[0], { dcidLength: SESSION_ID.length }).packetNumber, 0);
   assert.equal(packetizer.lastPush?.pushId, 0);
-  assert.throws(() => new PushPacketizer({ sessionId: SESSION_ID, authority: AUTHORITY, maxDatagramSize: 10 }), RangeError);
+  assert.throws(
+    () => new PushPacketizer({ sessionId: SESSION_ID, authority: AUTHORITY, maxDatagramSize: 10 }),
+    RangeError,
+  );
   assert.throws(() => new PushPacketizer({ sessionId: new Uint8Array(21), authority: AUTHORITY }), RangeError);
 });
 
@@ -273,7 +341,8 @@ test('a lost packet of stream 0 loses only its promise: the pushes after it arri
     bodies.push(response.then(async (r) => new Uint8Array(await r.arrayBuffer())));
   });
   // Push 1's first datagram carries its PUSH_PROMISE on stream 0: lost.
-  for (const [i, batch] of sent.entries()) for (const [j, d] of batch.entries()) if (!(i === 1 && j === 0)) reassembler.enqueuePacket(d);
+  for (const [i, batch] of sent.entries())
+    for (const [j, d] of batch.entries()) if (!(i === 1 && j === 0)) reassembler.enqueuePacket(d);
   assert.deepEqual(paths, [list[0].path, list[2].path], 'the promise after the hole is raised without waiting');
   assert.deepEqual(await Promise.all(bodies), [list[0].body, list[2].body]);
   assert.equal(reassembler.stats.requestStreamSkips, 0);

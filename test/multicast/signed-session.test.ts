@@ -6,8 +6,23 @@
 import assert from 'node:assert/strict';
 import test from 'node:test';
 import { PushPacketizer, type PushResource } from '../../src/multicast/index.js';
-import { GOAWAY, MulticastReassembler, PushSignatureVerifier, PushSigner, RESOURCE_PUSH, ResourcePushEvent, VerificationError } from '../../src/push/index.js';
-import { decodeFrames, decodeShortHeaderPacket, encodeFieldSection, encodeFrames, encodeHttp3Frame, encodeShortHeaderPacket } from '../../src/wire/index.js';
+import {
+  GOAWAY,
+  MulticastReassembler,
+  PushSignatureVerifier,
+  PushSigner,
+  RESOURCE_PUSH,
+  type ResourcePushEvent,
+  VerificationError,
+} from '../../src/push/index.js';
+import {
+  decodeFrames,
+  decodeShortHeaderPacket,
+  encodeFieldSection,
+  encodeFrames,
+  encodeHttp3Frame,
+  encodeShortHeaderPacket,
+} from '../../src/wire/index.js';
 import { Rng, fromHex } from '../wire/support.js';
 
 const SESSION_ID = fromHex('5053434153540002');
@@ -22,8 +37,17 @@ function resources(seed: number): PushResource[] {
   ];
 }
 
-async function datagramsOf(signer: PushSigner | undefined, list: PushResource[], options: { goaway?: boolean; firstPushId?: number } = {}): Promise<Uint8Array[]> {
-  const packetizer = new PushPacketizer({ sessionId: SESSION_ID, authority: AUTHORITY, signer, firstPushId: options.firstPushId });
+async function datagramsOf(
+  signer: PushSigner | undefined,
+  list: PushResource[],
+  options: { goaway?: boolean; firstPushId?: number } = {},
+): Promise<Uint8Array[]> {
+  const packetizer = new PushPacketizer({
+    sessionId: SESSION_ID,
+    authority: AUTHORITY,
+    signer,
+    firstPushId: options.firstPushId,
+  });
   const out: Uint8Array[] = [];
   for (const r of list) out.push(...(await packetizer.push(r)));
   if (options.goaway) out.push(...(await packetizer.goaway()));
@@ -110,7 +134,6 @@ test('forged body bytes that arrive first fail the push (digest), never deliver;
   assert.equal(c.failures.length, 1);
   assert.ok(c.failures[0] instanceof VerificationError && c.failures[0].check === 'digest');
   assert.ok(c.reassembler.stats.wrongSession > 0);
-
 });
 
 test('an injected promise ahead on stream 0 never becomes the point a lost hole is skipped to; stream 0 beyond 1 MiB ahead is refused', async () => {
@@ -123,7 +146,10 @@ test('an injected promise ahead on stream 0 never becomes the point a lost hole 
   const delivered: string[] = [];
   reassembler.addEventListener(RESOURCE_PUSH, (e) => {
     const { request, response } = e as ResourcePushEvent;
-    void response.then(() => delivered.push(new URL(request.url).pathname), () => undefined);
+    void response.then(
+      () => delivered.push(new URL(request.url).pathname),
+      () => undefined,
+    );
   });
   const settle = () => new Promise((resolve) => setTimeout(resolve, 20));
   const forge = async (offset: number) => {
@@ -135,7 +161,10 @@ test('an injected promise ahead on stream 0 never becomes the point a lost hole 
     ];
     const section = encodeFieldSection([...fields, ...(await attacker.signRequest(fields))]);
     const frame = encodeHttp3Frame({ kind: 'push-promise', pushId: 900, fieldSection: section });
-    return encodeShortHeaderPacket({ dcid: SESSION_ID, packetNumber: 200, packetNumberLength: 1 }, encodeFrames([{ kind: 'stream', streamId: 0, offset, data: frame, fin: false }]));
+    return encodeShortHeaderPacket(
+      { dcid: SESSION_ID, packetNumber: 200, packetNumberLength: 1 },
+      encodeFrames([{ kind: 'stream', streamId: 0, offset, data: frame, fin: false }]),
+    );
   };
   const packetizer = new PushPacketizer({ sessionId: SESSION_ID, authority: AUTHORITY, signer });
   const list = resources(5);
@@ -149,11 +178,19 @@ test('an injected promise ahead on stream 0 never becomes the point a lost hole 
   for (const d of await packetizer.push(list[2])) reassembler.enqueuePacket(d); // raised from an island at once
   await settle();
   now = 10_000;
-  const fourth = { path: '/live/v/102.m4s', body: new Uint8Array(100), responseHeaders: { 'content-type': 'video/mp4' } };
+  const fourth = {
+    path: '/live/v/102.m4s',
+    body: new Uint8Array(100),
+    responseHeaders: { 'content-type': 'video/mp4' },
+  };
   for (const d of await packetizer.push(fourth)) reassembler.enqueuePacket(d);
   await settle();
   assert.deepEqual(delivered.sort(), [list[0].path, list[2].path, fourth.path].sort());
   assert.equal(reassembler.stats.forged, 1, 'the injected promise a little ahead was parsed and refused');
-  assert.equal(reassembler.stats.requestStreamSkips, 1, 'the hole of the lost promise was given up, to a genuine promise');
+  assert.equal(
+    reassembler.stats.requestStreamSkips,
+    1,
+    'the hole of the lost promise was given up, to a genuine promise',
+  );
   assert.ok(reassembler.stats.malformed >= 1, 'stream 0 far ahead is refused');
 });

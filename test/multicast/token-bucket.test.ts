@@ -6,7 +6,13 @@ import { Rng } from '../wire/support.js';
 
 function fakeClock() {
   let t = 1_000;
-  return { now: () => t, advance: (ms: number) => (t += ms), get t() { return t; } };
+  return {
+    now: () => t,
+    advance: (ms: number) => (t += ms),
+    get t() {
+      return t;
+    },
+  };
 }
 
 test('a sender that always sends as soon as allowed runs at the configured rate (within 1 %)', () => {

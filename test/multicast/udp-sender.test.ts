@@ -7,11 +7,11 @@ import assert from 'node:assert/strict';
 import dgram from 'node:dgram';
 import test from 'node:test';
 import { MulticastUdpSender, PushPacketizer, QueueFullError, SenderClosedError } from '../../src/multicast/index.js';
-import { MulticastReassembler, RESOURCE_PUSH, ResourcePushEvent } from '../../src/push/index.js';
+import { MulticastReassembler, RESOURCE_PUSH, type ResourcePushEvent } from '../../src/push/index.js';
 import { Rng, fromHex } from '../wire/support.js';
 
 const SESSION_ID = fromHex('5053434153540042');
-const GROUP = '239.255.42.' + (1 + (process.pid % 250));
+const GROUP = `239.255.42.${1 + (process.pid % 250)}`;
 
 async function receiver(group: string): Promise<{ socket: dgram.Socket; port: number; packets: Uint8Array[] }> {
   const socket = dgram.createSocket({ type: 'udp4', reuseAddr: true });
@@ -35,20 +35,44 @@ test('a ~300 KB push over loopback multicast arrives byte-identical, paced at th
 
   const rate = 24e6; // 3 MB/s: 300 KB in ~100 ms
   const burst = 20 * 1470;
-  const sender = await MulticastUdpSender.open({ group: GROUP, port: rx.port, rateBitsPerSecond: rate, burstBytes: burst, ttl: 0, multicastInterface: '127.0.0.1', loopback: true });
+  const sender = await MulticastUdpSender.open({
+    group: GROUP,
+    port: rx.port,
+    rateBitsPerSecond: rate,
+    burstBytes: burst,
+    ttl: 0,
+    multicastInterface: '127.0.0.1',
+    loopback: true,
+  });
   try {
     const body = new Rng(99).bytes(300_000);
     const packetizer = new PushPacketizer({ sessionId: SESSION_ID, authority: 'pushcast.example' });
-    const datagrams = await packetizer.push({ path: '/live/video/7.m4s', body, responseHeaders: { 'content-type': 'video/mp4' } });
+    const datagrams = await packetizer.push({
+      path: '/live/video/7.m4s',
+      body,
+      responseHeaders: { 'content-type': 'video/mp4' },
+    });
     const bytes = datagrams.reduce((s, d) => s + d.length, 0);
     const started = performance.now();
     await sender.send(datagrams);
     const elapsed = performance.now() - started;
     // Pacing: everything past the burst takes (bytes − burst) / rate at least.
-    const minimum = ((bytes - burst) * 8) / rate * 1000;
-    assert.ok(elapsed >= minimum * 0.95, `${elapsed.toFixed(1)} ms for ${bytes} bytes; at ${rate} bit/s at least ${minimum.toFixed(1)} ms`);
+    const minimum = (((bytes - burst) * 8) / rate) * 1000;
+    assert.ok(
+      elapsed >= minimum * 0.95,
+      `${elapsed.toFixed(1)} ms for ${bytes} bytes; at ${rate} bit/s at least ${minimum.toFixed(1)} ms`,
+    );
     assert.ok(elapsed < minimum * 3 + 200, `${elapsed.toFixed(1)} ms: far slower than the rate`);
-    assert.deepEqual(sender.stats, { packets: datagrams.length, bytes, drops: 0, droppedBytes: 0, rejectedSends: 0, errors: 0, queuedPackets: 0, queuedBytes: 0 });
+    assert.deepEqual(sender.stats, {
+      packets: datagrams.length,
+      bytes,
+      drops: 0,
+      droppedBytes: 0,
+      rejectedSends: 0,
+      errors: 0,
+      queuedPackets: 0,
+      queuedBytes: 0,
+    });
 
     const deadline = Date.now() + 5_000;
     while (!got && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
@@ -66,7 +90,15 @@ test('a ~300 KB push over loopback multicast arrives byte-identical, paced at th
 
 test('the queue is bounded: a send past maxQueuedBytes rejects at once and is counted', async () => {
   const rx = await receiver(GROUP);
-  const sender = await MulticastUdpSender.open({ group: GROUP, port: rx.port, rateBitsPerSecond: 1e6, burstBytes: 1470, maxQueuedBytes: 10_000, multicastInterface: '127.0.0.1', loopback: true });
+  const sender = await MulticastUdpSender.open({
+    group: GROUP,
+    port: rx.port,
+    rateBitsPerSecond: 1e6,
+    burstBytes: 1470,
+    maxQueuedBytes: 10_000,
+    multicastInterface: '127.0.0.1',
+    loopback: true,
+  });
   try {
     const packet = () => new Uint8Array(1400);
     const first = sender.send([packet(), packet(), packet(), packet(), packet()]); // 7000 bytes
@@ -96,12 +128,27 @@ test('the queue is bounded: a send past maxQueuedBytes rejects at once and is co
 });
 
 test('options are checked; an IPv6 group opens a udp6 socket', async () => {
-  await assert.rejects(MulticastUdpSender.open({ group: '10.0.0.1', port: 5000, rateBitsPerSecond: 1e6 }), /not a multicast address/);
-  await assert.rejects(MulticastUdpSender.open({ group: 'nope', port: 5000, rateBitsPerSecond: 1e6 }), /not an IP address/);
+  await assert.rejects(
+    MulticastUdpSender.open({ group: '10.0.0.1', port: 5000, rateBitsPerSecond: 1e6 }),
+    /not a multicast address/,
+  );
+  await assert.rejects(
+    MulticastUdpSender.open({ group: 'nope', port: 5000, rateBitsPerSecond: 1e6 }),
+    /not an IP address/,
+  );
   await assert.rejects(MulticastUdpSender.open({ group: '239.1.1.1', port: 0, rateBitsPerSecond: 1e6 }), RangeError);
-  await assert.rejects(MulticastUdpSender.open({ group: '239.1.1.1', port: 5000, rateBitsPerSecond: 1e6, ttl: 256 }), RangeError);
+  await assert.rejects(
+    MulticastUdpSender.open({ group: '239.1.1.1', port: 5000, rateBitsPerSecond: 1e6, ttl: 256 }),
+    RangeError,
+  );
   await assert.rejects(MulticastUdpSender.open({ group: '239.1.1.1', port: 5000, rateBitsPerSecond: -1 }), RangeError);
-  const v6 = await MulticastUdpSender.open({ group: 'ff15::4242', port: 5000, rateBitsPerSecond: 1e6, ttl: 4, bindAddress: '::' });
+  const v6 = await MulticastUdpSender.open({
+    group: 'ff15::4242',
+    port: 5000,
+    rateBitsPerSecond: 1e6,
+    ttl: 4,
+    bindAddress: '::',
+  });
   assert.match(v6.address().address, /:/);
   await v6.close();
 });

@@ -6,7 +6,11 @@ test('single byte ranges resolve against the representation size (RFC 9110 §14.
   assert.deepEqual(parseRange('bytes=0-9', 100), { start: 0, end: 9 });
   assert.deepEqual(parseRange('bytes=90-', 100), { start: 90, end: 99 });
   assert.deepEqual(parseRange('bytes=-10', 100), { start: 90, end: 99 });
-  assert.deepEqual(parseRange('bytes=-1000', 100), { start: 0, end: 99 }, 'a suffix longer than the body is the whole body');
+  assert.deepEqual(
+    parseRange('bytes=-1000', 100),
+    { start: 0, end: 99 },
+    'a suffix longer than the body is the whole body',
+  );
   assert.deepEqual(parseRange('bytes=50-1000', 100), { start: 50, end: 99 }, 'the last position is clamped');
 });
 

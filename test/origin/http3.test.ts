@@ -26,7 +26,13 @@ async function setup(t: test.TestContext, altSvc?: (track: string) => string | u
   f.now += 2500;
   const o = await startOrigin(f, { altSvc }, certificate, true);
   const port = Number(new URL(o.tls!).port);
-  const conn = await QuicEndpoint.connect({ alpn: [H3_ALPN], host: '127.0.0.1', port, serverName: 'localhost', ca: certificate.cert });
+  const conn = await QuicEndpoint.connect({
+    alpn: [H3_ALPN],
+    host: '127.0.0.1',
+    port,
+    serverName: 'localhost',
+    ca: certificate.cert,
+  });
   const h3 = new Http3Client(conn, `localhost:${port}`);
   const https = createNodeFetch({ ca: certificate.cert });
   t.after(async () => {
@@ -36,11 +42,17 @@ async function setup(t: test.TestContext, altSvc?: (track: string) => string | u
   return { f, o, port, h3, https };
 }
 
-const header = (r: { headers: { name: string; value: string }[] }, name: string) => r.headers.find((h) => h.name === name)?.value;
+const header = (r: { headers: { name: string; value: string }[] }, name: string) =>
+  r.headers.find((h) => h.name === name)?.value;
 
 test('MPD, init and a complete segment over HTTP/3 equal their HTTPS responses; HEAD and 404 too', async (t) => {
   const s = await setup(t);
-  for (const path of ['/live/manifest.mpd', '/live/video-360p/init.mp4', '/live/video-360p/1.m4s', '/live/audio-128k/1.m4s']) {
+  for (const path of [
+    '/live/manifest.mpd',
+    '/live/video-360p/init.mp4',
+    '/live/video-360p/1.m4s',
+    '/live/audio-128k/1.m4s',
+  ]) {
     const [h3, tls] = await Promise.all([s.h3.request(path), s.https(`https://localhost:${s.port}${path}`)]);
     assert.equal(h3.status, 200, path);
     assert.deepEqual(h3.body, new Uint8Array(await tls.arrayBuffer()), path);
@@ -71,7 +83,7 @@ test('a growing segment streams over HTTP/3 as its chunks arrive and ends when i
   assert.equal(r.body.length, 2500);
 });
 
-test('HTTPS responses advertise HTTP/3 first, then a rendition\'s own alternative; the WebTransport details carry the certificate hash', async (t) => {
+test("HTTPS responses advertise HTTP/3 first, then a rendition's own alternative; the WebTransport details carry the certificate hash", async (t) => {
   const s = await setup(t, (track) => (track === 'video-360p' ? 'h3m-07="232.1.1.1:5000"; ma=60' : undefined));
   const mpd = await s.https(`${s.o.tls}/live/manifest.mpd`);
   assert.equal(mpd.headers.get('alt-svc'), `h3=":${s.port}"; ma=86400`);
@@ -80,8 +92,17 @@ test('HTTPS responses advertise HTTP/3 first, then a rendition\'s own alternativ
   const overH3 = await s.h3.request('/live/video-360p/1.m4s');
   assert.equal(header(overH3, 'alt-svc'), 'h3m-07="232.1.1.1:5000"; ma=60', 'no h3 advertisement over HTTP/3 itself');
   const cleartext = await fetch(`${s.o.base}/live/manifest.mpd`);
-  assert.equal(cleartext.headers.get('alt-svc'), null, 'not over cleartext HTTP (RFC 7838 §2.1: browsers take it only from https)');
-  const info = (await (await s.https(`${s.o.tls}${WEBTRANSPORT_INFO_PATH}`)).json()) as { port: number; serverCertificateHashes: { algorithm: string; value: string }[] };
+  assert.equal(
+    cleartext.headers.get('alt-svc'),
+    null,
+    'not over cleartext HTTP (RFC 7838 §2.1: browsers take it only from https)',
+  );
+  const info = (await (await s.https(`${s.o.tls}${WEBTRANSPORT_INFO_PATH}`)).json()) as {
+    port: number;
+    serverCertificateHashes: { algorithm: string; value: string }[];
+  };
   assert.equal(info.port, s.port);
-  assert.deepEqual(info.serverCertificateHashes, [{ algorithm: 'sha-256', value: certificate.sha256.replaceAll(':', '').toLowerCase() }]);
+  assert.deepEqual(info.serverCertificateHashes, [
+    { algorithm: 'sha-256', value: certificate.sha256.replaceAll(':', '').toLowerCase() },
+  ]);
 });

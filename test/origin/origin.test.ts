@@ -67,7 +67,9 @@ describe('origin: segments over HTTP/1.1', () => {
     const etag = first.headers.get('etag')!;
     const again = await fetch(`${base}/live/video-360p/5.m4s`, { headers: { 'If-None-Match': etag } });
     assert.equal(again.status, 304);
-    const stale = await fetch(`${base}/live/video-360p/5.m4s`, { headers: { Range: 'bytes=0-9', 'If-Range': '"other"' } });
+    const stale = await fetch(`${base}/live/video-360p/5.m4s`, {
+      headers: { Range: 'bytes=0-9', 'If-Range': '"other"' },
+    });
     assert.equal(stale.status, 200);
     assert.equal((await stale.arrayBuffer()).byteLength, 2000);
     const fresh = await fetch(`${base}/live/video-360p/5.m4s`, { headers: { Range: 'bytes=0-9', 'If-Range': etag } });
@@ -76,7 +78,12 @@ describe('origin: segments over HTTP/1.1', () => {
   });
 
   test('404 without a cacheable body outside the window, for unknown tracks and for segments that do not exist yet', async () => {
-    for (const path of ['/live/video-360p/1.m4s', '/live/video-999p/5.m4s', '/live/video-360p/9.m4s', '/live/video-360p/99999.m4s']) {
+    for (const path of [
+      '/live/video-360p/1.m4s',
+      '/live/video-999p/5.m4s',
+      '/live/video-360p/9.m4s',
+      '/live/video-360p/99999.m4s',
+    ]) {
       const res = await fetch(`${base}${path}`);
       assert.equal(res.status, 404, path);
       assert.equal(res.headers.get('cache-control'), 'no-store', path);
@@ -97,14 +104,20 @@ describe('origin: segments over HTTP/1.1', () => {
     assert.deepEqual(new Uint8Array(await init.arrayBuffer()), f.video.init);
     const time = await (await fetch(`${base}/time`)).text();
     assert.ok(Math.abs(Date.parse(time) - Date.now()) < 5000, `UTCTiming clock ${time}`);
-    const pre = await fetch(`${base}/live/video-360p/5.m4s`, { method: 'OPTIONS', headers: { Origin: 'https://example.com', 'Access-Control-Request-Headers': 'range' } });
+    const pre = await fetch(`${base}/live/video-360p/5.m4s`, {
+      method: 'OPTIONS',
+      headers: { Origin: 'https://example.com', 'Access-Control-Request-Headers': 'range' },
+    });
     assert.equal(pre.status, 204);
     assert.match(pre.headers.get('access-control-allow-headers')!, /Range/);
     const post = await fetch(`${base}/live/video-360p/5.m4s`, { method: 'POST', body: 'x' });
     assert.equal(post.status, 405);
     assert.equal(post.headers.get('allow'), 'GET, HEAD, OPTIONS');
     const text = await (await fetch(`${base}/metrics`)).text();
-    assert.match(text, /pushcast_http_requests_total\{route="segment",method="GET",status="206",protocol="http\/1\.1"\} \d+/);
+    assert.match(
+      text,
+      /pushcast_http_requests_total\{route="segment",method="GET",status="206",protocol="http\/1\.1"\} \d+/,
+    );
     assert.match(text, /pushcast_process_resident_memory_bytes \d+/);
     void metrics;
   });
@@ -124,7 +137,9 @@ describe('origin: segments over HTTP/1.1', () => {
     const hostile = await new Promise<string>((resolve, reject) => {
       const req = request(`${base}/live/manifest.mpd`, { headers: { Host: 'evil"><x y="' } }, (r) => {
         let body = '';
-        r.setEncoding('utf8').on('data', (d) => (body += d)).on('end', () => resolve(body));
+        r.setEncoding('utf8')
+          .on('data', (d) => (body += d))
+          .on('end', () => resolve(body));
       });
       req.on('error', reject);
       req.end();
@@ -271,7 +286,15 @@ describe('origin: low-latency delivery of segments in progress', () => {
   test('the MPD is 503 with Retry-After until the stream is live', async () => {
     const window = new LiveWindow({ timeShiftBufferDepth: 6 });
     window.addTrack(VIDEO);
-    const origin = new Origin({ window, timeline: new LiveTimeline(2), metrics: new OriginMetrics(), webRoot: '/nonexistent', lowLatency: true, chunkDuration: 0.5, targetLatency: 3 });
+    const origin = new Origin({
+      window,
+      timeline: new LiveTimeline(2),
+      metrics: new OriginMetrics(),
+      webRoot: '/nonexistent',
+      lowLatency: true,
+      chunkDuration: 0.5,
+      targetLatency: 3,
+    });
     const { http: base } = await origin.listen({ host: '127.0.0.1', port: 0, tlsPort: null });
     try {
       const res = await fetch(`${base}/live/manifest.mpd`);
@@ -288,7 +311,15 @@ describe('origin: connection bound', () => {
   test('connections beyond maxConnections are closed at once; the others are served', async () => {
     const f = new Fixture();
     f.publish(f.video, 1);
-    const origin = new Origin({ window: f.window, timeline: f.timeline, metrics: new OriginMetrics(), webRoot: '/nonexistent', lowLatency: true, chunkDuration: 0.5, targetLatency: 3 });
+    const origin = new Origin({
+      window: f.window,
+      timeline: f.timeline,
+      metrics: new OriginMetrics(),
+      webRoot: '/nonexistent',
+      lowLatency: true,
+      chunkDuration: 0.5,
+      targetLatency: 3,
+    });
     const { http: base } = await origin.listen({ host: '127.0.0.1', port: 0, tlsPort: null, maxConnections: 2 });
     const { connect } = await import('node:net');
     const url = new URL(base!);

@@ -6,7 +6,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { Http2PushClient } from '../../src/client/index.js';
-import { DEFAULT_PUSH_POLICY, developmentCertificate, type OriginMetrics, type PushPolicy } from '../../src/origin/index.js';
+import {
+  DEFAULT_PUSH_POLICY,
+  developmentCertificate,
+  type OriginMetrics,
+  type PushPolicy,
+} from '../../src/origin/index.js';
 import { RESOURCE_PUSH, type ResourcePushEvent } from '../../src/push/index.js';
 import { Fixture, VIDEO, payload, startOrigin } from '../support/live-fixture.js';
 
@@ -42,19 +47,31 @@ async function outcomes(metrics: OriginMetrics): Promise<Record<string, number>>
 }
 
 describe('HTTP/2 server push', () => {
-  test('an MPD request pushes the default renditions\' init and newest segments, as a real request would get them', async () => {
+  test("an MPD request pushes the default renditions' init and newest segments, as a real request would get them", async () => {
     const { origin, tls, f } = await setup();
     const client = new Http2PushClient(tls!, { ca: cert.cert });
     const events = collect(client);
     try {
       const order: string[] = [];
-      client.addEventListener(RESOURCE_PUSH, (e) => void (e as ResourcePushEvent).response.then(() => order.push('push')));
+      client.addEventListener(
+        RESOURCE_PUSH,
+        (e) => void (e as ResourcePushEvent).response.then(() => order.push('push')),
+      );
       const mpd = await client.get('/live/manifest.mpd');
       order.push('mpd');
       assert.equal(mpd.status, 200);
       await Promise.all(events.map((e) => e.response));
-      assert.equal(order[0], 'mpd', 'the MPD is complete before any pushed body: the client is not kept waiting for it');
-      assert.deepEqual(paths(events), ['/live/audio-128k/3.m4s', '/live/audio-128k/init.mp4', '/live/video-360p/3.m4s', '/live/video-360p/init.mp4']);
+      assert.equal(
+        order[0],
+        'mpd',
+        'the MPD is complete before any pushed body: the client is not kept waiting for it',
+      );
+      assert.deepEqual(paths(events), [
+        '/live/audio-128k/3.m4s',
+        '/live/audio-128k/init.mp4',
+        '/live/video-360p/3.m4s',
+        '/live/video-360p/init.mp4',
+      ]);
       const bodies = new Map<string, Uint8Array>();
       for (const e of events) {
         const pushed = await e.response;
@@ -84,7 +101,9 @@ describe('HTTP/2 server push', () => {
       await client.get('/live/video-360p/1.m4s');
       await Promise.all(events.map((e) => e.response));
       assert.deepEqual(paths(events), ['/live/video-360p/2.m4s'], 'pushed once on this connection');
-      await client.get('/live/video-360p/2.m4s', { 'pushcast-cached': '/live/video-360p/3.m4s, /live/audio-128k/3.m4s' });
+      await client.get('/live/video-360p/2.m4s', {
+        'pushcast-cached': '/live/video-360p/3.m4s, /live/audio-128k/3.m4s',
+      });
       assert.deepEqual(paths(events), ['/live/video-360p/2.m4s'], 'segment 3 is held by the client: not pushed');
       const o = await outcomes(metrics);
       assert.equal(o['next-segment:sent'], 1);
@@ -106,7 +125,10 @@ describe('HTTP/2 server push', () => {
         const req = session.request({ ':path': path });
         let status = 0;
         req.on('response', (h) => (status = Number(h[':status'])));
-        req.on('end', () => resolve(status)).on('error', reject).resume();
+        req
+          .on('end', () => resolve(status))
+          .on('error', reject)
+          .resume();
         req.end();
       });
     try {
@@ -145,7 +167,10 @@ describe('HTTP/2 server push', () => {
       await c2.get('/live/manifest.mpd');
       await Promise.all(e2.map((e) => e.response));
       // Init segments are 700 and 600 bytes, segments 2000: only what fits in 1500 bytes at once.
-      assert.ok(e2.every((e) => e.request.url.endsWith('init.mp4')), paths(e2).join());
+      assert.ok(
+        e2.every((e) => e.request.url.endsWith('init.mp4')),
+        paths(e2).join(),
+      );
       assert.ok((await outcomes(small.metrics))['manifest:limit'] >= 2);
     } finally {
       await c2.close();
@@ -206,7 +231,10 @@ describe('HTTP/2 server push', () => {
         });
         let final = 0;
         req.on('response', (h) => (final = Number(h[':status'])));
-        req.on('end', () => resolve(final)).on('error', reject).resume();
+        req
+          .on('end', () => resolve(final))
+          .on('error', reject)
+          .resume();
         req.end();
       });
       assert.equal(status, 200);

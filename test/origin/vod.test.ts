@@ -1,5 +1,15 @@
+// needs: ffmpeg (media files made for the test) — full lane only
 import assert from 'node:assert/strict';
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, utimesSync, writeFileSync, chmodSync } from 'node:fs';
+import {
+  copyFileSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  utimesSync,
+  writeFileSync,
+  chmodSync,
+} from 'node:fs';
 import http from 'node:http';
 import http2, { type ClientHttp2Session, type IncomingHttpHeaders } from 'node:http2';
 import { tmpdir } from 'node:os';
@@ -7,8 +17,23 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
 import { LiveTimeline, LiveWindow, parseInitSegment, readFragments } from '../../src/media/index.js';
-import { DEFAULT_PUSH_POLICY, Origin, OriginMetrics, developmentCertificate, type Certificate } from '../../src/origin/index.js';
-import { VodLibrary, firstRangeEnd, itemIds, slugify, vodRoute, type VodLibraryOptions, type VodMetadata, type VodRouteOptions } from '../../src/origin/vod/index.js';
+import {
+  DEFAULT_PUSH_POLICY,
+  Origin,
+  OriginMetrics,
+  developmentCertificate,
+  type Certificate,
+} from '../../src/origin/index.js';
+import {
+  VodLibrary,
+  firstRangeEnd,
+  itemIds,
+  slugify,
+  vodRoute,
+  type VodLibraryOptions,
+  type VodMetadata,
+  type VodRouteOptions,
+} from '../../src/origin/vod/index.js';
 import { VOD_CLIPS, makeVodFolder } from '../support/vod-media.js';
 
 /** build/test/origin → build/web, where the playlist page is built. */
@@ -67,7 +92,11 @@ interface H2Response {
   body: Buffer;
 }
 
-function h2Request(session: ClientHttp2Session, path: string, headers: Record<string, string> = {}): Promise<H2Response> {
+function h2Request(
+  session: ClientHttp2Session,
+  path: string,
+  headers: Record<string, string> = {},
+): Promise<H2Response> {
   return new Promise((resolve, reject) => {
     const req = session.request({ ':path': path, ...headers });
     const parts: Buffer[] = [];
@@ -126,7 +155,14 @@ test('item ids are unique [a-z0-9-] slugs of file names, whatever the name holds
 });
 
 test('the first pushed range ends on the boundary at or after the push size', () => {
-  const track = { size: 1000, initSize: 100, segments: [{ start: 0, duration: 2, offset: 100, size: 400 }, { start: 2, duration: 2, offset: 500, size: 500 }] };
+  const track = {
+    size: 1000,
+    initSize: 100,
+    segments: [
+      { start: 0, duration: 2, offset: 100, size: 400 },
+      { start: 2, duration: 2, offset: 500, size: 500 },
+    ],
+  };
   assert.equal(firstRangeEnd(track, 50), 99, 'within the CMAF header: the header');
   assert.equal(firstRangeEnd(track, 101), 499);
   assert.equal(firstRangeEnd(track, 500), 499, 'exactly a boundary');
@@ -156,7 +192,8 @@ describe('vod: catalog, packaging and HTTP semantics', () => {
         [VOD_CLIPS.silent.id, 'silent clip'],
       ],
     );
-    for (const i of items) assert.ok(Math.abs(i.duration - (i.id === VOD_CLIPS.silent.id ? 3 : 4)) < 0.2, `${i.id}: ${i.duration}`);
+    for (const i of items)
+      assert.ok(Math.abs(i.duration - (i.id === VOD_CLIPS.silent.id ? 3 : 4)) < 0.2, `${i.id}: ${i.duration}`);
     const page = await fetch(`${base}/vod`);
     assert.equal(page.status, 200);
     assert.match(await page.text(), /playlist\.js/);
@@ -188,19 +225,30 @@ describe('vod: catalog, packaging and HTTP semantics', () => {
     assert.equal(meta.id, VOD_CLIPS.withAudio.id);
     assert.equal(meta.title, 'Talk (with audio)');
     assert.ok(Math.abs(meta.duration - 4) < 0.2, `duration ${meta.duration}`);
-    assert.deepEqual(meta.tracks.map((t) => t.kind), ['video', 'audio']);
+    assert.deepEqual(
+      meta.tracks.map((t) => t.kind),
+      ['video', 'audio'],
+    );
     const silent = await metadataOf(base, VOD_CLIPS.silent.id);
-    assert.deepEqual(silent.tracks.map((t) => t.kind), ['video'], 'no audio track for a file without audio');
+    assert.deepEqual(
+      silent.tracks.map((t) => t.kind),
+      ['video'],
+      'no audio track for a file without audio',
+    );
     assert.ok(Math.abs(silent.duration - 3) < 0.2, `duration ${silent.duration}`);
 
-    for (const [m, clip] of [[meta, VOD_CLIPS.withAudio], [silent, VOD_CLIPS.silent]] as const) {
+    for (const [m, clip] of [
+      [meta, VOD_CLIPS.withAudio],
+      [silent, VOD_CLIPS.silent],
+    ] as const) {
       for (const t of m.tracks) {
         const bytes = await trackFile(base, t.url);
         assert.equal(bytes.byteLength, t.size);
         const init = parseInitSegment(bytes.subarray(0, t.init.size));
         assert.equal(t.codec, init.tracks[0].codec, 'codec from the init segment');
         assert.match(t.codec, t.kind === 'video' ? /^avc1\.64[0-9a-f]{4}$/ : /^mp4a\.40\.2$/);
-        if (t.kind === 'video') assert.deepEqual([t.width, t.height], [clip.width, clip.height], 'the file size, not upscaled');
+        if (t.kind === 'video')
+          assert.deepEqual([t.width, t.height], [clip.width, clip.height], 'the file size, not upscaled');
         assert.ok(t.bandwidth > 0);
         // Segments tile the file after the header, each starting with styp then moof, at the time the index says.
         let offset = t.init.size;
@@ -212,7 +260,9 @@ describe('vod: catalog, packaging and HTTP semantics', () => {
           const stypSize = Buffer.from(segment).readUInt32BE(0);
           assert.equal(boxType(segment, stypSize), 'moof');
           const fragments = readFragments(segment, init);
-          assert.ok(Math.abs(fragments[0].trackFragments[0].baseMediaDecodeTime! / init.tracks[0].timescale - s.start) < 1e-6);
+          assert.ok(
+            Math.abs(fragments[0].trackFragments[0].baseMediaDecodeTime! / init.tracks[0].timescale - s.start) < 1e-6,
+          );
           assert.ok(Math.abs(s.start - time) < 1e-6, 'contiguous in time');
           offset += s.size;
           time = s.start + s.duration;
@@ -264,8 +314,14 @@ describe('vod: catalog, packaging and HTTP semantics', () => {
     assert.match(etag, /^"[^"]+"$/);
 
     const seg = video.segments[1];
-    const segment = await fetch(`${base}${video.url}`, { headers: { Range: `bytes=${seg.offset}-${seg.offset + seg.size - 1}` } });
-    assert.deepEqual(new Uint8Array(await segment.arrayBuffer()), whole.subarray(seg.offset, seg.offset + seg.size), 'one segment, by its index entry');
+    const segment = await fetch(`${base}${video.url}`, {
+      headers: { Range: `bytes=${seg.offset}-${seg.offset + seg.size - 1}` },
+    });
+    assert.deepEqual(
+      new Uint8Array(await segment.arrayBuffer()),
+      whole.subarray(seg.offset, seg.offset + seg.size),
+      'one segment, by its index entry',
+    );
     const suffix = await fetch(`${base}${video.url}`, { headers: { Range: 'bytes=-10' } });
     assert.deepEqual(new Uint8Array(await suffix.arrayBuffer()), whole.subarray(whole.byteLength - 10));
     const open = await fetch(`${base}${video.url}`, { headers: { Range: `bytes=${video.size - 5}-` } });
@@ -298,7 +354,7 @@ describe('vod: catalog, packaging and HTTP semantics', () => {
     assert.notEqual(otherTrack.headers.get('etag'), etag, 'each track has its own ETag');
   });
 
-  test('HTTP/2: the metadata request pushes each track\'s first range (RFC 9113 §8.4), as a 206 a later Range request matches', async () => {
+  test("HTTP/2: the metadata request pushes each track's first range (RFC 9113 §8.4), as a 206 a later Range request matches", async () => {
     const meta = await metadataOf(base, VOD_CLIPS.withAudio.id);
     const session = http2.connect(tls, { ca: certificate.cert });
     try {
@@ -315,7 +371,10 @@ describe('vod: catalog, packaging and HTTP semantics', () => {
         const boundaries = [track.init.size, ...track.segments.map((s) => s.offset + s.size)];
         assert.ok(boundaries.includes(end + 1), 'the pushed range ends on a segment boundary');
         assert.ok(end + 1 >= PARTIAL_BYTES || end + 1 === track.size);
-        assert.ok(boundaries.filter((b) => b < end + 1).every((b) => b < PARTIAL_BYTES), 'the first boundary at or past the push size');
+        assert.ok(
+          boundaries.filter((b) => b < end + 1).every((b) => b < PARTIAL_BYTES),
+          'the first boundary at or past the push size',
+        );
         assert.ok(end + 1 < track.size, 'only a part of the file');
         assert.deepEqual(track.firstRange, { start: 0, end }, 'the metadata names the same first range');
 
@@ -370,7 +429,11 @@ describe('vod: bounds and failures', () => {
   });
 
   test('a failed packaging job is a 502 that says why, and is tried again on a later request', async () => {
-    const library = await openLibrary({ cacheDir: join(root, 'cache-fail'), ffmpegPath: '/bin/false', retryAfterFailureMs: 60_000 });
+    const library = await openLibrary({
+      cacheDir: join(root, 'cache-fail'),
+      ffmpegPath: '/bin/false',
+      retryAfterFailureMs: 60_000,
+    });
     const { origin, base } = await startOrigin(library);
     try {
       const res = await fetch(`${base}/video/${VOD_CLIPS.silent.id}`);
@@ -384,7 +447,11 @@ describe('vod: bounds and failures', () => {
     } finally {
       await origin.close();
     }
-    const retrying = await openLibrary({ cacheDir: join(root, 'cache-fail'), ffmpegPath: '/bin/false', retryAfterFailureMs: 0 });
+    const retrying = await openLibrary({
+      cacheDir: join(root, 'cache-fail'),
+      ffmpegPath: '/bin/false',
+      retryAfterFailureMs: 0,
+    });
     await assert.rejects(retrying.package(VOD_CLIPS.silent.id), { status: 502 });
     await assert.rejects(retrying.package(VOD_CLIPS.silent.id), { status: 502 });
     assert.equal(retrying.packagingRuns, 2, 'tried again');
@@ -403,8 +470,12 @@ describe('vod: bounds and failures', () => {
     const { origin, base } = await startOrigin(library);
     try {
       const started = Date.now();
-      const statuses = fetch(`${base}/video/${VOD_CLIPS.withAudio.id}`).then(async (r) => [r.status, await r.text()] as const);
-      const queued = fetch(`${base}/video/${VOD_CLIPS.silent.id}`).then(async (r) => [r.status, await r.text()] as const);
+      const statuses = fetch(`${base}/video/${VOD_CLIPS.withAudio.id}`).then(
+        async (r) => [r.status, await r.text()] as const,
+      );
+      const queued = fetch(`${base}/video/${VOD_CLIPS.silent.id}`).then(
+        async (r) => [r.status, await r.text()] as const,
+      );
       await waitFor(() => library.pending.waitingRequests === 2);
       assert.equal(library.pending.jobs, 2);
       assert.equal(library.packagingRuns, 1, 'one ffmpeg at a time: the second job is queued');
@@ -457,7 +528,10 @@ describe('vod: bounds and failures', () => {
     const changed = await restarted.package(VOD_CLIPS.silent.id);
     assert.equal(restarted.packagingRuns, 1, 'a new modification time: packaged again');
     assert.notEqual(changed.tag, original.tag);
-    assert.equal(JSON.parse(readFileSync(join(options.cacheDir, VOD_CLIPS.silent.id, 'index.json'), 'utf8')).source.mtimeMs, changed.index.source.mtimeMs);
+    assert.equal(
+      JSON.parse(readFileSync(join(options.cacheDir, VOD_CLIPS.silent.id, 'index.json'), 'utf8')).source.mtimeMs,
+      changed.index.source.mtimeMs,
+    );
   });
 });
 

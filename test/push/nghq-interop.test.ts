@@ -8,7 +8,13 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import test from 'node:test';
-import { GOAWAY, MulticastReassembler, PushSignatureVerifier, RESOURCE_PUSH, ResourcePushEvent } from '../../src/push/index.js';
+import {
+  GOAWAY,
+  MulticastReassembler,
+  PushSignatureVerifier,
+  RESOURCE_PUSH,
+  type ResourcePushEvent,
+} from '../../src/push/index.js';
 import { fromHex } from '../wire/support.js';
 
 const FIXTURES = new URL('../../../test/fixtures/nghq/', import.meta.url);
@@ -33,10 +39,13 @@ async function receive(list: Uint8Array[]) {
   reassembler.addEventListener(GOAWAY, () => (goaway = true));
   reassembler.addEventListener(RESOURCE_PUSH, (e) => {
     const { request, response } = e as ResourcePushEvent;
-    pending.push(response.then(async (r) => void got.set(request.url, { response: r, body: Buffer.from(await r.arrayBuffer()) })));
+    pending.push(
+      response.then(async (r) => void got.set(request.url, { response: r, body: Buffer.from(await r.arrayBuffer()) })),
+    );
   });
   for (const d of list) reassembler.enqueuePacket(d);
-  for (let i = 0; i < 100 && pending.length < 3 && reassembler.stats.forged === 0; i++) await new Promise((resolve) => setTimeout(resolve, 5));
+  for (let i = 0; i < 100 && pending.length < 3 && reassembler.stats.forged === 0; i++)
+    await new Promise((resolve) => setTimeout(resolve, 5));
   await Promise.all(pending);
   return { got, goaway: () => goaway, stats: reassembler.stats };
 }
@@ -45,11 +54,21 @@ test("a session sent by nghq's multicast-sender: 3 pushes, bodies intact, rsa-sh
   const list = datagrams();
   assert.equal(list.length, 34);
   const { got, goaway, stats } = await receive(list);
-  assert.deepEqual([...got.keys()].sort(), ['https://example.org/media/data.bin', 'https://example.org/media/hello.txt', 'https://example.org/media/sub/page.html']);
-  assert.equal(createHash('sha256').update(got.get('https://example.org/media/data.bin')!.body).digest('hex'), 'c634ce19b3a8e800595cdba7eb20be22da8335621181ac3641d7cb71aceaeca9');
+  assert.deepEqual([...got.keys()].sort(), [
+    'https://example.org/media/data.bin',
+    'https://example.org/media/hello.txt',
+    'https://example.org/media/sub/page.html',
+  ]);
+  assert.equal(
+    createHash('sha256').update(got.get('https://example.org/media/data.bin')!.body).digest('hex'),
+    'c634ce19b3a8e800595cdba7eb20be22da8335621181ac3641d7cb71aceaeca9',
+  );
   assert.deepEqual(got.get('https://example.org/media/hello.txt')!.body, readFileSync(new URL('hello.txt', FIXTURES)));
   assert.equal(got.get('https://example.org/media/sub/page.html')!.body.toString(), '<html><body>page</body></html>\n');
-  assert.equal(got.get('https://example.org/media/hello.txt')!.response.headers.get('content-type'), 'text/plain; charset=UTF-8');
+  assert.equal(
+    got.get('https://example.org/media/hello.txt')!.response.headers.get('content-type'),
+    'text/plain; charset=UTF-8',
+  );
   assert.equal(stats.forged, 0);
   assert.equal(goaway(), true, 'connection: close on the last response ends the session');
 });

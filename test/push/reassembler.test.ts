@@ -11,7 +11,7 @@ import {
   MulticastReassembler,
   PushLimitError,
   RESOURCE_PUSH,
-  ResourcePushEvent,
+  type ResourcePushEvent,
   VerificationError,
   type ByteRange,
   type MulticastReassemblerOptions,
@@ -58,7 +58,7 @@ interface Sent {
   specs: PushSpec[];
 }
 
-const digestOf = (body: Uint8Array) => 'sha256=' + createHash('sha256').update(body).digest('base64');
+const digestOf = (body: Uint8Array) => `sha256=${createHash('sha256').update(body).digest('base64')}`;
 
 function requestFields(path: string): FieldLine[] {
   return [
@@ -78,7 +78,10 @@ function pushStream(spec: PushSpec): StreamLayout {
   ];
   const digest = spec.digest === undefined ? digestOf(spec.body) : spec.digest;
   if (digest !== null) response.push({ name: 'digest', value: digest });
-  const parts: Uint8Array[] = [encodePushStreamHeader(spec.pushId), encodeHttp3Frame({ kind: 'headers', fieldSection: encodeFieldSection(response) })];
+  const parts: Uint8Array[] = [
+    encodePushStreamHeader(spec.pushId),
+    encodeHttp3Frame({ kind: 'headers', fieldSection: encodeFieldSection(response) }),
+  ];
   let at = parts[0].length + parts[1].length;
   const headers: ByteRange[] = [{ start: 0, end: at }];
   const data: StreamLayout['data'] = [];
@@ -96,11 +99,22 @@ function pushStream(spec: PushSpec): StreamLayout {
 }
 
 function session(specs: PushSpec[], options: { promisesLast?: boolean; dcid?: Uint8Array } = {}): Sent {
-  const promises = concat(...specs.map((s) => encodeHttp3Frame({ kind: 'push-promise', pushId: s.pushId, fieldSection: encodeFieldSection(requestFields(s.path)) })));
+  const promises = concat(
+    ...specs.map((s) =>
+      encodeHttp3Frame({
+        kind: 'push-promise',
+        pushId: s.pushId,
+        fieldSection: encodeFieldSection(requestFields(s.path)),
+      }),
+    ),
+  );
   const layouts = new Map(specs.map((s) => [s.streamId, pushStream(s)] as const));
   const streams = [...layouts.values()].map((l) => ({ id: l.streamId, bytes: l.bytes, fin: true }));
   const promiseStream = { id: 0, bytes: promises, fin: false };
-  const { datagrams, frames } = packetize(options.promisesLast ? [...streams, promiseStream] : [promiseStream, ...streams], options.dcid ?? SESSION_ID);
+  const { datagrams, frames } = packetize(
+    options.promisesLast ? [...streams, promiseStream] : [promiseStream, ...streams],
+    options.dcid ?? SESSION_ID,
+  );
   return { datagrams, frames, layouts, specs };
 }
 
@@ -229,7 +243,9 @@ test('random permutation with duplicates: identical bodies, duplicates counted',
 test('loss of packets carrying only body bytes: after the timeout, missing lists exactly the dropped body bytes', async () => {
   const sent = session(threePushes(new Rng(4)));
   const rng = new Rng(5);
-  const droppable = [...sent.datagrams.keys()].filter((i) => !sent.frames[i].some((f) => f.streamId === 0) && !carriesFrameHeader(sent, i));
+  const droppable = [...sent.datagrams.keys()].filter(
+    (i) => !sent.frames[i].some((f) => f.streamId === 0) && !carriesFrameHeader(sent, i),
+  );
   const dropped = new Set(droppable.filter(() => rng.bool(0.1)));
   assert.ok(dropped.size > 5);
   const { r, events, timers } = reassembler({ timeoutMs: 5_000 });
@@ -238,7 +254,10 @@ test('loss of packets carrying only body bytes: after the timeout, missing lists
   timers.advance(5_000);
   for (const spec of sent.specs) {
     const layout = sent.layouts.get(spec.streamId)!;
-    const lost = droppedBody(layout, [...dropped].flatMap((i) => sent.frames[i].filter((f) => f.streamId === spec.streamId)));
+    const lost = droppedBody(
+      layout,
+      [...dropped].flatMap((i) => sent.frames[i].filter((f) => f.streamId === spec.streamId)),
+    );
     const result = await settle(events.find((e) => e.request.url.endsWith(spec.path))!.response);
     if (lost.length === 0) {
       assert.ok(result.ok, `${spec.path} complete`);
@@ -261,20 +280,32 @@ test('loss of packets carrying only body bytes: after the timeout, missing lists
   }
 });
 
-for (const [name, dropFin] of [['one DATA frame header: the last frame mapped from content-length and the final size', false], ['the FIN packet: DATA headers add up to content-length', true]] as const) {
+for (const [name, dropFin] of [
+  ['one DATA frame header: the last frame mapped from content-length and the final size', false],
+  ['the FIN packet: DATA headers add up to content-length', true],
+] as const) {
   test(`loss of ${name}`, async () => {
     const sent = session(threePushes(new Rng(6)));
     const layout = sent.layouts.get(3)!;
     const secondDataHeader = layout.headers[2];
     const onStream3 = [...sent.datagrams.keys()].filter((i) => sent.frames[i].some((f) => f.streamId === 3));
-    const headerPacket = onStream3.find((i) => sent.frames[i].some((f) => f.streamId === 3 && f.offset < secondDataHeader.end && secondDataHeader.start < f.offset + f.length))!;
-    const dropped = new Set(dropFin ? [onStream3[onStream3.length - 1], onStream3[100]] : [headerPacket, onStream3[200], onStream3[10]]);
+    const headerPacket = onStream3.find((i) =>
+      sent.frames[i].some(
+        (f) => f.streamId === 3 && f.offset < secondDataHeader.end && secondDataHeader.start < f.offset + f.length,
+      ),
+    )!;
+    const dropped = new Set(
+      dropFin ? [onStream3[onStream3.length - 1], onStream3[100]] : [headerPacket, onStream3[200], onStream3[10]],
+    );
     const { r, events, timers } = reassembler();
     for (const [i, d] of sent.datagrams.entries()) if (!dropped.has(i)) r.enqueuePacket(d);
     timers.advance(10_000);
     const result = await settle(events[0].response);
     assert.ok(!result.ok && result.error instanceof IncompletePushError);
-    const lost = droppedBody(layout, [...dropped].flatMap((i) => sent.frames[i].filter((f) => f.streamId === 3)));
+    const lost = droppedBody(
+      layout,
+      [...dropped].flatMap((i) => sent.frames[i].filter((f) => f.streamId === 3)),
+    );
     assert.equal(result.error.exact, true);
     assert.deepEqual(result.error.missing, lost);
     const repaired = new Uint8Array(result.error.partial.body!);
@@ -293,12 +324,22 @@ test('loss of the packet with the stream header and HEADERS: a superset from bod
   const { r, events, timers } = reassembler();
   for (const [i, d] of sent.datagrams.entries()) if (!dropped.has(i)) r.enqueuePacket(d);
   timers.advance(10_000);
-  const result = await settle(events.find((e) => e.request.url.endsWith('/100.m4s') && e.request.url.includes('video'))!.response);
+  const result = await settle(
+    events.find((e) => e.request.url.endsWith('/100.m4s') && e.request.url.includes('video'))!.response,
+  );
   assert.ok(!result.ok && result.error instanceof IncompletePushError);
   assert.equal(result.error.exact, false);
   assert.deepEqual(result.error.missing, [{ start: 0, end: Infinity }]);
-  const lostStream = merge([...dropped].flatMap((i) => sent.frames[i].filter((f) => f.streamId === 3).map((f) => ({ start: f.offset, end: f.offset + f.length }))));
-  assert.deepEqual(result.error.missingStream, lostStream, 'the push stream was paired with the only unidentified stream');
+  const lostStream = merge(
+    [...dropped].flatMap((i) =>
+      sent.frames[i].filter((f) => f.streamId === 3).map((f) => ({ start: f.offset, end: f.offset + f.length })),
+    ),
+  );
+  assert.deepEqual(
+    result.error.missingStream,
+    lostStream,
+    'the push stream was paired with the only unidentified stream',
+  );
   // The other pushes were untouched.
   await Promise.all(events.map((e) => settle(e.response)));
   assert.equal(r.stats.pushesCompleted, 2);
@@ -357,7 +398,9 @@ test('the verifier: a refused request raises no event and counts as forged; a re
     verifier: {
       verifyRequest: () => undefined,
       verifyResponse: async (request, response) => {
-        seen.push(`${request.find((f) => f.name === ':path')?.value} ${response.find((f) => f.name === ':status')?.value}`);
+        seen.push(
+          `${request.find((f) => f.name === ':path')?.value} ${response.find((f) => f.name === ':status')?.value}`,
+        );
         throw new Error('bad signature');
       },
     },
@@ -394,12 +437,20 @@ test('RESET_STREAM rejects the push with IncompletePushError (reset)', async () 
   const { r, events } = reassembler();
   for (const d of sent.datagrams.slice(0, 50)) r.enqueuePacket(d);
   const layout = sent.layouts.get(3)!;
-  r.enqueuePacket(encodeShortHeaderPacket({ dcid: SESSION_ID, packetNumber: 50, packetNumberLength: 1 }, encodeFrames([{ kind: 'reset-stream', streamId: 3, errorCode: 0x10cn, finalSize: layout.bytes.length }])));
+  r.enqueuePacket(
+    encodeShortHeaderPacket(
+      { dcid: SESSION_ID, packetNumber: 50, packetNumberLength: 1 },
+      encodeFrames([{ kind: 'reset-stream', streamId: 3, errorCode: 0x10cn, finalSize: layout.bytes.length }]),
+    ),
+  );
   const result = await settle(events[0].response);
   assert.ok(!result.ok && result.error instanceof IncompletePushError);
   assert.equal(result.error.reason, 'reset');
   // RFC 9000 §19.4: the final size of RESET_STREAM and content-length map the rest of the body exactly.
-  const notSent = sent.frames.slice(50).flat().filter((f) => f.streamId === 3);
+  const notSent = sent.frames
+    .slice(50)
+    .flat()
+    .filter((f) => f.streamId === 3);
   assert.equal(result.error.exact, true);
   assert.deepEqual(result.error.missing, droppedBody(layout, notSent));
 });
@@ -428,7 +479,9 @@ test('bound: concurrent pushes fails the push past it, and only it', async () =>
   for (const d of sent.datagrams) r.enqueuePacket(d);
   const results = await Promise.all(events.map((e) => settle(e.response)));
   assert.ok(results[0].ok && results[1].ok);
-  assert.ok(!results[2].ok && results[2].error instanceof PushLimitError && results[2].error.limit === 'concurrent-pushes');
+  assert.ok(
+    !results[2].ok && results[2].error instanceof PushLimitError && results[2].error.limit === 'concurrent-pushes',
+  );
   assert.equal(r.stats.limitsHit['concurrent-pushes'], 1);
 });
 
@@ -437,20 +490,38 @@ test('bound: bytes per push', async () => {
   const { r, events } = reassembler({ maxBytesPerPush: 100_000 });
   for (const d of sent.datagrams) r.enqueuePacket(d);
   const results = await Promise.all(events.map((e) => settle(e.response)));
-  assert.ok(!results[0].ok && results[0].error instanceof PushLimitError && results[0].error.limit === 'bytes-per-push');
+  assert.ok(
+    !results[0].ok && results[0].error instanceof PushLimitError && results[0].error.limit === 'bytes-per-push',
+  );
   assert.ok(results[1].ok && results[2].ok);
   assert.equal(r.stats.limitsHit['bytes-per-push'], 1);
 });
 
 test('bound: total bytes fails the push whose bytes go past it', async () => {
   const rng = new Rng(17);
-  const specs: PushSpec[] = [0, 1, 2].map((i) => ({ pushId: i, streamId: 3 + 4 * i, path: `/s${i}`, body: rng.bytes(30_000) }));
+  const specs: PushSpec[] = [0, 1, 2].map((i) => ({
+    pushId: i,
+    streamId: 3 + 4 * i,
+    path: `/s${i}`,
+    body: rng.bytes(30_000),
+  }));
   // Interleave the three push streams packet by packet so that all are in flight at once.
-  const promises = concat(...specs.map((s) => encodeHttp3Frame({ kind: 'push-promise', pushId: s.pushId, fieldSection: encodeFieldSection(requestFields(s.path)) })));
-  const perStream = specs.map((s) => packetize([{ id: s.streamId, bytes: pushStream(s).bytes, fin: true }], SESSION_ID).datagrams);
+  const promises = concat(
+    ...specs.map((s) =>
+      encodeHttp3Frame({
+        kind: 'push-promise',
+        pushId: s.pushId,
+        fieldSection: encodeFieldSection(requestFields(s.path)),
+      }),
+    ),
+  );
+  const perStream = specs.map(
+    (s) => packetize([{ id: s.streamId, bytes: pushStream(s).bytes, fin: true }], SESSION_ID).datagrams,
+  );
   const { r, events } = reassembler({ maxTotalBytes: 70_000 });
   r.enqueuePacket(packetize([{ id: 0, bytes: promises, fin: false }], SESSION_ID).datagrams[0]);
-  for (let k = 0; k < Math.max(...perStream.map((p) => p.length)); k++) for (const p of perStream) if (p[k]) r.enqueuePacket(p[k]);
+  for (let k = 0; k < Math.max(...perStream.map((p) => p.length)); k++)
+    for (const p of perStream) if (p[k]) r.enqueuePacket(p[k]);
   const results = await Promise.all(events.map((e) => settle(e.response)));
   const limited = results.filter((x) => !x.ok && x.error instanceof PushLimitError && x.error.limit === 'total-bytes');
   assert.equal(limited.length, 1);
@@ -464,7 +535,12 @@ test('bound: age fails a push older than maxAgeMs, and drops an unpromised strea
   // Push 0's promise and its first packets only.
   for (const d of sent.datagrams.slice(0, 5)) r.enqueuePacket(d);
   timers.advance(2_000);
-  r.enqueuePacket(encodeShortHeaderPacket({ dcid: SESSION_ID, packetNumber: 5, packetNumberLength: 1 }, encodeFrames([{ kind: 'ping' }])));
+  r.enqueuePacket(
+    encodeShortHeaderPacket(
+      { dcid: SESSION_ID, packetNumber: 5, packetNumberLength: 1 },
+      encodeFrames([{ kind: 'ping' }]),
+    ),
+  );
   const result = await settle(events[0].response);
   assert.ok(!result.ok && result.error instanceof PushLimitError && result.error.limit === 'age');
   assert.equal(r.stats.limitsHit.age, 1);

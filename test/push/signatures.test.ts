@@ -30,7 +30,10 @@ test('the signature base of a pushed response is RFC 9421 §2.5 text as docs and
   const signer = await PushSigner.generate({ now: () => 1_763_776_800_000 });
   const lines = await signer.signResponse(request, response);
   const input = lines.find((l) => l.name === 'signature-input')!.value;
-  assert.equal(input, `push=("@status" "content-type" "content-length" "digest" "@authority";req "@path";req);created=1763776800;keyid="${signer.keyId}";alg="ed25519"`);
+  assert.equal(
+    input,
+    `push=("@status" "content-type" "content-length" "digest" "@authority";req "@path";req);created=1763776800;keyid="${signer.keyId}";alg="ed25519"`,
+  );
   assert.match(lines.find((l) => l.name === 'signature')!.value, /^push=:[A-Za-z0-9+/]{86}==:$/);
   const params = parseDictionary(input).get('push')!;
   assert.equal(
@@ -55,14 +58,35 @@ test('Ed25519: signed request, response and goaway verify; any change to a cover
   await verifier.verifyRequest(signedRequest);
   await verifier.verifyResponse(signedRequest, signedResponse);
 
-  for (const [name, value] of [[':path', '/live/720p/881935.m4s'], [':authority', 'evil.example'], [':method', 'POST'], [':scheme', 'http']]) {
+  for (const [name, value] of [
+    [':path', '/live/720p/881935.m4s'],
+    [':authority', 'evil.example'],
+    [':method', 'POST'],
+    [':scheme', 'http'],
+  ]) {
     await assert.rejects(verifier.verifyRequest(replace(signedRequest, name, value)), SignatureError, name);
   }
-  for (const [name, value] of [[':path', '/live/720p/881935.m4s'], [':authority', 'evil.example']]) {
-    await assert.rejects(verifier.verifyResponse(replace(signedRequest, name, value), signedResponse), SignatureError, `${name};req: a response moved to another URL`);
+  for (const [name, value] of [
+    [':path', '/live/720p/881935.m4s'],
+    [':authority', 'evil.example'],
+  ]) {
+    await assert.rejects(
+      verifier.verifyResponse(replace(signedRequest, name, value), signedResponse),
+      SignatureError,
+      `${name};req: a response moved to another URL`,
+    );
   }
-  for (const [name, value] of [[':status', '206'], ['content-type', 'text/html'], ['content-length', '1'], ['digest', 'sha256=AAAA']]) {
-    await assert.rejects(verifier.verifyResponse(signedRequest, replace(signedResponse, name, value)), SignatureError, name);
+  for (const [name, value] of [
+    [':status', '206'],
+    ['content-type', 'text/html'],
+    ['content-length', '1'],
+    ['digest', 'sha256=AAAA'],
+  ]) {
+    await assert.rejects(
+      verifier.verifyResponse(signedRequest, replace(signedResponse, name, value)),
+      SignatureError,
+      name,
+    );
   }
   await assert.rejects(verifier.verifyResponse(signedRequest, response), /not signed/);
 
@@ -84,7 +108,9 @@ test('a signature by another key, a signature covering too little, or garbage fi
   await assert.rejects(verifier.verifyRequest([...request, ...(await other.signRequest(request))]), /unknown key/);
 
   const signed = await signer.signRequest(request);
-  const narrowed = signed.map((l) => (l.name === 'signature-input' ? { name: l.name, value: l.value.replace('"@path"', '') } : l));
+  const narrowed = signed.map((l) =>
+    l.name === 'signature-input' ? { name: l.name, value: l.value.replace('"@path"', '') } : l,
+  );
   await assert.rejects(verifier.verifyRequest([...request, ...narrowed]), /does not cover "@path"/);
   for (const [input, signature] of [
     ['push=("@method"', 'push=:AA==:'],
@@ -92,7 +118,11 @@ test('a signature by another key, a signature covering too little, or garbage fi
     ['other=("@method")', 'other=:AA==:'],
   ]) {
     await assert.rejects(
-      verifier.verifyRequest([...request, { name: 'signature-input', value: input }, { name: 'signature', value: signature }]),
+      verifier.verifyRequest([
+        ...request,
+        { name: 'signature-input', value: input },
+        { name: 'signature', value: signature },
+      ]),
       SignatureError,
       input,
     );
@@ -107,7 +137,10 @@ test('a signer saved as PKCS #8 PEM and loaded again signs with the same key ID'
   assert.equal(loaded.keyId, signer.keyId);
   const verifier = await PushSignatureVerifier.fromText(JSON.stringify(signer.keySet));
   await verifier.verifyRequest([...request, ...(await loaded.signRequest(request))]);
-  await assert.rejects(PushSigner.fromPkcs8Pem('-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n'), SignatureError);
+  await assert.rejects(
+    PushSigner.fromPkcs8Pem('-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n'),
+    SignatureError,
+  );
 });
 
 test("nghq's rsa-sha256 signatures (its own signing string, and draft-cavage-12's): verify with a PEM key, fail when a signed field changes", async () => {
@@ -116,21 +149,48 @@ test("nghq's rsa-sha256 signatures (its own signing string, and draft-cavage-12'
   const verifier = await PushSignatureVerifier.fromText(pem);
   const sign = (text: string) => createSign('sha256').update(text).sign(privateKey, 'base64');
   // nghq: `name:value` lines, each ending in LF, (request-target) from the promised request, method as sent.
-  const nghqString = '(request-target):GET /live/720p/881934.m4s\ncontent-type:video/mp4\ndigest:sha256=n4bQgYhMfWWaL+qgxVrQFaO/TxsrC4Is0V1sFbDwCgg=\n';
+  const nghqString =
+    '(request-target):GET /live/720p/881934.m4s\ncontent-type:video/mp4\ndigest:sha256=n4bQgYhMfWWaL+qgxVrQFaO/TxsrC4Is0V1sFbDwCgg=\n';
   const responseSignature = `keyId="sender.pem",algorithm=rsa-sha256,headers="(request-target) content-type digest",signature="${sign(nghqString)}"`;
   const signedResponse = [...response, { name: 'signature', value: responseSignature }];
   await verifier.verifyResponse(request, signedResponse);
-  await assert.rejects(verifier.verifyResponse(request, replace(signedResponse, 'digest', 'sha256=AAAA')), /bad rsa-sha256 signature/);
-  await assert.rejects(verifier.verifyResponse(replace(request, ':path', '/other.m4s'), signedResponse), /bad rsa-sha256 signature/, 'moved to another URL');
+  await assert.rejects(
+    verifier.verifyResponse(request, replace(signedResponse, 'digest', 'sha256=AAAA')),
+    /bad rsa-sha256 signature/,
+  );
+  await assert.rejects(
+    verifier.verifyResponse(replace(request, ':path', '/other.m4s'), signedResponse),
+    /bad rsa-sha256 signature/,
+    'moved to another URL',
+  );
 
   // draft-cavage-12 §2.3: `name: value`, lowercase method, LF between lines.
   const cavageString = '(request-target): get /live/720p/881934.m4s\n:authority: Pushcast.Example:8443';
-  await verifier.verifyRequest([...request, { name: 'signature', value: `keyId="k",algorithm="rsa-sha256",headers="(request-target) :authority",signature="${sign(cavageString)}"` }]);
+  await verifier.verifyRequest([
+    ...request,
+    {
+      name: 'signature',
+      value: `keyId="k",algorithm="rsa-sha256",headers="(request-target) :authority",signature="${sign(cavageString)}"`,
+    },
+  ]);
   const uncovered = `keyId="k",algorithm=rsa-sha256,headers="content-type",signature="${sign('content-type:video/mp4\n')}"`;
-  await assert.rejects(verifier.verifyResponse(request, [...response, { name: 'signature', value: uncovered }]), /covers none of digest/);
+  await assert.rejects(
+    verifier.verifyResponse(request, [...response, { name: 'signature', value: uncovered }]),
+    /covers none of digest/,
+  );
   for (const bad of ['keyId=nghq', 'keyId="a" algorithm', 'signature="AA=="']) {
-    await assert.rejects(verifier.verifyResponse(request, [...response, { name: 'signature', value: bad }]), SignatureError, bad);
+    await assert.rejects(
+      verifier.verifyResponse(request, [...response, { name: 'signature', value: bad }]),
+      SignatureError,
+      bad,
+    );
   }
   const named = await PushSignatureVerifier.fromText(pem, 'sender.pem');
-  await assert.rejects(named.verifyResponse(request, [...response, { name: 'signature', value: responseSignature.replace('sender.pem', 'other.pem') }]), /unknown key other.pem/);
+  await assert.rejects(
+    named.verifyResponse(request, [
+      ...response,
+      { name: 'signature', value: responseSignature.replace('sender.pem', 'other.pem') },
+    ]),
+    /unknown key other.pem/,
+  );
 });

@@ -21,15 +21,37 @@ const dir = mkdtempSync(join(os.tmpdir(), 'pushcast-quic-'));
 const certificate = developmentCertificate(dir);
 test.after(() => rmSync(dir, { recursive: true, force: true }));
 
-async function pair(serverOptions: Partial<Parameters<typeof QuicEndpoint.listen>[0]> = {}, clientOptions: Partial<Parameters<typeof QuicEndpoint.connect>[0]> = {}) {
-  const server = await QuicEndpoint.listen({ alpn: ['pushcast-test'], key: certificate.key, cert: certificate.cert, host: '127.0.0.1', port: 0, ...serverOptions });
+async function pair(
+  serverOptions: Partial<Parameters<typeof QuicEndpoint.listen>[0]> = {},
+  clientOptions: Partial<Parameters<typeof QuicEndpoint.connect>[0]> = {},
+) {
+  const server = await QuicEndpoint.listen({
+    alpn: ['pushcast-test'],
+    key: certificate.key,
+    cert: certificate.cert,
+    host: '127.0.0.1',
+    port: 0,
+    ...serverOptions,
+  });
   const accepted = once(server, 'connection') as Promise<[QuicConnection]>;
-  const client = await QuicEndpoint.connect({ alpn: ['pushcast-test'], host: '127.0.0.1', port: server.address.port, serverName: 'localhost', ca: certificate.cert, ...clientOptions });
+  const client = await QuicEndpoint.connect({
+    alpn: ['pushcast-test'],
+    host: '127.0.0.1',
+    port: server.address.port,
+    serverName: 'localhost',
+    ca: certificate.cert,
+    ...clientOptions,
+  });
   const [serverConn] = await accepted;
-  return { server, client, serverConn, close: async () => {
-    await client.close();
-    await server.close();
-  } };
+  return {
+    server,
+    client,
+    serverConn,
+    close: async () => {
+      await client.close();
+      await server.close();
+    },
+  };
 }
 
 test('handshake with a verified certificate; 50 concurrent streams echoed byte-identical', async (t) => {
@@ -59,9 +81,24 @@ test('handshake with a verified certificate; 50 concurrent streams echoed byte-i
 });
 
 test('a certificate the client does not trust fails the handshake', async (t) => {
-  const server = await QuicEndpoint.listen({ alpn: ['pushcast-test'], key: certificate.key, cert: certificate.cert, host: '127.0.0.1', port: 0 });
+  const server = await QuicEndpoint.listen({
+    alpn: ['pushcast-test'],
+    key: certificate.key,
+    cert: certificate.cert,
+    host: '127.0.0.1',
+    port: 0,
+  });
   t.after(() => server.close());
-  await assert.rejects(QuicEndpoint.connect({ alpn: ['pushcast-test'], host: '127.0.0.1', port: server.address.port, serverName: 'localhost', timeoutMs: 3000 }), /closed during the handshake|did not finish/);
+  await assert.rejects(
+    QuicEndpoint.connect({
+      alpn: ['pushcast-test'],
+      host: '127.0.0.1',
+      port: server.address.port,
+      serverName: 'localhost',
+      timeoutMs: 3000,
+    }),
+    /closed during the handshake|did not finish/,
+  );
 });
 
 test('many writes queued in one turn: every one resolves, every byte arrives in order, on 1 and on 40 streams', async (t) => {
@@ -87,14 +124,20 @@ test('many writes queued in one turn: every one resolves, every byte arrives in 
   }
   await Promise.all(writes);
   await allArrived;
-  for (const [stream, parts] of bodies) assert.deepEqual(await received.get(stream.id), new Uint8Array(Buffer.concat(parts)), `stream ${stream.id}`);
+  for (const [stream, parts] of bodies)
+    assert.deepEqual(await received.get(stream.id), new Uint8Array(Buffer.concat(parts)), `stream ${stream.id}`);
 });
 
 test('a FIN written alone while the congestion window is full still reaches the reader (cloudflare/quiche#2525)', async (t) => {
   const p = await pair();
   t.after(p.close);
   const lengths = new Map<number, Promise<number>>();
-  p.client.on('stream', (s) => lengths.set(s.id, s.readAll().then((b) => b.length)));
+  p.client.on('stream', (s) =>
+    lengths.set(
+      s.id,
+      s.readAll().then((b) => b.length),
+    ),
+  );
   const bulks: number[] = [];
   for (let i = 0; i < 10; i++) {
     const small = p.serverConn.openStream({ bidirectional: false, urgency: 3 });
@@ -108,11 +151,17 @@ test('a FIN written alone while the congestion window is full still reaches the 
     await small.end();
     await bulkDone;
     let timer: NodeJS.Timeout | undefined;
-    const length = await Promise.race([lengths.get(small.id), new Promise((r) => (timer = setTimeout(() => r('no FIN'), 2000)))]);
+    const length = await Promise.race([
+      lengths.get(small.id),
+      new Promise((r) => (timer = setTimeout(() => r('no FIN'), 2000))),
+    ]);
     clearTimeout(timer);
     assert.equal(length, 100, `round ${i}`);
   }
-  assert.deepEqual(await Promise.all(bulks.map((id) => lengths.get(id))), bulks.map(() => 2 * 1024 * 1024));
+  assert.deepEqual(
+    await Promise.all(bulks.map((id) => lengths.get(id))),
+    bulks.map(() => 2 * 1024 * 1024),
+  );
 });
 
 test('datagrams both ways (RFC 9221)', async (t) => {
@@ -154,7 +203,9 @@ test('priorities: six server streams written at once arrive most urgent first (R
   });
   const body = (urgency: number) => new Uint8Array(400_000).fill(urgency);
   // Opened least urgent first; urgency 0 is the most urgent.
-  await Promise.all([5, 4, 3, 2, 1, 0].map((urgency) => p.serverConn.openStream({ bidirectional: false, urgency }).end(body(urgency))));
+  await Promise.all(
+    [5, 4, 3, 2, 1, 0].map((urgency) => p.serverConn.openStream({ bidirectional: false, urgency }).end(body(urgency))),
+  );
   await done;
   assert.deepEqual(finished, [0, 1, 2, 3, 4, 5]);
 });
@@ -214,8 +265,14 @@ test('STOP_SENDING: the writer learns the code from `stopped`, from its pending 
     (e: unknown) => e,
   );
   assert.ok(error instanceof QuicStreamError, String(error));
-  assert.deepEqual({ streamId: error.streamId, code: error.code, kind: error.kind }, { streamId: stream.id, code: 0x77, kind: 'stopped' });
-  await assert.rejects(stream.write(new Uint8Array(1)), (e: unknown) => e instanceof QuicStreamError && e.code === 0x77);
+  assert.deepEqual(
+    { streamId: error.streamId, code: error.code, kind: error.kind },
+    { streamId: stream.id, code: 0x77, kind: 'stopped' },
+  );
+  await assert.rejects(
+    stream.write(new Uint8Array(1)),
+    (e: unknown) => e instanceof QuicStreamError && e.code === 0x77,
+  );
   // An idle stream whose writer only watches `stopped`.
   const idle = p.serverConn.openStream();
   await idle.write(new Uint8Array(1));
@@ -238,17 +295,29 @@ test('RESET_STREAM: the reader sees the bytes before it, then an error with the 
   })();
   await new Promise((r) => setTimeout(r, 50));
   stream.reset(0x1234);
-  await assert.rejects(reading, (e: unknown) => e instanceof QuicStreamError && e.kind === 'reset' && e.code === 0x1234 && e.streamId === stream.id);
+  await assert.rejects(
+    reading,
+    (e: unknown) => e instanceof QuicStreamError && e.kind === 'reset' && e.code === 0x1234 && e.streamId === stream.id,
+  );
   assert.equal(chunks.join(''), 'partial');
   await assert.rejects(stream.write(new Uint8Array(1)), /reset/);
 });
 
 test('loss: through a relay that drops every 7th datagram each way, 2 MB arrive intact (loss detection and retransmission timers)', async (t) => {
-  const server = await QuicEndpoint.listen({ alpn: ['pushcast-test'], key: certificate.key, cert: certificate.cert, host: '127.0.0.1', port: 0 });
+  const server = await QuicEndpoint.listen({
+    alpn: ['pushcast-test'],
+    key: certificate.key,
+    cert: certificate.cert,
+    host: '127.0.0.1',
+    port: 0,
+  });
   // client ↔ front (relay) back ↔ server
   const front = dgram.createSocket('udp4');
   const back = dgram.createSocket('udp4');
-  await Promise.all([new Promise<void>((r) => front.bind(0, '127.0.0.1', r)), new Promise<void>((r) => back.bind(0, '127.0.0.1', r))]);
+  await Promise.all([
+    new Promise<void>((r) => front.bind(0, '127.0.0.1', r)),
+    new Promise<void>((r) => back.bind(0, '127.0.0.1', r)),
+  ]);
   let client: { port: number; address: string } | undefined;
   let n = 0;
   front.on('message', (m, rinfo) => {
@@ -264,7 +333,13 @@ test('loss: through a relay that drops every 7th datagram each way, 2 MB arrive 
     await server.close();
   });
   const accepted = once(server, 'connection') as Promise<[QuicConnection]>;
-  const conn = await QuicEndpoint.connect({ alpn: ['pushcast-test'], host: '127.0.0.1', port: front.address().port, serverName: 'localhost', ca: certificate.cert });
+  const conn = await QuicEndpoint.connect({
+    alpn: ['pushcast-test'],
+    host: '127.0.0.1',
+    port: front.address().port,
+    serverName: 'localhost',
+    ca: certificate.cert,
+  });
   t.after(() => conn.close());
   const [serverConn] = await accepted;
   const body = new Rng(8).bytes(2 * 1024 * 1024);
@@ -310,7 +385,11 @@ test('garbage datagrams and short Initials are dropped; the server still serves'
   // Every arrival is accounted for: refused, or routed to the one genuine connection (the client's own traffic).
   const routed = after.routed - before.routed;
   assert.ok(arrived >= 50, `${arrived} garbage datagrams reached the server`);
-  assert.equal(refused + routed, arrived, `of ${arrived} datagrams, ${refused} dropped or answered with Version Negotiation, ${routed} routed`);
+  assert.equal(
+    refused + routed,
+    arrived,
+    `of ${arrived} datagrams, ${refused} dropped or answered with Version Negotiation, ${routed} routed`,
+  );
   assert.ok(routed <= 10, `the connection took ${routed} datagrams: only its own, no garbage`);
   assert.equal(p.server.stats.connections, 1);
   const stream = p.client.openStream();

@@ -20,10 +20,24 @@ test.after(() => rmSync(dir, { recursive: true, force: true }));
 
 const MiB = 1024 * 1024;
 
-test('a client session whose streams are stopped and reset midway, 3× its old credit in all, still delivers a whole stream at the end', { timeout: 60_000 }, async (t) => {
-  const server = await QuicEndpoint.listen({ alpn: ['pushcast-test'], key: certificate.key, cert: certificate.cert, host: '127.0.0.1', port: 0 });
+test('a client session whose streams are stopped and reset midway, 3× its old credit in all, still delivers a whole stream at the end', {
+  timeout: 60_000,
+}, async (t) => {
+  const server = await QuicEndpoint.listen({
+    alpn: ['pushcast-test'],
+    key: certificate.key,
+    cert: certificate.cert,
+    host: '127.0.0.1',
+    port: 0,
+  });
   const accepted = once(server, 'connection') as Promise<[QuicConnection]>;
-  const client = await QuicEndpoint.connect({ alpn: ['pushcast-test'], host: '127.0.0.1', port: server.address.port, serverName: 'localhost', ca: certificate.cert });
+  const client = await QuicEndpoint.connect({
+    alpn: ['pushcast-test'],
+    host: '127.0.0.1',
+    port: server.address.port,
+    serverName: 'localhost',
+    ca: certificate.cert,
+  });
   const [serverConn] = await accepted;
   t.after(async () => {
     await client.close();

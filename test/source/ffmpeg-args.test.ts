@@ -1,6 +1,12 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { DEFAULT_AUDIO, DEFAULT_VIDEO_LADDER, ffmpegArguments, parseLadder, type EncoderSettings } from '../../src/source/index.js';
+import {
+  DEFAULT_AUDIO,
+  DEFAULT_VIDEO_LADDER,
+  ffmpegArguments,
+  parseLadder,
+  type EncoderSettings,
+} from '../../src/source/index.js';
 
 const settings: EncoderSettings = {
   input: { kind: 'test-pattern' },
@@ -25,7 +31,12 @@ test('every rendition gets its own pipe, and the audio one too', () => {
   const { args, outputs } = ffmpegArguments(settings);
   assert.deepEqual(
     outputs.map((o) => [o.trackId, o.fd]),
-    [['video-360p', 3], ['video-540p', 4], ['video-720p', 5], ['audio-128k', 6]],
+    [
+      ['video-360p', 3],
+      ['video-540p', 4],
+      ['video-720p', 5],
+      ['audio-128k', 6],
+    ],
   );
   for (const o of outputs) assert.ok(args.includes(`pipe:${o.fd}`), `ffmpeg writes pipe:${o.fd}`);
 });
@@ -39,8 +50,16 @@ test('key frames are forced on the segment grid in every rendition, one fragment
 });
 
 test('passthrough copies the input streams instead of encoding the ladder', () => {
-  const { args, outputs } = ffmpegArguments({ ...settings, input: { kind: 'file', path: 'in.mp4' }, video: [{ id: 'video', width: 0, height: 0, bitrate: 1 }], passthrough: true });
-  assert.deepEqual(outputs.map((o) => o.trackId), ['video', 'audio-128k']);
+  const { args, outputs } = ffmpegArguments({
+    ...settings,
+    input: { kind: 'file', path: 'in.mp4' },
+    video: [{ id: 'video', width: 0, height: 0, bitrate: 1 }],
+    passthrough: true,
+  });
+  assert.deepEqual(
+    outputs.map((o) => o.trackId),
+    ['video', 'audio-128k'],
+  );
   assert.ok(!args.includes('libx264'));
   assert.ok(args.includes('-stream_loop'), 'a file is looped');
 });

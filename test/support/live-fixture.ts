@@ -2,8 +2,24 @@ import { LiveTimeline, LiveWindow, Segment, type LiveTrack, type TrackInfo } fro
 import { Origin, OriginMetrics, type Certificate, type OriginOptions } from '../../src/origin/index.js';
 
 export const SEGMENT_DURATION = 2;
-export const VIDEO: TrackInfo = { id: 'video-360p', kind: 'video', codec: 'avc1.42c01e', timescale: 12800, bandwidth: 800_000, width: 640, height: 360 };
-export const AUDIO: TrackInfo = { id: 'audio-128k', kind: 'audio', codec: 'mp4a.40.2', timescale: 48000, bandwidth: 128_000, sampleRate: 48000, channels: 2 };
+export const VIDEO: TrackInfo = {
+  id: 'video-360p',
+  kind: 'video',
+  codec: 'avc1.42c01e',
+  timescale: 12800,
+  bandwidth: 800_000,
+  width: 640,
+  height: 360,
+};
+export const AUDIO: TrackInfo = {
+  id: 'audio-128k',
+  kind: 'audio',
+  codec: 'mp4a.40.2',
+  timescale: 48000,
+  bandwidth: 128_000,
+  sampleRate: 48000,
+  channels: 2,
+};
 
 /** Distinct, recognisable bytes for segment `n` of a track. */
 export function payload(n: number, size: number): Uint8Array {
@@ -39,11 +55,22 @@ export class Fixture {
 
   chunk(track: LiveTrack, s: Segment, size = 1000, i = s.chunks.length): void {
     const bytes = payload(s.number + i, size);
-    track.addChunk(s, { bytes, decodeTime: s.decodeTime, duration: (SEGMENT_DURATION * track.info.timescale) / 2, sampleCount: 1 });
+    track.addChunk(s, {
+      bytes,
+      decodeTime: s.decodeTime,
+      duration: (SEGMENT_DURATION * track.info.timescale) / 2,
+      sampleCount: 1,
+    });
   }
 }
 
-export async function startOrigin(f: Fixture, extra: Partial<OriginOptions> = {}, certificate?: Certificate, http3 = false, host = '127.0.0.1') {
+export async function startOrigin(
+  f: Fixture,
+  extra: Partial<OriginOptions> = {},
+  certificate?: Certificate,
+  http3 = false,
+  host = '127.0.0.1',
+) {
   const metrics = new OriginMetrics();
   const origin = new Origin({
     window: f.window,
@@ -58,4 +85,3 @@ export async function startOrigin(f: Fixture, extra: Partial<OriginOptions> = {}
   const addr = await origin.listen({ host, port: 0, tlsPort: certificate ? 0 : null, certificate, http3 });
   return { origin, metrics, base: addr.http!, tls: addr.https };
 }
-

@@ -34,7 +34,8 @@ let sent = 0;
 listen.on('message', (msg) => {
   try {
     const packet = decodeShortHeaderPacket(new Uint8Array(msg), { dcidLength: sessionId.length });
-    for (const f of decodeFrames(packet.payload)) if (f.kind === 'stream' && f.streamId === 0) streamZeroEnd = Math.max(streamZeroEnd, f.offset + f.data.length);
+    for (const f of decodeFrames(packet.payload))
+      if (f.kind === 'stream' && f.streamId === 0) streamZeroEnd = Math.max(streamZeroEnd, f.offset + f.data.length);
   } catch {
     // not ours to understand
   }
@@ -53,7 +54,7 @@ async function inject(signer: PushSigner): Promise<void> {
     { name: ':status', value: '200' },
     { name: 'content-type', value: 'video/mp4' },
     { name: 'content-length', value: '500' },
-    { name: 'digest', value: 'sha256=' + Buffer.from(await crypto.subtle.digest('SHA-256', body)).toString('base64') },
+    { name: 'digest', value: `sha256=${Buffer.from(await crypto.subtle.digest('SHA-256', body)).toString('base64')}` },
   ];
   const datagrams: Uint8Array[] = [];
   for (const [i, signed] of [true, false].entries()) {
@@ -64,18 +65,40 @@ async function inject(signer: PushSigner): Promise<void> {
     const promise = encodeHttp3Frame({ kind: 'push-promise', pushId, fieldSection: encodeFieldSection(req) });
     // Ahead of the genuine promises, but within reach (about 40 promises ahead).
     const offset = streamZeroEnd + 16_000 + i * 2_000 + (sent % 8) * 4_000;
-    datagrams.push(encodeShortHeaderPacket({ dcid: sessionId, packetNumber: 7, packetNumberLength: 1 }, encodeFrames([{ kind: 'stream', streamId: 0, offset, data: promise, fin: false }])));
-    const stream = Buffer.concat([encodePushStreamHeader(pushId), encodeHttp3Frame({ kind: 'headers', fieldSection: encodeFieldSection(res) }), encodeHttp3Frame({ kind: 'data', data: body })]);
-    datagrams.push(encodeShortHeaderPacket({ dcid: sessionId, packetNumber: 8, packetNumberLength: 1 }, encodeFrames([{ kind: 'stream', streamId, offset: 0, data: new Uint8Array(stream), fin: true }])));
+    datagrams.push(
+      encodeShortHeaderPacket(
+        { dcid: sessionId, packetNumber: 7, packetNumberLength: 1 },
+        encodeFrames([{ kind: 'stream', streamId: 0, offset, data: promise, fin: false }]),
+      ),
+    );
+    const stream = Buffer.concat([
+      encodePushStreamHeader(pushId),
+      encodeHttp3Frame({ kind: 'headers', fieldSection: encodeFieldSection(res) }),
+      encodeHttp3Frame({ kind: 'data', data: body }),
+    ]);
+    datagrams.push(
+      encodeShortHeaderPacket(
+        { dcid: sessionId, packetNumber: 8, packetNumberLength: 1 },
+        encodeFrames([{ kind: 'stream', streamId, offset: 0, data: new Uint8Array(stream), fin: true }]),
+      ),
+    );
   }
-  datagrams.push(encodeShortHeaderPacket({ dcid: new Uint8Array(sessionId.length).fill(0xee), packetNumber: 9, packetNumberLength: 1 }, encodeFrames([{ kind: 'ping' }])));
+  datagrams.push(
+    encodeShortHeaderPacket(
+      { dcid: new Uint8Array(sessionId.length).fill(0xee), packetNumber: 9, packetNumberLength: 1 },
+      encodeFrames([{ kind: 'ping' }]),
+    ),
+  );
   datagrams.push(crypto.getRandomValues(new Uint8Array(300)));
   for (const d of datagrams) send.send(d, port, group);
   sent++;
 }
 
 async function main(): Promise<void> {
-  const [authorityArg, pathArg] = [process.env.FORGER_AUTHORITY ?? 'localhost', process.env.FORGER_PATH ?? '/live/video-360p/999999999.m4s'];
+  const [authorityArg, pathArg] = [
+    process.env.FORGER_AUTHORITY ?? 'localhost',
+    process.env.FORGER_PATH ?? '/live/video-360p/999999999.m4s',
+  ];
   authority = authorityArg;
   path = pathArg;
   const signer = await PushSigner.generate();

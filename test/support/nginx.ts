@@ -46,7 +46,10 @@ export interface RunningNginx {
  * temporary directory, on a free port, in front of `origin` (host:port). Resolves once it accepts
  * connections.
  */
-export async function startNginx(origin: string, options: { template?: string; timeoutMs?: number } = {}): Promise<RunningNginx> {
+export async function startNginx(
+  origin: string,
+  options: { template?: string; timeoutMs?: number } = {},
+): Promise<RunningNginx> {
   const template = readFileSync(options.template ?? EDGE_CONFIG_TEMPLATE, 'utf8');
   const dir = mkdtempSync(join(tmpdir(), 'pushcast-nginx-'));
   // The master runs as root here and creates the cache and temp directories for its workers, which run as
@@ -58,7 +61,9 @@ export async function startNginx(origin: string, options: { template?: string; t
       const port = await freePort();
       const conf = join(dir, 'nginx.conf');
       writeFileSync(conf, renderEdgeConfig(template, { listen: `127.0.0.1:${port}`, origin, prefix: dir }));
-      const child = spawn('nginx', ['-c', conf, '-p', dir, '-g', 'daemon off;'], { stdio: ['ignore', 'ignore', 'pipe'] });
+      const child = spawn('nginx', ['-c', conf, '-p', dir, '-g', 'daemon off;'], {
+        stdio: ['ignore', 'ignore', 'pipe'],
+      });
       let stderr = '';
       child.stderr!.setEncoding('utf8').on('data', (text: string) => (stderr += text));
       const ready = await untilAccepting(child, port, options.timeoutMs ?? 10_000);
@@ -138,5 +143,3 @@ function readLog(dir: string): string {
     return '';
   }
 }
-
-

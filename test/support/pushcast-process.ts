@@ -30,7 +30,11 @@ export interface RunningPushcast {
  * Runs `pushcast <subcommand> …args` exactly as a user does (the built command line), collecting what it
  * prints line by line (echoed with PUSHCAST_TEST_VERBOSE).
  */
-export function runPushcast(subcommand: string, args: string[], options: { stdin?: Uint8Array; timeoutMs?: number; netns?: string } = {}): RunningPushcast {
+export function runPushcast(
+  subcommand: string,
+  args: string[],
+  options: { stdin?: Uint8Array; timeoutMs?: number; netns?: string } = {},
+): RunningPushcast {
   const timeoutMs = options.timeoutMs ?? 60_000;
   const command = [process.execPath, BIN, subcommand, ...args];
   // `ip netns exec` execs the command in place, so the child's pid is pushcast's own.
@@ -66,7 +70,15 @@ export function runPushcast(subcommand: string, args: string[], options: { stdin
     const seen = lines.find((l) => pattern.test(l));
     if (seen) return Promise.resolve(seen);
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`pushcast ${subcommand} printed no line matching ${pattern} within ${ms} ms:\n${lines.join('\n')}`)), ms);
+      const timer = setTimeout(
+        () =>
+          reject(
+            new Error(
+              `pushcast ${subcommand} printed no line matching ${pattern} within ${ms} ms:\n${lines.join('\n')}`,
+            ),
+          ),
+        ms,
+      );
       waiters.push({
         pattern,
         resolve: (line) => {
@@ -95,8 +107,15 @@ export function runPushcast(subcommand: string, args: string[], options: { stdin
  * Runs `pushcast serve` exactly as a user does (the built command line, real ffmpeg), on free ports, and
  * waits for its `player:` and `manifest:` lines.
  */
-export async function startServe(args: string[] = [], options: { stdin?: Uint8Array; timeoutMs?: number; netns?: string } = {}): Promise<RunningServe> {
-  const { child, lines, waitForLine, stop } = runPushcast('serve', ['--port', '0', '--tls-port', '0', '--host', '127.0.0.1', ...args], options);
+export async function startServe(
+  args: string[] = [],
+  options: { stdin?: Uint8Array; timeoutMs?: number; netns?: string } = {},
+): Promise<RunningServe> {
+  const { child, lines, waitForLine, stop } = runPushcast(
+    'serve',
+    ['--port', '0', '--tls-port', '0', '--host', '127.0.0.1', ...args],
+    options,
+  );
   const value = (line: string) => line.slice(line.indexOf(':') + 1).trim();
   try {
     const player = value(await waitForLine(/^player: /));

@@ -9,7 +9,9 @@ export const VOD_CLIPS = {
 } as const;
 
 function ffmpeg(args: string[]): void {
-  const run = spawnSync('ffmpeg', ['-hide_banner', '-loglevel', 'error', '-nostdin', '-y', ...args], { encoding: 'utf8' });
+  const run = spawnSync('ffmpeg', ['-hide_banner', '-loglevel', 'error', '-nostdin', '-y', ...args], {
+    encoding: 'utf8',
+  });
   if (run.status !== 0) throw new Error(`ffmpeg failed (${run.status}): ${run.stderr}`);
 }
 
@@ -18,11 +20,42 @@ export function makeVodFolder(dir: string): string {
   mkdirSync(dir, { recursive: true });
   const a = VOD_CLIPS.withAudio;
   ffmpeg([
-    '-f', 'lavfi', '-i', `testsrc2=size=${a.width}x${a.height}:rate=25`, '-f', 'lavfi', '-i', 'sine=frequency=440:sample_rate=44100',
-    '-t', String(a.seconds), '-c:v', 'libx264', '-preset', 'ultrafast', '-pix_fmt', 'yuv420p', '-c:a', 'aac', join(dir, a.file),
+    '-f',
+    'lavfi',
+    '-i',
+    `testsrc2=size=${a.width}x${a.height}:rate=25`,
+    '-f',
+    'lavfi',
+    '-i',
+    'sine=frequency=440:sample_rate=44100',
+    '-t',
+    String(a.seconds),
+    '-c:v',
+    'libx264',
+    '-preset',
+    'ultrafast',
+    '-pix_fmt',
+    'yuv420p',
+    '-c:a',
+    'aac',
+    join(dir, a.file),
   ]);
   const s = VOD_CLIPS.silent;
-  ffmpeg(['-f', 'lavfi', '-i', `testsrc=size=${s.width}x${s.height}:rate=30`, '-t', String(s.seconds), '-c:v', 'libx264', '-preset', 'ultrafast', '-pix_fmt', 'yuv420p', join(dir, s.file)]);
+  ffmpeg([
+    '-f',
+    'lavfi',
+    '-i',
+    `testsrc=size=${s.width}x${s.height}:rate=30`,
+    '-t',
+    String(s.seconds),
+    '-c:v',
+    'libx264',
+    '-preset',
+    'ultrafast',
+    '-pix_fmt',
+    'yuv420p',
+    join(dir, s.file),
+  ]);
   writeFileSync(join(dir, 'notes.txt'), 'not media\n');
   return dir;
 }

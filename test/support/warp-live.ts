@@ -5,13 +5,35 @@
 import { LiveTimeline, LiveWindow, Segment, type LiveTrack, type TrackInfo } from '../../src/media/index.js';
 import { writeMediaDataHeader, writeMovieFragment } from '../../src/media/bmff/writer.js';
 
-export const VIDEO: TrackInfo = { id: 'video', kind: 'video', codec: 'avc1.42c01e', timescale: 1000, bandwidth: 800_000, width: 640, height: 360 };
-export const AUDIO: TrackInfo = { id: 'audio', kind: 'audio', codec: 'mp4a.40.2', timescale: 1000, bandwidth: 128_000, sampleRate: 48000, channels: 2 };
+export const VIDEO: TrackInfo = {
+  id: 'video',
+  kind: 'video',
+  codec: 'avc1.42c01e',
+  timescale: 1000,
+  bandwidth: 800_000,
+  width: 640,
+  height: 360,
+};
+export const AUDIO: TrackInfo = {
+  id: 'audio',
+  kind: 'audio',
+  codec: 'mp4a.40.2',
+  timescale: 1000,
+  bandwidth: 128_000,
+  sampleRate: 48000,
+  channels: 2,
+};
 export const SEGMENT_MS = 2000;
 
 /** A real moof+mdat (one sample) whose tfdt is `decodeTime`, with recognisable payload bytes. */
 export function chunk(decodeTime: number, size: number, seed: number): Uint8Array {
-  const moof = writeMovieFragment({ sequenceNumber: seed, trackId: 1, baseMediaDecodeTime: decodeTime, samples: [{ duration: 500, size, flags: 0, compositionOffset: 0 }], mediaDataHeaderSize: 8 });
+  const moof = writeMovieFragment({
+    sequenceNumber: seed,
+    trackId: 1,
+    baseMediaDecodeTime: decodeTime,
+    samples: [{ duration: 500, size, flags: 0, compositionOffset: 0 }],
+    mediaDataHeaderSize: 8,
+  });
   const out = new Uint8Array(moof.length + 8 + size);
   out.set(moof);
   out.set(writeMediaDataHeader(size), moof.length);
@@ -47,7 +69,12 @@ export class WarpLive {
 
   add(track: LiveTrack, s: Segment, size = this.o.chunkBytes ?? this.fullChunk(track)): void {
     const i = s.chunks.length;
-    track.addChunk(s, { bytes: chunk(s.decodeTime + i * 500, size, s.number * 10 + i), decodeTime: s.decodeTime + i * 500, duration: 500, sampleCount: 1 });
+    track.addChunk(s, {
+      bytes: chunk(s.decodeTime + i * 500, size, s.number * 10 + i),
+      decodeTime: s.decodeTime + i * 500,
+      duration: 500,
+      sampleCount: 1,
+    });
   }
 
   /** A whole segment of both tracks, four chunks each (20 kB of video, 2 kB of audio). */

@@ -4,8 +4,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-/** The official MPD schema of ISO/IEC 23009-1, kept beside the checkout (../shared/dash-schema). */
-export const MPD_SCHEMA = fileURLToPath(new URL('../../../../shared/dash-schema/DASH-MPD.xsd', import.meta.url));
+/** The official MPD schema of ISO/IEC 23009-1, kept in the repository (test/fixtures/dash-schema, with its licence). */
+export const MPD_SCHEMA = fileURLToPath(new URL('../../../test/fixtures/dash-schema/DASH-MPD.xsd', import.meta.url));
 
 /** Validates an MPD with xmllint against the official schema; returns xmllint's verdict. */
 export function validateMpd(mpd: string): { valid: boolean; output: string } {

@@ -20,7 +20,13 @@ const catalog: WarpCatalog = {
 };
 
 function fragment(decodeTime: number, size = 100): Uint8Array {
-  const moof = writeMovieFragment({ sequenceNumber: 1, trackId: 1, baseMediaDecodeTime: decodeTime, samples: [{ duration: 2000, size, flags: 0, compositionOffset: 0 }], mediaDataHeaderSize: 8 });
+  const moof = writeMovieFragment({
+    sequenceNumber: 1,
+    trackId: 1,
+    baseMediaDecodeTime: decodeTime,
+    samples: [{ duration: 2000, size, flags: 0, compositionOffset: 0 }],
+    mediaDataHeaderSize: 8,
+  });
   return new Uint8Array([...moof, ...writeMediaDataHeader(size), ...new Uint8Array(size).fill(decodeTime / 2000)]);
 }
 
@@ -72,7 +78,9 @@ class FakeStream implements IncomingWarpStream {
 }
 
 const segment = (n: number, parts = 1) => {
-  const s = new FakeStream().push(encodeWarpMessage({ kind: 'headers', id: 64 * (n + 1), order: -n, depends: [1], path: `/live/video/${n}.m4s` }));
+  const s = new FakeStream().push(
+    encodeWarpMessage({ kind: 'headers', id: 64 * (n + 1), order: -n, depends: [1], path: `/live/video/${n}.m4s` }),
+  );
   for (let i = 0; i < parts; i++) s.push(encodeWarpMessage({ kind: 'segment', data: fragment(n * 2000) }));
   return s;
 };
@@ -94,8 +102,18 @@ function setup(bufferMs = 1000, startAt = 0) {
     await new Promise((r) => setTimeout(r, 60)); // the consumer's own check runs every 50 ms
   };
   const start = async () => {
-    void consumer.addStream(new FakeStream().push(encodeWarpMessage({ kind: 'headers', id: 0 })).push(encodeWarpMessage({ kind: 'app', data: new TextEncoder().encode(JSON.stringify(catalog)) })).end());
-    void consumer.addStream(new FakeStream().push(encodeWarpMessage({ kind: 'headers', id: 1 })).push(encodeWarpMessage({ kind: 'segment', data: new Uint8Array([1, 2, 3]) })).end());
+    void consumer.addStream(
+      new FakeStream()
+        .push(encodeWarpMessage({ kind: 'headers', id: 0 }))
+        .push(encodeWarpMessage({ kind: 'app', data: new TextEncoder().encode(JSON.stringify(catalog)) }))
+        .end(),
+    );
+    void consumer.addStream(
+      new FakeStream()
+        .push(encodeWarpMessage({ kind: 'headers', id: 1 }))
+        .push(encodeWarpMessage({ kind: 'segment', data: new Uint8Array([1, 2, 3]) }))
+        .end(),
+    );
     await tick();
   };
   return { consumer, log, tick, start };
@@ -115,7 +133,15 @@ test('segments arriving out of order are handed on in decode order, after their 
   void c.consumer.addStream(s3.end());
   void c.consumer.addStream(s2.end());
   await c.tick();
-  assert.deepEqual(c.log, ['init video', 'data /live/video/1.m4s', 'end /live/video/1.m4s whole', 'data /live/video/2.m4s', 'end /live/video/2.m4s whole', 'data /live/video/3.m4s', 'end /live/video/3.m4s whole']);
+  assert.deepEqual(c.log, [
+    'init video',
+    'data /live/video/1.m4s',
+    'end /live/video/1.m4s whole',
+    'data /live/video/2.m4s',
+    'end /live/video/2.m4s whole',
+    'data /live/video/3.m4s',
+    'end /live/video/3.m4s whole',
+  ]);
   assert.equal(c.consumer.stats().segmentsSkipped, 0);
 });
 
@@ -178,7 +204,10 @@ test('duplicates, malformed streams and the memory bound', async (t) => {
   for (const s of waiting) void c.consumer.addStream(s.end());
   await c.tick();
   assert.ok(c.consumer.stats().bufferedBytes <= 2000, `bounded: ${c.consumer.stats().bufferedBytes}`);
-  assert.ok(waiting.at(-1)!.stopped === 0 && waiting[0]!.stopped === undefined, 'the newest waiting segments were dropped first');
+  assert.ok(
+    waiting.at(-1)!.stopped === 0 && waiting[0]!.stopped === undefined,
+    'the newest waiting segments were dropped first',
+  );
 });
 
 test('a cut-short segment keeps arriving until the next one is due on the timeline, then is cut', async (t) => {
@@ -195,12 +224,21 @@ test('a cut-short segment keeps arriving until the next one is due on the timeli
   two.push(encodeWarpMessage({ kind: 'segment', data: fragment(4100) }).subarray(0));
   await c.tick(500); // 6.8 s: 2 may still be shown, so its media goes on
   assert.equal(two.stopped, undefined);
-  assert.equal(c.log.filter((l) => l === 'data /live/video/2.m4s').length, 2, 'what still came of segment 2 was handed on');
+  assert.equal(
+    c.log.filter((l) => l === 'data /live/video/2.m4s').length,
+    2,
+    'what still came of segment 2 was handed on',
+  );
   assert.ok(!c.log.includes('data /live/video/3.m4s'));
   await c.tick(100); // 6.9 s = 3's due time minus the switch margin: 2 is cut (well before 3 has waited the buffer duration)
   assert.equal(two.stopped, 0);
   const at = (line: string) => c.log.indexOf(line);
-  assert.ok(at('skip video@4000 stalled') >= 0 && at('skip video@4000 stalled') < at('end /live/video/2.m4s cut') && at('end /live/video/2.m4s cut') < at('data /live/video/3.m4s'), c.log.join('\n'));
+  assert.ok(
+    at('skip video@4000 stalled') >= 0 &&
+      at('skip video@4000 stalled') < at('end /live/video/2.m4s cut') &&
+      at('end /live/video/2.m4s cut') < at('data /live/video/3.m4s'),
+    c.log.join('\n'),
+  );
 });
 
 test('a segment older than the one playing is stopped, not played after it', async (t) => {
@@ -223,20 +261,42 @@ test('GOAWAY: a second copy waits on standby and takes over where the first copy
   const c = setup(10_000);
   t.after(() => c.consumer.close());
   const got: Uint8Array[] = [];
-  const consumer = new WarpConsumer({ data: (_s, bytes) => got.push(bytes.slice()), end: (s, whole) => c.log.push(`end ${s.path} ${whole ? 'whole' : 'cut'}`) }, { bufferMs: 10_000, now: () => 0 });
+  const consumer = new WarpConsumer(
+    {
+      data: (_s, bytes) => got.push(bytes.slice()),
+      end: (s, whole) => c.log.push(`end ${s.path} ${whole ? 'whole' : 'cut'}`),
+    },
+    { bufferMs: 10_000, now: () => 0 },
+  );
   t.after(() => consumer.close());
-  void consumer.addStream(new FakeStream().push(encodeWarpMessage({ kind: 'headers', id: 0 })).push(encodeWarpMessage({ kind: 'app', data: new TextEncoder().encode(JSON.stringify(catalog)) })).end());
-  void consumer.addStream(new FakeStream().push(encodeWarpMessage({ kind: 'headers', id: 1 })).push(encodeWarpMessage({ kind: 'segment', data: new Uint8Array([1]) })).end());
+  void consumer.addStream(
+    new FakeStream()
+      .push(encodeWarpMessage({ kind: 'headers', id: 0 }))
+      .push(encodeWarpMessage({ kind: 'app', data: new TextEncoder().encode(JSON.stringify(catalog)) }))
+      .end(),
+  );
+  void consumer.addStream(
+    new FakeStream()
+      .push(encodeWarpMessage({ kind: 'headers', id: 1 }))
+      .push(encodeWarpMessage({ kind: 'segment', data: new Uint8Array([1]) }))
+      .end(),
+  );
   const parts = [fragment(2000, 50), fragment(2000, 60), fragment(2000, 70)];
   const headers = encodeWarpMessage({ kind: 'headers', id: 128, order: -1, depends: [1], path: '/live/video/1.m4s' });
   // The old session's copy: two fragments, then its session closes.
-  const old = new FakeStream().push(headers).push(encodeWarpMessage({ kind: 'segment', data: parts[0]! })).push(encodeWarpMessage({ kind: 'segment', data: parts[1]! }));
+  const old = new FakeStream()
+    .push(headers)
+    .push(encodeWarpMessage({ kind: 'segment', data: parts[0]! }))
+    .push(encodeWarpMessage({ kind: 'segment', data: parts[1]! }));
   void consumer.addStream(old);
   await c.tick();
   // The new session's copy, from the start, in other pieces: the first fragment and half of the second.
   const whole = new Uint8Array([...parts[0]!, ...parts[1]!, ...parts[2]!]);
   const cut = parts[0]!.length + 30;
-  const copy = new FakeStream().push(headers).push(encodeWarpMessage({ kind: 'segment', data: parts[0]! })).push(encodeWarpMessage({ kind: 'segment', data: whole.subarray(parts[0]!.length, cut) }));
+  const copy = new FakeStream()
+    .push(headers)
+    .push(encodeWarpMessage({ kind: 'segment', data: parts[0]! }))
+    .push(encodeWarpMessage({ kind: 'segment', data: whole.subarray(parts[0]!.length, cut) }));
   void consumer.addStream(copy);
   await c.tick();
   assert.equal(copy.stopped, undefined, 'kept on standby, not stopped');
@@ -250,10 +310,14 @@ test('GOAWAY: a second copy waits on standby and takes over where the first copy
   assert.deepEqual(Buffer.concat(got), Buffer.from(whole), 'every byte once, in order');
 
   // A copy of a segment whose first copy ends whole is stopped then.
-  const first = new FakeStream().push(encodeWarpMessage({ kind: 'headers', id: 192, order: -2, depends: [1] })).push(encodeWarpMessage({ kind: 'segment', data: fragment(4000) }));
+  const first = new FakeStream()
+    .push(encodeWarpMessage({ kind: 'headers', id: 192, order: -2, depends: [1] }))
+    .push(encodeWarpMessage({ kind: 'segment', data: fragment(4000) }));
   void consumer.addStream(first);
   await c.tick();
-  const second = new FakeStream().push(encodeWarpMessage({ kind: 'headers', id: 192, order: -2, depends: [1] })).push(encodeWarpMessage({ kind: 'segment', data: fragment(4000) }));
+  const second = new FakeStream()
+    .push(encodeWarpMessage({ kind: 'headers', id: 192, order: -2, depends: [1] }))
+    .push(encodeWarpMessage({ kind: 'segment', data: fragment(4000) }));
   void consumer.addStream(second);
   await c.tick();
   assert.equal(second.stopped, undefined);

@@ -14,8 +14,28 @@ import { H3_ALPN } from '../../src/http3/index.js';
 import { developmentCertificate } from '../../src/origin/index.js';
 import { WarpLive, chunk } from '../support/warp-live.js';
 import { QuicEndpoint } from '../../src/quic/index.js';
-import { INIT_ORDER, WarpClient, WarpProducer, WarpRelay, WarpSender, WarpServer, ptsFromOrder, segmentOrder, type SegmentRef, type WarpCatalog, type WarpConsumerSink, type WarpRelayOptions } from '../../src/warp/index.js';
-import { SessionRefusedError, SessionRouter, connectWebTransport, serveHttp3Sessions, type Session, type SessionRoute } from '../../src/webtransport/index.js';
+import {
+  INIT_ORDER,
+  WarpClient,
+  WarpProducer,
+  WarpRelay,
+  WarpSender,
+  WarpServer,
+  ptsFromOrder,
+  segmentOrder,
+  type SegmentRef,
+  type WarpCatalog,
+  type WarpConsumerSink,
+  type WarpRelayOptions,
+} from '../../src/warp/index.js';
+import {
+  SessionRefusedError,
+  SessionRouter,
+  connectWebTransport,
+  serveHttp3Sessions,
+  type Session,
+  type SessionRoute,
+} from '../../src/webtransport/index.js';
 import { encodeWarpMessage } from '../../src/wire/index.js';
 import { Registry } from 'prom-client';
 
@@ -27,14 +47,29 @@ const verbose = process.env.PUSHCAST_TEST_VERBOSE ? (line: string) => console.er
 
 async function listen(route: SessionRoute) {
   const router = new SessionRouter().route('/warp', route);
-  const endpoint = await QuicEndpoint.listen({ alpn: [H3_ALPN], key: certificate.key, cert: certificate.cert, host: '127.0.0.1', port: 0 });
+  const endpoint = await QuicEndpoint.listen({
+    alpn: [H3_ALPN],
+    key: certificate.key,
+    cert: certificate.cert,
+    host: '127.0.0.1',
+    port: 0,
+  });
   endpoint.on('connection', (conn) => serveHttp3Sessions(conn, { router }));
   return { endpoint, url: `https://localhost:${endpoint.address.port}/warp/live` };
 }
 
 /** The origin: a WarpServer on the live window; `inject` runs on each session it accepts. */
-async function origin(t: test.TestContext, live: WarpLive, o: { tokens?: string[]; inject?: (session: Session) => void } = {}) {
-  const producer = new WarpProducer({ broadcast: 'live', window: live.window, timeline: live.timeline, policy: 'newest-first' });
+async function origin(
+  t: test.TestContext,
+  live: WarpLive,
+  o: { tokens?: string[]; inject?: (session: Session) => void } = {},
+) {
+  const producer = new WarpProducer({
+    broadcast: 'live',
+    window: live.window,
+    timeline: live.timeline,
+    policy: 'newest-first',
+  });
   const warp = new WarpServer({ tokens: o.tokens });
   warp.add(producer);
   const route: SessionRoute = {
@@ -70,7 +105,13 @@ interface Viewer {
 }
 
 async function viewer(t: test.TestContext, url: string): Promise<Viewer> {
-  const v = { inits: new Map(), parts: new Map(), firstData: new Map(), completed: [], skipped: [] } as unknown as Viewer;
+  const v = {
+    inits: new Map(),
+    parts: new Map(),
+    firstData: new Map(),
+    completed: [],
+    skipped: [],
+  } as unknown as Viewer;
   const sink: WarpConsumerSink = {
     catalog: (c) => (v.catalog = c),
     init: (track, bytes) => v.inits.set(track.id, bytes),
@@ -101,7 +142,10 @@ function assertSegments(live: WarpLive, v: Viewer, numbers: number[], who: strin
   for (const n of numbers) {
     for (const track of live.tracks) {
       const path = `/live/${track.id}/${n}.m4s`;
-      assert.ok(v.completed.some((s) => s.path === path), `${who}: ${path} completed`);
+      assert.ok(
+        v.completed.some((s) => s.path === path),
+        `${who}: ${path} completed`,
+      );
       assert.deepEqual(v.bytesOf(path), track.get(n)!.bytes(), `${who}: ${path}`);
     }
   }
@@ -119,7 +163,9 @@ test('origin → relay → relay → three viewers: byte-identical, cut-through,
   const r2 = await relayOf(t, r1.url);
   const direct = await viewer(t, o.url);
   const viewers = [await viewer(t, r2.url), await viewer(t, r2.url), await viewer(t, r2.url)];
-  await until('inits and segment 1 everywhere', () => [direct, ...viewers].every((v) => v.inits.size === 2 && v.completed.length >= 2));
+  await until('inits and segment 1 everywhere', () =>
+    [direct, ...viewers].every((v) => v.inits.size === 2 && v.completed.length >= 2),
+  );
   for (const v of viewers) {
     assert.deepEqual(v.inits.get('video'), live.video.init);
     assert.deepEqual(v.inits.get('audio'), live.audio.init);
@@ -136,7 +182,9 @@ test('origin → relay → relay → three viewers: byte-identical, cut-through,
     });
     const path = `/live/video/${n}.m4s`;
     const sent = Date.now();
-    await until(`the first chunk of ${path} at every viewer`, () => [direct, ...viewers].every((v) => v.bytesOf(path).length === segments[0]!.size));
+    await until(`the first chunk of ${path} at every viewer`, () =>
+      [direct, ...viewers].every((v) => v.bytesOf(path).length === segments[0]!.size),
+    );
     assert.ok(!segments[0]!.complete, 'the origin has not completed the segment');
     delays.direct.push(direct.firstData.get(path)! - sent);
     for (const v of viewers) delays.twoRelays.push(v.firstData.get(path)! - sent);
@@ -145,15 +193,23 @@ test('origin → relay → relay → three viewers: byte-identical, cut-through,
       track.completeSegment(segments[i]!);
     });
   }
-  await until('segments 1–6 of both tracks everywhere', () => [direct, ...viewers].every((v) => v.completed.length >= 12));
+  await until('segments 1–6 of both tracks everywhere', () =>
+    [direct, ...viewers].every((v) => v.completed.length >= 12),
+  );
   for (const [i, v] of viewers.entries()) assertSegments(live, v, [1, 2, 3, 4, 5, 6], `viewer ${i + 1}`);
   for (const v of viewers) {
     for (const track of ['video', 'audio']) {
       const times = media(v, track).map((s) => s.decodeTime);
-      assert.deepEqual(times, [...times].sort((a, b) => a - b), 'decode order');
+      assert.deepEqual(
+        times,
+        [...times].sort((a, b) => a - b),
+        'decode order',
+      );
     }
   }
-  t.diagnostic(`first chunk of a segment, publish → viewer (median of 5, ms): direct ${median(delays.direct)}, behind two relays ${median(delays.twoRelays)}`);
+  t.diagnostic(
+    `first chunk of a segment, publish → viewer (median of 5, ms): direct ${median(delays.direct)}, behind two relays ${median(delays.twoRelays)}`,
+  );
   // One subscription upstream per relay, however many viewers.
   assert.equal(o.warp.stats().sessions, 2, 'the origin serves r1 and the direct viewer');
   const s1 = r1.relay.stats();
@@ -187,10 +243,17 @@ test('a late joiner starts at the newest GoP; the per-track cache keeps the newe
   assert.equal(r2.relay.stats().cachedSegments, 4, 'two per track');
   const lateAtR1 = await viewer(t, r1.url);
   const lateAtR2 = await viewer(t, r2.url);
-  await until('the late joiners have what the relays cache', () => lateAtR1.completed.length >= 2 && lateAtR2.completed.length >= 4);
+  await until(
+    'the late joiners have what the relays cache',
+    () => lateAtR1.completed.length >= 2 && lateAtR2.completed.length >= 4,
+  );
   for (const track of ['video', 'audio']) {
     assert.equal(media(lateAtR1, track)[0]!.path, `/live/${track}/5.m4s`, 'r1: the newest GoP first');
-    assert.deepEqual(media(lateAtR2, track).map((s) => s.path), [`/live/${track}/4.m4s`, `/live/${track}/5.m4s`], 'r2: the newest two');
+    assert.deepEqual(
+      media(lateAtR2, track).map((s) => s.path),
+      [`/live/${track}/4.m4s`, `/live/${track}/5.m4s`],
+      'r2: the newest two',
+    );
   }
   live.publish(6);
   await until('segment 6 at the late joiners', () => lateAtR1.completed.length >= 4 && lateAtR2.completed.length >= 6);
@@ -208,15 +271,33 @@ test('a stalled subscriber has its lowest-priority streams reset by the relay; t
   const a = await viewer(t, r.url);
   const b = await viewer(t, r.url);
   // A session that never reads its streams, with small receive windows: QUIC flow control fills.
-  const stalled = await connectWebTransport(r.url, { ca: certificate.cert, initialMaxData: 16 * 1024, initialMaxStreamData: 8 * 1024, maxStreamBuffer: 1024 });
+  const stalled = await connectWebTransport(r.url, {
+    ca: certificate.cert,
+    initialMaxData: 16 * 1024,
+    initialMaxStreamData: 8 * 1024,
+    maxStreamBuffer: 1024,
+  });
   t.after(() => stalled.close());
-  await until('three subscribers, segment 1 at the viewers', () => r.relay.stats().subscribers === 3 && a.completed.length >= 2 && b.completed.length >= 2);
+  await until(
+    'three subscribers, segment 1 at the viewers',
+    () => r.relay.stats().subscribers === 3 && a.completed.length >= 2 && b.completed.length >= 2,
+  );
   for (let n = 2; n <= 12; n++) {
     live.publish(n);
     await sleep(30);
   }
-  await until('segments 1–12 at both viewers', () => a.completed.length >= 24 && b.completed.length >= 24, 10_000, () =>
-    JSON.stringify({ a: a.completed.map((s) => s.path), b: b.completed.map((s) => s.path), senders: r.relay.stats().senders, relay: { ...r.relay.stats(), senders: undefined } }));
+  await until(
+    'segments 1–12 at both viewers',
+    () => a.completed.length >= 24 && b.completed.length >= 24,
+    10_000,
+    () =>
+      JSON.stringify({
+        a: a.completed.map((s) => s.path),
+        b: b.completed.map((s) => s.path),
+        senders: r.relay.stats().senders,
+        relay: { ...r.relay.stats(), senders: undefined },
+      }),
+  );
   await until('the stalled subscriber reset', () => r.relay.stats().senders.some((s) => s.streamsCancelled > 0));
   const senders = r.relay.stats().senders;
   const cancelled = senders.filter((s) => s.streamsCancelled > 0);
@@ -225,7 +306,9 @@ test('a stalled subscriber has its lowest-priority streams reset by the relay; t
   const all = Array.from({ length: 12 }, (_, i) => i + 1);
   assertSegments(live, a, all, 'viewer a');
   assertSegments(live, b, all, 'viewer b');
-  t.diagnostic(`stalled subscriber: ${cancelled[0]!.streamsCancelled} streams reset, ${cancelled[0]!.bytesWritten} bytes taken`);
+  t.diagnostic(
+    `stalled subscriber: ${cancelled[0]!.streamsCancelled} streams reset, ${cancelled[0]!.bytesWritten} bytes taken`,
+  );
 });
 
 test('the relay has its own tokens (401, 403), serves one broadcast (404), bounds its subscribers (503), and presents its upstream token', async (t) => {
@@ -236,13 +319,29 @@ test('the relay has its own tokens (401, 403), serves one broadcast (404), bound
   const sink = {};
   const refused = (status: number) => (e: unknown) => e instanceof SessionRefusedError && e.status === status;
   await assert.rejects(WarpClient.connect(r.url, { sink, bufferMs: 1000, ca: certificate.cert }), refused(401));
-  await assert.rejects(WarpClient.connect(`${r.url}?token=nope`, { sink, bufferMs: 1000, ca: certificate.cert }), refused(403));
-  await assert.rejects(WarpClient.connect(`${r.url}?token=origin-secret`, { sink, bufferMs: 1000, ca: certificate.cert }), refused(403));
-  await assert.rejects(WarpClient.connect(`${r.url.replace('/live', '/other')}?token=relay-secret`, { sink, bufferMs: 1000, ca: certificate.cert }), refused(404));
+  await assert.rejects(
+    WarpClient.connect(`${r.url}?token=nope`, { sink, bufferMs: 1000, ca: certificate.cert }),
+    refused(403),
+  );
+  await assert.rejects(
+    WarpClient.connect(`${r.url}?token=origin-secret`, { sink, bufferMs: 1000, ca: certificate.cert }),
+    refused(403),
+  );
+  await assert.rejects(
+    WarpClient.connect(`${r.url.replace('/live', '/other')}?token=relay-secret`, {
+      sink,
+      bufferMs: 1000,
+      ca: certificate.cert,
+    }),
+    refused(404),
+  );
   const v = await viewer(t, `${r.url}?token=relay-secret`);
   await until('segment 1 through the relay', () => v.completed.length >= 2);
   assertSegments(live, v, [1], 'viewer');
-  await assert.rejects(WarpClient.connect(`${r.url}?token=relay-secret`, { sink, bufferMs: 1000, ca: certificate.cert }), refused(503));
+  await assert.rejects(
+    WarpClient.connect(`${r.url}?token=relay-secret`, { sink, bufferMs: 1000, ca: certificate.cert }),
+    refused(503),
+  );
   const stats = r.relay.stats();
   assert.equal(stats.sessionsRefused, 5);
   assert.equal(stats.sessionsAccepted, 1);
@@ -264,13 +363,37 @@ test('malformed, oversized and unwanted upstream streams are dropped alone; the 
   const o = await origin(t, live, {
     inject: (session) => {
       // 1. A second HEADERS right after the first (§4.2), in one write: never forwarded.
-      void write(session, Buffer.concat([encodeWarpMessage({ kind: 'headers', id: 1_000_001, depends: [1], path: '/bad/1' }), encodeWarpMessage({ kind: 'headers' })]));
+      void write(
+        session,
+        Buffer.concat([
+          encodeWarpMessage({ kind: 'headers', id: 1_000_001, depends: [1], path: '/bad/1' }),
+          encodeWarpMessage({ kind: 'headers' }),
+        ]),
+      );
       // 2. A valid first fragment, then a SEGMENT that ends early: forwarded, then aborted downstream.
-      void write(session, Buffer.concat([encodeWarpMessage({ kind: 'headers', id: 1_000_002, depends: [60], path: '/bad/2' }), segment(chunk(0, 100, 1))]), new Uint8Array([0x01, 0x40, 0xff, 1, 2, 3]));
+      void write(
+        session,
+        Buffer.concat([
+          encodeWarpMessage({ kind: 'headers', id: 1_000_002, depends: [60], path: '/bad/2' }),
+          segment(chunk(0, 100, 1)),
+        ]),
+        new Uint8Array([0x01, 0x40, 0xff, 1, 2, 3]),
+      );
       // 3. Past the relay's per-stream bound.
-      void write(session, encodeWarpMessage({ kind: 'headers', id: 1_000_003, depends: [60], path: '/bad/3' }), segment(new Uint8Array(150_000)), segment(new Uint8Array(150_000)));
+      void write(
+        session,
+        encodeWarpMessage({ kind: 'headers', id: 1_000_003, depends: [60], path: '/bad/3' }),
+        segment(new Uint8Array(150_000)),
+        segment(new Uint8Array(150_000)),
+      );
       // 4. A control stream (no ID) past its bound.
-      void write(session, Buffer.concat([encodeWarpMessage({ kind: 'headers' }), encodeWarpMessage({ kind: 'app', data: new Uint8Array(70_000) })]));
+      void write(
+        session,
+        Buffer.concat([
+          encodeWarpMessage({ kind: 'headers' }),
+          encodeWarpMessage({ kind: 'app', data: new Uint8Array(70_000) }),
+        ]),
+      );
       // 5. A stream whose type is not HEADERS first.
       void write(session, segment(new Uint8Array(10)));
     },
@@ -313,17 +436,23 @@ test('reorder: each relay writes its own delivery order on the wire, and the nex
   await until('segments 1–3 everywhere', () => [direct, vA, vB, vC].every((v) => v.completed.length >= 6));
   const pts = (s: SegmentRef) => (s.decodeTime / 1000) * 1e6;
   const expect = (v: Viewer, order: (s: SegmentRef, kind: 'video' | 'audio') => number, who: string) => {
-    for (const s of v.completed) assert.equal(s.order, order(s, s.track as 'video' | 'audio') || 0, `${who}: ${s.path}`); // -0 is 0 on the wire
+    for (const s of v.completed)
+      assert.equal(s.order, order(s, s.track as 'video' | 'audio') || 0, `${who}: ${s.path}`); // -0 is 0 on the wire
   };
   expect(direct, (s, kind) => segmentOrder('newest-first', kind, pts(s), [INIT_ORDER]), 'direct');
   expect(vA, (s, kind) => segmentOrder('oldest-first', kind, pts(s), [INIT_ORDER]), 'relay A');
   expect(vB, (s, kind) => segmentOrder('audio-first', kind, pts(s), [INIT_ORDER]), 'relay B');
-  expect(vC, (s, kind) => segmentOrder('oldest-first', kind, pts(s), [INIT_ORDER]), 'relay C (passes A\'s order on)');
+  expect(vC, (s, kind) => segmentOrder('oldest-first', kind, pts(s), [INIT_ORDER]), "relay C (passes A's order on)");
   assert.equal(vA.catalog?.orderPolicy, 'oldest-first');
   assert.equal(vB.catalog?.orderPolicy, 'audio-first');
   assert.equal(vC.catalog?.orderPolicy, 'oldest-first');
   assert.equal(direct.catalog?.orderPolicy, 'newest-first');
-  for (const [v, who] of [[vA, 'A'], [vB, 'B'], [vC, 'C']] as const) assertSegments(live, v, [1, 2, 3], `relay ${who}`);
+  for (const [v, who] of [
+    [vA, 'A'],
+    [vB, 'B'],
+    [vC, 'C'],
+  ] as const)
+    assertSegments(live, v, [1, 2, 3], `relay ${who}`);
   assert.equal(ptsFromOrder('video-first', 'audio', segmentOrder('video-first', 'audio', 4e6)), 4e6);
 });
 
@@ -379,7 +508,10 @@ test('upstream loss: the relay reconnects, a segment under way continues from th
   });
   await until('the first chunk of segment 3', () => v.bytesOf('/live/video/3.m4s').length === s3[0]!.size);
   o.warp.close(); // every upstream session ends (code 0), the server stays
-  await until('the relay reconnected and took segment 3 over', () => r.relay.stats().upstreamReconnects === 1 && r.relay.stats().takeovers === 2);
+  await until(
+    'the relay reconnected and took segment 3 over',
+    () => r.relay.stats().upstreamReconnects === 1 && r.relay.stats().takeovers === 2,
+  );
   live.tracks.forEach((track, i) => {
     live.add(track, s3[i]!);
     live.add(track, s3[i]!);
@@ -407,18 +539,31 @@ test('bounds: cache bytes, cached tracks, remembered IDs, upstream streams at on
   const tracks = await relayOf(t, o.url, { maxTracks: 1 });
   const ids = await relayOf(t, o.url, { maxRememberedIds: 8 });
   const streams = await relayOf(t, o.url, { maxUpstreamStreams: 2 });
-  await until('every relay has segment 1', () => [bytes, tracks, ids].every((r) => r.relay.stats().streamsForwarded >= 5));
+  await until('every relay has segment 1', () =>
+    [bytes, tracks, ids].every((r) => r.relay.stats().streamsForwarded >= 5),
+  );
   let maxCache = 0;
   for (let n = 2; n <= 8; n++) {
     live.publish(n);
     await sleep(30);
     maxCache = Math.max(maxCache, bytes.relay.stats().cacheBytes);
   }
-  await until('segments 1–8 at the relays, whole', () => [bytes, tracks, ids].every((r) => r.relay.stats().streamsForwarded >= 3 + 16 && r.relay.stats().upstreamStreamsActive === 0), 10_000, () => JSON.stringify([bytes, tracks, ids].map((r) => ({ ...r.relay.stats(), senders: undefined }))));
+  await until(
+    'segments 1–8 at the relays, whole',
+    () =>
+      [bytes, tracks, ids].every(
+        (r) => r.relay.stats().streamsForwarded >= 3 + 16 && r.relay.stats().upstreamStreamsActive === 0,
+      ),
+    10_000,
+    () => JSON.stringify([bytes, tracks, ids].map((r) => ({ ...r.relay.stats(), senders: undefined }))),
+  );
   const b = bytes.relay.stats();
   assert.ok(maxCache <= 120_000 && b.cacheBytes <= 120_000, `cache ${maxCache} bytes at most`);
   assert.ok(b.cacheEvictions > 0);
-  assert.ok(b.cachedSegments >= 1 && b.cachedSegments < 6, `${b.cachedSegments} cached: ${JSON.stringify({ ...b, senders: undefined })}`);
+  assert.ok(
+    b.cachedSegments >= 1 && b.cachedSegments < 6,
+    `${b.cachedSegments} cached: ${JSON.stringify({ ...b, senders: undefined })}`,
+  );
   assert.equal(tracks.relay.stats().cachedTracks, 1);
   assert.ok(ids.relay.stats().rememberedIds <= 8, `${ids.relay.stats().rememberedIds} IDs remembered`);
   // Four growing segments upstream at once; the relay carries two, the most important (§4.4).
@@ -445,7 +590,10 @@ test('an upstream session that brings no catalog or inits in time is replaced by
   const silent = await listen({ session: () => void sessions++ });
   t.after(() => silent.endpoint.close());
   const r = await relayOf(t, silent.url, { startupTimeoutMs: 200, reconnectMinMs: 20, reconnectMaxMs: 50 });
-  await until('two replacements', () => r.relay.stats().upstreamIncomplete >= 2 && r.relay.stats().upstreamReconnects >= 2);
+  await until(
+    'two replacements',
+    () => r.relay.stats().upstreamIncomplete >= 2 && r.relay.stats().upstreamReconnects >= 2,
+  );
   assert.ok(sessions >= 3);
   assert.ok(r.relay.stats().upstreamSessions <= 1, 'one upstream session at a time');
 });
@@ -457,7 +605,13 @@ test('bounds: upstream streams being read at once (control streams that never en
   const o = await origin(t, live, {
     inject: (session) => {
       // 80 streams without an ID, HEADERS only, left open.
-      for (let i = 0; i < 80; i++) held.push(session.openStream({ bidirectional: false }).write(encodeWarpMessage({ kind: 'headers' })).catch(() => undefined));
+      for (let i = 0; i < 80; i++)
+        held.push(
+          session
+            .openStream({ bidirectional: false })
+            .write(encodeWarpMessage({ kind: 'headers' }))
+            .catch(() => undefined),
+        );
     },
   });
   const r = await relayOf(t, o.url, { maxUpstreamStreams: 4 });
@@ -475,7 +629,12 @@ test('reorder: media that comes before the catalog is held for it (bounded), the
   const live = new WarpLive({ timeShiftBufferDepth: 40 });
   live.publish(1);
   live.publish(2);
-  const producer = new WarpProducer({ broadcast: 'live', window: live.window, timeline: live.timeline, policy: 'newest-first' });
+  const producer = new WarpProducer({
+    broadcast: 'live',
+    window: live.window,
+    timeline: live.timeline,
+    policy: 'newest-first',
+  });
   t.after(() => producer.close());
   // An upstream that sends the newest GoP first and the catalog and inits 300 ms later.
   const upstream = await listen({
@@ -496,5 +655,6 @@ test('reorder: media that comes before the catalog is held for it (bounded), the
   await until('segment 2 at the viewer', () => v.completed.length >= 2);
   assert.equal(r.relay.stats().heldForCatalog, 0);
   assertSegments(live, v, [2], 'viewer');
-  for (const s of v.completed) assert.equal(s.order, 2_000_000, `${s.path}: oldest-first order (PTS 2 s), not the upstream's −2 s`);
+  for (const s of v.completed)
+    assert.equal(s.order, 2_000_000, `${s.path}: oldest-first order (PTS 2 s), not the upstream's −2 s`);
 });

@@ -13,20 +13,38 @@ import { H3_ALPN } from '../../src/http3/index.js';
 import { developmentCertificate } from '../../src/origin/index.js';
 import { QuicEndpoint } from '../../src/quic/index.js';
 import { GrowingSource, WarpSender } from '../../src/warp/index.js';
-import { SessionRouter, connectWebTransport, serveHttp3Sessions, type ConnectWebTransportOptions, type Session } from '../../src/webtransport/index.js';
+import {
+  SessionRouter,
+  connectWebTransport,
+  serveHttp3Sessions,
+  type ConnectWebTransportOptions,
+  type Session,
+} from '../../src/webtransport/index.js';
 import { WarpStreamReader } from '../../src/wire/index.js';
 
 const dir = mkdtempSync(join(os.tmpdir(), 'pushcast-warp-sender-'));
 const certificate = developmentCertificate(dir);
 test.after(() => rmSync(dir, { recursive: true, force: true }));
 
-async function pair(t: test.TestContext, clientOptions: Partial<ConnectWebTransportOptions> = {}): Promise<{ server: Session; client: Session }> {
+async function pair(
+  t: test.TestContext,
+  clientOptions: Partial<ConnectWebTransportOptions> = {},
+): Promise<{ server: Session; client: Session }> {
   let accepted: (s: Session) => void;
   const serverSession = new Promise<Session>((r) => (accepted = r));
   const router = new SessionRouter().route('/warp', { session: (s) => accepted(s) });
-  const endpoint = await QuicEndpoint.listen({ alpn: [H3_ALPN], key: certificate.key, cert: certificate.cert, host: '127.0.0.1', port: 0 });
+  const endpoint = await QuicEndpoint.listen({
+    alpn: [H3_ALPN],
+    key: certificate.key,
+    cert: certificate.cert,
+    host: '127.0.0.1',
+    port: 0,
+  });
   endpoint.on('connection', (conn) => serveHttp3Sessions(conn, { router }));
-  const client = await connectWebTransport(`https://localhost:${endpoint.address.port}/warp/live`, { ca: certificate.cert, ...clientOptions });
+  const client = await connectWebTransport(`https://localhost:${endpoint.address.port}/warp/live`, {
+    ca: certificate.cert,
+    ...clientOptions,
+  });
   t.after(async () => (await client.close(), await endpoint.close()));
   return { server: await serverSession, client };
 }
@@ -39,7 +57,10 @@ const source = (id: number, order: number, bytes: number) => {
 };
 
 /** Reads every stream of the client session: the order streams complete in, and which were reset. */
-function watch(client: Session, onStream?: (stream: import('../../src/webtransport/index.js').SessionStream, headersId: number) => void) {
+function watch(
+  client: Session,
+  onStream?: (stream: import('../../src/webtransport/index.js').SessionStream, headersId: number) => void,
+) {
   const completed: number[] = [];
   const reset: number[] = [];
   client.on('stream', (stream) => {
@@ -78,7 +99,7 @@ test('segments complete in delivery order, smaller first, past eight priority le
   // Twelve segments of 300 kB, queued in a scrambled order; order = id.
   const ids = [7, 3, 11, 1, 9, 5, 12, 2, 8, 4, 10, 6];
   for (const id of ids) sender.send(source(id, id, 300_000));
-  assert.ok(sender.stats().held >= 1, 'streams ranked past the seventh wait in pushcast\'s queue');
+  assert.ok(sender.stats().held >= 1, "streams ranked past the seventh wait in pushcast's queue");
   await until(() => seen.completed.length === 12);
   assert.deepEqual(seen.completed, [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]);
   assert.equal(sender.stats().streamsFinished, 12);
@@ -86,7 +107,11 @@ test('segments complete in delivery order, smaller first, past eight priority le
 
 test('at the resource limit the lowest-priority streams are reset with code 0; the most important arrive whole', async (t) => {
   // A viewer with small receive windows: the sender cannot hand everything to QUIC.
-  const { server, client } = await pair(t, { initialMaxData: 256 * 1024, initialMaxStreamData: 128 * 1024, maxStreamBuffer: 64 * 1024 });
+  const { server, client } = await pair(t, {
+    initialMaxData: 256 * 1024,
+    initialMaxStreamData: 128 * 1024,
+    maxStreamBuffer: 64 * 1024,
+  });
   const seen = watch(client);
   const sender = new WarpSender(server, { maxBacklogBytes: 1_000_000 });
   for (let id = 1; id <= 10; id++) sender.send(source(id, id, 300_000));
@@ -96,7 +121,10 @@ test('at the resource limit the lowest-priority streams are reset with code 0; t
   assert.ok(stats.backlogBytes <= 1_000_000);
   // What completed is a prefix of the delivery order; what was cancelled is the tail.
   const whole = [...seen.completed].sort((a, b) => a - b);
-  assert.deepEqual(whole, Array.from({ length: whole.length }, (_, i) => i + 1));
+  assert.deepEqual(
+    whole,
+    Array.from({ length: whole.length }, (_, i) => i + 1),
+  );
   assert.ok(whole.includes(1), 'the most important segment is never cancelled');
 });
 

@@ -20,13 +20,30 @@ const certificate = developmentCertificate(dir);
 test.after(() => rmSync(dir, { recursive: true, force: true }));
 
 async function warpServer(live: WarpLive, tokens?: string[]) {
-  const producer = new WarpProducer({ broadcast: 'live', window: live.window, timeline: live.timeline, policy: 'newest-first' });
+  const producer = new WarpProducer({
+    broadcast: 'live',
+    window: live.window,
+    timeline: live.timeline,
+    policy: 'newest-first',
+  });
   const warp = new WarpServer({ tokens });
   warp.add(producer);
   const router = new SessionRouter().route('/warp', warp);
-  const endpoint = await QuicEndpoint.listen({ alpn: [H3_ALPN], key: certificate.key, cert: certificate.cert, host: '127.0.0.1', port: 0 });
+  const endpoint = await QuicEndpoint.listen({
+    alpn: [H3_ALPN],
+    key: certificate.key,
+    cert: certificate.cert,
+    host: '127.0.0.1',
+    port: 0,
+  });
   endpoint.on('connection', (conn) => serveHttp3Sessions(conn, { router }));
-  return { warp, producer, endpoint, url: `https://localhost:${endpoint.address.port}/warp/live`, close: async () => (warp.close(), producer.close(), await endpoint.close()) };
+  return {
+    warp,
+    producer,
+    endpoint,
+    url: `https://localhost:${endpoint.address.port}/warp/live`,
+    close: async () => (warp.close(), producer.close(), await endpoint.close()),
+  };
 }
 
 interface Received {
@@ -94,7 +111,11 @@ test('every init and segment arrives byte-identical, in decode order per track, 
   }
   for (const id of ['video', 'audio']) {
     const times = got.completed.filter((s) => s.track === id).map((s) => s.decodeTime);
-    assert.deepEqual(times, [...times].sort((a, b) => a - b), `${id} in decode order`);
+    assert.deepEqual(
+      times,
+      [...times].sort((a, b) => a - b),
+      `${id} in decode order`,
+    );
   }
   assert.equal(got.skipped.length, 0);
   const stats = server.warp.stats();
@@ -105,7 +126,10 @@ test('every init and segment arrives byte-identical, in decode order per track, 
   await client.close();
   await until('the session closed on the server', () => server.warp.stats().sessions === 0);
   const after = server.warp.stats();
-  assert.ok(after.streamsFinished >= stats.streamsFinished, `${after.streamsFinished} streams finished after the close, ${stats.streamsFinished} before`);
+  assert.ok(
+    after.streamsFinished >= stats.streamsFinished,
+    `${after.streamsFinished} streams finished after the close, ${stats.streamsFinished} before`,
+  );
   assert.ok(after.bytesWritten >= stats.bytesWritten && stats.bytesWritten > 0);
   assert.ok(after.streamsOpened >= after.streamsFinished + after.streamsCancelled + after.streamsStopped);
   assert.equal(after.backlogBytes, 0);
@@ -117,9 +141,22 @@ test('a broadcast with tokens refuses a missing (401) or wrong (403) token, and 
   const server = await warpServer(live, ['s3cret']);
   t.after(server.close);
   const sink = collector().sink;
-  await assert.rejects(WarpClient.connect(server.url, { sink, bufferMs: 1000, ca: certificate.cert }), (e: unknown) => e instanceof SessionRefusedError && e.status === 401 && /needs a token/.test(e.reason));
-  await assert.rejects(WarpClient.connect(`${server.url}?token=nope`, { sink, bufferMs: 1000, ca: certificate.cert }), (e: unknown) => e instanceof SessionRefusedError && e.status === 403 && e.reason === 'wrong token');
-  await assert.rejects(WarpClient.connect(server.url.replace('/live', '/other') + '?token=s3cret', { sink, bufferMs: 1000, ca: certificate.cert }), (e: unknown) => e instanceof SessionRefusedError && e.status === 404);
+  await assert.rejects(
+    WarpClient.connect(server.url, { sink, bufferMs: 1000, ca: certificate.cert }),
+    (e: unknown) => e instanceof SessionRefusedError && e.status === 401 && /needs a token/.test(e.reason),
+  );
+  await assert.rejects(
+    WarpClient.connect(`${server.url}?token=nope`, { sink, bufferMs: 1000, ca: certificate.cert }),
+    (e: unknown) => e instanceof SessionRefusedError && e.status === 403 && e.reason === 'wrong token',
+  );
+  await assert.rejects(
+    WarpClient.connect(`${server.url.replace('/live', '/other')}?token=s3cret`, {
+      sink,
+      bufferMs: 1000,
+      ca: certificate.cert,
+    }),
+    (e: unknown) => e instanceof SessionRefusedError && e.status === 404,
+  );
   const ok = await WarpClient.connect(`${server.url}?token=s3cret`, { sink, bufferMs: 1000, ca: certificate.cert });
   await ok.close();
   const stats = server.warp.stats();
@@ -159,25 +196,39 @@ test('GOAWAY: the viewer moves to the new server, takes segments from both for a
   await until('the old session closed', () => client.openSessions === 1);
   assert.equal(client.lastClose?.code, 1, 'closed with the GOAWAY code (§4.7)');
   for (let n = 1; n <= 5; n++) {
-    for (const track of [live.video, live.audio]) assert.deepEqual(joined(got.segments.get(`/live/${track.id}/${n}.m4s`)), track.get(n)!.bytes(), `${track.id} ${n}`);
+    for (const track of [live.video, live.audio])
+      assert.deepEqual(
+        joined(got.segments.get(`/live/${track.id}/${n}.m4s`)),
+        track.get(n)!.bytes(),
+        `${track.id} ${n}`,
+      );
   }
   assert.equal(got.skipped.length, 0);
   assert.ok(client.consumer.stats().duplicates >= 1, 'the new session offered copies of what the old one had');
 });
-
 
 test('a session picks its tracks (?tracks=); its catalog lists only those; an unknown track is refused 400', async (t) => {
   const live = new WarpLive({ timeShiftBufferDepth: 20, chunkBytes: 3000 });
   live.publish(1);
   const server = await warpServer(live);
   t.after(server.close);
-  await assert.rejects(WarpClient.connect(`${server.url}?tracks=video,nope`, { sink: {}, bufferMs: 1000, ca: certificate.cert }), (e: unknown) => e instanceof SessionRefusedError && e.status === 400 && /no track named nope/.test(e.reason));
+  await assert.rejects(
+    WarpClient.connect(`${server.url}?tracks=video,nope`, { sink: {}, bufferMs: 1000, ca: certificate.cert }),
+    (e: unknown) => e instanceof SessionRefusedError && e.status === 400 && /no track named nope/.test(e.reason),
+  );
   const got = collector();
-  const client = await WarpClient.connect(`${server.url}?tracks=audio`, { sink: got.sink, bufferMs: 1000, ca: certificate.cert });
+  const client = await WarpClient.connect(`${server.url}?tracks=audio`, {
+    sink: got.sink,
+    bufferMs: 1000,
+    ca: certificate.cert,
+  });
   t.after(() => client.close());
   live.publish(2);
   await until('audio segments 1 and 2', () => got.completed.length >= 2);
-  assert.deepEqual(client.consumer.catalog!.tracks.map((t) => t.id), ['audio']);
+  assert.deepEqual(
+    client.consumer.catalog!.tracks.map((t) => t.id),
+    ['audio'],
+  );
   assert.deepEqual([...got.inits.keys()], ['audio']);
   assert.ok(got.completed.every((s) => s.track === 'audio'));
 });

@@ -11,8 +11,24 @@ import { openReceptionWindow, parseDuration, readTemplate } from '../../src/web/
 import { validateMpd } from '../support/xmllint.js';
 
 const tracks: TrackInfo[] = [
-  { id: 'video-360p', kind: 'video', codec: 'avc1.42c01e', timescale: 12800, bandwidth: 800_000, width: 640, height: 360 },
-  { id: 'audio-128k', kind: 'audio', codec: 'mp4a.40.2', timescale: 48000, bandwidth: 128_000, sampleRate: 48000, channels: 2 },
+  {
+    id: 'video-360p',
+    kind: 'video',
+    codec: 'avc1.42c01e',
+    timescale: 12800,
+    bandwidth: 800_000,
+    width: 640,
+    height: 360,
+  },
+  {
+    id: 'audio-128k',
+    kind: 'audio',
+    codec: 'mp4a.40.2',
+    timescale: 48000,
+    bandwidth: 128_000,
+    sampleRate: 48000,
+    channels: 2,
+  },
 ];
 
 const mpd = buildLiveMpd({
@@ -37,11 +53,22 @@ test('the reception window moves the timeline and the targets by its length, and
   assert.doesNotMatch(out, /availabilityTimeOffset|availabilityTimeComplete/);
   const latency = /<Latency\b[^>]*>/.exec(out)![0];
   assert.match(latency, /target="5500"/);
-  for (const [name, before] of [...(/<Latency\b[^>]*>/.exec(mpd)![0]).matchAll(/\s(min|max)="(\d+)"/g)].map((m) => [m[1], Number(m[2])] as const)) {
+  for (const [name, before] of [.../<Latency\b[^>]*>/.exec(mpd)![0].matchAll(/\s(min|max)="(\d+)"/g)].map(
+    (m) => [m[1], Number(m[2])] as const,
+  )) {
     assert.match(latency, new RegExp(`${name}="${before + 2500}"`));
   }
   // Everything else is untouched.
-  assert.equal(out.replace(/\s(availabilityStartTime|timeShiftBufferDepth|suggestedPresentationDelay|target|min|max)="[^"]*"/g, ''), mpd.replace(/\s(availabilityStartTime|timeShiftBufferDepth|suggestedPresentationDelay|target|min|max|availabilityTimeOffset|availabilityTimeComplete)="[^"]*"/g, ''));
+  assert.equal(
+    out.replace(
+      /\s(availabilityStartTime|timeShiftBufferDepth|suggestedPresentationDelay|target|min|max)="[^"]*"/g,
+      '',
+    ),
+    mpd.replace(
+      /\s(availabilityStartTime|timeShiftBufferDepth|suggestedPresentationDelay|target|min|max|availabilityTimeOffset|availabilityTimeComplete)="[^"]*"/g,
+      '',
+    ),
+  );
   const validation = validateMpd(out);
   assert.ok(validation.valid, validation.output);
 });

@@ -12,7 +12,16 @@ import test from 'node:test';
 import { developmentCertificate } from '../../src/origin/index.js';
 import { H3_ALPN, Http3Client } from '../../src/http3/index.js';
 import { QuicEndpoint } from '../../src/quic/index.js';
-import { Http3Session, SessionRefusedError, SessionRouter, StreamAbortedError, WebTransportHttp3, connectWebTransport, serveHttp3Sessions, type Session } from '../../src/webtransport/index.js';
+import {
+  type Http3Session,
+  SessionRefusedError,
+  SessionRouter,
+  StreamAbortedError,
+  WebTransportHttp3,
+  connectWebTransport,
+  serveHttp3Sessions,
+  type Session,
+} from '../../src/webtransport/index.js';
 import { encodeCapsule, encodeHttp3Frame } from '../../src/wire/index.js';
 import { Rng } from '../wire/support.js';
 
@@ -21,10 +30,20 @@ const certificate = developmentCertificate(dir);
 test.after(() => rmSync(dir, { recursive: true, force: true }));
 
 async function setup(onSession: (session: Session) => void) {
-  const router = new SessionRouter()
-    .route('/echo', { session: onSession })
-    .route('/private', { authorize: (req) => (new URL(req.path, 'https://x').searchParams.get('token') === 'right' ? undefined : { status: 403, reason: 'wrong token' }), session: onSession });
-  const server = await QuicEndpoint.listen({ alpn: [H3_ALPN], key: certificate.key, cert: certificate.cert, host: '127.0.0.1', port: 0 });
+  const router = new SessionRouter().route('/echo', { session: onSession }).route('/private', {
+    authorize: (req) =>
+      new URL(req.path, 'https://x').searchParams.get('token') === 'right'
+        ? undefined
+        : { status: 403, reason: 'wrong token' },
+    session: onSession,
+  });
+  const server = await QuicEndpoint.listen({
+    alpn: [H3_ALPN],
+    key: certificate.key,
+    cert: certificate.cert,
+    host: '127.0.0.1',
+    port: 0,
+  });
   server.on('connection', (conn) => serveHttp3Sessions(conn, { router }));
   const url = (path: string) => `https://localhost:${server.address.port}${path}`;
   return { server, url, connect: (path: string) => connectWebTransport(url(path), { ca: certificate.cert }) };
@@ -34,8 +53,15 @@ test('sessions are routed by path; refusals carry their status and reason', asyn
   const accepted: Session[] = [];
   const s = await setup((session) => accepted.push(session));
   t.after(() => s.server.close());
-  await assert.rejects(s.connect('/nowhere'), (e: unknown) => e instanceof SessionRefusedError && e.status === 404 && /no WebTransport endpoint at \/nowhere/.test(e.reason));
-  await assert.rejects(s.connect('/private?token=wrong'), (e: unknown) => e instanceof SessionRefusedError && e.status === 403 && e.reason === 'wrong token');
+  await assert.rejects(
+    s.connect('/nowhere'),
+    (e: unknown) =>
+      e instanceof SessionRefusedError && e.status === 404 && /no WebTransport endpoint at \/nowhere/.test(e.reason),
+  );
+  await assert.rejects(
+    s.connect('/private?token=wrong'),
+    (e: unknown) => e instanceof SessionRefusedError && e.status === 403 && e.reason === 'wrong token',
+  );
   const session = await s.connect('/private?token=right');
   assert.equal(session.transport, 'webtransport');
   assert.equal(accepted.length, 1);
@@ -77,7 +103,9 @@ test('streams both ways are byte-exact; the server writes urgent streams first; 
   );
   for (const e of echoes) assert.deepEqual(e.back, e.data);
 
-  const datagram = new Promise<string>((resolve) => session.once('datagram', (d) => resolve(new TextDecoder().decode(d))));
+  const datagram = new Promise<string>((resolve) =>
+    session.once('datagram', (d) => resolve(new TextDecoder().decode(d))),
+  );
   await session.openStream({ bidirectional: false }).end(new Uint8Array(4321));
   assert.equal(await datagram, 'uni 4321');
 
@@ -187,16 +215,34 @@ test('a malformed capsule on the CONNECT stream ends that session only', async (
 
 test('past the sessions per connection, 429; streams for a session that never comes wait within a bound, then are stopped', async (t) => {
   const router = new SessionRouter().route('/echo', { session: () => undefined });
-  const server = await QuicEndpoint.listen({ alpn: [H3_ALPN], key: certificate.key, cert: certificate.cert, host: '127.0.0.1', port: 0 });
+  const server = await QuicEndpoint.listen({
+    alpn: [H3_ALPN],
+    key: certificate.key,
+    cert: certificate.cert,
+    host: '127.0.0.1',
+    port: 0,
+  });
   server.on('connection', (conn) => serveHttp3Sessions(conn, { router, maxSessions: 2 }));
   t.after(() => server.close());
-  const quic = await QuicEndpoint.connect({ alpn: [H3_ALPN], host: '127.0.0.1', port: server.address.port, serverName: 'localhost', ca: certificate.cert });
+  const quic = await QuicEndpoint.connect({
+    alpn: [H3_ALPN],
+    host: '127.0.0.1',
+    port: server.address.port,
+    serverName: 'localhost',
+    ca: certificate.cert,
+  });
   t.after(() => quic.close());
   const wt = new WebTransportHttp3(quic, 'client');
   const client = new Http3Client(quic, `localhost:${server.address.port}`, wt.extension);
   await wt.open(client, '/echo');
   await wt.open(client, '/echo');
-  await assert.rejects(wt.open(client, '/echo'), (e: unknown) => e instanceof SessionRefusedError && e.status === 429 && /at most 2 WebTransport sessions per connection/.test(e.reason));
+  await assert.rejects(
+    wt.open(client, '/echo'),
+    (e: unknown) =>
+      e instanceof SessionRefusedError &&
+      e.status === 429 &&
+      /at most 2 WebTransport sessions per connection/.test(e.reason),
+  );
 
   // 40 unidirectional streams naming session 1000, which does not exist: 32 may wait, the rest are stopped at once.
   const streams = Array.from({ length: 40 }, () => quic.openStream({ bidirectional: false }));
@@ -215,5 +261,9 @@ test('past the sessions per connection, 429; streams for a session that never co
       }
     }),
   );
-  assert.equal(outcomes.filter((o) => o === 'stopped').length, 40, 'all stopped: 8 at once, the 32 waiting ones after 2 s');
+  assert.equal(
+    outcomes.filter((o) => o === 'stopped').length,
+    40,
+    'all stopped: 8 at once, the 32 waiting ones after 2 s',
+  );
 });

@@ -1,3 +1,4 @@
+// needs: chromium — full lane only
 /**
  * The unmodified `@moq/web-transport-ws` polyfill in headless Chromium against pushcast's
  * WebSocketSessionServer: the page reads server-opened unidirectional streams, gets a bidirectional
@@ -48,7 +49,8 @@ async function bundle(): Promise<string> {
   return result.outputFiles[0]!.text;
 }
 
-const PAGE = '<!doctype html><meta charset="utf-8"><title>polyfill</title><script type="module" src="/bundle.js"></script>';
+const PAGE =
+  '<!doctype html><meta charset="utf-8"><title>polyfill</title><script type="module" src="/bundle.js"></script>';
 
 interface Recorded {
   stopError?: unknown;
@@ -64,7 +66,10 @@ async function setup(t: test.TestContext) {
     .route('/echo', {
       session(session) {
         session.closed.then((info) => recorded.closes.push(info));
-        for (let k = 0; k < 3; k++) void session.openStream({ bidirectional: false }).end(new TextEncoder().encode(`uni ${k} ${'x'.repeat(k * 70_000)}`));
+        for (let k = 0; k < 3; k++)
+          void session
+            .openStream({ bidirectional: false })
+            .end(new TextEncoder().encode(`uni ${k} ${'x'.repeat(k * 70_000)}`));
         session.on('stream', (stream) => {
           void (async () => {
             if (stream.bidirectional) {
@@ -130,7 +135,9 @@ type PageWindow = Window & {
   rememberedTransport: (url: string) => string | undefined;
 };
 
-test('the unmodified polyfill: server uni streams, a bidirectional echo, STOP_SENDING, close codes both ways', { timeout: 60_000 }, async (t) => {
+test('the unmodified polyfill: server uni streams, a bidirectional echo, STOP_SENDING, close codes both ways', {
+  timeout: 60_000,
+}, async (t) => {
   const { page, origin, recorded, console } = await setup(t);
 
   const result = await page.evaluate(
@@ -155,14 +162,18 @@ test('the unmodified polyfill: server uni streams, a bidirectional echo, STOP_SE
       await command.write(new TextEncoder().encode('close please'));
       await command.close();
       const closed = await transport.closed;
-      return { unis: unis.map((u) => u.slice(0, 6) + ':' + u.length), same, echoLength: echo.length, closed };
+      return { unis: unis.map((u) => `${u.slice(0, 6)}:${u.length}`), same, echoLength: echo.length, closed };
     },
     { url: `${origin}/echo` },
   );
   assert.deepEqual(result.unis.sort(), ['uni 0 :6', 'uni 1 :70006', 'uni 2 :140006']);
   assert.equal(result.echoLength, 300_000);
   assert.ok(result.same, 'the echo is byte-exact');
-  assert.deepEqual(result.closed, { closeCode: 4321, reason: 'closed by the server' }, "the server's close code reaches the page");
+  assert.deepEqual(
+    result.closed,
+    { closeCode: 4321, reason: 'closed by the server' },
+    "the server's close code reaches the page",
+  );
   assert.deepEqual(recorded.uploads, ['close please']);
 
   // The page closes: the server's session reports the page's code and reason.
@@ -176,7 +187,8 @@ test('the unmodified polyfill: server uni streams, a bidirectional echo, STOP_SE
     },
     { url: `${origin}/quiet` },
   );
-  for (let i = 0; i < 200 && recorded.closes.length < before + 1; i++) await new Promise((resolve) => setTimeout(resolve, 25));
+  for (let i = 0; i < 200 && recorded.closes.length < before + 1; i++)
+    await new Promise((resolve) => setTimeout(resolve, 25));
   assert.deepEqual(recorded.closes.at(-1), { code: 4002, reason: 'the page leaves' });
 
   // The page cancels a server stream after its first chunk: STOP_SENDING reaches the server's writer.
@@ -199,10 +211,16 @@ test('the unmodified polyfill: server uni streams, a bidirectional echo, STOP_SE
   assert.ok(error instanceof StreamAbortedError, String(error));
   assert.equal(error.by, 'peer-stop-sending');
   assert.equal(error.code, 0, 'the polyfill cancels with code 0');
-  assert.deepEqual(console.filter((line) => line.startsWith('pageerror')), [], 'no error in the page');
+  assert.deepEqual(
+    console.filter((line) => line.startsWith('pageerror')),
+    [],
+    'no error in the page',
+  );
 });
 
-test('connectTransport: with no HTTP/3 server the race ends on the WebSocket, which is remembered and tried first next time', { timeout: 60_000 }, async (t) => {
+test('connectTransport: with no HTTP/3 server the race ends on the WebSocket, which is remembered and tried first next time', {
+  timeout: 60_000,
+}, async (t) => {
   const { page, origin } = await setup(t);
   const url = `${origin}/quiet`;
   const race = (options: object) =>
@@ -214,7 +232,15 @@ test('connectTransport: with no HTTP/3 server the race ends on the WebSocket, wh
         const ms = performance.now() - started;
         const polyfill = transport instanceof w.WebTransportWs;
         transport.close();
-        return { kind, tried, polyfill, ms, native: typeof (globalThis as { WebTransport?: unknown }).WebTransport, remembered: w.rememberedTransport(url), stored: sessionStorage.getItem(`pushcast.transport:${url}`) };
+        return {
+          kind,
+          tried,
+          polyfill,
+          ms,
+          native: typeof (globalThis as { WebTransport?: unknown }).WebTransport,
+          remembered: w.rememberedTransport(url),
+          stored: sessionStorage.getItem(`pushcast.transport:${url}`),
+        };
       },
       { url, options },
     );
@@ -235,7 +261,10 @@ test('connectTransport: with no HTTP/3 server the race ends on the WebSocket, wh
 
   // Nothing on the UDP port (ICMP port unreachable): WebTransport fails at once, and the WebSocket does
   // not wait for the rest of its head start.
-  await page.evaluate((url) => (window as unknown as { forgetTransport: (u: string) => void }).forgetTransport(url), url);
+  await page.evaluate(
+    (url) => (window as unknown as { forgetTransport: (u: string) => void }).forgetTransport(url),
+    url,
+  );
   const refused = await race({ headStartMs: 10_000 });
   assert.deepEqual(refused.tried, ['webtransport', 'websocket']);
   assert.equal(refused.kind, 'websocket');
@@ -257,7 +286,10 @@ test('connectTransport: with no HTTP/3 server the race ends on the WebSocket, wh
   const elsewhere = await page.evaluate(
     async ({ origin }) => {
       const w = window as unknown as PageWindow;
-      const { transport, kind } = await w.connectTransport('https://127.0.0.1:1/quiet', { forceTransport: 'websocket', webSocketUrl: `${origin.replace('https:', 'wss:')}/quiet` });
+      const { transport, kind } = await w.connectTransport('https://127.0.0.1:1/quiet', {
+        forceTransport: 'websocket',
+        webSocketUrl: `${origin.replace('https:', 'wss:')}/quiet`,
+      });
       transport.close();
       return kind;
     },
@@ -281,7 +313,9 @@ test('connectTransport: with no HTTP/3 server the race ends on the WebSocket, wh
     { url },
   );
   assert.match(failure, /no transport to .*webtransport:/);
-  t.diagnostic(`QUIC dropped: WebSocket won after ${first.ms.toFixed(0)} ms (head start 400 ms); QUIC refused: ${refused.ms.toFixed(0)} ms; remembered: ${second.ms.toFixed(0)} ms`);
+  t.diagnostic(
+    `QUIC dropped: WebSocket won after ${first.ms.toFixed(0)} ms (head start 400 ms); QUIC refused: ${refused.ms.toFixed(0)} ms; remembered: ${second.ms.toFixed(0)} ms`,
+  );
 });
 
 async function reload(page: Page): Promise<void> {

@@ -20,7 +20,7 @@ import {
   StreamReceiveOverflowError,
   WS_CODE_RECEIVE_BUFFER_FULL,
   WS_CODE_STREAM_LIMIT,
-  WebSocketSession,
+  type WebSocketSession,
 } from '../../src/webtransport/websocket-session.js';
 import { decodeWsFrame, encodeWsFrame, type WsFrame } from '../../src/wire/index.js';
 import { Rng } from '../wire/support.js';
@@ -47,13 +47,18 @@ class Arrivals {
   }
 }
 
-async function setup(t: TestContext, configure: (router: SessionRouter) => void, options: WebSocketSessionServerOptions = {}) {
+async function setup(
+  t: TestContext,
+  configure: (router: SessionRouter) => void,
+  options: WebSocketSessionServerOptions = {},
+) {
   const router = new SessionRouter();
   configure(router);
   const server = new WebSocketSessionServer(router, options);
   const http = createServer((_req, res) => res.writeHead(404).end());
   http.on('upgrade', (req, socket, head) => {
-    if (!server.handleUpgrade(req, socket, head)) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+    if (!server.handleUpgrade(req, socket, head))
+      socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
   });
   await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
   const port = (http.address() as AddressInfo).port;
@@ -75,12 +80,25 @@ async function setup(t: TestContext, configure: (router: SessionRouter) => void,
     },
     /** A raw `ws` socket offering `webtransport`, for frames written by hand. */
     raw: async (path: string, o: { autoPong?: boolean } = {}) => {
-      const ws = new WebSocket(`ws://127.0.0.1:${port}${path}`, ['webtransport'], { perMessageDeflate: false, autoPong: o.autoPong ?? true });
+      const ws = new WebSocket(`ws://127.0.0.1:${port}${path}`, ['webtransport'], {
+        perMessageDeflate: false,
+        autoPong: o.autoPong ?? true,
+      });
       ws.on('error', () => undefined);
-      await new Promise((resolve, reject) => (ws.once('open', resolve), ws.once('unexpected-response', () => reject(new Error('refused')))));
-      const closed = new Promise<{ code: number; reason: string }>((resolve) => ws.once('close', (code, reason) => resolve({ code, reason: reason.toString() })));
+      await new Promise(
+        (resolve, reject) => (
+          ws.once('open', resolve), ws.once('unexpected-response', () => reject(new Error('refused')))
+        ),
+      );
+      const closed = new Promise<{ code: number; reason: string }>((resolve) =>
+        ws.once('close', (code, reason) => resolve({ code, reason: reason.toString() })),
+      );
       t.after(() => ws.terminate());
-      return { ws, closed, send: (frame: WsFrame | Uint8Array) => ws.send(frame instanceof Uint8Array ? frame : encodeWsFrame(frame)) };
+      return {
+        ws,
+        closed,
+        send: (frame: WsFrame | Uint8Array) => ws.send(frame instanceof Uint8Array ? frame : encodeWsFrame(frame)),
+      };
     },
   };
 }
@@ -193,8 +211,13 @@ test('many concurrent streams both ways, byte-exact: server uni streams, client 
 
 test('priorities: a higher-urgency stream overtakes queued lower-urgency data; equal urgencies alternate frame by frame', async (t) => {
   const arrivals = new Arrivals();
-  const s = await setup(t, (router) => router.route('/prio', { session: (session) => arrivals.push(session) }), { maxQueuedBytes: 64 * 1024 * 1024 });
-  const client = (await s.connect('/prio', { maxStreamReceiveBytes: 64 * 1024 * 1024, maxSessionReceiveBytes: 64 * 1024 * 1024 })) as WebSocketSession;
+  const s = await setup(t, (router) => router.route('/prio', { session: (session) => arrivals.push(session) }), {
+    maxQueuedBytes: 64 * 1024 * 1024,
+  });
+  const client = (await s.connect('/prio', {
+    maxStreamReceiveBytes: 64 * 1024 * 1024,
+    maxSessionReceiveBytes: 64 * 1024 * 1024,
+  })) as WebSocketSession;
   const server = (await arrivals.next()) as WebSocketSession;
   const frames = recordFrames(client);
   const drained: Promise<unknown>[] = [];
@@ -216,10 +239,15 @@ test('priorities: a higher-urgency stream overtakes queued lower-urgency data; e
   const lowTotal = 48 * 1024 * 1024;
   const chunk = new Uint8Array(1024 * 1024).fill(7);
   const lowWrites: Promise<void>[] = [];
-  for (let at = 0; at < lowTotal; at += chunk.length) lowWrites.push(at + chunk.length < lowTotal ? low.write(chunk) : low.end(chunk));
+  for (let at = 0; at < lowTotal; at += chunk.length)
+    lowWrites.push(at + chunk.length < lowTotal ? low.write(chunk) : low.end(chunk));
   // Wait until the socket is full: bufferedAmount at the mark, low bytes still queued, nothing moving.
   let last = -1;
-  for (let i = 0; i < 500 && !(server.queuedBytes > 0 && server.queuedBytes === last && server.socket.bufferedAmount >= 256 * 1024); i++) {
+  for (
+    let i = 0;
+    i < 500 && !(server.queuedBytes > 0 && server.queuedBytes === last && server.socket.bufferedAmount >= 256 * 1024);
+    i++
+  ) {
     last = server.queuedBytes;
     await sleep(20);
   }
@@ -244,15 +272,30 @@ test('priorities: a higher-urgency stream overtakes queued lower-urgency data; e
     if (f.type !== 'stream' || f.id === high.id) break;
     lowBefore += f.data.length;
   }
-  assert.equal(lowBefore, lowTotal - queuedLow, 'exactly the low bytes handed to the socket before the high write precede it');
+  assert.equal(
+    lowBefore,
+    lowTotal - queuedLow,
+    'exactly the low bytes handed to the socket before the high write precede it',
+  );
   const highFrames = frames.slice(i, i + 5);
   assert.ok(highFrames.every((f) => f.type === 'stream' && f.id === high.id));
-  assert.equal(highFrames.reduce((n, f) => n + (f.type === 'stream' ? f.data.length : 0), 0), highData.length);
+  assert.equal(
+    highFrames.reduce((n, f) => n + (f.type === 'stream' ? f.data.length : 0), 0),
+    highData.length,
+  );
   assert.equal(highFrames.at(-1)!.type === 'stream' && (highFrames.at(-1) as { fin: boolean }).fin, true);
   const rest = frames.slice(i + 5);
-  assert.ok(rest.length > 0 && rest.every((f) => f.type === 'stream' && f.id === low.id), 'the rest of the low stream after');
-  assert.equal(rest.reduce((n, f) => n + (f.type === 'stream' ? f.data.length : 0), 0), queuedLow);
-  t.diagnostic(`${lowBefore} low bytes reached the socket before the high write, ${queuedLow} waited and were overtaken`);
+  assert.ok(
+    rest.length > 0 && rest.every((f) => f.type === 'stream' && f.id === low.id),
+    'the rest of the low stream after',
+  );
+  assert.equal(
+    rest.reduce((n, f) => n + (f.type === 'stream' ? f.data.length : 0), 0),
+    queuedLow,
+  );
+  t.diagnostic(
+    `${lowBefore} low bytes reached the socket before the high write, ${queuedLow} waited and were overtaken`,
+  );
 });
 
 test('STOP_SENDING: the writer rejects with peer-stop-sending and its code; RESET_STREAM: the reader throws peer-reset', async (t) => {
@@ -276,7 +319,10 @@ test('STOP_SENDING: the writer rejects with peer-stop-sending and its code; RESE
   assert.equal(error.code, 77);
   assert.equal(error.streamId, stopped.id);
   await assert.rejects(stopped.write(new Uint8Array(1)), StreamAbortedError, 'later writes reject too');
-  await assert.rejects(iterator.next(), (e: unknown) => e instanceof StreamAbortedError && e.by === 'local-stop-sending' && e.code === 77);
+  await assert.rejects(
+    iterator.next(),
+    (e: unknown) => e instanceof StreamAbortedError && e.by === 'local-stop-sending' && e.code === 77,
+  );
 
   // The server resets a stream: the client's reader throws with the code.
   const reset = server.openStream({ bidirectional: false });
@@ -284,8 +330,14 @@ test('STOP_SENDING: the writer rejects with peer-stop-sending and its code; RESE
   await reset.write(new Uint8Array(5));
   const inClient2 = await arriving2;
   reset.reset(88);
-  await assert.rejects(inClient2.readAll(), (e: unknown) => e instanceof StreamAbortedError && e.by === 'peer-reset' && e.code === 88);
-  await assert.rejects(reset.write(new Uint8Array(1)), (e: unknown) => e instanceof StreamAbortedError && e.by === 'local-reset');
+  await assert.rejects(
+    inClient2.readAll(),
+    (e: unknown) => e instanceof StreamAbortedError && e.by === 'peer-reset' && e.code === 88,
+  );
+  await assert.rejects(
+    reset.write(new Uint8Array(1)),
+    (e: unknown) => e instanceof StreamAbortedError && e.by === 'local-reset',
+  );
 
   // Bidirectional: each half on its own. The client resets its sending half; the server still answers.
   const serverStreams = new Promise<SessionStream>((resolve) => server.once('stream', resolve));
@@ -293,7 +345,10 @@ test('STOP_SENDING: the writer rejects with peer-stop-sending and its code; RESE
   await bidi.write(new Uint8Array([1, 2, 3]));
   const other = await serverStreams;
   bidi.reset(5);
-  await assert.rejects(other.readAll(), (e: unknown) => e instanceof StreamAbortedError && e.by === 'peer-reset' && e.code === 5);
+  await assert.rejects(
+    other.readAll(),
+    (e: unknown) => e instanceof StreamAbortedError && e.by === 'peer-reset' && e.code === 5,
+  );
   await other.end(new Uint8Array([4, 5]));
   assert.deepEqual(await bidi.readAll(), new Uint8Array([4, 5]));
 
@@ -314,7 +369,10 @@ test('close codes both ways: APPLICATION_CLOSE carries code and reason; a bare W
   const pending = new Promise<SessionStream>((resolve) => c1.once('stream', resolve));
   const open = s1.openStream({ bidirectional: false });
   await open.write(new Uint8Array(3));
-  const reading = assert.rejects((await pending).readAll(), (e: unknown) => e instanceof StreamAbortedError && e.by === 'session-closed' && e.code === 4001);
+  const reading = assert.rejects(
+    (await pending).readAll(),
+    (e: unknown) => e instanceof StreamAbortedError && e.by === 'session-closed' && e.code === 4001,
+  );
   const closeEvent = new Promise((resolve) => c1.once('close', resolve));
   await s1.close(4001, 'bye from the server');
   assert.deepEqual(await c1.closed, { code: 4001, reason: 'bye from the server' });
@@ -322,7 +380,10 @@ test('close codes both ways: APPLICATION_CLOSE carries code and reason; a bare W
   assert.deepEqual(await s1.closed, { code: 4001, reason: 'bye from the server' });
   await reading;
   assert.throws(() => s1.openStream(), /closed/);
-  await assert.rejects(open.write(new Uint8Array(1)), (e: unknown) => e instanceof StreamAbortedError && e.by === 'session-closed');
+  await assert.rejects(
+    open.write(new Uint8Array(1)),
+    (e: unknown) => e instanceof StreamAbortedError && e.by === 'session-closed',
+  );
 
   // Client closes, with a code beyond 32 bits (the varint allows it).
   const c2 = await s.connect('/close');
@@ -358,7 +419,10 @@ test('refusals before the upgrade reach the client with their status and reason'
   const s = await setup(t, (router) =>
     router
       .route('/warp', {
-        authorize: (request) => (new URLSearchParams(request.path.split('?')[1]).get('token') === 'good' ? undefined : { status: 403, reason: 'a token is required' }),
+        authorize: (request) =>
+          new URLSearchParams(request.path.split('?')[1]).get('token') === 'good'
+            ? undefined
+            : { status: 403, reason: 'a token is required' },
         session: () => undefined,
       })
       .route('/boom', {
@@ -382,33 +446,70 @@ test('refusals before the upgrade reach the client with their status and reason'
   // An upgrade without the webtransport subprotocol is not taken (the caller's handler answers 400).
   const plain = new WebSocket(s.url('/warp?token=good').replace('http', 'ws'));
   plain.on('error', () => undefined);
-  const status = await new Promise<number>((resolve) => plain.once('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0)));
+  const status = await new Promise<number>((resolve) =>
+    plain.once('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0)),
+  );
   plain.terminate();
   assert.equal(status, 400);
 });
 
 test('the route sees the request: path with query, authority, origin, headers; application subprotocols are negotiated', async (t) => {
-  const requests: { path: string; authority: string; origin?: string; header?: string; transport: string; protocol: string }[] = [];
+  const requests: {
+    path: string;
+    authority: string;
+    origin?: string;
+    header?: string;
+    transport: string;
+    protocol: string;
+  }[] = [];
   const s = await setup(
     t,
     (router) =>
       router.route('/', {
         session: (session, request) =>
-          requests.push({ ...request, header: request.headers['x-test'], protocol: (session as WebSocketSession).protocol }),
+          requests.push({
+            ...request,
+            header: request.headers['x-test'],
+            protocol: (session as WebSocketSession).protocol,
+          }),
       }),
     { protocols: ['moq-04'] },
   );
-  const a = await s.connect('/live/x?y=1', { headers: { origin: 'https://page.example', 'x-test': 'yes' }, protocols: ['moq-03', 'moq-04'] });
+  const a = await s.connect('/live/x?y=1', {
+    headers: { origin: 'https://page.example', 'x-test': 'yes' },
+    protocols: ['moq-03', 'moq-04'],
+  });
   assert.equal((a as WebSocketSession).protocol, 'moq-04');
   const b = await s.connect('/other');
   assert.equal((b as WebSocketSession).protocol, '');
   while (requests.length < 2) await sleep(5);
   const port = new URL(s.url('/')).port;
   assert.deepEqual(
-    requests.map(({ path, authority, origin, header, transport, protocol }) => ({ path, authority, origin, header, transport, protocol })),
+    requests.map(({ path, authority, origin, header, transport, protocol }) => ({
+      path,
+      authority,
+      origin,
+      header,
+      transport,
+      protocol,
+    })),
     [
-      { path: '/live/x?y=1', authority: `127.0.0.1:${port}`, origin: 'https://page.example', header: 'yes', transport: 'websocket', protocol: 'moq-04' },
-      { path: '/other', authority: `127.0.0.1:${port}`, origin: undefined, header: undefined, transport: 'websocket', protocol: '' },
+      {
+        path: '/live/x?y=1',
+        authority: `127.0.0.1:${port}`,
+        origin: 'https://page.example',
+        header: 'yes',
+        transport: 'websocket',
+        protocol: 'moq-04',
+      },
+      {
+        path: '/other',
+        authority: `127.0.0.1:${port}`,
+        origin: undefined,
+        header: undefined,
+        transport: 'websocket',
+        protocol: '',
+      },
     ],
   );
 });
@@ -438,9 +539,17 @@ test('bounds: message size (1009), per-stream and per-session receive buffers (S
   server.on('stream', (stream) => accepted.push(stream));
   const slow = client.openStream({ bidirectional: false });
   const error = await writeUntilRejected(slow, new Uint8Array(30_000));
-  assert.ok(error instanceof StreamAbortedError && error.by === 'peer-stop-sending' && error.code === WS_CODE_RECEIVE_BUFFER_FULL, String(error));
+  assert.ok(
+    error instanceof StreamAbortedError &&
+      error.by === 'peer-stop-sending' &&
+      error.code === WS_CODE_RECEIVE_BUFFER_FULL,
+    String(error),
+  );
   const slowHere = accepted.find((x) => x.id === slow.id)!;
-  await assert.rejects(slowHere.readAll(), (e: unknown) => e instanceof StreamReceiveOverflowError && /100000 bytes for the stream/.test(e.message));
+  await assert.rejects(
+    slowHere.readAll(),
+    (e: unknown) => e instanceof StreamReceiveOverflowError && /100000 bytes for the stream/.test(e.message),
+  );
 
   // The session's bound: two streams of 80 000 unread bytes each pass 150 000 together; the second is stopped.
   const s1 = client.openStream({ bidirectional: false });
@@ -456,14 +565,24 @@ test('bounds: message size (1009), per-stream and per-session receive buffers (S
   assert.equal((await accepted.find((x) => x.id === s1.id)!.readAll()).length, 80_000);
 
   // Peer streams at once: 3. Streams gone (slow, s1, s2) no longer count; three open ones fill the table.
-  const open = [client.openStream({ bidirectional: false }), client.openStream({ bidirectional: false }), client.openStream({ bidirectional: false })];
+  const open = [
+    client.openStream({ bidirectional: false }),
+    client.openStream({ bidirectional: false }),
+    client.openStream({ bidirectional: false }),
+  ];
   for (const o of open) await o.write(new Uint8Array(1));
   const fourth = client.openStream({ bidirectional: false });
   const e4 = await writeUntilRejected(fourth, new Uint8Array(1));
-  assert.ok(e4 instanceof StreamAbortedError && e4.by === 'peer-stop-sending' && e4.code === WS_CODE_STREAM_LIMIT, String(e4));
+  assert.ok(
+    e4 instanceof StreamAbortedError && e4.by === 'peer-stop-sending' && e4.code === WS_CODE_STREAM_LIMIT,
+    String(e4),
+  );
   const fifth = client.openStream(); // bidirectional: our half is reset too
   await fifth.write(new Uint8Array(1));
-  await assert.rejects(fifth.readAll(), (e: unknown) => e instanceof StreamAbortedError && e.by === 'peer-reset' && e.code === WS_CODE_STREAM_LIMIT);
+  await assert.rejects(
+    fifth.readAll(),
+    (e: unknown) => e instanceof StreamAbortedError && e.by === 'peer-reset' && e.code === WS_CODE_STREAM_LIMIT,
+  );
   assert.ok(!accepted.some((x) => x.id === fourth.id || x.id === fifth.id), 'refused streams never reach the route');
   // One ends: room for a new one.
   await open[0]!.end();
@@ -503,12 +622,42 @@ test('malformed frames close the session with 1002 and a one-line reason; a text
     ['unknown type', [Uint8Array.of(0x07, 0x00)], /malformed frame: unknown-frame-type/],
     ['truncated varint', [Uint8Array.of(0x08, 0x40)], /malformed frame: truncated/],
     ['empty message', [new Uint8Array(0)], /malformed frame: truncated/],
-    ['client writing on a server-initiated unidirectional stream', [{ type: 'stream', id: 3, fin: false, data: Uint8Array.of(1) }], /STREAM on stream 3/],
-    ['STREAM after FIN', [{ type: 'stream', id: 2, fin: true, data: Uint8Array.of(1) }, { type: 'stream', id: 2, fin: false, data: Uint8Array.of(2) }], /STREAM after FIN on stream 2/],
-    ['STREAM after FIN on a live bidirectional stream', [{ type: 'stream', id: 0, fin: true, data: new Uint8Array(0) }, { type: 'stream', id: 0, fin: true, data: new Uint8Array(0) }], /STREAM after FIN on stream 0/],
-    ['a server stream the server never opened', [{ type: 'stream', id: 5, fin: false, data: Uint8Array.of(1) }], /stream 5, which this side has not opened/],
-    ['RESET_STREAM on the server\'s own unidirectional stream', [{ type: 'reset-stream', id: 3, code: 0 }], /RESET_STREAM on stream 3/],
-    ['STOP_SENDING on the client\'s unidirectional stream', [{ type: 'stop-sending', id: 2, code: 0 }], /STOP_SENDING on stream 2/],
+    [
+      'client writing on a server-initiated unidirectional stream',
+      [{ type: 'stream', id: 3, fin: false, data: Uint8Array.of(1) }],
+      /STREAM on stream 3/,
+    ],
+    [
+      'STREAM after FIN',
+      [
+        { type: 'stream', id: 2, fin: true, data: Uint8Array.of(1) },
+        { type: 'stream', id: 2, fin: false, data: Uint8Array.of(2) },
+      ],
+      /STREAM after FIN on stream 2/,
+    ],
+    [
+      'STREAM after FIN on a live bidirectional stream',
+      [
+        { type: 'stream', id: 0, fin: true, data: new Uint8Array(0) },
+        { type: 'stream', id: 0, fin: true, data: new Uint8Array(0) },
+      ],
+      /STREAM after FIN on stream 0/,
+    ],
+    [
+      'a server stream the server never opened',
+      [{ type: 'stream', id: 5, fin: false, data: Uint8Array.of(1) }],
+      /stream 5, which this side has not opened/,
+    ],
+    [
+      "RESET_STREAM on the server's own unidirectional stream",
+      [{ type: 'reset-stream', id: 3, code: 0 }],
+      /RESET_STREAM on stream 3/,
+    ],
+    [
+      "STOP_SENDING on the client's unidirectional stream",
+      [{ type: 'stop-sending', id: 2, code: 0 }],
+      /STOP_SENDING on stream 2/,
+    ],
   ];
   for (const [name, frames, reason] of cases) {
     const raw = await s.raw('/m');
@@ -549,7 +698,9 @@ test('malformed frames close the session with 1002 and a one-line reason; a text
 
 test('liveness: a peer that does not answer pings is cut off; one that does stays, with an RTT', async (t) => {
   const arrivals = new Arrivals();
-  const s = await setup(t, (router) => router.route('/p', { session: (session) => arrivals.push(session) }), { pingIntervalMs: 100 });
+  const s = await setup(t, (router) => router.route('/p', { session: (session) => arrivals.push(session) }), {
+    pingIntervalMs: 100,
+  });
   const mute = await s.raw('/p', { autoPong: false });
   const muteSession = await arrivals.next();
   const healthy = await s.raw('/p');

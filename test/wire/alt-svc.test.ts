@@ -5,19 +5,47 @@ import { WireError, formatMulticastAltSvc, multicastAdvertisement, parseAltSvc }
 import { Rng } from './support.js';
 
 test('an IPv4 and an IPv6 advertisement round-trip', () => {
-  const v4 = { group: '232.112.99.1', port: 5000, source: '10.0.0.1', sessionId: '5fa3c2e19b0d4e77', keyUrl: 'https://o.example:8443/.well-known/pushcast/multicast-keys.json', gateway: '/multicast/gateway', maxAge: 60 };
+  const v4 = {
+    group: '232.112.99.1',
+    port: 5000,
+    source: '10.0.0.1',
+    sessionId: '5fa3c2e19b0d4e77',
+    keyUrl: 'https://o.example:8443/.well-known/pushcast/multicast-keys.json',
+    gateway: '/multicast/gateway',
+    maxAge: 60,
+  };
   const text = formatMulticastAltSvc(v4);
-  assert.equal(text, 'h3m-07="232.112.99.1:5000"; source="10.0.0.1"; session-id=5fa3c2e19b0d4e77; key="https://o.example:8443/.well-known/pushcast/multicast-keys.json"; gateway="/multicast/gateway"; ma=60');
+  assert.equal(
+    text,
+    'h3m-07="232.112.99.1:5000"; source="10.0.0.1"; session-id=5fa3c2e19b0d4e77; key="https://o.example:8443/.well-known/pushcast/multicast-keys.json"; gateway="/multicast/gateway"; ma=60',
+  );
   assert.deepEqual(multicastAdvertisement(text), v4);
-  const v6 = { group: 'ff3e::8000:1', port: 6000, source: 'fd00::1', sessionId: 'ab', keyUrl: undefined, gateway: undefined, maxAge: 5 };
+  const v6 = {
+    group: 'ff3e::8000:1',
+    port: 6000,
+    source: 'fd00::1',
+    sessionId: 'ab',
+    keyUrl: undefined,
+    gateway: undefined,
+    maxAge: 5,
+  };
   assert.equal(formatMulticastAltSvc(v6), 'h3m-07="[ff3e::8000:1]:6000"; source="fd00::1"; session-id=ab; ma=5');
   assert.deepEqual(multicastAdvertisement(formatMulticastAltSvc(v6)), v6);
 });
 
 test('other alternatives are skipped; h3m-07 entries without a usable session are ignored', () => {
-  const value = 'h3=":8443"; ma=86400, h3m-07="232.1.1.1:5000"; ma=10, h3m-07="232.1.1.2:5001"; session-id=0A0b; unknown=1';
+  const value =
+    'h3=":8443"; ma=86400, h3m-07="232.1.1.1:5000"; ma=10, h3m-07="232.1.1.2:5001"; session-id=0A0b; unknown=1';
   assert.equal(parseAltSvc(value).length, 3);
-  assert.deepEqual(multicastAdvertisement(value), { group: '232.1.1.2', port: 5001, source: undefined, sessionId: '0a0b', keyUrl: undefined, gateway: undefined, maxAge: 86_400 });
+  assert.deepEqual(multicastAdvertisement(value), {
+    group: '232.1.1.2',
+    port: 5001,
+    source: undefined,
+    sessionId: '0a0b',
+    keyUrl: undefined,
+    gateway: undefined,
+    maxAge: 86_400,
+  });
   assert.equal(multicastAdvertisement('clear'), undefined);
   assert.equal(multicastAdvertisement('h3m-07="232.1.1.1:99999"; session-id=00'), undefined);
 });

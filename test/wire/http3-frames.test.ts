@@ -73,7 +73,16 @@ test('every frame type of RFC 9114 §7.2 encodes to its wire form and back', () 
     [{ kind: 'data', data: ascii('abc') }, '00 03 616263'],
     [{ kind: 'headers', fieldSection: fromHex('0000d9') }, '01 03 0000d9'],
     [{ kind: 'cancel-push', pushId: 7 }, '03 01 07'],
-    [{ kind: 'settings', settings: new Map([[SETTINGS_MAX_FIELD_SECTION_SIZE, 65536n], [0x21n, 0n]]) }, '04 07 06 80010000 21 00'],
+    [
+      {
+        kind: 'settings',
+        settings: new Map([
+          [SETTINGS_MAX_FIELD_SECTION_SIZE, 65536n],
+          [0x21n, 0n],
+        ]),
+      },
+      '04 07 06 80010000 21 00',
+    ],
     [{ kind: 'push-promise', pushId: 300, fieldSection: fromHex('0000d1') }, '05 05 412c 0000d1'],
     [{ kind: 'goaway', id: 4 }, '07 01 04'],
     [{ kind: 'max-push-id', pushId: 16384 }, '0d 04 80004000'],
@@ -96,7 +105,10 @@ test('push stream header (§6.2.2) and other unidirectional stream headers', () 
     { kind: 'data', data: '6869', frameEnd: true },
   ]);
   const control = readAll(new Http3FrameReader({ uniStream: true }), [fromHex('00 04 00')]);
-  assert.deepEqual(plain(control), [{ kind: 'stream-header', streamType: 0n }, { kind: 'settings', settings: [] }]);
+  assert.deepEqual(plain(control), [
+    { kind: 'stream-header', streamType: 0n },
+    { kind: 'settings', settings: [] },
+  ]);
 });
 
 test('a stream of unknown type is discarded after its header (§6.2); one closed before its header is tolerated', () => {
@@ -114,10 +126,13 @@ test('reserved (GREASE) and unknown frame types are skipped as they arrive (§7.
   assert.ok(!isReservedValue(0x20) && !isReservedValue(0x22) && !isReservedValue(0));
   const hugeGrease = 0x1fn * 99999999999999n + 0x21n;
   const stream = concat(
-    encodeHttp3FrameHeader(0x21, 3), fromHex('aabbcc'),
+    encodeHttp3FrameHeader(0x21, 3),
+    fromHex('aabbcc'),
     encodeHttp3Frame({ kind: 'headers', fieldSection: fromHex('0000d9') }),
-    encodeHttp3FrameHeader(hugeGrease, 2), fromHex('dddd'),
-    encodeHttp3FrameHeader(0x2f, 100000), new Uint8Array(100000),
+    encodeHttp3FrameHeader(hugeGrease, 2),
+    fromHex('dddd'),
+    encodeHttp3FrameHeader(0x2f, 100000),
+    new Uint8Array(100000),
     encodeHttp3Frame({ kind: 'data', data: fromHex('01') }),
   );
   const reader = new Http3FrameReader({ maxFramePayload: 16 });
@@ -129,7 +144,11 @@ test('reserved (GREASE) and unknown frame types are skipped as they arrive (§7.
 
 test('frame types reserved from HTTP/2 are H3_FRAME_UNEXPECTED (§7.2.8)', () => {
   for (const type of [0x02, 0x06, 0x08, 0x09]) {
-    throwsWire(() => decodeHttp3Frames(concat(encodeHttp3FrameHeader(type, 0))), 'frame-unexpected', `0x${type.toString(16)}`);
+    throwsWire(
+      () => decodeHttp3Frames(concat(encodeHttp3FrameHeader(type, 0))),
+      'frame-unexpected',
+      `0x${type.toString(16)}`,
+    );
   }
 });
 
@@ -153,9 +172,23 @@ test('the bound on buffered frames applies as soon as the header is read; DATA i
   throwsWire(() => reader.next(), 'frame-too-large', 'a failed stream stays failed');
   throwsWire(() => reader.end(), 'frame-too-large');
   const big = new Uint8Array(50_000);
-  const events = readAll(new Http3FrameReader({ maxFramePayload: 1000 }), [encodeHttp3FrameHeader(0x00, big.length), big.subarray(0, 20_000), big.subarray(20_000)]);
-  assert.deepEqual(events.map((e) => (e.kind === 'data' ? [e.data.length, e.frameEnd] : e.kind)), [[20_000, false], [30_000, true]]);
-  throwsWire(() => decodeHttp3Frames(concat(fromHex('00'), fromHex('ffffffffffffffff'))), 'frame-too-large', 'a length beyond 2^53');
+  const events = readAll(new Http3FrameReader({ maxFramePayload: 1000 }), [
+    encodeHttp3FrameHeader(0x00, big.length),
+    big.subarray(0, 20_000),
+    big.subarray(20_000),
+  ]);
+  assert.deepEqual(
+    events.map((e) => (e.kind === 'data' ? [e.data.length, e.frameEnd] : e.kind)),
+    [
+      [20_000, false],
+      [30_000, true],
+    ],
+  );
+  throwsWire(
+    () => decodeHttp3Frames(concat(fromHex('00'), fromHex('ffffffffffffffff'))),
+    'frame-too-large',
+    'a length beyond 2^53',
+  );
 });
 
 test('a clean end inside a frame is H3_FRAME_ERROR (§7.1)', () => {
@@ -199,13 +232,25 @@ test('property: random frame sequences survive any split into pieces', () => {
         continue;
       }
       const frame: Http3Frame =
-        kind === 0 ? { kind: 'data', data: rng.bytes(rng.range(0, 3000)) }
-        : kind === 1 ? { kind: 'headers', fieldSection: rng.bytes(rng.range(0, 200)) }
-        : kind === 2 ? { kind: 'cancel-push', pushId: rng.int(2 ** 30) }
-        : kind === 3 ? { kind: 'settings', settings: new Map([[0x06n, rng.bigBits(62)], [0x21n + 0x1fn * rng.bigBits(50), rng.bigBits(20)]]) }
-        : kind === 4 ? { kind: 'push-promise', pushId: rng.int(2 ** 50), fieldSection: rng.bytes(rng.range(0, 200)) }
-        : kind === 5 ? { kind: 'goaway', id: rng.int(2 ** 50) }
-        : { kind: 'max-push-id', pushId: rng.int(2 ** 14) };
+        kind === 0
+          ? { kind: 'data', data: rng.bytes(rng.range(0, 3000)) }
+          : kind === 1
+            ? { kind: 'headers', fieldSection: rng.bytes(rng.range(0, 200)) }
+            : kind === 2
+              ? { kind: 'cancel-push', pushId: rng.int(2 ** 30) }
+              : kind === 3
+                ? {
+                    kind: 'settings',
+                    settings: new Map([
+                      [0x06n, rng.bigBits(62)],
+                      [0x21n + 0x1fn * rng.bigBits(50), rng.bigBits(20)],
+                    ]),
+                  }
+                : kind === 4
+                  ? { kind: 'push-promise', pushId: rng.int(2 ** 50), fieldSection: rng.bytes(rng.range(0, 200)) }
+                  : kind === 5
+                    ? { kind: 'goaway', id: rng.int(2 ** 50) }
+                    : { kind: 'max-push-id', pushId: rng.int(2 ** 14) };
       frames.push(frame);
       wire.push(encodeHttp3Frame(frame));
     }

@@ -7,7 +7,10 @@ import { Rng, ascii, fromHex, hex, throwsWire } from './support.js';
 test('the transcribed table is a complete prefix code whose EOS is 30 ones (RFC 7541 Appendix B)', () => {
   const codes = Array.from({ length: HUFFMAN_EOS + 1 }, (_, symbol) => huffmanCodeOf(symbol));
   // Kraft: Σ 2^−bits = 1 exactly, i.e. Σ 2^(30 − bits) = 2^30, for a code with no unused prefix.
-  assert.equal(codes.reduce((sum, { bits }) => sum + 2 ** (30 - bits), 0), 2 ** 30);
+  assert.equal(
+    codes.reduce((sum, { bits }) => sum + 2 ** (30 - bits), 0),
+    2 ** 30,
+  );
   // Prefix-free: sorted as bit strings, none starts with its predecessor.
   const strings = codes.map(({ code, bits }) => code.toString(2).padStart(bits, '0')).sort();
   for (let i = 1; i < strings.length; i++) assert.ok(!strings[i].startsWith(strings[i - 1]), strings[i]);

@@ -92,31 +92,50 @@ test('a segment pushed over the multicast profile the way nghq sends it, and rec
     { name: 'content-type', value: 'video/mp4' },
     { name: 'content-length', value: String(body.length) },
   ];
-  const promise = encodeHttp3Frame({ kind: 'push-promise', pushId: PUSH_ID, fieldSection: encodeFieldSection(REQUEST) });
+  const promise = encodeHttp3Frame({
+    kind: 'push-promise',
+    pushId: PUSH_ID,
+    fieldSection: encodeFieldSection(REQUEST),
+  });
   const pushStream = concat(
     encodePushStreamHeader(PUSH_ID),
     encodeHttp3Frame({ kind: 'headers', fieldSection: encodeFieldSection(response) }),
     // DATA in several frames, the header written apart from the body as a streaming sender would.
-    encodeHttp3FrameHeader(0x00, 100_000), body.subarray(0, 100_000),
-    encodeHttp3FrameHeader(0x00, 300_000), body.subarray(100_000),
+    encodeHttp3FrameHeader(0x00, 100_000),
+    body.subarray(0, 100_000),
+    encodeHttp3FrameHeader(0x00, 300_000),
+    body.subarray(100_000),
   );
-  const datagrams = packetize([
-    { id: 0, bytes: promise, fin: false },
-    { id: PUSH_STREAM_ID, bytes: pushStream, fin: true },
-  ], SESSION_ID).datagrams;
+  const datagrams = packetize(
+    [
+      { id: 0, bytes: promise, fin: false },
+      { id: PUSH_STREAM_ID, bytes: pushStream, fin: true },
+    ],
+    SESSION_ID,
+  ).datagrams;
 
   // The wire shape.
   assert.ok(datagrams.length > 256, `${datagrams.length} packets`);
   assert.ok(datagrams.every((d) => d.length <= MAX_MULTICAST_DATAGRAM && d[0] === 0x40));
-  assert.equal(datagrams.filter((d) => d.length === MAX_MULTICAST_DATAGRAM).length, datagrams.length - 2, "all full but the promise and the last");
+  assert.equal(
+    datagrams.filter((d) => d.length === MAX_MULTICAST_DATAGRAM).length,
+    datagrams.length - 2,
+    'all full but the promise and the last',
+  );
   // Packet 0: header (0x40, session ID, packet number 0), one STREAM frame 0x0a on stream 0 holding the PUSH_PROMISE.
-  assert.equal(hex(datagrams[0]), '40' + hex(SESSION_ID) + '00' + '0a00' + hex(Uint8Array.of(promise.length)) + hex(promise));
+  assert.equal(hex(datagrams[0]), `40${hex(SESSION_ID)}000a00${hex(Uint8Array.of(promise.length))}${hex(promise)}`);
   // PUSH_PROMISE: type 05, length, push ID 0, section prefix 0000, :method GET (d1), :scheme https (d7), :authority by name (50).
-  assert.equal(hex(promise).slice(0, 16), '05' + hex(Uint8Array.of(promise.length - 2)) + '00' + '0000' + 'd1d750');
+  assert.equal(hex(promise).slice(0, 16), `05${hex(Uint8Array.of(promise.length - 2))}000000d1d750`);
   const pushStart = hex(datagrams[1]).slice(2 * 10, 2 * 10 + 12);
   assert.equal(pushStart.slice(0, 4), '0a03', 'the push stream opens with a Length-only STREAM frame on stream 3');
-  assert.equal(hex(datagrams[1]).slice(2 * 10 + 8, 2 * 10 + 16), '0100' + '01' + hex(Uint8Array.of(encodeFieldSection(response).length)), 'push stream header, then HEADERS');
-  datagrams.forEach((d, i) => assert.equal(d[1 + SESSION_ID.length], i % 256, 'the packet number byte counts up and wraps'));
+  assert.equal(
+    hex(datagrams[1]).slice(2 * 10 + 8, 2 * 10 + 16),
+    `010001${hex(Uint8Array.of(encodeFieldSection(response).length))}`,
+    'push stream header, then HEADERS',
+  );
+  datagrams.forEach((d, i) => {
+    assert.equal(d[1 + SESSION_ID.length], i % 256, 'the packet number byte counts up and wraps');
+  });
 
   const received = receive(datagrams);
   assert.deepEqual(received.promises, [{ pushId: PUSH_ID, fields: REQUEST }]);
@@ -133,7 +152,10 @@ test('packet numbers survive the 1-byte wrap with reordering within half a windo
   for (let i = 0; i + 1 < order.length; i++) if (rng.bool(0.3)) [order[i], order[i + 1]] = [order[i + 1], order[i]];
   let largest: number | undefined;
   for (const i of order) {
-    const packet = decodeShortHeaderPacket(datagrams[i], { dcidLength: SESSION_ID.length, largestPacketNumber: largest });
+    const packet = decodeShortHeaderPacket(datagrams[i], {
+      dcidLength: SESSION_ID.length,
+      largestPacketNumber: largest,
+    });
     assert.equal(packet.packetNumber, i);
     largest = Math.max(largest ?? 0, packet.packetNumber);
   }

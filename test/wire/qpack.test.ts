@@ -1,19 +1,41 @@
 import assert from 'node:assert/strict';
 import test from 'node:test';
-import { QPACK_STATIC_TABLE, decodeFieldSection, encodeFieldSection, huffmanEncode, type FieldLine, type HuffmanPolicy } from '../../src/wire/index.js';
+import {
+  QPACK_STATIC_TABLE,
+  decodeFieldSection,
+  encodeFieldSection,
+  huffmanEncode,
+  type FieldLine,
+  type HuffmanPolicy,
+} from '../../src/wire/index.js';
 import { decodePrefixInt, encodePrefixInt } from '../../src/wire/qpack.js';
 import { Rng, ascii, concat, fromHex, hex, throwsWire } from './support.js';
 
 test('RFC 9204 Appendix A: the static table', () => {
   assert.equal(QPACK_STATIC_TABLE.length, 99);
   const spot: [number, string, string][] = [
-    [0, ':authority', ''], [1, ':path', '/'], [2, 'age', '0'], [15, ':method', 'CONNECT'], [17, ':method', 'GET'],
-    [23, ':scheme', 'https'], [25, ':status', '200'], [29, 'accept', '*/*'], [31, 'accept-encoding', 'gzip, deflate, br'],
-    [41, 'cache-control', 'public, max-age=31536000'], [52, 'content-type', 'text/html; charset=utf-8'],
-    [54, 'content-type', 'text/plain;charset=utf-8'], [58, 'strict-transport-security', 'max-age=31536000; includesubdomains; preload'],
-    [62, 'x-xss-protection', '1; mode=block'], [63, ':status', '100'], [71, ':status', '500'], [72, 'accept-language', ''],
-    [73, 'access-control-allow-credentials', 'FALSE'], [85, 'content-security-policy', "script-src 'none'; object-src 'none'; base-uri 'none'"],
-    [93, 'timing-allow-origin', '*'], [97, 'x-frame-options', 'deny'], [98, 'x-frame-options', 'sameorigin'],
+    [0, ':authority', ''],
+    [1, ':path', '/'],
+    [2, 'age', '0'],
+    [15, ':method', 'CONNECT'],
+    [17, ':method', 'GET'],
+    [23, ':scheme', 'https'],
+    [25, ':status', '200'],
+    [29, 'accept', '*/*'],
+    [31, 'accept-encoding', 'gzip, deflate, br'],
+    [41, 'cache-control', 'public, max-age=31536000'],
+    [52, 'content-type', 'text/html; charset=utf-8'],
+    [54, 'content-type', 'text/plain;charset=utf-8'],
+    [58, 'strict-transport-security', 'max-age=31536000; includesubdomains; preload'],
+    [62, 'x-xss-protection', '1; mode=block'],
+    [63, ':status', '100'],
+    [71, ':status', '500'],
+    [72, 'accept-language', ''],
+    [73, 'access-control-allow-credentials', 'FALSE'],
+    [85, 'content-security-policy', "script-src 'none'; object-src 'none'; base-uri 'none'"],
+    [93, 'timing-allow-origin', '*'],
+    [97, 'x-frame-options', 'deny'],
+    [98, 'x-frame-options', 'sameorigin'],
   ];
   for (const [index, name, value] of spot) assert.deepEqual(QPACK_STATIC_TABLE[index], [name, value], `index ${index}`);
   // Fingerprint of the whole table, counted on the RFC text: 'name:value' lines joined by newlines.
@@ -31,9 +53,13 @@ test('RFC 7541 Appendix C.1: prefix integers', () => {
   assert.deepEqual(decodePrefixInt(fromHex('ff9a0a'), 0, 5), { value: 1337, length: 3 });
   assert.deepEqual(decodePrefixInt(fromHex('2a'), 0, 8), { value: 42, length: 1 });
   assert.deepEqual(decodePrefixInt(fromHex('1f00'), 0, 5), { value: 31, length: 2 });
-  assert.deepEqual(decodePrefixInt(fromHex('ff 8080 00'), 0, 8), { value: 255, length: 4 }, 'zero continuation bytes are legal');
+  assert.deepEqual(
+    decodePrefixInt(fromHex('ff 8080 00'), 0, 8),
+    { value: 255, length: 4 },
+    'zero continuation bytes are legal',
+  );
   throwsWire(() => decodePrefixInt(fromHex('1f9a'), 0, 5), 'truncated');
-  throwsWire(() => decodePrefixInt(fromHex('ff' + '80'.repeat(10) + '00'), 0, 8), 'integer-overflow', 'more than 62 bits');
+  throwsWire(() => decodePrefixInt(fromHex(`ff${'80'.repeat(10)}00`), 0, 8), 'integer-overflow', 'more than 62 bits');
   throwsWire(() => decodePrefixInt(fromHex('ff ffffffffffffffff 7f'), 0, 8), 'integer-overflow', 'beyond 2^53-1');
   const rng = new Rng(8);
   for (let i = 0; i < 2000; i++) {
@@ -78,7 +104,8 @@ test('each representation, as the encoder chooses it', () => {
 test('byte strings: every byte value survives; characters above 0xFF are refused', () => {
   const value = String.fromCharCode(...Array.from({ length: 256 }, (_, i) => i));
   const fields = [{ name: 'x-bytes', value }];
-  for (const huffman of ['auto', 'always', 'never'] as const) assert.deepEqual(decodeFieldSection(encodeFieldSection(fields, { huffman })), fields);
+  for (const huffman of ['auto', 'always', 'never'] as const)
+    assert.deepEqual(decodeFieldSection(encodeFieldSection(fields, { huffman })), fields);
   throwsWire(() => encodeFieldSection([{ name: 'x-emoji', value: 'caf\u00e9 \u2615' }]), 'invalid-argument');
 });
 
@@ -125,7 +152,8 @@ test('decoding bounds: section size (name + value + 32 per field) and field coun
 test('property: random header lists round-trip under every Huffman policy', () => {
   const rng = new Rng(9);
   const staticNames = [...new Set(QPACK_STATIC_TABLE.map(([name]) => name))];
-  const token = () => Array.from({ length: rng.range(1, 20) }, () => rng.pick([...'abcdefghijklmnopqrstuvwxyz0123456789-_'])).join('');
+  const token = () =>
+    Array.from({ length: rng.range(1, 20) }, () => rng.pick([...'abcdefghijklmnopqrstuvwxyz0123456789-_'])).join('');
   const value = () =>
     rng.bool(0.6)
       ? String.fromCharCode(...Array.from({ length: rng.range(0, 60) }, () => rng.range(0x20, 0x7e)))

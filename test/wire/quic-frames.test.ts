@@ -31,12 +31,14 @@ test('STREAM: all 8 type variants 0x08–0x0f (RFC 9000 §19.8)', () => {
         const type = 0x08 | (withOffset ? 0x04 : 0) | (withLength ? 0x02 : 0) | (fin ? 0x01 : 0);
         assert.equal(out[0], type);
         assert.equal(streamFrameType(frame, layout), type);
-        const expected = hex(concat(
-          Uint8Array.of(type, 0x03),
-          withOffset ? encodeVarint(1200) : new Uint8Array(0),
-          withLength ? Uint8Array.of(data.length) : new Uint8Array(0),
-          data,
-        ));
+        const expected = hex(
+          concat(
+            Uint8Array.of(type, 0x03),
+            withOffset ? encodeVarint(1200) : new Uint8Array(0),
+            withLength ? Uint8Array.of(data.length) : new Uint8Array(0),
+            data,
+          ),
+        );
         assert.equal(hex(out), expected, `type 0x${type.toString(16)}`);
         assert.deepEqual(plain(decodeFrames(out)), plain([frame]));
       }
@@ -44,10 +46,18 @@ test('STREAM: all 8 type variants 0x08–0x0f (RFC 9000 §19.8)', () => {
   }
   // With OFF set and offset 0, the frame still says offset 0.
   const explicitZero = new Uint8Array(64);
-  const end = writeFrame(explicitZero, 0, { kind: 'stream', streamId: 0, offset: 0, data, fin: false }, { withOffset: true });
+  const end = writeFrame(
+    explicitZero,
+    0,
+    { kind: 'stream', streamId: 0, offset: 0, data, fin: false },
+    { withOffset: true },
+  );
   assert.equal(hex(explicitZero.subarray(0, 4)), '0e000007');
   assert.equal((decodeFrames(explicitZero.subarray(0, end))[0] as StreamFrame).offset, 0);
-  throwsWire(() => frameSize({ kind: 'stream', streamId: 0, offset: 5, data, fin: false }, { withOffset: false }), 'invalid-argument');
+  throwsWire(
+    () => frameSize({ kind: 'stream', streamId: 0, offset: 5, data, fin: false }, { withOffset: false }),
+    'invalid-argument',
+  );
 });
 
 test('STREAM without Length extends to the end of the packet; data is a view', () => {
@@ -61,9 +71,14 @@ test('STREAM without Length extends to the end of the packet; data is a view', (
 });
 
 test('STREAM bounds: offset + length at most 2^62−1 (§19.8), numbers at most 2^53−1, Length within the packet', () => {
-  const atMax = (offset: bigint, data: string) => concat(fromHex('0e 03'), encodeVarint(offset), encodeVarint(data.length / 2), fromHex(data));
+  const atMax = (offset: bigint, data: string) =>
+    concat(fromHex('0e 03'), encodeVarint(offset), encodeVarint(data.length / 2), fromHex(data));
   throwsWire(() => decodeFrames(atMax(VARINT_MAX, 'aa')), 'frame-encoding');
-  throwsWire(() => decodeFrames(atMax(VARINT_MAX, '')), 'unsafe-integer', 'ending exactly at 2^62−1 is valid (§19.8) but beyond a number');
+  throwsWire(
+    () => decodeFrames(atMax(VARINT_MAX, '')),
+    'unsafe-integer',
+    'ending exactly at 2^62−1 is valid (§19.8) but beyond a number',
+  );
   throwsWire(() => decodeFrames(atMax(VARINT_MAX - 1n, 'aa')), 'unsafe-integer', 'valid on the wire, beyond a number');
   throwsWire(() => decodeFrames(atMax(2n ** 53n - 1n, 'aa')), 'unsafe-integer');
   assert.equal((decodeFrames(atMax(2n ** 53n - 2n, 'aa'))[0] as StreamFrame).offset, 2 ** 53 - 2);
@@ -82,7 +97,11 @@ test('PADDING runs coalesce, PING, RESET_STREAM with a GREASE error code', () =>
   assert.equal(hex(bytes.subarray(0, 3)), '010407');
   assert.equal(hex(bytes.subarray(bytes.length - 5)), '0000000000');
   assert.deepEqual(decodeFrames(bytes), frames);
-  assert.deepEqual(decodeFrames(fromHex('00 00 01 00')), [{ kind: 'padding', length: 2 }, { kind: 'ping' }, { kind: 'padding', length: 1 }]);
+  assert.deepEqual(decodeFrames(fromHex('00 00 01 00')), [
+    { kind: 'padding', length: 2 },
+    { kind: 'ping' },
+    { kind: 'padding', length: 1 },
+  ]);
   assert.deepEqual(decodeFrame(fromHex('01 0000'), 1), { frame: { kind: 'padding', length: 2 }, end: 3 });
 });
 
@@ -116,7 +135,13 @@ test('property: random frame lists round-trip, with the last STREAM frame with o
           frames.push({ kind: 'reset-stream', streamId: varint(), errorCode: rng.bigBits(62), finalSize: varint() });
           break;
         default:
-          frames.push({ kind: 'stream', streamId: varint(), offset: rng.bool(0.3) ? 0 : varint(), data: rng.bytes(rng.range(0, 300)), fin: rng.bool() });
+          frames.push({
+            kind: 'stream',
+            streamId: varint(),
+            offset: rng.bool(0.3) ? 0 : varint(),
+            data: rng.bytes(rng.range(0, 300)),
+            fin: rng.bool(),
+          });
       }
     }
     const layouts = frames.map(() => ({ withLength: true }));
@@ -124,7 +149,9 @@ test('property: random frame lists round-trip, with the last STREAM frame with o
     if (frames[last].kind === 'stream' && rng.bool()) layouts[last] = { withLength: false };
     const out = new Uint8Array(frames.reduce((n, f, k) => n + frameSize(f, layouts[k]), 0));
     let at = 0;
-    frames.forEach((f, k) => (at = writeFrame(out, at, f, layouts[k])));
+    frames.forEach((f, k) => {
+      at = writeFrame(out, at, f, layouts[k]);
+    });
     assert.equal(at, out.length);
     assert.deepEqual(plain(decodeFrames(out)), plain(frames));
   }

@@ -53,11 +53,19 @@ test('property: decodePacketNumber agrees with the RFC pseudocode and recovers e
   for (let i = 0; i < 5000; i++) {
     const length = rng.range(1, 4) as PacketNumberLength;
     const window = 2 ** (8 * length);
-    const largest = rng.pick([rng.int(4 * window), rng.int(2 ** 40), Number.MAX_SAFE_INTEGER - 1 - rng.int(4 * window)]);
+    const largest = rng.pick([
+      rng.int(4 * window),
+      rng.int(2 ** 40),
+      Number.MAX_SAFE_INTEGER - 1 - rng.int(4 * window),
+    ]);
     const truncated = rng.int(window);
     const reference = referenceDecode(BigInt(largest), BigInt(truncated), BigInt(8 * length));
     if (reference <= BigInt(Number.MAX_SAFE_INTEGER)) {
-      assert.equal(decodePacketNumber(largest, truncated, length), Number(reference), `${largest} ${truncated} ${length}`);
+      assert.equal(
+        decodePacketNumber(largest, truncated, length),
+        Number(reference),
+        `${largest} ${truncated} ${length}`,
+      );
     } else {
       throwsWire(() => decodePacketNumber(largest, truncated, length), 'unsafe-integer');
     }
@@ -88,18 +96,37 @@ test('the nghq shape: first byte 0x40, session ID, 1-byte packet number, plainte
 
 test('packet number lengths 1–4 set the low bits of the first byte (0x40–0x43)', () => {
   for (const length of [1, 2, 3, 4] as const) {
-    const datagram = encodeShortHeaderPacket({ dcid: SESSION_ID, packetNumber: 0x01020304, packetNumberLength: length }, fromHex('01'));
+    const datagram = encodeShortHeaderPacket(
+      { dcid: SESSION_ID, packetNumber: 0x01020304, packetNumberLength: length },
+      fromHex('01'),
+    );
     assert.equal(datagram[0], 0x40 + length - 1);
     assert.equal(datagram.length, 1 + 8 + length + 1);
-    assert.equal(decodeShortHeaderPacket(datagram, { dcidLength: 8, largestPacketNumber: 0x01020300 }).packetNumber, 0x01020304);
+    assert.equal(
+      decodeShortHeaderPacket(datagram, { dcidLength: 8, largestPacketNumber: 0x01020300 }).packetNumber,
+      0x01020304,
+    );
   }
-  const chosen = encodeShortHeaderPacket({ dcid: SESSION_ID, packetNumber: 0xac5c02, largestAcked: 0xabe8b3 }, fromHex('01'));
+  const chosen = encodeShortHeaderPacket(
+    { dcid: SESSION_ID, packetNumber: 0xac5c02, largestAcked: 0xabe8b3 },
+    fromHex('01'),
+  );
   assert.equal(chosen[0], 0x41, 'Appendix A.2 picks 2 bytes');
-  throwsWire(() => encodeShortHeaderPacket({ dcid: SESSION_ID, packetNumber: 0xac5c02, largestAcked: 0xabe8b3, packetNumberLength: 1 }, fromHex('01')), 'packet-number');
+  throwsWire(
+    () =>
+      encodeShortHeaderPacket(
+        { dcid: SESSION_ID, packetNumber: 0xac5c02, largestAcked: 0xabe8b3, packetNumberLength: 1 },
+        fromHex('01'),
+      ),
+    'packet-number',
+  );
 });
 
 test('spin and key phase bits round-trip; a zero-length session ID works', () => {
-  const datagram = encodeShortHeaderPacket({ dcid: new Uint8Array(0), packetNumber: 7, packetNumberLength: 1, spin: true, keyPhase: true }, fromHex('0000'));
+  const datagram = encodeShortHeaderPacket(
+    { dcid: new Uint8Array(0), packetNumber: 7, packetNumberLength: 1, spin: true, keyPhase: true },
+    fromHex('0000'),
+  );
   assert.equal(hex(datagram), '64' + '07' + '0000');
   const packet = decodeShortHeaderPacket(datagram, { dcidLength: 0 });
   assert.deepEqual([packet.spin, packet.keyPhase, packet.packetNumber], [true, true, 7]);
@@ -112,7 +139,11 @@ test('the decoder refuses what is not a short-header packet of the profile', () 
   throwsWire(() => decodeShortHeaderPacket(fromHex('000123456789abcdef0001'), ok), 'packet-header', 'fixed bit 0');
   throwsWire(() => decodeShortHeaderPacket(fromHex('480123456789abcdef0001'), ok), 'packet-header', 'reserved bit');
   throwsWire(() => decodeShortHeaderPacket(fromHex('500123456789abcdef0001'), ok), 'packet-header', 'reserved bit');
-  throwsWire(() => decodeShortHeaderPacket(fromHex('430123456789abcdef0001'), ok), 'truncated', '4-byte packet number cut');
+  throwsWire(
+    () => decodeShortHeaderPacket(fromHex('430123456789abcdef0001'), ok),
+    'truncated',
+    '4-byte packet number cut',
+  );
   throwsWire(() => decodeShortHeaderPacket(fromHex('400123'), ok), 'truncated');
   throwsWire(() => decodeShortHeaderPacket(fromHex('400123456789abcdef00'), ok), 'empty-payload');
   throwsWire(() => decodeShortHeaderPacket(fromHex('4001'), { dcidLength: 21 }), 'invalid-argument');
@@ -137,9 +168,19 @@ test('property: random packets round-trip', () => {
     const packetNumber = largest + 1 + rng.int(2 ** (8 * length - 1));
     const payload = rng.bytes(rng.range(1, 100));
     const fields = { dcid, packetNumber, packetNumberLength: length, spin: rng.bool(), keyPhase: rng.bool() };
-    const packet = decodeShortHeaderPacket(encodeShortHeaderPacket(fields, payload), { dcidLength: dcid.length, largestPacketNumber: largest });
+    const packet = decodeShortHeaderPacket(encodeShortHeaderPacket(fields, payload), {
+      dcidLength: dcid.length,
+      largestPacketNumber: largest,
+    });
     assert.deepEqual(
-      { dcid: hex(packet.dcid), packetNumber: packet.packetNumber, length: packet.packetNumberLength, spin: packet.spin, keyPhase: packet.keyPhase, payload: hex(packet.payload) },
+      {
+        dcid: hex(packet.dcid),
+        packetNumber: packet.packetNumber,
+        length: packet.packetNumberLength,
+        spin: packet.spin,
+        keyPhase: packet.keyPhase,
+        payload: hex(packet.payload),
+      },
       { dcid: hex(dcid), packetNumber, length, spin: fields.spin, keyPhase: fields.keyPhase, payload: hex(payload) },
     );
   }

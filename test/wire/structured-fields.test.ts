@@ -2,11 +2,18 @@
 import assert from 'node:assert/strict';
 import test from 'node:test';
 import { WireError } from '../../src/wire/index.js';
-import { SfToken, isInnerList, parseDictionary, serializeDictionary, serializeInnerList } from '../../src/wire/structured-fields.js';
+import {
+  SfToken,
+  isInnerList,
+  parseDictionary,
+  serializeDictionary,
+  serializeInnerList,
+} from '../../src/wire/structured-fields.js';
 import { Rng } from './support.js';
 
 test('RFC 9421 §2.3 signature-input parses and serialises back byte for byte', () => {
-  const text = 'sig1=("@method" "@authority" "@path" "content-digest" "content-length" "content-type");created=1618884473;keyid="test-key-rsa-pss"';
+  const text =
+    'sig1=("@method" "@authority" "@path" "content-digest" "content-length" "content-type");created=1618884473;keyid="test-key-rsa-pss"';
   const dict = parseDictionary(text);
   const sig1 = dict.get('sig1')!;
   assert.ok(isInnerList(sig1));
@@ -34,7 +41,20 @@ test('items with parameters, byte sequences, tokens, booleans, escapes', () => {
 });
 
 test('malformed dictionaries are refused with WireError', () => {
-  for (const bad of ['A=1', 'a=', 'a=1,', 'a="unterminated', 'a=("x""y")', 'a=:not base64!:', 'a=?2', 'a=1.5', 'a=1234567890123456', 'a=1 b=2', 'a="\u0001"', 'a=(1']) {
+  for (const bad of [
+    'A=1',
+    'a=',
+    'a=1,',
+    'a="unterminated',
+    'a=("x""y")',
+    'a=:not base64!:',
+    'a=?2',
+    'a=1.5',
+    'a=1234567890123456',
+    'a=1 b=2',
+    'a="\u0001"',
+    'a=(1',
+  ]) {
     assert.throws(() => parseDictionary(bad), WireError, bad);
   }
   assert.throws(() => parseDictionary(`a="${'x'.repeat(9000)}"`), WireError, 'longer than the bound');

@@ -164,7 +164,9 @@ export function packetize(
   let used = 0;
   let current: SentFrame[] = [];
   const flush = () => {
-    datagrams.push(encodeShortHeaderPacket({ dcid, packetNumber: packetNumber++, packetNumberLength: 1 }, payload.subarray(0, used)));
+    datagrams.push(
+      encodeShortHeaderPacket({ dcid, packetNumber: packetNumber++, packetNumberLength: 1 }, payload.subarray(0, used)),
+    );
     frames.push(current);
     payload = new Uint8Array(room);
     used = 0;
@@ -180,7 +182,11 @@ export function packetize(
         flush();
         continue;
       }
-      const frame: StreamFrame = { ...empty, data: bytes.subarray(offset, offset + take), fin: fin && offset + take === bytes.length };
+      const frame: StreamFrame = {
+        ...empty,
+        data: bytes.subarray(offset, offset + take),
+        fin: fin && offset + take === bytes.length,
+      };
       used = writeFrame(payload, used, frame);
       current.push({ streamId: id, offset, length: take });
       offset += take;

@@ -1,6 +1,15 @@
 import assert from 'node:assert/strict';
 import test from 'node:test';
-import { VARINT_MAX, encodeVarint, readBigVarint, readVarint, varintLength, varintLengthOf, writeVarint, type VarintLength } from '../../src/wire/index.js';
+import {
+  VARINT_MAX,
+  encodeVarint,
+  readBigVarint,
+  readVarint,
+  varintLength,
+  varintLengthOf,
+  writeVarint,
+  type VarintLength,
+} from '../../src/wire/index.js';
 import { Rng, fromHex, hex, throwsWire } from './support.js';
 
 test('RFC 9000 Appendix A.1: the sample varints decode to the values the RFC gives', () => {
@@ -24,8 +33,17 @@ test('RFC 9000 Appendix A.1: the sample values encode to the RFC bytes', () => {
 
 test('length boundaries of RFC 9000 Table 4', () => {
   const cases: [number | bigint, VarintLength][] = [
-    [0, 1], [63, 1], [64, 2], [16383, 2], [16384, 4], [2 ** 30 - 1, 4], [2 ** 30, 8],
-    [Number.MAX_SAFE_INTEGER, 8], [VARINT_MAX, 8], [0n, 1], [64n, 2],
+    [0, 1],
+    [63, 1],
+    [64, 2],
+    [16383, 2],
+    [16384, 4],
+    [2 ** 30 - 1, 4],
+    [2 ** 30, 8],
+    [Number.MAX_SAFE_INTEGER, 8],
+    [VARINT_MAX, 8],
+    [0n, 1],
+    [64n, 2],
   ];
   for (const [value, length] of cases) {
     assert.equal(varintLength(value), length, `${value}`);
@@ -65,7 +83,7 @@ test('property: random varints of every length round-trip, minimal and forced', 
     const big = rng.bigBits(rng.range(1, bits));
     const value: number | bigint = big <= BigInt(Number.MAX_SAFE_INTEGER) && rng.bool() ? Number(big) : big;
     const minimal = varintLength(value);
-    const length = rng.bool() ? minimal : lengths.find((n) => n >= minimal && rng.bool()) ?? 8;
+    const length = rng.bool() ? minimal : (lengths.find((n) => n >= minimal && rng.bool()) ?? 8);
     const out = new Uint8Array(length + 3);
     const end = writeVarint(out, 3, value, length);
     assert.equal(end, 3 + length);

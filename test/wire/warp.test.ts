@@ -4,15 +4,28 @@
  */
 import assert from 'node:assert/strict';
 import test from 'node:test';
-import { WarpStreamReader, WireError, decodeWarpHeaders, encodeWarpMessage, type WarpMessage, type WarpStreamEvent } from '../../src/wire/index.js';
+import {
+  WarpStreamReader,
+  WireError,
+  decodeWarpHeaders,
+  encodeWarpMessage,
+  type WarpMessage,
+  type WarpStreamEvent,
+} from '../../src/wire/index.js';
 
 const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
 
 test('HEADERS encodes as documented in docs/warp-wire.md', () => {
   // id 7, order -3 (zigzag 5), depends [1], path "/a"
-  assert.equal(hex(encodeWarpMessage({ kind: 'headers', id: 7, order: -3, depends: [1], path: '/a' })), '00' + '08' + '0f' + '07' + '05' + '0101' + '022f61');
+  assert.equal(
+    hex(encodeWarpMessage({ kind: 'headers', id: 7, order: -3, depends: [1], path: '/a' })),
+    '00' + '08' + '0f' + '07' + '05' + '0101' + '022f61',
+  );
   assert.equal(hex(encodeWarpMessage({ kind: 'headers' })), '000100');
-  assert.equal(hex(encodeWarpMessage({ kind: 'goaway', url: 'https://b/' })), '100a' + Buffer.from('https://b/').toString('hex'));
+  assert.equal(
+    hex(encodeWarpMessage({ kind: 'goaway', url: 'https://b/' })),
+    `100a${Buffer.from('https://b/').toString('hex')}`,
+  );
   for (const order of [0, 1, -1, 2 ** 40, -(2 ** 51), 2 ** 51]) {
     const bytes = encodeWarpMessage({ kind: 'headers', order });
     assert.equal(decodeWarpHeaders(bytes.subarray(2)).order ?? 0, order);
@@ -45,7 +58,9 @@ test('a stream reads back the same from every split; SEGMENT payloads pass throu
   for (const split of [1, 2, 3, 7, 100, 4096]) {
     const events = readAll(stream, split);
     assert.deepEqual(events[0], messages[0]);
-    const data = Buffer.concat(events.filter((e) => e.kind === 'segment-data').map((e) => (e as { data: Uint8Array }).data));
+    const data = Buffer.concat(
+      events.filter((e) => e.kind === 'segment-data').map((e) => (e as { data: Uint8Array }).data),
+    );
     assert.deepEqual(new Uint8Array(data), segment);
     assert.equal(events.filter((e) => e.kind === 'segment-data' && e.start).length, 2);
     assert.equal(events.filter((e) => e.kind === 'segment-data' && e.end).length, 2);
@@ -56,17 +71,44 @@ test('a stream reads back the same from every split; SEGMENT payloads pass throu
 test('§4.2: HEADERS first and only once; truncation; unknown types skipped; bounds', () => {
   const headers = encodeWarpMessage({ kind: 'headers', id: 1 });
   const seg = encodeWarpMessage({ kind: 'segment', data: new Uint8Array(5) });
-  assert.throws(() => readAll(seg, 100), (e: unknown) => e instanceof WireError && e.code === 'frame-unexpected' && /not HEADERS/.test(e.message));
-  assert.throws(() => readAll(Buffer.concat([headers, headers]), 100), (e: unknown) => e instanceof WireError && /second HEADERS/.test(e.message));
-  assert.throws(() => readAll(Buffer.concat([headers, seg.subarray(0, 4)]), 100), (e: unknown) => e instanceof WireError && e.code === 'truncated');
-  assert.throws(() => readAll(new Uint8Array(0), 1), (e: unknown) => e instanceof WireError && /before its HEADERS/.test(e.message));
+  assert.throws(
+    () => readAll(seg, 100),
+    (e: unknown) => e instanceof WireError && e.code === 'frame-unexpected' && /not HEADERS/.test(e.message),
+  );
+  assert.throws(
+    () => readAll(Buffer.concat([headers, headers]), 100),
+    (e: unknown) => e instanceof WireError && /second HEADERS/.test(e.message),
+  );
+  assert.throws(
+    () => readAll(Buffer.concat([headers, seg.subarray(0, 4)]), 100),
+    (e: unknown) => e instanceof WireError && e.code === 'truncated',
+  );
+  assert.throws(
+    () => readAll(new Uint8Array(0), 1),
+    (e: unknown) => e instanceof WireError && /before its HEADERS/.test(e.message),
+  );
   const unknown = new Uint8Array([0x20, 0x03, 9, 9, 9]);
-  assert.equal(readAll(Buffer.concat([headers, unknown, seg]), 2).filter((e) => e.kind === 'segment-data').length >= 1, true);
+  assert.equal(
+    readAll(Buffer.concat([headers, unknown, seg]), 2).filter((e) => e.kind === 'segment-data').length >= 1,
+    true,
+  );
   const reader = new WarpStreamReader({ maxControlPayload: 10 });
   reader.push(encodeWarpMessage({ kind: 'headers', path: 'x'.repeat(20) }));
-  assert.throws(() => reader.next(), (e: unknown) => e instanceof WireError && e.code === 'frame-too-large');
+  assert.throws(
+    () => reader.next(),
+    (e: unknown) => e instanceof WireError && e.code === 'frame-too-large',
+  );
   assert.throws(() => reader.next(), WireError, 'a failed reader keeps failing');
-  assert.throws(() => decodeWarpHeaders(new Uint8Array([0x80])), (e: unknown) => e instanceof WireError && /unknown bits/.test(e.message));
-  assert.throws(() => decodeWarpHeaders(new Uint8Array([0x01, 0x05, 0x00])), (e: unknown) => e instanceof WireError && /after the HEADERS fields/.test(e.message));
-  assert.throws(() => decodeWarpHeaders(new Uint8Array([0x08, 0x02, 0xff, 0xfe])), (e: unknown) => e instanceof WireError && /not UTF-8/.test(e.message));
+  assert.throws(
+    () => decodeWarpHeaders(new Uint8Array([0x80])),
+    (e: unknown) => e instanceof WireError && /unknown bits/.test(e.message),
+  );
+  assert.throws(
+    () => decodeWarpHeaders(new Uint8Array([0x01, 0x05, 0x00])),
+    (e: unknown) => e instanceof WireError && /after the HEADERS fields/.test(e.message),
+  );
+  assert.throws(
+    () => decodeWarpHeaders(new Uint8Array([0x08, 0x02, 0xff, 0xfe])),
+    (e: unknown) => e instanceof WireError && /not UTF-8/.test(e.message),
+  );
 });

@@ -36,9 +36,17 @@ type PolyFrame =
   | { type: 'reset_stream' | 'stop_sending'; id: PolyId; code: PolyVarInt }
   | { type: 'connection_close'; code: PolyVarInt; reason: string };
 const polyfill = new URL('./', import.meta.resolve('@moq/web-transport-ws'));
-const Frame = (await import(new URL('frame.js', polyfill).href)) as { encode(f: PolyFrame): Uint8Array; decode(b: Uint8Array): PolyFrame };
-const Stream = (await import(new URL('stream.js', polyfill).href)) as { Id: { new (v: PolyVarInt): PolyId; create(n: bigint, dir: number, isServer: boolean): PolyId }; Dir: { Bi: number; Uni: number } };
-const { VarInt } = (await import(new URL('varint.js', polyfill).href)) as { VarInt: { from(v: number | bigint): PolyVarInt } };
+const Frame = (await import(new URL('frame.js', polyfill).href)) as {
+  encode(f: PolyFrame): Uint8Array;
+  decode(b: Uint8Array): PolyFrame;
+};
+const Stream = (await import(new URL('stream.js', polyfill).href)) as {
+  Id: { new (v: PolyVarInt): PolyId; create(n: bigint, dir: number, isServer: boolean): PolyId };
+  Dir: { Bi: number; Uni: number };
+};
+const { VarInt } = (await import(new URL('varint.js', polyfill).href)) as {
+  VarInt: { from(v: number | bigint): PolyVarInt };
+};
 
 function toPoly(frame: WsFrame): PolyFrame {
   switch (frame.type) {
@@ -46,7 +54,11 @@ function toPoly(frame: WsFrame): PolyFrame {
       return { type: 'stream', id: new Stream.Id(VarInt.from(frame.id)), data: frame.data, fin: frame.fin };
     case 'reset-stream':
     case 'stop-sending':
-      return { type: frame.type === 'reset-stream' ? 'reset_stream' : 'stop_sending', id: new Stream.Id(VarInt.from(frame.id)), code: VarInt.from(frame.code) };
+      return {
+        type: frame.type === 'reset-stream' ? 'reset_stream' : 'stop_sending',
+        id: new Stream.Id(VarInt.from(frame.id)),
+        code: VarInt.from(frame.code),
+      };
     case 'application-close':
       return { type: 'connection_close', code: VarInt.from(frame.code), reason: frame.reason };
   }
@@ -58,7 +70,11 @@ function fromPoly(frame: PolyFrame): WsFrame {
       return { type: 'stream', id: Number(frame.id.value.value), fin: frame.fin, data: frame.data };
     case 'reset_stream':
     case 'stop_sending':
-      return { type: frame.type === 'reset_stream' ? 'reset-stream' : 'stop-sending', id: Number(frame.id.value.value), code: Number(frame.code.value) };
+      return {
+        type: frame.type === 'reset_stream' ? 'reset-stream' : 'stop-sending',
+        id: Number(frame.id.value.value),
+        code: Number(frame.code.value),
+      };
     case 'connection_close':
       return { type: 'application-close', code: Number(frame.code.value), reason: frame.reason };
   }
@@ -77,7 +93,8 @@ test('byte-exact: the polyfill decodes what pushcast encodes, and pushcast decod
     frames.push({ type: 'stop-sending', id: EDGES[rng.int(EDGES.length)]!, code: v });
     frames.push({ type: 'application-close', code: v, reason: rng.bool() ? '' : 'bye — 👋' });
   }
-  for (let i = 0; i < 100; i++) frames.push({ type: 'stream', id: rng.int(2 ** 40), fin: rng.bool(), data: rng.bytes(rng.int(20_000)) });
+  for (let i = 0; i < 100; i++)
+    frames.push({ type: 'stream', id: rng.int(2 ** 40), fin: rng.bool(), data: rng.bytes(rng.int(20_000)) });
   for (const frame of frames) {
     const ours = encodeWsFrame(frame);
     const theirs = Frame.encode(toPoly(frame));
@@ -90,7 +107,10 @@ test('byte-exact: the polyfill decodes what pushcast encodes, and pushcast decod
 test('known encodings: type byte, minimal varint ID, data to the end of the message', () => {
   assert.equal(hex(encodeWsFrame({ type: 'stream', id: 3, fin: false, data: fromHex('0102') })), '08030102');
   assert.equal(hex(encodeWsFrame({ type: 'stream', id: 0, fin: true, data: new Uint8Array(0) })), '0900');
-  assert.equal(hex(encodeWsFrame({ type: 'stream', id: 494878333, fin: false, data: new Uint8Array(0) })), '089d7f3e7d'); // RFC 9000 §A.1's 4-byte example
+  assert.equal(
+    hex(encodeWsFrame({ type: 'stream', id: 494878333, fin: false, data: new Uint8Array(0) })),
+    '089d7f3e7d',
+  ); // RFC 9000 §A.1's 4-byte example
   assert.equal(hex(encodeWsFrame({ type: 'reset-stream', id: 7, code: 37 })), '040725');
   assert.equal(hex(encodeWsFrame({ type: 'stop-sending', id: 15293, code: 0 })), '057bbd00'); // §A.1's 2-byte example
   assert.equal(hex(encodeWsFrame({ type: 'application-close', code: 4000, reason: 'done' })), '1d4fa0646f6e65');
@@ -126,7 +146,13 @@ test('malformed messages throw WireError, and only WireError', () => {
   assert.throws(() => encodeWsFrame({ type: 'reset-stream', id: 1, code: 1.5 }), WireError);
 
   const rng = new Rng(9000);
-  const valid = [fromHex('08 03 0102'), fromHex('04 07 25'), fromHex('05 7bbd 00'), fromHex('1d 4fa0 646f6e65'), fromHex('09 00')];
+  const valid = [
+    fromHex('08 03 0102'),
+    fromHex('04 07 25'),
+    fromHex('05 7bbd 00'),
+    fromHex('1d 4fa0 646f6e65'),
+    fromHex('09 00'),
+  ];
   for (let i = 0; i < 3000; i++) {
     const input = mutate(rng, rng.pick(valid));
     try {
@@ -153,6 +179,14 @@ test('stream IDs (RFC 9000 §2.1) agree with the polyfill: initiator bit, direct
       }
     }
   }
-  assert.deepEqual([0, 1, 2, 3].map((i) => [isServerInitiated(i), isUnidirectional(i)]), [[false, false], [true, false], [false, true], [true, true]]);
+  assert.deepEqual(
+    [0, 1, 2, 3].map((i) => [isServerInitiated(i), isUnidirectional(i)]),
+    [
+      [false, false],
+      [true, false],
+      [false, true],
+      [true, true],
+    ],
+  );
   assert.equal(makeStreamId(2 ** 40, false, true), 2 ** 42 + 3);
 });

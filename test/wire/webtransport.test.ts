@@ -19,7 +19,8 @@ import {
 test('application codes map into the HTTP/3 error space and back, skipping GREASE values', () => {
   assert.equal(webTransportCodeToHttp3(0), 0x52e4a40fa8dbn);
   assert.equal(webTransportCodeToHttp3(0xffffffff), 0x52e5ac983162n); // the draft's last value
-  for (const code of [0, 1, 0x1d, 0x1e, 0x1f, 42, 1000, 0x7fffffff, 0xffffffff]) assert.equal(http3CodeToWebTransport(webTransportCodeToHttp3(code)), code);
+  for (const code of [0, 1, 0x1d, 0x1e, 0x1f, 42, 1000, 0x7fffffff, 0xffffffff])
+    assert.equal(http3CodeToWebTransport(webTransportCodeToHttp3(code)), code);
   // Each value skipped by the mapping is a GREASE code 0x1f·N + 0x21 (RFC 9114 §8.1).
   const first = webTransportCodeToHttp3(0x1d);
   const next = webTransportCodeToHttp3(0x1e);
@@ -42,12 +43,21 @@ test('capsules arrive whole from any split; past the bound, frame-too-large', ()
     for (let c; (c = reader.next()); ) got.push(c);
     reader.push(stream.subarray(split));
     for (let c; (c = reader.next()); ) got.push(c);
-    assert.deepEqual(got.map((c) => [c.type, c.value.length]), [[0x2843n, 6], [0x17n, 300]]);
+    assert.deepEqual(
+      got.map((c) => [c.type, c.value.length]),
+      [
+        [0x2843n, 6],
+        [0x17n, 300],
+      ],
+    );
     assert.ok(reader.clean);
   }
   const small = new CapsuleReader(100);
   small.push(b.subarray(0, 4));
-  assert.throws(() => small.next(), (e: unknown) => e instanceof WireError && e.code === 'frame-too-large');
+  assert.throws(
+    () => small.next(),
+    (e: unknown) => e instanceof WireError && e.code === 'frame-too-large',
+  );
 });
 
 test('CLOSE_WEBTRANSPORT_SESSION: code and reason; a reason is cut at 1024 bytes on a character boundary', () => {
@@ -60,8 +70,14 @@ test('CLOSE_WEBTRANSPORT_SESSION: code and reason; a reason is cut at 1024 bytes
   r2.push(long);
   const decoded = decodeCloseSession(r2.next()!.value);
   assert.equal(decoded.reason, 'é'.repeat(512));
-  assert.throws(() => decodeCloseSession(new Uint8Array(3)), (e: unknown) => e instanceof WireError && e.code === 'truncated');
-  assert.throws(() => decodeCloseSession(new Uint8Array([0, 0, 0, 0, 0xff])), (e: unknown) => e instanceof WireError && e.code === 'frame-encoding');
+  assert.throws(
+    () => decodeCloseSession(new Uint8Array(3)),
+    (e: unknown) => e instanceof WireError && e.code === 'truncated',
+  );
+  assert.throws(
+    () => decodeCloseSession(new Uint8Array([0, 0, 0, 0, 0xff])),
+    (e: unknown) => e instanceof WireError && e.code === 'frame-encoding',
+  );
 });
 
 test('datagrams carry the quarter stream ID of their session', () => {

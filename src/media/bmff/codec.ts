@@ -23,12 +23,17 @@ export function codecString(entry: SampleEntry): string {
     const oti = hex2(esds.objectTypeIndication);
     const config = esds.audioSpecificConfig;
     if (!config) {
-      if (esds.objectTypeIndication === 0x40) throw new BmffError('MPEG-4 Audio without an AudioSpecificConfig', entry.format, entry.offset);
+      if (esds.objectTypeIndication === 0x40)
+        throw new BmffError('MPEG-4 Audio without an AudioSpecificConfig', entry.format, entry.offset);
       return `mp4a.${oti}`;
     }
     return `mp4a.${oti}.${config.audioObjectType}`;
   }
-  throw new BmffError(`unsupported sample entry '${entry.format}' (pushcast packages avc1, avc3 and mp4a)`, entry.format, entry.offset);
+  throw new BmffError(
+    `unsupported sample entry '${entry.format}' (pushcast packages avc1, avc3 and mp4a)`,
+    entry.format,
+    entry.offset,
+  );
 }
 
 /** What a manifest and a player need to know about a track, read from its init segment. */
@@ -66,7 +71,13 @@ export function describeTrack(track: MovieTrack): TrackDescription {
   const entry = track.sampleEntries[0]; // parseMovie guarantees one
   const common = { trackId: track.trackId, codec: codecString(entry), timescale: track.timescale };
   if (entry.kind === 'visual') return { ...common, kind: 'video', width: entry.width, height: entry.height };
-  if (entry.kind === 'audio') return { ...common, kind: 'audio', sampleRate: entry.sampleRate || track.timescale, channels: audioChannels(entry) };
+  if (entry.kind === 'audio')
+    return {
+      ...common,
+      kind: 'audio',
+      sampleRate: entry.sampleRate || track.timescale,
+      channels: audioChannels(entry),
+    };
   // codecString refuses sample entries of other handlers, so this is unreachable.
   throw new BmffError(`unsupported handler '${track.handlerType}'`, entry.format, entry.offset);
 }

@@ -54,7 +54,8 @@ export function readFragments(bytes: Uint8Array, init?: InitSegment): ReadFragme
   const boxes = readBoxes(bytes);
   const moov = boxes.find((b) => b.type === 'moov');
   const movie = init?.movie ?? (moov && parseMovie(moov));
-  const trackExtends = (trackId: number): TrackExtends | undefined => movie?.tracks.find((t) => t.trackId === trackId)?.trackExtends;
+  const trackExtends = (trackId: number): TrackExtends | undefined =>
+    movie?.tracks.find((t) => t.trackId === trackId)?.trackExtends;
 
   const nextDecodeTime = new Map<number, number>();
   const fragments: ReadFragment[] = [];
@@ -72,10 +73,18 @@ export function readFragments(bytes: Uint8Array, init?: InitSegment): ReadFragme
       const trackFragments = fragment.trackFragments.map((traf): ReadTrackFragment => {
         const firstDecodeTime = traf.baseMediaDecodeTime ?? nextDecodeTime.get(traf.trackId) ?? 0;
         const samples = readTrackFragmentSamples(traf, box, firstDecodeTime);
-        nextDecodeTime.set(traf.trackId, samples.reduce((end, s) => end + s.duration, firstDecodeTime));
+        nextDecodeTime.set(
+          traf.trackId,
+          samples.reduce((end, s) => end + s.duration, firstDecodeTime),
+        );
         return { trackId: traf.trackId, baseMediaDecodeTime: traf.baseMediaDecodeTime, samples };
       });
-      fragments.push({ sequenceNumber: fragment.sequenceNumber, offset: fragment.offset, segmentType: pending.segmentType, trackFragments });
+      fragments.push({
+        sequenceNumber: fragment.sequenceNumber,
+        offset: fragment.offset,
+        segmentType: pending.segmentType,
+        trackFragments,
+      });
       pending = undefined;
     }
   }

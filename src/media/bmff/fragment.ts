@@ -101,7 +101,8 @@ function parseTrackFragmentHeader(tfhd: Box): TrackFragmentHeader {
   const trackId = r.u32('track_ID');
   const baseDataOffset = flags & TFHD_BASE_DATA_OFFSET_PRESENT ? r.u64('base_data_offset') : undefined;
   if (flags & TFHD_SAMPLE_DESCRIPTION_INDEX_PRESENT) r.u32('sample_description_index');
-  const defaultSampleDuration = flags & TFHD_DEFAULT_SAMPLE_DURATION_PRESENT ? r.u32('default_sample_duration') : undefined;
+  const defaultSampleDuration =
+    flags & TFHD_DEFAULT_SAMPLE_DURATION_PRESENT ? r.u32('default_sample_duration') : undefined;
   const defaultSampleSize = flags & TFHD_DEFAULT_SAMPLE_SIZE_PRESENT ? r.u32('default_sample_size') : undefined;
   const defaultSampleFlags = flags & TFHD_DEFAULT_SAMPLE_FLAGS_PRESENT ? r.u32('default_sample_flags') : undefined;
   return { trackId, flags, baseDataOffset, defaultSampleDuration, defaultSampleSize, defaultSampleFlags };
@@ -124,7 +125,12 @@ interface SampleDefaults {
  * §8.8.8: `trun`. Samples without data_offset continue where the previous run's data ended
  * (`nextPosition`); with it, they start at `base` + data_offset.
  */
-function parseTrackRun(trun: Box, defaults: SampleDefaults, base: number, nextPosition: number): TrackRun & { end: number } {
+function parseTrackRun(
+  trun: Box,
+  defaults: SampleDefaults,
+  base: number,
+  nextPosition: number,
+): TrackRun & { end: number } {
   const r = new FieldReader(trun);
   const { version, flags } = r.fullBoxHeader(1);
   const sampleCount = r.u32('sample_count');
@@ -136,26 +142,36 @@ function parseTrackRun(trun: Box, defaults: SampleDefaults, base: number, nextPo
   const hasCompositionOffset = (flags & TRUN_SAMPLE_COMPOSITION_TIME_OFFSET_PRESENT) !== 0;
 
   const bytesPerSample = 4 * [hasDuration, hasSize, hasFlags, hasCompositionOffset].filter(Boolean).length;
-  if (bytesPerSample > 0 ? sampleCount * bytesPerSample > r.remaining : sampleCount > MAX_SAMPLES_PER_RUN_WITHOUT_TABLE) {
+  if (
+    bytesPerSample > 0 ? sampleCount * bytesPerSample > r.remaining : sampleCount > MAX_SAMPLES_PER_RUN_WITHOUT_TABLE
+  ) {
     throw r.error(`sample count ${sampleCount} exceeds box size`);
   }
-  const missing = (field: string): BmffError => r.error(`sample ${field} is neither in the run nor defaulted by 'tfhd' or 'trex'`);
+  const missing = (field: string): BmffError =>
+    r.error(`sample ${field} is neither in the run nor defaulted by 'tfhd' or 'trex'`);
   if (!hasDuration && defaults.duration === undefined) throw missing('duration');
   if (!hasSize && defaults.size === undefined) throw missing('size');
-  if (!hasFlags && defaults.flags === undefined && (firstSampleFlags === undefined || sampleCount > 1)) throw missing('flags');
+  if (!hasFlags && defaults.flags === undefined && (firstSampleFlags === undefined || sampleCount > 1))
+    throw missing('flags');
 
   let position = dataOffset === undefined ? nextPosition : base + dataOffset;
   const samples: SampleInfo[] = [];
   for (let i = 0; i < sampleCount; i++) {
     const duration = hasDuration ? r.u32('sample_duration') : defaults.duration!;
     const size = hasSize ? r.u32('sample_size') : defaults.size!;
-    const sampleFlags = hasFlags ? r.u32('sample_flags') : i === 0 && firstSampleFlags !== undefined ? firstSampleFlags : defaults.flags!;
+    const sampleFlags = hasFlags
+      ? r.u32('sample_flags')
+      : i === 0 && firstSampleFlags !== undefined
+        ? firstSampleFlags
+        : defaults.flags!;
     let compositionOffset = 0;
     if (hasCompositionOffset) {
       // Version 0 offsets are unsigned, version 1 signed. pushcast writes them signed, so it refuses
       // unsigned values that only a broken encoder writes (more than 2^31 ticks is hours of reordering).
-      compositionOffset = version === 0 ? r.u32('sample_composition_time_offset') : r.i32('sample_composition_time_offset');
-      if (compositionOffset > 0x7fff_ffff) throw r.error(`sample ${i} composition offset ${compositionOffset} exceeds 2^31-1`);
+      compositionOffset =
+        version === 0 ? r.u32('sample_composition_time_offset') : r.i32('sample_composition_time_offset');
+      if (compositionOffset > 0x7fff_ffff)
+        throw r.error(`sample ${i} composition offset ${compositionOffset} exceeds 2^31-1`);
     }
     samples.push({ duration, size, flags: sampleFlags, compositionOffset, position });
     position += size;
@@ -191,14 +207,23 @@ function parseTrackFragment(
     runs.push(run);
     end = run.end;
   }
-  return { offset: traf.offset, trackId: header.trackId, baseMediaDecodeTime: tfdt && parseTrackFragmentDecodeTime(tfdt), runs, end };
+  return {
+    offset: traf.offset,
+    trackId: header.trackId,
+    baseMediaDecodeTime: tfdt && parseTrackFragmentDecodeTime(tfdt),
+    runs,
+    end,
+  };
 }
 
 /**
  * Parses a `moof` (§8.8.4). `trackExtendsFor` gives the `trex` defaults of a track from the movie's `mvex`.
  * Sample positions are stream positions, the `moof`'s own offset being `moof.offset`.
  */
-export function parseMovieFragment(moof: Box, trackExtendsFor: (trackId: number) => TrackExtends | undefined = () => undefined): MovieFragment {
+export function parseMovieFragment(
+  moof: Box,
+  trackExtendsFor: (trackId: number) => TrackExtends | undefined = () => undefined,
+): MovieFragment {
   const children = childrenOf(moof);
   const mfhd = new FieldReader(requireSingleChild(children, 'mfhd', moof));
   mfhd.fullBoxHeader(0);
@@ -219,7 +244,11 @@ export function parseMovieFragment(moof: Box, trackExtendsFor: (trackId: number)
  *
  * @param firstDecodeTime decode time of the first sample: the `tfdt` value, or where the previous fragment ended
  */
-export function readTrackFragmentSamples(fragment: TrackFragment, mdat: Box, firstDecodeTime: number): FragmentSample[] {
+export function readTrackFragmentSamples(
+  fragment: TrackFragment,
+  mdat: Box,
+  firstDecodeTime: number,
+): FragmentSample[] {
   const payloadStart = mdat.offset + mdat.headerSize;
   const payloadEnd = mdat.offset + mdat.bytes.length;
   const samples: FragmentSample[] = [];

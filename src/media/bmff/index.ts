@@ -1,6 +1,16 @@
 /** ISO base media file format (ISO/IEC 14496-12) reading and writing, for fragmented MP4 / CMAF. */
 export { BmffError } from './errors.js';
-export { FieldReader, childrenOf, isPrintableFourCC, payloadOf, readBoxHeader, readBoxes, readFourCC, type Box, type BoxHeader } from './reader.js';
+export {
+  FieldReader,
+  childrenOf,
+  isPrintableFourCC,
+  payloadOf,
+  readBoxHeader,
+  readBoxes,
+  readFourCC,
+  type Box,
+  type BoxHeader,
+} from './reader.js';
 export {
   parseAudioSpecificConfig,
   parseAvcDecoderConfig,
@@ -30,5 +40,19 @@ export {
   type TrackFragment,
   type TrackRun,
 } from './fragment.js';
-export { ByteWriter, writeFileTypeBox, writeMediaDataHeader, writeMovieFragment, type MovieFragmentFields, type OutputSample } from './writer.js';
-export { parseInitSegment, readFragmentSamples, readFragments, type InitSegment, type ReadFragment, type ReadTrackFragment } from './file.js';
+export {
+  ByteWriter,
+  writeFileTypeBox,
+  writeMediaDataHeader,
+  writeMovieFragment,
+  type MovieFragmentFields,
+  type OutputSample,
+} from './writer.js';
+export {
+  parseInitSegment,
+  readFragmentSamples,
+  readFragments,
+  type InitSegment,
+  type ReadFragment,
+  type ReadTrackFragment,
+} from './file.js';

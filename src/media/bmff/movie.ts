@@ -48,10 +48,20 @@ export function parseAvcDecoderConfig(box: Box): AvcDecoderConfig {
     for (let i = 0; i < count; i++) sets.push(r.bytes(r.u16(`${what} length`), what));
     return sets;
   };
-  const sequenceParameterSets = readParameterSets(r.u8('numOfSequenceParameterSets') & 0b11111, 'a sequence parameter set');
+  const sequenceParameterSets = readParameterSets(
+    r.u8('numOfSequenceParameterSets') & 0b11111,
+    'a sequence parameter set',
+  );
   const pictureParameterSets = readParameterSets(r.u8('numOfPictureParameterSets'), 'a picture parameter set');
   // High profiles may append chroma format and bit depth fields; nothing here needs them.
-  return { profileIndication, profileCompatibility, levelIndication, nalUnitLengthSize, sequenceParameterSets, pictureParameterSets };
+  return {
+    profileIndication,
+    profileCompatibility,
+    levelIndication,
+    nalUnitLengthSize,
+    sequenceParameterSets,
+    pictureParameterSets,
+  };
 }
 
 /** What an MPEG-4 elementary stream descriptor (`esds`) says about the stream. */
@@ -92,7 +102,9 @@ function readDescriptor(r: FieldReader, limit: number): Descriptor {
   }
   const bodyStart = r.position;
   if (bodyStart + size > limit) {
-    throw r.error(`descriptor 0x${tag.toString(16)} of ${size} bytes runs past its parent (${limit - bodyStart} bytes left)`);
+    throw r.error(
+      `descriptor 0x${tag.toString(16)} of ${size} bytes runs past its parent (${limit - bodyStart} bytes left)`,
+    );
   }
   return { tag, bodyStart, bodyEnd: bodyStart + size };
 }
@@ -116,7 +128,8 @@ export function parseElementaryStreamDescriptor(box: Box): ElementaryStreamConfi
   r.fullBoxHeader(0);
   const end = box.bytes.length;
   const es = readDescriptor(r, end);
-  if (es.tag !== ES_DESCRIPTOR_TAG) throw r.error(`expected an ES_Descriptor (tag 0x03), found tag 0x${es.tag.toString(16)}`);
+  if (es.tag !== ES_DESCRIPTOR_TAG)
+    throw r.error(`expected an ES_Descriptor (tag 0x03), found tag 0x${es.tag.toString(16)}`);
   // §7.2.6.5.1: ES_ID, then flags saying which optional fields follow.
   r.u16('ES_ID');
   const esFlags = r.u8('ES_Descriptor flags');
@@ -126,16 +139,21 @@ export function parseElementaryStreamDescriptor(box: Box): ElementaryStreamConfi
   const decoderConfig = findDescriptor(r, es.bodyEnd, DECODER_CONFIG_DESCRIPTOR_TAG);
   if (!decoderConfig) throw r.error('ES_Descriptor has no DecoderConfigDescriptor (tag 0x04)');
   // §7.2.6.6.1: 13 bytes of fixed fields, then optional DecoderSpecificInfo and profile descriptors.
-  if (decoderConfig.bodyEnd - decoderConfig.bodyStart < 13) throw r.error('DecoderConfigDescriptor is shorter than its 13 fixed bytes');
+  if (decoderConfig.bodyEnd - decoderConfig.bodyStart < 13)
+    throw r.error('DecoderConfigDescriptor is shorter than its 13 fixed bytes');
   const objectTypeIndication = r.u8('objectTypeIndication');
   const streamType = r.u8('streamType') >> 2;
   r.skip(3, 'bufferSizeDB');
   const maxBitrate = r.u32('maxBitrate');
   const avgBitrate = r.u32('avgBitrate');
   const specificInfo = findDescriptor(r, decoderConfig.bodyEnd, DECODER_SPECIFIC_INFO_TAG);
-  const decoderSpecificInfo = specificInfo ? r.bytes(specificInfo.bodyEnd - specificInfo.bodyStart, 'DecoderSpecificInfo') : undefined;
+  const decoderSpecificInfo = specificInfo
+    ? r.bytes(specificInfo.bodyEnd - specificInfo.bodyStart, 'DecoderSpecificInfo')
+    : undefined;
   const audioSpecificConfig =
-    objectTypeIndication === MPEG4_AUDIO_OBJECT_TYPE && decoderSpecificInfo ? parseAudioSpecificConfig(decoderSpecificInfo, box) : undefined;
+    objectTypeIndication === MPEG4_AUDIO_OBJECT_TYPE && decoderSpecificInfo
+      ? parseAudioSpecificConfig(decoderSpecificInfo, box)
+      : undefined;
   return { objectTypeIndication, streamType, maxBitrate, avgBitrate, decoderSpecificInfo, audioSpecificConfig };
 }
 
@@ -161,16 +179,23 @@ const SAMPLING_FREQUENCIES = [96000, 88200, 64000, 48000, 44100, 32000, 24000, 2
 export function parseAudioSpecificConfig(bytes: Uint8Array, box: Box): AudioSpecificConfig {
   let bitPosition = 0;
   const bits = (count: number): number => {
-    if (bitPosition + count > bytes.length * 8) throw new BmffError(`AudioSpecificConfig of ${bytes.length} bytes ends inside its header fields`, box.type, box.offset);
+    if (bitPosition + count > bytes.length * 8)
+      throw new BmffError(
+        `AudioSpecificConfig of ${bytes.length} bytes ends inside its header fields`,
+        box.type,
+        box.offset,
+      );
     let value = 0;
-    for (let i = 0; i < count; i++, bitPosition++) value = value * 2 + ((bytes[bitPosition >> 3] >> (7 - (bitPosition & 7))) & 1);
+    for (let i = 0; i < count; i++, bitPosition++)
+      value = value * 2 + ((bytes[bitPosition >> 3] >> (7 - (bitPosition & 7))) & 1);
     return value;
   };
   const firstBits = bits(5);
   const audioObjectType = firstBits === 31 ? 32 + bits(6) : firstBits;
   const frequencyIndex = bits(4);
   const samplingFrequency = frequencyIndex === 15 ? bits(24) : SAMPLING_FREQUENCIES[frequencyIndex];
-  if (samplingFrequency === undefined) throw new BmffError(`reserved samplingFrequencyIndex ${frequencyIndex}`, box.type, box.offset);
+  if (samplingFrequency === undefined)
+    throw new BmffError(`reserved samplingFrequencyIndex ${frequencyIndex}`, box.type, box.offset);
   return { audioObjectType, samplingFrequency, channelConfiguration: bits(4) };
 }
 
@@ -219,7 +244,14 @@ function parseVisualSampleEntry(box: Box): VisualSampleEntry {
   r.skip(4 + 4 + 4 + 2 + 32 + 2 + 2, 'resolution, frame_count, compressorname and depth');
   const children = readBoxes(box.bytes.subarray(r.position), box.offset + r.position, box);
   const avcC = children.find((b) => b.type === 'avcC');
-  return { kind: 'visual', format: box.type, offset: box.offset, width, height, avcConfig: avcC && parseAvcDecoderConfig(avcC) };
+  return {
+    kind: 'visual',
+    format: box.type,
+    offset: box.offset,
+    width,
+    height,
+    avcConfig: avcC && parseAvcDecoderConfig(avcC),
+  };
 }
 
 function parseAudioSampleEntry(box: Box): AudioSampleEntry {
@@ -235,7 +267,15 @@ function parseAudioSampleEntry(box: Box): AudioSampleEntry {
   const sampleRate = r.u32('samplerate') >>> 16;
   const children = readBoxes(box.bytes.subarray(r.position), box.offset + r.position, box);
   const esds = children.find((b) => b.type === 'esds');
-  return { kind: 'audio', format: box.type, offset: box.offset, channelCount, sampleSize, sampleRate, esds: esds && parseElementaryStreamDescriptor(esds) };
+  return {
+    kind: 'audio',
+    format: box.type,
+    offset: box.offset,
+    channelCount,
+    sampleSize,
+    sampleRate,
+    esds: esds && parseElementaryStreamDescriptor(esds),
+  };
 }
 
 /** `stsd` (§8.5.2): the sample entries, read according to the track's handler type. */
@@ -357,7 +397,11 @@ export function parseMovie(moov: Box): Movie {
   const children = childrenOf(moov);
   const timescale = parseMovieTimescale(requireSingleChild(children, 'mvhd', moov));
   const mvex = children.find((b) => b.type === 'mvex');
-  const trackExtends = mvex ? childrenOf(mvex).filter((b) => b.type === 'trex').map(parseTrackExtends) : [];
+  const trackExtends = mvex
+    ? childrenOf(mvex)
+        .filter((b) => b.type === 'trex')
+        .map(parseTrackExtends)
+    : [];
   const tracks = children.filter((b) => b.type === 'trak').map((trak) => parseTrack(trak, trackExtends));
   return { timescale, tracks, fragmented: mvex !== undefined };
 }

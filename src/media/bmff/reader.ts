@@ -63,7 +63,12 @@ export function readBoxHeader(bytes: Uint8Array, at: number, streamOffset: numbe
     // 64-bit largesize follows the type.
     if (view.byteLength < 16) return undefined;
     const high = view.getUint32(8);
-    if (high > 0x1fffff) throw new BmffError(`largesize 0x${high.toString(16)}${view.getUint32(12).toString(16).padStart(8, '0')} is beyond 2^53`, type, streamOffset);
+    if (high > 0x1fffff)
+      throw new BmffError(
+        `largesize 0x${high.toString(16)}${view.getUint32(12).toString(16).padStart(8, '0')} is beyond 2^53`,
+        type,
+        streamOffset,
+      );
     size = high * 2 ** 32 + view.getUint32(12);
     headerSize = 16;
   }
@@ -99,9 +104,19 @@ export function readBoxes(bytes: Uint8Array, streamOffset = 0, parent?: Box): Bo
     const size = header.size === 0 ? bytes.length - at : header.size;
     if (at + size > bytes.length) {
       const enclosing = parent ? `its parent '${parent.type}'` : 'the input';
-      throw new BmffError(`box size ${size} runs past the end of ${enclosing} (${bytes.length - at} bytes left)`, header.type, streamOffset + at);
+      throw new BmffError(
+        `box size ${size} runs past the end of ${enclosing} (${bytes.length - at} bytes left)`,
+        header.type,
+        streamOffset + at,
+      );
     }
-    boxes.push({ type: header.type, userType: header.userType, bytes: bytes.subarray(at, at + size), headerSize: header.headerSize, offset: streamOffset + at });
+    boxes.push({
+      type: header.type,
+      userType: header.userType,
+      bytes: bytes.subarray(at, at + size),
+      headerSize: header.headerSize,
+      offset: streamOffset + at,
+    });
     at += size;
   }
   return boxes;
@@ -115,7 +130,11 @@ export function payloadOf(box: Box): Uint8Array {
 /** The boxes contained in a container box, starting `skip` bytes into its payload (e.g. past a full box header). */
 export function childrenOf(box: Box, skip = 0): Box[] {
   if (box.bytes.length < box.headerSize + skip) {
-    throw new BmffError(`box size ${box.bytes.length} is too small for its ${skip}-byte fields before the child boxes`, box.type, box.offset);
+    throw new BmffError(
+      `box size ${box.bytes.length} is too small for its ${skip}-byte fields before the child boxes`,
+      box.type,
+      box.offset,
+    );
   }
   return readBoxes(box.bytes.subarray(box.headerSize + skip), box.offset + box.headerSize + skip, box);
 }

@@ -133,11 +133,17 @@ export class ByteWriter {
 }
 
 function checkRange(value: number, min: number, max: number, what: string): void {
-  if (!Number.isInteger(value) || value < min || value > max) throw new RangeError(`${value} does not fit in a ${what} field`);
+  if (!Number.isInteger(value) || value < min || value > max)
+    throw new RangeError(`${value} does not fit in a ${what} field`);
 }
 
 /** `ftyp` (§4.3) or `styp` (§8.16.2): brands of a file or of a segment. */
-export function writeFileTypeBox(type: 'ftyp' | 'styp', majorBrand: string, minorVersion: number, compatibleBrands: readonly string[]): Uint8Array {
+export function writeFileTypeBox(
+  type: 'ftyp' | 'styp',
+  majorBrand: string,
+  minorVersion: number,
+  compatibleBrands: readonly string[],
+): Uint8Array {
   const w = new ByteWriter(16 + 4 * compatibleBrands.length);
   w.box(type, () => {
     w.fourCC(majorBrand).u32(minorVersion);
@@ -150,7 +156,10 @@ export function writeFileTypeBox(type: 'ftyp' | 'styp', majorBrand: string, mino
 export function writeMediaDataHeader(payloadSize: number): Uint8Array {
   const w = new ByteWriter(16);
   if (payloadSize + 8 <= MAX_U32) w.u32(payloadSize + 8).fourCC('mdat');
-  else w.u32(1).fourCC('mdat').u64(payloadSize + 16);
+  else
+    w.u32(1)
+      .fourCC('mdat')
+      .u64(payloadSize + 16);
   return w.finish();
 }
 

@@ -33,7 +33,10 @@ export class ByteQueue {
   take(count: number): Uint8Array {
     if (count > this.size) throw new RangeError(`cannot take ${count} bytes from a queue of ${this.size}`);
     const first = this.pieces[this.head];
-    const taken = first && first.length - this.headOffset >= count ? first.subarray(this.headOffset, this.headOffset + count) : this.copyFront(count);
+    const taken =
+      first && first.length - this.headOffset >= count
+        ? first.subarray(this.headOffset, this.headOffset + count)
+        : this.copyFront(count);
     this.discard(count);
     return taken;
   }

@@ -5,7 +5,12 @@
  */
 import { describeTrack } from '../bmff/codec.js';
 import { BmffError } from '../bmff/errors.js';
-import { parseMovieFragment, readTrackFragmentSamples, type FragmentSample, type MovieFragment } from '../bmff/fragment.js';
+import {
+  parseMovieFragment,
+  readTrackFragmentSamples,
+  type FragmentSample,
+  type MovieFragment,
+} from '../bmff/fragment.js';
 import { parseFileType, parseMovie, type MovieTrack } from '../bmff/movie.js';
 import { isPrintableFourCC, readBoxHeader, type Box } from '../bmff/reader.js';
 import type { LiveTrack } from '../live/live-window.js';
@@ -90,9 +95,12 @@ export class TrackPackager {
     this.maxBoxSize = options.maxBoxSize ?? DEFAULT_MAX_BOX_SIZE;
     const segmentDuration = options.segmentDuration ?? options.timeline.segmentDuration;
     if (segmentDuration !== options.timeline.segmentDuration) {
-      throw new RangeError(`segmentDuration ${segmentDuration} s differs from the timeline's ${options.timeline.segmentDuration} s, which sets the segment grid`);
+      throw new RangeError(
+        `segmentDuration ${segmentDuration} s differs from the timeline's ${options.timeline.segmentDuration} s, which sets the segment grid`,
+      );
     }
-    if (!(this.chunkDuration >= 0)) throw new RangeError(`chunkDuration must be 0 or more seconds, not ${this.chunkDuration}`);
+    if (!(this.chunkDuration >= 0))
+      throw new RangeError(`chunkDuration must be 0 or more seconds, not ${this.chunkDuration}`);
   }
 
   /** The input generation being read: 0 for the first encoder run, one more after each input that ended. */
@@ -154,11 +162,24 @@ export class TrackPackager {
       if (!header) return;
       const { type, size } = header;
       const offset = this.input.offset;
-      if (!isPrintableFourCC(type)) throw new BmffError('not an ISO BMFF box: the type is not four printable characters', type, offset);
-      if (size === 0) throw new BmffError('a box extending to the end of the file cannot be delimited in a live stream', type, offset);
-      if (size > this.maxBoxSize) throw new BmffError(`box size ${size} exceeds the ${this.maxBoxSize}-byte limit`, type, offset);
+      if (!isPrintableFourCC(type))
+        throw new BmffError('not an ISO BMFF box: the type is not four printable characters', type, offset);
+      if (size === 0)
+        throw new BmffError(
+          'a box extending to the end of the file cannot be delimited in a live stream',
+          type,
+          offset,
+        );
+      if (size > this.maxBoxSize)
+        throw new BmffError(`box size ${size} exceeds the ${this.maxBoxSize}-byte limit`, type, offset);
       if (this.queue.length < size) return;
-      const box: Box = { type, userType: header.userType, headerSize: header.headerSize, bytes: this.queue.take(size), offset };
+      const box: Box = {
+        type,
+        userType: header.userType,
+        headerSize: header.headerSize,
+        bytes: this.queue.take(size),
+        offset,
+      };
       this.input.offset += size;
       this.readBox(box);
     }
@@ -185,11 +206,21 @@ export class TrackPackager {
   private readMovie(moov: Box): void {
     if (this.input.moov) {
       if (sameBytes(this.input.moov, moov.bytes)) return; // repeated verbatim: nothing changes
-      throw new BmffError('a second, different movie header in one input; the encoder must restart to change it', 'moov', moov.offset);
+      throw new BmffError(
+        'a second, different movie header in one input; the encoder must restart to change it',
+        'moov',
+        moov.offset,
+      );
     }
     const movie = parseMovie(moov);
-    if (movie.tracks.length !== 1) throw new BmffError(`expected exactly one track, found ${movie.tracks.length}`, 'moov', moov.offset);
-    if (!movie.fragmented) throw new BmffError("not a fragmented movie: no 'mvex' box (the encoder needs -movflags empty_moov+default_base_moof)", 'moov', moov.offset);
+    if (movie.tracks.length !== 1)
+      throw new BmffError(`expected exactly one track, found ${movie.tracks.length}`, 'moov', moov.offset);
+    if (!movie.fragmented)
+      throw new BmffError(
+        "not a fragmented movie: no 'mvex' box (the encoder needs -movflags empty_moov+default_base_moof)",
+        'moov',
+        moov.offset,
+      );
     const movieTrack = movie.tracks[0];
     const { trackId: _, ...media } = describeTrack(movieTrack);
     const info: TrackInfo = { id: this.track.id, bandwidth: this.bandwidth, ...media };
@@ -203,11 +234,18 @@ export class TrackPackager {
     const movieTrack = this.input.movieTrack;
     if (!movieTrack) throw new BmffError("movie fragment before the movie header ('moov')", 'moof', moof.offset);
     const pending = this.input.pendingFragment;
-    if (pending) throw new BmffError("movie fragment without 'mdat': another 'moof' follows it", 'moof', pending.offset);
-    const fragment = parseMovieFragment(moof, (trackId) => (trackId === movieTrack.trackId ? movieTrack.trackExtends : undefined));
+    if (pending)
+      throw new BmffError("movie fragment without 'mdat': another 'moof' follows it", 'moof', pending.offset);
+    const fragment = parseMovieFragment(moof, (trackId) =>
+      trackId === movieTrack.trackId ? movieTrack.trackExtends : undefined,
+    );
     for (const traf of fragment.trackFragments) {
       if (traf.trackId !== movieTrack.trackId) {
-        throw new BmffError(`fragment of track ${traf.trackId}, but the movie's only track is ${movieTrack.trackId}`, 'traf', traf.offset);
+        throw new BmffError(
+          `fragment of track ${traf.trackId}, but the movie's only track is ${movieTrack.trackId}`,
+          'traf',
+          traf.offset,
+        );
       }
     }
     this.input.pendingFragment = fragment;
@@ -244,7 +282,14 @@ export class TrackPackager {
     // Samples before the input's first sync sample cannot be decoded by anyone: they are dropped.
     if (!this.segment) return;
 
-    this.chunk.push({ decodeTime, duration: sample.duration, size: sample.size, flags: sample.flags, compositionOffset: sample.compositionOffset, data: sample.data });
+    this.chunk.push({
+      decodeTime,
+      duration: sample.duration,
+      size: sample.size,
+      flags: sample.flags,
+      compositionOffset: sample.compositionOffset,
+      data: sample.data,
+    });
     this.chunkTicks += sample.duration;
     if (this.chunkTicks >= Math.round(this.chunkDuration * timescale)) this.writeChunk();
   }
@@ -267,7 +312,14 @@ export class TrackPackager {
     const previous = Math.max(this.lastSegmentNumber, this.track.newest()?.number ?? -Infinity);
     // Numbers follow the grid, and never repeat or go back even if the media runs late.
     const number = Math.max(this.timeline.segmentNumberNear(decodeTime / this.timescale), previous + 1);
-    const segment = new Segment(this.track.id, number, decodeTime, decodeTime + sample.compositionOffset, sample.isSync, this.timescale);
+    const segment = new Segment(
+      this.track.id,
+      number,
+      decodeTime,
+      decodeTime + sample.compositionOffset,
+      sample.isSync,
+      this.timescale,
+    );
     this.track.startSegment(segment);
     this.segment = segment;
     this.lastSegmentNumber = number;

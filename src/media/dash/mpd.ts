@@ -34,7 +34,11 @@ function escapeAttr(value: string | number): string {
   return String(value).replace(/&/g, '&amp;').replace(/"/g, '&quot;').replace(/</g, '&lt;');
 }
 
-function element(name: string, attrs: Record<string, string | number | boolean | undefined>, children: string[] = []): string {
+function element(
+  name: string,
+  attrs: Record<string, string | number | boolean | undefined>,
+  children: string[] = [],
+): string {
   const a = Object.entries(attrs)
     .filter(([, v]) => v !== undefined)
     .map(([k, v]) => ` ${k}="${escapeAttr(String(v))}"`)
@@ -132,7 +136,12 @@ export function buildLiveMpd(p: LiveMpdParams): string {
               'Representation',
               { id: t.id, bandwidth: t.bandwidth, codecs: t.codec, audioSamplingRate: t.sampleRate },
               t.channels
-                ? [element('AudioChannelConfiguration', { schemeIdUri: 'urn:mpeg:mpegB:cicp:ChannelConfiguration', value: t.channels })]
+                ? [
+                    element('AudioChannelConfiguration', {
+                      schemeIdUri: 'urn:mpeg:mpegB:cicp:ChannelConfiguration',
+                      value: t.channels,
+                    }),
+                  ]
                 : [],
             ),
           ),

@@ -1,4 +1,4 @@
-import { Segment, type ChunkInfo, type TrackInfo } from './segment.js';
+import type { Segment, ChunkInfo, TrackInfo } from './segment.js';
 
 /** What a live track tells its subscribers, in the order it happens. */
 export interface LiveTrackEvents {
@@ -119,7 +119,8 @@ export class LiveTrack {
     let keptDuration = 0;
     for (let i = all.length - 1; i >= 0; i--) {
       const s = all[i];
-      const fits = kept < this.options.maxSegmentsPerTrack && (keptDuration < this.options.timeShiftBufferDepth || !s.complete);
+      const fits =
+        kept < this.options.maxSegmentsPerTrack && (keptDuration < this.options.timeShiftBufferDepth || !s.complete);
       if (fits) {
         kept++;
         keptDuration += s.durationSeconds;

@@ -58,7 +58,8 @@ export class LiveTimeline {
     }
     this.offsets.set(generation, offset);
     // Only the newest generations can still deliver samples; a crash-looping encoder must not grow this map.
-    for (const old of this.offsets.keys()) if (this.offsets.size > MAX_GENERATIONS_KEPT && old < generation) this.offsets.delete(old);
+    for (const old of this.offsets.keys())
+      if (this.offsets.size > MAX_GENERATIONS_KEPT && old < generation) this.offsets.delete(old);
     return offset;
   }
 

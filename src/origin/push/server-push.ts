@@ -123,13 +123,23 @@ export class ServerPush {
    * resource, RFC 9113 §8.4), but with `afterResponse` the pushed body waits until the response to `req`
    * has been sent: a client should not wait for the MPD behind the segments it announces.
    */
-  push(req: Http2ServerRequest | { httpVersion: string }, resource: PushResource, kind: string, afterResponse = true): PushOutcome {
+  push(
+    req: Http2ServerRequest | { httpVersion: string },
+    resource: PushResource,
+    kind: string,
+    afterResponse = true,
+  ): PushOutcome {
     const outcome = this.tryPush(req, resource, kind, afterResponse);
     this.outcomes?.inc({ kind, outcome });
     return outcome;
   }
 
-  private tryPush(req: Http2ServerRequest | { httpVersion: string }, resource: PushResource, kind: string, afterResponse: boolean): PushOutcome {
+  private tryPush(
+    req: Http2ServerRequest | { httpVersion: string },
+    resource: PushResource,
+    kind: string,
+    afterResponse: boolean,
+  ): PushOutcome {
     if (req.httpVersion !== '2.0') return 'not-h2';
     const stream = (req as Http2ServerRequest).stream;
     if (!stream || stream.destroyed || stream.closed) return 'closed';
@@ -139,10 +149,15 @@ export class ServerPush {
     const key = range ? `${resource.path} ${range}` : resource.path;
     if (state.pushed.has(key)) return 'duplicate';
     if (state.clientHas.has(resource.path)) return 'client-has';
-    const size = resource.body instanceof Uint8Array ? resource.body.byteLength : resource.body.parts.reduce((n, p) => n + p.byteLength, 0);
-    if (state.active >= this.policy.maxConcurrentPushes || state.bytesInFlight + size > this.policy.maxBytesInFlight) return 'limit';
+    const size =
+      resource.body instanceof Uint8Array
+        ? resource.body.byteLength
+        : resource.body.parts.reduce((n, p) => n + p.byteLength, 0);
+    if (state.active >= this.policy.maxConcurrentPushes || state.bytesInFlight + size > this.policy.maxBytesInFlight)
+      return 'limit';
 
-    const authority = (req as Http2ServerRequest).headers[':authority'] ?? (req as Http2ServerRequest).headers.host ?? 'localhost';
+    const authority =
+      (req as Http2ServerRequest).headers[':authority'] ?? (req as Http2ServerRequest).headers.host ?? 'localhost';
     const scheme = (req as Http2ServerRequest).headers[':scheme'] ?? 'https';
     const promised: OutgoingHttpHeaders = {
       [h2.HTTP2_HEADER_METHOD]: 'GET',
@@ -154,7 +169,15 @@ export class ServerPush {
     state.pushed.add(key);
     state.active++;
     state.bytesInFlight += size;
-    const push = new PushedResponse(resource, kind, state, size, afterResponse ? stream : undefined, this.outcomes, this.bytes);
+    const push = new PushedResponse(
+      resource,
+      kind,
+      state,
+      size,
+      afterResponse ? stream : undefined,
+      this.outcomes,
+      this.bytes,
+    );
     try {
       stream.pushStream(promised, (err, pushed) => (err ? push.abandon() : push.attach(pushed)));
     } catch {
@@ -214,7 +237,8 @@ class PushedResponse {
     pushed.on('close', () => {
       this.finish();
       // RST_STREAM from the client (CANCEL or REFUSED_STREAM): it did not want this resource.
-      if (pushed.rstCode !== undefined && pushed.rstCode !== h2.NGHTTP2_NO_ERROR) this.outcomes?.inc({ kind: this.kind, outcome: 'cancelled' });
+      if (pushed.rstCode !== undefined && pushed.rstCode !== h2.NGHTTP2_NO_ERROR)
+        this.outcomes?.inc({ kind: this.kind, outcome: 'cancelled' });
     });
     pushed.on('error', () => {});
     pushed.respond({ [h2.HTTP2_HEADER_STATUS]: this.resource.status, ...lowerCase(this.resource.headers) });

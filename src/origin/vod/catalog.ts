@@ -31,8 +31,28 @@ const SLUG_MAX = 56; // leaves room for a "-NNN" suffix within the 64 characters
 
 /** Containers ffmpeg reads that can hold video or audio; anything else in the folder is ignored. */
 const MEDIA_EXTENSIONS = new Set([
-  '.mp4', '.m4v', '.mov', '.mkv', '.webm', '.ts', '.m2ts', '.mts', '.avi', '.flv', '.mpg', '.mpeg', '.ogv', '.3gp', '.wmv',
-  '.m4a', '.mp3', '.aac', '.wav', '.flac', '.ogg', '.opus',
+  '.mp4',
+  '.m4v',
+  '.mov',
+  '.mkv',
+  '.webm',
+  '.ts',
+  '.m2ts',
+  '.mts',
+  '.avi',
+  '.flv',
+  '.mpg',
+  '.mpeg',
+  '.ogv',
+  '.3gp',
+  '.wmv',
+  '.m4a',
+  '.mp3',
+  '.aac',
+  '.wav',
+  '.flac',
+  '.ogg',
+  '.opus',
 ]);
 
 /** `Café Talk (2024).mp4` → `cafe-talk-2024`: lower-case ASCII letters and digits joined by single dashes. */
@@ -77,7 +97,12 @@ export interface ScanOptions {
 export async function scanMediaFolder(dir: string, o: ScanOptions): Promise<VodItem[]> {
   const entries = await readdir(dir, { withFileTypes: true });
   const names = entries
-    .filter((e) => (e.isFile() || e.isSymbolicLink()) && MEDIA_EXTENSIONS.has(extname(e.name).toLowerCase()) && !e.name.startsWith('.'))
+    .filter(
+      (e) =>
+        (e.isFile() || e.isSymbolicLink()) &&
+        MEDIA_EXTENSIONS.has(extname(e.name).toLowerCase()) &&
+        !e.name.startsWith('.'),
+    )
     .map((e) => e.name)
     .sort();
   const probes = await mapLimited(names, 2, async (name) => {
@@ -93,7 +118,8 @@ export async function scanMediaFolder(dir: string, o: ScanOptions): Promise<VodI
     }
   });
   const usable = probes.filter((p) => p !== undefined);
-  if (usable.length > o.maxItems) o.log(`vod: ${usable.length} media files in ${dir}; serving the first ${o.maxItems} by name`);
+  if (usable.length > o.maxItems)
+    o.log(`vod: ${usable.length} media files in ${dir}; serving the first ${o.maxItems} by name`);
   const kept = usable.slice(0, o.maxItems);
   const ids = itemIds(kept.map((p) => p.name));
   return kept.map((p, i) => ({
@@ -106,14 +132,24 @@ export async function scanMediaFolder(dir: string, o: ScanOptions): Promise<VodI
 
 /** ffprobe next to an ffmpeg given by path (`/opt/ff/bin/ffmpeg` → `/opt/ff/bin/ffprobe`), else from PATH. */
 export function ffprobeBeside(ffmpegPath: string): string {
-  return basename(ffmpegPath) === 'ffmpeg' && ffmpegPath.includes('/') ? join(dirname(ffmpegPath), 'ffprobe') : 'ffprobe';
+  return basename(ffmpegPath) === 'ffmpeg' && ffmpegPath.includes('/')
+    ? join(dirname(ffmpegPath), 'ffprobe')
+    : 'ffprobe';
 }
 
 const PROBE_TIMEOUT_MS = 20_000;
 
 /** The streams of a media file, from `ffprobe -of json`. */
 export function probeMedia(path: string, ffprobePath: string): Promise<MediaProbe> {
-  const args = ['-v', 'error', '-show_entries', 'format=duration:stream=codec_type,width,height:stream_disposition=attached_pic', '-of', 'json', path];
+  const args = [
+    '-v',
+    'error',
+    '-show_entries',
+    'format=duration:stream=codec_type,width,height:stream_disposition=attached_pic',
+    '-of',
+    'json',
+    path,
+  ];
   return new Promise((resolve, reject) => {
     execFile(ffprobePath, args, { timeout: PROBE_TIMEOUT_MS, maxBuffer: 1 << 20 }, (err, stdout, stderr) => {
       if (err) return reject(new Error(`ffprobe: ${String(stderr).trim().split('\n').at(-1) || err.message}`));

@@ -3,6 +3,13 @@
  * track files, served by byte ranges, the first part of each pushed with the item's metadata over HTTP/2.
  */
 export { VodLibrary, VodError, type VodLibraryOptions, type VodPackage } from './library.js';
-export { vodRoute, firstRangeEnd, DEFAULT_FIRST_RANGE_BYTES, type VodRouteOptions, type VodMetadata, type VodTrackMetadata } from './route.js';
+export {
+  vodRoute,
+  firstRangeEnd,
+  DEFAULT_FIRST_RANGE_BYTES,
+  type VodRouteOptions,
+  type VodMetadata,
+  type VodTrackMetadata,
+} from './route.js';
 export { slugify, itemIds, type VodItem } from './catalog.js';
-export { type PackageIndex, type PackagedTrack, type IndexedSegment, type VodTrackId } from './packaging.js';
+export type { PackageIndex, PackagedTrack, IndexedSegment, VodTrackId } from './packaging.js';

@@ -7,7 +7,15 @@ import { createHash } from 'node:crypto';
 import { stat } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { ffprobeBeside, scanMediaFolder, type VodItem } from './catalog.js';
-import { PackagingError, packageMedia, readPackage, trackFilePath, type PackageIndex, type SourceStamp, type VodTrackId } from './packaging.js';
+import {
+  PackagingError,
+  packageMedia,
+  readPackage,
+  trackFilePath,
+  type PackageIndex,
+  type SourceStamp,
+  type VodTrackId,
+} from './packaging.js';
 
 export interface VodLibraryOptions {
   /** The folder whose media files are served. */
@@ -135,7 +143,8 @@ export class VodLibrary {
     const source = await this.stampOf(item);
     const current = this.packages.get(id);
     if (current && sameSource(current.index.source, source)) return current;
-    if (this.waiting >= (this.o.maxWaitingRequests ?? 256)) throw new VodError(503, 'too many requests are waiting for packaging', 5);
+    if (this.waiting >= (this.o.maxWaitingRequests ?? 256))
+      throw new VodError(503, 'too many requests are waiting for packaging', 5);
     this.waiting++;
     try {
       return await this.job(item, source);
@@ -148,7 +157,11 @@ export class VodLibrary {
     const running = this.jobs.get(item.id);
     if (running) return running;
     const failure = this.failures.get(item.id);
-    if (failure && sameSource(failure.stamp, source) && Date.now() - failure.at < (this.o.retryAfterFailureMs ?? 10_000)) {
+    if (
+      failure &&
+      sameSource(failure.stamp, source) &&
+      Date.now() - failure.at < (this.o.retryAfterFailureMs ?? 10_000)
+    ) {
       return Promise.reject(failure.error);
     }
     const job = this.build(item, source).then(
@@ -158,7 +171,10 @@ export class VodLibrary {
         return pkg;
       },
       (err: Error) => {
-        const error = new VodError(502, `packaging ${item.title} failed: ${err instanceof PackagingError ? err.message : String(err)}`);
+        const error = new VodError(
+          502,
+          `packaging ${item.title} failed: ${err instanceof PackagingError ? err.message : String(err)}`,
+        );
         this.failures.set(item.id, { error, stamp: source, at: Date.now() });
         this.log(`vod: ${error.message}`);
         throw error;
@@ -187,7 +203,9 @@ export class VodLibrary {
         signal: this.aborter.signal,
       });
       const tracks = index.tracks.map((t) => `${t.id} ${t.codec} ${t.segments.length} segments`).join(', ');
-      this.log(`vod: packaged ${item.id} (${index.duration.toFixed(1)} s: ${tracks}) in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+      this.log(
+        `vod: packaged ${item.id} (${index.duration.toFixed(1)} s: ${tracks}) in ${((Date.now() - started) / 1000).toFixed(1)} s`,
+      );
       return makePackage(item, dir, index);
     } finally {
       release();
@@ -196,7 +214,8 @@ export class VodLibrary {
 
   /** Waits for one of `maxConcurrentJobs` ffmpeg slots; returns its release. */
   private async slot(): Promise<() => void> {
-    if (this.running >= (this.o.maxConcurrentJobs ?? 1)) await new Promise<void>((resolve) => this.slotQueue.push(resolve));
+    if (this.running >= (this.o.maxConcurrentJobs ?? 1))
+      await new Promise<void>((resolve) => this.slotQueue.push(resolve));
     else this.running++;
     let released = false;
     return () => {

@@ -85,7 +85,11 @@ export function trackFilePath(dir: string, track: VodTrackId): string {
 }
 
 /** The package in `dir` if it is complete and made from `source` with these settings; else undefined. */
-export async function readPackage(dir: string, source: SourceStamp, segmentDuration: number): Promise<PackageIndex | undefined> {
+export async function readPackage(
+  dir: string,
+  source: SourceStamp,
+  segmentDuration: number,
+): Promise<PackageIndex | undefined> {
   let index: PackageIndex;
   try {
     index = JSON.parse(await readFile(join(dir, INDEX_FILE), 'utf8')) as PackageIndex;
@@ -102,7 +106,10 @@ export async function readPackage(dir: string, source: SourceStamp, segmentDurat
     index.tracks.length > 0;
   if (!same) return undefined;
   for (const track of index.tracks) {
-    const size = await stat(trackFilePath(dir, track.id)).then((s) => s.size, () => -1);
+    const size = await stat(trackFilePath(dir, track.id)).then(
+      (s) => s.size,
+      () => -1,
+    );
     if (size !== track.size) return undefined;
   }
   return index;
@@ -118,7 +125,11 @@ interface TranscodeOutput {
  * ffmpeg's command line for an on-demand item: H.264 at the file's own size but at most 720 lines, and AAC
  * if the file has audio, each as single-track fragmented MP4 on its own pipe (fd 3, 4).
  */
-export function transcodeArguments(input: string, probe: MediaProbe, segmentDuration: number): { args: string[]; outputs: TranscodeOutput[] } {
+export function transcodeArguments(
+  input: string,
+  probe: MediaProbe,
+  segmentDuration: number,
+): { args: string[]; outputs: TranscodeOutput[] } {
   const args = ['-hide_banner', '-nostdin', '-loglevel', 'error', '-i', input];
   const outputs: TranscodeOutput[] = [];
   // The packager reads fragments sample by sample, so how ffmpeg fragments does not matter; one second bounds its buffering.
@@ -127,22 +138,52 @@ export function transcodeArguments(input: string, probe: MediaProbe, segmentDura
     outputs.push({ track: 'video', fd: 3 + outputs.length });
     args.push(
       // `V`, not `v`: the first real video stream, never a cover picture.
-      '-map', '0:V:0',
+      '-map',
+      '0:V:0',
       // Even dimensions for 4:2:0; never upscaled.
-      '-vf', "scale=-2:'trunc(min(720,ih)/2)*2',setsar=1",
-      '-c:v', 'libx264', '-preset', 'veryfast', '-crf', '23', '-maxrate', '3M', '-bufsize', '6M',
-      '-pix_fmt', 'yuv420p', '-profile:v', 'high',
+      '-vf',
+      "scale=-2:'trunc(min(720,ih)/2)*2',setsar=1",
+      '-c:v',
+      'libx264',
+      '-preset',
+      'veryfast',
+      '-crf',
+      '23',
+      '-maxrate',
+      '3M',
+      '-bufsize',
+      '6M',
+      '-pix_fmt',
+      'yuv420p',
+      '-profile:v',
+      'high',
       // No B-frames: decode order is presentation order, so a segment's times in the index are the ones a
       // SourceBuffer reports, and no edit list (which the packager does not carry) is needed to start at 0.
-      '-bf', '0',
+      '-bf',
+      '0',
       // A key frame exactly on every segment boundary; the packager cuts at the first one past each.
-      '-force_key_frames', `expr:gte(t,n_forced*${segmentDuration})`,
-      ...fragmented, `pipe:${outputs.at(-1)!.fd}`,
+      '-force_key_frames',
+      `expr:gte(t,n_forced*${segmentDuration})`,
+      ...fragmented,
+      `pipe:${outputs.at(-1)!.fd}`,
     );
   }
   if (probe.audio) {
     outputs.push({ track: 'audio', fd: 3 + outputs.length });
-    args.push('-map', '0:a:0', '-c:a', 'aac', '-b:a', '128k', '-ac', '2', '-ar', '48000', ...fragmented, `pipe:${outputs.at(-1)!.fd}`);
+    args.push(
+      '-map',
+      '0:a:0',
+      '-c:a',
+      'aac',
+      '-b:a',
+      '128k',
+      '-ac',
+      '2',
+      '-ar',
+      '48000',
+      ...fragmented,
+      `pipe:${outputs.at(-1)!.fd}`,
+    );
   }
   return { args, outputs };
 }
@@ -157,7 +198,12 @@ export class PackagingError extends Error {
  * and renamed when everything is complete, the index last, so that a crash never leaves a package that
  * looks complete. Resolves with the index.
  */
-export async function packageMedia(sourcePath: string, source: SourceStamp, dir: string, o: PackagingOptions): Promise<PackageIndex> {
+export async function packageMedia(
+  sourcePath: string,
+  source: SourceStamp,
+  dir: string,
+  o: PackagingOptions,
+): Promise<PackageIndex> {
   const probe = await probeMedia(sourcePath, o.ffprobePath).catch((err: Error) => {
     throw new PackagingError(err.message);
   });
@@ -171,7 +217,10 @@ export async function packageMedia(sourcePath: string, source: SourceStamp, dir:
   const timeline = new LiveTimeline(o.segmentDuration, () => 0, 1);
   // Each segment is written to disk as it completes, before the window evicts it: two in memory at most.
   const window = new LiveWindow({ timeShiftBufferDepth: 0, maxSegmentsPerTrack: 2 });
-  const writers = outputs.map((out) => new TrackWriter(out.track, window, timeline, o.segmentDuration, `${trackFilePath(dir, out.track)}.partial`));
+  const writers = outputs.map(
+    (out) =>
+      new TrackWriter(out.track, window, timeline, o.segmentDuration, `${trackFilePath(dir, out.track)}.partial`),
+  );
   try {
     await runTranscoder(o.ffmpegPath, args, outputs, writers, timeoutMs, o.signal);
     const tracks = await Promise.all(writers.map((w) => w.finish()));
@@ -219,7 +268,10 @@ function runTranscoder(
       child.kill('SIGKILL');
       reject(new PackagingError(message));
     };
-    const timer = setTimeout(() => fail(`ffmpeg did not finish within ${Number((timeoutMs / 1000).toPrecision(3))} s`), timeoutMs);
+    const timer = setTimeout(
+      () => fail(`ffmpeg did not finish within ${Number((timeoutMs / 1000).toPrecision(3))} s`),
+      timeoutMs,
+    );
     const onAbort = () => fail('the origin is closing');
     signal?.addEventListener('abort', onAbort);
     if (signal?.aborted) onAbort();
@@ -302,7 +354,12 @@ class TrackWriter {
 
   private writeSegment(s: Segment): void {
     if (this.initSize === 0) return this.onError(new Error('a segment before the CMAF header'));
-    this.segments.push({ start: s.earliestPresentationTime / s.timescale, duration: s.durationSeconds, offset: this.written, size: s.size });
+    this.segments.push({
+      start: s.earliestPresentationTime / s.timescale,
+      duration: s.durationSeconds,
+      offset: this.written,
+      size: s.size,
+    });
     this.write(s.bytes());
   }
 

@@ -118,7 +118,15 @@ class VodRoutes {
     if (req.method === 'OPTIONS') return false; // the origin answers CORS preflights
     const route = metadata ? 'vod-metadata' : media ? 'vod-media' : 'vod-page';
     const fail = (status: number, message: string, headers: Record<string, string> = {}) =>
-      ctx.send(res, status, 'text/plain; charset=utf-8', `${message}\n`, { 'Cache-Control': CACHE_NONE, ...headers }, req, route);
+      ctx.send(
+        res,
+        status,
+        'text/plain; charset=utf-8',
+        `${message}\n`,
+        { 'Cache-Control': CACHE_NONE, ...headers },
+        req,
+        route,
+      );
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       fail(405, 'method not allowed', { Allow: 'GET, HEAD, OPTIONS' });
       return route;
@@ -152,9 +160,18 @@ class VodRoutes {
     const partialBytes = ctx.push.policy.partialBytes;
     const metadata = metadataOf(pkg, partialBytes > 0 ? partialBytes : DEFAULT_FIRST_RANGE_BYTES);
     // The PUSH_PROMISEs must go out before the response that names the promised URLs (RFC 9113 §8.4).
-    if (req.method === 'GET' && partialBytes > 0 && ctx.push.canPush(req)) await this.pushFirstParts(req, ctx, pkg, metadata);
+    if (req.method === 'GET' && partialBytes > 0 && ctx.push.canPush(req))
+      await this.pushFirstParts(req, ctx, pkg, metadata);
     if (res.destroyed) return;
-    ctx.send(res, 200, 'application/json', JSON.stringify(metadata), { 'Cache-Control': CACHE_METADATA }, req, 'vod-metadata');
+    ctx.send(
+      res,
+      200,
+      'application/json',
+      JSON.stringify(metadata),
+      { 'Cache-Control': CACHE_METADATA },
+      req,
+      'vod-metadata',
+    );
   }
 
   /**
@@ -219,15 +236,29 @@ class VodRoutes {
     }
     // If-Range with anything but the current ETag (an old ETag, a date): the whole file, never a mixed one.
     const ifRange = req.headers['if-range'];
-    const rangeHeader = typeof ifRange === 'string' && ifRange !== etag ? undefined : (req.headers.range as string | undefined);
+    const rangeHeader =
+      typeof ifRange === 'string' && ifRange !== etag ? undefined : (req.headers.range as string | undefined);
     const range = parseRange(rangeHeader, track.size);
     if (range === 'unsatisfiable') {
       // Not cacheable: a repackaged file of another size would make the same range satisfiable.
-      return ctx.send(res, 416, 'text/plain', '', { ETag: etag, 'Accept-Ranges': 'bytes', 'Cache-Control': CACHE_NONE, 'Content-Range': `bytes */${track.size}` }, req, 'vod-media');
+      return ctx.send(
+        res,
+        416,
+        'text/plain',
+        '',
+        { ETag: etag, 'Accept-Ranges': 'bytes', 'Cache-Control': CACHE_NONE, 'Content-Range': `bytes */${track.size}` },
+        req,
+        'vod-media',
+      );
     }
     const { start, end } = range ?? { start: 0, end: track.size - 1 };
     const status = range ? 206 : 200;
-    const responseHeaders = { ...ctx.headers(), ...headers, 'Content-Length': String(end - start + 1), ...(range ? { 'Content-Range': `bytes ${start}-${end}/${track.size}` } : {}) };
+    const responseHeaders = {
+      ...ctx.headers(),
+      ...headers,
+      'Content-Length': String(end - start + 1),
+      ...(range ? { 'Content-Range': `bytes ${start}-${end}/${track.size}` } : {}),
+    };
     if (req.method === 'HEAD') {
       res.writeHead(status, responseHeaders);
       res.end();
@@ -256,12 +287,25 @@ class VodRoutes {
     ctx.send(res, 200, 'application/json', JSON.stringify({ items }), { 'Cache-Control': 'no-cache' }, req, 'vod-page');
   }
 
-  private async servePage(req: Request, res: Response, ctx: RouteContext, f: { file: string; type: string }): Promise<void> {
+  private async servePage(
+    req: Request,
+    res: Response,
+    ctx: RouteContext,
+    f: { file: string; type: string },
+  ): Promise<void> {
     let bytes: Buffer;
     try {
       bytes = await readFile(join(this.o.webRoot, f.file));
     } catch {
-      return ctx.send(res, 404, 'text/plain', 'playlist page not built (npm run build)\n', { 'Cache-Control': CACHE_NONE }, req, 'vod-page');
+      return ctx.send(
+        res,
+        404,
+        'text/plain',
+        'playlist page not built (npm run build)\n',
+        { 'Cache-Control': CACHE_NONE },
+        req,
+        'vod-page',
+      );
     }
     ctx.send(res, 200, f.type, bytes, { 'Cache-Control': 'no-cache' }, req, 'vod-page');
   }

@@ -19,7 +19,11 @@ const manifestUrl = params.get('manifest') ?? '/live/manifest.mpd';
  * `?mode=prefetch` adds the prefetcher; the page under `/multicast/` runs with the multicast Service
  * Worker (src/web/sw); the default is plain unicast, dash.js alone.
  */
-const mode: PushcastStats['mode'] = location.pathname.startsWith('/multicast/') ? 'multicast' : params.get('mode') === 'prefetch' ? 'prefetch' : 'unicast';
+const mode: PushcastStats['mode'] = location.pathname.startsWith('/multicast/')
+  ? 'multicast'
+  : params.get('mode') === 'prefetch'
+    ? 'prefetch'
+    : 'unicast';
 const video = document.querySelector('video')!;
 const panel = document.querySelector<HTMLElement>('#stats')!;
 const segmentTable = document.querySelector<HTMLTableSectionElement>('#segments tbody')!;
@@ -68,7 +72,9 @@ async function startMulticast(): Promise<void> {
   const toggle = document.querySelector<HTMLInputElement>('#multicast-switch input');
   if (toggle) {
     toggle.parentElement!.hidden = false;
-    toggle.addEventListener('change', () => navigator.serviceWorker.controller?.postMessage({ type: 'multicast', enabled: toggle.checked }));
+    toggle.addEventListener('change', () =>
+      navigator.serviceWorker.controller?.postMessage({ type: 'multicast', enabled: toggle.checked }),
+    );
   }
   setInterval(() => {
     const controller = navigator.serviceWorker.controller;
@@ -91,7 +97,9 @@ const prefetcher =
   mode === 'prefetch'
     ? new Prefetcher(manifestUrl, () => {
         if (!player.isReady()) return [];
-        return (['video', 'audio'] as const).map((t) => player.getCurrentRepresentationForType(t)?.id).filter((id): id is string => !!id);
+        return (['video', 'audio'] as const)
+          .map((t) => player.getCurrentRepresentationForType(t)?.id)
+          .filter((id): id is string => !!id);
       })
     : undefined;
 prefetcher?.start().catch((err: Error) => errors.push(`prefetch: ${err.message}`));
@@ -116,7 +124,9 @@ performance.addEventListener('resourcetimingbufferfull', () => performance.clear
 
 function withTiming(r: SegmentRecord): SegmentRecord {
   const t = timings.get(r.url);
-  const out = t ? { ...r, protocol: t.nextHopProtocol || 'unknown', loadMs: Math.round(t.responseEnd - t.startTime) } : { ...r };
+  const out = t
+    ? { ...r, protocol: t.nextHopProtocol || 'unknown', loadMs: Math.round(t.responseEnd - t.startTime) }
+    : { ...r };
   // Multicast: how the Service Worker delivered it, and how far ahead of the request it was ready.
   const m = multicast?.recent.find((x) => x.url === r.url);
   if (m) {
@@ -133,7 +143,8 @@ player.on(MediaPlayer.events.FRAGMENT_LOADING_COMPLETED, (e) => {
   // A segment the prefetcher fetched is served to dash.js from the HTTP cache.
   const route: DeliveryRoute = prefetcher?.fetched.has(r.url) ? 'prefetch' : 'unicast';
   // The origin's URLs are /live/<representation>/<number>.m4s (see the MPD's SegmentTemplate).
-  const [, representation = String(r.representationId ?? ''), number] = /\/([^/]+)\/(\d+)\.m4s(?:$|\?)/.exec(r.url) ?? [];
+  const [, representation = String(r.representationId ?? ''), number] =
+    /\/([^/]+)\/(\d+)\.m4s(?:$|\?)/.exec(r.url) ?? [];
   const record: SegmentRecord = {
     url: r.url,
     kind: r.mediaType === 'audio' ? 'audio' : 'video',
@@ -199,7 +210,11 @@ function snapshot(): PushcastStats {
     stalls,
     framesDecoded: quality.totalVideoFrames,
     framesDropped: quality.droppedVideoFrames,
-    segments: { total, byRoute: multicast ? { ...multicast.segments } : { ...byRoute }, recent: recent.map(withTiming) },
+    segments: {
+      total,
+      byRoute: multicast ? { ...multicast.segments } : { ...byRoute },
+      recent: recent.map(withTiming),
+    },
     prefetch: prefetcher ? { ...prefetcher.stats } : null,
     multicast,
     errors: [...errors],
@@ -218,21 +233,49 @@ function render(): void {
     ['mode', s.mode],
     ['latency', `${show(s.latency, 's')} (target ${show(s.targetLatency, 's')})`],
     ['buffer', show(s.buffer, 's')],
-    ['rendition', s.rendition ? `${s.rendition.id} ${s.rendition.width}×${s.rendition.height} ${(s.rendition.bandwidth / 1e6).toFixed(2)} Mbit/s` : '–'],
+    [
+      'rendition',
+      s.rendition
+        ? `${s.rendition.id} ${s.rendition.width}×${s.rendition.height} ${(s.rendition.bandwidth / 1e6).toFixed(2)} Mbit/s`
+        : '–',
+    ],
     ['playback rate', s.playbackRate.toFixed(2)],
     ['stalls', String(s.stalls)],
     ['frames', `${s.framesDecoded} decoded, ${s.framesDropped} dropped`],
-    ...(s.prefetch ? ([['prefetch', `${s.prefetch.completed} of ${s.prefetch.started} fetched, ${s.prefetch.failed} failed`]] as [string, string][]) : []),
-    ['segments', `${s.segments.total} (${Object.entries(s.segments.byRoute).map(([k, v]) => `${k} ${v}`).join(', ') || 'none yet'})`],
+    ...(s.prefetch
+      ? ([['prefetch', `${s.prefetch.completed} of ${s.prefetch.started} fetched, ${s.prefetch.failed} failed`]] as [
+          string,
+          string,
+        ][])
+      : []),
+    [
+      'segments',
+      `${s.segments.total} (${
+        Object.entries(s.segments.byRoute)
+          .map(([k, v]) => `${k} ${v}`)
+          .join(', ') || 'none yet'
+      })`,
+    ],
   ];
   if (s.multicast) {
     const m = s.multicast;
     const all = m.segments.push + m.segments.repaired + m.segments.unicast;
     rows.push(
-      ['multicast', `${m.enabled ? 'on' : 'off'}; advertised for ${m.advertised.join(', ') || 'none'}; reception window ${m.receptionWindow.toFixed(1)} s`],
-      ['push hit ratio', all === 0 ? '–' : `${(((m.segments.push + m.segments.repaired) / all) * 100).toFixed(1)} % (${m.segments.push} push, ${m.segments.repaired} repaired, ${m.segments.unicast} unicast)`],
+      [
+        'multicast',
+        `${m.enabled ? 'on' : 'off'}; advertised for ${m.advertised.join(', ') || 'none'}; reception window ${m.receptionWindow.toFixed(1)} s`,
+      ],
+      [
+        'push hit ratio',
+        all === 0
+          ? '–'
+          : `${(((m.segments.push + m.segments.repaired) / all) * 100).toFixed(1)} % (${m.segments.push} push, ${m.segments.repaired} repaired, ${m.segments.unicast} unicast)`,
+      ],
       ['repair', `${(m.repairBytes / 1024).toFixed(1)} KiB by unicast ranges`],
-      ...m.sessions.map((x): [string, string] => [`session ${x.representation}`, `WebSocket ${x.state}; ${x.packets} packets, ${x.lost} lost, ${x.forged} refused; ${x.pushesCompleted} pushes complete, ${x.pushesFailed} failed`]),
+      ...m.sessions.map((x): [string, string] => [
+        `session ${x.representation}`,
+        `WebSocket ${x.state}; ${x.packets} packets, ${x.lost} lost, ${x.forged} refused; ${x.pushesCompleted} pushes complete, ${x.pushesFailed} failed`,
+      ]),
       ['cache', `${m.cachedEntries} segments`],
     );
     drawHitChart();
@@ -247,7 +290,9 @@ function render(): void {
       r.route === 'repaired' ? `repaired (${r.repairBytes ?? 0} B unicast)` : r.route,
       r.protocol,
       `${(r.bytes / 1024).toFixed(1)} KiB`,
-      r.aheadMs === undefined || r.aheadMs === null ? `${r.loadMs} ms` : `${r.loadMs} ms, ready ${r.aheadMs} ms before the request`,
+      r.aheadMs === undefined || r.aheadMs === null
+        ? `${r.loadMs} ms`
+        : `${r.loadMs} ms, ready ${r.aheadMs} ms before the request`,
     ]),
   );
 }

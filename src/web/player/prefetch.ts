@@ -42,7 +42,9 @@ export class Prefetcher {
   async start(): Promise<void> {
     const [mpd, serverTime] = await Promise.all([
       fetch(this.manifestUrl).then((r) => r.text()),
-      fetch(new URL('/time', location.href)).then((r) => r.text()).catch(() => ''),
+      fetch(new URL('/time', location.href))
+        .then((r) => r.text())
+        .catch(() => ''),
     ]);
     const parsed = Date.parse(serverTime);
     if (Number.isFinite(parsed)) this.clockOffset = parsed - Date.now();

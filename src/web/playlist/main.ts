@@ -84,7 +84,8 @@ async function fetchRange(url: string, range: ByteRange): Promise<ArrayBuffer> {
         throw Object.assign(new Error(`${url} bytes ${range.start}-${range.end}: status ${res.status}`), { retry });
       }
       const bytes = await res.arrayBuffer();
-      if (bytes.byteLength !== range.end - range.start + 1) throw new Error(`${url}: ${bytes.byteLength} bytes for range ${range.start}-${range.end}`);
+      if (bytes.byteLength !== range.end - range.start + 1)
+        throw new Error(`${url}: ${bytes.byteLength} bytes for range ${range.start}-${range.end}`);
       return bytes;
     } catch (err) {
       if (attempt >= FETCH_ATTEMPTS || (err as { retry?: boolean }).retry === false) throw err;
@@ -126,7 +127,8 @@ let prefetched: Prefetch | undefined;
 function prefetch(item: ItemSummary): Prefetch {
   const metadata = fetchJson<ItemMetadata>(`/video/${encodeURIComponent(item.id)}`);
   const firstRanges = metadata.then(
-    async (m) => new Map(await Promise.all(m.tracks.map(async (t) => [t.id, await fetchRange(t.url, t.firstRange)] as const))),
+    async (m) =>
+      new Map(await Promise.all(m.tracks.map(async (t) => [t.id, await fetchRange(t.url, t.firstRange)] as const))),
   );
   // Nobody may ever await these (the page closes first); a failure shows when the item starts.
   metadata.catch(() => {});
@@ -158,7 +160,8 @@ class TrackLoader {
     while (isCurrent() && bufferedAhead(this.buffer.buffered) > MAX_AHEAD_SECONDS) {
       await sleep(500);
       const behind = video.currentTime - KEEP_BEHIND_SECONDS;
-      if (behind > 0 && this.buffer.buffered.length && this.buffer.buffered.start(0) < behind) await this.update(() => this.buffer.remove(0, behind));
+      if (behind > 0 && this.buffer.buffered.length && this.buffer.buffered.start(0) < behind)
+        await this.update(() => this.buffer.remove(0, behind));
     }
   }
 
@@ -260,7 +263,11 @@ async function playAll(): Promise<void> {
   } catch (err) {
     return noteError(`cannot list the items: ${(err as Error).message}`);
   }
-  records.push(...items.map((i): ItemRecord => ({ id: i.id, title: i.title, state: 'queued', prefetched: false, timeToFirstFrameMs: null })));
+  records.push(
+    ...items.map(
+      (i): ItemRecord => ({ id: i.id, title: i.title, state: 'queued', prefetched: false, timeToFirstFrameMs: null }),
+    ),
+  );
   for (let i = 0; i < items.length; i++) {
     try {
       await playItem(i);
@@ -285,7 +292,13 @@ function snapshot(): PlaylistStats {
   return {
     mode: 'vod',
     current: item
-      ? { id: item.id, title: item.title, index: currentIndex, currentTime: round(video.currentTime), duration: Number.isFinite(video.duration) ? round(video.duration) : null }
+      ? {
+          id: item.id,
+          title: item.title,
+          index: currentIndex,
+          currentTime: round(video.currentTime),
+          duration: Number.isFinite(video.duration) ? round(video.duration) : null,
+        }
       : null,
     buffer: item ? round(bufferedAhead(video.buffered)) : null,
     itemsPlayed,
@@ -305,7 +318,14 @@ function render(): void {
   const s = snapshot();
   const rows: [string, string][] = [
     ['mode', 'on demand (MSE, byte ranges)'],
-    ['current', s.current ? `${s.current.index + 1}. ${s.current.title} — ${s.current.currentTime.toFixed(1)} / ${s.current.duration?.toFixed(1) ?? '–'} s` : items.length ? 'done' : '–'],
+    [
+      'current',
+      s.current
+        ? `${s.current.index + 1}. ${s.current.title} — ${s.current.currentTime.toFixed(1)} / ${s.current.duration?.toFixed(1) ?? '–'} s`
+        : items.length
+          ? 'done'
+          : '–',
+    ],
     ['buffer', s.buffer === null ? '–' : `${s.buffer.toFixed(2)} s`],
     ['items played', `${s.itemsPlayed} of ${items.length}`],
   ];

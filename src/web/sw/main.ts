@@ -19,7 +19,13 @@
  *    the statistics (`{ type: 'stats' }` with a MessagePort).
  */
 /// <reference lib="webworker" />
-import { MulticastReassembler, PushSignatureVerifier, RESOURCE_PUSH, repairPush, type ResourcePushEvent } from '../../push/index.js';
+import {
+  MulticastReassembler,
+  PushSignatureVerifier,
+  RESOURCE_PUSH,
+  repairPush,
+  type ResourcePushEvent,
+} from '../../push/index.js';
 import { multicastAdvertisement, type MulticastAdvertisement } from '../../wire/alt-svc.js';
 import { fromHex } from '../../wire/encoding.js';
 import { openReceptionWindow, readTemplate } from './mpd-window.js';
@@ -123,8 +129,13 @@ async function manifest(request: Request): Promise<Response> {
   );
   if (advertised.size === 0) return new Response(text, { status: 200, headers: response.headers });
   const rewritten = openReceptionWindow(text, receptionWindow());
-  const out = new Response(rewritten, { status: 200, headers: { 'content-type': 'application/dash+xml', 'cache-control': 'no-store' } });
-  void caches.open(PUSH_CACHE).then((cache) => cache.put(new URL('/.pushcast/multicast.mpd', self.location.origin).href, out.clone()));
+  const out = new Response(rewritten, {
+    status: 200,
+    headers: { 'content-type': 'application/dash+xml', 'cache-control': 'no-store' },
+  });
+  void caches
+    .open(PUSH_CACHE)
+    .then((cache) => cache.put(new URL('/.pushcast/multicast.mpd', self.location.origin).href, out.clone()));
   return out;
 }
 
@@ -147,7 +158,12 @@ function gatewayUrl(ad: MulticastAdvertisement, base: string): string {
   const url = new URL(ad.gateway!, base);
   if (url.protocol === 'https:') url.protocol = 'wss:';
   else if (url.protocol === 'http:') url.protocol = 'ws:';
-  url.search = new URLSearchParams({ group: ad.group, port: String(ad.port), ...(ad.source ? { source: ad.source } : {}), 'session-id': ad.sessionId }).toString();
+  url.search = new URLSearchParams({
+    group: ad.group,
+    port: String(ad.port),
+    ...(ad.source ? { source: ad.source } : {}),
+    'session-id': ad.sessionId,
+  }).toString();
   return url.href;
 }
 
@@ -166,8 +182,22 @@ async function session(rep: string): Promise<Session | undefined> {
       return undefined; // no keys: nothing pushed could be trusted
     }
     const sessionId = fromHex(found.ad.sessionId);
-    const reassembler = new MulticastReassembler({ sessionId, verifier: v, timeoutMs: Math.round(segmentDuration * 1000) });
-    s = { rep, ad: found.ad, url: gatewayUrl(found.ad, found.base), reassembler, state: 'connecting', lastUsed: Date.now(), retry: 0, packets: 0, cached: [] };
+    const reassembler = new MulticastReassembler({
+      sessionId,
+      verifier: v,
+      timeoutMs: Math.round(segmentDuration * 1000),
+    });
+    s = {
+      rep,
+      ad: found.ad,
+      url: gatewayUrl(found.ad, found.base),
+      reassembler,
+      state: 'connecting',
+      lastUsed: Date.now(),
+      retry: 0,
+      packets: 0,
+      cached: [],
+    };
     sessions.set(rep, s);
     reassembler.addEventListener(RESOURCE_PUSH, (e) => onPush(s!, e as ResourcePushEvent));
     connect(s);
@@ -229,7 +259,10 @@ function onPush(s: Session, event: ResourcePushEvent): void {
       delivery.route = 'push';
     } catch (error) {
       try {
-        const repaired = await repairPush(url, error, { fetch: (u, init) => fetch(u, { ...init, cache: 'no-store' }), verifier: await keys() });
+        const repaired = await repairPush(url, error, {
+          fetch: (u, init) => fetch(u, { ...init, cache: 'no-store' }),
+          verifier: await keys(),
+        });
         response = repaired.response;
         delivery.route = repaired.route === 'repaired' ? 'repaired' : 'unicast';
         delivery.repairBytes = repaired.unicastBytes;
@@ -275,7 +308,10 @@ async function segment(request: Request, url: URL, rep: string): Promise<Respons
     delivery = deliveries.get(key);
   }
   if (delivery) {
-    const response = await Promise.race([delivery.promise, new Promise<undefined>((r) => setTimeout(() => r(undefined), PUSH_WAIT_MS))]);
+    const response = await Promise.race([
+      delivery.promise,
+      new Promise<undefined>((r) => setTimeout(() => r(undefined), PUSH_WAIT_MS)),
+    ]);
     const cached = response ? await (await caches.open(PUSH_CACHE)).match(key) : undefined;
     if (cached && delivery.route) {
       record(key, rep, delivery.route, delivery.repairBytes, requestedAt, delivery.arrivedAt);
@@ -287,7 +323,14 @@ async function segment(request: Request, url: URL, rep: string): Promise<Respons
   return response;
 }
 
-function record(url: string, rep: string, route: MulticastSegmentRecord['route'], repairBytes: number, requestedAt: number, arrivedAt: number | undefined): void {
+function record(
+  url: string,
+  rep: string,
+  route: MulticastSegmentRecord['route'],
+  repairBytes: number,
+  requestedAt: number,
+  arrivedAt: number | undefined,
+): void {
   if (url.endsWith('init.mp4')) return;
   counts[route]++;
   records.unshift({ url, representation: rep, route, repairBytes, requestedAt, arrivedAt: arrivedAt ?? null });
@@ -303,7 +346,15 @@ function stats(): MulticastStats {
     repairBytes: counts.repairBytes,
     sessions: [...sessions.values()].map((s) => {
       const r = s.reassembler.stats;
-      return { representation: s.rep, state: s.state, packets: s.packets, lost: r.lost, forged: r.forged, pushesCompleted: r.pushesCompleted, pushesFailed: r.pushesFailed };
+      return {
+        representation: s.rep,
+        state: s.state,
+        packets: s.packets,
+        lost: r.lost,
+        forged: r.forged,
+        pushesCompleted: r.pushesCompleted,
+        pushesFailed: r.pushesFailed,
+      };
     }),
     cachedEntries: [...sessions.values()].reduce((n, s) => n + s.cached.length, 0),
     recent: records.slice(),

@@ -51,11 +51,15 @@ export function openReceptionWindow(mpd: string, windowSeconds: number): string 
   let out = mpd.replace(/<MPD\b[^>]*>/, (root) => {
     let r = root.replace(/\savailabilityStartTime="([^"]*)"/, (whole, value: string) => {
       const t = Date.parse(value);
-      return Number.isFinite(t) ? ` availabilityStartTime="${new Date(t + windowSeconds * 1000).toISOString()}"` : whole;
+      return Number.isFinite(t)
+        ? ` availabilityStartTime="${new Date(t + windowSeconds * 1000).toISOString()}"`
+        : whole;
     });
     r = r.replace(/\stimeShiftBufferDepth="([^"]*)"/, (whole, value: string) => {
       const d = parseDuration(value);
-      return d === undefined || d <= windowSeconds ? whole : ` timeShiftBufferDepth="${formatDuration(d - windowSeconds)}"`;
+      return d === undefined || d <= windowSeconds
+        ? whole
+        : ` timeShiftBufferDepth="${formatDuration(d - windowSeconds)}"`;
     });
     r = r.replace(/\ssuggestedPresentationDelay="([^"]*)"/, (whole, value: string) => {
       const d = parseDuration(value);
@@ -65,7 +69,10 @@ export function openReceptionWindow(mpd: string, windowSeconds: number): string 
   });
   out = out.replace(/\savailabilityTimeOffset="[^"]*"/g, '').replace(/\savailabilityTimeComplete="[^"]*"/g, '');
   out = out.replace(/<Latency\b[^>]*>/g, (latency) =>
-    latency.replace(/\s(target|min|max)="(\d+(?:\.\d+)?)"/g, (_, name: string, value: string) => ` ${name}="${Math.round(Number(value) + windowSeconds * 1000)}"`),
+    latency.replace(
+      /\s(target|min|max)="(\d+(?:\.\d+)?)"/g,
+      (_, name: string, value: string) => ` ${name}="${Math.round(Number(value) + windowSeconds * 1000)}"`,
+    ),
   );
   return out;
 }

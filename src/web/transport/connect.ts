@@ -85,7 +85,10 @@ function hasNativeWebTransport(): boolean {
 
 function open(kind: TransportKind, url: string, options: ConnectTransportOptions): WebTransport {
   if (kind === 'websocket') return new WebTransportWs(options.webSocketUrl ?? url);
-  return new WebTransport(url, options.serverCertificateHashes ? { serverCertificateHashes: options.serverCertificateHashes } : undefined);
+  return new WebTransport(
+    url,
+    options.serverCertificateHashes ? { serverCertificateHashes: options.serverCertificateHashes } : undefined,
+  );
 }
 
 /**
@@ -94,7 +97,10 @@ function open(kind: TransportKind, url: string, options: ConnectTransportOptions
  */
 function whenReady(transport: WebTransport): Promise<void> {
   const failed = transport.closed.then(
-    (info) => Promise.reject(new Error(`closed before it was ready (${info.closeCode ?? 0}${info.reason ? `: ${info.reason}` : ''})`)),
+    (info) =>
+      Promise.reject(
+        new Error(`closed before it was ready (${info.closeCode ?? 0}${info.reason ? `: ${info.reason}` : ''})`),
+      ),
     (error: unknown) => Promise.reject(error),
   );
   return Promise.race([transport.ready, failed]);

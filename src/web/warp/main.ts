@@ -48,9 +48,11 @@ const broadcast = params.get('broadcast') ?? 'live';
 const token = params.get('token') ?? undefined;
 const tracksParam = params.get('tracks') ?? undefined;
 const transportParam = params.get('transport');
-const force: WarpTransportKind | undefined = transportParam === 'webtransport' || transportParam === 'websocket' ? transportParam : undefined;
+const force: WarpTransportKind | undefined =
+  transportParam === 'webtransport' || transportParam === 'websocket' ? transportParam : undefined;
 const latencyParam = Number(params.get('latency'));
-let targetMs = Number.isFinite(latencyParam) && latencyParam >= 100 && latencyParam <= 30_000 ? Math.round(latencyParam) : 2000;
+let targetMs =
+  Number.isFinite(latencyParam) && latencyParam >= 100 && latencyParam <= 30_000 ? Math.round(latencyParam) : 2000;
 
 const video = document.querySelector('video')!;
 const panel = document.querySelector<HTMLElement>('#stats')!;
@@ -114,7 +116,8 @@ function explainNoSession(error: unknown): string {
   return `The server turned the Warp session for "${broadcast}" away. ${hint} Otherwise there is no broadcast "${broadcast}", or the server cannot take more viewers ${details}`;
 }
 
-if (transportParam !== null && !force) noteError(`?transport=${transportParam} is not a transport: use webtransport or websocket (trying both)`);
+if (transportParam !== null && !force)
+  noteError(`?transport=${transportParam} is not a transport: use webtransport or websocket (trying both)`);
 
 // ---- the server's clock ----
 
@@ -132,7 +135,10 @@ async function syncClock(): Promise<void> {
     if (!response.ok || !Number.isFinite(server)) throw new Error(`${response.status}, not a time`);
     clockOffsetMs = Math.round(server - (sent + received) / 2);
   } catch (error) {
-    noteError(`cannot read the server's clock at ${TIME_PATH} (${(error as Error).message}): using this computer's`, false);
+    noteError(
+      `cannot read the server's clock at ${TIME_PATH} (${(error as Error).message}): using this computer's`,
+      false,
+    );
   }
 }
 
@@ -140,7 +146,9 @@ async function syncClock(): Promise<void> {
 
 const mediaSource = new MediaSource();
 video.src = URL.createObjectURL(mediaSource);
-const sourceOpen = new Promise<void>((resolve) => mediaSource.addEventListener('sourceopen', () => resolve(), { once: true }));
+const sourceOpen = new Promise<void>((resolve) =>
+  mediaSource.addEventListener('sourceopen', () => resolve(), { once: true }),
+);
 video.addEventListener('error', () => {
   state = 'failed';
   noteError(`the video element stopped: ${video.error?.message || `media error ${video.error?.code ?? ''}`}`);
@@ -171,11 +179,23 @@ function onCatalog(c: WarpCatalog): void {
   const audio0 = supported.find((t) => t.kind === 'audio');
   if (!video0 && !audio0) {
     state = 'failed';
-    noteError(`nothing in broadcast ${c.broadcast} can be played here (${c.tracks.map(mimeOf).join(', ') || 'no tracks'})`);
+    noteError(
+      `nothing in broadcast ${c.broadcast} can be played here (${c.tracks.map(mimeOf).join(', ') || 'no tracks'})`,
+    );
     return;
   }
   for (const t of [video0, audio0]) {
-    if (t) buffers.set(t.kind, new TrackBuffer(t.id, t.kind, mimeOf(t), () => video.currentTime, (text) => noteError(text)));
+    if (t)
+      buffers.set(
+        t.kind,
+        new TrackBuffer(
+          t.id,
+          t.kind,
+          mimeOf(t),
+          () => video.currentTime,
+          (text) => noteError(text),
+        ),
+      );
   }
   void sourceOpen.then(() => {
     // Live: no end. With a finite duration (MSE raises it to the buffered end as media comes), a playhead
@@ -201,7 +221,13 @@ function recordOf(segment: SegmentRef): WarpSegmentRecord {
   if (!r) {
     const timescale = catalog?.tracks.find((t) => t.id === segment.track)?.timescale ?? 1;
     const number = /\/(\d+)\.m4s$/.exec(segment.path ?? '')?.[1];
-    r = { track: segment.track, number: number === undefined ? null : Number(number), state: 'receiving', bytes: 0, time: segment.decodeTime / timescale };
+    r = {
+      track: segment.track,
+      number: number === undefined ? null : Number(number),
+      state: 'receiving',
+      bytes: 0,
+      time: segment.decodeTime / timescale,
+    };
     records.set(segment, r);
     remember(r);
   }
@@ -242,8 +268,12 @@ function onSkip(trackId: string, decodeTime: number, why: string): void {
   // because their media could no longer be played (a 'late' one shows up as 'missing' when its turn comes).
   if (why === 'stalled' || why === 'missing') segmentsSkipped++;
   const timescale = catalog?.tracks.find((t) => t.id === trackId)?.timescale ?? 1;
-  if (why !== 'stalled') remember({ track: trackId, number: null, state: 'skipped', why, bytes: 0, time: decodeTime / timescale });
-  else for (const r of recent) if (r.track === trackId && Math.abs(r.time - decodeTime / timescale) < 0.001) ((r.state = 'skipped'), (r.why = why));
+  if (why !== 'stalled')
+    remember({ track: trackId, number: null, state: 'skipped', why, bytes: 0, time: decodeTime / timescale });
+  else
+    for (const r of recent)
+      if (r.track === trackId && Math.abs(r.time - decodeTime / timescale) < 0.001)
+        (r.state = 'skipped'), (r.why = why);
 }
 
 const consumer = new WarpConsumer(
@@ -291,7 +321,8 @@ function sessionQuery(url: URL): URL {
 
 /** The WebSocket fallback on the page's own origin (usable whatever certificate the HTTPS port has). */
 function pageWebSocketUrl(pathAndQuery: string): string {
-  return sessionQuery(new URL(`${location.protocol === 'https:' ? 'wss:' : 'ws:'}//${location.host}${pathAndQuery}`)).href;
+  return sessionQuery(new URL(`${location.protocol === 'https:' ? 'wss:' : 'ws:'}//${location.host}${pathAndQuery}`))
+    .href;
 }
 
 function hexBytes(hex: string): Uint8Array<ArrayBuffer> {
@@ -310,7 +341,11 @@ async function firstTarget(): Promise<SessionTarget> {
   if (force === 'websocket') return onlyWebSocket();
   if (typeof (globalThis as { WebTransport?: unknown }).WebTransport !== 'function') {
     // Browsers offer WebTransport to secure contexts only: an http page other than localhost has none.
-    return onlyWebSocket(isSecureContext ? 'this browser has no WebTransport' : `WebTransport needs a secure page (https, or localhost), and ${location.origin} is not one`);
+    return onlyWebSocket(
+      isSecureContext
+        ? 'this browser has no WebTransport'
+        : `WebTransport needs a secure page (https, or localhost), and ${location.origin} is not one`,
+    );
   }
   let response: Response;
   let info: { port: number; serverCertificateHashes?: { algorithm: string; value: string }[] };
@@ -320,7 +355,10 @@ async function firstTarget(): Promise<SessionTarget> {
   } catch (error) {
     return onlyWebSocket(`cannot read ${WEBTRANSPORT_INFO_PATH} (${(error as Error).message})`);
   }
-  if (!response.ok) return onlyWebSocket(`the origin offers no WebTransport (${WEBTRANSPORT_INFO_PATH}: ${response.status} ${(await response.text().catch(() => '')).trim()})`);
+  if (!response.ok)
+    return onlyWebSocket(
+      `the origin offers no WebTransport (${WEBTRANSPORT_INFO_PATH}: ${response.status} ${(await response.text().catch(() => '')).trim()})`,
+    );
   webTransportHost = `${location.hostname}:${info.port}`;
   certificateHashes = info.serverCertificateHashes?.map((h) => ({ algorithm: h.algorithm, value: hexBytes(h.value) }));
   const url = sessionQuery(new URL(`https://${webTransportHost}${path}`)).href;
@@ -341,7 +379,10 @@ function goawayTarget(url: string, kind: WarpTransportKind): SessionTarget {
   const sameServer = u.host === webTransportHost || u.host === location.host;
   if (kind === 'webtransport') {
     // The published hashes vouch for this server's certificate only; elsewhere the Web PKI decides.
-    return { url: u.href, options: { forceTransport: 'webtransport', serverCertificateHashes: sameServer ? certificateHashes : undefined } };
+    return {
+      url: u.href,
+      options: { forceTransport: 'webtransport', serverCertificateHashes: sameServer ? certificateHashes : undefined },
+    };
   }
   // WebSocket: beside the page when it is the same server; else at the URL itself (https → wss).
   const webSocketUrl = sameServer ? pageWebSocketUrl(u.pathname + u.search) : u.href.replace(/^http/, 'ws');
@@ -364,7 +405,10 @@ function incoming(readable: ReadableStream<Uint8Array>): IncomingWarpStream {
       if (stopped) return;
       stopped = true;
       // STOP_SENDING with `code` (W3C WebTransport: cancelling a receive stream with a WebTransportError).
-      const reason = typeof WebTransportError === 'function' ? new WebTransportError('not needed', { streamErrorCode: code }) : undefined;
+      const reason =
+        typeof WebTransportError === 'function'
+          ? new WebTransportError('not needed', { streamErrorCode: code })
+          : undefined;
       reader.cancel(reason).catch(() => undefined);
     },
   };
@@ -383,7 +427,10 @@ function attach(connected: ConnectedTransport, target: SessionTarget): LiveSessi
   sessionUrl = s.url;
   reconnectDelay = RECONNECT_MIN_MS;
   if (connected.kind === 'websocket' && connected.tried.includes('webtransport')) {
-    noteError(`WebTransport to ${target.url} did not open (or not within ${HEAD_START_MS / 1000} s): on the WebSocket fallback`, false);
+    noteError(
+      `WebTransport to ${target.url} did not open (or not within ${HEAD_START_MS / 1000} s): on the WebSocket fallback`,
+      false,
+    );
   }
   void (async () => {
     const reader = connected.transport.incomingUnidirectionalStreams.getReader();
@@ -410,7 +457,11 @@ function closed(s: LiveSession, code: number | undefined, reason: string): void 
   if (s.movedAway) noteError(`the ${s.connected.kind} session to ${s.url} closed after GOAWAY (${why})`, false);
   if (sessions.size > 0 || connecting) return;
   // §4.7: code 0 = the broadcast is over.
-  noteError(code === 0 && !s.movedAway ? `the broadcast ended (${why}); trying again` : `the Warp session closed (${why}); reconnecting`);
+  noteError(
+    code === 0 && !s.movedAway
+      ? `the broadcast ended (${why}); trying again`
+      : `the Warp session closed (${why}); reconnecting`,
+  );
   state = 'reconnecting';
   scheduleReconnect();
 }
@@ -466,7 +517,10 @@ function followGoaway(url: string): void {
       goaways++;
       attach(connected, target);
     },
-    (error: unknown) => noteError(`GOAWAY to ${url} could not be followed (${(error as Error).message}): staying on the old session until it closes`),
+    (error: unknown) =>
+      noteError(
+        `GOAWAY to ${url} could not be followed (${(error as Error).message}): staying on the old session until it closes`,
+      ),
   );
 }
 
@@ -489,12 +543,22 @@ function tick(): void {
   if (pausedByViewer || video.error) return;
   const stuck = !video.paused && video.readyState < HTMLMediaElement.HAVE_FUTURE_DATA;
   const live = catalog ? (serverNow() - catalog.availabilityStartTime) / 1000 : undefined;
-  const action = planPlayhead({ ranges: rangesOf(video.buffered), currentTime: video.currentTime, target: targetMs / 1000, live, started, stuck, targetRaised });
+  const action = planPlayhead({
+    ranges: rangesOf(video.buffered),
+    currentTime: video.currentTime,
+    target: targetMs / 1000,
+    live,
+    started,
+    stuck,
+    targetRaised,
+  });
   if (action.seek !== undefined && !video.seeking) {
     video.currentTime = action.seek;
     if (action.why === 'start') {
       started = true;
-      video.play().catch((error: Error) => noteError(`playback did not start by itself (${error.message}): press play`));
+      video
+        .play()
+        .catch((error: Error) => noteError(`playback did not start by itself (${error.message}): press play`));
     } else if (action.why === 'behind') catchUpSeeks++;
     else if (action.why === 'gap') gapJumps++;
   }
@@ -549,17 +613,25 @@ const round3 = (x: number) => Math.round(x * 1000) / 1000;
 
 function aheadOf(ranges: TimeRanges | undefined, t: number): number | null {
   if (!ranges) return null;
-  for (let i = 0; i < ranges.length; i++) if (ranges.start(i) <= t + 0.05 && t < ranges.end(i)) return Math.round((ranges.end(i) - t) * 1000);
+  for (let i = 0; i < ranges.length; i++)
+    if (ranges.start(i) <= t + 0.05 && t < ranges.end(i)) return Math.round((ranges.end(i) - t) * 1000);
   return ranges.length ? 0 : null;
 }
 
 function snapshot(): WarpPlayerStats {
   const quality = video.getVideoPlaybackQuality();
-  const ast = started && video.readyState >= HTMLMediaElement.HAVE_CURRENT_DATA ? catalog?.availabilityStartTime : undefined;
+  const ast =
+    started && video.readyState >= HTMLMediaElement.HAVE_CURRENT_DATA ? catalog?.availabilityStartTime : undefined;
   const consumerStats = consumer.stats();
   let now = state;
   if (started && state !== 'failed' && !video.error) {
-    now = pausedByPage ? 'holding for the raised target' : pausedByViewer ? 'paused' : video.readyState < HTMLMediaElement.HAVE_FUTURE_DATA ? 'waiting for media' : 'playing';
+    now = pausedByPage
+      ? 'holding for the raised target'
+      : pausedByViewer
+        ? 'paused'
+        : video.readyState < HTMLMediaElement.HAVE_FUTURE_DATA
+          ? 'waiting for media'
+          : 'playing';
   } else if (state === 'waiting for media' && catalog) now = 'buffering';
   return {
     mode: 'warp',
@@ -583,7 +655,12 @@ function snapshot(): WarpPlayerStats {
     goaways,
     sessionsOpened,
     sessionUrl,
-    media: { readyState: video.readyState, seeking: video.seeking, paused: video.paused, buffered: rangesOf(video.buffered).map((r) => [round3(r.start), round3(r.end)]) },
+    media: {
+      readyState: video.readyState,
+      seeking: video.seeking,
+      paused: video.paused,
+      buffered: rangesOf(video.buffered).map((r) => [round3(r.start), round3(r.end)]),
+    },
     tracks: [...buffers.values()].map((b) => ({
       id: b.id,
       kind: b.kind,
@@ -629,7 +706,12 @@ function render(): void {
   renderFigures(panel, rows);
   renderTable(
     segmentTable,
-    s.recent.map((r) => [r.track, r.number === null ? `@${r.time.toFixed(1)} s` : String(r.number), r.why ? `${r.state} (${r.why})` : r.state, r.bytes ? bytes(r.bytes) : '']),
+    s.recent.map((r) => [
+      r.track,
+      r.number === null ? `@${r.time.toFixed(1)} s` : String(r.number),
+      r.why ? `${r.state} (${r.why})` : r.state,
+      r.bytes ? bytes(r.bytes) : '',
+    ]),
   );
   messageLine.textContent = problem;
 }

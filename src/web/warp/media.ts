@@ -76,7 +76,9 @@ export class TrackBuffer {
     if (segment === this.droppingSegment) return;
     if (this.queuedBytes + bytes.length > MAX_QUEUED_BYTES) {
       this.overflows++;
-      this.onError(`${this.id}: more than ${MAX_QUEUED_BYTES >> 20} MiB waiting to be appended; dropped it and resumed at the next segment`);
+      this.onError(
+        `${this.id}: more than ${MAX_QUEUED_BYTES >> 20} MiB waiting to be appended; dropped it and resumed at the next segment`,
+      );
       for (let i = this.queue.length - 1; i >= 0; i--) {
         const op = this.queue[i]!;
         if (op.kind === 'append' && !op.init) {

@@ -54,7 +54,14 @@ export interface WarpPlayerStats {
   /** The URL of the newest session. */
   sessionUrl: string | null;
   /** The tracks played (one SourceBuffer each): MSE type, media buffered ahead of currentTime, bytes waiting to be appended. */
-  tracks: { id: string; kind: 'video' | 'audio'; mime: string; bufferedMs: number | null; buffered: [number, number][]; queuedBytes: number }[];
+  tracks: {
+    id: string;
+    kind: 'video' | 'audio';
+    mime: string;
+    bufferedMs: number | null;
+    buffered: [number, number][];
+    queuedBytes: number;
+  }[];
   /** The media element: readyState (HTMLMediaElement), seeking, paused, and its buffered ranges (s; every track's media). */
   media: { readyState: number; seeking: boolean; paused: boolean; buffered: [number, number][] };
   recent: WarpSegmentRecord[];

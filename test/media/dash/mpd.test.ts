@@ -4,9 +4,33 @@ import { buildLiveMpd, xsDuration, type LiveMpdParams, type TrackInfo } from '..
 import { validateMpd } from '../../support/xmllint.js';
 
 const tracks: TrackInfo[] = [
-  { id: 'video-720p', kind: 'video', codec: 'avc1.64001f', timescale: 12800, bandwidth: 3_000_000, width: 1280, height: 720 },
-  { id: 'video-360p', kind: 'video', codec: 'avc1.42c01e', timescale: 12800, bandwidth: 800_000, width: 640, height: 360 },
-  { id: 'audio-128k', kind: 'audio', codec: 'mp4a.40.2', timescale: 48000, bandwidth: 128_000, sampleRate: 48000, channels: 2 },
+  {
+    id: 'video-720p',
+    kind: 'video',
+    codec: 'avc1.64001f',
+    timescale: 12800,
+    bandwidth: 3_000_000,
+    width: 1280,
+    height: 720,
+  },
+  {
+    id: 'video-360p',
+    kind: 'video',
+    codec: 'avc1.42c01e',
+    timescale: 12800,
+    bandwidth: 800_000,
+    width: 640,
+    height: 360,
+  },
+  {
+    id: 'audio-128k',
+    kind: 'audio',
+    codec: 'mp4a.40.2',
+    timescale: 48000,
+    bandwidth: 128_000,
+    sampleRate: 48000,
+    channels: 2,
+  },
 ];
 
 const base: LiveMpdParams = {
@@ -38,7 +62,10 @@ test('a low-latency live MPD validates and tells the player what LL-DASH needs',
   assert.match(mpd, /availabilityTimeOffset="1.8" availabilityTimeComplete="false"/);
   assert.match(mpd, /startNumber="897652904"/);
   assert.match(mpd, /<Latency referenceId="0" target="3000"/);
-  assert.match(mpd, /<UTCTiming schemeIdUri="urn:mpeg:dash:utc:http-iso:2014" value="https:\/\/localhost:8443\/time"\/>/);
+  assert.match(
+    mpd,
+    /<UTCTiming schemeIdUri="urn:mpeg:dash:utc:http-iso:2014" value="https:\/\/localhost:8443\/time"\/>/,
+  );
   // Representations in ascending bandwidth, codecs from the tracks.
   const ids = [...mpd.matchAll(/<Representation id="([^"]+)"/g)].map((m) => m[1]);
   assert.deepEqual(ids, ['video-360p', 'video-720p', 'audio-128k']);
