@@ -29,7 +29,7 @@ export function parseLadder(spec: string): VideoRendition[] {
     const m = /^\s*(\d+)x(\d+)@(\d+(?:\.\d+)?)([kKmM]?)\s*$/.exec(part);
     if (!m) throw new Error(`ladder entry '${part}' is not WIDTHxHEIGHT@BITRATE (e.g. 1280x720@3M)`);
     const [, w, h, rate, unit] = m;
-    const scale = unit.toLowerCase() === 'm' ? 1e6 : unit.toLowerCase() === 'k' ? 1e3 : 1;
+    const scale = { m: 1e6, k: 1e3 }[unit?.toLowerCase() ?? ''] ?? 1;
     const width = Number(w);
     const height = Number(h);
     // H.264 4:2:0 needs even dimensions.

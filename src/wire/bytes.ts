@@ -22,9 +22,15 @@ export class Cursor {
     return this.end - this.pos;
   }
 
+  /** The byte at the cursor, not consumed. */
+  peek(what = 'byte'): number {
+    if (this.pos >= this.end) throw new WireError('truncated', this.pos, `input ends before the ${what}`);
+    return this.bytes[this.pos]!;
+  }
+
   u8(what = 'byte'): number {
     if (this.pos >= this.end) throw new WireError('truncated', this.pos, `input ends before the ${what}`);
-    return this.bytes[this.pos++];
+    return this.bytes[this.pos++]!;
   }
 
   /** `n` bytes as a view into the input (no copy). */
@@ -62,7 +68,7 @@ export class Cursor {
     const start = this.pos;
     if (start >= this.end) throw new WireError('truncated', start, `input ends before the ${what}`);
     const b = this.bytes;
-    const first = b[start];
+    const first = b[start]!;
     const length = 1 << (first >> 6);
     if (length > this.end - start) {
       throw new WireError('truncated', start, `${what}: a ${length}-byte varint, ${this.end - start} bytes left`);
@@ -73,13 +79,13 @@ export class Cursor {
       case 1:
         return { high: 0, low: v0 };
       case 2:
-        return { high: 0, low: (v0 << 8) | b[start + 1] };
+        return { high: 0, low: (v0 << 8) | b[start + 1]! };
       case 4:
-        return { high: 0, low: ((v0 << 24) | (b[start + 1] << 16) | (b[start + 2] << 8) | b[start + 3]) >>> 0 };
+        return { high: 0, low: ((v0 << 24) | (b[start + 1]! << 16) | (b[start + 2]! << 8) | b[start + 3]!) >>> 0 };
       default:
         return {
-          high: ((v0 << 24) | (b[start + 1] << 16) | (b[start + 2] << 8) | b[start + 3]) >>> 0,
-          low: ((b[start + 4] << 24) | (b[start + 5] << 16) | (b[start + 6] << 8) | b[start + 7]) >>> 0,
+          high: ((v0 << 24) | (b[start + 1]! << 16) | (b[start + 2]! << 8) | b[start + 3]!) >>> 0,
+          low: ((b[start + 4]! << 24) | (b[start + 5]! << 16) | (b[start + 6]! << 8) | b[start + 7]!) >>> 0,
         };
     }
   }

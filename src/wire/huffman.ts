@@ -534,13 +534,17 @@ export const HUFFMAN_EOS = 256;
 const CODE = new Uint32Array(257);
 const BITS = new Uint8Array(257);
 for (let symbol = 0; symbol <= HUFFMAN_EOS; symbol++) {
-  CODE[symbol] = TABLE[2 * symbol];
-  BITS[symbol] = TABLE[2 * symbol + 1];
+  CODE[symbol] = TABLE[2 * symbol]!;
+  BITS[symbol] = TABLE[2 * symbol + 1]!;
 }
 
 /** The code of one symbol (0–255, or 256 for EOS). */
 export function huffmanCodeOf(symbol: number): { readonly code: number; readonly bits: number } {
-  return { code: CODE[symbol], bits: BITS[symbol] };
+  const code = CODE[symbol];
+  const bits = BITS[symbol];
+  if (code === undefined || bits === undefined)
+    throw new WireError('invalid-argument', 0, `no Huffman symbol ${symbol}`);
+  return { code, bits };
 }
 
 /**
@@ -554,12 +558,12 @@ function buildTree(): Int16Array {
   const tree = new Int16Array(2 * HUFFMAN_EOS);
   let nodes = 1;
   for (let symbol = 0; symbol <= HUFFMAN_EOS; symbol++) {
-    const code = CODE[symbol];
+    const code = CODE[symbol]!;
     let node = 0;
-    for (let bit = BITS[symbol] - 1; bit > 0; bit--) {
+    for (let bit = BITS[symbol]! - 1; bit > 0; bit--) {
       const slot = 2 * node + ((code >>> bit) & 1);
       if (tree[slot] === 0) tree[slot] = nodes++;
-      node = tree[slot];
+      node = tree[slot]!;
     }
     tree[2 * node + (code & 1)] = -(symbol + 1);
   }
@@ -569,7 +573,7 @@ function buildTree(): Int16Array {
 /** Bytes `bytes` take Huffman-coded, padding included. */
 export function huffmanEncodedLength(bytes: Uint8Array): number {
   let bits = 0;
-  for (let i = 0; i < bytes.length; i++) bits += BITS[bytes[i]];
+  for (const byte of bytes) bits += BITS[byte]!;
   return Math.ceil(bits / 8);
 }
 
@@ -586,10 +590,10 @@ export function writeHuffman(out: Uint8Array, offset: number, bytes: Uint8Array)
   // exact in a double, where 32-bit integer operators would not be.
   let pending = 0;
   let bits = 0;
-  for (let i = 0; i < bytes.length; i++) {
-    const symbol = bytes[i];
-    pending = pending * 2 ** BITS[symbol] + CODE[symbol];
-    bits += BITS[symbol];
+  for (const symbol of bytes) {
+    const length = BITS[symbol]!;
+    pending = pending * 2 ** length + CODE[symbol]!;
+    bits += length;
     while (bits >= 8) {
       bits -= 8;
       const rest = 2 ** bits;
@@ -622,10 +626,10 @@ export function huffmanDecode(encoded: Uint8Array, errorOffset = 0): Uint8Array 
   let depth = 0; // bits read since the last symbol
   let allOnes = true; // ...and whether they were all ones
   for (let i = 0; i < encoded.length; i++) {
-    const byte = encoded[i];
+    const byte = encoded[i]!;
     for (let shift = 7; shift >= 0; shift--) {
       const bit = (byte >> shift) & 1;
-      const next = TREE[2 * node + bit];
+      const next = TREE[2 * node + bit]!;
       if (next < 0) {
         const symbol = -next - 1;
         if (symbol === HUFFMAN_EOS)

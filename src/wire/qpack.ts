@@ -224,7 +224,7 @@ function writeString(
 /** Reads an N-bit prefix string literal at the cursor; `budget` bounds its decoded length. */
 function readString(cursor: Cursor, prefixBits: number, what: string, budget: number): Uint8Array {
   const start = cursor.pos;
-  const huffman = start < cursor.end && (cursor.bytes[start] & (1 << (prefixBits - 1))) !== 0;
+  const huffman = (cursor.peek(`${what} length`) & (1 << (prefixBits - 1))) !== 0;
   const length = readPrefixInt(cursor, prefixBits - 1, `${what} length`);
   const raw = cursor.take(length, what);
   if (!huffman) {
@@ -360,7 +360,7 @@ export function decodeFieldSection(section: Uint8Array, options: DecodeFieldSect
   }
   // §4.5.1.2: Sign 1 means Base = Required Insert Count − Delta Base − 1, negative when the count is 0.
   const baseAt = cursor.pos;
-  const negativeBase = baseAt < cursor.end && (section[baseAt] & 0x80) !== 0;
+  const negativeBase = (cursor.peek('Delta Base') & 0x80) !== 0;
   readPrefixInt(cursor, 7, 'Delta Base');
   if (negativeBase)
     throw new WireError('qpack-decompression', baseAt, 'negative Base (Sign 1 with Required Insert Count 0)');
@@ -371,7 +371,7 @@ export function decodeFieldSection(section: Uint8Array, options: DecodeFieldSect
   while (cursor.remaining > 0) {
     const at = cursor.pos;
     if (fields.length >= maxFields) throw new WireError('too-many-fields', at, `more than ${maxFields} field lines`);
-    const first = section[at];
+    const first = cursor.peek('field line');
     let name: string;
     let value: string;
     let neverIndex = false;

@@ -190,7 +190,7 @@ function readStreamFrame(cursor: Cursor, type: number): StreamFrame {
 /** Reads the frame at the cursor. */
 function readFrame(cursor: Cursor): QuicFrame {
   const start = cursor.pos;
-  const first = cursor.bytes[start];
+  const first = cursor.peek('frame type');
   // RFC 9000 §12.4: a frame type MUST use the shortest encoding; every type of the profile is one byte.
   if (first > 0x3f) {
     const type = cursor.bigVarint('frame type');

@@ -218,8 +218,8 @@ export function decodeShortHeaderPacket(datagram: Uint8Array, options: DecodeSho
       `connection ID length ${dcidLength} is not 0 to ${MAX_CONNECTION_ID_LENGTH}`,
     );
   }
-  if (datagram.length === 0) throw new WireError('truncated', 0, 'empty datagram');
   const first = datagram[0];
+  if (first === undefined) throw new WireError('truncated', 0, 'empty datagram');
   if (first & HEADER_FORM)
     throw new WireError(
       'packet-header',
@@ -243,7 +243,7 @@ export function decodeShortHeaderPacket(datagram: Uint8Array, options: DecodeSho
   if (datagram.length === payloadOffset)
     throw new WireError('empty-payload', payloadOffset, 'packet without frames (RFC 9000 §12.4)');
   let truncated = 0;
-  for (let i = pnOffset; i < payloadOffset; i++) truncated = truncated * 256 + datagram[i];
+  for (const byte of datagram.subarray(pnOffset, payloadOffset)) truncated = truncated * 256 + byte;
   return {
     dcid: datagram.subarray(1, pnOffset),
     packetNumber: decodePacketNumber(options.largestPacketNumber, truncated, pnLength),

@@ -53,7 +53,7 @@ export class ByteQueue {
     let written = 0;
     let offset = this.headOffset;
     for (let i = this.head; written < count; i++) {
-      const part = this.pieces[i].subarray(offset, offset + (count - written));
+      const part = this.pieces[i]!.subarray(offset, offset + (count - written));
       out.set(part, written);
       written += part.length;
       offset = 0;
@@ -65,7 +65,7 @@ export class ByteQueue {
     this.size -= count;
     let left = count;
     while (left > 0) {
-      const available = this.pieces[this.head].length - this.headOffset;
+      const available = this.pieces[this.head]!.length - this.headOffset;
       if (available > left) {
         this.headOffset += left;
         break;

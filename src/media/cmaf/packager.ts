@@ -221,7 +221,7 @@ export class TrackPackager {
         'moov',
         moov.offset,
       );
-    const movieTrack = movie.tracks[0];
+    const movieTrack = movie.tracks[0]!; // exactly one, checked above
     const { trackId: _, ...media } = describeTrack(movieTrack);
     const info: TrackInfo = { id: this.track.id, bandwidth: this.bandwidth, ...media };
     this.input.moov = moov.bytes;
@@ -332,7 +332,7 @@ export class TrackPackager {
     if (!segment || samples.length === 0) return;
     this.chunk = [];
     this.chunkTicks = 0;
-    const decodeTime = samples[0].decodeTime;
+    const decodeTime = samples[0]!.decodeTime;
     const duration = samples.reduce((sum, s) => sum + s.duration, 0);
     const bytes = writeCmafChunk({
       sequenceNumber: ++this.sequenceNumber,

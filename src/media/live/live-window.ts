@@ -78,7 +78,7 @@ export class LiveTrack {
   /** The newest complete segment. */
   newestComplete(): Segment | undefined {
     const all = this.list();
-    for (let i = all.length - 1; i >= 0; i--) if (all[i].complete) return all[i];
+    for (const s of all.slice().reverse()) if (s.complete) return s;
     return undefined;
   }
 
@@ -117,8 +117,7 @@ export class LiveTrack {
     const all = this.list();
     let kept = 0;
     let keptDuration = 0;
-    for (let i = all.length - 1; i >= 0; i--) {
-      const s = all[i];
+    for (const s of all.slice().reverse()) {
       const fits =
         kept < this.options.maxSegmentsPerTrack && (keptDuration < this.options.timeShiftBufferDepth || !s.complete);
       if (fits) {

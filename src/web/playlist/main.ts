@@ -147,10 +147,10 @@ class TrackLoader {
   ) {}
 
   async load(isCurrent: () => boolean): Promise<void> {
-    const ranges = planRanges(this.track);
-    for (let i = 0; i < ranges.length && isCurrent(); i++) {
+    for (const [i, range] of planRanges(this.track).entries()) {
+      if (!isCurrent()) return;
       await this.waitForRoom(isCurrent);
-      const bytes = i === 0 && this.firstPart ? this.firstPart : await fetchRange(this.track.url, ranges[i]);
+      const bytes = i === 0 && this.firstPart ? this.firstPart : await fetchRange(this.track.url, range);
       if (!isCurrent()) return;
       await this.append(bytes);
     }
@@ -195,9 +195,7 @@ class TrackLoader {
 }
 
 /** Plays item `index` to its end; the next item's data is prefetched once this one shows its first frame. */
-async function playItem(index: number): Promise<void> {
-  const item = items[index];
-  const record = records[index];
+async function playItem(item: ItemSummary, record: ItemRecord, index: number): Promise<void> {
   const dueAt = performance.now();
   currentIndex = index;
   record.state = 'loading';
@@ -268,12 +266,13 @@ async function playAll(): Promise<void> {
       (i): ItemRecord => ({ id: i.id, title: i.title, state: 'queued', prefetched: false, timeToFirstFrameMs: null }),
     ),
   );
-  for (let i = 0; i < items.length; i++) {
+  for (const [i, item] of items.entries()) {
+    const record = records[i]!;
     try {
-      await playItem(i);
+      await playItem(item, record, i);
     } catch (err) {
-      records[i].state = 'failed';
-      noteError(`${items[i].id}: ${(err as Error).message}`);
+      record.state = 'failed';
+      noteError(`${item.id}: ${(err as Error).message}`);
     }
   }
   currentIndex = -1;
