@@ -124,7 +124,9 @@ export function run(command: 'ffprobe' | 'ffmpeg', args: readonly string[]): { s
 /** ffprobe's JSON for the first stream of a file. */
 export function probeStream(path: string): Record<string, string | number | undefined> {
   const { stdout } = run('ffprobe', ['-v', 'error', '-select_streams', '0', '-show_streams', '-of', 'json', path]);
-  return (JSON.parse(stdout) as { streams: Record<string, string | number>[] }).streams[0];
+  const stream = (JSON.parse(stdout) as { streams: Record<string, string | number>[] }).streams[0];
+  if (!stream) throw new Error(`ffprobe found no stream in ${path}`);
+  return stream;
 }
 
 /** Pts and dts of every packet in decode order, as ffprobe reads them. */

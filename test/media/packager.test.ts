@@ -54,8 +54,8 @@ test('1 s segments of 25 fps video: 25 frames each, starting on a sync sample, n
     assert.ok(s.startsWithSap);
     assert.ok(s.complete);
     assert.equal(s.truncated, i === 5, 'only the segment open at the end of input is truncated');
-    const [first] = readFragments(s.bytes(), parseInitSegment(track.init!))[0].trackFragments[0].samples;
-    assert.ok(first.isSync, `segment ${s.number} starts with a sync sample`);
+    const [first] = readFragments(s.bytes(), parseInitSegment(track.init!))[0]!.trackFragments[0]!.samples;
+    assert.ok(first!.isSync, `segment ${s.number} starts with a sync sample`);
   });
 });
 
@@ -164,8 +164,8 @@ test('the output re-parses: continuous tfdt, increasing sequence numbers, and ff
   let expected = 0;
   for (const f of fragments) {
     const [traf] = f.trackFragments;
-    assert.equal(traf.baseMediaDecodeTime, expected);
-    expected += traf.samples.reduce((n, s) => n + s.duration, 0);
+    assert.equal(traf!.baseMediaDecodeTime, expected);
+    expected += traf!.samples.reduce((n, s) => n + s.duration, 0);
   }
   assert.equal(expected, 150 * FRAME);
   assert.deepEqual(
@@ -199,9 +199,9 @@ test('B-frames: the earliest presentation time includes the composition offset, 
   assert.equal(segments.length, 3);
   const init = parseInitSegment(track.init!);
   for (const s of segments) {
-    const [first] = readFragments(s.bytes(), init)[0].trackFragments[0].samples;
-    assert.ok(first.compositionOffset > 0, 'x264 with B-frames delays presentation');
-    assert.equal(s.earliestPresentationTime, s.decodeTime + first.compositionOffset);
+    const [first] = readFragments(s.bytes(), init)[0]!.trackFragments[0]!.samples;
+    assert.ok(first!.compositionOffset > 0, 'x264 with B-frames delays presentation');
+    assert.equal(s.earliestPresentationTime, s.decodeTime + first!.compositionOffset);
   }
   const output = writeTemp(presentationBytes(track), 'bframes.mp4');
   const before = probePackets(fixturePath('video-bframes-6s.mp4'));

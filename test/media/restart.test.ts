@@ -10,7 +10,7 @@ const TIMESCALE = 12800;
 /** The `trun` of the `index`-th movie fragment of a stream. */
 function trunOf(bytes: Uint8Array, index: number): Box {
   const moof = readBoxes(bytes).filter((b) => b.type === 'moof')[index];
-  const traf = childrenOf(moof).find((b) => b.type === 'traf')!;
+  const traf = childrenOf(moof!).find((b) => b.type === 'traf')!;
   return childrenOf(traf).find((b) => b.type === 'trun')!;
 }
 
@@ -57,16 +57,16 @@ test('a restarted encoder continues the presentation: truncated segment kept, ne
 
   const after = track.list().filter((s) => s.number > open.number);
   assert.equal(after.length, 6);
-  assert.equal(after[0].number, timeline.segmentNumberNear(20), 'numbering resumes at the wall-clock position');
-  assert.equal(after[0].decodeTime, 20 * TIMESCALE);
-  assert.ok(after[0].decodeTime >= endBefore);
+  assert.equal(after[0]!.number, timeline.segmentNumberNear(20), 'numbering resumes at the wall-clock position');
+  assert.equal(after[0]!.decodeTime, 20 * TIMESCALE);
+  assert.ok(after[0]!.decodeTime >= endBefore);
   after.forEach((s, i) => {
-    assert.equal(s.number, after[0].number + i);
+    assert.equal(s.number, after[0]!.number + i);
     assert.equal(s.decodeTime, timeline.segmentStart(s.number) * TIMESCALE);
   });
   for (const [number, bytesBefore] of before)
     assert.deepEqual(track.get(number)!.bytes(), bytesBefore, `segment ${number} unchanged`);
-  const firstSequenceAfter = Math.min(...readFragments(after[0].bytes()).map((f) => f.sequenceNumber));
+  const firstSequenceAfter = Math.min(...readFragments(after[0]!.bytes()).map((f) => f.sequenceNumber));
   assert.equal(firstSequenceAfter, sequenceBefore + 1, 'mfhd sequence numbers keep increasing across runs');
 });
 
@@ -87,7 +87,7 @@ test('a moov cut short by the end of input publishes no init segment; the next r
   const { track, packager } = makePackager({ segmentDuration: 1, chunkDuration: 0 });
   const bytes = fixture('video-6s.mp4');
   const [ftyp, moov] = readBoxes(bytes);
-  packager.push(bytes.subarray(0, ftyp.bytes.length + moov.bytes.length / 2));
+  packager.push(bytes.subarray(0, ftyp!.bytes.length + moov!.bytes.length / 2));
   packager.endOfInput();
   assert.equal(track.init, undefined);
   assert.equal(track.list().length, 0);
@@ -128,10 +128,10 @@ test('a malformed trun mid-stream: BmffError at its stream offset, published seg
 
   assert.equal(track.list().length, 2);
   const [s1, s2] = track.list();
-  assert.deepEqual(s1.bytes(), clean.track.get(1)!.bytes());
-  assert.ok(s2.complete && s2.truncated, 'the segment open at the error is closed as it was');
-  assert.equal(s2.chunks.length, 9);
-  assert.deepEqual(s2.chunks, clean.track.get(2)!.chunks.slice(0, 9));
+  assert.deepEqual(s1!.bytes(), clean.track.get(1)!.bytes());
+  assert.ok(s2!.complete && s2!.truncated, 'the segment open at the error is closed as it was');
+  assert.equal(s2!.chunks.length, 9);
+  assert.deepEqual(s2!.chunks, clean.track.get(2)!.chunks.slice(0, 9));
 
   packager.endOfInput();
   packager.push(fixture('video-bframes-6s.mp4'));
@@ -164,7 +164,7 @@ test('a box header claiming 1 GiB is refused with maxBoxSize 1 MiB as soon as it
   const { packager } = makePackager({ segmentDuration: 1, chunkDuration: 0, maxBoxSize: 1 << 20 });
   const bytes = fixture('video-6s.mp4');
   const [ftyp, moov] = readBoxes(bytes);
-  const initEnd = ftyp.bytes.length + moov.bytes.length;
+  const initEnd = ftyp!.bytes.length + moov!.bytes.length;
   packager.push(bytes.subarray(0, initEnd));
   const header = new ByteWriter()
     .u32(2 ** 30)
@@ -206,24 +206,24 @@ test('sample data outside its mdat, fragments before the moov and movies of two 
   });
 
   const noMoov = makePackager({ segmentDuration: 1, chunkDuration: 0 });
-  assert.throws(() => noMoov.packager.push(concat([ftyp.bytes, bytes.subarray(firstMoof.offset)])), {
+  assert.throws(() => noMoov.packager.push(concat([ftyp!.bytes, bytes.subarray(firstMoof!.offset)])), {
     box: 'moof',
-    offset: ftyp.bytes.length,
+    offset: ftyp!.bytes.length,
     message: /movie fragment before the movie header/,
   });
 
   // The moov with its trak twice.
   const w = new ByteWriter();
   w.box('moov', () => {
-    for (const child of childrenOf(moov)) {
+    for (const child of childrenOf(moov!)) {
       w.bytes(child.bytes);
       if (child.type === 'trak') w.bytes(child.bytes);
     }
   });
   const twoTracks = makePackager({ segmentDuration: 1, chunkDuration: 0 });
-  assert.throws(() => twoTracks.packager.push(concat([ftyp.bytes, w.finish()])), {
+  assert.throws(() => twoTracks.packager.push(concat([ftyp!.bytes, w.finish()])), {
     box: 'moov',
-    offset: ftyp.bytes.length,
+    offset: ftyp!.bytes.length,
     message: /expected exactly one track, found 2/,
   });
   assert.equal(twoTracks.track.init, undefined);

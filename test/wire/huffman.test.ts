@@ -13,7 +13,7 @@ test('the transcribed table is a complete prefix code whose EOS is 30 ones (RFC 
   );
   // Prefix-free: sorted as bit strings, none starts with its predecessor.
   const strings = codes.map(({ code, bits }) => code.toString(2).padStart(bits, '0')).sort();
-  for (let i = 1; i < strings.length; i++) assert.ok(!strings[i].startsWith(strings[i - 1]), strings[i]);
+  for (let i = 1; i < strings.length; i++) assert.ok(!strings[i]!.startsWith(strings[i - 1]!), strings[i]);
   assert.deepEqual(huffmanCodeOf(HUFFMAN_EOS), { code: 0x3fffffff, bits: 30 });
   // The RFC's own worked example: '/' (47) is the 6 bits 011000, 0x18.
   assert.deepEqual(huffmanCodeOf(47), { code: 0x18, bits: 6 });

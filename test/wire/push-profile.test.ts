@@ -123,13 +123,13 @@ test('a segment pushed over the multicast profile the way nghq sends it, and rec
     'all full but the promise and the last',
   );
   // Packet 0: header (0x40, session ID, packet number 0), one STREAM frame 0x0a on stream 0 holding the PUSH_PROMISE.
-  assert.equal(hex(datagrams[0]), `40${hex(SESSION_ID)}000a00${hex(Uint8Array.of(promise.length))}${hex(promise)}`);
+  assert.equal(hex(datagrams[0]!), `40${hex(SESSION_ID)}000a00${hex(Uint8Array.of(promise.length))}${hex(promise)}`);
   // PUSH_PROMISE: type 05, length, push ID 0, section prefix 0000, :method GET (d1), :scheme https (d7), :authority by name (50).
   assert.equal(hex(promise).slice(0, 16), `05${hex(Uint8Array.of(promise.length - 2))}000000d1d750`);
-  const pushStart = hex(datagrams[1]).slice(2 * 10, 2 * 10 + 12);
+  const pushStart = hex(datagrams[1]!).slice(2 * 10, 2 * 10 + 12);
   assert.equal(pushStart.slice(0, 4), '0a03', 'the push stream opens with a Length-only STREAM frame on stream 3');
   assert.equal(
-    hex(datagrams[1]).slice(2 * 10 + 8, 2 * 10 + 16),
+    hex(datagrams[1]!).slice(2 * 10 + 8, 2 * 10 + 16),
     `010001${hex(Uint8Array.of(encodeFieldSection(response).length))}`,
     'push stream header, then HEADERS',
   );
@@ -149,10 +149,10 @@ test('packet numbers survive the 1-byte wrap with reordering within half a windo
   const datagrams = packetize([{ id: 3, bytes: new Rng(11).bytes(600_000), fin: true }], SESSION_ID).datagrams;
   const rng = new Rng(12);
   const order = datagrams.map((_, i) => i);
-  for (let i = 0; i + 1 < order.length; i++) if (rng.bool(0.3)) [order[i], order[i + 1]] = [order[i + 1], order[i]];
+  for (let i = 0; i + 1 < order.length; i++) if (rng.bool(0.3)) [order[i], order[i + 1]] = [order[i + 1]!, order[i]!];
   let largest: number | undefined;
   for (const i of order) {
-    const packet = decodeShortHeaderPacket(datagrams[i], {
+    const packet = decodeShortHeaderPacket(datagrams[i]!, {
       dcidLength: SESSION_ID.length,
       largestPacketNumber: largest,
     });

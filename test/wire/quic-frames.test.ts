@@ -146,7 +146,7 @@ test('property: random frame lists round-trip, with the last STREAM frame with o
     }
     const layouts = frames.map(() => ({ withLength: true }));
     const last = frames.length - 1;
-    if (frames[last].kind === 'stream' && rng.bool()) layouts[last] = { withLength: false };
+    if (frames[last]!.kind === 'stream' && rng.bool()) layouts[last] = { withLength: false };
     const out = new Uint8Array(frames.reduce((n, f, k) => n + frameSize(f, layouts[k]), 0));
     let at = 0;
     frames.forEach((f, k) => {

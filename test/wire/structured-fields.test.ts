@@ -30,7 +30,7 @@ test('items with parameters, byte sequences, tokens, booleans, escapes', () => {
   const dict = parseDictionary('a=("@path";req "x"), b=:AQID:, c=tok/en:1, d=?0, e="q\\"uo\\\\te", f;g=1');
   const a = dict.get('a')!;
   assert.ok(isInnerList(a));
-  assert.equal(a.items[0].params.get('req'), true);
+  assert.equal(a.items[0]!.params.get('req'), true);
   assert.equal(serializeInnerList(a), '("@path";req "x")');
   assert.deepEqual((dict.get('b') as { value: Uint8Array }).value, new Uint8Array([1, 2, 3]));
   assert.ok((dict.get('c') as { value: SfToken }).value instanceof SfToken);

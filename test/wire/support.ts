@@ -55,7 +55,8 @@ export class Rng {
   }
 
   pick<T>(items: readonly T[]): T {
-    return items[this.int(items.length)];
+    if (items.length === 0) throw new Error('pick from an empty list');
+    return items[this.int(items.length)]!;
   }
 
   bytes(n: number): Uint8Array {
@@ -119,7 +120,7 @@ export function mutate(rng: Rng, bytes: Uint8Array): Uint8Array {
     const at = out.length === 0 ? 0 : rng.int(out.length);
     switch (rng.int(6)) {
       case 0:
-        if (out.length) out[at] ^= 1 << rng.int(8);
+        if (out.length) out[at]! ^= 1 << rng.int(8);
         break;
       case 1:
         if (out.length) out[at] = rng.int(256);

@@ -49,7 +49,7 @@ test('length boundaries of RFC 9000 Table 4', () => {
     assert.equal(varintLength(value), length, `${value}`);
     const bytes = encodeVarint(value);
     assert.equal(bytes.length, length);
-    assert.equal(varintLengthOf(bytes[0]), length);
+    assert.equal(varintLengthOf(bytes[0]!), length);
     assert.equal(readBigVarint(bytes).value, BigInt(value));
   }
   assert.equal(hex(encodeVarint(VARINT_MAX)), 'ffffffffffffffff');
