@@ -19,3 +19,19 @@ export { codecString, type TrackDescription } from './bmff/codec.js';
 export type { FragmentSample } from './bmff/fragment.js';
 export type { SampleEntry } from './bmff/movie.js';
 export { buildLiveMpd, xsDuration, type LiveMpdParams } from './dash/mpd.js';
+export {
+  LIVE_PREFIX,
+  MANIFEST_PATH,
+  METRICS_PATH,
+  MULTICAST_KEYS_PATH,
+  SEGMENT_TEMPLATE,
+  TIME_PATH,
+  TRACK_ID,
+  WEBTRANSPORT_INFO_PATH,
+  initPath,
+  parseLivePath,
+  pushChannelPath,
+  segmentNumberOf,
+  segmentPath,
+  type LiveResource,
+} from './url-scheme.js';

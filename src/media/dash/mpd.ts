@@ -1,4 +1,5 @@
 import type { TrackInfo } from '../live/segment.js';
+import { SEGMENT_TEMPLATE } from '../url-scheme.js';
 
 /** What a dynamic (live) MPD needs to know about the presentation. */
 export interface LiveMpdParams {
@@ -80,8 +81,8 @@ export function buildLiveMpd(p: LiveMpdParams): string {
     timescale: SEGMENT_TIMESCALE,
     duration: Math.round(p.segmentDuration * SEGMENT_TIMESCALE),
     startNumber: p.startNumber,
-    initialization: '$RepresentationID$/init.mp4',
-    media: '$RepresentationID$/$Number$.m4s',
+    initialization: SEGMENT_TEMPLATE.initialization,
+    media: SEGMENT_TEMPLATE.media,
     availabilityTimeOffset: ato === undefined ? undefined : Number(ato.toFixed(3)),
     availabilityTimeComplete: p.lowLatency ? 'false' : undefined,
   });

@@ -1,4 +1,5 @@
 import { MediaPlayer } from 'dashjs';
+import { MANIFEST_PATH, parseLivePath } from '../../media/url-scheme.js';
 import { renderFigures, renderTable } from '../panel.js';
 import { Prefetcher } from './prefetch.js';
 import type { MulticastStats } from '../sw/stats.js';
@@ -14,7 +15,7 @@ const RECENT_SEGMENTS = 12;
 const MAX_ERRORS = 20;
 
 const params = new URLSearchParams(location.search);
-const manifestUrl = params.get('manifest') ?? '/live/manifest.mpd';
+const manifestUrl = params.get('manifest') ?? MANIFEST_PATH;
 /**
  * `?mode=prefetch` adds the prefetcher; the page under `/multicast/` runs with the multicast Service
  * Worker (src/web/sw); the default is plain unicast, dash.js alone.
@@ -142,14 +143,14 @@ player.on(MediaPlayer.events.FRAGMENT_LOADING_COMPLETED, (e) => {
   if (r.type !== 'MediaSegment' || !r.url) return;
   // A segment the prefetcher fetched is served to dash.js from the HTTP cache.
   const route: DeliveryRoute = prefetcher?.fetched.has(r.url) ? 'prefetch' : 'unicast';
-  // The origin's URLs are /live/<representation>/<number>.m4s (see the MPD's SegmentTemplate).
-  const [, representation = String(r.representationId ?? ''), number] =
-    /\/([^/]+)\/(\d+)\.m4s(?:$|\?)/.exec(r.url) ?? [];
+  const resource = parseLivePath(new URL(r.url, location.href).pathname);
+  const representation = resource?.trackId ?? String(r.representationId ?? '');
+  const number = resource?.kind === 'segment' ? resource.number : undefined;
   const record: SegmentRecord = {
     url: r.url,
     kind: r.mediaType === 'audio' ? 'audio' : 'video',
     representation,
-    number: number === undefined ? undefined : Number(number),
+    number,
     route,
     protocol: 'unknown',
     bytes: r.bytesLoaded,

@@ -4,6 +4,8 @@
  * it (segments are `immutable`). It needs nothing from the server beyond ordinary HTTP caching.
  */
 
+import { TIME_PATH } from '../../media/url-scheme.js';
+
 interface TemplateTiming {
   availabilityStartTime: number;
   /** Seconds. */
@@ -42,7 +44,7 @@ export class Prefetcher {
   async start(): Promise<void> {
     const [mpd, serverTime] = await Promise.all([
       fetch(this.manifestUrl).then((r) => r.text()),
-      fetch(new URL('/time', location.href))
+      fetch(new URL(TIME_PATH, location.href))
         .then((r) => r.text())
         .catch(() => ''),
     ]);

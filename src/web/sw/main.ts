@@ -28,14 +28,13 @@ import {
 } from '../../push/index.js';
 import { multicastAdvertisement, type MulticastAdvertisement } from '../../wire/alt-svc.js';
 import { fromHex } from '../../wire/encoding.js';
+import { MULTICAST_KEYS_PATH, initPath, parseLivePath } from '../../media/url-scheme.js';
 import { openReceptionWindow, readTemplate } from './mpd-window.js';
 import type { MulticastSegmentRecord, MulticastStats, SessionStats } from './stats.js';
 
 declare const self: ServiceWorkerGlobalScope;
 
-const KEY_SET_PATH = '/.well-known/pushcast/multicast-keys.json';
 const PUSH_CACHE = 'pushcast-multicast-v1';
-const MEDIA = /\/([A-Za-z0-9_-]{1,64})\/(init\.mp4|(\d{1,15})\.m4s)$/;
 /** How long a request waits for a push that is promised or expected; then unicast. */
 const PUSH_WAIT_MS = 2500;
 /** How long a request for the next segment waits for its promise before going to unicast. */
@@ -96,8 +95,8 @@ self.addEventListener('fetch', (event) => {
   // Whatever goes wrong in here, the request still goes to the network: unicast always works.
   const safely = (work: Promise<Response>) => event.respondWith(work.catch(() => fetch(event.request)));
   if (url.pathname.endsWith('.mpd')) return safely(manifest(event.request));
-  const m = MEDIA.exec(url.pathname);
-  if (m && advertised.has(m[1]!)) safely(segment(event.request, url, m[1]!));
+  const resource = parseLivePath(url.pathname);
+  if (resource && advertised.has(resource.trackId)) safely(segment(event.request, url, resource.trackId));
 });
 
 // ---------------------------------------------------------------------------------------------------
@@ -115,7 +114,7 @@ async function manifest(request: Request): Promise<Response> {
   // Probe each representation's advertisement (WHP 336 §5.2: a HEAD for a segment of it).
   await Promise.all(
     template.representations.map(async (rep) => {
-      const probe = new URL(`${rep}/init.mp4`, request.url);
+      const probe = new URL(initPath(rep), request.url);
       try {
         const head = await fetch(probe, { method: 'HEAD', cache: 'no-store' });
         const value = head.headers.get('alt-svc');
@@ -148,7 +147,7 @@ function receptionWindow(): number {
 // Sessions
 
 function keys(): Promise<PushSignatureVerifier | undefined> {
-  verifier ??= fetch(KEY_SET_PATH, { cache: 'no-store' })
+  verifier ??= fetch(MULTICAST_KEYS_PATH, { cache: 'no-store' })
     .then(async (r) => (r.status === 200 ? PushSignatureVerifier.fromJwks(await r.json()) : undefined))
     .catch(() => undefined);
   return verifier;
@@ -250,7 +249,8 @@ setInterval(() => {
 function onPush(s: Session, event: ResourcePushEvent): void {
   const url = event.request.url.replace(/^[a-z]+:\/\/[^/]+/, self.location.origin); // served from this origin
   const path = new URL(url).pathname;
-  if (!MEDIA.test(path) || deliveries.get(url)?.settled === false) return;
+  const resource = parseLivePath(path);
+  if (!resource || deliveries.get(url)?.settled === false) return;
   const delivery: Delivery = { settled: false, repairBytes: 0, promise: Promise.resolve(undefined) };
   delivery.promise = (async () => {
     let response: Response;
@@ -274,7 +274,7 @@ function onPush(s: Session, event: ResourcePushEvent): void {
     delivery.arrivedAt = Date.now();
     const cache = await caches.open(PUSH_CACHE);
     await cache.put(url, response.clone());
-    if (!path.endsWith('/init.mp4')) s.cached.push(url); // one init per representation, replaced in place
+    if (resource.kind !== 'init') s.cached.push(url); // one init per representation, replaced in place
     while (s.cached.length > maxCachedPerRep) {
       const old = s.cached.shift()!;
       void cache.delete(old);

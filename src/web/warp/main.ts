@@ -23,6 +23,7 @@
  *   copies); the old session is left to close.
  * - A session that closes without a successor: reconnect, with backoff.
  */
+import { TIME_PATH, WEBTRANSPORT_INFO_PATH, segmentNumberOf } from '../../media/url-scheme.js';
 import type { WarpCatalog, WarpCatalogTrack } from '../../warp/catalog.js';
 import { WarpConsumer, type IncomingWarpStream, type SegmentRef } from '../../warp/consumer.js';
 import { renderFigures, renderTable } from '../panel.js';
@@ -31,11 +32,9 @@ import { TrackBuffer } from './media.js';
 import type { WarpPlayerStats, WarpSegmentRecord, WarpTransportKind } from './stats.js';
 import { connectTransport, type ConnectedTransport, type ConnectTransportOptions } from '../transport/connect.js';
 
-const WEBTRANSPORT_INFO_PATH = '/.well-known/pushcast/webtransport.json';
 const MAX_ERRORS = 20;
 const RECENT_SEGMENTS = 12;
 const TICK_MS = 100;
-const TIME_PATH = '/time';
 /** How long WebTransport runs alone before the WebSocket starts too (connect.ts's race), ms. */
 const HEAD_START_MS = 1000;
 const RECONNECT_MIN_MS = 1000;
@@ -220,10 +219,10 @@ function recordOf(segment: SegmentRef): WarpSegmentRecord {
   let r = records.get(segment);
   if (!r) {
     const timescale = catalog?.tracks.find((t) => t.id === segment.track)?.timescale ?? 1;
-    const number = /\/(\d+)\.m4s$/.exec(segment.path ?? '')?.[1];
+    const number = segmentNumberOf(segment.path ?? '');
     r = {
       track: segment.track,
-      number: number === undefined ? null : Number(number),
+      number: number ?? null,
       state: 'receiving',
       bytes: 0,
       time: segment.decodeTime / timescale,

@@ -1,0 +1,70 @@
+/**
+ * The URL space of a pushcast origin: one place that names every resource, shared by the origin that
+ * serves them, every delivery mode that carries them (HTTP/2 push, multicast push, Warp) and the clients
+ * and pages that ask for them. Isomorphic: plain strings, no URL parsing beyond paths.
+ *
+ * Media resources live under `/live/`: the MPD, and per track (a DASH Representation) its init segment and
+ * its numbered media segments. Numbers count from the Unix epoch in segment durations, so a path names one
+ * segment forever.
+ */
+
+/** Where the live presentation's resources live; the MPD's BaseURL is this folder. */
+export const LIVE_PREFIX = '/live/';
+/** The live MPD. */
+export const MANIFEST_PATH = '/live/manifest.mpd';
+/** The origin's clock for the MPD's UTCTiming (ISO 8601, `urn:mpeg:dash:utc:http-iso:2014`). */
+export const TIME_PATH = '/time';
+/** Prometheus metrics of a server. */
+export const METRICS_PATH = '/metrics';
+/** The HTTP/3 port and certificate hashes a page needs to open a WebTransport session (JSON). */
+export const WEBTRANSPORT_INFO_PATH = '/.well-known/pushcast/webtransport.json';
+/** The public keys that sign multicast pushes (JSON key set). */
+export const MULTICAST_KEYS_PATH = '/.well-known/pushcast/multicast-keys.json';
+
+/** Track ids are URL path segments: letters, digits, `_` and `-`, at most 64. */
+export const TRACK_ID = /^[A-Za-z0-9_-]{1,64}$/;
+
+/** The MPD's SegmentTemplate, relative to {@link LIVE_PREFIX} (ISO/IEC 23009-1 §5.3.9.4.4). */
+export const SEGMENT_TEMPLATE = {
+  initialization: '$RepresentationID$/init.mp4',
+  media: '$RepresentationID$/$Number$.m4s',
+} as const;
+
+/** `/live/<track>/init.mp4` */
+export function initPath(trackId: string): string {
+  return `${LIVE_PREFIX}${trackId}/init.mp4`;
+}
+
+/** `/live/<track>/<number>.m4s` */
+export function segmentPath(trackId: string, number: number): string {
+  return `${LIVE_PREFIX}${trackId}/${number}.m4s`;
+}
+
+/** `/live/<track>/push`: the HTTP/2 live push channel of a track. */
+export function pushChannelPath(trackId: string): string {
+  return `${LIVE_PREFIX}${trackId}/push`;
+}
+
+/** A live media resource named by its path. */
+export type LiveResource =
+  | { readonly kind: 'init'; readonly trackId: string }
+  | { readonly kind: 'segment'; readonly trackId: string; readonly number: number };
+
+const LIVE_RESOURCE = /^\/live\/([A-Za-z0-9_-]{1,64})\/(?:init\.mp4|(\d{1,15})\.m4s)$/;
+
+/**
+ * The init or media segment a path names (`/live/<track>/init.mp4`, `/live/<track>/<n>.m4s`), or
+ * undefined for any other path. `pathname` is a URL's path without its query.
+ */
+export function parseLivePath(pathname: string): LiveResource | undefined {
+  const m = LIVE_RESOURCE.exec(pathname);
+  if (!m) return undefined;
+  const [, trackId, number] = m as unknown as [string, string, string | undefined];
+  return number === undefined ? { kind: 'init', trackId } : { kind: 'segment', trackId, number: Number(number) };
+}
+
+/** The segment number at the end of a resource path or URL (`…/<n>.m4s`, a query allowed), if it names one. */
+export function segmentNumberOf(pathOrUrl: string): number | undefined {
+  const m = /\/(\d{1,15})\.m4s(?:$|\?)/.exec(pathOrUrl);
+  return m ? Number(m[1]) : undefined;
+}

@@ -1,0 +1,45 @@
+import assert from 'node:assert/strict';
+import test from 'node:test';
+import {
+  SEGMENT_TEMPLATE,
+  initPath,
+  parseLivePath,
+  pushChannelPath,
+  segmentNumberOf,
+  segmentPath,
+} from '../../src/media/index.js';
+
+test('paths name init and media segments, and parse back to what they name', () => {
+  assert.equal(initPath('video-360p'), '/live/video-360p/init.mp4');
+  assert.equal(segmentPath('audio-128k', 884641234), '/live/audio-128k/884641234.m4s');
+  assert.equal(pushChannelPath('video-720p'), '/live/video-720p/push');
+  assert.deepEqual(parseLivePath(initPath('video-360p')), { kind: 'init', trackId: 'video-360p' });
+  assert.deepEqual(parseLivePath(segmentPath('a_b-1', 7)), { kind: 'segment', trackId: 'a_b-1', number: 7 });
+});
+
+test('the MPD template, expanded as a DASH client does, gives the same paths', () => {
+  const expand = (template: string, id: string, n?: number) =>
+    `/live/${template.replace('$RepresentationID$', id).replace('$Number$', String(n))}`;
+  assert.equal(expand(SEGMENT_TEMPLATE.initialization, 'v'), initPath('v'));
+  assert.equal(expand(SEGMENT_TEMPLATE.media, 'v', 42), segmentPath('v', 42));
+});
+
+test('anything else is no live resource: other folders, traversal, bad ids, long numbers, the push channel', () => {
+  for (const path of [
+    '/live/manifest.mpd',
+    '/live/video/push',
+    '/live/../etc/init.mp4',
+    '/live/a/b/1.m4s',
+    '/vod/video/1.m4s',
+    `/live/${'x'.repeat(65)}/1.m4s`,
+    '/live/v/1234567890123456.m4s',
+    '/live/v/1.m4s?x=1',
+    '/live/v%2F/1.m4s',
+  ])
+    assert.equal(parseLivePath(path), undefined, path);
+});
+
+test('segment numbers are read from a path or a URL with a query', () => {
+  assert.equal(segmentNumberOf('https://h/live/v/12.m4s?token=a'), 12);
+  assert.equal(segmentNumberOf('/live/v/init.mp4'), undefined);
+});
