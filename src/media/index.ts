@@ -34,4 +34,4 @@ export {
   segmentNumberOf,
   segmentPath,
   type LiveResource,
-} from './url-scheme.js';
+} from './live/url-scheme.js';

@@ -1,5 +1,5 @@
 import type { TrackInfo } from '../live/segment.js';
-import { SEGMENT_TEMPLATE } from '../url-scheme.js';
+import { SEGMENT_TEMPLATE } from '../live/url-scheme.js';
 
 /** What a dynamic (live) MPD needs to know about the presentation. */
 export interface LiveMpdParams {

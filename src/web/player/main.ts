@@ -1,5 +1,5 @@
 import { MediaPlayer } from 'dashjs';
-import { MANIFEST_PATH, parseLivePath } from '../../media/url-scheme.js';
+import { MANIFEST_PATH, parseLivePath } from '../../media/live/url-scheme.js';
 import { renderFigures, renderTable } from '../panel.js';
 import { Prefetcher } from './prefetch.js';
 import type { MulticastStats } from '../sw/stats.js';

@@ -4,7 +4,7 @@
  * it (segments are `immutable`). It needs nothing from the server beyond ordinary HTTP caching.
  */
 
-import { TIME_PATH } from '../../media/url-scheme.js';
+import { TIME_PATH } from '../../media/live/url-scheme.js';
 
 interface TemplateTiming {
   availabilityStartTime: number;

@@ -28,7 +28,7 @@ import {
 } from '../../push/index.js';
 import { multicastAdvertisement, type MulticastAdvertisement } from '../../wire/alt-svc.js';
 import { fromHex } from '../../wire/encoding.js';
-import { MULTICAST_KEYS_PATH, initPath, parseLivePath } from '../../media/url-scheme.js';
+import { MULTICAST_KEYS_PATH, initPath, parseLivePath } from '../../media/live/url-scheme.js';
 import { openReceptionWindow, readTemplate } from './mpd-window.js';
 import type { MulticastSegmentRecord, MulticastStats, SessionStats } from './stats.js';
 

@@ -23,7 +23,7 @@
  *   copies); the old session is left to close.
  * - A session that closes without a successor: reconnect, with backoff.
  */
-import { TIME_PATH, WEBTRANSPORT_INFO_PATH, segmentNumberOf } from '../../media/url-scheme.js';
+import { TIME_PATH, WEBTRANSPORT_INFO_PATH, segmentNumberOf } from '../../media/live/url-scheme.js';
 import type { WarpCatalog, WarpCatalogTrack } from '../../warp/catalog.js';
 import { WarpConsumer, type IncomingWarpStream, type SegmentRef } from '../../warp/consumer.js';
 import { renderFigures, renderTable } from '../panel.js';
