@@ -3,6 +3,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 npx --no-install tsc -p tsconfig.json
+npx --no-install tsc -p tsconfig.browser-tests.json
 npx --no-install tsc -p src/web/tsconfig.json
 npx --no-install tsc -p src/web/sw/tsconfig.json
 mkdir -p build/web

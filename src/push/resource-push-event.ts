@@ -13,6 +13,9 @@
  *
  * Isomorphic: Event, Request, Response and Promise exist in browsers, workers and Node ≥ 18.
  */
+/** The options of `new Event()`, as every platform names them (no DOM library needed). */
+type EventInit = NonNullable<ConstructorParameters<typeof Event>[1]>;
+
 export interface ResourcePushEventInit extends EventInit {
   request: Request;
   response: Promise<Response>;

@@ -74,6 +74,17 @@ export interface JsonWebKeySet {
   keys: PublicJwk[];
 }
 
+/** WebCrypto's key types, named from the global `crypto` that browsers, workers and Node share. */
+type CryptoKey = Awaited<ReturnType<typeof crypto.subtle.importKey>>;
+type CryptoKeyPair = { privateKey: CryptoKey; publicKey: CryptoKey };
+/** An exported JWK (RFC 7517): the members read here. */
+interface JsonWebKey {
+  x?: string;
+  d?: string;
+  key_ops?: string[];
+  [member: string]: unknown;
+}
+
 const ED25519 = { name: 'Ed25519' } as const;
 const RSA_PKCS1 = { name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256' } as const;
 const encoder = new TextEncoder();
