@@ -27,3 +27,16 @@ test('what a server may ignore is ignored: other units, several ranges, invalid 
   assert.equal(parseRange('bytes=-', 100), undefined);
   assert.equal(parseRange(`bytes=${'9'.repeat(500)}-`, 100), undefined);
 });
+
+test('an empty representation (RFC 9110 §14.1.2, §15.5.17): a suffix range is answered whole, any other 416', () => {
+  assert.equal(
+    parseRange('bytes=-5', 0),
+    undefined,
+    'satisfiable, yet no Content-Range names 0 bytes: 200 with the empty body, not {start: 0, end: -1}',
+  );
+  assert.equal(parseRange('bytes=-0', 0), 'unsatisfiable', 'a suffix of length 0 is never satisfiable');
+  assert.equal(parseRange('bytes=0-', 0), 'unsatisfiable');
+  assert.equal(parseRange('bytes=0-0', 0), 'unsatisfiable');
+  assert.equal(parseRange('bytes=3-7', 0), 'unsatisfiable');
+  assert.equal(parseRange('bytes=1-0', 0), undefined, 'invalid (last before first): ignored');
+});
