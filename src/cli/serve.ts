@@ -59,11 +59,11 @@ export interface ServeOptions {
   earlyHints: boolean;
   /** Folder of media files served as on-demand items (`/vod`). */
   vod?: string;
-  /** Multicast push of every rendition (issue 4); absent = none. */
+  /** Multicast push of every rendition (WHP 336 §4); absent = none. */
   multicast?: LiveMulticastOptions;
   /** Sessions of a separate `pushcast multicast send`, advertised from its announcement file. */
   multicastAnnounce?: string;
-  /** Warp (issue 7) over WebTransport (HTTP/3) and its WebSocket fallback, at /warp/live. */
+  /** Warp (draft-lcurley-warp-00) over WebTransport (HTTP/3) and its WebSocket fallback, at /warp/live. */
   warp: boolean;
   warpOrder: WarpOrderPolicy;
   /** Tokens a Warp session must carry (?token=); none = open. */
