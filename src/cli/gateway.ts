@@ -5,14 +5,12 @@
  * so that a restarted sender's new sessions are followed), and serves WebSocket subscriptions on its
  * own port. Point the origin's advertisement at it with `pushcast serve --multicast --gateway-url`.
  */
-import http from 'node:http';
-import https from 'node:https';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Registry, collectDefaultMetrics } from 'prom-client';
 import { createNodeFetch } from '../client/index.js';
 import { GATEWAY_PATH, MulticastGateway, type GatewaySession } from '../gateway/index.js';
-import { developmentCertificate } from '../origin/index.js';
+import { HttpPort, developmentCertificate, urlHost, type HttpRequest, type HttpResponse } from '../listen/index.js';
 import { multicastAdvertisement } from '../wire/index.js';
 
 export interface GatewayCommandOptions {
@@ -71,7 +69,7 @@ export async function gatewayCommand(o: GatewayCommandOptions): Promise<void> {
     registry,
     log,
   });
-  const handler = (req: http.IncomingMessage, res: http.ServerResponse) => {
+  const handler = (req: HttpRequest, res: HttpResponse) => {
     if (req.url === '/metrics') {
       void registry.metrics().then((text) => res.writeHead(200, { 'content-type': registry.contentType }).end(text));
       return;
@@ -80,28 +78,22 @@ export async function gatewayCommand(o: GatewayCommandOptions): Promise<void> {
       .writeHead(404, { 'content-type': 'text/plain' })
       .end(`the gateway answers WebSocket subscriptions at ${GATEWAY_PATH}, and /metrics\n`);
   };
-  const server = o.tls
-    ? https.createServer(developmentCertificate(join(o.stateDir, 'tls')), handler)
-    : http.createServer(handler);
-  server.on('upgrade', (req, socket, head) => {
-    if (!gateway.handleUpgrade(req, socket, head))
-      socket.end('HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n');
+  const server = await HttpPort.listen({
+    host: o.host,
+    port: o.port,
+    certificate: o.tls ? developmentCertificate(join(o.stateDir, 'tls')) : undefined,
+    onRequest: handler,
+    onUpgrade: (req, socket, head) => gateway.handleUpgrade(req, socket, head),
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(o.port, o.host, () => resolve());
-  });
-  const address = server.address() as { port: number };
-  const shown = o.host === '0.0.0.0' ? 'localhost' : o.host;
-  console.log(`gateway: ${o.tls ? 'wss' : 'ws'}://${shown}:${address.port}${GATEWAY_PATH}`);
-  console.log(`metrics: ${o.tls ? 'https' : 'http'}://${shown}:${address.port}/metrics`);
+  const shown = urlHost(o.host);
+  console.log(`gateway: ${o.tls ? 'wss' : 'ws'}://${shown}:${server.port}${GATEWAY_PATH}`);
+  console.log(`metrics: ${o.tls ? 'https' : 'http'}://${shown}:${server.port}/metrics`);
 
   const stop = async (signal: string) => {
     log(`${signal}: stopping`);
     clearInterval(refresher);
     await gateway.close();
-    server.closeAllConnections?.();
-    server.close();
+    await server.close(0);
     process.exit(0);
   };
   process.once('SIGINT', () => void stop('SIGINT'));

@@ -9,16 +9,18 @@
  *   and the certificate hashes a page passes as `serverCertificateHashes`, the origin's shape), and the
  *   WebSocket fallback of WebTransport for browsers without it.
  */
-import https from 'node:https';
-import type http from 'node:http';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Registry, collectDefaultMetrics } from 'prom-client';
-import { H3_ALPN } from '../http3/index.js';
-import { WEBTRANSPORT_INFO_PATH, certificateHashes, developmentCertificate, loadCertificate } from '../origin/index.js';
-import { QuicEndpoint } from '../quic/index.js';
+import {
+  SecurePort,
+  WEBTRANSPORT_INFO_PATH,
+  developmentCertificate,
+  loadCertificate,
+  urlHost,
+} from '../listen/index.js';
 import { WARP_PATH, WarpRelay, type WarpOrderPolicy } from '../warp/index.js';
-import { SessionRouter, serveHttp3Sessions } from '../webtransport/index.js';
+import { SessionRouter } from '../webtransport/index.js';
 import { WebSocketSessionServer } from '../webtransport/websocket-server.js';
 
 export interface RelayCommandOptions {
@@ -40,9 +42,9 @@ function log(line: string): void {
   console.error(`${new Date().toISOString().slice(11, 19)} ${line}`);
 }
 
-/** The subset of a response both node:https and the HTTP/3 server answer with. */
+/** The subset of a response node's HTTP/1.1 and HTTP/2 servers and the HTTP/3 server all answer with. */
 interface Reply {
-  writeHead(status: number, headers: Record<string, string>): { end(body?: string): unknown };
+  writeHead(status: number, headers: Record<string, string>): { end(body: string): unknown };
 }
 
 export async function relayCommand(o: RelayCommandOptions): Promise<void> {
@@ -92,37 +94,21 @@ export async function relayCommand(o: RelayCommandOptions): Promise<void> {
       );
   };
 
-  // TCP: HTTPS (metrics, certificate hashes) and the WebSocket fallback on the same port number.
+  // TCP: HTTPS (metrics, certificate hashes) and the WebSocket fallback; UDP, same number: HTTP/3 and WebTransport.
   const websocket = new WebSocketSessionServer(router, { maxSessions: Math.floor(o.maxSubscribers), registry, log });
-  const server = https.createServer(
-    { key: certificate.key, cert: certificate.cert },
-    (req: http.IncomingMessage, res: http.ServerResponse) => answer(req.url, res),
-  );
-  server.on('upgrade', (req, socket, head) => {
-    if (!websocket.handleUpgrade(req, socket, head))
-      socket.end('HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n');
+  const listening = await SecurePort.listen({
+    host: o.host,
+    port: o.port,
+    certificate,
+    onRequest: (req, res) => answer(req.url, res),
+    onUpgrade: (req, socket, head) => websocket.handleUpgrade(req, socket, head),
+    http3: { router, onRequest: (req, res) => answer(req.url, res) },
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(o.port, o.host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const port = (server.address() as { port: number }).port;
-  // UDP: HTTP/3 and WebTransport. "Any address" includes IPv6 where the host has it (browsers try ::1 for localhost).
-  const quicOptions = { alpn: [H3_ALPN], key: certificate.key, cert: certificate.cert, port };
-  const quic =
-    o.host === '0.0.0.0'
-      ? await QuicEndpoint.listen({ ...quicOptions, host: '::' }).catch(() =>
-          QuicEndpoint.listen({ ...quicOptions, host: o.host }),
-        )
-      : await QuicEndpoint.listen({ ...quicOptions, host: o.host });
-  quic.on('connection', (conn) => serveHttp3Sessions(conn, { router, onRequest: (req, res) => answer(req.url, res) }));
-  info = JSON.stringify({ port, serverCertificateHashes: certificateHashes(certificate) });
+  const port = listening.port;
+  info = JSON.stringify(listening.webTransportInfo);
 
   relay.start();
-  const shown = o.host === '0.0.0.0' || o.host === '::' ? 'localhost' : o.host.includes(':') ? `[${o.host}]` : o.host;
+  const shown = urlHost(o.host);
   const upstream = new URL(o.upstream);
   log(
     `relay: upstream ${upstream.origin}${upstream.pathname}${o.reorder ? `, delivery order rewritten to ${o.reorder}` : ''}${o.token?.length ? `, ${o.token.length} token(s) required` : ''}`,
@@ -137,8 +123,7 @@ export async function relayCommand(o: RelayCommandOptions): Promise<void> {
     log(`${signal}: stopping`);
     await relay.close();
     await websocket.close();
-    server.closeAllConnections();
-    await Promise.all([new Promise<void>((resolve) => server.close(() => resolve())), quic.close()]);
+    await listening.close(0);
     log('stopped');
     process.exit(0);
   };

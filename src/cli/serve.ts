@@ -1,14 +1,8 @@
 import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import {
-  DEFAULT_PUSH_POLICY,
-  Origin,
-  OriginMetrics,
-  WEBTRANSPORT_INFO_PATH,
-  developmentCertificate,
-  loadCertificate,
-} from '../origin/index.js';
+import { WEBTRANSPORT_INFO_PATH, developmentCertificate, loadCertificate } from '../listen/index.js';
+import { DEFAULT_PUSH_POLICY, Origin, OriginMetrics } from '../origin/index.js';
 import { VodLibrary, vodRoute } from '../origin/vod/index.js';
 import {
   DEFAULT_AUDIO,

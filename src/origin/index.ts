@@ -1,14 +1,6 @@
-export {
-  Origin,
-  WEBTRANSPORT_INFO_PATH,
-  type OriginOptions,
-  type ListenOptions,
-  type OriginAddresses,
-  type Route,
-  type RouteContext,
-  type Request,
-  type Response,
-} from './origin.js';
+export { Origin, type OriginOptions } from './origin.js';
+export type { ListenOptions, OriginAddresses } from './ports.js';
+export type { Route, RouteContext, Request, Response } from './route.js';
 export {
   ServerPush,
   DEFAULT_PUSH_POLICY,
@@ -19,5 +11,13 @@ export {
   type GrowingBody,
 } from './push/server-push.js';
 export { OriginMetrics } from './metrics.js';
-export { certificateHashes, developmentCertificate, loadCertificate, type Certificate } from './dev-certificate.js';
 export { parseRange, type ByteRange } from './http-range.js';
+// The TLS certificate and the WebTransport details belong to src/listen, which the origin listens with;
+// they are named here too because an origin's listen() takes the certificate.
+export {
+  WEBTRANSPORT_INFO_PATH,
+  certificateHashes,
+  developmentCertificate,
+  loadCertificate,
+  type Certificate,
+} from '../listen/index.js';

@@ -9,7 +9,7 @@
 import { open, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseRange } from '../http-range.js';
-import type { Request, Response, Route, RouteContext } from '../origin.js';
+import type { Request, Response, Route, RouteContext } from '../route.js';
 import type { PushResource } from '../push/server-push.js';
 import { ITEM_ID } from './catalog.js';
 import { VodError, type VodLibrary, type VodPackage } from './library.js';

@@ -1,0 +1,55 @@
+import type { OriginMetrics } from './metrics.js';
+import { CACHE_NONE, type OriginResponses } from './responses.js';
+import type { Request, Response } from './route.js';
+
+/**
+ * The responses held open for live segments (waiting for the next one to start, or streaming a
+ * growing one): at most `max` at once, beyond which a request is refused with 503 at once.
+ */
+export class HeldResponses {
+  private readonly held = new Set<Response>();
+  private closing = false;
+
+  constructor(
+    private readonly max: number,
+    private readonly metrics: OriginMetrics,
+    private readonly responses: OriginResponses,
+  ) {}
+
+  /** True when `res` may be held (or already is); false past the bound or once the origin closes. */
+  hold(res: Response): boolean {
+    if (this.held.has(res)) return true;
+    if (this.held.size >= this.max || this.closing) return false;
+    this.held.add(res);
+    this.metrics.heldRequests.set(this.held.size);
+    return true;
+  }
+
+  release(res: Response): void {
+    this.held.delete(res);
+    this.metrics.heldRequests.set(this.held.size);
+  }
+
+  refuse(req: Request, res: Response): void {
+    this.metrics.heldRequestsRefused.inc();
+    this.responses.send(
+      res,
+      503,
+      'text/plain',
+      'too many requests waiting for live segments\n',
+      { 'Retry-After': '1', 'Cache-Control': CACHE_NONE },
+      req,
+      'segment',
+    );
+  }
+
+  /**
+   * Aborts every held response, and holds no more. Aborted, not ended: ending them would hand a
+   * client a truncated segment that looks complete.
+   */
+  abortAll(): void {
+    this.closing = true;
+    for (const res of this.held) res.destroy();
+    this.held.clear();
+  }
+}

@@ -1,0 +1,117 @@
+import type { ServerResponse } from 'node:http';
+import { parseRange } from './http-range.js';
+import type { OriginMetrics } from './metrics.js';
+import type { Request, Response } from './route.js';
+
+/** Segments are immutable: a number names one segment forever (see LiveTimeline), so caches may keep them. */
+export const CACHE_SEGMENT = 'public, max-age=31536000, immutable';
+/** The MPD of an @duration template changes only when the presentation is restarted; a CDN may coalesce for a second. */
+export const CACHE_MPD = 'public, max-age=1';
+export const CACHE_INIT = 'public, max-age=60';
+/** A segment that does not exist yet must not be remembered as missing by any cache. */
+export const CACHE_NONE = 'no-store';
+
+/**
+ * How the origin answers: the headers every response carries, whole bodies and written chunks
+ * counted in the metrics, CORS preflight, and complete representations with validators and ranges.
+ */
+export class OriginResponses {
+  constructor(private readonly metrics: OriginMetrics) {}
+
+  /** Headers every origin response carries (CORS, Timing-Allow-Origin). */
+  headers(): Record<string, string> {
+    return {
+      'Access-Control-Allow-Origin': '*',
+      'Access-Control-Expose-Headers': 'Content-Length, Content-Range, ETag, Date, Age, Alt-Svc',
+      'Timing-Allow-Origin': '*',
+    };
+  }
+
+  /** A whole response; HEAD and 304 without the body. */
+  send(
+    res: Response,
+    status: number,
+    type: string,
+    body: string | Uint8Array,
+    headers: Record<string, string>,
+    req: Request,
+    route: string,
+  ): void {
+    const bytes = typeof body === 'string' ? Buffer.from(body) : body;
+    res.writeHead(status, {
+      ...this.headers(),
+      'Content-Type': type,
+      'Content-Length': String(bytes.byteLength),
+      ...headers,
+    });
+    if (req.method === 'HEAD' || status === 304) {
+      res.end();
+      return;
+    }
+    res.end(bytes);
+    this.metrics.responseBytes.inc({ route }, bytes.byteLength);
+  }
+
+  /** A part of a response being streamed (a chunk of a growing segment, a line of a log). */
+  write(res: Response, bytes: Uint8Array, route = 'segment'): void {
+    (res as ServerResponse).write(bytes);
+    this.metrics.responseBytes.inc({ route }, bytes.byteLength);
+  }
+
+  preflight(res: Response): void {
+    res.writeHead(204, {
+      ...this.headers(),
+      'Access-Control-Allow-Methods': 'GET, HEAD, OPTIONS',
+      'Access-Control-Allow-Headers': 'Range, If-None-Match, If-Range, If-Modified-Since, Cache-Control',
+      'Access-Control-Max-Age': '86400',
+    });
+    res.end();
+  }
+
+  /** Complete bytes with ETag / If-None-Match (RFC 9110 §13.1.2), If-Range (§13.1.5) and single ranges (§14). */
+  serveBytes(
+    req: Request,
+    res: Response,
+    bytes: Uint8Array,
+    type: string,
+    etag: string,
+    cacheControl: string,
+    route: string,
+  ): void {
+    const headers: Record<string, string> = { ETag: etag, 'Cache-Control': cacheControl, 'Accept-Ranges': 'bytes' };
+    const inm = req.headers['if-none-match'];
+    if (typeof inm === 'string' && inm.split(',').some((t) => t.trim() === etag || t.trim() === '*')) {
+      res.writeHead(304, { ...this.headers(), ...headers });
+      res.end();
+      return;
+    }
+    const ifRange = req.headers['if-range'];
+    const rangeHeader =
+      typeof ifRange === 'string' && ifRange !== etag ? undefined : (req.headers.range as string | undefined);
+    const range = parseRange(rangeHeader, bytes.byteLength);
+    if (range === 'unsatisfiable') {
+      return this.send(
+        res,
+        416,
+        'text/plain',
+        '',
+        { ...headers, 'Content-Range': `bytes */${bytes.byteLength}` },
+        req,
+        route,
+      );
+    }
+    if (range) {
+      const part = bytes.subarray(range.start, range.end + 1);
+      return this.send(
+        res,
+        206,
+        type,
+        part,
+        { ...headers, 'Content-Range': `bytes ${range.start}-${range.end}/${bytes.byteLength}` },
+        req,
+        route,
+      );
+    }
+    this.send(res, 200, type, bytes, headers, req, route);
+  }
+}
