@@ -1,6 +1,7 @@
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Http2PushClient } from '../client/index.js';
+import { MANIFEST_PATH, pushChannelPath } from '../media/index.js';
 import { RESOURCE_PUSH, type ResourcePushEvent } from '../push/index.js';
 
 export interface FetchLiveOptions {
@@ -56,7 +57,7 @@ export async function fetchLive(url: string, o: FetchLiveOptions): Promise<void>
     void job.finally(() => pending.delete(job));
   });
 
-  const mpd = await client.get('/live/manifest.mpd');
+  const mpd = await client.get(MANIFEST_PATH);
   if (mpd.status !== 200) throw new Error(`MPD: HTTP ${mpd.status}`);
   const text = mpd.body.toString('utf8');
   await mkdir(o.out, { recursive: true });
@@ -70,7 +71,7 @@ export async function fetchLive(url: string, o: FetchLiveOptions): Promise<void>
   if (!video || !reps.some((r) => r.id === video))
     throw new Error(`no rendition ${video ?? ''} in the MPD (has ${reps.map((r) => r.id).join(', ')})`);
   const channels = [video, ...(o.audio ? reps.filter((r) => r.id.startsWith('audio')).map((r) => r.id) : [])];
-  const replies = await Promise.all(channels.map((id) => client.request(`/live/${id}/push`)));
+  const replies = await Promise.all(channels.map((id) => client.request(pushChannelPath(id))));
   replies.forEach((r, i) => {
     if (r.status !== 200) throw new Error(`push channel ${channels[i]}: HTTP ${r.status}`);
     r.stream.resume(); // the channel body is a log of pushes; the pushes themselves are what we record

@@ -11,6 +11,7 @@ import { Registry, collectDefaultMetrics } from 'prom-client';
 import { createNodeFetch } from '../client/index.js';
 import { GATEWAY_PATH, MulticastGateway, type GatewaySession } from '../gateway/index.js';
 import { HttpPort, developmentCertificate, urlHost, type HttpRequest, type HttpResponse } from '../listen/index.js';
+import { METRICS_PATH } from '../media/index.js';
 import { multicastAdvertisement } from '../wire/index.js';
 
 export interface GatewayCommandOptions {
@@ -70,13 +71,13 @@ export async function gatewayCommand(o: GatewayCommandOptions): Promise<void> {
     log,
   });
   const handler = (req: HttpRequest, res: HttpResponse) => {
-    if (req.url === '/metrics') {
+    if (req.url === METRICS_PATH) {
       void registry.metrics().then((text) => res.writeHead(200, { 'content-type': registry.contentType }).end(text));
       return;
     }
     res
       .writeHead(404, { 'content-type': 'text/plain' })
-      .end(`the gateway answers WebSocket subscriptions at ${GATEWAY_PATH}, and /metrics\n`);
+      .end(`the gateway answers WebSocket subscriptions at ${GATEWAY_PATH}, and ${METRICS_PATH}\n`);
   };
   const server = await HttpPort.listen({
     host: o.host,
@@ -87,7 +88,7 @@ export async function gatewayCommand(o: GatewayCommandOptions): Promise<void> {
   });
   const shown = urlHost(o.host);
   console.log(`gateway: ${o.tls ? 'wss' : 'ws'}://${shown}:${server.port}${GATEWAY_PATH}`);
-  console.log(`metrics: ${o.tls ? 'https' : 'http'}://${shown}:${server.port}/metrics`);
+  console.log(`metrics: ${o.tls ? 'https' : 'http'}://${shown}:${server.port}${METRICS_PATH}`);
 
   const stop = async (signal: string) => {
     log(`${signal}: stopping`);

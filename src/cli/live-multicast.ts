@@ -6,7 +6,7 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync
 import { isIP } from 'node:net';
 import { join } from 'node:path';
 import { Gauge } from 'prom-client';
-import type { LiveWindow } from '../media/index.js';
+import { MULTICAST_KEYS_PATH, type LiveWindow } from '../media/index.js';
 import { execFileSync } from 'node:child_process';
 import {
   LiveMulticastSender,
@@ -20,7 +20,6 @@ import { GATEWAY_PATH, MulticastGateway, type GatewaySession } from '../gateway/
 import { formatMulticastAltSvc, toHex } from '../wire/index.js';
 
 /** Where receivers fetch the keys that sign the sessions (served by the origin, over HTTPS where it has it). */
-export const KEY_SET_PATH = '/.well-known/pushcast/multicast-keys.json';
 
 export interface LiveMulticastOptions {
   /** First group; the next tracks take the following addresses. */
@@ -170,7 +169,7 @@ export class LiveMulticast {
   keyRoute(): Route {
     const body = `${JSON.stringify(this.signer.keySet, null, 2)}\n`;
     return (req, res, ctx) => {
-      if ((req.url ?? '').split('?')[0] !== KEY_SET_PATH) return false;
+      if ((req.url ?? '').split('?')[0] !== MULTICAST_KEYS_PATH) return false;
       ctx.send(
         res,
         200,
@@ -208,7 +207,7 @@ export class LiveMulticast {
     metrics: OriginMetrics;
     log: (line: string) => void;
   }): Promise<string[]> {
-    this.keyUrl = options.keyBase + KEY_SET_PATH;
+    this.keyUrl = options.keyBase + MULTICAST_KEYS_PATH;
     this.sender = await LiveMulticastSender.start({
       window: options.window,
       sessions: this.sessions,
@@ -329,7 +328,7 @@ export class AnnouncedMulticast {
 
   keyRoute(): Route {
     return (req, res, ctx) => {
-      if ((req.url ?? '').split('?')[0] !== KEY_SET_PATH) return false;
+      if ((req.url ?? '').split('?')[0] !== MULTICAST_KEYS_PATH) return false;
       this.refresh();
       if (!this.announcement)
         ctx.send(

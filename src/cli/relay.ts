@@ -12,13 +12,8 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Registry, collectDefaultMetrics } from 'prom-client';
-import {
-  SecurePort,
-  WEBTRANSPORT_INFO_PATH,
-  developmentCertificate,
-  loadCertificate,
-  urlHost,
-} from '../listen/index.js';
+import { SecurePort, developmentCertificate, loadCertificate, urlHost } from '../listen/index.js';
+import { METRICS_PATH, WEBTRANSPORT_INFO_PATH } from '../media/index.js';
 import { WARP_PATH, WarpRelay, type WarpOrderPolicy } from '../warp/index.js';
 import { SessionRouter } from '../webtransport/index.js';
 import { WebSocketSessionServer } from '../webtransport/websocket-server.js';
@@ -69,7 +64,7 @@ export async function relayCommand(o: RelayCommandOptions): Promise<void> {
 
   const answer = (url: string | undefined, res: Reply) => {
     const path = (url ?? '/').split('?')[0];
-    if (path === '/metrics') {
+    if (path === METRICS_PATH) {
       void registry
         .metrics()
         .then((text) =>
@@ -90,7 +85,7 @@ export async function relayCommand(o: RelayCommandOptions): Promise<void> {
     res
       .writeHead(404, { 'content-type': 'text/plain' })
       .end(
-        `this relay serves Warp at ${WARP_PATH}/${relay.broadcast} (WebTransport), /metrics and ${WEBTRANSPORT_INFO_PATH}\n`,
+        `this relay serves Warp at ${WARP_PATH}/${relay.broadcast} (WebTransport), ${METRICS_PATH} and ${WEBTRANSPORT_INFO_PATH}\n`,
       );
   };
 
@@ -114,7 +109,7 @@ export async function relayCommand(o: RelayCommandOptions): Promise<void> {
     `relay: upstream ${upstream.origin}${upstream.pathname}${o.reorder ? `, delivery order rewritten to ${o.reorder}` : ''}${o.token?.length ? `, ${o.token.length} token(s) required` : ''}`,
   );
   console.log(`relay: https://${shown}:${port}${WARP_PATH}/${relay.broadcast}`);
-  console.log(`metrics: https://${shown}:${port}/metrics`);
+  console.log(`metrics: https://${shown}:${port}${METRICS_PATH}`);
 
   let stopping = false;
   const stop = async (signal: string) => {

@@ -1,7 +1,8 @@
 import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { WEBTRANSPORT_INFO_PATH, developmentCertificate, loadCertificate } from '../listen/index.js';
+import { developmentCertificate, loadCertificate } from '../listen/index.js';
+import { MANIFEST_PATH, METRICS_PATH, MULTICAST_KEYS_PATH, WEBTRANSPORT_INFO_PATH } from '../media/index.js';
 import { DEFAULT_PUSH_POLICY, Origin, OriginMetrics } from '../origin/index.js';
 import { VodLibrary, vodRoute } from '../origin/vod/index.js';
 import {
@@ -11,13 +12,7 @@ import {
   type LiveInput,
   type VideoRendition,
 } from '../source/index.js';
-import {
-  AnnouncedMulticast,
-  KEY_SET_PATH,
-  LiveMulticast,
-  probeMulticast,
-  type LiveMulticastOptions,
-} from './live-multicast.js';
+import { AnnouncedMulticast, LiveMulticast, probeMulticast, type LiveMulticastOptions } from './live-multicast.js';
 import { LiveStream } from './live-stream.js';
 import { WARP_PATH, WarpProducer, WarpServer, type WarpOrderPolicy } from '../warp/index.js';
 import { SessionRouter, WebSocketSessionServer } from '../webtransport/index.js';
@@ -242,7 +237,8 @@ export async function serve(o: ServeOptions): Promise<void> {
   const base = addresses.http ?? addresses.https!;
   let multicastLines: string[] = [];
   if (announced)
-    announced.keyUrl = (o.publicUrl === undefined ? (addresses.https ?? base) : publicBase(o.publicUrl)) + KEY_SET_PATH;
+    announced.keyUrl =
+      (o.publicUrl === undefined ? (addresses.https ?? base) : publicBase(o.publicUrl)) + MULTICAST_KEYS_PATH;
   if (multicast) {
     const pushBase = o.publicUrl === undefined ? (addresses.https ?? base) : publicBase(o.publicUrl);
     const keyBase = o.publicUrl === undefined ? (addresses.https ?? base) : publicBase(o.publicUrl);
@@ -264,7 +260,7 @@ export async function serve(o: ServeOptions): Promise<void> {
   log('live');
   // The lines people and scripts look for.
   console.log(`player: ${base}/`);
-  console.log(`manifest: ${base}/live/manifest.mpd`);
+  console.log(`manifest: ${base}${MANIFEST_PATH}`);
   console.log(`prefetch player: ${base}/?mode=prefetch`);
   if (multicast) console.log(`multicast player: ${base}/multicast/`);
   if (warp) console.log(`warp player: ${base}/warp/`);
@@ -278,11 +274,11 @@ export async function serve(o: ServeOptions): Promise<void> {
     log(
       `HTTP/3 on UDP ${new URL(addresses.http3).port} (Alt-Svc: h3); WebTransport details at ${addresses.http3}${WEBTRANSPORT_INFO_PATH}`,
     );
-  console.log(`metrics: ${base}/metrics`);
+  console.log(`metrics: ${base}${METRICS_PATH}`);
   for (const line of multicastLines) console.log(line);
   if (multicast)
     log(
-      `receive a rendition with: pushcast multicast receive ${addresses.https ?? base}/live/manifest.mpd --output received${addresses.https ? ` --ca ${join(o.stateDir, 'tls', 'dev-cert.pem')}` : ''}`,
+      `receive a rendition with: pushcast multicast receive ${addresses.https ?? base}${MANIFEST_PATH} --output received${addresses.https ? ` --ca ${join(o.stateDir, 'tls', 'dev-cert.pem')}` : ''}`,
     );
   if (vod) console.log(`playlist: ${base}/vod`);
 }

@@ -16,5 +16,5 @@ export {
   type UpgradeHandler,
 } from './http-port.js';
 export { SecurePort, type SecurePortOptions } from './secure-port.js';
-export { WEBTRANSPORT_INFO_PATH, webTransportInfo, type WebTransportInfo } from './webtransport-info.js';
+export { webTransportInfo, type WebTransportInfo } from './webtransport-info.js';
 export { urlHost } from './url-host.js';

@@ -1,9 +1,9 @@
 import { certificateHashes, type Certificate } from './certificate.js';
 
-/** Where a page learns how to open WebTransport to a pushcast server (origin or relay). */
-export const WEBTRANSPORT_INFO_PATH = '/.well-known/pushcast/webtransport.json';
-
-/** The body served at WEBTRANSPORT_INFO_PATH. */
+/**
+ * The body a pushcast server (origin or relay) serves at WEBTRANSPORT_INFO_PATH (src/media's URL
+ * scheme): how a page opens WebTransport to it.
+ */
 export interface WebTransportInfo {
   /**
    * The UDP port of HTTP/3, not a URL: the page's own host name is the one the browser's certificate

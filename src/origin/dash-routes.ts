@@ -1,6 +1,20 @@
-import { buildLiveMpd, type LiveTimeline, type LiveTrack, type LiveWindow, type Segment } from '../media/index.js';
+import {
+  LIVE_PREFIX,
+  MANIFEST_PATH,
+  TIME_PATH,
+  TRACK_ID,
+  buildLiveMpd,
+  initPath,
+  parseLivePath,
+  pushChannelPath,
+  segmentPath,
+  type LiveTimeline,
+  type LiveTrack,
+  type LiveWindow,
+  type Segment,
+} from '../media/index.js';
 import type { HeldResponses } from './held-responses.js';
-import { initEtag, initPath, mediaType, segmentHeaders, segmentPath, type LiveResources } from './live-resources.js';
+import { initEtag, mediaType, segmentHeaders, type LiveResources } from './live-resources.js';
 import type { OriginMetrics } from './metrics.js';
 import type { ServerPush } from './push/server-push.js';
 import { CACHE_INIT, CACHE_MPD, CACHE_NONE, CACHE_SEGMENT, type OriginResponses } from './responses.js';
@@ -34,10 +48,11 @@ export interface DashRouteOptions {
   altSvc?: (trackId: string) => string | undefined;
 }
 
-const MEDIA_SEGMENT = /^\/live\/([A-Za-z0-9_-]{1,64})\/(\d{1,15})\.m4s$/;
-const PUSH_CHANNEL = /^\/live\/([A-Za-z0-9_-]{1,64})\/push$/;
-const INIT_SEGMENT = /^\/live\/([A-Za-z0-9_-]{1,64})\/init\.mp4$/;
-const MANIFEST_PATH = '/live/manifest.mpd';
+/** The track whose live push channel `path` names (`pushChannelPath`), if it names one. */
+function pushChannelTrack(path: string): string | undefined {
+  const id = path.slice(LIVE_PREFIX.length, path.lastIndexOf('/'));
+  return TRACK_ID.test(id) && pushChannelPath(id) === path ? id : undefined;
+}
 
 /**
  * The live DASH routes (ISO/IEC 23009-1): the MPD, init and media segments of the live window (complete,
@@ -54,24 +69,25 @@ export class DashRoutes {
 
   /** Answers `path` if it is a DASH route, returning its label for metrics; false otherwise. */
   serve(req: Request, res: Response, path: string): string | false {
-    let m: RegExpExecArray | null;
-    if ((m = MEDIA_SEGMENT.exec(path))) {
-      this.serveMediaSegment(req, res, m[1], Number(m[2]));
+    const live = parseLivePath(path);
+    if (live?.kind === 'segment') {
+      this.serveMediaSegment(req, res, live.trackId, live.number);
       return 'segment';
     }
-    if ((m = PUSH_CHANNEL.exec(path))) {
-      this.servePushChannel(req, res, m[1]);
-      return 'push-channel';
-    }
-    if ((m = INIT_SEGMENT.exec(path))) {
-      this.serveInitSegment(req, res, m[1]);
+    if (live?.kind === 'init') {
+      this.serveInitSegment(req, res, live.trackId);
       return 'init';
+    }
+    const channel = pushChannelTrack(path);
+    if (channel !== undefined) {
+      this.servePushChannel(req, res, channel);
+      return 'push-channel';
     }
     if (path === MANIFEST_PATH) {
       this.serveMpd(req, res);
       return 'mpd';
     }
-    if (path === '/time') {
+    if (path === TIME_PATH) {
       // UTCTiming urn:mpeg:dash:utc:http-iso:2014 — an ISO 8601 instant with milliseconds.
       this.responses.send(
         res,
@@ -103,9 +119,9 @@ export class DashRoutes {
       return;
     const links = [`<${MANIFEST_PATH}>; rel=preload; as=fetch; crossorigin`];
     for (const track of this.resources.defaultTracks()) {
-      links.push(`<${initPath(track)}>; rel=preload; as=fetch; crossorigin`);
+      links.push(`<${initPath(track.id)}>; rel=preload; as=fetch; crossorigin`);
       const newest = track.newestComplete();
-      if (newest) links.push(`<${segmentPath(track, newest.number)}>; rel=preload; as=fetch; crossorigin`);
+      if (newest) links.push(`<${segmentPath(track.id, newest.number)}>; rel=preload; as=fetch; crossorigin`);
     }
     res.writeEarlyHints({ link: links });
     this.o.metrics.earlyHints.inc({ route });
@@ -151,7 +167,7 @@ export class DashRoutes {
       timeShiftBufferDepth: this.o.window.options.timeShiftBufferDepth,
       minimumUpdatePeriod: this.o.minimumUpdatePeriod ?? this.o.timeline.segmentDuration * 5,
       targetLatency: this.o.targetLatency,
-      utcTimingUrl: `${this.o.publicUrl ?? `${schemeOf(req)}://${this.hostOf(req)}`}/time`,
+      utcTimingUrl: `${this.o.publicUrl ?? `${schemeOf(req)}://${this.hostOf(req)}`}${TIME_PATH}`,
       frameRate: this.o.frameRate,
     });
     this.responses.send(res, 200, 'application/dash+xml', mpd, { 'Cache-Control': CACHE_MPD }, req, 'mpd');

@@ -12,12 +12,6 @@ export {
 } from './push/server-push.js';
 export { OriginMetrics } from './metrics.js';
 export { parseRange, type ByteRange } from './http-range.js';
-// The TLS certificate and the WebTransport details belong to src/listen, which the origin listens with;
-// they are named here too because an origin's listen() takes the certificate.
-export {
-  WEBTRANSPORT_INFO_PATH,
-  certificateHashes,
-  developmentCertificate,
-  loadCertificate,
-  type Certificate,
-} from '../listen/index.js';
+// The TLS certificate belongs to src/listen, which the origin listens with; it is named here too
+// because an origin's listen() takes one.
+export { certificateHashes, developmentCertificate, loadCertificate, type Certificate } from '../listen/index.js';

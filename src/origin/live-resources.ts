@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import type { LiveTrack, LiveWindow, Segment } from '../media/index.js';
+import { initPath, segmentPath, type LiveTrack, type LiveWindow, type Segment } from '../media/index.js';
 import type { GrowingBody, PushResource } from './push/server-push.js';
 import { CACHE_INIT, CACHE_SEGMENT } from './responses.js';
 
@@ -15,9 +15,6 @@ export function initEtag(init: Uint8Array): string {
 export function segmentHeaders(track: LiveTrack, etag: string): Record<string, string> {
   return { 'Content-Type': mediaType(track), 'Cache-Control': CACHE_SEGMENT, ETag: etag };
 }
-
-export const initPath = (track: LiveTrack): string => `/live/${track.id}/init.mp4`;
-export const segmentPath = (track: LiveTrack, number: number): string => `/live/${track.id}/${number}.m4s`;
 
 /**
  * The live window's init and media segments as the responses that carry them, wherever they go: a
@@ -47,7 +44,7 @@ export class LiveResources {
   initResource(track: LiveTrack): PushResource {
     const init = track.init!;
     return {
-      path: initPath(track),
+      path: initPath(track.id),
       status: 200,
       headers: {
         ...this.commonHeaders(),
@@ -67,7 +64,7 @@ export class LiveResources {
       ...this.commonHeaders(),
       ...segmentHeaders(track, this.segmentEtag(track.id, segment.number)),
     };
-    const path = segmentPath(track, segment.number);
+    const path = segmentPath(track.id, segment.number);
     if (segment.complete) {
       const bytes = segment.bytes();
       return {
@@ -105,7 +102,7 @@ export class LiveResources {
     if (!track?.init) return undefined;
     if (which === 'init') {
       return {
-        path: initPath(track),
+        path: initPath(track.id),
         headers: {
           'content-type': mediaType(track),
           etag: initEtag(track.init),
@@ -118,7 +115,7 @@ export class LiveResources {
     const segment = track.get(which);
     if (!segment?.complete || segment.truncated) return undefined;
     return {
-      path: segmentPath(track, segment.number),
+      path: segmentPath(track.id, segment.number),
       headers: {
         'content-type': mediaType(track),
         etag: this.segmentEtag(track.id, segment.number),

@@ -2,7 +2,7 @@ import type http from 'node:http';
 import type { Http2ServerRequest } from 'node:http2';
 import type { Duplex } from 'node:stream';
 import type { Http3ServerRequest, Http3ServerResponse } from '../http3/index.js';
-import { WEBTRANSPORT_INFO_PATH } from '../listen/index.js';
+import { METRICS_PATH, WEBTRANSPORT_INFO_PATH } from '../media/index.js';
 import type { SessionRouter } from '../webtransport/index.js';
 import { DashRoutes, type DashRouteOptions } from './dash-routes.js';
 import { HeldResponses } from './held-responses.js';
@@ -121,7 +121,7 @@ export class Origin {
         if (!info) return send(404, 'text/plain', 'no HTTP/3 here (--no-http3 or --tls-port off)\n');
         return send(200, 'application/json', JSON.stringify(info));
       }
-      if (path === '/metrics') {
+      if (path === METRICS_PATH) {
         route = 'metrics';
         void this.o.metrics.registry.metrics().then((text) => send(200, this.o.metrics.registry.contentType, text));
         return;
