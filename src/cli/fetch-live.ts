@@ -1,7 +1,7 @@
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Http2PushClient } from '../client/index.js';
-import { MANIFEST_PATH, pushChannelPath } from '../media/index.js';
+import { MANIFEST_PATH, parseLivePath, pushChannelPath } from '../media/index.js';
 import { RESOURCE_PUSH, type ResourcePushEvent } from '../push/index.js';
 
 export interface FetchLiveOptions {
@@ -12,8 +12,6 @@ export interface FetchLiveOptions {
   ca?: string;
   insecure: boolean;
 }
-
-const LIVE_RESOURCE = /^\/live\/([A-Za-z0-9_-]{1,64})\/(init\.mp4|\d{1,15}\.m4s)$/;
 
 /**
  * Records a live stream through the origin's push channels: one HTTP/2 connection, `GET
@@ -33,9 +31,10 @@ export async function fetchLive(url: string, o: FetchLiveOptions): Promise<void>
 
   client.addEventListener(RESOURCE_PUSH, (e) => {
     const event = e as ResourcePushEvent;
-    const m = LIVE_RESOURCE.exec(new URL(event.request.url).pathname);
-    if (!m) return;
-    const [, rendition, name] = m;
+    const resource = parseLivePath(new URL(event.request.url).pathname);
+    if (!resource) return;
+    const rendition = resource.trackId;
+    const name = resource.kind === 'init' ? 'init.mp4' : `${resource.number}.m4s`;
     const job = (async () => {
       try {
         const res = await event.response;
@@ -62,9 +61,9 @@ export async function fetchLive(url: string, o: FetchLiveOptions): Promise<void>
   const text = mpd.body.toString('utf8');
   await mkdir(o.out, { recursive: true });
   await writeFile(join(o.out, 'manifest.mpd'), text);
-  const reps = [...text.matchAll(/<Representation id="([^"]+)" bandwidth="(\d+)"/g)].map((m) => ({
-    id: m[1],
-    bandwidth: Number(m[2]),
+  const reps = [...text.matchAll(/<Representation id="([^"]+)" bandwidth="(\d+)"/g)].map(([, id = '', bandwidth]) => ({
+    id,
+    bandwidth: Number(bandwidth),
   }));
   const video =
     o.rendition ?? reps.filter((r) => r.id.startsWith('video')).sort((a, b) => a.bandwidth - b.bandwidth)[0]?.id;

@@ -82,7 +82,7 @@ export class Origin {
     res.on('finish', () => {
       this.o.metrics.requests.inc({ route, method: req.method ?? '', status: String(res.statusCode), protocol });
     });
-    const path = (req.url ?? '/').split('?')[0];
+    const [path = '/'] = (req.url ?? '/').split('?');
     const send = (status: number, type: string, body: string) =>
       this.responses.send(res, status, type, body, { 'Cache-Control': CACHE_NONE }, req, route);
     try {

@@ -123,7 +123,7 @@ export async function scanMediaFolder(dir: string, o: ScanOptions): Promise<VodI
   const kept = usable.slice(0, o.maxItems);
   const ids = itemIds(kept.map((p) => p.name));
   return kept.map((p, i) => ({
-    id: ids[i],
+    id: ids[i]!, // one id per name
     title: p.name.slice(0, p.name.length - extname(p.name).length),
     path: p.path,
     duration: p.probe.duration,
@@ -186,7 +186,7 @@ async function mapLimited<T, R>(inputs: readonly T[], limit: number, f: (input: 
   const worker = async () => {
     while (next < inputs.length) {
       const i = next++;
-      results[i] = await f(inputs[i]);
+      results[i] = await f(inputs[i]!);
     }
   };
   await Promise.all(Array.from({ length: Math.min(limit, inputs.length) }, worker));

@@ -292,9 +292,9 @@ function runTranscoder(
     outputs.forEach((out, i) => {
       const pipe = child.stdio[out.fd] as Readable;
       const writer = writers[i];
-      writer.source = pipe;
-      writer.onError = (err) => fail(`packaging the ${out.track} track: ${err.message}`);
-      pipe.on('data', (chunk: Buffer) => writer.push(chunk));
+      writer!.source = pipe;
+      writer!.onError = (err) => fail(`packaging the ${out.track} track: ${err.message}`);
+      pipe.on('data', (chunk: Buffer) => writer!.push(chunk));
       pipe.on('error', () => {}); // ffmpeg dying closes the pipe; 'close' below reports it
     });
     child.on('close', (code, sig) => {

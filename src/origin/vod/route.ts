@@ -110,7 +110,7 @@ class VodRoutes {
 
   /** Answers a request of its own and returns its metrics label; false for anyone else's. */
   handle(req: Request, res: Response, ctx: RouteContext): string | false {
-    const path = (req.url ?? '/').split('?')[0];
+    const [path = '/'] = (req.url ?? '/').split('?');
     const metadata = METADATA.exec(path);
     const media = MEDIA.exec(path);
     const page = PAGE_FILES[path];
@@ -132,8 +132,8 @@ class VodRoutes {
       return route;
     }
     const answer = async (): Promise<void> => {
-      if (metadata) return this.serveMetadata(req, res, ctx, metadata[1]);
-      if (media) return this.serveMedia(req, res, ctx, media[1], media[2]);
+      if (metadata) return this.serveMetadata(req, res, ctx, metadata[1]!);
+      if (media) return this.serveMedia(req, res, ctx, media[1]!, media[2]!);
       if (path === ITEMS_PATH) return this.serveItems(req, res, ctx);
       if (page) return this.servePage(req, res, ctx, page);
       fail(404, 'not found');
@@ -316,7 +316,7 @@ function mediaUrl(pkg: VodPackage, track: VodTrackId): string {
 }
 
 /** Headers of a track file response, requested or pushed alike. */
-function mediaHeaders(pkg: VodPackage, track: PackagedTrack): Record<string, string> {
+function mediaHeaders(pkg: VodPackage, track: PackagedTrack): Record<string, string> & { ETag: string } {
   return {
     'Content-Type': track.kind === 'audio' ? 'audio/mp4' : 'video/mp4',
     ETag: `"${pkg.tag}-${track.id}"`,
