@@ -7,11 +7,11 @@
  */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Registry, collectDefaultMetrics } from 'prom-client';
 import { createNodeFetch } from '../client/index.js';
 import { GATEWAY_PATH, MulticastGateway, type GatewaySession } from '../gateway/index.js';
 import { HttpPort, developmentCertificate, urlHost, type HttpRequest, type HttpResponse } from '../listen/index.js';
 import { METRICS_PATH } from '../media/index.js';
+import { PrometheusMetrics, registerGatewayMetrics } from '../metrics/index.js';
 import { multicastAdvertisement } from '../wire/index.js';
 
 export interface GatewayCommandOptions {
@@ -60,19 +60,18 @@ export async function gatewayCommand(o: GatewayCommandOptions): Promise<void> {
   await refresh();
   const refresher = setInterval(() => void refresh(), REFRESH_MS);
 
-  const registry = new Registry();
-  collectDefaultMetrics({ register: registry });
+  const metrics = new PrometheusMetrics({ processMetricsPrefix: '' });
   const gateway = new MulticastGateway({
     sessions: () => sessions,
     allowedOrigins: o.allowOrigin,
     interfaceAddress: o.interface,
     maxSubscribers: o.maxSubscribers,
-    registry,
     log,
   });
+  registerGatewayMetrics(metrics.registry, () => gateway.stats);
   const handler = (req: HttpRequest, res: HttpResponse) => {
     if (req.url === METRICS_PATH) {
-      void registry.metrics().then((text) => res.writeHead(200, { 'content-type': registry.contentType }).end(text));
+      void metrics.text().then((text) => res.writeHead(200, { 'content-type': metrics.contentType }).end(text));
       return;
     }
     res

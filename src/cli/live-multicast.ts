@@ -5,7 +5,6 @@
 import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { join } from 'node:path';
-import { Gauge } from 'prom-client';
 import { MULTICAST_KEYS_PATH, type LiveWindow } from '../media/index.js';
 import { execFileSync } from 'node:child_process';
 import {
@@ -13,8 +12,9 @@ import {
   MulticastUdpReceiver,
   MulticastUdpSender,
   type LiveSessionConfig,
+  type LiveSessionStats,
 } from '../multicast/index.js';
-import type { Origin, OriginMetrics, Route } from '../origin/index.js';
+import type { Origin, Route } from '../origin/index.js';
 import { PushSigner, type JsonWebKeySet } from '../push/index.js';
 import { GATEWAY_PATH, MulticastGateway, type GatewaySession } from '../gateway/index.js';
 import { formatMulticastAltSvc, toHex } from '../wire/index.js';
@@ -126,7 +126,6 @@ export class LiveMulticast {
     private readonly o: LiveMulticastOptions,
     readonly signer: PushSigner,
     window: LiveWindow,
-    metrics?: OriginMetrics,
   ) {
     this.sessions = [...window.tracks.keys()].map((trackId, i) => ({
       trackId,
@@ -148,21 +147,15 @@ export class LiveMulticast {
           : [],
       allowedOrigins: o.gatewayOrigins,
       interfaceAddress: o.interfaceAddress,
-      registry: metrics?.registry,
     });
   }
 
-  static async create(
-    o: LiveMulticastOptions,
-    window: LiveWindow,
-    stateDir: string,
-    metrics?: OriginMetrics,
-  ): Promise<LiveMulticast> {
+  static async create(o: LiveMulticastOptions, window: LiveWindow, stateDir: string): Promise<LiveMulticast> {
     if (isIP(o.interfaceAddress) === 0)
       throw new Error(`--multicast-interface ${o.interfaceAddress} is not an IP address`);
     if (isIP(o.interfaceAddress) !== isIP(o.group))
       throw new Error('--multicast-interface and --multicast-group must be of one IP version');
-    return new LiveMulticast(o, await loadOrCreateSigner(join(stateDir, 'multicast')), window, metrics);
+    return new LiveMulticast(o, await loadOrCreateSigner(join(stateDir, 'multicast')), window);
   }
 
   /** The route serving the key set (RFC 7517 JWK Set). */
@@ -204,7 +197,6 @@ export class LiveMulticast {
     authority: string;
     scheme: string;
     keyBase: string;
-    metrics: OriginMetrics;
     log: (line: string) => void;
   }): Promise<string[]> {
     this.keyUrl = options.keyBase + MULTICAST_KEYS_PATH;
@@ -222,37 +214,15 @@ export class LiveMulticast {
       log: options.log,
     });
     const sender = this.sender;
-    const counter = (name: string, help: string, pick: (s: LiveMulticastSender['stats'][number]) => number) =>
-      new Gauge({
-        name,
-        help,
-        labelNames: ['track'] as const,
-        registers: [options.metrics.registry],
-        collect() {
-          for (const s of sender.stats) this.set({ track: s.trackId }, pick(s));
-        },
-      });
-    counter(
-      'pushcast_multicast_segments_sent',
-      'Media segments pushed into the multicast session, by track',
-      (s) => s.segments,
-    );
-    counter(
-      'pushcast_multicast_init_pushes',
-      'Init segment pushes (repeated for late joiners), by track',
-      (s) => s.inits,
-    );
-    counter(
-      'pushcast_multicast_pushes_dropped',
-      'Pushes dropped whole because the send queue was full, by track',
-      (s) => s.dropped,
-    );
-    counter('pushcast_multicast_packets_sent', 'QUIC packets sent to the multicast group, by track', (s) => s.packets);
-    counter('pushcast_multicast_bytes_sent', 'Datagram bytes sent to the multicast group, by track', (s) => s.bytes);
     return sender.stats.map(
       (s) =>
         `multicast: ${s.trackId} ${s.group.includes(':') ? `[${s.group}]` : s.group}:${s.port} source ${this.o.interfaceAddress} session-id ${s.sessionId} at ${(s.rateBitsPerSecond / 1e6).toFixed(1)} Mbit/s`,
     );
+  }
+
+  /** Each session's counts; none before start. */
+  senderStats(): LiveSessionStats[] {
+    return this.sender?.stats ?? [];
   }
 
   async close(): Promise<void> {

@@ -1,5 +1,5 @@
 import { LiveTimeline, LiveWindow, TrackPackager } from '../media/index.js';
-import type { OriginMetrics } from '../origin/index.js';
+import type { LiveStreamStats } from '../metrics/index.js';
 import { LiveSource, ffmpegArguments, type LiveSourceOptions, type MediaSink } from '../source/index.js';
 
 export interface LiveStreamOptions {
@@ -7,7 +7,6 @@ export interface LiveStreamOptions {
   segmentDuration: number;
   chunkDuration: number;
   timeShiftBufferDepth: number;
-  metrics: OriginMetrics;
   log: (line: string) => void;
 }
 
@@ -39,11 +38,9 @@ export class LiveStream {
         chunkDuration: o.chunkDuration,
       });
       sinks.set(output.trackId, packager);
-      track.on('segmentcompleted', () => o.metrics.segmentsPublished.inc({ track: output.trackId }));
     }
     this.source = new LiveSource(settings, sinks);
     this.source.on('sink-error', (trackId, err) => {
-      o.metrics.packagerErrors.inc({ track: trackId });
       o.log(`packager (${trackId}): ${err.message}; restarting the encoder, published segments are kept`);
     });
     this.source.on('exited', ({ code, signal, lastError, restartIn, requested }) => {
@@ -54,11 +51,17 @@ export class LiveStream {
         o.log(`encoder stopped (${why})${detail}`);
         return;
       }
-      o.metrics.encoderRestarts.inc();
       o.log(
         `encoder died (${why}); restarting in ${(restartIn / 1000).toFixed(1)} s, published segments stay available${detail}`,
       );
     });
+  }
+
+  /** The encoder's counts and the segments each track published, for metrics. */
+  stats(): LiveStreamStats {
+    const published: Record<string, number> = {};
+    for (const [id, track] of this.window.tracks) published[id] = track.publishedCount;
+    return { encoder: this.source.stats(), segmentsPublishedByTrack: published };
   }
 
   /** Resolves once every track has an init segment and a first complete segment: the stream is live. */

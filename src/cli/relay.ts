@@ -11,9 +11,9 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Registry, collectDefaultMetrics } from 'prom-client';
 import { SecurePort, developmentCertificate, loadCertificate, urlHost } from '../listen/index.js';
 import { METRICS_PATH, WEBTRANSPORT_INFO_PATH } from '../media/index.js';
+import { PrometheusMetrics } from '../metrics/index.js';
 import { WARP_PATH, WarpRelay, type WarpOrderPolicy } from '../warp/index.js';
 import { SessionRouter } from '../webtransport/index.js';
 import { WebSocketSessionServer } from '../webtransport/websocket-server.js';
@@ -45,8 +45,7 @@ interface Reply {
 export async function relayCommand(o: RelayCommandOptions): Promise<void> {
   if ((o.tlsCert === undefined) !== (o.tlsKey === undefined)) throw new Error('--tls-cert and --tls-key go together');
   if (o.ca !== undefined && o.insecure) throw new Error('--ca and --insecure exclude each other');
-  const registry = new Registry();
-  collectDefaultMetrics({ register: registry });
+  const metrics = new PrometheusMetrics({ processMetricsPrefix: '' });
   const relay = new WarpRelay({
     upstream: o.upstream,
     ca: o.ca === undefined ? undefined : readFileSync(o.ca, 'utf8'),
@@ -54,7 +53,7 @@ export async function relayCommand(o: RelayCommandOptions): Promise<void> {
     tokens: o.token,
     reorder: o.reorder,
     maxSubscribers: Math.floor(o.maxSubscribers),
-    registry,
+    registry: metrics.registry,
     log,
   });
   const certificate =
@@ -65,10 +64,10 @@ export async function relayCommand(o: RelayCommandOptions): Promise<void> {
   const answer = (url: string | undefined, res: Reply) => {
     const path = (url ?? '/').split('?')[0];
     if (path === METRICS_PATH) {
-      void registry
-        .metrics()
+      void metrics
+        .text()
         .then((text) =>
-          res.writeHead(200, { 'content-type': registry.contentType, 'cache-control': 'no-store' }).end(text),
+          res.writeHead(200, { 'content-type': metrics.contentType, 'cache-control': 'no-store' }).end(text),
         );
       return;
     }
@@ -90,7 +89,11 @@ export async function relayCommand(o: RelayCommandOptions): Promise<void> {
   };
 
   // TCP: HTTPS (metrics, certificate hashes) and the WebSocket fallback; UDP, same number: HTTP/3 and WebTransport.
-  const websocket = new WebSocketSessionServer(router, { maxSessions: Math.floor(o.maxSubscribers), registry, log });
+  const websocket = new WebSocketSessionServer(router, {
+    maxSessions: Math.floor(o.maxSubscribers),
+    registry: metrics.registry,
+    log,
+  });
   const listening = await SecurePort.listen({
     host: o.host,
     port: o.port,

@@ -3,7 +3,16 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { developmentCertificate, loadCertificate } from '../listen/index.js';
 import { MANIFEST_PATH, METRICS_PATH, MULTICAST_KEYS_PATH, WEBTRANSPORT_INFO_PATH } from '../media/index.js';
-import { DEFAULT_PUSH_POLICY, Origin, OriginMetrics } from '../origin/index.js';
+import {
+  PrometheusMetrics,
+  registerGatewayMetrics,
+  registerLiveStreamMetrics,
+  registerMulticastSenderMetrics,
+  registerOriginMetrics,
+  registerQuicMetrics,
+  registerWarpMetrics,
+} from '../metrics/index.js';
+import { DEFAULT_PUSH_POLICY, Origin } from '../origin/index.js';
 import { VodLibrary, vodRoute } from '../origin/vod/index.js';
 import {
   DEFAULT_AUDIO,
@@ -91,7 +100,7 @@ export async function serve(o: ServeOptions): Promise<void> {
     log(`vod: ${vod.items.length} item${vod.items.length === 1 ? '' : 's'} from ${o.vod}`);
   }
 
-  const metrics = new OriginMetrics();
+  const metrics = new PrometheusMetrics();
   const stream = new LiveStream({
     source: {
       input,
@@ -106,9 +115,9 @@ export async function serve(o: ServeOptions): Promise<void> {
     segmentDuration: o.segmentDuration,
     chunkDuration: o.chunkDuration,
     timeShiftBufferDepth: o.timeShift,
-    metrics,
     log,
   });
+  registerLiveStreamMetrics(metrics.registry, () => stream.stats());
   if (o.multicast && o.multicastAnnounce)
     throw new Error(
       '--multicast and --multicast-announce exclude each other: the sessions are sent here, or by another process',
@@ -117,8 +126,12 @@ export async function serve(o: ServeOptions): Promise<void> {
   let multicast: LiveMulticast | undefined;
   if (o.multicast) {
     const why = await probeMulticast(o.multicast.group, o.multicast.port, o.multicast.interfaceAddress);
-    if (why === undefined) multicast = await LiveMulticast.create(o.multicast, stream.window, o.stateDir, metrics);
-    else
+    if (why === undefined) {
+      const created = await LiveMulticast.create(o.multicast, stream.window, o.stateDir);
+      registerGatewayMetrics(metrics.registry, () => created.gateway.stats);
+      registerMulticastSenderMetrics(metrics.registry, () => created.senderStats());
+      multicast = created;
+    } else
       log(
         `multicast: off, because this host does not deliver multicast on ${o.multicast.interfaceAddress} (${why}); players stay on unicast. Try --multicast-interface <address of another interface>, or --no-multicast to silence this.`,
       );
@@ -130,7 +143,7 @@ export async function serve(o: ServeOptions): Promise<void> {
   let producer: WarpProducer | undefined;
   if (warp) {
     router.route(WARP_PATH, warp);
-    metrics.observeWarp(warp);
+    registerWarpMetrics(metrics.registry, () => warp.stats());
   }
   // The same sessions for browsers without WebTransport: the WebSocket fallback on the HTTP(S) ports.
   const webSocketSessions = new WebSocketSessionServer(router, { registry: metrics.registry });
@@ -183,7 +196,10 @@ export async function serve(o: ServeOptions): Promise<void> {
             join(o.stateDir, 'tls'),
             o.publicUrl === undefined ? [] : [new URL(o.publicUrl).hostname],
           );
+  registerOriginMetrics(metrics.registry, () => origin.stats());
   const addresses = await origin.listen({ host: o.host, port, tlsPort, certificate, http3: o.http3 });
+  const quic = origin.quic;
+  if (quic) registerQuicMetrics(metrics.registry, () => quic.stats);
 
   const what =
     input.kind === 'test-pattern'
@@ -253,7 +269,6 @@ export async function serve(o: ServeOptions): Promise<void> {
       authority: url.host,
       scheme: url.protocol.slice(0, -1),
       keyBase,
-      metrics,
       log,
     });
   }

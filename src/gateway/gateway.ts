@@ -19,7 +19,6 @@
  */
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { Counter, Gauge, type Registry } from 'prom-client';
 import { WebSocket, WebSocketServer } from 'ws';
 import { MulticastUdpReceiver } from '../multicast/udp-receiver.js';
 import { fromHex } from '../wire/index.js';
@@ -50,18 +49,22 @@ export interface MulticastGatewayOptions {
   /** Bytes that may wait for one subscriber; beyond, its packets are dropped. Default 1 MiB. */
   maxQueuedBytes?: number;
   pingIntervalMs?: number;
-  registry?: Registry;
   log?: (line: string) => void;
 }
 
+/** The gateway's counts since it started (subscribers and sessions: now), for metrics and tests. */
 export interface GatewayStats {
   subscribers: number;
+  /** Multicast sessions joined. */
   sessions: number;
+  /** Datagrams received on the joined groups. */
   datagrams: number;
+  /** Packets sent to subscribers, and dropped for one whose send queue was full. */
   forwarded: number;
   dropped: number;
   /** Datagrams on the group that are not packets of the session (not forwarded). */
   foreign: number;
+  /** Subscriptions refused, by reason. */
   refused: Record<string, number>;
 }
 
@@ -89,7 +92,6 @@ export class MulticastGateway {
   private readonly pinger: ReturnType<typeof setInterval>;
   private readonly alive = new WeakMap<WebSocket, boolean>();
   private closed = false;
-  private readonly metrics?: { refused: Counter<'reason'>; forwarded: Counter; dropped: Counter };
 
   constructor(private readonly o: MulticastGatewayOptions) {
     this.maxSubscribers = o.maxSubscribers ?? 1000;
@@ -97,44 +99,6 @@ export class MulticastGateway {
     this.maxQueuedBytes = o.maxQueuedBytes ?? 1024 * 1024;
     this.pinger = setInterval(() => this.ping(), o.pingIntervalMs ?? 15_000);
     this.pinger.unref();
-    if (o.registry) {
-      const registers = [o.registry];
-      this.metrics = {
-        refused: new Counter({
-          name: 'pushcast_gateway_refused_total',
-          help: 'WebSocket subscriptions refused, by reason',
-          labelNames: ['reason'] as const,
-          registers,
-        }),
-        forwarded: new Counter({
-          name: 'pushcast_gateway_packets_forwarded_total',
-          help: 'QUIC packets sent to subscribers',
-          registers,
-        }),
-        dropped: new Counter({
-          name: 'pushcast_gateway_packets_dropped_total',
-          help: 'QUIC packets dropped for a subscriber whose send queue was full',
-          registers,
-        }),
-      };
-      const gateway = this;
-      new Gauge({
-        name: 'pushcast_gateway_subscribers',
-        help: 'WebSocket subscribers now',
-        registers,
-        collect() {
-          this.set(gateway.subscriberCount());
-        },
-      });
-      new Gauge({
-        name: 'pushcast_gateway_sessions_joined',
-        help: 'Multicast sessions joined now',
-        registers,
-        collect() {
-          this.set(gateway.joined.size);
-        },
-      });
-    }
   }
 
   get stats(): GatewayStats {
@@ -158,7 +122,6 @@ export class MulticastGateway {
     if (url.pathname !== GATEWAY_PATH) return false;
     const refuse = (status: number, reason: string, detail: string) => {
       this.refused[reason] = (this.refused[reason] ?? 0) + 1;
-      this.metrics?.refused.inc({ reason });
       const body = `${detail}\n`;
       socket.end(
         `HTTP/1.1 ${status} ${status === 403 ? 'Forbidden' : status === 400 ? 'Bad Request' : 'Service Unavailable'}\r\nContent-Type: text/plain\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
@@ -269,12 +232,10 @@ export class MulticastGateway {
       if (ws.readyState !== WebSocket.OPEN) continue;
       if (ws.bufferedAmount + datagram.length > this.maxQueuedBytes) {
         this.counters.dropped++;
-        this.metrics?.dropped.inc();
         continue;
       }
       ws.send(datagram, { binary: true });
       this.counters.forwarded++;
-      this.metrics?.forwarded.inc();
     }
   }
 

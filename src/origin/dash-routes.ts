@@ -15,7 +15,6 @@ import {
 } from '../media/index.js';
 import type { HeldResponses } from './held-responses.js';
 import { initEtag, mediaType, segmentHeaders, type LiveResources } from './live-resources.js';
-import type { OriginMetrics } from './metrics.js';
 import type { ServerPush } from './push/server-push.js';
 import { CACHE_INIT, CACHE_MPD, CACHE_NONE, CACHE_SEGMENT, type OriginResponses } from './responses.js';
 import { schemeOf, type Request, type Response } from './route.js';
@@ -23,7 +22,6 @@ import { schemeOf, type Request, type Response } from './route.js';
 export interface DashRouteOptions {
   window: LiveWindow;
   timeline: LiveTimeline;
-  metrics: OriginMetrics;
   lowLatency: boolean;
   /** CMAF chunk duration, seconds. */
   chunkDuration: number;
@@ -59,6 +57,8 @@ function pushChannelTrack(path: string): string | undefined {
  * growing, or announced and awaited), the live push channel, and the clock for UTCTiming.
  */
 export class DashRoutes {
+  private readonly earlyHints = new Map<string, number>();
+
   constructor(
     private readonly o: DashRouteOptions,
     private readonly responses: OriginResponses,
@@ -124,7 +124,12 @@ export class DashRoutes {
       if (newest) links.push(`<${segmentPath(track.id, newest.number)}>; rel=preload; as=fetch; crossorigin`);
     }
     res.writeEarlyHints({ link: links });
-    this.o.metrics.earlyHints.inc({ route });
+    this.earlyHints.set(route, (this.earlyHints.get(route) ?? 0) + 1);
+  }
+
+  /** 103 Early Hints responses sent, by route. */
+  earlyHintsByRoute(): Record<string, number> {
+    return Object.fromEntries(this.earlyHints);
   }
 
   /** The Host a client used, if it is a plain host[:port]; anything else falls back to the configured one. */

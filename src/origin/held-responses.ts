@@ -1,4 +1,3 @@
-import type { OriginMetrics } from './metrics.js';
 import { CACHE_NONE, type OriginResponses } from './responses.js';
 import type { Request, Response } from './route.js';
 
@@ -9,29 +8,33 @@ import type { Request, Response } from './route.js';
 export class HeldResponses {
   private readonly held = new Set<Response>();
   private closing = false;
+  /** Requests refused at the bound, ever. */
+  refused = 0;
 
   constructor(
     private readonly max: number,
-    private readonly metrics: OriginMetrics,
     private readonly responses: OriginResponses,
   ) {}
+
+  /** Responses held now. */
+  get size(): number {
+    return this.held.size;
+  }
 
   /** True when `res` may be held (or already is); false past the bound or once the origin closes. */
   hold(res: Response): boolean {
     if (this.held.has(res)) return true;
     if (this.held.size >= this.max || this.closing) return false;
     this.held.add(res);
-    this.metrics.heldRequests.set(this.held.size);
     return true;
   }
 
   release(res: Response): void {
     this.held.delete(res);
-    this.metrics.heldRequests.set(this.held.size);
   }
 
   refuse(req: Request, res: Response): void {
-    this.metrics.heldRequestsRefused.inc();
+    this.refused++;
     this.responses.send(
       res,
       503,

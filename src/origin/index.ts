@@ -1,4 +1,5 @@
-export { Origin, type OriginOptions } from './origin.js';
+export { Origin, type OriginOptions, type OriginStats, type MetricsExposition } from './origin.js';
+export type { RequestCount } from './request-counts.js';
 export type { ListenOptions, OriginAddresses } from './ports.js';
 export type { Route, RouteContext, Request, Response } from './route.js';
 export {
@@ -9,8 +10,9 @@ export {
   type PushResource,
   type PushOutcome,
   type GrowingBody,
+  type ServerPushStats,
+  type PushCount,
 } from './push/server-push.js';
-export { OriginMetrics } from './metrics.js';
 export { parseRange, type ByteRange } from './http-range.js';
 // The TLS certificate belongs to src/listen, which the origin listens with; it is named here too
 // because an origin's listen() takes one.

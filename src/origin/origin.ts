@@ -2,6 +2,7 @@ import type http from 'node:http';
 import type { Http2ServerRequest } from 'node:http2';
 import type { Duplex } from 'node:stream';
 import type { Http3ServerRequest, Http3ServerResponse } from '../http3/index.js';
+import type { QuicEndpointStats } from '../quic/index.js';
 import { METRICS_PATH, WEBTRANSPORT_INFO_PATH } from '../media/index.js';
 import type { SessionRouter } from '../webtransport/index.js';
 import { DashRoutes, type DashRouteOptions } from './dash-routes.js';
@@ -9,9 +10,31 @@ import { HeldResponses } from './held-responses.js';
 import { LiveResources } from './live-resources.js';
 import { playerFile, servePlayerFile } from './player-pages.js';
 import { OriginPorts, type ListenOptions, type OriginAddresses } from './ports.js';
-import { ServerPush, type PushPolicy } from './push/server-push.js';
+import { ServerPush, type PushPolicy, type ServerPushStats } from './push/server-push.js';
+import { RequestCounts, type RequestCount } from './request-counts.js';
 import { CACHE_NONE, OriginResponses } from './responses.js';
 import { schemeOf, type Request, type Response, type Route, type RouteContext } from './route.js';
+
+/** What the origin serves at /metrics: an exposition made elsewhere (e.g. Prometheus text). */
+export interface MetricsExposition {
+  readonly contentType: string;
+  text(): Promise<string>;
+}
+
+/** The origin's counts since it started: plain numbers and counts by label, read by a metrics exposition. */
+export interface OriginStats {
+  /** Requests answered, one row per route, method, status and protocol seen. */
+  requests: RequestCount[];
+  /** Response body bytes written, by route. */
+  responseBytesByRoute: Record<string, number>;
+  /** Segment responses open now while their segment is still being produced. */
+  heldRequests: number;
+  /** Requests for in-progress segments refused with 503 at the hold limit. */
+  heldRequestsRefused: number;
+  /** 103 Early Hints responses sent, by route. */
+  earlyHintsByRoute: Record<string, number>;
+  push: ServerPushStats;
+}
 
 export interface OriginOptions extends DashRouteOptions {
   /** Folder with the built player page (index.html, player.js). */
@@ -29,6 +52,8 @@ export interface OriginOptions extends DashRouteOptions {
   upgrade?: (req: http.IncomingMessage, socket: Duplex, head: Buffer) => boolean;
   /** WebTransport sessions on the HTTP/3 port, by path (e.g. Warp); none without. */
   webTransport?: SessionRouter;
+  /** Served at /metrics; without it /metrics is not found. */
+  metrics?: MetricsExposition;
 }
 
 /**
@@ -45,12 +70,13 @@ export class Origin {
   private readonly dash: DashRoutes;
   private readonly ports = new OriginPorts();
   private readonly routeContext: RouteContext;
+  private readonly requests = new RequestCounts();
   private closing = false;
 
   constructor(private readonly o: OriginOptions) {
-    this.responses = new OriginResponses(o.metrics);
+    this.responses = new OriginResponses();
     this.resources = new LiveResources(o.window, () => this.responses.headers());
-    this.held = new HeldResponses(o.maxHeldRequests ?? 2000, o.metrics, this.responses);
+    this.held = new HeldResponses(o.maxHeldRequests ?? 2000, this.responses);
     // With push off, the policy allows nothing: every push helper can ask it without special cases.
     this.push = new ServerPush(
       o.push ?? {
@@ -61,8 +87,6 @@ export class Origin {
         maxConcurrentPushes: 0,
         maxBytesInFlight: 0,
       },
-      o.metrics.pushes,
-      o.metrics.pushedBytes,
     );
     this.dash = new DashRoutes(o, this.responses, this.resources, this.held, this.push);
     this.routeContext = {
@@ -80,7 +104,7 @@ export class Origin {
     const h3AltSvc = this.ports.altSvc;
     if (h3AltSvc && protocol !== 'h3' && schemeOf(req) === 'https') res.setHeader('Alt-Svc', h3AltSvc);
     res.on('finish', () => {
-      this.o.metrics.requests.inc({ route, method: req.method ?? '', status: String(res.statusCode), protocol });
+      this.requests.count(route, req.method ?? '', res.statusCode, protocol);
     });
     const [path = '/'] = (req.url ?? '/').split('?');
     const send = (status: number, type: string, body: string) =>
@@ -121,9 +145,10 @@ export class Origin {
         if (!info) return send(404, 'text/plain', 'no HTTP/3 here (--no-http3 or --tls-port off)\n');
         return send(200, 'application/json', JSON.stringify(info));
       }
-      if (path === METRICS_PATH) {
+      const metrics = this.o.metrics;
+      if (path === METRICS_PATH && metrics) {
         route = 'metrics';
-        void this.o.metrics.registry.metrics().then((text) => send(200, this.o.metrics.registry.contentType, text));
+        void metrics.text().then((text) => send(200, metrics.contentType, text));
         return;
       }
       const page = playerFile(path);
@@ -165,15 +190,29 @@ export class Origin {
 
   /** Opens the cleartext, HTTPS and HTTP/3 ports `l` asks for; returns their URLs. */
   async listen(l: ListenOptions): Promise<OriginAddresses> {
-    const addresses = await this.ports.listen(l, {
+    return this.ports.listen(l, {
       onRequest: this.handle,
       onUpgrade: this.onUpgrade,
       onHttp3Request: this.handleHttp3,
       webTransport: this.o.webTransport,
     });
-    const quic = this.ports.quic;
-    if (quic) this.o.metrics.observeQuic(quic);
-    return addresses;
+  }
+
+  /** The counts of requests, bytes, held responses, Early Hints and pushes since the origin started. */
+  stats(): OriginStats {
+    return {
+      requests: this.requests.list(),
+      responseBytesByRoute: this.responses.bytesByRoute(),
+      heldRequests: this.held.size,
+      heldRequestsRefused: this.held.refused,
+      earlyHintsByRoute: this.dash.earlyHintsByRoute(),
+      push: this.push.stats(),
+    };
+  }
+
+  /** The QUIC endpoint of HTTP/3 and WebTransport, once listening on it: its counts, for metrics. */
+  get quic(): { readonly stats: QuicEndpointStats } | undefined {
+    return this.ports.quic;
   }
 
   /**

@@ -1,6 +1,5 @@
 import type { ServerResponse } from 'node:http';
 import { parseRange } from './http-range.js';
-import type { OriginMetrics } from './metrics.js';
 import type { Request, Response } from './route.js';
 
 /** Segments are immutable: a number names one segment forever (see LiveTimeline), so caches may keep them. */
@@ -13,10 +12,19 @@ export const CACHE_NONE = 'no-store';
 
 /**
  * How the origin answers: the headers every response carries, whole bodies and written chunks
- * counted in the metrics, CORS preflight, and complete representations with validators and ranges.
+ * counted by route, CORS preflight, and complete representations with validators and ranges.
  */
 export class OriginResponses {
-  constructor(private readonly metrics: OriginMetrics) {}
+  private readonly bytes = new Map<string, number>();
+
+  /** Body bytes written, by route (routes are the origin's own labels). */
+  bytesByRoute(): Record<string, number> {
+    return Object.fromEntries(this.bytes);
+  }
+
+  private countBytes(route: string, n: number): void {
+    this.bytes.set(route, (this.bytes.get(route) ?? 0) + n);
+  }
 
   /** Headers every origin response carries (CORS, Timing-Allow-Origin). */
   headers(): Record<string, string> {
@@ -49,13 +57,13 @@ export class OriginResponses {
       return;
     }
     res.end(bytes);
-    this.metrics.responseBytes.inc({ route }, bytes.byteLength);
+    this.countBytes(route, bytes.byteLength);
   }
 
   /** A part of a response being streamed (a chunk of a growing segment, a line of a log). */
   write(res: Response, bytes: Uint8Array, route = 'segment'): void {
     (res as ServerResponse).write(bytes);
-    this.metrics.responseBytes.inc({ route }, bytes.byteLength);
+    this.countBytes(route, bytes.byteLength);
   }
 
   preflight(res: Response): void {

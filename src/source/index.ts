@@ -1,4 +1,10 @@
-export { LiveSource, type MediaSink, type EncoderProgress, type LiveSourceOptions } from './live-source.js';
+export {
+  LiveSource,
+  type MediaSink,
+  type EncoderProgress,
+  type LiveSourceOptions,
+  type LiveSourceStats,
+} from './live-source.js';
 export { ffmpegArguments, type LiveInput, type EncoderSettings, type EncoderOutput } from './ffmpeg-args.js';
 export {
   DEFAULT_VIDEO_LADDER,

@@ -46,6 +46,14 @@ export interface LiveSourceOptions extends EncoderSettings {
 
 const STDERR_LINES_KEPT = 20;
 
+/** The encoder's counts since it started, for metrics. */
+export interface LiveSourceStats {
+  /** Times ffmpeg died and a restart was scheduled. */
+  restarts: number;
+  /** Malformed encoder output rejected by a track's sink (its packager), by track. */
+  sinkErrorsByTrack: Record<string, number>;
+}
+
 /**
  * Runs the live encoder and keeps it running: one ffmpeg process writes each rendition as fragmented MP4
  * to its own pipe; if ffmpeg dies, the sinks are told the input ended (what they published stays) and a
@@ -57,6 +65,8 @@ export class LiveSource extends EventEmitter<LiveSourceEvents> {
   private child?: ChildProcess;
   private stopping = false;
   private runs = 0;
+  private restarts = 0;
+  private readonly sinkErrors = new Map<string, number>();
   private restartTimer?: NodeJS.Timeout;
   private currentDelay: number;
   private readonly stderrTail: string[] = [];
@@ -73,9 +83,8 @@ export class LiveSource extends EventEmitter<LiveSourceEvents> {
     this.currentDelay = options.restartDelay ?? 1000;
   }
 
-  /** Encoder runs that ended and were restarted. */
-  get restarts(): number {
-    return Math.max(0, this.runs - 1);
+  stats(): LiveSourceStats {
+    return { restarts: this.restarts, sinkErrorsByTrack: Object.fromEntries(this.sinkErrors) };
   }
 
   get commandLine(): string {
@@ -113,6 +122,7 @@ export class LiveSource extends EventEmitter<LiveSourceEvents> {
           sink.push(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength));
         } catch (err) {
           // Malformed encoder output: report it and restart the encoder rather than publish anything broken.
+          this.sinkErrors.set(output.trackId, (this.sinkErrors.get(output.trackId) ?? 0) + 1);
           this.emit('sink-error', output.trackId, err as Error);
           child.kill('SIGKILL');
         }
@@ -137,6 +147,7 @@ export class LiveSource extends EventEmitter<LiveSourceEvents> {
       this.currentDelay =
         ranFor > 30_000 ? base : Math.min(this.currentDelay * 2, this.options.maxRestartDelay ?? 30_000);
       const restartIn = ranFor > 30_000 ? base : this.currentDelay;
+      this.restarts++;
       this.emit('exited', { run, code, signal, lastError, restartIn, requested: false });
       this.restartTimer = setTimeout(() => this.start(), restartIn);
     });

@@ -17,7 +17,7 @@ import test, { after, before, describe } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
 import { LiveStream } from '../../src/cli/live-stream.js';
 import { WEB_ROOT } from '../../src/cli/serve.js';
-import { Origin, OriginMetrics, developmentCertificate } from '../../src/origin/index.js';
+import { Origin, developmentCertificate } from '../../src/origin/index.js';
 import { DEFAULT_AUDIO, parseLadder } from '../../src/source/index.js';
 import { WARP_PATH, WarpProducer, WarpServer, type WarpSource } from '../../src/warp/index.js';
 import { SessionRouter } from '../../src/webtransport/index.js';
@@ -208,7 +208,6 @@ describe('the Warp player page, from pushcast serve', () => {
 async function startDrivenServer() {
   const dir = mkdtempSync(join(os.tmpdir(), 'pushcast-warp-driven-'));
   const certificate = developmentCertificate(join(dir, 'tls'));
-  const metrics = new OriginMetrics();
   const stream = new LiveStream({
     source: {
       input: { kind: 'test-pattern' },
@@ -220,7 +219,6 @@ async function startDrivenServer() {
     segmentDuration: 2,
     chunkDuration: 0.2,
     timeShiftBufferDepth: 30,
-    metrics,
     log: () => {},
   });
   const router = new SessionRouter();
@@ -229,7 +227,6 @@ async function startDrivenServer() {
   const origin = new Origin({
     window: stream.window,
     timeline: stream.timeline,
-    metrics,
     webRoot: WEB_ROOT,
     lowLatency: true,
     chunkDuration: 0.2,

@@ -5,7 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { LiveTimeline, LiveWindow } from '../../src/media/index.js';
-import { Origin, OriginMetrics, developmentCertificate } from '../../src/origin/index.js';
+import type { OriginMetrics } from '../../src/metrics/index.js';
+import { Origin, developmentCertificate } from '../../src/origin/index.js';
 import { Fixture, VIDEO, startOrigin } from '../support/live-fixture.js';
 import { validateMpd } from '../support/xmllint.js';
 
@@ -289,7 +290,6 @@ describe('origin: low-latency delivery of segments in progress', () => {
     const origin = new Origin({
       window,
       timeline: new LiveTimeline(2),
-      metrics: new OriginMetrics(),
       webRoot: '/nonexistent',
       lowLatency: true,
       chunkDuration: 0.5,
@@ -314,7 +314,6 @@ describe('origin: connection bound', () => {
     const origin = new Origin({
       window: f.window,
       timeline: f.timeline,
-      metrics: new OriginMetrics(),
       webRoot: '/nonexistent',
       lowLatency: true,
       chunkDuration: 0.5,

@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import tls from 'node:tls';
 import { HTTP_TIMEOUTS, HttpPort, developmentCertificate, type HttpTimeouts } from '../../src/listen/index.js';
-import { Origin, OriginMetrics } from '../../src/origin/index.js';
+import { Origin } from '../../src/origin/index.js';
 import { Fixture } from '../support/live-fixture.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'pushcast-ports-'));
@@ -24,7 +24,6 @@ async function listen(f: Fixture, timeouts: Partial<HttpTimeouts> = {}) {
   const origin = new Origin({
     window: f.window,
     timeline: f.timeline,
-    metrics: new OriginMetrics(),
     webRoot: '/nonexistent',
     lowLatency: true,
     chunkDuration: 0.5,

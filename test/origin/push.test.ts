@@ -6,12 +6,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { Http2PushClient } from '../../src/client/index.js';
-import {
-  DEFAULT_PUSH_POLICY,
-  developmentCertificate,
-  type OriginMetrics,
-  type PushPolicy,
-} from '../../src/origin/index.js';
+import type { OriginMetrics } from '../../src/metrics/index.js';
+import { DEFAULT_PUSH_POLICY, developmentCertificate, type PushPolicy } from '../../src/origin/index.js';
 import { RESOURCE_PUSH, type ResourcePushEvent } from '../../src/push/index.js';
 import { Fixture, VIDEO, payload, startOrigin } from '../support/live-fixture.js';
 

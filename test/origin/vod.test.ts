@@ -17,13 +17,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
 import { LiveTimeline, LiveWindow, parseInitSegment, readFragments } from '../../src/media/index.js';
-import {
-  DEFAULT_PUSH_POLICY,
-  Origin,
-  OriginMetrics,
-  developmentCertificate,
-  type Certificate,
-} from '../../src/origin/index.js';
+import { DEFAULT_PUSH_POLICY, Origin, developmentCertificate, type Certificate } from '../../src/origin/index.js';
 import {
   VodLibrary,
   firstRangeEnd,
@@ -61,7 +55,6 @@ async function startOrigin(library: VodLibrary, route: Partial<VodRouteOptions> 
   const origin = new Origin({
     window: new LiveWindow({ timeShiftBufferDepth: 6 }),
     timeline: new LiveTimeline(2),
-    metrics: new OriginMetrics(),
     webRoot: WEB_ROOT,
     lowLatency: true,
     chunkDuration: 0.5,

@@ -1,5 +1,6 @@
 import { LiveTimeline, LiveWindow, Segment, type LiveTrack, type TrackInfo } from '../../src/media/index.js';
-import { Origin, OriginMetrics, type Certificate, type OriginOptions } from '../../src/origin/index.js';
+import { PrometheusMetrics, registerOriginMetrics } from '../../src/metrics/index.js';
+import { Origin, type Certificate, type OriginOptions } from '../../src/origin/index.js';
 
 export const SEGMENT_DURATION = 2;
 export const VIDEO: TrackInfo = {
@@ -71,17 +72,21 @@ export async function startOrigin(
   http3 = false,
   host = '127.0.0.1',
 ) {
-  const metrics = new OriginMetrics();
+  const prometheus = new PrometheusMetrics();
   const origin = new Origin({
     window: f.window,
     timeline: f.timeline,
-    metrics,
+    metrics: prometheus,
     webRoot: '/nonexistent',
     lowLatency: true,
     chunkDuration: 0.5,
     targetLatency: 3,
     ...extra,
   });
+  const metrics = {
+    registry: prometheus.registry,
+    ...registerOriginMetrics(prometheus.registry, () => origin.stats()),
+  };
   const addr = await origin.listen({ host, port: 0, tlsPort: certificate ? 0 : null, certificate, http3 });
   return { origin, metrics, base: addr.http!, tls: addr.https };
 }

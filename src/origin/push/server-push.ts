@@ -1,6 +1,5 @@
 import type { Http2ServerRequest, Http2Session, ServerHttp2Stream, OutgoingHttpHeaders } from 'node:http2';
 import { constants as h2 } from 'node:http2';
-import type { Counter } from 'prom-client';
 
 /** Which HTTP/2 pushes the origin makes; each can be switched off on its own. */
 export interface PushPolicy {
@@ -48,6 +47,45 @@ export interface PushResource {
 
 export type PushOutcome = 'sent' | 'not-h2' | 'disabled' | 'duplicate' | 'client-has' | 'limit' | 'closed';
 
+/** How many pushes of one kind had one outcome; `cancelled`: the client reset a sent push. */
+export interface PushCount {
+  kind: string;
+  outcome: PushOutcome | 'cancelled';
+  count: number;
+}
+
+/** HTTP/2 push since the origin started, for metrics. */
+export interface ServerPushStats {
+  /** Pushes asked for, one row per kind (manifest, next-segment, channel, vod) and outcome seen. */
+  pushes: PushCount[];
+  /** Body bytes written on pushed streams, by kind. */
+  bytesByKind: Record<string, number>;
+}
+
+/** Push outcomes and pushed bytes by kind; kinds are the origin's own labels. */
+class PushCounts {
+  private readonly outcomes = new Map<string, PushCount>();
+  private readonly bytes = new Map<string, number>();
+
+  outcome(kind: string, outcome: PushCount['outcome']): void {
+    const key = `${kind} ${outcome}`;
+    const row = this.outcomes.get(key);
+    if (row) row.count++;
+    else this.outcomes.set(key, { kind, outcome, count: 1 });
+  }
+
+  written(kind: string, n: number): void {
+    this.bytes.set(kind, (this.bytes.get(kind) ?? 0) + n);
+  }
+
+  stats(): ServerPushStats {
+    return {
+      pushes: [...this.outcomes.values()].map((row) => ({ ...row })),
+      bytesByKind: Object.fromEntries(this.bytes),
+    };
+  }
+}
+
 /** What one connection has been pushed and what its client says it holds; bounded. */
 class ConnectionPushState {
   readonly pushed = new BoundedSet(4096);
@@ -86,12 +124,14 @@ const CACHED_ENTRIES_MAX = 128;
  */
 export class ServerPush {
   private readonly sessions = new WeakMap<Http2Session, ConnectionPushState>();
+  private readonly counts = new PushCounts();
 
-  constructor(
-    readonly policy: PushPolicy,
-    private readonly outcomes?: Counter<'kind' | 'outcome'>,
-    private readonly bytes?: Counter<'kind'>,
-  ) {}
+  constructor(readonly policy: PushPolicy) {}
+
+  /** Push outcomes and pushed bytes, by kind, since the start. */
+  stats(): ServerPushStats {
+    return this.counts.stats();
+  }
 
   private state(session: Http2Session): ConnectionPushState {
     let s = this.sessions.get(session);
@@ -118,7 +158,7 @@ export class ServerPush {
   }
 
   /**
-   * Pushes `resource` on the stream of `req`; `kind` labels metrics (manifest, next-segment, channel, vod).
+   * Pushes `resource` on the stream of `req`; `kind` labels its counts (manifest, next-segment, channel, vod).
    * The PUSH_PROMISE goes out at once (it must precede the response that makes the client want the
    * resource, RFC 9113 §8.4), but with `afterResponse` the pushed body waits until the response to `req`
    * has been sent: a client should not wait for the MPD behind the segments it announces.
@@ -130,7 +170,7 @@ export class ServerPush {
     afterResponse = true,
   ): PushOutcome {
     const outcome = this.tryPush(req, resource, kind, afterResponse);
-    this.outcomes?.inc({ kind, outcome });
+    this.counts.outcome(kind, outcome);
     return outcome;
   }
 
@@ -169,15 +209,7 @@ export class ServerPush {
     state.pushed.add(key);
     state.active++;
     state.bytesInFlight += size;
-    const push = new PushedResponse(
-      resource,
-      kind,
-      state,
-      size,
-      afterResponse ? stream : undefined,
-      this.outcomes,
-      this.bytes,
-    );
+    const push = new PushedResponse(resource, kind, state, size, afterResponse ? stream : undefined, this.counts);
     try {
       stream.pushStream(promised, (err, pushed) => (err ? push.abandon() : push.attach(pushed)));
     } catch {
@@ -209,8 +241,7 @@ class PushedResponse {
     private reserved: number,
     /** The stream whose response must be sent before this push's body, if any. */
     private readonly parent: ServerHttp2Stream | undefined,
-    private readonly outcomes?: Counter<'kind' | 'outcome'>,
-    private readonly bytes?: Counter<'kind'>,
+    private readonly counts: PushCounts,
   ) {
     const body = resource.body;
     if (body instanceof Uint8Array) {
@@ -238,7 +269,7 @@ class PushedResponse {
       this.finish();
       // RST_STREAM from the client (CANCEL or REFUSED_STREAM): it did not want this resource.
       if (pushed.rstCode !== undefined && pushed.rstCode !== h2.NGHTTP2_NO_ERROR)
-        this.outcomes?.inc({ kind: this.kind, outcome: 'cancelled' });
+        this.counts.outcome(this.kind, 'cancelled');
     });
     pushed.on('error', () => {});
     pushed.respond({ [h2.HTTP2_HEADER_STATUS]: this.resource.status, ...lowerCase(this.resource.headers) });
@@ -266,7 +297,7 @@ class PushedResponse {
     }
     if (this.stream.destroyed) return;
     this.stream.write(part);
-    this.bytes?.inc({ kind: this.kind }, part.byteLength);
+    this.counts.written(this.kind, part.byteLength);
   }
 
   private finish(): void {

@@ -1,0 +1,12 @@
+/**
+ * Prometheus metrics: the one place that maps the components' `stats()` (plain numbers and counts by
+ * label) to metrics, read at scrape time. Above the components, below `src/cli`; no component imports it.
+ */
+export { PrometheusMetrics, type PrometheusMetricsOptions } from './prometheus.js';
+export { registerOriginMetrics, type OriginMetrics } from './origin.js';
+export { registerHttp2PushMetrics } from './http2-push.js';
+export { registerLiveStreamMetrics, type LiveStreamStats } from './live-stream.js';
+export { registerQuicMetrics } from './quic.js';
+export { registerWarpMetrics } from './warp.js';
+export { registerMulticastSenderMetrics } from './multicast-sender.js';
+export { registerGatewayMetrics } from './gateway.js';

@@ -1,0 +1,56 @@
+import type { Registry } from 'prom-client';
+import type { WarpServerStats } from '../warp/index.js';
+import { byLabel, perScrape, scrapedCounter, scrapedGauge, unlabelled } from './scrape.js';
+
+/** Warp sessions, streams and bytes of a WarpServer (`pushcast_warp_*`), read at each scrape. */
+export function registerWarpMetrics(registry: Registry, read: () => WarpServerStats) {
+  const stats = perScrape(read);
+  return {
+    sessions: scrapedGauge(registry, 'pushcast_warp_sessions', 'Warp sessions open now', [], () =>
+      unlabelled(stats().sessions),
+    ),
+    sessionsAccepted: scrapedCounter(
+      registry,
+      'pushcast_warp_sessions_accepted_total',
+      'Warp sessions accepted, by transport (webtransport: WebTransport over HTTP/3; websocket: the WebSocket fallback)',
+      ['transport'],
+      () => byLabel('transport', stats().sessionsAcceptedByTransport),
+    ),
+    sessionsRefused: scrapedCounter(
+      registry,
+      'pushcast_warp_sessions_refused_total',
+      'Warp session requests refused, by HTTP status (400 unknown track, 401 no token, 403 wrong token, 404 no such broadcast, 503 too many sessions or not started)',
+      ['status'],
+      () => byLabel('status', stats().sessionsRefusedByStatus),
+    ),
+    streams: scrapedCounter(
+      registry,
+      'pushcast_warp_streams_total',
+      "Warp streams sent to viewers, closed sessions included, by outcome: opened; finished (sent whole); reset (dropped by the origin at the session's backlog limit); stopped (the viewer said it no longer wanted it). A stream cut by the end of its session counts as opened only",
+      ['outcome'],
+      () => {
+        const s = stats();
+        return [
+          [{ outcome: 'opened' }, s.streamsOpened],
+          [{ outcome: 'finished' }, s.streamsFinished],
+          [{ outcome: 'reset' }, s.streamsCancelled],
+          [{ outcome: 'stopped' }, s.streamsStopped],
+        ];
+      },
+    ),
+    bytes: scrapedCounter(
+      registry,
+      'pushcast_warp_bytes_total',
+      'Bytes written to Warp sessions (stream headers and media), closed sessions included',
+      [],
+      () => unlabelled(stats().bytesWritten),
+    ),
+    backlogBytes: scrapedGauge(
+      registry,
+      'pushcast_warp_backlog_bytes',
+      'Bytes waiting now to be sent on Warp sessions, over every open session',
+      [],
+      () => unlabelled(stats().backlogBytes),
+    ),
+  };
+}
