@@ -15,12 +15,15 @@
  * - Segments older than the one a track is playing, or than what it played, are stopped at once: of no use.
  * - **A second copy** of a segment under way (the new session's, after a GOAWAY, §5.4) is kept on standby:
  *   if the first copy's stream fails before its end (the old session closed), the segment goes on from
- *   the standby at the byte where the first stopped; once the first ends whole, the standby is stopped.
+ *   the standby at the byte where the first stopped; once the first ends whole, the standby is stopped
+ *   (`SegmentCopies`).
+ * - The checks of the timeline run on every arrival and every `CHECK_INTERVAL_MS` (`timers`).
  * Isomorphic: the browser player and the Node client use it alike.
  */
 import { readFragments } from '../media/index.js';
 import { WarpStreamReader, concatBytes, type WarpHeaders } from '../wire/index.js';
 import { CATALOG_ID, parseCatalog, type WarpCatalog, type WarpCatalogTrack } from './catalog.js';
+import { SegmentCopies } from './segment-copies.js';
 
 /** A stream as the consumer reads it: chunks, and a way to ask the sender to stop (STOP_SENDING). */
 export interface IncomingWarpStream extends AsyncIterable<Uint8Array> {
@@ -56,7 +59,19 @@ export interface WarpConsumerOptions {
   now?: () => number;
   /** Bytes buffered per early segment and in all; past the total, the newest waiting segment is dropped. */
   maxBufferedBytes?: number;
+  /** The interval timer of the timeline checks; default the global one (tests pass a fake clock's). */
+  timers?: WarpConsumerTimers;
 }
+
+export interface WarpConsumerTimers {
+  setInterval(callback: () => void, ms: number): unknown;
+  clearInterval(handle: unknown): void;
+}
+
+const defaultTimers: WarpConsumerTimers = {
+  setInterval: (callback, ms) => setInterval(callback, ms),
+  clearInterval: (handle) => clearInterval(handle as ReturnType<typeof setInterval>),
+};
 
 export interface WarpConsumerStats {
   streams: number;
@@ -74,7 +89,7 @@ export interface WarpConsumerStats {
 interface Pending {
   ref: SegmentRef;
   headers: WarpHeaders;
-  stream: IncomingWarpStream;
+  /** Bytes waiting to be handed to the sink (before the segment is current). */
   parts: Uint8Array[];
   bytes: number;
   done: boolean;
@@ -83,15 +98,8 @@ interface Pending {
   since: number;
   /** Being handed to the sink. */
   current: boolean;
-  /** Bytes of the segment read so far, handed over or buffered (where a standby copy takes over); a standby's are `bytes`. */
-  received: number;
-  /** A second copy of this segment, read into `parts` while this one lasts. */
-  standby?: Pending;
-  /** This is a standby copy of `standbyFor`; after a takeover, its bytes go there. */
-  standbyFor?: Pending;
-  takenOver?: boolean;
-  /** After a takeover: bytes of this copy the first one had already delivered, still to be passed over. */
-  skip?: number;
+  /** The streams carrying it: one feeds it, a second copy may wait on standby. */
+  copies: SegmentCopies<IncomingWarpStream>;
 }
 
 interface TrackState {
@@ -105,6 +113,17 @@ interface TrackState {
 }
 
 const STOP_CODE = 0;
+const DEFAULT_MAX_BUFFERED_BYTES = 64 * 1024 * 1024;
+/** How often the timeline is checked besides on arrivals: a due segment is cut or skipped this late at most. */
+export const CHECK_INTERVAL_MS = 50;
+
+function stopQuietly(stream: IncomingWarpStream): void {
+  try {
+    stream.stop(STOP_CODE);
+  } catch {
+    // already gone
+  }
+}
 /**
  * An earlier segment is given up this long before the later one is due: the later one's first fragment
  * needs that long to reach the picture (append, decode).
@@ -130,14 +149,16 @@ export class WarpConsumer {
     malformed: 0,
   };
   private readonly now: () => number;
-  private timer: ReturnType<typeof setInterval> | undefined;
+  private readonly timers: WarpConsumerTimers;
+  private timer: unknown;
 
   constructor(
     private readonly sink: WarpConsumerSink,
     private o: WarpConsumerOptions,
   ) {
     this.now = o.now ?? (() => Date.now());
-    this.timer = setInterval(() => this.checkAll(), 50);
+    this.timers = o.timers ?? defaultTimers;
+    this.timer = this.timers.setInterval(() => this.checkAll(), CHECK_INTERVAL_MS);
   }
 
   get catalog(): WarpCatalog | undefined {
@@ -156,7 +177,7 @@ export class WarpConsumer {
   }
 
   close(): void {
-    if (this.timer) clearInterval(this.timer);
+    if (this.timer !== undefined) this.timers.clearInterval(this.timer);
     this.timer = undefined;
   }
 
@@ -199,21 +220,17 @@ export class WarpConsumer {
               if (!pending) return stream.stop(STOP_CODE);
               continue;
             }
-            if (pending.failed) return;
-            this.receive(pending, e.data.slice());
+            if (!pending.copies.has(stream)) return; // cut, completed by another copy, or let go
+            pending.copies.receive(stream, e.data.slice());
           }
         }
       }
       reader.end();
-      if (pending) this.finish(pending, true);
+      pending?.copies.end(stream);
     } catch {
-      if (pending) this.finish(pending, false);
+      if (pending) pending.copies.drop(stream, 'broken');
       else this.counters.malformed++;
-      try {
-        stream.stop(STOP_CODE);
-      } catch {
-        // already gone
-      }
+      stopQuietly(stream);
     }
   }
 
@@ -268,22 +285,11 @@ export class WarpConsumer {
     }
     if (headers.id !== undefined && (this.delivered.has(headers.id) || this.active.has(headers.id))) {
       this.counters.duplicates++;
-      const first = this.active.get(headers.id);
-      if (!first || first.failed || first.standby) return undefined;
       // §5.4: kept on standby while the first copy lasts.
-      first.standby = {
-        ...first,
-        stream,
-        parts: [head],
-        bytes: head.length,
-        received: head.length,
-        done: false,
-        failed: false,
-        current: false,
-        standby: undefined,
-        standbyFor: first,
-      };
-      return first.standby;
+      const first = this.active.get(headers.id);
+      if (first?.copies.attach(stream) !== 'standby') return undefined;
+      first.copies.receive(stream, head);
+      return first;
     }
     const ref: SegmentRef = {
       id: headers.id,
@@ -305,15 +311,27 @@ export class WarpConsumer {
     const p: Pending = {
       ref,
       headers,
-      stream,
-      parts: [head],
-      bytes: head.length,
+      parts: [],
+      bytes: 0,
       done: false,
       failed: false,
       since: this.now(),
       current: false,
-      received: head.length,
+      copies: new SegmentCopies<IncomingWarpStream>({
+        deliver: (bytes) => this.append(p, bytes),
+        complete: () => this.finish(p, true),
+        orphaned: () => {
+          p.copies.stop(); // no later copy is waited for: the segment ends cut
+          this.finish(p, false);
+        },
+        stopCopy: stopQuietly,
+        tookOver: () => this.counters.takeovers++,
+        // A standby copy is bounded like a waiting segment; past the bound it is let go.
+        maxStandbyBytes: (this.o.maxBufferedBytes ?? DEFAULT_MAX_BUFFERED_BYTES) / 4,
+      }),
     };
+    p.copies.attach(stream);
+    p.copies.receive(stream, head);
     if (ref.id !== undefined) this.active.set(ref.id, p);
     track.waiting.push(p);
     track.waiting.sort((a, b) => a.ref.decodeTime - b.ref.decodeTime);
@@ -322,21 +340,8 @@ export class WarpConsumer {
     return p;
   }
 
-  private receive(p: Pending, bytes: Uint8Array): void {
-    if (p.standbyFor) {
-      if (p.takenOver) {
-        const over = Math.min(p.skip ?? 0, bytes.length);
-        p.skip = (p.skip ?? 0) - over;
-        if (over < bytes.length) this.receive(p.standbyFor, bytes.subarray(over));
-        return;
-      }
-      p.parts.push(bytes);
-      p.bytes += bytes.length;
-      // A standby copy is bounded like a waiting segment; past the bound it is let go.
-      if (p.bytes > (this.o.maxBufferedBytes ?? 64 * 1024 * 1024) / 4) this.dropStandby(p.standbyFor);
-      return;
-    }
-    p.received += bytes.length;
+  /** The segment's next bytes: to the sink if it is playing, else buffered. */
+  private append(p: Pending, bytes: Uint8Array): void {
     if (p.current) {
       this.sink.data?.(p.ref, bytes);
       return;
@@ -347,49 +352,11 @@ export class WarpConsumer {
   }
 
   private finish(p: Pending, complete: boolean): void {
-    const first = p.standbyFor;
-    if (first) {
-      if (p.takenOver) return this.finish(first, complete);
-      p.done = true;
-      p.failed = !complete;
-      if (!complete && first.standby === p) first.standby = undefined;
-      return;
-    }
     if (p.done || p.failed) return; // already ended, or cut by the consumer
-    const standby = p.standby;
-    if (!complete && standby && !standby.failed) {
-      // The first copy failed midway: the standby goes on from the byte where it stopped.
-      p.standby = undefined;
-      standby.takenOver = true;
-      p.stream = standby.stream;
-      this.counters.takeovers++;
-      const copy = concatBytes(standby.parts);
-      const rest = copy.subarray(Math.min(p.received, copy.length));
-      standby.skip = Math.max(0, p.received - copy.length);
-      standby.parts = [];
-      standby.bytes = 0;
-      if (rest.length) this.receive(p, rest);
-      if (standby.done) this.finish(p, true);
-      return;
-    }
     p.done = true;
     p.failed = !complete;
     const track = this.tracks.get(p.ref.track);
     if (track) this.check(track);
-  }
-
-  private dropStandby(p: Pending): void {
-    const standby = p.standby;
-    if (!standby) return;
-    p.standby = undefined;
-    standby.failed = true;
-    standby.parts = [];
-    standby.bytes = 0;
-    try {
-      standby.stream.stop(STOP_CODE);
-    } catch {
-      // already gone
-    }
   }
 
   /** Half a segment: how far decode times may be from the grid and still be "the next one". */
@@ -436,7 +403,6 @@ export class WarpConsumer {
         if (later && now >= this.deadline(track, later)) {
           current.failed = true;
           current.current = false;
-          current.stream.stop(STOP_CODE);
           this.forget(current);
           this.counters.segmentsSkipped++;
           this.sink.skip?.(track.info.id, current.ref.decodeTime, 'stalled');
@@ -479,13 +445,13 @@ export class WarpConsumer {
 
   private forget(p: Pending): void {
     if (p.ref.id !== undefined && this.active.get(p.ref.id) === p) this.active.delete(p.ref.id);
-    this.dropStandby(p); // ended whole, or given up: the second copy is not needed
+    p.copies.stop(); // given up: its streams are stopped (a segment that ended whole has none left)
     if (this.delivered.size > 4096) this.delivered.delete(this.delivered.values().next().value!);
   }
 
   /** Past the memory bound, the newest waiting segment goes (it is the one least likely to be played soon). */
   private bound(): void {
-    const max = this.o.maxBufferedBytes ?? 64 * 1024 * 1024;
+    const max = this.o.maxBufferedBytes ?? DEFAULT_MAX_BUFFERED_BYTES;
     for (;;) {
       let total = 0;
       let newest: { track: TrackState; p: Pending } | undefined;
@@ -498,7 +464,6 @@ export class WarpConsumer {
       if (total <= max || !newest) return;
       newest.track.waiting.splice(newest.track.waiting.indexOf(newest.p), 1);
       newest.p.failed = true;
-      newest.p.stream.stop(STOP_CODE);
       this.forget(newest.p);
       this.counters.segmentsStopped++;
       this.sink.skip?.(newest.track.info.id, newest.p.ref.decodeTime, 'late');

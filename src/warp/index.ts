@@ -10,7 +10,9 @@ export {
   type WarpConsumerOptions,
   type WarpConsumerSink,
   type WarpConsumerStats,
+  type WarpConsumerTimers,
 } from './consumer.js';
+export { SegmentCopies, type SegmentCopiesOptions, type StopReason } from './segment-copies.js';
 export {
   WarpServer,
   WARP_PATH,

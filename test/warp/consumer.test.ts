@@ -7,7 +7,12 @@
 import assert from 'node:assert/strict';
 import test from 'node:test';
 import { writeMediaDataHeader, writeMovieFragment } from '../../src/media/bmff/writer.js';
-import { WarpConsumer, type IncomingWarpStream, type WarpCatalog } from '../../src/warp/index.js';
+import {
+  WarpConsumer,
+  type IncomingWarpStream,
+  type WarpCatalog,
+  type WarpConsumerTimers,
+} from '../../src/warp/index.js';
 import { encodeWarpMessage } from '../../src/wire/index.js';
 
 const catalog: WarpCatalog = {
@@ -77,6 +82,37 @@ class FakeStream implements IncomingWarpStream {
   }
 }
 
+/** The consumer's clock and interval timer, moved by the test: `advance` runs each tick that falls due, in order. */
+class FakeClock implements WarpConsumerTimers {
+  private readonly intervals = new Map<number, { every: number; next: number; callback: () => void }>();
+  private nextHandle = 1;
+
+  constructor(public time: number) {}
+
+  setInterval = (callback: () => void, ms: number): unknown => {
+    const handle = this.nextHandle++;
+    this.intervals.set(handle, { every: ms, next: this.time + ms, callback });
+    return handle;
+  };
+
+  clearInterval = (handle: unknown): void => {
+    this.intervals.delete(handle as number);
+  };
+
+  advance(ms: number): void {
+    const end = this.time + ms;
+    for (;;) {
+      let due: { every: number; next: number; callback: () => void } | undefined;
+      for (const i of this.intervals.values()) if (i.next <= end && (!due || i.next < due.next)) due = i;
+      if (!due) break;
+      this.time = due.next;
+      due.next += due.every;
+      due.callback();
+    }
+    this.time = end;
+  }
+}
+
 const segment = (n: number, parts = 1) => {
   const s = new FakeStream().push(
     encodeWarpMessage({ kind: 'headers', id: 64 * (n + 1), order: -n, depends: [1], path: `/live/video/${n}.m4s` }),
@@ -86,7 +122,7 @@ const segment = (n: number, parts = 1) => {
 };
 
 function setup(bufferMs = 1000, startAt = 0) {
-  let now = startAt;
+  const clock = new FakeClock(startAt);
   const log: string[] = [];
   const consumer = new WarpConsumer(
     {
@@ -95,11 +131,12 @@ function setup(bufferMs = 1000, startAt = 0) {
       end: (s, complete) => log.push(`end ${s.path} ${complete ? 'whole' : 'cut'}`),
       skip: (track, time, why) => log.push(`skip ${track}@${time} ${why}`),
     },
-    { bufferMs, now: () => now, maxBufferedBytes: 2000 },
+    { bufferMs, now: () => clock.time, timers: clock, maxBufferedBytes: 2000 },
   );
+  /** Moves the clock on (the consumer's periodic checks run as they fall due), then lets the streams' reads settle. */
   const tick = async (ms = 0) => {
-    now += ms;
-    await new Promise((r) => setTimeout(r, 60)); // the consumer's own check runs every 50 ms
+    clock.advance(ms);
+    await new Promise((r) => setImmediate(r));
   };
   const start = async () => {
     void consumer.addStream(
@@ -116,7 +153,7 @@ function setup(bufferMs = 1000, startAt = 0) {
     );
     await tick();
   };
-  return { consumer, log, tick, start };
+  return { consumer, log, tick, start, clock };
 }
 
 test('segments arriving out of order are handed on in decode order, after their init', async (t) => {
@@ -266,7 +303,7 @@ test('GOAWAY: a second copy waits on standby and takes over where the first copy
       data: (_s, bytes) => got.push(bytes.slice()),
       end: (s, whole) => c.log.push(`end ${s.path} ${whole ? 'whole' : 'cut'}`),
     },
-    { bufferMs: 10_000, now: () => 0 },
+    { bufferMs: 10_000, now: () => 0, timers: c.clock },
   );
   t.after(() => consumer.close());
   void consumer.addStream(
