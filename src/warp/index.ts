@@ -1,5 +1,12 @@
 export { CATALOG_ID, parseCatalog, type WarpCatalog, type WarpCatalogTrack } from './catalog.js';
-export { WARP_ORDER_POLICIES, segmentOrder, INIT_ORDER, type WarpOrderPolicy } from './order.js';
+export {
+  WARP_ORDER_POLICIES,
+  segmentOrder,
+  ptsFromOrder,
+  isOrderPolicy,
+  INIT_ORDER,
+  type WarpOrderPolicy,
+} from './order.js';
 export { GrowingSource, type WarpSource } from './source.js';
 export { WarpProducer, catalogSource, initId, segmentId, type WarpProducerOptions } from './producer.js';
 export { WarpSender, type WarpSenderOptions, type WarpSenderStats } from './sender.js';
@@ -13,14 +20,18 @@ export {
   type WarpConsumerTimers,
 } from './consumer.js';
 export { SegmentCopies, type SegmentCopiesOptions, type StopReason } from './segment-copies.js';
+export { WARP_PATH, parseWarpPath, type WarpTarget } from './path.js';
 export {
-  WarpServer,
-  WARP_PATH,
+  WarpFanout,
   WARP_REFUSAL_STATUSES,
-  parseWarpPath,
+  DEFAULT_MAX_WARP_SESSIONS,
+  backlogLimit,
+  type Viewer,
+  type WarpFanoutOptions,
+  type WarpFanoutStats,
   type WarpRefusalStatus,
-  type WarpServerOptions,
-  type WarpServerStats,
-} from './server.js';
+  type WarpStreamTotals,
+} from './fanout.js';
+export { WarpServer, type WarpServerOptions, type WarpServerStats } from './server.js';
 export { WarpClient, type WarpClientOptions } from './client.js';
-export { WarpRelay, ptsFromOrder, type WarpRelayOptions, type WarpRelayStats } from './relay.js';
+export { WarpRelay, type WarpRelayOptions, type WarpRelayStats } from './relay/index.js';

@@ -45,3 +45,17 @@ export function segmentOrder(
   }
   return Math.max(order, ...dependencyOrders);
 }
+
+export function isOrderPolicy(p: unknown): p is WarpOrderPolicy {
+  return (WARP_ORDER_POLICIES as readonly unknown[]).includes(p);
+}
+
+/**
+ * The presentation time (µs) behind an order made by `policy` for a segment of `kind`: every policy
+ * above is base + sign · PTS per kind (before the raise to its dependencies' orders).
+ */
+export function ptsFromOrder(policy: WarpOrderPolicy, kind: 'video' | 'audio', order: number): number {
+  const base = segmentOrder(policy, kind, 0);
+  const sign = segmentOrder(policy, kind, 1) - base;
+  return (order - base) * sign;
+}

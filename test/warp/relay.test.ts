@@ -214,14 +214,14 @@ test('origin → relay → relay → three viewers: byte-identical, cut-through,
   assert.equal(o.warp.stats().sessions, 2, 'the origin serves r1 and the direct viewer');
   const s1 = r1.relay.stats();
   const s2 = r2.relay.stats();
-  assert.equal(s1.subscribers, 1);
-  assert.equal(s2.subscribers, 3);
+  assert.equal(s1.sessions, 1);
+  assert.equal(s2.sessions, 3);
   assert.equal(s1.upstreamConnects, 1);
   assert.equal(s2.upstreamConnects, 1);
   assert.equal(s1.streamsForwarded, 1 + 2 + 12, 'catalog, 2 inits, 12 segments');
   assert.equal(s2.streamsForwarded, 1 + 2 + 12);
   assert.equal(s2.malformed + s2.aborted + s2.streamsCancelled, 0);
-  assert.ok(s2.bytesSent >= 3 * s2.bytesReceived * 0.99, 'every byte fanned out three times');
+  assert.ok(s2.bytesWritten >= 3 * s2.bytesReceived * 0.99, 'every byte fanned out three times');
 });
 
 test('a late joiner starts at the newest GoP; the per-track cache keeps the newest N segments', async (t) => {
@@ -280,7 +280,7 @@ test('a stalled subscriber has its lowest-priority streams reset by the relay; t
   t.after(() => stalled.close());
   await until(
     'three subscribers, segment 1 at the viewers',
-    () => r.relay.stats().subscribers === 3 && a.completed.length >= 2 && b.completed.length >= 2,
+    () => r.relay.stats().sessions === 3 && a.completed.length >= 2 && b.completed.length >= 2,
   );
   for (let n = 2; n <= 12; n++) {
     live.publish(n);

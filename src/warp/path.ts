@@ -1,0 +1,33 @@
+/**
+ * The Warp session path (draft-lcurley-warp-00 §4.1: the CONNECT path names the broadcast and carries
+ * the token): `/warp/<broadcast>?token=…&latency=<ms>&tracks=<id>,<id>`.
+ */
+
+export const WARP_PATH = '/warp';
+
+/** What a Warp session path asks for. */
+export interface WarpTarget {
+  broadcast: string;
+  token?: string;
+  /** The viewer's latency target, ms. */
+  latencyMs?: number;
+  tracks?: string[];
+}
+
+/** Parses `/warp/<broadcast>?…`; undefined when the path is not one. */
+export function parseWarpPath(path: string): WarpTarget | undefined {
+  const url = new URL(path, 'https://warp.invalid');
+  const m = /^\/warp\/([A-Za-z0-9_-]{1,64})$/.exec(url.pathname);
+  if (!m) return undefined;
+  const latency = Number(url.searchParams.get('latency'));
+  const tracks = url.searchParams
+    .get('tracks')
+    ?.split(',')
+    .filter((t) => t.length > 0);
+  return {
+    broadcast: m[1]!,
+    token: url.searchParams.get('token') ?? undefined,
+    latencyMs: Number.isFinite(latency) && latency > 0 ? latency : undefined,
+    tracks,
+  };
+}

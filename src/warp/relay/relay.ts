@@ -1,0 +1,250 @@
+/**
+ * A Warp relay (draft-lcurley-warp-00 §2.3, §4.5): one subscription upstream per broadcast, fanned out
+ * to any number of downstream sessions. Relays chain: origin → relay → relay → viewers.
+ *
+ * - **Upstream** (`RelayUpstream`): one session, reconnected after a loss, moved on GOAWAY.
+ * - **Upstream streams** (`UpstreamStreamReader`): each stream's HEADERS are parsed, its bytes validated
+ *   and passed on cut-through; control streams and the catalog are read here.
+ * - **Relayed streams** (`RelayedStreams`): dedup by ID, a second copy's takeover, upstream streams at once.
+ * - **Cache** (`RelayCache`): the catalog, the inits and each track's newest segments, for late joiners.
+ * - **Downstream** (`WarpFanout`, shared with the origin's `WarpServer`): the route `/warp/<broadcast>`
+ *   with the relay's own tokens (401/403), a `WarpSender` per session (strict priority by delivery order
+ *   and a resource limit per subscriber, §4.3, §4.4, §6.1: a stalled subscriber has its lowest-priority
+ *   streams reset and nobody else notices). A session gets the catalog, the inits and the cached newest
+ *   GoP at once, then every new stream.
+ * - **Order rewrite** (§4.5, `reorder`, src/warp/relay/reorder.ts). Media that arrives before the catalog
+ *   is held until it comes (it is what the order depends on), at most `maxHeldForCatalog` streams.
+ */
+import type { Registry } from 'prom-client';
+import type { Session, SessionRefusal, SessionRequest, SessionRoute } from '../../webtransport/index.js';
+import { encodeWarpMessage, type WarpHeaders } from '../../wire/index.js';
+import { parseCatalog, type WarpCatalog } from '../catalog.js';
+import { WarpFanout, type WarpFanoutOptions } from '../fanout.js';
+import type { WarpOrderPolicy } from '../order.js';
+import { WARP_PATH, parseWarpPath } from '../path.js';
+import { GrowingSource } from '../source.js';
+import { RelayCache, type RelayCacheOptions } from './cache.js';
+import { registerRelayMetrics } from './metrics.js';
+import type { Relayed } from './relayed.js';
+import { RelayedStreams, type RelayedStreamsOptions } from './relayed-streams.js';
+import { forwardedCatalog, relayOrder } from './reorder.js';
+import { relayStreamCounters, type WarpRelayStats } from './stats.js';
+import { RelayUpstream, type RelayUpstreamOptions } from './upstream.js';
+import { UpstreamStreamReader, type UpstreamStreamContext } from './upstream-stream.js';
+
+export interface WarpRelayOptions
+  extends WarpFanoutOptions,
+    RelayUpstreamOptions,
+    RelayCacheOptions,
+    RelayedStreamsOptions {
+  /** The upstream broadcast: an origin's or another relay's Warp URL, e.g. https://origin:8443/warp/live?token=… */
+  upstream: string;
+  /** The command line's name (`--max-subscribers`) for `maxSessions`, which wins when both are given. */
+  maxSubscribers?: number;
+  /** Rewrite delivery orders with this policy (§4.5); default: orders pass unchanged. */
+  reorder?: WarpOrderPolicy;
+  /** With `reorder`: media streams that came before the catalog, held until it comes. Default 256. */
+  maxHeldForCatalog?: number;
+  /** Prometheus metrics `pushcast_relay_*` are registered here (src/warp/relay/metrics.ts). */
+  registry?: Registry;
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && Buffer.compare(a, b) === 0;
+}
+
+export class WarpRelay implements SessionRoute {
+  readonly broadcast: string;
+  private readonly counters = relayStreamCounters();
+  private readonly upstream: RelayUpstream;
+  private readonly reader: UpstreamStreamReader;
+  private readonly streams: RelayedStreams;
+  private readonly cache: RelayCache;
+  private readonly fanout: WarpFanout;
+  private upstreamCatalog: { payload: Uint8Array; catalog: WarpCatalog } | undefined;
+  /** Media that came before the catalog, with `reorder` (see `holdingMedia`). */
+  private readonly heldForCatalog: GrowingSource[] = [];
+  private closed = false;
+
+  constructor(private readonly o: WarpRelayOptions) {
+    const u = new URL(o.upstream);
+    if (u.protocol !== 'https:') throw new Error(`the upstream must be an https:// Warp URL: ${o.upstream}`);
+    const target = parseWarpPath(`${u.pathname}${u.search}`);
+    if (!target) throw new Error(`the upstream URL's path must be ${WARP_PATH}/<broadcast>: ${o.upstream}`);
+    this.broadcast = target.broadcast;
+    this.fanout = new WarpFanout({ ...o, maxSessions: o.maxSessions ?? o.maxSubscribers }, 'relay');
+    this.cache = new RelayCache(o, (rel) => this.streams.uncached(rel));
+    this.streams = new RelayedStreams(o, this.counters, {
+      created: (rel) => this.created(rel),
+      grew: (rel, n) => this.cache.grew(rel, n),
+      aborted: (rel) => this.cache.remove(rel, false),
+      trackIdOf: (h) => this.trackIdOf(h),
+    });
+    const relay = this;
+    const context: UpstreamStreamContext = {
+      counters: this.counters,
+      streams: this.streams,
+      get stopping() {
+        return relay.closed;
+      },
+      served: () => this.upstream.served(),
+      followGoaway: (url, up) => this.upstream.followGoaway(url, up),
+      catalog: (headers, payload) => this.setCatalog(headers, payload),
+      refreshInit: (headers, bytes) => this.refreshInit(headers, bytes),
+      log: o.log,
+    };
+    this.reader = new UpstreamStreamReader(o.maxUpstreamStreams ?? 256, context);
+    this.upstream = new RelayUpstream(u.href, o, {
+      onStream: (stream, up) => void this.reader.read(stream, up),
+      missing: () => this.missing(),
+    });
+    if (o.registry) registerRelayMetrics(o.registry, () => this.stats());
+  }
+
+  /** The upstream URL now (it changes when a GOAWAY is followed). */
+  get upstreamUrl(): string {
+    return this.upstream.url;
+  }
+
+  /** Subscribes upstream (once; it reconnects by itself). */
+  start(): this {
+    if (!this.closed) this.upstream.start();
+    return this;
+  }
+
+  /** What a new viewer would lack: the catalog, or an init of one of its tracks. */
+  private missing(): string | undefined {
+    const catalog = this.upstreamCatalog?.catalog;
+    if (!catalog) return 'catalog';
+    return catalog.tracks.every((t) => this.cache.init(t.initId)) ? undefined : 'init segments';
+  }
+
+  // ─── what the upstream streams bring ─────────────────────────────────────────────────────────
+
+  private trackIdOf(h: WarpHeaders): string | undefined {
+    const tracks = this.upstreamCatalog?.catalog.tracks ?? [];
+    const ids = h.depends?.length ? h.depends : h.id === undefined ? [] : [h.id];
+    return tracks.find((t) => ids.includes(t.initId))?.id;
+  }
+
+  /** A new relayed stream: cached, and on its way to every subscriber (or held for the catalog). */
+  private created(rel: Relayed): void {
+    this.cache.add(rel);
+    if (rel.trackKey !== undefined && this.holdingMedia()) this.holdForCatalog(rel.source);
+    else for (const v of this.fanout) v.sender.send(rel.source);
+  }
+
+  /** With `reorder`, media waits for the catalog: without it there is no order to recompute (§4.5). */
+  private holdingMedia(): boolean {
+    return this.o.reorder !== undefined && this.upstreamCatalog === undefined;
+  }
+
+  private holdForCatalog(source: GrowingSource): void {
+    this.heldForCatalog.push(source);
+    // Bounded: past it the oldest goes on with the upstream's order.
+    while (this.heldForCatalog.length > (this.o.maxHeldForCatalog ?? 256)) {
+      const oldest = this.heldForCatalog.shift()!;
+      for (const v of this.fanout) v.sender.send(oldest);
+    }
+  }
+
+  private setCatalog(headers: WarpHeaders, payload: Uint8Array): void {
+    if (this.upstreamCatalog && sameBytes(payload, this.upstreamCatalog.payload)) {
+      this.counters.duplicates++;
+      return;
+    }
+    let catalog: WarpCatalog;
+    try {
+      catalog = parseCatalog(payload);
+    } catch (error) {
+      this.counters.malformed++;
+      this.o.log?.(`relay: upstream catalog refused: ${error instanceof Error ? error.message : String(error)}`);
+      return;
+    }
+    this.upstreamCatalog = { payload, catalog };
+    const source = new GrowingSource({ ...headers }, '', true, 'raw');
+    source.append(encodeWarpMessage({ kind: 'app', data: forwardedCatalog(payload, catalog, this.o.reorder) }));
+    source.end();
+    this.cache.catalog = source;
+    this.counters.streamsForwarded++;
+    // Sessions that joined before it get it now (a sender sends one stream per ID: the first catalog only),
+    // and the media held for it (with `reorder`), the newest GoP first in line.
+    const held = this.heldForCatalog.splice(0);
+    for (const v of this.fanout) {
+      v.sender.send(source);
+      for (const h of [...this.cache.segments().map((r) => r.source), ...held]) v.sender.send(h);
+    }
+  }
+
+  /** An init stream with a known ID again: kept for new joiners when its bytes changed (e.g. an encoder restart). */
+  private refreshInit(headers: WarpHeaders, bytes: Uint8Array): void {
+    const id = headers.id!;
+    const known = this.cache.init(id);
+    if (known && sameBytes(known.source.bytes(), bytes)) {
+      this.counters.duplicates++;
+      return;
+    }
+    const source = new GrowingSource({ ...headers }, this.trackIdOf(headers) ?? '', true, 'raw');
+    source.append(bytes);
+    source.end();
+    if (known) this.cache.remove(known, false);
+    this.cache.add(this.streams.adopt(id, source));
+    for (const v of this.fanout) v.sender.send(source);
+  }
+
+  // ─── downstream ──────────────────────────────────────────────────────────────────────────────
+
+  authorize(request: SessionRequest): SessionRefusal | undefined {
+    return this.fanout.authorize(
+      request,
+      (broadcast) => broadcast === this.broadcast,
+      () => (this.closed ? this.fanout.refuse(503, 'the relay is stopping') : undefined),
+    );
+  }
+
+  /** A subscriber joins: the catalog, the inits, the newest GoP (what the cache holds now), then every new stream. */
+  session(session: Session, request: SessionRequest): void {
+    const bitsPerSecond =
+      this.upstreamCatalog?.catalog.tracks.reduce((n, t) => n + (Number.isFinite(t.bandwidth) ? t.bandwidth : 0), 0) ??
+      0;
+    const policy = this.o.reorder;
+    const { sender } = this.fanout.add(
+      session,
+      request,
+      { bitsPerSecond, reorder: policy ? (h) => relayOrder(policy, this.upstreamCatalog?.catalog, h) : undefined },
+      undefined,
+    );
+    if (this.cache.catalog) sender.send(this.cache.catalog);
+    for (const init of this.cache.inits()) sender.send(init.source);
+    if (!this.holdingMedia()) for (const rel of this.cache.segments()) sender.send(rel.source);
+  }
+
+  /** §5.4: every downstream session is told to move to `url`, finishes what is under way, then is closed with code 1. */
+  goaway(url: string, graceMs: number): Promise<void> {
+    return this.fanout.goaway(url, graceMs);
+  }
+
+  stats(): WarpRelayStats {
+    return {
+      broadcast: this.broadcast,
+      upstreamUrl: this.upstream.url,
+      upstreamSessions: this.upstream.sessions,
+      ...this.upstream.stats(),
+      ...this.counters,
+      ...this.cache.stats(),
+      ...this.fanout.stats(),
+      rememberedIds: this.streams.rememberedIds,
+      upstreamStreamsActive: this.streams.activeCopies,
+      heldForCatalog: this.heldForCatalog.length,
+    };
+  }
+
+  /** Stops: downstream sessions closed, upstream sessions closed, nothing reconnects. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.streams.close();
+    this.fanout.close('relay stopped');
+    await this.upstream.close();
+  }
+}
