@@ -9,12 +9,21 @@
  *   CONNECT stream's ID is the session ID, and the stream stays open for the session's life.
  * - **Streams** (draft-02 §4): a unidirectional stream starts with type 0x54 and the session ID, a
  *   bidirectional one with the signal 0x41 and the session ID; after that, bytes are the application's.
- *   Streams that arrive before their session is known wait, a bounded number of them.
+ *   Streams that arrive before their session is known wait, a bounded number of them. A session holds
+ *   at most `maxPeerStreams` peer streams open at once (beside QUIC's own stream limits, which are the
+ *   connection's); past it a new one is refused with H3_EXCESSIVE_LOAD (STOP_SENDING, and RESET_STREAM
+ *   for a bidirectional one). A stream is no longer open once it is over both ways: read to its end (or
+ *   stopped) and written to its end (or reset).
  * - **Datagrams** (RFC 9297 §2.1): QUIC DATAGRAM frames prefixed with the session's quarter stream ID.
  * - **Errors** (draft-02 §4.3): 32-bit application codes map into the HTTP/3 error space on
  *   RESET_STREAM and STOP_SENDING.
  * - **Close** (draft-02 §5): CLOSE_WEBTRANSPORT_SESSION (a code and a reason) in a DATA frame on the
  *   CONNECT stream, then FIN; a FIN alone is a close with code 0. The session's streams are reset then.
+ * - **End** (draft-02 §5: a session is terminated when its CONNECT stream is closed, cleanly or
+ *   abruptly, on either side, or a CLOSE_WEBTRANSPORT_SESSION is sent or received): the session ends,
+ *   and leaves its connection's count of sessions, the moment the peer's CLOSE_WEBTRANSPORT_SESSION
+ *   arrives (FIN or not), the CONNECT stream ends (FIN) or is reset, the peer stops reading it
+ *   (STOP_SENDING), the QUIC connection closes, or the route that took it throws.
  */
 import { EventEmitter } from 'node:events';
 import { isIP } from 'node:net';
@@ -53,6 +62,7 @@ import {
   type Http3FrameReader,
 } from '../wire/index.js';
 import {
+  PeerStreams,
   SessionRefusedError,
   StreamAbortedError,
   readStreamToEnd,
@@ -73,6 +83,9 @@ const MAX_PENDING_STREAMS = 32;
 const PENDING_STREAM_MS = 2000;
 /** Sessions per QUIC connection. */
 const DEFAULT_MAX_SESSIONS = 16;
+/** RFC 9114 §8.1: H3_NO_ERROR (no more reading of a CONNECT stream after its close) and H3_EXCESSIVE_LOAD. */
+const H3_NO_ERROR = 0x100;
+const H3_EXCESSIVE_LOAD = 0x107;
 
 const encoder = new TextEncoder();
 
@@ -92,6 +105,10 @@ function webTransportCodeOf(error: unknown): number {
 /** A WebTransport stream on a QUIC stream: the stream header is written before the first bytes, or was read already. */
 class Http3SessionStream implements SessionStream {
   private prefix: Uint8Array | undefined;
+  /** Read to its end or stopped (or not readable here). */
+  private readOver: boolean;
+  /** Written to its end or reset (or not writable here). */
+  private writeOver: boolean;
 
   constructor(
     private readonly quic: QuicStream,
@@ -99,6 +116,8 @@ class Http3SessionStream implements SessionStream {
     readonly local: boolean,
     private leftover: Uint8Array,
   ) {
+    this.readOver = local && !quic.bidirectional;
+    this.writeOver = !local && !quic.bidirectional;
     // A writer must learn of STOP_SENDING even between writes (quiche forgets a stream once its reset is
     // acknowledged, and a later write would then wait forever): watch for it on every stream we write.
     if (local || quic.bidirectional) void quic.stopped;
@@ -142,12 +161,18 @@ class Http3SessionStream implements SessionStream {
   }
 
   async write(data: Uint8Array): Promise<void> {
-    await this.quic.write(this.withPrefix(data)).catch((e) => this.mapWriteError(e));
+    await this.quic.write(this.withPrefix(data)).catch((e) => {
+      this.over('write');
+      return this.mapWriteError(e);
+    });
   }
 
   async end(data: Uint8Array = new Uint8Array(0)): Promise<void> {
-    await this.quic.end(this.withPrefix(data)).catch((e) => this.mapWriteError(e));
-    this.session.forget(this);
+    try {
+      await this.quic.end(this.withPrefix(data)).catch((e) => this.mapWriteError(e));
+    } finally {
+      this.over('write');
+    }
   }
 
   reset(code: number): void {
@@ -156,7 +181,7 @@ class Http3SessionStream implements SessionStream {
     } catch {
       // already closed
     }
-    this.session.forget(this);
+    this.over('write');
   }
 
   stopSending(code: number): void {
@@ -165,6 +190,14 @@ class Http3SessionStream implements SessionStream {
     } catch {
       // already closed
     }
+    this.over('read');
+  }
+
+  /** One direction is over; once both are, the session lets go of the stream. */
+  private over(half: 'read' | 'write'): void {
+    if (half === 'read') this.readOver = true;
+    else this.writeOver = true;
+    if (this.readOver && this.writeOver) this.session.retire(this);
   }
 
   setPriority(urgency: number, incremental = false): void {
@@ -172,12 +205,12 @@ class Http3SessionStream implements SessionStream {
   }
 
   async *[Symbol.asyncIterator](): AsyncGenerator<Uint8Array> {
-    if (this.leftover.length > 0) {
-      const first = this.leftover;
-      this.leftover = new Uint8Array(0);
-      yield first;
-    }
     try {
+      if (this.leftover.length > 0) {
+        const first = this.leftover;
+        this.leftover = new Uint8Array(0);
+        yield first;
+      }
       for await (const chunk of this.quic) yield chunk;
     } catch (error) {
       throw new StreamAbortedError(
@@ -185,6 +218,8 @@ class Http3SessionStream implements SessionStream {
         webTransportCodeOf(error),
         this.session.isClosed ? 'session-closed' : 'peer-reset',
       );
+    } finally {
+      this.over('read'); // read to its end, failed, or the reader stopped reading
     }
   }
 
@@ -209,8 +244,16 @@ export class Http3Session extends EventEmitter<SessionEvents> implements Session
   readonly closed: Promise<SessionCloseInfo>;
   private resolveClosed!: (info: SessionCloseInfo) => void;
   private closeInfo: SessionCloseInfo | undefined;
+  /** Streams open in at least one direction; `abandon`ed when the session ends. */
   private readonly streams = new Set<Http3SessionStream>();
-  private readonly counters = { streamsOpened: 0, streamsAccepted: 0, datagramsSent: 0, datagramsReceived: 0 };
+  private readonly peers: PeerStreams<Http3SessionStream>;
+  private readonly counters = {
+    streamsOpened: 0,
+    streamsAccepted: 0,
+    streamsRefused: 0,
+    datagramsSent: 0,
+    datagramsReceived: 0,
+  };
 
   constructor(
     private readonly quic: QuicConnection,
@@ -218,17 +261,16 @@ export class Http3Session extends EventEmitter<SessionEvents> implements Session
     readonly path: string,
     readonly headers: Readonly<Record<string, string>>,
     private readonly onGone: (session: Http3Session) => void,
+    maxPeerStreams?: number,
   ) {
     super();
+    this.peers = new PeerStreams(this, maxPeerStreams);
     this.closed = new Promise((resolve) => (this.resolveClosed = resolve));
     quic.once('close', () => this.finish({ code: 0, reason: 'connection closed' }));
-    (this as EventEmitter).on('newListener', (event: string | symbol) => {
-      if (event !== 'stream' || this.early.length === 0) return;
-      const early = this.early.splice(0);
-      queueMicrotask(() => {
-        for (const s of early) this.emit('stream', s);
-      });
-    });
+    // The peer no longer reads the CONNECT stream: it is closed abruptly on its side (draft-02 §5).
+    void connectStream.stopped.then((code) =>
+      this.finish({ code: 0, reason: `the peer stopped reading the CONNECT stream (${code})` }),
+    );
   }
 
   /** The session ID: its CONNECT stream's ID. */
@@ -250,24 +292,35 @@ export class Http3Session extends EventEmitter<SessionEvents> implements Session
 
   private async readCapsuleStream(reader: Http3FrameReader): Promise<void> {
     const capsules = new CapsuleReader();
-    let close: SessionCloseInfo = { code: 0, reason: '' };
-    const drain = () => {
+    let close: SessionCloseInfo | undefined;
+    /** Reads what has come; the peer's CLOSE_WEBTRANSPORT_SESSION, once it is here. */
+    const drain = (): SessionCloseInfo | undefined => {
       for (let e; (e = reader.next()) !== undefined; ) {
         if (e.kind !== 'data') continue; // HEADERS (trailers) or unknown frames: nothing for a session
         capsules.push(e.data);
         for (let c; (c = capsules.next()) !== undefined; ) {
-          if (c.type === BigInt(CAPSULE_CLOSE_WEBTRANSPORT_SESSION)) close = decodeCloseSession(c.value);
+          if (c.type === BigInt(CAPSULE_CLOSE_WEBTRANSPORT_SESSION)) return decodeCloseSession(c.value);
           // other capsules (DRAIN, GREASE, datagrams as capsules) are skipped (RFC 9297 §3.2)
         }
       }
+      return undefined;
     };
     try {
-      drain();
-      for await (const chunk of this.connectStream) {
-        reader.push(chunk);
-        drain();
+      close = drain();
+      if (!close) {
+        for await (const chunk of this.connectStream) {
+          reader.push(chunk);
+          if ((close = drain())) break;
+        }
       }
-      reader.end();
+      if (close) {
+        // draft-02 §5: the session ends with the capsule, FIN or not; nothing after it is read.
+        try {
+          this.connectStream.stopSending(H3_NO_ERROR);
+        } catch {
+          // already closed
+        }
+      } else reader.end();
     } catch (error) {
       // A malformed capsule or frame ends the session (H3_GENERAL_PROTOCOL_ERROR on the stream, draft-02 §5).
       close = { code: 0, reason: `session ended: ${error instanceof Error ? error.message : String(error)}` };
@@ -277,8 +330,8 @@ export class Http3Session extends EventEmitter<SessionEvents> implements Session
         // already closed
       }
     }
-    this.finish(close);
-    // The peer finished its side; finish ours (a FIN answers a FIN).
+    this.finish(close ?? { code: 0, reason: '' });
+    // The peer closed its side; close ours (a FIN answers a FIN or a CLOSE_WEBTRANSPORT_SESSION).
     void this.connectStream.end().catch(() => undefined);
   }
 
@@ -301,19 +354,25 @@ export class Http3Session extends EventEmitter<SessionEvents> implements Session
       quic.stopSending(WEBTRANSPORT_SESSION_GONE);
       return;
     }
+    if (!this.peers.hasRoom) {
+      this.counters.streamsRefused++;
+      try {
+        quic.stopSending(H3_EXCESSIVE_LOAD);
+        if (quic.bidirectional) quic.reset(H3_EXCESSIVE_LOAD);
+      } catch {
+        // already closed
+      }
+      return;
+    }
     const stream = new Http3SessionStream(quic, this, false, rest);
     this.streams.add(stream);
     this.counters.streamsAccepted++;
-    // A client's first streams can arrive with the CONNECT response, before anyone listens: they wait
-    // (bounded by the peer's stream limits) for the first 'stream' listener.
-    if (this.listenerCount('stream') === 0) this.early.push(stream);
-    else this.emit('stream', stream);
+    this.peers.admit(stream);
   }
 
-  private readonly early: Http3SessionStream[] = [];
-
-  forget(stream: Http3SessionStream): void {
-    this.streams.delete(stream);
+  /** A stream over in both directions leaves the session (and, a peer's, its count of open streams). */
+  retire(stream: Http3SessionStream): void {
+    if (this.streams.delete(stream) && !stream.local) this.peers.release();
   }
 
   receiveDatagram(payload: Uint8Array): void {
@@ -346,6 +405,7 @@ export class Http3Session extends EventEmitter<SessionEvents> implements Session
     this.closeInfo = info;
     for (const s of this.streams) s.abandon();
     this.streams.clear();
+    this.peers.clear();
     this.onGone(this);
     this.resolveClosed(info);
     this.emit('close', info);
@@ -359,13 +419,16 @@ export class Http3Session extends EventEmitter<SessionEvents> implements Session
       cwndBytes: path?.cwnd,
       deliveryRateBitsPerSecond: path ? path.deliveryRate * 8 : undefined,
       ...this.counters,
+      peerStreams: this.peers.count,
     };
   }
 }
 
 export interface WebTransportHttp3Options {
-  /** Sessions per QUIC connection; more are refused with 429. Default 16. */
+  /** Sessions per QUIC connection (and CONNECTs being decided); more are refused with 429. Default 16. */
   maxSessions?: number;
+  /** Peer streams open at once per session; more are refused (H3_EXCESSIVE_LOAD). Default 100. */
+  maxPeerStreams?: number;
 }
 
 /**
@@ -375,6 +438,8 @@ export interface WebTransportHttp3Options {
 export class WebTransportHttp3 {
   readonly extension: Http3Extension;
   private readonly sessions = new Map<number, Http3Session>();
+  /** CONNECTs being decided by the router: they count against `maxSessions`. */
+  private deciding = 0;
   private readonly pending: { sessionId: number; stream: QuicStream; rest: Uint8Array; at: number }[] = [];
 
   constructor(
@@ -456,8 +521,9 @@ export class WebTransportHttp3 {
     if (request.protocol !== 'webtransport')
       return refuse(501, `extended CONNECT for ${request.protocol} is not served here`);
     if (!this.router) return refuse(404, 'no WebTransport here');
-    if (this.sessions.size >= (this.o.maxSessions ?? DEFAULT_MAX_SESSIONS))
-      return refuse(429, `at most ${this.o.maxSessions ?? DEFAULT_MAX_SESSIONS} WebTransport sessions per connection`);
+    const maxSessions = this.o.maxSessions ?? DEFAULT_MAX_SESSIONS;
+    if (this.sessions.size + this.deciding >= maxSessions)
+      return refuse(429, `at most ${maxSessions} WebTransport sessions per connection`);
     const headers = Object.fromEntries(
       request.fields.filter((f) => !f.name.startsWith(':')).map((f): [string, string] => [f.name, f.value]),
     );
@@ -468,17 +534,30 @@ export class WebTransportHttp3 {
       origin: headers.origin,
       headers,
     };
-    const decision = await this.router.decide(sessionRequest);
+    this.deciding++;
+    const decision = await this.router.decide(sessionRequest).finally(() => this.deciding--);
     if ('refusal' in decision) return refuse(decision.refusal.status, decision.refusal.reason);
     try {
       await request.respond(200, { [WEBTRANSPORT_DRAFT_RESPONSE_HEADER]: 'draft02' });
     } catch {
       return;
     }
-    const session = new Http3Session(this.quic, request.stream, request.path, headers, this.gone);
+    const session = new Http3Session(
+      this.quic,
+      request.stream,
+      request.path,
+      headers,
+      this.gone,
+      this.o.maxPeerStreams,
+    );
     this.add(session);
     session.readCapsules(request.reader);
-    decision.route.session(session, sessionRequest);
+    try {
+      decision.route.session(session, sessionRequest);
+    } catch {
+      // The route failed: the session ends at once (the viewer learns that it could not start, not why).
+      void session.close(0, 'the server failed to start the session');
+    }
   }
 
   /** Client: opens a session with an extended CONNECT (draft-02 §3.2). */
@@ -511,7 +590,7 @@ export class WebTransportHttp3 {
       throw new SessionRefusedError(response.status, reason);
     }
     const fields = Object.fromEntries(response.fields.map((f: FieldLine): [string, string] => [f.name, f.value]));
-    const session = new Http3Session(this.quic, response.stream, path, fields, this.gone);
+    const session = new Http3Session(this.quic, response.stream, path, fields, this.gone, this.o.maxPeerStreams);
     this.add(session);
     session.readCapsules(response.reader);
     return session;

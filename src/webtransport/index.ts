@@ -1,4 +1,6 @@
 export {
+  DEFAULT_MAX_PEER_STREAMS,
+  PeerStreams,
   SessionRefusedError,
   SessionRouter,
   StreamAbortedError,
@@ -24,11 +26,22 @@ export {
   type WebTransportHttp3Options,
 } from './http3-session.js';
 export {
-  WebSocketSession,
   SendQueueFullError,
+  StreamQueue,
+  UrgencyScheduler,
+  clampUrgency,
+  type FrameTransport,
+  type UrgencySchedulerLimits,
+} from './urgency-scheduler.js';
+export {
+  WebSocketSession,
   StreamReceiveOverflowError,
   type WebSocketSessionLimits,
   type WebSocketSessionOptions,
 } from './websocket-session.js';
-export { WebSocketSessionServer, type WebSocketSessionServerOptions } from './websocket-server.js';
+export {
+  WebSocketSessionServer,
+  type WebSocketSessionServerOptions,
+  type WebSocketSessionServerStats,
+} from './websocket-server.js';
 export { connectWebSocketSession, webSocketUrl, type ConnectWebSocketSessionOptions } from './websocket-client.js';

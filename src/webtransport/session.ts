@@ -5,6 +5,10 @@
  * interface only, so a session's transport is a detail of how it was opened.
  *
  * Stream IDs follow RFC 9000 §2.1 in both transports: bit 0 = server-initiated, bit 1 = unidirectional.
+ *
+ * Both transports bound the streams a peer has open at once in a session the same way (`PeerStreams`):
+ * past `maxPeerStreams` a new peer stream is refused (STOP_SENDING, and RESET_STREAM for our half of a
+ * bidirectional one) and never reaches the application; the session goes on.
  */
 import type { EventEmitter } from 'node:events';
 import { concatBytes } from '../wire/index.js';
@@ -87,6 +91,10 @@ export interface SessionStats {
   bufferedBytes?: number;
   streamsOpened: number;
   streamsAccepted: number;
+  /** Peer streams refused: past the bound of peer streams open at once. */
+  streamsRefused: number;
+  /** Peer streams open now (accepted, not over in both directions). */
+  peerStreams: number;
   datagramsSent: number;
   datagramsReceived: number;
 }
@@ -106,6 +114,61 @@ export interface Session extends EventEmitter<SessionEvents> {
   close(code?: number, reason?: string): Promise<void>;
   readonly closed: Promise<SessionCloseInfo>;
   stats(): SessionStats;
+}
+
+/** Peer streams open at once in a session, by default; past it new ones are refused. */
+export const DEFAULT_MAX_PEER_STREAMS = 100;
+
+/**
+ * The streams a peer opened and that are still open, up to a bound, and those among them that came
+ * while nothing listened to `stream` (a client's first streams can arrive with the CONNECT or upgrade
+ * response, before `await connect…()` returned): held, and handed to the first listener.
+ */
+export class PeerStreams<S extends SessionStream> {
+  private open = 0;
+  private readonly waiting: S[] = [];
+
+  constructor(
+    private readonly session: EventEmitter<SessionEvents>,
+    readonly max = DEFAULT_MAX_PEER_STREAMS,
+  ) {
+    (session as EventEmitter).on('newListener', (event: string | symbol) => {
+      if (event === 'stream' && this.waiting.length > 0) queueMicrotask(() => this.announce());
+    });
+  }
+
+  /** Peer streams open now. */
+  get count(): number {
+    return this.open;
+  }
+
+  /** Room for one more: fewer than `max` open, and fewer than `max` waiting for a listener. */
+  get hasRoom(): boolean {
+    return this.open < this.max && this.waiting.length < this.max;
+  }
+
+  /** A new peer stream (the caller checked `hasRoom`): to the listeners, or held for the first one. */
+  admit(stream: S): void {
+    this.open++;
+    if (this.session.listenerCount('stream') > 0) this.session.emit('stream', stream);
+    else this.waiting.push(stream);
+  }
+
+  /** A peer stream is over in both directions. */
+  release(): void {
+    this.open = Math.max(0, this.open - 1);
+  }
+
+  /** The session ended: nothing is held any more. */
+  clear(): void {
+    this.waiting.length = 0;
+    this.open = 0;
+  }
+
+  private announce(): void {
+    while (this.waiting.length > 0 && this.session.listenerCount('stream') > 0)
+      this.session.emit('stream', this.waiting.shift()!);
+  }
 }
 
 /** A stream's bytes until FIN, at most `limit` (a RangeError past it): `SessionStream.readAll` of every transport. */

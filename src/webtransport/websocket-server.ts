@@ -17,11 +17,12 @@
 import type { IncomingMessage } from 'node:http';
 import { STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { Counter, Gauge, type Registry } from 'prom-client';
+import type { Registry } from 'prom-client';
 import { WebSocketServer } from 'ws';
 import { WEBTRANSPORT_WS_PROTOCOL, WEBTRANSPORT_WS_PROTOCOL_PREFIX } from '../wire/index.js';
 import type { SessionRequest, SessionRouter } from './session.js';
 import { DEFAULT_MAX_MESSAGE_BYTES, WebSocketSession, type WebSocketSessionLimits } from './websocket-session.js';
+import { registerWebSocketServerMetrics } from './websocket-server-metrics.js';
 
 export interface WebSocketSessionServerOptions extends WebSocketSessionLimits {
   /** Sessions at once (and upgrades being decided); 503 past it. Default 1000. */
@@ -31,6 +32,16 @@ export interface WebSocketSessionServerOptions extends WebSocketSessionLimits {
   /** Counters `pushcast_websocket_sessions_accepted_total`, `…_refused_total{status}`, gauge `pushcast_websocket_sessions`. */
   registry?: Registry;
   log?: (line: string) => void;
+}
+
+/** The server's counts; accepted and refused cover its whole life. */
+export interface WebSocketSessionServerStats {
+  /** Sessions now. */
+  sessions: number;
+  sessionsAccepted: number;
+  sessionsRefused: number;
+  /** Refusals by HTTP status (as a string: `"503"`). */
+  sessionsRefusedByStatus: Record<string, number>;
 }
 
 /** The subprotocols listed in a `Sec-WebSocket-Protocol` field (RFC 6455 §11.3.4: comma-separated tokens). */
@@ -71,7 +82,8 @@ export class WebSocketSessionServer {
   private closing = false;
   private readonly maxSessions: number;
   private readonly protocols: readonly string[];
-  private readonly metrics?: { accepted: Counter; refused: Counter<'status'> };
+  private readonly counters = { sessionsAccepted: 0, sessionsRefused: 0 };
+  private readonly refusedByStatus: Record<string, number> = {};
 
   constructor(
     private readonly router: SessionRouter,
@@ -85,31 +97,15 @@ export class WebSocketSessionServer {
       perMessageDeflate: false, // media does not compress, and deflate would hide bufferedAmount
       handleProtocols: (offered) => selectProtocol(offered, this.protocols) ?? false,
     });
-    if (o.registry) {
-      const registers = [o.registry];
-      this.metrics = {
-        accepted: new Counter({
-          name: 'pushcast_websocket_sessions_accepted_total',
-          help: 'WebTransport-over-WebSocket sessions accepted',
-          registers,
-        }),
-        refused: new Counter({
-          name: 'pushcast_websocket_sessions_refused_total',
-          help: 'WebTransport-over-WebSocket session requests refused, by HTTP status',
-          labelNames: ['status'] as const,
-          registers,
-        }),
-      };
-      const server = this;
-      new Gauge({
-        name: 'pushcast_websocket_sessions',
-        help: 'WebTransport-over-WebSocket sessions now',
-        registers,
-        collect() {
-          this.set(server.sessions.size);
-        },
-      });
-    }
+    if (o.registry) registerWebSocketServerMetrics(o.registry, () => this.stats());
+  }
+
+  stats(): WebSocketSessionServerStats {
+    return {
+      sessions: this.sessions.size,
+      ...this.counters,
+      sessionsRefusedByStatus: { ...this.refusedByStatus },
+    };
   }
 
   /** Sessions open now. */
@@ -152,7 +148,7 @@ export class WebSocketSessionServer {
             : '',
         });
         this.sessions.add(session);
-        this.metrics?.accepted.inc();
+        this.counters.sessionsAccepted++;
         session.once('close', () => this.sessions.delete(session));
         try {
           decision.route.session(session, request);
@@ -167,7 +163,8 @@ export class WebSocketSessionServer {
 
   /** A refusal before the upgrade: the status and a one-line reason as a plain-text body. */
   private refuse(socket: Duplex, status: number, reason: string): true {
-    this.metrics?.refused.inc({ status: String(status) });
+    this.counters.sessionsRefused++;
+    this.refusedByStatus[status] = (this.refusedByStatus[status] ?? 0) + 1;
     const body = `${reason.replace(/[\r\n]+/g, ' ')}\n`;
     const retry = status === 503 ? 'Retry-After: 5\r\n' : '';
     socket.end(

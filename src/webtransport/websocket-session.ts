@@ -7,15 +7,15 @@
  * - **Streams** are opened implicitly by their first STREAM frame; IDs as RFC 9000 §2.1. The n-th
  *   stream of a kind this side opens is `n << 2 | uni << 1 | server`; nothing is sent before the
  *   first write (the polyfill does the same), so a peer may see stream 8 before stream 4. Peer
- *   streams that arrive while nothing listens to `stream` are held for the first listener.
+ *   streams that arrive while nothing listens to `stream` are held for the first listener
+ *   (`PeerStreams`, as for WebTransport over HTTP/3).
  * - **Sending.** TCP orders everything and the polyfill has no flow control, so the only place
- *   priorities (RFC 9218 urgency) can act is before bytes reach the socket: writes are cut into
- *   frames of at most 64 KiB and wait in a scheduler, which hands the socket the lowest urgency
- *   first, round-robin among streams of equal urgency (`incremental` or not), while the socket's
- *   `bufferedAmount` is below a high-water mark (256 KiB). A segment of a higher-priority Warp track
- *   overtakes what a lower-priority one queued. `write()` resolves when its last frame was handed to
- *   the socket and `bufferedAmount` is below the mark: that is the backpressure. RESET_STREAM,
- *   STOP_SENDING and APPLICATION_CLOSE skip the queue (as the polyfill's "priority frames" do).
+ *   priorities (RFC 9218 urgency) can act is before bytes reach the socket: the `UrgencyScheduler`
+ *   (frames of at most 64 KiB, lowest urgency first, round-robin among equals, while the socket's
+ *   `bufferedAmount` is below 256 KiB). A segment of a higher-priority Warp track overtakes what a
+ *   lower-priority one queued. `write()` resolves when its last frame was handed to the socket and
+ *   `bufferedAmount` is below the mark: that is the backpressure. RESET_STREAM, STOP_SENDING and
+ *   APPLICATION_CLOSE skip the queue (as the polyfill's "priority frames" do).
  * - **Receiving.** The peer is not flow-controlled, so every buffer has a bound; see
  *   {@link WebSocketSessionLimits}. A stream whose unread bytes pass its bound (or the session's) is
  *   stopped: STOP_SENDING with {@link WS_CODE_RECEIVE_BUFFER_FULL}, which the polyfill answers with
@@ -63,7 +63,10 @@ import {
   type SessionStats,
   type SessionStream,
   type StreamOptions,
+  DEFAULT_MAX_PEER_STREAMS,
+  PeerStreams,
 } from './session.js';
+import { SendQueueFullError, StreamQueue, UrgencyScheduler } from './urgency-scheduler.js';
 
 /**
  * Codes this transport puts on RESET_STREAM / STOP_SENDING itself. They are above 2^32−1, outside
@@ -114,7 +117,7 @@ export const DEFAULT_MAX_MESSAGE_BYTES = 1024 * 1024;
 const DEFAULTS = {
   maxStreamReceiveBytes: 1024 * 1024,
   maxSessionReceiveBytes: 16 * 1024 * 1024,
-  maxPeerStreams: 100,
+  maxPeerStreams: DEFAULT_MAX_PEER_STREAMS,
   maxQueuedBytes: 16 * 1024 * 1024,
   highWaterMark: 256 * 1024,
   maxFrameBytes: 64 * 1024,
@@ -127,20 +130,6 @@ const MAX_SEEN_GAP = 1024;
 /** RFC 6455 §5.5: a close frame's reason fits in 123 bytes. */
 const MAX_WS_CLOSE_REASON = 123;
 const CLOSE_WAIT_MS = 2000;
-
-/** A write the peer's socket cannot take now: the session's send queue is full. */
-export class SendQueueFullError extends Error {
-  constructor(
-    readonly streamId: number,
-    readonly queuedBytes: number,
-    readonly maxQueuedBytes: number,
-  ) {
-    super(
-      `stream ${streamId}: the send queue holds ${queuedBytes} bytes, at most ${maxQueuedBytes} (the peer reads too slowly); await each write`,
-    );
-    this.name = 'SendQueueFullError';
-  }
-}
 
 /** A stream's reader fell behind its bound: the stream was stopped (STOP_SENDING) and its unread bytes dropped. */
 export class StreamReceiveOverflowError extends StreamAbortedError {
@@ -186,14 +175,6 @@ class SeenIndices {
   }
 }
 
-interface Pending {
-  data: Uint8Array;
-  offset: number;
-  fin: boolean;
-  resolve: () => void;
-  reject: (error: Error) => void;
-}
-
 type SendState = 'open' | 'ending' | 'done';
 type ReceiveState = 'open' | 'fin' | 'done';
 
@@ -202,11 +183,8 @@ class WebSocketSessionStream implements SessionStream {
   // send half
   sendState: SendState;
   sendError: Error | undefined;
-  readonly pending: Pending[] = [];
-  pendingBytes = 0;
-  urgency: number;
-  incremental: boolean;
-  scheduled = false;
+  /** Its writes waiting in the session's scheduler, and its priority. */
+  readonly queue: StreamQueue;
   // receive half
   receiveState: ReceiveState;
   private readonly chunks: Uint8Array[] = [];
@@ -223,8 +201,7 @@ class WebSocketSessionStream implements SessionStream {
     this.bidirectional = !isUnidirectional(id);
     this.sendState = canSendOn(id, session.isServer) ? 'open' : 'done';
     this.receiveState = canReceiveOn(id, session.isServer) ? 'open' : 'done';
-    this.urgency = clampUrgency(options.urgency);
-    this.incremental = options.incremental ?? false;
+    this.queue = new StreamQueue(id, options.urgency, options.incremental);
   }
 
   write(data: Uint8Array): Promise<void> {
@@ -244,7 +221,6 @@ class WebSocketSessionStream implements SessionStream {
     if (this.sendState !== 'open')
       return Promise.reject(new Error(`stream ${this.id} was ended: no write after end()`));
     if (!fin && data.length === 0) return Promise.resolve();
-    if (fin) this.sendState = 'ending';
     return this.session.enqueue(this, data, fin);
   }
 
@@ -261,19 +237,18 @@ class WebSocketSessionStream implements SessionStream {
   }
 
   setPriority(urgency: number, incremental = false): void {
-    this.session.reprioritize(this, clampUrgency(urgency), incremental);
+    this.session.reprioritize(this, urgency, incremental);
   }
 
   /** The send half ends without FIN: queued bytes are dropped and their writes rejected. */
   abortSend(error: Error): void {
-    if (this.sendState === 'done' && !this.pending.length) {
+    if (this.sendState === 'done' && !this.queue.writes.length) {
       this.sendError ??= error;
       return;
     }
     this.sendError = error;
     this.sendState = 'done';
-    this.session.dropQueued(this);
-    for (const p of this.pending.splice(0)) p.reject(error);
+    this.session.dropQueued(this, error);
     this.session.maybeRetire(this);
   }
 
@@ -341,11 +316,6 @@ class WebSocketSessionStream implements SessionStream {
   }
 }
 
-function clampUrgency(urgency: number | undefined): number {
-  // RFC 9218 §4.1: urgency 0–7, default 3.
-  return urgency === undefined || !Number.isFinite(urgency) ? 3 : Math.min(7, Math.max(0, Math.round(urgency)));
-}
-
 /** One WebTransport session over a WebSocket, either role. */
 export class WebSocketSession extends EventEmitter<SessionEvents> implements Session {
   readonly transport = 'websocket' as const;
@@ -363,21 +333,14 @@ export class WebSocketSession extends EventEmitter<SessionEvents> implements Ses
   private readonly nextLocal = { bidi: 0, uni: 0 };
   private readonly seen = { bidi: new SeenIndices(), uni: new SeenIndices() };
   private readonly finished = new Set<number>();
-  private peerStreams = 0;
+  private readonly peers: PeerStreams<WebSocketSessionStream>;
   private unread = 0;
-  /** Streams with queued bytes, by urgency; each list is served round-robin. */
-  private readonly ready: WebSocketSessionStream[][] = Array.from({ length: 8 }, () => []);
-  private queued = 0;
-  /** Writes whose bytes were handed to the socket, waiting for bufferedAmount to fall below the mark. */
-  private readonly drained: (() => void)[] = [];
-  private pumping = false;
-  private readonly onSent = () => this.schedule();
+  private readonly scheduler: UrgencyScheduler;
   private readonly pinger: ReturnType<typeof setInterval> | undefined;
   private alive = true;
   private pingSentAt = 0;
   private rttMs: number | undefined;
-  private readonly counters = { streamsOpened: 0, streamsAccepted: 0 };
-  private readonly unannounced: WebSocketSessionStream[] = [];
+  private readonly counters = { streamsOpened: 0, streamsAccepted: 0, streamsRefused: 0 };
 
   constructor(
     readonly socket: WebSocket,
@@ -398,6 +361,26 @@ export class WebSocketSession extends EventEmitter<SessionEvents> implements Ses
       maxFrameBytes: Math.max(1, options.maxFrameBytes ?? DEFAULTS.maxFrameBytes),
       pingIntervalMs: options.pingIntervalMs ?? DEFAULTS.pingIntervalMs,
     };
+    this.peers = new PeerStreams(this, this.limits.maxPeerStreams);
+    const session = this;
+    this.scheduler = new UrgencyScheduler(
+      {
+        get bufferedAmount() {
+          return socket.bufferedAmount;
+        },
+        get open() {
+          return !session.closeInfo && socket.readyState === WebSocket.OPEN;
+        },
+        send: (id, data, fin, sent) => socket.send(encodeWsFrame({ type: 'stream', id, fin, data }), sent),
+      },
+      this.limits,
+      (queue) => {
+        const stream = this.streams.get(queue.id);
+        if (!stream) return;
+        stream.sendState = 'done';
+        this.maybeRetire(stream);
+      },
+    );
     this.closed = new Promise((resolve) => (this.resolveClosed = resolve));
     socket.binaryType = 'nodebuffer';
     socket.on('message', (data, isBinary) => this.onMessage(data, isBinary));
@@ -419,11 +402,6 @@ export class WebSocketSession extends EventEmitter<SessionEvents> implements Ses
           : { code, reason: text || (code === 1006 ? 'the connection was lost' : '') },
       );
     });
-    // Streams that arrive before anyone listens (a client's first frames can come in the same read as
-    // the 101 response, before `await connect…()` returns) wait for the first 'stream' listener.
-    (this as EventEmitter).on('newListener', (event: string) => {
-      if (event === 'stream' && this.unannounced.length > 0) queueMicrotask(() => this.announceWaiting());
-    });
     if (this.limits.pingIntervalMs > 0) {
       this.pinger = setInterval(() => this.ping(), this.limits.pingIntervalMs);
       this.pinger.unref();
@@ -441,7 +419,7 @@ export class WebSocketSession extends EventEmitter<SessionEvents> implements Ses
 
   /** Bytes accepted by writes and not yet handed to the socket. */
   get queuedBytes(): number {
-    return this.queued;
+    return this.scheduler.queuedBytes;
   }
 
   openStream(options: StreamOptions = {}): SessionStream {
@@ -499,8 +477,9 @@ export class WebSocketSession extends EventEmitter<SessionEvents> implements Ses
     return {
       transport: 'websocket',
       rttMs: this.rttMs,
-      bufferedBytes: this.socket.bufferedAmount + this.queued,
+      bufferedBytes: this.socket.bufferedAmount + this.scheduler.queuedBytes,
       ...this.counters,
+      peerStreams: this.peers.count,
       datagramsSent: 0,
       datagramsReceived: 0,
     };
@@ -528,9 +507,8 @@ export class WebSocketSession extends EventEmitter<SessionEvents> implements Ses
       if (stream.receiveState === 'open') stream.failReceive(error);
     }
     this.streams.clear();
-    for (const list of this.ready) list.length = 0;
-    this.queued = 0;
-    for (const resolve of this.drained.splice(0)) resolve();
+    this.peers.clear();
+    this.scheduler.close();
     this.resolveClosed(info);
     this.emit('close', info);
   }
@@ -593,24 +571,18 @@ export class WebSocketSession extends EventEmitter<SessionEvents> implements Ses
     }
     if (!opens) return undefined;
     seen.add(index);
-    if (this.peerStreams >= this.limits.maxPeerStreams || this.unannounced.length >= this.limits.maxPeerStreams) {
+    if (!this.peers.hasRoom) {
       // Refused: the peer's sending half is stopped, and our half of a bidirectional stream reset.
+      this.counters.streamsRefused++;
       this.control({ type: 'stop-sending', id, code: WS_CODE_STREAM_LIMIT });
       if (!isUnidirectional(id)) this.control({ type: 'reset-stream', id, code: WS_CODE_STREAM_LIMIT });
       return undefined;
     }
     const accepted = new WebSocketSessionStream(id, false, this, {});
     this.streams.set(id, accepted);
-    this.peerStreams++;
     this.counters.streamsAccepted++;
-    if (this.listenerCount('stream') > 0) this.emit('stream', accepted);
-    else this.unannounced.push(accepted);
+    this.peers.admit(accepted);
     return this.closeInfo ? undefined : accepted;
-  }
-
-  private announceWaiting(): void {
-    while (this.unannounced.length > 0 && this.listenerCount('stream') > 0)
-      this.emit('stream', this.unannounced.shift()!);
   }
 
   private onStream(id: number, data: Uint8Array, fin: boolean): void {
@@ -667,7 +639,7 @@ export class WebSocketSession extends EventEmitter<SessionEvents> implements Ses
   maybeRetire(stream: WebSocketSessionStream): void {
     if (stream.sendState !== 'done' || stream.receiveState === 'open' || this.streams.get(stream.id) !== stream) return;
     this.streams.delete(stream.id);
-    if (!stream.local) this.peerStreams--;
+    if (!stream.local) this.peers.release();
     if (stream.receiveState === 'fin') {
       this.finished.add(stream.id);
       if (this.finished.size > REMEMBERED_FINS) this.finished.delete(this.finished.values().next().value!);
@@ -684,89 +656,18 @@ export class WebSocketSession extends EventEmitter<SessionEvents> implements Ses
 
   enqueue(stream: WebSocketSessionStream, data: Uint8Array, fin: boolean): Promise<void> {
     if (this.closeInfo) return Promise.reject(new StreamAbortedError(stream.id, this.closeInfo.code, 'session-closed'));
-    if (this.queued > 0 && this.queued + data.length > this.limits.maxQueuedBytes) {
-      if (fin) stream.sendState = 'open';
-      return Promise.reject(new SendQueueFullError(stream.id, this.queued, this.limits.maxQueuedBytes));
-    }
-    return new Promise<void>((resolve, reject) => {
-      stream.pending.push({ data, offset: 0, fin, resolve, reject });
-      stream.pendingBytes += data.length;
-      this.queued += data.length;
-      if (!stream.scheduled) {
-        stream.scheduled = true;
-        this.ready[stream.urgency]!.push(stream);
-      }
-      this.schedule();
-    });
+    if (!this.scheduler.hasRoomFor(data.length))
+      return Promise.reject(new SendQueueFullError(stream.id, this.scheduler.queuedBytes, this.limits.maxQueuedBytes));
+    if (fin) stream.sendState = 'ending';
+    return this.scheduler.write(stream.queue, data, fin);
   }
 
-  /** The stream's queued bytes leave the queue (reset, stopped). */
-  dropQueued(stream: WebSocketSessionStream): void {
-    this.queued -= stream.pendingBytes;
-    stream.pendingBytes = 0;
-    if (stream.scheduled) {
-      const list = this.ready[stream.urgency]!;
-      list.splice(list.indexOf(stream), 1);
-      stream.scheduled = false;
-    }
+  /** The stream's queued bytes leave the queue (reset, stopped); its writes reject with `error`. */
+  dropQueued(stream: WebSocketSessionStream, error: Error): void {
+    this.scheduler.drop(stream.queue, error);
   }
 
   reprioritize(stream: WebSocketSessionStream, urgency: number, incremental: boolean): void {
-    stream.incremental = incremental;
-    if (stream.urgency === urgency) return;
-    if (stream.scheduled) {
-      const list = this.ready[stream.urgency]!;
-      list.splice(list.indexOf(stream), 1);
-      this.ready[urgency]!.push(stream);
-    }
-    stream.urgency = urgency;
-  }
-
-  /** Runs the scheduler once the current task is over, so that writes made together compete together. */
-  private schedule(): void {
-    if (this.pumping) return;
-    this.pumping = true;
-    queueMicrotask(() => {
-      this.pumping = false;
-      this.pump();
-    });
-  }
-
-  /**
-   * Hands the socket frames while its bufferedAmount is below the high-water mark: from the lowest
-   * urgency that has queued bytes, one frame of the first stream, which then goes to the back of its
-   * urgency's list (round-robin). Each frame's send callback runs the scheduler again.
-   */
-  private pump(): void {
-    const socket = this.socket;
-    if (this.closeInfo || socket.readyState !== WebSocket.OPEN) return;
-    const { highWaterMark, maxFrameBytes } = this.limits;
-    while (socket.bufferedAmount < highWaterMark) {
-      const list = this.ready.find((l) => l.length > 0);
-      if (!list) break;
-      const stream = list.shift()!;
-      const item = stream.pending[0]!;
-      const n = Math.min(maxFrameBytes, item.data.length - item.offset);
-      const last = item.offset + n === item.data.length;
-      const fin = last && item.fin;
-      socket.send(
-        encodeWsFrame({ type: 'stream', id: stream.id, fin, data: item.data.subarray(item.offset, item.offset + n) }),
-        this.onSent,
-      );
-      item.offset += n;
-      stream.pendingBytes -= n;
-      this.queued -= n;
-      if (last) {
-        stream.pending.shift();
-        this.drained.push(item.resolve);
-        if (fin) stream.sendState = 'done';
-      }
-      if (stream.pending.length > 0) list.push(stream);
-      else {
-        stream.scheduled = false;
-        if (fin) this.maybeRetire(stream);
-      }
-    }
-    if (socket.bufferedAmount < highWaterMark) for (const resolve of this.drained.splice(0)) resolve();
+    this.scheduler.setPriority(stream.queue, urgency, incremental);
   }
 }

@@ -344,7 +344,9 @@ test('the relay has its own tokens (401, 403), serves one broadcast (404), bound
   );
   const stats = r.relay.stats();
   assert.equal(stats.sessionsRefused, 5);
+  assert.deepEqual(stats.sessionsRefusedByStatus, { 400: 0, 401: 1, 403: 2, 404: 1, 503: 1 });
   assert.equal(stats.sessionsAccepted, 1);
+  assert.deepEqual(stats.sessionsAcceptedByTransport, { webtransport: 1, websocket: 0 });
   assert.throws(() => new WarpRelay({ upstream: 'https://localhost:1/not-warp' }), /\/warp\/<broadcast>/);
 });
 

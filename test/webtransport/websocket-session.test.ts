@@ -10,13 +10,14 @@ import { createHash } from 'node:crypto';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import test, { type TestContext } from 'node:test';
+import { Registry } from 'prom-client';
 import { WebSocket } from 'ws';
 import { SessionRouter, StreamAbortedError, type Session, type SessionStream } from '../../src/webtransport/session.js';
 import { connectWebSocketSession } from '../../src/webtransport/websocket-client.js';
 import { SessionRefusedError } from '../../src/webtransport/session.js';
 import { WebSocketSessionServer, type WebSocketSessionServerOptions } from '../../src/webtransport/websocket-server.js';
+import { SendQueueFullError } from '../../src/webtransport/urgency-scheduler.js';
 import {
-  SendQueueFullError,
   StreamReceiveOverflowError,
   WS_CODE_RECEIVE_BUFFER_FULL,
   WS_CODE_STREAM_LIMIT,
@@ -416,21 +417,25 @@ test('close codes both ways: APPLICATION_CLOSE carries code and reason; a bare W
 });
 
 test('refusals before the upgrade reach the client with their status and reason', async (t) => {
-  const s = await setup(t, (router) =>
-    router
-      .route('/warp', {
-        authorize: (request) =>
-          new URLSearchParams(request.path.split('?')[1]).get('token') === 'good'
-            ? undefined
-            : { status: 403, reason: 'a token is required' },
-        session: () => undefined,
-      })
-      .route('/boom', {
-        authorize: () => {
-          throw new Error('database down');
-        },
-        session: () => undefined,
-      }),
+  const registry = new Registry();
+  const s = await setup(
+    t,
+    (router) =>
+      router
+        .route('/warp', {
+          authorize: (request) =>
+            new URLSearchParams(request.path.split('?')[1]).get('token') === 'good'
+              ? undefined
+              : { status: 403, reason: 'a token is required' },
+          session: () => undefined,
+        })
+        .route('/boom', {
+          authorize: () => {
+            throw new Error('database down');
+          },
+          session: () => undefined,
+        }),
+    { registry },
   );
   const refused = async (path: string) => {
     const error = await rejection(connectWebSocketSession(s.url(path)));
@@ -442,6 +447,16 @@ test('refusals before the upgrade reach the client with their status and reason'
   assert.deepEqual(await refused('/boom'), { status: 500, reason: 'session refused: database down' });
   const ok = await s.connect('/warp?token=good');
   assert.equal(ok.path, '/warp?token=good');
+  assert.deepEqual(s.server.stats(), {
+    sessions: 1,
+    sessionsAccepted: 1,
+    sessionsRefused: 3,
+    sessionsRefusedByStatus: { 403: 1, 404: 1, 500: 1 },
+  });
+  const metrics = await registry.metrics();
+  assert.match(metrics, /^pushcast_websocket_sessions 1$/m);
+  assert.match(metrics, /^pushcast_websocket_sessions_accepted_total 1$/m);
+  assert.match(metrics, /^pushcast_websocket_sessions_refused_total\{status="403"\} 1$/m);
 
   // An upgrade without the webtransport subprotocol is not taken (the caller's handler answers 400).
   const plain = new WebSocket(s.url('/warp?token=good').replace('http', 'ws'));
