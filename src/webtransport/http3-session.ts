@@ -411,6 +411,11 @@ export class Http3Session extends EventEmitter<SessionEvents> implements Session
     this.emit('close', info);
   }
 
+  /** The session's own counts (without the connection's path, which `stats()` adds). */
+  counts(): { streamsOpened: number; streamsAccepted: number; streamsRefused: number } {
+    return { ...this.counters };
+  }
+
   stats(): SessionStats {
     const path = this.quic.stats().path;
     return {
@@ -435,11 +440,36 @@ export interface WebTransportHttp3Options {
  * WebTransport on one HTTP/3 connection (either role): the extension handed to `serveHttp3` or
  * `Http3Client`, the sessions of the connection, and the dispatch of their streams and datagrams.
  */
+/** One connection's WebTransport counts; the stream totals include its closed sessions. */
+export interface WebTransportHttp3Stats {
+  /** Sessions now. */
+  sessions: number;
+  sessionsAccepted: number;
+  sessionsRefused: number;
+  /** Streams waiting for a session not known yet. */
+  pendingStreams: number;
+  streamsOpened: number;
+  streamsAccepted: number;
+  streamsRefused: number;
+}
+
+type StreamTotals = Pick<WebTransportHttp3Stats, 'streamsOpened' | 'streamsAccepted' | 'streamsRefused'>;
+
+function addStreams(totals: StreamTotals, session: Http3Session): void {
+  const s = session.counts();
+  totals.streamsOpened += s.streamsOpened;
+  totals.streamsAccepted += s.streamsAccepted;
+  totals.streamsRefused += s.streamsRefused;
+}
+
 export class WebTransportHttp3 {
   readonly extension: Http3Extension;
   private readonly sessions = new Map<number, Http3Session>();
   /** CONNECTs being decided by the router: they count against `maxSessions`. */
   private deciding = 0;
+  private readonly counters = { sessionsAccepted: 0, sessionsRefused: 0 };
+  /** The stream counts of the sessions that ended. */
+  private readonly retired: StreamTotals = { streamsOpened: 0, streamsAccepted: 0, streamsRefused: 0 };
   private readonly pending: { sessionId: number; stream: QuicStream; rest: Uint8Array; at: number }[] = [];
 
   constructor(
@@ -505,10 +535,19 @@ export class WebTransportHttp3 {
     }
   }
 
-  private readonly gone = (session: Http3Session) => this.sessions.delete(session.id);
+  private readonly gone = (session: Http3Session) => {
+    if (this.sessions.delete(session.id)) addStreams(this.retired, session);
+  };
+
+  stats(): WebTransportHttp3Stats {
+    const totals = { ...this.retired };
+    for (const session of this.sessions.values()) addStreams(totals, session);
+    return { sessions: this.sessions.size, ...this.counters, pendingStreams: this.pending.length, ...totals };
+  }
 
   private async serveConnect(request: Http3ConnectRequest): Promise<void> {
     const refuse = async (status: number, reason: string) => {
+      this.counters.sessionsRefused++;
       try {
         await request.respond(status, { 'content-type': 'text/plain' });
         const body = encoder.encode(`${reason}\n`);
@@ -551,6 +590,7 @@ export class WebTransportHttp3 {
       this.o.maxPeerStreams,
     );
     this.add(session);
+    this.counters.sessionsAccepted++;
     session.readCapsules(request.reader);
     try {
       decision.route.session(session, sessionRequest);

@@ -24,6 +24,7 @@ export {
   type ConnectWebTransportOptions,
   type ServeHttp3SessionsOptions,
   type WebTransportHttp3Options,
+  type WebTransportHttp3Stats,
 } from './http3-session.js';
 export {
   SendQueueFullError,

@@ -42,7 +42,13 @@ export interface WebSocketSessionServerStats {
   sessionsRefused: number;
   /** Refusals by HTTP status (as a string: `"503"`). */
   sessionsRefusedByStatus: Record<string, number>;
+  /** Over every session, the closed ones included: streams opened by each side, peer streams refused. */
+  streamsOpened: number;
+  streamsAccepted: number;
+  streamsRefused: number;
 }
+
+type StreamTotals = Pick<WebSocketSessionServerStats, 'streamsOpened' | 'streamsAccepted' | 'streamsRefused'>;
 
 /** The subprotocols listed in a `Sec-WebSocket-Protocol` field (RFC 6455 §11.3.4: comma-separated tokens). */
 export function offeredProtocols(field: string | string[] | undefined): string[] {
@@ -75,6 +81,13 @@ function headersOf(req: IncomingMessage): Record<string, string> {
   return headers;
 }
 
+function addStreams(totals: StreamTotals, session: WebSocketSession): void {
+  const s = session.stats();
+  totals.streamsOpened += s.streamsOpened;
+  totals.streamsAccepted += s.streamsAccepted;
+  totals.streamsRefused += s.streamsRefused;
+}
+
 export class WebSocketSessionServer {
   private readonly wss: WebSocketServer;
   private readonly sessions = new Set<WebSocketSession>();
@@ -84,6 +97,8 @@ export class WebSocketSessionServer {
   private readonly protocols: readonly string[];
   private readonly counters = { sessionsAccepted: 0, sessionsRefused: 0 };
   private readonly refusedByStatus: Record<string, number> = {};
+  /** The stream counts of the sessions that closed. */
+  private readonly retired: StreamTotals = { streamsOpened: 0, streamsAccepted: 0, streamsRefused: 0 };
 
   constructor(
     private readonly router: SessionRouter,
@@ -101,10 +116,13 @@ export class WebSocketSessionServer {
   }
 
   stats(): WebSocketSessionServerStats {
+    const totals = { ...this.retired };
+    for (const session of this.sessions) addStreams(totals, session);
     return {
       sessions: this.sessions.size,
       ...this.counters,
       sessionsRefusedByStatus: { ...this.refusedByStatus },
+      ...totals,
     };
   }
 
@@ -149,7 +167,9 @@ export class WebSocketSessionServer {
         });
         this.sessions.add(session);
         this.counters.sessionsAccepted++;
-        session.once('close', () => this.sessions.delete(session));
+        session.once('close', () => {
+          if (this.sessions.delete(session)) addStreams(this.retired, session);
+        });
         try {
           decision.route.session(session, request);
         } catch (error) {

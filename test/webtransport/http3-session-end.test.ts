@@ -61,7 +61,8 @@ async function server(t: test.TestContext, maxSessions: number, authorize?: () =
     host: '127.0.0.1',
     port: 0,
   });
-  endpoint.on('connection', (conn) => serveHttp3Sessions(conn, { router, maxSessions }));
+  const connections: WebTransportHttp3[] = [];
+  endpoint.on('connection', (conn) => connections.push(serveHttp3Sessions(conn, { router, maxSessions })));
   t.after(() => endpoint.close());
   const connect = async () => {
     const quic = await QuicEndpoint.connect({
@@ -90,7 +91,7 @@ async function server(t: test.TestContext, maxSessions: number, authorize?: () =
       5000,
       'a session reaches the route',
     );
-  return { connect, accepted };
+  return { connect, accepted, connections };
 }
 
 const ways: [string, (stream: QuicStream) => Promise<void> | void, RegExp | undefined, number][] = [
@@ -121,6 +122,10 @@ test('a session ends the moment its CONNECT stream tells so, FIN or not, and fre
   assert.equal(last.status, 200, 'the place of the last one is free too');
   const refused = await c.rawConnect();
   assert.equal(refused.status, 429, 'one session per connection: the bound still holds');
+  const stats = s.connections[0]!.stats();
+  assert.equal(stats.sessions, 1);
+  assert.equal(stats.sessionsAccepted, ways.length + 1);
+  assert.equal(stats.sessionsRefused, 1);
 });
 
 test('a session ends when its QUIC connection closes; a route that throws ends its session at once', async (t) => {

@@ -452,6 +452,9 @@ test('refusals before the upgrade reach the client with their status and reason'
     sessionsAccepted: 1,
     sessionsRefused: 3,
     sessionsRefusedByStatus: { 403: 1, 404: 1, 500: 1 },
+    streamsOpened: 0,
+    streamsAccepted: 0,
+    streamsRefused: 0,
   });
   const metrics = await registry.metrics();
   assert.match(metrics, /^pushcast_websocket_sessions 1$/m);
@@ -628,6 +631,7 @@ test('bounds: message size (1009), per-stream and per-session receive buffers (S
   assert.ok(error503 instanceof SessionRefusedError && error503.status === 503, String(error503));
   assert.match(error503.reason, /at most 4 WebSocket sessions/);
   assert.equal(s.server.sessionCount, 4);
+  assert.equal(s.server.stats().streamsRefused, 2, 'the fourth and the fifth stream');
 });
 
 test('malformed frames close the session with 1002 and a one-line reason; a text message with 1003', async (t) => {
