@@ -202,7 +202,7 @@ export class WarpSender {
         const bytes = out.queue.shift()!;
         out.queuedBytes -= bytes.length;
         out.inFlightBytes = bytes.length;
-        // The last bytes of a finished segment carry the FIN (a bare FIN can be lost by quiche, #2525).
+        // The last bytes of a finished segment carry the FIN (a bare FIN can be lost by quiche, cloudflare/quiche#2525).
         const last = out.ended && out.queue.length === 0;
         await (last ? out.stream.end(bytes) : out.stream.write(bytes));
         out.inFlightBytes = 0;
