@@ -234,9 +234,8 @@ export class MulticastUdpSender {
     if (this.draining) return;
     this.draining = true;
     try {
-      while (!this.closed && this.queue.length > 0) {
-        const batch = this.queue[0];
-        const datagram = batch.datagrams[batch.next];
+      for (let batch = this.queue[0]; !this.closed && batch; batch = this.queue[0]) {
+        const datagram = batch.datagrams[batch.next]!; // a batch leaves the queue when its last datagram is sent
         const delay = this.bucket.delayFor(datagram.length);
         // Waking costs tens of µs; sleeping at least MIN_SLEEP_MS lets the bucket refill for several
         // datagrams, which then leave back to back (within the burst the bucket allows).
