@@ -36,7 +36,7 @@ export class SparseBytes {
     let hi = this.segments.length;
     while (lo < hi) {
       const mid = (lo + hi) >>> 1;
-      if (this.segments[mid].end <= offset) lo = mid + 1;
+      if (this.segments[mid]!.end <= offset) lo = mid + 1;
       else hi = mid;
     }
     return lo;
@@ -72,8 +72,8 @@ export class SparseBytes {
     }
     this.held += added;
     this.highest = Math.max(this.highest, end);
-    while (this.prefixIndex < this.segments.length && this.segments[this.prefixIndex].start === this.prefixEnd) {
-      this.prefixEnd = this.segments[this.prefixIndex].end;
+    while (this.prefixIndex < this.segments.length && this.segments[this.prefixIndex]!.start === this.prefixEnd) {
+      this.prefixEnd = this.segments[this.prefixIndex]!.end;
       this.prefixIndex++;
     }
     return added;
@@ -85,7 +85,7 @@ export class SparseBytes {
    */
   releasePrefix(): number {
     let freed = 0;
-    for (let i = 0; i < this.prefixIndex; i++) freed += this.segments[i].end - this.segments[i].start;
+    for (let i = 0; i < this.prefixIndex; i++) freed += this.segments[i]!.end - this.segments[i]!.start;
     this.segments.splice(0, this.prefixIndex);
     this.prefixIndex = 0;
     this.released = this.prefixEnd;
@@ -102,8 +102,8 @@ export class SparseBytes {
     if (offset <= this.prefixEnd) return 0;
     let freed = 0;
     let drop = 0;
-    while (drop < this.segments.length && this.segments[drop].end <= offset) {
-      freed += this.segments[drop].end - this.segments[drop].start;
+    while (drop < this.segments.length && this.segments[drop]!.end <= offset) {
+      freed += this.segments[drop]!.end - this.segments[drop]!.start;
       drop++;
     }
     this.segments.splice(0, drop);
@@ -116,8 +116,8 @@ export class SparseBytes {
     this.released = offset;
     this.prefixEnd = offset;
     this.prefixIndex = 0;
-    while (this.prefixIndex < this.segments.length && this.segments[this.prefixIndex].start === this.prefixEnd) {
-      this.prefixEnd = this.segments[this.prefixIndex].end;
+    while (this.prefixIndex < this.segments.length && this.segments[this.prefixIndex]!.start === this.prefixEnd) {
+      this.prefixEnd = this.segments[this.prefixIndex]!.end;
       this.prefixIndex++;
     }
     this.highest = Math.max(this.highest, offset);
@@ -156,8 +156,8 @@ export class SparseBytes {
     let end = offset;
     for (let i = this.indexAfter(offset); i < this.segments.length; i++) {
       const seg = this.segments[i];
-      if (seg.start > end) break;
-      end = seg.end;
+      if (seg!.start > end) break;
+      end = seg!.end;
     }
     return end;
   }
@@ -168,9 +168,9 @@ export class SparseBytes {
     let cursor = Math.max(from, this.released);
     for (let i = this.indexAfter(from); i < this.segments.length && cursor < to; i++) {
       const seg = this.segments[i];
-      if (seg.start >= to) break;
-      if (seg.start > cursor) gaps.push({ start: cursor, end: seg.start });
-      cursor = Math.max(cursor, seg.end);
+      if (seg!.start >= to) break;
+      if (seg!.start > cursor) gaps.push({ start: cursor, end: seg!.start });
+      cursor = Math.max(cursor, seg!.end);
     }
     if (cursor < to) gaps.push({ start: cursor, end: to });
     return gaps;
@@ -193,10 +193,10 @@ export class SparseBytes {
   copyHeld(out: Uint8Array, at: number, from: number, to: number): void {
     for (let i = this.indexAfter(from); i < this.segments.length; i++) {
       const seg = this.segments[i];
-      if (seg.start >= to) break;
-      const start = Math.max(seg.start, from);
-      const end = Math.min(seg.end, to);
-      if (end > start) out.set(seg.data.subarray(start - seg.start, end - seg.start), at + (start - from));
+      if (seg!.start >= to) break;
+      const start = Math.max(seg!.start, from);
+      const end = Math.min(seg!.end, to);
+      if (end > start) out.set(seg!.data.subarray(start - seg!.start, end - seg!.start), at + (start - from));
     }
   }
 
@@ -205,9 +205,9 @@ export class SparseBytes {
     for (let i = this.indexAfter(offset); i < this.segments.length && filled < n; i++) {
       const seg = this.segments[i];
       const want = offset + filled;
-      if (seg.start > want) break;
-      const take = Math.min(seg.end - want, n - filled);
-      out.set(seg.data.subarray(want - seg.start, want - seg.start + take), filled);
+      if (seg!.start > want) break;
+      const take = Math.min(seg!.end - want, n - filled);
+      out.set(seg!.data.subarray(want - seg!.start, want - seg!.start + take), filled);
       filled += take;
     }
     return filled;

@@ -68,7 +68,8 @@ function audioChannels(entry: AudioSampleEntry): number {
 
 /** Describes a track by its first sample entry; a handler or sample entry pushcast cannot package is a BmffError. */
 export function describeTrack(track: MovieTrack): TrackDescription {
-  const entry = track.sampleEntries[0]; // parseMovie guarantees one
+  const entry = track.sampleEntries[0];
+  if (!entry) throw new BmffError(`track ${track.trackId} has no sample entry`, 'stsd', 0);
   const common = { trackId: track.trackId, codec: codecString(entry), timescale: track.timescale };
   if (entry.kind === 'visual') return { ...common, kind: 'video', width: entry.width, height: entry.height };
   if (entry.kind === 'audio')

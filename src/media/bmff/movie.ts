@@ -187,7 +187,7 @@ export function parseAudioSpecificConfig(bytes: Uint8Array, box: Box): AudioSpec
       );
     let value = 0;
     for (let i = 0; i < count; i++, bitPosition++)
-      value = value * 2 + ((bytes[bitPosition >> 3] >> (7 - (bitPosition & 7))) & 1);
+      value = value * 2 + ((bytes[bitPosition >> 3]! >> (7 - (bitPosition & 7))) & 1); // within the bytes, checked above
     return value;
   };
   const firstBits = bits(5);

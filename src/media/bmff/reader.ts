@@ -35,8 +35,7 @@ export interface BoxHeader {
 /** The four-character code at `bytes[at..at+4]`, non-printable bytes escaped so error messages stay readable. */
 export function readFourCC(bytes: Uint8Array, at: number): string {
   let code = '';
-  for (let i = at; i < at + 4; i++) {
-    const b = bytes[i];
+  for (const b of bytes.subarray(at, at + 4)) {
     code += b >= 0x20 && b < 0x7f ? String.fromCharCode(b) : `\\x${b.toString(16).padStart(2, '0')}`;
   }
   return code;
@@ -152,7 +151,7 @@ export function requireSingleChild(children: readonly Box[], type: string, paren
   if (matches.length !== 1) {
     throw new BmffError(`expected exactly one '${type}' box, found ${matches.length}`, parent.type, parent.offset);
   }
-  return matches[0];
+  return matches[0]!;
 }
 
 /** Version and flags of a full box (ISO/IEC 14496-12 §4.2). */
