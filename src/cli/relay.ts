@@ -13,7 +13,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { SecurePort, developmentCertificate, loadCertificate, urlHost } from '../listen/index.js';
 import { METRICS_PATH, WEBTRANSPORT_INFO_PATH } from '../media/index.js';
-import { PrometheusMetrics } from '../metrics/index.js';
+import { PrometheusMetrics, registerWarpRelayMetrics, registerWebSocketSessionMetrics } from '../metrics/index.js';
 import { WARP_PATH, WarpRelay, type WarpOrderPolicy } from '../warp/index.js';
 import { SessionRouter } from '../webtransport/index.js';
 import { WebSocketSessionServer } from '../webtransport/websocket-server.js';
@@ -52,10 +52,10 @@ export async function relayCommand(o: RelayCommandOptions): Promise<void> {
     verifyPeer: o.insecure ? false : undefined,
     tokens: o.token,
     reorder: o.reorder,
-    maxSubscribers: Math.floor(o.maxSubscribers),
-    registry: metrics.registry,
+    maxSessions: Math.floor(o.maxSubscribers),
     log,
   });
+  registerWarpRelayMetrics(metrics.registry, () => relay.stats());
   const certificate =
     o.tlsCert && o.tlsKey ? loadCertificate(o.tlsCert, o.tlsKey) : developmentCertificate(join(o.stateDir, 'tls'));
   const router = new SessionRouter().route(WARP_PATH, relay);
@@ -91,9 +91,9 @@ export async function relayCommand(o: RelayCommandOptions): Promise<void> {
   // TCP: HTTPS (metrics, certificate hashes) and the WebSocket fallback; UDP, same number: HTTP/3 and WebTransport.
   const websocket = new WebSocketSessionServer(router, {
     maxSessions: Math.floor(o.maxSubscribers),
-    registry: metrics.registry,
     log,
   });
+  registerWebSocketSessionMetrics(metrics.registry, () => websocket.stats());
   const listening = await SecurePort.listen({
     host: o.host,
     port: o.port,

@@ -11,6 +11,7 @@ import {
   registerOriginMetrics,
   registerQuicMetrics,
   registerWarpMetrics,
+  registerWebSocketSessionMetrics,
 } from '../metrics/index.js';
 import { DEFAULT_PUSH_POLICY, Origin } from '../origin/index.js';
 import { VodLibrary, vodRoute } from '../origin/vod/index.js';
@@ -146,7 +147,8 @@ export async function serve(o: ServeOptions): Promise<void> {
     registerWarpMetrics(metrics.registry, () => warp.stats());
   }
   // The same sessions for browsers without WebTransport: the WebSocket fallback on the HTTP(S) ports.
-  const webSocketSessions = new WebSocketSessionServer(router, { registry: metrics.registry });
+  const webSocketSessions = new WebSocketSessionServer(router);
+  registerWebSocketSessionMetrics(metrics.registry, () => webSocketSessions.stats());
   const origin = new Origin({
     window: stream.window,
     timeline: stream.timeline,

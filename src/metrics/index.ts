@@ -10,3 +10,5 @@ export { registerQuicMetrics } from './quic.js';
 export { registerWarpMetrics } from './warp.js';
 export { registerMulticastSenderMetrics } from './multicast-sender.js';
 export { registerGatewayMetrics } from './gateway.js';
+export { registerWarpRelayMetrics } from './warp-relay.js';
+export { registerWebSocketSessionMetrics } from './websocket-sessions.js';

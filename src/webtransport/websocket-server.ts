@@ -17,20 +17,16 @@
 import type { IncomingMessage } from 'node:http';
 import { STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
-import type { Registry } from 'prom-client';
 import { WebSocketServer } from 'ws';
 import { WEBTRANSPORT_WS_PROTOCOL, WEBTRANSPORT_WS_PROTOCOL_PREFIX } from '../wire/index.js';
 import type { SessionRequest, SessionRouter } from './session.js';
 import { DEFAULT_MAX_MESSAGE_BYTES, WebSocketSession, type WebSocketSessionLimits } from './websocket-session.js';
-import { registerWebSocketServerMetrics } from './websocket-server-metrics.js';
 
 export interface WebSocketSessionServerOptions extends WebSocketSessionLimits {
   /** Sessions at once (and upgrades being decided); 503 past it. Default 1000. */
   maxSessions?: number;
   /** Application protocols served, negotiated as `webtransport.<name>`. */
   protocols?: readonly string[];
-  /** Counters `pushcast_websocket_sessions_accepted_total`, `…_refused_total{status}`, gauge `pushcast_websocket_sessions`. */
-  registry?: Registry;
   log?: (line: string) => void;
 }
 
@@ -112,7 +108,6 @@ export class WebSocketSessionServer {
       perMessageDeflate: false, // media does not compress, and deflate would hide bufferedAmount
       handleProtocols: (offered) => selectProtocol(offered, this.protocols) ?? false,
     });
-    if (o.registry) registerWebSocketServerMetrics(o.registry, () => this.stats());
   }
 
   stats(): WebSocketSessionServerStats {

@@ -38,6 +38,7 @@ import {
 } from '../../src/webtransport/index.js';
 import { encodeWarpMessage } from '../../src/wire/index.js';
 import { Registry } from 'prom-client';
+import { registerWarpRelayMetrics } from '../../src/metrics/index.js';
 
 const dir = mkdtempSync(join(os.tmpdir(), 'pushcast-warp-relay-'));
 const certificate = developmentCertificate(dir);
@@ -315,7 +316,7 @@ test('the relay has its own tokens (401, 403), serves one broadcast (404), bound
   const live = new WarpLive({ timeShiftBufferDepth: 40 });
   live.publish(1);
   const o = await origin(t, live, { tokens: ['origin-secret'] });
-  const r = await relayOf(t, `${o.url}?token=origin-secret`, { tokens: ['relay-secret'], maxSubscribers: 1 });
+  const r = await relayOf(t, `${o.url}?token=origin-secret`, { tokens: ['relay-secret'], maxSessions: 1 });
   const sink = {};
   const refused = (status: number) => (e: unknown) => e instanceof SessionRefusedError && e.status === status;
   await assert.rejects(WarpClient.connect(r.url, { sink, bufferMs: 1000, ca: certificate.cert }), refused(401));
@@ -499,7 +500,8 @@ test('upstream loss: the relay reconnects, a segment under way continues from th
   live.publish(1);
   const o = await origin(t, live);
   const registry = new Registry();
-  const r = await relayOf(t, o.url, { registry, resumeMs: 5000 });
+  const r = await relayOf(t, o.url, { resumeMs: 5000 });
+  registerWarpRelayMetrics(registry, () => r.relay.stats());
   const v = await viewer(t, r.url);
   await until('segment 1', () => v.completed.length >= 2);
   live.publish(2);

@@ -11,6 +11,7 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import test, { type TestContext } from 'node:test';
 import { Registry } from 'prom-client';
+import { registerWebSocketSessionMetrics } from '../../src/metrics/index.js';
 import { WebSocket } from 'ws';
 import { SessionRouter, StreamAbortedError, type Session, type SessionStream } from '../../src/webtransport/session.js';
 import { connectWebSocketSession } from '../../src/webtransport/websocket-client.js';
@@ -418,25 +419,23 @@ test('close codes both ways: APPLICATION_CLOSE carries code and reason; a bare W
 
 test('refusals before the upgrade reach the client with their status and reason', async (t) => {
   const registry = new Registry();
-  const s = await setup(
-    t,
-    (router) =>
-      router
-        .route('/warp', {
-          authorize: (request) =>
-            new URLSearchParams(request.path.split('?')[1]).get('token') === 'good'
-              ? undefined
-              : { status: 403, reason: 'a token is required' },
-          session: () => undefined,
-        })
-        .route('/boom', {
-          authorize: () => {
-            throw new Error('database down');
-          },
-          session: () => undefined,
-        }),
-    { registry },
+  const s = await setup(t, (router) =>
+    router
+      .route('/warp', {
+        authorize: (request) =>
+          new URLSearchParams(request.path.split('?')[1]).get('token') === 'good'
+            ? undefined
+            : { status: 403, reason: 'a token is required' },
+        session: () => undefined,
+      })
+      .route('/boom', {
+        authorize: () => {
+          throw new Error('database down');
+        },
+        session: () => undefined,
+      }),
   );
+  registerWebSocketSessionMetrics(registry, () => s.server.stats());
   const refused = async (path: string) => {
     const error = await rejection(connectWebSocketSession(s.url(path)));
     assert.ok(error instanceof SessionRefusedError, String(error));

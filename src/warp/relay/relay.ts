@@ -15,7 +15,6 @@
  * - **Order rewrite** (§4.5, `reorder`, src/warp/relay/reorder.ts). Media that arrives before the catalog
  *   is held until it comes (it is what the order depends on), at most `maxHeldForCatalog` streams.
  */
-import type { Registry } from 'prom-client';
 import type { Session, SessionRefusal, SessionRequest, SessionRoute } from '../../webtransport/index.js';
 import { encodeWarpMessage, type WarpHeaders } from '../../wire/index.js';
 import { parseCatalog, type WarpCatalog } from '../catalog.js';
@@ -24,7 +23,6 @@ import type { WarpOrderPolicy } from '../order.js';
 import { WARP_PATH, parseWarpPath } from '../path.js';
 import { GrowingSource } from '../source.js';
 import { RelayCache, type RelayCacheOptions } from './cache.js';
-import { registerRelayMetrics } from './metrics.js';
 import type { Relayed } from './relayed.js';
 import { RelayedStreams, type RelayedStreamsOptions } from './relayed-streams.js';
 import { forwardedCatalog, relayOrder } from './reorder.js';
@@ -39,14 +37,10 @@ export interface WarpRelayOptions
     RelayedStreamsOptions {
   /** The upstream broadcast: an origin's or another relay's Warp URL, e.g. https://origin:8443/warp/live?token=… */
   upstream: string;
-  /** The command line's name (`--max-subscribers`) for `maxSessions`, which wins when both are given. */
-  maxSubscribers?: number;
   /** Rewrite delivery orders with this policy (§4.5); default: orders pass unchanged. */
   reorder?: WarpOrderPolicy;
   /** With `reorder`: media streams that came before the catalog, held until it comes. Default 256. */
   maxHeldForCatalog?: number;
-  /** Prometheus metrics `pushcast_relay_*` are registered here (src/warp/relay/metrics.ts). */
-  registry?: Registry;
 }
 
 function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
@@ -72,7 +66,7 @@ export class WarpRelay implements SessionRoute {
     const target = parseWarpPath(`${u.pathname}${u.search}`);
     if (!target) throw new Error(`the upstream URL's path must be ${WARP_PATH}/<broadcast>: ${o.upstream}`);
     this.broadcast = target.broadcast;
-    this.fanout = new WarpFanout({ ...o, maxSessions: o.maxSessions ?? o.maxSubscribers }, 'relay');
+    this.fanout = new WarpFanout(o, 'relay');
     this.cache = new RelayCache(o, (rel) => this.streams.uncached(rel));
     this.streams = new RelayedStreams(o, this.counters, {
       created: (rel) => this.created(rel),
@@ -98,7 +92,6 @@ export class WarpRelay implements SessionRoute {
       onStream: (stream, up) => void this.reader.read(stream, up),
       missing: () => this.missing(),
     });
-    if (o.registry) registerRelayMetrics(o.registry, () => this.stats());
   }
 
   /** The upstream URL now (it changes when a GOAWAY is followed). */
