@@ -23,6 +23,7 @@ import os from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CHROMIUM } from '../test/support/browser.js';
+import { until } from '../test/support/wait.js';
 import { openViewers, type PlayerKind, type SegmentSeen, type Viewers } from './latency/browser.js';
 import { createLab, NODE_NS, ORIGIN_NS, removeStaleLab, type Lab, type LinkShape } from './latency/network.js';
 import { onLines } from './latency/lines.js';
@@ -198,25 +199,24 @@ function originMetrics(): Record<string, number> {
  * that the warm-up measures steady playback rather than each player's start.
  */
 async function waitForPlayback(v: Viewers): Promise<void> {
-  const deadline = Date.now() + 60_000;
   let since: number | undefined;
   let frozen = { dash: -1, warp: -1 };
-  for (;;) {
-    const [d, w] = await Promise.all([v.sample('dash'), v.sample('warp')]);
-    const steady =
-      [d, w].every((x) => x.sample.latencyMs !== null && x.sample.playing) &&
-      d.sample.frozenMs === frozen.dash &&
-      w.sample.frozenMs === frozen.warp;
-    frozen = { dash: d.sample.frozenMs, warp: w.sample.frozenMs };
-    since = steady ? (since ?? Date.now()) : undefined;
-    if (since !== undefined && Date.now() - since >= SETTLE_MS) return;
-    if (Date.now() > deadline) {
-      throw new Error(
-        `the players did not both play steadily within 60 s: DASH ${JSON.stringify({ playing: d.sample.playing, errors: d.sample.errors })}, Warp ${JSON.stringify({ playing: w.sample.playing, transport: w.sample.transport, errors: w.sample.errors })}`,
-      );
-    }
-    await sleep(500);
-  }
+  let last = '';
+  await until(
+    `both players to play steadily for ${SETTLE_MS} ms`,
+    async () => {
+      const [d, w] = await Promise.all([v.sample('dash'), v.sample('warp')]);
+      const steady =
+        [d, w].every((x) => x.sample.latencyMs !== null && x.sample.playing) &&
+        d.sample.frozenMs === frozen.dash &&
+        w.sample.frozenMs === frozen.warp;
+      frozen = { dash: d.sample.frozenMs, warp: w.sample.frozenMs };
+      last = `DASH ${JSON.stringify({ playing: d.sample.playing, errors: d.sample.errors })}, Warp ${JSON.stringify({ playing: w.sample.playing, transport: w.sample.transport, errors: w.sample.errors })}`;
+      since = steady ? (since ?? Date.now()) : undefined;
+      return since !== undefined && Date.now() - since >= SETTLE_MS;
+    },
+    { timeoutMs: 60_000, intervalMs: 500, detail: () => last },
+  );
 }
 
 function mean(xs: number[]): number | null {

@@ -23,6 +23,7 @@ import {
   type BrowserMode,
   type LaunchedChromium,
 } from './push/chromium.js';
+import { sleepUntil, wallClock } from '../test/support/wait.js';
 import { nextPhase, type LiveTiming } from './push/mpd.js';
 import { CLIENT_NS, createNetwork, removeStaleNamespaces, type Network } from './push/network.js';
 import type { LiveMode, LiveResult, ProbeResult, StartupMode, StartupResult, Task } from './push/node-client.js';
@@ -66,15 +67,6 @@ let network: Network | undefined;
 let origin: OriginProcess | undefined;
 let browser: LaunchedChromium | undefined;
 let retries = 0;
-
-function wall(): number {
-  return performance.timeOrigin + performance.now();
-}
-
-async function until(t: number): Promise<void> {
-  const wait = t - wall();
-  if (wait > 0) await new Promise((r) => setTimeout(r, wait));
-}
 
 function machine(): Results['machine'] {
   const cpus = os.cpus();
@@ -157,7 +149,7 @@ const BROWSER_URL: Record<BrowserMode, string> = { 'on-demand': '/', prefetch: '
  */
 async function chromiumRun(mode: BrowserMode, timing: LiveTiming, phase: number): Promise<BrowserSample> {
   const run = await browserRun(browser!.browser, ORIGIN_URL + BROWSER_URL[mode], mode, SETTLE_MS, () =>
-    until(nextPhase(timing, wall(), phase, 300)),
+    sleepUntil(nextPhase(timing, wallClock(), phase, 300)),
   );
   const missing = unknownSizes(run);
   const sizes = missing.length

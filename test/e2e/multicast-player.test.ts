@@ -9,7 +9,7 @@
  * - An origin that advertises no multicast: the same page plays by unicast, with no stall.
  */
 import assert from 'node:assert/strict';
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
@@ -18,7 +18,7 @@ import test, { type TestContext } from 'node:test';
 import type { Page } from 'playwright-core';
 import type { PushcastStats } from '../../src/web/player/stats.js';
 import { launchChromium } from '../support/browser.js';
-import { BIN, startServe, type RunningServe } from '../support/pushcast-process.js';
+import { runPushcast, startServe, type RunningServe } from '../support/pushcast-process.js';
 
 const TABLE = 'pushcast_test_loss';
 
@@ -203,33 +203,23 @@ test('a separate gateway killed mid-play and restarted: no stall, unicast meanwh
   ]);
   const pageOrigin = new URL(serve.player).origin;
   const startGateway = async () => {
-    const child = spawn(
-      process.execPath,
-      [
-        BIN,
-        'gateway',
-        '--origin',
-        serve.manifest,
-        '--host',
-        '127.0.0.1',
-        '--port',
-        String(gatewayPort),
-        '--allow-origin',
-        pageOrigin,
-      ],
-      { stdio: ['ignore', 'pipe', 'pipe'] },
-    );
-    let out = '';
-    child.stdout!.setEncoding('utf8').on('data', (s: string) => (out += s));
-    child.stderr!.setEncoding('utf8').on('data', (s: string) => (out += s));
-    for (let i = 0; i < 100 && !/^gateway: ws:/m.test(out); i++) await new Promise((r) => setTimeout(r, 100));
-    assert.match(out, /^gateway: ws:\/\/127\.0\.0\.1:18544\/multicast\/gateway$/m);
-    return child;
+    const gateway = runPushcast('gateway', [
+      '--origin',
+      serve.manifest,
+      '--host',
+      '127.0.0.1',
+      '--port',
+      String(gatewayPort),
+      '--allow-origin',
+      pageOrigin,
+    ]);
+    assert.equal(await gateway.waitForLine(/^gateway: ws:/, 10_000), 'gateway: ws://127.0.0.1:18544/multicast/gateway');
+    return gateway;
   };
   let gateway = await startGateway();
   const browser = await launchChromium();
   t.after(async () => {
-    gateway.kill('SIGKILL');
+    await gateway.stop('SIGKILL');
     await browser.close();
     await serve.stop();
     rmSync(state, { recursive: true, force: true });
@@ -239,7 +229,7 @@ test('a separate gateway killed mid-play and restarted: no stall, unicast meanwh
   const first = (await play(page, 20)).multicast!.segments;
   assert.ok(first.push > 5, `pushed through the gateway: ${first.push}`);
 
-  gateway.kill('SIGKILL');
+  await gateway.stop('SIGKILL');
   const down = await play(page, 15);
   const during = down.multicast!.segments;
   assert.ok(during.unicast > first.unicast, 'unicast while the gateway is down');

@@ -95,3 +95,21 @@ export function untilEvent<A extends unknown[] = unknown[]>(
   });
   return within(what, fired, options).finally(off);
 }
+
+/** Wall-clock time, ms since the epoch, with sub-millisecond resolution: the clock of {@link sleepUntil}. */
+export function wallClock(): number {
+  return performance.timeOrigin + performance.now();
+}
+
+/**
+ * Sleeps until wall-clock `time` ({@link wallClock}); returns at once if it has passed. With `spinMs`, the
+ * timer wakes that much early and the rest is spun, for sub-millisecond precision (a benchmark's schedule).
+ */
+export async function sleepUntil(time: number, options: { spinMs?: number } = {}): Promise<void> {
+  const spinMs = options.spinMs ?? 0;
+  const coarse = time - wallClock() - spinMs;
+  if (coarse > 0) await new Promise((resolve) => setTimeout(resolve, coarse));
+  while (wallClock() < time) {
+    // spin: at most spinMs
+  }
+}
