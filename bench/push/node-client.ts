@@ -1,6 +1,6 @@
 /**
  * One measured client run over HTTP/2, started by push-comparison.ts inside the client namespace:
- *   ip netns exec pcb-client node build/bench/push/node-client.js '<json task>'
+ *   ip netns exec <the client namespace> node build/bench/push/node-client.js '<json task>'
  * It prints one JSON object (a ProbeResult, StartupResult or LiveResult) on stdout.
  *
  * Every run is a fresh process with a fresh connection: nothing is cached, and connection setup (TCP, TLS,
