@@ -11,11 +11,6 @@ import { Fixture, VIDEO, startOrigin } from '../support/live-fixture.js';
 import { until, untilEvent, within } from '../support/wait.js';
 import { validateMpd } from '../support/xmllint.js';
 
-/** Requests the origin holds for live segments now (its gauge). */
-async function heldRequests(metrics: OriginMetrics): Promise<number | undefined> {
-  return (await metrics.heldRequests.get()).values[0]?.value;
-}
-
 describe('origin: segments over HTTP/1.1', () => {
   const f = new Fixture();
   let base: string;
@@ -182,12 +177,12 @@ describe('origin: low-latency delivery of segments in progress', () => {
   test('the next segment, once announced by availabilityTimeOffset, is held until it starts', async () => {
     const f = new Fixture();
     f.publish(f.video, 1);
-    const { origin, base, metrics } = await startOrigin(f);
+    const { origin, base } = await startOrigin(f);
     try {
       // Wall clock at the start of segment 2 (+ one chunk): announced to low-latency clients.
       f.now = f.timeline.availabilityStartTime! + 2.5 * 1000;
       const pending = fetch(`${base}/live/video-360p/2.m4s`);
-      await until('the request for segment 2 held', async () => (await heldRequests(metrics)) === 1);
+      await until('the request for segment 2 held', () => origin.stats().heldRequests === 1);
       const s = f.publish(f.video, 2, 2, 300);
       const res = await pending;
       assert.equal(res.status, 200);
@@ -203,10 +198,10 @@ describe('origin: low-latency delivery of segments in progress', () => {
   test('a range request for a growing segment waits for the whole segment', async () => {
     const f = new Fixture();
     const s = f.publish(f.video, 1, 1, 400, true);
-    const { origin, base, metrics } = await startOrigin(f);
+    const { origin, base } = await startOrigin(f);
     try {
       const pending = fetch(`${base}/live/video-360p/1.m4s`, { headers: { Range: 'bytes=300-599' } });
-      await until('the range request held', async () => (await heldRequests(metrics)) === 1);
+      await until('the range request held', () => origin.stats().heldRequests === 1);
       f.chunk(f.video, s, 400);
       f.video.completeSegment(s);
       const res = await pending;
@@ -221,7 +216,7 @@ describe('origin: low-latency delivery of segments in progress', () => {
   test('an HTTP/1.0 request for a growing segment is answered whole, with a length, once it completes', async () => {
     const f = new Fixture();
     const s = f.publish(f.video, 1, 1, 400, true);
-    const { origin, base, metrics } = await startOrigin(f);
+    const { origin, base } = await startOrigin(f);
     try {
       const { connect } = await import('node:net');
       const url = new URL(base);
@@ -229,7 +224,7 @@ describe('origin: low-latency delivery of segments in progress', () => {
       socket.write('GET /live/video-360p/1.m4s HTTP/1.0\r\nHost: localhost\r\n\r\n');
       const parts: Buffer[] = [];
       socket.on('data', (d: Buffer) => parts.push(d));
-      await until('the HTTP/1.0 request held', async () => (await heldRequests(metrics)) === 1);
+      await until('the HTTP/1.0 request held', () => origin.stats().heldRequests === 1);
       assert.equal(parts.length, 0, 'nothing is sent while the segment grows');
       f.chunk(f.video, s, 400);
       f.video.completeSegment(s);
