@@ -1,5 +1,5 @@
 /**
- * Benchmark (issue 5): one multicast session fanned out by the gateway to N WebSocket viewers, against
+ * Benchmark: one multicast session fanned out by the gateway to N WebSocket viewers, against
  * the same N viewers pulling the same segments from the origin by HTTP, side by side in one run, on the
  * host's loopback; N = 10, 100, 500 (BENCH_GW_CLIENTS). For each: bytes delivered per second, the CPU of
  * the process serving them (the `pushcast gateway` process for push; the origin's CPU above its idle

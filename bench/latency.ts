@@ -1,12 +1,12 @@
 /**
- * The congestion lab (issue 7): one live stream watched in Chromium over LL-DASH and over Warp at once,
+ * The congestion lab: one live stream watched in Chromium over LL-DASH and over Warp at once,
  * on one link whose rate steps down below the stream's bitrate and back:
  *   npm run bench:latency   (as root: it creates network namespaces; about 6 minutes)
  * writes docs/latency.md and docs/latency.svg, and the raw samples to build/bench/latency-results.json.
  *
- * Layout (bench/latency/network.ts): `pushcast serve` in namespace pcl-origin; Chromium with both pages in
- * pcl-client, on one link; a Node Warp viewer in pcl-node, on a link of its own with the same per-viewer
- * rate. Each run steps the rate per viewer through 2×, 0.7×, 0.4× and 2× the stream's bitrate. Runs
+ * Layout (bench/latency/network.ts): `pushcast serve` in the origin namespace; Chromium with both pages in
+ * the client namespace, on one link; a Node Warp viewer in the node namespace, on a link of its own with
+ * the same per-viewer rate. Each run steps the rate per viewer through 2×, 0.7×, 0.4× and 2× the stream's bitrate. Runs
  * (PCL_RUNS, comma-separated, in order):
  *   shared   the two browser viewers share one token bucket and queue (the headline)
  *   split    the same, but each transport gets its own token bucket and queue of one viewer's share (control)
@@ -23,8 +23,9 @@ import os from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CHROMIUM } from '../test/support/browser.js';
+import { until } from '../test/support/wait.js';
 import { openViewers, type PlayerKind, type SegmentSeen, type Viewers } from './latency/browser.js';
-import { createLab, NODE_NS, ORIGIN_NS, removeStaleLab, type Lab, type LinkShape } from './latency/network.js';
+import { createLab, type Lab, type LinkShape } from './latency/network.js';
 import { onLines } from './latency/lines.js';
 import type { ViewerEvent } from './latency/node-viewer.js';
 import { HTTP_BASE, NODE_HTTPS_BASE, REPO, startOrigin, type Origin } from './latency/origin.js';
@@ -157,7 +158,8 @@ function startNodeViewer(events: ViewerEvent[]): ChildProcess {
   // A 64 MiB connection window: with QUIC's default 16 MiB, the viewer's session stopped receiving once about
   // 16 MiB had arrived, in both runs of a full run (a session of the same schedule on its own did not).
   const args = { url, bufferMs: TARGET_MS };
-  const child = spawn('ip', ['netns', 'exec', NODE_NS, process.execPath, NODE_VIEWER_JS, JSON.stringify(args)], {
+  const [ip, ...argv] = lab!.node.command(process.execPath, NODE_VIEWER_JS, JSON.stringify(args));
+  const child = spawn(ip!, argv, {
     stdio: ['pipe', 'pipe', 'pipe'],
   });
   onLines(child.stdout!, (line) => line && events.push(JSON.parse(line) as ViewerEvent));
@@ -182,7 +184,7 @@ async function stopNodeViewer(): Promise<void> {
 function originMetrics(): Record<string, number> {
   const values: Record<string, number> = {};
   try {
-    const text = lab!.run(ORIGIN_NS, 'curl', '-sf', '--max-time', '2', `${HTTP_BASE}/metrics`);
+    const text = lab!.origin.run('curl', '-sf', '--max-time', '2', `${HTTP_BASE}/metrics`);
     for (const line of text.split('\n')) {
       const m = /^(\S*(?:warp|webtransport|quic)\S*)\s+(\S+)$/i.exec(line);
       if (m && !/route="webtransport-info"/.test(m[1]!)) values[m[1]!] = Number(m[2]);
@@ -198,25 +200,24 @@ function originMetrics(): Record<string, number> {
  * that the warm-up measures steady playback rather than each player's start.
  */
 async function waitForPlayback(v: Viewers): Promise<void> {
-  const deadline = Date.now() + 60_000;
   let since: number | undefined;
   let frozen = { dash: -1, warp: -1 };
-  for (;;) {
-    const [d, w] = await Promise.all([v.sample('dash'), v.sample('warp')]);
-    const steady =
-      [d, w].every((x) => x.sample.latencyMs !== null && x.sample.playing) &&
-      d.sample.frozenMs === frozen.dash &&
-      w.sample.frozenMs === frozen.warp;
-    frozen = { dash: d.sample.frozenMs, warp: w.sample.frozenMs };
-    since = steady ? (since ?? Date.now()) : undefined;
-    if (since !== undefined && Date.now() - since >= SETTLE_MS) return;
-    if (Date.now() > deadline) {
-      throw new Error(
-        `the players did not both play steadily within 60 s: DASH ${JSON.stringify({ playing: d.sample.playing, errors: d.sample.errors })}, Warp ${JSON.stringify({ playing: w.sample.playing, transport: w.sample.transport, errors: w.sample.errors })}`,
-      );
-    }
-    await sleep(500);
-  }
+  let last = '';
+  await until(
+    `both players to play steadily for ${SETTLE_MS} ms`,
+    async () => {
+      const [d, w] = await Promise.all([v.sample('dash'), v.sample('warp')]);
+      const steady =
+        [d, w].every((x) => x.sample.latencyMs !== null && x.sample.playing) &&
+        d.sample.frozenMs === frozen.dash &&
+        w.sample.frozenMs === frozen.warp;
+      frozen = { dash: d.sample.frozenMs, warp: w.sample.frozenMs };
+      last = `DASH ${JSON.stringify({ playing: d.sample.playing, errors: d.sample.errors })}, Warp ${JSON.stringify({ playing: w.sample.playing, transport: w.sample.transport, errors: w.sample.errors })}`;
+      since = steady ? (since ?? Date.now()) : undefined;
+      return since !== undefined && Date.now() - since >= SETTLE_MS;
+    },
+    { timeoutMs: 60_000, intervalMs: 500, detail: () => last },
+  );
 }
 
 function mean(xs: number[]): number | null {
@@ -242,13 +243,14 @@ async function runOnce(spec: RunSpec): Promise<RunResult> {
   );
   setLinks(spec, PHASES[0]!.factor * streamBps);
   origin = await startOrigin(
+    lab!.origin,
     ['--ladder', spec.ladder, '--target-latency', String(TARGET_MS / 1000), '--warp-order', WARP_ORDER],
     stateDir!,
   );
   const events: ViewerEvent[] = [];
   nodeViewer = startNodeViewer(events);
   const warpPath = `/warp/?latency=${TARGET_MS}&transport=${WARP_TRANSPORT}`;
-  viewers = await openViewers({ httpBase: HTTP_BASE, dashPath: '/', warpPath });
+  viewers = await openViewers({ ns: lab!.client, httpBase: HTTP_BASE, dashPath: '/', warpPath });
   await waitForPlayback(viewers);
 
   const result: RunResult = {
@@ -433,9 +435,8 @@ async function main(): Promise<void> {
   const started = new Date();
   const m = machine();
   console.log(`machine: ${m.cpu} × ${m.cores}, ${m.memory}, ${m.kernel}, node ${m.node}, ${m.chromium}, ${m.ffmpeg}`);
-  const stale = removeStaleLab();
-  if (stale.length) console.log(`removed stale namespaces: ${stale.join(', ')}`);
   lab = await createLab(DELAY_MS);
+  if (lab.stale.length) console.log(`removed what interrupted runs left: ${lab.stale.join(', ')}`);
   stateDir = mkdtempSync(join(os.tmpdir(), 'pcl-state-'));
   console.log(
     `links: ${DELAY_MS} ms one way (user-space delay lines), queue ${QUEUE_MS} ms of bytes; latency target ${TARGET_MS} ms; runs ${RUNS.map((r) => r.key).join(', ')}`,

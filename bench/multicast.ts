@@ -1,5 +1,5 @@
 /**
- * Benchmark (issue 4): the multicast push path, each part side by side with a baseline in the same run.
+ * Benchmark: the multicast push path, each part side by side with a baseline in the same run.
  *   npm run bench  (this after origin-vs-nginx; alone: node build/bench/multicast.js; as root, about 2 minutes)
  *
  * 1. Sender: packets/s and Mbit/s of MulticastUdpSender (with and without PushPacketizer in the clock)
@@ -10,8 +10,8 @@
  * 3. Receivers 1 to 50: the sending process's CPU time per MB at a fixed paced rate while K receiver
  *    processes are joined, as a ratio to K = 1 (goal: no change), with each receiver's packet count.
  *
- * Network: namespaces pcm-tx and pcm-rx joined by a veth pair, made here and removed at the end (and on
- * SIGINT/SIGTERM). The sender is pinned to CPU 0, receivers to the other CPUs; part 3 runs twice: with RPS
+ * Network: a sender's and a receivers' namespace joined by a veth pair (multicast/netns.ts), made here
+ * and removed at the end (and on SIGINT/SIGTERM). The sender is pinned to CPU 0, receivers to the other CPUs; part 3 runs twice: with RPS
  * steering the receiving side's kernel work to the receivers' CPUs (as separate receiver hosts would
  * have it), and without (the kernel's per-receiver copies then run inside the sender's send calls).
  *
@@ -23,8 +23,9 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
-import { RX_NS, SIGNING, TX_NS, jsonLines, median, sum } from './multicast/common.js';
-import { createNetwork, receiveDrops, removeNetwork, setReceiveSteering } from './multicast/netns.js';
+import type { Namespace } from '../test/support/netns.js';
+import { SIGNING, jsonLines, median, sum } from './multicast/common.js';
+import { createNetwork, type BenchNetwork } from './multicast/netns.js';
 import type { ReassemblerResult, ReassemblerTask, ReassemblerVariant } from './multicast/reassembler-worker.js';
 import type { PacedResult, PacedTask, ThroughputResult, ThroughputTask, Variant } from './multicast/sender-worker.js';
 
@@ -48,6 +49,7 @@ const SENDER_CPU = CPU_COUNT > 1 ? 0 : undefined;
 const RECEIVER_CPUS = CPU_COUNT > 1 ? Array.from({ length: CPU_COUNT - 1 }, (_, i) => i + 1) : undefined;
 
 const children = new Set<ChildProcess>();
+let network: BenchNetwork | undefined;
 
 function machine(): string {
   const cpus = os.cpus();
@@ -58,11 +60,11 @@ function machine(): string {
 function start(
   script: string,
   args: string[],
-  options: { ns?: string; cpus?: number[]; nodeFlags?: string[]; stdin?: boolean } = {},
+  options: { ns?: Namespace; cpus?: number[]; nodeFlags?: string[]; stdin?: boolean } = {},
 ): ChildProcess {
   const node = [process.execPath, ...(options.nodeFlags ?? []), script, ...args];
   const pinned = options.cpus ? ['taskset', '-c', options.cpus.join(','), ...node] : node;
-  const command = options.ns ? ['ip', 'netns', 'exec', options.ns, ...pinned] : pinned;
+  const command = options.ns ? options.ns.command(...pinned) : pinned;
   const child = spawn(command[0], command.slice(1), { stdio: [options.stdin ? 'pipe' : 'ignore', 'pipe', 'inherit'] });
   children.add(child);
   child.on('exit', () => children.delete(child));
@@ -89,7 +91,7 @@ class Receiver {
   readonly exited: Promise<void>;
 
   constructor() {
-    this.child = start(RECEIVER, [], { ns: RX_NS, cpus: RECEIVER_CPUS, stdin: true });
+    this.child = start(RECEIVER, [], { ns: network!.rx, cpus: RECEIVER_CPUS, stdin: true });
     jsonLines(this.child.stdout!, (m) => {
       const w = this.waiting.shift();
       if (w) w(m);
@@ -171,7 +173,7 @@ function senderReport(r: ThroughputResult) {
   >;
 
   console.log(
-    `\n1. sender throughput: ${r.runs.length / 4} rounds × ${ROUND_SECONDS} s per variant, alternating; ${SEGMENTS} pushes (${fmt(r.segmentBytes / 1e6, 1)} MB of bodies) = ${fmt(r.datagrams)} datagrams of ${fmt(r.datagramBytes / r.datagrams)} B mean, to ${TX_NS} → veth → ${RX_NS}, sender pinned to CPU ${SENDER_CPU ?? '-'}`,
+    `\n1. sender throughput: ${r.runs.length / 4} rounds × ${ROUND_SECONDS} s per variant, alternating; ${SEGMENTS} pushes (${fmt(r.segmentBytes / 1e6, 1)} MB of bodies) = ${fmt(r.datagrams)} datagrams of ${fmt(r.datagramBytes / r.datagrams)} B mean, from the sender's namespace → veth → the receivers', sender pinned to CPU ${SENDER_CPU ?? '-'}`,
   );
   console.log(
     `   ${'variant (median of rounds)'.padEnd(40)} ${pad('packets/s', 10)} ${pad('Mbit/s', 8)} ${pad('CPU µs/pkt', 10)} ${pad('of it user', 10)} ${pad('CPU', 5)}  ${pad('÷ dgram', 7)} ${pad('÷ dgram-1', 9)}  ÷ dgram per round`,
@@ -280,7 +282,7 @@ interface FanoutRun {
   received: number[];
   receiverCpuMicros: number[];
   rcvbuf: number;
-  drops: ReturnType<typeof receiveDrops>;
+  drops: ReturnType<BenchNetwork['receiveDrops']>;
 }
 
 async function fanout(): Promise<FanoutRun[]> {
@@ -291,20 +293,20 @@ async function fanout(): Promise<FanoutRun[]> {
     const runs: FanoutRun[] = [];
     const steerings = RECEIVER_CPUS ? (['steered', 'unsteered'] as const) : (['unsteered'] as const);
     for (const steering of steerings) {
-      setReceiveSteering(steering === 'steered' ? RECEIVER_CPUS : undefined);
+      network!.setReceiveSteering(steering === 'steered' ? RECEIVER_CPUS : undefined);
       for (let round = 0; round < RX_ROUNDS; round++) {
         const order = round % 2 === 0 ? RECEIVERS : [...RECEIVERS].reverse();
         for (const k of order) {
           const joined = await Promise.all(pool.slice(0, k).map((r) => r.command('join')));
-          const d0 = receiveDrops();
+          const d0 = network!.receiveDrops();
           const task: PacedTask = { mode: 'paced', rateBitsPerSecond: RATE, seconds: STREAM_SECONDS };
           const sender = await runWorker<PacedResult>(SENDER, task, {
-            ns: TX_NS,
+            ns: network!.tx,
             cpus: SENDER_CPU === undefined ? undefined : [SENDER_CPU],
           });
           await new Promise((r) => setTimeout(r, 300)); // the last datagrams reach the receivers
           const counts = await Promise.all(pool.slice(0, k).map((r) => r.command('leave')));
-          const d1 = receiveDrops();
+          const d1 = network!.receiveDrops();
           runs.push({
             steering,
             receivers: k,
@@ -332,7 +334,7 @@ function fanoutReport(runs: FanoutRun[]) {
   const tick = 1000 / CLOCK_TICKS;
   const rows: Record<string, unknown>[] = [];
   console.log(
-    `\n3. receivers: MulticastUdpSender paced at ${fmt(RATE / 1e6, 1)} Mbit/s for ~${STREAM_SECONDS} s (pre-packetized), K receiver processes joined in ${RX_NS}; sending process on CPU ${SENDER_CPU ?? '-'}, receivers on CPU ${RECEIVER_CPUS?.join(',') ?? '-'}; mean of ${RX_ROUNDS} rounds`,
+    `\n3. receivers: MulticastUdpSender paced at ${fmt(RATE / 1e6, 1)} Mbit/s for ~${STREAM_SECONDS} s (pre-packetized), K receiver processes joined in the receivers' namespace; sending process on CPU ${SENDER_CPU ?? '-'}, receivers on CPU ${RECEIVER_CPUS?.join(',') ?? '-'}; mean of ${RX_ROUNDS} rounds`,
   );
   console.log(
     `   sender CPU = process.cpuUsage() of the sending process over its send window; softirq = /proc/stat (machine-wide, ${CLOCK_TICKS} Hz ticks)`,
@@ -403,10 +405,10 @@ async function main(): Promise<void> {
     `multicast bench: signatures ${SIGNING.name}; sender pinned to CPU ${SENDER_CPU ?? '- (one CPU)'}, receivers to CPU ${RECEIVER_CPUS?.join(',') ?? '-'}`,
   );
 
-  createNetwork();
+  network = createNetwork();
   try {
     // The receiving side's kernel work off the sender's CPU, as it would be on other hosts.
-    setReceiveSteering(RECEIVER_CPUS);
+    network.setReceiveSteering(RECEIVER_CPUS);
     const throughputTask: ThroughputTask = {
       mode: 'throughput',
       segments: SEGMENTS,
@@ -416,7 +418,7 @@ async function main(): Promise<void> {
     };
     const sender = senderReport(
       await runWorker<ThroughputResult>(SENDER, throughputTask, {
-        ns: TX_NS,
+        ns: network.tx,
         cpus: SENDER_CPU === undefined ? undefined : [SENDER_CPU],
       }),
     );
@@ -451,14 +453,14 @@ async function main(): Promise<void> {
     );
   } finally {
     for (const c of children) c.kill('SIGKILL');
-    removeNetwork();
+    network.close();
   }
 }
 
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.on(signal, () => {
     for (const c of children) c.kill('SIGKILL');
-    removeNetwork();
+    network?.close();
     process.exit(130);
   });
 }

@@ -1,12 +1,12 @@
 /**
- * Benchmark (issue 3): on-demand, prefetch, 103 Early Hints and HTTP/2 push, for the same live stream, at
+ * Benchmark: on-demand, prefetch, 103 Early Hints and HTTP/2 push, for the same live stream, at
  * several round-trip times, measured with real clients over a real (namespaced) network link:
  *   npm run bench:push   (as root; about 10 minutes)
  * writes docs/push-comparison.md and docs/push-comparison.svg, and the raw results to
  * build/bench/push-comparison-results.json. Options through env: PCB_RTTS (0,50,150), PCB_NODE_REPS (5),
  * PCB_BROWSER_REPS (3), PCB_LIVE_SEGMENTS (8).
  *
- * Layout: `pushcast serve` in namespace pcb-origin, every client in pcb-client (a Node process per run, or
+ * Layout: `pushcast serve` in an origin namespace, every client in a client namespace (a Node process per run, or
  * Chromium through a wrapper), one link between them whose RTT is set per level (see push/network.ts).
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
@@ -23,8 +23,9 @@ import {
   type BrowserMode,
   type LaunchedChromium,
 } from './push/chromium.js';
+import { sleepUntil, wallClock } from '../test/support/wait.js';
 import { nextPhase, type LiveTiming } from './push/mpd.js';
-import { CLIENT_NS, createNetwork, removeStaleNamespaces, type Network } from './push/network.js';
+import { createNetwork, type Network } from './push/network.js';
 import type { LiveMode, LiveResult, ProbeResult, StartupMode, StartupResult, Task } from './push/node-client.js';
 import { LADDER, ORIGIN_URL, REPO, SEGMENT_DURATION, startOrigin, type OriginProcess } from './push/origin-process.js';
 import {
@@ -67,15 +68,6 @@ let origin: OriginProcess | undefined;
 let browser: LaunchedChromium | undefined;
 let retries = 0;
 
-function wall(): number {
-  return performance.timeOrigin + performance.now();
-}
-
-async function until(t: number): Promise<void> {
-  const wait = t - wall();
-  if (wait > 0) await new Promise((r) => setTimeout(r, wait));
-}
-
 function machine(): Results['machine'] {
   const cpus = os.cpus();
   const firstLine = (cmd: string, args: string[]) =>
@@ -105,7 +97,8 @@ async function client<T>(task: Task): Promise<T> {
 
 function clientOnce<T>(task: Task): Promise<T> {
   return new Promise((resolve, reject) => {
-    const child = spawn('ip', ['netns', 'exec', CLIENT_NS, process.execPath, CLIENT, JSON.stringify(task)], {
+    const [ip, ...argv] = network!.client.command(process.execPath, CLIENT, JSON.stringify(task));
+    const child = spawn(ip!, argv, {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     children.add(child);
@@ -157,7 +150,7 @@ const BROWSER_URL: Record<BrowserMode, string> = { 'on-demand': '/', prefetch: '
  */
 async function chromiumRun(mode: BrowserMode, timing: LiveTiming, phase: number): Promise<BrowserSample> {
   const run = await browserRun(browser!.browser, ORIGIN_URL + BROWSER_URL[mode], mode, SETTLE_MS, () =>
-    until(nextPhase(timing, wall(), phase, 300)),
+    sleepUntil(nextPhase(timing, wallClock(), phase, 300)),
   );
   const missing = unknownSizes(run);
   const sizes = missing.length
@@ -207,7 +200,7 @@ const PHASES: Phase[] = [
 
 async function runPhase(p: Phase, results: Results): Promise<void> {
   console.log(`\norigin ${p.name}: pushcast ${['serve', ...p.args].join(' ')}`);
-  origin = await startOrigin(p.args);
+  origin = await startOrigin(network!.origin, p.args);
   await network!.setRtt(0);
   await new Promise((r) => setTimeout(r, WARM_SECONDS * 1000));
   const probe = await client<ProbeResult>({ task: 'probe', origin: ORIGIN_URL });
@@ -215,7 +208,7 @@ async function runPhase(p: Phase, results: Results): Promise<void> {
   const timing = probe.timing;
   results.timings[p.name] = timing;
   const rendition = timing.video.at(-1)!;
-  browser = await launchInClientNamespace(CERT);
+  browser = await launchInClientNamespace(network!.client, CERT);
 
   for (const [i, rtt] of RTTS.entries()) {
     await network!.setRtt(rtt);
@@ -340,12 +333,11 @@ async function main(): Promise<void> {
   };
   const m = results.machine;
   console.log(`machine: ${m.cpu}, ${m.memory}, ${m.kernel}, node ${m.node}, ${m.chromium}, ${m.ffmpeg}`);
-  const stale = removeStaleNamespaces();
-  if (stale.length) console.log(`removed stale namespaces: ${stale.join(', ')}`);
   network = await createNetwork();
+  if (network.stale.length) console.log(`removed what interrupted runs left: ${network.stale.join(', ')}`);
   results.network = network.kind;
   console.log(
-    `network: namespaces pcb-origin / pcb-client, RTT by ${network.kind === 'netem' ? 'netem' : 'user-space delay line (no sch_netem in this kernel)'}; RTTs ${RTTS.join(', ')} ms`,
+    `network: namespaces ${network.origin.name} / ${network.client.name}, RTT by ${network.kind === 'netem' ? 'netem' : 'user-space delay line (no sch_netem in this kernel)'}; RTTs ${RTTS.join(', ')} ms`,
   );
   try {
     for (const p of PHASES) await runPhase(p, results);

@@ -1,5 +1,5 @@
 /**
- * Benchmark (issue 6): pushcast's QUIC endpoint on the loopback against a plain node:dgram loop of the
+ * Benchmark: pushcast's QUIC endpoint on the loopback against a plain node:dgram loop of the
  * same packet size, side by side in one run; the sender is this process, the receiver a child process
  * (bench/quic/peer.ts) in both variants.
  * - bulk throughput of one connection, one stream and 16 streams with the default congestion control

@@ -15,7 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { CHROMIUM, CHROMIUM_ARGS } from '../../test/support/browser.js';
-import { CLIENT_NS } from './network.js';
+import type { Namespace } from '../../test/support/netns.js';
 
 /** The origin's MPD (src/origin/origin.ts), for the timeline's availabilityStartTime. */
 const MPD_PATH = '/live/manifest.mpd';
@@ -210,10 +210,15 @@ function normalise(kind: PlayerKind, raw: Raw, t: number): { sample: PlayerSampl
 }
 
 /** Chromium in the client namespace with both pages open; resolves once both pages are loaded. */
-export async function openViewers(o: { httpBase: string; dashPath: string; warpPath: string }): Promise<Viewers> {
+export async function openViewers(o: {
+  ns: Namespace;
+  httpBase: string;
+  dashPath: string;
+  warpPath: string;
+}): Promise<Viewers> {
   const dir = mkdtempSync(join(tmpdir(), 'pcl-chromium-'));
   const wrapper = join(dir, 'chromium-in-netns');
-  writeFileSync(wrapper, `#!/bin/sh\nexec ip netns exec ${CLIENT_NS} ${CHROMIUM} "$@"\n`);
+  writeFileSync(wrapper, `#!/bin/sh\nexec ${o.ns.command(CHROMIUM).join(' ')} "$@"\n`);
   chmodSync(wrapper, 0o755);
   let browser: Browser | undefined;
   const close = async () => {

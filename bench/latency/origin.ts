@@ -7,7 +7,8 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import { onLines } from './lines.js';
-import { ORIGIN_IP, ORIGIN_NODE_IP, ORIGIN_NS } from './network.js';
+import type { Namespace } from '../../test/support/netns.js';
+import { ORIGIN_IP, ORIGIN_NODE_IP } from './network.js';
 
 export const REPO = fileURLToPath(new URL('../../../', import.meta.url));
 const BIN = fileURLToPath(new URL('../../../bin/pushcast.js', import.meta.url));
@@ -24,7 +25,7 @@ export interface Origin {
   kill(): void;
 }
 
-export async function startOrigin(extraArgs: string[], stateDir: string): Promise<Origin> {
+export async function startOrigin(ns: Namespace, extraArgs: string[], stateDir: string): Promise<Origin> {
   const args = [
     'serve',
     '--no-multicast',
@@ -37,7 +38,8 @@ export async function startOrigin(extraArgs: string[], stateDir: string): Promis
     ...extraArgs,
   ];
   // `ip netns exec` execs node in place: child.pid is the origin's.
-  const child: ChildProcess = spawn('ip', ['netns', 'exec', ORIGIN_NS, process.execPath, BIN, ...args], {
+  const [ip, ...argv] = ns.command(process.execPath, BIN, ...args);
+  const child: ChildProcess = spawn(ip!, argv, {
     cwd: REPO,
     stdio: ['ignore', 'pipe', 'pipe'],
   });

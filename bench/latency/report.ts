@@ -483,7 +483,7 @@ ${(r.durationS / 60).toFixed(1)} min for this run); do not edit by hand. Run ${r
 
 Machine: ${m.cpu}, ${m.cores} cores, ${m.memory}, ${m.kernel}; node ${m.node}; ${m.chromium}; ${m.ffmpeg}.
 
-Links: namespaces \`pcl-origin\` ↔ \`pcl-client\` (Chromium) and \`pcl-origin\` ↔ \`pcl-node\` (the Node viewer), each a user-space delay
+Links: namespaces origin ↔ client (Chromium) and origin ↔ node (the Node viewer), each a user-space delay
 line (\`bench/push/delay-line.py\`: ${c.oneWayDelayMs} ms one way, ${2 * c.oneWayDelayMs} ms RTT; this kernel has no \`sch_netem\`) with a shaper on the
 origin's side: a token bucket and a drop-tail queue of **${c.queueMs} ms** worth of bytes at the current rate (\`tbf … latency ${c.queueMs}ms\`, or
 \`htb\` + \`bfifo\` of the same size). The viewer→origin direction is not limited. Latency target ${secs(c.targetMs)} s for both players (the MPD's

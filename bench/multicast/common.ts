@@ -9,11 +9,7 @@ import { PushPacketizer, type PushPacketizerOptions } from '../../src/multicast/
 import type { MulticastReassemblerOptions } from '../../src/push/reassembler.js';
 import { PushSignatureVerifier, PushSigner } from '../../src/push/signatures.js';
 
-/** Namespaces and the veth pair between them (see netns.ts); the pcm- prefix is this bench's alone. */
-export const TX_NS = 'pcm-tx';
-export const RX_NS = 'pcm-rx';
-export const TX_DEV = 'pcmv-tx';
-export const RX_DEV = 'pcmv-rx';
+/** The sender's and the receivers' addresses on the veth pair between their namespaces (netns.ts). */
 export const TX_IP = '10.78.0.1';
 export const RX_IP = '10.78.0.2';
 /** An administratively scoped group (RFC 2365) and a port. */

@@ -1,8 +1,8 @@
 /**
- * One multicast receiver of the bench, run in namespace pcm-rx:
- *   ip netns exec pcm-rx taskset -c 1 node build/bench/multicast/receiver.js
+ * One multicast receiver of the bench, run in the receivers' namespace:
+ *   ip netns exec <the receivers' namespace> taskset -c 1 node build/bench/multicast/receiver.js
  * Commands on stdin, one per line, each answered with one JSON line on stdout:
- *   `join`  → opens a socket on the bench's group and port, joins the group on pcmv-rx, counts from zero;
+ *   `join`  → opens a socket on the bench's group and port, joins the group on the veth end (RX_IP), counts from zero;
  *             answers {"joined":true,"rcvbuf":<bytes granted>}
  *   `leave` → answers {"packets","bytes","cpuMicros"} since `join`, then leaves and closes the socket.
  * (A socket is only open while joined: Linux delivers a group's datagrams to every socket bound to the

@@ -1,6 +1,6 @@
 /**
- * The sending process of the multicast bench, run in namespace pcm-tx (and pinned to one CPU):
- *   ip netns exec pcm-tx taskset -c 0 node build/bench/multicast/sender-worker.js '<json task>'
+ * The sending process of the multicast bench, run in the sender's namespace (and pinned to one CPU):
+ *   ip netns exec <the sender's namespace> taskset -c 0 node build/bench/multicast/sender-worker.js '<json task>'
  * Prints one JSON line with its results.
  *
  * - `throughput`: the same pre-built datagrams sent as fast as possible, round after round, by

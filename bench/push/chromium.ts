@@ -8,7 +8,7 @@ import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type Browser } from 'playwright-core';
-import { CLIENT_NS } from './network.js';
+import type { Namespace } from '../../test/support/netns.js';
 import { CHROMIUM_ARGS } from '../../test/support/browser.js';
 
 export const CHROMIUM = process.env.PUSHCAST_CHROMIUM ?? '/usr/bin/chromium';
@@ -67,10 +67,10 @@ export interface LaunchedChromium {
  * treats the origin as a valid HTTPS origin: it caches, and it acts on 103 Early Hints only over a secure
  * HTTP/2 connection), not by ignoring certificate errors.
  */
-export async function launchInClientNamespace(certificatePem: string): Promise<LaunchedChromium> {
+export async function launchInClientNamespace(client: Namespace, certificatePem: string): Promise<LaunchedChromium> {
   const dir = mkdtempSync(join(tmpdir(), 'pcb-chromium-'));
   const wrapper = join(dir, 'chromium-in-netns');
-  writeFileSync(wrapper, `#!/bin/sh\nexec ip netns exec ${CLIENT_NS} ${CHROMIUM} "$@"\n`);
+  writeFileSync(wrapper, `#!/bin/sh\nexec ${client.command(CHROMIUM).join(' ')} "$@"\n`);
   chmodSync(wrapper, 0o755);
   const browser = await chromium.launch({
     executablePath: wrapper,

@@ -1,6 +1,6 @@
 /**
  * One measured client run over HTTP/2, started by push-comparison.ts inside the client namespace:
- *   ip netns exec pcb-client node build/bench/push/node-client.js '<json task>'
+ *   ip netns exec <the client namespace> node build/bench/push/node-client.js '<json task>'
  * It prints one JSON object (a ProbeResult, StartupResult or LiveResult) on stdout.
  *
  * Every run is a fresh process with a fresh connection: nothing is cached, and connection setup (TCP, TLS,
@@ -10,6 +10,7 @@ import { once } from 'node:events';
 import type { ClientHttp2Session, IncomingHttpHeaders } from 'node:http2';
 import { Http2PushClient } from '../../src/client/index.js';
 import { RESOURCE_PUSH, type ResourcePushEvent } from '../../src/push/index.js';
+import { sleepUntil, wallClock } from '../../test/support/wait.js';
 import { availableAt, newestAvailable, nextPhase, parseMpd, type LiveTiming } from './mpd.js';
 
 export type StartupMode = 'on-demand' | 'prefetch' | 'early-hints' | 'push';
@@ -68,19 +69,8 @@ const MPD_PATH = '/live/manifest.mpd';
 const STREAM_WINDOW = 6 << 20;
 const CONNECTION_WINDOW = 15 << 20;
 
-/** Wall-clock ms with sub-ms resolution; the namespaces share the host's clock with the origin. */
-function wall(): number {
-  return performance.timeOrigin + performance.now();
-}
-
-/** Sleeps until wall-clock `t`: a timer for most of the wait, then a short spin for precision. */
-async function until(t: number): Promise<void> {
-  const coarse = t - wall() - 3;
-  if (coarse > 0) await new Promise((r) => setTimeout(r, coarse));
-  while (wall() < t) {
-    // spin: at most a few ms
-  }
-}
+/** A timer for most of a wait, then a short spin for precision (the namespaces share the host's clock with the origin). */
+const SPIN = { spinMs: 3 };
 
 /** Counts the body bytes of every response on the connection, by path, requested or pushed. */
 class ByteLedger {
@@ -255,7 +245,7 @@ async function startup(task: Extract<Task, { task: 'startup' }>): Promise<Startu
 
   // Same phase of the segment cycle for every run and mode: the newest segment is then complete and the
   // next one far away, so every mode wants the same segment (see the report's method notes).
-  await until(nextPhase(timing, wall(), task.phase, 200));
+  await sleepUntil(nextPhase(timing, wallClock(), task.phase, 200), SPIN);
   const t0 = performance.now();
   let hintMs: number | undefined;
   const onHints =
@@ -271,13 +261,13 @@ async function startup(task: Extract<Task, { task: 'startup' }>): Promise<Startu
   // Prefetch: the client knows the SegmentTemplate from an earlier visit and its clock, so it asks for the
   // newest segment and the inits at once, beside the MPD.
   if (mode === 'prefetch') {
-    for (const path of needed(timing, newestAvailable(timing, wall())))
+    for (const path of needed(timing, newestAvailable(timing, wallClock())))
       offered.set(path, quietly(ok(get(session, path, ledger), path)));
   }
   const mpd = await ok(get(session, MPD_PATH, ledger, onHints), MPD_PATH);
   const mpdMs = mpd.doneAt - t0;
   const live = parseMpd(mpd.body.toString('utf8'));
-  const n = newestAvailable(live, wall());
+  const n = newestAvailable(live, wallClock());
   const paths = needed(live, n);
   wanted = paths;
   for (const [path, request] of pushRequests) if (!paths.includes(path)) client.cancel(request);
@@ -314,7 +304,7 @@ async function liveEdge(task: Extract<Task, { task: 'live' }>): Promise<LiveResu
   const session = client.session;
   // The first measured segment starts at least a second from now: every mode sees it from its first chunk.
   const d = timing.duration * 1000;
-  const n0 = newestAvailable(timing, wall() + 1000 + d) + 1;
+  const n0 = newestAvailable(timing, wallClock() + 1000 + d) + 1;
   const numbers = Array.from({ length: task.segments }, (_, i) => n0 + i);
   const done = new Map<number, { at: number; bytes: number }>();
   const initPath = `/live/${rendition}/init.mp4`;
@@ -332,7 +322,7 @@ async function liveEdge(task: Extract<Task, { task: 'live' }>): Promise<LiveResu
       if (!numbers.includes(number)) return client.cancel(event.request);
       void event.response.then(async (r) => {
         const bytes = (await r.arrayBuffer()).byteLength;
-        done.set(number, { at: wall(), bytes });
+        done.set(number, { at: wallClock(), bytes });
         if (done.size === numbers.length) allDone();
       });
     });
@@ -350,7 +340,7 @@ async function liveEdge(task: Extract<Task, { task: 'live' }>): Promise<LiveResu
     const lead = mode === 'prefetch' ? timing.ato * 1000 : 0;
     await Promise.all(
       numbers.map(async (n) => {
-        await until(availableAt(timing, n) - lead);
+        await sleepUntil(availableAt(timing, n) - lead, SPIN);
         const path = `/live/${rendition}/${n}.m4s`;
         const g = await ok(get(session, path, ledger), path);
         done.set(n, { at: performance.timeOrigin + g.doneAt, bytes: g.body.byteLength });

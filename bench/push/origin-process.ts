@@ -6,7 +6,8 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
-import { ORIGIN_IP, ORIGIN_NS } from './network.js';
+import type { Namespace } from '../../test/support/netns.js';
+import { ORIGIN_IP } from './network.js';
 
 export const REPO = fileURLToPath(new URL('../../../', import.meta.url));
 const BIN = fileURLToPath(new URL('../../../bin/pushcast.js', import.meta.url));
@@ -25,7 +26,7 @@ export interface OriginProcess {
   kill(): void;
 }
 
-export async function startOrigin(extraArgs: string[]): Promise<OriginProcess> {
+export async function startOrigin(ns: Namespace, extraArgs: string[]): Promise<OriginProcess> {
   const args = [
     'serve',
     '--no-multicast',
@@ -44,7 +45,8 @@ export async function startOrigin(extraArgs: string[]): Promise<OriginProcess> {
     ...extraArgs,
   ];
   // `ip netns exec` execs node in place, so child.pid is the origin itself.
-  const child = spawn('ip', ['netns', 'exec', ORIGIN_NS, process.execPath, BIN, ...args], {
+  const [ip, ...argv] = ns.command(process.execPath, BIN, ...args);
+  const child = spawn(ip!, argv, {
     cwd: REPO,
     stdio: ['ignore', 'pipe', 'pipe'],
   });

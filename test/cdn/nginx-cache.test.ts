@@ -12,6 +12,7 @@ import { after, before, describe, test } from 'node:test';
 import { EDGE_CONFIG_TEMPLATE, startNginx, type RunningNginx } from '../support/nginx.js';
 import { startServe, type RunningServe } from '../support/pushcast-process.js';
 import { childPids, killQuietly } from '../support/processes.js';
+import { sleepUntil, until } from '../support/wait.js';
 
 const SMALL = ['--tls-port', 'off', '--ladder', '320x180@300k', '--segment-duration', '1', '--chunk-duration', '0.2'];
 const TRACK = 'video-180p';
@@ -92,10 +93,6 @@ function nextAnnounced(p: Presentation, leadMs: number): number {
   let n = p.startNumber + Math.floor((Date.now() - p.ast) / 1000 / p.duration);
   while (announcedAt(p, n) < Date.now() + leadMs) n++;
   return n;
-}
-
-function sleepUntil(time: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, Math.max(0, time - Date.now())));
 }
 
 /** Requests the origin answered, from its Prometheus counter pushcast_http_requests_total. */
@@ -262,18 +259,20 @@ describe('CDN tier: nginx (docs/nginx-pushcast.conf) in front of pushcast serve'
 
     // Poll until the copy is replaced. nginx keeps time in whole seconds: a copy lives max-age to max-age + 1 s.
     const hits: number[] = [];
-    let refreshed: Awaited<ReturnType<typeof get>> | undefined;
-    const deadline = Date.now() + (maxAge + 3) * 1000;
-    while (!refreshed && Date.now() < deadline) {
-      const r = await get();
-      assert.equal(r.status, 200);
-      if (r.cache === 'HIT') hits.push(r.requestedAt);
-      else refreshed = r;
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
-    assert.ok(
-      refreshed,
-      `the MPD was still served from the copy of ${new Date(filled.answeredAt).toISOString()} after ${maxAge + 3} s`,
+    const refreshed = await until(
+      'the cached MPD to be replaced',
+      async () => {
+        const r = await get();
+        assert.equal(r.status, 200);
+        if (r.cache !== 'HIT') return r;
+        hits.push(r.requestedAt);
+        return undefined;
+      },
+      {
+        timeoutMs: (maxAge + 3) * 1000,
+        intervalMs: 100,
+        detail: () => `still served from the copy of ${new Date(filled.answeredAt).toISOString()}`,
+      },
     );
     assert.equal(refreshed.cache, 'EXPIRED');
     assert.ok(hits.length > 0, 'the MPD was not served from the cache at all');

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { childPids } from '../support/processes.js';
 import { startServe, type RunningServe } from '../support/pushcast-process.js';
+import { until } from '../support/wait.js';
 
 /** A small, quick ladder: these tests are about the source and its supervision, not picture quality. */
 const SMALL = ['--tls-port', 'off', '--ladder', '320x180@300k', '--segment-duration', '1', '--chunk-duration', '0.2'];
@@ -44,15 +45,8 @@ async function newestSegment(serve: RunningServe, track: string): Promise<number
   throw new Error(`no segment of ${track} found`);
 }
 
-async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await probe();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
-}
+/** Polls the origin every 250 ms, for up to 20 s: an encoder run takes seconds to publish. */
+const POLL = { timeoutMs: 20_000, intervalMs: 250 };
 
 function ffmpegChild(pid: number): number {
   const [ffmpeg] = childPids(pid, 'ffmpeg');
@@ -71,10 +65,14 @@ describe('encoder supervision', () => {
 
   test('if ffmpeg dies, the origin says so, keeps what it published and restarts it; numbering moves on', async () => {
     const origin = new URL(serve.manifest).origin;
-    const before = await until('two segments', async () => {
-      const n = await newestSegment(serve, 'video-180p');
-      return n >= (await presentation(serve)).startNumber + 1 ? n : undefined;
-    });
+    const before = await until(
+      'two segments',
+      async () => {
+        const n = await newestSegment(serve, 'video-180p');
+        return n >= (await presentation(serve)).startNumber + 1 && n;
+      },
+      POLL,
+    );
     const old = await fetch(`${origin}/live/video-180p/${before}.m4s`);
     const oldBytes = new Uint8Array(await old.arrayBuffer());
     const oldEtag = old.headers.get('etag');
@@ -88,10 +86,14 @@ describe('encoder supervision', () => {
     assert.equal(again.headers.get('etag'), oldEtag);
     assert.deepEqual(new Uint8Array(await again.arrayBuffer()), oldBytes);
 
-    const after = await until('a segment from the new encoder run', async () => {
-      const n = await newestSegment(serve, 'video-180p');
-      return n > before + 1 ? n : undefined;
-    });
+    const after = await until(
+      'a segment from the new encoder run',
+      async () => {
+        const n = await newestSegment(serve, 'video-180p');
+        return n > before + 1 && n;
+      },
+      POLL,
+    );
     assert.ok(after > before, `numbering continues: ${before} then ${after}`);
     const metrics = await (await fetch(serve.metrics)).text();
     assert.match(metrics, /^pushcast_encoder_restarts_total 1$/m);
@@ -145,8 +147,10 @@ describe('inputs other than the test pattern', () => {
       assert.deepEqual(p.representations.map((r) => r.id).sort(), ['audio-128k', 'video-180p']);
       const first = await newestSegment(serve, 'video-180p');
       // Run past the clip's end: the loop keeps the live edge moving.
-      await until('the stream to outlive the 3 s clip', async () =>
-        (await newestSegment(serve, 'video-180p')) >= first + 5 ? true : undefined,
+      await until(
+        'the stream to outlive the 3 s clip',
+        async () => (await newestSegment(serve, 'video-180p')) >= first + 5,
+        POLL,
       );
     } finally {
       assert.equal(await serve.stop(), 0);

@@ -9,7 +9,6 @@
  * - An origin that advertises no multicast: the same page plays by unicast, with no stall.
  */
 import assert from 'node:assert/strict';
-import { execFileSync, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
@@ -18,69 +17,30 @@ import test, { type TestContext } from 'node:test';
 import type { Page } from 'playwright-core';
 import type { PushcastStats } from '../../src/web/player/stats.js';
 import { launchChromium } from '../support/browser.js';
-import { BIN, startServe, type RunningServe } from '../support/pushcast-process.js';
+import { NetworkLab } from '../support/netns.js';
+import { runPushcast, startServe, type RunningServe } from '../support/pushcast-process.js';
 
-const TABLE = 'pushcast_test_loss';
-
-function nft(...args: string[]): string {
-  return execFileSync('nft', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
-}
-
-function quiet(f: () => unknown): void {
-  try {
-    f();
-  } catch {
-    // already gone
-  }
-}
-
-/** Drops `percent` of the datagrams to the multicast sessions on their way into this host's sockets. */
-function startLoss(percent: number): void {
-  quiet(() => nft('delete', 'table', 'inet', TABLE));
-  nft('add', 'table', 'inet', TABLE);
-  nft('add', 'chain', 'inet', TABLE, 'in', '{ type filter hook input priority 0 ; }');
-  nft(
-    'add',
-    'rule',
-    'inet',
-    TABLE,
-    'in',
-    'ip',
-    'daddr',
-    '232.112.96.0/24',
-    'udp',
-    'dport',
-    '5700-5710',
-    'numgen',
-    'random',
-    'mod',
-    '100',
-    '<',
-    String(percent),
-    'counter',
-    'drop',
-  );
-}
-
-function lossCounter(): { packets: number; bytes: number } {
-  const m = /counter packets (\d+) bytes (\d+)/.exec(nft('list', 'table', 'inet', TABLE));
-  return { packets: Number(m?.[1] ?? 0), bytes: Number(m?.[2] ?? 0) };
-}
+/** The multicast sessions' datagrams on their way into this host's sockets, of which a share is dropped. */
+const SESSION_DATAGRAMS = ['ip', 'daddr', '232.112.96.0/24', 'udp', 'dport', '5700-5710'];
 
 /** `pushcast serve` with `args`, Chromium, and a page on the multicast player; all cleaned up after the test. */
-async function openPlayer(t: TestContext, args: string[]): Promise<{ serve: RunningServe; page: Page }> {
+async function openPlayer(
+  t: TestContext,
+  args: string[],
+): Promise<{ serve: RunningServe; page: Page; lab: NetworkLab }> {
   const state = mkdtempSync(join(os.tmpdir(), 'pushcast-mcplayer-'));
   const serve = await startServe([...args, '--state-dir', state]);
   const browser = await launchChromium();
+  const lab = NetworkLab.create();
   t.after(async () => {
-    quiet(() => nft('delete', 'table', 'inet', TABLE));
+    lab.close();
     await browser.close();
     await serve.stop();
     rmSync(state, { recursive: true, force: true });
   });
   const page = await browser.newPage();
   await page.goto(`${serve.player.replace(/\/$/, '')}/multicast/`);
-  return { serve, page };
+  return { serve, page, lab };
 }
 
 const stats = (page: Page) =>
@@ -100,7 +60,7 @@ test('the multicast player: pushed segments with no stall; 5% loss repaired by r
   timeout: 300_000,
 }, async (t) => {
   // A long time-shift window: the repaired segments are compared with the origin's after the run.
-  const { page } = await openPlayer(t, [
+  const { page, lab } = await openPlayer(t, [
     '--multicast',
     '--multicast-group',
     '232.112.96.1',
@@ -129,11 +89,11 @@ test('the multicast player: pushed segments with no stall; 5% loss repaired by r
   assert.ok(m1.sessions.every((s) => s.state === 'open' && s.forged === 0));
 
   // 2. 5% loss, 40 s.
-  startLoss(5);
+  const loss = lab.loss(undefined, 5, SESSION_DATAGRAMS);
   const before = m1.segments;
   const beforeRepairBytes = m1.repairBytes;
   const lossy = await play(page, 40);
-  const lost = lossCounter();
+  const lost = loss.dropped();
   const m2 = lossy.multicast!;
   assert.equal(lossy.stalls, 0, 'no stall under 5% loss');
   assert.ok(lost.packets > 0, 'nftables dropped datagrams');
@@ -203,33 +163,23 @@ test('a separate gateway killed mid-play and restarted: no stall, unicast meanwh
   ]);
   const pageOrigin = new URL(serve.player).origin;
   const startGateway = async () => {
-    const child = spawn(
-      process.execPath,
-      [
-        BIN,
-        'gateway',
-        '--origin',
-        serve.manifest,
-        '--host',
-        '127.0.0.1',
-        '--port',
-        String(gatewayPort),
-        '--allow-origin',
-        pageOrigin,
-      ],
-      { stdio: ['ignore', 'pipe', 'pipe'] },
-    );
-    let out = '';
-    child.stdout!.setEncoding('utf8').on('data', (s: string) => (out += s));
-    child.stderr!.setEncoding('utf8').on('data', (s: string) => (out += s));
-    for (let i = 0; i < 100 && !/^gateway: ws:/m.test(out); i++) await new Promise((r) => setTimeout(r, 100));
-    assert.match(out, /^gateway: ws:\/\/127\.0\.0\.1:18544\/multicast\/gateway$/m);
-    return child;
+    const gateway = runPushcast('gateway', [
+      '--origin',
+      serve.manifest,
+      '--host',
+      '127.0.0.1',
+      '--port',
+      String(gatewayPort),
+      '--allow-origin',
+      pageOrigin,
+    ]);
+    assert.equal(await gateway.waitForLine(/^gateway: ws:/, 10_000), 'gateway: ws://127.0.0.1:18544/multicast/gateway');
+    return gateway;
   };
   let gateway = await startGateway();
   const browser = await launchChromium();
   t.after(async () => {
-    gateway.kill('SIGKILL');
+    await gateway.stop('SIGKILL');
     await browser.close();
     await serve.stop();
     rmSync(state, { recursive: true, force: true });
@@ -239,7 +189,7 @@ test('a separate gateway killed mid-play and restarted: no stall, unicast meanwh
   const first = (await play(page, 20)).multicast!.segments;
   assert.ok(first.push > 5, `pushed through the gateway: ${first.push}`);
 
-  gateway.kill('SIGKILL');
+  await gateway.stop('SIGKILL');
   const down = await play(page, 15);
   const during = down.multicast!.segments;
   assert.ok(during.unicast > first.unicast, 'unicast while the gateway is down');

@@ -5,21 +5,12 @@
  * knows only the origin's MPD URL gets the live segments byte-identical to the origin's.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
 import test from 'node:test';
-import { BIN, startServe } from '../support/pushcast-process.js';
-
-function run(args: string[]) {
-  const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  child.stdout.setEncoding('utf8').on('data', (t: string) => (out += t));
-  child.stderr.setEncoding('utf8').on('data', (t: string) => (out += t));
-  return { child, output: () => out };
-}
+import { runPushcast, startServe } from '../support/pushcast-process.js';
+import { until } from '../support/wait.js';
 
 test('pushcast multicast send follows a remote origin; the origin advertises its announced sessions; a receiver gets byte-identical segments', {
   timeout: 120_000,
@@ -35,8 +26,7 @@ test('pushcast multicast send follows a remote origin; the origin advertises its
     '--state-dir',
     join(dir, 'origin'),
   ]);
-  const sender = run([
-    'multicast',
+  const sender = runPushcast('multicast', [
     'send',
     serve.manifest,
     '--announce',
@@ -49,12 +39,14 @@ test('pushcast multicast send follows a remote origin; the origin advertises its
     join(dir, 'sender'),
   ]);
   t.after(async () => {
-    sender.child.kill('SIGKILL');
+    await sender.stop('SIGKILL');
     await serve.stop();
     rmSync(dir, { recursive: true, force: true });
   });
-  for (let i = 0; i < 100 && !existsSync(announce); i++) await new Promise((r) => setTimeout(r, 100));
-  assert.ok(existsSync(announce), `no announcement:\n${sender.output()}`);
+  await until('the announcement file', () => existsSync(announce), {
+    intervalMs: 100,
+    detail: () => `pushcast multicast send printed:\n${sender.lines.join('\n')}`,
+  });
   const announced = JSON.parse(readFileSync(announce, 'utf8'));
   assert.deepEqual(
     announced.sessions.map((s: { representation: string; group: string; port: number }) => [
@@ -74,8 +66,7 @@ test('pushcast multicast send follows a remote origin; the origin advertises its
   );
 
   const out = join(dir, 'received');
-  const receiver = run([
-    'multicast',
+  const receiver = runPushcast('multicast', [
     'receive',
     serve.manifest,
     '--output',
@@ -85,11 +76,12 @@ test('pushcast multicast send follows a remote origin; the origin advertises its
     '--ca',
     join(dir, 'origin', 'tls', 'dev-cert.pem'),
   ]);
-  const [code] = (await once(receiver.child, 'exit')) as [number | null];
-  assert.equal(code, 0, receiver.output());
-  const summary = JSON.parse(/^summary: (.*)$/m.exec(receiver.output())![1]!);
+  const code = await receiver.exited;
+  const output = receiver.lines.join('\n');
+  assert.equal(code, 0, output);
+  const summary = JSON.parse(/^summary: (.*)$/m.exec(output)![1]!);
   const segments = readdirSync(join(out, 'live', 'video-360p')).filter((f) => f.endsWith('.m4s'));
-  assert.ok(segments.length >= 4, `${segments.length} segments in 14 s:\n${receiver.output()}`);
+  assert.ok(segments.length >= 4, `${segments.length} segments in 14 s:\n${output}`);
   for (const f of [...segments, 'init.mp4']) {
     const origin = Buffer.from(
       await (await fetch(serve.manifest.replace('manifest.mpd', `video-360p/${f}`))).arrayBuffer(),

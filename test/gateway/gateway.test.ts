@@ -2,18 +2,22 @@
  * The multicast gateway over real loopback multicast and real WebSockets (ws as the client): packets of
  * an advertised session reach every subscriber and reassemble byte-identical; one join is shared and
  * left with the last subscriber; unadvertised sessions, foreign origins and limits are refused with a
- * clear status; a slow subscriber loses packets alone; a subscriber that talks is closed; packets that
- * are not the session's are not forwarded.
+ * clear status; a subscriber that stops reading (an in-memory connection the test stalls) loses packets
+ * alone, its queue held at the bound; a subscriber that talks is closed; packets that are not the
+ * session's are not forwarded.
  */
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { Socket, type AddressInfo } from 'node:net';
+import { Duplex } from 'node:stream';
 import test from 'node:test';
 import { WebSocket } from 'ws';
 import { GATEWAY_PATH, MulticastGateway, type GatewaySession } from '../../src/gateway/index.js';
 import { MulticastUdpSender, PushPacketizer } from '../../src/multicast/index.js';
 import { MulticastReassembler, RESOURCE_PUSH, type ResourcePushEvent } from '../../src/push/index.js';
+import { until, untilEvent } from '../support/wait.js';
 import { Rng, fromHex } from '../wire/support.js';
 
 const SESSION: GatewaySession = {
@@ -72,11 +76,81 @@ async function sender(session: GatewaySession) {
   });
 }
 
-async function until(condition: () => boolean, what: string, ms = 5000, stepMs = 20) {
-  for (const start = Date.now(); !condition(); ) {
-    if (Date.now() - start > ms) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, stepMs));
-  }
+/**
+ * A subscriber on an in-memory connection, so that the test decides when it stops reading. While it
+ * reads, each write of the gateway is taken at once and its WebSocket frames' payloads kept in `packets`;
+ * once it stalls, the write in hand is not completed and the gateway's later writes wait behind it, as
+ * on a TCP connection whose peer reads nothing once the window is full. `queuedBytes()` is what waits.
+ */
+function stallableSubscriber(gateway: MulticastGateway, url: string, origin: string) {
+  const packets: Uint8Array[] = [];
+  let received = Buffer.alloc(0);
+  let upgraded = false;
+  let held: (() => void) | undefined;
+  const take = (chunk: Buffer) => {
+    received = Buffer.concat([received, chunk]);
+    if (!upgraded) {
+      const end = received.indexOf('\r\n\r\n');
+      if (end < 0) return;
+      assert.match(received.subarray(0, end).toString(), /^HTTP\/1\.1 101 /);
+      upgraded = true;
+      received = received.subarray(end + 4);
+    }
+    // Server frames (RFC 6455 §5.2): unmasked, 7-bit, 16-bit or 64-bit length; binary ones are packets.
+    for (;;) {
+      if (received.length < 2) return;
+      const short = received[1]! & 0x7f;
+      const header = short === 126 ? 4 : short === 127 ? 10 : 2;
+      if (received.length < header) return;
+      const length =
+        short === 126 ? received.readUInt16BE(2) : short === 127 ? Number(received.readBigUInt64BE(2)) : short;
+      if (received.length < header + length) return;
+      if ((received[0]! & 0x0f) === 0x2) packets.push(new Uint8Array(received.subarray(header, header + length)));
+      received = received.subarray(header + length);
+    }
+  };
+  let stalled = false;
+  const socket = new Duplex({
+    read() {},
+    write(chunk: Buffer, _encoding, callback) {
+      if (!stalled) {
+        take(chunk);
+        callback();
+        return;
+      }
+      held = () => {
+        take(chunk);
+        callback();
+      };
+    },
+  });
+  const { pathname, search } = new URL(url);
+  const req = new http.IncomingMessage(new Socket());
+  req.method = 'GET';
+  req.url = pathname + search;
+  req.headers = {
+    host: new URL(origin).host,
+    origin,
+    connection: 'Upgrade',
+    upgrade: 'websocket',
+    'sec-websocket-version': '13',
+    'sec-websocket-key': randomBytes(16).toString('base64'),
+  };
+  assert.ok(gateway.handleUpgrade(req, socket, Buffer.alloc(0)), 'the gateway takes the upgrade');
+  return {
+    socket,
+    packets,
+    stall: () => {
+      stalled = true;
+    },
+    resume: () => {
+      stalled = false;
+      const next = held;
+      held = undefined;
+      next?.();
+    },
+    queuedBytes: () => socket.writableLength,
+  };
 }
 
 test('two subscribers of an advertised session get every packet; the pushes reassemble byte-identical; one join, left with the last subscriber', async (t) => {
@@ -85,7 +159,7 @@ test('two subscribers of an advertised session get every packet; the pushes reas
   const origin = `http://${g.host}`;
   const a = await subscribe(g.url(SESSION), origin);
   const b = await subscribe(g.url(SESSION), origin);
-  await until(() => g.gateway.stats.sessions === 1, 'the join');
+  await until('the join', () => g.gateway.stats.sessions === 1);
   const tx = await sender(SESSION);
   t.after(() => tx.close());
   const body = new Rng(1).bytes(200_000);
@@ -97,8 +171,8 @@ test('two subscribers of an advertised session get every packet; the pushes reas
   });
   await tx.send(datagrams);
   await until(
-    () => a.packets.length === datagrams.length && b.packets.length === datagrams.length,
     'every packet at both subscribers',
+    () => a.packets.length === datagrams.length && b.packets.length === datagrams.length,
   );
   const reassembler = new MulticastReassembler({ sessionId: fromHex(SESSION.sessionId) });
   const got = new Promise<Uint8Array>((resolve, reject) =>
@@ -110,10 +184,10 @@ test('two subscribers of an advertised session get every packet; the pushes reas
   assert.deepEqual(await got, body);
   assert.equal(g.gateway.stats.sessions, 1, 'one join for two subscribers');
   a.ws.close();
-  await until(() => g.gateway.stats.subscribers === 1, 'one left');
+  await until('one left', () => g.gateway.stats.subscribers === 1);
   assert.equal(g.gateway.stats.sessions, 1);
   b.ws.close();
-  await until(() => g.gateway.stats.sessions === 0, 'the group left with the last subscriber');
+  await until('the group left with the last subscriber', () => g.gateway.stats.sessions === 0);
 });
 
 test('refusals: an unadvertised session, a missing parameter, a foreign Origin, past the subscriber and session limits', async (t) => {
@@ -151,68 +225,76 @@ test('refusals: an unadvertised session, a missing parameter, a foreign Origin, 
   (await subscribe(listed.url(SESSION), 'https://player.example')).ws.close();
 });
 
-test('a slow subscriber loses packets alone; a subscriber that sends is closed; packets not of the session are not forwarded', async (t) => {
-  const g = await setup({ maxQueuedBytes: 64 * 1024 });
-  t.after(g.close);
+test('a subscriber that stops reading loses packets alone, its queue held at maxQueuedBytes; it gets the next ones once it reads again; a subscriber that sends is closed; packets not of the session are not forwarded', async (t) => {
+  const maxQueuedBytes = 64 * 1024;
+  const g = await setup({ maxQueuedBytes });
   const origin = `http://${g.host}`;
-  const fast = await subscribe(g.url(SESSION), origin);
-  const slow = await subscribe(g.url(SESSION), origin);
-  await until(() => g.gateway.stats.sessions === 1, 'the join');
-  // The slow subscriber stops reading: its TCP window fills, then the gateway's queue for it.
-  (slow.ws as unknown as { _socket: { pause(): void } })._socket.pause();
-  const tx = await MulticastUdpSender.open({
-    group: SESSION.group,
-    port: SESSION.port,
-    rateBitsPerSecond: 200e6,
-    multicastInterface: '127.0.0.1',
-    bindAddress: '127.0.0.1',
-    loopback: true,
-    ttl: 0,
-    maxQueuedBytes: 64 << 20,
+  const slow = stallableSubscriber(g.gateway, g.url(SESSION), origin);
+  t.after(() => {
+    slow.socket.destroy(); // first: the gateway's close waits for every subscriber's close handshake
+    return g.close();
   });
+  const fast = await subscribe(g.url(SESSION), origin);
+  await until(
+    'both subscribers of one join',
+    () => g.gateway.stats.subscribers === 2 && g.gateway.stats.sessions === 1,
+  );
+  const tx = await sender(SESSION);
   t.after(() => tx.close());
   const packetizer = new PushPacketizer({ sessionId: fromHex(SESSION.sessionId), authority: 'example:8443' });
-  // 30 MB: more than loopback TCP buffers absorb for the subscriber that does not read.
-  const datagrams = (
-    await Promise.all(
-      Array.from({ length: 30 }, (_, i) =>
-        packetizer.push({ path: `/live/v/${i}.m4s`, body: new Rng(i).bytes(1_000_000) }),
-      ),
-    )
-  ).flat();
-  await tx.send(datagrams);
-  // Everything has left the sender; wait until the gateway has seen the last of it and the fast subscriber has it all.
-  let seen = -1;
+
+  // Both read: both get the first push whole.
+  const first = await packetizer.push({ path: '/live/v/1.m4s', body: new Rng(1).bytes(30_000) });
+  await tx.send(first);
   await until(
-    () => {
-      const now = g.gateway.stats.datagrams;
-      const settled = now === seen && fast.packets.length === now;
-      seen = now;
-      return settled;
-    },
-    'the fast subscriber to get all the gateway received',
-    15_000,
-    300,
+    'the first push at both subscribers',
+    () => fast.packets.length === first.length && slow.packets.length === first.length,
   );
-  assert.ok(seen > 0.9 * datagrams.length, `the gateway received ${seen} of ${datagrams.length} datagrams`);
-  const { datagrams: received, forwarded, dropped } = g.gateway.stats;
-  assert.equal(fast.packets.length, received, 'the fast subscriber lost nothing');
-  assert.ok(dropped > 0, 'packets dropped for the slow subscriber');
-  assert.equal(forwarded + dropped, 2 * received);
-  assert.ok(slow.packets.length < received);
+  assert.deepEqual(slow.packets, first);
+
+  // The slow one stops reading: what the gateway writes to it stays queued, up to the bound, and the rest is dropped.
+  slow.stall();
+  const second = await packetizer.push({ path: '/live/v/2.m4s', body: new Rng(2).bytes(200_000) });
+  await tx.send(second);
+  const all = [...first, ...second];
+  await until('every packet at the gateway and at the fast subscriber', () => fast.packets.length === all.length, {
+    detail: () => `${fast.packets.length} of ${all.length} at the fast subscriber; ${JSON.stringify(g.gateway.stats)}`,
+  });
+  assert.deepEqual(fast.packets, all, 'the fast subscriber lost nothing');
+  assert.equal(g.gateway.stats.datagrams, all.length);
+  assert.deepEqual(slow.packets, first, 'nothing reached the subscriber that does not read');
+  assert.ok(slow.queuedBytes() <= maxQueuedBytes, `${slow.queuedBytes()} bytes queued, at most ${maxQueuedBytes}`);
+  assert.ok(
+    slow.queuedBytes() > maxQueuedBytes - 1500,
+    `the queue filled up to the bound: ${slow.queuedBytes()} bytes`,
+  );
+  const stalled = g.gateway.stats;
+  assert.ok(stalled.dropped > 0, 'packets dropped for the slow subscriber');
+  assert.equal(stalled.forwarded + stalled.dropped, 2 * all.length);
+
+  // Reading again: it gets what was queued, the start of the second push, exactly the packets not dropped.
+  slow.resume();
+  const kept = second.length - stalled.dropped;
+  await until('the queued packets at the slow subscriber', () => slow.packets.length === first.length + kept);
+  assert.deepEqual(slow.packets, [...first, ...second.slice(0, kept)]);
+  const third = await packetizer.push({ path: '/live/v/3.m4s', body: new Rng(3).bytes(10_000) });
+  await tx.send(third);
+  await until('the third push at both subscribers', () => slow.packets.length === first.length + kept + third.length);
+  assert.deepEqual(slow.packets.slice(first.length + kept), third);
 
   // Not the session's: another session ID, a long header, garbage. Counted, not forwarded.
+  await until('the third push at the fast subscriber', () => fast.packets.length === all.length + third.length);
   const before = fast.packets.length;
   await tx.send([
     fromHex('40' + '1112131415161718' + '00' + '01'),
     fromHex(`c0${SESSION.sessionId}0001`),
     new Rng(5).bytes(40),
   ]);
-  await until(() => g.gateway.stats.foreign === 3, 'three foreign datagrams counted');
+  await until('three foreign datagrams counted', () => g.gateway.stats.foreign === 3);
   assert.equal(fast.packets.length, before);
 
-  const closed = once(fast.ws, 'close');
+  const closed = untilEvent<[number]>('the close of a subscriber that sent a message', fast.ws, 'close');
   fast.ws.send('hello');
-  const [code] = (await closed) as [number];
+  const [code] = await closed;
   assert.equal(code, 1008, 'a subscriber that sends is closed (policy violation)');
 });

@@ -15,6 +15,8 @@ import { developmentCertificate } from '../../src/origin/index.js';
 import { createNodeFetch } from '../../src/client/index.js';
 import { QuicEndpoint } from '../../src/quic/index.js';
 import { Fixture, startOrigin } from '../support/live-fixture.js';
+import { within } from '../support/wait.js';
+import { Http3FrameReader, decodeFieldSection, encodeFieldSection, encodeHttp3Frame } from '../../src/wire/index.js';
 
 const dir = mkdtempSync(join(os.tmpdir(), 'pushcast-origin-h3-'));
 const certificate = developmentCertificate(dir);
@@ -40,7 +42,7 @@ async function setup(t: test.TestContext, altSvc?: (track: string) => string | u
     await conn.close();
     await o.origin.close();
   });
-  return { f, o, port, h3, https };
+  return { f, o, port, conn, h3, https };
 }
 
 const header = (r: { headers: { name: string; value: string }[] }, name: string) =>
@@ -74,14 +76,58 @@ test('MPD, init and a complete segment over HTTP/3 equal their HTTPS responses; 
 test('a growing segment streams over HTTP/3 as its chunks arrive and ends when it completes', async (t) => {
   const s = await setup(t);
   const growing = s.f.publish(s.f.video, 2, 1, 1000, true);
-  const reply = s.h3.request('/live/video-360p/2.m4s');
-  await new Promise((r) => setTimeout(r, 200));
+  // The request by hand, so that the body is read frame by frame as it arrives.
+  const stream = s.conn.openStream();
+  await stream.end(
+    encodeHttp3Frame({
+      kind: 'headers',
+      fieldSection: encodeFieldSection([
+        { name: ':method', value: 'GET' },
+        { name: ':scheme', value: 'https' },
+        { name: ':authority', value: `localhost:${s.port}` },
+        { name: ':path', value: '/live/video-360p/2.m4s' },
+      ]),
+    }),
+  );
+  const incoming = stream[Symbol.asyncIterator]();
+  const reader = new Http3FrameReader();
+  let status: string | undefined;
+  const body: Uint8Array[] = [];
+  let ended = false;
+  /** Reads frames as they arrive while `more()` holds, or to the end of the stream. */
+  const readWhile = async (more: () => boolean) => {
+    while (more()) {
+      const next = await incoming.next();
+      if (next.done) {
+        ended = true;
+        return;
+      }
+      reader.push(next.value);
+      for (let frame; (frame = reader.next()) !== undefined; ) {
+        if (frame.kind === 'headers')
+          status = decodeFieldSection(frame.fieldSection).find((f) => f.name === ':status')?.value;
+        else if (frame.kind === 'data') body.push(frame.data.slice());
+      }
+    }
+  };
+  const bodyBytes = () => new Uint8Array(Buffer.concat(body));
+  const firstChunk = growing.chunks[0]!.bytes;
+  await within(
+    'the first chunk over HTTP/3',
+    readWhile(() => bodyBytes().length < firstChunk.length),
+  );
+  assert.equal(status, '200');
+  assert.deepEqual(bodyBytes(), firstChunk, 'the first chunk arrives before the segment is complete');
+  assert.equal(ended, false, 'the response is still open');
+
   s.f.chunk(s.f.video, growing, 1500);
   s.f.video.completeSegment(growing);
-  const r = await reply;
-  assert.equal(r.status, 200);
-  assert.deepEqual(r.body, growing.bytes());
-  assert.equal(r.body.length, 2500);
+  await within(
+    'the end of the segment over HTTP/3',
+    readWhile(() => true),
+  );
+  assert.deepEqual(bodyBytes(), growing.bytes());
+  assert.equal(bodyBytes().length, 2500);
 });
 
 test("HTTPS responses advertise HTTP/3 first, then a rendition's own alternative; the WebTransport details carry the certificate hash", async (t) => {

@@ -8,6 +8,7 @@ import { LiveTimeline, LiveWindow } from '../../src/media/index.js';
 import type { OriginMetrics } from '../../src/metrics/index.js';
 import { Origin, developmentCertificate } from '../../src/origin/index.js';
 import { Fixture, VIDEO, startOrigin } from '../support/live-fixture.js';
+import { until, untilEvent, within } from '../support/wait.js';
 import { validateMpd } from '../support/xmllint.js';
 
 describe('origin: segments over HTTP/1.1', () => {
@@ -181,7 +182,7 @@ describe('origin: low-latency delivery of segments in progress', () => {
       // Wall clock at the start of segment 2 (+ one chunk): announced to low-latency clients.
       f.now = f.timeline.availabilityStartTime! + 2.5 * 1000;
       const pending = fetch(`${base}/live/video-360p/2.m4s`);
-      await new Promise((r) => setTimeout(r, 50));
+      await until('the request for segment 2 held', () => origin.stats().heldRequests === 1);
       const s = f.publish(f.video, 2, 2, 300);
       const res = await pending;
       assert.equal(res.status, 200);
@@ -200,7 +201,7 @@ describe('origin: low-latency delivery of segments in progress', () => {
     const { origin, base } = await startOrigin(f);
     try {
       const pending = fetch(`${base}/live/video-360p/1.m4s`, { headers: { Range: 'bytes=300-599' } });
-      await new Promise((r) => setTimeout(r, 50));
+      await until('the range request held', () => origin.stats().heldRequests === 1);
       f.chunk(f.video, s, 400);
       f.video.completeSegment(s);
       const res = await pending;
@@ -223,7 +224,7 @@ describe('origin: low-latency delivery of segments in progress', () => {
       socket.write('GET /live/video-360p/1.m4s HTTP/1.0\r\nHost: localhost\r\n\r\n');
       const parts: Buffer[] = [];
       socket.on('data', (d: Buffer) => parts.push(d));
-      await new Promise((r) => setTimeout(r, 50));
+      await until('the HTTP/1.0 request held', () => origin.stats().heldRequests === 1);
       assert.equal(parts.length, 0, 'nothing is sent while the segment grows');
       f.chunk(f.video, s, 400);
       f.video.completeSegment(s);
@@ -327,20 +328,24 @@ describe('origin: connection bound', () => {
         const socket = connect(Number(url.port), url.hostname, () => resolve(socket));
       });
     const kept = [await open(), await open()];
+    const ask = (socket: import('node:net').Socket) =>
+      new Promise<string>((resolve) => {
+        socket.once('data', (d) => resolve(d.toString()));
+        socket.write('GET /time HTTP/1.1\r\nHost: x\r\n\r\n');
+      });
     try {
-      await new Promise((r) => setTimeout(r, 50));
+      // Both answered: the origin has taken both connections before the third arrives.
+      for (const socket of kept)
+        assert.match(
+          await within('an answer', ask(socket)),
+          /^HTTP\/1\.1 200/,
+          'connections within the bound are served',
+        );
       const third = await open();
-      const closed = await new Promise<boolean>((resolve) => {
-        third.on('close', () => resolve(true));
-        third.write('GET /time HTTP/1.1\r\nHost: x\r\n\r\n');
-        setTimeout(() => resolve(false), 2000);
-      });
-      assert.ok(closed, 'the third connection is closed by the origin');
-      const answer = await new Promise<string>((resolve) => {
-        kept[0].once('data', (d) => resolve(d.toString()));
-        kept[0].write('GET /time HTTP/1.1\r\nHost: x\r\n\r\n');
-      });
-      assert.match(answer, /^HTTP\/1\.1 200/, 'connections within the bound are served');
+      const closed = untilEvent('the close of the third connection', third, 'close', { timeoutMs: 2000 });
+      third.write('GET /time HTTP/1.1\r\nHost: x\r\n\r\n');
+      await closed;
+      assert.match(await within('an answer', ask(kept[0]!)), /^HTTP\/1\.1 200/, 'the others are still served');
     } finally {
       for (const s of kept) s.destroy();
       await origin.close();

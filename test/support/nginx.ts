@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { childPids, killQuietly } from './processes.js';
+import { until } from './wait.js';
 
 /** The CDN edge configuration that docs/cdn-nginx.md quotes, with @LISTEN@, @ORIGIN@ and @PREFIX@ to fill in. */
 export const EDGE_CONFIG_TEMPLATE = fileURLToPath(new URL('../../../docs/nginx-pushcast.conf', import.meta.url));
@@ -66,8 +67,15 @@ export async function startNginx(
       });
       let stderr = '';
       child.stderr!.setEncoding('utf8').on('data', (text: string) => (stderr += text));
-      const ready = await untilAccepting(child, port, options.timeoutMs ?? 10_000);
-      if (ready) return running(child, port, dir);
+      const outcome = await until(
+        `nginx to accept connections on port ${port}`,
+        async () => (child.exitCode !== null || child.signalCode !== null ? 'exited' : await accepts(port)),
+        { timeoutMs: options.timeoutMs ?? 10_000, intervalMs: 50, detail: () => stderr + readLog(dir) },
+      ).catch((err: unknown) => {
+        child.kill('SIGKILL');
+        throw err;
+      });
+      if (outcome === true) return running(child, port, dir);
       if (attempt < 3 && /Address already in use/.test(stderr)) continue;
       throw new Error(`nginx did not start:\n${stderr}${readLog(dir)}`);
     }
@@ -101,18 +109,6 @@ function running(child: ChildProcess, port: number, dir: string): RunningNginx {
       rmSync(dir, { recursive: true, force: true });
     },
   };
-}
-
-/** Resolves true once `port` accepts a connection, false if nginx exits first or the time runs out. */
-async function untilAccepting(child: ChildProcess, port: number, timeoutMs: number): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (child.exitCode !== null || child.signalCode !== null) return false;
-    if (await accepts(port)) return true;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  child.kill('SIGKILL');
-  return false;
 }
 
 function accepts(port: number): Promise<boolean> {

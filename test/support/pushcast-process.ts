@@ -1,20 +1,15 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { once } from 'node:events';
+import { within } from './wait.js';
 
 export const BIN = fileURLToPath(new URL('../../../bin/pushcast.js', import.meta.url));
 
-export interface RunningServe {
-  child: ChildProcess;
-  /** Every line printed so far. */
-  lines: string[];
+export interface RunningServe extends RunningPushcast {
   player: string;
   manifest: string;
   httpsPlayer?: string;
   metrics: string;
-  /** Resolves with the first printed line that matches. */
-  waitForLine(pattern: RegExp, timeoutMs?: number): Promise<string>;
-  stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
 export interface RunningPushcast {
@@ -23,6 +18,8 @@ export interface RunningPushcast {
   lines: string[];
   /** Resolves with the first printed line that matches. */
   waitForLine(pattern: RegExp, timeoutMs?: number): Promise<string>;
+  /** The exit code (null when ended by a signal), once the process has exited. */
+  exited: Promise<number | null>;
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
@@ -64,43 +61,35 @@ export function runPushcast(
   };
   child.stdout!.setEncoding('utf8').on('data', onText);
   child.stderr!.setEncoding('utf8').on('data', onText);
-  const exited = once(child, 'exit');
+  const exited = once(child, 'exit').then(([code]) => code as number | null);
 
   const waitForLine = (pattern: RegExp, ms = timeoutMs): Promise<string> => {
     const seen = lines.find((l) => pattern.test(l));
     if (seen) return Promise.resolve(seen);
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(
-        () =>
-          reject(
-            new Error(
-              `pushcast ${subcommand} printed no line matching ${pattern} within ${ms} ms:\n${lines.join('\n')}`,
-            ),
-          ),
-        ms,
+    const waiter = { pattern, resolve: (_line: string) => {} };
+    const printed = new Promise<string>((resolve, reject) => {
+      waiter.resolve = resolve;
+      waiters.push(waiter);
+      void exited.then(() =>
+        reject(new Error(`pushcast ${subcommand} exited before printing ${pattern}:\n${lines.join('\n')}`)),
       );
-      waiters.push({
-        pattern,
-        resolve: (line) => {
-          clearTimeout(timer);
-          resolve(line);
-        },
-      });
-      void exited.then(() => {
-        clearTimeout(timer);
-        reject(new Error(`pushcast ${subcommand} exited before printing ${pattern}:\n${lines.join('\n')}`));
-      });
+    });
+    return within(`a line matching ${pattern} from pushcast ${subcommand}`, printed, {
+      timeoutMs: ms,
+      detail: () => `it printed:\n${lines.join('\n')}`,
+    }).finally(() => {
+      if (waiters.includes(waiter)) waiters.splice(waiters.indexOf(waiter), 1);
     });
   };
   const stop = async (signal: NodeJS.Signals = 'SIGTERM') => {
     if (child.exitCode !== null) return child.exitCode;
     child.kill(signal);
     const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
-    const [code] = (await exited) as [number | null];
+    const code = await exited;
     clearTimeout(timer);
     return code;
   };
-  return { child, lines, waitForLine, stop };
+  return { child, lines, waitForLine, exited, stop };
 }
 
 /**
@@ -111,7 +100,7 @@ export async function startServe(
   args: string[] = [],
   options: { stdin?: Uint8Array; timeoutMs?: number; netns?: string } = {},
 ): Promise<RunningServe> {
-  const { child, lines, waitForLine, stop } = runPushcast(
+  const { child, lines, waitForLine, exited, stop } = runPushcast(
     'serve',
     ['--port', '0', '--tls-port', '0', '--host', '127.0.0.1', ...args],
     options,
@@ -122,7 +111,17 @@ export async function startServe(
     const manifest = value(await waitForLine(/^manifest: /));
     const metrics = value(await waitForLine(/^metrics: /));
     const httpsLine = lines.find((l) => /^https player: /.test(l));
-    return { child, lines, player, manifest, metrics, httpsPlayer: httpsLine && value(httpsLine), waitForLine, stop };
+    return {
+      child,
+      lines,
+      player,
+      manifest,
+      metrics,
+      httpsPlayer: httpsLine && value(httpsLine),
+      waitForLine,
+      exited,
+      stop,
+    };
   } catch (err) {
     await stop('SIGKILL');
     throw err;

@@ -23,6 +23,7 @@ import {
   type Session,
 } from '../../src/webtransport/index.js';
 import { encodeCapsule, encodeHttp3Frame } from '../../src/wire/index.js';
+import { until, within } from '../support/wait.js';
 import { Rng } from '../wire/support.js';
 
 const dir = mkdtempSync(join(os.tmpdir(), 'pushcast-wt-'));
@@ -122,8 +123,7 @@ test('streams both ways are byte-exact; the server writes urgent streams first; 
   // Datagrams are unreliable: ask until the streams come.
   const asking = setInterval(() => session.sendDatagram(new TextEncoder().encode('send')), 200);
   session.sendDatagram(new TextEncoder().encode('send'));
-  await received;
-  clearInterval(asking);
+  await within('every stream from the server', received).finally(() => clearInterval(asking));
   assert.ok(!finished.includes(-1), 'every stream arrived byte-exact');
   assert.deepEqual(finished.slice(0, 6), [5, 4, 3, 2, 1, 0], 'the most urgent stream completed first');
   const stats = session.stats();
@@ -132,17 +132,17 @@ test('streams both ways are byte-exact; the server writes urgent streams first; 
 });
 
 test('close codes and reasons reach the other side, both ways', async (t) => {
-  let serverSession: Session | undefined;
-  const s = await setup((session) => (serverSession = session));
+  const serverSessions: Session[] = [];
+  const s = await setup((session) => serverSessions.push(session));
   t.after(() => s.server.close());
   const a = await s.connect('/echo');
   await a.close(7, 'viewer left');
-  await new Promise((r) => setTimeout(r, 50));
-  assert.deepEqual(await serverSession!.closed, { code: 7, reason: 'viewer left' });
+  const serverA = await until('the server side of session a', () => serverSessions[0]);
+  assert.deepEqual(await within('the close at the server', serverA.closed), { code: 7, reason: 'viewer left' });
 
   const b = await s.connect('/echo');
-  await new Promise((r) => setTimeout(r, 50));
-  await serverSession!.close(0x1234, 'broadcast over');
+  const serverB = await until('the server side of session b', () => serverSessions[1]);
+  await serverB.close(0x1234, 'broadcast over');
   assert.deepEqual(await b.closed, { code: 0x1234, reason: 'broadcast over' });
   await assert.rejects(async () => b.openStream().end(new Uint8Array(1)), /closed/);
 });
@@ -178,11 +178,11 @@ test('RESET_STREAM and STOP_SENDING carry WebTransport codes through the HTTP/3 
     });
   });
   const resets: unknown[] = [];
-  const error = await stopped;
+  const error = await within('the STOP_SENDING at the writer', stopped);
   assert.ok(error instanceof StreamAbortedError);
   assert.equal(error.code, 9);
   assert.equal(error.by, 'peer-stop-sending');
-  await new Promise((r) => setTimeout(r, 100));
+  await until('the RESET_STREAM at the reader', () => resets.length > 0);
   assert.equal(resets.length, 1);
   assert.ok(resets[0] instanceof StreamAbortedError);
   assert.equal((resets[0] as StreamAbortedError).code, 42);
@@ -199,7 +199,7 @@ test('a malformed capsule on the CONNECT stream ends that session only', async (
   const good = await s.connect('/echo');
   t.after(() => good.close());
   const bad = await s.connect('/echo');
-  await new Promise((r) => setTimeout(r, 50));
+  await until('both sessions at the server', () => sessions.length === 2);
   // A capsule announcing 1 MiB: past the reader's bound (16 KiB).
   const huge = encodeCapsule(0x2843, new Uint8Array(0)).slice(0, 2);
   const frame = encodeHttp3Frame({ kind: 'data', data: new Uint8Array([...huge, 0x80, 0x10, 0x00, 0x00]) });
