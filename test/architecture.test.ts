@@ -46,9 +46,7 @@ function sourceFiles(dir: string): string[] {
 
 /** The row whose folder is the longest prefix of `file`. */
 function rowOf(rows: Row[], file: string): Row | undefined {
-  return rows
-    .filter((r) => file.startsWith(`${r.folder}/`))
-    .sort((a, b) => b.folder.length - a.folder.length)[0];
+  return rows.filter((r) => file.startsWith(`${r.folder}/`)).sort((a, b) => b.folder.length - a.folder.length)[0];
 }
 
 const IMPORT = /^\s*(?:import|export)\s[^'";]*?from\s+'([^']+)'|^\s*import\s+'([^']+)'/gm;
