@@ -34,7 +34,7 @@ function get(url: string): Promise<void> {
 }
 
 async function worker(): Promise<void> {
-  while (Date.now() < deadline) await get(urls[next++ % urls.length]);
+  while (Date.now() < deadline) await get(urls[next++ % urls.length]!);
 }
 
 await Promise.all(Array.from({ length: Number(concurrency) }, worker));

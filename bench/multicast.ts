@@ -65,7 +65,7 @@ function start(
   const node = [process.execPath, ...(options.nodeFlags ?? []), script, ...args];
   const pinned = options.cpus ? ['taskset', '-c', options.cpus.join(','), ...node] : node;
   const command = options.ns ? options.ns.command(...pinned) : pinned;
-  const child = spawn(command[0], command.slice(1), { stdio: [options.stdin ? 'pipe' : 'ignore', 'pipe', 'inherit'] });
+  const child = spawn(command[0]!, command.slice(1), { stdio: [options.stdin ? 'pipe' : 'ignore', 'pipe', 'inherit'] });
   children.add(child);
   child.on('exit', () => children.delete(child));
   return child;
@@ -360,10 +360,10 @@ function fanoutReport(runs: FanoutRun[]) {
       const user = mean((r) => r.sender.userMicros / 1000 / (r.sender.bytes / 1e6));
       const sys = mean((r) => r.sender.systemMicros / 1000 / (r.sender.bytes / 1e6));
       const softSender = mean(
-        (r) => (SENDER_CPU === undefined ? sum(r.sender.softirqTicks) : r.sender.softirqTicks[SENDER_CPU]) * tick,
+        (r) => (SENDER_CPU === undefined ? sum(r.sender.softirqTicks) : r.sender.softirqTicks[SENDER_CPU])! * tick,
       );
       const softOther = mean(
-        (r) => (SENDER_CPU === undefined ? 0 : sum(r.sender.softirqTicks) - r.sender.softirqTicks[SENDER_CPU]) * tick,
+        (r) => (SENDER_CPU === undefined ? 0 : sum(r.sender.softirqTicks) - r.sender.softirqTicks[SENDER_CPU]!) * tick,
       );
       const sent = ks.map((r) => r.sender.packets);
       const received = ks.flatMap((r) => r.received);

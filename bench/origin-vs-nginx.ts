@@ -52,7 +52,7 @@ const CLOCK_TICKS = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf
 
 /** CPU seconds (user + system) a process has used so far, from /proc/<pid>/stat (fields 14 and 15). */
 function cpuSeconds(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
   return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
 }
 
@@ -63,7 +63,7 @@ function rssMiB(pid: number): number {
 
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)];
+  return s[Math.floor(s.length / 2)] ?? NaN;
 }
 
 function machine(): string {
@@ -84,7 +84,7 @@ async function main(): Promise<void> {
     // Let a few segments accumulate, then take the newest complete ones of every video rendition.
     await new Promise((r) => setTimeout(r, 8000));
     const mpd = await (await fetch(serve.manifest)).text();
-    const ast = Date.parse(/availabilityStartTime="([^"]+)"/.exec(mpd)![1]);
+    const ast = Date.parse(/availabilityStartTime="([^"]+)"/.exec(mpd)![1]!);
     const startNumber = Number(/startNumber="(\d+)"/.exec(mpd)![1]);
     const duration = Number(/duration="(\d+)"/.exec(mpd)![1]) / 1000;
     const tracks = [...mpd.matchAll(/<Representation id="(video-[^"]+)"/g)].map((m) => m[1]);
@@ -93,7 +93,7 @@ async function main(): Promise<void> {
     const paths: string[] = [];
     let totalBytes = 0;
     for (const track of tracks) {
-      mkdirSync(join(dir, 'live', track), { recursive: true });
+      mkdirSync(join(dir, 'live', track!), { recursive: true });
       for (let n = newest - 2; n <= newest; n++) {
         const path = `/live/${track}/${n}.m4s`;
         const res = await fetch(origin + path);

@@ -71,7 +71,7 @@ let retries = 0;
 function machine(): Results['machine'] {
   const cpus = os.cpus();
   const firstLine = (cmd: string, args: string[]) =>
-    spawnSync(cmd, args, { encoding: 'utf8' }).stdout?.split('\n')[0].trim() || `${cmd}: unknown`;
+    (spawnSync(cmd, args, { encoding: 'utf8' }).stdout?.split('\n')[0] ?? '').trim() || `${cmd}: unknown`;
   return {
     cpu: `${cpus[0]?.model.trim() ?? 'unknown CPU'} × ${cpus.length}`,
     memory: `${(os.totalmem() / 2 ** 30).toFixed(0)} GiB`,

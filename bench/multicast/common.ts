@@ -95,7 +95,7 @@ export async function packetize(
     out.push(
       await packetizer.push({
         path: segmentPath(firstNumber + i),
-        body: bodies[i],
+        body: bodies[i]!,
         responseHeaders: { 'content-type': 'video/mp4' },
       }),
     );
@@ -106,7 +106,7 @@ export async function packetize(
 export function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   const m = Math.floor(s.length / 2);
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 }
 
 export function sum(xs: number[]): number {
@@ -126,15 +126,15 @@ export function cpuTicks(): CpuTicks {
     const m = /^cpu(\d+) (.*)$/.exec(line);
     if (!m) continue;
     // user nice system idle iowait irq softirq steal guest guest_nice
-    const f = m[2].trim().split(/\s+/).map(Number);
-    softirq[Number(m[1])] = f[6];
-    busy[Number(m[1])] = f[0] + f[1] + f[2] + f[5] + f[6] + f[7];
+    const f = m[2]!.trim().split(/\s+/).map(Number);
+    softirq[Number(m[1])] = f[6]!;
+    busy[Number(m[1])] = f[0]! + f[1]! + f[2]! + f[5]! + f[6]! + f[7]!;
   }
   return { softirq, busy };
 }
 
 export function ticksDelta(a: CpuTicks, b: CpuTicks): CpuTicks {
-  return { softirq: b.softirq.map((v, i) => v - a.softirq[i]), busy: b.busy.map((v, i) => v - a.busy[i]) };
+  return { softirq: b.softirq.map((v, i) => v - a.softirq[i]!), busy: b.busy.map((v, i) => v - a.busy[i]!) };
 }
 
 /** Reads one line of JSON per message from a child's stdout. */

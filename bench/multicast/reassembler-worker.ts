@@ -76,13 +76,13 @@ function shuffled(pushes: Uint8Array[][], rng: Prng): { pushes: Uint8Array[][]; 
     const list = [...datagrams];
     for (let i = list.length - 1; i > 0; i--) {
       const j = rng.int(i + 1);
-      [list[i], list[j]] = [list[j], list[i]];
+      [list[i], list[j]] = [list[j]!, list[i]!];
     }
     const extra = Math.max(1, Math.round(list.length * 0.01));
     for (let n = 0; n < extra; n++) {
       const from = rng.int(list.length);
       const to = from + 1 + rng.int(list.length - from);
-      list.splice(to, 0, list[from]);
+      list.splice(to, 0, list[from]!);
       duplicates++;
     }
     return list;
@@ -224,5 +224,5 @@ async function main(task: ReassemblerTask): Promise<ReassemblerResult> {
   };
 }
 
-const result = await main(JSON.parse(process.argv[2]) as ReassemblerTask);
+const result = await main(JSON.parse(process.argv[2]!) as ReassemblerTask);
 process.stdout.write(`${JSON.stringify(result)}\n`);

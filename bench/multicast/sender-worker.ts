@@ -128,7 +128,7 @@ function plainRun(
           if (inFlight === 0) resolve({ packets, bytes, errors, seconds: (performance.now() - t0) / 1000, ...cpu(c0) });
           return;
         }
-        const d = datagrams[next];
+        const d = datagrams[next]!;
         next = next + 1 === datagrams.length ? 0 : next + 1;
         inFlight++;
         socket.send(d, PORT, GROUP, onSent);
@@ -150,7 +150,7 @@ async function pushcastRun(
   const deadline = t0 + seconds * 1000;
   const pending: Promise<void>[] = [];
   for (let k = 0; performance.now() < deadline; k++) {
-    pending.push(sender.send(pushes[k % pushes.length]));
+    pending.push(sender.send(pushes[k % pushes.length]!));
     if (pending.length >= 2) await pending.shift();
   }
   await Promise.all(pending);
@@ -180,7 +180,7 @@ async function packetizeRun(
   for (let k = 0; performance.now() < deadline; k++) {
     const datagrams = await packetizer.push({
       path: segmentPath(pushNumber++),
-      body: bodies[k % bodies.length],
+      body: bodies[k % bodies.length]!,
       responseHeaders: { 'content-type': 'video/mp4' },
     });
     pending.push(sender.send(datagrams));
@@ -248,7 +248,7 @@ async function paced(task: PacedTask): Promise<PacedResult> {
   const bodies: Uint8Array[] = [];
   for (let total = 0, seed = 7; total < want; seed++) {
     const [b] = segmentBodies(1, seed);
-    const body = b.subarray(0, Math.min(b.length, want - total));
+    const body = b!.subarray(0, Math.min(b!.length, want - total));
     bodies.push(body);
     total += body.length;
   }
@@ -281,6 +281,6 @@ async function paced(task: PacedTask): Promise<PacedResult> {
   };
 }
 
-const task = JSON.parse(process.argv[2]) as ThroughputTask | PacedTask;
+const task = JSON.parse(process.argv[2]!) as ThroughputTask | PacedTask;
 const result = task.mode === 'throughput' ? await throughput(task) : await paced(task);
 process.stdout.write(`${JSON.stringify(result)}\n`);

@@ -135,8 +135,8 @@ export async function browserRun(
       if (e.requestId !== documentRequest || hinted.length) return;
       const link = Object.entries(e.headers).find(([k]) => k.toLowerCase() === 'link')?.[1] ?? '';
       hinted = [...String(link).matchAll(/<([^>]*)>([^,]*)/g)]
-        .filter((m) => /rel="?preload/.test(m[2]))
-        .map((m) => m[1]);
+        .filter((m) => /rel="?preload/.test(m[2]!))
+        .map(([, path = '']) => path);
     });
     await cdp.send('Network.enable');
     await startAt();

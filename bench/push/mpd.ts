@@ -22,7 +22,7 @@ export function parseMpd(text: string): LiveTiming {
     const set =
       new RegExp(`<AdaptationSet\\b[^>]*contentType="${kind}"[\\s\\S]*?</AdaptationSet>`).exec(text)?.[0] ?? '';
     return [...set.matchAll(/<Representation id="([^"]+)" bandwidth="(\d+)"/g)]
-      .map((m) => ({ id: m[1], bandwidth: Number(m[2]) }))
+      .map(([, id = '', bandwidth]) => ({ id, bandwidth: Number(bandwidth) }))
       .sort((a, b) => a.bandwidth - b.bandwidth)
       .map((r) => r.id);
   };

@@ -129,7 +129,9 @@ function quietly<T>(p: Promise<T>): Promise<T> {
 /** Paths listed as rel=preload in the Link fields of a 103 (RFC 8288 syntax as the origin writes it). */
 function preloads(h: IncomingHttpHeaders): string[] {
   const link = ([] as string[]).concat(h.link ?? []).join(', ');
-  return [...link.matchAll(/<([^>]*)>([^,]*)/g)].filter((m) => /rel="?preload/.test(m[2])).map((m) => m[1]);
+  return [...link.matchAll(/<([^>]*)>([^,]*)/g)]
+    .filter((m) => /rel="?preload/.test(m[2]!))
+    .map(([, path = '']) => path);
 }
 
 /**
@@ -181,7 +183,7 @@ async function metrics(origin: string): Promise<Record<string, number>> {
   const out: Record<string, number> = {};
   for (const line of got.body.toString('utf8').split('\n')) {
     const m = /^(pushcast_[a-z0-9_]+(?:\{[^}]*\})?) ([0-9.e+-]+)$/.exec(line);
-    if (m) out[m[1]] = Number(m[2]);
+    if (m) out[m[1]!] = Number(m[2]);
   }
   return out;
 }
@@ -366,7 +368,7 @@ async function liveEdge(task: Extract<Task, { task: 'live' }>): Promise<LiveResu
 }
 
 async function main(): Promise<void> {
-  const task = JSON.parse(process.argv[2]) as Task;
+  const task = JSON.parse(process.argv[2]!) as Task;
   const result =
     task.task === 'probe'
       ? await probe(task.origin)

@@ -51,7 +51,7 @@ export function summarize(xs: number[]): Summary | undefined {
   if (!xs.length) return undefined;
   const s = [...xs].sort((a, b) => a - b);
   const mid = s.length >> 1;
-  return { median: s.length % 2 ? s[mid] : (s[mid - 1] + s[mid]) / 2, min: s[0], max: s.at(-1)!, n: s.length };
+  return { median: s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2, min: s[0]!, max: s.at(-1)!, n: s.length };
 }
 
 const ROWS: { key: RowKey; label: string }[] = [
@@ -362,7 +362,7 @@ ${checks(r)
   the player page \`/\` (on-demand; early hints on origin B, where the page's 103 lists the MPD, inits and newest
   segments) or \`/?mode=prefetch\`; the value is \`performance.now()\` in the first \`video.requestVideoFrameCallback\`
   callback, i.e. ms from navigation start to the first video frame presented.
-- **live-edge latency** — one client per mode follows the ${r.live[c.rtts[0]]?.['on-demand']?.rendition ?? 'highest'} rendition (what dash.js
+- **live-edge latency** — one client per mode follows the ${r.live[c.rtts[0]!]?.['on-demand']?.rendition ?? 'highest'} rendition (what dash.js
   plays on this unconstrained link) for ${c.liveSegments} consecutive segments; per segment, the time from its availability time
   AST + (n − startNumber + 1)·d to its last byte in hand (negative: the segment was complete before its nominal time).
   - *on-demand*: a GET sent at the availability time (the segment is complete).

@@ -76,7 +76,7 @@ async function presentation(origin: string): Promise<Presentation> {
   const mpd = await (await fetch(`${origin}/live/manifest.mpd`)).text();
   const duration = Number(/SegmentTemplate timescale="1000" duration="(\d+)"/.exec(mpd)![1]) / 1000;
   return {
-    ast: Date.parse(/availabilityStartTime="([^"]+)"/.exec(mpd)![1]),
+    ast: Date.parse(/availabilityStartTime="([^"]+)"/.exec(mpd)![1]!),
     startNumber: Number(/startNumber="(\d+)"/.exec(mpd)![1]),
     duration,
     chunk: duration - Number(/availabilityTimeOffset="([\d.]+)"/.exec(mpd)![1]),
@@ -100,7 +100,7 @@ async function originRequests(serve: RunningServe, route: string, method = 'GET'
   const text = await (await fetch(serve.metrics)).text();
   let sum = 0;
   for (const m of text.matchAll(/^pushcast_http_requests_total\{([^}]*)\} (\S+)$/gm)) {
-    const labels = Object.fromEntries([...m[1].matchAll(/(\w+)="([^"]*)"/g)].map((l) => [l[1], l[2]]));
+    const labels = Object.fromEntries([...m[1]!.matchAll(/(\w+)="([^"]*)"/g)].map((l) => [l[1], l[2]]));
     if (labels.route === route && labels.method === method) sum += Number(m[2]);
   }
   return sum;
@@ -174,16 +174,16 @@ describe('CDN tier: nginx (docs/nginx-pushcast.conf) in front of pushcast serve'
     for (const [i, n] of numbers.entries()) {
       const atOrigin = await receive(segmentUrl(origin, n));
       assert.equal(atOrigin.status, 200);
-      const statuses = played.map((p) => p.segments[i].headers['x-cache-status']).sort();
+      const statuses = played.map((p) => p.segments[i]!.headers['x-cache-status']).sort();
       assert.deepEqual(
         statuses,
         [...Array<string>(PLAYERS - 1).fill('HIT'), 'MISS'],
         `segment ${n}: one player fills the cache, the others hit it`,
       );
       for (const p of played) {
-        assert.equal(p.segments[i].status, 200);
+        assert.equal(p.segments[i]!.status, 200);
         assert.ok(
-          p.segments[i].body.equals(atOrigin.body),
+          p.segments[i]!.body.equals(atOrigin.body),
           `segment ${n}: a player got bytes that differ from the origin's`,
         );
       }
@@ -207,7 +207,7 @@ describe('CDN tier: nginx (docs/nginx-pushcast.conf) in front of pushcast serve'
     assert.equal(streamed.headers['x-cache-status'], 'MISS');
     assert.ok(streamed.body.equals(atOrigin.body), 'the streamed segment differs from the origin');
     assert.ok(
-      streamed.deliveries[0].at < atOrigin.endAt,
+      streamed.deliveries[0]!.at < atOrigin.endAt,
       'the first bytes through nginx arrived only after the origin completed the segment',
     );
 
@@ -230,7 +230,7 @@ describe('CDN tier: nginx (docs/nginx-pushcast.conf) in front of pushcast serve'
     assert.equal(waited.headers['x-cache-status'], 'HIT');
     assert.ok(waited.body.equals(atOrigin.body));
     assert.ok(
-      waited.deliveries[0].at > atOrigin.endAt,
+      waited.deliveries[0]!.at > atOrigin.endAt,
       'a lock waiter got bytes before the segment was complete: nginx now streams to waiters, update docs/cdn-nginx.md',
     );
   });

@@ -59,7 +59,7 @@ test(`fetch-live records ${RECORD_SECONDS} s through the push channel, byte-iden
       .sort((a, b) => a - b);
     // One segment per second for a minute, with no gap.
     assert.ok(numbers.length >= RECORD_SECONDS - 3, `${rendition}: ${numbers.length} segments`);
-    assert.equal(numbers.at(-1)! - numbers[0] + 1, numbers.length, `${rendition}: no segment missing`);
+    assert.equal(numbers.at(-1)! - numbers[0]! + 1, numbers.length, `${rendition}: no segment missing`);
     for (const file of files) {
       const res = await fetch(`${origin}/live/${rendition}/${file}`);
       assert.equal(res.status, 200, `${rendition}/${file} still served`);

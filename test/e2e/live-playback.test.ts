@@ -84,7 +84,7 @@ test(`Chromium plays the live stream for ${PLAY_SECONDS} s: advancing, no stalls
     let sumSq = 0;
     const n = data.length / 4;
     for (let i = 0; i < data.length; i += 4) {
-      const y = 0.299 * data[i] + 0.587 * data[i + 1] + 0.114 * data[i + 2];
+      const y = 0.299 * data[i]! + 0.587 * data[i + 1]! + 0.114 * data[i + 2]!;
       sum += y;
       sumSq += y * y;
     }

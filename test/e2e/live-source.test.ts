@@ -22,11 +22,11 @@ async function presentation(serve: RunningServe): Promise<Presentation> {
   const mpd = await (await fetch(serve.manifest)).text();
   return {
     startNumber: Number(/startNumber="(\d+)"/.exec(mpd)![1]),
-    ast: Date.parse(/availabilityStartTime="([^"]+)"/.exec(mpd)![1]),
+    ast: Date.parse(/availabilityStartTime="([^"]+)"/.exec(mpd)![1]!),
     duration: Number(/SegmentTemplate timescale="1000" duration="(\d+)"/.exec(mpd)![1]) / 1000,
     representations: [...mpd.matchAll(/<Representation id="([^"]+)"[^>]*codecs="([^"]+)"/g)].map((m) => ({
-      id: m[1],
-      codecs: m[2],
+      id: m[1]!,
+      codecs: m[2]!,
     })),
   };
 }

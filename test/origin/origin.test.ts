@@ -163,12 +163,12 @@ describe('origin: low-latency delivery of segments in progress', () => {
       assert.equal(res.headers.get('content-length'), null, 'length unknown while the segment grows');
       const reader = res.body!.getReader();
       const first = await reader.read();
-      assert.deepEqual(first.value, growing.chunks[0].bytes, 'the first chunk arrives before the segment is complete');
+      assert.deepEqual(first.value, growing.chunks[0]!.bytes, 'the first chunk arrives before the segment is complete');
       f.chunk(f.video, growing, 700);
       f.video.completeSegment(growing);
       const rest: Uint8Array[] = [];
       for (let r = await reader.read(); !r.done; r = await reader.read()) rest.push(r.value);
-      assert.deepEqual(Buffer.concat(rest), Buffer.from(growing.chunks[1].bytes));
+      assert.deepEqual(Buffer.concat(rest), Buffer.from(growing.chunks[1]!.bytes));
     } finally {
       await origin.close();
     }
@@ -264,7 +264,7 @@ describe('origin: low-latency delivery of segments in progress', () => {
       assert.equal(refused.status, 503);
       assert.equal(refused.headers.get('retry-after'), '1');
       await refused.arrayBuffer();
-      assert.equal((await metrics.heldRequestsRefused.get()).values[0].value, 1);
+      assert.equal((await metrics.heldRequestsRefused.get()).values[0]!.value, 1);
       f.video.completeSegment(s);
       for (const r of heldResponses) assert.equal((await r.arrayBuffer()).byteLength, 100);
       const after = await fetch(`${base}/live/video-360p/1.m4s`);

@@ -133,7 +133,7 @@ describe('HTTP/2 server push', () => {
       assert.equal(await get('/live/video-360p/push'), 400);
       assert.equal(promises, 0);
       const o = await outcomes(metrics);
-      assert.ok(o['manifest:disabled'] >= 1 || o['manifest:disabled'] === undefined);
+      assert.ok(o['manifest:disabled']! >= 1 || o['manifest:disabled'] === undefined);
       assert.equal(o['manifest:sent'], undefined);
     } finally {
       session.close();
@@ -167,7 +167,7 @@ describe('HTTP/2 server push', () => {
         e2.every((e) => e.request.url.endsWith('init.mp4')),
         paths(e2).join(),
       );
-      assert.ok((await outcomes(small.metrics))['manifest:limit'] >= 2);
+      assert.ok((await outcomes(small.metrics))['manifest:limit']! >= 2);
     } finally {
       await c2.close();
       await small.origin.close();
@@ -184,30 +184,30 @@ describe('HTTP/2 server push', () => {
       const log: string[] = [];
       channel.stream.setEncoding('utf8').on('data', (d: string) => log.push(...d.trim().split('\n')));
       await waitFor(() => events.length === 1);
-      assert.equal(new URL(events[0].request.url).pathname, '/live/video-360p/init.mp4');
+      assert.equal(new URL(events[0]!.request.url).pathname, '/live/video-360p/init.mp4');
 
       // Segment 4 starts: its push begins with the first chunk, before the segment is complete.
       const s4 = f.publish(f.video, 4, 1, 500, true);
       await waitFor(() => events.length === 2);
       f.chunk(f.video, s4, 700);
       f.video.completeSegment(s4);
-      const pushed = await events[1].response;
-      assert.equal(new URL(events[1].request.url).pathname, '/live/video-360p/4.m4s');
+      const pushed = await events[1]!.response;
+      assert.equal(new URL(events[1]!.request.url).pathname, '/live/video-360p/4.m4s');
       assert.deepEqual(new Uint8Array(await pushed.arrayBuffer()), s4.bytes());
 
       // Segment 5 starts; the client cancels it mid-way; segment 6 still comes.
       const s5 = f.publish(f.video, 5, 1, 500, true);
       await waitFor(() => events.length === 3);
-      client.cancel(events[2].request);
-      await assert.rejects(events[2].response, /reset/);
+      client.cancel(events[2]!.request);
+      await assert.rejects(events[2]!.response, /reset/);
       f.chunk(f.video, s5, 500);
       f.video.completeSegment(s5);
       f.publish(f.video, 6, 2, 400);
       await waitFor(() => events.length === 4);
-      assert.equal((await events[3].response).status, 200);
+      assert.equal((await events[3]!.response).status, 200);
       await waitFor(async () => (await outcomes(metrics))['channel:cancelled'] === 1);
       await waitFor(() => log.length >= 4);
-      assert.deepEqual(JSON.parse(log[1]), { path: '/live/video-360p/4.m4s', number: 4, outcome: 'sent' });
+      assert.deepEqual(JSON.parse(log[1]!), { path: '/live/video-360p/4.m4s', number: 4, outcome: 'sent' });
       channel.stream.close();
     } finally {
       await client.close();
@@ -235,7 +235,7 @@ describe('HTTP/2 server push', () => {
       });
       assert.equal(status, 200);
       assert.equal(hints.length, 1, 'one 103 before the 200');
-      assert.deepEqual(hints[0].split(', '), [
+      assert.deepEqual(hints[0]!.split(', '), [
         '</live/manifest.mpd>; rel=preload; as=fetch; crossorigin',
         '</live/video-360p/init.mp4>; rel=preload; as=fetch; crossorigin',
         '</live/video-360p/3.m4s>; rel=preload; as=fetch; crossorigin',

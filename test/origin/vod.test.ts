@@ -238,7 +238,7 @@ describe('vod: catalog, packaging and HTTP semantics', () => {
         const bytes = await trackFile(base, t.url);
         assert.equal(bytes.byteLength, t.size);
         const init = parseInitSegment(bytes.subarray(0, t.init.size));
-        assert.equal(t.codec, init.tracks[0].codec, 'codec from the init segment');
+        assert.equal(t.codec, init.tracks[0]!.codec, 'codec from the init segment');
         assert.match(t.codec, t.kind === 'video' ? /^avc1\.64[0-9a-f]{4}$/ : /^mp4a\.40\.2$/);
         if (t.kind === 'video')
           assert.deepEqual([t.width, t.height], [clip.width, clip.height], 'the file size, not upscaled');
@@ -254,7 +254,8 @@ describe('vod: catalog, packaging and HTTP semantics', () => {
           assert.equal(boxType(segment, stypSize), 'moof');
           const fragments = readFragments(segment, init);
           assert.ok(
-            Math.abs(fragments[0].trackFragments[0].baseMediaDecodeTime! / init.tracks[0].timescale - s.start) < 1e-6,
+            Math.abs(fragments[0]!.trackFragments[0]!.baseMediaDecodeTime! / init.tracks[0]!.timescale - s.start) <
+              1e-6,
           );
           assert.ok(Math.abs(s.start - time) < 1e-6, 'contiguous in time');
           offset += s.size;
@@ -293,10 +294,10 @@ describe('vod: catalog, packaging and HTTP semantics', () => {
   test('track files: ranges (RFC 9110 §14), HEAD, ETag, If-Range, caching, CORS and media types', async () => {
     const meta = await metadataOf(base, VOD_CLIPS.withAudio.id);
     const [video, audio] = meta.tracks;
-    const whole = await trackFile(base, video.url);
-    const res = await fetch(`${base}${video.url}`, { headers: { Range: 'bytes=100-199' } });
+    const whole = await trackFile(base, video!.url);
+    const res = await fetch(`${base}${video!.url}`, { headers: { Range: 'bytes=100-199' } });
     assert.equal(res.status, 206);
-    assert.equal(res.headers.get('content-range'), `bytes 100-199/${video.size}`);
+    assert.equal(res.headers.get('content-range'), `bytes 100-199/${video!.size}`);
     assert.equal(res.headers.get('content-length'), '100');
     assert.deepEqual(new Uint8Array(await res.arrayBuffer()), whole.subarray(100, 200));
     assert.equal(res.headers.get('content-type'), 'video/mp4');
@@ -306,44 +307,44 @@ describe('vod: catalog, packaging and HTTP semantics', () => {
     const etag = res.headers.get('etag')!;
     assert.match(etag, /^"[^"]+"$/);
 
-    const seg = video.segments[1];
-    const segment = await fetch(`${base}${video.url}`, {
-      headers: { Range: `bytes=${seg.offset}-${seg.offset + seg.size - 1}` },
+    const seg = video!.segments[1];
+    const segment = await fetch(`${base}${video!.url}`, {
+      headers: { Range: `bytes=${seg!.offset}-${seg!.offset + seg!.size - 1}` },
     });
     assert.deepEqual(
       new Uint8Array(await segment.arrayBuffer()),
-      whole.subarray(seg.offset, seg.offset + seg.size),
+      whole.subarray(seg!.offset, seg!.offset + seg!.size),
       'one segment, by its index entry',
     );
-    const suffix = await fetch(`${base}${video.url}`, { headers: { Range: 'bytes=-10' } });
+    const suffix = await fetch(`${base}${video!.url}`, { headers: { Range: 'bytes=-10' } });
     assert.deepEqual(new Uint8Array(await suffix.arrayBuffer()), whole.subarray(whole.byteLength - 10));
-    const open = await fetch(`${base}${video.url}`, { headers: { Range: `bytes=${video.size - 5}-` } });
-    assert.equal(open.headers.get('content-range'), `bytes ${video.size - 5}-${video.size - 1}/${video.size}`);
+    const open = await fetch(`${base}${video!.url}`, { headers: { Range: `bytes=${video!.size - 5}-` } });
+    assert.equal(open.headers.get('content-range'), `bytes ${video!.size - 5}-${video!.size - 1}/${video!.size}`);
     await open.arrayBuffer();
-    const past = await fetch(`${base}${video.url}`, { headers: { Range: `bytes=${video.size}-` } });
+    const past = await fetch(`${base}${video!.url}`, { headers: { Range: `bytes=${video!.size}-` } });
     assert.equal(past.status, 416);
-    assert.equal(past.headers.get('content-range'), `bytes */${video.size}`);
+    assert.equal(past.headers.get('content-range'), `bytes */${video!.size}`);
     await past.arrayBuffer();
-    const several = await fetch(`${base}${video.url}`, { headers: { Range: 'bytes=0-1,5-6' } });
+    const several = await fetch(`${base}${video!.url}`, { headers: { Range: 'bytes=0-1,5-6' } });
     assert.equal(several.status, 200, 'several ranges: the whole file');
-    assert.equal((await several.arrayBuffer()).byteLength, video.size);
+    assert.equal((await several.arrayBuffer()).byteLength, video!.size);
 
-    const head = await fetch(`${base}${audio.url}`, { method: 'HEAD', headers: { Range: 'bytes=0-9' } });
+    const head = await fetch(`${base}${audio!.url}`, { method: 'HEAD', headers: { Range: 'bytes=0-9' } });
     assert.equal(head.status, 206);
     assert.equal(head.headers.get('content-length'), '10');
     assert.equal(head.headers.get('content-type'), 'audio/mp4');
     assert.equal((await head.arrayBuffer()).byteLength, 0);
 
-    const notModified = await fetch(`${base}${video.url}`, { headers: { 'If-None-Match': etag } });
+    const notModified = await fetch(`${base}${video!.url}`, { headers: { 'If-None-Match': etag } });
     assert.equal(notModified.status, 304);
     assert.equal(notModified.headers.get('etag'), etag);
-    const stale = await fetch(`${base}${video.url}`, { headers: { Range: 'bytes=0-9', 'If-Range': '"old"' } });
+    const stale = await fetch(`${base}${video!.url}`, { headers: { Range: 'bytes=0-9', 'If-Range': '"old"' } });
     assert.equal(stale.status, 200, 'a stale If-Range: the whole file');
-    assert.equal((await stale.arrayBuffer()).byteLength, video.size);
-    const fresh = await fetch(`${base}${video.url}`, { headers: { Range: 'bytes=0-9', 'If-Range': etag } });
+    assert.equal((await stale.arrayBuffer()).byteLength, video!.size);
+    const fresh = await fetch(`${base}${video!.url}`, { headers: { Range: 'bytes=0-9', 'If-Range': etag } });
     assert.equal(fresh.status, 206);
     await fresh.arrayBuffer();
-    const otherTrack = await fetch(`${base}${audio.url}`, { method: 'HEAD' });
+    const otherTrack = await fetch(`${base}${audio!.url}`, { method: 'HEAD' });
     assert.notEqual(otherTrack.headers.get('etag'), etag, 'each track has its own ETag');
   });
 
