@@ -34,6 +34,7 @@ import type { AbuseArgs, AbuseReport } from './soak/abuse.js';
 import { Inspector, growth, type HeapSummary } from './soak/inspector.js';
 import {
   health,
+  lastThirdFrom,
   levelsOff,
   machine,
   markdown,
@@ -317,7 +318,9 @@ try {
   })();
 
   let previousSummary: HeapSummary | undefined;
-  const readAfterGc = async (): Promise<void> => {
+  const readAfterGc = (): Promise<void> =>
+    readAfterGcOnce().catch((e) => log(`after GC: no reading (${e instanceof Error ? e.message : String(e)})`));
+  const readAfterGcOnce = async (): Promise<void> => {
     if (!inspector) return;
     await inspector.collectGarbage();
     const u = await inspector.memoryUsage();
@@ -408,8 +411,9 @@ try {
   mkdirSync(dirname(RAW), { recursive: true });
   writeFileSync(RAW, `${JSON.stringify(results, null, 1)}\n`);
 
-  const rss = series(samples, (s) => s.rss);
-  const heap = series(samples, (s) => s.heapUsed);
+  const from = lastThirdFrom(samples, bursts);
+  const rss = series(samples, (s) => s.rss, from);
+  const heap = series(samples, (s) => s.heapUsed, from);
   log(
     `RSS start ${rss.start.toFixed(1)}, peak ${rss.peak.toFixed(1)} at ${rss.peakAt.toFixed(0)} s, end ${rss.end.toFixed(1)} MiB, last third ${rss.slope.toFixed(2)} MiB/min`,
   );

@@ -24,7 +24,8 @@
  * - WebTransport over HTTP/3: Warp sessions opened and closed, opened and abandoned, with no, wrong
  *   and oversized tokens, unknown broadcasts and tracks.
  * - The WebSocket fallback: sessions opening more streams than allowed, filling stream buffers,
- *   malformed frames of every kind, text and oversized messages, wrong tokens, sessions never read.
+ *   malformed frames of every kind, text and oversized messages, wrong tokens, sessions never read;
+ *   refused upgrades reset by the client as soon as the refusal arrives.
  * - The multicast gateway: unadvertised sessions, missing parameters, foreign origins, subscribers
  *   that send, and subscribers that never read.
  */
@@ -528,6 +529,26 @@ async function webSocketAbuse(): Promise<void> {
     const uni = makeStreamId(200, false, false);
     for (let k = 0; k < 24; k++) ws.send(stream(uni, randomBytes(64 * 1024)));
     count('ws-many-streams', 'sent', 174);
+  });
+  // Refused before the upgrade, and the connection reset (RST) as soon as the refusal arrives.
+  await pool(n(20), 5, async (i) => {
+    const socket = connectTcp(false);
+    socket.on('error', () => undefined);
+    const target = [`/warp/live${warpQuery('nope')}`, '/multicast/gateway?group=1', '/nowhere'][i % 3]!;
+    await new Promise<void>((resolve) => {
+      socket.once('connect', () =>
+        socket.write(
+          `GET ${target} HTTP/1.1\r\nHost: ${HOST}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Protocol: webtransport\r\n\r\n`,
+        ),
+      );
+      socket.once('data', (d: Buffer) => {
+        count('upgrade-refused-then-reset', /^HTTP\/1\.1 (\d{3})/.exec(d.toString('latin1'))?.[1] ?? 'answer');
+        socket.resetAndDestroy();
+        resolve();
+      });
+      socket.once('close', () => resolve());
+      setTimeout(resolve, 3000);
+    });
   });
   // Refused before the upgrade.
   const refusals: [string, string, string?][] = [

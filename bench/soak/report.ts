@@ -122,29 +122,50 @@ export function slopePerMinute(points: { t: number; v: number }[]): number {
   return den === 0 ? 0 : (num / den) * 60;
 }
 
-export function series(samples: Sample[], pick: (s: Sample) => number | null): Series {
+/**
+ * Where the last third of the run starts: the first burst at or after two thirds of it, so that the
+ * window spans whole burst cycles (a sawtooth cut mid-cycle would tilt the slope); the plain two-thirds
+ * point when no burst falls in the last third.
+ */
+export function lastThirdFrom(samples: Sample[], bursts: BurstRecord[]): number {
+  const end = samples[samples.length - 1]?.t ?? 0;
+  const from = end - (end - (samples[0]?.t ?? 0)) / 3;
+  return bursts.find((b) => b.at >= from)?.at ?? from;
+}
+
+/** Start, peak and end of a reading, and its slope from `from` (s) to the end. */
+export function series(samples: Sample[], pick: (s: Sample) => number | null, from: number): Series {
   const points = samples.flatMap((s) => {
     const v = pick(s);
     return v === null ? [] : [{ t: s.t, v }];
   });
   if (points.length === 0) return { start: NaN, peak: NaN, peakAt: NaN, end: NaN, slope: NaN };
   const peak = points.reduce((a, b) => (b.v > a.v ? b : a));
-  const last = points[points.length - 1]!;
-  const from = last.t - (last.t - points[0]!.t) / 3;
   return {
     start: points[0]!.v,
     peak: peak.v,
     peakAt: peak.t,
-    end: last.v,
+    end: points[points.length - 1]!.v,
     slope: slopePerMinute(points.filter((p) => p.t >= from)),
   };
 }
 
+/** The readings at rest: the last one before each burst, and the run's last one. */
+export function atRest(samples: Sample[], bursts: BurstRecord[]): Sample[] {
+  const out = bursts.flatMap((b) => {
+    const before = samples.filter((s) => s.t < b.at);
+    return before.length ? [before[before.length - 1]!] : [];
+  });
+  const last = samples[samples.length - 1];
+  return last ? [...out, last] : out;
+}
+
 /**
- * The criterion: memory levels off when, over the last third of the run, RSS grows by less than
- * RSS_SLOPE_LIMIT MiB/min and the V8 heap in use by less than HEAP_SLOPE_LIMIT MiB/min (least-squares
- * slopes over every sample of that third, bursts included). Past these a process would gain more than
- * 30 MiB of RSS, or 6 MiB of live JavaScript objects, an hour under the same load.
+ * The criterion: memory levels off when, over the last third of the run (whole burst cycles, see
+ * lastThirdFrom), RSS grows by less than RSS_SLOPE_LIMIT MiB/min and the V8 heap in use by less than
+ * HEAP_SLOPE_LIMIT MiB/min (least-squares slopes over every reading of that window, bursts included).
+ * Past these a process would gain more than 30 MiB of RSS, or 6 MiB of live JavaScript objects, an hour
+ * under the same load.
  */
 export const RSS_SLOPE_LIMIT = 0.5;
 export const HEAP_SLOPE_LIMIT = 0.1;
@@ -186,11 +207,15 @@ const slope = (x: number) => (Number.isFinite(x) ? `${x >= 0 ? '+' : ''}${x.toFi
 
 /** The generated part of docs/soak.md. */
 export function markdown(r: Results): string {
-  const rss = series(r.samples, (s) => s.rss);
-  const heap = series(r.samples, (s) => s.heapUsed);
-  const heapTotal = series(r.samples, (s) => s.heapTotal);
-  const external = series(r.samples, (s) => s.external);
-  const fds = series(r.samples, (s) => s.fds);
+  const from = lastThirdFrom(r.samples, r.bursts);
+  const rss = series(r.samples, (s) => s.rss, from);
+  const heap = series(r.samples, (s) => s.heapUsed, from);
+  const heapTotal = series(r.samples, (s) => s.heapTotal, from);
+  const external = series(r.samples, (s) => s.external, from);
+  const fds = series(r.samples, (s) => s.fds, from);
+  const rest = atRest(r.samples, r.bursts);
+  const rssAtRest = series(rest, (s) => s.rss, from);
+  const heapAtRest = series(rest, (s) => s.heapUsed, from);
   const m = r.machine;
   const minutes = r.samples.length ? r.samples[r.samples.length - 1]!.t / 60 : 0;
   const verdict = levelsOff(rss, heap);
@@ -208,8 +233,10 @@ export function markdown(r: Results): string {
     `| V8 heap committed (nodejs_heap_size_total_bytes) | ${mib(heapTotal.start)} | ${mib(heapTotal.peak)} | ${mib(heapTotal.end)} | ${slope(heapTotal.slope)} |`,
     `| external (nodejs_external_memory_bytes) | ${mib(external.start)} | ${mib(external.peak)} | ${mib(external.end)} | ${slope(external.slope)} |`,
     `| open file descriptors (count) | ${fds.start} | ${fds.peak} | ${fds.end} | ${slope(fds.slope)} /min |`,
+    `| RSS at rest (the reading before each burst) | ${mib(rssAtRest.start)} | ${mib(rssAtRest.peak)} | ${mib(rssAtRest.end)} | ${slope(rssAtRest.slope)} |`,
+    `| heap used at rest | ${mib(heapAtRest.start)} | ${mib(heapAtRest.peak)} | ${mib(heapAtRest.end)} | ${slope(heapAtRest.slope)} |`,
     '',
-    `Levels off: **${verdict ? 'yes' : 'no'}** (criterion: over the last third, RSS slope < ${RSS_SLOPE_LIMIT} MiB/min and heap-used slope < ${HEAP_SLOPE_LIMIT} MiB/min; here ${slope(rss.slope)} and ${slope(heap.slope)}).`,
+    `The last third is the window from ${from.toFixed(0)} s to the end (whole burst cycles). Levels off: **${verdict ? 'yes' : 'no'}** (criterion: over that window, RSS slope < ${RSS_SLOPE_LIMIT} MiB/min and heap-used slope < ${HEAP_SLOPE_LIMIT} MiB/min; here ${slope(rss.slope)} and ${slope(heap.slope)}).`,
   ];
   if (r.afterGc.length > 0) {
     lines.push(
