@@ -127,6 +127,10 @@ export class HttpPort {
       socket.on('close', () => this.sockets.delete(socket));
     });
     this.server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+      // Node takes its own 'error' listener off an upgraded socket: without one, a client that resets
+      // the connection while a refusal is written (or before a handler takes it) would throw ECONNRESET
+      // as an unhandled 'error' and end the process.
+      socket.on('error', () => socket.destroy());
       const why = malformedHttp1(req);
       if (why === undefined && o.onUpgrade?.(req, socket, head)) return;
       socket.end(

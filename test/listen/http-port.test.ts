@@ -1,12 +1,16 @@
 /**
  * HttpPort, the server under the origin, relay and gateway: an upgraded connection (the WebSocket
  * fallback, the multicast gateway) is no longer an HTTP request, so the header, request and idle
- * deadlines do not close it.
+ * deadlines do not close it; a refused upgrade whose client resets the connection costs the server
+ * that connection only.
  */
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
+import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { Duplex } from 'node:stream';
 import { test } from 'node:test';
 import { WebSocket, WebSocketServer } from 'ws';
 import { HttpPort, developmentCertificate } from '../../src/listen/index.js';
@@ -50,3 +54,41 @@ for (const tls of [false, true]) {
     assert.equal(reply, 'still there');
   });
 }
+
+test('a refused upgrade whose client resets the connection closes that socket; the server goes on', async (t) => {
+  const upgraded: Duplex[] = [];
+  const port = await HttpPort.listen({
+    host: '127.0.0.1',
+    port: 0,
+    onRequest: (_req, res) => void res.end('ok'),
+    onUpgrade: (req, socket) => {
+      upgraded.push(socket);
+      if (req.url === '/unknown') return false; // answered 404 by the port
+      socket.end('HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\nConnection: close\r\n\r\n');
+      return true;
+    },
+  });
+  t.after(() => port.close(0));
+  for (const path of ['/refused', '/unknown']) {
+    const client = net.connect(port.port, '127.0.0.1');
+    client.on('error', () => undefined);
+    await once(client, 'connect');
+    client.write(
+      `GET ${path} HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n`,
+    );
+    const [answer] = (await once(client, 'data')) as [Buffer];
+    assert.match(answer.toString('latin1'), path === '/refused' ? /^HTTP\/1\.1 401 / : /^HTTP\/1\.1 404 /);
+    // The server has ended its side and waits for the client's; the client resets instead (RST).
+    const serverSocket = upgraded[upgraded.length - 1]!;
+    const closed = new Promise((resolve) => serverSocket.once('close', resolve));
+    client.resetAndDestroy();
+    await Promise.race([
+      closed,
+      new Promise((_, reject) =>
+        setTimeout(() => reject(new Error(`the server's socket for ${path} did not close within 5 s`)), 5000),
+      ),
+    ]);
+  }
+  const res = await fetch(`http://127.0.0.1:${port.port}/`);
+  assert.equal(await res.text(), 'ok', 'the server still answers');
+});
