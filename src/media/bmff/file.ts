@@ -6,7 +6,7 @@
 import { describeTrack, type TrackDescription } from './codec.js';
 import { BmffError } from './errors.js';
 import { parseMovieFragment, readTrackFragmentSamples, type FragmentSample, type MovieFragment } from './fragment.js';
-import { parseFileType, parseMovie, type FileType, type Movie, type TrackExtends } from './movie.js';
+import { parseFileType, parseMovie, type FileType, type Movie, type MovieTrack } from './movie.js';
 import { readBoxes, type Box } from './reader.js';
 
 export interface InitSegment {
@@ -54,8 +54,7 @@ export function readFragments(bytes: Uint8Array, init?: InitSegment): ReadFragme
   const boxes = readBoxes(bytes);
   const moov = boxes.find((b) => b.type === 'moov');
   const movie = init?.movie ?? (moov && parseMovie(moov));
-  const trackExtends = (trackId: number): TrackExtends | undefined =>
-    movie?.tracks.find((t) => t.trackId === trackId)?.trackExtends;
+  const trackFor = (trackId: number): MovieTrack | undefined => movie?.tracks.find((t) => t.trackId === trackId);
 
   const nextDecodeTime = new Map<number, number>();
   const fragments: ReadFragment[] = [];
@@ -66,7 +65,8 @@ export function readFragments(bytes: Uint8Array, init?: InitSegment): ReadFragme
       segmentType = parseFileType(box);
     } else if (box.type === 'moof') {
       if (pending) throw new BmffError(`'moof' at byte ${pending.fragment.offset} has no 'mdat'`, 'moof', box.offset);
-      pending = { fragment: parseMovieFragment(box, trackExtends), segmentType };
+      const maxDataBytes = bytes.length - (box.offset + box.bytes.length); // the bytes after the moof
+      pending = { fragment: parseMovieFragment(box, { trackFor, maxDataBytes }), segmentType };
       segmentType = undefined;
     } else if (box.type === 'mdat' && pending) {
       const { fragment } = pending;
