@@ -70,10 +70,25 @@ export interface FuzzTarget {
   decode(input: Uint8Array, rng: Rng): unknown;
 }
 
-/** An input: random bytes (mostly short, where decoders branch most), or a damaged corpus entry. */
+/**
+ * An input: random bytes (mostly short, where decoders branch most), or a damaged corpus entry: bytes
+ * flipped, inserted, deleted or cut (`mutate`), or a field overwritten with a boundary value (lengths,
+ * counts and sizes of 0, 1, the largest of their width, or past it).
+ */
 export function fuzzInput(rng: Rng, target: FuzzTarget): Uint8Array {
-  if (rng.bool()) return rng.bytes(rng.pick([0, 1, 2, 3, rng.range(0, 16), rng.range(0, 200)]));
-  return mutate(rng, rng.pick(target.corpus));
+  const kind = rng.int(4);
+  if (kind === 0) return rng.bytes(rng.pick([0, 1, 2, 3, rng.range(0, 16), rng.range(0, 200)]));
+  const entry = rng.pick(target.corpus);
+  if (kind === 1 || entry.length === 0) return mutate(rng, entry);
+  const out = entry.slice();
+  for (let edits = rng.range(1, 3); edits > 0; edits--) {
+    const width = rng.pick([1, 2, 4, 8]);
+    const at = rng.int(Math.max(1, out.length - width + 1));
+    const high = rng.pick([0x00, 0x00, 0x7f, 0x80, 0xff, 0x40, 0xc0, 0x3f]);
+    const low = rng.pick([0x00, 0x01, 0xff, 0xfe, 0x7f, 0x80, 0x10]);
+    for (let i = 0; i < width && at + i < out.length; i++) out[at + i] = i === 0 ? high : i === width - 1 ? low : high;
+  }
+  return kind === 2 ? out : mutate(rng, out);
 }
 
 /** Feeds a stream reader `input` in pieces of 1 to 8 bytes, reading after each; a reader that never stops fails. */
@@ -339,7 +354,7 @@ export const FUZZ_TARGETS: readonly FuzzTarget[] = [
   {
     name: 'HTTP/3 frames: decodeHttp3Frames',
     error: WireError,
-    corpus: http3Streams,
+    corpus: http3Streams.slice(1), // request and control streams: no stream header
     decode: (input) => decodeHttp3Frames(input, { maxFramePayload: 64 }),
   },
   {
@@ -414,11 +429,17 @@ export const FUZZ_TARGETS: readonly FuzzTarget[] = [
     name: 'WebTransport signals: stream type + session ID, decodeSessionDatagram, http3CodeToWebTransport',
     error: WireError,
     corpus: webTransportSignals,
-    decode: (input) => {
-      const type = readBigVarint(input, 0);
-      readVarint(input, type.length);
-      http3CodeToWebTransport(type.value);
-      return decodeSessionDatagram(input);
+    decode: (input, r) => {
+      switch (r.int(3)) {
+        case 0: {
+          const type = readBigVarint(input, 0);
+          return readVarint(input, type.length);
+        }
+        case 1:
+          return decodeSessionDatagram(input);
+        default:
+          return http3CodeToWebTransport(readBigVarint(input, 0).value);
+      }
     },
   },
   {

@@ -40,22 +40,25 @@ export async function fuzzInWorker(
   options: { stallMs: number; onOutcome?: (outcome: FuzzOutcome) => void },
 ): Promise<FuzzOutcome[]> {
   const outcomes: FuzzOutcome[] = [];
-  while (outcomes.length < runs.length) {
-    for (const outcome of await runWorker(runs.slice(outcomes.length), options.stallMs)) {
-      outcomes.push(outcome);
-      options.onOutcome?.(outcome);
-    }
-  }
+  const add = (outcome: FuzzOutcome) => {
+    outcomes.push(outcome);
+    options.onOutcome?.(outcome);
+  };
+  while (outcomes.length < runs.length) await runWorker(runs.slice(outcomes.length), options.stallMs, add);
   return outcomes;
 }
 
 /** One worker, from the first of `runs` until the last or a hang (then the outcomes stop at the hung run). */
-function runWorker(runs: readonly FuzzRun[], stallMs: number): Promise<FuzzOutcome[]> {
+function runWorker(
+  runs: readonly FuzzRun[],
+  stallMs: number,
+  onOutcome: (outcome: FuzzOutcome) => void,
+): Promise<void> {
   const shared = new SharedArrayBuffer(HEADER_BYTES + MAX_RECORDED_INPUT);
   const progress = new Int32Array(shared, 0, 3);
   const worker = new Worker(new URL(import.meta.url), { workerData: { runs, shared } });
-  const outcomes: FuzzOutcome[] = [];
-  return new Promise<FuzzOutcome[]>((resolve, reject) => {
+  let outcomes = 0;
+  return new Promise<void>((resolve, reject) => {
     let seen = -1;
     let since = performance.now();
     const watch = setInterval(
@@ -70,7 +73,8 @@ function runWorker(runs: readonly FuzzRun[], stallMs: number): Promise<FuzzOutco
         const run = runs[Atomics.load(progress, 0)]!;
         const length = Atomics.load(progress, 2);
         const input = new Uint8Array(shared, HEADER_BYTES, Math.min(length, MAX_RECORDED_INPUT)).slice();
-        outcomes.push({
+        outcomes++;
+        onOutcome({
           target: run.target,
           name: FUZZ_TARGETS[run.target]!.name,
           inputs: Atomics.load(progress, 1),
@@ -81,19 +85,25 @@ function runWorker(runs: readonly FuzzRun[], stallMs: number): Promise<FuzzOutco
       },
       Math.min(250, stallMs / 4),
     );
+    let settled = false;
     const finish = (error?: Error) => {
+      settled = true;
       clearInterval(watch);
       void worker.terminate();
       if (error) reject(error);
-      else resolve(outcomes);
+      else resolve();
     };
     worker.on('message', (outcome: FuzzOutcome) => {
-      outcomes.push(outcome);
-      if (outcomes.length === runs.length) finish();
+      if (settled) return; // a run's outcome that crossed the report of a hang
+      outcomes++;
+      onOutcome(outcome);
+      if (outcomes === runs.length) finish();
     });
-    worker.once('error', (error) => finish(error));
+    worker.once('error', (error) => {
+      if (!settled) finish(error);
+    });
     worker.once('exit', (code) => {
-      if (outcomes.length < runs.length) finish(new Error(`the fuzz worker exited (${code})`));
+      if (!settled && outcomes < runs.length) finish(new Error(`the fuzz worker exited (${code})`));
     });
   });
 }

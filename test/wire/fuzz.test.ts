@@ -9,6 +9,7 @@ import assert from 'node:assert/strict';
 import test from 'node:test';
 import { FUZZ_TARGETS } from './fuzz-targets.js';
 import { fuzzInWorker } from './fuzz-worker.js';
+import { Rng, hex } from './support.js';
 
 const INPUTS = 5000;
 const SEED = 1;
@@ -25,3 +26,19 @@ for (const [target, { name }] of FUZZ_TARGETS.entries()) {
     assert.equal(outcome.inputs, INPUTS);
   });
 }
+
+test("fuzz: every corpus entry decodes (with some of its decoder's options), so that damaged copies reach deep", () => {
+  for (const target of FUZZ_TARGETS) {
+    for (const entry of target.corpus) {
+      const errors: unknown[] = [];
+      for (let seed = 0; seed < 16 && errors.length === seed; seed++) {
+        try {
+          target.decode(entry, new Rng(seed));
+        } catch (error) {
+          errors.push(error);
+        }
+      }
+      assert.ok(errors.length < 16, `${target.name}: ${hex(entry)} never decodes: ${String(errors[0])}`);
+    }
+  }
+});
