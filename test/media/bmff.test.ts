@@ -14,6 +14,7 @@ import {
   parseMovieFragment,
   readBoxes,
   readFragments,
+  readTrackFragmentSamples,
   writeMediaDataHeader,
   writeMovieFragment,
   type AudioSampleEntry,
@@ -320,17 +321,33 @@ test('sample data is located by base_data_offset, then run after run and track f
  * claiming `count` samples in 16 bytes. Ten runs of 2^20 make the 220-byte fragment of an abuse run,
  * which made the packager build ten million samples (~700 MiB) before its bounds.
  */
-function tablelessFragment(o: { trackId: number; runs: number; count: number; size: number; duration: number }) {
+function tablelessFragment(o: {
+  trackId: number;
+  runs: number;
+  count: number;
+  size: number;
+  duration: number;
+  /** The samples' data starts right after the moof and an 8-byte mdat header (else at the moof's start). */
+  dataFollows?: boolean;
+}) {
   const w = new ByteWriter();
+  let baseAt = 0;
   w.box('moof', () => {
     w.fullBox('mfhd', 0, 0, () => w.u32(1));
     w.box('traf', () => {
-      // default-base-is-moof, default duration, size and flags present
-      w.fullBox('tfhd', 0, 0x02_0000 | 0x08 | 0x10 | 0x20, () => w.u32(o.trackId).u32(o.duration).u32(o.size).u32(0));
+      // default-base-is-moof or base_data_offset, then default duration, size and flags
+      const flags = (o.dataFollows ? 0x01 : 0x02_0000) | 0x08 | 0x10 | 0x20;
+      w.fullBox('tfhd', 0, flags, () => {
+        w.u32(o.trackId);
+        baseAt = w.position;
+        if (o.dataFollows) w.u64(0);
+        w.u32(o.duration).u32(o.size).u32(0);
+      });
       for (let i = 0; i < o.runs; i++) w.fullBox('trun', 0, 0, () => w.u32(o.count));
     });
   });
   const bytes = w.finish();
+  if (o.dataFollows) new DataView(bytes.buffer).setUint32(baseAt + 4, bytes.length + 8);
   const [moof] = readBoxes(bytes);
   const traf = childrenOf(moof!).find((b) => b.type === 'traf')!;
   const truns = childrenOf(traf).filter((b) => b.type === 'trun');
@@ -383,12 +400,22 @@ test('fragment bounds: the sample total over runs, sample data against the bytes
     offset: many.truns[2]!.offset,
     message: /takes the fragment past 65536 samples/,
   });
-  // 1000 empty samples need at least 1000 bytes after the moof; 200 are there.
-  const empty = tablelessFragment({ trackId: 1, runs: 1, count: 1000, size: 0, duration: 1 });
+  // 1000 empty samples count 1000 bytes; the mdat that follows has 192, whatever comes after it.
+  const empty = tablelessFragment({ trackId: 1, runs: 1, count: 1000, size: 0, duration: 1, dataFollows: true });
   const mdat = concat([writeMediaDataHeader(192), new Uint8Array(192)]);
-  assert.throws(() => readFragments(concat([empty.bytes, mdat])), {
+  const after = concat([writeMediaDataHeader(4096), new Uint8Array(4096)]);
+  assert.throws(() => readFragments(concat([empty.bytes, mdat, after])), {
     box: 'trun',
-    message: /samples need 1000 bytes of data, more than the 200 that can follow the 'moof'/,
+    offset: empty.truns[0]!.offset,
+    message: /samples need 1000 bytes of data, more than the 192 that can follow the 'moof'/,
+  });
+  // Parsed against a looser bound (the packager knows only its largest box when the moof arrives), the
+  // samples are refused when the mdat is read.
+  const parsed = parseMovieFragment(empty.moof, { trackFor, maxDataBytes: 64 * 1024 * 1024 });
+  const [mdatBox] = readBoxes(mdat, empty.bytes.length);
+  assert.throws(() => readTrackFragmentSamples(parsed.trackFragments[0]!, mdatBox!, 0), {
+    box: 'trun',
+    message: /samples need 193 bytes of data, more than the 192 of the 'mdat' payload/,
   });
   // Sizes from the run's table count too, sample by sample.
   const sized = writeMovieFragment({

@@ -60,12 +60,20 @@ export function readFragments(bytes: Uint8Array, init?: InitSegment): ReadFragme
   const fragments: ReadFragment[] = [];
   let pending: { fragment: MovieFragment; segmentType?: FileType } | undefined;
   let segmentType: FileType | undefined;
-  for (const box of boxes) {
+  // The first mdat after each box, found in one pass from the end.
+  const mdatAfter: (Box | undefined)[] = [];
+  for (let i = boxes.length - 1, next: Box | undefined; i >= 0; i--) {
+    mdatAfter[i] = next;
+    if (boxes[i]!.type === 'mdat') next = boxes[i];
+  }
+  for (const [index, box] of boxes.entries()) {
     if (box.type === 'styp') {
       segmentType = parseFileType(box);
     } else if (box.type === 'moof') {
       if (pending) throw new BmffError(`'moof' at byte ${pending.fragment.offset} has no 'mdat'`, 'moof', box.offset);
-      const maxDataBytes = bytes.length - (box.offset + box.bytes.length); // the bytes after the moof
+      // The samples' data is in the mdat that follows; without one, at most the bytes after the moof.
+      const mdat = mdatAfter[index];
+      const maxDataBytes = mdat ? mdat.bytes.length - mdat.headerSize : bytes.length - (box.offset + box.bytes.length);
       pending = { fragment: parseMovieFragment(box, { trackFor, maxDataBytes }), segmentType };
       segmentType = undefined;
     } else if (box.type === 'mdat' && pending) {

@@ -287,7 +287,8 @@ export function parseMovieFragment(moof: Box, context: FragmentContext): MovieFr
 
 /**
  * The samples of a track fragment with their decode times and bytes, the data read from `mdat`.
- * A sample whose bytes are not all inside the `mdat` payload is an error naming its `trun`.
+ * A sample whose bytes are not all inside the `mdat` payload is an error naming its `trun`, and so are
+ * more samples than the payload has bytes.
  *
  * @param firstDecodeTime decode time of the first sample: the `tfdt` value, or where the previous fragment ended
  */
@@ -298,6 +299,9 @@ export function readTrackFragmentSamples(
 ): FragmentSample[] {
   const payloadStart = mdat.offset + mdat.headerSize;
   const payloadEnd = mdat.offset + mdat.bytes.length;
+  // As when the moof was parsed, each sample counts at least one byte: empty samples cannot outnumber
+  // the bytes of the mdat (the moof may have been parsed against a bound of the mdat's size only).
+  let claimed = 0;
   const samples: FragmentSample[] = [];
   let decodeTime = firstDecodeTime;
   for (const run of fragment.runs) {
@@ -309,6 +313,13 @@ export function readTrackFragmentSamples(
           run.offset,
         );
       }
+      claimed += Math.max(s.size, 1);
+      if (claimed > payloadEnd - payloadStart)
+        throw new BmffError(
+          `samples need ${claimed} bytes of data, more than the ${payloadEnd - payloadStart} of the 'mdat' payload`,
+          'trun',
+          run.offset,
+        );
       const at = s.position - mdat.offset;
       samples.push({
         decodeTime,
