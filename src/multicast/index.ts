@@ -1,5 +1,5 @@
 /**
- * The multicast sender (issue 4 item 2): {@link PushPacketizer} turns resources into the datagrams of
+ * The multicast sender: {@link PushPacketizer} turns resources into the datagrams of
  * server pushes in the nghq multicast profile (isomorphic); {@link TokenBucket} paces (isomorphic);
  * {@link MulticastUdpSender} sends to a group through node:dgram (Node only). This index therefore
  * imports node:dgram: browser or Service Worker code imports `./push-packetizer.js` and

@@ -1,6 +1,6 @@
 /**
  * `pushcast multicast send`, in process: every rendition of the live window that has a multicast
- * session gets each new segment as a signed server push into that session (WHP 336 §4; issue 4 item 2).
+ * session gets each new segment as a signed server push into that session (WHP 336 §4).
  *
  * - One session per rendition: its own group, port and session ID (so a receiver joins exactly the
  *   renditions it wants, and the Alt-Svc of a rendition's segments names one session).

@@ -1,5 +1,5 @@
 /**
- * The sending side of one multicast HTTP/QUIC push session (issue 4 item 2; draft-pardue-quic-http-mcast,
+ * The sending side of one multicast HTTP/QUIC push session (draft-pardue-quic-http-mcast,
  * ALPN `h3m-07`, laid out as BBC R&D's nghq sends it): each resource becomes the datagrams of one server
  * push, ready for a UDP socket. The inverse of `MulticastReassembler` (src/push/reassembler.ts).
  *

@@ -1,5 +1,5 @@
 /**
- * A token-bucket pacer for the multicast sender (issue 4 item 2): multicast has no congestion control
+ * A token-bucket pacer for the multicast sender: multicast has no congestion control
  * and no acknowledgments, so the sender itself keeps to a rate that receivers' socket buffers and the
  * network can take.
  *

@@ -1,6 +1,6 @@
 /**
  * Sends a multicast session's datagrams to a group:port through node:dgram (Node only), paced by a
- * {@link TokenBucket}, from a bounded queue (issue 4 item 2).
+ * {@link TokenBucket}, from a bounded queue.
  *
  * ```ts
  * const sender = await MulticastUdpSender.open({ group: '232.1.2.3', port: 5000, rateBitsPerSecond: 5e6 });

@@ -1,19 +1,21 @@
 export { ResourcePushEvent, RESOURCE_PUSH, type ResourcePushEventInit } from './resource-push-event.js';
 export {
   GOAWAY,
-  IncompletePushError,
-  MalformedPushError,
   MulticastReassembler,
-  PushLimitError,
-  VerificationError,
-  type IncompleteReason,
   type MulticastReassemblerOptions,
-  type PartialPush,
-  type PushLimit,
   type PushVerifier,
   type ReassemblerStats,
   type ReassemblerTimers,
 } from './reassembler.js';
+export {
+  IncompletePushError,
+  MalformedPushError,
+  PushLimitError,
+  VerificationError,
+  type IncompleteReason,
+  type PartialPush,
+  type PushLimit,
+} from './reassembly-errors.js';
 export { SparseBytes, type ByteRange } from './sparse-bytes.js';
 export {
   PushSignatureVerifier,

@@ -1,5 +1,5 @@
 /**
- * The multicast reassembler (issue 4, item 4): QUIC short-header packets of an HTTP/3 multicast push
+ * The multicast reassembler: QUIC short-header packets of an HTTP/3 multicast push
  * session (draft-pardue-quic-http-mcast as nghq sends it, ALPN `h3m-07`) in, one {@link ResourcePushEvent}
  * per PUSH_PROMISE out, its `response` settling once the push stream is complete and verified.
  *
@@ -16,11 +16,9 @@
  * - STREAM frames (RFC 9000 §19.8) are stored per stream in a sparse set of byte ranges
  *   ({@link SparseBytes}), so order, duplicates and loss do not matter (RFC 9000 §2.2: a stream is an
  *   ordered byte sequence; data at an offset never changes, the first copy is kept). FIN fixes the final size.
- * - Server push (RFC 9114 §4.6): stream 0 stands in for the request stream; its contiguous prefix is parsed with
- *   {@link Http3FrameReader}; each PUSH_PROMISE (RFC 9114 §7.2.5: push ID + QPACK field section) raises
- *   an event. Past a hole (a lost packet: nothing is retransmitted), each run of stream 0 that starts a
- *   STREAM frame is parsed on its own, so the promises behind a lost one still arrive at once; a hole
- *   older than the push timeout is given up and framing continues from the next run.
+ * - Server push (RFC 9114 §4.6): stream 0 stands in for the request stream ({@link PushPromiseStream}:
+ *   push-promise-stream.ts, which parses it across holes); each PUSH_PROMISE (RFC 9114 §7.2.5) whose
+ *   request passes the verifier raises an event.
  * - Push streams are server-initiated unidirectional streams (stream ID ≡ 3 mod 4, RFC 9000 §2.1). Their
  *   frame chain is walked across holes (RFC 9114 §6.2.2: type 0x01, push ID; §4.1: HEADERS, DATA…):
  *   a frame header at a known frame boundary is read as soon as its bytes arrive, even when earlier DATA
@@ -30,13 +28,14 @@
  *   PUSH_PROMISE may arrive before or after its push stream.
  * - Complete = FIN seen, every byte up to it held, the chain walked to its end. Then the body is the
  *   concatenation of the DATA payloads, `digest: sha256=<base64>` (RFC 3230, as nghq sends it) is checked
- *   with WebCrypto, then the `verify` hook (signatures), then `response` resolves.
+ *   with WebCrypto, then the `verify` hook (signatures), then `response` resolves. A push that does not
+ *   complete rejects with an error of reassembly-errors.ts; an IncompletePushError lists what is missing
+ *   (missing-ranges.ts) for a repair.
  *
  * Isomorphic: no Node API; Request, Response, EventTarget, crypto.subtle, btoa exist in Node ≥ 20,
  * browsers and Service Workers.
  */
 import {
-  Http3FrameReader,
   Http3FrameType,
   UniStreamType,
   WireError,
@@ -45,66 +44,25 @@ import {
   decodeShortHeaderPacket,
   readVarint,
   toBase64,
-  varintLength,
   varintLengthOf,
   type FieldLine,
   type QuicFrame,
 } from '../wire/index.js';
+import { missingBody, type DataFrameMap } from './missing-ranges.js';
+import { PushPromiseStream, type IslandPromise } from './push-promise-stream.js';
+import {
+  IncompletePushError,
+  MalformedPushError,
+  PushLimitError,
+  VerificationError,
+  type IncompleteReason,
+  type PushLimit,
+} from './reassembly-errors.js';
 import { RESOURCE_PUSH, ResourcePushEvent } from './resource-push-event.js';
-import { SparseBytes, type ByteRange } from './sparse-bytes.js';
+import { SparseBytes } from './sparse-bytes.js';
 
 // ---------------------------------------------------------------------------------------------------
-// Errors
-
-export type IncompleteReason = 'timeout' | 'reset' | 'cancelled' | 'limit';
-
-/**
- * A push that did not complete. `missing` lists the body byte ranges (start inclusive, end exclusive,
- * as `Range: bytes=start-(end-1)` would request them) not received.
- *
- * How body ranges are known: each DATA frame header maps its payload's stream offsets to body offsets.
- * Where a frame header itself was lost, the chain of frames stops there; then
- * - if HEADERS declared `content-length` and the final size is known, and the rest of the stream is
- *   exactly one DATA frame (final size − break = remaining body + that frame's header length), the
- *   mapping is derived and `exact` stays true;
- * - otherwise the body from the last known body offset to the end is reported missing, as one range
- *   `{ start, end: totalBytes ?? Infinity }` (Infinity: "to the end", `Range: bytes=start-`), and
- *   `exact` is false: the range is a superset of what is missing. `missingStream` then holds the exact
- *   missing stream ranges (stream offsets, not body offsets) when the stream is known.
- * A push whose stream was never identified (its stream header lost) is paired with the only
- * unidentified push stream when exactly one promise and one such stream are waiting; if not,
- * `missing` is `[{ start: 0, end: totalBytes ?? Infinity }]` with `exact` false.
- */
-export class IncompletePushError extends Error {
-  override name = 'IncompletePushError';
-  constructor(
-    message: string,
-    readonly reason: IncompleteReason,
-    readonly missing: ByteRange[],
-    /** Body bytes received (where the mapping is known: a lower bound when `exact` is false). */
-    readonly receivedBytes: number,
-    /** The body length, from content-length or from a fully walked frame chain. */
-    readonly totalBytes: number | undefined,
-    /** False when `missing` is a superset because body offsets could not be mapped (see the class comment). */
-    readonly exact: boolean,
-    /** Missing stream byte ranges of the push stream (undefined when the stream is unknown). */
-    readonly missingStream: ByteRange[] | undefined,
-    /** What did arrive, for a repair that fetches only `missing`; unverified until the repaired body matches the signed digest. */
-    readonly partial: PartialPush = {},
-  ) {
-    super(message);
-  }
-}
-
-/** The unverified parts of an incomplete push. */
-export interface PartialPush {
-  /** The promised request's field section, pseudo-fields included (verified when a verifier is set). */
-  requestFields?: readonly FieldLine[];
-  /** The response's field section, if its HEADERS arrived (not verified). */
-  responseFields?: readonly FieldLine[];
-  /** The body as far as known (`totalBytes` long when known), received bytes in place, holes zero. */
-  body?: Uint8Array;
-}
+// Options and stats
 
 /**
  * Signature checks on pushes, e.g. `PushSignatureVerifier` (src/push/signatures.ts). Both throw (or
@@ -114,48 +72,6 @@ export interface PushVerifier {
   verifyRequest(requestFields: readonly FieldLine[]): Promise<void> | void;
   verifyResponse(requestFields: readonly FieldLine[], responseFields: readonly FieldLine[]): Promise<void> | void;
 }
-
-export type PushLimit = 'concurrent-pushes' | 'bytes-per-push' | 'total-bytes' | 'age';
-
-/** A push failed because it went past a bound; an IncompletePushError, so it can be repaired by ranges. */
-export class PushLimitError extends IncompletePushError {
-  override name = 'PushLimitError';
-  constructor(
-    readonly limit: PushLimit,
-    detail: string,
-    base: IncompletePushError,
-  ) {
-    super(
-      `push past the ${limit} bound: ${detail}`,
-      'limit',
-      base.missing,
-      base.receivedBytes,
-      base.totalBytes,
-      base.exact,
-      base.missingStream,
-      base.partial,
-    );
-  }
-}
-
-/** The digest did not match, was missing while required, or the verifier refused a signature. */
-export class VerificationError extends Error {
-  override name = 'VerificationError';
-  constructor(
-    message: string,
-    readonly check: 'digest' | 'signature',
-  ) {
-    super(message);
-  }
-}
-
-/** The push stream broke HTTP/3 rules (a frame not allowed there, bad fields, a response Fetch refuses). */
-export class MalformedPushError extends Error {
-  override name = 'MalformedPushError';
-}
-
-// ---------------------------------------------------------------------------------------------------
-// Options and stats
 
 export interface ReassemblerTimers {
   now(): number;
@@ -222,14 +138,6 @@ export interface ReassemblerStats {
 // ---------------------------------------------------------------------------------------------------
 // State
 
-interface DataFrameMap {
-  /** Stream offset of the payload. */
-  streamStart: number;
-  length: number;
-  /** Body offset of the payload. */
-  bodyStart: number;
-}
-
 interface PushStream {
   readonly streamId: number;
   readonly bytes: SparseBytes;
@@ -247,14 +155,6 @@ interface PushStream {
   error?: Error;
 }
 
-/** A run of stream 0 past a hole, parsed on its own (see parseIslands). */
-interface Island {
-  /** Offset parsed to; Infinity when the run does not parse as frames. */
-  cursor: number;
-  /** A promise parsed from it passed the verifier (or there is none): only such a run is skipped to. */
-  trusted: boolean;
-}
-
 interface Push {
   readonly pushId: number;
   readonly request: Request;
@@ -267,10 +167,6 @@ interface Push {
 }
 
 const REQUEST_STREAM = 0;
-/** Stream 0 islands remembered at once (each is one STREAM frame start past a hole). */
-/** Stream 0 bytes accepted beyond the parsed prefix: promises are a few hundred bytes, so a genuine hole is far smaller. */
-const MAX_REQUEST_STREAM_AHEAD = 1024 * 1024;
-const MAX_ISLANDS = 256;
 /** Pushes and streams remembered as finished, so that late duplicates raise nothing. */
 const FINISHED_MEMORY = 4096;
 
@@ -282,17 +178,6 @@ const defaultTimers: ReassemblerTimers = {
 
 function isPushStreamId(id: number): boolean {
   return id % 4 === 3; // RFC 9000 §2.1: server-initiated unidirectional
-}
-
-function mergeRanges(ranges: ByteRange[]): ByteRange[] {
-  const sorted = ranges.filter((r) => r.end > r.start).sort((a, b) => a.start - b.start);
-  const out: ByteRange[] = [];
-  for (const r of sorted) {
-    const last = out[out.length - 1];
-    if (last && r.start <= last.end) last.end = Math.max(last.end, r.end);
-    else out.push({ ...r });
-  }
-  return out;
 }
 
 /** RFC 3230 `Digest: sha-256=…, md5=…`; nghq writes `sha256=`. The SHA-256 value, if any. */
@@ -333,21 +218,18 @@ export class MulticastReassembler extends EventTarget {
   private readonly timers: ReassemblerTimers;
 
   private largestPacketNumber: number | undefined;
-  private readonly requestStream = new SparseBytes();
-  private requestReader = new Http3FrameReader();
-  /** Stream 0 runs past a hole: STREAM-frame start offset → offset parsed to (Infinity: does not parse). */
-  private readonly islands = new Map<number, Island>();
-  /** Since when the parsed prefix of stream 0 has not moved while bytes wait past a hole. */
-  private requestStuckSince: number | undefined;
-  private requestFed = 0;
-  private requestStreamBroken = false;
+  private readonly promiseStream: PushPromiseStream;
   private readonly streams = new Map<number, PushStream>();
   private readonly pushes = new Map<number, Push>();
   private readonly streamByPush = new Map<number, number>();
   private readonly finishedStreams = new Set<number>();
   private readonly finishedPushes = new Set<number>();
+  /** Bytes buffered of push streams (stream 0's are the promise stream's). */
   private buffered = 0;
-  private readonly counters: Omit<ReassemblerStats, 'bufferedBytes' | 'dropped' | 'limitsHit' | 'lost'> = {
+  private readonly counters: Omit<
+    ReassemblerStats,
+    'bufferedBytes' | 'dropped' | 'limitsHit' | 'lost' | 'requestStreamSkips'
+  > = {
     packets: 0,
     wrongSession: 0,
     malformed: 0,
@@ -356,7 +238,6 @@ export class MulticastReassembler extends EventTarget {
     pushesCompleted: 0,
     pushesFailed: 0,
     forged: 0,
-    requestStreamSkips: 0,
     bytes: 0,
   };
   private readonly limits: Record<PushLimit, number> = {
@@ -378,26 +259,42 @@ export class MulticastReassembler extends EventTarget {
     this.maxTotalBytes = options.maxTotalBytes ?? 128 * 1024 * 1024;
     this.maxAgeMs = options.maxAgeMs ?? 60_000;
     this.timers = options.timers ?? defaultTimers;
+    this.promiseStream = new PushPromiseStream({
+      onPromise: (pushId, fieldSection, from) => this.onPushPromise(pushId, fieldSection, from),
+      timeoutMs: this.timeoutMs,
+      now: () => this.timers.now(),
+    });
   }
 
   get stats(): ReassemblerStats {
+    const promises = this.promiseStream.counts;
+    const malformed = this.counters.malformed + promises.malformed;
     return {
       ...this.counters,
-      dropped: this.counters.wrongSession + this.counters.malformed,
+      malformed,
+      duplicates: this.counters.duplicates + promises.duplicates,
+      bytes: this.counters.bytes + promises.bytes,
+      requestStreamSkips: promises.skips,
+      dropped: this.counters.wrongSession + malformed,
       lost:
         this.firstPacketNumber === undefined || this.largestPacketNumber === undefined
           ? 0
           : Math.max(0, this.largestPacketNumber - this.firstPacketNumber + 1 - this.sessionPackets),
       limitsHit: { ...this.limits },
-      bufferedBytes: this.buffered,
+      bufferedBytes: this.bufferedBytes,
     };
+  }
+
+  /** Stream bytes buffered now, of push streams and stream 0. */
+  private get bufferedBytes(): number {
+    return this.buffered + this.promiseStream.bufferedBytes;
   }
 
   /** One datagram holding one QUIC short-header packet. Never throws for what the datagram holds. */
   enqueuePacket(datagram: Uint8Array): void {
     this.counters.packets++;
     this.sweepAge();
-    this.skipRequestGap();
+    this.promiseStream.skipStaleHole();
     let frames: QuicFrame[];
     try {
       const packet = decodeShortHeaderPacket(datagram, {
@@ -440,7 +337,10 @@ export class MulticastReassembler extends EventTarget {
   // Streams
 
   private onStreamFrame(streamId: number, offset: number, data: Uint8Array, fin: boolean): void {
-    if (streamId === REQUEST_STREAM) return this.onRequestStreamFrame(offset, data);
+    if (streamId === REQUEST_STREAM) {
+      if (!this.promiseStream.add(offset, data, this.maxTotalBytes - this.bufferedBytes)) this.limits['total-bytes']++;
+      return;
+    }
     if (!isPushStreamId(streamId) || this.finishedStreams.has(streamId)) return;
     let stream = this.streams.get(streamId);
     if (!stream) {
@@ -476,8 +376,12 @@ export class MulticastReassembler extends EventTarget {
     } else {
       if (stream.bytes.held + fresh > this.maxBytesPerPush)
         return this.overLimit(stream, 'bytes-per-push', `${stream.bytes.held + fresh} bytes > ${this.maxBytesPerPush}`);
-      if (this.buffered + fresh > this.maxTotalBytes)
-        return this.overLimit(stream, 'total-bytes', `${this.buffered + fresh} bytes buffered > ${this.maxTotalBytes}`);
+      if (this.bufferedBytes + fresh > this.maxTotalBytes)
+        return this.overLimit(
+          stream,
+          'total-bytes',
+          `${this.bufferedBytes + fresh} bytes buffered > ${this.maxTotalBytes}`,
+        );
       stream.bytes.add(offset, data);
       this.buffered += fresh;
       this.counters.bytes += fresh;
@@ -674,139 +578,10 @@ export class MulticastReassembler extends EventTarget {
   }
 
   // -------------------------------------------------------------------------------------------------
-  // Stream 0: PUSH_PROMISE
-
-  private onRequestStreamFrame(offset: number, data: Uint8Array): void {
-    if (offset + data.length > this.requestFed + MAX_REQUEST_STREAM_AHEAD) {
-      this.counters.malformed++; // far beyond any genuine hole: an injected packet, or a session we cannot follow
-      return;
-    }
-    const fresh = this.requestStream.newBytes(offset, data);
-    if (fresh === 0) {
-      if (data.length > 0) this.counters.duplicates++;
-      return;
-    }
-    if (this.buffered + fresh > this.maxTotalBytes) {
-      this.limits['total-bytes']++;
-      return;
-    }
-    this.requestStream.add(offset, data);
-    this.buffered += fresh;
-    this.counters.bytes += fresh;
-    if (offset > this.requestFed && !this.islands.has(offset)) {
-      this.islands.set(offset, { cursor: offset, trusted: false });
-      if (this.islands.size > MAX_ISLANDS) this.islands.delete(this.islands.keys().next().value as number);
-    }
-    this.parseRequestStream();
-    this.parseIslands();
-  }
-
-  /** Parses the contiguous prefix of stream 0 from where it stopped (RFC 9114 §7.1 framing). */
-  private parseRequestStream(): void {
-    const end = this.requestStream.prefixEnd;
-    const advanced = end > this.requestFed;
-    if (advanced) {
-      if (!this.requestStreamBroken)
-        this.requestReader.push(this.requestStream.peek(this.requestFed, end - this.requestFed));
-      this.requestFed = end;
-      this.buffered -= this.requestStream.releasePrefix();
-      for (const start of this.islands.keys()) if (start < end) this.islands.delete(start);
-    }
-    if (!this.requestStreamBroken) {
-      try {
-        for (let event; (event = this.requestReader.next()) !== undefined; ) {
-          if (event.kind === 'push-promise') this.onPushPromise(event.pushId, event.fieldSection);
-        }
-      } catch (error) {
-        if (!(error instanceof WireError)) throw error;
-        // §7.1: a malformed frame; framing is lost until the next STREAM frame that starts a frame.
-        this.counters.malformed++;
-        this.requestStreamBroken = true;
-      }
-    }
-    if (advanced || this.requestStream.highest <= this.requestFed) this.requestStuckSince = undefined;
-    if (this.requestStream.highest > this.requestFed || this.requestStreamBroken)
-      this.requestStuckSince ??= this.timers.now();
-  }
-
-  /**
-   * Stream 0 past a hole. The profile never retransmits, so a lost packet of stream 0 would hold back
-   * every later promise. Both pushcast's sender and nghq's start each PUSH_PROMISE at the start of a
-   * STREAM frame, so each held run that starts where a STREAM frame started is parsed on its own
-   * ("island"): complete PUSH_PROMISE frames raise their pushes at once (a promise seen twice, once here
-   * and once when the hole fills, is one push). Bytes that do not parse there are left alone; with a
-   * verifier a mis-framed or injected promise never passes anyway.
-   */
-  private parseIslands(): void {
-    for (const island of this.islands.values()) {
-      if (island.cursor === Infinity) continue;
-      const end = this.requestStream.contiguousEnd(island.cursor);
-      if (end <= island.cursor) continue;
-      const bytes = this.requestStream.peek(island.cursor, end - island.cursor);
-      let pos = 0;
-      try {
-        for (;;) {
-          if (bytes.length - pos < 2 || bytes.length - pos < varintLengthOf(bytes[pos]!)) break;
-          const type = readVarint(bytes, pos);
-          if (bytes.length - pos - type.length < varintLengthOf(bytes[pos + type.length]!)) break;
-          const length = readVarint(bytes, pos + type.length);
-          const payloadAt = pos + type.length + length.length;
-          if (length.value > 64 * 1024) throw new WireError('frame-too-large', payloadAt, 'PUSH_PROMISE too large');
-          if (bytes.length < payloadAt + length.value) break;
-          if (type.value === Http3FrameType.PUSH_PROMISE) {
-            const payload = bytes.subarray(payloadAt, payloadAt + length.value);
-            const pushId = readVarint(payload, 0);
-            const frame = { start: island.cursor + pos, end: island.cursor + payloadAt + length.value };
-            this.onPushPromise(pushId.value, payload.slice(pushId.length), island, frame);
-          }
-          pos = payloadAt + length.value;
-        }
-        island.cursor += pos;
-      } catch (error) {
-        if (!(error instanceof WireError)) throw error;
-        // Not a frame start after all: not genuine, so it must not hold these offsets against the real bytes.
-        this.discardRequestBytes(island.cursor + pos, end);
-        island.cursor = Infinity;
-      }
-    }
-  }
-
-  /**
-   * A hole in stream 0 that has held the parsed prefix still for longer than the push timeout will not
-   * be filled: skip to the nearest trusted island (one whose promise passed the verifier, so that an
-   * injected packet far ahead can never make the reader jump over genuine promises), freeing the bytes
-   * before it; framing goes on from there.
-   */
-  private skipRequestGap(): void {
-    if (this.requestStuckSince === undefined || this.timers.now() - this.requestStuckSince < this.timeoutMs) return;
-    let next = Infinity;
-    for (const [start, island] of this.islands)
-      if (island.trusted && start > this.requestFed && start < next) next = start;
-    if (next === Infinity) return;
-    this.buffered -= this.requestStream.skipTo(next);
-    this.requestFed = next;
-    this.requestReader = new Http3FrameReader();
-    this.requestStreamBroken = false;
-    this.requestStuckSince = undefined;
-    this.counters.requestStreamSkips++;
-    // The island at `next` was parsed already; the main reader takes over from its start (promises dedupe).
-    for (const start of this.islands.keys()) if (start <= next) this.islands.delete(start);
-    this.parseRequestStream();
-  }
+  // Promises
 
   /** RFC 9114 §7.2.5: a PUSH_PROMISE carries the push ID and the promised request's field section. */
-  /**
-   * Stream 0 keeps the first copy of each offset (RFC 9000 §2.2), so bytes injected ahead of the
-   * genuine ones would shadow them. Bytes found not genuine (a promise refused by the verifier, a run
-   * that does not parse) are forgotten while still ahead of the parsed prefix.
-   */
-  private discardRequestBytes(start: number, end: number): void {
-    if (end <= this.requestFed) return;
-    this.buffered -= this.requestStream.remove(start, end);
-    for (const at of this.islands.keys()) if (at >= start && at < end) this.islands.delete(at);
-  }
-
-  private onPushPromise(pushId: number, fieldSection: Uint8Array, island?: Island, frame?: ByteRange): void {
+  private onPushPromise(pushId: number, fieldSection: Uint8Array, from?: IslandPromise): void {
     if (this.pushes.has(pushId) || this.finishedPushes.has(pushId)) return;
     let fields: FieldLine[];
     try {
@@ -816,7 +591,7 @@ export class MulticastReassembler extends EventTarget {
       return;
     }
     if (!this.verifier) {
-      if (island) island.trusted = true;
+      if (from) this.promiseStream.trust(from);
       return this.onVerifiedPromise(pushId, fields);
     }
     if (this.verifyingPromises >= this.maxConcurrentPushes) {
@@ -829,13 +604,13 @@ export class MulticastReassembler extends EventTarget {
       .then(
         () => {
           this.verifyingPromises--;
-          if (island) island.trusted = true;
+          if (from) this.promiseStream.trust(from);
           this.onVerifiedPromise(pushId, fields);
         },
         () => {
           this.verifyingPromises--;
           this.counters.forged++;
-          if (frame) this.discardRequestBytes(frame.start, frame.end);
+          if (from) this.promiseStream.discard(from);
         },
       );
   }
@@ -1006,64 +781,17 @@ export class MulticastReassembler extends EventTarget {
         },
       );
     }
-    const { bytes, finalSize, contentLength } = stream;
-    const missing: ByteRange[] = [];
-    let received = 0;
-    const mapFrame = (d: DataFrameMap) => {
-      const gaps = bytes.missing(d.streamStart, d.streamStart + d.length);
-      let lost = 0;
-      for (const g of gaps) {
-        missing.push({ start: d.bodyStart + g.start - d.streamStart, end: d.bodyStart + g.end - d.streamStart });
-        lost += g.end - g.start;
-      }
-      received += d.length - lost;
-    };
-    // DATA frames known from the chain; the last one may end past what is held (its payload still arriving).
-    const frames = [...stream.data];
-    for (const d of frames) mapFrame(d);
-    let exact = true;
-    let totalBytes = contentLength;
-    // The chain is complete when walked to the final size, or when the DATA frames found add up to content-length.
-    const chainDone =
-      stream.stage === 'frames' &&
-      ((finalSize !== undefined && stream.pos >= finalSize) ||
-        (contentLength !== undefined && stream.bodyKnown >= contentLength));
-    if (chainDone) {
-      totalBytes ??= stream.bodyKnown;
-    } else if (stream.stage === 'frames' && stream.fields && contentLength !== undefined && finalSize !== undefined) {
-      // The chain stopped at a lost frame header: if the rest is exactly one DATA frame, map it.
-      const rest = contentLength - stream.bodyKnown;
-      const headerLength = varintLength(Http3FrameType.DATA) + (rest >= 0 ? varintLength(rest) : 0);
-      if (rest >= 0 && finalSize - stream.pos === headerLength + rest) {
-        const derived = { streamStart: stream.pos + headerLength, length: rest, bodyStart: stream.bodyKnown };
-        frames.push(derived);
-        mapFrame(derived);
-      } else {
-        exact = false;
-      }
-    } else {
-      exact = false;
-    }
-    if (!exact) missing.push({ start: stream.bodyKnown, end: totalBytes ?? Infinity });
-    const streamEnd = finalSize ?? Infinity;
-    const missingStream = bytes.missing(0, finalSize ?? bytes.highest);
-    if (finalSize === undefined) missingStream.push({ start: bytes.highest, end: streamEnd });
-    const merged = mergeRanges(missing);
-    const partialBody = new Uint8Array(totalBytes ?? stream.bodyKnown);
-    for (const d of frames) {
-      const length = Math.min(d.length, partialBody.length - d.bodyStart);
-      if (length > 0) bytes.copyHeld(partialBody, d.bodyStart, d.streamStart, d.streamStart + length);
-    }
-    const summary = merged.map((r) => `${r.start}-${r.end === Infinity ? '' : r.end - 1}`).join(',');
+    const m = missingBody(stream);
+    const summary = m.missing.map((r) => `${r.start}-${r.end === Infinity ? '' : r.end - 1}`).join(',');
     return new IncompletePushError(
-      `push ${push.pushId} (${url}) ${detail}; missing body bytes ${summary || 'none'}${exact ? '' : ' (offsets past a lost frame header are unknown: a superset)'}`,
+      `push ${push.pushId} (${url}) ${detail}; missing body bytes ${summary || 'none'}${m.exact ? '' : ' (offsets past a lost frame header are unknown: a superset)'}`,
       reason,
-      merged,
-      received,
-      totalBytes,
-      exact,
-      mergeRanges(missingStream),
-      { requestFields: push.requestFields, responseFields: stream.fields, body: partialBody },
+      m.missing,
+      m.receivedBytes,
+      m.totalBytes,
+      m.exact,
+      m.missingStream,
+      { requestFields: push.requestFields, responseFields: stream.fields, body: m.body },
     );
   }
 }

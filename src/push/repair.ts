@@ -13,7 +13,8 @@
  *   the caller trusts (HTTPS).
  */
 import { toBase64, type FieldLine } from '../wire/index.js';
-import { IncompletePushError, type PushVerifier } from './reassembler.js';
+import type { PushVerifier } from './reassembler.js';
+import { IncompletePushError } from './reassembly-errors.js';
 import type { ByteRange } from './sparse-bytes.js';
 
 export type FetchLike = (

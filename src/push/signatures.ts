@@ -1,5 +1,5 @@
 /**
- * Signatures on multicast pushes (issue 4). The multicast profile has no packet protection, so anyone
+ * Signatures on multicast pushes. The multicast profile has no packet protection, so anyone
  * on the path can inject packets: a receiver hands a push to nobody until the promised request and the
  * response are signed by a key it got from the origin over HTTPS, and the body matches the signed
  * `digest`. Two schemes, both on WebCrypto (Node ≥ 20, browsers, Service Workers alike):

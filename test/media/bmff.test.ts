@@ -4,6 +4,8 @@ import test from 'node:test';
 import {
   BmffError,
   ByteWriter,
+  MAX_FRAGMENT_SECONDS,
+  MAX_SAMPLES_PER_FRAGMENT,
   childrenOf,
   codecString,
   describeTrack,
@@ -12,12 +14,13 @@ import {
   parseMovieFragment,
   readBoxes,
   readFragments,
+  readTrackFragmentSamples,
   writeMediaDataHeader,
   writeMovieFragment,
   type AudioSampleEntry,
   type Box,
 } from '../../src/media/bmff/index.js';
-import { concat, fixture, fixturePath, probeStream, type FixtureName } from './helpers.js';
+import { concat, fixture, fixturePath, makePackager, probeStream, type FixtureName } from './helpers.js';
 
 const H264_PROFILE_IDC: Record<string, number> = { 'Constrained Baseline': 66, Baseline: 66, Main: 77, High: 100 };
 
@@ -207,7 +210,7 @@ test('a trun whose sample count exceeds its box names the trun and its stream of
   const trun = childrenOf(traf).find((b) => b.type === 'trun')!;
   // sample_count follows the trun's 8-byte header and 4-byte version and flags.
   new DataView(moofBytes.buffer).setUint32(trun.offset - 70_000 + 12, 9999);
-  assert.throws(() => parseMovieFragment(moof), {
+  assert.throws(() => parseMovieFragment(moof, { maxDataBytes: 1 << 20 }), {
     name: 'BmffError',
     box: 'trun',
     offset: trun.offset,
@@ -311,4 +314,130 @@ test('sample data is located by base_data_offset, then run after run and track f
       [2, [[8, 9, 10, 11]]],
     ],
   );
+});
+
+/**
+ * A `moof` whose runs carry no per-sample table: every sample from the `tfhd` defaults, each run
+ * claiming `count` samples in 16 bytes. Ten runs of 2^20 make the 220-byte fragment of an abuse run,
+ * which made the packager build ten million samples (~700 MiB) before its bounds.
+ */
+function tablelessFragment(o: {
+  trackId: number;
+  runs: number;
+  count: number;
+  size: number;
+  duration: number;
+  /** The samples' data starts right after the moof and an 8-byte mdat header (else at the moof's start). */
+  dataFollows?: boolean;
+}) {
+  const w = new ByteWriter();
+  let baseAt = 0;
+  w.box('moof', () => {
+    w.fullBox('mfhd', 0, 0, () => w.u32(1));
+    w.box('traf', () => {
+      // default-base-is-moof or base_data_offset, then default duration, size and flags
+      const flags = (o.dataFollows ? 0x01 : 0x02_0000) | 0x08 | 0x10 | 0x20;
+      w.fullBox('tfhd', 0, flags, () => {
+        w.u32(o.trackId);
+        baseAt = w.position;
+        if (o.dataFollows) w.u64(0);
+        w.u32(o.duration).u32(o.size).u32(0);
+      });
+      for (let i = 0; i < o.runs; i++) w.fullBox('trun', 0, 0, () => w.u32(o.count));
+    });
+  });
+  const bytes = w.finish();
+  if (o.dataFollows) new DataView(bytes.buffer).setUint32(baseAt + 4, bytes.length + 8);
+  const [moof] = readBoxes(bytes);
+  const traf = childrenOf(moof!).find((b) => b.type === 'traf')!;
+  const truns = childrenOf(traf).filter((b) => b.type === 'trun');
+  return { bytes, moof: moof!, truns };
+}
+
+test('the 220-byte hostile fragment (ten runs of 2^20 default samples) is refused at its first run, in bounded memory', () => {
+  const file = fixture('video-6s.mp4');
+  const { moov, movie } = parseInitSegment(file);
+  const init = file.subarray(0, moov.offset + moov.bytes.length);
+  const track = movie.tracks[0]!;
+  const hostile = tablelessFragment({ trackId: track.trackId, runs: 10, count: 2 ** 20, size: 0, duration: 1 });
+  assert.ok(hostile.bytes.length <= 220, `${hostile.bytes.length} bytes`);
+  const firstRun = hostile.truns[0]!;
+
+  const heapBefore = process.memoryUsage().heapUsed;
+  // The packager, as it met the fragment: after the init segment, a moof whose mdat is yet to come.
+  const { packager } = makePackager({ segmentDuration: 2, chunkDuration: 0 });
+  packager.push(init);
+  assert.throws(
+    () => packager.push(hostile.bytes),
+    (error: unknown) => {
+      assert.ok(error instanceof BmffError, String(error));
+      assert.equal(error.box, 'trun');
+      // Stream offsets: the moof follows the init segment in the packager's input.
+      assert.equal(error.offset, init.length + firstRun.offset);
+      assert.match(
+        error.message,
+        new RegExp(`sample count 1048576 takes the fragment past ${MAX_SAMPLES_PER_FRAGMENT} samples`),
+      );
+      return true;
+    },
+  );
+  // Whole-buffer reading refuses it the same way.
+  assert.throws(() => readFragments(concat([init, hostile.bytes, writeMediaDataHeader(0)])), {
+    name: 'BmffError',
+    box: 'trun',
+  });
+  const grown = process.memoryUsage().heapUsed - heapBefore;
+  assert.ok(grown < 32 * 1024 * 1024, `the heap grew by ${(grown / 2 ** 20).toFixed(1)} MiB`);
+});
+
+test('fragment bounds: the sample total over runs, sample data against the bytes that follow, duration against the timescale', () => {
+  const track = { timescale: 1000 };
+  const trackFor = () => track;
+  // Each run within the total, together past it: refused at the run that crosses it.
+  const many = tablelessFragment({ trackId: 1, runs: 3, count: 30_000, size: 1, duration: 1 });
+  assert.throws(() => parseMovieFragment(many.moof, { trackFor, maxDataBytes: 1 << 20 }), {
+    box: 'trun',
+    offset: many.truns[2]!.offset,
+    message: /takes the fragment past 65536 samples/,
+  });
+  // 1000 empty samples count 1000 bytes; the mdat that follows has 192, whatever comes after it.
+  const empty = tablelessFragment({ trackId: 1, runs: 1, count: 1000, size: 0, duration: 1, dataFollows: true });
+  const mdat = concat([writeMediaDataHeader(192), new Uint8Array(192)]);
+  const after = concat([writeMediaDataHeader(4096), new Uint8Array(4096)]);
+  assert.throws(() => readFragments(concat([empty.bytes, mdat, after])), {
+    box: 'trun',
+    offset: empty.truns[0]!.offset,
+    message: /samples need 1000 bytes of data, more than the 192 that can follow the 'moof'/,
+  });
+  // Parsed against a looser bound (the packager knows only its largest box when the moof arrives), the
+  // samples are refused when the mdat is read.
+  const parsed = parseMovieFragment(empty.moof, { trackFor, maxDataBytes: 64 * 1024 * 1024 });
+  const [mdatBox] = readBoxes(mdat, empty.bytes.length);
+  assert.throws(() => readTrackFragmentSamples(parsed.trackFragments[0]!, mdatBox!, 0), {
+    box: 'trun',
+    message: /samples need 193 bytes of data, more than the 192 of the 'mdat' payload/,
+  });
+  // Sizes from the run's table count too, sample by sample.
+  const sized = writeMovieFragment({
+    sequenceNumber: 1,
+    trackId: 1,
+    baseMediaDecodeTime: 0,
+    samples: [
+      { duration: 1, size: 150, flags: 0, compositionOffset: 0 },
+      { duration: 1, size: 150, flags: 0, compositionOffset: 0 },
+    ],
+    mediaDataHeaderSize: 8,
+  });
+  assert.throws(() => parseMovieFragment(readBoxes(sized)[0]!, { maxDataBytes: 200 }), {
+    message: /samples need 150 bytes of data, more than the 50 that can follow/,
+  });
+  // An hour and a second of samples at this timescale.
+  const long = tablelessFragment({ trackId: 1, runs: 1, count: 2, size: 1, duration: 1800_500 });
+  assert.throws(() => parseMovieFragment(long.moof, { trackFor, maxDataBytes: 1 << 20 }), {
+    message: new RegExp(`samples last 3601000 ticks, more than the fragment's ${MAX_FRAGMENT_SECONDS} s`),
+  });
+  // Within every bound: read.
+  const fine = tablelessFragment({ trackId: 1, runs: 2, count: 100, size: 2, duration: 40 });
+  const fragment = parseMovieFragment(fine.moof, { trackFor, maxDataBytes: 400 });
+  assert.equal(fragment.trackFragments[0]!.runs.flatMap((r) => r.samples).length, 200);
 });

@@ -55,7 +55,9 @@ test('a client session whose streams are stopped and reset midway, 3× its old c
   };
   const payload = new Uint8Array(MiB).fill(7);
 
-  // Stopped by the reader after its first 64 KiB, while the writer still has most of a MiB to send.
+  // Stopped by the reader after its first 64 KiB, while the writer still has most of a MiB to send. 60
+  // only: quiche 0.18 never gives back the stream credit of a peer's stream we stopped (its state stays,
+  // cloudflare/quiche#1968), so the client's 128 unidirectional streams must last the session.
   for (let i = 0; i < 60; i++) {
     const out = serverConn.openStream({ bidirectional: false });
     void out.write(payload).catch(() => undefined); // fails once the reader stops it: expected
@@ -68,8 +70,14 @@ test('a client session whose streams are stopped and reset midway, 3× its old c
     s.stopSending(0);
     await out.stopped;
   }
-  // Reset by the writer after 768 KiB.
-  for (let i = 0; i < 40; i++) {
+  // Reset by the writer after 768 KiB handed to quiche (what of it is still unsent when the reset comes
+  // is dropped, so how much a stream moves depends on timing): at least 40 streams, and until the session
+  // moved 48 MiB in all.
+  for (let i = 0; i < 40 || serverConn.stats().sentBytes <= 48 * MiB; i++) {
+    assert.ok(
+      i < 400,
+      `${i} reset streams: the session moved only ${(serverConn.stats().sentBytes / MiB).toFixed(0)} MiB`,
+    );
     const out = serverConn.openStream({ bidirectional: false });
     await out.write(payload.subarray(0, 768 * 1024));
     out.reset(0);

@@ -6,7 +6,7 @@
 import { describeTrack, type TrackDescription } from './codec.js';
 import { BmffError } from './errors.js';
 import { parseMovieFragment, readTrackFragmentSamples, type FragmentSample, type MovieFragment } from './fragment.js';
-import { parseFileType, parseMovie, type FileType, type Movie, type TrackExtends } from './movie.js';
+import { parseFileType, parseMovie, type FileType, type Movie, type MovieTrack } from './movie.js';
 import { readBoxes, type Box } from './reader.js';
 
 export interface InitSegment {
@@ -54,19 +54,27 @@ export function readFragments(bytes: Uint8Array, init?: InitSegment): ReadFragme
   const boxes = readBoxes(bytes);
   const moov = boxes.find((b) => b.type === 'moov');
   const movie = init?.movie ?? (moov && parseMovie(moov));
-  const trackExtends = (trackId: number): TrackExtends | undefined =>
-    movie?.tracks.find((t) => t.trackId === trackId)?.trackExtends;
+  const trackFor = (trackId: number): MovieTrack | undefined => movie?.tracks.find((t) => t.trackId === trackId);
 
   const nextDecodeTime = new Map<number, number>();
   const fragments: ReadFragment[] = [];
   let pending: { fragment: MovieFragment; segmentType?: FileType } | undefined;
   let segmentType: FileType | undefined;
-  for (const box of boxes) {
+  // The first mdat after each box, found in one pass from the end.
+  const mdatAfter: (Box | undefined)[] = [];
+  for (let i = boxes.length - 1, next: Box | undefined; i >= 0; i--) {
+    mdatAfter[i] = next;
+    if (boxes[i]!.type === 'mdat') next = boxes[i];
+  }
+  for (const [index, box] of boxes.entries()) {
     if (box.type === 'styp') {
       segmentType = parseFileType(box);
     } else if (box.type === 'moof') {
       if (pending) throw new BmffError(`'moof' at byte ${pending.fragment.offset} has no 'mdat'`, 'moof', box.offset);
-      pending = { fragment: parseMovieFragment(box, trackExtends), segmentType };
+      // The samples' data is in the mdat that follows; without one, at most the bytes after the moof.
+      const mdat = mdatAfter[index];
+      const maxDataBytes = mdat ? mdat.bytes.length - mdat.headerSize : bytes.length - (box.offset + box.bytes.length);
+      pending = { fragment: parseMovieFragment(box, { trackFor, maxDataBytes }), segmentType };
       segmentType = undefined;
     } else if (box.type === 'mdat' && pending) {
       const { fragment } = pending;

@@ -29,10 +29,40 @@ export const TRUN_SAMPLE_FLAGS_PRESENT = 0x00_0400;
 export const TRUN_SAMPLE_COMPOSITION_TIME_OFFSET_PRESENT = 0x00_0800;
 
 /**
- * A run whose samples take no bytes in the `trun` table can claim any sample count in a few bytes;
- * more samples than this in one run is not a media stream but an attempt to exhaust memory.
+ * Samples in one `moof`, over all its runs and track fragments. A run without a per-sample table claims
+ * any count in a few bytes; a fragment holds one frame, or a segment's worth, of a media track, never
+ * this many.
  */
-const MAX_SAMPLES_PER_RUN_WITHOUT_TABLE = 1 << 20;
+export const MAX_SAMPLES_PER_FRAGMENT = 1 << 16;
+/** The longest a track fragment's samples may last together, seconds of the track's timescale. */
+export const MAX_FRAGMENT_SECONDS = 3600;
+
+/** What the movie says of a track that its fragments need. */
+export interface FragmentTrack {
+  /** `mdhd` timescale: ticks per second. */
+  readonly timescale: number;
+  /** `trex` defaults. */
+  readonly trackExtends?: TrackExtends;
+}
+
+/** Where a `moof` is read: the movie's tracks, and how much sample data can follow it. */
+export interface FragmentContext {
+  /** The movie's track of this ID; without one, no `trex` defaults and no duration bound. */
+  readonly trackFor?: (trackId: number) => FragmentTrack | undefined;
+  /**
+   * The most bytes of sample data that can follow the `moof`: the bytes present after it, or the
+   * largest `mdat` the reader accepts. The samples' sizes must add up to no more.
+   */
+  readonly maxDataBytes: number;
+}
+
+/** What the samples of a `moof` may still claim, as its runs are parsed. */
+interface FragmentBudget {
+  samples: number;
+  dataBytes: number;
+  /** Of the current track fragment; Infinity when the track's timescale is unknown. */
+  ticks: number;
+}
 
 /** A sample as a track run describes it, before its data is read. */
 export interface SampleInfo {
@@ -123,13 +153,15 @@ interface SampleDefaults {
 
 /**
  * §8.8.8: `trun`. Samples without data_offset continue where the previous run's data ended
- * (`nextPosition`); with it, they start at `base` + data_offset.
+ * (`nextPosition`); with it, they start at `base` + data_offset. The samples are taken from `budget`:
+ * a run claiming more samples, sample data or time than is left is refused before its samples are made.
  */
 function parseTrackRun(
   trun: Box,
   defaults: SampleDefaults,
   base: number,
   nextPosition: number,
+  budget: FragmentBudget,
 ): TrackRun & { end: number } {
   const r = new FieldReader(trun);
   const { version, flags } = r.fullBoxHeader(1);
@@ -142,17 +174,25 @@ function parseTrackRun(
   const hasCompositionOffset = (flags & TRUN_SAMPLE_COMPOSITION_TIME_OFFSET_PRESENT) !== 0;
 
   const bytesPerSample = 4 * [hasDuration, hasSize, hasFlags, hasCompositionOffset].filter(Boolean).length;
-  if (
-    bytesPerSample > 0 ? sampleCount * bytesPerSample > r.remaining : sampleCount > MAX_SAMPLES_PER_RUN_WITHOUT_TABLE
-  ) {
-    throw r.error(`sample count ${sampleCount} exceeds box size`);
-  }
+  if (sampleCount * bytesPerSample > r.remaining) throw r.error(`sample count ${sampleCount} exceeds box size`);
   const missing = (field: string): BmffError =>
     r.error(`sample ${field} is neither in the run nor defaulted by 'tfhd' or 'trex'`);
   if (!hasDuration && defaults.duration === undefined) throw missing('duration');
   if (!hasSize && defaults.size === undefined) throw missing('size');
   if (!hasFlags && defaults.flags === undefined && (firstSampleFlags === undefined || sampleCount > 1))
     throw missing('flags');
+  // What the defaults claim is checked as a whole, before any sample is made. A sample counts at least
+  // one byte: a run of empty samples describes nothing, and must not be a way around the data bound.
+  if (sampleCount > budget.samples)
+    throw r.error(`sample count ${sampleCount} takes the fragment past ${MAX_SAMPLES_PER_FRAGMENT} samples`);
+  const overData = (bytes: number): BmffError =>
+    r.error(`samples need ${bytes} bytes of data, more than the ${budget.dataBytes} that can follow the 'moof'`);
+  const overTime = (ticks: number): BmffError =>
+    r.error(`samples last ${ticks} ticks, more than the fragment's ${MAX_FRAGMENT_SECONDS} s of the track's timescale`);
+  if (!hasSize && sampleCount * Math.max(defaults.size!, 1) > budget.dataBytes)
+    throw overData(sampleCount * Math.max(defaults.size!, 1));
+  if (!hasDuration && sampleCount * defaults.duration! > budget.ticks) throw overTime(sampleCount * defaults.duration!);
+  budget.samples -= sampleCount;
 
   let position = dataOffset === undefined ? nextPosition : base + dataOffset;
   const samples: SampleInfo[] = [];
@@ -173,6 +213,10 @@ function parseTrackRun(
       if (compositionOffset > 0x7fff_ffff)
         throw r.error(`sample ${i} composition offset ${compositionOffset} exceeds 2^31-1`);
     }
+    if (Math.max(size, 1) > budget.dataBytes) throw overData(Math.max(size, 1));
+    if (duration > budget.ticks) throw overTime(duration);
+    budget.dataBytes -= Math.max(size, 1);
+    budget.ticks -= duration;
     samples.push({ duration, size, flags: sampleFlags, compositionOffset, position });
     position += size;
   }
@@ -188,11 +232,14 @@ function parseTrackFragment(
   traf: Box,
   moof: Box,
   implicitBase: number,
-  trackExtendsFor: (trackId: number) => TrackExtends | undefined,
+  context: FragmentContext,
+  budget: FragmentBudget,
 ): TrackFragment & { end: number } {
   const children = childrenOf(traf);
   const header = parseTrackFragmentHeader(requireSingleChild(children, 'tfhd', traf));
-  const trex = trackExtendsFor(header.trackId);
+  const track = context.trackFor?.(header.trackId);
+  const trex = track?.trackExtends;
+  budget.ticks = track ? track.timescale * MAX_FRAGMENT_SECONDS : Infinity;
   const tfdt = children.find((b) => b.type === 'tfdt');
   const defaults: SampleDefaults = {
     duration: header.defaultSampleDuration ?? trex?.defaultSampleDuration,
@@ -203,7 +250,7 @@ function parseTrackFragment(
   const runs: TrackRun[] = [];
   let end = base;
   for (const trun of children.filter((b) => b.type === 'trun')) {
-    const run = parseTrackRun(trun, defaults, base, end);
+    const run = parseTrackRun(trun, defaults, base, end, budget);
     runs.push(run);
     end = run.end;
   }
@@ -217,21 +264,21 @@ function parseTrackFragment(
 }
 
 /**
- * Parses a `moof` (§8.8.4). `trackExtendsFor` gives the `trex` defaults of a track from the movie's `mvex`.
- * Sample positions are stream positions, the `moof`'s own offset being `moof.offset`.
+ * Parses a `moof` (§8.8.4). `context.trackFor` gives a track's `trex` defaults (from the movie's `mvex`)
+ * and timescale. Sample positions are stream positions, the `moof`'s own offset being `moof.offset`.
+ * Its samples are bounded: MAX_SAMPLES_PER_FRAGMENT in all, sizes adding up to at most
+ * `context.maxDataBytes`, each track's lasting at most MAX_FRAGMENT_SECONDS.
  */
-export function parseMovieFragment(
-  moof: Box,
-  trackExtendsFor: (trackId: number) => TrackExtends | undefined = () => undefined,
-): MovieFragment {
+export function parseMovieFragment(moof: Box, context: FragmentContext): MovieFragment {
   const children = childrenOf(moof);
   const mfhd = new FieldReader(requireSingleChild(children, 'mfhd', moof));
   mfhd.fullBoxHeader(0);
   const sequenceNumber = mfhd.u32('sequence_number');
   const trackFragments: TrackFragment[] = [];
   let implicitBase = moof.offset;
+  const budget: FragmentBudget = { samples: MAX_SAMPLES_PER_FRAGMENT, dataBytes: context.maxDataBytes, ticks: 0 };
   for (const traf of children.filter((b) => b.type === 'traf')) {
-    const { end, ...fragment } = parseTrackFragment(traf, moof, implicitBase, trackExtendsFor);
+    const { end, ...fragment } = parseTrackFragment(traf, moof, implicitBase, context, budget);
     trackFragments.push(fragment);
     implicitBase = end;
   }
@@ -240,7 +287,8 @@ export function parseMovieFragment(
 
 /**
  * The samples of a track fragment with their decode times and bytes, the data read from `mdat`.
- * A sample whose bytes are not all inside the `mdat` payload is an error naming its `trun`.
+ * A sample whose bytes are not all inside the `mdat` payload is an error naming its `trun`, and so are
+ * more samples than the payload has bytes.
  *
  * @param firstDecodeTime decode time of the first sample: the `tfdt` value, or where the previous fragment ended
  */
@@ -251,6 +299,9 @@ export function readTrackFragmentSamples(
 ): FragmentSample[] {
   const payloadStart = mdat.offset + mdat.headerSize;
   const payloadEnd = mdat.offset + mdat.bytes.length;
+  // As when the moof was parsed, each sample counts at least one byte: empty samples cannot outnumber
+  // the bytes of the mdat (the moof may have been parsed against a bound of the mdat's size only).
+  let claimed = 0;
   const samples: FragmentSample[] = [];
   let decodeTime = firstDecodeTime;
   for (const run of fragment.runs) {
@@ -262,6 +313,13 @@ export function readTrackFragmentSamples(
           run.offset,
         );
       }
+      claimed += Math.max(s.size, 1);
+      if (claimed > payloadEnd - payloadStart)
+        throw new BmffError(
+          `samples need ${claimed} bytes of data, more than the ${payloadEnd - payloadStart} of the 'mdat' payload`,
+          'trun',
+          run.offset,
+        );
       const at = s.position - mdat.offset;
       samples.push({
         decodeTime,

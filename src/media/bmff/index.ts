@@ -31,10 +31,14 @@ export {
 } from './movie.js';
 export { codecString, describeTrack, type TrackDescription } from './codec.js';
 export {
+  MAX_FRAGMENT_SECONDS,
+  MAX_SAMPLES_PER_FRAGMENT,
   SAMPLE_IS_NON_SYNC_SAMPLE,
   parseMovieFragment,
   readTrackFragmentSamples,
+  type FragmentContext,
   type FragmentSample,
+  type FragmentTrack,
   type MovieFragment,
   type SampleInfo,
   type TrackFragment,

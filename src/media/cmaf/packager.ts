@@ -236,9 +236,11 @@ export class TrackPackager {
     const pending = this.input.pendingFragment;
     if (pending)
       throw new BmffError("movie fragment without 'mdat': another 'moof' follows it", 'moof', pending.offset);
-    const fragment = parseMovieFragment(moof, (trackId) =>
-      trackId === movieTrack.trackId ? movieTrack.trackExtends : undefined,
-    );
+    // Its mdat is yet to come: the sample data can be no larger than the largest box accepted.
+    const fragment = parseMovieFragment(moof, {
+      trackFor: (trackId) => (trackId === movieTrack.trackId ? movieTrack : undefined),
+      maxDataBytes: this.maxBoxSize,
+    });
     for (const traf of fragment.trackFragments) {
       if (traf.trackId !== movieTrack.trackId) {
         throw new BmffError(
