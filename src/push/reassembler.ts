@@ -429,8 +429,14 @@ export class MulticastReassembler extends EventTarget {
           return;
         }
         const head = stream.bytes.peek(stream.pos, 16);
-        if (head.length === 0) return;
-        const firstLength = varintLengthOf(head[0]);
+        const first = head[0];
+        if (first === undefined) return;
+        const firstLength = varintLengthOf(first);
+        // Whether the varint after the first one is whole in `head`: its own first byte gives its length.
+        const secondWhole = () => {
+          const second = head[firstLength];
+          return second !== undefined && head.length >= firstLength + varintLengthOf(second);
+        };
         if (stream.stage === 'stream-header') {
           if (head.length < firstLength) return;
           const type = readVarint(head, 0);
@@ -439,14 +445,14 @@ export class MulticastReassembler extends EventTarget {
             this.dropStream(stream);
             return;
           }
-          if (head.length < firstLength + 1 || head.length < firstLength + varintLengthOf(head[firstLength])) return;
+          if (!secondWhole()) return;
           const pushId = readVarint(head, firstLength);
           stream.pos += firstLength + pushId.length;
           stream.stage = 'frames';
           this.identify(stream, pushId.value);
           continue;
         }
-        if (head.length < firstLength + 1 || head.length < firstLength + varintLengthOf(head[firstLength])) return;
+        if (!secondWhole()) return;
         const type = readVarint(head, 0);
         const length = readVarint(head, firstLength);
         const payloadStart = stream.pos + firstLength + length.length;

@@ -30,29 +30,29 @@ for (const name of ['video-6s.mp4', 'video-bframes-6s.mp4', 'audio-6s.mp4'] as F
     assert.equal(init.tracks.length, 1);
     const [track] = init.tracks;
     const probe = probeStream(fixturePath(name));
-    assert.equal(track.timescale, Number(String(probe.time_base).split('/')[1]));
+    assert.equal(track!.timescale, Number(String(probe.time_base).split('/')[1]));
     if (probe.codec_type === 'video') {
-      assert.equal(track.kind, 'video');
-      assert.match(track.codec, /^avc1\.[0-9a-f]{6}$/);
+      assert.equal(track!.kind, 'video');
+      assert.match(track!.codec, /^avc1\.[0-9a-f]{6}$/);
       assert.equal(
-        parseInt(track.codec.slice(5, 7), 16),
+        parseInt(track!.codec.slice(5, 7), 16),
         H264_PROFILE_IDC[String(probe.profile)],
         `profile ${probe.profile}`,
       );
-      assert.equal(parseInt(track.codec.slice(9, 11), 16), probe.level);
+      assert.equal(parseInt(track!.codec.slice(9, 11), 16), probe.level);
       if (probe.profile === 'Constrained Baseline')
-        assert.ok(parseInt(track.codec.slice(7, 9), 16) & 0x40, 'constraint_set1_flag');
-      assert.equal(track.width, probe.width);
-      assert.equal(track.height, probe.height);
+        assert.ok(parseInt(track!.codec.slice(7, 9), 16) & 0x40, 'constraint_set1_flag');
+      assert.equal(track!.width, probe.width);
+      assert.equal(track!.height, probe.height);
     } else {
-      assert.equal(track.kind, 'audio');
+      assert.equal(track!.kind, 'audio');
       assert.equal(probe.profile, 'LC');
-      assert.equal(track.codec, 'mp4a.40.2');
-      assert.equal(track.sampleRate, Number(probe.sample_rate));
-      assert.equal(track.channels, probe.channels);
+      assert.equal(track!.codec, 'mp4a.40.2');
+      assert.equal(track!.sampleRate, Number(probe.sample_rate));
+      assert.equal(track!.channels, probe.channels);
     }
     assert.ok(init.movie.fragmented);
-    assert.ok(init.movie.tracks[0].trackExtends, 'trex defaults are read');
+    assert.ok(init.movie.tracks[0]!.trackExtends, 'trex defaults are read');
   });
 }
 
@@ -71,7 +71,7 @@ function patchedInit(from: string, to: string): { bytes: Uint8Array; at: number 
 
 test('an avc3 sample entry keeps its avc3 prefix', () => {
   const { bytes } = patchedInit('avc1', 'avc3');
-  assert.match(parseInitSegment(bytes).tracks[0].codec, /^avc3\.42c0[0-9a-f]{2}$/);
+  assert.match(parseInitSegment(bytes).tracks[0]!.codec, /^avc3\.42c0[0-9a-f]{2}$/);
 });
 
 test('an unsupported sample entry is a BmffError naming it and its offset', () => {
@@ -95,7 +95,7 @@ function esdsBox(objectTypeIndication: number, audioSpecificConfig: number[]): B
   const esBody = [0x00, 0x01, 0x00, 0x04, ...expandable(decoderConfig.length), ...decoderConfig, ...slConfig];
   const w = new ByteWriter();
   w.fullBox('esds', 0, 0, () => w.bytes(Uint8Array.from([0x03, ...expandable(esBody.length), ...esBody])));
-  return readBoxes(w.finish())[0];
+  return readBoxes(w.finish())[0]!;
 }
 
 function mp4aEntry(esds: Box): AudioSampleEntry {
@@ -172,7 +172,7 @@ test('box framing: size 0 runs to the end, size 1 carries a 64-bit largesize, uu
       ['mdat', 158, 13, 8],
     ],
   );
-  assert.deepEqual(boxes[2].userType, userType);
+  assert.deepEqual(boxes[2]!.userType, userType);
 });
 
 test('boxes that do not fit are BmffErrors at their absolute offsets', () => {
@@ -187,7 +187,7 @@ test('boxes that do not fit are BmffErrors at their absolute offsets', () => {
   const w = new ByteWriter();
   w.box('moov', () => w.u32(100).fourCC('trak').u32(0));
   const [moov] = readBoxes(w.finish(), 5000);
-  assert.throws(() => childrenOf(moov), {
+  assert.throws(() => childrenOf(moov!), {
     box: 'trak',
     offset: 5008,
     message: /runs past the end of its parent 'moov'/,
@@ -206,11 +206,11 @@ test('a trun whose sample count exceeds its box names the trun and its stream of
     mediaDataHeaderSize: 8,
   });
   const [moof] = readBoxes(moofBytes, 70_000);
-  const traf = childrenOf(moof).find((b) => b.type === 'traf')!;
+  const traf = childrenOf(moof!).find((b) => b.type === 'traf')!;
   const trun = childrenOf(traf).find((b) => b.type === 'trun')!;
   // sample_count follows the trun's 8-byte header and 4-byte version and flags.
   new DataView(moofBytes.buffer).setUint32(trun.offset - 70_000 + 12, 9999);
-  assert.throws(() => parseMovieFragment(moof, { maxDataBytes: 1 << 20 }), {
+  assert.throws(() => parseMovieFragment(moof!, { maxDataBytes: 1 << 20 }), {
     name: 'BmffError',
     box: 'trun',
     offset: trun.offset,
@@ -234,12 +234,12 @@ test('written fragments read back: per-sample fields, signed composition offsets
     mediaDataHeaderSize: mdatHeader.length,
   });
   const [fragment] = readFragments(concat([moof, mdatHeader, payload]));
-  assert.equal(fragment.sequenceNumber, 7);
-  const [traf] = fragment.trackFragments;
-  assert.equal(traf.trackId, 3);
-  assert.equal(traf.baseMediaDecodeTime, 2 ** 40, 'tfdt is 64-bit');
+  assert.equal(fragment!.sequenceNumber, 7);
+  const [traf] = fragment!.trackFragments;
+  assert.equal(traf!.trackId, 3);
+  assert.equal(traf!.baseMediaDecodeTime, 2 ** 40, 'tfdt is 64-bit');
   assert.deepEqual(
-    traf.samples.map((s) => ({
+    traf!.samples.map((s) => ({
       duration: s.duration,
       size: s.size,
       flags: s.flags,
@@ -248,22 +248,22 @@ test('written fragments read back: per-sample fields, signed composition offsets
     samples,
   );
   assert.deepEqual(
-    traf.samples.map((s) => [...s.data]),
+    traf!.samples.map((s) => [...s.data]),
     [[1, 2, 3], [4, 5], [6]],
   );
   assert.deepEqual(
-    traf.samples.map((s) => s.decodeTime),
+    traf!.samples.map((s) => s.decodeTime),
     [2 ** 40, 2 ** 40 + 512, 2 ** 40 + 1024],
   );
   assert.deepEqual(
-    traf.samples.map((s) => s.isSync),
+    traf!.samples.map((s) => s.isSync),
     [true, false, false],
   );
   // Version 1 trun (signed offsets) only when there are offsets at all.
   const trunVersion = (bytes: Uint8Array): number => {
     const [box] = readBoxes(bytes);
-    const traf = childrenOf(box).find((b) => b.type === 'traf')!;
-    return childrenOf(traf).find((b) => b.type === 'trun')!.bytes[8];
+    const traf = childrenOf(box!).find((b) => b.type === 'traf')!;
+    return childrenOf(traf).find((b) => b.type === 'trun')!.bytes[8]!;
   };
   assert.equal(trunVersion(moof), 1);
   const plain = writeMovieFragment({
@@ -302,7 +302,7 @@ test('sample data is located by base_data_offset, then run after run and track f
   const file = concat([free, build(dataStart), writeMediaDataHeader(12), Uint8Array.from({ length: 12 }, (_, i) => i)]);
   const [fragment] = readFragments(file);
   assert.deepEqual(
-    fragment.trackFragments.map((t) => [t.trackId, t.samples.map((s) => [...s.data])]),
+    fragment!.trackFragments.map((t) => [t.trackId, t.samples.map((s) => [...s.data])]),
     [
       [
         1,

@@ -80,17 +80,17 @@ test('several pushes round-trip through MulticastReassembler byte-identical, dig
   const { got, reassembler } = await receiveAll(batches.flat(), list.length);
   for (const [i, r] of list.entries()) {
     const g = got[i];
-    assert.equal(g.request.url, `https://${AUTHORITY}${r.path}`);
-    assert.equal(g.request.method, 'GET');
-    if (i === 0) assert.equal(g.request.headers.get('user-agent'), 'pushcast-test');
-    assert.equal(g.response.status, r.status ?? 200);
-    assert.equal(Buffer.compare(Buffer.from(g.body), Buffer.from(r.body)), 0, `${r.path}: body`);
-    assert.equal(g.response.headers.get('digest'), sha256(r.body));
-    assert.equal(g.response.headers.get('content-length'), String(r.body.length));
+    assert.equal(g!.request.url, `https://${AUTHORITY}${r.path}`);
+    assert.equal(g!.request.method, 'GET');
+    if (i === 0) assert.equal(g!.request.headers.get('user-agent'), 'pushcast-test');
+    assert.equal(g!.response.status, r.status ?? 200);
+    assert.equal(Buffer.compare(Buffer.from(g!.body), Buffer.from(r.body)), 0, `${r.path}: body`);
+    assert.equal(g!.response.headers.get('digest'), sha256(r.body));
+    assert.equal(g!.response.headers.get('content-length'), String(r.body.length));
   }
-  assert.equal(got[1].response.headers.get('cache-control'), 'max-age=60');
-  assert.equal(got[2].response.headers.get('content-type'), 'audio/mp4');
-  assert.equal(got[3].response.headers.get('content-type'), 'application/octet-stream');
+  assert.equal(got[1]!.response.headers.get('cache-control'), 'max-age=60');
+  assert.equal(got[2]!.response.headers.get('content-type'), 'audio/mp4');
+  assert.equal(got[3]!.response.headers.get('content-type'), 'application/octet-stream');
   const stats = reassembler.stats;
   assert.equal(stats.pushesCompleted, list.length);
   assert.equal(stats.dropped + stats.duplicates + stats.pushesFailed, 0);
@@ -105,8 +105,8 @@ test('reordered and duplicated datagrams still reassemble', async () => {
   ).flat();
   const rng = new Rng(7);
   const order = datagrams.map((_, i) => i);
-  for (let i = 0; i + 1 < order.length; i++) if (rng.bool(0.4)) [order[i], order[i + 1]] = [order[i + 1], order[i]];
-  const shuffled = order.map((i) => datagrams[i]);
+  for (let i = 0; i + 1 < order.length; i++) if (rng.bool(0.4)) [order[i], order[i + 1]] = [order[i + 1]!, order[i]!];
+  const shuffled = order.map((i) => datagrams[i]!);
   shuffled.push(...datagrams.slice(10, 20));
   const { got } = await receiveAll(shuffled, list.length);
   // Events come in arrival order of the promises (a reordered promise is not held back).
@@ -200,11 +200,11 @@ for (const { label, maxDatagramSize, packetNumberLength, sessionId } of [
       promises.map((p) => p.pushId),
       [0, 1, 2, 3, 4],
     );
-    assert.deepEqual(promises[0].fields.slice(0, 4), [
+    assert.deepEqual(promises[0]!.fields.slice(0, 4), [
       { name: ':method', value: 'GET' },
       { name: ':scheme', value: 'https' },
       { name: ':authority', value: AUTHORITY },
-      { name: ':path', value: list[0].path },
+      { name: ':path', value: list[0]!.path },
     ]);
     for (const [i, id] of [3, 7, 11, 15, 19].entries()) {
       const firstPush = frames.findIndex((f) => f.streamId === id);
@@ -223,10 +223,10 @@ function promiseBoundary(frames: StreamFrame[], n: number): number {
   for (let k = 0; k < n; k++) {
     // type (1 byte: 0x05) + length varint + payload
     const lenByte = bytes[at + 1];
-    const prefix = lenByte >> 6;
+    const prefix = lenByte! >> 6;
     const lengthBytes = 1 << prefix;
-    let length = lenByte & 0x3f;
-    for (let j = 1; j < lengthBytes; j++) length = length * 256 + bytes[at + 1 + j];
+    let length = lenByte! & 0x3f;
+    for (let j = 1; j < lengthBytes; j++) length = length * 256 + bytes[at + 1 + j]!;
     at += 1 + lengthBytes + length;
   }
   return at;
@@ -240,7 +240,7 @@ test('nghq-style push stream numbering (7, 11, …) is an option', async () => {
   assert.equal(packetizer.lastPush?.streamId, 11);
   assert.equal(packetizer.lastPush?.pushId, 1);
   const { got } = await receiveAll(batches.flat(), 2);
-  assert.equal(got[1].body.length, 250_000);
+  assert.equal(got[1]!.body.length, 250_000);
   assert.throws(
     () => new PushPacketizer({ sessionId: SESSION_ID, authority: AUTHORITY, firstPushStreamId: 5 }),
     RangeError,
@@ -249,7 +249,7 @@ test('nghq-style push stream numbering (7, 11, …) is an option', async () => {
 
 test('goaway: a promise with :path goaway and connection: close on stream 0, then FIN; pushes after it reject', async () => {
   const packetizer = new PushPacketizer({ sessionId: SESSION_ID, authority: AUTHORITY });
-  const first = await packetizer.push(resources()[0]);
+  const first = await packetizer.push(resources()[0]!);
   const goaway = await packetizer.goaway();
   assert.equal(goaway.length, 1);
   const { packetNumbers, frames } = decodeSession([...first, ...goaway], SESSION_ID.length);
@@ -258,9 +258,9 @@ test('goaway: a promise with :path goaway and connection: close on stream 0, the
     [...first, ...goaway].map((_, i) => i),
   );
   const last = frames.filter((f) => f.streamId === 0);
-  assert.equal(last[last.length - 1].fin, true, 'stream 0 ends with the goaway');
+  assert.equal(last[last.length - 1]!.fin, true, 'stream 0 ends with the goaway');
   assert.ok(
-    frames.slice(-1)[0].streamId === 0 && !frames.some((f) => f.streamId === 7),
+    frames.slice(-1)[0]!.streamId === 0 && !frames.some((f) => f.streamId === 7),
     'no push stream for the goaway',
   );
   const reader = new Http3FrameReader();
@@ -273,21 +273,21 @@ test('goaway: a promise with :path goaway and connection: close on stream 0, the
     ['push-promise', 'push-promise', 'headers'],
   );
   const promise = events[1];
-  assert.ok(promise.kind === 'push-promise');
-  assert.equal(promise.pushId, 1);
-  assert.deepEqual(decodeFieldSection(promise.fieldSection), [
+  assert.ok(promise!.kind === 'push-promise');
+  assert.equal(promise!.pushId, 1);
+  assert.deepEqual(decodeFieldSection(promise!.fieldSection), [
     { name: ':method', value: 'GET' },
     { name: ':scheme', value: 'https' },
     { name: ':path', value: 'goaway' },
     { name: 'connection', value: 'close' },
   ]);
   const headers = events[2];
-  assert.ok(headers.kind === 'headers');
-  assert.deepEqual(decodeFieldSection(headers.fieldSection), [
+  assert.ok(headers!.kind === 'headers');
+  assert.deepEqual(decodeFieldSection(headers!.fieldSection), [
     { name: ':status', value: '200' },
     { name: 'connection', value: 'close' },
   ]);
-  await assert.rejects(packetizer.push(resources()[1]), SessionClosedError);
+  await assert.rejects(packetizer.push(resources()[1]!), SessionClosedError);
   await assert.rejects(packetizer.goaway(), SessionClosedError);
   // The reassembler ends the session on it: one goaway event, no ResourcePushEvent, nothing counted as malformed,
   // and the push promised before it still completes.
@@ -300,7 +300,7 @@ test('goaway: a promise with :path goaway and connection: close on stream 0, the
   assert.equal(goaways, 1);
   assert.equal(reassembler.sessionEnded, true);
   assert.equal(pushes.length, 1);
-  assert.equal((await pushes[0].response).status, 200);
+  assert.equal((await pushes[0]!.response).status, 200);
   assert.equal(reassembler.stats.dropped, 0);
 });
 
@@ -317,7 +317,7 @@ test('bad resources are refused before any state changes', async () => {
   );
   await assert.rejects(packetizer.push({ path: '/x', body: new Uint8Array(1), status: 100 }), RangeError);
   const datagrams = await packetizer.push({ path: '/x', body: new Uint8Array(1) });
-  assert.equal(decodeShortHeaderPacket(datagrams[0], { dcidLength: SESSION_ID.length }).packetNumber, 0);
+  assert.equal(decodeShortHeaderPacket(datagrams[0]!, { dcidLength: SESSION_ID.length }).packetNumber, 0);
   assert.equal(packetizer.lastPush?.pushId, 0);
   assert.throws(
     () => new PushPacketizer({ sessionId: SESSION_ID, authority: AUTHORITY, maxDatagramSize: 10 }),
@@ -343,11 +343,11 @@ test('a lost packet of stream 0 loses only its promise: the pushes after it arri
   // Push 1's first datagram carries its PUSH_PROMISE on stream 0: lost.
   for (const [i, batch] of sent.entries())
     for (const [j, d] of batch.entries()) if (!(i === 1 && j === 0)) reassembler.enqueuePacket(d);
-  assert.deepEqual(paths, [list[0].path, list[2].path], 'the promise after the hole is raised without waiting');
-  assert.deepEqual(await Promise.all(bodies), [list[0].body, list[2].body]);
+  assert.deepEqual(paths, [list[0]!.path, list[2]!.path], 'the promise after the hole is raised without waiting');
+  assert.deepEqual(await Promise.all(bodies), [list[0]!.body, list[2]!.body]);
   assert.equal(reassembler.stats.requestStreamSkips, 0);
   now = 6_000; // the hole is older than the timeout: given up at the next packet
-  for (const d of await packetizer.push(resources()[3])) reassembler.enqueuePacket(d);
+  for (const d of await packetizer.push(resources()[3]!)) reassembler.enqueuePacket(d);
   assert.equal(reassembler.stats.requestStreamSkips, 1);
-  assert.deepEqual(paths, [list[0].path, list[2].path, resources()[3].path], 'framing goes on after the skip');
+  assert.deepEqual(paths, [list[0]!.path, list[2]!.path, resources()[3]!.path], 'framing goes on after the skip');
 });

@@ -118,19 +118,19 @@ test('forged body bytes that arrive first fail the push (digest), never deliver;
     const packet = decodeShortHeaderPacket(d, { dcidLength: SESSION_ID.length });
     if (!decodeFrames(packet.payload).some((f) => f.kind === 'stream' && f.streamId === 7 && f.offset > 2000)) continue;
     const tampered = d.slice();
-    tampered[tampered.length - 1] ^= 0xff;
+    tampered[tampered.length - 1]! ^= 0xff;
     c.reassembler.enqueuePacket(tampered);
     forged++;
   }
   assert.ok(forged > 5);
   // And a whole session of another session ID, signed by the right key.
   const foreign = new PushPacketizer({ sessionId: fromHex('0000000000000000'), authority: AUTHORITY, signer });
-  for (const d of await foreign.push(list[2])) c.reassembler.enqueuePacket(d);
+  for (const d of await foreign.push(list[2]!)) c.reassembler.enqueuePacket(d);
   for (const d of genuine) c.reassembler.enqueuePacket(d);
   await c.drain();
-  assert.deepEqual(c.delivered.get(list[0].path), list[0].body);
-  assert.deepEqual(c.delivered.get(list[2].path), list[2].body);
-  assert.equal(c.delivered.has(list[1].path), false, 'the tampered push is never delivered');
+  assert.deepEqual(c.delivered.get(list[0]!.path), list[0]!.body);
+  assert.deepEqual(c.delivered.get(list[2]!.path), list[2]!.body);
+  assert.equal(c.delivered.has(list[1]!.path), false, 'the tampered push is never delivered');
   assert.equal(c.failures.length, 1);
   assert.ok(c.failures[0] instanceof VerificationError && c.failures[0].check === 'digest');
   assert.ok(c.reassembler.stats.wrongSession > 0);
@@ -168,14 +168,14 @@ test('an injected promise ahead on stream 0 never becomes the point a lost hole 
   };
   const packetizer = new PushPacketizer({ sessionId: SESSION_ID, authority: AUTHORITY, signer });
   const list = resources(5);
-  for (const d of await packetizer.push(list[0])) reassembler.enqueuePacket(d);
+  for (const d of await packetizer.push(list[0]!)) reassembler.enqueuePacket(d);
   reassembler.enqueuePacket(await forge(3_000)); // a little ahead of the genuine promises
   reassembler.enqueuePacket(await forge(5_000_000)); // far ahead: refused outright
   await settle();
-  const second = await packetizer.push(list[1]);
+  const second = await packetizer.push(list[1]!);
   for (const d of second.slice(1)) reassembler.enqueuePacket(d); // its promise is lost
   now = 5_000;
-  for (const d of await packetizer.push(list[2])) reassembler.enqueuePacket(d); // raised from an island at once
+  for (const d of await packetizer.push(list[2]!)) reassembler.enqueuePacket(d); // raised from an island at once
   await settle();
   now = 10_000;
   const fourth = {
@@ -185,7 +185,7 @@ test('an injected promise ahead on stream 0 never becomes the point a lost hole 
   };
   for (const d of await packetizer.push(fourth)) reassembler.enqueuePacket(d);
   await settle();
-  assert.deepEqual(delivered.sort(), [list[0].path, list[2].path, fourth.path].sort());
+  assert.deepEqual(delivered.sort(), [list[0]!.path, list[2]!.path, fourth.path].sort());
   assert.equal(reassembler.stats.forged, 1, 'the injected promise a little ahead was parsed and refused');
   assert.equal(
     reassembler.stats.requestStreamSkips,

@@ -54,8 +54,8 @@ test('bursts are bounded: in any window T at most burst + rate·T bytes become s
   for (let i = 0; i < sends.length; i++) {
     let sum = 0;
     for (let j = i; j < sends.length && j < i + 400; j++) {
-      sum += sends[j].size;
-      worst = Math.max(worst, sum - (burst + perMs * (sends[j].at - sends[i].at)));
+      sum += sends[j]!.size;
+      worst = Math.max(worst, sum - (burst + perMs * (sends[j]!.at - sends[i]!.at)));
     }
   }
   assert.ok(worst <= 1e-6, `a window exceeded burst + rate·T by ${worst} bytes`);

@@ -77,7 +77,7 @@ test('the same session with one byte of a promise signature changed: that push i
   const list = datagrams();
   // The first datagram carries the first PUSH_PROMISE; its signature value is Huffman-coded near the end.
   const tampered = list.map((d) => d.slice());
-  tampered[0][tampered[0].length - 20] ^= 0x01;
+  tampered[0]![tampered[0]!.length - 20]! ^= 0x01;
   const { got, stats } = await receive(tampered);
   assert.equal(got.size, 2);
   assert.equal(stats.forged, 1);

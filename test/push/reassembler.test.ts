@@ -82,7 +82,7 @@ function pushStream(spec: PushSpec): StreamLayout {
     encodePushStreamHeader(spec.pushId),
     encodeHttp3Frame({ kind: 'headers', fieldSection: encodeFieldSection(response) }),
   ];
-  let at = parts[0].length + parts[1].length;
+  let at = parts[0]!.length + parts[1]!.length;
   const headers: ByteRange[] = [{ start: 0, end: at }];
   const data: StreamLayout['data'] = [];
   let bodyAt = 0;
@@ -201,7 +201,7 @@ function merge(ranges: ByteRange[]): ByteRange[] {
 }
 
 function carriesFrameHeader(sent: Sent, index: number): boolean {
-  return sent.frames[index].some((f) => {
+  return sent.frames[index]!.some((f) => {
     const layout = sent.layouts.get(f.streamId);
     return layout?.headers.some((h) => h.start < f.offset + f.length && f.offset < h.end) ?? false;
   });
@@ -228,12 +228,12 @@ test('random permutation with duplicates: identical bodies, duplicates counted',
   const order = [...sent.datagrams.keys()];
   for (let i = order.length - 1; i > 0; i--) {
     const j = rng.int(i + 1);
-    [order[i], order[j]] = [order[j], order[i]];
+    [order[i], order[j]] = [order[j]!, order[i]!];
   }
   const withDuplicates = order.flatMap((i) => (rng.bool(0.2) ? [i, i] : [i]));
   for (let k = 0; k < 20; k++) withDuplicates.push(rng.int(sent.datagrams.length)); // late duplicates, after completion
   const { r, events } = reassembler();
-  for (const i of withDuplicates) r.enqueuePacket(sent.datagrams[i]);
+  for (const i of withDuplicates) r.enqueuePacket(sent.datagrams[i]!);
   await assertBodies(events, sent.specs);
   assert.equal(r.stats.pushesCompleted, 3);
   assert.ok(r.stats.duplicates > 0);
@@ -244,7 +244,7 @@ test('loss of packets carrying only body bytes: after the timeout, missing lists
   const sent = session(threePushes(new Rng(4)));
   const rng = new Rng(5);
   const droppable = [...sent.datagrams.keys()].filter(
-    (i) => !sent.frames[i].some((f) => f.streamId === 0) && !carriesFrameHeader(sent, i),
+    (i) => !sent.frames[i]!.some((f) => f.streamId === 0) && !carriesFrameHeader(sent, i),
   );
   const dropped = new Set(droppable.filter(() => rng.bool(0.1)));
   assert.ok(dropped.size > 5);
@@ -256,7 +256,7 @@ test('loss of packets carrying only body bytes: after the timeout, missing lists
     const layout = sent.layouts.get(spec.streamId)!;
     const lost = droppedBody(
       layout,
-      [...dropped].flatMap((i) => sent.frames[i].filter((f) => f.streamId === spec.streamId)),
+      [...dropped].flatMap((i) => sent.frames[i]!.filter((f) => f.streamId === spec.streamId)),
     );
     const result = await settle(events.find((e) => e.request.url.endsWith(spec.path))!.response);
     if (lost.length === 0) {
@@ -288,10 +288,10 @@ for (const [name, dropFin] of [
     const sent = session(threePushes(new Rng(6)));
     const layout = sent.layouts.get(3)!;
     const secondDataHeader = layout.headers[2];
-    const onStream3 = [...sent.datagrams.keys()].filter((i) => sent.frames[i].some((f) => f.streamId === 3));
+    const onStream3 = [...sent.datagrams.keys()].filter((i) => sent.frames[i]!.some((f) => f.streamId === 3));
     const headerPacket = onStream3.find((i) =>
-      sent.frames[i].some(
-        (f) => f.streamId === 3 && f.offset < secondDataHeader.end && secondDataHeader.start < f.offset + f.length,
+      sent.frames[i]!.some(
+        (f) => f.streamId === 3 && f.offset < secondDataHeader!.end && secondDataHeader!.start < f.offset + f.length,
       ),
     )!;
     const dropped = new Set(
@@ -300,26 +300,26 @@ for (const [name, dropFin] of [
     const { r, events, timers } = reassembler();
     for (const [i, d] of sent.datagrams.entries()) if (!dropped.has(i)) r.enqueuePacket(d);
     timers.advance(10_000);
-    const result = await settle(events[0].response);
+    const result = await settle(events[0]!.response);
     assert.ok(!result.ok && result.error instanceof IncompletePushError);
     const lost = droppedBody(
       layout,
-      [...dropped].flatMap((i) => sent.frames[i].filter((f) => f.streamId === 3)),
+      [...dropped].flatMap((i) => sent.frames[i!]!.filter((f) => f.streamId === 3)),
     );
     assert.equal(result.error.exact, true);
     assert.deepEqual(result.error.missing, lost);
     const repaired = new Uint8Array(result.error.partial.body!);
-    for (const g of lost) repaired.set(sent.specs[0].body.subarray(g.start, g.end), g.start);
-    assert.deepEqual(repaired, sent.specs[0].body);
+    for (const g of lost) repaired.set(sent.specs[0]!.body.subarray(g.start, g.end), g.start);
+    assert.deepEqual(repaired, sent.specs[0]!.body);
   });
 }
 
 test('loss of the packet with the stream header and HEADERS: a superset from body 0, exact stream ranges', async () => {
   const sent = session(threePushes(new Rng(7)));
   const rng = new Rng(8);
-  const onStream3 = [...sent.datagrams.keys()].filter((i) => sent.frames[i].some((f) => f.streamId === 3));
+  const onStream3 = [...sent.datagrams.keys()].filter((i) => sent.frames[i]!.some((f) => f.streamId === 3));
   const headersPacket = onStream3[0];
-  assert.ok(carriesFrameHeader(sent, headersPacket));
+  assert.ok(carriesFrameHeader(sent, headersPacket!));
   const dropped = new Set([headersPacket, ...onStream3.filter(() => rng.bool(0.05))]);
   const { r, events, timers } = reassembler();
   for (const [i, d] of sent.datagrams.entries()) if (!dropped.has(i)) r.enqueuePacket(d);
@@ -332,7 +332,7 @@ test('loss of the packet with the stream header and HEADERS: a superset from bod
   assert.deepEqual(result.error.missing, [{ start: 0, end: Infinity }]);
   const lostStream = merge(
     [...dropped].flatMap((i) =>
-      sent.frames[i].filter((f) => f.streamId === 3).map((f) => ({ start: f.offset, end: f.offset + f.length })),
+      sent.frames[i!]!.filter((f) => f.streamId === 3).map((f) => ({ start: f.offset, end: f.offset + f.length })),
     ),
   );
   assert.deepEqual(
@@ -370,8 +370,8 @@ test('wrong digest, and a missing digest while required: VerificationError', asy
 
   const lax = reassembler({ requireDigest: false });
   for (const d of sent.datagrams) lax.r.enqueuePacket(d);
-  assert.ok((await settle(lax.events[0].response)).ok === false, 'a wrong digest fails even when not required');
-  assert.equal((await lax.events[1].response).status, 200, 'no digest passes when not required');
+  assert.ok((await settle(lax.events[0]!.response)).ok === false, 'a wrong digest fails even when not required');
+  assert.equal((await lax.events[1]!.response).status, 200, 'no digest passes when not required');
 });
 
 test('the verifier: a refused request raises no event and counts as forged; a refused response fails with VerificationError', async () => {
@@ -443,7 +443,7 @@ test('RESET_STREAM rejects the push with IncompletePushError (reset)', async () 
       encodeFrames([{ kind: 'reset-stream', streamId: 3, errorCode: 0x10cn, finalSize: layout.bytes.length }]),
     ),
   );
-  const result = await settle(events[0].response);
+  const result = await settle(events[0]!.response);
   assert.ok(!result.ok && result.error instanceof IncompletePushError);
   assert.equal(result.error.reason, 'reset');
   // RFC 9000 §19.4: the final size of RESET_STREAM and content-length map the rest of the body exactly.
@@ -478,9 +478,9 @@ test('bound: concurrent pushes fails the push past it, and only it', async () =>
   const { r, events } = reassembler({ maxConcurrentPushes: 2 });
   for (const d of sent.datagrams) r.enqueuePacket(d);
   const results = await Promise.all(events.map((e) => settle(e.response)));
-  assert.ok(results[0].ok && results[1].ok);
+  assert.ok(results[0]!.ok && results[1]!.ok);
   assert.ok(
-    !results[2].ok && results[2].error instanceof PushLimitError && results[2].error.limit === 'concurrent-pushes',
+    !results[2]!.ok && results[2]!.error instanceof PushLimitError && results[2]!.error.limit === 'concurrent-pushes',
   );
   assert.equal(r.stats.limitsHit['concurrent-pushes'], 1);
 });
@@ -491,9 +491,9 @@ test('bound: bytes per push', async () => {
   for (const d of sent.datagrams) r.enqueuePacket(d);
   const results = await Promise.all(events.map((e) => settle(e.response)));
   assert.ok(
-    !results[0].ok && results[0].error instanceof PushLimitError && results[0].error.limit === 'bytes-per-push',
+    !results[0]!.ok && results[0]!.error instanceof PushLimitError && results[0]!.error.limit === 'bytes-per-push',
   );
-  assert.ok(results[1].ok && results[2].ok);
+  assert.ok(results[1]!.ok && results[2]!.ok);
   assert.equal(r.stats.limitsHit['bytes-per-push'], 1);
 });
 
@@ -519,9 +519,9 @@ test('bound: total bytes fails the push whose bytes go past it', async () => {
     (s) => packetize([{ id: s.streamId, bytes: pushStream(s).bytes, fin: true }], SESSION_ID).datagrams,
   );
   const { r, events } = reassembler({ maxTotalBytes: 70_000 });
-  r.enqueuePacket(packetize([{ id: 0, bytes: promises, fin: false }], SESSION_ID).datagrams[0]);
+  r.enqueuePacket(packetize([{ id: 0, bytes: promises, fin: false }], SESSION_ID).datagrams[0]!);
   for (let k = 0; k < Math.max(...perStream.map((p) => p.length)); k++)
-    for (const p of perStream) if (p[k]) r.enqueuePacket(p[k]);
+    for (const p of perStream) if (p[k]) r.enqueuePacket(p[k]!);
   const results = await Promise.all(events.map((e) => settle(e.response)));
   const limited = results.filter((x) => !x.ok && x.error instanceof PushLimitError && x.error.limit === 'total-bytes');
   assert.equal(limited.length, 1);
@@ -541,7 +541,7 @@ test('bound: age fails a push older than maxAgeMs, and drops an unpromised strea
       encodeFrames([{ kind: 'ping' }]),
     ),
   );
-  const result = await settle(events[0].response);
+  const result = await settle(events[0]!.response);
   assert.ok(!result.ok && result.error instanceof PushLimitError && result.error.limit === 'age');
   assert.equal(r.stats.limitsHit.age, 1);
 
@@ -550,7 +550,7 @@ test('bound: age fails a push older than maxAgeMs, and drops an unpromised strea
   for (const d of late.datagrams.slice(0, 5)) orphan.r.enqueuePacket(d);
   assert.ok(orphan.r.stats.bufferedBytes > 0);
   orphan.timers.advance(2_000);
-  orphan.r.enqueuePacket(late.datagrams[5]);
+  orphan.r.enqueuePacket(late.datagrams[5]!);
   assert.equal(orphan.r.stats.limitsHit.age, 1);
 });
 

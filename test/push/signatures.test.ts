@@ -64,14 +64,14 @@ test('Ed25519: signed request, response and goaway verify; any change to a cover
     [':method', 'POST'],
     [':scheme', 'http'],
   ]) {
-    await assert.rejects(verifier.verifyRequest(replace(signedRequest, name, value)), SignatureError, name);
+    await assert.rejects(verifier.verifyRequest(replace(signedRequest, name!, value!)), SignatureError, name);
   }
   for (const [name, value] of [
     [':path', '/live/720p/881935.m4s'],
     [':authority', 'evil.example'],
   ]) {
     await assert.rejects(
-      verifier.verifyResponse(replace(signedRequest, name, value), signedResponse),
+      verifier.verifyResponse(replace(signedRequest, name!, value!), signedResponse),
       SignatureError,
       `${name};req: a response moved to another URL`,
     );
@@ -83,7 +83,7 @@ test('Ed25519: signed request, response and goaway verify; any change to a cover
     ['digest', 'sha256=AAAA'],
   ]) {
     await assert.rejects(
-      verifier.verifyResponse(signedRequest, replace(signedResponse, name, value)),
+      verifier.verifyResponse(signedRequest, replace(signedResponse, name!, value!)),
       SignatureError,
       name,
     );
@@ -116,7 +116,7 @@ test('a signature by another key, a signature covering too little, or garbage fi
     ['push=("@method"', 'push=:AA==:'],
     ['push=("@method" "@scheme" "@authority" "@path");keyid="x"', 'push=1'],
     ['other=("@method")', 'other=:AA==:'],
-  ]) {
+  ] as const) {
     await assert.rejects(
       verifier.verifyRequest([
         ...request,
