@@ -10,7 +10,6 @@ export { BmffError } from './bmff/errors.js';
 export {
   parseInitSegment,
   readFragments,
-  readFragmentSamples,
   type InitSegment,
   type ReadFragment,
   type ReadTrackFragment,

@@ -99,8 +99,3 @@ export function readFragments(bytes: Uint8Array, init?: InitSegment): ReadFragme
   if (pending) throw new BmffError("the input ends before this fragment's 'mdat'", 'moof', pending.fragment.offset);
   return fragments;
 }
-
-/** Every sample of every fragment in `bytes`, in order; meant for single-track streams. */
-export function readFragmentSamples(bytes: Uint8Array, init?: InitSegment): FragmentSample[] {
-  return readFragments(bytes, init).flatMap((f) => f.trackFragments.flatMap((t) => t.samples));
-}

@@ -4,7 +4,6 @@ export {
   FieldReader,
   childrenOf,
   isPrintableFourCC,
-  payloadOf,
   readBoxHeader,
   readBoxes,
   readFourCC,
@@ -54,7 +53,6 @@ export {
 } from './writer.js';
 export {
   parseInitSegment,
-  readFragmentSamples,
   readFragments,
   type InitSegment,
   type ReadFragment,

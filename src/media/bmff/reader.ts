@@ -121,11 +121,6 @@ export function readBoxes(bytes: Uint8Array, streamOffset = 0, parent?: Box): Bo
   return boxes;
 }
 
-/** The payload of a box: everything after its header. */
-export function payloadOf(box: Box): Uint8Array {
-  return box.bytes.subarray(box.headerSize);
-}
-
 /** The boxes contained in a container box, starting `skip` bytes into its payload (e.g. past a full box header). */
 export function childrenOf(box: Box, skip = 0): Box[] {
   if (box.bytes.length < box.headerSize + skip) {
