@@ -5,7 +5,6 @@ export {
   Http3Connection,
   Http3ServerRequest,
   Http3ServerResponse,
-  readStreamStart,
   readVarintAfter,
   serveHttp3,
   type Http3ClientResponse,

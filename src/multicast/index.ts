@@ -8,7 +8,6 @@
 export {
   PushPacketizer,
   SessionClosedError,
-  sha256Digest,
   type HeaderInit,
   type PushInfo,
   type PushPacketizerOptions,

@@ -5,7 +5,6 @@ export type { Route, RouteContext, Request, Response } from './route.js';
 export {
   ServerPush,
   DEFAULT_PUSH_POLICY,
-  CACHED_HEADER,
   type PushPolicy,
   type PushResource,
   type PushOutcome,

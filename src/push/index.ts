@@ -21,7 +21,6 @@ export {
   PushSignatureVerifier,
   PushSigner,
   SignatureError,
-  jwkThumbprint,
   type JsonWebKeySet,
   type PublicJwk,
   type SignatureAlgorithm,

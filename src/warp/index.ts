@@ -1,14 +1,13 @@
-export { CATALOG_ID, parseCatalog, type WarpCatalog, type WarpCatalogTrack } from './catalog.js';
+export { parseCatalog, type WarpCatalog, type WarpCatalogTrack } from './catalog.js';
 export {
   WARP_ORDER_POLICIES,
   segmentOrder,
   ptsFromOrder,
-  isOrderPolicy,
   INIT_ORDER,
   type WarpOrderPolicy,
 } from './order.js';
 export { GrowingSource, type WarpSource } from './source.js';
-export { WarpProducer, catalogSource, initId, segmentId, type WarpProducerOptions } from './producer.js';
+export { WarpProducer, catalogSource, initId, type WarpProducerOptions } from './producer.js';
 export { WarpSender, type WarpSenderOptions, type WarpSenderStats } from './sender.js';
 export {
   WarpConsumer,
@@ -20,12 +19,9 @@ export {
   type WarpConsumerTimers,
 } from './consumer.js';
 export { SegmentCopies, type SegmentCopiesOptions, type StopReason } from './segment-copies.js';
-export { WARP_PATH, parseWarpPath, type WarpTarget } from './path.js';
+export { WARP_PATH, type WarpTarget } from './path.js';
 export {
   WarpFanout,
-  WARP_REFUSAL_STATUSES,
-  DEFAULT_MAX_WARP_SESSIONS,
-  backlogLimit,
   type Viewer,
   type WarpFanoutOptions,
   type WarpFanoutStats,

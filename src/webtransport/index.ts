@@ -4,7 +4,6 @@ export {
   SessionRefusedError,
   SessionRouter,
   StreamAbortedError,
-  readStreamToEnd,
   type Session,
   type SessionCloseInfo,
   type SessionEvents,

@@ -6,17 +6,13 @@ export {
   isPrintableFourCC,
   readBoxHeader,
   readBoxes,
-  readFourCC,
   type Box,
   type BoxHeader,
 } from './reader.js';
 export {
-  parseAudioSpecificConfig,
-  parseAvcDecoderConfig,
   parseElementaryStreamDescriptor,
   parseFileType,
   parseMovie,
-  parseTrackExtends,
   type AudioSampleEntry,
   type AudioSpecificConfig,
   type AvcDecoderConfig,
@@ -32,7 +28,6 @@ export { codecString, describeTrack, type TrackDescription } from './codec.js';
 export {
   MAX_FRAGMENT_SECONDS,
   MAX_SAMPLES_PER_FRAGMENT,
-  SAMPLE_IS_NON_SYNC_SAMPLE,
   parseMovieFragment,
   readTrackFragmentSamples,
   type FragmentContext,

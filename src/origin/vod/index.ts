@@ -6,7 +6,6 @@ export { VodLibrary, VodError, type VodLibraryOptions, type VodPackage } from '.
 export {
   vodRoute,
   firstRangeEnd,
-  DEFAULT_FIRST_RANGE_BYTES,
   type VodRouteOptions,
   type VodMetadata,
   type VodTrackMetadata,
