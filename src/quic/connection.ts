@@ -38,7 +38,14 @@ export interface QuicConnectionEvents {
 
 /** One QUIC connection of a QuicEndpoint, server or client side: made by the endpoint, never by its users. */
 export class QuicConnection extends EventEmitter<QuicConnectionEvents> {
+  /** The streams with a direction not yet over; a stream leaves once both are (`release`). */
   private readonly streams = new Map<number, QuicStream>();
+  /**
+   * The peer's stream ids seen, per type (id & 3): quiche may list a stream the connection already let go
+   * of as readable (a reset's marker it keeps, cloudflare/quiche#1631), and an id is never reused
+   * (RFC 9000 §2.1), so such an id is drained, never made a new stream.
+   */
+  private readonly peerIdsSeen = [0, 1, 2, 3].map((type) => new StreamIdsSeen(type));
   /** Streams with writes queued, in the order they queued them. */
   private readonly writers = new Set<QuicStream>();
   /** Streams whose `stopped` is awaited. */
@@ -106,6 +113,11 @@ export class QuicConnection extends EventEmitter<QuicConnectionEvents> {
     this.streams.set(id, stream);
     if (options.urgency !== undefined) stream.setPriority(options.urgency, options.incremental ?? false);
     return stream;
+  }
+
+  /** Streams the connection keeps: those with a direction not yet over (see `forget`). */
+  get streamsOpen(): number {
+    return this.streams.size;
   }
 
   /** An RFC 9221 datagram; false when the send queue is full (it is not queued). */
@@ -193,13 +205,19 @@ export class QuicConnection extends EventEmitter<QuicConnectionEvents> {
         this.established = true;
         this.emit('established');
       }
+      // A STOP_SENDING arrives as a frame like any other: look for one where someone waits for it, before
+      // the reads: reading a stream's FIN can complete the stream, and quiche then forgets its code.
+      for (const s of this.stopWatchers) s[internal.checkStopped]();
       this.pumpReads();
       for (let d; (d = this.native.dgramRecvVec()) !== null; ) this.emit('datagram', d);
-      // A STOP_SENDING arrives as a frame like any other: look for one where someone waits for it.
-      for (const s of this.stopWatchers) s[internal.checkStopped]();
     }
     this.pumpWrites();
     this.flush();
+  }
+
+  /** Both directions of `stream` are over: nothing more arrives for it, nothing more is sent. */
+  [internal.release](stream: QuicStream): void {
+    this.streams.delete(stream.id);
   }
 
   /** Reads and drops what quiche holds of stream `id` (see QuicStream.stopSending). */
@@ -222,6 +240,12 @@ export class QuicConnection extends EventEmitter<QuicConnectionEvents> {
     for (const id of this.native.readable()) {
       let stream = this.streams.get(id);
       if (!stream) {
+        const seen = this.peerIdsSeen[id & 3]!;
+        if ((id & 1) === (this.isServer ? 1 : 0) || seen.has(id)) {
+          this[internal.discardReceived](id); // a stream already let go of
+          continue;
+        }
+        seen.add(id);
         stream = new QuicStream(this, id);
         this.streams.set(id, stream);
         this.emit('stream', stream);
@@ -326,5 +350,33 @@ export class QuicConnection extends EventEmitter<QuicConnectionEvents> {
           }
         : undefined,
     );
+  }
+}
+
+/**
+ * Which ids of one stream type (RFC 9000 §2.1: id & 3) the peer has opened: everything below a watermark,
+ * and the few above it seen out of order. Streams open about in order and the peer may open no more than
+ * its stream limit past the lowest still open, so the set stays that small.
+ */
+class StreamIdsSeen {
+  /** The lowest id of the type not yet seen. */
+  private below: number;
+  private readonly above = new Set<number>();
+
+  constructor(type: number) {
+    this.below = type;
+  }
+
+  has(id: number): boolean {
+    return id < this.below || this.above.has(id);
+  }
+
+  add(id: number): void {
+    if (id !== this.below) {
+      this.above.add(id);
+      return;
+    }
+    this.below += 4;
+    while (this.above.delete(this.below)) this.below += 4;
   }
 }

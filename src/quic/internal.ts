@@ -24,6 +24,8 @@ export const prioritized = Symbol('prioritized');
 /** A stream's `stopped` is awaited, or no longer. */
 export const watchStop = Symbol('watchStop');
 export const unwatchStop = Symbol('unwatchStop');
+/** Both directions of a stream are over: the connection lets go of it. */
+export const release = Symbol('release');
 /** Reads and drops what quiche holds of a stream. */
 export const discardReceived = Symbol('discardReceived');
 

@@ -126,6 +126,7 @@ export class QuicStream {
     this.chunks.length = 0;
     this.buffered = 0;
     this.wake?.();
+    this.releaseIfOver();
     this.conn[internal.schedule]();
   }
 
@@ -173,6 +174,7 @@ export class QuicStream {
       if (w.fin) {
         this.finished = true;
         this.conn[internal.unwatchStop](this); // a STOP_SENDING after FIN changes nothing for the writer
+        this.releaseIfOver();
       }
       w.resolve();
     }
@@ -210,6 +212,18 @@ export class QuicStream {
     for (const w of this.pendingWrites.splice(0)) w.reject(error);
     if (error instanceof QuicStreamError && error.kind === 'stopped') this.resolveStopped?.(error.code);
     this.conn[internal.unwatchStop](this);
+    this.releaseIfOver();
+  }
+
+  /**
+   * Once both directions are over (read: FIN or reset read, or stopped; write: FIN handed to quiche, or
+   * failed; a unidirectional stream has one of them only), the connection lets go of the stream: quiche
+   * finishes what is left (retransmissions, acknowledgements) on its own.
+   */
+  private releaseIfOver(): void {
+    const readOver = this.ended || (this.local && !this.bidirectional);
+    const writeOver = this.finished || this.writeError !== undefined || (!this.local && !this.bidirectional);
+    if (readOver && writeOver) this.conn[internal.release](this);
   }
 
   /** Called by the connection with received bytes. */
@@ -218,7 +232,10 @@ export class QuicStream {
       this.chunks.push(data);
       this.buffered += data.length;
     }
-    if (fin) this.ended = true;
+    if (fin) {
+      this.ended = true;
+      this.releaseIfOver();
+    }
     this.wake?.();
   }
 
@@ -227,6 +244,7 @@ export class QuicStream {
     if (this.ended) return;
     this.error = error;
     this.ended = true;
+    this.releaseIfOver();
     this.wake?.();
   }
 

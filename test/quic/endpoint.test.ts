@@ -15,6 +15,7 @@ import dgram from 'node:dgram';
 import test from 'node:test';
 import { developmentCertificate } from '../../src/origin/index.js';
 import { QuicEndpoint, QuicStreamError, type QuicConnection, type QuicStream } from '../../src/quic/index.js';
+import { until, untilEvent, within } from '../support/wait.js';
 import { Rng } from '../wire/support.js';
 
 const dir = mkdtempSync(join(os.tmpdir(), 'pushcast-quic-'));
@@ -150,12 +151,7 @@ test('a FIN written alone while the congestion window is full still reaches the 
     await written;
     await small.end();
     await bulkDone;
-    let timer: NodeJS.Timeout | undefined;
-    const length = await Promise.race([
-      lengths.get(small.id),
-      new Promise((r) => (timer = setTimeout(() => r('no FIN'), 2000))),
-    ]);
-    clearTimeout(timer);
+    const length = await within(`the FIN of the small stream, round ${i}`, lengths.get(small.id)!, { timeoutMs: 2000 });
     assert.equal(length, 100, `round ${i}`);
   }
   assert.deepEqual(
@@ -167,13 +163,13 @@ test('a FIN written alone while the congestion window is full still reaches the 
 test('datagrams both ways (RFC 9221)', async (t) => {
   const p = await pair();
   t.after(p.close);
-  const atServer = once(p.serverConn, 'datagram');
+  const atServer = untilEvent<[Uint8Array]>("the client's datagram at the server", p.serverConn, 'datagram');
   assert.ok(p.client.sendDatagram(new TextEncoder().encode('ping')));
-  const [ping] = (await atServer) as [Uint8Array];
+  const [ping] = await atServer;
   assert.equal(new TextDecoder().decode(ping), 'ping');
-  const atClient = once(p.client, 'datagram');
-  p.serverConn.sendDatagram(new TextEncoder().encode('pong'));
-  const [pong] = (await atClient) as [Uint8Array];
+  const atClient = untilEvent<[Uint8Array]>("the server's datagram at the client", p.client, 'datagram');
+  assert.ok(p.serverConn.sendDatagram(new TextEncoder().encode('pong')));
+  const [pong] = await atClient;
   assert.equal(new TextDecoder().decode(pong), 'pong');
 });
 
@@ -182,9 +178,9 @@ test('datagrams up to maxDatagramSize arrive whole', async (t) => {
   t.after(p.close);
   const max = p.client.maxDatagramSize;
   assert.ok(max > 1000 && max < 1350, `maxDatagramSize ${max}`);
-  const atServer = once(p.serverConn, 'datagram');
+  const atServer = untilEvent<[Uint8Array]>('the largest datagram at the server', p.serverConn, 'datagram');
   assert.ok(p.client.sendDatagram(new Uint8Array(max).fill(5)));
-  const [datagram] = (await atServer) as [Uint8Array];
+  const [datagram] = await atServer;
   assert.equal(datagram.length, max);
   assert.throws(() => p.client.sendDatagram(new Uint8Array(max + 1)));
 });
@@ -240,7 +236,10 @@ test('flow control: a reader that reads nothing keeps the writer pending; readin
   let written = false;
   const writing = stream.end(body).then(() => (written = true));
   const [reader] = await incoming;
-  await new Promise((r) => setTimeout(r, 300));
+  // The writer has sent all the reader's window allows: from here on, only reading frees it.
+  await until("the reader's window filled", () => reader.bufferedBytes >= window, {
+    detail: () => `${reader.bufferedBytes} bytes read ahead`,
+  });
   assert.equal(written, false, 'the write waits for the reader');
   assert.ok(reader.bufferedBytes <= window, `read ahead ${reader.bufferedBytes} bytes`);
   assert.deepEqual(await reader.readAll(), body);
@@ -257,7 +256,9 @@ test('STOP_SENDING: the writer learns the code from `stopped`, from its pending 
   const [reader] = await incoming;
   // More than the reader's window: this write stays pending until the STOP_SENDING comes.
   const pending = stream.write(new Uint8Array(1024 * 1024));
-  await new Promise((r) => setTimeout(r, 50));
+  await until("the reader's window filled", () => reader.bufferedBytes >= 64 * 1024, {
+    detail: () => `${reader.bufferedBytes} bytes read ahead`,
+  });
   reader.stopSending(0x77);
   assert.equal(await stopped, 0x77);
   const error = await pending.then(
@@ -293,7 +294,7 @@ test('RESET_STREAM: the reader sees the bytes before it, then an error with the 
   const reading = (async () => {
     for await (const chunk of reader) chunks.push(new TextDecoder().decode(chunk));
   })();
-  await new Promise((r) => setTimeout(r, 50));
+  await until('the bytes before the reset at the reader', () => chunks.join('') === 'partial');
   stream.reset(0x1234);
   await assert.rejects(
     reading,
@@ -377,7 +378,7 @@ test('garbage datagrams and short Initials are dropped; the server still serves'
   for (let i = 0; i < 200; i++) socket.send(rng.bytes(1 + rng.int(1400)), p.server.address.port, '127.0.0.1');
   // A long-header Initial that is too short to be a client's first flight (RFC 9000 §14.1).
   socket.send(Buffer.from('c000000001081122334455667788000000', 'hex'), p.server.address.port, '127.0.0.1');
-  await new Promise((r) => setTimeout(r, 300));
+  await until('garbage datagrams at the server', () => p.server.stats.datagramsIn - before.datagramsIn >= 50);
   socket.close();
   const after = p.server.stats;
   const arrived = after.datagramsIn - before.datagramsIn;
