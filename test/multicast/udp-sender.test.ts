@@ -9,6 +9,7 @@ import test from 'node:test';
 import { MulticastUdpSender, PushPacketizer, QueueFullError, SenderClosedError } from '../../src/multicast/index.js';
 import { MulticastReassembler, RESOURCE_PUSH, type ResourcePushEvent } from '../../src/push/index.js';
 import { Rng, fromHex } from '../wire/support.js';
+import { until } from '../support/wait.js';
 
 const SESSION_ID = fromHex('5053434153540042');
 const GROUP = `239.255.42.${1 + (process.pid % 250)}`;
@@ -74,10 +75,10 @@ test('a ~300 KB push over loopback multicast arrives byte-identical, paced at th
       queuedBytes: 0,
     });
 
-    const deadline = Date.now() + 5_000;
-    while (!got && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
-    assert.ok(got, `no PUSH_PROMISE received (${rx.packets.length} datagrams arrived)`);
-    const result = await got;
+    const result = await await until('the PUSH_PROMISE', () => got, {
+      timeoutMs: 5_000,
+      detail: () => `${rx.packets.length} datagrams arrived`,
+    });
     assert.equal(result.url, 'https://pushcast.example/live/video/7.m4s');
     assert.equal(Buffer.compare(Buffer.from(result.body), Buffer.from(body)), 0, 'identical body');
     assert.equal(rx.packets.length, datagrams.length, 'no loss on loopback');

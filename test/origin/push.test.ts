@@ -10,6 +10,7 @@ import type { OriginMetrics } from '../../src/metrics/index.js';
 import { DEFAULT_PUSH_POLICY, developmentCertificate, type PushPolicy } from '../../src/origin/index.js';
 import { RESOURCE_PUSH, type ResourcePushEvent } from '../../src/push/index.js';
 import { Fixture, VIDEO, payload, startOrigin } from '../support/live-fixture.js';
+import { until } from '../support/wait.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'pushcast-push-'));
 const cert = developmentCertificate(dir);
@@ -183,12 +184,12 @@ describe('HTTP/2 server push', () => {
       assert.equal(channel.status, 200);
       const log: string[] = [];
       channel.stream.setEncoding('utf8').on('data', (d: string) => log.push(...d.trim().split('\n')));
-      await waitFor(() => events.length === 1);
+      await until('the first push', () => events.length === 1);
       assert.equal(new URL(events[0]!.request.url).pathname, '/live/video-360p/init.mp4');
 
       // Segment 4 starts: its push begins with the first chunk, before the segment is complete.
       const s4 = f.publish(f.video, 4, 1, 500, true);
-      await waitFor(() => events.length === 2);
+      await until('the second push', () => events.length === 2);
       f.chunk(f.video, s4, 700);
       f.video.completeSegment(s4);
       const pushed = await events[1]!.response;
@@ -197,16 +198,16 @@ describe('HTTP/2 server push', () => {
 
       // Segment 5 starts; the client cancels it mid-way; segment 6 still comes.
       const s5 = f.publish(f.video, 5, 1, 500, true);
-      await waitFor(() => events.length === 3);
+      await until('the third push', () => events.length === 3);
       client.cancel(events[2]!.request);
       await assert.rejects(events[2]!.response, /reset/);
       f.chunk(f.video, s5, 500);
       f.video.completeSegment(s5);
       f.publish(f.video, 6, 2, 400);
-      await waitFor(() => events.length === 4);
+      await until('the fourth push', () => events.length === 4);
       assert.equal((await events[3]!.response).status, 200);
-      await waitFor(async () => (await outcomes(metrics))['channel:cancelled'] === 1);
-      await waitFor(() => log.length >= 4);
+      await until('a cancelled channel push counted', async () => (await outcomes(metrics))['channel:cancelled'] === 1);
+      await until('four lines in the channel log', () => log.length >= 4);
       assert.deepEqual(JSON.parse(log[1]!), { path: '/live/video-360p/4.m4s', number: 4, outcome: 'sent' });
       channel.stream.close();
     } finally {
@@ -269,11 +270,3 @@ describe('HTTP/2 server push', () => {
     }
   });
 });
-
-async function waitFor(condition: () => boolean | Promise<boolean>, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}

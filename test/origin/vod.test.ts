@@ -29,6 +29,7 @@ import {
   type VodRouteOptions,
 } from '../../src/origin/vod/index.js';
 import { VOD_CLIPS, makeVodFolder } from '../support/vod-media.js';
+import { until } from '../support/wait.js';
 
 /** build/test/origin → build/web, where the playlist page is built. */
 const WEB_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../web');
@@ -470,7 +471,7 @@ describe('vod: bounds and failures', () => {
       const queued = fetch(`${base}/video/${VOD_CLIPS.silent.id}`).then(
         async (r) => [r.status, await r.text()] as const,
       );
-      await waitFor(() => library.pending.waitingRequests === 2);
+      await until('two requests waiting for packaging', () => library.pending.waitingRequests === 2);
       assert.equal(library.pending.jobs, 2);
       assert.equal(library.packagingRuns, 1, 'one ffmpeg at a time: the second job is queued');
       const refused = await fetch(`${base}/video/${VOD_CLIPS.withAudio.id}`);
@@ -528,11 +529,3 @@ describe('vod: bounds and failures', () => {
     );
   });
 });
-
-async function waitFor(condition: () => boolean, timeoutMs = 5000): Promise<void> {
-  const until = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > until) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}

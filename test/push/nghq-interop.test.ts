@@ -16,6 +16,7 @@ import {
   type ResourcePushEvent,
 } from '../../src/push/index.js';
 import { fromHex } from '../wire/support.js';
+import { until } from '../support/wait.js';
 
 const FIXTURES = new URL('../../../test/fixtures/nghq/', import.meta.url);
 
@@ -44,8 +45,8 @@ async function receive(list: Uint8Array[]) {
     );
   });
   for (const d of list) reassembler.enqueuePacket(d);
-  for (let i = 0; i < 100 && pending.length < 3 && reassembler.stats.forged === 0; i++)
-    await new Promise((resolve) => setTimeout(resolve, 5));
+  // The session's three promises: each is raised, or refused as forged.
+  await until('three promises raised or refused', () => pending.length + reassembler.stats.forged >= 3);
   await Promise.all(pending);
   return { got, goaway: () => goaway, stats: reassembler.stats };
 }

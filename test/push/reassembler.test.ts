@@ -27,6 +27,7 @@ import {
   type FieldLine,
 } from '../../src/wire/index.js';
 import { Rng, concat, fromHex, mutate, packetize, type SentFrame } from '../wire/support.js';
+import { until } from '../support/wait.js';
 
 const SESSION_ID = fromHex('5053434153540001');
 const OTHER_SESSION = fromHex('5053434153540002');
@@ -388,7 +389,7 @@ test('the verifier: a refused request raises no event and counts as forged; a re
     },
   });
   for (const d of sent.datagrams) refuseRequests.r.enqueuePacket(d);
-  await new Promise((resolve) => setTimeout(resolve, 10));
+  await until('both promises checked and refused', () => refuseRequests.r.stats.forged >= 2);
   assert.equal(refuseRequests.events.length, 0, 'no event for a promise whose signature fails');
   assert.equal(refuseRequests.r.stats.forged, 2);
   assert.deepEqual(checked.sort(), ['/live/audio/100.m4s', '/live/video-360p/init.mp4']);
@@ -406,7 +407,7 @@ test('the verifier: a refused request raises no event and counts as forged; a re
     },
   });
   for (const d of sent.datagrams) refuseResponses.r.enqueuePacket(d);
-  await new Promise((resolve) => setTimeout(resolve, 10));
+  await until('both pushes raised', () => refuseResponses.events.length >= 2);
   assert.equal(refuseResponses.events.length, 2);
   for (const event of refuseResponses.events) {
     const result = await settle(event.response);
@@ -417,7 +418,7 @@ test('the verifier: a refused request raises no event and counts as forged; a re
 
   const accepting = reassembler({ verifier: { verifyRequest: () => undefined, verifyResponse: () => undefined } });
   for (const d of sent.datagrams) accepting.r.enqueuePacket(d);
-  await new Promise((resolve) => setTimeout(resolve, 10));
+  await until('every push raised', () => accepting.events.length >= specs.length);
   await assertBodies(accepting.events, specs);
 });
 

@@ -39,6 +39,7 @@ import {
 import { encodeWarpMessage } from '../../src/wire/index.js';
 import { Registry } from 'prom-client';
 import { registerWarpRelayMetrics } from '../../src/metrics/index.js';
+import { until } from '../support/wait.js';
 
 const dir = mkdtempSync(join(os.tmpdir(), 'pushcast-warp-relay-'));
 const certificate = developmentCertificate(dir);
@@ -129,13 +130,6 @@ async function viewer(t: test.TestContext, url: string): Promise<Viewer> {
   return v;
 }
 
-const until = async (what: string, ok: () => boolean, ms = 10_000, debug?: () => string) => {
-  const end = Date.now() + ms;
-  while (!ok()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}${debug ? `: ${debug()}` : ''}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
-};
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Every segment `numbers` of both tracks reached `v` whole, byte-identical to the live window's. */
@@ -287,18 +281,15 @@ test('a stalled subscriber has its lowest-priority streams reset by the relay; t
     live.publish(n);
     await sleep(30);
   }
-  await until(
-    'segments 1–12 at both viewers',
-    () => a.completed.length >= 24 && b.completed.length >= 24,
-    10_000,
-    () =>
+  await until('segments 1–12 at both viewers', () => a.completed.length >= 24 && b.completed.length >= 24, {
+    detail: () =>
       JSON.stringify({
         a: a.completed.map((s) => s.path),
         b: b.completed.map((s) => s.path),
         senders: r.relay.stats().senders,
         relay: { ...r.relay.stats(), senders: undefined },
       }),
-  );
+  });
   await until('the stalled subscriber reset', () => r.relay.stats().senders.some((s) => s.streamsCancelled > 0));
   const senders = r.relay.stats().senders;
   const cancelled = senders.filter((s) => s.streamsCancelled > 0);
@@ -558,8 +549,7 @@ test('bounds: cache bytes, cached tracks, remembered IDs, upstream streams at on
       [bytes, tracks, ids].every(
         (r) => r.relay.stats().streamsForwarded >= 3 + 16 && r.relay.stats().upstreamStreamsActive === 0,
       ),
-    10_000,
-    () => JSON.stringify([bytes, tracks, ids].map((r) => ({ ...r.relay.stats(), senders: undefined }))),
+    { detail: () => JSON.stringify([bytes, tracks, ids].map((r) => ({ ...r.relay.stats(), senders: undefined }))) },
   );
   const b = bytes.relay.stats();
   assert.ok(maxCache <= 120_000 && b.cacheBytes <= 120_000, `cache ${maxCache} bytes at most`);

@@ -14,6 +14,7 @@ import { WarpLive } from '../support/warp-live.js';
 import { QuicEndpoint } from '../../src/quic/index.js';
 import { WarpClient, WarpProducer, WarpServer, type SegmentRef, type WarpConsumerSink } from '../../src/warp/index.js';
 import { SessionRefusedError, SessionRouter, serveHttp3Sessions } from '../../src/webtransport/index.js';
+import { until } from '../support/wait.js';
 
 const dir = mkdtempSync(join(os.tmpdir(), 'pushcast-warp-'));
 const certificate = developmentCertificate(dir);
@@ -69,14 +70,6 @@ function collector(): Received & { sink: WarpConsumerSink } {
     },
   };
 }
-
-const until = async (what: string, ok: () => boolean, ms = 10_000) => {
-  const end = Date.now() + ms;
-  while (!ok()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-};
 
 const joined = (parts: Uint8Array[] | undefined) => new Uint8Array(Buffer.concat(parts ?? []));
 

@@ -26,6 +26,7 @@ import {
 } from '../../src/webtransport/websocket-session.js';
 import { decodeWsFrame, encodeWsFrame, type WsFrame } from '../../src/wire/index.js';
 import { Rng } from '../wire/support.js';
+import { until } from '../support/wait.js';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const sha = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest('hex');
@@ -201,7 +202,7 @@ test('many concurrent streams both ways, byte-exact: server uni streams, client 
     await stream.end(data);
   });
   await Promise.all([...echoes, ...ups]);
-  while (seen.size < 12 || uploads.size < 10) await sleep(10);
+  await until('12 echoes and 10 uploads', () => seen.size >= 12 && uploads.size >= 10);
   await Promise.all(incoming);
   assert.deepEqual(new Map([...uploads].sort()), new Map([...sent].sort()));
   const stats = client.stats();
@@ -229,7 +230,7 @@ test('priorities: a higher-urgency stream overtakes queued lower-urgency data; e
   const a = server.openStream({ bidirectional: false });
   const b = server.openStream({ bidirectional: false });
   await Promise.all([a.end(new Uint8Array(256 * 1024).fill(1)), b.end(new Uint8Array(256 * 1024).fill(2))]);
-  while (frames.filter((f) => f.type === 'stream' && f.fin).length < 2) await sleep(5);
+  await until('both streams finished', () => frames.filter((f) => f.type === 'stream' && f.fin).length >= 2);
   const order = frames.map((f) => (f.type === 'stream' ? f.id : -1));
   assert.deepEqual(order, [a.id, b.id, a.id, b.id, a.id, b.id, a.id, b.id]);
   assert.ok(frames.every((f) => f.type === 'stream' && f.data.length === 64 * 1024));
@@ -499,7 +500,7 @@ test('the route sees the request: path with query, authority, origin, headers; a
   assert.equal((a as WebSocketSession).protocol, 'moq-04');
   const b = await s.connect('/other');
   assert.equal((b as WebSocketSession).protocol, '');
-  while (requests.length < 2) await sleep(5);
+  await until('both session requests', () => requests.length >= 2);
   const port = new URL(s.url('/')).port;
   assert.deepEqual(
     requests.map(({ path, authority, origin, header, transport, protocol }) => ({
@@ -606,7 +607,7 @@ test('bounds: message size (1009), per-stream and per-session receive buffers (S
   await accepted.find((x) => x.id === open[0]!.id)!.readAll();
   const later = client.openStream({ bidirectional: false });
   await later.end(new Uint8Array([1, 2]));
-  while (!accepted.some((x) => x.id === later.id)) await sleep(5);
+  await until('the later stream accepted', () => accepted.some((x) => x.id === later.id));
   assert.deepEqual(await accepted.find((x) => x.id === later.id)!.readAll(), new Uint8Array([1, 2]));
 
   // The send queue: the client stops reading; writes that pile up past 1 MiB are refused.
