@@ -13,6 +13,7 @@ import { createNodeFetch } from '../../src/client/index.js';
 import { WarpClient, type SegmentRef } from '../../src/warp/index.js';
 import { SessionRefusedError, connectWebSocketSession } from '../../src/webtransport/index.js';
 import { startServe } from '../support/pushcast-process.js';
+import { until } from '../support/wait.js';
 
 test('a Node viewer receives the live broadcast over Warp, byte-identical to HTTP', async (t) => {
   const state = mkdtempSync(join(os.tmpdir(), 'pushcast-warp-live-'));
@@ -54,9 +55,11 @@ test('a Node viewer receives the live broadcast over Warp, byte-identical to HTT
     },
   });
   t.after(() => client.close());
-  const end = Date.now() + 30_000;
-  while (completed.filter((s) => s.track.startsWith('video')).length < 3 && Date.now() < end)
-    await new Promise((r) => setTimeout(r, 200));
+  await until(
+    'three whole video segments over WebTransport',
+    () => completed.filter((s) => s.track.startsWith('video')).length >= 3,
+    { timeoutMs: 30_000, intervalMs: 200 },
+  );
   const catalog = client.consumer.catalog!;
   assert.deepEqual(catalog.tracks.map((t) => t.kind).sort(), ['audio', 'video']);
   const fetch = createNodeFetch({ ca });
@@ -96,9 +99,11 @@ test('a Node viewer receives the live broadcast over Warp, byte-identical to HTT
     },
   });
   t.after(() => ws.close());
-  const wsEnd = Date.now() + 20_000;
-  while (wsCompleted.filter((s) => s.track.startsWith('video')).length < 2 && Date.now() < wsEnd)
-    await new Promise((r) => setTimeout(r, 200));
+  await until(
+    'two whole video segments over the WebSocket fallback',
+    () => wsCompleted.filter((s) => s.track.startsWith('video')).length >= 2,
+    { timeoutMs: 20_000, intervalMs: 200 },
+  );
   assert.ok(
     wsCompleted.filter((s) => s.track.startsWith('video')).length >= 2,
     'two video segments over the WebSocket fallback',
