@@ -37,7 +37,8 @@ export function streamError(id: number, error: unknown): Error {
  * a bounded queue; past the connection's `maxStreamBuffer` the stream is no longer drained, so QUIC flow
  * control (RFC 9000 §4) holds the peer back until the reader catches up. Writes resolve once quiche has
  * taken every byte (it takes what flow control and the congestion window allow; the rest waits for the
- * next pass with room). A peer's STOP_SENDING fails the writes and RESET_STREAM fails the reader with a
+ * next pass with room), but the last byte of a write without FIN, which waits a turn for an end() to
+ * carry (see heldTail). A peer's STOP_SENDING fails the writes and RESET_STREAM fails the reader with a
  * `QuicStreamError` carrying its code. Priorities per RFC 9218 §4 (urgency 0–7, incremental).
  */
 export class QuicStream {
@@ -56,6 +57,18 @@ export class QuicStream {
   }[] = [];
   /** FIN was handed to quiche. */
   private finished = false;
+  /**
+   * The last byte of the last write without FIN, not yet handed to quiche, so that a FIN written after it
+   * goes with data: quiche 0.18 loses a FIN sent alone once the data before it is acknowledged (the
+   * stream then counts as complete, is collected, and the lost FIN is never sent again: the peer never
+   * sees the end of the stream; cloudflare/quiche#2525). A write resolves once quiche took all but this
+   * byte; the byte goes with the next write, or with the FIN, or alone after the writer had a turn to
+   * end the stream (`tailWaited`).
+   */
+  private heldTail: Uint8Array | undefined;
+  private tailWaited = false;
+  /** quiche took bytes (or a FIN) of ours on this stream: it knows the stream, until it forgets it. */
+  private created = false;
   private stoppedPromise: Promise<number> | undefined;
   private resolveStopped: ((code: number) => void) | undefined;
   /** quiche's urgency of this stream: the order in which the connection hands writers the send capacity. */
@@ -150,42 +163,98 @@ export class QuicStream {
   [internal.drainWrites](): boolean {
     while (this.pendingWrites.length > 0) {
       const w = this.pendingWrites[0]!;
-      if (w.fin && w.data.length === 0 && !this.roomToSend()) return false;
-      let written: number | null;
-      try {
-        written = this.conn[internal.native].streamSend(this.id, w.data, w.fin);
-        if (this.priority) this.setPriority(...this.priority);
-      } catch (error) {
-        const e = streamError(this.id, error);
-        if (e instanceof QuicStreamError) {
-          this.failWrites(e);
-          return true;
+      const bareFin = w.fin && w.data.length === 0;
+      if (this.heldTail) {
+        // The byte held back from the previous write goes first, with the FIN when this write is an end().
+        const sent = this.send(this.heldTail, bareFin);
+        if (sent === 'failed') return true;
+        if (sent === 'blocked') return false;
+        this.heldTail = undefined;
+        if (bareFin) {
+          this.completeWrite(w);
+          continue;
         }
-        this.pendingWrites.shift(); // e.g. StreamLimit: this write fails, the next may not
-        w.reject(e);
-        continue;
+      } else if (bareFin && !this.roomToSend()) {
+        return false; // a FIN with no byte to carry it (see roomToSend)
       }
-      if (written === null) return false; // blocked: flow control or congestion
-      if (written < w.data.length) {
+      // A write without FIN keeps its last byte back (see heldTail).
+      const keep = !w.fin && w.data.length > 0;
+      const data = keep ? w.data.subarray(0, -1) : w.data;
+      let written = 0;
+      if (data.length > 0 || w.fin) {
+        let result: number | null;
+        try {
+          result = this.conn[internal.native].streamSend(this.id, data, w.fin);
+          if (this.priority) this.setPriority(...this.priority);
+        } catch (error) {
+          const e = streamError(this.id, error);
+          if (e instanceof QuicStreamError) {
+            this.failWrites(e);
+            return true;
+          }
+          this.pendingWrites.shift(); // e.g. StreamLimit: this write fails, the next may not
+          w.reject(e);
+          continue;
+        }
+        if (result === null) return this.failIfForgotten(); // blocked (flow control, congestion), or gone
+        this.created = true;
+        written = result;
+      }
+      if (written < data.length) {
         w.data = w.data.subarray(written);
         return false;
       }
-      this.pendingWrites.shift();
-      if (w.fin) {
-        this.finished = true;
-        this.conn[internal.unwatchStop](this); // a STOP_SENDING after FIN changes nothing for the writer
-        this.releaseIfOver();
+      if (keep) {
+        this.heldTail = w.data.slice(-1); // a copy: the writer may reuse its buffer once the write resolved
+        this.tailWaited = false;
       }
-      w.resolve();
+      this.completeWrite(w);
+    }
+    if (this.heldTail) {
+      if (!this.tailWaited) {
+        // The writer's continuation runs before the next pass: an end() it calls takes the byte with its FIN.
+        this.tailWaited = true;
+        this.conn[internal.schedule]();
+        return false;
+      }
+      const sent = this.send(this.heldTail, false);
+      if (sent === 'blocked') return false;
+      this.heldTail = undefined;
     }
     return true;
   }
 
+  /** Hands quiche `data` (the held byte); a stream error fails the writes. */
+  private send(data: Uint8Array, fin: boolean): 'sent' | 'blocked' | 'failed' {
+    try {
+      const written = this.conn[internal.native].streamSend(this.id, data, fin);
+      if (this.priority) this.setPriority(...this.priority);
+      if (written === data.length) {
+        this.created = true;
+        return 'sent';
+      }
+      return this.failIfForgotten() ? 'failed' : 'blocked';
+    } catch (error) {
+      this.failWrites(streamError(this.id, error));
+      return 'failed';
+    }
+  }
+
+  private completeWrite(w: { fin: boolean; resolve: () => void }): void {
+    this.pendingWrites.shift();
+    if (w.fin) {
+      this.finished = true;
+      this.conn[internal.unwatchStop](this); // a STOP_SENDING after FIN changes nothing for the writer
+      this.releaseIfOver();
+    }
+    w.resolve();
+  }
+
   /**
-   * Whether quiche would send a bare FIN in this pass's flush. quiche loses a FIN written without data
-   * when the data before it is acknowledged before the FIN goes out: the stream then counts as complete
-   * and is collected, and the peer never sees the end of the stream (cloudflare/quiche#2525). So a bare
-   * FIN waits in our queue until the congestion window has room (the stream's capacity includes it).
+   * Whether quiche would send a bare FIN in this pass's flush. A FIN with no held byte to carry it (the
+   * writer ended the stream a turn or more after its last write) is sent alone, and quiche loses it if
+   * the data before it is acknowledged before it goes out (see heldTail). So it waits in our queue until
+   * the congestion window has room (the stream's capacity includes it); its packet may still be lost.
    */
   private roomToSend(): boolean {
     try {
@@ -200,15 +269,36 @@ export class QuicStream {
     try {
       this.conn[internal.native].streamWritable(this.id, 0);
     } catch (error) {
-      // Only StreamStopped counts: a local stream quiche does not know yet (nothing written) throws too.
+      // StreamStopped counts; a local stream quiche does not know yet (nothing written) throws too.
       const e = streamError(this.id, error);
       if (e instanceof QuicStreamError) this.failWrites(e);
+      else this.failIfForgotten();
+    }
+  }
+
+  /**
+   * quiche forgets a stream whose sending the peer stopped once all it had sent is acknowledged, and may
+   * do so within the batch of packets that brought the STOP_SENDING, before a pass looks for it: its code
+   * is then lost, and a write would wait for room that never comes. A stream of ours that quiche knew and
+   * no longer knows, with our FIN not handed over, can only have gone that way: writing fails as
+   * stopped (code 0, the real one unknown). True when it did.
+   */
+  private failIfForgotten(): boolean {
+    if (!this.created || this.finished || this.writeError) return false;
+    try {
+      this.conn[internal.native].streamCapacity(this.id);
+      return false;
+    } catch (error) {
+      if (!/InvalidStreamState/.test(error instanceof Error ? error.message : String(error))) return false;
+      this.failWrites(new QuicStreamError(this.id, 0, 'stopped'));
+      return true;
     }
   }
 
   /** Writing is over: pending and later writes fail with `error`; a STOP_SENDING resolves `stopped`. */
   private failWrites(error: Error): void {
     this.writeError ??= error;
+    this.heldTail = undefined;
     for (const w of this.pendingWrites.splice(0)) w.reject(error);
     if (error instanceof QuicStreamError && error.kind === 'stopped') this.resolveStopped?.(error.code);
     this.conn[internal.unwatchStop](this);
