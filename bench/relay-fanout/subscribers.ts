@@ -19,6 +19,7 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import readline from 'node:readline';
 import { WarpClient, type SegmentRef, type WarpCatalog } from '../../src/warp/index.js';
 import { connectWebTransport, type Session, type SessionStream } from '../../src/webtransport/index.js';
+import { until } from '../../test/support/wait.js';
 
 export interface SubscribersArgs {
   url: string;
@@ -170,11 +171,13 @@ async function connectViewer(viewer: Viewer): Promise<{ retries: number }> {
       await new Promise((r) => setTimeout(r, 500));
       continue;
     }
-    const by = Date.now() + CATALOG_WAIT_MS;
-    while (!catalog && Date.now() < by) await new Promise((r) => setTimeout(r, 50));
-    if (catalog || attempt === ATTEMPTS) {
+    const arrived = await until('the catalog', () => catalog !== undefined, {
+      timeoutMs: CATALOG_WAIT_MS,
+      intervalMs: 50,
+    }).catch(() => false);
+    if (arrived || attempt === ATTEMPTS) {
       viewer.client = client;
-      if (!catalog) throw new Error(`no catalog within ${CATALOG_WAIT_MS} ms, ${ATTEMPTS} times`);
+      if (!arrived) throw new Error(`no catalog within ${CATALOG_WAIT_MS} ms, ${ATTEMPTS} times`);
       return { retries };
     }
     retries++;

@@ -25,26 +25,26 @@ import { planPlayhead } from '../../src/web/warp/latency.js';
 import type { WarpPlayerStats } from '../../src/web/warp/stats.js';
 import { launchChromium } from '../support/browser.js';
 import { startServe, type RunningServe } from '../support/pushcast-process.js';
+import { until } from '../support/wait.js';
 
 const stats = (page: Page) =>
   page.evaluate(() => (window as unknown as { pushcastStats: () => WarpPlayerStats }).pushcastStats());
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
 /** Polls the page's stats until `ok` holds; fails with the last snapshot after `ms`. */
-async function until(
+async function untilStats(
   page: Page,
   what: string,
   ok: (s: WarpPlayerStats) => boolean,
   ms = 20_000,
 ): Promise<WarpPlayerStats> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const s = await stats(page);
-    if (ok(s)) return s;
-    if (Date.now() > end)
-      assert.fail(`${what} within ${ms / 1000} s; the page says ${JSON.stringify({ ...s, recent: undefined })}`);
-    await sleep(500);
-  }
+  let last: WarpPlayerStats | undefined;
+  return until(
+    what,
+    async () => {
+      last = await stats(page);
+      return ok(last) && last;
+    },
+    { timeoutMs: ms, intervalMs: 250, detail: () => `the page says ${JSON.stringify({ ...last, recent: undefined })}` },
+  );
 }
 
 const playing = (s: WarpPlayerStats) =>
@@ -52,9 +52,9 @@ const playing = (s: WarpPlayerStats) =>
 
 /** Plays, then checks that frames keep coming and the latency is near the target. */
 async function assertPlays(page: Page, transport: 'webtransport' | 'websocket'): Promise<WarpPlayerStats> {
-  const first = await until(page, `playback over ${transport}`, playing);
-  await sleep(2000);
-  const s = await stats(page);
+  const first = await untilStats(page, `playback over ${transport}`, playing);
+  // Two seconds of frames more: playback goes on after it started.
+  const s = await untilStats(page, 'frames to keep coming', (x) => x.framesShown >= first.framesShown + 50, 10_000);
   assert.equal(s.transport, transport);
   assert.ok(s.framesShown > first.framesShown, `frames keep coming (${first.framesShown} → ${s.framesShown})`);
   assert.ok(s.segmentsReceived >= 3, `${s.segmentsReceived} segments received`);
@@ -191,7 +191,7 @@ describe('the Warp player page, from pushcast serve', () => {
   test('a wrong token: the page says so in plain words, and plays nothing', { timeout: 40_000 }, async () => {
     const page = await browser.newPage();
     await page.goto(`${playerUrl}?token=wrong`);
-    const s = await until(page, 'the failure shown', (x) => x.state === 'failed' && x.errors.length > 0, 15_000);
+    const s = await untilStats(page, 'the failure shown', (x) => x.state === 'failed' && x.errors.length > 0, 15_000);
     assert.equal(s.transport, null);
     assert.equal(s.framesShown, 0);
     const message = (await page.textContent('#message')) ?? '';
@@ -293,10 +293,10 @@ describe('the Warp player page, against a server the test drives', () => {
   }, async () => {
     const page = await browser.newPage();
     await page.goto(server.player);
-    await until(page, 'playback', playing);
+    await untilStats(page, 'playback', playing);
     server.dropNextVideoSegment();
     // The playhead passes the hole by a gap jump, or, when it had to wait at the hole, by the catch-up seek.
-    const skipped = await until(
+    const skipped = await untilStats(
       page,
       'the skip and the hole passed',
       (s) => s.segmentsSkipped >= 1 && s.gapJumps + s.catchUpSeeks >= 1 && s.state === 'playing',
@@ -307,7 +307,7 @@ describe('the Warp player page, against a server the test drives', () => {
       skipped.recent.some((r) => r.state === 'skipped' && r.track.startsWith('video')),
       'the panel lists the skipped segment',
     );
-    const s = await until(page, 'frames after the hole', (x) => x.framesShown > skipped.framesShown + 25, 10_000);
+    const s = await untilStats(page, 'frames after the hole', (x) => x.framesShown > skipped.framesShown + 25, 10_000);
     assert.equal(s.segmentsSkipped, 1, 'only the dropped segment');
     assert.ok(
       s.latencyMs !== null && s.latencyMs < s.targetLatencyMs + 3000,
@@ -319,13 +319,12 @@ describe('the Warp player page, against a server the test drives', () => {
   test('GOAWAY: a second session in parallel, the old one closes, playback goes on', { timeout: 40_000 }, async () => {
     const page = await browser.newPage();
     await page.goto(server.player);
-    const first = await until(page, 'playback', playing);
+    const first = await untilStats(page, 'playback', playing);
     assert.equal(first.sessionsOpened, 1);
     // The page before this one said goodbye when it closed (pagehide): only this page's session is left.
-    for (let i = 0; i < 20 && server.warp.stats().sessions !== 1; i++) await sleep(250);
-    assert.equal(server.warp.stats().sessions, 1);
+    await until('one session at the server', () => server.warp.stats().sessions === 1, { timeoutMs: 5000 });
     await server.warp.goaway(server.warpUrl, 1500); // tells the session to move, waits the grace period, closes it with code 1
-    const moved = await until(
+    const moved = await untilStats(
       page,
       'the GOAWAY followed',
       (s) => s.goaways === 1 && s.errors.some((e) => /closed after GOAWAY \(code 1/.test(e)),
@@ -333,11 +332,12 @@ describe('the Warp player page, against a server the test drives', () => {
     );
     assert.equal(moved.sessionsOpened, 2);
     assert.equal(moved.transport, 'webtransport');
-    for (let i = 0; i < 20 && server.warp.stats().sessions !== 1; i++) await sleep(250);
-    assert.equal(server.warp.stats().sessions, 1, 'the old session is gone, the new one stays');
+    await until('the old session gone, the new one staying', () => server.warp.stats().sessions === 1, {
+      timeoutMs: 5000,
+    });
     // The segment under way on the old session when it closed is cut short (the consumer dropped the new
     // session's copy as a duplicate): a hole of up to a segment, which the playhead jumps.
-    const s = await until(
+    const s = await untilStats(
       page,
       'playback on the new session',
       (x) => x.framesShown > moved.framesShown + 25 && x.state === 'playing',

@@ -14,6 +14,7 @@ import { createNodeFetch } from '../../src/client/index.js';
 import { WarpClient, type SegmentRef } from '../../src/warp/index.js';
 import { SessionRefusedError } from '../../src/webtransport/index.js';
 import { runPushcast, startServe } from '../support/pushcast-process.js';
+import { until } from '../support/wait.js';
 
 /** `pushcast relay …` on a free port; resolves with its printed `relay:` and `metrics:` URLs. */
 async function startRelay(args: string[]) {
@@ -95,9 +96,15 @@ test('pushcast serve → pushcast relay → pushcast relay → a Node viewer: by
     },
   });
   stops.push(() => client.close());
-  const end = Date.now() + 40_000;
-  while (completed.filter((s) => s.track.startsWith('video')).length < 3 && Date.now() < end)
-    await new Promise((r) => setTimeout(r, 200));
+  await until(
+    '3 whole video segments through two relays',
+    () => completed.filter((s) => s.track.startsWith('video')).length >= 3,
+    {
+      timeoutMs: 40_000,
+      intervalMs: 200,
+      detail: () => `${completed.length} segments, skipped: ${skipped.join('; ')}`,
+    },
+  );
   const fetch = createNodeFetch({ ca: caText });
   const relayMetrics = async () =>
     (

@@ -23,6 +23,7 @@ import {
   encodeHttp3Frame,
   encodeShortHeaderPacket,
 } from '../../src/wire/index.js';
+import { until } from '../support/wait.js';
 import { Rng, fromHex } from '../wire/support.js';
 
 const SESSION_ID = fromHex('5053434153540002');
@@ -72,8 +73,15 @@ function consumer(verifier: PushSignatureVerifier) {
       ),
     );
   });
-  const drain = async () => {
-    for (let i = 0; i < 50 && settled.length < events + 1; i++) await new Promise((resolve) => setTimeout(resolve, 5));
+  /** Waits until `decided` promises and goaways were verified (raised, or counted as forged), then for their pushes. */
+  const drain = async (decided: number) => {
+    await until(
+      `${decided} promises and goaways verified`,
+      () => events + goaways + reassembler.stats.forged >= decided,
+      {
+        detail: () => `${events} raised, ${goaways} goaways, ${reassembler.stats.forged} forged`,
+      },
+    );
     await Promise.all(settled);
   };
   return { reassembler, delivered, failures, drain, events: () => events, goaways: () => goaways };
@@ -85,7 +93,7 @@ test('a signed session delivers every push; verification covers request, respons
   const list = resources(1);
   const c = consumer(verifier);
   for (const d of await datagramsOf(signer, list, { goaway: true })) c.reassembler.enqueuePacket(d);
-  await c.drain();
+  await c.drain(list.length + 1);
   for (const r of list) assert.deepEqual(c.delivered.get(r.path), r.body, r.path);
   assert.equal(c.goaways(), 1, 'a signed goaway ends the session');
   assert.equal(c.reassembler.stats.forged, 0);
@@ -98,7 +106,7 @@ test('an unsigned session, or one signed by another key, delivers nothing and it
   for (const forger of [undefined, attacker]) {
     const c = consumer(verifier);
     for (const d of await datagramsOf(forger, resources(2), { goaway: true })) c.reassembler.enqueuePacket(d);
-    await c.drain();
+    await c.drain(4);
     assert.equal(c.events(), 0, 'no event for a forged promise');
     assert.equal(c.delivered.size, 0);
     assert.equal(c.goaways(), 0, 'a forged goaway does not end the session');
@@ -127,7 +135,7 @@ test('forged body bytes that arrive first fail the push (digest), never deliver;
   const foreign = new PushPacketizer({ sessionId: fromHex('0000000000000000'), authority: AUTHORITY, signer });
   for (const d of await foreign.push(list[2]!)) c.reassembler.enqueuePacket(d);
   for (const d of genuine) c.reassembler.enqueuePacket(d);
-  await c.drain();
+  await c.drain(list.length);
   assert.deepEqual(c.delivered.get(list[0]!.path), list[0]!.body);
   assert.deepEqual(c.delivered.get(list[2]!.path), list[2]!.body);
   assert.equal(c.delivered.has(list[1]!.path), false, 'the tampered push is never delivered');
@@ -151,7 +159,7 @@ test('an injected promise ahead on stream 0 never becomes the point a lost hole 
       () => undefined,
     );
   });
-  const settle = () => new Promise((resolve) => setTimeout(resolve, 20));
+  const settled = (path: string) => until(`${path} delivered`, () => delivered.includes(path));
   const forge = async (offset: number) => {
     const fields = [
       { name: ':method', value: 'GET' },
@@ -171,12 +179,13 @@ test('an injected promise ahead on stream 0 never becomes the point a lost hole 
   for (const d of await packetizer.push(list[0]!)) reassembler.enqueuePacket(d);
   reassembler.enqueuePacket(await forge(3_000)); // a little ahead of the genuine promises
   reassembler.enqueuePacket(await forge(5_000_000)); // far ahead: refused outright
-  await settle();
+  await settled(list[0]!.path);
+  await until('the injected promise refused', () => reassembler.stats.forged === 1);
   const second = await packetizer.push(list[1]!);
   for (const d of second.slice(1)) reassembler.enqueuePacket(d); // its promise is lost
   now = 5_000;
   for (const d of await packetizer.push(list[2]!)) reassembler.enqueuePacket(d); // raised from an island at once
-  await settle();
+  await settled(list[2]!.path);
   now = 10_000;
   const fourth = {
     path: '/live/v/102.m4s',
@@ -184,7 +193,7 @@ test('an injected promise ahead on stream 0 never becomes the point a lost hole 
     responseHeaders: { 'content-type': 'video/mp4' },
   };
   for (const d of await packetizer.push(fourth)) reassembler.enqueuePacket(d);
-  await settle();
+  await settled(fourth.path);
   assert.deepEqual(delivered.sort(), [list[0]!.path, list[2]!.path, fourth.path].sort());
   assert.equal(reassembler.stats.forged, 1, 'the injected promise a little ahead was parsed and refused');
   assert.equal(

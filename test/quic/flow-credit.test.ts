@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import test from 'node:test';
 import { developmentCertificate } from '../../src/origin/index.js';
 import { QuicEndpoint, type QuicConnection, type QuicStream } from '../../src/quic/index.js';
+import { within } from '../support/wait.js';
 
 const dir = mkdtempSync(join(os.tmpdir(), 'pushcast-quic-credit-'));
 const certificate = developmentCertificate(dir);
@@ -50,7 +51,7 @@ test('a client session whose streams are stopped and reset midway, 3× its old c
     wake?.();
   });
   const next = async () => {
-    while (!incoming.length) await new Promise<void>((r) => (wake = r));
+    if (!incoming.length) await within('a stream from the server', new Promise<void>((r) => (wake = r)));
     return incoming.shift()!;
   };
   const payload = new Uint8Array(MiB).fill(7);

@@ -25,6 +25,7 @@ import { developmentCertificate } from '../../src/origin/index.js';
 import { SessionRouter, StreamAbortedError, type SessionCloseInfo } from '../../src/webtransport/session.js';
 import { WebSocketSessionServer } from '../../src/webtransport/websocket-server.js';
 import { launchChromium } from '../support/browser.js';
+import { until } from '../support/wait.js';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 
@@ -187,8 +188,7 @@ test('the unmodified polyfill: server uni streams, a bidirectional echo, STOP_SE
     },
     { url: `${origin}/quiet` },
   );
-  for (let i = 0; i < 200 && recorded.closes.length < before + 1; i++)
-    await new Promise((resolve) => setTimeout(resolve, 25));
+  await until('the close at the server', () => recorded.closes.length >= before + 1, { timeoutMs: 5000 });
   assert.deepEqual(recorded.closes.at(-1), { code: 4002, reason: 'the page leaves' });
 
   // The page cancels a server stream after its first chunk: STOP_SENDING reaches the server's writer.
@@ -206,8 +206,7 @@ test('the unmodified polyfill: server uni streams, a bidirectional echo, STOP_SE
     { url: `${origin}/stop` },
   );
   assert.equal(firstChunk, 16 * 1024);
-  for (let i = 0; i < 200 && !recorded.stopError; i++) await new Promise((resolve) => setTimeout(resolve, 25));
-  const error = recorded.stopError;
+  const error = await until('STOP_SENDING at the server', () => recorded.stopError, { timeoutMs: 5000 });
   assert.ok(error instanceof StreamAbortedError, String(error));
   assert.equal(error.by, 'peer-stop-sending');
   assert.equal(error.code, 0, 'the polyfill cancels with code 0');

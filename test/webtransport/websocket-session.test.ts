@@ -26,7 +26,7 @@ import {
 } from '../../src/webtransport/websocket-session.js';
 import { decodeWsFrame, encodeWsFrame, type WsFrame } from '../../src/wire/index.js';
 import { Rng } from '../wire/support.js';
-import { until } from '../support/wait.js';
+import { until, untilEvent } from '../support/wait.js';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const sha = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest('hex');
@@ -246,14 +246,15 @@ test('priorities: a higher-urgency stream overtakes queued lower-urgency data; e
     lowWrites.push(at + chunk.length < lowTotal ? low.write(chunk) : low.end(chunk));
   // Wait until the socket is full: bufferedAmount at the mark, low bytes still queued, nothing moving.
   let last = -1;
-  for (
-    let i = 0;
-    i < 500 && !(server.queuedBytes > 0 && server.queuedBytes === last && server.socket.bufferedAmount >= 256 * 1024);
-    i++
-  ) {
-    last = server.queuedBytes;
-    await sleep(20);
-  }
+  await until(
+    'the socket full',
+    () => {
+      const full = server.queuedBytes > 0 && server.queuedBytes === last && server.socket.bufferedAmount >= 256 * 1024;
+      last = server.queuedBytes;
+      return full;
+    },
+    { intervalMs: 20 },
+  );
   const queuedLow = server.queuedBytes;
   assert.ok(queuedLow > 0 && queuedLow < lowTotal, `low data queued: ${queuedLow} of ${lowTotal}`);
   assert.ok(server.stats().bufferedBytes! >= queuedLow);
@@ -711,7 +712,9 @@ test('malformed frames close the session with 1002 and a one-line reason; a text
   raw.send({ type: 'reset-stream', id: 8, code: 9 }); // after FIN: every byte is there already
   assert.deepEqual(await (await echo).readAll(), Uint8Array.of(3));
   assert.equal(lenient.stats().transport, 'websocket');
-  await sleep(50);
+  // A ping answered after all of it: the server read every frame above without closing the session.
+  raw.ws.ping();
+  await untilEvent('a pong after the frames of gone streams', raw.ws, 'pong');
   assert.equal(raw.ws.readyState, WebSocket.OPEN, 'still open');
 });
 
@@ -728,7 +731,10 @@ test('liveness: a peer that does not answer pings is cut off; one that does stay
   assert.equal(info.code, 1006);
   assert.match(info.reason, /no pong within 100 ms/);
   await mute.closed;
-  await sleep(300);
+  // Three more pings, each answered: the one that answers stays.
+  let pings = 0;
+  healthy.ws.on('ping', () => pings++);
+  await until('three more pings to the healthy peer', () => pings >= 3, { timeoutMs: 5000 });
   assert.equal(healthy.ws.readyState, WebSocket.OPEN);
   assert.ok(typeof healthySession.stats().rttMs === 'number');
 });
