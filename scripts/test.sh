@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Runs the tests with node's test runner, one file at a time (end-to-end tests each run a live encoder
-# and a browser, and 2 cores are shared).
+# Runs the tests with node's test runner. The full lane runs one file at a time (end-to-end tests each run
+# a live encoder and a browser, and 2 cores are shared); the unit lane runs four files side by side.
 #   scripts/test.sh [full|unit] [node --test options…]
 #   full  every test: unit, HTTP, and real ffmpeg + Chromium + network namespaces end to end (default)
 #   unit  what needs no browser, ffmpeg, nginx or network namespace: everything but test/e2e/, test/cdn/
@@ -22,4 +22,7 @@ for source in test/**/*.test.ts; do
 done
 [ ${#files[@]} -gt 0 ] || { echo "test.sh: no tests found in test/" >&2; exit 1; }
 echo "test.sh: $lane lane, ${#files[@]} files"
-exec node --test --test-concurrency=1 --test-reporter=spec "$@" "${files[@]}"
+concurrency=1
+# The unit lane is mostly waiting on timers and sockets: files run side by side.
+[ "$lane" = unit ] && concurrency=4
+exec node --test --test-concurrency=$concurrency --test-reporter=spec "$@" "${files[@]}"
