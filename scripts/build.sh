@@ -7,8 +7,13 @@ npx --no-install tsc -p tsconfig.browser-tests.json
 npx --no-install tsc -p src/web/tsconfig.json
 npx --no-install tsc -p src/web/sw/tsconfig.json
 mkdir -p build/web
-npx --no-install esbuild src/web/player/main.ts --bundle --format=esm --target=chrome110 --sourcemap \
-  --outfile=build/web/player.js --log-level=warning
+rm -rf build/web/player
+# The player (src/web/player): `<pushcast-player>` / PushcastPlayer at /player/pushcast-player.js and the
+# page at /, minified and split, so that each mode's code (dash.js; the Warp consumer) is a chunk loaded
+# when that mode first runs.
+npx --no-install esbuild pushcast-player=src/web/player/index.ts page=src/web/player/page.ts \
+  --bundle --splitting --format=esm --platform=browser --target=chrome110 --minify --sourcemap \
+  --outdir=build/web/player --chunk-names=chunk-[hash] --log-level=warning
 cp src/web/player/index.html src/web/player/player.css build/web/
 # The multicast Service Worker (served at /multicast/sw.js; it controls the /multicast/ player page).
 npx --no-install esbuild src/web/sw/main.ts --bundle --format=esm --target=chrome110 --sourcemap \
@@ -17,8 +22,3 @@ npx --no-install esbuild src/web/sw/main.ts --bundle --format=esm --target=chrom
 npx --no-install esbuild src/web/playlist/main.ts --bundle --format=esm --target=chrome110 --sourcemap \
   --outfile=build/web/playlist.js --log-level=warning
 cp src/web/playlist/index.html build/web/playlist.html
-# The Warp player page (served at /warp/; its script at /warp/player.js). Browser platform: a Node module
-# pulled in by mistake (e.g. through src/warp/index.ts) fails the build instead of reaching the page.
-npx --no-install esbuild src/web/warp/main.ts --bundle --format=esm --platform=browser --target=chrome110 --sourcemap \
-  --outfile=build/web/warp-player.js --log-level=warning
-cp src/web/warp/index.html build/web/warp.html

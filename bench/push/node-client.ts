@@ -337,7 +337,7 @@ async function liveEdge(task: Extract<Task, { task: 'live' }>): Promise<LiveResu
     await ok(get(session, initPath, ledger), initPath);
     // on-demand: a plain GET once the segment is complete by the MPD (availability time);
     // prefetch: a GET at the time the MPD announces it to low-latency clients (availability time minus
-    // availabilityTimeOffset), as src/web/player/prefetch.ts schedules it; the origin then streams the
+    // availabilityTimeOffset), as src/web/dash/prefetch.ts schedules it; the origin then streams the
     // segment chunk by chunk while it is produced.
     const lead = mode === 'prefetch' ? timing.ato * 1000 : 0;
     await Promise.all(

@@ -367,7 +367,7 @@ ${checks(r)
   AST + (n − startNumber + 1)·d to its last byte in hand (negative: the segment was complete before its nominal time).
   - *on-demand*: a GET sent at the availability time (the segment is complete).
   - *prefetch*: a GET sent at the time the MPD announces the segment to low-latency clients, availability time minus
-    \`availabilityTimeOffset\` (${r.timings.B?.ato ?? r.timings.A?.ato} s), as \`src/web/player/prefetch.ts\` schedules it; the origin then sends the segment chunk
+    \`availabilityTimeOffset\` (${r.timings.B?.ato ?? r.timings.A?.ato} s), as \`src/web/dash/prefetch.ts\` schedules it; the origin then sends the segment chunk
     by chunk as the encoder produces it.
   - *HTTP/2 push*: the live push channel \`GET /live/<rendition>/push\`; each segment is pushed from its first chunk.
 - **bytes not used** — response body bytes the client received in the run for resources it did not use.
@@ -408,7 +408,7 @@ ${checks(r)
 - **Warm-up.** One discarded run per mode before the first measured RTT on each origin.
 - **Load.** The live encoder (${c.ladder.split(',').length} video renditions + audio) runs on the same machine as the clients; with few
   cores, Chromium and ffmpeg compete for CPU, which shows at 0 ms RTT, where the differences are a few ms.
-- **Prefetch in Chromium** is the player page's prefetcher (\`src/web/player/prefetch.ts\`): a fresh browser context has
+- **Prefetch in Chromium** is the player page's prefetcher (\`src/web/dash/prefetch.ts\`): a fresh browser context has
   no SegmentTemplate from an earlier visit, and the prefetcher waits for dash.js to choose representations, so at
   startup it fetches the MPD and the clock beside the player, and segments only once playback runs.
 `;

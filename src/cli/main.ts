@@ -7,6 +7,7 @@ import { gatewayCommand } from './gateway.js';
 import { relayCommand } from './relay.js';
 import { serve } from './serve.js';
 import { WARP_ORDER_POLICIES, type WarpOrderPolicy } from '../warp/index.js';
+import { DELIVERY_MODES, parseModeOrder, type DeliveryMode } from '../media/index.js';
 
 function positiveNumber(value: string): number {
   const n = Number(value);
@@ -38,6 +39,14 @@ function udpPort(value: string): number {
   const n = Number(value);
   if (!Number.isInteger(n) || n < 1 || n > 65535) throw new InvalidArgumentError('must be a port number (1-65535)');
   return n;
+}
+
+function playerOrder(value: string): DeliveryMode[] {
+  try {
+    return parseModeOrder(value);
+  } catch (error) {
+    throw new InvalidArgumentError((error as Error).message.replace(/^delivery description: /, ''));
+  }
 }
 
 function warpOrder(value: string): WarpOrderPolicy {
@@ -101,6 +110,12 @@ program
     'audio-first',
   )
   .option('--warp-token <token...>', 'tokens a Warp viewer must present (?token=…); default: none needed')
+  .option(
+    '--player-order <modes>',
+    `the order in which players try the delivery modes, comma-separated, of ${DELIVERY_MODES.join(', ')} (docs/player.md)`,
+    playerOrder,
+    [...DELIVERY_MODES],
+  )
   .option('--no-push', 'no HTTP/2 server push at all')
   .option('--no-push-manifest', 'do not push init and newest segments with the MPD')
   .option('--no-push-next', 'do not push segment N+1 with segment N')

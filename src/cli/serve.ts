@@ -2,7 +2,14 @@ import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { developmentCertificate, loadCertificate } from '../listen/index.js';
-import { MANIFEST_PATH, METRICS_PATH, MULTICAST_KEYS_PATH, WEBTRANSPORT_INFO_PATH } from '../media/index.js';
+import {
+  DELIVERY_PATH,
+  MANIFEST_PATH,
+  METRICS_PATH,
+  MULTICAST_KEYS_PATH,
+  WEBTRANSPORT_INFO_PATH,
+  type DeliveryMode,
+} from '../media/index.js';
 import {
   PrometheusMetrics,
   registerGatewayMetrics,
@@ -67,6 +74,8 @@ export interface ServeOptions {
   warpOrder: WarpOrderPolicy;
   /** Tokens a Warp session must carry (?token=); none = open. */
   warpToken?: string[];
+  /** The order in which players try the delivery modes (the delivery description's `order`). */
+  playerOrder: DeliveryMode[];
 }
 
 /** build/src/cli → build/web, where scripts/build.sh puts the bundled player page. */
@@ -169,6 +178,19 @@ export async function serve(o: ServeOptions): Promise<void> {
         }
       : undefined,
     earlyHints: o.earlyHints,
+    // What players may use, relative to DELIVERY_PATH (docs/player.md).
+    delivery: (webTransport) => ({
+      version: 1,
+      broadcast: 'live',
+      targetLatencyMs: Math.round(o.targetLatency * 1000),
+      order: o.playerOrder,
+      dash: { manifest: 'manifest.mpd' },
+      multicast:
+        multicast || announced
+          ? { manifest: 'manifest.mpd?delivery=multicast', serviceWorker: '/player/sw.js', scope: '/' }
+          : undefined,
+      warp: warp ? { path: '/warp/live', webTransport } : undefined,
+    }),
     publicUrl: o.publicUrl === undefined ? undefined : publicBase(o.publicUrl),
     routes: [
       ...(vod ? [vodRoute(vod, { webRoot: WEB_ROOT })] : []),
@@ -278,6 +300,9 @@ export async function serve(o: ServeOptions): Promise<void> {
   // The lines people and scripts look for.
   console.log(`player: ${base}/`);
   console.log(`manifest: ${base}${MANIFEST_PATH}`);
+  console.log(`delivery: ${base}${DELIVERY_PATH}`);
+  console.log(`embed: <script type="module" src="${base}/player/pushcast-player.js"></script>`);
+  console.log(`dash player: ${base}/?mode=dash`);
   console.log(`prefetch player: ${base}/?mode=prefetch`);
   if (multicast) console.log(`multicast player: ${base}/multicast/`);
   if (warp) console.log(`warp player: ${base}/warp/`);

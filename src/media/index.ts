@@ -19,6 +19,16 @@ export type { FragmentSample } from './bmff/fragment.js';
 export type { SampleEntry } from './bmff/movie.js';
 export { buildLiveMpd, xsDuration, type LiveMpdParams } from './dash/mpd.js';
 export {
+  DELIVERY_MODES,
+  DeliveryDescriptionError,
+  offeredModes,
+  parseDeliveryDescription,
+  parseModeOrder,
+  type DeliveryDescription,
+  type DeliveryMode,
+} from './live/delivery.js';
+export {
+  DELIVERY_PATH,
   LIVE_PREFIX,
   MANIFEST_PATH,
   METRICS_PATH,

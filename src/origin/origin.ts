@@ -2,8 +2,9 @@ import type http from 'node:http';
 import type { Http2ServerRequest } from 'node:http2';
 import type { Duplex } from 'node:stream';
 import type { Http3ServerRequest, Http3ServerResponse } from '../http3/index.js';
+import type { WebTransportInfo } from '../listen/index.js';
 import type { QuicEndpointStats } from '../quic/index.js';
-import { METRICS_PATH, WEBTRANSPORT_INFO_PATH } from '../media/index.js';
+import { DELIVERY_PATH, METRICS_PATH, WEBTRANSPORT_INFO_PATH, type DeliveryDescription } from '../media/index.js';
 import type { SessionRouter } from '../webtransport/index.js';
 import { DashRoutes, type DashRouteOptions } from './dash-routes.js';
 import { HeldResponses } from './held-responses.js';
@@ -52,6 +53,11 @@ export interface OriginOptions extends DashRouteOptions {
   upgrade?: (req: http.IncomingMessage, socket: Duplex, head: Buffer) => boolean;
   /** WebTransport sessions on the HTTP/3 port, by path (e.g. Warp); none without. */
   webTransport?: SessionRouter;
+  /**
+   * The delivery description served at DELIVERY_PATH, given the WebTransport details once HTTP/3 listens;
+   * without it the path is not found (a player then plays the MPD by LL-DASH).
+   */
+  delivery?: (webTransport: WebTransportInfo | undefined) => DeliveryDescription;
   /** Served at /metrics; without it /metrics is not found. */
   metrics?: MetricsExposition;
 }
@@ -138,6 +144,10 @@ export class Origin {
       if (dash !== false) {
         route = dash;
         return;
+      }
+      if (path === DELIVERY_PATH && this.o.delivery) {
+        route = 'delivery';
+        return send(200, 'application/json', JSON.stringify(this.o.delivery(this.ports.webTransportInfo)));
       }
       if (path === WEBTRANSPORT_INFO_PATH) {
         route = 'webtransport-info';

@@ -8,23 +8,33 @@ export interface PlayerFile {
   type: string;
 }
 
+const PAGE: PlayerFile = { file: 'index.html', type: 'text/html; charset=utf-8' };
+
 /** Static files of the player pages: an allow-list, never a path taken from the request. */
 const PLAYER_FILES: Record<string, PlayerFile> = {
-  '/': { file: 'index.html', type: 'text/html; charset=utf-8' },
-  '/index.html': { file: 'index.html', type: 'text/html; charset=utf-8' },
-  '/player.js': { file: 'player.js', type: 'text/javascript; charset=utf-8' },
+  '/': PAGE,
+  '/index.html': PAGE,
+  // The same page with its mode forced by the path (src/web/player/page.ts).
+  '/warp/': PAGE,
+  '/multicast/': PAGE,
   '/player.css': { file: 'player.css', type: 'text/css; charset=utf-8' },
-  // The multicast player: the same page under /multicast/, controlled by the Service Worker beside it.
-  '/multicast/': { file: 'index.html', type: 'text/html; charset=utf-8' },
+  // The multicast Service Worker (the old scope's path, and the one that may control the whole origin).
   '/multicast/sw.js': { file: 'sw.js', type: 'text/javascript; charset=utf-8' },
-  // The Warp player page (src/web/warp): MSE fed by a Warp session over WebTransport or its WebSocket fallback.
-  '/warp/': { file: 'warp.html', type: 'text/html; charset=utf-8' },
-  '/warp/player.js': { file: 'warp-player.js', type: 'text/javascript; charset=utf-8' },
 };
+
+/** The player bundle's files (src/web/player, split by esbuild): names esbuild writes, nothing else. */
+const PLAYER_BUNDLE = /^\/player\/((?:pushcast-player|page|chunk-[A-Z0-9]{8})\.js(\.map)?)$/;
 
 /** The player file served at `path`, if any. */
 export function playerFile(path: string): PlayerFile | undefined {
-  return Object.hasOwn(PLAYER_FILES, path) ? PLAYER_FILES[path] : undefined;
+  if (Object.hasOwn(PLAYER_FILES, path)) return PLAYER_FILES[path];
+  const bundle = PLAYER_BUNDLE.exec(path);
+  if (bundle)
+    return {
+      file: `player/${bundle[1]}`,
+      type: bundle[2] ? 'application/json; charset=utf-8' : 'text/javascript; charset=utf-8',
+    };
+  return undefined;
 }
 
 /** Serves a player file from `webRoot` (the built pages), or 404 when the pages are not built. */

@@ -5,7 +5,7 @@ import { launchChromium } from '../support/browser.js';
 import { startServe, type RunningServe } from '../support/pushcast-process.js';
 import { validateMpd } from '../support/xmllint.js';
 
-/** The snapshot the player page exposes (src/web/player/stats.ts), as far as the test reads it. */
+/** The DASH part of the player page's stats (src/web/dash/stats.ts), as far as the test reads it. */
 interface Stats {
   playing: boolean;
   currentTime: number;
@@ -52,15 +52,18 @@ test(`Chromium plays the live stream for ${PLAY_SECONDS} s: advancing, no stalls
   const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
   const consoleErrors: string[] = [];
   page.on('pageerror', (e) => consoleErrors.push(e.message));
-  await page.goto(serve.player);
+  await page.goto(`${serve.player}?mode=dash`);
 
   // Wait for playback to begin (the player buffers up to its latency target first).
   await page.waitForFunction(
-    () => (window as unknown as { pushcastStats: () => Stats }).pushcastStats().framesDecoded > 0,
+    () =>
+      ((window as unknown as { pushcastStats: () => { dash: Stats | null } | null }).pushcastStats()?.dash
+        ?.framesDecoded ?? 0) > 0,
     null,
     { timeout: 30_000 },
   );
-  const stats = () => page.evaluate(() => (window as unknown as { pushcastStats: () => Stats }).pushcastStats());
+  const stats = () =>
+    page.evaluate(() => (window as unknown as { pushcastStats: () => { dash: Stats } }).pushcastStats().dash);
   const first = await stats();
 
   const latencies: number[] = [];
@@ -124,17 +127,22 @@ test('with ?mode=prefetch the player loads segments the prefetcher already fetch
   const page = await browser.newPage();
   await page.goto(`${serve.player}?mode=prefetch`);
   await page.waitForFunction(
-    () => (window as unknown as { pushcastStats: () => Stats }).pushcastStats().framesDecoded > 0,
+    () =>
+      ((window as unknown as { pushcastStats: () => { dash: Stats | null } | null }).pushcastStats()?.dash
+        ?.framesDecoded ?? 0) > 0,
     null,
     { timeout: 30_000 },
   );
   await page.waitForTimeout(12_000);
-  const s = await page.evaluate(() =>
-    (
-      window as unknown as {
-        pushcastStats: () => Stats & { mode: string; prefetch: { started: number; completed: number; failed: number } };
-      }
-    ).pushcastStats(),
+  const s = await page.evaluate(
+    () =>
+      (
+        window as unknown as {
+          pushcastStats: () => {
+            dash: Stats & { mode: string; prefetch: { started: number; completed: number; failed: number } };
+          };
+        }
+      ).pushcastStats().dash,
   );
   await page.close();
   t.diagnostic(

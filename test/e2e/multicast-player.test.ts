@@ -15,7 +15,8 @@ import os from 'node:os';
 import { join } from 'node:path';
 import test, { type TestContext } from 'node:test';
 import type { Page } from 'playwright-core';
-import type { PushcastStats } from '../../src/web/player/stats.js';
+import type { DashPlayerStats } from '../../src/web/dash/stats.js';
+import { until } from '../support/wait.js';
 import { launchChromium } from '../support/browser.js';
 import { NetworkLab } from '../support/netns.js';
 import { runPushcast, startServe, type RunningServe } from '../support/pushcast-process.js';
@@ -43,10 +44,17 @@ async function openPlayer(
   return { serve, page, lab };
 }
 
+/** The DASH part of the player's stats (src/web/player/stats.ts), once the mode runs. */
 const stats = (page: Page) =>
-  page.evaluate(() => (window as unknown as { pushcastStats: () => PushcastStats }).pushcastStats());
+  until('the multicast mode on the page', () =>
+    page.evaluate(
+      () =>
+        (window as unknown as { pushcastStats: () => { dash: DashPlayerStats | null } | null }).pushcastStats()?.dash ??
+        null,
+    ),
+  );
 
-async function play(page: Page, seconds: number, onTick?: (s: PushcastStats) => void): Promise<PushcastStats> {
+async function play(page: Page, seconds: number, onTick?: (s: DashPlayerStats) => void): Promise<DashPlayerStats> {
   let s = await stats(page);
   for (let t = 0; t < seconds; t += 5) {
     await new Promise((r) => setTimeout(r, 5000));

@@ -27,8 +27,15 @@ import { launchChromium } from '../support/browser.js';
 import { startServe, type RunningServe } from '../support/pushcast-process.js';
 import { until } from '../support/wait.js';
 
+/** The Warp part of the player's stats (src/web/player/stats.ts), once the mode runs. */
 const stats = (page: Page) =>
-  page.evaluate(() => (window as unknown as { pushcastStats: () => WarpPlayerStats }).pushcastStats());
+  until('the Warp mode on the page', () =>
+    page.evaluate(
+      () =>
+        (window as unknown as { pushcastStats: () => { warp: WarpPlayerStats | null } | null }).pushcastStats()?.warp ??
+        null,
+    ),
+  );
 /** Polls the page's stats until `ok` holds; fails with the last snapshot after `ms`. */
 async function untilStats(
   page: Page,

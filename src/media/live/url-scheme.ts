@@ -12,6 +12,8 @@
 export const LIVE_PREFIX = '/live/';
 /** The live MPD. */
 export const MANIFEST_PATH = '/live/manifest.mpd';
+/** The delivery description beside the MPD: the modes a player may use (src/media/live/delivery.ts). */
+export const DELIVERY_PATH = '/live/delivery.json';
 /** The origin's clock for the MPD's UTCTiming (ISO 8601, `urn:mpeg:dash:utc:http-iso:2014`). */
 export const TIME_PATH = '/time';
 /** Prometheus metrics of a server. */

@@ -44,7 +44,7 @@ export class Prefetcher {
   async start(): Promise<void> {
     const [mpd, serverTime] = await Promise.all([
       fetch(this.manifestUrl).then((r) => r.text()),
-      fetch(new URL(TIME_PATH, location.href))
+      fetch(new URL(TIME_PATH, new URL(this.manifestUrl, location.href)))
         .then((r) => r.text())
         .catch(() => ''),
     ]);
