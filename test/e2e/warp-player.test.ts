@@ -182,7 +182,7 @@ describe('the Warp player page, from pushcast serve', () => {
     await page.goto(`${playerUrl}?token=letmein`);
     const s = await assertPlays(page, 'webtransport');
     assert.match(s.sessionUrl!, /^https:\/\/localhost:\d+\/warp\/live\?/);
-    assert.equal(await page.textContent('#message'), '', 'no problem shown');
+    assert.equal(await page.textContent('pushcast-player .message'), '', 'no problem shown');
     await page.close();
   });
 
@@ -201,7 +201,7 @@ describe('the Warp player page, from pushcast serve', () => {
     const s = await untilStats(page, 'the failure shown', (x) => x.state === 'failed' && x.errors.length > 0, 15_000);
     assert.equal(s.transport, null);
     assert.equal(s.framesShown, 0);
-    const message = (await page.textContent('#message')) ?? '';
+    const message = (await page.textContent('pushcast-player .message')) ?? '';
     assert.match(message, /turned the Warp session .* away/);
     assert.match(message, /token/);
     await page.close();
@@ -239,6 +239,14 @@ async function startDrivenServer() {
     chunkDuration: 0.2,
     targetLatency: 3,
     webTransport: router,
+    delivery: (webTransport) => ({
+      version: 1,
+      broadcast: 'live',
+      targetLatencyMs: 3000,
+      order: ['warp-webtransport', 'warp-websocket'],
+      dash: { manifest: 'manifest.mpd' },
+      warp: { path: '/warp/live', webTransport },
+    }),
   });
   const addresses = await origin.listen({ host: '0.0.0.0', port: 0, tlsPort: 0, certificate, http3: true });
   stream.start();

@@ -74,6 +74,8 @@ export class DashPlayback {
   private readonly timers: ReturnType<typeof setInterval>[] = [];
   private multicast: MulticastStats | null = null;
   private total = 0;
+  /** The problem of the moment, in words; cleared when playback runs again. */
+  problem = '';
   /** Media segment bytes dash.js loaded, by whatever route. */
   bytesLoaded = 0;
   private stalls = 0;
@@ -119,7 +121,10 @@ export class DashPlayback {
       // dash.js gives up on the manifest (it cannot load or parse it): nothing more will play.
       if (err?.code !== undefined && err.code >= 10 && err.code < 30) this.options.onFailure?.(`dash.js: ${text}`);
     });
-    this.listen('playing', () => (this.wasPlaying = true));
+    this.listen('playing', () => {
+      this.wasPlaying = true;
+      this.problem = '';
+    });
     this.listen('waiting', () => {
       if (this.wasPlaying && !this.video.seeking) this.stalls++;
     });
@@ -157,6 +162,7 @@ export class DashPlayback {
   }
 
   private note(text: string, show: boolean): void {
+    if (show) this.problem = text;
     this.errors.push(`${new Date().toISOString()} ${text}`);
     if (this.errors.length > MAX_ERRORS) this.errors.shift();
     this.options.onNote?.(text, show);

@@ -27,6 +27,7 @@ export class PushcastPlayerElement extends HTMLElement {
   player: PushcastPlayer | undefined;
   private readonly screen: HTMLDivElement;
   private readonly message: HTMLParagraphElement;
+  private refresh: ReturnType<typeof setInterval> | undefined;
 
   constructor() {
     super();
@@ -46,12 +47,14 @@ export class PushcastPlayerElement extends HTMLElement {
   }
 
   disconnectedCallback(): void {
+    clearInterval(this.refresh);
     this.player?.destroy();
     this.player = undefined;
   }
 
   attributeChangedCallback(name: string, old: string | null, value: string | null): void {
     if (name === 'src' && old !== value && this.isConnected) {
+      clearInterval(this.refresh);
       this.player?.destroy();
       this.player = undefined;
       this.start();
@@ -87,6 +90,10 @@ export class PushcastPlayerElement extends HTMLElement {
         this.dispatchEvent(new CustomEvent(type, { detail: (e as CustomEvent).detail }));
       });
     }
+    // The mode's problem of the moment comes and goes without an event: the line follows the stats.
+    this.refresh = setInterval(() => {
+      this.message.textContent = player.stats().message;
+    }, 500);
     // Failure is told by the `error` event and the message line; nothing is left unhandled.
     player.play().catch(() => undefined);
   }

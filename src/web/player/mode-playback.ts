@@ -34,6 +34,8 @@ export interface ModePlayback {
   /** Why the mode no longer does its job though it may still play (multicast served by unicast only). */
   failing(): string | undefined;
   latencyMs(): number | null;
+  /** The problem of the moment, in words, for the viewer ('' when none). */
+  problem(): string;
   setTarget(ms: number): void;
   bytes(): BytesByRoute;
   details(): { dash: DashPlayerStats | null; warp: WarpPlayerStats | null };
@@ -62,6 +64,10 @@ class WarpMode implements ModePlayback {
 
   latencyMs(): number | null {
     return this.playback.latencyMs();
+  }
+
+  problem(): string {
+    return this.playback.problem;
   }
 
   setTarget(ms: number): void {
@@ -112,6 +118,10 @@ class DashMode implements ModePlayback {
     if (this.unicastSincePush < UNICAST_RUN_FAILS) return undefined;
     const sessions = m.sessions.map((s) => `${s.representation} ${s.state}`).join(', ') || 'none';
     return `multicast pushes stopped: ${this.unicastSincePush} segments in a row by unicast (gateway sessions: ${sessions})`;
+  }
+
+  problem(): string {
+    return this.playback.problem;
   }
 
   latencyMs(): number | null {

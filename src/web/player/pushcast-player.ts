@@ -181,7 +181,7 @@ export class PushcastPlayer extends EventTarget {
       moves: this.moves.map((m) => ({ ...m })),
       attempts: this.attempts.map((a) => ({ ...a })),
       bytesByRoute: bytes,
-      message: this.message,
+      message: this.state === 'failed' ? this.message : this.message || (this.active?.playback.problem() ?? ''),
       errors: [...this.errors],
       ...details,
     };
@@ -362,7 +362,7 @@ export class PushcastPlayer extends EventTarget {
         targetMs: this.targetMs!,
         forced,
         warp: this.options.warp ?? {},
-        onNote: (text, show) => this.note(`${mode}: ${text}`, show && this.active?.playback.video === video),
+        onNote: (text) => this.note(`${mode}: ${text}`, false),
         onFailure: (why) => {
           failure ??= why;
           if (this.active?.playback.video === video) void this.onActiveFailure(why);
