@@ -250,7 +250,7 @@ async function runOnce(spec: RunSpec): Promise<RunResult> {
   const events: ViewerEvent[] = [];
   nodeViewer = startNodeViewer(events);
   const warpPath = `/warp/?latency=${TARGET_MS}&transport=${WARP_TRANSPORT}`;
-  viewers = await openViewers({ ns: lab!.client, httpBase: HTTP_BASE, dashPath: '/', warpPath });
+  viewers = await openViewers({ ns: lab!.client, httpBase: HTTP_BASE, dashPath: '/?mode=dash', warpPath });
   await waitForPlayback(viewers);
 
   const result: RunResult = {

@@ -141,7 +141,11 @@ async function startupRun(mode: StartupMode, timing: LiveTiming, rtt: number): P
   return client<StartupResult>({ task: 'startup', mode, origin: ORIGIN_URL, timing, phase: PHASE, rttMs: rtt });
 }
 
-const BROWSER_URL: Record<BrowserMode, string> = { 'on-demand': '/', prefetch: '/?mode=prefetch', 'early-hints': '/' };
+const BROWSER_URL: Record<BrowserMode, string> = {
+  'on-demand': '/?mode=dash',
+  prefetch: '/?mode=prefetch',
+  'early-hints': '/?mode=dash',
+};
 
 /**
  * One Chromium run, navigating `phase` seconds after a segment boundary. Unlike the Node client, dash.js

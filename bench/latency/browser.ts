@@ -82,7 +82,8 @@ const PROBE = `(() => {
     if (v) ast = Date.parse(v[1]);
   }).catch(() => {});
   const attach = () => {
-    const v = document.querySelector('video');
+    // The player's element on screen, inside <pushcast-player> (a forced mode keeps one for the page's life).
+    const v = document.querySelector('pushcast-player')?.player?.video;
     if (!v) return void setTimeout(attach, 20);
     let last = 0;
     let polled = performance.now();
@@ -247,9 +248,14 @@ export async function openViewers(o: {
       warp,
       async sample(kind) {
         const raw = await pages[kind].evaluate(() => {
-          const w = window as unknown as { pushcastStats?: () => Record<string, unknown>; __pcl: Raw['m'] };
+          const w = window as unknown as {
+            pushcastStats?: () => { dash: Record<string, unknown> | null; warp: Record<string, unknown> | null } | null;
+            __pcl: Raw['m'];
+          };
+          const player = w.pushcastStats?.();
           return {
-            s: w.pushcastStats?.() ?? null,
+            // The mode's own figures (the DASH or Warp part of the player's stats).
+            s: player?.dash ?? player?.warp ?? null,
             m: { ...w.__pcl, frames: w.__pcl.frames.splice(0) },
             hidden: document.visibilityState === 'hidden',
           };

@@ -97,7 +97,7 @@ const FIRST_FRAME_PROBE = `(() => {
   const mark = { firstFrame: null, decoded: null };
   window.__pcb = mark;
   const poll = () => {
-    const v = document.querySelector('video');
+    const v = document.querySelector('pushcast-player')?.player?.video;
     if (v && !v.__pcbWatched && v.requestVideoFrameCallback) {
       v.__pcbWatched = true;
       v.requestVideoFrameCallback(() => { if (mark.firstFrame === null) mark.firstFrame = performance.now(); });
@@ -151,16 +151,18 @@ export async function browserRun(
       const w = window as unknown as {
         __pcb: { firstFrame: number; decoded: number | null };
         pushcastStats: () => {
-          rendition: { id: string } | null;
-          segments: { recent: { url: string }[] };
-          prefetch: BrowserRun['prefetch'];
-          errors: string[];
+          dash: {
+            rendition: { id: string } | null;
+            segments: { recent: { url: string }[] };
+            prefetch: BrowserRun['prefetch'];
+            errors: string[];
+          };
         };
       };
       const nav = performance.getEntriesByType('navigation')[0] as PerformanceNavigationTiming & {
         firstInterimResponseStart?: number;
       };
-      const stats = w.pushcastStats();
+      const stats = w.pushcastStats().dash;
       return {
         mode,
         timeOrigin: performance.timeOrigin,

@@ -76,7 +76,9 @@ test(`Chromium plays the live stream for ${PLAY_SECONDS} s: advancing, no stalls
 
   // Is the picture real? Draw the current frame and measure how much its pixels vary.
   const spread = await page.evaluate(() => {
-    const video = document.querySelector('video')!;
+    // The element on screen: the player's, inside <pushcast-player>'s shadow root.
+    const video = (document.querySelector('pushcast-player') as unknown as { player: { video: HTMLVideoElement } })
+      .player.video;
     const canvas = document.createElement('canvas');
     canvas.width = 160;
     canvas.height = 90;
