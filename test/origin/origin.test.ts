@@ -4,9 +4,17 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { LiveTimeline, LiveWindow } from '../../src/media/index.js';
+import type { WebTransportInfo } from '../../src/listen/index.js';
+import {
+  DELIVERY_PATH,
+  LiveTimeline,
+  LiveWindow,
+  parseDeliveryDescription,
+  type DeliveryDescription,
+} from '../../src/media/index.js';
 import type { OriginMetrics } from '../../src/metrics/index.js';
 import { Origin, developmentCertificate } from '../../src/origin/index.js';
+import { playerFile } from '../../src/origin/player-pages.js';
 import { Fixture, VIDEO, startOrigin } from '../support/live-fixture.js';
 import { until, untilEvent, within } from '../support/wait.js';
 import { validateMpd } from '../support/xmllint.js';
@@ -382,5 +390,58 @@ describe('origin: HTTPS with HTTP/2', () => {
       session.close();
       await origin.close();
     }
+  });
+});
+
+describe('origin: the delivery description and the player bundle', () => {
+  test('the description is served beside the MPD as the option writes it; without the option, 404', async () => {
+    const f = new Fixture();
+    f.publish(f.video, 1);
+    const delivery = (webTransport: WebTransportInfo | undefined): DeliveryDescription => ({
+      version: 1,
+      broadcast: 'live',
+      targetLatencyMs: 3000,
+      order: ['warp-websocket', 'dash'],
+      dash: { manifest: 'manifest.mpd' },
+      warp: { path: '/warp/live', webTransport },
+    });
+    const options = {
+      window: f.window,
+      timeline: f.timeline,
+      webRoot: '/nonexistent',
+      lowLatency: true,
+      chunkDuration: 0.5,
+      targetLatency: 3,
+    };
+    const described = new Origin({ ...options, delivery });
+    const plain = new Origin(options);
+    const [a, b] = await Promise.all([
+      described.listen({ host: '127.0.0.1', port: 0, tlsPort: null }),
+      plain.listen({ host: '127.0.0.1', port: 0, tlsPort: null }),
+    ]);
+    try {
+      const res = await fetch(`${a.http}${DELIVERY_PATH}`);
+      assert.equal(res.status, 200);
+      assert.equal(res.headers.get('content-type'), 'application/json');
+      assert.equal(res.headers.get('access-control-allow-origin'), '*', 'a page of another origin may read it');
+      const body = parseDeliveryDescription(await res.json());
+      assert.deepEqual(
+        body,
+        { ...delivery(undefined), warp: { path: '/warp/live' } },
+        'no HTTP/3 here: no WebTransport',
+      );
+      assert.equal((await fetch(`${b.http}${DELIVERY_PATH}`)).status, 404);
+    } finally {
+      await Promise.all([described.close(), plain.close()]);
+    }
+  });
+
+  test('the player bundle: its entry, pages and chunks by name; nothing else under /player/', () => {
+    assert.equal(playerFile('/player/pushcast-player.js')?.file, 'player/pushcast-player.js');
+    assert.equal(playerFile('/player/chunk-ABCD2345.js')?.file, 'player/chunk-ABCD2345.js');
+    assert.equal(playerFile('/player/page.js.map')?.type, 'application/json; charset=utf-8');
+    assert.equal(playerFile('/warp/')?.file, 'index.html', 'forced modes are the same page');
+    for (const path of ['/player/../index.html', '/player/chunk-abcd2345.js', '/player/x.js', '/player/%2e%2e/a.js'])
+      assert.equal(playerFile(path), undefined, path);
   });
 });

@@ -16,6 +16,7 @@ import {
   writeMovieFragment,
   type Box,
 } from '../../src/media/bmff/index.js';
+import { DeliveryDescriptionError, parseDeliveryDescription } from '../../src/media/index.js';
 import {
   CAPSULE_CLOSE_WEBTRANSPORT_SESSION,
   CAPSULE_DRAIN_WEBTRANSPORT_SESSION,
@@ -63,7 +64,7 @@ import { Rng, ascii, concat, mutate } from './support.js';
 export interface FuzzTarget {
   readonly name: string;
   /** The only error class the decoder may throw. */
-  readonly error: typeof WireError | typeof BmffError;
+  readonly error: typeof WireError | typeof BmffError | typeof DeliveryDescriptionError;
   /** Valid encodings, damaged into inputs. */
   readonly corpus: readonly Uint8Array[];
   /** Decodes one input; `rng` decides what the decoder is given besides it (splits, options). */
@@ -337,6 +338,28 @@ function walk(boxes: readonly Box[], depth: number): void {
 
 // ---------------------------------------------------------------------------------------------------
 
+const deliveryDescriptions = [
+  JSON.stringify({
+    version: 1,
+    broadcast: 'live',
+    targetLatencyMs: 1500,
+    order: ['multicast', 'warp-webtransport', 'warp-websocket', 'dash'],
+    dash: { manifest: 'manifest.mpd' },
+    multicast: { manifest: 'manifest.mpd?delivery=multicast', serviceWorker: '/player/sw.js', scope: '/' },
+    warp: {
+      path: '/warp/live',
+      webTransport: { port: 8443, serverCertificateHashes: [{ algorithm: 'sha-256', value: 'ab'.repeat(32) }] },
+    },
+  }),
+  JSON.stringify({
+    version: 1,
+    broadcast: 'b',
+    targetLatencyMs: 3000,
+    order: ['dash'],
+    dash: { manifest: 'https://cdn.example/m.mpd' },
+  }),
+].map((s) => new TextEncoder().encode(s));
+
 export const FUZZ_TARGETS: readonly FuzzTarget[] = [
   {
     name: 'QUIC packet: decodeShortHeaderPacket + decodeFrames',
@@ -476,6 +499,21 @@ export const FUZZ_TARGETS: readonly FuzzTarget[] = [
     decode: (input) => {
       parseAltSvc(text(input));
       return multicastAdvertisement(text(input));
+    },
+  },
+  {
+    // JSON text that does not parse is JSON.parse's business; what parses must be refused or read.
+    name: 'delivery description: parseDeliveryDescription',
+    error: DeliveryDescriptionError,
+    corpus: deliveryDescriptions,
+    decode: (input) => {
+      let json: unknown;
+      try {
+        json = JSON.parse(text(input));
+      } catch {
+        return undefined;
+      }
+      return parseDeliveryDescription(json);
     },
   },
   {
