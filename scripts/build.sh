@@ -10,7 +10,8 @@ mkdir -p build/web
 npx --no-install esbuild src/web/player/main.ts --bundle --format=esm --target=chrome110 --sourcemap \
   --outfile=build/web/player.js --log-level=warning
 cp src/web/player/index.html src/web/player/player.css build/web/
-# The multicast Service Worker (served at /multicast/sw.js; it controls the /multicast/ player page).
+# The multicast Service Worker (served at /multicast/sw.js, and at /player/sw.js for scope /; it acts only
+# on requests marked delivery=multicast).
 npx --no-install esbuild src/web/sw/main.ts --bundle --format=esm --target=chrome110 --sourcemap \
   --outfile=build/web/sw.js --log-level=warning
 # The on-demand playlist page (served at /vod by src/origin/vod/route.ts).

@@ -1,5 +1,5 @@
 import { MediaPlayer } from 'dashjs';
-import { MANIFEST_PATH, parseLivePath } from '../../media/live/url-scheme.js';
+import { MANIFEST_PATH, markMulticast, parseLivePath } from '../../media/live/url-scheme.js';
 import { renderFigures, renderTable } from '../panel.js';
 import { Prefetcher } from './prefetch.js';
 import type { MulticastStats } from '../sw/stats.js';
@@ -92,7 +92,10 @@ async function startMulticast(): Promise<void> {
   }, 1000);
 }
 
-void startMulticast().finally(() => player.initialize(video, manifestUrl, true));
+// The Service Worker acts only on requests marked for multicast: the MPD, and through it the segments.
+void startMulticast().finally(() =>
+  player.initialize(video, mode === 'multicast' ? markMulticast(manifestUrl) : manifestUrl, true),
+);
 
 const prefetcher =
   mode === 'prefetch'
