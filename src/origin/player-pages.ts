@@ -1,11 +1,14 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { PLAYER_SW_PATH } from '../media/index.js';
 import { CACHE_NONE, type OriginResponses } from './responses.js';
 import type { Request, Response } from './route.js';
 
 export interface PlayerFile {
   file: string;
   type: string;
+  /** Response headers of this file beyond its type and caching. */
+  headers?: Readonly<Record<string, string>>;
 }
 
 /** Static files of the player pages: an allow-list, never a path taken from the request. */
@@ -17,6 +20,13 @@ const PLAYER_FILES: Record<string, PlayerFile> = {
   // The multicast player: the same page under /multicast/, controlled by the Service Worker beside it.
   '/multicast/': { file: 'index.html', type: 'text/html; charset=utf-8' },
   '/multicast/sw.js': { file: 'sw.js', type: 'text/javascript; charset=utf-8' },
+  // The same Service Worker for a page that registers it for the whole origin (scope `/`): it acts only on
+  // requests marked for multicast, so it may control every page.
+  [PLAYER_SW_PATH]: {
+    file: 'sw.js',
+    type: 'text/javascript; charset=utf-8',
+    headers: { 'Service-Worker-Allowed': '/' },
+  },
   // The Warp player page (src/web/warp): MSE fed by a Warp session over WebTransport or its WebSocket fallback.
   '/warp/': { file: 'warp.html', type: 'text/html; charset=utf-8' },
   '/warp/player.js': { file: 'warp-player.js', type: 'text/javascript; charset=utf-8' },
@@ -37,7 +47,7 @@ export async function servePlayerFile(
 ): Promise<void> {
   try {
     const bytes = await readFile(join(webRoot, f.file));
-    responses.send(res, 200, f.type, bytes, { 'Cache-Control': 'no-cache' }, req, 'page');
+    responses.send(res, 200, f.type, bytes, { 'Cache-Control': 'no-cache', ...f.headers }, req, 'page');
   } catch {
     responses.send(
       res,
