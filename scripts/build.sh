@@ -15,7 +15,8 @@ npx --no-install esbuild pushcast-player=src/web/player/index.ts page=src/web/pl
   --bundle --splitting --format=esm --platform=browser --target=chrome110 --minify --sourcemap \
   --outdir=build/web/player --chunk-names=chunk-[hash] --log-level=warning
 cp src/web/player/index.html src/web/player/player.css build/web/
-# The multicast Service Worker (served at /multicast/sw.js; it controls the /multicast/ player page).
+# The multicast Service Worker (served at /multicast/sw.js, and at /player/sw.js for scope /; it acts only
+# on requests marked delivery=multicast).
 npx --no-install esbuild src/web/sw/main.ts --bundle --format=esm --target=chrome110 --sourcemap \
   --outfile=build/web/sw.js --log-level=warning
 # The on-demand playlist page (served at /vod by src/origin/vod/route.ts).

@@ -7,7 +7,9 @@ import {
   MANIFEST_PATH,
   METRICS_PATH,
   MULTICAST_KEYS_PATH,
+  PLAYER_SW_PATH,
   WEBTRANSPORT_INFO_PATH,
+  markMulticast,
   type DeliveryMode,
 } from '../media/index.js';
 import {
@@ -187,7 +189,7 @@ export async function serve(o: ServeOptions): Promise<void> {
       dash: { manifest: 'manifest.mpd' },
       multicast:
         multicast || announced
-          ? { manifest: 'manifest.mpd?delivery=multicast', serviceWorker: '/player/sw.js', scope: '/' }
+          ? { manifest: markMulticast('manifest.mpd'), serviceWorker: PLAYER_SW_PATH, scope: '/' }
           : undefined,
       warp: warp ? { path: '/warp/live', webTransport } : undefined,
     }),

@@ -1,11 +1,14 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { PLAYER_SW_PATH } from '../media/index.js';
 import { CACHE_NONE, type OriginResponses } from './responses.js';
 import type { Request, Response } from './route.js';
 
 export interface PlayerFile {
   file: string;
   type: string;
+  /** Response headers of this file beyond its type and caching. */
+  headers?: Readonly<Record<string, string>>;
 }
 
 const PAGE: PlayerFile = { file: 'index.html', type: 'text/html; charset=utf-8' };
@@ -20,6 +23,13 @@ const PLAYER_FILES: Record<string, PlayerFile> = {
   '/player.css': { file: 'player.css', type: 'text/css; charset=utf-8' },
   // The multicast Service Worker (the old scope's path, and the one that may control the whole origin).
   '/multicast/sw.js': { file: 'sw.js', type: 'text/javascript; charset=utf-8' },
+  // The same Service Worker for a page that registers it for the whole origin (scope `/`): it acts only on
+  // requests marked for multicast, so it may control every page.
+  [PLAYER_SW_PATH]: {
+    file: 'sw.js',
+    type: 'text/javascript; charset=utf-8',
+    headers: { 'Service-Worker-Allowed': '/' },
+  },
 };
 
 /** The player bundle's files (src/web/player, split by esbuild): names esbuild writes, nothing else. */
@@ -47,7 +57,7 @@ export async function servePlayerFile(
 ): Promise<void> {
   try {
     const bytes = await readFile(join(webRoot, f.file));
-    responses.send(res, 200, f.type, bytes, { 'Cache-Control': 'no-cache' }, req, 'page');
+    responses.send(res, 200, f.type, bytes, { 'Cache-Control': 'no-cache', ...f.headers }, req, 'page');
   } catch {
     responses.send(
       res,

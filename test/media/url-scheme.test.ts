@@ -1,12 +1,17 @@
 import assert from 'node:assert/strict';
 import test from 'node:test';
 import {
+  MULTICAST_DELIVERY_PARAM,
+  MULTICAST_DELIVERY_VALUE,
   SEGMENT_TEMPLATE,
   initPath,
+  isMulticastMarked,
+  markMulticast,
   parseLivePath,
   pushChannelPath,
   segmentNumberOf,
   segmentPath,
+  unmarkMulticast,
 } from '../../src/media/index.js';
 
 test('paths name init and media segments, and parse back to what they name', () => {
@@ -42,4 +47,36 @@ test('anything else is no live resource: other folders, traversal, bad ids, long
 test('segment numbers are read from a path or a URL with a query', () => {
   assert.equal(segmentNumberOf('https://h/live/v/12.m4s?token=a'), 12);
   assert.equal(segmentNumberOf('/live/v/init.mp4'), undefined);
+});
+
+test('the multicast marker: added once, kept beside other parameters and a fragment, removed leaving them', () => {
+  assert.equal(`${MULTICAST_DELIVERY_PARAM}=${MULTICAST_DELIVERY_VALUE}`, 'delivery=multicast');
+  const cases: [string, string][] = [
+    ['/live/manifest.mpd', '/live/manifest.mpd?delivery=multicast'],
+    ['https://h:8443/live/v/12.m4s', 'https://h:8443/live/v/12.m4s?delivery=multicast'],
+    ['/live/v/12.m4s?token=a', '/live/v/12.m4s?token=a&delivery=multicast'],
+    ['/live/v/init.mp4?', '/live/v/init.mp4?delivery=multicast'],
+    ['/live/manifest.mpd#t=10', '/live/manifest.mpd?delivery=multicast#t=10'],
+    ['$RepresentationID$/$Number$.m4s', '$RepresentationID$/$Number$.m4s?delivery=multicast'],
+  ];
+  for (const [plain, marked] of cases) {
+    assert.equal(isMulticastMarked(plain), false, plain);
+    assert.equal(markMulticast(plain), marked);
+    assert.equal(isMulticastMarked(marked), true, marked);
+    assert.equal(markMulticast(marked), marked, 'marked once');
+    assert.equal(unmarkMulticast(marked), plain === '/live/v/init.mp4?' ? '/live/v/init.mp4' : plain);
+  }
+  assert.equal(unmarkMulticast('/x?a=1&delivery=multicast&b=2'), '/x?a=1&b=2');
+  assert.equal(unmarkMulticast('/live/v/1.m4s'), '/live/v/1.m4s', 'unmarked: unchanged');
+  // Only the exact pair marks: not another value, another name, or the words in a path or fragment.
+  for (const url of [
+    '/x?delivery=unicast',
+    '/x?delivery=multicast2',
+    '/x?xdelivery=multicast',
+    '/delivery=multicast/x',
+    '/x#delivery=multicast',
+  ]) {
+    assert.equal(isMulticastMarked(url), false, url);
+    assert.equal(unmarkMulticast(url), url, url);
+  }
 });

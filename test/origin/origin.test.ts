@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import http2 from 'node:http2';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -9,6 +9,7 @@ import {
   DELIVERY_PATH,
   LiveTimeline,
   LiveWindow,
+  PLAYER_SW_PATH,
   parseDeliveryDescription,
   type DeliveryDescription,
 } from '../../src/media/index.js';
@@ -313,6 +314,29 @@ describe('origin: low-latency delivery of segments in progress', () => {
     } finally {
       await origin.close();
     }
+  });
+});
+
+describe('origin: player pages', () => {
+  test('the Service Worker at /player/sw.js may take the whole origin (Service-Worker-Allowed: /); /multicast/sw.js stays', async (t) => {
+    const webRoot = mkdtempSync(join(tmpdir(), 'pushcast-web-'));
+    t.after(() => rmSync(webRoot, { recursive: true, force: true }));
+    writeFileSync(join(webRoot, 'sw.js'), '// the worker\n');
+    const f = new Fixture();
+    f.publish(f.video, 1);
+    const { origin, base } = await startOrigin(f, { webRoot });
+    t.after(() => origin.close());
+    assert.equal(PLAYER_SW_PATH, '/player/sw.js');
+    const sw = await fetch(`${base}${PLAYER_SW_PATH}`);
+    assert.equal(sw.status, 200);
+    assert.equal(sw.headers.get('service-worker-allowed'), '/');
+    assert.equal(sw.headers.get('content-type'), 'text/javascript; charset=utf-8');
+    assert.equal(sw.headers.get('cache-control'), 'no-cache');
+    assert.equal(await sw.text(), '// the worker\n');
+    const old = await fetch(`${base}/multicast/sw.js`);
+    assert.equal(old.status, 200);
+    assert.equal(old.headers.get('service-worker-allowed'), null, 'its scope stays /multicast/');
+    assert.equal(await old.text(), '// the worker\n');
   });
 });
 

@@ -2,12 +2,12 @@
  * The Service Worker's reception window (src/web/sw/mpd-window.ts) on the origin's own MPD: the timeline
  * moves later by the window, low-latency announcement goes, the latency targets and the presentation
  * delay grow by it, the time-shift depth shrinks by it; the result still validates against the
- * ISO/IEC 23009-1 schema.
+ * ISO/IEC 23009-1 schema. The SegmentTemplate's URLs are marked for multicast.
  */
 import assert from 'node:assert/strict';
 import test from 'node:test';
 import { buildLiveMpd, type TrackInfo } from '../../src/media/index.js';
-import { openReceptionWindow, parseDuration, readTemplate } from '../../src/web/sw/mpd-window.js';
+import { markSegmentTemplate, openReceptionWindow, parseDuration, readTemplate } from '../../src/web/sw/mpd-window.js';
 import { validateMpd } from '../support/xmllint.js';
 
 const tracks: TrackInfo[] = [
@@ -80,4 +80,29 @@ test('xs:duration values as the origin and others write them', () => {
   assert.equal(parseDuration('P1DT1H'), 90_000);
   assert.equal(parseDuration('PT'), undefined);
   assert.equal(parseDuration('2S'), undefined);
+});
+
+test('the SegmentTemplate URLs are marked for multicast, once; the rest stays, and the MPD stays valid', () => {
+  const out = markSegmentTemplate(mpd);
+  const template = /<SegmentTemplate\b[^>]*>/.exec(out)![0];
+  assert.match(template, /\smedia="\$RepresentationID\$\/\$Number\$\.m4s\?delivery=multicast"/);
+  assert.match(template, /\sinitialization="\$RepresentationID\$\/init\.mp4\?delivery=multicast"/);
+  assert.equal(out.replaceAll('?delivery=multicast', ''), mpd, 'nothing else changes');
+  assert.equal(markSegmentTemplate(out), out, 'marked once');
+  assert.deepEqual(readTemplate(out), readTemplate(mpd));
+  // The reception window and the marker go together in either order.
+  assert.equal(openReceptionWindow(out, 2.5), markSegmentTemplate(openReceptionWindow(mpd, 2.5)));
+  const validation = validateMpd(out);
+  assert.ok(validation.valid, validation.output);
+});
+
+test('a template with its own query gets the marker as one more parameter, escaped for XML', () => {
+  const other =
+    '<Period><AdaptationSet><SegmentTemplate timescale="1" duration="2" media="$RepresentationID$/$Number$.m4s?token=a&amp;b=1" initialization="$RepresentationID$/init.mp4?token=a"/>' +
+    '<Representation id="v"><SegmentTemplate duration="2" media="v/$Number$.m4s"></SegmentTemplate></Representation></AdaptationSet></Period>';
+  assert.equal(
+    markSegmentTemplate(other),
+    '<Period><AdaptationSet><SegmentTemplate timescale="1" duration="2" media="$RepresentationID$/$Number$.m4s?token=a&amp;b=1&amp;delivery=multicast" initialization="$RepresentationID$/init.mp4?token=a&amp;delivery=multicast"/>' +
+      '<Representation id="v"><SegmentTemplate duration="2" media="v/$Number$.m4s?delivery=multicast"></SegmentTemplate></Representation></AdaptationSet></Period>',
+  );
 });

@@ -22,6 +22,65 @@ export const METRICS_PATH = '/metrics';
 export const WEBTRANSPORT_INFO_PATH = '/.well-known/pushcast/webtransport.json';
 /** The public keys that sign multicast pushes (JSON key set). */
 export const MULTICAST_KEYS_PATH = '/.well-known/pushcast/multicast-keys.json';
+/**
+ * The multicast Service Worker, served with `Service-Worker-Allowed: /` so that a page may register it
+ * for the whole origin; it acts only on requests marked for multicast ({@link MULTICAST_DELIVERY_PARAM}).
+ */
+export const PLAYER_SW_PATH = '/player/sw.js';
+
+/**
+ * The query parameter, and its value, that mark a request for multicast delivery: the multicast Service
+ * Worker answers only marked requests (an MPD, and the init and media segments its rewritten template
+ * names), so a player in the same page that asks without the marker goes straight to the network. The
+ * origin ignores the query; the Service Worker drops the marker before anything reaches the network.
+ */
+export const MULTICAST_DELIVERY_PARAM = 'delivery';
+export const MULTICAST_DELIVERY_VALUE = 'multicast';
+const MULTICAST_MARKER = `${MULTICAST_DELIVERY_PARAM}=${MULTICAST_DELIVERY_VALUE}`;
+
+/** A URL (absolute or relative) cut into what comes before its query, its query pairs, and its fragment. */
+function splitQuery(url: string): { head: string; pairs: string[]; fragment: string } {
+  const hash = url.indexOf('#');
+  const fragment = hash < 0 ? '' : url.slice(hash);
+  const rest = hash < 0 ? url : url.slice(0, hash);
+  const q = rest.indexOf('?');
+  if (q < 0) return { head: rest, pairs: [], fragment };
+  return {
+    head: rest.slice(0, q),
+    pairs: rest
+      .slice(q + 1)
+      .split('&')
+      .filter(Boolean),
+    fragment,
+  };
+}
+
+function joinQuery(head: string, pairs: string[], fragment: string): string {
+  return `${head}${pairs.length > 0 ? `?${pairs.join('&')}` : ''}${fragment}`;
+}
+
+/** Whether `url`'s query carries the multicast marker. */
+export function isMulticastMarked(url: string): boolean {
+  return splitQuery(url).pairs.includes(MULTICAST_MARKER);
+}
+
+/** `url` with the multicast marker added to its query (once; other parameters and the fragment kept). */
+export function markMulticast(url: string): string {
+  const { head, pairs, fragment } = splitQuery(url);
+  return pairs.includes(MULTICAST_MARKER) ? url : joinQuery(head, [...pairs, MULTICAST_MARKER], fragment);
+}
+
+/** `url` without the multicast marker (other parameters and the fragment kept); unmarked URLs unchanged. */
+export function unmarkMulticast(url: string): string {
+  const { head, pairs, fragment } = splitQuery(url);
+  return pairs.includes(MULTICAST_MARKER)
+    ? joinQuery(
+        head,
+        pairs.filter((p) => p !== MULTICAST_MARKER),
+        fragment,
+      )
+    : url;
+}
 
 /** Track ids are URL path segments: letters, digits, `_` and `-`, at most 64. */
 export const TRACK_ID = /^[A-Za-z0-9_-]{1,64}$/;

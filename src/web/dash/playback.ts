@@ -10,7 +10,7 @@
  * reception window, and that window is added back.
  */
 import { type FragmentRequest, MediaPlayer, type MediaPlayerClass } from 'dashjs';
-import { parseLivePath } from '../../media/live/url-scheme.js';
+import { parseLivePath, unmarkMulticast } from '../../media/live/url-scheme.js';
 import type { MulticastStats } from '../sw/stats.js';
 import { Prefetcher } from './prefetch.js';
 import type { DashPlayerStats, DeliveryRoute, SegmentRecord } from './stats.js';
@@ -207,7 +207,8 @@ export class DashPlayback {
       ? { ...r, protocol: t.nextHopProtocol || 'unknown', loadMs: Math.round(t.responseEnd - t.startTime) }
       : { ...r };
     // Multicast: how the Service Worker delivered it, and how far ahead of the request it was ready.
-    const m = this.multicast?.recent.find((x) => r.url.startsWith(x.url));
+    const unmarked = unmarkMulticast(r.url);
+    const m = this.multicast?.recent.find((x) => x.url === unmarked);
     if (m) {
       out.route = m.route;
       out.repairBytes = m.repairBytes;

@@ -1,22 +1,31 @@
 /**
- * The multicast Service Worker (WHP 336 §4.3 to §5.3), controlling the multicast player page
- * (`/multicast/`). It turns the player's ordinary segment requests into multicast deliveries:
+ * The multicast Service Worker (WHP 336 §4.3 to §5.3). It may control any page of the origin (it is
+ * served at `/player/sw.js` with `Service-Worker-Allowed: /`, and at `/multicast/sw.js` for the
+ * `/multicast/` page) and acts only on requests marked for multicast (`?delivery=multicast`,
+ * src/media/live/url-scheme.ts): a player in the same page that asks without the marker, plain DASH
+ * beside a multicast player, goes straight to the network, untouched. For marked requests it turns the
+ * player's ordinary segment requests into multicast deliveries:
  *
- * 1. The player's MPD request: the MPD is fetched, each representation probed with a HEAD for its init
- *    segment to read the origin's `Alt-Svc` multicast advertisement (src/wire/alt-svc.ts). If any is
- *    advertised, the MPD is rewritten to open a reception window (mpd-window.ts) and kept in Cache Storage.
- * 2. A segment request of an advertised representation opens (or keeps) that representation's WebSocket
- *    to the gateway; representations the player stops asking for are dropped after they go idle, so the
- *    pool follows ABR switches. Packets go into a `MulticastReassembler`, verified with the origin's keys
- *    (from this Service Worker's own origin, which it trusts as it trusts its own code).
+ * 1. A marked MPD request: the MPD is fetched without the marker, each representation probed with a HEAD
+ *    for its init segment to read the origin's `Alt-Svc` multicast advertisement (src/wire/alt-svc.ts). The
+ *    SegmentTemplate is rewritten so that the player's init and segment requests carry the marker too; if
+ *    any representation is advertised, the MPD also opens a reception window (mpd-window.ts) and is kept
+ *    in Cache Storage.
+ * 2. A marked segment request of an advertised representation opens (or keeps) that representation's
+ *    WebSocket to the gateway; representations the player stops asking for are dropped after they go idle,
+ *    so the pool follows ABR switches. Packets go into a `MulticastReassembler`, verified with the origin's
+ *    keys (from this Service Worker's own origin, which it trusts as it trusts its own code).
  * 3. Each verified push is stored in Cache Storage under its URL (bounded per representation to the
  *    time-shift window). A push that fails is repaired at once with range requests for exactly the
  *    missing bytes (src/push/repair.ts), or fetched whole.
  * 4. The player's request is answered from the cache; if the push is under way it waits for it (bounded);
  *    anything else goes to the network: unicast always works. A failing gateway, WebSocket or advertisement
  *    only means unicast until it comes back (reconnection with backoff).
- * 5. The page can turn multicast off and on (`postMessage({ type: 'multicast', enabled })`) and asks for
- *    the statistics (`{ type: 'stats' }` with a MessagePort).
+ * 5. Whatever reaches the network, Cache Storage keys and the statistics' URLs are the unmarked URLs: a
+ *    marked and an unmarked player share the origin's, the CDN's and this cache's entries.
+ * 6. The page can turn multicast off and on (`postMessage({ type: 'multicast', enabled })`: off, no
+ *    session is opened and marked requests go to the network) and asks for the statistics
+ *    (`{ type: 'stats' }` with a MessagePort).
  */
 /// <reference lib="webworker" />
 import {
@@ -28,8 +37,14 @@ import {
 } from '../../push/index.js';
 import { multicastAdvertisement, type MulticastAdvertisement } from '../../wire/alt-svc.js';
 import { fromHex } from '../../wire/encoding.js';
-import { MULTICAST_KEYS_PATH, initPath, parseLivePath } from '../../media/live/url-scheme.js';
-import { openReceptionWindow, readTemplate } from './mpd-window.js';
+import {
+  MULTICAST_KEYS_PATH,
+  initPath,
+  isMulticastMarked,
+  parseLivePath,
+  unmarkMulticast,
+} from '../../media/live/url-scheme.js';
+import { markSegmentTemplate, openReceptionWindow, readTemplate } from './mpd-window.js';
 import type { MulticastSegmentRecord, MulticastStats, SessionStats } from './stats.js';
 
 declare const self: ServiceWorkerGlobalScope;
@@ -90,31 +105,56 @@ self.addEventListener('message', (event) => {
 });
 
 self.addEventListener('fetch', (event) => {
-  const url = new URL(event.request.url);
-  if (event.request.method !== 'GET' || url.origin !== self.location.origin) return;
+  const request = event.request;
+  // Unmarked requests are never touched, not even passed through respondWith: the browser fetches them.
+  if (request.method !== 'GET' || !isMulticastMarked(request.url)) return;
+  const url = new URL(request.url);
+  if (url.origin !== self.location.origin) return;
+  const unmarked = unmarkMulticast(request.url);
   // Whatever goes wrong in here, the request still goes to the network: unicast always works.
-  const safely = (work: Promise<Response>) => event.respondWith(work.catch(() => fetch(event.request)));
-  if (url.pathname.endsWith('.mpd')) return safely(manifest(event.request));
+  const safely = (work: Promise<Response>) =>
+    event.respondWith(work.catch(() => fetch(networkRequest(request, unmarked))));
+  if (url.pathname.endsWith('.mpd')) return safely(manifest(unmarked));
   const resource = parseLivePath(url.pathname);
-  if (resource && advertised.has(resource.trackId)) safely(segment(event.request, url, resource.trackId));
+  if (!resource) return;
+  if (advertised.has(resource.trackId)) return safely(segment(request, unmarked, resource.trackId));
+  // Not advertised (or multicast never on): unicast, without the marker, so it meets the CDN's entry.
+  safely(fetch(networkRequest(request, unmarked)));
 });
+
+/** The player's request as it goes to the network: without the marker, so that it meets every cache. */
+function networkRequest(request: Request, unmarked: string): Request {
+  return new Request(unmarked, {
+    headers: request.headers,
+    credentials: request.credentials,
+    redirect: request.redirect,
+    signal: request.signal,
+  });
+}
 
 // ---------------------------------------------------------------------------------------------------
 // MPD
 
-async function manifest(request: Request): Promise<Response> {
-  const response = await fetch(request.url, { cache: 'no-store' });
-  if (!enabled || response.status !== 200) return response;
+/**
+ * The MPD for a marked request, fetched from `url` (unmarked). Its segment URLs are marked whether or not
+ * multicast is on and anything is advertised: the player's segment URLs stay the same from one MPD update
+ * to the next, and marked requests of representations without a session simply go to the network.
+ */
+async function manifest(url: string): Promise<Response> {
+  const response = await fetch(url, { cache: 'no-store' });
+  if (response.status !== 200) return response;
   const text = await response.text();
   const template = readTemplate(text);
-  if (!template) return new Response(text, response);
+  if (!template) return new Response(text, { status: 200, headers: mpdHeaders(response.headers) });
+  const marked = markSegmentTemplate(text);
+  if (!enabled) return new Response(marked, { status: 200, headers: mpdHeaders(response.headers) });
   segmentDuration = template.segmentDuration;
   const depth = /timeShiftBufferDepth="PT(\d+(?:\.\d+)?)S"/.exec(text);
   maxCachedPerRep = Math.min(64, Math.max(4, Math.ceil((depth ? Number(depth[1]) : 60) / segmentDuration)));
   // Probe each representation's advertisement (WHP 336 §5.2: a HEAD for a segment of it).
   await Promise.all(
     template.representations.map(async (rep) => {
-      const probe = new URL(initPath(rep), request.url);
+      const probe = new URL(initPath(rep), url);
       try {
         const head = await fetch(probe, { method: 'HEAD', cache: 'no-store' });
         const value = head.headers.get('alt-svc');
@@ -126,8 +166,8 @@ async function manifest(request: Request): Promise<Response> {
       }
     }),
   );
-  if (advertised.size === 0) return new Response(text, { status: 200, headers: response.headers });
-  const rewritten = openReceptionWindow(text, receptionWindow());
+  if (advertised.size === 0) return new Response(marked, { status: 200, headers: mpdHeaders(response.headers) });
+  const rewritten = openReceptionWindow(marked, receptionWindow());
   const out = new Response(rewritten, {
     status: 200,
     headers: { 'content-type': 'application/dash+xml', 'cache-control': 'no-store' },
@@ -136,6 +176,14 @@ async function manifest(request: Request): Promise<Response> {
     .open(PUSH_CACHE)
     .then((cache) => cache.put(new URL('/.pushcast/multicast.mpd', self.location.origin).href, out.clone()));
   return out;
+}
+
+/** The origin's MPD headers for a rewritten body: its length and encoding are no longer the origin's. */
+function mpdHeaders(from: Headers): Headers {
+  const headers = new Headers(from);
+  headers.delete('content-length');
+  headers.delete('content-encoding');
+  return headers;
 }
 
 /** Time to push (the sender paces a segment over about half its duration), verify and repair it. */
@@ -292,10 +340,10 @@ function onPush(s: Session, event: ResourcePushEvent): void {
 // ---------------------------------------------------------------------------------------------------
 // Segment requests
 
-async function segment(request: Request, url: URL, rep: string): Promise<Response> {
+/** A marked segment request of an advertised representation; `key` is its unmarked URL. */
+async function segment(request: Request, key: string, rep: string): Promise<Response> {
   const requestedAt = Date.now();
   const s = await session(rep).catch(() => undefined);
-  const key = url.href;
   let delivery = deliveries.get(key);
   // The next segment may not be promised yet: wait a little for its promise while the session is open.
   if (!delivery && s?.state === 'open' && waiters.size < MAX_WAITERS) {
@@ -318,7 +366,7 @@ async function segment(request: Request, url: URL, rep: string): Promise<Respons
       return cached;
     }
   }
-  const response = await fetch(request);
+  const response = await fetch(networkRequest(request, key));
   record(key, rep, 'unicast', 0, requestedAt, undefined);
   return response;
 }

@@ -12,7 +12,12 @@
  * - `MPD@timeShiftBufferDepth` shrinks by the window: the moved timeline must not reach back to segments
  *   that the origin has already let go of (its own window ends that much earlier in the new timeline).
  * Pure string work on the MPD pushcast's origin writes (and any like it); isomorphic.
+ *
+ * Apart from the window, {@link markSegmentTemplate} marks the SegmentTemplate's URLs for multicast, so
+ * that the segment requests of the player that asked for a marked MPD are marked too, and only those reach
+ * the Service Worker's multicast path.
  */
+import { markMulticast } from '../../media/live/url-scheme.js';
 
 export interface MpdTemplate {
   /** Seconds. */
@@ -75,4 +80,35 @@ export function openReceptionWindow(mpd: string, windowSeconds: number): string 
     ),
   );
   return out;
+}
+
+const XML_ENTITIES: Record<string, string> = { amp: '&', lt: '<', gt: '>', quot: '"', apos: "'" };
+
+function xmlUnescape(value: string): string {
+  return value.replace(/&(#x[0-9a-fA-F]+|#\d+|[a-z]+);/g, (whole, name: string) =>
+    name.startsWith('#x')
+      ? String.fromCodePoint(Number.parseInt(name.slice(2), 16))
+      : name.startsWith('#')
+        ? String.fromCodePoint(Number(name.slice(1)))
+        : (XML_ENTITIES[name] ?? whole),
+  );
+}
+
+function xmlEscape(value: string): string {
+  return value.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
+}
+
+/**
+ * The MPD with every SegmentTemplate's `media` and `initialization` URL marked for multicast
+ * (`$RepresentationID$/$Number$.m4s?delivery=multicast`; ISO/IEC 23009-1 §5.3.9.4.4 lets a template carry
+ * a query, and a DASH client keeps it when it builds a segment URL). Templates already marked stay as they
+ * are.
+ */
+export function markSegmentTemplate(mpd: string): string {
+  return mpd.replace(/<SegmentTemplate\b[^>]*>/g, (template) =>
+    template.replace(
+      /(\s(?:media|initialization)=")([^"]*)"/g,
+      (_, start: string, value: string) => `${start}${xmlEscape(markMulticast(xmlUnescape(value)))}"`,
+    ),
+  );
 }
