@@ -136,7 +136,7 @@ class DashMode implements ModePlayback {
   bytes(): BytesByRoute {
     const s = this.playback.stats();
     const m = s.multicast;
-    if (m?.bytes) return { ...NO_BYTES, push: m.bytes.push, repair: m.repairBytes, unicast: m.bytes.unicast };
+    if (m) return { ...NO_BYTES, push: m.bytes.push, repair: m.repairBytes, unicast: m.bytes.unicast };
     return { ...NO_BYTES, unicast: this.playback.bytesLoaded };
   }
 

@@ -89,7 +89,7 @@ const advertised = new Map<string, { ad: MulticastAdvertisement; base: string }>
 const sessions = new Map<string, Session>();
 const deliveries = new Map<string, Delivery>();
 const waiters = new Map<string, (() => void)[]>();
-const counts = { push: 0, repaired: 0, unicast: 0, repairBytes: 0, refusedSessions: 0 };
+const counts = { push: 0, repaired: 0, unicast: 0, repairBytes: 0, refusedSessions: 0, pushBytes: 0, unicastBytes: 0 };
 const records: MulticastSegmentRecord[] = [];
 
 self.addEventListener('install', () => void self.skipWaiting());
@@ -267,7 +267,10 @@ function connect(s: Session): void {
   };
   ws.onmessage = (event) => {
     s.packets++;
-    if (event.data instanceof ArrayBuffer) s.reassembler.enqueuePacket(new Uint8Array(event.data));
+    if (event.data instanceof ArrayBuffer) {
+      counts.pushBytes += event.data.byteLength;
+      s.reassembler.enqueuePacket(new Uint8Array(event.data));
+    }
   };
   ws.onclose = () => {
     if (s.ws !== ws) return;
@@ -367,6 +370,7 @@ async function segment(request: Request, key: string, rep: string): Promise<Resp
     }
   }
   const response = await fetch(networkRequest(request, key));
+  counts.unicastBytes += Number(response.headers.get('content-length') ?? 0) || 0;
   record(key, rep, 'unicast', 0, requestedAt, undefined);
   return response;
 }
@@ -392,6 +396,7 @@ function stats(): MulticastStats {
     receptionWindow: receptionWindow(),
     segments: { push: counts.push, repaired: counts.repaired, unicast: counts.unicast },
     repairBytes: counts.repairBytes,
+    bytes: { push: counts.pushBytes, unicast: counts.unicastBytes },
     sessions: [...sessions.values()].map((s) => {
       const r = s.reassembler.stats;
       return {

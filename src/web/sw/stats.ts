@@ -34,8 +34,8 @@ export interface MulticastStats {
   receptionWindow: number;
   segments: { push: number; repaired: number; unicast: number };
   repairBytes: number;
-  /** Bytes of the segments answered, by how they came (a repaired segment's pushed part counts as push). */
-  bytes?: { push: number; unicast: number };
+  /** Bytes received: push, the gateway's packets (QUIC); unicast, segments fetched whole (their Content-Length). */
+  bytes: { push: number; unicast: number };
   sessions: SessionStats[];
   cachedEntries: number;
   recent: MulticastSegmentRecord[];
