@@ -30,15 +30,16 @@ import readline from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { startServe, type RunningServe } from '../test/support/pushcast-process.js';
+import { machine } from './machine.js';
 import type { AbuseArgs, AbuseReport } from './soak/abuse.js';
 import { Inspector, growth, type HeapSummary } from './soak/inspector.js';
 import {
   health,
   lastThirdFrom,
   levelsOff,
-  machine,
   markdown,
   series,
+  soakMachine,
   type AfterGc,
   type BurstRecord,
   type Phase,
@@ -217,8 +218,8 @@ async function burst(a: AbuseArgs): Promise<AbuseReport | undefined> {
 
 const stateDir = mkdtempSync(join(os.tmpdir(), 'pushcast-soak-'));
 const startedAt = new Date().toISOString();
-const m = machine();
-log(`machine: ${m.cpu} × ${m.cores}, ${m.memory}, ${m.kernel}, node ${m.node}; load ${m.loadAtStart.toFixed(2)}`);
+const m = soakMachine();
+log(`machine: ${machine(m)}; load ${m.loadAtStart.toFixed(2)}`);
 const { serve, inspectorUrl } = await startServer(stateDir);
 const pid = serve.child.pid!;
 const SERVER_LOG = fileURLToPath(new URL('./soak-server.log', import.meta.url));
