@@ -531,7 +531,7 @@ ${r.runs.map((run) => runSection(r, run)).join('\n')}
   \`?transport=webtransport\` pins the page to WebTransport, so a failure shows instead of a silent fallback.
 - **Node viewer.** A WebTransport session to \`https://10.79.1.1:8443/warp/live?latency=${c.targetMs}\` and the page's consumer
   (\`bench/latency/node-viewer.ts\`), with pushcast's client defaults. (Before the client's connection credit was lifted,
-  src/quic/endpoint.ts \`CLIENT_MAX_DATA\`, this session stopped receiving for good after about its 16 MiB of credit:
+  src/quic/options.ts \`CLIENT_MAX_DATA\`, this session stopped receiving for good after about its 16 MiB of credit:
   quiche 0.18 loses credit on cut streams.)
 `;
 }
