@@ -10,9 +10,9 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { BIN, startServe } from '../test/support/pushcast-process.js';
+import { machine } from './machine.js';
 
 const SECONDS = Number(process.env.BENCH_GW_SECONDS ?? 20);
 const CLIENTS = (process.env.BENCH_GW_CLIENTS ?? '10,100,500').split(',').map(Number);
@@ -20,11 +20,6 @@ const CLIENT_SCRIPT = fileURLToPath(new URL('./gateway/clients.js', import.meta.
 const GATEWAY_PORT = 18644;
 const REP = 'video-360p';
 const TICKS = 100; // USER_HZ on Linux
-
-function machine(): string {
-  const cpus = os.cpus();
-  return `${cpus[0]?.model.trim() ?? 'unknown CPU'} × ${cpus.length}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, ${os.type()} ${os.release()}, node ${process.version}`;
-}
 
 /** CPU seconds (user + system) a process has used so far (/proc/PID/stat fields 14 and 15). */
 function cpuSeconds(pid: number): number {

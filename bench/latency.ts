@@ -17,14 +17,16 @@
  *   PCL_LADDER (640x360@1M) ladder of shared/split    PCL_WARP_TRANSPORT (webtransport | websocket)
  *   PCL_WARP_ORDER (audio-first, serve's default) the origin's --warp-order
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CHROMIUM } from '../test/support/browser.js';
 import { until } from '../test/support/wait.js';
+import { mean } from './figures.js';
 import { openViewers, type PlayerKind, type SegmentSeen, type Viewers } from './latency/browser.js';
+import { machine, machineFacts, toolVersion } from './machine.js';
 import { createLab, type Lab, type LinkShape } from './latency/network.js';
 import { onLines } from './latency/lines.js';
 import type { ViewerEvent } from './latency/node-viewer.js';
@@ -91,21 +93,6 @@ let nodeViewer: ChildProcess | undefined;
 let stateDir: string | undefined;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-function machine(): Results['machine'] {
-  const cpus = os.cpus();
-  const firstLine = (cmd: string, args: string[]) =>
-    spawnSync(cmd, args, { encoding: 'utf8' }).stdout?.split('\n')[0]?.trim() || `${cmd}: unknown`;
-  return {
-    cpu: cpus[0]?.model.trim() ?? 'unknown CPU',
-    cores: cpus.length,
-    memory: `${(os.totalmem() / 2 ** 30).toFixed(0)} GiB`,
-    kernel: `${os.type()} ${os.release()}`,
-    node: process.version,
-    chromium: firstLine(CHROMIUM, ['--version']),
-    ffmpeg: firstLine('ffmpeg', ['-version']).replace(/ Copyright.*/, ''),
-  };
-}
 
 /**
  * CPU time in clock ticks: of the whole machine (/proc/stat: busy, and total including idle, over all
@@ -218,10 +205,6 @@ async function waitForPlayback(v: Viewers): Promise<void> {
     },
     { timeoutMs: 60_000, intervalMs: 500, detail: () => last },
   );
-}
-
-function mean(xs: number[]): number | null {
-  return xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : null;
 }
 
 /** The viewers' link for one viewer's share `perViewerBps`: both browser viewers in one queue, or one each. */
@@ -356,7 +339,7 @@ async function runOnce(spec: RunSpec): Promise<RunResult> {
       .filter((s) => s.kind === kind && s.t >= warm.start && s.t < warm.end && s.bytes > 0)
       .map((s) => s.bytes);
     const m = mean(sizes);
-    result.measuredBps[kind] = m === null ? null : (m * 8) / 2;
+    result.measuredBps[kind] = m === undefined ? null : (m * 8) / 2;
   }
   result.notes.push(
     `Transports: ${[...transports].sort().join(', ') || 'none'} (LL-DASH: Resource Timing \`nextHopProtocol\` of its segments; Warp: the page's session).`,
@@ -433,8 +416,12 @@ process.on('exit', () => lab?.close());
 async function main(): Promise<void> {
   if (process.getuid?.() !== 0) throw new Error('bench:latency creates network namespaces: run it as root');
   const started = new Date();
-  const m = machine();
-  console.log(`machine: ${m.cpu} × ${m.cores}, ${m.memory}, ${m.kernel}, node ${m.node}, ${m.chromium}, ${m.ffmpeg}`);
+  const m: Results['machine'] = {
+    ...machineFacts(),
+    chromium: toolVersion(CHROMIUM),
+    ffmpeg: toolVersion('ffmpeg', ['-version']),
+  };
+  console.log(`machine: ${machine(m)}, ${m.chromium}, ${m.ffmpeg}`);
   lab = await createLab(DELAY_MS);
   if (lab.stale.length) console.log(`removed what interrupted runs left: ${lab.stale.join(', ')}`);
   stateDir = mkdtempSync(join(os.tmpdir(), 'pcl-state-'));

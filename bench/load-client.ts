@@ -5,6 +5,7 @@
  *   node load-client.js <seconds> <concurrency> <url>...
  */
 import http from 'node:http';
+import { percentile } from './figures.js';
 
 const [seconds, concurrency, ...urls] = process.argv.slice(2);
 const durationMs = Number(seconds) * 1000;
@@ -39,15 +40,13 @@ async function worker(): Promise<void> {
 
 await Promise.all(Array.from({ length: Number(concurrency) }, worker));
 agent.destroy();
-latencies.sort((a, b) => a - b);
-const pct = (p: number) => latencies[Math.min(latencies.length - 1, Math.floor((latencies.length * p) / 100))] ?? NaN;
 console.log(
   JSON.stringify({
     requests: latencies.length,
     errors,
     requestsPerSecond: latencies.length / (durationMs / 1000),
     megabitsPerSecond: (bytes * 8) / 1e6 / (durationMs / 1000),
-    p50: pct(50),
-    p99: pct(99),
+    p50: percentile(latencies, 50) ?? Number.NaN,
+    p99: percentile(latencies, 99) ?? Number.NaN,
   }),
 );

@@ -24,7 +24,9 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import type { Namespace } from '../test/support/netns.js';
-import { SIGNING, jsonLines, median, sum } from './multicast/common.js';
+import { median, sum } from './figures.js';
+import { machine } from './machine.js';
+import { SIGNING, jsonLines } from './multicast/common.js';
 import { createNetwork, type BenchNetwork } from './multicast/netns.js';
 import type { ReassemblerResult, ReassemblerTask, ReassemblerVariant } from './multicast/reassembler-worker.js';
 import type { PacedResult, PacedTask, ThroughputResult, ThroughputTask, Variant } from './multicast/sender-worker.js';
@@ -50,11 +52,6 @@ const RECEIVER_CPUS = CPU_COUNT > 1 ? Array.from({ length: CPU_COUNT - 1 }, (_, 
 
 const children = new Set<ChildProcess>();
 let network: BenchNetwork | undefined;
-
-function machine(): string {
-  const cpus = os.cpus();
-  return `${cpus[0]?.model.trim() ?? 'unknown CPU'} × ${cpus.length}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, ${os.type()} ${os.release()}, node ${process.version}`;
-}
 
 /** Starts `node script …` in namespace `ns` (or here) pinned to `cpus` (or not). */
 function start(

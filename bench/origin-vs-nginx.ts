@@ -3,7 +3,7 @@
  * segment files, side by side in one run, while the live encoder runs; then the origin's CPU and memory.
  *   npm run bench  (options through env: BENCH_SECONDS, BENCH_ROUNDS, BENCH_CONCURRENCY)
  */
-import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import os from 'node:os';
@@ -11,6 +11,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { childPids } from '../test/support/processes.js';
 import { startServe } from '../test/support/pushcast-process.js';
+import { median } from './figures.js';
+import { machine, toolVersion } from './machine.js';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
@@ -61,20 +63,8 @@ function rssMiB(pid: number): number {
   return m ? Number(m[1]) / 1024 : NaN;
 }
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)] ?? NaN;
-}
-
-function machine(): string {
-  const cpus = os.cpus();
-  // nginx -v prints its version on stderr.
-  const nginx = spawnSync('nginx', ['-v'], { encoding: 'utf8' }).stderr.trim().replace('nginx version: ', '');
-  return `${cpus[0]?.model ?? 'unknown CPU'} × ${cpus.length}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, ${os.type()} ${os.release()}, node ${process.version}, ${nginx}`;
-}
-
 async function main(): Promise<void> {
-  console.log(`machine: ${machine()}`);
+  console.log(`machine: ${machine()}, ${toolVersion('nginx', ['-v']).replace('nginx version: ', '')}`);
   const serve = await startServe(['--tls-port', 'off', '--no-multicast']);
   const dir = mkdtempSync(join(os.tmpdir(), 'pushcast-bench-'));
   // nginx workers drop root privileges (to nobody) and must be able to read the files.

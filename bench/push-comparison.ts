@@ -9,9 +9,8 @@
  * Layout: `pushcast serve` in an origin namespace, every client in a client namespace (a Node process per run, or
  * Chromium through a wrapper), one link between them whose RTT is set per level (see push/network.ts).
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
@@ -24,21 +23,13 @@ import {
   type LaunchedChromium,
 } from './push/chromium.js';
 import { sleepUntil, wallClock } from '../test/support/wait.js';
+import { summarize } from './figures.js';
+import { machine, machineFacts, toolVersion } from './machine.js';
 import { nextPhase, type LiveTiming } from './push/mpd.js';
 import { createNetwork, type Network } from './push/network.js';
 import type { LiveMode, LiveResult, ProbeResult, StartupMode, StartupResult, Task } from './push/node-client.js';
 import { LADDER, ORIGIN_URL, REPO, SEGMENT_DURATION, startOrigin, type OriginProcess } from './push/origin-process.js';
-import {
-  bytes,
-  chartSvg,
-  markdown,
-  ms,
-  summarize,
-  table,
-  type BrowserSample,
-  type Results,
-  type RowKey,
-} from './push/report.js';
+import { bytes, chartSvg, markdown, ms, table, type BrowserSample, type Results, type RowKey } from './push/report.js';
 
 const RTTS = (process.env.PCB_RTTS ?? '0,50,150').split(',').map(Number);
 const NODE_REPS = Number(process.env.PCB_NODE_REPS ?? 5);
@@ -67,20 +58,6 @@ let network: Network | undefined;
 let origin: OriginProcess | undefined;
 let browser: LaunchedChromium | undefined;
 let retries = 0;
-
-function machine(): Results['machine'] {
-  const cpus = os.cpus();
-  const firstLine = (cmd: string, args: string[]) =>
-    (spawnSync(cmd, args, { encoding: 'utf8' }).stdout?.split('\n')[0] ?? '').trim() || `${cmd}: unknown`;
-  return {
-    cpu: `${cpus[0]?.model.trim() ?? 'unknown CPU'} × ${cpus.length}`,
-    memory: `${(os.totalmem() / 2 ** 30).toFixed(0)} GiB`,
-    kernel: `${os.type()} ${os.release()}`,
-    node: process.version,
-    chromium: firstLine(CHROMIUM, ['--version']),
-    ffmpeg: firstLine('ffmpeg', ['-version']).replace(/ Copyright.*/, ''),
-  };
-}
 
 /** One client run in the client namespace; its JSON answer. One retry: a 10-minute run should not die of one hiccup. */
 async function client<T>(task: Task): Promise<T> {
@@ -315,7 +292,7 @@ async function main(): Promise<void> {
   const results: Results = {
     startedAt: new Date().toISOString().replace(/\.\d+Z$/, 'Z'),
     durationS: 0,
-    machine: machine(),
+    machine: { ...machineFacts(), chromium: toolVersion(CHROMIUM), ffmpeg: toolVersion('ffmpeg', ['-version']) },
     network: 'delay-line',
     config: {
       rtts: RTTS,
@@ -336,7 +313,7 @@ async function main(): Promise<void> {
     retries: 0,
   };
   const m = results.machine;
-  console.log(`machine: ${m.cpu}, ${m.memory}, ${m.kernel}, node ${m.node}, ${m.chromium}, ${m.ffmpeg}`);
+  console.log(`machine: ${machine(m)}, ${m.chromium}, ${m.ffmpeg}`);
   network = await createNetwork();
   if (network.stale.length) console.log(`removed what interrupted runs left: ${network.stale.join(', ')}`);
   results.network = network.kind;

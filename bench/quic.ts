@@ -20,17 +20,12 @@ import readline from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { developmentCertificate } from '../src/origin/index.js';
 import { QuicEndpoint, type CongestionControl, type QuicConnection } from '../src/quic/index.js';
+import { median } from './figures.js';
+import { machine } from './machine.js';
 
 const SECONDS = Number(process.env.BENCH_QUIC_SECONDS ?? 4);
 const ROUNDS = Number(process.env.BENCH_QUIC_ROUNDS ?? 3);
 const PACKET = 1350;
-
-function machine(): string {
-  const cpus = os.cpus();
-  return `${cpus[0]?.model.trim() ?? 'unknown CPU'} × ${cpus.length}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, ${os.type()} ${os.release()}, node ${process.version}`;
-}
-
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 interface Result {
   gbps: number;

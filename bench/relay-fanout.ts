@@ -26,12 +26,14 @@ import { fileURLToPath } from 'node:url';
 import { createNodeFetch } from '../src/client/index.js';
 import { BIN, startServe, type RunningServe } from '../test/support/pushcast-process.js';
 import { childPids, killQuietly } from '../test/support/processes.js';
+import { median, percentile } from './figures.js';
+import { machine, machineFacts, toolVersion } from './machine.js';
 import {
   findings,
   mainTable,
   machineTable,
   markdown,
-  type Machine,
+  type FanoutMachine,
   type Mode,
   type Results,
   type Row,
@@ -70,20 +72,8 @@ const CLK_TCK = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).s
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-function machine(): Machine {
-  const cpus = os.cpus();
-  return {
-    cpu: cpus[0]?.model.trim() ?? 'unknown CPU',
-    cores: cpus.length,
-    memory: `${(os.totalmem() / 2 ** 30).toFixed(0)} GiB`,
-    kernel: `${os.type()} ${os.release()}`,
-    node: process.version,
-    ffmpeg:
-      spawnSync('ffmpeg', ['-version'], { encoding: 'utf8' })
-        .stdout?.split('\n')[0]
-        ?.replace(/ Copyright.*/, '')
-        .trim() || 'ffmpeg: unknown',
-  };
+function fanoutMachine(): FanoutMachine {
+  return { ...machineFacts(), ffmpeg: toolVersion('ffmpeg', ['-version']) };
 }
 
 // ─── processes ─────────────────────────────────────────────────────────────────────────────────
@@ -362,9 +352,6 @@ process.on('exit', () => {
 
 // ─── one row ───────────────────────────────────────────────────────────────────────────────────
 
-const quantile = (sorted: number[], q: number) =>
-  sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]! : null;
-
 /** The relay's counters (pushcast_relay_*_total), by name without the prefix. */
 async function relayCounters(
   fetchText: (url: string) => Promise<string>,
@@ -473,7 +460,7 @@ async function measure(
     else if (catalog.tracks.some((t) => t.kind === kind)) measured = null;
     if (measured === null) break;
   }
-  const delays = viewers.flatMap((v) => v.firstFragmentMs).sort((x, y) => x - y);
+  const delays = viewers.flatMap((v) => v.firstFragmentMs);
   const skipped: Record<string, number> = {};
   for (const v of viewers) for (const [why, k] of Object.entries(v.skipped)) skipped[why] = (skipped[why] ?? 0) + k;
 
@@ -511,7 +498,7 @@ async function measure(
     deliveredMbps: mbps,
     mediaMbps,
     perSubscriberMbps: {
-      median: quantile(perViewerMbps, 0.5) ?? 0,
+      median: perViewerMbps.length ? median(perViewerMbps) : 0,
       min: perViewerMbps[0] ?? 0,
       max: perViewerMbps.at(-1) ?? 0,
     },
@@ -523,7 +510,11 @@ async function measure(
     },
     cut: viewers.reduce((a, v) => a + v.cut, 0),
     skipped,
-    firstFragmentMs: { p50: quantile(delays, 0.5), p95: quantile(delays, 0.95), samples: delays.length },
+    firstFragmentMs: {
+      p50: percentile(delays, 50) ?? null,
+      p95: percentile(delays, 95) ?? null,
+      samples: delays.length,
+    },
     openAtEnd: viewers.filter((v) => v.open).length,
     loopDelayMs: { p99: Math.max(...m1.map((m) => m.loopDelay.p99)), max: Math.max(...m1.map((m) => m.loopDelay.max)) },
   };
@@ -541,8 +532,8 @@ async function measure(
 
 async function main(): Promise<void> {
   const started = new Date();
-  const m = machine();
-  console.log(`machine: ${m.cpu} × ${m.cores}, ${m.memory}, ${m.kernel}, node ${m.node}, ${m.ffmpeg}`);
+  const m = fanoutMachine();
+  console.log(`machine: ${machine(m)}, ${m.ffmpeg}`);
   console.log(
     `relay fan-out: N = ${NS.join(', ')}; modes ${MODES.join(', ')}; ${WARMUP_S} s warm-up + ${SECONDS} s window per row; ladder ${LADDER} + audio`,
   );

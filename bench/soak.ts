@@ -23,22 +23,24 @@
  * sets an environment variable of the server (e.g. MALLOC_ARENA_MAX=2); `--segment-duration` (2).
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { dirname, join } from 'node:path';
 import readline from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { startServe, type RunningServe } from '../test/support/pushcast-process.js';
+import { writeDocSection } from './doc-section.js';
+import { machine } from './machine.js';
 import type { AbuseArgs, AbuseReport } from './soak/abuse.js';
 import { Inspector, growth, type HeapSummary } from './soak/inspector.js';
 import {
   health,
   lastThirdFrom,
   levelsOff,
-  machine,
   markdown,
   series,
+  soakMachine,
   type AfterGc,
   type BurstRecord,
   type Phase,
@@ -89,8 +91,6 @@ const REPO = fileURLToPath(new URL('../../', import.meta.url));
 const VIEWERS_JS = fileURLToPath(new URL('./soak/viewers.js', import.meta.url));
 const ABUSE_JS = fileURLToPath(new URL('./soak/abuse.js', import.meta.url));
 const RAW = fileURLToPath(new URL('./soak-results.json', import.meta.url));
-const BEGIN = '<!-- soak:begin (written by bench/soak.ts) -->';
-const END = '<!-- soak:end -->';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const mib = (bytes: number) => bytes / 2 ** 20;
@@ -217,8 +217,8 @@ async function burst(a: AbuseArgs): Promise<AbuseReport | undefined> {
 
 const stateDir = mkdtempSync(join(os.tmpdir(), 'pushcast-soak-'));
 const startedAt = new Date().toISOString();
-const m = machine();
-log(`machine: ${m.cpu} × ${m.cores}, ${m.memory}, ${m.kernel}, node ${m.node}; load ${m.loadAtStart.toFixed(2)}`);
+const m = soakMachine();
+log(`machine: ${machine(m)}; load ${m.loadAtStart.toFixed(2)}`);
 const { serve, inspectorUrl } = await startServer(stateDir);
 const pid = serve.child.pid!;
 const SERVER_LOG = fileURLToPath(new URL('./soak-server.log', import.meta.url));
@@ -430,15 +430,7 @@ try {
 
   if (opts.doc !== 'none') {
     const doc = join(REPO, opts.doc);
-    const generated = `${BEGIN}\n${markdown(results)}\n${END}`;
-    const before = existsSync(doc) ? readFileSync(doc, 'utf8') : `# Soak\n\n${BEGIN}\n${END}\n`;
-    const a = before.indexOf(BEGIN);
-    const b = before.indexOf(END);
-    const text =
-      a >= 0 && b > a
-        ? `${before.slice(0, a)}${generated}${before.slice(b + END.length)}`
-        : `${before.trimEnd()}\n\n${generated}\n`;
-    writeFileSync(doc, text);
+    writeDocSection({ file: doc, name: 'soak', writer: 'bench/soak.ts', body: markdown(results), title: 'Soak' });
     log(`wrote ${doc}`);
   }
 } finally {

@@ -17,7 +17,7 @@ import { chromium, type Browser, type Page } from 'playwright-core';
 import { CHROMIUM, CHROMIUM_ARGS } from '../../test/support/browser.js';
 import type { Namespace } from '../../test/support/netns.js';
 
-/** The origin's MPD (src/origin/origin.ts), for the timeline's availabilityStartTime. */
+/** The origin's MPD (served by src/origin/dash-routes.ts), for the timeline's availabilityStartTime. */
 const MPD_PATH = '/live/manifest.mpd';
 
 export type PlayerKind = 'dash' | 'warp';

@@ -103,16 +103,6 @@ export async function packetize(
   return out;
 }
 
-export function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = Math.floor(s.length / 2);
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-}
-
-export function sum(xs: number[]): number {
-  return xs.reduce((a, b) => a + b, 0);
-}
-
 /** Per-CPU jiffies from /proc/stat (machine-wide, whatever namespace reads it): softirq and busy. */
 export interface CpuTicks {
   softirq: number[];

@@ -2,6 +2,8 @@
  * docs/push-comparison.md and docs/push-comparison.svg from one run's results. Everything printed is a
  * measured value or a count of measured events; the only arithmetic is medians, ranges and ratios.
  */
+import { summarize, type Summary } from '../figures.js';
+import { machine, type Machine } from '../machine.js';
 import type { BrowserBytes, BrowserRun } from './chromium.js';
 import type { LiveTiming } from './mpd.js';
 import type { LiveResult, StartupResult } from './node-client.js';
@@ -17,7 +19,7 @@ export interface BrowserSample {
 export interface Results {
   startedAt: string;
   durationS: number;
-  machine: { cpu: string; memory: string; kernel: string; node: string; chromium: string; ffmpeg: string };
+  machine: Machine & { chromium: string; ffmpeg: string };
   network: 'netem' | 'delay-line';
   config: {
     rtts: number[];
@@ -38,20 +40,6 @@ export interface Results {
   /** Changes of the origin's counters over each batch of runs. */
   counters: { label: string; rtt: number; delta: Record<string, number> }[];
   retries: number;
-}
-
-export interface Summary {
-  median: number;
-  min: number;
-  max: number;
-  n: number;
-}
-
-export function summarize(xs: number[]): Summary | undefined {
-  if (!xs.length) return undefined;
-  const s = [...xs].sort((a, b) => a - b);
-  const mid = s.length >> 1;
-  return { median: s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2, min: s[0]!, max: s.at(-1)!, n: s.length };
 }
 
 const ROWS: { key: RowKey; label: string }[] = [
@@ -316,7 +304,7 @@ again (as root: it creates network namespaces; about 10 minutes). Repetitions ca
 \`PCB_NODE_REPS\`, \`PCB_BROWSER_REPS\`, \`PCB_LIVE_SEGMENTS\` and \`PCB_RTTS\` (e.g. \`PCB_RTTS=0,50,150\`).
 
 Run ${r.startedAt}, ${(r.durationS / 60).toFixed(1)} min.
-Machine: ${m.cpu}, ${m.memory}, ${m.kernel}; node ${m.node}; ${m.chromium}; ${m.ffmpeg}.
+Machine: ${machine(m)}; ${m.chromium}; ${m.ffmpeg}.
 Network: two network namespaces joined by one link, RTT made by ${network}; no bandwidth limit, no loss.
 
 ## Results
@@ -448,7 +436,7 @@ export function chartSvg(r: Results): string {
     `<text x="${W / 2}" y="24" text-anchor="middle" font-size="17" font-weight="bold">Live media delivery: medians (bars) and min–max (whiskers), ms — lower is better</text>`,
   );
   parts.push(
-    `<text x="${W / 2}" y="44" text-anchor="middle" font-size="12" fill="#444">${esc(`${r.machine.cpu}, ${r.machine.kernel}; RTT by ${r.network === 'netem' ? 'netem' : 'user-space delay line'}; ${r.startedAt.slice(0, 10)}`)}</text>`,
+    `<text x="${W / 2}" y="44" text-anchor="middle" font-size="12" fill="#444">${esc(`${r.machine.cpu} × ${r.machine.cores}, ${r.machine.kernel}; RTT by ${r.network === 'netem' ? 'netem' : 'user-space delay line'}; ${r.startedAt.slice(0, 10)}`)}</text>`,
   );
   panels.forEach((panel, pi) => {
     const x0 = 10 + pi * (panelW + gap);

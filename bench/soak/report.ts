@@ -3,37 +3,19 @@
  * third, the levelling-off verdict, the viewers' health by mode, the machine, and the Markdown that
  * bench/soak.ts puts between the generated-section markers of docs/soak.md.
  */
-import { spawnSync } from 'node:child_process';
 import os from 'node:os';
+import { machine, machineFacts, toolVersion, type Machine } from '../machine.js';
 import type { AbuseReport } from './abuse.js';
 import type { ViewerMode, ViewerStatus } from './viewers.js';
 
-export interface Machine {
-  cpu: string;
-  cores: number;
-  memory: string;
-  kernel: string;
-  node: string;
+export interface SoakMachine extends Machine {
   ffmpeg: string;
   /** The 1-minute load average when the run started: other work on the machine. */
   loadAtStart: number;
 }
 
-export function machine(): Machine {
-  const cpus = os.cpus();
-  return {
-    cpu: cpus[0]?.model.trim() ?? 'unknown CPU',
-    cores: cpus.length,
-    memory: `${(os.totalmem() / 2 ** 30).toFixed(0)} GiB`,
-    kernel: `${os.type()} ${os.release()}`,
-    node: process.version,
-    ffmpeg:
-      spawnSync('ffmpeg', ['-version'], { encoding: 'utf8' })
-        .stdout?.split('\n')[0]
-        ?.replace(/ Copyright.*/, '')
-        .trim() || 'ffmpeg: unknown',
-    loadAtStart: os.loadavg()[0]!,
-  };
+export function soakMachine(): SoakMachine {
+  return { ...machineFacts(), ffmpeg: toolVersion('ffmpeg', ['-version']), loadAtStart: os.loadavg()[0]! };
 }
 
 export type Phase = 'warm-up' | 'burst' | 'idle';
@@ -81,7 +63,7 @@ export interface BurstRecord {
 export interface Results {
   command: string;
   startedAt: string;
-  machine: Machine;
+  machine: SoakMachine;
   options: {
     minutes: number;
     ladder: string;
@@ -222,7 +204,7 @@ export function markdown(r: Results): string {
   const lines = [
     `Command: \`${r.command}\`, started ${r.startedAt}.`,
     '',
-    `Machine: ${m.cpu} × ${m.cores}, ${m.memory}, ${m.kernel}, node ${m.node}, ${m.ffmpeg}; load average ${m.loadAtStart.toFixed(2)} at the start.`,
+    `Machine: ${machine(m)}, ${m.ffmpeg}; load average ${m.loadAtStart.toFixed(2)} at the start.`,
     '',
     `Run: ${minutes.toFixed(1)} minutes of \`pushcast serve\` (test pattern, ladder ${r.options.ladder}), ${r.options.viewersPerMode} viewers of each mode throughout, ${r.bursts.length} bursts of bad input (${r.options.burstSeconds} s each, every ${r.options.burstEverySeconds} s after a ${r.options.burstEverySeconds} s warm-up, scale ${r.options.burstScale}), the server read every ${r.options.sampleSeconds} s.`,
     '',

@@ -13,9 +13,13 @@
  * - A subscriber's send queue is bounded (`maxQueuedBytes`, WebSocket bufferedAmount): a packet that does
  *   not fit is dropped for that subscriber alone and counted (its reassembler repairs by unicast); a slow
  *   subscriber never slows another, nor the gateway.
- * - Liveness: a ping every `pingIntervalMs`; a subscriber that has not answered the previous one is closed.
- * - Subscribers send nothing: messages are refused (close 1008), frames larger than 1 KiB close the connection.
+ * - Liveness: a ping every `pingIntervalMs`; a subscriber that has not answered the previous one is cut off.
+ * - Subscribers send nothing: messages are refused (close 1008), frames larger than 1 KiB close the connection
+ *   (1009). Datagrams on the group longer than 4096 bytes are dropped by the receiver, not forwarded.
  * - Limits on subscribers in all and on sessions joined at once; 503 past them.
+ * - A subscriber the gateway closes (a refused message, a failed join) that does not finish the close
+ *   handshake within `closeGraceMs` is cut off (ws alone would wait 30 s); `close()` cuts off whatever is
+ *   left after that, so that it ends within `closeGraceMs`.
  */
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
@@ -49,6 +53,8 @@ export interface MulticastGatewayOptions {
   /** Bytes that may wait for one subscriber; beyond, its packets are dropped. Default 1 MiB. */
   maxQueuedBytes?: number;
   pingIntervalMs?: number;
+  /** How long a subscriber being closed has to finish the close handshake before it is cut off. Default 1 s. */
+  closeGraceMs?: number;
   log?: (line: string) => void;
 }
 
@@ -89,6 +95,7 @@ export class MulticastGateway {
   private readonly maxSubscribers: number;
   private readonly maxSessions: number;
   private readonly maxQueuedBytes: number;
+  private readonly closeGraceMs: number;
   private readonly pinger: ReturnType<typeof setInterval>;
   private readonly alive = new WeakMap<WebSocket, boolean>();
   private closed = false;
@@ -97,6 +104,7 @@ export class MulticastGateway {
     this.maxSubscribers = o.maxSubscribers ?? 1000;
     this.maxSessions = o.maxSessions ?? 16;
     this.maxQueuedBytes = o.maxQueuedBytes ?? 1024 * 1024;
+    this.closeGraceMs = o.closeGraceMs ?? 1000;
     this.pinger = setInterval(() => this.ping(), o.pingIntervalMs ?? 15_000);
     this.pinger.unref();
   }
@@ -179,14 +187,14 @@ export class MulticastGateway {
     joined.subscribers.add(ws);
     this.alive.set(ws, true);
     ws.on('pong', () => this.alive.set(ws, true));
-    ws.on('message', () => ws.close(1008, 'subscribers send nothing'));
+    ws.on('message', () => this.end(ws, 1008, 'subscribers send nothing'));
     ws.on('error', () => ws.terminate());
     ws.on('close', () => this.unsubscribe(ws, joined!));
     try {
       await this.join(joined);
     } catch (error) {
       this.o.log?.(`gateway: ${error instanceof Error ? error.message : String(error)}`);
-      ws.close(1011, 'cannot join the multicast session');
+      this.end(ws, 1011, 'cannot join the multicast session');
     }
   }
 
@@ -210,7 +218,7 @@ export class MulticastGateway {
       },
       (error: unknown) => {
         this.joined.delete(joined.key);
-        for (const ws of joined.subscribers) ws.close(1011, 'cannot join the multicast session');
+        for (const ws of joined.subscribers) this.end(ws, 1011, 'cannot join the multicast session');
         throw error;
       },
     );
@@ -268,7 +276,19 @@ export class MulticastGateway {
     }
   }
 
-  /** Closes every subscription (1001 going away) and leaves every group. */
+  /** Starts the close handshake; a subscriber that has not finished it within `closeGraceMs` is cut off. */
+  private end(ws: WebSocket, code: number, reason: string): void {
+    if (ws.readyState !== WebSocket.OPEN) return; // closing already: a close begun here has its deadline
+    ws.close(code, reason);
+    const timer = setTimeout(() => ws.terminate(), this.closeGraceMs);
+    ws.once('close', () => clearTimeout(timer));
+  }
+
+  /**
+   * Closes every subscription (1001 going away) and leaves every group; resolves once every subscriber is
+   * gone: those that have not finished their close handshake (or one they began) within `closeGraceMs`
+   * are cut off then.
+   */
   async close(): Promise<void> {
     this.closed = true;
     clearInterval(this.pinger);
@@ -276,6 +296,10 @@ export class MulticastGateway {
       for (const ws of joined.subscribers) ws.close(1001, 'gateway shutting down');
       this.leave(joined);
     }
+    const cutOff = setTimeout(() => {
+      for (const ws of this.wss.clients) ws.terminate();
+    }, this.closeGraceMs);
     await new Promise<void>((resolve) => this.wss.close(() => resolve()));
+    clearTimeout(cutOff);
   }
 }

@@ -3,8 +3,10 @@
  * an advertised session reach every subscriber and reassemble byte-identical; one join is shared and
  * left with the last subscriber; unadvertised sessions, foreign origins and limits are refused with a
  * clear status; a subscriber that stops reading (an in-memory connection the test stalls) loses packets
- * alone, its queue held at the bound; a subscriber that talks is closed; packets that are not the
- * session's are not forwarded.
+ * alone, its queue held at the bound; a subscriber that talks is closed, one that sends more than 1 KiB
+ * closed with 1009, one that does not answer a ping cut off; packets that are not the session's, and
+ * datagrams longer than 4096 bytes, are not forwarded; `close()` cuts off a subscriber that does not finish
+ * its close handshake within `closeGraceMs`.
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
@@ -17,7 +19,7 @@ import { WebSocket } from 'ws';
 import { GATEWAY_PATH, MulticastGateway, type GatewaySession } from '../../src/gateway/index.js';
 import { MulticastUdpSender, PushPacketizer } from '../../src/multicast/index.js';
 import { MulticastReassembler, RESOURCE_PUSH, type ResourcePushEvent } from '../../src/push/index.js';
-import { until, untilEvent } from '../support/wait.js';
+import { until, untilEvent, within } from '../support/wait.js';
 import { Rng, fromHex } from '../wire/support.js';
 
 const SESSION: GatewaySession = {
@@ -231,7 +233,7 @@ test('a subscriber that stops reading loses packets alone, its queue held at max
   const origin = `http://${g.host}`;
   const slow = stallableSubscriber(g.gateway, g.url(SESSION), origin);
   t.after(() => {
-    slow.socket.destroy(); // first: the gateway's close waits for every subscriber's close handshake
+    slow.socket.destroy(); // first: else the gateway's close waits closeGraceMs for its close handshake
     return g.close();
   });
   const fast = await subscribe(g.url(SESSION), origin);
@@ -297,4 +299,104 @@ test('a subscriber that stops reading loses packets alone, its queue held at max
   fast.ws.send('hello');
   const [code] = await closed;
   assert.equal(code, 1008, 'a subscriber that sends is closed (policy violation)');
+});
+
+test('a subscriber that sends a message larger than 1 KiB is closed with 1009; the other goes on', async (t) => {
+  const g = await setup();
+  t.after(g.close);
+  const origin = `http://${g.host}`;
+  const big = await subscribe(g.url(SESSION), origin);
+  const other = await subscribe(g.url(SESSION), origin);
+  await until('both subscribers', () => g.gateway.stats.subscribers === 2);
+  const closed = untilEvent<[number]>('the close of the subscriber that sent 2 KiB', big.ws, 'close');
+  big.ws.send(new Uint8Array(2048));
+  const [code] = await closed;
+  assert.equal(code, 1009, 'message too big');
+  await until('one subscriber left', () => g.gateway.stats.subscribers === 1);
+  const tx = await sender(SESSION);
+  t.after(() => tx.close());
+  const packetizer = new PushPacketizer({ sessionId: fromHex(SESSION.sessionId), authority: 'example:8443' });
+  const push = await packetizer.push({ path: '/live/v/1.m4s', body: new Rng(1).bytes(10_000) });
+  await tx.send(push);
+  await until('the push at the other subscriber', () => other.packets.length === push.length);
+  assert.deepEqual(other.packets, push);
+});
+
+test('a subscriber that does not answer a ping is cut off at the next one; a subscriber that answers stays', async (t) => {
+  const g = await setup({ pingIntervalMs: 50 });
+  const origin = `http://${g.host}`;
+  // The in-memory subscriber reads the gateway's frames and never writes back: no pong.
+  const silent = stallableSubscriber(g.gateway, g.url(SESSION), origin);
+  t.after(() => {
+    silent.socket.destroy();
+    return g.close();
+  });
+  const answering = await subscribe(g.url(SESSION), origin);
+  let pings = 0;
+  answering.ws.on('ping', () => pings++);
+  await until('the silent subscriber cut off', () => silent.socket.destroyed && g.gateway.stats.subscribers === 1, {
+    detail: () => `${JSON.stringify(g.gateway.stats)}, ${pings} pings at the answering subscriber`,
+  });
+  const atCut = pings;
+  await until('three more pings at the answering subscriber', () => pings >= atCut + 3);
+  assert.equal(answering.ws.readyState, WebSocket.OPEN, 'the subscriber that answers pings stays');
+  assert.equal(g.gateway.stats.subscribers, 1);
+});
+
+test('a subscriber that sends a message and then does not finish the close handshake is cut off after closeGraceMs', async (t) => {
+  const g = await setup({ closeGraceMs: 100 });
+  const origin = `http://${g.host}`;
+  const silent = stallableSubscriber(g.gateway, g.url(SESSION), origin);
+  t.after(() => {
+    silent.socket.destroy();
+    return g.close();
+  });
+  await until('the subscriber', () => g.gateway.stats.subscribers === 1);
+  // A masked text frame "hello" (RFC 6455 §5.2; a zero mask leaves the payload as it is), then silence.
+  silent.socket.push(Buffer.concat([Buffer.from([0x81, 0x85, 0, 0, 0, 0]), Buffer.from('hello')]));
+  await until('the subscriber cut off', () => silent.socket.destroyed && g.gateway.stats.subscribers === 0, {
+    timeoutMs: 5000, // ws alone would wait 30 s
+  });
+});
+
+test('a datagram on the group longer than 4096 bytes is not forwarded, the next packets are', async (t) => {
+  const g = await setup();
+  t.after(g.close);
+  const a = await subscribe(g.url(SESSION), `http://${g.host}`);
+  await until('the join', () => g.gateway.stats.sessions === 1);
+  const tx = await sender(SESSION);
+  t.after(() => tx.close());
+  // A short header with the session's ID, so that only its length keeps it from the subscriber.
+  const oversized = new Uint8Array(5000);
+  oversized.set(fromHex(`40${SESSION.sessionId}`));
+  const packetizer = new PushPacketizer({ sessionId: fromHex(SESSION.sessionId), authority: 'example:8443' });
+  const push = await packetizer.push({ path: '/live/v/1.m4s', body: new Rng(1).bytes(10_000) });
+  await tx.send([oversized, ...push]);
+  await until('the push at the subscriber', () => a.packets.length >= push.length);
+  assert.deepEqual(a.packets, push, 'the oversized datagram did not reach the subscriber');
+  assert.equal(g.gateway.stats.datagrams, push.length, "nor was it counted as one of the group's datagrams");
+});
+
+test('close() ends at most closeGraceMs after it began: a subscriber that does not finish its close handshake is cut off; one that does gets 1001; then upgrades are refused', async (t) => {
+  const g = await setup(); // closeGraceMs: the default, 1 s
+  t.after(g.close);
+  const origin = `http://${g.host}`;
+  // Reads the close frame and never answers it, as a peer that went away without a FIN would.
+  const silent = stallableSubscriber(g.gateway, g.url(SESSION), origin);
+  t.after(() => silent.socket.destroy());
+  const polite = await subscribe(g.url(SESSION), origin);
+  await until('both subscribers', () => g.gateway.stats.subscribers === 2);
+  const politeClosed = untilEvent<[number]>('the close of the subscriber that answers', polite.ws, 'close');
+  const started = performance.now();
+  await within('the gateway closed (ws alone would wait 30 s for the silent subscriber)', g.gateway.close(), {
+    timeoutMs: 5000,
+  });
+  const ms = performance.now() - started;
+  assert.ok(silent.socket.destroyed, 'the silent subscriber was cut off');
+  assert.ok(ms >= 900, `the silent subscriber had its grace: close took ${ms.toFixed(0)} ms`);
+  const [code] = await politeClosed;
+  assert.equal(code, 1001, 'going away');
+  assert.equal(g.gateway.stats.subscribers, 0);
+  assert.equal(g.gateway.stats.sessions, 0);
+  await assert.rejects(subscribe(g.url(SESSION), origin), /^Error: 503 the gateway is shutting down$/);
 });
