@@ -4,7 +4,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 npx --no-install tsc -p tsconfig.json
 npx --no-install tsc -p tsconfig.browser-tests.json
-npx --no-install tsc -p src/web/tsconfig.json
+# The pages' type check, and the player's types for `import { PushcastPlayer } from 'pushcast/player'`
+# (package.json exports).
+npx --no-install tsc -p src/web/tsconfig.json --noEmit false --declaration --emitDeclarationOnly --rootDir src \
+  --outDir build/types
 npx --no-install tsc -p src/web/sw/tsconfig.json
 mkdir -p build/web
 rm -rf build/web/player

@@ -12,6 +12,11 @@ import type { BytesByRoute, PlayerMode } from './stats.js';
 
 /** Multicast: this many segment deliveries in a row by unicast, none by push, and the mode is failing. */
 const UNICAST_RUN_FAILS = 4;
+/**
+ * Warp: a live broadcast sends a chunk every fraction of a second; this long without a byte, after media
+ * came, and the session is failing (UDP blocked on the way: QUIC itself would wait for its idle timeout).
+ */
+const WARP_SILENCE_FAILS_MS = 800;
 
 export interface ModeContext {
   video: HTMLVideoElement;
@@ -21,6 +26,8 @@ export interface ModeContext {
   targetMs: number;
   /** A forced mode recovers by itself (Warp reconnects); a mode among others fails, and the player moves. */
   forced: boolean;
+  /** Another mode is on screen: show the picture as soon as there is one. */
+  takingOver: boolean;
   warp: { token?: string; tracks?: string };
   onNote: (text: string, show: boolean) => void;
   onFailure: (why: string) => void;
@@ -45,6 +52,9 @@ export interface ModePlayback {
 const NO_BYTES: BytesByRoute = { push: 0, repair: 0, unicast: 0, warp: 0 };
 
 class WarpMode implements ModePlayback {
+  private lastBytes = 0;
+  private lastByteAt = performance.now();
+
   constructor(
     readonly mode: PlayerMode,
     readonly video: HTMLVideoElement,
@@ -59,7 +69,15 @@ class WarpMode implements ModePlayback {
   }
 
   failing(): string | undefined {
-    return undefined;
+    const bytes = this.playback.stats().bytesReceived;
+    const now = performance.now();
+    if (bytes !== this.lastBytes || bytes === 0) {
+      this.lastBytes = bytes;
+      this.lastByteAt = now;
+      return undefined;
+    }
+    const silent = now - this.lastByteAt;
+    return silent > WARP_SILENCE_FAILS_MS ? `no Warp data for ${Math.round(silent)} ms` : undefined;
   }
 
   latencyMs(): number | null {
@@ -165,6 +183,7 @@ export async function startMode(mode: PlayerMode, ctx: ModeContext): Promise<Mod
       transport: mode === 'warp' ? undefined : mode === 'warp-webtransport' ? 'webtransport' : 'websocket',
       targetMs: ctx.targetMs,
       reconnect: ctx.forced,
+      startEarly: ctx.takingOver,
       onNote: ctx.onNote,
       onFailure: ctx.onFailure,
     });

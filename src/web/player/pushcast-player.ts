@@ -116,7 +116,11 @@ export class PushcastPlayer extends EventTarget {
     this.probeMs = options.probeMs ?? 8000;
     this.holdDownMs = options.holdDownMs ?? 30_000;
     this.targetMs = options.targetMs;
+    addEventListener('pagehide', this.onPageHide);
   }
+
+  /** Leaving the page ends its sessions at once (a server would otherwise hold them until its idle timeout). */
+  private readonly onPageHide = () => this.destroy();
 
   /** Reads the delivery description and starts the first mode that plays. Resolves once one plays; rejects with a PlayerError when none does. */
   play(): Promise<void> {
@@ -129,6 +133,7 @@ export class PushcastPlayer extends EventTarget {
     if (this.destroyed) return;
     this.destroyed = true;
     this.state = 'destroyed';
+    removeEventListener('pagehide', this.onPageHide);
     clearInterval(this.monitor);
     for (const t of this.timers) clearTimeout(t);
     this.timers.clear();
@@ -256,7 +261,7 @@ export class PushcastPlayer extends EventTarget {
       throw new PlayerError(
         'content',
         'DESCRIPTION_MALFORMED',
-        `The delivery description at ${url.href} is malformed: ${(error as Error).message}.`,
+        `The delivery description at ${url.href} is malformed: ${(error as Error).message.replace(/^delivery description: /, '')}.`,
       );
     }
   }
@@ -271,7 +276,7 @@ export class PushcastPlayer extends EventTarget {
     const d = this.description;
     this.targetMs ??= d.targetLatencyMs;
     const offered = offeredModes(d);
-    const wanted = this.options.modes ?? offered;
+    const wanted = this.options.modes ?? d.order;
     for (const m of wanted) {
       const lacks =
         (DELIVERY_MODES as readonly string[]).includes(m) && !offered.includes(m as DeliveryMode)
@@ -361,6 +366,7 @@ export class PushcastPlayer extends EventTarget {
         base: new URL('delivery.json', this.src).href,
         targetMs: this.targetMs!,
         forced,
+        takingOver: this.active !== undefined,
         warp: this.options.warp ?? {},
         onNote: (text) => this.note(`${mode}: ${text}`, false),
         onFailure: (why) => {
@@ -430,7 +436,8 @@ export class PushcastPlayer extends EventTarget {
       old.playback.video.style.opacity = '0';
     }
     this.active = next;
-    this.state = 'playing';
+    // A forced mode is on screen before it plays: `playing` once it does (check()).
+    this.state = cause === 'forced' ? 'starting' : 'playing';
     this.lastMoveAt = Date.now();
     this.modeReason =
       cause === 'forced'
@@ -475,7 +482,9 @@ export class PushcastPlayer extends EventTarget {
   private moving = false;
 
   private check(): void {
-    if (this.destroyed || this.moving || !this.active) return;
+    if (this.state === 'starting' && this.active?.playback.ready()) this.state = 'playing';
+    // A forced mode recovers by itself; there is nowhere to move.
+    if (this.destroyed || this.moving || !this.active || this.options.modes?.length === 1) return;
     const why = this.active.playback.failing();
     if (why) return void this.onActiveFailure(why);
     // Up: the best mode above the current one, after the hold-down.

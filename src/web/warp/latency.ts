@@ -5,7 +5,8 @@
  * so that it can be reasoned about (and tested) without a media element: the page feeds it the element's
  * buffered ranges and the live point, and applies the answer.
  *
- * - Start: once the position (live − target) is buffered, there.
+ * - Start: once the position (live − target) is buffered, there; or, taking over from another mode, at
+ *   the first media as soon as some is buffered (a lower latency than the target, a picture at once).
  * - Behind it by more than CATCH_UP_SLACK (media came late): seek to it, where buffered.
  * - Behind by a little: play up to MAX_RATE faster (never slower than 1.0x).
  * - A hole in the buffered ranges (the end of a segment that was cut, or a skipped one): the playhead
@@ -34,6 +35,12 @@ export interface PlayheadInput {
   stuck: boolean;
   /** The viewer raised the target since the playhead was last at it: playback holds until the buffer has grown to it. */
   targetRaised?: boolean;
+  /**
+   * Start at the first media rather than wait for (live − target) to be buffered: for a playback taking
+   * over from another mode, where showing the picture at once matters more than the target's margin (a
+   * session begins at the current segment's start, often newer than live − target).
+   */
+  startEarly?: boolean;
 }
 
 export interface PlayheadAction {
@@ -55,6 +62,8 @@ const RATE_DEAD_BAND = 0.05;
 const RANGE_END_EPSILON = 0.05;
 /** When stuck, how close to a range's end counts as "at the hole" (the element stops short of the end by up to a frame of the other track). */
 const STUCK_EPSILON = 0.5;
+/** With startEarly, this much media buffered before playback starts at it, s. */
+const EARLY_START_MIN = 0.3;
 /** A seek lands this far inside a range, so that the position is buffered whatever the rounding. */
 const INSIDE = 0.01;
 
@@ -83,7 +92,11 @@ export function planPlayhead(i: PlayheadInput): PlayheadAction {
     }
     // Start where the target puts the playhead, once media is there (media after it is not due yet).
     const at = bufferedAtOrAfter(ranges, i.live - target);
-    return at !== undefined && at <= i.live - target + INSIDE ? { seek: at, why: 'start', rate: 1 } : { rate: 1 };
+    if (at !== undefined && at <= i.live - target + INSIDE) return { seek: at, why: 'start', rate: 1 };
+    const first = ranges[0]!;
+    if (i.startEarly && first.end - first.start >= EARLY_START_MIN)
+      return { seek: first.start + INSIDE, why: 'start', rate: 1 };
+    return { rate: 1 };
   }
 
   const behind = desired - t;

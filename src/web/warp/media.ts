@@ -106,6 +106,13 @@ export class TrackBuffer {
     this.pump();
   }
 
+  /** The media is going away: nothing more is appended or removed (a late `updateend` finds nothing to do). */
+  detach(): void {
+    this.buffer = undefined;
+    this.queue.length = 0;
+    this.queuedBytes = 0;
+  }
+
   private pump(): void {
     const buffer = this.buffer;
     if (!buffer || this.busy || buffer.updating) return;

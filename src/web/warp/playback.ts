@@ -53,6 +53,8 @@ export interface WarpPlaybackOptions {
   targetMs: number;
   /** A session that closes without a successor is replaced (with backoff); false: the playback fails. */
   reconnect: boolean;
+  /** Start at the first media, not at (live − target): taking over from another mode (./latency.ts). */
+  startEarly?: boolean;
   /** A note for the viewer (`show`: the problem of the moment) or for the record only. */
   onNote?: (text: string, show: boolean) => void;
   /** The playback cannot go on by itself (no session, or the session closed and `reconnect` is off). */
@@ -197,7 +199,8 @@ export class WarpPlayback {
     for (const [type, listener] of this.listeners) this.video.removeEventListener(type, listener);
     for (const s of this.sessions) this.closeSession(s, 'viewer left');
     this.sessions.clear();
-    this.consumer.close?.();
+    this.consumer.close();
+    for (const b of this.buffers.values()) b.detach();
     if (this.video.src === this.objectUrl) {
       this.video.removeAttribute('src');
       this.video.load();
@@ -645,6 +648,7 @@ export class WarpPlayback {
       started: this.started,
       stuck,
       targetRaised: this.targetRaised,
+      startEarly: this.options.startEarly,
     });
     if (action.seek !== undefined && !video.seeking) {
       video.currentTime = action.seek;
