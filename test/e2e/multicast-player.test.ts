@@ -16,6 +16,7 @@ import { join } from 'node:path';
 import test, { type TestContext } from 'node:test';
 import type { Page } from 'playwright-core';
 import type { DashPlayerStats } from '../../src/web/dash/stats.js';
+import type { PlayerStats } from '../../src/web/player/stats.js';
 import { until } from '../support/wait.js';
 import { launchChromium } from '../support/browser.js';
 import { NetworkLab } from '../support/netns.js';
@@ -139,16 +140,26 @@ test('the multicast player: pushed segments with no stall; 5% loss repaired by r
   );
 });
 
-test('the multicast player against an origin without multicast: unicast, no stall', { timeout: 120_000 }, async (t) => {
-  const { page } = await openPlayer(t, ['--no-multicast', '--ladder', '640x360@800k']);
-  const s = await play(page, 20);
-  assert.equal(s.mode, 'multicast');
-  assert.deepEqual(s.multicast?.advertised, [], 'nothing advertised');
-  assert.equal(s.multicast?.segments.push, 0, 'nothing pushed');
-  assert.equal(s.multicast?.segments.repaired, 0);
-  assert.ok(s.segments.total >= 8, `${s.segments.total} segments played`);
-  assert.equal(s.stalls, 0);
-  assert.ok(s.playing);
+test('the multicast page against an origin without multicast says so in one sentence; the default page plays', {
+  timeout: 120_000,
+}, async (t) => {
+  const { page, serve } = await openPlayer(t, ['--no-multicast', '--ladder', '640x360@800k']);
+  const failed = await until('the forced mode refused', () =>
+    page.evaluate(() => {
+      const s = (window as unknown as { pushcastStats: () => PlayerStats | null }).pushcastStats();
+      return s?.state === 'failed' ? s : null;
+    }),
+  );
+  assert.equal(failed.unavailable.multicast, 'the origin does not offer it');
+  assert.match((await page.textContent('pushcast-player .message')) ?? '', /multicast: the origin does not offer it/);
+  await page.goto(serve.player);
+  const playing = await until('the default page playing another mode', () =>
+    page.evaluate(() => {
+      const s = (window as unknown as { pushcastStats: () => PlayerStats | null }).pushcastStats();
+      return s?.state === 'playing' && s.framesShown > 25 ? s : null;
+    }),
+  );
+  assert.notEqual(playing.mode, 'multicast');
 });
 
 test('a separate gateway killed mid-play and restarted: no stall, unicast meanwhile, push resumes', {
@@ -232,7 +243,7 @@ test("the viewer's switch turns multicast off (unicast, WebSockets closed) and o
   ]);
   const on = (await play(page, 20)).multicast!;
   assert.ok(on.segments.push > 4);
-  await page.uncheck('#multicast-switch input');
+  await page.uncheck('#multicast-switch input'); // the expert view's switch, shown in multicast mode
   const off = (await play(page, 15)).multicast!;
   assert.equal(off.enabled, false);
   assert.equal(off.sessions.length, 0, 'no WebSocket while multicast is off');

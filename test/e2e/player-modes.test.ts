@@ -91,9 +91,9 @@ describe('the player over every mode, from pushcast serve with a separate gatewa
     state = mkdtempSync(join(os.tmpdir(), 'pushcast-player-modes-'));
     serve = await startServe([
       '--multicast-group',
-      '232.112.96.41',
+      '232.112.96.51',
       '--multicast-port',
-      '5740',
+      '5750',
       '--ladder',
       '640x360@800k',
       '--state-dir',

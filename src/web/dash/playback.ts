@@ -31,6 +31,8 @@ export interface DashPlaybackOptions {
   serviceWorker?: { script: string; scope: string };
   /** The viewer's latency target, ms. */
   targetMs: number;
+  /** The origin's target, ms: the MPD's ServiceDescription (for multicast, moved by the Service Worker with its window). */
+  originTargetMs: number;
   onNote?: (text: string, show: boolean) => void;
   /** dash.js reported an error it does not recover from, or the element stopped. */
   onFailure?: (why: string) => void;
@@ -82,15 +84,16 @@ export class DashPlayback {
   private wasPlaying = false;
   private destroyed = false;
   private targetMs: number;
+  /** The rendition the viewer pinned, applied again once dash.js has the stream. */
+  private pinned = 'auto';
 
   constructor(private readonly options: DashPlaybackOptions) {
     this.video = options.video;
     this.targetMs = options.targetMs;
     this.player.updateSettings({
       streaming: {
-        // Rate bounds and so on from the MPD's ServiceDescription; the delay is the viewer's target.
+        // Target, rate bounds and so on from the MPD's ServiceDescription, unless the viewer chose another target.
         applyServiceDescription: true,
-        delay: { liveDelay: this.targetMs / 1000 },
         liveCatchup: { enabled: true },
       },
     });
@@ -113,6 +116,10 @@ export class DashPlayback {
       }
     });
     this.observer.observe({ type: 'resource', buffered: true });
+    if (this.targetMs !== options.originTargetMs) this.setTarget(this.targetMs);
+    this.player.on(MediaPlayer.events.STREAM_INITIALIZED, () => {
+      if (this.pinned !== 'auto') this.setRendition(this.pinned);
+    });
     this.player.on(MediaPlayer.events.FRAGMENT_LOADING_COMPLETED, (e) => this.onFragment(e.request));
     this.player.on(MediaPlayer.events.ERROR, (e) => {
       const err = (e as unknown as { error?: { code?: number; message?: string } }).error;
@@ -153,7 +160,28 @@ export class DashPlayback {
 
   setTarget(ms: number): void {
     this.targetMs = ms;
-    this.player.updateSettings({ streaming: { delay: { liveDelay: ms / 1000 } } });
+    // Multicast: the MPD's timeline is the Service Worker's, later than the origin's by its window.
+    const window = this.options.kind === 'multicast' ? (this.multicast?.receptionWindow ?? 0) : 0;
+    this.player.updateSettings({ streaming: { delay: { liveDelay: Math.max(0, ms / 1000 - window) } } });
+  }
+
+  /** Pins a video rendition, or gives the choice back to ABR (`auto`). */
+  setRendition(id: string): void {
+    this.pinned = id;
+    this.player.updateSettings({ streaming: { abr: { autoSwitchBitrate: { video: id === 'auto' } } } });
+    if (id !== 'auto' && this.player.isReady()) this.player.setRepresentationForTypeById('video', id, true);
+  }
+
+  /** The video renditions of the MPD, once dash.js has read it. */
+  renditions(): { id: string; height: number; bandwidth: number }[] {
+    if (!this.player.isReady()) return [];
+    try {
+      return this.player
+        .getRepresentationsByType('video')
+        .map((r) => ({ id: r.id, height: r.height, bandwidth: r.bandwidth }));
+    } catch {
+      return []; // no stream yet
+    }
   }
 
   private listen(type: string, listener: EventListener): void {

@@ -33,6 +33,12 @@ export interface ModeContext {
   onFailure: (why: string) => void;
 }
 
+export interface Rendition {
+  id: string;
+  height: number;
+  bandwidth: number;
+}
+
 export interface ModePlayback {
   readonly mode: PlayerMode;
   readonly video: HTMLVideoElement;
@@ -45,6 +51,9 @@ export interface ModePlayback {
   problem(): string;
   setTarget(ms: number): void;
   bytes(): BytesByRoute;
+  /** The video renditions the viewer may pin (DASH modes; Warp plays one). */
+  renditions(): Rendition[];
+  setRendition(id: string): void;
   details(): { dash: DashPlayerStats | null; warp: WarpPlayerStats | null };
   destroy(): void;
 }
@@ -94,6 +103,14 @@ class WarpMode implements ModePlayback {
 
   bytes(): BytesByRoute {
     return { ...NO_BYTES, warp: this.playback.stats().bytesReceived };
+  }
+
+  renditions(): Rendition[] {
+    return [];
+  }
+
+  setRendition(): void {
+    // One video rendition per Warp session.
   }
 
   details() {
@@ -158,6 +175,14 @@ class DashMode implements ModePlayback {
     return { ...NO_BYTES, unicast: this.playback.bytesLoaded };
   }
 
+  renditions(): Rendition[] {
+    return this.playback.renditions();
+  }
+
+  setRendition(id: string): void {
+    this.playback.setRendition(id);
+  }
+
   details() {
     return { dash: this.playback.stats(), warp: null };
   }
@@ -204,6 +229,7 @@ export async function startMode(mode: PlayerMode, ctx: ModeContext): Promise<Mod
     manifest,
     kind: mode === 'multicast' ? 'multicast' : mode === 'prefetch' ? 'prefetch' : 'unicast',
     targetMs: ctx.targetMs,
+    originTargetMs: d.targetLatencyMs,
     onNote: ctx.onNote,
     onFailure: ctx.onFailure,
   });

@@ -33,6 +33,9 @@ const panel = document.querySelector<HTMLElement>('#stats')!;
 const moveTable = document.querySelector<HTMLTableSectionElement>('#moves tbody')!;
 const segmentTable = document.querySelector<HTMLTableSectionElement>('#segments tbody')!;
 const latencySelect = document.querySelector<HTMLSelectElement>('#latency')!;
+const renditionChoice = document.querySelector<HTMLElement>('#rendition-choice')!;
+const renditionSelect = document.querySelector<HTMLSelectElement>('#rendition')!;
+const multicastSwitch = document.querySelector<HTMLElement>('#multicast-switch')!;
 
 /** The mode the address forces, if any, and a note when it names none. */
 function forcedMode(): PlayerMode | undefined {
@@ -60,6 +63,34 @@ definePushcastPlayer();
 window.pushcastStats = () => element.player?.stats() ?? null;
 
 latencySelect.addEventListener('change', () => element.player?.setTargetLatency(Number(latencySelect.value)));
+// DASH modes: the viewer may pin a rendition (ABR otherwise).
+renditionSelect.addEventListener('change', () => element.player?.setRendition(renditionSelect.value));
+// Multicast: the viewer may turn it off in the Service Worker (unicast for every segment) and on again.
+multicastSwitch.querySelector('input')!.addEventListener('change', (e) =>
+  navigator.serviceWorker?.controller?.postMessage({
+    type: 'multicast',
+    enabled: (e.target as HTMLInputElement).checked,
+  }),
+);
+
+/** The rendition choice follows the mode on screen: its renditions, or hidden. */
+function renderRenditions(): void {
+  const renditions = element.player?.renditions() ?? [];
+  renditionChoice.hidden = renditions.length === 0;
+  const ids = ['auto', ...renditions.map((r) => r.id)];
+  if ([...renditionSelect.options].map((o) => o.value).join() === ids.join()) return;
+  const chosen = renditionSelect.value;
+  renditionSelect.replaceChildren(
+    ...ids.map((id) => {
+      const r = renditions.find((x) => x.id === id);
+      const option = document.createElement('option');
+      option.value = id;
+      option.textContent = r ? `${r.height}p (${(r.bandwidth / 1e6).toFixed(1)} Mbit/s)` : 'auto';
+      return option;
+    }),
+  );
+  if (ids.includes(chosen)) renditionSelect.value = chosen;
+}
 
 // ---- the expert view ----
 
@@ -168,6 +199,8 @@ function render(): void {
       ]),
   );
   renderTable(segmentTable, segmentRows(s));
+  renderRenditions();
+  multicastSwitch.hidden = s.mode !== 'multicast';
 }
 
 setInterval(render, 500);

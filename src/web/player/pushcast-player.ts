@@ -22,7 +22,7 @@ import {
   parseDeliveryDescription,
 } from '../../media/live/delivery.js';
 import { FrameClock } from './frame-clock.js';
-import { startMode, type ModePlayback } from './mode-playback.js';
+import { startMode, type ModePlayback, type Rendition } from './mode-playback.js';
 import { PlayerError } from './player-error.js';
 import type { BytesByRoute, ModeAttempt, PlayerMode, PlayerMove, PlayerStats } from './stats.js';
 
@@ -93,6 +93,7 @@ export class PushcastPlayer extends EventTarget {
   private order: PlayerMode[] = [];
   private readonly unavailable: Partial<Record<PlayerMode, string>> = {};
   private targetMs: number | undefined;
+  private rendition = 'auto';
   private active: Running | undefined;
   private standby: Running | undefined;
   private state: PlayerStats['state'] = 'starting';
@@ -146,6 +147,17 @@ export class PushcastPlayer extends EventTarget {
     this.targetMs = ms;
     this.active?.playback.setTarget(ms);
     this.standby?.playback.setTarget(ms);
+  }
+
+  /** The video renditions the viewer may pin in the mode on screen (DASH modes; none for Warp). */
+  renditions(): Rendition[] {
+    return this.active?.playback.renditions() ?? [];
+  }
+
+  /** Pins a video rendition (`auto`: ABR decides) in DASH modes, now and in the modes started later. */
+  setRendition(id: string): void {
+    this.rendition = id;
+    this.active?.playback.setRendition(id);
   }
 
   get mode(): PlayerMode | null {
@@ -380,6 +392,7 @@ export class PushcastPlayer extends EventTarget {
       this.record(mode, 'failed', (error as Error).message, started);
       return false;
     }
+    if (this.rendition !== 'auto') playback.setRendition(this.rendition);
     const r: Running = { playback, clock };
     if (forced) {
       // A forced mode is the page's whole purpose: on screen at once, recovering by itself, never replaced.
