@@ -248,7 +248,7 @@ describe('the player: an origin without multicast, another origin embedding it, 
     await page.close();
   });
 
-  test('a page of another origin embeds <pushcast-player> and plays (CORS); multicast is left out there', {
+  test('a page of another origin embeds <pushcast-player> and plays (CORS)', {
     timeout: 60_000,
   }, async (t: TestContext) => {
     const page = await browser.newPage();
@@ -266,6 +266,23 @@ describe('the player: an origin without multicast, another origin embedding it, 
     t.diagnostic(`embedded: ${s.mode}, ${s.modeReason}`);
     assert.equal(s.mode, 'warp-webtransport');
     assert.deepEqual(pageErrors, []);
+    await page.close();
+  });
+
+  test('a browser without WebTransport: left out with the reason, the WebSocket fallback plays', {
+    timeout: 60_000,
+  }, async () => {
+    const page = await browser.newPage();
+    await page.addInitScript(() => {
+      delete (window as unknown as { WebTransport?: unknown }).WebTransport;
+    });
+    await page.goto(`${otherOrigin}/`);
+    const s = await until('the fallback playing', async () => {
+      const x = await elementStats(page);
+      return x !== null && x.state === 'playing' && x.framesShown > 25 && x;
+    });
+    assert.equal(s.mode, 'warp-websocket');
+    assert.equal(s.unavailable['warp-webtransport'], 'this browser has no WebTransport');
     await page.close();
   });
 
