@@ -108,6 +108,8 @@ export class PushcastPlayer extends EventTarget {
   private monitor: ReturnType<typeof setInterval> | undefined;
   private readonly timers = new Set<ReturnType<typeof setTimeout>>();
   private destroyed = false;
+  /** A move is under way (down or up): one at a time. */
+  private moving = false;
   private playing: Promise<void> | undefined;
 
   constructor(private readonly options: PushcastPlayerOptions) {
@@ -491,8 +493,6 @@ export class PushcastPlayer extends EventTarget {
   }
 
   // ---- while playing ----
-
-  private moving = false;
 
   private check(): void {
     if (this.state === 'starting' && this.active?.playback.ready()) this.state = 'playing';
