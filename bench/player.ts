@@ -27,9 +27,9 @@ import os from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import type { Browser, Page } from 'playwright-core';
+import { chromium as playwright, type Browser, type Page } from 'playwright-core';
 import type { PlayerMove, PlayerStats } from '../src/web/player/stats.js';
-import { launchChromium } from '../test/support/browser.js';
+import { CHROMIUM, CHROMIUM_ARGS } from '../test/support/browser.js';
 import { NetworkLab, type Loss } from '../test/support/netns.js';
 import { runPushcast, startServe, type RunningPushcast, type RunningServe } from '../test/support/pushcast-process.js';
 import { until } from '../test/support/wait.js';
@@ -315,18 +315,28 @@ let gateway: RunningPushcast | undefined;
 let browser: Browser | undefined;
 let lab: NetworkLab | undefined;
 let blocked: Loss | undefined;
-let cleaned = false;
+let cleaning: Promise<void> | undefined;
 
-async function cleanup(): Promise<void> {
-  if (cleaned) return;
-  cleaned = true;
-  blocked?.remove();
-  lab?.close();
-  await browser?.close().catch(() => {});
-  await gateway?.stop('SIGKILL');
-  await serve?.stop();
-  rmSync(stateDir, { recursive: true, force: true });
+/** Stops everything the bench started; once, however often called (a signal may come during the run). */
+function cleanup(): Promise<void> {
+  cleaning ??= (async () => {
+    blocked?.remove();
+    lab?.close();
+    await browser?.close().catch(() => {});
+    await gateway?.stop('SIGKILL');
+    await serve?.stop();
+    rmSync(stateDir, { recursive: true, force: true });
+  })();
+  return cleaning;
 }
+
+/** After each thing started: if cleanup ran meanwhile (a signal), stop it too and end the run. */
+async function stillRunning(stop: () => unknown): Promise<void> {
+  if (!cleaning) return;
+  await stop();
+  throw new Error('stopped by a signal');
+}
+
 for (const signal of ['SIGINT', 'SIGTERM'] as const)
   process.once(signal, () => void cleanup().then(() => process.exit(130)));
 
@@ -354,6 +364,7 @@ try {
     ],
     { timeoutMs: 60_000 },
   );
+  await stillRunning(() => serve!.stop());
   const base = serve.player;
   const quicPort = new URL((await serve.waitForLine(/^https player: /)).replace(/^https player: /, '')).port;
   const startGateway = async () => {
@@ -367,15 +378,27 @@ try {
       '--allow-origin',
       new URL(base).origin,
     ]);
+    const started = gateway;
+    await stillRunning(() => started.stop('SIGKILL'));
     await gateway.waitForLine(/^gateway: ws:/, 10_000);
   };
   await startGateway();
-  browser = await launchChromium();
+  // The tests' Chromium, without Playwright's own signal handlers: they would exit before cleanup() ran.
+  browser = await playwright.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    args: [...CHROMIUM_ARGS],
+    handleSIGINT: false,
+    handleSIGTERM: false,
+    handleSIGHUP: false,
+  });
+  await stillRunning(() => browser!.close());
   const chromium = `Chromium ${browser.version()}`;
   log(
     `${chromium}; origin ${base} (QUIC port ${quicPort}), gateway on ${gatewayPort}, multicast ${group}:${multicastPort}`,
   );
   lab = NetworkLab.create();
+  await stillRunning(() => lab!.close());
   const dash = dashChunk();
   const swBytes = readFileSync(SW_JS).length;
 
@@ -426,6 +449,7 @@ try {
             : { kind: pairOf(mv), cause: mv.cause },
       );
     } catch (error) {
+      if (cleaning) throw error;
       log(`multicast moves stopped: ${(error as Error).message}`);
       const s = await stats(page).catch(() => null);
       if (s) keep(s, (mv) => ({ kind: pairOf(mv), cause: mv.cause }));
@@ -445,6 +469,7 @@ try {
       let n = 1;
       for (let k = 0; k < MOVES; k++) {
         blocked = lab.loss(undefined, 100, ['udp', 'dport', quicPort]);
+        await stillRunning(() => blocked?.remove());
         const off = await move(page, `move ${n} (UDP dropped)`, n, 30_000);
         n++;
         log(`UDP dropped: ${pairOf(off)}, picture ${off.frozenMs} ms, sound ${off.audioFrozenMs} ms`);
@@ -463,6 +488,7 @@ try {
             : { kind: pairOf(mv), cause: mv.cause },
       );
     } catch (error) {
+      if (cleaning) throw error;
       log(`WebTransport moves stopped: ${(error as Error).message}`);
       const s = await stats(page).catch(() => null);
       if (s) keep(s, (mv) => ({ kind: pairOf(mv), cause: mv.cause }));
