@@ -162,12 +162,16 @@ test('the playhead rule: start at live − target, catch up, jump holes, speed u
   const faster = planPlayhead({ ...base, ranges: [r(0, 20)], currentTime: 17.9, live: 20.1 });
   assert.ok(faster.seek === undefined && faster.rate > 1 && faster.rate <= 1.1, JSON.stringify(faster));
   assert.deepEqual(planPlayhead({ ...base, ranges: [r(0, 20)], currentTime: 18, live: 20 }), { rate: 1 });
-  // Ahead of a raised target: hold until the playhead is that far behind; a shrinking buffer alone is no reason to hold.
+  // Ahead of a raised target: hold until the playhead is that far behind. Ahead without a raise (a playback
+  // that started early): no hold, a little slower until the target's margin is back.
   assert.deepEqual(
     planPlayhead({ ...base, ranges: [r(0, 20)], currentTime: 19, target: 5, live: 20.1, targetRaised: true }),
     { rate: 1, hold: true },
   );
-  assert.deepEqual(planPlayhead({ ...base, ranges: [r(0, 20)], currentTime: 19, target: 5, live: 20.1 }), { rate: 1 });
+  assert.deepEqual(planPlayhead({ ...base, ranges: [r(0, 20)], currentTime: 19, target: 5, live: 20.1 }), {
+    rate: 0.96,
+  });
+  assert.deepEqual(planPlayhead({ ...base, ranges: [r(0, 20)], currentTime: 18.05, target: 2, live: 20 }), { rate: 1 });
 });
 
 describe('the Warp player page, from pushcast serve', () => {

@@ -8,7 +8,8 @@
  * - Start: once the position (live − target) is buffered, there; or, taking over from another mode, at
  *   the first media as soon as some is buffered (a lower latency than the target, a picture at once).
  * - Behind it by more than CATCH_UP_SLACK (media came late): seek to it, where buffered.
- * - Behind by a little: play up to MAX_RATE faster (never slower than 1.0x).
+ * - Behind by a little: play up to MAX_RATE faster. Ahead of it (a playback that started early, taking
+ *   over from another mode): MIN_RATE until the target's margin is back.
  * - A hole in the buffered ranges (the end of a segment that was cut, or a skipped one): the playhead
  *   jumps to where media continues as it reaches the hole (or is stuck right before it).
  * - The viewer raised the target: hold (pause) until the playhead is the new target behind; media
@@ -47,7 +48,7 @@ export interface PlayheadAction {
   /** Seek here. */
   seek?: number;
   why?: 'start' | 'behind' | 'gap';
-  /** Playback rate to use, 1.0 … MAX_RATE. */
+  /** Playback rate to use, MIN_RATE … MAX_RATE. */
   rate: number;
   /** Keep (or put) playback on hold: the buffer ahead is shorter than the target. */
   hold?: boolean;
@@ -56,6 +57,10 @@ export interface PlayheadAction {
 /** Seconds behind the target after which the page seeks rather than speeds up. */
 export const CATCH_UP_SLACK = 0.3;
 export const MAX_RATE = 1.1;
+/** Ahead of the target (closer to live than the viewer chose): played this slow until back at it. */
+export const MIN_RATE = 0.96;
+/** Ahead by less than this, 1.0x. */
+const AHEAD_DEAD_BAND = 0.1;
 /** Behind the target by less than this, 1.0x. */
 const RATE_DEAD_BAND = 0.05;
 /** How close to the end of a buffered range the playhead counts as having reached it (a frame or two). */
@@ -115,6 +120,13 @@ export function planPlayhead(i: PlayheadInput): PlayheadAction {
   // shrinks because media comes late is left to run out, and counts as a stall if it does.)
   if (i.targetRaised && behind < 0) return { rate: 1, hold: true };
 
-  const rate = behind > RATE_DEAD_BAND ? Math.min(MAX_RATE, 1 + (behind - RATE_DEAD_BAND) * 0.4) : 1;
+  // Ahead of the target (a playback that started early, taking over): a little slower until the buffer
+  // has grown back to the target's margin, as DASH's catch-up does (0.96x, sound pitch kept).
+  const rate =
+    behind > RATE_DEAD_BAND
+      ? Math.min(MAX_RATE, 1 + (behind - RATE_DEAD_BAND) * 0.4)
+      : behind < -AHEAD_DEAD_BAND
+        ? MIN_RATE
+        : 1;
   return { rate: Math.round(rate * 100) / 100 };
 }
