@@ -102,6 +102,12 @@ interface Sampler {
 async function reassemble(pushes: Uint8Array[][], expected: Map<string, Uint8Array>, sampler?: Sampler): Promise<void> {
   const reassembler = new MulticastReassembler({ sessionId: SESSION_ID, ...SIGNING.reassembler }); // signatures: see SIGNING in common.ts
   const done: Promise<void>[] = [];
+  // With a verifier, a promise's event is raised only once its signature is checked (asynchronously):
+  // the last push's event may come after its last datagram is fed, so wait for one event per push
+  // (or until the reassembler's push timeout has passed, then the check below says what is missing).
+  let allRaised!: () => void;
+  const raised = new Promise<void>((resolve) => (allRaised = resolve));
+  const timeout = setTimeout(allRaised, 10_000);
   reassembler.addEventListener(RESOURCE_PUSH, (event) => {
     const { request, response } = event as ResourcePushEvent;
     const path = new URL(request.url).pathname;
@@ -112,6 +118,7 @@ async function reassemble(pushes: Uint8Array[][], expected: Map<string, Uint8Arr
         if (!want || !equal(body, want)) throw new Error(`${path}: the reassembled body differs from the one pushed`);
       }),
     );
+    if (done.length === pushes.length) allRaised();
   });
   for (const datagrams of pushes) {
     for (const d of datagrams) {
@@ -121,6 +128,8 @@ async function reassemble(pushes: Uint8Array[][], expected: Map<string, Uint8Arr
     sampler?.onPush();
     await yieldToLoop();
   }
+  await raised;
+  clearTimeout(timeout);
   await Promise.all(done);
   const stats = reassembler.stats;
   if (done.length !== pushes.length || stats.pushesCompleted !== pushes.length || stats.pushesFailed !== 0)
