@@ -4,9 +4,14 @@
  * the new one presents after the swap (requestVideoFrameCallback, WICG video-rvfc); the sound from the
  * moment the old element stopped advancing (a `waiting` not followed by `playing`) to the swap.
  */
+/** Longer than this between two frames, and the picture stopped (a frame every 40 ms at 25 fps). */
+const GAP_MS = 150;
+
 export class FrameClock {
   /** performance.now() of the newest frame presented; undefined before the first. */
   lastFrameAt: number | undefined;
+  /** performance.now() of the first frame of the current run of frames (no gap over GAP_MS since). */
+  presentingSince: number | undefined;
   /** performance.now() since when the element waits for data (its sound has stopped); undefined while it plays. */
   stalledSince: number | undefined;
   private readonly waiters: { after: number; resolve: (t: number | undefined) => void }[] = [];
@@ -24,6 +29,7 @@ export class FrameClock {
   private watch(): void {
     if (this.stopped) return;
     this.handle = this.video.requestVideoFrameCallback((now) => {
+      if (this.lastFrameAt === undefined || now - this.lastFrameAt > GAP_MS) this.presentingSince = now;
       this.lastFrameAt = now;
       for (let i = this.waiters.length - 1; i >= 0; i--) {
         const w = this.waiters[i]!;
@@ -34,6 +40,17 @@ export class FrameClock {
       }
       this.watch();
     });
+  }
+
+  /** Frames have come without a gap for at least `ms`, up to now. */
+  steadyFor(ms: number): boolean {
+    const now = performance.now();
+    return (
+      this.lastFrameAt !== undefined &&
+      this.presentingSince !== undefined &&
+      now - this.lastFrameAt <= GAP_MS &&
+      now - this.presentingSince >= ms
+    );
   }
 
   /** The time of the first frame presented after `after` (performance.now()), or undefined after `timeoutMs`. */

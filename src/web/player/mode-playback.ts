@@ -26,7 +26,7 @@ export interface ModeContext {
   targetMs: number;
   /** A forced mode recovers by itself (Warp reconnects); a mode among others fails, and the player moves. */
   forced: boolean;
-  /** Another mode is on screen: show the picture as soon as there is one. */
+  /** Taking over from a failing mode: show the picture as soon as there is one. */
   takingOver: boolean;
   warp: { token?: string; tracks?: string };
   onNote: (text: string, show: boolean) => void;

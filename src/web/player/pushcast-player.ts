@@ -56,12 +56,14 @@ export interface PushcastPlayerOptions {
 }
 
 const DESCRIPTION_TIMEOUT_MS = 5000;
-const MONITOR_MS = 250;
+const MONITOR_MS = 100;
 const MAX_ERRORS = 20;
 const MAX_MOVES = 50;
 const MAX_ATTEMPTS = 50;
 const LATENCY_AFTER_MS = 2000;
 const FREEZE_WAIT_MS = 3000;
+/** A mode moved up to takes over once its frames have come without a gap for this long. */
+const STEADY_MS = 500;
 
 interface Running {
   playback: ModePlayback;
@@ -364,9 +366,10 @@ export class PushcastPlayer extends EventTarget {
 
   /**
    * Starts `mode` beside what plays and waits until it plays by its own path, or fails, or `probeMs`
-   * passes; then it takes over. False when it did not.
+   * passes; then it takes over. False when it did not. `urgent`: the mode on screen is failing, so the new
+   * one shows its first media at once rather than wait for the target's margin.
    */
-  private async tryMode(mode: PlayerMode, cause: string): Promise<boolean> {
+  private async tryMode(mode: PlayerMode, cause: string, urgent = false): Promise<boolean> {
     const started = performance.now();
     const video = this.newVideo();
     const clock = new FrameClock(video);
@@ -380,7 +383,8 @@ export class PushcastPlayer extends EventTarget {
         base: new URL('delivery.json', this.src).href,
         targetMs: this.targetMs!,
         forced,
-        takingOver: this.active !== undefined,
+        // Off a failing mode, the picture at once; up to a better one, at the target's margin (no hurry).
+        takingOver: urgent,
         warp: this.options.warp ?? {},
         onNote: (text) => this.note(`${mode}: ${text}`, false),
         onFailure: (why) => {
@@ -407,7 +411,8 @@ export class PushcastPlayer extends EventTarget {
       const poll = setInterval(() => {
         if (this.destroyed || this.standby !== r) return done('cancelled');
         if (failure !== undefined) return done('failed');
-        if (playback.ready()) return done('ready');
+        // Up to a better mode (no hurry): only once its picture runs steadily, so the swap shows no hitch.
+        if (playback.ready() && (urgent || !this.active || clock.steadyFor(STEADY_MS))) return done('ready');
         if (performance.now() - started > this.probeMs) return done('timeout');
       }, 50);
       const done = (x: ModeAttempt['result']) => {
@@ -521,7 +526,7 @@ export class PushcastPlayer extends EventTarget {
       const next = [...this.order.slice(i + 1), ...this.order.slice(0, i)];
       for (const m of next) {
         if (this.destroyed) return;
-        if (await this.tryMode(m, `${from} failed: ${why}`)) return;
+        if (await this.tryMode(m, `${from} failed: ${why}`, true)) return;
       }
       // Nothing else plays: the failed mode stays on screen with what it has; tried again after the hold-down.
       this.note(`no other mode plays; staying on ${from}`, true);
