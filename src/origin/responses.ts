@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { ServerResponse } from 'node:http';
 import { parseRange } from './http-range.js';
 import type { Request, Response } from './route.js';
@@ -9,6 +10,8 @@ export const CACHE_MPD = 'public, max-age=1';
 export const CACHE_INIT = 'public, max-age=60';
 /** A segment that does not exist yet must not be remembered as missing by any cache. */
 export const CACHE_NONE = 'no-store';
+/** Representation digests kept, by ETag: the live window's segments and init segments, and some more. */
+export const MAX_DIGESTS = 1024;
 
 /**
  * How the origin answers: the headers every response carries, whole bodies and written chunks
@@ -16,6 +19,13 @@ export const CACHE_NONE = 'no-store';
  */
 export class OriginResponses {
   private readonly bytes = new Map<string, number>();
+  /** `Repr-Digest` values by ETag (an ETag names one representation), oldest first. */
+  private readonly digests = new Map<string, string>();
+
+  /** `Repr-Digest` values kept (at most MAX_DIGESTS). */
+  get digestsKept(): number {
+    return this.digests.size;
+  }
 
   /** Body bytes written, by route (routes are the origin's own labels). */
   bytesByRoute(): Record<string, number> {
@@ -30,7 +40,7 @@ export class OriginResponses {
   headers(): Record<string, string> {
     return {
       'Access-Control-Allow-Origin': '*',
-      'Access-Control-Expose-Headers': 'Content-Length, Content-Range, ETag, Date, Age, Alt-Svc',
+      'Access-Control-Expose-Headers': 'Content-Length, Content-Range, ETag, Date, Age, Alt-Svc, Repr-Digest',
       'Timing-Allow-Origin': '*',
     };
   }
@@ -76,6 +86,21 @@ export class OriginResponses {
     res.end();
   }
 
+  /**
+   * `Repr-Digest` (RFC 9530 §3): the SHA-256 of the whole representation, a Structured Field Dictionary
+   * with a Byte Sequence (`sha-256=:<base64>:`). The same for a 206 as for the 200, so that a client that
+   * splices ranges into what it has (a multicast receiver repairing a push) can check the result.
+   */
+  private reprDigest(etag: string, bytes: Uint8Array): string {
+    let value = this.digests.get(etag);
+    if (value === undefined) {
+      value = `sha-256=:${createHash('sha256').update(bytes).digest('base64')}:`;
+      this.digests.set(etag, value);
+      if (this.digests.size > MAX_DIGESTS) this.digests.delete(this.digests.keys().next().value!);
+    }
+    return value;
+  }
+
   /** Complete bytes with ETag / If-None-Match (RFC 9110 §13.1.2), If-Range (§13.1.5) and single ranges (§14). */
   serveBytes(
     req: Request,
@@ -86,7 +111,12 @@ export class OriginResponses {
     cacheControl: string,
     route: string,
   ): void {
-    const headers: Record<string, string> = { ETag: etag, 'Cache-Control': cacheControl, 'Accept-Ranges': 'bytes' };
+    const headers: Record<string, string> = {
+      ETag: etag,
+      'Cache-Control': cacheControl,
+      'Accept-Ranges': 'bytes',
+      'Repr-Digest': this.reprDigest(etag, bytes),
+    };
     const inm = req.headers['if-none-match'];
     if (typeof inm === 'string' && inm.split(',').some((t) => t.trim() === etag || t.trim() === '*')) {
       res.writeHead(304, { ...this.headers(), ...headers });

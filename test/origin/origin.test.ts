@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import http2 from 'node:http2';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -16,6 +17,8 @@ import {
 import type { OriginMetrics } from '../../src/metrics/index.js';
 import { Origin, developmentCertificate } from '../../src/origin/index.js';
 import { playerFile } from '../../src/origin/player-pages.js';
+import { MAX_DIGESTS, OriginResponses } from '../../src/origin/responses.js';
+import type { Request, Response } from '../../src/origin/route.js';
 import { Fixture, VIDEO, startOrigin } from '../support/live-fixture.js';
 import { until, untilEvent, within } from '../support/wait.js';
 import { validateMpd } from '../support/xmllint.js';
@@ -70,6 +73,25 @@ describe('origin: segments over HTTP/1.1', () => {
     const several = await fetch(`${base}/live/video-360p/5.m4s`, { headers: { Range: 'bytes=0-1,5-6' } });
     assert.equal(several.status, 200, 'several ranges: the whole segment');
     assert.equal((await several.arrayBuffer()).byteLength, 2000);
+  });
+
+  test('Repr-Digest (RFC 9530): the SHA-256 of the whole segment, on the 200 and on a 206 alike; the init segment too', async () => {
+    const digestOf = (bytes: Uint8Array) => `sha-256=:${createHash('sha256').update(bytes).digest('base64')}:`;
+    const whole = f.video.get(5)!.bytes();
+    const get = await fetch(`${base}/live/video-360p/5.m4s`);
+    assert.deepEqual(new Uint8Array(await get.arrayBuffer()), whole);
+    assert.equal(get.headers.get('repr-digest'), digestOf(whole));
+    const part = await fetch(`${base}/live/video-360p/5.m4s`, { headers: { Range: 'bytes=100-199' } });
+    await part.arrayBuffer();
+    assert.equal(part.status, 206);
+    assert.equal(part.headers.get('repr-digest'), digestOf(whole), 'the representation, not the part');
+    const init = await fetch(`${base}/live/video-360p/init.mp4`);
+    assert.equal(init.headers.get('repr-digest'), digestOf(new Uint8Array(await init.arrayBuffer())));
+    assert.match(
+      get.headers.get('access-control-expose-headers') ?? '',
+      /Repr-Digest/,
+      'pages of other origins may read it',
+    );
   });
 
   test('conditional requests: If-None-Match gives 304, a stale If-Range gives the whole segment', async () => {
@@ -170,6 +192,7 @@ describe('origin: low-latency delivery of segments in progress', () => {
       const res = await fetch(`${base}/live/video-360p/2.m4s`);
       assert.equal(res.status, 200);
       assert.equal(res.headers.get('content-length'), null, 'length unknown while the segment grows');
+      assert.equal(res.headers.get('repr-digest'), null, 'and so its digest');
       const reader = res.body!.getReader();
       const first = await reader.read();
       assert.deepEqual(first.value, growing.chunks[0]!.bytes, 'the first chunk arrives before the segment is complete');
@@ -467,5 +490,25 @@ describe('origin: the delivery description and the player bundle', () => {
     assert.equal(playerFile('/warp/')?.file, 'index.html', 'forced modes are the same page');
     for (const path of ['/player/../index.html', '/player/chunk-abcd2345.js', '/player/x.js', '/player/%2e%2e/a.js'])
       assert.equal(playerFile(path), undefined, path);
+  });
+});
+
+describe('origin: Repr-Digest values kept', () => {
+  test(`at most ${MAX_DIGESTS}, the oldest let go first; a digest let go is computed again alike`, () => {
+    const responses = new OriginResponses();
+    const headersSent: Record<string, string>[] = [];
+    const res = {
+      writeHead: (_status: number, headers: Record<string, string>) => void headersSent.push(headers),
+      end: () => undefined,
+    } as unknown as Response;
+    const req = { method: 'HEAD', headers: {} } as unknown as Request;
+    const body = (i: number) => new TextEncoder().encode(`segment ${i}`);
+    for (let i = 0; i < MAX_DIGESTS + 100; i++)
+      responses.serveBytes(req, res, body(i), 'video/mp4', `"e${i}"`, 'no-store', 'segment');
+    assert.equal(responses.digestsKept, MAX_DIGESTS);
+    const first = headersSent[0]!['Repr-Digest'];
+    responses.serveBytes(req, res, body(0), 'video/mp4', '"e0"', 'no-store', 'segment');
+    assert.equal(headersSent.at(-1)!['Repr-Digest'], first);
+    assert.equal(responses.digestsKept, MAX_DIGESTS);
   });
 });
