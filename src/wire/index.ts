@@ -93,6 +93,13 @@ export {
   type AltSvcEntry,
   type MulticastAdvertisement,
 } from './alt-svc.js';
+export {
+  CHUNK_DIGEST_FRAME_TYPE,
+  chunkSignatureBase,
+  decodeChunkDigest,
+  encodeChunkDigestFrame,
+  type ChunkDigest,
+} from './chunk-digest.js';
 export { fromBase64, fromHex, toBase64, toHex } from './encoding.js';
 export { concatBytes } from './bytes.js';
 export { ChunkQueue } from './chunk-queue.js';

@@ -28,6 +28,7 @@ import {
   WireError,
   decodeCloseSession,
   decodeFieldSection,
+  decodeChunkDigest,
   decodeFrames,
   decodeHttp3Frames,
   decodeSessionDatagram,
@@ -37,6 +38,7 @@ import {
   encodeCapsule,
   encodeCloseSession,
   encodeFieldSection,
+  encodeChunkDigestFrame,
   encodeFrames,
   encodeHttp3Frame,
   encodeHttp3FrameHeader,
@@ -338,6 +340,30 @@ function walk(boxes: readonly Box[], depth: number): void {
 
 // ---------------------------------------------------------------------------------------------------
 
+/** CHUNK_DIGEST payloads (after the frame's type and length), signed and not. */
+const chunkDigests = [
+  {
+    index: 0,
+    offset: 0,
+    length: 16_384,
+    last: false,
+    sha256: new Uint8Array(32).fill(1),
+    signature: new Uint8Array(64).fill(2),
+  },
+  {
+    index: 70,
+    offset: 9_000_000,
+    length: 1,
+    last: true,
+    sha256: new Uint8Array(32).fill(3),
+    signature: new Uint8Array(0),
+  },
+].map((c) => {
+  const frame = encodeChunkDigestFrame(c);
+  const type = readVarint(frame, 0);
+  return frame.subarray(type.length + readVarint(frame, type.length).length);
+});
+
 const deliveryDescriptions = [
   JSON.stringify({
     version: 1,
@@ -500,6 +526,12 @@ export const FUZZ_TARGETS: readonly FuzzTarget[] = [
       parseAltSvc(text(input));
       return multicastAdvertisement(text(input));
     },
+  },
+  {
+    name: 'CHUNK_DIGEST: decodeChunkDigest',
+    error: WireError,
+    corpus: chunkDigests,
+    decode: (input) => decodeChunkDigest(input),
   },
   {
     // JSON text that does not parse is JSON.parse's business; what parses must be refused or read.
