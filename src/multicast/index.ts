@@ -22,7 +22,7 @@ export {
   type MulticastUdpSenderOptions,
   type MulticastUdpSenderStats,
 } from './udp-sender.js';
-export type { PushFieldSigner } from './push-packetizer.js';
+export type { ProgressivePush, PushFieldSigner } from './push-packetizer.js';
 export {
   LiveMulticastSender,
   MulticastPushSession,

@@ -44,7 +44,9 @@ import {
   MAX_CONNECTION_ID_LENGTH,
   toBase64,
   MAX_MULTICAST_DATAGRAM,
+  chunkSignatureBase,
   concatBytes,
+  encodeChunkDigestFrame,
   encodeFieldSection,
   encodeHttp3Frame,
   encodeHttp3FrameHeader,
@@ -94,7 +96,27 @@ export interface PushPacketizerOptions {
 export interface PushFieldSigner {
   signRequest(request: readonly FieldLine[]): Promise<FieldLine[]>;
   signResponse(request: readonly FieldLine[], response: readonly FieldLine[]): Promise<FieldLine[]>;
+  /** For progressive pushes: the response without length and digest, and each chunk's signing base. */
+  signProgressiveResponse?(request: readonly FieldLine[], response: readonly FieldLine[]): Promise<FieldLine[]>;
+  signChunk?(base: Uint8Array): Promise<Uint8Array>;
 }
+
+/**
+ * A push sent as its body is produced (docs/multicast.md, "Progressive pushes"): each chunk goes out
+ * after a CHUNK_DIGEST frame (src/wire/chunk-digest.ts) that authenticates it; `end` sends the last one,
+ * the whole body's `digest` in trailers (RFC 9114 §4.1) and FIN.
+ */
+export interface ProgressivePush {
+  readonly pushId: number;
+  readonly streamId: number;
+  /** The datagrams of the next chunk of the body. */
+  chunk(bytes: Uint8Array): Promise<Uint8Array[]>;
+  /** The datagrams of the last chunk (may be empty), the trailers and the end of the stream. */
+  end(last?: Uint8Array): Promise<Uint8Array[]>;
+}
+
+/** A progressive push's body is held (for the trailers' digest) up to this many bytes. */
+export const MAX_PROGRESSIVE_BODY = 32 * 1024 * 1024;
 
 export interface PushResource {
   /** `:path` of the promised request, starting with `/`. */
@@ -237,25 +259,7 @@ export class PushPacketizer {
     let request: FieldLine[];
     let response: FieldLine[];
     try {
-      if (!resource.path.startsWith('/'))
-        throw new TypeError(`:path ${JSON.stringify(resource.path)} must start with /`);
-      const status = resource.status ?? 200;
-      if (!Number.isInteger(status) || status < 200 || status > 599)
-        throw new RangeError(`status ${status} is not a final status (RFC 9114 §4.1)`);
-      request = [
-        { name: ':method', value: 'GET' },
-        { name: ':scheme', value: this.scheme },
-        { name: ':authority', value: this.authority },
-        { name: ':path', value: resource.path },
-        ...fieldLines(resource.requestHeaders, 'request header'),
-      ];
-      const given = fieldLines(resource.responseHeaders, 'response header').filter(
-        (f) => f.name !== 'content-length' && f.name !== 'digest',
-      );
-      response = [{ name: ':status', value: String(status) }];
-      if (!given.some((f) => f.name === 'content-type'))
-        response.push({ name: 'content-type', value: 'application/octet-stream' });
-      response.push(...given, { name: 'content-length', value: String(resource.body.length) });
+      ({ request, response } = this.fieldsOf(resource));
     } catch (error) {
       return Promise.reject(error);
     }
@@ -277,6 +281,127 @@ export class PushPacketizer {
     const result = this.tail.then(run, run);
     this.tail = result.catch(() => undefined);
     return result;
+  }
+
+  /**
+   * Opens a progressive push: the promise on stream 0 and the response HEADERS (no content-length, no
+   * digest) on a new push stream, signed when the session is; the body follows by `chunk` and `end`.
+   * Calls on every push of the session are serialised in call order, so chunks of several pushes
+   * interleave in the packets as they are produced.
+   */
+  openPush(resource: Omit<PushResource, 'body'>): Promise<{ datagrams: Uint8Array[]; push: ProgressivePush }> {
+    if (this.closed) return Promise.reject(new SessionClosedError('push after goaway: the session is closed'));
+    if (this.signer && (!this.signer.signProgressiveResponse || !this.signer.signChunk))
+      return Promise.reject(
+        new TypeError('the signer cannot sign progressive pushes (signProgressiveResponse, signChunk)'),
+      );
+    let request: FieldLine[];
+    let response: FieldLine[];
+    try {
+      ({ request, response } = this.fieldsOf({ ...resource, body: new Uint8Array(0) }));
+      response = response.filter((f) => f.name !== 'content-length');
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    const run = async () => {
+      let created = 0;
+      if (this.signer) {
+        const [requestSignature, responseSignature] = await Promise.all([
+          this.signer.signRequest(request),
+          this.signer.signProgressiveResponse!(request, response),
+        ]);
+        request.push(...requestSignature);
+        response.push(...responseSignature);
+        const input = responseSignature.find((f) => f.name === 'signature-input')?.value ?? '';
+        created = Number(/;created=(\d+)/.exec(input)?.[1] ?? 0);
+      }
+      if (this.closed) throw new SessionClosedError('push after goaway: the session is closed');
+      const pushId = this.nextPushId++;
+      const streamId = this.nextStreamId;
+      this.nextStreamId += 4;
+      const promise = encodeHttp3Frame({
+        kind: 'push-promise',
+        pushId,
+        fieldSection: encodeFieldSection(request, { huffman: this.huffman }),
+      });
+      const head = concatBytes([
+        encodePushStreamHeader(pushId),
+        encodeHttp3Frame({ kind: 'headers', fieldSection: encodeFieldSection(response, { huffman: this.huffman }) }),
+      ]);
+      this.writeStream(REQUEST_STREAM, this.requestStreamOffset, promise, false);
+      this.requestStreamOffset += promise.length;
+      this.writeStream(streamId, 0, head, false);
+      this.counters.pushes++;
+      return {
+        datagrams: this.finishBatch(),
+        push: this.progressive(pushId, streamId, resource.path, created, head.length),
+      };
+    };
+    const result = this.tail.then(run, run);
+    this.tail = result.catch(() => undefined);
+    return result;
+  }
+
+  private progressive(
+    pushId: number,
+    streamId: number,
+    path: string,
+    created: number,
+    headLength: number,
+  ): ProgressivePush {
+    let streamOffset = headLength;
+    let bodyOffset = 0;
+    let index = 0;
+    let ended = false;
+    const body: Uint8Array[] = [];
+    const send = (bytes: Uint8Array, last: boolean) => {
+      if (ended) return Promise.reject(new Error(`push ${pushId} has ended`));
+      if (last) ended = true;
+      if (bodyOffset + bytes.length > MAX_PROGRESSIVE_BODY) {
+        ended = true;
+        return Promise.reject(new RangeError(`push ${pushId}: more than ${MAX_PROGRESSIVE_BODY} body bytes`));
+      }
+      const chunk = bytes.slice();
+      const run = async () => {
+        const sha256 = new Uint8Array(await globalThis.crypto.subtle.digest('SHA-256', chunk));
+        const digest = { index, offset: bodyOffset, length: chunk.length, last, sha256 };
+        const signature = this.signer?.signChunk
+          ? await this.signer.signChunk(chunkSignatureBase(this.sessionId, this.authority, path, created, digest))
+          : new Uint8Array(0);
+        const parts: Uint8Array[] = [encodeChunkDigestFrame({ ...digest, signature })];
+        for (let at = 0; at < chunk.length; at += this.maxDataFrameSize) {
+          const piece = chunk.subarray(at, Math.min(chunk.length, at + this.maxDataFrameSize));
+          parts.push(encodeHttp3FrameHeader(Http3FrameType.DATA, piece.length), piece);
+        }
+        index++;
+        bodyOffset += chunk.length;
+        body.push(chunk);
+        if (last) {
+          // The whole body's digest in trailers, for receivers that verify whole resources.
+          const whole = await sha256Digest(concatBytes(body));
+          parts.push(
+            encodeHttp3Frame({
+              kind: 'headers',
+              fieldSection: encodeFieldSection([{ name: 'digest', value: whole }], { huffman: this.huffman }),
+            }),
+          );
+        }
+        const bytesOut = concatBytes(parts);
+        this.writeStream(streamId, streamOffset, bytesOut, last);
+        streamOffset += bytesOut.length;
+        this.counters.bodyBytes += chunk.length;
+        return this.finishBatch();
+      };
+      const result = this.tail.then(run, run);
+      this.tail = result.catch(() => undefined);
+      return result;
+    };
+    return {
+      pushId,
+      streamId,
+      chunk: (bytes) => send(bytes, false),
+      end: (last = new Uint8Array(0)) => send(last, true),
+    };
   }
 
   /** The end-of-session push (draft §5.5, see the file comment); later `push` calls reject. */
@@ -318,6 +443,29 @@ export class PushPacketizer {
   }
 
   // -------------------------------------------------------------------------------------------------
+
+  /** The promised request and the response fields of `resource` (content-length included), checked. */
+  private fieldsOf(resource: PushResource): { request: FieldLine[]; response: FieldLine[] } {
+    if (!resource.path.startsWith('/')) throw new TypeError(`:path ${JSON.stringify(resource.path)} must start with /`);
+    const status = resource.status ?? 200;
+    if (!Number.isInteger(status) || status < 200 || status > 599)
+      throw new RangeError(`status ${status} is not a final status (RFC 9114 §4.1)`);
+    const request: FieldLine[] = [
+      { name: ':method', value: 'GET' },
+      { name: ':scheme', value: this.scheme },
+      { name: ':authority', value: this.authority },
+      { name: ':path', value: resource.path },
+      ...fieldLines(resource.requestHeaders, 'request header'),
+    ];
+    const given = fieldLines(resource.responseHeaders, 'response header').filter(
+      (f) => f.name !== 'content-length' && f.name !== 'digest',
+    );
+    const response: FieldLine[] = [{ name: ':status', value: String(status) }];
+    if (!given.some((f) => f.name === 'content-type'))
+      response.push({ name: 'content-type', value: 'application/octet-stream' });
+    response.push(...given, { name: 'content-length', value: String(resource.body.length) });
+    return { request, response };
+  }
 
   private packetizePush(request: FieldLine[], response: FieldLine[], body: Uint8Array, digest: string): Uint8Array[] {
     const pushId = this.nextPushId;

@@ -183,6 +183,8 @@ export function signatureBase(
 export const REQUEST_COMPONENTS = ['@method', '@scheme', '@authority', '@path'] as const;
 export const RESPONSE_COMPONENTS = ['@status', 'content-type', 'content-length', 'digest'] as const;
 export const RESPONSE_REQUEST_COMPONENTS = ['@authority', '@path'] as const;
+/** A progressive push's response (docs/multicast.md): its length and digest are not known when it starts. */
+export const PROGRESSIVE_RESPONSE_COMPONENTS = ['@status', 'content-type'] as const;
 export const GOAWAY_COMPONENTS = ['@method', '@scheme', '@path', 'connection'] as const;
 const LABEL = 'push';
 
@@ -257,6 +259,16 @@ export class PushSigner {
   /** The `signature-input` and `signature` lines for a pushed response to `request`. */
   signResponse(request: readonly FieldLine[], response: readonly FieldLine[]): Promise<FieldLine[]> {
     return this.sign(componentList(RESPONSE_COMPONENTS, RESPONSE_REQUEST_COMPONENTS), response, request);
+  }
+
+  /** The lines for a progressive push's response: no length or digest yet; its chunks are signed one by one. */
+  signProgressiveResponse(request: readonly FieldLine[], response: readonly FieldLine[]): Promise<FieldLine[]> {
+    return this.sign(componentList(PROGRESSIVE_RESPONSE_COMPONENTS, RESPONSE_REQUEST_COMPONENTS), response, request);
+  }
+
+  /** Ed25519 over a chunk's signing base (src/wire/chunk-digest.ts `chunkSignatureBase`): 64 bytes. */
+  async signChunk(base: Uint8Array): Promise<Uint8Array> {
+    return new Uint8Array(await crypto.subtle.sign(ED25519, this.privateKey, new Uint8Array(base)));
   }
 
   private async sign(
@@ -367,6 +379,19 @@ export class PushSignatureVerifier {
   /** The pushed response (with pseudo-fields) is signed by a known key and bound to `request`. */
   async verifyResponse(request: readonly FieldLine[], response: readonly FieldLine[]): Promise<void> {
     await this.verify(response, request, RESPONSE_COMPONENTS, RESPONSE_REQUEST_COMPONENTS, ['digest']);
+  }
+
+  /** A progressive push's response: signed by a known key, bound to `request`; its chunks carry the rest. */
+  async verifyProgressiveResponse(request: readonly FieldLine[], response: readonly FieldLine[]): Promise<void> {
+    await this.verify(response, request, PROGRESSIVE_RESPONSE_COMPONENTS, RESPONSE_REQUEST_COMPONENTS, []);
+  }
+
+  /** A chunk's Ed25519 signature by the key `keyId` (the one that signed its push's response). */
+  async verifyChunk(keyId: string, base: Uint8Array, signature: Uint8Array): Promise<void> {
+    const key = this.keys.get(keyId);
+    if (key?.algorithm !== 'ed25519') throw new SignatureError(`no Ed25519 key ${keyId} for chunks`);
+    if (!(await crypto.subtle.verify(ED25519, key.key, new Uint8Array(signature), new Uint8Array(base))))
+      throw new SignatureError(`bad chunk signature by key ${keyId}`);
   }
 
   private async verify(
