@@ -428,7 +428,7 @@ export class MulticastReassembler extends EventTarget {
             throw new MalformedPushError(`a frame runs past the end of stream ${stream.streamId}`);
           return;
         }
-        const head = stream.bytes.peek(stream.pos, 16);
+        const head = stream.bytes.read(stream.pos, 16);
         const first = head[0];
         if (first === undefined) return;
         const firstLength = varintLengthOf(first);
@@ -465,7 +465,7 @@ export class MulticastReassembler extends EventTarget {
           case Http3FrameType.HEADERS: {
             if (stream.fields) break; // trailers: skipped
             if (length.value > 64 * 1024) throw new MalformedPushError(`HEADERS of ${length.value} bytes`);
-            const payload = stream.bytes.peek(payloadStart, length.value);
+            const payload = stream.bytes.read(payloadStart, length.value);
             if (payload.length < length.value) return;
             stream.fields = decodeFieldSection(payload);
             const contentLength = stream.fields.find((f) => f.name === 'content-length')?.value;
@@ -692,8 +692,14 @@ export class MulticastReassembler extends EventTarget {
     const push = this.pushes.get(stream.pushId);
     if (push?.state !== 'waiting') return; // a promise still to come keeps the stream
     push.state = 'verifying';
-    const body = new Uint8Array(stream.bodyKnown);
-    for (const d of stream.data) stream.bytes.copy(body, d.bodyStart, d.streamStart, d.streamStart + d.length);
+    const only = stream.data.length === 1 ? stream.data[0]! : undefined;
+    // A body in one DATA frame: a view of the bytes held (Response copies it), else the payloads concatenated.
+    const body =
+      only !== undefined
+        ? (stream.bytes.read(only.streamStart, only.length) as Uint8Array<ArrayBuffer>)
+        : new Uint8Array(stream.bodyKnown);
+    if (only === undefined)
+      for (const d of stream.data) stream.bytes.copy(body, d.bodyStart, d.streamStart, d.streamStart + d.length);
     const fields = stream.fields;
     this.dropStream(stream);
     this.verifyAndResolve(push, fields, body).catch((error: unknown) => {
