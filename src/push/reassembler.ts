@@ -575,8 +575,12 @@ export class MulticastReassembler extends EventTarget {
 
   private sweepAge(): void {
     const now = this.timers.now();
-    for (const stream of [...this.streams.values()]) {
-      if (now - stream.createdAt <= this.maxAgeMs) continue;
+    // Runs per packet: the expired streams are collected first (settling them changes the map), none mostly.
+    let expired: PushStream[] | undefined;
+    for (const stream of this.streams.values())
+      if (now - stream.createdAt > this.maxAgeMs) (expired ??= []).push(stream);
+    if (expired === undefined) return;
+    for (const stream of expired) {
       const push = stream.pushId === undefined ? undefined : this.pushes.get(stream.pushId);
       if (push?.state === 'verifying') continue;
       this.overLimit(stream, 'age', `push stream ${stream.streamId} older than ${this.maxAgeMs} ms`);

@@ -243,7 +243,7 @@ export function decodeShortHeaderPacket(datagram: Uint8Array, options: DecodeSho
   if (datagram.length === payloadOffset)
     throw new WireError('empty-payload', payloadOffset, 'packet without frames (RFC 9000 §12.4)');
   let truncated = 0;
-  for (const byte of datagram.subarray(pnOffset, payloadOffset)) truncated = truncated * 256 + byte;
+  for (let i = pnOffset; i < payloadOffset; i++) truncated = truncated * 256 + datagram[i]!;
   return {
     dcid: datagram.subarray(1, pnOffset),
     packetNumber: decodePacketNumber(options.largestPacketNumber, truncated, pnLength),
