@@ -59,7 +59,7 @@ import {
   type PushLimit,
 } from './reassembly-errors.js';
 import { RESOURCE_PUSH, ResourcePushEvent } from './resource-push-event.js';
-import { SparseBytes } from './sparse-bytes.js';
+import { ChunkPool, SparseBytes } from './sparse-bytes.js';
 
 // ---------------------------------------------------------------------------------------------------
 // Options and stats
@@ -220,6 +220,8 @@ export class MulticastReassembler extends EventTarget {
   private largestPacketNumber: number | undefined;
   private readonly promiseStream: PushPromiseStream;
   private readonly streams = new Map<number, PushStream>();
+  /** Chunks of push streams completed, filled again by later ones. */
+  private readonly chunkPool = new ChunkPool();
   private readonly pushes = new Map<number, Push>();
   private readonly streamByPush = new Map<number, number>();
   private readonly finishedStreams = new Set<number>();
@@ -350,7 +352,7 @@ export class MulticastReassembler extends EventTarget {
       }
       stream = {
         streamId,
-        bytes: new SparseBytes(),
+        bytes: new SparseBytes(this.chunkPool),
         createdAt: this.timers.now(),
         pos: 0,
         stage: 'stream-header',
@@ -706,6 +708,7 @@ export class MulticastReassembler extends EventTarget {
       for (const d of stream.data) stream.bytes.copy(body, d.bodyStart, d.streamStart, d.streamStart + d.length);
     const fields = stream.fields;
     this.dropStream(stream);
+    if (only === undefined) stream.bytes.recycle(); // the body is a copy: nothing refers to the chunks now
     this.verifyAndResolve(push, fields, body).catch((error: unknown) => {
       this.settleFailure(push, error instanceof Error ? error : new VerificationError(String(error), 'signature'));
     });

@@ -34,6 +34,37 @@ function bytesOf(seg: Segment, from: number, to: number): Uint8Array {
 const MIN_CHUNK = 16 * 1024;
 const MAX_CHUNK = 4 * 1024 * 1024;
 
+/**
+ * Chunks given back by SparseBytes that are done with ({@link SparseBytes.recycle}), for others to fill
+ * again: writing into memory already touched is much cheaper than into fresh pages, and fewer
+ * ArrayBuffers come and go for the garbage collector. Holds at most `maxBytes`.
+ */
+export class ChunkPool {
+  private readonly chunks: Uint8Array[] = [];
+  private bytes = 0;
+  constructor(private readonly maxBytes = 8 * 1024 * 1024) {}
+
+  /** A chunk of at least `min` bytes (at most 4 × `want` when `want` ≥ `min`), if one is pooled. */
+  take(min: number, want: number): Uint8Array | undefined {
+    for (let i = 0; i < this.chunks.length; i++) {
+      const chunk = this.chunks[i]!;
+      if (chunk.length >= min && chunk.length <= 4 * Math.max(want, min)) {
+        this.chunks[i] = this.chunks[this.chunks.length - 1]!;
+        this.chunks.pop();
+        this.bytes -= chunk.length;
+        return chunk;
+      }
+    }
+    return undefined;
+  }
+
+  give(chunk: Uint8Array): void {
+    if (this.bytes + chunk.length > this.maxBytes) return;
+    this.chunks.push(chunk);
+    this.bytes += chunk.length;
+  }
+}
+
 export class SparseBytes {
   private readonly segments: Segment[] = [];
   /** Bytes held. */
@@ -49,6 +80,30 @@ export class SparseBytes {
   private chunk: Uint8Array | undefined;
   private chunkUsed = 0;
   private lastWritten: Segment | undefined;
+  /** Every chunk allocated, for recycle (only with a pool). */
+  private readonly chunks: Uint8Array[] = [];
+
+  constructor(private readonly pool?: ChunkPool) {}
+
+  /**
+   * Gives every chunk to the pool; the bytes are gone, use this no more. Only once no view of them is in
+   * use (views from {@link read} included): the pool hands the chunks out again to be overwritten.
+   */
+  recycle(): void {
+    if (this.pool) for (const chunk of this.chunks) this.pool.give(chunk);
+    this.chunks.length = 0;
+    this.segments.length = 0;
+    this.chunk = undefined;
+    this.lastWritten = undefined;
+  }
+
+  private newChunk(n: number): Uint8Array {
+    const want = Math.max(n, Math.min(MAX_CHUNK, Math.max(MIN_CHUNK, this.held)));
+    if (!this.pool) return new Uint8Array(want);
+    const chunk = this.pool.take(n, want) ?? new Uint8Array(want);
+    this.chunks.push(chunk);
+    return chunk;
+  }
 
   /**
    * A new segment holding a copy of `data`, or undefined when `after` (the segment just before it) took
@@ -66,7 +121,7 @@ export class SparseBytes {
       return undefined;
     }
     if (!fits) {
-      chunk = this.chunk = new Uint8Array(Math.max(n, Math.min(MAX_CHUNK, Math.max(MIN_CHUNK, this.held))));
+      chunk = this.chunk = this.newChunk(n);
       this.chunkUsed = 0;
     }
     const seg = { start, end: start + n, buf: chunk!, at: this.chunkUsed };
