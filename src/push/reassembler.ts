@@ -191,6 +191,26 @@ function sha256FromDigest(value: string): string | undefined {
   return undefined;
 }
 
+/**
+ * The body as a byte stream that takes its buffer over: Response copies bytes given as such, and a
+ * reader copies them again. `body` is copied first unless it is the whole of its buffer (a view of
+ * bytes held elsewhere must not be taken over).
+ */
+function bodyStream(body: Uint8Array<ArrayBuffer>): ReadableStream<Uint8Array> | Uint8Array<ArrayBuffer> {
+  const own = body.byteOffset === 0 && body.byteLength === body.buffer.byteLength ? body : body.slice();
+  try {
+    return new ReadableStream({
+      type: 'bytes',
+      start(controller) {
+        if (own.byteLength > 0) controller.enqueue(own);
+        controller.close();
+      },
+    });
+  } catch {
+    return own; // an engine without byte streams
+  }
+}
+
 // ---------------------------------------------------------------------------------------------------
 
 /** The event a reassembler raises once when its sender ends the session (draft-pardue-quic-http-mcast §5.5). */
@@ -739,7 +759,7 @@ export class MulticastReassembler extends EventTarget {
       const status = Number(fields.find((f) => f.name === ':status')?.value);
       const headers = new Headers();
       for (const f of fields) if (!f.name.startsWith(':')) headers.append(f.name, f.value);
-      response = new Response(status === 204 || status === 304 ? null : body, { status, headers });
+      response = new Response(status === 204 || status === 304 ? null : bodyStream(body), { status, headers });
     } catch (error) {
       throw new MalformedPushError(
         `pushed response refused: ${error instanceof Error ? error.message : String(error)}`,
