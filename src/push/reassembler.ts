@@ -41,11 +41,13 @@ import {
   WireError,
   decodeFieldSection,
   decodeFrames,
-  decodeShortHeaderPacket,
   readVarint,
+  shortHeaderLength,
+  shortHeaderPacketNumber,
   toBase64,
   varintLengthOf,
   type FieldLine,
+  type PacketNumberLength,
   type QuicFrame,
 } from '../wire/index.js';
 import { missingBody, type DataFrameMap } from './missing-ranges.js';
@@ -319,19 +321,22 @@ export class MulticastReassembler extends EventTarget {
     this.promiseStream.skipStaleHole();
     let frames: QuicFrame[];
     try {
-      const packet = decodeShortHeaderPacket(datagram, {
-        dcidLength: this.sessionId.length,
+      // decodeShortHeaderPacket's checks without its object: this runs for every datagram.
+      const dcidLength = this.sessionId.length;
+      const packetNumber = shortHeaderPacketNumber(datagram, {
+        dcidLength,
         largestPacketNumber: this.largestPacketNumber,
       });
-      for (let i = 0; i < this.sessionId.length; i++) {
-        if (packet.dcid[i] !== this.sessionId[i]) {
+      for (let i = 0; i < dcidLength; i++) {
+        if (datagram[1 + i] !== this.sessionId[i]) {
           this.counters.wrongSession++;
           return;
         }
       }
-      frames = decodeFrames(packet.payload);
-      this.largestPacketNumber = Math.max(this.largestPacketNumber ?? 0, packet.packetNumber);
-      this.firstPacketNumber = Math.min(this.firstPacketNumber ?? packet.packetNumber, packet.packetNumber);
+      const pnLength = ((datagram[0]! & 0x03) + 1) as PacketNumberLength; // RFC 9000 §17.3.1
+      frames = decodeFrames(datagram.subarray(shortHeaderLength(dcidLength, pnLength)));
+      this.largestPacketNumber = Math.max(this.largestPacketNumber ?? 0, packetNumber);
+      this.firstPacketNumber = Math.min(this.firstPacketNumber ?? packetNumber, packetNumber);
       this.sessionPackets++;
     } catch (error) {
       if (!(error instanceof WireError)) throw error;
