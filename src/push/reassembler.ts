@@ -32,7 +32,7 @@
  *   complete rejects with an error of reassembly-errors.ts; an IncompletePushError lists what is missing
  *   (missing-ranges.ts) for a repair.
  *
- * Isomorphic: no Node API; Request, Response, EventTarget, crypto.subtle, btoa exist in Node ≥ 20,
+ * Isomorphic: no Node API; Request, Response, ReadableStream, EventTarget, crypto.subtle, btoa exist in Node ≥ 20,
  * browsers and Service Workers.
  */
 import {
