@@ -130,7 +130,7 @@ export class PushPromiseStream {
     const end = this.bytes.prefixEnd;
     const advanced = end > this.fed;
     if (advanced) {
-      if (!this.broken) this.reader.push(this.bytes.peek(this.fed, end - this.fed));
+      if (!this.broken) this.reader.push(this.bytes.read(this.fed, end - this.fed));
       this.fed = end;
       this.held -= this.bytes.releasePrefix();
       for (const start of this.islands.keys()) if (start < end) this.islands.delete(start);
@@ -164,7 +164,7 @@ export class PushPromiseStream {
       if (island.cursor === Infinity) continue;
       const end = this.bytes.contiguousEnd(island.cursor);
       if (end <= island.cursor) continue;
-      const bytes = this.bytes.peek(island.cursor, end - island.cursor);
+      const bytes = this.bytes.read(island.cursor, end - island.cursor);
       let pos = 0;
       try {
         for (;;) {

@@ -32,7 +32,7 @@
  *   complete rejects with an error of reassembly-errors.ts; an IncompletePushError lists what is missing
  *   (missing-ranges.ts) for a repair.
  *
- * Isomorphic: no Node API; Request, Response, EventTarget, crypto.subtle, btoa exist in Node ≥ 20,
+ * Isomorphic: no Node API; Request, Response, ReadableStream, EventTarget, crypto.subtle, btoa exist in Node ≥ 20,
  * browsers and Service Workers.
  */
 import {
@@ -41,11 +41,13 @@ import {
   WireError,
   decodeFieldSection,
   decodeFrames,
-  decodeShortHeaderPacket,
   readVarint,
+  shortHeaderLength,
+  shortHeaderPacketNumber,
   toBase64,
   varintLengthOf,
   type FieldLine,
+  type PacketNumberLength,
   type QuicFrame,
 } from '../wire/index.js';
 import { missingBody, type DataFrameMap } from './missing-ranges.js';
@@ -59,7 +61,7 @@ import {
   type PushLimit,
 } from './reassembly-errors.js';
 import { RESOURCE_PUSH, ResourcePushEvent } from './resource-push-event.js';
-import { SparseBytes } from './sparse-bytes.js';
+import { ChunkPool, SparseBytes } from './sparse-bytes.js';
 
 // ---------------------------------------------------------------------------------------------------
 // Options and stats
@@ -191,6 +193,26 @@ function sha256FromDigest(value: string): string | undefined {
   return undefined;
 }
 
+/**
+ * The body as a byte stream that takes its buffer over: Response copies bytes given as such, and a
+ * reader copies them again. `body` is copied first unless it is the whole of its buffer (a view of
+ * bytes held elsewhere must not be taken over).
+ */
+function bodyStream(body: Uint8Array<ArrayBuffer>): ReadableStream<Uint8Array> | Uint8Array<ArrayBuffer> {
+  const own = body.byteOffset === 0 && body.byteLength === body.buffer.byteLength ? body : body.slice();
+  try {
+    return new ReadableStream({
+      type: 'bytes',
+      start(controller) {
+        if (own.byteLength > 0) controller.enqueue(own);
+        controller.close();
+      },
+    });
+  } catch {
+    return own; // an engine without byte streams
+  }
+}
+
 // ---------------------------------------------------------------------------------------------------
 
 /** The event a reassembler raises once when its sender ends the session (draft-pardue-quic-http-mcast §5.5). */
@@ -220,6 +242,8 @@ export class MulticastReassembler extends EventTarget {
   private largestPacketNumber: number | undefined;
   private readonly promiseStream: PushPromiseStream;
   private readonly streams = new Map<number, PushStream>();
+  /** Chunks of push streams completed, filled again by later ones. */
+  private readonly chunkPool = new ChunkPool();
   private readonly pushes = new Map<number, Push>();
   private readonly streamByPush = new Map<number, number>();
   private readonly finishedStreams = new Set<number>();
@@ -297,19 +321,22 @@ export class MulticastReassembler extends EventTarget {
     this.promiseStream.skipStaleHole();
     let frames: QuicFrame[];
     try {
-      const packet = decodeShortHeaderPacket(datagram, {
-        dcidLength: this.sessionId.length,
+      // decodeShortHeaderPacket's checks without its object: this runs for every datagram.
+      const dcidLength = this.sessionId.length;
+      const packetNumber = shortHeaderPacketNumber(datagram, {
+        dcidLength,
         largestPacketNumber: this.largestPacketNumber,
       });
-      for (let i = 0; i < this.sessionId.length; i++) {
-        if (packet.dcid[i] !== this.sessionId[i]) {
+      for (let i = 0; i < dcidLength; i++) {
+        if (datagram[1 + i] !== this.sessionId[i]) {
           this.counters.wrongSession++;
           return;
         }
       }
-      frames = decodeFrames(packet.payload);
-      this.largestPacketNumber = Math.max(this.largestPacketNumber ?? 0, packet.packetNumber);
-      this.firstPacketNumber = Math.min(this.firstPacketNumber ?? packet.packetNumber, packet.packetNumber);
+      const pnLength = ((datagram[0]! & 0x03) + 1) as PacketNumberLength; // RFC 9000 §17.3.1
+      frames = decodeFrames(datagram.subarray(shortHeaderLength(dcidLength, pnLength)));
+      this.largestPacketNumber = Math.max(this.largestPacketNumber ?? 0, packetNumber);
+      this.firstPacketNumber = Math.min(this.firstPacketNumber ?? packetNumber, packetNumber);
       this.sessionPackets++;
     } catch (error) {
       if (!(error instanceof WireError)) throw error;
@@ -350,7 +377,7 @@ export class MulticastReassembler extends EventTarget {
       }
       stream = {
         streamId,
-        bytes: new SparseBytes(),
+        bytes: new SparseBytes(this.chunkPool),
         createdAt: this.timers.now(),
         pos: 0,
         stage: 'stream-header',
@@ -428,7 +455,7 @@ export class MulticastReassembler extends EventTarget {
             throw new MalformedPushError(`a frame runs past the end of stream ${stream.streamId}`);
           return;
         }
-        const head = stream.bytes.peek(stream.pos, 16);
+        const head = stream.bytes.read(stream.pos, 16);
         const first = head[0];
         if (first === undefined) return;
         const firstLength = varintLengthOf(first);
@@ -465,7 +492,7 @@ export class MulticastReassembler extends EventTarget {
           case Http3FrameType.HEADERS: {
             if (stream.fields) break; // trailers: skipped
             if (length.value > 64 * 1024) throw new MalformedPushError(`HEADERS of ${length.value} bytes`);
-            const payload = stream.bytes.peek(payloadStart, length.value);
+            const payload = stream.bytes.read(payloadStart, length.value);
             if (payload.length < length.value) return;
             stream.fields = decodeFieldSection(payload);
             const contentLength = stream.fields.find((f) => f.name === 'content-length')?.value;
@@ -575,8 +602,12 @@ export class MulticastReassembler extends EventTarget {
 
   private sweepAge(): void {
     const now = this.timers.now();
-    for (const stream of [...this.streams.values()]) {
-      if (now - stream.createdAt <= this.maxAgeMs) continue;
+    // Runs per packet: the expired streams are collected first (settling them changes the map), none mostly.
+    let expired: PushStream[] | undefined;
+    for (const stream of this.streams.values())
+      if (now - stream.createdAt > this.maxAgeMs) (expired ??= []).push(stream);
+    if (expired === undefined) return;
+    for (const stream of expired) {
       const push = stream.pushId === undefined ? undefined : this.pushes.get(stream.pushId);
       if (push?.state === 'verifying') continue;
       this.overLimit(stream, 'age', `push stream ${stream.streamId} older than ${this.maxAgeMs} ms`);
@@ -692,10 +723,17 @@ export class MulticastReassembler extends EventTarget {
     const push = this.pushes.get(stream.pushId);
     if (push?.state !== 'waiting') return; // a promise still to come keeps the stream
     push.state = 'verifying';
-    const body = new Uint8Array(stream.bodyKnown);
-    for (const d of stream.data) stream.bytes.copy(body, d.bodyStart, d.streamStart, d.streamStart + d.length);
+    const only = stream.data.length === 1 ? stream.data[0]! : undefined;
+    // A body in one DATA frame: a view of the bytes held (Response copies it), else the payloads concatenated.
+    const body =
+      only !== undefined
+        ? (stream.bytes.read(only.streamStart, only.length) as Uint8Array<ArrayBuffer>)
+        : new Uint8Array(stream.bodyKnown);
+    if (only === undefined)
+      for (const d of stream.data) stream.bytes.copy(body, d.bodyStart, d.streamStart, d.streamStart + d.length);
     const fields = stream.fields;
     this.dropStream(stream);
+    if (only === undefined) stream.bytes.recycle(); // the body is a copy: nothing refers to the chunks now
     this.verifyAndResolve(push, fields, body).catch((error: unknown) => {
       this.settleFailure(push, error instanceof Error ? error : new VerificationError(String(error), 'signature'));
     });
@@ -726,7 +764,7 @@ export class MulticastReassembler extends EventTarget {
       const status = Number(fields.find((f) => f.name === ':status')?.value);
       const headers = new Headers();
       for (const f of fields) if (!f.name.startsWith(':')) headers.append(f.name, f.value);
-      response = new Response(status === 204 || status === 304 ? null : body, { status, headers });
+      response = new Response(status === 204 || status === 304 ? null : bodyStream(body), { status, headers });
     } catch (error) {
       throw new MalformedPushError(
         `pushed response refused: ${error instanceof Error ? error.message : String(error)}`,

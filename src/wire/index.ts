@@ -23,6 +23,7 @@ export {
   MAX_MULTICAST_DATAGRAM,
   decodePacketNumber,
   decodeShortHeaderPacket,
+  shortHeaderPacketNumber,
   encodeShortHeaderPacket,
   packetNumberLength,
   shortHeaderLength,

@@ -157,9 +157,43 @@ export function encodeFrames(frames: readonly QuicFrame[]): Uint8Array {
   return out;
 }
 
+/** Whether the varint at `at` is at most 4 bytes (below 2^30), or absent (the read then fails as it would anyway). */
+function shortVarintAt(bytes: Uint8Array, at: number): boolean {
+  const first = bytes[at];
+  return first === undefined || first < 0xc0;
+}
+
 function readStreamFrame(cursor: Cursor, type: number): StreamFrame {
   const streamId = cursor.varint('STREAM stream ID');
   const offsetAt = cursor.pos;
+  // Offset and length below 2^30, the common case: plain numbers (their sum cannot reach 2^53).
+  if (!(type & STREAM_BIT_OFF) || shortVarintAt(cursor.bytes, offsetAt)) {
+    const offset = type & STREAM_BIT_OFF ? cursor.varint('STREAM offset') : 0;
+    if (!(type & STREAM_BIT_LEN) || shortVarintAt(cursor.bytes, cursor.pos)) {
+      let length: number;
+      if (type & STREAM_BIT_LEN) {
+        const lengthAt = cursor.pos;
+        length = cursor.varint('STREAM length');
+        if (length > cursor.remaining) {
+          throw new WireError(
+            'frame-encoding',
+            lengthAt,
+            `STREAM length ${length}, ${cursor.remaining} bytes left in the packet`,
+          );
+        }
+      } else {
+        length = cursor.remaining;
+      }
+      const data = cursor.take(length, 'STREAM data');
+      return { kind: 'stream', streamId, offset, data, fin: (type & STREAM_BIT_FIN) !== 0 };
+    }
+    cursor.pos = offsetAt;
+  }
+  return readStreamFrameWide(cursor, type, streamId, offsetAt);
+}
+
+/** A STREAM frame whose offset or length takes 8 bytes: read as bigints, checked against 2^62−1 and 2^53−1. */
+function readStreamFrameWide(cursor: Cursor, type: number, streamId: number, offsetAt: number): StreamFrame {
   const offset = type & STREAM_BIT_OFF ? cursor.bigVarint('STREAM offset') : 0n;
   let length: number;
   if (type & STREAM_BIT_LEN) {

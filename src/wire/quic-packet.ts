@@ -210,6 +210,31 @@ export function encodeShortHeaderPacket(
  * protection is removed, and this profile has none) and a packet without payload (§12.4).
  */
 export function decodeShortHeaderPacket(datagram: Uint8Array, options: DecodeShortHeaderOptions): ShortHeaderPacket {
+  const packetNumber = shortHeaderPacketNumber(datagram, options);
+  const first = datagram[0]!;
+  const pnOffset = 1 + options.dcidLength;
+  const pnLength = ((first & PN_LENGTH_MASK) + 1) as PacketNumberLength;
+  const payloadOffset = pnOffset + pnLength;
+  let truncated = 0;
+  for (let i = pnOffset; i < payloadOffset; i++) truncated = truncated * 256 + datagram[i]!;
+  return {
+    dcid: datagram.subarray(1, pnOffset),
+    packetNumber,
+    truncatedPacketNumber: truncated,
+    packetNumberLength: pnLength,
+    spin: (first & SPIN_BIT) !== 0,
+    keyPhase: (first & KEY_PHASE) !== 0,
+    payload: datagram.subarray(payloadOffset),
+    payloadOffset,
+  };
+}
+
+/**
+ * The checks of {@link decodeShortHeaderPacket} (it throws the same errors) and the full packet number
+ * only, with nothing allocated: for a receiver that reads every datagram. The DCID is
+ * `datagram[1 .. 1 + dcidLength)`, the payload starts at {@link shortHeaderLength}.
+ */
+export function shortHeaderPacketNumber(datagram: Uint8Array, options: DecodeShortHeaderOptions): number {
   const { dcidLength } = options;
   if (!Number.isInteger(dcidLength) || dcidLength < 0 || dcidLength > MAX_CONNECTION_ID_LENGTH) {
     throw new WireError(
@@ -243,15 +268,6 @@ export function decodeShortHeaderPacket(datagram: Uint8Array, options: DecodeSho
   if (datagram.length === payloadOffset)
     throw new WireError('empty-payload', payloadOffset, 'packet without frames (RFC 9000 §12.4)');
   let truncated = 0;
-  for (const byte of datagram.subarray(pnOffset, payloadOffset)) truncated = truncated * 256 + byte;
-  return {
-    dcid: datagram.subarray(1, pnOffset),
-    packetNumber: decodePacketNumber(options.largestPacketNumber, truncated, pnLength),
-    truncatedPacketNumber: truncated,
-    packetNumberLength: pnLength,
-    spin: (first & SPIN_BIT) !== 0,
-    keyPhase: (first & KEY_PHASE) !== 0,
-    payload: datagram.subarray(payloadOffset),
-    payloadOffset,
-  };
+  for (let i = pnOffset; i < payloadOffset; i++) truncated = truncated * 256 + datagram[i]!;
+  return decodePacketNumber(options.largestPacketNumber, truncated, pnLength);
 }

@@ -6,6 +6,7 @@ import {
   decodeShortHeaderPacket,
   encodeShortHeaderPacket,
   packetNumberLength,
+  shortHeaderPacketNumber,
   truncatePacketNumber,
   type PacketNumberLength,
 } from '../../src/wire/index.js';
@@ -133,6 +134,10 @@ test('spin and key phase bits round-trip; a zero-length session ID works', () =>
 });
 
 test('the decoder refuses what is not a short-header packet of the profile', () => {
+  for (const decode of [decodeShortHeaderPacket, shortHeaderPacketNumber]) refusals(decode);
+});
+
+function refusals(decodeShortHeaderPacket: (d: Uint8Array, o: { dcidLength: number }) => unknown): void {
   const ok = { dcidLength: 8 };
   throwsWire(() => decodeShortHeaderPacket(new Uint8Array(0), ok), 'truncated');
   throwsWire(() => decodeShortHeaderPacket(fromHex('c0000000010800'), ok), 'packet-header', 'long header');
@@ -147,7 +152,7 @@ test('the decoder refuses what is not a short-header packet of the profile', () 
   throwsWire(() => decodeShortHeaderPacket(fromHex('400123'), ok), 'truncated');
   throwsWire(() => decodeShortHeaderPacket(fromHex('400123456789abcdef00'), ok), 'empty-payload');
   throwsWire(() => decodeShortHeaderPacket(fromHex('4001'), { dcidLength: 21 }), 'invalid-argument');
-});
+}
 
 test('the encoder refuses packets the profile cannot send', () => {
   const header = { dcid: SESSION_ID, packetNumber: 1, packetNumberLength: 1 } as const;
@@ -168,10 +173,12 @@ test('property: random packets round-trip', () => {
     const packetNumber = largest + 1 + rng.int(2 ** (8 * length - 1));
     const payload = rng.bytes(rng.range(1, 100));
     const fields = { dcid, packetNumber, packetNumberLength: length, spin: rng.bool(), keyPhase: rng.bool() };
-    const packet = decodeShortHeaderPacket(encodeShortHeaderPacket(fields, payload), {
-      dcidLength: dcid.length,
-      largestPacketNumber: largest,
-    });
+    const datagram = encodeShortHeaderPacket(fields, payload);
+    const packet = decodeShortHeaderPacket(datagram, { dcidLength: dcid.length, largestPacketNumber: largest });
+    assert.equal(
+      shortHeaderPacketNumber(datagram, { dcidLength: dcid.length, largestPacketNumber: largest }),
+      packetNumber,
+    );
     assert.deepEqual(
       {
         dcid: hex(packet.dcid),
