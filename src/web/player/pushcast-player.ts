@@ -112,6 +112,8 @@ export class PushcastPlayer extends EventTarget {
   private destroyed = false;
   /** A move is under way (down or up): one at a time. */
   private moving = false;
+  /** The mode on screen failed while a move up was under way. */
+  private pendingFailure: { playback: ModePlayback; why: string } | undefined;
   private playing: Promise<void> | undefined;
 
   constructor(private readonly options: PushcastPlayerOptions) {
@@ -511,7 +513,12 @@ export class PushcastPlayer extends EventTarget {
   }
 
   private async onActiveFailure(why: string): Promise<void> {
-    if (this.destroyed || this.moving || !this.active) return;
+    if (this.destroyed || !this.active) return;
+    if (this.moving) {
+      // A move up is under way: it may replace the failing mode; if not, the failure is handled after it.
+      this.pendingFailure = { playback: this.active.playback, why };
+      return;
+    }
     const from = this.active.playback.mode;
     this.moving = true;
     this.state = 'moving';
@@ -522,8 +529,8 @@ export class PushcastPlayer extends EventTarget {
     );
     try {
       const i = this.order.indexOf(from);
-      // The modes after it, then those before it (they failed earlier, but may be back).
-      const next = [...this.order.slice(i + 1), ...this.order.slice(0, i)];
+      // The modes after it, then those before it (they failed earlier, but may be back), then itself anew.
+      const next = [...this.order.slice(i + 1), ...this.order.slice(0, i), from];
       for (const m of next) {
         if (this.destroyed) return;
         if (await this.tryMode(m, `${from} failed: ${why}`, true)) return;
@@ -547,6 +554,9 @@ export class PushcastPlayer extends EventTarget {
       this.lastMoveAt = Date.now(); // none came back: wait another hold-down
     } finally {
       this.moving = false;
+      const pending = this.pendingFailure;
+      this.pendingFailure = undefined;
+      if (pending && this.active?.playback === pending.playback) void this.onActiveFailure(pending.why);
     }
   }
 }
