@@ -32,7 +32,7 @@ import type { PlayerMove, PlayerStats } from '../src/web/player/stats.js';
 import { CHROMIUM, CHROMIUM_ARGS } from '../test/support/browser.js';
 import { NetworkLab, type Loss } from '../test/support/netns.js';
 import { runPushcast, startServe, type RunningPushcast, type RunningServe } from '../test/support/pushcast-process.js';
-import { until } from '../test/support/wait.js';
+import { playerStats, untilPlayerStats } from '../test/support/player-page.js';
 import { writeDocSection } from './doc-section.js';
 import { median, percentile } from './figures.js';
 import { machine } from './machine.js';
@@ -192,26 +192,9 @@ async function firstFrameRun(browser: Browser, base: string, mode: Mode, kind: K
 
 // ─── moves ────────────────────────────────────────────────────────────────────────────────────
 
-const stats = (page: Page) =>
-  page.evaluate(() => (window as unknown as { pushcastStats: () => PlayerStats | null }).pushcastStats());
-
-/** Polls the page's stats until `ok` holds; fails naming `what` with the last snapshot's essentials. */
-async function untilStats(page: Page, what: string, ok: (s: PlayerStats) => boolean, ms = 30_000) {
-  let last: PlayerStats | null = null;
-  return until(
-    what,
-    async () => {
-      last = await stats(page);
-      return last !== null && ok(last) && last;
-    },
-    {
-      timeoutMs: ms,
-      intervalMs: 100,
-      detail: () =>
-        JSON.stringify({ state: last?.state, mode: last?.mode, moves: last?.moves, errors: last?.errors.slice(-3) }),
-    },
-  );
-}
+const stats = playerStats;
+const untilStats = (page: Page, what: string, ok: (s: PlayerStats) => boolean, ms?: number) =>
+  untilPlayerStats(page, what, ok, { timeoutMs: ms, intervalMs: 100 });
 
 /** Waits until the page has shown `frames` more frames: playback advances on the mode now on screen. */
 async function advances(page: Page, what: string, frames = 50): Promise<void> {

@@ -19,35 +19,14 @@ import type { PlayerStats } from '../../src/web/player/stats.js';
 import { launchChromium } from '../support/browser.js';
 import { NetworkLab } from '../support/netns.js';
 import { runPushcast, startServe, type RunningPushcast, type RunningServe } from '../support/pushcast-process.js';
+import { playerStats, untilPlayerStats } from '../support/player-page.js';
 import { until } from '../support/wait.js';
 
 const HOLD_DOWN_MS = 8000;
 
-const stats = (page: Page) =>
-  page.evaluate(() => (window as unknown as { pushcastStats: () => PlayerStats | null }).pushcastStats());
-
-/** Polls the page's stats until `ok` holds; fails naming `what` with the last snapshot. */
-async function untilStats(
-  page: Page,
-  what: string,
-  ok: (s: PlayerStats) => boolean,
-  ms = 30_000,
-): Promise<PlayerStats> {
-  let last: PlayerStats | null = null;
-  return until(
-    what,
-    async () => {
-      last = await stats(page);
-      return last !== null && ok(last) && last;
-    },
-    {
-      timeoutMs: ms,
-      intervalMs: 200,
-      detail: () =>
-        JSON.stringify({ ...last, dash: undefined, warp: undefined, errors: last?.errors.slice(-5) }, null, 1),
-    },
-  );
-}
+const stats = playerStats;
+const untilStats = (page: Page, what: string, ok: (s: PlayerStats) => boolean, ms?: number) =>
+  untilPlayerStats(page, what, ok, { timeoutMs: ms, intervalMs: 200 });
 
 const sequence = (s: PlayerStats) => s.moves.map((m) => m.to).join(' → ');
 const describeMoves = (s: PlayerStats) =>
