@@ -30,6 +30,8 @@ export interface LiveMulticastOptions {
   interfaceAddress: string;
   ttl: number;
   headroom: number;
+  /** Push each segment chunk by chunk as it is produced (default), or whole once complete. */
+  progressive?: boolean;
   /** Page origins, besides the origin's own, whose pages may subscribe through the gateway. */
   gatewayOrigins?: string[];
   /** The gateway browsers are sent to (a separate `pushcast gateway`); default this origin's own. */
@@ -205,6 +207,8 @@ export class LiveMulticast {
       sessions: this.sessions,
       resource: (track, segment) =>
         options.origin.completeResource(track.id, segment === 'init' ? 'init' : segment.number),
+      growing: (track, segment) => options.origin.growingResource(track.id, segment.number),
+      progressive: this.o.progressive ?? true,
       authority: options.authority,
       scheme: options.scheme,
       signer: this.signer,

@@ -165,6 +165,11 @@ program
   .option('--multicast-ttl <n>', 'multicast TTL / hop limit (1: this network only)', ttl, 1)
   .option('--multicast-headroom <x>', "pacing rate as a multiple of each rendition's bitrate", positiveNumber, 2)
   .option(
+    '--multicast-whole-segments',
+    'push each segment whole once complete, with its digest in HEADERS (for receivers that take no trailers), instead of chunk by chunk as it is produced',
+    false,
+  )
+  .option(
     '--gateway-origin <origin...>',
     'page origins, besides the origin\'s own, allowed to subscribe through the multicast gateway ("*": any)',
   )
@@ -188,6 +193,7 @@ program
               interfaceAddress: opts.multicastInterface,
               ttl: opts.multicastTtl,
               headroom: opts.multicastHeadroom,
+              progressive: !opts.multicastWholeSegments,
               gatewayOrigins: opts.gatewayOrigin,
               gatewayUrl: opts.gatewayUrl,
             }

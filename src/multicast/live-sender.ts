@@ -4,12 +4,19 @@
  *
  * - One session per rendition: its own group, port and session ID (so a receiver joins exactly the
  *   renditions it wants, and the Alt-Svc of a rendition's segments names one session).
- * - A segment is pushed once complete (`segmentcompleted`), under the URL and with the headers of its
- *   unicast response, so that a pushed response and a fetched one are interchangeable in a cache.
- *   Truncated segments (an encoder that died mid-segment) are not pushed.
+ * - Progressive (the default): a segment's push starts with the segment (`segmentstarted`: promise and
+ *   response HEADERS) and each CMAF chunk follows as the packager emits it, authenticated by its own
+ *   CHUNK_DIGEST (docs/multicast.md, "Progressive pushes"), so that a receiver plays a segment while it is
+ *   still being produced, as a unicast LL-DASH player does. A segment cut short (an encoder that died
+ *   mid-segment) is left unfinished: its receivers give it up and fetch it by unicast.
+ * - Whole (`progressive: false`): a segment is pushed once complete (`segmentcompleted`), with `digest`
+ *   and `content-length` in its HEADERS, for receivers that take no trailers. Truncated segments are not
+ *   pushed.
+ * - Either way, under the URL and with the headers of its unicast response, so that a pushed response and
+ *   a fetched one are interchangeable in a cache.
  * - The init segment is pushed before the first media segment and again before a media segment once
  *   `initIntervalMs` has passed, so that a receiver joining late can decode within that interval.
- * - One DATA frame per push, so that losses map to exact byte ranges (see below).
+ * - One DATA frame per push (or per chunk), so that losses map to exact byte ranges (see below).
  * - Pacing: each session's token bucket runs at the rendition's bandwidth × `headroom` (so a segment
  *   leaves within about 1/headroom of its duration); a segment larger than the queue bound is dropped
  *   whole and counted (receivers repair by unicast), never sent half.
@@ -18,7 +25,7 @@
 import type { LiveTrack, LiveWindow, Segment } from '../media/index.js';
 import { toHex } from '../wire/index.js';
 import { MulticastUdpSender, QueueFullError, SenderClosedError } from './udp-sender.js';
-import { PushPacketizer, type PushFieldSigner } from './push-packetizer.js';
+import { PushPacketizer, type ProgressivePush, type PushFieldSigner } from './push-packetizer.js';
 
 /** A resource as its unicast response has it. */
 export interface LiveResource {
@@ -40,6 +47,10 @@ export interface LiveMulticastSenderOptions {
   sessions: LiveSessionConfig[];
   /** The unicast response of a track's init segment or of a complete media segment. */
   resource(track: LiveTrack, segment: Segment | 'init'): LiveResource | undefined;
+  /** The URL and header fields of a segment's unicast response while it grows (no body, no length). */
+  growing?(track: LiveTrack, segment: Segment): Omit<LiveResource, 'body'> | undefined;
+  /** Push each segment chunk by chunk as it is produced (needs `growing`); default true when `growing` is given. */
+  progressive?: boolean;
   /** `:authority` of the promised requests: the origin's public host:port. */
   authority: string;
   /** `:scheme` of the promised requests; default https. */
@@ -87,6 +98,12 @@ export interface MulticastPushSessionOptions {
   initIntervalMs?: number;
   maxDatagramSize?: number;
   log?: (line: string) => void;
+}
+
+/** A segment being pushed chunk by chunk; each call is sent in call order after the ones before. */
+export interface LiveProgressivePush {
+  chunk(bytes: Uint8Array): Promise<void>;
+  end(): Promise<void>;
 }
 
 export class MulticastPushSession {
@@ -148,12 +165,73 @@ export class MulticastPushSession {
 
   /** Pushes a media segment, preceded by the init segment when `initIntervalMs` has passed since the last. */
   async pushSegment(init: LiveResource | undefined, segment: LiveResource): Promise<void> {
+    await this.pushInit(init);
+    if (await this.send(segment)) this.segments++;
+  }
+
+  private async pushInit(init: LiveResource | undefined): Promise<void> {
     const now = Date.now();
     if (init && now - this.lastInitAt >= (this.o.initIntervalMs ?? 0) && (await this.send(init))) {
       this.lastInitAt = now;
       this.inits++;
     }
-    if (await this.send(segment)) this.segments++;
+  }
+
+  /**
+   * Starts a progressive push of a segment (preceded by the init segment as in `pushSegment`): the returned
+   * push takes its chunks as they are produced. Every call on every push of the session is sent in call
+   * order. Undefined when the push cannot start (session closed, or the promise could not be sent).
+   */
+  async startSegment(
+    init: LiveResource | undefined,
+    segment: Omit<LiveResource, 'body'>,
+  ): Promise<LiveProgressivePush | undefined> {
+    await this.pushInit(init);
+    const { 'content-length': _length, ...headers } = segment.headers;
+    let opened: { datagrams: Uint8Array[]; push: ProgressivePush };
+    try {
+      opened = await this.packetizer.openPush({ path: segment.path, responseHeaders: headers });
+    } catch (error) {
+      if (!this.packetizer.isClosed) this.fail(segment.path, error);
+      return undefined;
+    }
+    if (!(await this.transmit(segment.path, opened.datagrams))) return undefined;
+    let failed = false;
+    const carry = async (datagrams: Promise<Uint8Array[]>, last: boolean) => {
+      if (failed) return;
+      try {
+        failed = !(await this.transmit(segment.path, await datagrams));
+      } catch (error) {
+        failed = true;
+        this.fail(segment.path, error);
+      }
+      if (last && !failed) this.segments++;
+    };
+    return {
+      chunk: (bytes) => carry(opened.push.chunk(bytes), false),
+      end: () => carry(opened.push.end(), true),
+    };
+  }
+
+  /** Sends datagrams; false (counted as dropped unless the session closed) when they could not be queued. */
+  private async transmit(path: string, datagrams: Uint8Array[]): Promise<boolean> {
+    try {
+      await this.sender.send(datagrams);
+      return true;
+    } catch (error) {
+      if (error instanceof SenderClosedError || this.packetizer.isClosed) return false;
+      this.fail(path, error);
+      return false;
+    }
+  }
+
+  private fail(path: string, error: unknown): void {
+    this.dropped++;
+    if (error instanceof QueueFullError) this.o.log?.(`multicast ${this.o.name}: ${path} dropped: ${error.message}`);
+    else
+      this.o.log?.(
+        `multicast ${this.o.name}: ${path} not sent: ${error instanceof Error ? error.message : String(error)}`,
+      );
   }
 
   private async send(resource: LiveResource): Promise<boolean> {
@@ -164,17 +242,10 @@ export class MulticastPushSession {
         responseHeaders: headers,
         body: resource.body,
       });
-      await this.sender.send(datagrams);
-      return true;
+      return await this.transmit(resource.path, datagrams);
     } catch (error) {
       if (error instanceof SenderClosedError || this.packetizer.isClosed) return false;
-      this.dropped++;
-      if (error instanceof QueueFullError)
-        this.o.log?.(`multicast ${this.o.name}: ${resource.path} dropped: ${error.message}`);
-      else
-        this.o.log?.(
-          `multicast ${this.o.name}: ${resource.path} not sent: ${error instanceof Error ? error.message : String(error)}`,
-        );
+      this.fail(resource.path, error);
       return false;
     }
   }
@@ -229,21 +300,54 @@ export class LiveMulticastSender {
       throw error;
     }
     const live = new LiveMulticastSender(sessions);
+    const progressive = (o.progressive ?? true) && o.growing !== undefined;
     for (const [i, session] of sessions.entries()) {
       const track = tracks[i]!;
-      live.offs.push(
-        track.on('segmentcompleted', (segment) => {
-          if (segment.truncated) return;
-          const resource = o.resource(track, segment);
-          if (resource) void session.pushSegment(o.resource(track, 'init'), resource);
-        }),
-      );
+      if (progressive) live.followProgressively(track, session, o);
+      else
+        live.offs.push(
+          track.on('segmentcompleted', (segment) => {
+            if (segment.truncated) return;
+            const resource = o.resource(track, segment);
+            if (resource) void session.pushSegment(o.resource(track, 'init'), resource);
+          }),
+        );
     }
     return live;
   }
 
   get stats(): LiveSessionStats[] {
     return this.sessions.map((s) => s.stats);
+  }
+
+  /**
+   * Each segment of `track` as a progressive push: opened when it starts, a chunk per packager chunk,
+   * ended when it completes. The calls are chained in event order (chunks may come before the push has
+   * opened); a truncated segment's push is left unfinished.
+   */
+  private followProgressively(track: LiveTrack, session: MulticastPushSession, o: LiveMulticastSenderOptions): void {
+    const pushes = new Map<Segment, Promise<LiveProgressivePush | undefined>>();
+    this.offs.push(
+      track.on('segmentstarted', (segment) => {
+        const resource = o.growing!(track, segment);
+        if (!resource) return;
+        const opened = session.startSegment(o.resource(track, 'init'), resource);
+        pushes.set(segment, opened);
+      }),
+      track.on('chunk', (segment, chunk) => {
+        if (pushes.has(segment)) pushes.set(segment, then(segment, (p) => p.chunk(chunk.bytes)));
+      }),
+      track.on('segmentcompleted', (segment) => {
+        if (!segment.truncated && pushes.has(segment)) void then(segment, (p) => p.end());
+        pushes.delete(segment);
+      }),
+      track.on('segmentevicted', (segment) => pushes.delete(segment)),
+    );
+    const then = (segment: Segment, step: (p: LiveProgressivePush) => Promise<void>) =>
+      pushes.get(segment)!.then(async (p) => {
+        if (p) await step(p);
+        return p;
+      });
   }
 
   /** Ends every session with a goaway, then closes the sockets. */

@@ -373,6 +373,8 @@ export class PushPacketizer {
           const piece = chunk.subarray(at, Math.min(chunk.length, at + this.maxDataFrameSize));
           parts.push(encodeHttp3FrameHeader(Http3FrameType.DATA, piece.length), piece);
         }
+        // The chunk's head: its CHUNK_DIGEST and the first DATA frame header, sent twice (below).
+        const head = concatBytes(parts.slice(0, Math.min(parts.length, 2)));
         index++;
         bodyOffset += chunk.length;
         body.push(chunk);
@@ -388,6 +390,14 @@ export class PushPacketizer {
         }
         const bytesOut = concatBytes(parts);
         this.writeStream(streamId, streamOffset, bytesOut, last);
+        // A receiver that loses the head cannot find where the chunk's bytes go nor check them, so the head
+        // goes again in a later packet of the chunk (RFC 9000 §2.2: data at an offset may be sent more than
+        // once): a chunk is then lost to the receiver only if both packets are, while any other loss maps
+        // to exact body bytes that a repair fetches.
+        if (head.length > 0 && chunk.length > 0) {
+          if (this.out.length === 0) this.flush();
+          this.writeStream(streamId, streamOffset, head, false);
+        }
         streamOffset += bytesOut.length;
         this.counters.bodyBytes += chunk.length;
         return this.finishBatch();

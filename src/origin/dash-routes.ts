@@ -262,13 +262,18 @@ export class DashRoutes {
 
   /**
    * A segment still being produced: LL-DASH delivery sends its chunks as they arrive (chunked transfer on
-   * HTTP/1.1, DATA frames on HTTP/2) and ends the response when the segment completes. A range request
-   * waits for the whole segment, because its length is not known before; so does an HTTP/1.0 request,
-   * which has no chunked coding: its response would end by closing the connection, which a cache cannot
-   * tell from an origin dying mid-segment, and it would keep the truncated segment as immutable.
+   * HTTP/1.1, DATA frames on HTTP/2) and ends the response when the segment completes. A closed range
+   * (`bytes=a-b`) is answered as soon as its bytes exist, with `Content-Range: bytes a-b/*` (RFC 9110 §14.4:
+   * the complete length is not known yet): that is how a multicast receiver repairs a lost packet of a
+   * segment still being pushed. Any other range waits for the whole segment, because its length is not
+   * known before; so does an HTTP/1.0 request, which has no chunked coding: its response would end by
+   * closing the connection, which a cache cannot tell from an origin dying mid-segment, and it would keep
+   * the truncated segment as immutable.
    */
   private serveGrowingSegment(req: Request, res: Response, track: LiveTrack, segment: Segment, etag: string): void {
     if (!this.held.hold(res)) return this.held.refuse(req, res);
+    const closed = req.httpVersion === '1.0' ? undefined : closedRange(req.headers.range);
+    if (closed) return this.serveGrowingRange(req, res, track, segment, etag, closed);
     const wantsRange = req.headers.range !== undefined || req.httpVersion === '1.0';
     const offChunk = wantsRange
       ? () => {}
@@ -302,6 +307,47 @@ export class DashRoutes {
       return;
     }
     for (const chunk of segment.chunks) this.responses.write(res, chunk.bytes);
+  }
+
+  /** A closed range of a growing segment: sent once the segment holds its last byte (or whole once complete). */
+  private serveGrowingRange(
+    req: Request,
+    res: Response,
+    track: LiveTrack,
+    segment: Segment,
+    etag: string,
+    range: { start: number; end: number },
+  ): void {
+    const answer = () => {
+      done();
+      if (segment.complete || segment.size <= range.end)
+        return this.responses.serveBytes(req, res, segment.bytes(), mediaType(track), etag, CACHE_SEGMENT, 'segment');
+      this.responses.send(
+        res,
+        206,
+        mediaType(track),
+        segment.bytes().subarray(range.start, range.end + 1),
+        {
+          ETag: etag,
+          'Cache-Control': CACHE_SEGMENT,
+          'Accept-Ranges': 'bytes',
+          'Content-Range': `bytes ${range.start}-${range.end}/*`,
+        },
+        req,
+        'segment',
+      );
+    };
+    const offChunk = track.on('chunk', (s) => s === segment && segment.size > range.end && answer());
+    const offComplete = track.on('segmentcompleted', (s) => s === segment && answer());
+    const onClose = () => done();
+    res.on('close', onClose);
+    const done = () => {
+      offChunk();
+      offComplete();
+      res.off('close', onClose);
+      this.held.release(res);
+    };
+    if (segment.size > range.end) answer();
   }
 
   /** Push policy "next segment": on a request for segment N, push N+1 of the same rendition if it exists. */
@@ -345,4 +391,14 @@ export class DashRoutes {
     // A client that wants to stop closes the request; the origin ending (close()) ends it too.
     res.on('close', off);
   }
+}
+
+/** `bytes=a-b` with a ≤ b (RFC 9110 §14.1.2), the one range form a growing segment can answer before it completes. */
+function closedRange(header: string | string[] | undefined): { start: number; end: number } | undefined {
+  if (typeof header !== 'string' || header.length > 200) return undefined;
+  const m = /^\s*bytes\s*=\s*(\d{1,15})\s*-\s*(\d{1,15})\s*$/i.exec(header);
+  if (!m) return undefined;
+  const start = Number(m[1]);
+  const end = Number(m[2]);
+  return start <= end ? { start, end } : undefined;
 }

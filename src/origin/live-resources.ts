@@ -114,15 +114,21 @@ export class LiveResources {
     }
     const segment = track.get(which);
     if (!segment?.complete || segment.truncated) return undefined;
+    return { ...this.growingResource(trackId, which)!, body: segment.bytes() };
+  }
+
+  /** A media segment's URL and the header fields of its unicast 200 response, as soon as it has started. */
+  growingResource(trackId: string, number: number): { path: string; headers: Record<string, string> } | undefined {
+    const track = this.window.track(trackId);
+    if (!track?.init || !track.get(number)) return undefined;
     return {
-      path: segmentPath(track.id, segment.number),
+      path: segmentPath(track.id, number),
       headers: {
         'content-type': mediaType(track),
-        etag: this.segmentEtag(track.id, segment.number),
+        etag: this.segmentEtag(track.id, number),
         'cache-control': CACHE_SEGMENT,
         'accept-ranges': 'bytes',
       },
-      body: segment.bytes(),
     };
   }
 }

@@ -198,6 +198,11 @@ export class Origin {
     return this.resources.completeResource(trackId, which);
   }
 
+  /** A media segment's URL and unicast header fields (no length) once it has started: a progressive push's head. */
+  growingResource(trackId: string, number: number): { path: string; headers: Record<string, string> } | undefined {
+    return this.resources.growingResource(trackId, number);
+  }
+
   /** Opens the cleartext, HTTPS and HTTP/3 ports `l` asks for; returns their URLs. */
   async listen(l: ListenOptions): Promise<OriginAddresses> {
     return this.ports.listen(l, {

@@ -17,6 +17,7 @@ export {
   type PushLimit,
 } from './reassembly-errors.js';
 export { SparseBytes, type ByteRange } from './sparse-bytes.js';
+export { MAX_PENDING_CHUNKS } from './progressive-body.js';
 export {
   PushSignatureVerifier,
   PushSigner,
@@ -25,4 +26,4 @@ export {
   type PublicJwk,
   type SignatureAlgorithm,
 } from './signatures.js';
-export { RepairError, repairPush, type FetchLike, type RepairOptions, type RepairResult } from './repair.js';
+export { RepairError, rangeFetcher, repairPush, type FetchLike, type RepairOptions, type RepairResult } from './repair.js';

@@ -36,6 +36,7 @@
  * browsers and Service Workers.
  */
 import {
+  CHUNK_DIGEST_FRAME_TYPE,
   Http3FrameType,
   UniStreamType,
   WireError,
@@ -46,11 +47,14 @@ import {
   shortHeaderPacketNumber,
   toBase64,
   varintLengthOf,
+  decodeChunkDigest,
+  type ChunkDigest,
   type FieldLine,
   type PacketNumberLength,
   type QuicFrame,
 } from '../wire/index.js';
 import { missingBody, type DataFrameMap } from './missing-ranges.js';
+import { MAX_PENDING_CHUNKS, ProgressiveBody } from './progressive-body.js';
 import { PushPromiseStream, type IslandPromise } from './push-promise-stream.js';
 import {
   IncompletePushError,
@@ -61,7 +65,7 @@ import {
   type PushLimit,
 } from './reassembly-errors.js';
 import { RESOURCE_PUSH, ResourcePushEvent } from './resource-push-event.js';
-import { ChunkPool, SparseBytes } from './sparse-bytes.js';
+import { ChunkPool, SparseBytes, type ByteRange } from './sparse-bytes.js';
 
 // ---------------------------------------------------------------------------------------------------
 // Options and stats
@@ -73,6 +77,13 @@ import { ChunkPool, SparseBytes } from './sparse-bytes.js';
 export interface PushVerifier {
   verifyRequest(requestFields: readonly FieldLine[]): Promise<void> | void;
   verifyResponse(requestFields: readonly FieldLine[], responseFields: readonly FieldLine[]): Promise<void> | void;
+  /** A progressive push's response (no length, no digest: its chunks are signed). Without it such pushes fail. */
+  verifyProgressiveResponse?(
+    requestFields: readonly FieldLine[],
+    responseFields: readonly FieldLine[],
+  ): Promise<void> | void;
+  /** A chunk's signature by the key that signed its push's response. */
+  verifyChunk?(keyId: string, base: Uint8Array, signature: Uint8Array): Promise<void> | void;
 }
 
 export interface ReassemblerTimers {
@@ -107,6 +118,14 @@ export interface MulticastReassemblerOptions {
   maxAgeMs?: number;
   /** Clock and timer; default Date.now and the global setTimeout. */
   timers?: ReassemblerTimers;
+  /**
+   * Fetches body bytes [start, end) of a progressive push that did not arrive (e.g. a unicast range
+   * request, `rangeRepair` in repair.ts) while the push still grows; they are verified against the signed
+   * chunk digests like pushed bytes. Without it, a progressive push with a loss fails at its timeout.
+   */
+  repair?: (request: Request, range: ByteRange) => Promise<Uint8Array>;
+  /** How long a hole followed by bytes that did arrive waits for reordered packets before a repair; default 20 ms. */
+  reorderMs?: number;
 }
 
 export interface ReassemblerStats {
@@ -133,6 +152,8 @@ export interface ReassemblerStats {
   limitsHit: Record<PushLimit, number>;
   /** New stream bytes accepted. */
   bytes: number;
+  /** Body bytes of progressive pushes fetched by `repair`. */
+  repairedBytes: number;
   /** Stream bytes buffered now. */
   bufferedBytes: number;
 }
@@ -155,6 +176,15 @@ interface PushStream {
   bodyKnown: number;
   reset: boolean;
   error?: Error;
+  /** A progressive push (HEADERS without content-length and digest): its body is released chunk by chunk. */
+  progressive?: {
+    /** Index the next CHUNK_DIGEST must carry. */
+    nextIndex: number;
+    last?: ChunkDigest;
+    /** CHUNK_DIGEST frames read before the body was opened. */
+    pending: ChunkDigest[];
+    body?: ProgressiveBody;
+  };
 }
 
 interface Push {
@@ -165,7 +195,9 @@ interface Push {
   readonly reject: (error: Error) => void;
   timer: unknown;
   streamId?: number;
-  state: 'waiting' | 'verifying' | 'settled';
+  /** `streaming`: a progressive push whose response was given, its body still arriving. */
+  state: 'waiting' | 'verifying' | 'streaming' | 'settled';
+  body?: ProgressiveBody;
 }
 
 const REQUEST_STREAM = 0;
@@ -238,6 +270,8 @@ export class MulticastReassembler extends EventTarget {
   private readonly maxTotalBytes: number;
   private readonly maxAgeMs: number;
   private readonly timers: ReassemblerTimers;
+  private readonly repair: MulticastReassemblerOptions['repair'];
+  private readonly reorderMs: number;
 
   private largestPacketNumber: number | undefined;
   private readonly promiseStream: PushPromiseStream;
@@ -263,6 +297,7 @@ export class MulticastReassembler extends EventTarget {
     pushesFailed: 0,
     forged: 0,
     bytes: 0,
+    repairedBytes: 0,
   };
   private readonly limits: Record<PushLimit, number> = {
     'concurrent-pushes': 0,
@@ -283,6 +318,8 @@ export class MulticastReassembler extends EventTarget {
     this.maxTotalBytes = options.maxTotalBytes ?? 128 * 1024 * 1024;
     this.maxAgeMs = options.maxAgeMs ?? 60_000;
     this.timers = options.timers ?? defaultTimers;
+    this.repair = options.repair;
+    this.reorderMs = options.reorderMs ?? 20;
     this.promiseStream = new PushPromiseStream({
       onPromise: (pushId, fieldSection, from) => this.onPushPromise(pushId, fieldSection, from),
       timeoutMs: this.timeoutMs,
@@ -414,7 +451,14 @@ export class MulticastReassembler extends EventTarget {
       this.counters.bytes += fresh;
     }
     this.walk(stream);
-    this.tryComplete(stream);
+    const body = stream.progressive?.body;
+    if (body && fresh > 0)
+      for (const map of stream.data) {
+        const from = Math.max(offset, map.streamStart);
+        const to = Math.min(end, map.streamStart + map.length);
+        if (to > from) body.addBytes(map.bodyStart + from - map.streamStart, data.subarray(from - offset, to - offset));
+      }
+    this.advance(stream);
   }
 
   /**
@@ -486,9 +530,23 @@ export class MulticastReassembler extends EventTarget {
         switch (type.value) {
           case Http3FrameType.DATA:
             if (!stream.fields) throw new MalformedPushError('DATA before HEADERS (RFC 9114 §4.1)');
+            if (stream.progressive) {
+              const last = stream.progressive.last;
+              if (!last || stream.bodyKnown + length.value > last.offset + last.length)
+                throw new MalformedPushError(`push stream ${stream.streamId}: DATA that no CHUNK_DIGEST covers`);
+            }
             stream.data.push({ streamStart: payloadStart, length: length.value, bodyStart: stream.bodyKnown });
             stream.bodyKnown += length.value;
+            if (stream.progressive?.body) this.feedHeld(stream, stream.data[stream.data.length - 1]!);
             break;
+          case CHUNK_DIGEST_FRAME_TYPE: {
+            if (!stream.progressive) break; // a whole push has no use for it (§9: skipped like an unknown frame)
+            if (length.value > 256) throw new MalformedPushError(`CHUNK_DIGEST of ${length.value} bytes`);
+            const payload = stream.bytes.read(payloadStart, length.value);
+            if (payload.length < length.value) return;
+            this.onChunkDigest(stream, decodeChunkDigest(payload));
+            break;
+          }
           case Http3FrameType.HEADERS: {
             if (stream.fields) break; // trailers: skipped
             if (length.value > 64 * 1024) throw new MalformedPushError(`HEADERS of ${length.value} bytes`);
@@ -498,6 +556,9 @@ export class MulticastReassembler extends EventTarget {
             const contentLength = stream.fields.find((f) => f.name === 'content-length')?.value;
             if (contentLength !== undefined && /^[0-9]{1,15}$/.test(contentLength))
               stream.contentLength = Number(contentLength);
+            // docs/multicast.md, "Progressive pushes": the length and digest are not known when such a push starts.
+            if (contentLength === undefined && !stream.fields.some((f) => f.name === 'digest'))
+              stream.progressive = { nextIndex: 0, pending: [] };
             break;
           }
           case Http3FrameType.PUSH_PROMISE:
@@ -529,6 +590,34 @@ export class MulticastReassembler extends EventTarget {
       const push = stream.pushId === undefined ? undefined : this.pushes.get(stream.pushId);
       if (push) this.settleFailure(push, stream.error);
       else this.dropStream(stream);
+    }
+  }
+
+  /** A CHUNK_DIGEST in stream order: its index and offset continue the chunks before it, which are whole. */
+  private onChunkDigest(stream: PushStream, digest: ChunkDigest): void {
+    const p = stream.progressive!;
+    const expectedOffset = p.last ? p.last.offset + p.last.length : 0;
+    if (p.last?.last) throw new MalformedPushError(`push stream ${stream.streamId}: a chunk after the last one`);
+    if (digest.index !== p.nextIndex || digest.offset !== expectedOffset || stream.bodyKnown !== expectedOffset)
+      throw new MalformedPushError(
+        `push stream ${stream.streamId}: chunk ${digest.index} at ${digest.offset} where chunk ${p.nextIndex} at ${expectedOffset} was due`,
+      );
+    p.nextIndex++;
+    p.last = digest;
+    if (p.body) return p.body.addDigest(digest);
+    if (p.pending.length >= MAX_PENDING_CHUNKS)
+      throw new MalformedPushError(`more than ${MAX_PENDING_CHUNKS} chunks ahead of the response`);
+    p.pending.push(digest);
+  }
+
+  /** Gives the progressive body the held bytes of one DATA frame's payload. */
+  private feedHeld(stream: PushStream, map: DataFrameMap): void {
+    const body = stream.progressive!.body!;
+    const end = map.streamStart + map.length;
+    let at = map.streamStart;
+    for (const hole of [...stream.bytes.missing(map.streamStart, end), { start: end, end }]) {
+      if (hole.start > at) body.addBytes(map.bodyStart + at - map.streamStart, stream.bytes.read(at, hole.start - at));
+      at = hole.end;
     }
   }
 
@@ -700,15 +789,99 @@ export class MulticastReassembler extends EventTarget {
       return;
     }
     push.timer = this.timers.setTimeout(() => {
-      if (push.state === 'waiting') this.failIncomplete(push, 'timeout', `incomplete after ${this.timeoutMs} ms`);
+      if (push.state === 'waiting' || push.state === 'streaming')
+        this.failIncomplete(push, 'timeout', `incomplete after ${this.timeoutMs} ms`);
     }, this.timeoutMs);
     const stream = push.streamId === undefined ? undefined : this.streams.get(push.streamId);
     if (stream?.error) this.settleFailure(push, stream.error);
-    else if (stream) this.tryComplete(stream);
+    else if (stream) this.advance(stream);
   }
 
   // -------------------------------------------------------------------------------------------------
   // Completion
+
+  private advance(stream: PushStream): void {
+    if (stream.progressive) this.openProgressive(stream);
+    else this.tryComplete(stream);
+  }
+
+  /**
+   * A progressive push's response, given as soon as its HEADERS are verified: its body releases each
+   * chunk once the chunk is whole and verified (progressive-body.ts).
+   */
+  private openProgressive(stream: PushStream): void {
+    if (stream.pushId === undefined || !stream.fields || stream.progressive!.body) return;
+    const push = this.pushes.get(stream.pushId);
+    if (push?.state !== 'waiting') return;
+    push.state = 'verifying';
+    const fields = stream.fields;
+    const signed = fields.find((f) => f.name === 'signature-input')?.value;
+    (async () => {
+      if (this.verifier) {
+        if (!this.verifier.verifyProgressiveResponse || !this.verifier.verifyChunk)
+          throw new VerificationError('this verifier cannot check progressive pushes', 'signature');
+        try {
+          await this.verifier.verifyProgressiveResponse(push.requestFields, fields);
+        } catch (error) {
+          throw new VerificationError(
+            `response signature: ${error instanceof Error ? error.message : String(error)}`,
+            'signature',
+          );
+        }
+      }
+    })().then(
+      () => {
+        if (push.state !== 'verifying') return;
+        const get = (name: string) => push.requestFields.find((f) => f.name === name)?.value ?? '';
+        const body = new ProgressiveBody({
+          pool: this.chunkPool,
+          sessionId: this.sessionId,
+          authority: get(':authority'),
+          path: get(':path'),
+          created: Number(/;created=(\d+)/.exec(signed ?? '')?.[1] ?? 0),
+          keyId: this.verifier ? (/;keyid="([^"]*)"/.exec(signed ?? '')?.[1] ?? '') : undefined,
+          verifyChunk: this.verifier?.verifyChunk?.bind(this.verifier),
+          repair: this.repair ? (range) => this.repair!(push.request, range) : undefined,
+          reorderMs: this.reorderMs,
+          timers: this.timers,
+          onHeld: (delta) => (this.buffered += delta),
+          onRepair: (bytes) => (this.counters.repairedBytes += bytes),
+          onComplete: () => {
+            if (push.state !== 'streaming') return;
+            push.state = 'settled';
+            this.timers.clearTimeout(push.timer);
+            this.dropStream(stream);
+            stream.bytes.recycle();
+            this.finish(push);
+            this.counters.pushesCompleted++;
+          },
+          onFail: (error) => this.settleFailure(push, error),
+        });
+        let response: Response;
+        try {
+          const status = Number(fields.find((f) => f.name === ':status')?.value);
+          const headers = new Headers();
+          for (const f of fields) if (!f.name.startsWith(':')) headers.append(f.name, f.value);
+          response = new Response(body.stream, { status, headers });
+        } catch (error) {
+          body.fail(new MalformedPushError(String(error)), false);
+          return this.settleFailure(
+            push,
+            new MalformedPushError(`pushed response refused: ${error instanceof Error ? error.message : String(error)}`),
+          );
+        }
+        const p = stream.progressive!;
+        p.body = body;
+        push.body = body;
+        push.state = 'streaming';
+        push.resolve(response);
+        for (const digest of p.pending.splice(0)) body.addDigest(digest);
+        for (const map of stream.data) this.feedHeld(stream, map);
+      },
+      (error: unknown) =>
+        this.settleFailure(push, error instanceof Error ? error : new VerificationError(String(error), 'signature')),
+    );
+  }
 
   private tryComplete(stream: PushStream): void {
     const { finalSize } = stream;
@@ -798,13 +971,16 @@ export class MulticastReassembler extends EventTarget {
 
   private settleFailure(push: Push, error: Error): void {
     if (push.state === 'settled') return;
+    const streaming = push.state === 'streaming';
     push.state = 'settled';
     this.timers.clearTimeout(push.timer);
     const stream = this.streamFor(push);
     if (stream) this.dropStream(stream);
     this.finish(push);
     this.counters.pushesFailed++;
-    push.reject(error);
+    // A progressive push's response was given: its body ends with the error instead.
+    if (streaming) push.body?.fail(error, false);
+    else push.reject(error);
   }
 
   /** What is missing of a push's body; see {@link IncompletePushError} for how ranges are derived. */
@@ -823,6 +999,19 @@ export class MulticastReassembler extends EventTarget {
         {
           requestFields: push.requestFields,
         },
+      );
+    }
+    if (push.body) {
+      const missing = push.body.missing();
+      return new IncompletePushError(
+        `push ${push.pushId} (${url}) ${detail}; ${push.body.releasedBytes} body bytes released, missing ${missing.map((r) => `${r.start}-${r.end === Infinity ? '' : r.end - 1}`).join(',')}`,
+        reason,
+        missing,
+        push.body.releasedBytes,
+        undefined,
+        false,
+        undefined,
+        { requestFields: push.requestFields, responseFields: stream.fields },
       );
     }
     const m = missingBody(stream);

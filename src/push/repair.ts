@@ -85,6 +85,27 @@ export async function repairPush(url: string, failure: unknown, o: RepairOptions
   };
 }
 
+/**
+ * The reassembler's `repair` hook over unicast, for progressive pushes: body bytes [start, end) by
+ * `Range: bytes=start-(end-1)` (RFC 9110 §14.2) at `url(request)`. The answer must be a 206 naming exactly
+ * that range; its complete length may be `*` while the segment grows (§14.4). The bytes are checked by the
+ * reassembler against the push's signed chunk digests, not here.
+ */
+export function rangeFetcher(
+  fetch: FetchLike,
+  url: (request: Request) => string = (request) => request.url,
+): (request: Request, range: ByteRange) => Promise<Uint8Array> {
+  return async (request, range) => {
+    const last = range.end - 1;
+    const response = await fetch(url(request), { headers: { range: `bytes=${range.start}-${last}` } });
+    const part = new Uint8Array(await response.arrayBuffer());
+    const contentRange = response.headers.get('content-range') ?? '';
+    if (response.status !== 206 || !contentRange.startsWith(`bytes ${range.start}-${last}/`))
+      throw new RepairError(`${url(request)}: range ${range.start}-${last} answered ${response.status} ${contentRange}`);
+    return part;
+  };
+}
+
 /** At most `max` ranges covering `ranges`: the smallest gaps between neighbours are bridged first. */
 export function coalesce(ranges: readonly ByteRange[], max: number): ByteRange[] {
   const out = ranges.map((r) => ({ ...r }));
