@@ -14,6 +14,7 @@ import {
   MulticastReassembler,
   PushSignatureVerifier,
   RESOURCE_PUSH,
+  rangeFetcher,
   repairPush,
   type ResourcePushEvent,
 } from '../push/index.js';
@@ -200,7 +201,16 @@ export async function multicastReceive(url: string | undefined, o: MulticastRece
         `${plan.name}: no signing key (--signing-key): pushes are checked against their digest only, not authenticated`,
       );
     const sessionId = fromHex(plan.ad.sessionId);
-    const reassembler = new MulticastReassembler({ sessionId, verifier, timeoutMs: o.timeout });
+    const reassembler = new MulticastReassembler({
+      sessionId,
+      verifier,
+      timeoutMs: o.timeout,
+      // Progressive pushes: a lost packet is fetched by range while the segment still grows.
+      repair:
+        plan.repairOrigin && o.repair
+          ? rangeFetcher(fetch, (request) => plan.repairOrigin + new URL(request.url).pathname)
+          : undefined,
+    });
     const receiver = await MulticastUdpReceiver.open({
       group: plan.ad.group,
       port: plan.ad.port,
@@ -268,39 +278,41 @@ export async function multicastReceive(url: string | undefined, o: MulticastRece
         lowest = Math.min(lowest, n);
       }
       track(
-        response.then(
-          async (res) => {
-            const body = new Uint8Array(await res.arrayBuffer());
-            await write(pathname, body);
-            total.complete++;
-            total.bytes += body.length;
-          },
-          async (error: unknown) => {
-            if (!plan.repairOrigin || !o.repair) {
-              total.failed++;
-              log(`${plan.name}: ${pathname}: ${error instanceof Error ? error.message : String(error)}`);
-              return;
-            }
-            try {
-              const result = await repairPush(plan.repairOrigin + pathname, error, { fetch, verifier });
-              await write(pathname, result.body);
-              if (result.route === 'repaired') {
-                total.repaired++;
-                total.rangeBytes += result.unicastBytes;
-              } else {
-                total.unicast++;
-                total.wholeBytes += result.unicastBytes;
+        // A progressive push's response comes at once and its body may still fail: both go to repair.
+        response
+          .then(async (res) => new Uint8Array(await res.arrayBuffer()))
+          .then(
+            async (body) => {
+              await write(pathname, body);
+              total.complete++;
+              total.bytes += body.length;
+            },
+            async (error: unknown) => {
+              if (!plan.repairOrigin || !o.repair) {
+                total.failed++;
+                log(`${plan.name}: ${pathname}: ${error instanceof Error ? error.message : String(error)}`);
+                return;
               }
-              total.bytes += result.body.length;
-              total.repairBytes += result.unicastBytes;
-            } catch (repairError) {
-              total.failed++;
-              log(
-                `${plan.name}: ${pathname}: ${repairError instanceof Error ? repairError.message : String(repairError)}`,
-              );
-            }
-          },
-        ),
+              try {
+                const result = await repairPush(plan.repairOrigin + pathname, error, { fetch, verifier });
+                await write(pathname, result.body);
+                if (result.route === 'repaired') {
+                  total.repaired++;
+                  total.rangeBytes += result.unicastBytes;
+                } else {
+                  total.unicast++;
+                  total.wholeBytes += result.unicastBytes;
+                }
+                total.bytes += result.body.length;
+                total.repairBytes += result.unicastBytes;
+              } catch (repairError) {
+                total.failed++;
+                log(
+                  `${plan.name}: ${pathname}: ${repairError instanceof Error ? repairError.message : String(repairError)}`,
+                );
+              }
+            },
+          ),
       );
     });
     log(
@@ -312,7 +324,20 @@ export async function multicastReceive(url: string | undefined, o: MulticastRece
     const packets = running.reduce((n, s) => n + s.reassembler.stats.packets, 0);
     const lost = running.reduce((n, s) => n + s.reassembler.stats.lost, 0);
     const forged = running.reduce((n, s) => n + s.reassembler.stats.forged + s.reassembler.stats.wrongSession, 0);
-    return { ...total, packets, lost, lossPercent: packets + lost === 0 ? 0 : (100 * lost) / (packets + lost), forged };
+    // Ranges fetched into progressive pushes while they grew.
+    const grown = running.reduce((n, s) => n + s.reassembler.stats.repairedBytes, 0);
+    const grownPushes = running.reduce((n, s) => n + s.reassembler.stats.pushesRepaired, 0);
+    return {
+      ...total,
+      complete: total.complete - grownPushes,
+      repaired: total.repaired + grownPushes,
+      rangeBytes: total.rangeBytes + grown,
+      repairBytes: total.repairBytes + grown,
+      packets,
+      lost,
+      lossPercent: packets + lost === 0 ? 0 : (100 * lost) / (packets + lost),
+      forged,
+    };
   };
   const status = () => {
     const s = snapshot();

@@ -335,7 +335,11 @@ export class LiveMulticastSender {
         pushes.set(segment, opened);
       }),
       track.on('chunk', (segment, chunk) => {
-        if (pushes.has(segment)) pushes.set(segment, then(segment, (p) => p.chunk(chunk.bytes)));
+        if (pushes.has(segment))
+          pushes.set(
+            segment,
+            then(segment, (p) => p.chunk(chunk.bytes)),
+          );
       }),
       track.on('segmentcompleted', (segment) => {
         if (!segment.truncated && pushes.has(segment)) void then(segment, (p) => p.end());

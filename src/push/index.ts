@@ -26,4 +26,11 @@ export {
   type PublicJwk,
   type SignatureAlgorithm,
 } from './signatures.js';
-export { RepairError, rangeFetcher, repairPush, type FetchLike, type RepairOptions, type RepairResult } from './repair.js';
+export {
+  RepairError,
+  rangeFetcher,
+  repairPush,
+  type FetchLike,
+  type RepairOptions,
+  type RepairResult,
+} from './repair.js';

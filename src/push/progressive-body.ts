@@ -9,7 +9,7 @@
  * - a hole followed by bytes that did arrive: once it has been seen for `reorderMs` (packets of one stream
  *   leave in order, so only reordering can still fill it);
  * - a hole at the end of what arrived, inside a chunk whose CHUNK_DIGEST gave its length: once no byte of
- *   the push has come for a quarter of the chunk interval (measured between chunk heads; 20 to 100 ms),
+ *   the push (nor a chunk head) has come for a quarter of the chunk interval (measured between chunk heads; 20 to 100 ms),
  *   the packets that were to follow being lost too.
  *
  * Isomorphic: WebCrypto and ReadableStream only.
@@ -40,6 +40,8 @@ export interface ProgressiveBodyOptions {
   /** Body bytes held changed by `delta` (for the reassembler's bounds). */
   onHeld(delta: number): void;
   onRepair(bytes: number): void;
+  /** A chunk was released (and the body is not complete yet). */
+  onProgress(): void;
   onComplete(): void;
   onFail(error: Error): void;
 }
@@ -60,12 +62,12 @@ export class ProgressiveBody {
   private readonly repairing = new Set<number>();
   private lastHeadAt: number | undefined;
   private chunkIntervalMs = DEFAULT_CHUNK_INTERVAL_MS;
-  private lastByteAt: number;
+  private lastArrivalAt: number;
   private timer: unknown;
 
   constructor(private readonly o: ProgressiveBodyOptions) {
     this.bytes = new SparseBytes(o.pool);
-    this.lastByteAt = o.timers.now();
+    this.lastArrivalAt = o.timers.now();
     this.stream = new ReadableStream<Uint8Array>({
       start: (controller) => {
         this.controller = controller;
@@ -73,6 +75,9 @@ export class ProgressiveBody {
       cancel: () => this.fail(new VerificationError('the reader cancelled the body', 'digest'), false),
     });
   }
+
+  /** Body bytes fetched by `repair`. */
+  repairedBytes = 0;
 
   /** Body bytes released to the reader so far. */
   get releasedBytes(): number {
@@ -98,6 +103,7 @@ export class ProgressiveBody {
     if (this.lastHeadAt !== undefined)
       this.chunkIntervalMs = 0.75 * this.chunkIntervalMs + 0.25 * Math.max(1, now - this.lastHeadAt);
     this.lastHeadAt = now;
+    this.lastArrivalAt = now; // the chunk's bytes follow its head: their deadline counts from here
     this.digests.set(digest.index, digest);
     this.knownEnd = digest.offset + digest.length;
     this.release();
@@ -110,7 +116,7 @@ export class ProgressiveBody {
     const added = this.bytes.add(offset, data);
     if (added === 0) return;
     this.o.onHeld(added);
-    this.lastByteAt = this.o.timers.now();
+    this.lastArrivalAt = this.o.timers.now();
     this.release();
     this.schedule();
   }
@@ -149,6 +155,7 @@ export class ProgressiveBody {
           this.o.onComplete();
           return;
         }
+        this.o.onProgress();
         this.release();
       },
       (error: unknown) => {
@@ -187,7 +194,7 @@ export class ProgressiveBody {
       const seen = this.holesSeen.get(hole.start) ?? now;
       this.holesSeen.set(hole.start, seen);
       const followed = this.bytes.highest > hole.end;
-      const due = followed ? seen + this.o.reorderMs : this.lastByteAt + tailMs;
+      const due = followed ? seen + this.o.reorderMs : this.lastArrivalAt + tailMs;
       if (due <= now) this.repair(hole);
       else next = Math.min(next, due);
     }
@@ -209,6 +216,7 @@ export class ProgressiveBody {
               'digest',
             ),
           );
+        this.repairedBytes += bytes.length;
         this.o.onRepair(bytes.length);
         this.addBytes(hole.start, bytes);
       },

@@ -95,7 +95,7 @@ export interface ReassemblerTimers {
 export interface MulticastReassemblerOptions {
   /** The session ID: the Destination Connection ID of every packet of the session (1 to 20 bytes). */
   sessionId: Uint8Array;
-  /** Time after its PUSH_PROMISE for a push to complete; default 10 000 ms. */
+  /** Time after its PUSH_PROMISE for a push to complete (a progressive one: for its next chunk); default 10 000 ms. */
   timeoutMs?: number;
   /** A digest header is required (default true); without it the push fails verification. */
   requireDigest?: boolean;
@@ -154,6 +154,8 @@ export interface ReassemblerStats {
   bytes: number;
   /** Body bytes of progressive pushes fetched by `repair`. */
   repairedBytes: number;
+  /** Progressive pushes completed with bytes fetched by `repair` (counted in pushesCompleted too). */
+  pushesRepaired: number;
   /** Stream bytes buffered now. */
   bufferedBytes: number;
 }
@@ -298,6 +300,7 @@ export class MulticastReassembler extends EventTarget {
     forged: 0,
     bytes: 0,
     repairedBytes: 0,
+    pushesRepaired: 0,
   };
   private readonly limits: Record<PushLimit, number> = {
     'concurrent-pushes': 0,
@@ -788,10 +791,7 @@ export class MulticastReassembler extends EventTarget {
       );
       return;
     }
-    push.timer = this.timers.setTimeout(() => {
-      if (push.state === 'waiting' || push.state === 'streaming')
-        this.failIncomplete(push, 'timeout', `incomplete after ${this.timeoutMs} ms`);
-    }, this.timeoutMs);
+    this.armTimeout(push);
     const stream = push.streamId === undefined ? undefined : this.streams.get(push.streamId);
     if (stream?.error) this.settleFailure(push, stream.error);
     else if (stream) this.advance(stream);
@@ -799,6 +799,19 @@ export class MulticastReassembler extends EventTarget {
 
   // -------------------------------------------------------------------------------------------------
   // Completion
+
+  /** A push fails when it has not completed `timeoutMs` after its promise, or (progressive) after its last chunk. */
+  private armTimeout(push: Push): void {
+    this.timers.clearTimeout(push.timer);
+    push.timer = this.timers.setTimeout(() => {
+      if (push.state === 'waiting' || push.state === 'streaming')
+        this.failIncomplete(
+          push,
+          'timeout',
+          push.state === 'streaming' ? `no chunk for ${this.timeoutMs} ms` : `incomplete after ${this.timeoutMs} ms`,
+        );
+    }, this.timeoutMs);
+  }
 
   private advance(stream: PushStream): void {
     if (stream.progressive) this.openProgressive(stream);
@@ -846,6 +859,7 @@ export class MulticastReassembler extends EventTarget {
           timers: this.timers,
           onHeld: (delta) => (this.buffered += delta),
           onRepair: (bytes) => (this.counters.repairedBytes += bytes),
+          onProgress: () => this.armTimeout(push),
           onComplete: () => {
             if (push.state !== 'streaming') return;
             push.state = 'settled';
@@ -854,6 +868,7 @@ export class MulticastReassembler extends EventTarget {
             stream.bytes.recycle();
             this.finish(push);
             this.counters.pushesCompleted++;
+            if (body.repairedBytes > 0) this.counters.pushesRepaired++;
           },
           onFail: (error) => this.settleFailure(push, error),
         });
@@ -867,7 +882,9 @@ export class MulticastReassembler extends EventTarget {
           body.fail(new MalformedPushError(String(error)), false);
           return this.settleFailure(
             push,
-            new MalformedPushError(`pushed response refused: ${error instanceof Error ? error.message : String(error)}`),
+            new MalformedPushError(
+              `pushed response refused: ${error instanceof Error ? error.message : String(error)}`,
+            ),
           );
         }
         const p = stream.progressive!;

@@ -101,7 +101,9 @@ export function rangeFetcher(
     const part = new Uint8Array(await response.arrayBuffer());
     const contentRange = response.headers.get('content-range') ?? '';
     if (response.status !== 206 || !contentRange.startsWith(`bytes ${range.start}-${last}/`))
-      throw new RepairError(`${url(request)}: range ${range.start}-${last} answered ${response.status} ${contentRange}`);
+      throw new RepairError(
+        `${url(request)}: range ${range.start}-${last} answered ${response.status} ${contentRange}`,
+      );
     return part;
   };
 }

@@ -15,6 +15,7 @@ import {
   RESOURCE_PUSH,
   VerificationError,
   type ByteRange,
+  type ReassemblerTimers,
   type ResourcePushEvent,
 } from '../../src/push/index.js';
 import { CHUNK_DIGEST_FRAME_TYPE, decodeFrames, decodeShortHeaderPacket } from '../../src/wire/index.js';
@@ -88,7 +89,11 @@ interface Receiver {
 
 function receiver(
   verifier: PushSignatureVerifier,
-  options: { repair?: (request: Request, range: ByteRange) => Promise<Uint8Array>; timeoutMs?: number } = {},
+  options: {
+    repair?: (request: Request, range: ByteRange) => Promise<Uint8Array>;
+    timeoutMs?: number;
+    timers?: ReassemblerTimers;
+  } = {},
 ): Receiver {
   const reassembler = new MulticastReassembler({
     sessionId: SESSION_ID,
@@ -96,6 +101,7 @@ function receiver(
     timeoutMs: options.timeoutMs ?? 5_000,
     repair: options.repair,
     reorderMs: 5,
+    timers: options.timers,
   });
   const got: Uint8Array[] = [];
   let resolveResponse!: (r: Response) => void;
@@ -121,17 +127,30 @@ const concat = (parts: Uint8Array[]) => Uint8Array.from(parts.flatMap((c) => [..
 
 test('a progressive push is given at its HEADERS and each chunk is released once whole and verified, before the next is sent', async () => {
   const sent = await progressivePush([9_000, 1_200, 15_000]);
-  const r = receiver(sent.verifier);
+  // A clock of its own, moved a chunk interval on before each chunk: a chunk that arrives whole, however
+  // long after the one before, is never repaired.
+  let clock = 0;
+  const timers: ReassemblerTimers = { now: () => clock, setTimeout: () => undefined, clearTimeout: () => undefined };
+  const repairs: ByteRange[] = [];
+  const r = receiver(sent.verifier, {
+    timers,
+    repair: async (_request, range) => {
+      repairs.push(range);
+      return new Uint8Array(range.end - range.start);
+    },
+  });
   for (const d of sent.open) r.reassembler.enqueuePacket(d);
   const response = await r.response;
   assert.equal(response.headers.get('content-type'), 'video/mp4');
   assert.equal(response.headers.get('content-length'), null);
   for (const [i, datagrams] of sent.chunks.entries()) {
+    clock += 200;
     for (const d of datagrams) r.reassembler.enqueuePacket(d);
     await until(`chunk ${i} released`, () => r.got.length === i + 1);
     assert.deepEqual(r.got[i], sent.body[i]);
   }
   assert.deepEqual(await r.done, concat(sent.body));
+  assert.deepEqual(repairs, [], 'nothing was lost, nothing repaired');
   const stats = r.reassembler.stats;
   assert.equal(stats.pushesCompleted, 1);
   assert.equal(stats.bufferedBytes, 0, 'nothing held once the body is released');
@@ -182,7 +201,10 @@ test('a lost packet is repaired by a range of exactly its body bytes while the p
   for (const d of [...sent.open, ...c0, ...c1]) if (!lost.has(d)) r.reassembler.enqueuePacket(d);
   await until('chunks 0 and 1 released by repair', () => r.got.length === 2);
   assert.deepEqual(concat(r.got), concat(sent.body.slice(0, 2)));
-  const lostPayload = [...lost].reduce((n, d) => n + pushFrames(d!, sent.streamId).reduce((m, f) => m + f.length, 0), 0);
+  const lostPayload = [...lost].reduce(
+    (n, d) => n + pushFrames(d!, sent.streamId).reduce((m, f) => m + f.length, 0),
+    0,
+  );
   const repaired = ranges.reduce((n, x) => n + x.end - x.start, 0);
   assert.ok(repaired > 0 && repaired <= lostPayload, `repaired ${repaired} bytes for ${lostPayload} stream bytes lost`);
   assert.equal(r.reassembler.stats.repairedBytes, repaired);
