@@ -189,6 +189,7 @@ export class LiveMulticast {
       sessionId: toHex(session.sessionId),
       keyUrl: this.keyUrl,
       gateway: this.o.gatewayUrl ?? GATEWAY_PATH,
+      progressive: this.o.progressive ?? true,
       maxAge: 60,
     });
   }

@@ -328,8 +328,14 @@ export class PushPacketizer {
         encodePushStreamHeader(pushId),
         encodeHttp3Frame({ kind: 'headers', fieldSection: encodeFieldSection(response, { huffman: this.huffman }) }),
       ]);
-      this.writeStream(REQUEST_STREAM, this.requestStreamOffset, promise, false);
+      const promiseOffset = this.requestStreamOffset;
+      this.writeStream(REQUEST_STREAM, promiseOffset, promise, false);
       this.requestStreamOffset += promise.length;
+      this.writeStream(streamId, 0, head, false);
+      // The promise and the HEADERS go twice, in two packets (RFC 9000 §2.2: data at an offset may be sent
+      // again): a receiver that loses them cannot take any of the push, and must fetch it whole.
+      this.flush();
+      this.writeStream(REQUEST_STREAM, promiseOffset, promise, false);
       this.writeStream(streamId, 0, head, false);
       this.counters.pushes++;
       return {

@@ -18,6 +18,8 @@
  * - `gateway`: where a browser subscribes to the session over WebSocket (WHP 336 §4.2): a URL
  *   reference resolved against the URL of the response that carries the field, `http`/`https` read
  *   as `ws`/`wss`; the session is named in its query (group, port, source, session-id).
+ * - `chunks=1`: segments are pushed chunk by chunk as they are produced (progressive pushes,
+ *   docs/multicast.md), so a receiver can answer a request for a segment still growing; absent: whole.
  * - `ma`: freshness, seconds (RFC 7838 §3.1).
  * The draft's own session parameters were not at hand; these are pushcast's, documented here and in
  * docs/multicast.md. Unknown parameters are ignored (RFC 7838 §3).
@@ -35,6 +37,8 @@ export interface MulticastAdvertisement {
   keyUrl?: string;
   /** The WebSocket gateway, as written (possibly relative). */
   gateway?: string;
+  /** Segments are pushed chunk by chunk as they are produced (`chunks=1`). */
+  progressive?: boolean;
   /** Seconds; RFC 7838 default 86 400. */
   maxAge: number;
 }
@@ -67,6 +71,7 @@ export function formatMulticastAltSvc(ad: MulticastAdvertisement): string {
   out += `; session-id=${ad.sessionId}`;
   if (ad.keyUrl !== undefined) out += `; key=${quote(ad.keyUrl)}`;
   if (ad.gateway !== undefined) out += `; gateway=${quote(ad.gateway)}`;
+  if (ad.progressive) out += '; chunks=1';
   out += `; ma=${Math.max(0, Math.floor(ad.maxAge))}`;
   return out;
 }
@@ -154,6 +159,7 @@ export function multicastAdvertisement(value: string): MulticastAdvertisement | 
       sessionId,
       keyUrl: entry.params.get('key'),
       gateway: entry.params.get('gateway'),
+      ...(entry.params.get('chunks') === '1' ? { progressive: true } : {}),
       maxAge: Number.isFinite(ma) && ma >= 0 ? ma : 86_400,
     };
   }

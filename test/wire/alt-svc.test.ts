@@ -31,6 +31,12 @@ test('an IPv4 and an IPv6 advertisement round-trip', () => {
   };
   assert.equal(formatMulticastAltSvc(v6), 'h3m-07="[ff3e::8000:1]:6000"; source="fd00::1"; session-id=ab; ma=5');
   assert.deepEqual(multicastAdvertisement(formatMulticastAltSvc(v6)), v6);
+  const progressive = { ...v6, progressive: true };
+  assert.equal(
+    formatMulticastAltSvc(progressive),
+    'h3m-07="[ff3e::8000:1]:6000"; source="fd00::1"; session-id=ab; chunks=1; ma=5',
+  );
+  assert.deepEqual(multicastAdvertisement(formatMulticastAltSvc(progressive)), progressive);
 });
 
 test('other alternatives are skipped; h3m-07 entries without a usable session are ignored', () => {

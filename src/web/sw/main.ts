@@ -19,7 +19,10 @@
  *    time-shift window). A push that fails is repaired at once with range requests for exactly the
  *    missing bytes (src/push/repair.ts), or fetched whole.
  * 4. The player's request is answered from the cache; if the push is under way it waits for it (bounded);
- *    anything else goes to the network: unicast always works. A failing gateway, WebSocket or advertisement
+ *    anything else goes to the network: unicast always works. A session that pushes segments chunk by
+ *    chunk (Alt-Svc `chunks=1`) answers a request for a segment still growing at once, with a streaming
+ *    response whose body releases each chunk once verified; a packet lost meanwhile is fetched by range
+ *    while the segment grows. Its MPD keeps its low-latency attributes and moves by a short window only. A failing gateway, WebSocket or advertisement
  *    only means unicast until it comes back (reconnection with backoff).
  * 5. Whatever reaches the network, Cache Storage keys and the statistics' URLs are the unmarked URLs: a
  *    marked and an unmarked player share the origin's, the CDN's and this cache's entries.
@@ -32,6 +35,7 @@ import {
   MulticastReassembler,
   PushSignatureVerifier,
   RESOURCE_PUSH,
+  rangeFetcher,
   repairPush,
   type ResourcePushEvent,
 } from '../../push/index.js';
@@ -57,6 +61,8 @@ const PROMISE_WAIT_MS = 1200;
 const RECENT_RECORDS = 40;
 const MAX_WAITERS = 256;
 const MAX_DELIVERIES = 512;
+/** The reception window of sessions that push chunk by chunk, seconds (see receptionWindow). */
+const PROGRESSIVE_WINDOW_S = 0.2;
 
 interface Session {
   rep: string;
@@ -76,6 +82,8 @@ interface Session {
 interface Delivery {
   promise: Promise<Response | undefined>;
   settled: boolean;
+  /** A progressive push's response while its body still arrives: each request gets a clone. */
+  live?: Response;
   route?: MulticastSegmentRecord['route'];
   repairBytes: number;
   arrivedAt?: number;
@@ -167,7 +175,7 @@ async function manifest(url: string): Promise<Response> {
     }),
   );
   if (advertised.size === 0) return new Response(marked, { status: 200, headers: mpdHeaders(response.headers) });
-  const rewritten = openReceptionWindow(marked, receptionWindow());
+  const rewritten = openReceptionWindow(marked, receptionWindow(), { lowLatency: progressiveOnly() });
   const out = new Response(rewritten, {
     status: 200,
     headers: { 'content-type': 'application/dash+xml', 'cache-control': 'no-store' },
@@ -186,9 +194,18 @@ function mpdHeaders(from: Headers): Headers {
   return headers;
 }
 
-/** Time to push (the sender paces a segment over about half its duration), verify and repair it. */
+/**
+ * How much later than the origin's timeline the player asks for segments. Whole pushes: time to push (the
+ * sender paces a segment over about half its duration), verify and repair a segment. Chunk by chunk:
+ * only the time to notice a lost packet and fetch its bytes (progressive-body.ts: at most 100 ms, then a
+ * round trip), as the segment is answered while it grows.
+ */
 function receptionWindow(): number {
-  return segmentDuration + 0.5;
+  return progressiveOnly() ? PROGRESSIVE_WINDOW_S : segmentDuration + 0.5;
+}
+
+function progressiveOnly(): boolean {
+  return advertised.size > 0 && [...advertised.values()].every((a) => a.ad.progressive);
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -232,7 +249,12 @@ async function session(rep: string): Promise<Session | undefined> {
     const reassembler = new MulticastReassembler({
       sessionId,
       verifier: v,
+      // Whole pushes: the time to push one; chunk by chunk: the longest wait for the next chunk.
       timeoutMs: Math.round(segmentDuration * 1000),
+      repair: rangeFetcher(
+        (u, init) => fetch(u, { ...init, cache: 'no-store' }),
+        (request) => request.url.replace(/^[a-z]+:\/\/[^/]+/, self.location.origin),
+      ),
     });
     s = {
       rep,
@@ -324,13 +346,29 @@ function onPush(s: Session, event: ResourcePushEvent): void {
     }
     delivery.arrivedAt = Date.now();
     const cache = await caches.open(PUSH_CACHE);
-    await cache.put(url, response.clone());
-    if (resource.kind !== 'init') s.cached.push(url); // one init per representation, replaced in place
-    while (s.cached.length > maxCachedPerRep) {
-      const old = s.cached.shift()!;
-      void cache.delete(old);
-      deliveries.delete(old);
+    const store = async () => {
+      await cache.put(url, response.clone());
+      if (resource.kind !== 'init') s.cached.push(url); // one init per representation, replaced in place
+      while (s.cached.length > maxCachedPerRep) {
+        const old = s.cached.shift()!;
+        void cache.delete(old);
+        deliveries.delete(old);
+      }
+    };
+    if (response.headers.has('content-length')) {
+      await store();
+      return response;
     }
+    // Still growing: requests get clones of it until it is whole in the cache. A body that fails (a repair
+    // that could not be made) leaves no entry: the player's retry goes to the network.
+    delivery.live = response;
+    store().then(
+      () => (delivery.live = undefined),
+      () => {
+        delivery.live = undefined;
+        delivery.route = undefined;
+      },
+    );
     return response;
   })().finally(() => (delivery.settled = true));
   deliveries.set(url, delivery);
@@ -363,6 +401,11 @@ async function segment(request: Request, key: string, rep: string): Promise<Resp
       delivery.promise,
       new Promise<undefined>((r) => setTimeout(() => r(undefined), PUSH_WAIT_MS)),
     ]);
+    const live = delivery.live;
+    if (response && live && delivery.route) {
+      record(key, rep, delivery.route, delivery.repairBytes, requestedAt, delivery.arrivedAt);
+      return live.clone();
+    }
     const cached = response ? await (await caches.open(PUSH_CACHE)).match(key) : undefined;
     if (cached && delivery.route) {
       record(key, rep, delivery.route, delivery.repairBytes, requestedAt, delivery.arrivedAt);
@@ -395,7 +438,8 @@ function stats(): MulticastStats {
     advertised: [...advertised.keys()],
     receptionWindow: receptionWindow(),
     segments: { push: counts.push, repaired: counts.repaired, unicast: counts.unicast },
-    repairBytes: counts.repairBytes,
+    // Whole pushes repaired after they failed, and growing ones repaired by range as they arrived.
+    repairBytes: counts.repairBytes + [...sessions.values()].reduce((n, x) => n + x.reassembler.stats.repairedBytes, 0),
     bytes: { push: counts.pushBytes, unicast: counts.unicastBytes },
     sessions: [...sessions.values()].map((s) => {
       const r = s.reassembler.stats;

@@ -4,11 +4,13 @@
  * and if need be repaired before the request arrives. It does so by editing the dynamic MPD
  * (ISO/IEC 23009-1):
  * - `MPD@availabilityStartTime` moves later by the window, so every segment becomes available that much
- *   later (§5.3.9.5.3);
- * - low-latency announcement is removed (`availabilityTimeOffset`, `availabilityTimeComplete`): a pushed
- *   segment is whole or nothing, so the player must not ask for one still being produced;
- * - `MPD@suggestedPresentationDelay` and the ServiceDescription `Latency` (§K.4: target, min, max, in ms)
- *   grow by the window, so the player's latency target keeps the same margin behind the new live edge;
+ *   later (§5.3.9.5.3). The player's latency target (`MPD@suggestedPresentationDelay`, the
+ *   ServiceDescription `Latency`, §K.4) stays as it is: the player holds it behind the moved live edge, so
+ *   the latency it reaches is the target plus the window, once (adding the window to the target too would
+ *   count it twice);
+ * - the low-latency announcement (`availabilityTimeOffset`, `availabilityTimeComplete`) is removed unless
+ *   `lowLatency`: a segment pushed whole is whole or nothing, so the player must not ask for one still
+ *   being produced; a segment pushed chunk by chunk can be answered while it grows, as the origin does;
  * - `MPD@timeShiftBufferDepth` shrinks by the window: the moved timeline must not reach back to segments
  *   that the origin has already let go of (its own window ends that much earlier in the new timeline).
  * Pure string work on the MPD pushcast's origin writes (and any like it); isomorphic.
@@ -52,7 +54,7 @@ export function readTemplate(mpd: string): MpdTemplate | undefined {
 }
 
 /** The MPD with its timeline moved `windowSeconds` later (see the file comment). */
-export function openReceptionWindow(mpd: string, windowSeconds: number): string {
+export function openReceptionWindow(mpd: string, windowSeconds: number, o: { lowLatency?: boolean } = {}): string {
   let out = mpd.replace(/<MPD\b[^>]*>/, (root) => {
     let r = root.replace(/\savailabilityStartTime="([^"]*)"/, (whole, value: string) => {
       const t = Date.parse(value);
@@ -66,19 +68,10 @@ export function openReceptionWindow(mpd: string, windowSeconds: number): string 
         ? whole
         : ` timeShiftBufferDepth="${formatDuration(d - windowSeconds)}"`;
     });
-    r = r.replace(/\ssuggestedPresentationDelay="([^"]*)"/, (whole, value: string) => {
-      const d = parseDuration(value);
-      return d === undefined ? whole : ` suggestedPresentationDelay="${formatDuration(d + windowSeconds)}"`;
-    });
     return r;
   });
-  out = out.replace(/\savailabilityTimeOffset="[^"]*"/g, '').replace(/\savailabilityTimeComplete="[^"]*"/g, '');
-  out = out.replace(/<Latency\b[^>]*>/g, (latency) =>
-    latency.replace(
-      /\s(target|min|max)="(\d+(?:\.\d+)?)"/g,
-      (_, name: string, value: string) => ` ${name}="${Math.round(Number(value) + windowSeconds * 1000)}"`,
-    ),
-  );
+  if (!o.lowLatency)
+    out = out.replace(/\savailabilityTimeOffset="[^"]*"/g, '').replace(/\savailabilityTimeComplete="[^"]*"/g, '');
   return out;
 }
 
