@@ -9,7 +9,7 @@
  * - a hole followed by bytes that did arrive: once it has been seen for `reorderMs` (packets of one stream
  *   leave in order, so only reordering can still fill it);
  * - a hole at the end of what arrived, inside a chunk whose CHUNK_DIGEST gave its length: once no byte of
- *   the push (nor a chunk head) has come for a quarter of the chunk interval (measured between chunk heads; 20 to 100 ms),
+ *   the push (nor a chunk head) has come for half the chunk interval (measured between chunk heads; 50 to 150 ms),
  *   the packets that were to follow being lost too.
  *
  * Isomorphic: WebCrypto and ReadableStream only.
@@ -186,7 +186,7 @@ export class ProgressiveBody {
     if (this.over || !this.o.repair) return;
     const now = this.o.timers.now();
     const holes = this.bytes.missing(this.released, this.knownEnd);
-    const tailMs = Math.min(100, Math.max(20, this.chunkIntervalMs / 4));
+    const tailMs = Math.min(150, Math.max(50, this.chunkIntervalMs / 2));
     let next = Infinity;
     for (const key of this.holesSeen.keys()) if (!holes.some((h) => h.start === key)) this.holesSeen.delete(key);
     for (const hole of holes) {

@@ -77,6 +77,8 @@ interface Session {
   packets: number;
   /** Cached URLs in arrival order, for the per-representation bound. */
   cached: string[];
+  /** The newest media segment number promised in this session. */
+  newestPromised?: number;
 }
 
 interface Delivery {
@@ -125,7 +127,10 @@ self.addEventListener('fetch', (event) => {
   if (url.pathname.endsWith('.mpd')) return safely(manifest(unmarked));
   const resource = parseLivePath(url.pathname);
   if (!resource) return;
-  if (advertised.has(resource.trackId)) return safely(segment(request, unmarked, resource.trackId));
+  if (advertised.has(resource.trackId))
+    return safely(
+      segment(request, unmarked, resource.trackId, resource.kind === 'segment' ? resource.number : undefined),
+    );
   // Not advertised (or multicast never on): unicast, without the marker, so it meets the CDN's entry.
   safely(fetch(networkRequest(request, unmarked)));
 });
@@ -197,7 +202,7 @@ function mpdHeaders(from: Headers): Headers {
 /**
  * How much later than the origin's timeline the player asks for segments. Whole pushes: time to push (the
  * sender paces a segment over about half its duration), verify and repair a segment. Chunk by chunk:
- * only the time to notice a lost packet and fetch its bytes (progressive-body.ts: at most 100 ms, then a
+ * only the time to notice a lost packet and fetch its bytes (progressive-body.ts: at most 150 ms, then a
  * round trip), as the segment is answered while it grows.
  */
 function receptionWindow(): number {
@@ -324,6 +329,7 @@ function onPush(s: Session, event: ResourcePushEvent): void {
   const path = new URL(url).pathname;
   const resource = parseLivePath(path);
   if (!resource || deliveries.get(url)?.settled === false) return;
+  if (resource.kind === 'segment') s.newestPromised = Math.max(s.newestPromised ?? -1, resource.number);
   const delivery: Delivery = { settled: false, repairBytes: 0, promise: Promise.resolve(undefined) };
   delivery.promise = (async () => {
     let response: Response;
@@ -382,12 +388,15 @@ function onPush(s: Session, event: ResourcePushEvent): void {
 // Segment requests
 
 /** A marked segment request of an advertised representation; `key` is its unmarked URL. */
-async function segment(request: Request, key: string, rep: string): Promise<Response> {
+async function segment(request: Request, key: string, rep: string, number: number | undefined): Promise<Response> {
   const requestedAt = Date.now();
   const s = await session(rep).catch(() => undefined);
   let delivery = deliveries.get(key);
-  // The next segment may not be promised yet: wait a little for its promise while the session is open.
-  if (!delivery && s?.state === 'open' && waiters.size < MAX_WAITERS) {
+  // A segment after the newest promised may not be promised yet: wait a little for its promise. One at or
+  // before it was promised before this session joined (or its promise was lost), and an init segment is
+  // pushed only before a media segment: those go to the network at once.
+  const coming = number !== undefined && s?.newestPromised !== undefined && number > s.newestPromised;
+  if (!delivery && coming && s?.state === 'open' && waiters.size < MAX_WAITERS) {
     await new Promise<void>((resolve) => {
       const list = waiters.get(key) ?? [];
       list.push(resolve);
