@@ -175,6 +175,12 @@ async function phase(name: string, seconds: number, lossPercent: number, base: s
       dropped: { packets: after.packets - droppedBefore.packets, bytes: after.bytes - droppedBefore.bytes },
     };
     log(`${name}: ${summary(result)}`);
+    const mc = last[1]?.dash?.multicast;
+    for (const f of mc?.failures ?? []) log(`  multicast failure: ${f}`);
+    for (const x of mc?.sessions ?? [])
+      log(
+        `  session ${x.representation}: ${x.pushesCompleted} pushes, ${x.pushesFailed} failed, ${x.lost} packets lost, ${x.requestStreamSkips} promise-stream holes given up`,
+      );
     return result;
   } finally {
     await Promise.all(contexts.map((c) => c.close().catch(() => {})));

@@ -101,6 +101,14 @@ const deliveries = new Map<string, Delivery>();
 const waiters = new Map<string, (() => void)[]>();
 const counts = { push: 0, repaired: 0, unicast: 0, repairBytes: 0, refusedSessions: 0, pushBytes: 0, unicastBytes: 0 };
 const records: MulticastSegmentRecord[] = [];
+const failures: string[] = [];
+
+function failed(url: string, error: unknown): void {
+  failures.unshift(
+    `${new Date().toISOString().slice(11, 23)} ${new URL(url).pathname}: ${error instanceof Error ? `${error.name}: ${error.message}` : String(error)}`,
+  );
+  failures.length = Math.min(failures.length, 10);
+}
 
 self.addEventListener('install', () => void self.skipWaiting());
 self.addEventListener('activate', (event) => event.waitUntil(self.clients.claim()));
@@ -337,6 +345,7 @@ function onPush(s: Session, event: ResourcePushEvent): void {
       response = await event.response;
       delivery.route = 'push';
     } catch (error) {
+      failed(url, error);
       try {
         const repaired = await repairPush(url, error, {
           fetch: (u, init) => fetch(u, { ...init, cache: 'no-store' }),
@@ -370,7 +379,8 @@ function onPush(s: Session, event: ResourcePushEvent): void {
     delivery.live = response;
     store().then(
       () => (delivery.live = undefined),
-      () => {
+      (error: unknown) => {
+        failed(url, error);
         delivery.live = undefined;
         delivery.route = undefined;
       },
@@ -460,9 +470,12 @@ function stats(): MulticastStats {
         forged: r.forged,
         pushesCompleted: r.pushesCompleted,
         pushesFailed: r.pushesFailed,
+        repairedBytes: r.repairedBytes,
+        requestStreamSkips: r.requestStreamSkips,
       };
     }),
     cachedEntries: [...sessions.values()].reduce((n, s) => n + s.cached.length, 0),
     recent: records.slice(),
+    failures: failures.slice(),
   };
 }

@@ -12,6 +12,10 @@ export interface SessionStats {
   forged: number;
   pushesCompleted: number;
   pushesFailed: number;
+  /** Body bytes of growing pushes fetched by range while they arrived. */
+  repairedBytes: number;
+  /** Holes in the promise stream given up. */
+  requestStreamSkips: number;
 }
 
 export interface MulticastSegmentRecord {
@@ -39,4 +43,6 @@ export interface MulticastStats {
   sessions: SessionStats[];
   cachedEntries: number;
   recent: MulticastSegmentRecord[];
+  /** Why the last pushes that failed did (newest first, at most 10). */
+  failures: string[];
 }
