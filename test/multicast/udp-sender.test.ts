@@ -73,6 +73,9 @@ test('a ~300 KB push over loopback multicast arrives byte-identical, paced at th
       errors: 0,
       queuedPackets: 0,
       queuedBytes: 0,
+      repairPackets: 0,
+      repairBytes: 0,
+      repairDrops: 0,
     });
 
     const result = await await until('the PUSH_PROMISE', () => got, {
