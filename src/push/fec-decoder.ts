@@ -15,8 +15,8 @@
  *   number for the blocks whose repair packets have not arrived.
  * - A block becomes known with its first repair packet (its first packet number, k and m). Once it holds
  *   k symbols, sources and repairs together, the sources it lacks are recovered and handed on; a source
- *   that was only late arrives again later and the reassembler keeps the first copy. A block whose own
- *   sources all arrived is settled without work.
+ *   that was only late arrives again later (counted in `recoveredLate`) and the reassembler keeps the
+ *   first copy. A block whose own sources all arrived is settled without work.
  * - A block is given up (`unrecoverable`) when its packets leave the window of kept packets before it has
  *   k symbols, or when it is pushed out by newer blocks (`maxBlocks`) or by the byte bound (`maxBytes`).
  * - What does not fit is refused, never thrown: repair packets that do not decode or contradict their
@@ -54,8 +54,14 @@ export interface FecDecoderStats {
   sourcePackets: number;
   /** Repair packets of the session taken. */
   repairPackets: number;
-  /** Lost packets recovered and handed on. */
+  /** Packets recovered and handed on. */
   recovered: number;
+  /**
+   * Of those, the ones whose own copy arrived afterwards: not lost but overtaken by their block's repair
+   * packets (two sockets, or a gateway merging two flows, reorder them). Lost packets recovered =
+   * recovered − recoveredLate.
+   */
+  recoveredLate: number;
   /** Blocks given up with packets missing and too few symbols to recover them. */
   unrecoverable: number;
   /** Repair packets that do not decode or contradict their block; blocks whose symbols disagree. */
@@ -91,6 +97,8 @@ export class FecDecoder {
   /** Blocks by first packet number, oldest first. */
   private readonly blocks = new Map<number, Block>();
   private readonly settled = new Set<number>();
+  /** Packet numbers recovered lately, oldest first (at most maxPackets), to tell a late copy from a loss. */
+  private readonly recoveredNumbers = new Set<number>();
   private largest: number | undefined;
   /** Bytes of kept packets and repair symbols; of kept packets alone. */
   private bytes = 0;
@@ -99,6 +107,7 @@ export class FecDecoder {
     sourcePackets: 0,
     repairPackets: 0,
     recovered: 0,
+    recoveredLate: 0,
     unrecoverable: 0,
     malformed: 0,
     wrongSession: 0,
@@ -136,6 +145,10 @@ export class FecDecoder {
     this.output(datagram);
     const packetNumber = this.packetNumberOf(datagram, this.largest);
     if (packetNumber === undefined || this.packets.has(packetNumber)) return;
+    if (this.recoveredNumbers.delete(packetNumber)) {
+      this.counters.recoveredLate++;
+      return;
+    }
     this.largest = Math.max(this.largest ?? 0, packetNumber);
     this.packets.set(packetNumber, datagram);
     this.bytes += datagram.length;
@@ -200,8 +213,10 @@ export class FecDecoder {
       return this.settle(block);
     }
     const found: Uint8Array[] = [];
+    const missingAt: number[] = [];
     for (let j = 0; j < block.k; j++) {
       if (sources[j] !== undefined) continue;
+      missingAt.push(j);
       const packet = recovered[j]!;
       const expected = block.first + j;
       // The number as the session's packet would have it: the reassembler reads it again.
@@ -212,8 +227,11 @@ export class FecDecoder {
       found.push(packet);
     }
     this.settle(block);
-    for (const packet of found) {
+    for (const [i, packet] of found.entries()) {
       this.counters.recovered++;
+      this.recoveredNumbers.add(block.first + missingAt[i]!);
+      if (this.recoveredNumbers.size > this.maxPackets)
+        this.recoveredNumbers.delete(this.recoveredNumbers.values().next().value!);
       this.output(packet);
     }
   }

@@ -128,7 +128,8 @@ test('FEC over loopback multicast: deterministic losses on the receiving side ar
     [...plainPackets, ...repairs].every((d) => d.length <= 1470),
     'every datagram within 1470 bytes',
   );
-  assert.equal(decoder.stats.recovered, 4);
+  // A repair packet may overtake the last packet of its block (two sockets): recovered early, counted late.
+  assert.equal(decoder.stats.recovered - decoder.stats.recoveredLate, 4);
   assert.equal(decoder.stats.unrecoverable, 0);
   assert.equal(fec.reassembler.stats.lost, 0, 'the reassembler saw every packet number');
 
