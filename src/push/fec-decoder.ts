@@ -150,7 +150,9 @@ export class FecDecoder {
       return;
     }
     this.largest = Math.max(this.largest ?? 0, packetNumber);
-    this.packets.set(packetNumber, datagram);
+    // Held by its own bytes: a view into a larger buffer would hold all of it past the byte bound.
+    const own = datagram.byteLength === datagram.buffer.byteLength ? datagram : datagram.slice();
+    this.packets.set(packetNumber, own);
     this.bytes += datagram.length;
     this.packetBytes += datagram.length;
     this.enforceBounds();
@@ -185,7 +187,7 @@ export class FecDecoder {
       return;
     }
     if (block.repairs[index] !== undefined) return; // a duplicate
-    block.repairs[index] = symbol;
+    block.repairs[index] = symbol.slice(); // not the whole datagram's buffer
     block.have++;
     this.bytes += symbol.length;
     this.tryRecover(block);
