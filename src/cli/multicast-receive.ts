@@ -10,6 +10,7 @@ import { basename, dirname, resolve, sep } from 'node:path';
 import { createNodeFetch, type NodeFetch } from '../client/node-fetch.js';
 import { MulticastUdpReceiver } from '../multicast/udp-receiver.js';
 import {
+  FEC_REORDER_MS,
   FecDecoder,
   GOAWAY,
   MulticastReassembler,
@@ -216,10 +217,13 @@ export async function multicastReceive(url: string | undefined, o: MulticastRece
         `${plan.name}: no signing key (--signing-key): pushes are checked against their digest only, not authenticated`,
       );
     const sessionId = fromHex(plan.ad.sessionId);
+    const withFec = plan.ad.fec !== undefined && o.fec !== false;
     const reassembler = new MulticastReassembler({
       sessionId,
       verifier,
       timeoutMs: o.timeout,
+      // With FEC, a lost packet of a growing push waits for its block's repair packets before a range request.
+      reorderMs: withFec ? FEC_REORDER_MS : undefined,
       // Progressive pushes: a lost packet is fetched by range while the segment still grows.
       repair:
         plan.repairOrigin && o.repair
@@ -227,10 +231,7 @@ export async function multicastReceive(url: string | undefined, o: MulticastRece
           : undefined,
     });
     // FEC: both flows into the decoder, which hands every packet and each recovered one to the reassembler.
-    const decoder =
-      plan.ad.fec && o.fec !== false
-        ? new FecDecoder({ sessionId, output: (d) => reassembler.enqueuePacket(d) })
-        : undefined;
+    const decoder = withFec ? new FecDecoder({ sessionId, output: (d) => reassembler.enqueuePacket(d) }) : undefined;
     const onDatagram = decoder
       ? (d: Uint8Array) => decoder.enqueue(d)
       : (d: Uint8Array) => reassembler.enqueuePacket(d);

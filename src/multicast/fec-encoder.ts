@@ -1,8 +1,9 @@
 /**
  * The sending side of forward error correction (docs/multicast.md, "Forward error correction"): sees
  * each datagram of a session as it leaves, groups consecutive packet numbers into blocks of k, and
- * makes the m repair packets of a block (src/wire/fec.ts) once it is full, or `flushMs` after its first
- * packet when it is not (a slow stream must not hold its protection back for seconds).
+ * makes the m repair packets of a block (src/wire/fec.ts) once it is full, when its owner calls `flush`
+ * (MulticastUdpSender does when its queue runs empty), or `flushMs` after its first packet (a slow stream
+ * must not hold its protection back for seconds): a block lasts at most `flushMs`.
  *
  * - A block is consecutive packet numbers: a gap (datagrams refused by a full queue never left) closes the
  *   block before it.

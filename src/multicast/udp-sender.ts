@@ -19,7 +19,8 @@
  *   before handing the datagram to the socket. Datagrams whose delay is 0 go out back to back.
  * - Forward error correction (`fec`): a {@link FecEncoder} sees each datagram once it has left, and the
  *   repair packets of each block go to `fec.port` on the same group from a second socket bound to the same
- *   address (the same source for a source-specific join). They go out next, before the rest of the queue,
+ *   address (the same source for a source-specific join). A block closes when it is full, when the queue
+ *   runs empty (the end of a push or of a chunk), or `flushMs` after its first packet. Its repair packets go out next, before the rest of the queue,
  *   take their bytes from the same bucket (the session's rate covers both flows) and count toward
  *   `maxQueuedBytes`; `flush` sends the repair packets of the block being filled too.
  */
@@ -368,7 +369,12 @@ export class MulticastUdpSender {
           this.queue.shift();
           batch.resolve();
         }
-        this.fec?.add(datagram); // a block it fills queues its repair packets, sent next
+        if (this.fec) {
+          this.fec.add(datagram); // a block it fills queues its repair packets, sent next
+          // Nothing more to send now (the end of a push, or of a chunk of a progressive one): the block
+          // would only wait for the next, so its repair packets go at once.
+          if (this.queue.length === 0) this.fec.flush();
+        }
       }
     } finally {
       this.draining = false;

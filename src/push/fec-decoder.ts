@@ -83,6 +83,13 @@ interface Block {
   have: number;
 }
 
+/**
+ * How long a reassembler behind a FecDecoder should let a hole in a progressive push wait before it
+ * repairs it by unicast (its `reorderMs`): a block lasts at most the sender's `flushMs` (50 ms) and its
+ * repair packets follow it at the session's pace.
+ */
+export const FEC_REORDER_MS = 150;
+
 /** Settled blocks remembered, so that their late repair packets are not taken for new blocks. */
 const SETTLED_MEMORY = 256;
 

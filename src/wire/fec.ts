@@ -1,20 +1,21 @@
 /**
  * Forward error correction for a multicast push session: a systematic Reed–Solomon erasure code over
- * GF(2^8) (RFC 5510 §8, RFC 6865), and the repair packet that carries one of its repair symbols beside
- * the session's own packets (docs/multicast.md, "Forward error correction").
+ * GF(2^8) (as RFC 5510 and RFC 6865 use one for FEC; the generator matrix here is a Cauchy one, so the
+ * symbols are not those of RFC 5510's Vandermonde-based code), and the repair packet that carries one of
+ * its repair symbols beside the session's own packets (docs/multicast.md, "Forward error correction").
  *
  * - A block is k consecutive packets of the session (by packet number). Its source symbols are the
  *   datagrams as they were sent, each prefixed with its length (2 bytes, big-endian) and zero-padded to
- *   the block's longest (the ADU block of RFC 6363 §6.2.1 / RFC 6865 §4, one source flow), so datagrams
- *   of any size up to 65 535 bytes share one symbol length.
+ *   the block's longest (FECFRAME's ADU information, RFC 6363 and RFC 6865, without the flow ID byte: one
+ *   source flow), so datagrams of any size up to 65 535 bytes share one symbol length.
  * - m repair symbols per block: repair i is Σ_j C[i][j] · source_j over GF(2^8) (polynomial 0x11d),
  *   where C is a Cauchy matrix (C[i][j] = 1 / (x_i + y_j), y_j = j, x_i = 255 − i) with each column
  *   scaled so that row 0 is all ones: repair 0 is the XOR of the sources. Every square submatrix of a
  *   Cauchy matrix is invertible and scaling columns keeps that, so any k of the k + m symbols give
  *   back the block (an MDS code). k + m ≤ 255 keeps the x_i and y_j distinct.
  * - The source packets go out unchanged on the session's port: receivers that know nothing of this
- *   (nghq) see the session they always saw. Repair packets go to another port (RFC 6363 §4: source and
- *   repair flows apart):
+ *   (nghq) see the session they always saw. Repair packets go to another port (source and repair flows
+ *   apart, as FECFRAME, RFC 6363, has them):
  *
  * ```
  * Repair Packet {
