@@ -9,6 +9,11 @@
  *    copying the same bytes into one buffer (and SHA-256 alone, to show where the time goes); peak memory.
  * 3. Receivers 1 to 50: the sending process's CPU time per MB at a fixed paced rate while K receiver
  *    processes are joined, as a ratio to K = 1 (goal: no change), with each receiver's packet count.
+ * 4. FEC (in process, multicast/fec.ts): at 1 % and 5 % random loss (seeded, drawn on the receiving side),
+ *    for Reed–Solomon 20+2 (10 % overhead), 10+2 and XOR parity (10+1, the same code with m = 1): lost
+ *    packets, recovered by FEC, the share recovered against a binomial model, whole pushes with and without
+ *    FEC, encode and decode MB/s (÷ copying the same datagrams). Goal: RS 20+2 at 1 % loss recovers ≥ 95 %.
+ *    Its figures go into docs/multicast.md (`--doc <file>`, or `none`).
  *
  * Network: a sender's and a receivers' namespace joined by a veth pair (multicast/netns.ts), made here
  * and removed at the end (and on SIGINT/SIGTERM). The sender is pinned to CPU 0, receivers to the other CPUs; part 3 runs twice: with RPS
@@ -17,16 +22,21 @@
  *
  * Options through env: BENCH_MC_ROUNDS (9), BENCH_MC_ROUND_SECONDS (0.5), BENCH_MC_SEGMENTS (24),
  * BENCH_MC_WINDOW (64 sends in flight for the plain loop), BENCH_MC_RATE (8e6 bit/s),
- * BENCH_MC_STREAM_SECONDS (5), BENCH_MC_RECEIVERS (1,10,50), BENCH_MC_RX_ROUNDS (2).
+ * BENCH_MC_STREAM_SECONDS (5), BENCH_MC_RECEIVERS (1,10,50), BENCH_MC_RX_ROUNDS (2),
+ * BENCH_MC_PARTS (sender,reassembler,receivers,fec: the parts to run; fec alone needs no root),
+ * BENCH_MC_FEC_SEGMENTS (48), BENCH_MC_FEC_SEEDS (20 loss patterns per row).
  * Prints tables, then one line `bench-json: {...}` for scripts.
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
 import type { Namespace } from '../test/support/netns.js';
+import { writeDocSection } from './doc-section.js';
 import { median, sum } from './figures.js';
 import { machine } from './machine.js';
 import { SIGNING, jsonLines } from './multicast/common.js';
+import { fecBench, type FecResult } from './multicast/fec.js';
 import { createNetwork, type BenchNetwork } from './multicast/netns.js';
 import type { ReassemblerResult, ReassemblerTask, ReassemblerVariant } from './multicast/reassembler-worker.js';
 import type { PacedResult, PacedTask, ThroughputResult, ThroughputTask, Variant } from './multicast/sender-worker.js';
@@ -39,6 +49,12 @@ const RATE = Number(process.env.BENCH_MC_RATE ?? 8e6);
 const STREAM_SECONDS = Number(process.env.BENCH_MC_STREAM_SECONDS ?? 5);
 const RECEIVERS = (process.env.BENCH_MC_RECEIVERS ?? '1,10,50').split(',').map(Number);
 const RX_ROUNDS = Number(process.env.BENCH_MC_RX_ROUNDS ?? 2);
+const PARTS = new Set((process.env.BENCH_MC_PARTS ?? 'sender,reassembler,receivers,fec').split(','));
+const FEC_SEGMENTS = Number(process.env.BENCH_MC_FEC_SEGMENTS ?? 48);
+const FEC_SEEDS = Number(process.env.BENCH_MC_FEC_SEEDS ?? 20);
+const { values: args } = parseArgs({ options: { doc: { type: 'string' } } });
+const REPO = fileURLToPath(new URL('../../', import.meta.url));
+const DOC = args.doc === 'none' ? undefined : (args.doc ?? `${REPO}docs/multicast.md`);
 
 const SENDER = fileURLToPath(new URL('./multicast/sender-worker.js', import.meta.url));
 const RECEIVER = fileURLToPath(new URL('./multicast/receiver.js', import.meta.url));
@@ -395,12 +411,93 @@ function fanoutReport(runs: FanoutRun[]) {
 
 // ---------------------------------------------------------------------------------------------------
 
+/** The FEC code the goal is about, and the goal. */
+const FEC_GOAL = { code: 'RS 20+2', loss: 0.01, recovered: 0.95 };
+const FEC_ROUNDS = 5;
+
+function fecReport(r: FecResult) {
+  const pct = (x: number, digits = 1) => `${fmt(100 * x, digits)} %`;
+  const lines: string[] = [];
+  const out = (line: string) => {
+    console.log(line);
+    lines.push(line);
+  };
+  console.log(
+    `\n4. FEC: ${r.pushes} pushes, ${fmt(r.sourceBytes / 1e6, 1)} MB in ${fmt(r.sources)} source packets of at most ${r.datagramSize} B (room left for the repair header), in process; each datagram, source or repair, dropped with probability p on the receiving side (seeded), ${FEC_SEEDS} loss patterns per row`,
+  );
+  out(
+    `   ${'code'.padEnd(16)} ${pad('overhead pkts/bytes', 19)} ${pad('loss', 5)} ${pad('lost', 7)} ${pad('recovered', 9)} ${pad('share', 8)} ${pad('model', 8)} ${pad('whole pushes w/o FEC', 20)} ${pad('with FEC', 9)} ${pad('decode MB/s', 11)}`,
+  );
+  for (const row of r.rows) {
+    out(
+      `   ${row.code.name.padEnd(16)} ${pad(`${pct((row.repairPackets / row.sources) * row.seeds)} / ${pct(row.repairBytes / row.sourceBytes)}`, 19)} ${pad(`${fmt(100 * row.loss)} %`, 5)} ${pad(fmt(row.lost), 7)} ${pad(fmt(row.recovered), 9)} ${pad(pct(row.recovered / row.lost), 8)} ${pad(pct(row.model), 8)} ${pad(pct(row.pushesWholeWithoutFec / row.pushes), 20)} ${pad(pct(row.pushesWholeWithFec / row.pushes), 9)} ${pad(fmt(row.decodeMBps), 11)}`,
+    );
+  }
+  out(
+    `   ${'code'.padEnd(16)} ${pad('encode MB/s', 11)} ${pad('copy MB/s', 10)} ${pad('÷ copy', 7)} ${pad('decode, no loss, MB/s', 22)}  (MB of source packets; median of ${FEC_ROUNDS} rounds)`,
+  );
+  for (const t of r.throughput) {
+    out(
+      `   ${t.code.name.padEnd(16)} ${pad(fmt(t.encodeMBps), 11)} ${pad(fmt(t.copyMBps), 10)} ${pad(fmt(t.encodeMBps / t.copyMBps, 3), 7)} ${pad(fmt(t.decodeCleanMBps), 22)}`,
+    );
+  }
+  const goalRow = r.rows.find((x) => x.code.name === FEC_GOAL.code && x.loss === FEC_GOAL.loss)!;
+  const share = goalRow.recovered / goalRow.lost;
+  // Overhead as the goal counts it: repair packets per source packet, m / k (the last block of the run is
+  // short; the bytes add each repair packet's header and length prefix).
+  const overhead = goalRow.code.m / goalRow.code.k;
+  const met = share >= FEC_GOAL.recovered && overhead <= 0.1;
+  out(
+    `   goal ${FEC_GOAL.code} (${pct(overhead)} more packets) at ${fmt(100 * FEC_GOAL.loss)} % loss: ≥ ${fmt(100 * FEC_GOAL.recovered)} % of lost packets recovered without unicast: ${pct(share)} ${met ? 'met' : 'NOT met'}`,
+  );
+  if (DOC)
+    writeDocSection({
+      file: DOC,
+      name: 'fec-bench',
+      writer: 'bench/multicast.ts',
+      title: 'Multicast HTTP/QUIC push',
+      body: [
+        `\`node build/bench/multicast.js\` (part 4; \`BENCH_MC_PARTS=fec\` runs it alone, without root), ${new Date().toISOString().slice(0, 10)}, ${machine()}:`,
+        `${r.pushes} pushes, ${fmt(r.sourceBytes / 1e6, 1)} MB in ${fmt(r.sources)} source packets; each datagram, source or repair, dropped with probability p on the receiving side, ${FEC_SEEDS} seeded loss patterns per row; "share" is recovered ÷ lost, "model" what independent losses predict; "whole pushes" lost no packet, or none that FEC did not give back.`,
+        '',
+        '```',
+        ...lines.map((l) => l.slice(3)),
+        '```',
+      ].join('\n'),
+    });
+  return { ...r, goal: { ...FEC_GOAL, share, overhead, met } };
+}
+
+async function fecPart() {
+  return fecReport(
+    await fecBench({
+      segments: FEC_SEGMENTS,
+      seeds: FEC_SEEDS,
+      losses: [0.01, 0.05],
+      codes: [
+        { name: 'RS 20+2', k: 20, m: 2 },
+        { name: 'RS 10+2', k: 10, m: 2 },
+        { name: 'XOR parity 10+1', k: 10, m: 1 },
+      ],
+      rounds: FEC_ROUNDS,
+    }),
+  );
+}
+
 async function main(): Promise<void> {
   const began = performance.now();
   console.log(`machine: ${machine()}`);
   console.log(
-    `multicast bench: signatures ${SIGNING.name}; sender pinned to CPU ${SENDER_CPU ?? '- (one CPU)'}, receivers to CPU ${RECEIVER_CPUS?.join(',') ?? '-'}`,
+    `multicast bench: signatures ${SIGNING.name}; sender pinned to CPU ${SENDER_CPU ?? '- (one CPU)'}, receivers to CPU ${RECEIVER_CPUS?.join(',') ?? '-'}; parts ${[...PARTS].join(', ')}`,
   );
+  if (!['sender', 'reassembler', 'receivers'].some((p) => PARTS.has(p))) {
+    // FEC alone: in process, no network namespace.
+    const fec = PARTS.has('fec') ? await fecPart() : undefined;
+    const seconds = (performance.now() - began) / 1000;
+    console.log(`\n(${fmt(seconds)} s)`);
+    console.log(`bench-json: ${JSON.stringify({ bench: 'multicast', machine: machine(), fec, seconds })}`);
+    return;
+  }
 
   network = createNetwork();
   try {
@@ -413,17 +510,22 @@ async function main(): Promise<void> {
       roundSeconds: ROUND_SECONDS,
       window: WINDOW,
     };
-    const sender = senderReport(
-      await runWorker<ThroughputResult>(SENDER, throughputTask, {
-        ns: network.tx,
-        cpus: SENDER_CPU === undefined ? undefined : [SENDER_CPU],
-      }),
-    );
+    const sender = PARTS.has('sender')
+      ? senderReport(
+          await runWorker<ThroughputResult>(SENDER, throughputTask, {
+            ns: network.tx,
+            cpus: SENDER_CPU === undefined ? undefined : [SENDER_CPU],
+          }),
+        )
+      : undefined;
     const reassemblerTask: ReassemblerTask = { segments: SEGMENTS, rounds: ROUNDS };
-    const reassembler = reassemblerReport(
-      await runWorker<ReassemblerResult>(REASSEMBLER, reassemblerTask, { nodeFlags: ['--expose-gc'] }),
-    );
-    const receivers = fanoutReport(await fanout());
+    const reassembler = PARTS.has('reassembler')
+      ? reassemblerReport(
+          await runWorker<ReassemblerResult>(REASSEMBLER, reassemblerTask, { nodeFlags: ['--expose-gc'] }),
+        )
+      : undefined;
+    const receivers = PARTS.has('receivers') ? fanoutReport(await fanout()) : undefined;
+    const fec = PARTS.has('fec') ? await fecPart() : undefined;
     const seconds = (performance.now() - began) / 1000;
     console.log(`\n(${fmt(seconds)} s)`);
     console.log(
@@ -445,6 +547,7 @@ async function main(): Promise<void> {
           sender,
           reassembler,
           receivers,
+          fec,
           seconds,
         }),
     );

@@ -45,7 +45,14 @@ export async function gatewayCommand(o: GatewayCommandOptions): Promise<void> {
       for (const id of ids) {
         const head = await fetch(new URL(`${id}/init.mp4`, o.origin).href, { method: 'HEAD' });
         const ad = multicastAdvertisement(head.headers.get('alt-svc') ?? '');
-        if (ad) found.push({ group: ad.group, port: ad.port, source: ad.source, sessionId: ad.sessionId });
+        if (ad)
+          found.push({
+            group: ad.group,
+            port: ad.port,
+            source: ad.source,
+            sessionId: ad.sessionId,
+            ...(ad.fec ? { fec: { port: ad.fec.port } } : {}),
+          });
       }
       const before = JSON.stringify(sessions);
       sessions = found;

@@ -17,7 +17,7 @@ import {
 import type { Origin, Route } from '../origin/index.js';
 import { PushSigner, type JsonWebKeySet } from '../push/index.js';
 import { GATEWAY_PATH, MulticastGateway, type GatewaySession } from '../gateway/index.js';
-import { formatMulticastAltSvc, toHex } from '../wire/index.js';
+import { formatMulticastAltSvc, toHex, type FecAdvertisement } from '../wire/index.js';
 
 /** Where receivers fetch the keys that sign the sessions (served by the origin, over HTTPS where it has it). */
 
@@ -32,10 +32,36 @@ export interface LiveMulticastOptions {
   headroom: number;
   /** Push each segment chunk by chunk as it is produced (default), or whole once complete. */
   progressive?: boolean;
+  /** Forward error correction of every session; its repair ports follow the sessions' ports. */
+  fec?: { k: number; m: number };
   /** Page origins, besides the origin's own, whose pages may subscribe through the gateway. */
   gatewayOrigins?: string[];
   /** The gateway browsers are sent to (a separate `pushcast gateway`); default this origin's own. */
   gatewayUrl?: string;
+}
+
+/**
+ * The FEC of session `i` of `count` whose first port is `port`: its repair port follows every session's
+ * port (port + count + i), so that no repair port is another session's port (a receiver bound to the
+ * wildcard address, as IPv6 ones and nghq's are, would otherwise get another group's repair packets).
+ */
+export function sessionFec(
+  fec: { k: number; m: number } | undefined,
+  port: number,
+  count: number,
+  i: number,
+): { k: number; m: number; port: number } | undefined {
+  if (!fec) return undefined;
+  const repairPort = port + count + i;
+  if (repairPort > 65535) throw new Error(`FEC: no room for ${count} repair ports after port ${port + count - 1}`);
+  return { k: fec.k, m: fec.m, port: repairPort };
+}
+
+/** The Alt-Svc `fec` of a session's FEC. */
+export function fecAdvertisement(
+  fec: { k: number; m: number; port?: number } | undefined,
+): FecAdvertisement | undefined {
+  return fec?.port === undefined ? undefined : { scheme: 'rs', k: fec.k, m: fec.m, port: fec.port };
 }
 
 /** The i-th address after `base` (IPv4: last octet; IPv6: last 16 bits). */
@@ -129,11 +155,13 @@ export class LiveMulticast {
     readonly signer: PushSigner,
     window: LiveWindow,
   ) {
-    this.sessions = [...window.tracks.keys()].map((trackId, i) => ({
+    const trackIds = [...window.tracks.keys()];
+    this.sessions = trackIds.map((trackId, i) => ({
       trackId,
       group: nthGroup(o.group, i),
       port: o.port + i,
       sessionId: crypto.getRandomValues(new Uint8Array(8)),
+      fec: sessionFec(o.fec, o.port, trackIds.length, i),
     }));
     this.gateway = new MulticastGateway({
       sessions: () =>
@@ -144,6 +172,7 @@ export class LiveMulticast {
                 port: s.port,
                 source: o.interfaceAddress,
                 sessionId: toHex(s.sessionId),
+                ...(s.fec?.port ? { fec: { port: s.fec.port } } : {}),
               }),
             )
           : [],
@@ -190,6 +219,7 @@ export class LiveMulticast {
       keyUrl: this.keyUrl,
       gateway: this.o.gatewayUrl ?? GATEWAY_PATH,
       progressive: this.o.progressive ?? true,
+      fec: fecAdvertisement(session.fec),
       maxAge: 60,
     });
   }
@@ -219,10 +249,10 @@ export class LiveMulticast {
       log: options.log,
     });
     const sender = this.sender;
-    return sender.stats.map(
-      (s) =>
-        `multicast: ${s.trackId} ${s.group.includes(':') ? `[${s.group}]` : s.group}:${s.port} source ${this.o.interfaceAddress} session-id ${s.sessionId} at ${(s.rateBitsPerSecond / 1e6).toFixed(1)} Mbit/s`,
-    );
+    return sender.stats.map((s, i) => {
+      const fec = this.sessions[i]?.fec;
+      return `multicast: ${s.trackId} ${s.group.includes(':') ? `[${s.group}]` : s.group}:${s.port} source ${this.o.interfaceAddress} session-id ${s.sessionId} at ${(s.rateBitsPerSecond / 1e6).toFixed(1)} Mbit/s${fec ? `, FEC ${fec.k}:${fec.m} on port ${fec.port}` : ''}`;
+    });
   }
 
   /** Each session's counts; none before start. */
@@ -237,7 +267,14 @@ export class LiveMulticast {
 
 /** What `pushcast multicast send --announce FILE` writes and `serve --multicast-announce FILE` reads. */
 export interface MulticastAnnouncement {
-  sessions: { representation: string; group: string; port: number; source: string; sessionId: string }[];
+  sessions: {
+    representation: string;
+    group: string;
+    port: number;
+    source: string;
+    sessionId: string;
+    fec?: FecAdvertisement;
+  }[];
   keys: JsonWebKeySet;
 }
 
@@ -294,6 +331,7 @@ export class AnnouncedMulticast {
         source: s.source,
         sessionId: s.sessionId,
         keyUrl: this.keyUrl,
+        fec: s.fec,
         maxAge: 60,
       });
     } catch {

@@ -41,6 +41,19 @@ function udpPort(value: string): number {
   return n;
 }
 
+/** `k:m`: m FEC repair packets per block of k packets of a session. */
+function fecSpec(value: string): { k: number; m: number } {
+  const m = /^([0-9]{1,3}):([0-9]{1,3})$/.exec(value);
+  const k = Number(m?.[1]);
+  const r = Number(m?.[2]);
+  // Receivers read 1-byte packet numbers within 128 of the newest: a block recovered late must stay inside.
+  if (!m || k < 1 || r < 1 || k + r > 100)
+    throw new InvalidArgumentError(
+      'must be k:m, repair packets per block of k packets, k and m ≥ 1, k + m ≤ 100 (e.g. 20:2)',
+    );
+  return { k, m: r };
+}
+
 function playerOrder(value: string): DeliveryMode[] {
   try {
     return parseModeOrder(value);
@@ -170,6 +183,11 @@ program
     false,
   )
   .option(
+    '--multicast-fec <k:m>',
+    "forward error correction: m Reed–Solomon repair packets per k packets of each session, on the ports after the sessions' (e.g. 20:2, 10 % more bytes); advertised in Alt-Svc, unknown to nghq (default: none)",
+    fecSpec,
+  )
+  .option(
     '--gateway-origin <origin...>',
     'page origins, besides the origin\'s own, allowed to subscribe through the multicast gateway ("*": any)',
   )
@@ -194,6 +212,7 @@ program
               ttl: opts.multicastTtl,
               headroom: opts.multicastHeadroom,
               progressive: !opts.multicastWholeSegments,
+              fec: opts.multicastFec,
               gatewayOrigins: opts.gatewayOrigin,
               gatewayUrl: opts.gatewayUrl,
             }
@@ -280,6 +299,11 @@ multicast
   )
   .option('--ttl <n>', 'multicast TTL / hop limit', ttl, 1)
   .option('--headroom <x>', "pacing rate as a multiple of each representation's bandwidth", positiveNumber, 2)
+  .option(
+    '--fec <k:m>',
+    "forward error correction: m Reed–Solomon repair packets per k packets of each session, on the ports after the sessions' (e.g. 20:2, 10 % more bytes); in the announcement (default: none)",
+    fecSpec,
+  )
   .option('-r, --representation <id...>', 'only these representations (default all)')
   .option(
     '--signing-key <file>',
@@ -310,6 +334,8 @@ multicast
   .option('--group <address>', 'multicast group', ipAddress)
   .option('--port <port>', 'UDP port', udpPort)
   .option('--session-id <hex>', "session ID (the packets' destination connection ID), in hex")
+  .option('--fec-port <port>', "the session's FEC repair port, with --group (default: none)", udpPort)
+  .option('--no-fec', 'do not join the FEC repair flow even where a session advertises one')
   .option(
     '--repair-origin <url>',
     'origin to repair incomplete pushes from with range requests (default: the origin of <url>)',

@@ -10,12 +10,15 @@ import { basename, dirname, resolve, sep } from 'node:path';
 import { createNodeFetch, type NodeFetch } from '../client/node-fetch.js';
 import { MulticastUdpReceiver } from '../multicast/udp-receiver.js';
 import {
+  FEC_REORDER_MS,
+  FecDecoder,
   GOAWAY,
   MulticastReassembler,
   PushSignatureVerifier,
   RESOURCE_PUSH,
   rangeFetcher,
   repairPush,
+  type FecDecoderStats,
   type ResourcePushEvent,
 } from '../push/index.js';
 import { fromHex, multicastAdvertisement, type MulticastAdvertisement } from '../wire/index.js';
@@ -35,6 +38,10 @@ export interface MulticastReceiveOptions {
   duration?: number;
   timeout: number;
   repair: boolean;
+  /** The repair port of a session named on the command line. */
+  fecPort?: number;
+  /** Join the FEC repair flow where one is advertised (`--no-fec`: false). */
+  fec: boolean;
   allowHttpKey: boolean;
 }
 
@@ -156,7 +163,15 @@ export async function multicastReceive(url: string | undefined, o: MulticastRece
     plans = [
       {
         name: `${o.group}:${o.port}`,
-        ad: { group: o.group, port: o.port, source: o.source, sessionId, maxAge: 0 },
+        ad: {
+          group: o.group,
+          port: o.port,
+          source: o.source,
+          sessionId,
+          // The decoder reads k and m from each repair packet; only the port matters here.
+          ...(o.fecPort ? { fec: { scheme: 'rs', k: 1, m: 1, port: o.fecPort } as const } : {}),
+          maxAge: 0,
+        },
         repairOrigin: o.repairOrigin,
       },
     ];
@@ -179,6 +194,7 @@ export async function multicastReceive(url: string | undefined, o: MulticastRece
     plan: SessionPlan;
     reassembler: MulticastReassembler;
     receiver: MulticastUdpReceiver;
+    fec?: { decoder: FecDecoder; receiver: MulticastUdpReceiver };
     ended: boolean;
   }[] = [];
   const pending = new Set<Promise<void>>();
@@ -201,28 +217,39 @@ export async function multicastReceive(url: string | undefined, o: MulticastRece
         `${plan.name}: no signing key (--signing-key): pushes are checked against their digest only, not authenticated`,
       );
     const sessionId = fromHex(plan.ad.sessionId);
+    const withFec = plan.ad.fec !== undefined && o.fec !== false;
     const reassembler = new MulticastReassembler({
       sessionId,
       verifier,
       timeoutMs: o.timeout,
+      // With FEC, a lost packet of a growing push waits for its block's repair packets before a range request.
+      reorderMs: withFec ? FEC_REORDER_MS : undefined,
       // Progressive pushes: a lost packet is fetched by range while the segment still grows.
       repair:
         plan.repairOrigin && o.repair
           ? rangeFetcher(fetch, (request) => plan.repairOrigin + new URL(request.url).pathname)
           : undefined,
     });
-    const receiver = await MulticastUdpReceiver.open({
-      group: plan.ad.group,
-      port: plan.ad.port,
-      source: plan.ad.source,
-      // A sender on this host's loopback is only reachable by joining on the loopback.
-      interfaceAddress:
-        o.interface ??
-        (plan.ad.source?.startsWith('127.') ? '127.0.0.1' : plan.ad.source === '::1' ? '::%lo' : undefined),
-      maxDatagramBytes: 4096,
-      onDatagram: (d) => reassembler.enqueuePacket(d),
-    });
-    const state = { plan, reassembler, receiver, ended: false };
+    // FEC: both flows into the decoder, which hands every packet and each recovered one to the reassembler.
+    const decoder = withFec ? new FecDecoder({ sessionId, output: (d) => reassembler.enqueuePacket(d) }) : undefined;
+    const onDatagram = decoder
+      ? (d: Uint8Array) => decoder.enqueue(d)
+      : (d: Uint8Array) => reassembler.enqueuePacket(d);
+    const join = (port: number) =>
+      MulticastUdpReceiver.open({
+        group: plan.ad.group,
+        port,
+        source: plan.ad.source,
+        // A sender on this host's loopback is only reachable by joining on the loopback.
+        interfaceAddress:
+          o.interface ??
+          (plan.ad.source?.startsWith('127.') ? '127.0.0.1' : plan.ad.source === '::1' ? '::%lo' : undefined),
+        maxDatagramBytes: 4096,
+        onDatagram,
+      });
+    const receiver = await join(plan.ad.port);
+    const fec = decoder && plan.ad.fec ? { decoder, receiver: await join(plan.ad.fec.port) } : undefined;
+    const state = { plan, reassembler, receiver, fec, ended: false };
     running.push(state);
     const seen = new Set<number>();
     let lowest = Infinity;
@@ -316,7 +343,7 @@ export async function multicastReceive(url: string | undefined, o: MulticastRece
       );
     });
     log(
-      `${plan.name}: joined ${receiver.description} session ${plan.ad.sessionId}${verifier ? `, keys ${verifier.keyIds.join(', ')}` : ''}${plan.repairOrigin && o.repair ? `, repair from ${plan.repairOrigin}` : ''}`,
+      `${plan.name}: joined ${receiver.description} session ${plan.ad.sessionId}${fec ? `, FEC repair flow ${fec.receiver.description}` : ''}${verifier ? `, keys ${verifier.keyIds.join(', ')}` : ''}${plan.repairOrigin && o.repair ? `, repair from ${plan.repairOrigin}` : ''}`,
     );
   }
 
@@ -327,6 +354,8 @@ export async function multicastReceive(url: string | undefined, o: MulticastRece
     // Ranges fetched into progressive pushes while they grew.
     const grown = running.reduce((n, s) => n + s.reassembler.stats.repairedBytes, 0);
     const grownPushes = running.reduce((n, s) => n + s.reassembler.stats.pushesRepaired, 0);
+    const fec = (pick: (s: FecDecoderStats) => number) =>
+      running.reduce((n, s) => n + (s.fec ? pick(s.fec.decoder.stats) : 0), 0);
     return {
       ...total,
       complete: total.complete - grownPushes,
@@ -337,11 +366,17 @@ export async function multicastReceive(url: string | undefined, o: MulticastRece
       lost,
       lossPercent: packets + lost === 0 ? 0 : (100 * lost) / (packets + lost),
       forged,
+      // Lost packets that FEC gave back (a repair packet that overtook its block's last packet recovers
+      // a packet that was not lost: recoveredLate), its repair packets, and blocks it could not repair.
+      fecRecovered: fec((f) => f.recovered - f.recoveredLate),
+      fecRepairPackets: fec((f) => f.repairPackets),
+      fecUnrecoverable: fec((f) => f.unrecoverable),
     };
   };
   const status = () => {
     const s = snapshot();
-    return `packets ${s.packets}, lost ${s.lost} (${s.lossPercent.toFixed(2)}%), pushes ${s.complete} complete, ${s.repaired} repaired, ${s.unicast + s.gapFilled} by unicast, ${s.failed} failed, ${(s.bytes / 1e6).toFixed(1)} MB (${(s.repairBytes / 1e3).toFixed(0)} kB by unicast), ${s.forged} refused packets`;
+    const fec = running.some((r) => r.fec) ? ` after FEC, which recovered ${s.fecRecovered}` : '';
+    return `packets ${s.packets}, lost ${s.lost} (${s.lossPercent.toFixed(2)}%)${fec}, pushes ${s.complete} complete, ${s.repaired} repaired, ${s.unicast + s.gapFilled} by unicast, ${s.failed} failed, ${(s.bytes / 1e6).toFixed(1)} MB (${(s.repairBytes / 1e3).toFixed(0)} kB by unicast), ${s.forged} refused packets`;
   };
   const tty = process.stderr.isTTY;
   let lastLine = 0;
@@ -374,7 +409,7 @@ export async function multicastReceive(url: string | undefined, o: MulticastRece
     new Promise((r) => setTimeout(r, o.timeout + DISCOVERY_TIMEOUT_MS)),
   ]);
   clearInterval(ticker);
-  await Promise.all(running.map((s) => s.receiver.close()));
+  await Promise.all(running.flatMap((s) => [s.receiver.close(), s.fec?.receiver.close()]));
   if (tty) process.stderr.write('\n');
   log(status());
   console.log(`summary: ${JSON.stringify(snapshot())}`);

@@ -12,7 +12,13 @@ import { DashLiveFollower, createNodeFetch } from '../client/index.js';
 import { MulticastPushSession } from '../multicast/index.js';
 import { toHex } from '../wire/index.js';
 import { PushSigner } from '../push/index.js';
-import { loadOrCreateSigner, nthGroup, type MulticastAnnouncement } from './live-multicast.js';
+import {
+  fecAdvertisement,
+  loadOrCreateSigner,
+  nthGroup,
+  sessionFec,
+  type MulticastAnnouncement,
+} from './live-multicast.js';
 
 export interface MulticastSendOptions {
   group: string;
@@ -20,6 +26,7 @@ export interface MulticastSendOptions {
   interface: string;
   ttl: number;
   headroom: number;
+  fec?: { k: number; m: number };
   representation?: string[];
   signingKey?: string;
   stateDir: string;
@@ -67,6 +74,7 @@ export async function multicastSend(mpdUrl: string, o: MulticastSendOptions): Pr
         signer,
         interfaceAddress: o.interface,
         ttl: o.ttl,
+        fec: sessionFec(o.fec, o.port, representations.length, i),
         log,
       }),
     );
@@ -75,8 +83,9 @@ export async function multicastSend(mpdUrl: string, o: MulticastSendOptions): Pr
 
   for (const s of sessions.values()) {
     const st = s.stats;
+    const fec = s.o.fec;
     console.log(
-      `multicast: ${st.trackId} ${st.group.includes(':') ? `[${st.group}]` : st.group}:${st.port} source ${o.interface} session-id ${st.sessionId} at ${(st.rateBitsPerSecond / 1e6).toFixed(1)} Mbit/s`,
+      `multicast: ${st.trackId} ${st.group.includes(':') ? `[${st.group}]` : st.group}:${st.port} source ${o.interface} session-id ${st.sessionId} at ${(st.rateBitsPerSecond / 1e6).toFixed(1)} Mbit/s${fec ? `, FEC ${fec.k}:${fec.m} on port ${fec.port}` : ''}`,
     );
   }
   if (o.announce) {
@@ -87,6 +96,7 @@ export async function multicastSend(mpdUrl: string, o: MulticastSendOptions): Pr
         port: s.o.port,
         source: o.interface,
         sessionId: toHex(s.o.sessionId),
+        fec: fecAdvertisement(s.o.fec),
       })),
       keys: signer.keySet,
     };

@@ -20,12 +20,17 @@
  * - A subscriber the gateway closes (a refused message, a failed join) that does not finish the close
  *   handshake within `closeGraceMs` is cut off (ws alone would wait 30 s); `close()` cuts off whatever is
  *   left after that, so that it ends within `closeGraceMs`.
+ * - Forward error correction: a subscriber that adds `fec=1` to its query, of a session advertised with a
+ *   repair port, gets the session's repair packets (src/wire/fec.ts) on the same WebSocket, interleaved
+ *   as they arrive. The repair flow is joined once per session, for the subscribers that ask, and left
+ *   with the last of them; only repair packets of the session go on from it. They share the subscriber's
+ *   send queue and the 4096-byte bound. A session without FEC ignores `fec=1`.
  */
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocket, WebSocketServer } from 'ws';
 import { MulticastUdpReceiver } from '../multicast/udp-receiver.js';
-import { fromHex } from '../wire/index.js';
+import { fromHex, isRepairPacket } from '../wire/index.js';
 
 export const GATEWAY_PATH = '/multicast/gateway';
 
@@ -36,6 +41,8 @@ export interface GatewaySession {
   source?: string;
   /** Lowercase hex. */
   sessionId: string;
+  /** The repair flow's UDP port on the same group and source, when the session has FEC. */
+  fec?: { port: number };
 }
 
 export interface MulticastGatewayOptions {
@@ -68,8 +75,10 @@ export interface GatewayStats {
   /** Packets sent to subscribers, and dropped for one whose send queue was full. */
   forwarded: number;
   dropped: number;
-  /** Datagrams on the group that are not packets of the session (not forwarded). */
+  /** Datagrams on the group that are not packets of the session (not forwarded); on a repair port, not repair packets of it. */
   foreign: number;
+  /** FEC repair flows joined (one per session at most, for subscribers that asked). */
+  repairFlows: number;
   /** Subscriptions refused, by reason. */
   refused: Record<string, number>;
 }
@@ -81,6 +90,10 @@ interface Joined {
   receiver?: MulticastUdpReceiver;
   joining?: Promise<MulticastUdpReceiver>;
   subscribers: Set<WebSocket>;
+  /** Subscribers that also get the repair flow, and its join. */
+  repairSubscribers: Set<WebSocket>;
+  repairReceiver?: MulticastUdpReceiver;
+  repairJoining?: Promise<void>;
 }
 
 function keyOf(s: GatewaySession): string {
@@ -110,10 +123,13 @@ export class MulticastGateway {
   }
 
   get stats(): GatewayStats {
+    let repairFlows = 0;
+    for (const j of this.joined.values()) if (j.repairReceiver) repairFlows++;
     return {
       subscribers: this.subscriberCount(),
       sessions: this.joined.size,
       ...this.counters,
+      repairFlows,
       refused: { ...this.refused },
     };
   }
@@ -161,7 +177,8 @@ export class MulticastGateway {
     const key = keyOf(advertised);
     if (!this.joined.has(key) && this.joined.size >= this.maxSessions)
       return refuse(503, 'sessions', `the gateway joins at most ${this.maxSessions} sessions at once`);
-    this.wss.handleUpgrade(req, socket, head, (ws) => void this.subscribe(ws, key, advertised));
+    const repair = url.searchParams.get('fec') === '1' && advertised.fec !== undefined;
+    this.wss.handleUpgrade(req, socket, head, (ws) => void this.subscribe(ws, key, advertised, repair));
     return true;
   }
 
@@ -178,13 +195,20 @@ export class MulticastGateway {
     }
   }
 
-  private async subscribe(ws: WebSocket, key: string, session: GatewaySession): Promise<void> {
+  private async subscribe(ws: WebSocket, key: string, session: GatewaySession, repair: boolean): Promise<void> {
     let joined = this.joined.get(key);
     if (!joined) {
-      joined = { key, session, sessionIdBytes: fromHex(session.sessionId), subscribers: new Set() };
+      joined = {
+        key,
+        session,
+        sessionIdBytes: fromHex(session.sessionId),
+        subscribers: new Set(),
+        repairSubscribers: new Set(),
+      };
       this.joined.set(key, joined);
     }
     joined.subscribers.add(ws);
+    if (repair) joined.repairSubscribers.add(ws);
     this.alive.set(ws, true);
     ws.on('pong', () => this.alive.set(ws, true));
     ws.on('message', () => this.end(ws, 1008, 'subscribers send nothing'));
@@ -195,7 +219,44 @@ export class MulticastGateway {
     } catch (error) {
       this.o.log?.(`gateway: ${error instanceof Error ? error.message : String(error)}`);
       this.end(ws, 1011, 'cannot join the multicast session');
+      return;
     }
+    if (repair && joined.repairSubscribers.has(ws)) await this.joinRepair(joined);
+  }
+
+  /** The session's repair flow, joined once for its subscribers that asked; without it they still get the session. */
+  private joinRepair(joined: Joined): Promise<void> {
+    const port = joined.session.fec?.port;
+    if (joined.repairReceiver || port === undefined) return Promise.resolve();
+    joined.repairJoining ??= MulticastUdpReceiver.open({
+      group: joined.session.group,
+      port,
+      source: joined.session.source,
+      interfaceAddress: this.interfaceFor(joined.session),
+      maxDatagramBytes: 4096,
+      onDatagram: (d) => this.forwardRepair(joined, d),
+    }).then(
+      (receiver) => {
+        joined.repairJoining = undefined;
+        if (joined.repairSubscribers.size === 0 || this.joined.get(joined.key) !== joined) {
+          void receiver.close(); // everyone who asked left while joining
+          return;
+        }
+        joined.repairReceiver = receiver;
+        this.o.log?.(`gateway: joined the repair flow ${receiver.description}`);
+      },
+      (error: unknown) => {
+        joined.repairJoining = undefined;
+        this.o.log?.(
+          `gateway: no repair flow for ${joined.session.group}:${port}: ${error instanceof Error ? error.message : String(error)}`,
+        );
+      },
+    );
+    return joined.repairJoining;
+  }
+
+  private interfaceFor(session: GatewaySession): string | undefined {
+    return this.o.interfaceAddress ?? (session.source?.startsWith('127.') ? '127.0.0.1' : undefined);
   }
 
   private join(joined: Joined): Promise<MulticastUdpReceiver> {
@@ -204,8 +265,7 @@ export class MulticastGateway {
       group: joined.session.group,
       port: joined.session.port,
       source: joined.session.source,
-      interfaceAddress:
-        this.o.interfaceAddress ?? (joined.session.source?.startsWith('127.') ? '127.0.0.1' : undefined),
+      interfaceAddress: this.interfaceFor(joined.session),
       maxDatagramBytes: 4096,
       onDatagram: (d) => this.forward(joined, d),
     }).then(
@@ -236,7 +296,24 @@ export class MulticastGateway {
       this.counters.foreign++;
       return;
     }
-    for (const ws of joined.subscribers) {
+    this.send(joined.subscribers, datagram);
+  }
+
+  private forwardRepair(joined: Joined, datagram: Uint8Array): void {
+    this.counters.datagrams++;
+    // Only repair packets of the session: first byte's 0x80 and 0x40 clear, then its session ID.
+    const id = joined.sessionIdBytes;
+    let ours = datagram.length > 1 + id.length && isRepairPacket(datagram);
+    for (let i = 0; ours && i < id.length; i++) ours = datagram[1 + i] === id[i];
+    if (!ours) {
+      this.counters.foreign++;
+      return;
+    }
+    this.send(joined.repairSubscribers, datagram);
+  }
+
+  private send(subscribers: Set<WebSocket>, datagram: Uint8Array): void {
+    for (const ws of subscribers) {
       if (ws.readyState !== WebSocket.OPEN) continue;
       if (ws.bufferedAmount + datagram.length > this.maxQueuedBytes) {
         this.counters.dropped++;
@@ -249,16 +326,27 @@ export class MulticastGateway {
 
   private unsubscribe(ws: WebSocket, joined: Joined): void {
     joined.subscribers.delete(ws);
+    if (joined.repairSubscribers.delete(ws) && joined.repairSubscribers.size === 0) this.leaveRepair(joined);
     if (joined.subscribers.size === 0 && joined.receiver) this.leave(joined);
   }
 
   private leave(joined: Joined): void {
     if (this.joined.get(joined.key) === joined) this.joined.delete(joined.key);
+    this.leaveRepair(joined);
     const receiver = joined.receiver;
     joined.receiver = undefined;
     joined.joining = undefined;
     if (receiver) {
       this.o.log?.(`gateway: left ${receiver.description}: no subscriber`);
+      void receiver.close();
+    }
+  }
+
+  private leaveRepair(joined: Joined): void {
+    const receiver = joined.repairReceiver;
+    joined.repairReceiver = undefined;
+    if (receiver) {
+      this.o.log?.(`gateway: left the repair flow ${receiver.description}: no subscriber asks for it`);
       void receiver.close();
     }
   }

@@ -16,7 +16,7 @@ export function registerGatewayMetrics(registry: Registry, read: () => GatewaySt
     forwarded: scrapedCounter(
       registry,
       'pushcast_gateway_packets_forwarded_total',
-      'QUIC packets sent to subscribers',
+      'QUIC packets (and FEC repair packets) sent to subscribers',
       [],
       () => unlabelled(stats().forwarded),
     ),
@@ -36,6 +36,13 @@ export function registerGatewayMetrics(registry: Registry, read: () => GatewaySt
       'Multicast sessions joined now',
       [],
       () => unlabelled(stats().sessions),
+    ),
+    repairFlows: scrapedGauge(
+      registry,
+      'pushcast_gateway_repair_flows_joined',
+      'FEC repair flows joined now (for subscribers that asked with fec=1)',
+      [],
+      () => unlabelled(stats().repairFlows),
     ),
   };
 }

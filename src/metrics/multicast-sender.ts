@@ -43,5 +43,19 @@ export function registerMulticastSenderMetrics(registry: Registry, read: () => r
       ['track'],
       perTrack((s) => s.bytes),
     ),
+    repairPackets: scrapedGauge(
+      registry,
+      'pushcast_multicast_repair_packets_sent',
+      'FEC repair packets sent to the repair port, by track (0 without FEC)',
+      ['track'],
+      perTrack((s) => s.repairPackets),
+    ),
+    repairBytes: scrapedGauge(
+      registry,
+      'pushcast_multicast_repair_bytes_sent',
+      'FEC repair datagram bytes sent to the repair port, by track (0 without FEC)',
+      ['track'],
+      perTrack((s) => s.repairBytes),
+    ),
   };
 }

@@ -16,6 +16,16 @@ export {
 } from './push-packetizer.js';
 export { TokenBucket, type TokenBucketOptions } from './token-bucket.js';
 export {
+  DEFAULT_FEC_FLUSH_MS,
+  FecEncoder,
+  checkFecOptions,
+  fecSourceDatagramSize,
+  type FecEncoderOptions,
+  type FecEncoderStats,
+  type FecOptions,
+  type FecTimers,
+} from './fec-encoder.js';
+export {
   MulticastUdpSender,
   QueueFullError,
   SenderClosedError,

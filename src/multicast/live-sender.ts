@@ -23,9 +23,10 @@
  * - `close()` ends each session with a signed goaway (draft-pardue-quic-http-mcast §5.5).
  */
 import type { LiveTrack, LiveWindow, Segment } from '../media/index.js';
-import { toHex } from '../wire/index.js';
+import { MAX_MULTICAST_DATAGRAM, toHex } from '../wire/index.js';
 import { MulticastUdpSender, QueueFullError, SenderClosedError } from './udp-sender.js';
 import { PushPacketizer, type ProgressivePush, type PushFieldSigner } from './push-packetizer.js';
+import { fecSourceDatagramSize, type FecOptions } from './fec-encoder.js';
 
 /** A resource as its unicast response has it. */
 export interface LiveResource {
@@ -40,6 +41,8 @@ export interface LiveSessionConfig {
   group: string;
   port: number;
   sessionId: Uint8Array;
+  /** Forward error correction: repair packets on `fec.port` (default port + 1); default none. */
+  fec?: FecOptions;
 }
 
 export interface LiveMulticastSenderOptions {
@@ -80,6 +83,9 @@ export interface LiveSessionStats {
   dropped: number;
   packets: number;
   bytes: number;
+  /** FEC repair packets and their bytes (0 without FEC). */
+  repairPackets: number;
+  repairBytes: number;
 }
 
 /** One multicast session as the live senders use it: signed pushes, the init repeated for late joiners, pacing, stats. */
@@ -97,6 +103,8 @@ export interface MulticastPushSessionOptions {
   loopback?: boolean;
   initIntervalMs?: number;
   maxDatagramSize?: number;
+  /** Forward error correction: repair packets on `fec.port` (default port + 1); default none. */
+  fec?: FecOptions;
   log?: (line: string) => void;
 }
 
@@ -128,13 +136,16 @@ export class MulticastPushSession {
       multicastInterface: o.interfaceAddress,
       bindAddress: o.interfaceAddress,
       maxQueuedBytes: 16 * 1024 * 1024,
+      fec: o.fec && { ...o.fec, port: o.fec.port ?? o.port + 1, sessionId: o.sessionId },
     });
     const packetizer = new PushPacketizer({
       sessionId: o.sessionId,
       authority: o.authority,
       scheme: o.scheme,
       signer: o.signer,
-      maxDatagramSize: o.maxDatagramSize,
+      maxDatagramSize: o.fec
+        ? fecSourceDatagramSize(o.maxDatagramSize ?? MAX_MULTICAST_DATAGRAM, o.sessionId.length)
+        : o.maxDatagramSize,
       // One DATA frame per segment (RFC 9114 §7.2.1 sets no size limit): its only frame header sits
       // in the first packet, so a receiver maps every later lost packet to exact body bytes and
       // repairs just those; with 16 KB frames a lost frame header would cost the rest of the body.
@@ -155,6 +166,8 @@ export class MulticastPushSession {
       dropped: this.dropped,
       packets: this.sender.stats.packets,
       bytes: this.sender.stats.bytes,
+      repairPackets: this.sender.stats.repairPackets,
+      repairBytes: this.sender.stats.repairBytes,
     };
   }
 
@@ -291,6 +304,7 @@ export class LiveMulticastSender {
             loopback: o.loopback,
             initIntervalMs: o.initIntervalMs,
             maxDatagramSize: o.maxDatagramSize,
+            fec: config.fec,
             log: o.log,
           }),
         );

@@ -17,9 +17,16 @@
  *   dropped (a push half sent would be useless to receivers). The queue never grows past the bound.
  * - Pacing: each datagram takes its bytes from the bucket; the sender waits the delay the bucket gives
  *   before handing the datagram to the socket. Datagrams whose delay is 0 go out back to back.
+ * - Forward error correction (`fec`): a {@link FecEncoder} sees each datagram once it has left, and the
+ *   repair packets of each block go to `fec.port` on the same group from a second socket bound to the same
+ *   address (the same source for a source-specific join). A block closes when it is full, when the queue
+ *   runs empty (the end of a push or of a chunk), or `flushMs` after its first packet. Its repair packets go out next, before the rest of the queue,
+ *   take their bytes from the same bucket (the session's rate covers both flows) and count toward
+ *   `maxQueuedBytes`; `flush` sends the repair packets of the block being filled too.
  */
 import dgram from 'node:dgram';
 import { isIP } from 'node:net';
+import { FecEncoder, checkFecOptions, type FecOptions } from './fec-encoder.js';
 import { TokenBucket } from './token-bucket.js';
 
 export interface MulticastUdpSenderOptions {
@@ -44,6 +51,8 @@ export interface MulticastUdpSenderOptions {
   bindPort?: number;
   /** Clock for the bucket, ms; default performance.now. */
   now?: () => number;
+  /** Repair packets of the datagrams sent (`port` required: the repair flow's UDP port). */
+  fec?: FecOptions & { port: number; sessionId: Uint8Array };
 }
 
 export interface MulticastUdpSenderStats {
@@ -57,8 +66,14 @@ export interface MulticastUdpSenderStats {
   rejectedSends: number;
   /** Socket send errors. */
   errors: number;
+  /** Datagrams and bytes waiting, repair packets included. */
   queuedPackets: number;
   queuedBytes: number;
+  /** FEC repair packets and bytes handed to the repair socket (also in the bucket's count, not in `packets`). */
+  repairPackets: number;
+  repairBytes: number;
+  /** Repair packets dropped: the queue was full. */
+  repairDrops: number;
 }
 
 /** A `send` past `maxQueuedBytes`. */
@@ -92,30 +107,47 @@ const MIN_SLEEP_MS = 4;
 
 export class MulticastUdpSender {
   private readonly socket: dgram.Socket;
+  private readonly repairSocket: dgram.Socket | undefined;
+  private readonly fec: FecEncoder | undefined;
   private readonly bucket: TokenBucket;
   private readonly maxQueuedBytes: number;
   private readonly queue: Batch[] = [];
+  /** Repair packets, sent before the next datagram of the queue. */
+  private readonly repairQueue: Uint8Array[] = [];
   private queuedBytes = 0;
   private queuedPackets = 0;
   private draining = false;
   private closed = false;
   private timer: ReturnType<typeof setTimeout> | undefined;
   private wake: (() => void) | undefined;
-  private readonly counters = { packets: 0, bytes: 0, drops: 0, droppedBytes: 0, rejectedSends: 0, errors: 0 };
+  private readonly counters = {
+    packets: 0,
+    bytes: 0,
+    drops: 0,
+    droppedBytes: 0,
+    rejectedSends: 0,
+    errors: 0,
+    repairPackets: 0,
+    repairBytes: 0,
+    repairDrops: 0,
+  };
 
   private constructor(
     socket: dgram.Socket,
+    repairSocket: dgram.Socket | undefined,
     readonly group: string,
     readonly port: number,
     options: MulticastUdpSenderOptions,
   ) {
     this.socket = socket;
+    this.repairSocket = repairSocket;
     this.bucket = new TokenBucket({
       rateBitsPerSecond: options.rateBitsPerSecond,
       burstBytes: options.burstBytes,
       now: options.now,
     });
     this.maxQueuedBytes = options.maxQueuedBytes ?? 4 * 1024 * 1024;
+    if (options.fec) this.fec = new FecEncoder({ ...options.fec, output: (repairs) => this.queueRepairs(repairs) });
   }
 
   /** Creates, binds and configures the socket. */
@@ -132,38 +164,59 @@ export class MulticastUdpSender {
     if (!(Number.isFinite(maxQueued) && maxQueued > 0))
       throw new RangeError(`maxQueuedBytes ${maxQueued} is not positive`);
     new TokenBucket({ rateBitsPerSecond: options.rateBitsPerSecond, burstBytes: options.burstBytes, now: () => 0 }); // validates
+    if (options.fec) {
+      checkFecOptions(options.fec);
+      if (options.fec.port === options.port) throw new RangeError(`FEC port ${options.fec.port} is the session's port`);
+    }
 
-    const socket = dgram.createSocket({ type: family === 4 ? 'udp4' : 'udp6' });
+    const open = async (port: number, bindPort: number) => {
+      const socket = dgram.createSocket({ type: family === 4 ? 'udp4' : 'udp6' });
+      try {
+        await new Promise<void>((resolve, reject) => {
+          socket.once('error', reject);
+          socket.bind({ port: bindPort, address: options.bindAddress, exclusive: true }, () => {
+            socket.off('error', reject);
+            resolve();
+          });
+        });
+        socket.setMulticastTTL(ttl);
+        socket.setMulticastLoopback(options.loopback ?? false);
+        if (options.multicastInterface !== undefined) socket.setMulticastInterface(options.multicastInterface);
+        // A connected socket: no address lookup in Node nor route lookup in the kernel per datagram.
+        await new Promise<void>((resolve, reject) => {
+          socket.once('error', reject);
+          socket.connect(port, options.group, () => {
+            socket.off('error', reject);
+            resolve();
+          });
+        });
+        return socket;
+      } catch (error) {
+        socket.close();
+        throw error;
+      }
+    };
+    const socket = await open(options.port, options.bindPort ?? 0);
+    let repairSocket: dgram.Socket | undefined;
     try {
-      await new Promise<void>((resolve, reject) => {
-        socket.once('error', reject);
-        socket.bind({ port: options.bindPort ?? 0, address: options.bindAddress, exclusive: true }, () => {
-          socket.off('error', reject);
-          resolve();
-        });
-      });
-      socket.setMulticastTTL(ttl);
-      socket.setMulticastLoopback(options.loopback ?? false);
-      if (options.multicastInterface !== undefined) socket.setMulticastInterface(options.multicastInterface);
-      // A connected socket: no address lookup in Node nor route lookup in the kernel per datagram.
-      await new Promise<void>((resolve, reject) => {
-        socket.once('error', reject);
-        socket.connect(options.port, options.group, () => {
-          socket.off('error', reject);
-          resolve();
-        });
-      });
+      if (options.fec) repairSocket = await open(options.fec.port, 0);
     } catch (error) {
       socket.close();
       throw error;
     }
-    const sender = new MulticastUdpSender(socket, options.group, options.port, options);
+    const sender = new MulticastUdpSender(socket, repairSocket, options.group, options.port, options);
     socket.on('error', () => sender.counters.errors++);
+    repairSocket?.on('error', () => sender.counters.errors++);
     return sender;
   }
 
   get stats(): MulticastUdpSenderStats {
     return { ...this.counters, queuedPackets: this.queuedPackets, queuedBytes: this.queuedBytes };
+  }
+
+  /** The FEC encoder's counts (blocks, protected and repair packets); undefined without FEC. */
+  get fecStats() {
+    return this.fec?.stats;
   }
 
   /** The bound local address (the source of the session). */
@@ -195,22 +248,48 @@ export class MulticastUdpSender {
     });
   }
 
-  /** Resolves when the queue is empty. */
+  /** Resolves when the queue is empty, and with FEC once the repair packets of the last block are sent too. */
   async flush(): Promise<void> {
-    while (this.queue.length > 0 || this.draining) await new Promise((r) => setTimeout(r, 1));
+    const idle = async () => {
+      while (!this.closed && (this.queue.length > 0 || this.repairQueue.length > 0 || this.draining))
+        await new Promise((r) => setTimeout(r, 1));
+    };
+    await idle();
+    if (this.fec && !this.closed) {
+      this.fec.flush();
+      await idle();
+    }
   }
 
   /** Stops at once: pending sends reject with SenderClosedError; the socket closes. */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    this.fec?.close();
     if (this.timer !== undefined) clearTimeout(this.timer);
     this.wake?.();
     for (const batch of this.queue.splice(0))
       batch.reject(new SenderClosedError('sender closed before these datagrams were sent'));
+    this.repairQueue.length = 0;
     this.queuedBytes = 0;
     this.queuedPackets = 0;
-    await new Promise<void>((resolve) => this.socket.close(() => resolve()));
+    await Promise.all(
+      [this.socket, this.repairSocket].map((s) => s && new Promise<void>((resolve) => s.close(() => resolve()))),
+    );
+  }
+
+  /** The repair packets of a block: sent next, or dropped and counted when the queue has no room. */
+  private queueRepairs(repairs: Uint8Array[]): void {
+    if (this.closed) return;
+    const bytes = repairs.reduce((sum, d) => sum + d.length, 0);
+    if (this.queuedBytes + bytes > this.maxQueuedBytes) {
+      this.counters.repairDrops += repairs.length;
+      return;
+    }
+    this.repairQueue.push(...repairs);
+    this.queuedBytes += bytes;
+    this.queuedPackets += repairs.length;
+    void this.drain();
   }
 
   private sleep(ms: number): Promise<void> {
@@ -224,23 +303,50 @@ export class MulticastUdpSender {
     });
   }
 
-  private sendOne(datagram: Uint8Array): Promise<void> {
+  private sendOne(datagram: Uint8Array, socket = this.socket): Promise<void> {
     return new Promise((resolve, reject) => {
-      this.socket.send(datagram, (error) => (error ? reject(error) : resolve()));
+      socket.send(datagram, (error) => (error ? reject(error) : resolve()));
     });
+  }
+
+  /** Waits for the bucket's tokens for `bytes`; false if the sender closed meanwhile. */
+  private async pace(bytes: number): Promise<boolean> {
+    const delay = this.bucket.delayFor(bytes);
+    // Waking costs tens of µs; sleeping at least MIN_SLEEP_MS lets the bucket refill for several
+    // datagrams, which then leave back to back (within the burst the bucket allows).
+    if (delay > 0) await this.sleep(Math.max(delay, MIN_SLEEP_MS));
+    return !this.closed;
+  }
+
+  private async sendRepair(): Promise<void> {
+    const datagram = this.repairQueue[0]!;
+    if (!(await this.pace(datagram.length))) return;
+    try {
+      await this.sendOne(datagram, this.repairSocket);
+      this.counters.repairPackets++;
+      this.counters.repairBytes += datagram.length;
+    } catch {
+      this.counters.errors++;
+    }
+    if (this.closed) return;
+    this.repairQueue.shift();
+    this.queuedPackets--;
+    this.queuedBytes -= datagram.length;
   }
 
   private async drain(): Promise<void> {
     if (this.draining) return;
     this.draining = true;
     try {
-      for (let batch = this.queue[0]; !this.closed && batch; batch = this.queue[0]) {
+      while (!this.closed) {
+        if (this.repairQueue.length > 0) {
+          await this.sendRepair();
+          continue;
+        }
+        const batch = this.queue[0];
+        if (!batch) break;
         const datagram = batch.datagrams[batch.next]!; // a batch leaves the queue when its last datagram is sent
-        const delay = this.bucket.delayFor(datagram.length);
-        // Waking costs tens of µs; sleeping at least MIN_SLEEP_MS lets the bucket refill for several
-        // datagrams, which then leave back to back (within the burst the bucket allows).
-        if (delay > 0) await this.sleep(Math.max(delay, MIN_SLEEP_MS));
-        if (this.closed) return;
+        if (!(await this.pace(datagram.length))) return;
         try {
           await this.sendOne(datagram);
           this.counters.packets++;
@@ -262,6 +368,12 @@ export class MulticastUdpSender {
         if (batch.next === batch.datagrams.length) {
           this.queue.shift();
           batch.resolve();
+        }
+        if (this.fec) {
+          this.fec.add(datagram); // a block it fills queues its repair packets, sent next
+          // Nothing more to send now (the end of a push, or of a chunk of a progressive one): the block
+          // would only wait for the next, so its repair packets go at once.
+          if (this.queue.length === 0) this.fec.flush();
         }
       }
     } finally {

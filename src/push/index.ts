@@ -18,6 +18,7 @@ export {
 } from './reassembly-errors.js';
 export { SparseBytes, type ByteRange } from './sparse-bytes.js';
 export { MAX_PENDING_CHUNKS } from './progressive-body.js';
+export { FEC_REORDER_MS, FecDecoder, type FecDecoderOptions, type FecDecoderStats } from './fec-decoder.js';
 export {
   PushSignatureVerifier,
   PushSigner,

@@ -20,13 +20,31 @@
  *   as `ws`/`wss`; the session is named in its query (group, port, source, session-id).
  * - `chunks=1`: segments are pushed chunk by chunk as they are produced (progressive pushes,
  *   docs/multicast.md), so a receiver can answer a request for a segment still growing; absent: whole.
+ * - `fec` (pushcast's parameter): forward error correction of the session (src/wire/fec.ts): `"rs;k=20;m=2;port=5001"`, a
+ *   Reed–Solomon code with k source and m repair packets per block, the repair packets on that UDP port of
+ *   the same group and source. A value this reader does not understand (another scheme, a missing or bad
+ *   count) is ignored and the session advertised without FEC; receivers that do not know the parameter
+ *   (nghq) ignore it and never join the repair port.
  * - `ma`: freshness, seconds (RFC 7838 §3.1).
  * The draft's own session parameters were not at hand; these are pushcast's, documented here and in
  * docs/multicast.md. Unknown parameters are ignored (RFC 7838 §3).
  */
 import { WireError } from './errors.js';
+import { MAX_FEC_BLOCK } from './fec.js';
 
 export const MULTICAST_ALPN = 'h3m-07';
+
+/** A session's forward error correction as its advertisement names it. */
+export interface FecAdvertisement {
+  /** The code: `rs`, systematic Reed–Solomon over GF(2^8) (src/wire/fec.ts). */
+  scheme: 'rs';
+  /** Source packets per block (at most; a block flushed early has fewer). */
+  k: number;
+  /** Repair packets per full block. */
+  m: number;
+  /** UDP port of the repair packets, on the session's group and source. */
+  port: number;
+}
 
 export interface MulticastAdvertisement {
   group: string;
@@ -39,6 +57,8 @@ export interface MulticastAdvertisement {
   gateway?: string;
   /** Segments are pushed chunk by chunk as they are produced (`chunks=1`). */
   progressive?: boolean;
+  /** Forward error correction; absent when the session has none (or names one this reader does not know). */
+  fec?: FecAdvertisement;
   /** Seconds; RFC 7838 default 86 400. */
   maxAge: number;
 }
@@ -72,8 +92,46 @@ export function formatMulticastAltSvc(ad: MulticastAdvertisement): string {
   if (ad.keyUrl !== undefined) out += `; key=${quote(ad.keyUrl)}`;
   if (ad.gateway !== undefined) out += `; gateway=${quote(ad.gateway)}`;
   if (ad.progressive) out += '; chunks=1';
+  if (ad.fec !== undefined) out += `; fec=${quote(formatFec(ad.fec))}`;
   out += `; ma=${Math.max(0, Math.floor(ad.maxAge))}`;
   return out;
+}
+
+function validFec(f: FecAdvertisement): boolean {
+  const count = (n: number) => Number.isInteger(n) && n >= 1;
+  return (
+    f.scheme === 'rs' &&
+    count(f.k) &&
+    count(f.m) &&
+    f.k + f.m <= MAX_FEC_BLOCK &&
+    Number.isInteger(f.port) &&
+    f.port >= 1 &&
+    f.port <= 65535
+  );
+}
+
+/** `rs;k=20;m=2;port=5001`. */
+export function formatFec(f: FecAdvertisement): string {
+  if (!validFec(f))
+    throw new WireError(
+      'invalid-argument',
+      0,
+      `FEC ${JSON.stringify(f)}: rs, k and m ≥ 1, k + m ≤ ${MAX_FEC_BLOCK}, a port`,
+    );
+  return `${f.scheme};k=${f.k};m=${f.m};port=${f.port}`;
+}
+
+/** The value of an Alt-Svc `fec` parameter, or undefined when it is not one this reader knows. */
+export function parseFec(value: string): FecAdvertisement | undefined {
+  const [scheme, ...params] = value.split(';').map((p) => p.trim());
+  if (scheme !== 'rs') return undefined;
+  const named = new Map<string, number>();
+  for (const p of params) {
+    const m = /^([a-z]+)=([0-9]{1,5})$/.exec(p);
+    if (m) named.set(m[1]!, Number(m[2]));
+  }
+  const fec = { scheme, k: named.get('k') ?? 0, m: named.get('m') ?? 0, port: named.get('port') ?? 0 } as const;
+  return validFec(fec) ? fec : undefined;
 }
 
 const MAX_ALT_SVC = 4096;
@@ -152,6 +210,8 @@ export function multicastAdvertisement(value: string): MulticastAdvertisement | 
     const port = Number(m[3]);
     if (port < 1 || port > 65535) continue;
     const ma = Number(entry.params.get('ma') ?? 86_400);
+    const fecValue = entry.params.get('fec');
+    const fec = fecValue === undefined ? undefined : parseFec(fecValue);
     return {
       group: m[1] ?? m[2]!,
       port,
@@ -160,6 +220,7 @@ export function multicastAdvertisement(value: string): MulticastAdvertisement | 
       keyUrl: entry.params.get('key'),
       gateway: entry.params.get('gateway'),
       ...(entry.params.get('chunks') === '1' ? { progressive: true } : {}),
+      ...(fec ? { fec } : {}),
       maxAge: Number.isFinite(ma) && ma >= 0 ? ma : 86_400,
     };
   }

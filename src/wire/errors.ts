@@ -44,6 +44,11 @@ export type WireErrorCode =
   | 'field-section-too-large'
   /** More field lines than the decoder's bound. */
   | 'too-many-fields'
+  /**
+   * FEC symbols of one block that contradict each other, or too few of them to recover it (src/wire/fec.ts):
+   * the receiver gives the block up and repairs by unicast what it lacks.
+   */
+  | 'fec-block'
   /** An encoder was given something the wire cannot carry (a name with a character above 0xFF, a bad length…). */
   | 'invalid-argument';
 

@@ -88,12 +88,29 @@ export {
 } from './qpack.js';
 export {
   MULTICAST_ALPN,
+  formatFec,
   formatMulticastAltSvc,
   multicastAdvertisement,
   parseAltSvc,
+  parseFec,
   type AltSvcEntry,
+  type FecAdvertisement,
   type MulticastAdvertisement,
 } from './alt-svc.js';
+export {
+  MAX_FEC_BLOCK,
+  MAX_FEC_SOURCE,
+  REPAIR_PACKET_TYPE,
+  decodeRepairPacket,
+  encodeRepair,
+  encodeRepairPacket,
+  isRepairPacket,
+  recoverBlock,
+  repairCoefficient,
+  repairPacketOverhead,
+  symbolLength,
+  type RepairPacket,
+} from './fec.js';
 export {
   CHUNK_DIGEST_FRAME_TYPE,
   chunkSignatureBase,

@@ -18,7 +18,8 @@ import test from 'node:test';
 import { WebSocket } from 'ws';
 import { GATEWAY_PATH, MulticastGateway, type GatewaySession } from '../../src/gateway/index.js';
 import { MulticastUdpSender, PushPacketizer } from '../../src/multicast/index.js';
-import { MulticastReassembler, RESOURCE_PUSH, type ResourcePushEvent } from '../../src/push/index.js';
+import { FecDecoder, MulticastReassembler, RESOURCE_PUSH, type ResourcePushEvent } from '../../src/push/index.js';
+import { encodeRepairPacket, isRepairPacket } from '../../src/wire/index.js';
 import { until, untilEvent, within } from '../support/wait.js';
 import { Rng, fromHex } from '../wire/support.js';
 
@@ -29,9 +30,20 @@ const SESSION: GatewaySession = {
   sessionId: '0102030405060708',
 };
 const OTHER: GatewaySession = { group: '232.112.97.2', port: 5602, source: '127.0.0.1', sessionId: '1112131415161718' };
+const WITH_FEC: GatewaySession = {
+  group: '232.112.97.3',
+  port: 5603,
+  source: '127.0.0.1',
+  sessionId: '2122232425262728',
+  fec: { port: 5604 },
+};
 
 async function setup(options: Partial<ConstructorParameters<typeof MulticastGateway>[0]> = {}) {
-  const gateway = new MulticastGateway({ sessions: () => [SESSION, OTHER], pingIntervalMs: 60_000, ...options });
+  const gateway = new MulticastGateway({
+    sessions: () => [SESSION, OTHER, WITH_FEC],
+    pingIntervalMs: 60_000,
+    ...options,
+  });
   const server = http.createServer((_, res) => res.end());
   server.on('upgrade', (req, socket, head) => {
     if (!gateway.handleUpgrade(req, socket, head)) socket.destroy();
@@ -66,10 +78,10 @@ async function subscribe(url: string, origin: string) {
   return { ws, packets };
 }
 
-async function sender(session: GatewaySession) {
+async function sender(session: GatewaySession, port = session.port) {
   return MulticastUdpSender.open({
     group: session.group,
-    port: session.port,
+    port,
     rateBitsPerSecond: 50e6,
     multicastInterface: '127.0.0.1',
     bindAddress: '127.0.0.1',
@@ -399,4 +411,90 @@ test('close() ends at most closeGraceMs after it began: a subscriber that does n
   assert.equal(g.gateway.stats.subscribers, 0);
   assert.equal(g.gateway.stats.sessions, 0);
   await assert.rejects(subscribe(g.url(SESSION), origin), /^Error: 503 the gateway is shutting down$/);
+});
+
+test('FEC: subscribers that ask with fec=1 also get the repair flow, joined once and left with the last of them; the others, and sessions without FEC, get the session alone', async (t) => {
+  const g = await setup();
+  t.after(g.close);
+  const origin = `http://${g.host}`;
+  const a = await subscribe(`${g.url(WITH_FEC)}&fec=1`, origin);
+  const b = await subscribe(g.url(WITH_FEC), origin);
+  const d = await subscribe(`${g.url(WITH_FEC)}&fec=1`, origin);
+  const noFec = await subscribe(`${g.url(SESSION)}&fec=1`, origin);
+  await until('two joins and one repair flow', () => {
+    const s = g.gateway.stats;
+    return s.sessions === 2 && s.repairFlows === 1 && s.subscribers === 4;
+  });
+
+  const sessionId = fromHex(WITH_FEC.sessionId);
+  const tx = await MulticastUdpSender.open({
+    group: WITH_FEC.group,
+    port: WITH_FEC.port,
+    rateBitsPerSecond: 50e6,
+    multicastInterface: '127.0.0.1',
+    bindAddress: '127.0.0.1',
+    loopback: true,
+    ttl: 0,
+    fec: { k: 5, m: 1, port: WITH_FEC.fec!.port, sessionId },
+  });
+  t.after(() => tx.close());
+  const body = new Rng(4).bytes(30_000);
+  const packetizer = new PushPacketizer({ sessionId, authority: 'example:8443', maxDatagramSize: 1400 });
+  const datagrams = await packetizer.push({ path: '/live/v/1.m4s', body });
+  await tx.send(datagrams);
+  await tx.flush();
+  const repairs = tx.stats.repairPackets;
+  assert.equal(repairs, Math.ceil(datagrams.length / 5));
+  await until(
+    'the session and its repair packets at the subscribers that asked, the session alone at the other',
+    () =>
+      a.packets.length === datagrams.length + repairs &&
+      d.packets.length === datagrams.length + repairs &&
+      b.packets.length === datagrams.length,
+  );
+  assert.equal(a.packets.filter(isRepairPacket).length, repairs);
+  assert.equal(b.packets.filter(isRepairPacket).length, 0);
+
+  // The subscriber that asked recovers what it misses: every 5th packet dropped.
+  const reassembler = new MulticastReassembler({ sessionId });
+  const got = new Promise<Uint8Array>((resolve, reject) =>
+    reassembler.addEventListener(RESOURCE_PUSH, (e) =>
+      (e as ResourcePushEvent).response.then(async (r) => resolve(new Uint8Array(await r.arrayBuffer())), reject),
+    ),
+  );
+  const decoder = new FecDecoder({ sessionId, output: (p) => reassembler.enqueuePacket(p) });
+  let n = 0;
+  for (const p of a.packets) if (isRepairPacket(p) || n++ % 5 !== 2) decoder.enqueue(p);
+  assert.deepEqual(await within('the push', got), body);
+  // A repair packet may overtake its block's last packet (two sockets at the gateway): recovered early, counted late.
+  const { recovered, recoveredLate } = decoder.stats;
+  assert.equal(recovered - recoveredLate, Math.floor((datagrams.length + 2) / 5));
+
+  // On the repair port, only repair packets of the session go on.
+  const stranger = await sender(WITH_FEC, WITH_FEC.fec!.port);
+  t.after(() => stranger.close());
+  const before = g.gateway.stats.foreign;
+  await stranger.send([
+    datagrams[0]!, // a packet of the session, on the repair port
+    encodeRepairPacket({
+      sessionId: fromHex('3132333435363738'),
+      firstPacketNumber: 0,
+      k: 1,
+      m: 1,
+      index: 0,
+      symbol: new Uint8Array(4),
+    }),
+  ]);
+  await until('two foreign datagrams on the repair port', () => g.gateway.stats.foreign === before + 2);
+  assert.equal(a.packets.length, datagrams.length + repairs);
+
+  a.ws.close();
+  await until('one left', () => g.gateway.stats.subscribers === 3);
+  assert.equal(g.gateway.stats.repairFlows, 1, 'another subscriber still asks for it');
+  d.ws.close();
+  await until('the repair flow left with the last subscriber that asked', () => g.gateway.stats.repairFlows === 0);
+  assert.equal(g.gateway.stats.sessions, 2, 'the session itself stays joined');
+  b.ws.close();
+  noFec.ws.close();
+  await until('every group left', () => g.gateway.stats.sessions === 0);
 });

@@ -16,7 +16,7 @@ const text = (s: GatewayStats) =>
     metric(
       'pushcast_gateway_packets_forwarded_total',
       'counter',
-      'QUIC packets sent to subscribers',
+      'QUIC packets (and FEC repair packets) sent to subscribers',
       `pushcast_gateway_packets_forwarded_total ${s.forwarded}`,
     ),
     metric(
@@ -37,6 +37,12 @@ const text = (s: GatewayStats) =>
       'Multicast sessions joined now',
       `pushcast_gateway_sessions_joined ${s.sessions}`,
     ),
+    metric(
+      'pushcast_gateway_repair_flows_joined',
+      'gauge',
+      'FEC repair flows joined now (for subscribers that asked with fec=1)',
+      `pushcast_gateway_repair_flows_joined ${s.repairFlows}`,
+    ),
   );
 
 test('gateway stats become pushcast_gateway_*: refusals by reason (only reasons seen), packets, subscribers and joins now', async () => {
@@ -48,11 +54,20 @@ test('gateway stats become pushcast_gateway_*: refusals by reason (only reasons 
     forwarded: 0,
     dropped: 0,
     foreign: 0,
+    repairFlows: 0,
     refused: {},
   };
   registerGatewayMetrics(registry, () => structuredClone(stats));
   assert.equal(await registry.metrics(), text(stats), 'before any subscription: no refusal series, zero counts');
-  Object.assign(stats, { subscribers: 12, sessions: 2, datagrams: 900, forwarded: 10_000, dropped: 3, foreign: 1 });
+  Object.assign(stats, {
+    subscribers: 12,
+    sessions: 2,
+    datagrams: 900,
+    forwarded: 10_000,
+    dropped: 3,
+    foreign: 1,
+    repairFlows: 1,
+  });
   stats.refused = { origin: 2, 'not-advertised': 1 };
   assert.equal(await registry.metrics(), text(stats));
   stats.refused.origin = 5;

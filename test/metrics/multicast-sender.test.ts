@@ -39,6 +39,18 @@ const text = (sessions: LiveSessionStats[]) => {
       'Datagram bytes sent to the multicast group, by track',
       ...perTrack('pushcast_multicast_bytes_sent', (s) => s.bytes),
     ),
+    metric(
+      'pushcast_multicast_repair_packets_sent',
+      'gauge',
+      'FEC repair packets sent to the repair port, by track (0 without FEC)',
+      ...perTrack('pushcast_multicast_repair_packets_sent', (s) => s.repairPackets),
+    ),
+    metric(
+      'pushcast_multicast_repair_bytes_sent',
+      'gauge',
+      'FEC repair datagram bytes sent to the repair port, by track (0 without FEC)',
+      ...perTrack('pushcast_multicast_repair_bytes_sent', (s) => s.repairBytes),
+    ),
   );
 };
 
@@ -53,6 +65,8 @@ const session = (trackId: string, port: number, n: number): LiveSessionStats => 
   dropped: n % 2,
   packets: n * 100,
   bytes: n * 120_000,
+  repairPackets: n * 10,
+  repairBytes: n * 12_000,
 });
 
 test('multicast sender stats become one pushcast_multicast_* series per track', async () => {

@@ -8,6 +8,7 @@ import dgram from 'node:dgram';
 import test from 'node:test';
 import { MulticastUdpSender, PushPacketizer, QueueFullError, SenderClosedError } from '../../src/multicast/index.js';
 import { MulticastReassembler, RESOURCE_PUSH, type ResourcePushEvent } from '../../src/push/index.js';
+import { encodeShortHeaderPacket, isRepairPacket } from '../../src/wire/index.js';
 import { Rng, fromHex } from '../wire/support.js';
 import { until } from '../support/wait.js';
 
@@ -73,6 +74,9 @@ test('a ~300 KB push over loopback multicast arrives byte-identical, paced at th
       errors: 0,
       queuedPackets: 0,
       queuedBytes: 0,
+      repairPackets: 0,
+      repairBytes: 0,
+      repairDrops: 0,
     });
 
     const result = await await until('the PUSH_PROMISE', () => got, {
@@ -152,4 +156,69 @@ test('options are checked; an IPv6 group opens a udp6 socket', async () => {
   });
   assert.match(v6.address().address, /:/);
   await v6.close();
+});
+
+test('FEC: repair packets go to the repair port from the same source address, right after their block, within the queue bound', async () => {
+  const rx = await receiver(GROUP);
+  const repairRx = await receiver(GROUP);
+  const sources: string[] = [];
+  const order: string[] = [];
+  rx.socket.on('message', (_m, info) => {
+    sources.push(info.address);
+    order.push('s');
+  });
+  repairRx.socket.on('message', (_m, info) => {
+    sources.push(info.address);
+    order.push('r');
+  });
+  const maxQueuedBytes = 10_000;
+  const sender = await MulticastUdpSender.open({
+    group: GROUP,
+    port: rx.port,
+    rateBitsPerSecond: 2e6,
+    burstBytes: 1470,
+    maxQueuedBytes,
+    ttl: 0,
+    multicastInterface: '127.0.0.1',
+    bindAddress: '127.0.0.1',
+    loopback: true,
+    fec: { k: 1, m: 4, port: repairRx.port, sessionId: SESSION_ID },
+  });
+  let most = 0;
+  const sampler = setInterval(() => (most = Math.max(most, sender.stats.queuedBytes)), 1);
+  try {
+    // Each packet is a block of its own with 4 repair packets of ~1420 bytes: 5.7 kB on top of what waits.
+    const packets = Array.from({ length: 5 }, (_, pn) =>
+      encodeShortHeaderPacket({ dcid: SESSION_ID, packetNumber: pn, packetNumberLength: 1 }, new Uint8Array(1380)),
+    );
+    await sender.send(packets);
+    await sender.flush();
+    const stats = sender.stats;
+    assert.equal(stats.packets, 5);
+    assert.ok(stats.repairDrops > 0, 'the first blocks’ repair packets did not fit behind the queued packets');
+    assert.equal(stats.repairPackets + stats.repairDrops, 5 * 4);
+    assert.ok(most <= maxQueuedBytes, `${most} bytes queued`);
+    await until(
+      'every datagram on the loopback',
+      () => rx.packets.length === 5 && repairRx.packets.length === stats.repairPackets,
+    );
+    assert.deepEqual(new Set(sources), new Set(['127.0.0.1']), 'one source address for both flows (SSM)');
+    assert.ok(repairRx.packets.every((d) => isRepairPacket(d) && d.length <= 1470));
+    // The last packet's block: its 4 repairs right after it.
+    assert.deepEqual(order.slice(-5), ['s', 'r', 'r', 'r', 'r']);
+    await assert.rejects(
+      MulticastUdpSender.open({
+        group: GROUP,
+        port: 5000,
+        rateBitsPerSecond: 1e6,
+        fec: { k: 1, m: 1, port: 5000, sessionId: SESSION_ID },
+      }),
+      RangeError,
+    );
+  } finally {
+    clearInterval(sampler);
+    await sender.close();
+    rx.socket.close();
+    repairRx.socket.close();
+  }
 });

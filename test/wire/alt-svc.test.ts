@@ -1,7 +1,13 @@
 /** Alt-Svc (RFC 7838 §3) advertisements of multicast sessions: format, parse back, refuse garbage. */
 import assert from 'node:assert/strict';
 import test from 'node:test';
-import { WireError, formatMulticastAltSvc, multicastAdvertisement, parseAltSvc } from '../../src/wire/index.js';
+import {
+  WireError,
+  formatMulticastAltSvc,
+  multicastAdvertisement,
+  parseAltSvc,
+  parseFec,
+} from '../../src/wire/index.js';
 import { Rng } from './support.js';
 
 test('an IPv4 and an IPv6 advertisement round-trip', () => {
@@ -71,4 +77,36 @@ test('malformed values throw WireError; random strings never throw anything else
       assert.ok(error instanceof WireError, `${JSON.stringify(text)}: ${String(error)}`);
     }
   }
+});
+
+test('the fec parameter round-trips; one this reader does not know is ignored with the session kept', () => {
+  const ad = {
+    group: '232.112.99.1',
+    port: 5000,
+    source: '10.0.0.1',
+    sessionId: '5fa3c2e19b0d4e77',
+    keyUrl: undefined,
+    gateway: '/multicast/gateway',
+    fec: { scheme: 'rs', k: 20, m: 2, port: 5001 } as const,
+    maxAge: 60,
+  };
+  const text = formatMulticastAltSvc(ad);
+  assert.equal(
+    text,
+    'h3m-07="232.112.99.1:5000"; source="10.0.0.1"; session-id=5fa3c2e19b0d4e77; gateway="/multicast/gateway"; fec="rs;k=20;m=2;port=5001"; ma=60',
+  );
+  assert.deepEqual(multicastAdvertisement(text), ad);
+  assert.deepEqual(parseFec('rs; port=7; m=1; k=254; future=3'), { scheme: 'rs', k: 254, m: 1, port: 7 });
+  const { fec: _, ...without } = ad;
+  for (const value of [
+    'xor;k=20;m=2;port=5001',
+    'rs;k=20;m=2',
+    'rs;k=254;m=2;port=5001',
+    'rs;k=0;m=2;port=1',
+    'rs;k=2;m=2;port=70000',
+  ]) {
+    assert.equal(parseFec(value), undefined, value);
+    assert.deepEqual(multicastAdvertisement(text.replace('rs;k=20;m=2;port=5001', value)), without, value);
+  }
+  assert.throws(() => formatMulticastAltSvc({ ...ad, fec: { scheme: 'rs', k: 250, m: 10, port: 1 } }), WireError);
 });

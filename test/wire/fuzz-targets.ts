@@ -30,6 +30,7 @@ import {
   decodeFieldSection,
   decodeChunkDigest,
   decodeFrames,
+  decodeRepairPacket,
   decodeHttp3Frames,
   decodeSessionDatagram,
   decodeShortHeaderPacket,
@@ -40,6 +41,8 @@ import {
   encodeFieldSection,
   encodeChunkDigestFrame,
   encodeFrames,
+  encodeRepair,
+  encodeRepairPacket,
   encodeHttp3Frame,
   encodeHttp3FrameHeader,
   encodePushStreamHeader,
@@ -54,6 +57,7 @@ import {
   huffmanDecode,
   huffmanEncode,
   multicastAdvertisement,
+  recoverBlock,
   parseAltSvc,
   readBigVarint,
   readVarint,
@@ -211,6 +215,13 @@ const altSvcValues = [
     maxAge: 3600,
   }),
   formatMulticastAltSvc({ group: 'ff3e::1234', port: 6000, sessionId: 'ab', maxAge: 60 }),
+  formatMulticastAltSvc({
+    group: '232.112.99.2',
+    port: 5001,
+    sessionId: '0102',
+    fec: { scheme: 'rs', k: 20, m: 2, port: 5101 },
+    maxAge: 60,
+  }),
   'h3=":8443"; ma=86400, h3-29=":8443"',
   'clear',
 ].map(ascii);
@@ -363,6 +374,30 @@ const chunkDigests = [
   const type = readVarint(frame, 0);
   return frame.subarray(type.length + readVarint(frame, type.length).length);
 });
+
+/** FEC repair packets (session IDs of 8 and 0 bytes), and the block they repair, for the recovery target. */
+const repairSources = [rng.bytes(40), rng.bytes(1), rng.bytes(25), new Uint8Array(0)];
+const repairSymbols = encodeRepair(repairSources, 2);
+const repairPackets = [
+  ...repairSymbols.map((symbol, index) =>
+    encodeRepairPacket({
+      sessionId: Uint8Array.of(1, 2, 3, 4, 5, 6, 7, 8),
+      firstPacketNumber: 70_000,
+      k: repairSources.length,
+      m: 2,
+      index,
+      symbol,
+    }),
+  ),
+  encodeRepairPacket({
+    sessionId: new Uint8Array(0),
+    firstPacketNumber: 0,
+    k: 1,
+    m: 1,
+    index: 0,
+    symbol: Uint8Array.of(0, 1, 9),
+  }),
+];
 
 const deliveryDescriptions = [
   JSON.stringify({
@@ -532,6 +567,25 @@ export const FUZZ_TARGETS: readonly FuzzTarget[] = [
     error: WireError,
     corpus: chunkDigests,
     decode: (input) => decodeChunkDigest(input),
+  },
+  {
+    name: 'FEC repair packet: decodeRepairPacket',
+    error: WireError,
+    corpus: repairPackets,
+    decode: (input, r) => decodeRepairPacket(input, r.bool(0.8) ? 8 : r.int(21)),
+  },
+  {
+    // Repair symbols off the wire, damaged, recover a block with two of its sources lost.
+    name: 'FEC recovery: recoverBlock',
+    error: WireError,
+    corpus: repairSymbols.map((s) => s.slice()),
+    decode: (input, r) => {
+      const lost = r.int(repairSources.length);
+      const sources = repairSources.map((s, j) =>
+        j === lost || j === (lost + 1) % repairSources.length ? undefined : s,
+      );
+      return recoverBlock(sources, r.bool() ? [input, repairSymbols[1]] : [repairSymbols[0], input]);
+    },
   },
   {
     // JSON text that does not parse is JSON.parse's business; what parses must be refused or read.
