@@ -227,19 +227,43 @@ describe('origin: low-latency delivery of segments in progress', () => {
     }
   });
 
-  test('a range request for a growing segment waits for the whole segment', async () => {
+  test('a closed range of a growing segment is answered as soon as its last byte exists, its length unknown (*)', async () => {
     const f = new Fixture();
     const s = f.publish(f.video, 1, 1, 400, true);
     const { origin, base } = await startOrigin(f);
     try {
+      // Within what exists: at once.
+      const now = await fetch(`${base}/live/video-360p/1.m4s`, { headers: { Range: 'bytes=100-199' } });
+      assert.equal(now.status, 206);
+      assert.equal(now.headers.get('content-range'), 'bytes 100-199/*');
+      assert.deepEqual(new Uint8Array(await now.arrayBuffer()), s.bytes().subarray(100, 200));
+      // Past it: held until the chunk that holds its last byte, still growing after it.
       const pending = fetch(`${base}/live/video-360p/1.m4s`, { headers: { Range: 'bytes=300-599' } });
+      await until('the range request held', () => origin.stats().heldRequests === 1);
+      f.chunk(f.video, s, 400);
+      const res = await pending;
+      assert.equal(res.status, 206);
+      assert.equal(res.headers.get('content-range'), 'bytes 300-599/*');
+      assert.deepEqual(new Uint8Array(await res.arrayBuffer()), s.bytes().subarray(300, 600));
+      assert.equal(origin.stats().heldRequests, 0);
+    } finally {
+      await origin.close();
+    }
+  });
+
+  test('an open range of a growing segment waits for the whole segment', async () => {
+    const f = new Fixture();
+    const s = f.publish(f.video, 1, 1, 400, true);
+    const { origin, base } = await startOrigin(f);
+    try {
+      const pending = fetch(`${base}/live/video-360p/1.m4s`, { headers: { Range: 'bytes=300-' } });
       await until('the range request held', () => origin.stats().heldRequests === 1);
       f.chunk(f.video, s, 400);
       f.video.completeSegment(s);
       const res = await pending;
       assert.equal(res.status, 206);
-      assert.equal(res.headers.get('content-range'), 'bytes 300-599/800');
-      assert.deepEqual(new Uint8Array(await res.arrayBuffer()), s.bytes().subarray(300, 600));
+      assert.equal(res.headers.get('content-range'), 'bytes 300-799/800');
+      assert.deepEqual(new Uint8Array(await res.arrayBuffer()), s.bytes().subarray(300));
     } finally {
       await origin.close();
     }

@@ -32,6 +32,8 @@
  */
 /// <reference lib="webworker" />
 import {
+  FEC_REORDER_MS,
+  FecDecoder,
   MulticastReassembler,
   PushSignatureVerifier,
   RESOURCE_PUSH,
@@ -79,6 +81,8 @@ interface Session {
   cached: string[];
   /** The newest media segment number promised in this session. */
   newestPromised?: number;
+  /** Forward error correction (Alt-Svc `fec`): repair packets recover lost ones before the reassembler. */
+  fec?: FecDecoder;
 }
 
 interface Delivery {
@@ -240,6 +244,7 @@ function gatewayUrl(ad: MulticastAdvertisement, base: string): string {
     port: String(ad.port),
     ...(ad.source ? { source: ad.source } : {}),
     'session-id': ad.sessionId,
+    ...(ad.fec ? { fec: '1' } : {}),
   }).toString();
   return url.href;
 }
@@ -264,6 +269,8 @@ async function session(rep: string): Promise<Session | undefined> {
       verifier: v,
       // Whole pushes: the time to push one; chunk by chunk: the longest wait for the next chunk.
       timeoutMs: Math.round(segmentDuration * 1000),
+      // With FEC, a hole waits for the block's repair packets before it is fetched.
+      reorderMs: found.ad.fec ? FEC_REORDER_MS : undefined,
       repair: rangeFetcher(
         (u, init) => fetch(u, { ...init, cache: 'no-store' }),
         (request) => request.url.replace(/^[a-z]+:\/\/[^/]+/, self.location.origin),
@@ -279,6 +286,7 @@ async function session(rep: string): Promise<Session | undefined> {
       retry: 0,
       packets: 0,
       cached: [],
+      fec: found.ad.fec ? new FecDecoder({ sessionId, output: (d) => reassembler.enqueuePacket(d) }) : undefined,
     };
     sessions.set(rep, s);
     reassembler.addEventListener(RESOURCE_PUSH, (e) => onPush(s!, e as ResourcePushEvent));
@@ -304,7 +312,8 @@ function connect(s: Session): void {
     s.packets++;
     if (event.data instanceof ArrayBuffer) {
       counts.pushBytes += event.data.byteLength;
-      s.reassembler.enqueuePacket(new Uint8Array(event.data));
+      if (s.fec) s.fec.enqueue(new Uint8Array(event.data));
+      else s.reassembler.enqueuePacket(new Uint8Array(event.data));
     }
   };
   ws.onclose = () => {
@@ -362,7 +371,11 @@ function onPush(s: Session, event: ResourcePushEvent): void {
     delivery.arrivedAt = Date.now();
     const cache = await caches.open(PUSH_CACHE);
     const store = async () => {
-      await cache.put(url, response.clone());
+      // Read here rather than by Cache.put, which reports any failure of the body as a bare network error.
+      const whole = response.headers.has('content-length')
+        ? response.clone()
+        : new Response(await response.clone().arrayBuffer(), { status: response.status, headers: response.headers });
+      await cache.put(url, whole);
       if (resource.kind !== 'init') s.cached.push(url); // one init per representation, replaced in place
       while (s.cached.length > maxCachedPerRep) {
         const old = s.cached.shift()!;
