@@ -143,6 +143,13 @@ const SENDER_LABELS: Record<Variant, string> = {
   'pushcast+packetize': 'PushPacketizer + MulticastUdpSender',
 };
 
+/** Parts 1 to 3 as printed, for their section of docs/multicast.md. */
+const reported: string[] = [];
+function report(line: string): void {
+  console.log(line);
+  reported.push(...line.split('\n').filter((l) => l !== ''));
+}
+
 function senderReport(r: ThroughputResult) {
   const byVariant = (v: Variant) => r.runs.filter((x) => x.variant === v);
   const pps = (v: Variant) => byVariant(v).map((x) => x.packets / x.seconds);
@@ -185,24 +192,22 @@ function senderReport(r: ThroughputResult) {
     }
   >;
 
-  console.log(
+  report(
     `\n1. sender throughput: ${r.runs.length / 4} rounds × ${ROUND_SECONDS} s per variant, alternating; ${SEGMENTS} pushes (${fmt(r.segmentBytes / 1e6, 1)} MB of bodies) = ${fmt(r.datagrams)} datagrams of ${fmt(r.datagramBytes / r.datagrams)} B mean, from the sender's namespace → veth → the receivers', sender pinned to CPU ${SENDER_CPU ?? '-'}`,
   );
-  console.log(
+  report(
     `   ${'variant (median of rounds)'.padEnd(40)} ${pad('packets/s', 10)} ${pad('Mbit/s', 8)} ${pad('CPU µs/pkt', 10)} ${pad('of it user', 10)} ${pad('CPU', 5)}  ${pad('÷ dgram', 7)} ${pad('÷ dgram-1', 9)}  ÷ dgram per round`,
   );
   for (const v of Object.keys(SENDER_LABELS) as Variant[]) {
     const x = variants[v];
-    console.log(
+    report(
       `   ${SENDER_LABELS[v].padEnd(40)} ${pad(fmt(x.packetsPerSecond), 10)} ${pad(fmt(x.megabitsPerSecond), 8)} ${pad(fmt(x.cpuMicrosPerPacket, 2), 10)} ${pad(fmt(x.userMicrosPerPacket, 2), 10)} ${pad(`${fmt(x.cpuShare * 100)}%`, 5)}  ${pad(fmt(x.ratioToDgram, 2), 7)} ${pad(fmt(x.ratioToDgram1, 2), 9)}  ${x.ratioToDgramPerRound.map((q) => fmt(q, 2)).join(' ')}`,
     );
   }
   const errors = sum(Object.values(variants).map((x) => x.errors));
-  if (errors) console.log(`   send errors: ${errors}`);
+  if (errors) report(`   send errors: ${errors}`);
   const goal = variants.pushcast.ratioToDgram;
-  console.log(
-    `   goal MulticastUdpSender ÷ plain dgram loop ≥ 0.90: ${fmt(goal, 2)} ${goal >= 0.9 ? 'met' : 'NOT met'}`,
-  );
+  report(`   goal MulticastUdpSender ÷ plain dgram loop ≥ 0.90: ${fmt(goal, 2)} ${goal >= 0.9 ? 'met' : 'NOT met'}`);
   return {
     datagrams: r.datagrams,
     datagramBytes: r.datagramBytes,
@@ -248,27 +253,27 @@ function reassemblerReport(r: ReassemblerResult) {
     { megabytesPerSecond: number; megabytesPerCpuSecond: number; ratioToCopy: number; ratioToCopyPerRound: number[] }
   >;
 
-  console.log(
+  report(
     `\n2. reassembler: ${rounds} rounds, alternating; ${r.pushes} pushes, ${fmt(r.bodyBytes / 1e6, 1)} MB of bodies in ${fmt(r.datagrams)} datagrams (${fmt(r.datagramBytes / 1e6, 1)} MB); shuffled variant: ${r.duplicates} duplicates; signatures: ${r.verify}`,
   );
-  console.log(
+  report(
     `   ${'variant (median of rounds)'.padEnd(42)} ${pad('MB/s', 8)} ${pad('MB/CPU-s', 9)} ${pad('÷ copy', 8)}  ÷ copy per round`,
   );
   for (const v of Object.keys(REASSEMBLER_LABELS) as ReassemblerVariant[]) {
     const x = variants[v];
-    console.log(
+    report(
       `   ${REASSEMBLER_LABELS[v].padEnd(42)} ${pad(fmt(x.megabytesPerSecond), 8)} ${pad(fmt(x.megabytesPerCpuSecond), 9)} ${pad(fmt(x.ratioToCopy, 3), 8)}  ${x.ratioToCopyPerRound.map((q) => fmt(q, 3)).join(' ')}`,
     );
   }
-  console.log(
+  report(
     `   peak memory during one pass, above the process before it (baseline RSS ${fmt(r.baseline.rss / MiB)} MiB, holding every datagram and body):`,
   );
-  console.log(
+  report(
     `   ${''.padEnd(42)} ${pad('RSS', 9)} ${pad('heapUsed', 9)} ${pad('arrayBuf', 9)} ${pad('buffered', 9)}  (MiB; buffered = max stats.bufferedBytes)`,
   );
   for (const v of ['pushcast', 'pushcast-shuffled'] as const) {
     const m = r.memory[v];
-    console.log(
+    report(
       `   ${REASSEMBLER_LABELS[v].padEnd(42)} ${pad(fmt(m.rss / MiB, 1), 9)} ${pad(fmt(m.heapUsed / MiB, 1), 9)} ${pad(fmt(m.arrayBuffers / MiB, 1), 9)} ${pad(fmt(m.bufferedBytes / MiB, 2), 9)}`,
     );
   }
@@ -346,21 +351,21 @@ async function fanout(): Promise<FanoutRun[]> {
 function fanoutReport(runs: FanoutRun[]) {
   const tick = 1000 / CLOCK_TICKS;
   const rows: Record<string, unknown>[] = [];
-  console.log(
+  report(
     `\n3. receivers: MulticastUdpSender paced at ${fmt(RATE / 1e6, 1)} Mbit/s for ~${STREAM_SECONDS} s (pre-packetized), K receiver processes joined in the receivers' namespace; sending process on CPU ${SENDER_CPU ?? '-'}, receivers on CPU ${RECEIVER_CPUS?.join(',') ?? '-'}; mean of ${RX_ROUNDS} rounds`,
   );
-  console.log(
+  report(
     `   sender CPU = process.cpuUsage() of the sending process over its send window; softirq = /proc/stat (machine-wide, ${CLOCK_TICKS} Hz ticks)`,
   );
   for (const steering of ['steered', 'unsteered'] as const) {
     const mine = runs.filter((r) => r.steering === steering);
     if (mine.length === 0) continue;
-    console.log(
+    report(
       steering === 'steered'
         ? `   receive side steered (RPS) to the receivers' CPUs, as separate receiver hosts:`
         : `   receive side not steered: the kernel's per-receiver copies run in the sender's send calls (one host, or a sender-side loopback):`,
     );
-    console.log(
+    report(
       `   ${pad('K', 4)} ${pad('pkts sent', 10)} ${pad('Mbit/s', 7)} ${pad('CPU ms/MB', 10)} ${pad('user', 6)} ${pad('sys', 6)} ${pad('÷ K=1', 6)} ${pad('softirq ms cpu0/other', 22)}  received per receiver (min/median/max), rcvbuf drops, backlog drops`,
     );
     const base = mine.filter((r) => r.receivers === RECEIVERS[0]);
@@ -384,7 +389,7 @@ function fanoutReport(runs: FanoutRun[]) {
       const rcvbufDrops = sum(ks.map((r) => r.drops.udpRcvbufErrors));
       const backlogDrops = sum(ks.map((r) => r.drops.backlogDrops));
       const mbps = mean((r) => (r.sender.bytes * 8) / r.sender.seconds / 1e6);
-      console.log(
+      report(
         `   ${pad(k, 4)} ${pad(fmt(mean((r) => r.sender.packets)), 10)} ${pad(fmt(mbps, 2), 7)} ${pad(fmt(cpuPerMb, 1), 10)} ${pad(fmt(user, 1), 6)} ${pad(fmt(sys, 1), 6)} ${pad(fmt(cpuPerMb / baseCpu, 2), 6)} ${pad(`${fmt(softSender)} / ${fmt(softOther)}`, 22)}  ${fmt(Math.min(...received))}/${fmt(median(received))}/${fmt(Math.max(...received))} of ${sent.map((n) => fmt(n)).join(', ')}; lost max ${fmt(Math.max(...lost))}; ${rcvbufDrops}, ${backlogDrops}`,
       );
       rows.push({
@@ -493,6 +498,20 @@ async function main(): Promise<void> {
   if (!['sender', 'reassembler', 'receivers'].some((p) => PARTS.has(p))) {
     // FEC alone: in process, no network namespace.
     const fec = PARTS.has('fec') ? await fecPart() : undefined;
+    if (DOC && reported.length > 0)
+      writeDocSection({
+        file: DOC,
+        name: 'bench-multicast',
+        writer: 'bench/multicast.ts',
+        title: 'Multicast',
+        body: [
+          `\`node build/bench/multicast.js\` (parts ${['sender', 'reassembler', 'receivers'].filter((x) => PARTS.has(x)).join(', ')}), ${new Date().toISOString().slice(0, 10)}, ${machine()}:`,
+          '',
+          '```',
+          ...reported,
+          '```',
+        ].join('\n'),
+      });
     const seconds = (performance.now() - began) / 1000;
     console.log(`\n(${fmt(seconds)} s)`);
     console.log(`bench-json: ${JSON.stringify({ bench: 'multicast', machine: machine(), fec, seconds })}`);
@@ -526,6 +545,20 @@ async function main(): Promise<void> {
       : undefined;
     const receivers = PARTS.has('receivers') ? fanoutReport(await fanout()) : undefined;
     const fec = PARTS.has('fec') ? await fecPart() : undefined;
+    if (DOC && reported.length > 0)
+      writeDocSection({
+        file: DOC,
+        name: 'bench-multicast',
+        writer: 'bench/multicast.ts',
+        title: 'Multicast',
+        body: [
+          `\`node build/bench/multicast.js\` (parts ${['sender', 'reassembler', 'receivers'].filter((x) => PARTS.has(x)).join(', ')}), ${new Date().toISOString().slice(0, 10)}, ${machine()}:`,
+          '',
+          '```',
+          ...reported,
+          '```',
+        ].join('\n'),
+      });
     const seconds = (performance.now() - began) / 1000;
     console.log(`\n(${fmt(seconds)} s)`);
     console.log(

@@ -9,6 +9,7 @@ import test from 'node:test';
 import { PushPacketizer } from '../../src/multicast/index.js';
 import {
   IncompletePushError,
+  MAX_PENDING_CHUNKS,
   MulticastReassembler,
   PushSignatureVerifier,
   PushSigner,
@@ -223,4 +224,14 @@ test('without a repair, a progressive push with a hole ends its body with what i
     (e: unknown) => e instanceof IncompletePushError && e.reason === 'timeout' && e.receivedBytes === 8_000,
   );
   assert.deepEqual(r.got, [sent.body[0]]);
+});
+
+test(`more than ${MAX_PENDING_CHUNKS} CHUNK_DIGEST frames ahead of the response's verification fail the push (a bound)`, async () => {
+  const sent = await progressivePush(new Array<number>(MAX_PENDING_CHUNKS + 1).fill(0), 6);
+  const r = receiver(sent.verifier);
+  // All at once: the response's signature is still being checked while the walk reads every digest.
+  for (const d of [...sent.open, ...sent.chunks.flat()]) r.reassembler.enqueuePacket(d);
+  await until('the push failed', () => r.reassembler.stats.pushesFailed === 1);
+  assert.equal(r.reassembler.stats.pushesCompleted, 0);
+  assert.equal(r.reassembler.stats.bufferedBytes, 0);
 });
