@@ -17,7 +17,7 @@ export {
   type PushLimit,
 } from './reassembly-errors.js';
 export { SparseBytes, type ByteRange } from './sparse-bytes.js';
-export { MAX_PENDING_CHUNKS } from './progressive-body.js';
+export { MAX_PENDING_CHUNKS, REPAIR_ATTEMPTS } from './progressive-body.js';
 export { FEC_REORDER_MS, FecDecoder, type FecDecoderOptions, type FecDecoderStats } from './fec-decoder.js';
 export {
   PushSignatureVerifier,

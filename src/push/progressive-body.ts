@@ -21,6 +21,9 @@ import { type ByteRange, type ChunkPool, SparseBytes } from './sparse-bytes.js';
 
 /** CHUNK_DIGEST frames held ahead of the chunk being released. */
 export const MAX_PENDING_CHUNKS = 1024;
+/** Tries of one hole's repair before the body fails: a range request can meet a dropped connection. */
+export const REPAIR_ATTEMPTS = 3;
+const REPAIR_RETRY_MS = 50;
 const DEFAULT_CHUNK_INTERVAL_MS = 200;
 
 export interface ProgressiveBodyOptions {
@@ -60,6 +63,8 @@ export class ProgressiveBody {
   private over = false;
   private readonly holesSeen = new Map<number, number>();
   private readonly repairing = new Set<number>();
+  /** Failed repairs of each hole (by its start), for REPAIR_ATTEMPTS. */
+  private readonly repairFailures = new Map<number, number>();
   private lastHeadAt: number | undefined;
   private chunkIntervalMs = DEFAULT_CHUNK_INTERVAL_MS;
   private lastArrivalAt: number;
@@ -222,7 +227,13 @@ export class ProgressiveBody {
       },
       (error: unknown) => {
         this.repairing.delete(hole.start);
-        this.fail(error instanceof Error ? error : new Error(String(error)));
+        if (this.over) return;
+        const failures = (this.repairFailures.get(hole.start) ?? 0) + 1;
+        this.repairFailures.set(hole.start, failures);
+        if (failures >= REPAIR_ATTEMPTS) return this.fail(error instanceof Error ? error : new Error(String(error)));
+        // Again shortly, for what is still missing then (late packets may have filled part of it).
+        this.o.timers.clearTimeout(this.timer);
+        this.timer = this.o.timers.setTimeout(() => this.schedule(), REPAIR_RETRY_MS);
       },
     );
   }
@@ -234,5 +245,6 @@ export class ProgressiveBody {
     this.o.onHeld(-this.bytes.held);
     this.bytes.recycle();
     this.digests.clear();
+    this.repairFailures.clear();
   }
 }

@@ -29,7 +29,7 @@ test('by default: sessions advertised on the segments, a multicast player line, 
   );
   assert.match(
     (await altSvc(serve.manifest)) ?? '',
-    /^h3m-07="232\.112\.95\.1:5800"; source="127\.0\.0\.1"; session-id=[0-9a-f]{16}; key="http:\/\/127\.0\.0\.1:\d+\/\.well-known\/pushcast\/multicast-keys\.json"; gateway="\/multicast\/gateway"; ma=60$/,
+    /^h3m-07="232\.112\.95\.1:5800"; source="127\.0\.0\.1"; session-id=[0-9a-f]{16}; key="http:\/\/127\.0\.0\.1:\d+\/\.well-known\/pushcast\/multicast-keys\.json"; gateway="\/multicast\/gateway"; chunks=1; ma=60$/,
   );
   const keys = await (await fetch(new URL('/.well-known/pushcast/multicast-keys.json', serve.player))).json();
   assert.equal(keys.keys[0].crv, 'Ed25519');

@@ -10,6 +10,7 @@ import { PushPacketizer } from '../../src/multicast/index.js';
 import {
   IncompletePushError,
   MAX_PENDING_CHUNKS,
+  REPAIR_ATTEMPTS,
   MulticastReassembler,
   PushSignatureVerifier,
   PushSigner,
@@ -211,6 +212,30 @@ test('a lost packet is repaired by a range of exactly its body bytes while the p
   assert.equal(r.reassembler.stats.repairedBytes, repaired);
   for (const d of sent.chunks[2]!) r.reassembler.enqueuePacket(d);
   assert.deepEqual(await r.done, whole);
+});
+
+test(`a repair that meets a network error is tried again, up to ${REPAIR_ATTEMPTS} times, before the body fails`, async () => {
+  for (const failing of [REPAIR_ATTEMPTS - 1, REPAIR_ATTEMPTS]) {
+    const sent = await progressivePush([6_000, 6_000], 7 + failing);
+    const whole = concat(sent.body);
+    let calls = 0;
+    const r = receiver(sent.verifier, {
+      repair: async (_request, range) => {
+        if (++calls <= failing) throw new TypeError('Failed to fetch');
+        return whole.slice(range.start, range.end);
+      },
+    });
+    const c0 = sent.chunks[0]!;
+    for (const d of [...sent.open, ...c0.slice(0, 2), ...c0.slice(3), ...sent.chunks[1]!])
+      r.reassembler.enqueuePacket(d);
+    if (failing < REPAIR_ATTEMPTS) {
+      assert.deepEqual(await r.done, whole, `repaired after ${failing} failures`);
+    } else {
+      await assert.rejects(r.done, (e: unknown) => e instanceof TypeError, 'failed at the last attempt');
+      assert.equal(r.got.length, 0, 'nothing of the damaged chunk released');
+    }
+    assert.equal(calls, failing < REPAIR_ATTEMPTS ? failing + 1 : REPAIR_ATTEMPTS);
+  }
 });
 
 test('without a repair, a progressive push with a hole ends its body with what is missing at the timeout', async () => {

@@ -93,6 +93,8 @@ interface Delivery {
   route?: MulticastSegmentRecord['route'];
   repairBytes: number;
   arrivedAt?: number;
+  /** What requests served from it recorded, corrected if a growing push turns out repaired. */
+  records: MulticastSegmentRecord[];
 }
 
 let enabled = true;
@@ -271,10 +273,13 @@ async function session(rep: string): Promise<Session | undefined> {
       timeoutMs: Math.round(segmentDuration * 1000),
       // With FEC, a hole waits for the block's repair packets before it is fetched.
       reorderMs: found.ad.fec ? FEC_REORDER_MS : undefined,
-      repair: rangeFetcher(
-        (u, init) => fetch(u, { ...init, cache: 'no-store' }),
-        (request) => request.url.replace(/^[a-z]+:\/\/[^/]+/, self.location.origin),
-      ),
+      repair: async (request, range) => {
+        const bytes = await fetchRange(request, range);
+        counts.repairBytes += bytes.byteLength;
+        const delivery = deliveries.get(servedUrl(request.url));
+        if (delivery) delivery.repairBytes += bytes.byteLength;
+        return bytes;
+      },
     });
     s = {
       rep,
@@ -341,13 +346,22 @@ setInterval(() => {
   for (const s of sessions.values()) if (Date.now() - s.lastUsed > 3 * segmentDuration * 1000) closeSession(s);
 }, 1000);
 
+/** A pushed URL as this origin serves it. */
+const servedUrl = (url: string) => url.replace(/^[a-z]+:\/\/[^/]+/, self.location.origin);
+
+/** Exactly the missing bytes of a growing push, from this origin. */
+const fetchRange = rangeFetcher(
+  (u, init) => fetch(u, { ...init, cache: 'no-store' }),
+  (request) => servedUrl(request.url),
+);
+
 function onPush(s: Session, event: ResourcePushEvent): void {
-  const url = event.request.url.replace(/^[a-z]+:\/\/[^/]+/, self.location.origin); // served from this origin
+  const url = servedUrl(event.request.url);
   const path = new URL(url).pathname;
   const resource = parseLivePath(path);
   if (!resource || deliveries.get(url)?.settled === false) return;
   if (resource.kind === 'segment') s.newestPromised = Math.max(s.newestPromised ?? -1, resource.number);
-  const delivery: Delivery = { settled: false, repairBytes: 0, promise: Promise.resolve(undefined) };
+  const delivery: Delivery = { settled: false, repairBytes: 0, records: [], promise: Promise.resolve(undefined) };
   delivery.promise = (async () => {
     let response: Response;
     try {
@@ -391,7 +405,18 @@ function onPush(s: Session, event: ResourcePushEvent): void {
     // that could not be made) leaves no entry: the player's retry goes to the network.
     delivery.live = response;
     store().then(
-      () => (delivery.live = undefined),
+      () => {
+        delivery.live = undefined;
+        // Completed with ranges fetched while it grew: what was already recorded as pushed was repaired.
+        if (delivery.repairBytes === 0 || delivery.route !== 'push') return;
+        delivery.route = 'repaired';
+        for (const r of delivery.records) {
+          counts.push--;
+          counts.repaired++;
+          r.route = 'repaired';
+          r.repairBytes = delivery.repairBytes;
+        }
+      },
       (error: unknown) => {
         failed(url, error);
         delivery.live = undefined;
@@ -435,7 +460,8 @@ async function segment(request: Request, key: string, rep: string, number: numbe
     ]);
     const live = delivery.live;
     if (response && live && delivery.route) {
-      record(key, rep, delivery.route, delivery.repairBytes, requestedAt, delivery.arrivedAt);
+      const r = record(key, rep, delivery.route, delivery.repairBytes, requestedAt, delivery.arrivedAt);
+      if (r) delivery.records.push(r);
       return live.clone();
     }
     const cached = response ? await (await caches.open(PUSH_CACHE)).match(key) : undefined;
@@ -457,11 +483,20 @@ function record(
   repairBytes: number,
   requestedAt: number,
   arrivedAt: number | undefined,
-): void {
-  if (url.endsWith('init.mp4')) return;
+): MulticastSegmentRecord | undefined {
+  if (url.endsWith('init.mp4')) return undefined;
   counts[route]++;
-  records.unshift({ url, representation: rep, route, repairBytes, requestedAt, arrivedAt: arrivedAt ?? null });
+  const r: MulticastSegmentRecord = {
+    url,
+    representation: rep,
+    route,
+    repairBytes,
+    requestedAt,
+    arrivedAt: arrivedAt ?? null,
+  };
+  records.unshift(r);
   records.length = Math.min(records.length, RECENT_RECORDS);
+  return r;
 }
 
 function stats(): MulticastStats {
@@ -471,7 +506,7 @@ function stats(): MulticastStats {
     receptionWindow: receptionWindow(),
     segments: { push: counts.push, repaired: counts.repaired, unicast: counts.unicast },
     // Whole pushes repaired after they failed, and growing ones repaired by range as they arrived.
-    repairBytes: counts.repairBytes + [...sessions.values()].reduce((n, x) => n + x.reassembler.stats.repairedBytes, 0),
+    repairBytes: counts.repairBytes,
     bytes: { push: counts.pushBytes, unicast: counts.unicastBytes },
     sessions: [...sessions.values()].map((s) => {
       const r = s.reassembler.stats;
