@@ -43,6 +43,8 @@ export interface MissingBody {
   missingStream: ByteRange[];
   /** The body as far as known (`totalBytes` long when known), received bytes in place, holes zero. */
   body: Uint8Array;
+  /** The whole stream, holes zero, when the body could not be mapped exactly and the final size is known. */
+  stream?: Uint8Array;
 }
 
 /** The ranges and partial body of an incomplete push stream. */
@@ -94,6 +96,11 @@ export function missingBody(stream: WalkedPushStream): MissingBody {
     const length = Math.min(d.length, body.length - d.bodyStart);
     if (length > 0) bytes.copyHeld(body, d.bodyStart, d.streamStart, d.streamStart + length);
   }
+  let whole: Uint8Array | undefined;
+  if (!exact && finalSize !== undefined) {
+    whole = new Uint8Array(finalSize);
+    bytes.copyHeld(whole, 0, 0, finalSize);
+  }
   return {
     missing: mergeRanges(missing),
     receivedBytes: received,
@@ -101,6 +108,7 @@ export function missingBody(stream: WalkedPushStream): MissingBody {
     exact,
     missingStream: mergeRanges(missingStream),
     body,
+    stream: whole,
   };
 }
 

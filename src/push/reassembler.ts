@@ -1041,7 +1041,7 @@ export class MulticastReassembler extends EventTarget {
       m.totalBytes,
       m.exact,
       m.missingStream,
-      { requestFields: push.requestFields, responseFields: stream.fields, body: m.body },
+      { requestFields: push.requestFields, responseFields: stream.fields, body: m.body, stream: m.stream },
     );
   }
 }

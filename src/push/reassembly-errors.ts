@@ -53,6 +53,12 @@ export interface PartialPush {
   responseFields?: readonly FieldLine[];
   /** The body as far as known (`totalBytes` long when known), received bytes in place, holes zero. */
   body?: Uint8Array;
+  /**
+   * The whole push stream (its final size long), received bytes in place, holes zero: given when body
+   * offsets are unknown (HEADERS or a frame header lost) but the stream's end is known, so that a repair
+   * told the body's length by the origin (RFC 9530 `Repr-Digest` beside it) can map the body itself.
+   */
+  stream?: Uint8Array;
 }
 
 export type PushLimit = 'concurrent-pushes' | 'bytes-per-push' | 'total-bytes' | 'age';

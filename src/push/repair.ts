@@ -8,6 +8,9 @@
  *   then each missing range is fetched with `Range` (RFC 9110 §14.2; 206 and a matching
  *   `Content-Range` required), spliced into what did arrive, and the whole body must match the signed
  *   `digest`. Only then is it a repaired response: multicast bytes are never trusted on their own.
+ * - An {@link IncompletePushError} without the response's HEADERS but with the stream's end known: the
+ *   origin's `Content-Length` and RFC 9530 `Repr-Digest` (HEAD) map the body onto the stream's last bytes,
+ *   the missing ones are fetched by range, and the whole must match that digest (`streamRepair`).
  * - Anything else (ranges not exact, no headers, a verification failure, a range answer that does not
  *   fit, a digest mismatch after splicing): the whole resource is fetched by unicast, from the origin
  *   the caller trusts (HTTPS).
@@ -125,6 +128,8 @@ async function rangeRepair(url: string, failure: unknown, o: RepairOptions): Pro
   if (!(failure instanceof IncompletePushError))
     return `not incomplete: ${failure instanceof Error ? failure.message : String(failure)}`;
   const { body, responseFields, requestFields } = failure.partial;
+  if (!responseFields && failure.partial.stream && failure.missingStream)
+    return streamRepair(url, failure.partial.stream, failure.missingStream, o);
   if (!failure.exact || failure.totalBytes === undefined || !body || !responseFields)
     return 'missing ranges not known exactly';
   if (field(responseFields, ':status') !== '200') return 'not a 200 response';
@@ -139,19 +144,41 @@ async function rangeRepair(url: string, failure: unknown, o: RepairOptions): Pro
     }
   }
   const out = new Uint8Array(body);
-  const ranges = coalesce(failure.missing, o.maxRanges ?? 64);
+  const fetched = await fetchRanges(url, out, failure.missing, failure.totalBytes, o);
+  if (typeof fetched === 'string') return fetched;
+  const unicastBytes = fetched;
+  const actual = toBase64(new Uint8Array(await crypto.subtle.digest('SHA-256', out)));
+  if (actual !== expected) return 'spliced body does not match the digest';
+  return {
+    response: new Response(out, { status: 200, headers: headersOf(responseFields) }),
+    body: out,
+    route: 'repaired',
+    unicastBytes,
+  };
+}
+
+/** Fetches `missing` of `url` into `out` (`total` bytes long); the bytes fetched, or why a range did not fit. */
+async function fetchRanges(
+  url: string,
+  out: Uint8Array,
+  missing: readonly ByteRange[],
+  total: number,
+  o: RepairOptions,
+  headers: Record<string, string> = {},
+): Promise<number | string> {
+  const ranges = coalesce(missing, o.maxRanges ?? 64);
   let unicastBytes = 0;
   let refused: string | undefined;
   const queue = [...ranges];
   const worker = async () => {
     for (let r; (r = queue.shift()) !== undefined && refused === undefined; ) {
       const last = r.end - 1;
-      const response = await o.fetch(url, { headers: { range: `bytes=${r.start}-${last}` } });
+      const response = await o.fetch(url, { headers: { ...headers, range: `bytes=${r.start}-${last}` } });
       const part = new Uint8Array(await response.arrayBuffer());
       const contentRange = response.headers.get('content-range');
       if (
         response.status !== 206 ||
-        contentRange !== `bytes ${r.start}-${last}/${failure.totalBytes}` ||
+        contentRange !== `bytes ${r.start}-${last}/${total}` ||
         part.length !== r.end - r.start
       ) {
         refused = `range ${r.start}-${last} answered ${response.status} ${contentRange ?? ''}`;
@@ -162,13 +189,41 @@ async function rangeRepair(url: string, failure: unknown, o: RepairOptions): Pro
     }
   };
   await Promise.all(Array.from({ length: Math.min(o.concurrency ?? 4, ranges.length) }, worker));
-  if (refused !== undefined) return refused;
+  return refused ?? unicastBytes;
+}
+
+/**
+ * A push whose response HEADERS (or a frame header) was lost: body offsets are unknown, but the stream's
+ * end is. The origin says the body's length and digest (HEAD: `Content-Length`, RFC 9530 §3
+ * `Repr-Digest`); a whole push's body is one DATA frame that ends the stream (RFC 9114 §4.1), so the body
+ * is the stream's last `Content-Length` bytes. What is missing of it is fetched by range (`If-Range` on the
+ * ETag, RFC 9110 §13.1.5, so that another representation cannot be spliced in), and the whole must match
+ * the origin's digest: the origin is trusted as for a unicast fetch.
+ */
+async function streamRepair(
+  url: string,
+  stream: Uint8Array,
+  missingStream: readonly ByteRange[],
+  o: RepairOptions,
+): Promise<RepairResult | string> {
+  const head = await o.fetch(url, { method: 'HEAD' });
+  const length = Number(head.headers.get('content-length'));
+  const digest = /(?:^|,)\s*sha-256=:([A-Za-z0-9+/=]+):/.exec(head.headers.get('repr-digest') ?? '')?.[1];
+  const etag = head.headers.get('etag');
+  if (head.status !== 200 || !Number.isSafeInteger(length) || !digest || !etag)
+    return `HEAD answered ${head.status} without a length, a Repr-Digest and an ETag`;
+  const start = stream.length - length;
+  // At least the DATA frame's type and length precede the body; whether the mapping is right, the digest says.
+  if (start < 2) return `a body of ${length} bytes does not fit a push stream of ${stream.length}`;
+  const out = stream.slice(start);
+  const missing = missingStream
+    .map((r) => ({ start: Math.max(r.start, start) - start, end: Math.min(r.end, stream.length) - start }))
+    .filter((r) => r.end > r.start);
+  const fetched = await fetchRanges(url, out, missing, length, o, { 'if-range': etag });
+  if (typeof fetched === 'string') return fetched;
   const actual = toBase64(new Uint8Array(await crypto.subtle.digest('SHA-256', out)));
-  if (actual !== expected) return 'spliced body does not match the digest';
-  return {
-    response: new Response(out, { status: 200, headers: headersOf(responseFields) }),
-    body: out,
-    route: 'repaired',
-    unicastBytes,
-  };
+  if (actual !== digest) return 'spliced body does not match the Repr-Digest';
+  const headers = new Headers(head.headers);
+  headers.delete('content-range');
+  return { response: new Response(out, { status: 200, headers }), body: out, route: 'repaired', unicastBytes: fetched };
 }
