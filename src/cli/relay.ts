@@ -8,6 +8,9 @@
  * - TCP <port>: HTTPS with `/metrics` (Prometheus), `/.well-known/pushcast/webtransport.json` (the port
  *   and the certificate hashes a page passes as `serverCertificateHashes`, the origin's shape), and the
  *   WebSocket fallback of WebTransport for browsers without it.
+ *
+ * When the upstream ends the broadcast (close code 0, §4.7) the relay tells its viewers the same way and
+ * exits (status 0); a lost upstream connection, or any other close, is reconnected.
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -127,4 +130,6 @@ export async function relayCommand(o: RelayCommandOptions): Promise<void> {
   };
   process.once('SIGINT', () => void stop('SIGINT'));
   process.once('SIGTERM', () => void stop('SIGTERM'));
+  // §4.7: the upstream ended the broadcast and the viewers were told (code 0); there is nothing left to relay.
+  void relay.ended.then((info) => stop(`the broadcast ended upstream${info.reason ? ` (${info.reason})` : ''}`));
 }

@@ -257,8 +257,10 @@ export async function serve(o: ServeOptions): Promise<void> {
     stopping = true;
     log(`${signal}: stopping`);
     vod?.close();
-    warp?.close();
+    // §4.7: code 0 tells viewers and relays the broadcast is over; sent before the transports go.
+    const warpClosed = warp?.close();
     producer?.close();
+    await warpClosed;
     await Promise.all([webSocketSessions.close(), stream.stop(), origin.close(), multicast?.close()]);
     log('stopped');
     process.exit(0);

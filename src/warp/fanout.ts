@@ -11,7 +11,7 @@
  * - Streams a viewer opens are not part of Warp here (§4.2 allows other uses): they are stopped.
  * - **Totals** cover every session so far: a closed session's sender counts are carried over (retired),
  *   so they never go down.
- * - `goaway(url)` (§5.4) and `close()` (§4.7, code 0) for every session.
+ * - `goaway(url)` (§5.4) and `close()` (§4.7, code 0 unless told otherwise) for every session.
  */
 import type { Session, SessionRefusal, SessionRequest, SessionTransport } from '../webtransport/index.js';
 import { WarpCloseCode, type WarpHeaders } from '../wire/index.js';
@@ -206,11 +206,20 @@ export class WarpFanout<T = undefined> {
     };
   }
 
-  /** §4.7: every session is closed with code 0 (the broadcast is over here). */
-  close(reason: string): void {
+  /**
+   * §4.7: every session is closed with `code`, by default 0 (the broadcast is over here); resolves once
+   * each close is sent.
+   */
+  async close(
+    reason: string,
+    code: (typeof WarpCloseCode)[keyof typeof WarpCloseCode] = WarpCloseCode.BROADCAST_TERMINATED,
+  ): Promise<void> {
+    const closing: Promise<void>[] = [];
     for (const v of [...this.viewers]) {
-      v.sender.close(WarpCloseCode.BROADCAST_TERMINATED, reason);
+      closing.push(v.session.close(code, reason).catch(() => undefined));
+      v.sender.close();
       this.retire(v);
     }
+    await Promise.all(closing);
   }
 }

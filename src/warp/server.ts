@@ -105,8 +105,8 @@ export class WarpServer implements SessionRoute {
     return this.fanout.stats();
   }
 
-  /** §4.7: code 0, the broadcast is over. */
-  close(): void {
-    this.fanout.close('broadcast terminated');
+  /** §4.7: code 0, the broadcast is over; resolves once every session's close is sent. */
+  close(): Promise<void> {
+    return this.fanout.close('broadcast terminated');
   }
 }
