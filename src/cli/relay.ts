@@ -33,6 +33,10 @@ export interface RelayCommandOptions {
   insecure: boolean;
   token?: string[];
   reorder?: WarpOrderPolicy;
+  /** Delivery orders a viewer may ask for (?order=); default every one. */
+  warpOrdersAllowed?: WarpOrderPolicy[];
+  /** The largest latency target (?latency=, seconds) a session's resource limit follows. */
+  warpMaxLatency?: number;
   maxSubscribers: number;
 }
 
@@ -55,6 +59,8 @@ export async function relayCommand(o: RelayCommandOptions): Promise<void> {
     verifyPeer: o.insecure ? false : undefined,
     tokens: o.token,
     reorder: o.reorder,
+    ordersAllowed: o.warpOrdersAllowed,
+    maxLatencyMs: o.warpMaxLatency === undefined ? undefined : o.warpMaxLatency * 1000,
     maxSessions: Math.floor(o.maxSubscribers),
     log,
   });

@@ -792,3 +792,35 @@ test('a catalog change upstream (a rendition added, then removed) reaches the vi
   assert.ok(!late.inits.has('video-540p'));
   assert.equal(late.client.consumer.stats().malformed, 0, 'nothing of the removed track reached the late viewer');
 });
+
+test('a relay session picks its own delivery order (?order=) among those allowed; the relay rewrites for it', async (t) => {
+  const live = new WarpLive({ timeShiftBufferDepth: 40 });
+  live.publish(1);
+  const o = await origin(t, live); // newest-first
+  const r = await relayOf(t, o.url, { reorder: 'oldest-first', ordersAllowed: ['oldest-first', 'audio-first'] });
+  await assert.rejects(
+    connectWebTransport(`${r.url}?order=newest-first`, { ca: certificate.cert }),
+    (e: unknown) => e instanceof SessionRefusedError && e.status === 400 && /not allowed here/.test(e.message),
+  );
+  const own = await viewer(t, `${r.url}?order=audio-first`);
+  const relays = await viewer(t, r.url);
+  for (let n = 1; n <= 3; n++) {
+    if (n > 1) live.publish(n);
+    await until(`segment ${n} at both viewers`, () =>
+      [own, relays].every((v) => v.completed.filter((c) => c.path?.endsWith(`/${n}.m4s`)).length === 2),
+    );
+  }
+  for (const [v, order] of [
+    [own, 'audio-first'],
+    [relays, 'oldest-first'],
+  ] as const) {
+    assert.equal(v.catalog?.orderPolicy, order);
+    for (const s of v.completed)
+      assert.equal(
+        s.order,
+        segmentOrder(order, s.track === 'video' ? 'video' : 'audio', s.decodeTime * 1000, [INIT_ORDER]) + 0,
+        `${order}: ${s.path}`,
+      );
+    assertSegments(live, v, [1, 2, 3], order);
+  }
+});

@@ -14,6 +14,8 @@
  *   GoP at once, then every new stream.
  * - **Order rewrite** (§4.5, `reorder`, src/warp/relay/reorder.ts). Media that arrives before the catalog
  *   is held until it comes (it is what the order depends on), at most `maxHeldForCatalog` streams.
+ *   A session may ask for its own order (`order=`, §2.2, among `ordersAllowed`): its streams are
+ *   rewritten the same way and its catalog names that order (before the catalog, orders pass unchanged).
  * - **Catalog changes** (a rendition added or removed upstream): the new catalog goes to every session
  *   (a stream with the catalog's ID again), and a session joining later gets only the inits and cached
  *   segments of the tracks it lists.
@@ -32,7 +34,7 @@ import type {
 import { WarpCloseCode, encodeWarpMessage, type WarpHeaders } from '../../wire/index.js';
 import { parseCatalog, type WarpCatalog } from '../catalog.js';
 import { WarpFanout, type WarpFanoutOptions } from '../fanout.js';
-import type { WarpOrderPolicy } from '../order.js';
+import { isOrderPolicy, type WarpOrderPolicy } from '../order.js';
 import { WARP_PATH, parseWarpPath } from '../path.js';
 import { GrowingSource } from '../source.js';
 import { RelayCache, type RelayCacheOptions } from './cache.js';
@@ -197,14 +199,14 @@ export class WarpRelay implements SessionRoute {
       // A rendition added or removed upstream: every session gets the new catalog (the catalog's ID again);
       // an added track's init and segments come as new streams.
       this.o.log?.(`relay: the upstream catalog changed: tracks ${catalog.tracks.map((t) => t.id).join(', ')}`);
-      for (const v of this.fanout) v.sender.send(source, { again: true });
+      for (const v of this.fanout) v.sender.send(this.catalogFor(v.order)!, { again: true });
       return;
     }
     // Sessions that joined before it get it now, and the media held for it (with `reorder`), the newest
     // GoP first in line.
     const held = this.heldForCatalog.splice(0);
     for (const v of this.fanout) {
-      v.sender.send(source);
+      v.sender.send(this.catalogFor(v.order)!);
       for (const h of [...this.cache.segments().map((r) => r.source), ...held]) v.sender.send(h);
     }
   }
@@ -240,19 +242,37 @@ export class WarpRelay implements SessionRoute {
     );
   }
 
+  /**
+   * The catalog as a session with `order` (its own, or undefined: the relay's) gets it: naming the order
+   * its streams are rewritten to. Undefined before the upstream's catalog came.
+   */
+  private catalogFor(order: WarpOrderPolicy | undefined): GrowingSource | undefined {
+    const cached = this.cache.catalog;
+    const upstream = this.upstreamCatalog;
+    if (!cached || !upstream || order === undefined || order === this.o.reorder) return cached;
+    const source = new GrowingSource({ ...cached.headers }, '', true, 'raw');
+    source.append(
+      encodeWarpMessage({ kind: 'app', data: forwardedCatalog(upstream.payload, upstream.catalog, order) }),
+    );
+    source.end();
+    return source;
+  }
+
   /** A subscriber joins: the catalog, the inits, the newest GoP (what the cache holds now), then every new stream. */
   session(session: Session, request: SessionRequest): void {
     const bitsPerSecond =
       this.upstreamCatalog?.catalog.tracks.reduce((n, t) => n + (Number.isFinite(t.bandwidth) ? t.bandwidth : 0), 0) ??
       0;
-    const policy = this.o.reorder;
-    const { sender } = this.fanout.add(
+    const asked = parseWarpPath(request.path)?.order; // checked in authorize
+    const policy = isOrderPolicy(asked) ? asked : this.o.reorder;
+    const { sender, order } = this.fanout.add(
       session,
       request,
       { bitsPerSecond, reorder: policy ? (h) => relayOrder(policy, this.upstreamCatalog?.catalog, h) : undefined },
       undefined,
     );
-    if (this.cache.catalog) sender.send(this.cache.catalog);
+    const catalogSent = this.catalogFor(order);
+    if (catalogSent) sender.send(catalogSent);
     // Once a catalog is known, only what its tracks need (a track removed upstream may still be cached).
     const catalog = this.upstreamCatalog?.catalog;
     for (const init of this.cache.inits())
