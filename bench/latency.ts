@@ -249,6 +249,7 @@ async function runOnce(spec: RunSpec): Promise<RunResult> {
     originLog: [],
     link: [],
     metrics: [],
+    pageErrors: { dash: [], warp: [] },
     notes: [],
   };
   const seen: Record<PlayerKind, Map<string, SegmentSeen>> = { dash: new Map(), warp: new Map() };
@@ -344,7 +345,16 @@ async function runOnce(spec: RunSpec): Promise<RunResult> {
   result.notes.push(
     `Transports: ${[...transports].sort().join(', ') || 'none'} (LL-DASH: Resource Timing \`nextHopProtocol\` of its segments; Warp: the page's session).`,
   );
+  result.pageErrors = { dash: [...viewers.pageErrors.dash], warp: [...viewers.pageErrors.warp] };
   for (const kind of ['dash', 'warp'] as const) {
+    const thrown = result.pageErrors[kind];
+    if (thrown.length)
+      result.notes.push(
+        `**The ${kind === 'dash' ? 'LL-DASH' : 'Warp'} page had ${thrown.length} page error(s)** (the run fails; first 3): ${thrown
+          .slice(0, 3)
+          .map((e) => `${e.source} at ${((e.t - t0) / 1000).toFixed(0)} s: ${e.text}`)
+          .join(' | ')}`,
+      );
     const errors = result.samples[kind].at(-1)?.errors ?? [];
     if (errors.length)
       result.notes.push(
@@ -458,6 +468,13 @@ async function main(): Promise<void> {
     for (const line of verdict(run, TARGET_MS)) console.log(`  ${line.replaceAll('**', '')}`);
   }
   console.log(`\nwrote ${DOC}, ${SVG} and ${RAW} in ${(results.durationS / 60).toFixed(1)} min`);
+  // A page that throws or logs errors is broken whatever its figures say: the run fails, with the report written.
+  const failed = runs.flatMap((run) =>
+    (['dash', 'warp'] as const).flatMap((kind) =>
+      run.pageErrors[kind].map((e) => `${run.label}, ${kind} page, ${e.source}: ${e.text}`),
+    ),
+  );
+  if (failed.length) throw new Error(`${failed.length} page error(s):\n  ${failed.slice(0, 10).join('\n  ')}`);
 }
 
 try {

@@ -107,12 +107,32 @@ const PROBE = `(() => {
   if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', attach); else attach();
 })();`;
 
+/** An uncaught exception or unhandled rejection in a page (`pageerror`), or a console error it logged. */
+export interface PageError {
+  t: number;
+  source: 'pageerror' | 'console';
+  text: string;
+}
+
 export interface Viewers {
   version: string;
   dash: Page;
   warp: Page;
   sample(kind: PlayerKind): Promise<{ sample: PlayerSample; segments: SegmentSeen[] }>;
+  /** Every page error of each page since it opened: a run with any fails. */
+  pageErrors: Record<PlayerKind, PageError[]>;
   close(): Promise<void>;
+}
+
+/** Keeps a page's errors; the browser's request for a favicon the origin does not serve is no page error. */
+function watchErrors(page: Page, into: PageError[]): void {
+  page.on('pageerror', (error) =>
+    into.push({ t: Date.now(), source: 'pageerror', text: `${error.name}: ${error.message}` }),
+  );
+  page.on('console', (message) => {
+    if (message.type() !== 'error' || /\/favicon\.ico$/.test(message.location().url)) return;
+    into.push({ t: Date.now(), source: 'console', text: message.text() });
+  });
 }
 
 interface Raw {
@@ -240,12 +260,16 @@ export async function openViewers(o: {
     await context.addInitScript(PROBE);
     const dash = await context.newPage();
     const warp = await context.newPage();
+    const pageErrors: Record<PlayerKind, PageError[]> = { dash: [], warp: [] };
+    watchErrors(dash, pageErrors.dash);
+    watchErrors(warp, pageErrors.warp);
     await Promise.all([dash.goto(o.httpBase + o.dashPath), warp.goto(o.httpBase + o.warpPath)]);
     const pages = { dash, warp };
     return {
       version: browser.version(),
       dash,
       warp,
+      pageErrors,
       async sample(kind) {
         const raw = await pages[kind].evaluate(() => {
           const w = window as unknown as {

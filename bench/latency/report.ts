@@ -4,7 +4,7 @@
  */
 import { percentile, summarize } from '../figures.js';
 import { machine, type Machine } from '../machine.js';
-import type { PlayerKind, PlayerSample, SegmentSeen } from './browser.js';
+import type { PageError, PlayerKind, PlayerSample, SegmentSeen } from './browser.js';
 import type { LinkCounters } from './network.js';
 import type { ViewerEvent } from './node-viewer.js';
 
@@ -51,6 +51,8 @@ export interface RunResult extends RunSpec {
   link: ({ t: number; cpuBusy: number; cpuLab: number } & LinkCounters)[];
   /** Origin counters whose name mentions Warp, WebTransport or QUIC, read at each phase boundary. */
   metrics: { t: number; values: Record<string, number> }[];
+  /** Each page's errors (uncaught exceptions, unhandled rejections, console errors): any fails the run. */
+  pageErrors: Record<PlayerKind, PageError[]>;
   notes: string[];
 }
 

@@ -68,6 +68,22 @@ function warpOrder(value: string): WarpOrderPolicy {
   return value as WarpOrderPolicy;
 }
 
+/** Comma-separated delivery order policies: those a viewer may ask for with `?order=`. */
+function warpOrders(value: string): WarpOrderPolicy[] {
+  const policies = value.split(',').map((p) => p.trim());
+  const unknown = policies.filter((p) => !(WARP_ORDER_POLICIES as readonly string[]).includes(p));
+  if (unknown.length || policies.length === 0)
+    throw new InvalidArgumentError(`comma-separated, each one of ${WARP_ORDER_POLICIES.join(', ')}`);
+  return [...new Set(policies)] as WarpOrderPolicy[];
+}
+
+/** The largest latency target (seconds) a Warp session's resource limit follows. */
+function maxLatency(value: string): number {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n < 0.5) throw new InvalidArgumentError('must be a number of seconds, at least 0.5');
+  return n;
+}
+
 function ttl(value: string): number {
   const n = Number(value);
   if (!Number.isInteger(n) || n < 0 || n > 255) throw new InvalidArgumentError('must be 0 to 255');
@@ -121,6 +137,17 @@ program
     `Warp delivery order under congestion: ${WARP_ORDER_POLICIES.join(', ')} (docs/warp-wire.md)`,
     warpOrder,
     'audio-first',
+  )
+  .option(
+    '--warp-orders-allowed <policies>',
+    `delivery orders a Warp viewer may ask for with ?order=, comma-separated; default: all (${WARP_ORDER_POLICIES.join(',')})`,
+    warpOrders,
+  )
+  .option(
+    '--warp-max-latency <s>',
+    "the largest latency target (?latency=) a Warp session's send queue follows, seconds",
+    maxLatency,
+    10,
   )
   .option('--warp-token <token...>', 'tokens a Warp viewer must present (?token=…); default: none needed')
   .option(
@@ -262,6 +289,17 @@ program
     '--reorder <policy>',
     `rewrite the delivery order on the wire: ${WARP_ORDER_POLICIES.join(', ')} (docs/warp-wire.md); default: keep the upstream's`,
     warpOrder,
+  )
+  .option(
+    '--warp-orders-allowed <policies>',
+    `delivery orders a viewer may ask for with ?order=, comma-separated; default: all (${WARP_ORDER_POLICIES.join(',')})`,
+    warpOrders,
+  )
+  .option(
+    '--warp-max-latency <s>',
+    "the largest latency target (?latency=) a session's send queue follows, seconds",
+    maxLatency,
+    10,
   )
   .option('--max-subscribers <n>', 'viewers (and downstream relays) at once', positiveNumber, 1000)
   .action(async (opts) => {

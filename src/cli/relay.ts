@@ -8,6 +8,9 @@
  * - TCP <port>: HTTPS with `/metrics` (Prometheus), `/.well-known/pushcast/webtransport.json` (the port
  *   and the certificate hashes a page passes as `serverCertificateHashes`, the origin's shape), and the
  *   WebSocket fallback of WebTransport for browsers without it.
+ *
+ * When the upstream ends the broadcast (close code 0, §4.7) the relay tells its viewers the same way and
+ * exits (status 0); a lost upstream connection, or any other close, is reconnected.
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -30,6 +33,10 @@ export interface RelayCommandOptions {
   insecure: boolean;
   token?: string[];
   reorder?: WarpOrderPolicy;
+  /** Delivery orders a viewer may ask for (?order=); default every one. */
+  warpOrdersAllowed?: WarpOrderPolicy[];
+  /** The largest latency target (?latency=, seconds) a session's resource limit follows. */
+  warpMaxLatency?: number;
   maxSubscribers: number;
 }
 
@@ -52,6 +59,8 @@ export async function relayCommand(o: RelayCommandOptions): Promise<void> {
     verifyPeer: o.insecure ? false : undefined,
     tokens: o.token,
     reorder: o.reorder,
+    ordersAllowed: o.warpOrdersAllowed,
+    maxLatencyMs: o.warpMaxLatency === undefined ? undefined : o.warpMaxLatency * 1000,
     maxSessions: Math.floor(o.maxSubscribers),
     log,
   });
@@ -127,4 +136,6 @@ export async function relayCommand(o: RelayCommandOptions): Promise<void> {
   };
   process.once('SIGINT', () => void stop('SIGINT'));
   process.once('SIGTERM', () => void stop('SIGTERM'));
+  // §4.7: the upstream ended the broadcast and the viewers were told (code 0); there is nothing left to relay.
+  void relay.ended.then((info) => stop(`the broadcast ended upstream${info.reason ? ` (${info.reason})` : ''}`));
 }

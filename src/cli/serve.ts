@@ -74,6 +74,10 @@ export interface ServeOptions {
   /** Warp (draft-lcurley-warp-00) over WebTransport (HTTP/3) and its WebSocket fallback, at /warp/live. */
   warp: boolean;
   warpOrder: WarpOrderPolicy;
+  /** Delivery orders a viewer may ask for (?order=); default every one. */
+  warpOrdersAllowed?: WarpOrderPolicy[];
+  /** The largest latency target (?latency=, seconds) a session's resource limit follows. */
+  warpMaxLatency?: number;
   /** Tokens a Warp session must carry (?token=); none = open. */
   warpToken?: string[];
   /** The order in which players try the delivery modes (the delivery description's `order`). */
@@ -151,7 +155,14 @@ export async function serve(o: ServeOptions): Promise<void> {
   const announced = o.multicastAnnounce ? new AnnouncedMulticast(o.multicastAnnounce, log) : undefined;
   // Warp: one broadcast, "live", made from the same live window as every other mode.
   const router = new SessionRouter();
-  const warp = o.warp ? new WarpServer({ tokens: o.warpToken, log }) : undefined;
+  const warp = o.warp
+    ? new WarpServer({
+        tokens: o.warpToken,
+        ordersAllowed: o.warpOrdersAllowed,
+        maxLatencyMs: o.warpMaxLatency === undefined ? undefined : o.warpMaxLatency * 1000,
+        log,
+      })
+    : undefined;
   let producer: WarpProducer | undefined;
   if (warp) {
     router.route(WARP_PATH, warp);
@@ -257,8 +268,10 @@ export async function serve(o: ServeOptions): Promise<void> {
     stopping = true;
     log(`${signal}: stopping`);
     vod?.close();
-    warp?.close();
+    // §4.7: code 0 tells viewers and relays the broadcast is over; sent before the transports go.
+    const warpClosed = warp?.close();
     producer?.close();
+    await warpClosed;
     await Promise.all([webSocketSessions.close(), stream.stop(), origin.close(), multicast?.close()]);
     log('stopped');
     process.exit(0);

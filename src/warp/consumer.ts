@@ -234,10 +234,28 @@ export class WarpConsumer {
     }
   }
 
+  /**
+   * The catalog, or a new one (a rendition added or removed upstream): tracks it adds get a state of
+   * their own, tracks it no longer lists are let go (their segments stopped); the tracks it keeps go on
+   * as they were. The same catalog again (a second session's) changes nothing.
+   */
   private setCatalog(catalog: WarpCatalog): void {
-    if (this.catalogValue) return;
+    const previous = this.catalogValue;
+    if (previous && JSON.stringify(previous.tracks) === JSON.stringify(catalog.tracks)) return;
     this.catalogValue = catalog;
+    const listed = new Set(catalog.tracks.map((t) => t.id));
+    for (const [id, track] of this.tracks) {
+      if (listed.has(id)) continue;
+      if (track.current) this.sink.end?.(track.current.ref, false);
+      for (const p of [...(track.current ? [track.current] : []), ...track.waiting]) {
+        p.failed = true;
+        this.forget(p);
+      }
+      this.tracks.delete(id);
+      this.byInitId.delete(track.info.initId);
+    }
     for (const t of catalog.tracks) {
+      if (this.tracks.has(t.id)) continue;
       this.tracks.set(t.id, { info: t, initDelivered: false, playedUntil: undefined, current: undefined, waiting: [] });
       this.byInitId.set(t.initId, t.id);
     }

@@ -3,18 +3,20 @@
  * viewers' sessions, each with a `WarpSender` of its own (draft-lcurley-warp-00 §4.3, §4.4, §6.1).
  *
  * - **Authorization** (§4.1): a Warp path (404), a broadcast served here (404), the token when tokens
- *   are configured (401 missing, 403 wrong), room (503 past `maxSessions`), then the
- *   route's own checks; each refusal has a one-line reason and is counted by status.
+ *   are configured (401 missing, 403 wrong), room (503 past `maxSessions`), the delivery order the
+ *   viewer asks for (`order=`, §2.2: 400 unless a known policy among `ordersAllowed`), then the route's
+ *   own checks; each refusal has a one-line reason and is counted by status.
  * - **Resource limit** (§4.4, §6.1): a session's sender resets its lowest-priority stream past a backlog
- *   of the media bitrate × the viewer's latency (`latency=` in the path, 0.5–10 s, default 2 s) × 1.5 +
- *   256 KiB; 4 MiB when the bitrate is not known; `maxBacklogBytes` instead when given.
+ *   of the media bitrate × the viewer's latency (`latency=` in the path, 0.5 s to `maxLatencyMs`,
+ *   default 2 s) × 1.5 + 256 KiB; 4 MiB when the bitrate is not known; `maxBacklogBytes` instead when given.
  * - Streams a viewer opens are not part of Warp here (§4.2 allows other uses): they are stopped.
  * - **Totals** cover every session so far: a closed session's sender counts are carried over (retired),
  *   so they never go down.
- * - `goaway(url)` (§5.4) and `close()` (§4.7, code 0) for every session.
+ * - `goaway(url)` (§5.4) and `close()` (§4.7, code 0 unless told otherwise) for every session.
  */
 import type { Session, SessionRefusal, SessionRequest, SessionTransport } from '../webtransport/index.js';
 import { WarpCloseCode, type WarpHeaders } from '../wire/index.js';
+import { WARP_ORDER_POLICIES, isOrderPolicy, type WarpOrderPolicy } from './order.js';
 import { WARP_PATH, parseWarpPath, type WarpTarget } from './path.js';
 import { WarpSender, type WarpSenderStats } from './sender.js';
 
@@ -25,10 +27,17 @@ export interface WarpFanoutOptions {
   maxSessions?: number;
   /** Each session's resource limit, bytes; default from the media bitrate and the viewer's latency. */
   maxBacklogBytes?: number;
+  /** The delivery orders a session may ask for with `order=` (§2.2); default every known policy. */
+  ordersAllowed?: readonly WarpOrderPolicy[];
+  /** The largest latency target (`latency=`, ms) a session's resource limit follows. Default 10 000. */
+  maxLatencyMs?: number;
   log?: (line: string) => void;
 }
 
 export const DEFAULT_MAX_WARP_SESSIONS = 10_000;
+export const DEFAULT_MAX_WARP_LATENCY_MS = 10_000;
+/** The smallest latency target a session's resource limit follows. */
+const MIN_LATENCY_MS = 500;
 /** A session's resource limit when the media bitrate is not known. */
 const UNKNOWN_BITRATE_BACKLOG = 4 * 1024 * 1024;
 
@@ -64,13 +73,22 @@ export interface Viewer<T> {
   readonly session: Session;
   readonly sender: WarpSender;
   readonly target: WarpTarget;
+  /** The delivery order the viewer asked for (checked), or undefined: the route's own. */
+  readonly order: WarpOrderPolicy | undefined;
   readonly data: T;
 }
 
-/** §6.1: the bytes a session may have waiting before its lowest-priority stream is reset. */
-export function backlogLimit(bitsPerSecond: number, latencyMs: number | undefined): number {
+/**
+ * §6.1: the bytes a session may have waiting before its lowest-priority stream is reset; the viewer's
+ * latency counts between 0.5 s and `maxLatencyMs`.
+ */
+export function backlogLimit(
+  bitsPerSecond: number,
+  latencyMs: number | undefined,
+  maxLatencyMs = DEFAULT_MAX_WARP_LATENCY_MS,
+): number {
   if (!(bitsPerSecond > 0) || !Number.isFinite(bitsPerSecond)) return UNKNOWN_BITRATE_BACKLOG;
-  const seconds = Math.min(10, Math.max(0.5, (latencyMs ?? 2000) / 1000));
+  const seconds = Math.max(MIN_LATENCY_MS, Math.min(maxLatencyMs, latencyMs ?? 2000)) / 1000;
   return Math.ceil((bitsPerSecond / 8) * seconds * 1.5) + 256 * 1024;
 }
 
@@ -136,6 +154,16 @@ export class WarpFanout<T = undefined> {
     }
     if (this.viewers.size >= (this.o.maxSessions ?? DEFAULT_MAX_WARP_SESSIONS))
       return this.refuse(503, 'too many Warp sessions');
+    if (target.order !== undefined) {
+      const allowed = this.o.ordersAllowed ?? WARP_ORDER_POLICIES;
+      if (!isOrderPolicy(target.order))
+        return this.refuse(
+          400,
+          `no delivery order named ${JSON.stringify(target.order.slice(0, 40))} (known: ${WARP_ORDER_POLICIES.join(', ')})`,
+        );
+      if (!allowed.includes(target.order))
+        return this.refuse(400, `delivery order ${target.order} is not allowed here (allowed: ${allowed.join(', ')})`);
+    }
     return more?.(target);
   }
 
@@ -151,16 +179,19 @@ export class WarpFanout<T = undefined> {
   ): Viewer<T> {
     const target = parseWarpPath(request.path) ?? { broadcast: '' };
     const sender = new WarpSender(session, {
-      maxBacklogBytes: this.o.maxBacklogBytes ?? backlogLimit(o.bitsPerSecond, target.latencyMs),
+      maxBacklogBytes: this.o.maxBacklogBytes ?? backlogLimit(o.bitsPerSecond, target.latencyMs, this.o.maxLatencyMs),
       reorder: o.reorder,
     });
-    const viewer: Viewer<T> = { session, sender, target, data };
+    const order = isOrderPolicy(target.order) ? target.order : undefined;
+    const viewer: Viewer<T> = { session, sender, target, order, data };
     this.viewers.add(viewer);
     this.counters.sessionsAccepted++;
     this.accepted[session.transport]++;
     session.once('close', () => this.retire(viewer));
     session.on('stream', (stream) => stream.stopSending(0));
-    this.o.log?.(`${this.label}: session for ${target.broadcast} over ${session.transport} (${this.viewers.size} now)`);
+    this.o.log?.(
+      `${this.label}: session for ${target.broadcast} over ${session.transport}${order ? `, order ${order}` : ''} (${this.viewers.size} now)`,
+    );
     return viewer;
   }
 
@@ -206,11 +237,20 @@ export class WarpFanout<T = undefined> {
     };
   }
 
-  /** §4.7: every session is closed with code 0 (the broadcast is over here). */
-  close(reason: string): void {
+  /**
+   * §4.7: every session is closed with `code`, by default 0 (the broadcast is over here); resolves once
+   * each close is sent.
+   */
+  async close(
+    reason: string,
+    code: (typeof WarpCloseCode)[keyof typeof WarpCloseCode] = WarpCloseCode.BROADCAST_TERMINATED,
+  ): Promise<void> {
+    const closing: Promise<void>[] = [];
     for (const v of [...this.viewers]) {
-      v.sender.close(WarpCloseCode.BROADCAST_TERMINATED, reason);
+      closing.push(v.session.close(code, reason).catch(() => undefined));
+      v.sender.close();
       this.retire(v);
     }
+    await Promise.all(closing);
   }
 }

@@ -7,7 +7,7 @@ export {
   type WarpOrderPolicy,
 } from './order.js';
 export { GrowingSource, type WarpSource } from './source.js';
-export { WarpProducer, catalogSource, initId, type WarpProducerOptions } from './producer.js';
+export { WarpProducer, catalogSource, initId, segmentId, type WarpProducerOptions } from './producer.js';
 export { WarpSender, type WarpSenderOptions, type WarpSenderStats } from './sender.js';
 export {
   WarpConsumer,

@@ -1,6 +1,6 @@
 /**
  * The Warp session path (draft-lcurley-warp-00 §4.1: the CONNECT path names the broadcast and carries
- * the token): `/warp/<broadcast>?token=…&latency=<ms>&tracks=<id>,<id>`.
+ * the token): `/warp/<broadcast>?token=…&latency=<ms>&tracks=<id>,<id>&order=<policy>`.
  */
 
 export const WARP_PATH = '/warp';
@@ -12,6 +12,8 @@ export interface WarpTarget {
   /** The viewer's latency target, ms. */
   latencyMs?: number;
   tracks?: string[];
+  /** The delivery order policy the viewer asks for (§2.2), as written: the route checks it. */
+  order?: string;
 }
 
 /** Parses `/warp/<broadcast>?…`; undefined when the path is not one. */
@@ -29,5 +31,6 @@ export function parseWarpPath(path: string): WarpTarget | undefined {
     token: url.searchParams.get('token') ?? undefined,
     latencyMs: Number.isFinite(latency) && latency > 0 ? latency : undefined,
     tracks,
+    order: url.searchParams.get('order') ?? undefined,
   };
 }

@@ -87,12 +87,15 @@ export class WarpSender {
     session.once('close', () => this.close());
   }
 
-  /** Sends `source` on a stream of its own, once per segment ID. */
-  send(source: WarpSource): void {
+  /**
+   * Sends `source` on a stream of its own, once per segment ID; `again`: a new version of a stream sent
+   * before under the same ID (the catalog when it changes).
+   */
+  send(source: WarpSource, o: { again?: boolean } = {}): void {
     if (this.closed || this.draining) return;
     const id = source.headers.id;
     if (id !== undefined) {
-      if (this.sentIds.has(id)) return;
+      if (this.sentIds.has(id) && !o.again) return;
       this.sentIds.add(id);
       if (this.sentIds.size > 4096) this.sentIds.delete(this.sentIds.values().next().value!);
     }

@@ -11,13 +11,18 @@
  * - `tracks=<id>,<id>` picks the tracks (400 for an unknown one); by default the best video rendition and
  *   every audio track (Warp answers congestion by skipping, not by switching renditions). The session's
  *   catalog lists only these, and the resource limit follows their bitrate.
+ * - `order=<policy>` picks the session's delivery order (§2.2) among those the operator allows (400
+ *   otherwise): the producer's orders are rewritten for it as a relay's are (§4.5), and the session's
+ *   catalog names it.
  * - A broadcast whose catalog is not known yet refuses sessions (503).
  */
 import type { Session, SessionRefusal, SessionRequest, SessionRoute } from '../webtransport/index.js';
 import type { WarpCatalog } from './catalog.js';
 import { WarpFanout, type WarpFanoutOptions, type WarpFanoutStats } from './fanout.js';
+import { isOrderPolicy } from './order.js';
 import { parseWarpPath } from './path.js';
 import { catalogSource, type WarpProducer } from './producer.js';
+import { relayOrder } from './relay/reorder.js';
 
 export type WarpServerOptions = WarpFanoutOptions;
 
@@ -77,11 +82,21 @@ export class WarpServer implements SessionRoute {
     const producer = this.broadcasts.get(target.broadcast)!;
     const full = producer.catalog()!;
     const chosen = new Set(target.tracks ?? defaultTracks(full));
-    const catalog = { ...full, tracks: full.tracks.filter((t) => chosen.has(t.id)) };
+    // The viewer's own delivery order, when it is not the producer's: each stream's order recomputed from it.
+    const asked = isOrderPolicy(target.order) ? target.order : undefined; // checked in authorize
+    const own = asked !== full.orderPolicy ? asked : undefined;
+    const catalog = {
+      ...full,
+      orderPolicy: own ?? full.orderPolicy,
+      tracks: full.tracks.filter((t) => chosen.has(t.id)),
+    };
     const { sender } = this.fanout.add(
       session,
       request,
-      { bitsPerSecond: catalog.tracks.reduce((n, t) => n + t.bandwidth, 0) },
+      {
+        bitsPerSecond: catalog.tracks.reduce((n, t) => n + t.bandwidth, 0),
+        reorder: own === undefined ? undefined : (h) => relayOrder(own, full, h),
+      },
       { broadcast: target.broadcast, tracks: chosen },
     );
     sender.send(catalogSource(catalog));
@@ -105,8 +120,8 @@ export class WarpServer implements SessionRoute {
     return this.fanout.stats();
   }
 
-  /** §4.7: code 0, the broadcast is over. */
-  close(): void {
-    this.fanout.close('broadcast terminated');
+  /** §4.7: code 0, the broadcast is over; resolves once every session's close is sent. */
+  close(): Promise<void> {
+    return this.fanout.close('broadcast terminated');
   }
 }

@@ -266,10 +266,10 @@ export class Http3Session extends EventEmitter<SessionEvents> implements Session
     super();
     this.peers = new PeerStreams(this, maxPeerStreams);
     this.closed = new Promise((resolve) => (this.resolveClosed = resolve));
-    quic.once('close', () => this.finish({ code: 0, reason: 'connection closed' }));
+    quic.once('close', () => this.finish({ code: 0, reason: 'connection closed', by: 'transport' }));
     // The peer no longer reads the CONNECT stream: it is closed abruptly on its side (draft-02 §5).
     void connectStream.stopped.then((code) =>
-      this.finish({ code: 0, reason: `the peer stopped reading the CONNECT stream (${code})` }),
+      this.finish({ code: 0, reason: `the peer stopped reading the CONNECT stream (${code})`, by: 'transport' }),
     );
   }
 
@@ -299,7 +299,8 @@ export class Http3Session extends EventEmitter<SessionEvents> implements Session
         if (e.kind !== 'data') continue; // HEADERS (trailers) or unknown frames: nothing for a session
         capsules.push(e.data);
         for (let c; (c = capsules.next()) !== undefined; ) {
-          if (c.type === BigInt(CAPSULE_CLOSE_WEBTRANSPORT_SESSION)) return decodeCloseSession(c.value);
+          if (c.type === BigInt(CAPSULE_CLOSE_WEBTRANSPORT_SESSION))
+            return { ...decodeCloseSession(c.value), by: 'peer' };
           // other capsules (DRAIN, GREASE, datagrams as capsules) are skipped (RFC 9297 §3.2)
         }
       }
@@ -323,14 +324,18 @@ export class Http3Session extends EventEmitter<SessionEvents> implements Session
       } else reader.end();
     } catch (error) {
       // A malformed capsule or frame ends the session (H3_GENERAL_PROTOCOL_ERROR on the stream, draft-02 §5).
-      close = { code: 0, reason: `session ended: ${error instanceof Error ? error.message : String(error)}` };
+      close = {
+        code: 0,
+        reason: `session ended: ${error instanceof Error ? error.message : String(error)}`,
+        by: 'transport',
+      };
       try {
         this.connectStream.reset(0x101);
       } catch {
         // already closed
       }
     }
-    this.finish(close ?? { code: 0, reason: '' });
+    this.finish(close ?? { code: 0, reason: '', by: 'peer' }); // a clean FIN: a close with code 0 (draft-02 §5)
     // The peer closed its side; close ours (a FIN answers a FIN or a CLOSE_WEBTRANSPORT_SESSION).
     void this.connectStream.end().catch(() => undefined);
   }
@@ -396,7 +401,7 @@ export class Http3Session extends EventEmitter<SessionEvents> implements Session
     if (this.closeInfo) return;
     const capsule = encodeCloseSession(code, reason);
     const frame = encodeHttp3Frame({ kind: 'data', data: capsule });
-    this.finish({ code, reason });
+    this.finish({ code, reason, by: 'local' });
     await this.connectStream.end(frame).catch(() => undefined);
   }
 

@@ -19,6 +19,13 @@ export interface SessionCloseInfo {
   /** The application's close code (WebTransport: 32 bits), 0 for a normal close. */
   code: number;
   reason: string;
+  /**
+   * Who ended the session: this side (`close()`), the peer (its close, or over HTTP/3 a clean FIN of the
+   * CONNECT stream, which draft-02 §5 makes a close with code 0), or the transport (the connection, the
+   * CONNECT stream or the WebSocket ended without the peer's close, or broke). Only `peer` is the peer's
+   * word: code 0 from the transport is no statement about the application.
+   */
+  by: 'local' | 'peer' | 'transport';
 }
 
 export interface StreamOptions {

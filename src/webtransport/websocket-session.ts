@@ -35,8 +35,9 @@
  * - **Close.** `close(code, reason)` sends APPLICATION_CLOSE, then closes the WebSocket; the
  *   polyfill's `closed` reports the WebSocket close code, so the code is repeated there when RFC 6455
  *   §7.4.2 allows it (3000–4999; 0 is 1000, anything else 1000 too). A peer's APPLICATION_CLOSE
- *   resolves `closed` with its code and reason; a WebSocket closed without one reports the WebSocket
- *   code (1000 and 1005 as 0), as the polyfill does.
+ *   resolves `closed` with its code and reason (`by: 'peer'`); a WebSocket closed without one reports
+ *   the WebSocket code (1000 and 1005 as 0), as the polyfill does, `by: 'transport'`: the polyfill's
+ *   close is the frame, so an end without it is not the peer's word.
  * - **Liveness**: a ping every 15 s; a peer that has not answered the previous one is cut off and
  *   `close` reports `{ code: 1006 }`. The pong also gives `stats().rttMs`.
  * - No datagrams: the polyfill has none (`sendDatagram` returns false, `maxDatagramSize` is 0).
@@ -391,15 +392,20 @@ export class WebSocketSession extends EventEmitter<SessionEvents> implements Ses
     socket.on('error', (error: Error & { code?: string }) => {
       // `ws` closes the socket itself after a receive error; this names why.
       if (error.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH')
-        this.finish({ code: 1009, reason: `a message larger than ${this.limits.maxMessageBytes} bytes` });
-      else if (error.code?.startsWith('WS_ERR_')) this.finish({ code: 1002, reason: oneLine(error.message, 200) });
+        this.finish({
+          code: 1009,
+          reason: `a message larger than ${this.limits.maxMessageBytes} bytes`,
+          by: 'transport',
+        });
+      else if (error.code?.startsWith('WS_ERR_'))
+        this.finish({ code: 1002, reason: oneLine(error.message, 200), by: 'transport' });
     });
     socket.on('close', (code, reason) => {
       const text = reason.toString('utf8');
       this.finish(
         code === 1000 || code === 1005
-          ? { code: 0, reason: text }
-          : { code, reason: text || (code === 1006 ? 'the connection was lost' : '') },
+          ? { code: 0, reason: text, by: 'transport' }
+          : { code, reason: text || (code === 1006 ? 'the connection was lost' : ''), by: 'transport' },
       );
     });
     if (this.limits.pingIntervalMs > 0) {
@@ -409,7 +415,8 @@ export class WebSocketSession extends EventEmitter<SessionEvents> implements Ses
     if (socket.readyState !== WebSocket.OPEN)
       queueMicrotask(
         () =>
-          socket.readyState >= WebSocket.CLOSING && this.finish({ code: 1006, reason: 'the WebSocket is not open' }),
+          socket.readyState >= WebSocket.CLOSING &&
+          this.finish({ code: 1006, reason: 'the WebSocket is not open', by: 'transport' }),
       );
   }
 
@@ -440,7 +447,7 @@ export class WebSocketSession extends EventEmitter<SessionEvents> implements Ses
 
   async close(code = 0, reason = ''): Promise<void> {
     if (this.closeInfo) return;
-    this.finish({ code, reason });
+    this.finish({ code, reason, by: 'local' });
     if (this.socket.readyState !== WebSocket.OPEN) return;
     this.socket.send(encodeWsFrame({ type: 'application-close', code, reason }));
     await this.closeSocket(webSocketCloseCode(code), reason);
@@ -469,7 +476,7 @@ export class WebSocketSession extends EventEmitter<SessionEvents> implements Ses
   protocolError(reason: string): void {
     if (this.closeInfo) return;
     const line = oneLine(reason, MAX_WS_CLOSE_REASON);
-    this.finish({ code: 1002, reason: line });
+    this.finish({ code: 1002, reason: line, by: 'local' });
     void this.closeSocket(1002, line);
   }
 
@@ -488,7 +495,7 @@ export class WebSocketSession extends EventEmitter<SessionEvents> implements Ses
   private ping(): void {
     if (this.closeInfo || this.socket.readyState !== WebSocket.OPEN) return;
     if (!this.alive) {
-      this.finish({ code: 1006, reason: `no pong within ${this.limits.pingIntervalMs} ms` });
+      this.finish({ code: 1006, reason: `no pong within ${this.limits.pingIntervalMs} ms`, by: 'transport' });
       this.socket.terminate();
       return;
     }
@@ -519,7 +526,7 @@ export class WebSocketSession extends EventEmitter<SessionEvents> implements Ses
     if (this.closeInfo) return;
     this.alive = true;
     if (!isBinary) {
-      this.finish({ code: 1003, reason: 'a text message: every message is a binary frame' });
+      this.finish({ code: 1003, reason: 'a text message: every message is a binary frame', by: 'local' });
       void this.closeSocket(1003, 'a text message: every message is a binary frame');
       return;
     }
@@ -539,7 +546,7 @@ export class WebSocketSession extends EventEmitter<SessionEvents> implements Ses
       case 'stop-sending':
         return this.onStopSending(frame.id, frame.code);
       case 'application-close':
-        this.finish({ code: frame.code, reason: frame.reason });
+        this.finish({ code: frame.code, reason: frame.reason, by: 'peer' });
         void this.closeSocket(1000, '');
         return;
     }

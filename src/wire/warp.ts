@@ -34,6 +34,11 @@ export const WarpMessageType = {
 export const WarpCloseCode = {
   BROADCAST_TERMINATED: 0x0,
   GOAWAY: 0x1,
+  /**
+   * pushcast's (§4.7 allows "any error message"): this server stops, not the broadcast, so a viewer or a
+   * relay downstream may connect again; code 0 would tell a relay to pass the end on.
+   */
+  SERVER_STOPPED: 0x2,
 } as const;
 
 const FLAG_ID = 0x01;

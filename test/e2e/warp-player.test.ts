@@ -311,7 +311,7 @@ async function startDrivenServer() {
     /** The next video segment never reaches any viewer. */
     dropNextVideoSegment: () => void dropVideo++,
     async close() {
-      warp.close();
+      await warp.close();
       producer.close();
       await Promise.all([stream.stop(), origin.close()]);
       rmSync(dir, { recursive: true, force: true });

@@ -3,7 +3,8 @@
  * window built by hand: origin → relay → relay → viewers byte-identical and cut-through; a late joiner
  * starts at the newest GoP; a stalled subscriber is reset alone; tokens; malformed upstream streams are
  * dropped alone; the delivery order is rewritten hop after hop; GOAWAY and upstream loss are followed
- * without the viewers noticing; every bound of the relay is hit.
+ * without the viewers noticing; the end of the broadcast (close code 0) and catalog changes are passed on;
+ * every bound of the relay is hit.
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -13,9 +14,10 @@ import test from 'node:test';
 import { H3_ALPN } from '../../src/http3/index.js';
 import { developmentCertificate } from '../../src/origin/index.js';
 import { WarpLive, chunk } from '../support/warp-live.js';
-import { QuicEndpoint } from '../../src/quic/index.js';
+import { QuicEndpoint, type QuicConnection } from '../../src/quic/index.js';
 import {
   INIT_ORDER,
+  GrowingSource,
   WarpClient,
   WarpProducer,
   WarpRelay,
@@ -27,6 +29,9 @@ import {
   type WarpCatalog,
   type WarpConsumerSink,
   type WarpRelayOptions,
+  catalogSource,
+  initId,
+  segmentId,
 } from '../../src/warp/index.js';
 import {
   SessionRefusedError,
@@ -56,8 +61,15 @@ async function listen(route: SessionRoute) {
     host: '127.0.0.1',
     port: 0,
   });
-  endpoint.on('connection', (conn) => serveHttp3Sessions(conn, { router }));
-  return { endpoint, url: `https://localhost:${endpoint.address.port}/warp/live` };
+  const connections = new Set<QuicConnection>();
+  endpoint.on('connection', (conn) => {
+    connections.add(conn);
+    conn.once('close', () => connections.delete(conn));
+    serveHttp3Sessions(conn, { router });
+  });
+  /** Every connection closed at the QUIC level: a loss, with no session close from the server. */
+  const drop = () => Promise.all([...connections].map((c) => c.close(0x100, 'gone')));
+  return { endpoint, url: `https://localhost:${endpoint.address.port}/warp/live`, drop };
 }
 
 /** The origin: a WarpServer on the live window; `inject` runs on each session it accepts. */
@@ -81,9 +93,9 @@ async function origin(
       o.inject?.(s);
     },
   };
-  const { endpoint, url } = await listen(route);
-  t.after(async () => (warp.close(), producer.close(), await endpoint.close()));
-  return { warp, url };
+  const { endpoint, url, drop } = await listen(route);
+  t.after(async () => (await warp.close(), producer.close(), await endpoint.close()));
+  return { warp, url, drop };
 }
 
 async function relayOf(t: test.TestContext, upstream: string, o: Partial<WarpRelayOptions> = {}) {
@@ -502,7 +514,7 @@ test('upstream loss: the relay reconnects, a segment under way continues from th
     return s;
   });
   await until('the first chunk of segment 3', () => v.bytesOf('/live/video/3.m4s').length === s3[0]!.size);
-  o.warp.close(); // every upstream session ends (code 0), the server stays
+  await o.drop(); // the upstream connection is lost (no session close), the server stays
   await until(
     'the relay reconnected and took segment 3 over',
     () => r.relay.stats().upstreamReconnects === 1 && r.relay.stats().takeovers === 2,
@@ -651,4 +663,164 @@ test('reorder: media that comes before the catalog is held for it (bounded), the
   assertSegments(live, v, [2], 'viewer');
   for (const s of v.completed)
     assert.equal(s.order, 2_000_000, `${s.path}: oldest-first order (PTS 2 s), not the upstream's −2 s`);
+});
+
+test("end of broadcast: the origin's close with code 0 goes through two relays to the viewers; other closes and losses are reconnected", async (t) => {
+  const live = new WarpLive({ timeShiftBufferDepth: 40 });
+  live.publish(1);
+  const upstreamSessions: Session[] = [];
+  const o = await origin(t, live, { inject: (s) => upstreamSessions.push(s) });
+  const r1 = await relayOf(t, o.url);
+  const r2 = await relayOf(t, r1.url);
+  const v = await viewer(t, r2.url);
+  await until('segment 1', () => v.completed.length >= 2);
+
+  // A close with another code (here: the upstream server stopping, not the broadcast) is a loss: r1 reconnects.
+  await upstreamSessions[0]!.close(2, 'server stopped');
+  await until(
+    'r1 reconnected',
+    () => r1.relay.stats().upstreamReconnects === 1 && r1.relay.stats().upstreamSessions === 1,
+  );
+  live.publish(2);
+  await until('segments 1–2', () => v.completed.length >= 4);
+  assertSegments(live, v, [1, 2], 'viewer');
+
+  // §4.7: the broadcast ends at the origin; each relay passes code 0 on and reconnects no more.
+  await o.warp.close();
+  const [e1, e2] = await Promise.all([r1.relay.ended, r2.relay.ended]);
+  assert.deepEqual([e1.code, e1.by, e1.reason], [0, 'peer', 'broadcast terminated']);
+  assert.deepEqual([e2.code, e2.by, e2.reason], [0, 'peer', 'broadcast terminated']);
+  await until('the viewer heard of it', () => v.client.lastClose !== undefined);
+  assert.deepEqual(v.client.lastClose, { code: 0, reason: 'broadcast terminated', by: 'peer' });
+  for (const r of [r1, r2]) {
+    const st = r.relay.stats();
+    assert.equal(st.upstreamSessions, 0, 'no upstream session');
+    assert.equal(st.sessions, 0, 'no viewer session');
+  }
+  assert.equal(r1.relay.stats().upstreamReconnects, 1, 'the end was not taken for a loss');
+  assert.equal(r2.relay.stats().upstreamReconnects, 0);
+  // New sessions are refused: the broadcast is over here too.
+  await assert.rejects(
+    connectWebTransport(r1.url, { ca: certificate.cert }),
+    (e: unknown) => e instanceof SessionRefusedError && e.status === 404 && /has ended/.test(e.message),
+  );
+});
+
+test('a catalog change upstream (a rendition added, then removed) reaches the viewers through the relay', async (t) => {
+  const live = new WarpLive({ timeShiftBufferDepth: 40 });
+  live.publish(1);
+  const producer = new WarpProducer({
+    broadcast: 'live',
+    window: live.window,
+    timeline: live.timeline,
+    policy: 'newest-first',
+  });
+  t.after(() => producer.close());
+  const senders: WarpSender[] = [];
+  producer.on('segment', (source) => {
+    for (const sender of senders) sender.send(source);
+  });
+  const upstream = await listen({
+    session: (session) => {
+      const sender = new WarpSender(session, { maxBacklogBytes: 16 * 1024 * 1024 });
+      senders.push(sender);
+      sender.send(producer.catalogSource()!);
+      for (const track of live.tracks) sender.send(producer.init(track.id)!);
+      for (const source of producer.current()) sender.send(source);
+    },
+  });
+  t.after(() => upstream.endpoint.close());
+  const r = await relayOf(t, upstream.url);
+  const v = await viewer(t, r.url);
+  await until('segment 1', () => v.completed.length >= 2);
+  const base = producer.catalog()!;
+  assert.deepEqual(
+    v.catalog?.tracks.map((x) => x.id),
+    ['video', 'audio'],
+  );
+
+  // A 540p rendition is added (track index 2): the new catalog, its init, a segment of it.
+  const added = {
+    ...base.tracks[0]!,
+    id: 'video-540p',
+    bandwidth: 1_600_000,
+    width: 960,
+    height: 540,
+    initId: initId(2),
+  };
+  const withAdded = { ...base, tracks: [...base.tracks, added] };
+  const init = new GrowingSource(
+    { kind: 'headers', id: initId(2), order: INIT_ORDER, path: '/live/video-540p/init.mp4' },
+    'video-540p',
+    true,
+  );
+  init.append(new Uint8Array(800).fill(3));
+  init.end();
+  const segment = new GrowingSource(
+    { kind: 'headers', id: segmentId(2, 1), order: 0, depends: [initId(2)], path: '/live/video-540p/1.m4s' },
+    'video-540p',
+    false,
+  );
+  segment.append(chunk(0, 5000, 99));
+  segment.end();
+  for (const sender of senders) {
+    sender.send(catalogSource(withAdded), { again: true });
+    sender.send(init);
+    sender.send(segment);
+  }
+  await until('the viewer has the 540p rendition and its segment', () =>
+    v.completed.some((s) => s.path === '/live/video-540p/1.m4s'),
+  );
+  assert.deepEqual(
+    v.catalog?.tracks.map((x) => x.id),
+    ['video', 'audio', 'video-540p'],
+  );
+  assert.deepEqual(v.inits.get('video-540p'), new Uint8Array(800).fill(3));
+
+  // It is removed again: the viewers hear of it, and a viewer joining now is not sent its init or segments.
+  for (const sender of senders) sender.send(catalogSource(base), { again: true });
+  await until('the catalog without it at the viewer', () => v.catalog?.tracks.length === 2);
+  live.publish(2);
+  await until('segment 2', () => v.completed.filter((s) => s.track !== 'video-540p').length >= 4);
+  assertSegments(live, v, [1, 2], 'viewer');
+  const late = await viewer(t, r.url);
+  await until('segment 2 at the late viewer', () => late.completed.length >= 2);
+  assert.deepEqual(
+    late.catalog?.tracks.map((x) => x.id),
+    ['video', 'audio'],
+  );
+  assert.ok(!late.inits.has('video-540p'));
+  assert.equal(late.client.consumer.stats().malformed, 0, 'nothing of the removed track reached the late viewer');
+});
+
+test('a relay session picks its own delivery order (?order=) among those allowed; the relay rewrites for it', async (t) => {
+  const live = new WarpLive({ timeShiftBufferDepth: 40 });
+  live.publish(1);
+  const o = await origin(t, live); // newest-first
+  const r = await relayOf(t, o.url, { reorder: 'oldest-first', ordersAllowed: ['oldest-first', 'audio-first'] });
+  await assert.rejects(
+    connectWebTransport(`${r.url}?order=newest-first`, { ca: certificate.cert }),
+    (e: unknown) => e instanceof SessionRefusedError && e.status === 400 && /not allowed here/.test(e.message),
+  );
+  const own = await viewer(t, `${r.url}?order=audio-first`);
+  const relays = await viewer(t, r.url);
+  for (let n = 1; n <= 3; n++) {
+    if (n > 1) live.publish(n);
+    await until(`segment ${n} at both viewers`, () =>
+      [own, relays].every((v) => v.completed.filter((c) => c.path?.endsWith(`/${n}.m4s`)).length === 2),
+    );
+  }
+  for (const [v, order] of [
+    [own, 'audio-first'],
+    [relays, 'oldest-first'],
+  ] as const) {
+    assert.equal(v.catalog?.orderPolicy, order);
+    for (const s of v.completed)
+      assert.equal(
+        s.order,
+        segmentOrder(order, s.track === 'video' ? 'video' : 'audio', s.decodeTime * 1000, [INIT_ORDER]) + 0,
+        `${order}: ${s.path}`,
+      );
+    assertSegments(live, v, [1, 2, 3], order);
+  }
 });

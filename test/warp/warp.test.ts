@@ -1,7 +1,8 @@
 /**
  * Warp end to end in Node over WebTransport on the loopback, on a live window built by hand: every
  * segment and init reaches a Node viewer byte-identical, in decode order; tokens are checked; GOAWAY
- * moves the viewer to another server without a missing segment.
+ * moves the viewer to another server without a missing segment; each session has the delivery order it
+ * asked for, within what the operator allows.
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -12,7 +13,17 @@ import { H3_ALPN } from '../../src/http3/index.js';
 import { developmentCertificate } from '../../src/origin/index.js';
 import { WarpLive } from '../support/warp-live.js';
 import { QuicEndpoint } from '../../src/quic/index.js';
-import { WarpClient, WarpProducer, WarpServer, type SegmentRef, type WarpConsumerSink } from '../../src/warp/index.js';
+import {
+  INIT_ORDER,
+  WarpClient,
+  WarpProducer,
+  WarpServer,
+  segmentOrder,
+  type SegmentRef,
+  type WarpConsumerSink,
+  type WarpServerOptions,
+} from '../../src/warp/index.js';
+import { backlogLimit } from '../../src/warp/fanout.js';
 import { SessionRefusedError, SessionRouter, serveHttp3Sessions } from '../../src/webtransport/index.js';
 import { until } from '../support/wait.js';
 
@@ -20,14 +31,14 @@ const dir = mkdtempSync(join(os.tmpdir(), 'pushcast-warp-'));
 const certificate = developmentCertificate(dir);
 test.after(() => rmSync(dir, { recursive: true, force: true }));
 
-async function warpServer(live: WarpLive, tokens?: string[]) {
+async function warpServer(live: WarpLive, tokens?: string[], options: WarpServerOptions = {}) {
   const producer = new WarpProducer({
     broadcast: 'live',
     window: live.window,
     timeline: live.timeline,
     policy: 'newest-first',
   });
-  const warp = new WarpServer({ tokens });
+  const warp = new WarpServer({ tokens, ...options });
   warp.add(producer);
   const router = new SessionRouter().route('/warp', warp);
   const endpoint = await QuicEndpoint.listen({
@@ -43,7 +54,7 @@ async function warpServer(live: WarpLive, tokens?: string[]) {
     producer,
     endpoint,
     url: `https://localhost:${endpoint.address.port}/warp/live`,
-    close: async () => (warp.close(), producer.close(), await endpoint.close()),
+    close: async () => (await warp.close(), producer.close(), await endpoint.close()),
   };
 }
 
@@ -224,4 +235,66 @@ test('a session picks its tracks (?tracks=); its catalog lists only those; an un
   );
   assert.deepEqual([...got.inits.keys()], ['audio']);
   assert.ok(got.completed.every((s) => s.track === 'audio'));
+});
+
+test('each session has the delivery order it asked for (?order=), within what the operator allows; others are refused 400', async (t) => {
+  const live = new WarpLive({ timeShiftBufferDepth: 20, chunkBytes: 3000 });
+  live.publish(1);
+  // The producer orders newest-first; viewers may ask for oldest-first or audio-first, not video-first.
+  const server = await warpServer(live, undefined, { ordersAllowed: ['newest-first', 'oldest-first', 'audio-first'] });
+  t.after(server.close);
+  for (const [order, why] of [
+    ['sideways', /no delivery order named "sideways" \(known: newest-first, oldest-first, video-first, audio-first\)/],
+    [
+      'video-first',
+      /delivery order video-first is not allowed here \(allowed: newest-first, oldest-first, audio-first\)/,
+    ],
+  ] as const) {
+    await assert.rejects(
+      WarpClient.connect(`${server.url}?order=${order}`, { sink: {}, bufferMs: 1000, ca: certificate.cert }),
+      (e: unknown) => e instanceof SessionRefusedError && e.status === 400 && why.test(e.reason),
+      order,
+    );
+  }
+  const sessions = await Promise.all(
+    (['oldest-first', 'audio-first', undefined] as const).map(async (order) => {
+      const got = collector();
+      const client = await WarpClient.connect(order ? `${server.url}?order=${order}` : server.url, {
+        sink: got.sink,
+        bufferMs: 2000,
+        ca: certificate.cert,
+      });
+      t.after(() => client.close());
+      return { order: order ?? ('newest-first' as const), got, client };
+    }),
+  );
+  // One GoP at a time, so that every session gets each (in a burst newest-first would skip the older ones).
+  for (let n = 1; n <= 3; n++) {
+    if (n > 1) live.publish(n);
+    await until(`segment ${n} of both tracks in every session`, () =>
+      sessions.every((s) => s.got.completed.filter((c) => c.path?.endsWith(`/${n}.m4s`)).length === 2),
+    );
+  }
+  for (const { order, got, client } of sessions) {
+    assert.equal(client.consumer.catalog!.orderPolicy, order, `${order}: the session's catalog names its order`);
+    for (const s of got.completed) {
+      const kind = s.track === 'video' ? 'video' : 'audio';
+      // + 0: the formula gives −0 for PTS 0, the wire's zigzag has no −0.
+      assert.equal(s.order, segmentOrder(order, kind, s.decodeTime * 1000, [INIT_ORDER]) + 0, `${order}: ${s.path}`);
+    }
+    for (let n = 1; n <= 3; n++)
+      for (const track of [live.video, live.audio])
+        assert.deepEqual(joined(got.segments.get(`/live/${track.id}/${n}.m4s`)), track.get(n)!.bytes());
+  }
+  const refused = server.warp.stats().sessionsRefusedByStatus[400];
+  assert.equal(refused, 2);
+});
+
+test("the latency a session's resource limit follows is bounded by the operator (maxLatencyMs), not a constant", () => {
+  const bps = 3_000_000;
+  assert.equal(backlogLimit(bps, 30_000), backlogLimit(bps, 10_000), 'default bound: 10 s');
+  assert.equal(backlogLimit(bps, 30_000, 4000), backlogLimit(bps, 4000));
+  assert.ok(backlogLimit(bps, 4000, 4000) < backlogLimit(bps, 30_000, 30_000));
+  assert.equal(backlogLimit(bps, 30_000, 30_000), Math.ceil((bps / 8) * 30 * 1.5) + 256 * 1024);
+  assert.equal(backlogLimit(bps, 100, 4000), backlogLimit(bps, 500), 'the lower bound stays 0.5 s');
 });

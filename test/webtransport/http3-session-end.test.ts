@@ -94,22 +94,31 @@ async function server(t: test.TestContext, maxSessions: number, authorize?: () =
   return { connect, accepted, connections };
 }
 
-const ways: [string, (stream: QuicStream) => Promise<void> | void, RegExp | undefined, number][] = [
+type By = 'peer' | 'transport';
+const ways: [string, (stream: QuicStream) => Promise<void> | void, RegExp | undefined, number, By][] = [
   [
     'CLOSE_WEBTRANSPORT_SESSION without FIN',
     (s) => s.write(encodeHttp3Frame({ kind: 'data', data: encodeCloseSession(7, 'gone') })),
     /^gone$/,
     7,
+    'peer',
   ],
-  ['STOP_SENDING on the CONNECT stream', (s) => s.stopSending(0x100), /stopped reading the CONNECT stream/, 0],
-  ['RESET_STREAM of the CONNECT stream', (s) => s.reset(0x10c), /reset/, 0],
-  ['FIN on the CONNECT stream', (s) => s.end(), /^$/, 0],
+  [
+    'STOP_SENDING on the CONNECT stream',
+    (s) => s.stopSending(0x100),
+    /stopped reading the CONNECT stream/,
+    0,
+    'transport',
+  ],
+  ['RESET_STREAM of the CONNECT stream', (s) => s.reset(0x10c), /reset/, 0, 'transport'],
+  // draft-02 §5: a clean FIN is a close with code 0, the peer's.
+  ['FIN on the CONNECT stream', (s) => s.end(), /^$/, 0, 'peer'],
 ];
 
 test('a session ends the moment its CONNECT stream tells so, FIN or not, and frees its place on the connection', async (t) => {
   const s = await server(t, 1);
   const c = await s.connect();
-  for (const [way, abandon, reason, code] of ways) {
+  for (const [way, abandon, reason, code, by] of ways) {
     const { status, stream } = await c.rawConnect();
     assert.equal(status, 200, `${way}: the CONNECT before it is accepted (the previous session ended)`);
     const session = await s.accepted();
@@ -117,6 +126,7 @@ test('a session ends the moment its CONNECT stream tells so, FIN or not, and fre
     const info: SessionCloseInfo = await within(session.closed, 2000, `the session ends after ${way}`);
     assert.match(info.reason, reason!, way);
     assert.equal(info.code, code, way);
+    assert.equal(info.by, by, way);
   }
   const last = await c.rawConnect();
   assert.equal(last.status, 200, 'the place of the last one is free too');
@@ -137,6 +147,7 @@ test('a session ends when its QUIC connection closes; a route that throws ends i
   assert.deepEqual(await within(session.closed, 3000, 'the session ends with its connection'), {
     code: 0,
     reason: 'connection closed',
+    by: 'transport',
   });
 
   const c = await s.connect();
@@ -145,6 +156,7 @@ test('a session ends when its QUIC connection closes; a route that throws ends i
   assert.deepEqual(await within(thrown.closed, 2000, 'the server ends the session its route failed to start'), {
     code: 0,
     reason: 'the server failed to start the session',
+    by: 'local',
   });
   assert.equal(
     (await within(client.closed, 2000, 'the client hears of it')).reason,

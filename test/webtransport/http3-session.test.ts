@@ -138,12 +138,17 @@ test('close codes and reasons reach the other side, both ways', async (t) => {
   const a = await s.connect('/echo');
   await a.close(7, 'viewer left');
   const serverA = await until('the server side of session a', () => serverSessions[0]);
-  assert.deepEqual(await within('the close at the server', serverA.closed), { code: 7, reason: 'viewer left' });
+  assert.deepEqual(await within('the close at the server', serverA.closed), {
+    code: 7,
+    reason: 'viewer left',
+    by: 'peer',
+  });
 
   const b = await s.connect('/echo');
   const serverB = await until('the server side of session b', () => serverSessions[1]);
   await serverB.close(0x1234, 'broadcast over');
-  assert.deepEqual(await b.closed, { code: 0x1234, reason: 'broadcast over' });
+  assert.deepEqual(await b.closed, { code: 0x1234, reason: 'broadcast over', by: 'peer' });
+  assert.equal((await serverB.closed).by, 'local');
   await assert.rejects(async () => b.openStream().end(new Uint8Array(1)), /closed/);
 });
 

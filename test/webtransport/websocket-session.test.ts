@@ -379,9 +379,9 @@ test('close codes both ways: APPLICATION_CLOSE carries code and reason; a bare W
   );
   const closeEvent = new Promise((resolve) => c1.once('close', resolve));
   await s1.close(4001, 'bye from the server');
-  assert.deepEqual(await c1.closed, { code: 4001, reason: 'bye from the server' });
-  assert.deepEqual(await closeEvent, { code: 4001, reason: 'bye from the server' });
-  assert.deepEqual(await s1.closed, { code: 4001, reason: 'bye from the server' });
+  assert.deepEqual(await c1.closed, { code: 4001, reason: 'bye from the server', by: 'peer' });
+  assert.deepEqual(await closeEvent, { code: 4001, reason: 'bye from the server', by: 'peer' });
+  assert.deepEqual(await s1.closed, { code: 4001, reason: 'bye from the server', by: 'local' });
   await reading;
   assert.throws(() => s1.openStream(), /closed/);
   await assert.rejects(
@@ -393,17 +393,17 @@ test('close codes both ways: APPLICATION_CLOSE carries code and reason; a bare W
   const c2 = await s.connect('/close');
   const s2 = await arrivals.next();
   await c2.close(2 ** 40, 'bye from the client');
-  assert.deepEqual(await s2.closed, { code: 2 ** 40, reason: 'bye from the client' });
+  assert.deepEqual(await s2.closed, { code: 2 ** 40, reason: 'bye from the client', by: 'peer' });
 
-  // A WebSocket closed without APPLICATION_CLOSE: its code (1000 as 0).
+  // A WebSocket closed without APPLICATION_CLOSE: its code (1000 as 0), not the peer's word.
   const r3 = await s.raw('/close');
   const s3 = await arrivals.next();
   r3.ws.close(4100, 'plain websocket close');
-  assert.deepEqual(await s3.closed, { code: 4100, reason: 'plain websocket close' });
+  assert.deepEqual(await s3.closed, { code: 4100, reason: 'plain websocket close', by: 'transport' });
   const r4 = await s.raw('/close');
   const s4 = await arrivals.next();
   r4.ws.close(1000);
-  assert.deepEqual(await s4.closed, { code: 0, reason: '' });
+  assert.deepEqual(await s4.closed, { code: 0, reason: '', by: 'transport' });
 
   // What a polyfill page sees: the WebSocket close code repeats the application code in 3000–4999.
   const r5 = await s.raw('/close');
@@ -549,7 +549,11 @@ test('bounds: message size (1009), per-stream and per-session receive buffers (S
   const bigSession = await arrivals.next();
   big.send({ type: 'stream', id: 2, fin: false, data: new Uint8Array(100_000) });
   assert.equal((await big.closed).code, 1009);
-  assert.deepEqual(await bigSession.closed, { code: 1009, reason: `a message larger than ${64 * 1024 + 16} bytes` });
+  assert.deepEqual(await bigSession.closed, {
+    code: 1009,
+    reason: `a message larger than ${64 * 1024 + 16} bytes`,
+    by: 'transport',
+  });
 
   // A stream whose reader does not read: past 100 000 unread bytes, STOP_SENDING; the others go on.
   const client = await s.connect('/b');

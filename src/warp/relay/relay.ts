@@ -14,12 +14,27 @@
  *   GoP at once, then every new stream.
  * - **Order rewrite** (§4.5, `reorder`, src/warp/relay/reorder.ts). Media that arrives before the catalog
  *   is held until it comes (it is what the order depends on), at most `maxHeldForCatalog` streams.
+ *   A session may ask for its own order (`order=`, §2.2, among `ordersAllowed`): its streams are
+ *   rewritten the same way and its catalog names that order (before the catalog, orders pass unchanged).
+ * - **Catalog changes** (a rendition added or removed upstream): the new catalog goes to every session
+ *   (a stream with the catalog's ID again), and a session joining later gets only the inits and cached
+ *   segments of the tracks it lists.
+ * - **End of the broadcast** (§4.7): the upstream's close with code 0 is passed on to every session with
+ *   code 0; nothing reconnects, new sessions are refused (404), and `ended` resolves. `close()` (the relay
+ *   stops, the broadcast goes on) closes sessions with pushcast's code 2 instead, so that a relay
+ *   downstream reconnects rather than ending the broadcast.
  */
-import type { Session, SessionRefusal, SessionRequest, SessionRoute } from '../../webtransport/index.js';
-import { encodeWarpMessage, type WarpHeaders } from '../../wire/index.js';
+import type {
+  Session,
+  SessionCloseInfo,
+  SessionRefusal,
+  SessionRequest,
+  SessionRoute,
+} from '../../webtransport/index.js';
+import { WarpCloseCode, encodeWarpMessage, type WarpHeaders } from '../../wire/index.js';
 import { parseCatalog, type WarpCatalog } from '../catalog.js';
 import { WarpFanout, type WarpFanoutOptions } from '../fanout.js';
-import type { WarpOrderPolicy } from '../order.js';
+import { isOrderPolicy, type WarpOrderPolicy } from '../order.js';
 import { WARP_PATH, parseWarpPath } from '../path.js';
 import { GrowingSource } from '../source.js';
 import { RelayCache, type RelayCacheOptions } from './cache.js';
@@ -59,6 +74,11 @@ export class WarpRelay implements SessionRoute {
   /** Media that came before the catalog, with `reorder` (see `holdingMedia`). */
   private readonly heldForCatalog: GrowingSource[] = [];
   private closed = false;
+  /** The upstream ended the broadcast (§4.7). */
+  private over: SessionCloseInfo | undefined;
+  private resolveEnded!: (info: SessionCloseInfo) => void;
+  /** Resolves when the upstream has ended the broadcast and every session here was told (code 0). */
+  readonly ended = new Promise<SessionCloseInfo>((resolve) => (this.resolveEnded = resolve));
 
   constructor(private readonly o: WarpRelayOptions) {
     const u = new URL(o.upstream);
@@ -91,7 +111,21 @@ export class WarpRelay implements SessionRoute {
     this.upstream = new RelayUpstream(u.href, o, {
       onStream: (stream, up) => void this.reader.read(stream, up),
       missing: () => this.missing(),
+      ended: (info) => void this.broadcastEnded(info),
     });
+  }
+
+  /** §4.7: the upstream's code 0 goes on to every session here; the relay serves nothing from now on. */
+  private async broadcastEnded(info: SessionCloseInfo): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.over = info;
+    this.streams.close();
+    this.o.log?.(
+      `relay: broadcast ${this.broadcast} ended upstream; closing ${this.fanout.size} session(s) with code 0`,
+    );
+    await this.fanout.close(info.reason || 'broadcast terminated', WarpCloseCode.BROADCAST_TERMINATED);
+    this.resolveEnded(info);
   }
 
   /** The upstream URL now (it changes when a GOAWAY is followed). */
@@ -154,17 +188,25 @@ export class WarpRelay implements SessionRoute {
       this.o.log?.(`relay: upstream catalog refused: ${error instanceof Error ? error.message : String(error)}`);
       return;
     }
+    const update = this.upstreamCatalog !== undefined;
     this.upstreamCatalog = { payload, catalog };
     const source = new GrowingSource({ ...headers }, '', true, 'raw');
     source.append(encodeWarpMessage({ kind: 'app', data: forwardedCatalog(payload, catalog, this.o.reorder) }));
     source.end();
     this.cache.catalog = source;
     this.counters.streamsForwarded++;
-    // Sessions that joined before it get it now (a sender sends one stream per ID: the first catalog only),
-    // and the media held for it (with `reorder`), the newest GoP first in line.
+    if (update) {
+      // A rendition added or removed upstream: every session gets the new catalog (the catalog's ID again);
+      // an added track's init and segments come as new streams.
+      this.o.log?.(`relay: the upstream catalog changed: tracks ${catalog.tracks.map((t) => t.id).join(', ')}`);
+      for (const v of this.fanout) v.sender.send(this.catalogFor(v.order)!, { again: true });
+      return;
+    }
+    // Sessions that joined before it get it now, and the media held for it (with `reorder`), the newest
+    // GoP first in line.
     const held = this.heldForCatalog.splice(0);
     for (const v of this.fanout) {
-      v.sender.send(source);
+      v.sender.send(this.catalogFor(v.order)!);
       for (const h of [...this.cache.segments().map((r) => r.source), ...held]) v.sender.send(h);
     }
   }
@@ -191,8 +233,29 @@ export class WarpRelay implements SessionRoute {
     return this.fanout.authorize(
       request,
       (broadcast) => broadcast === this.broadcast,
-      () => (this.closed ? this.fanout.refuse(503, 'the relay is stopping') : undefined),
+      () =>
+        this.over
+          ? this.fanout.refuse(404, `broadcast ${this.broadcast} has ended`)
+          : this.closed
+            ? this.fanout.refuse(503, 'the relay is stopping')
+            : undefined,
     );
+  }
+
+  /**
+   * The catalog as a session with `order` (its own, or undefined: the relay's) gets it: naming the order
+   * its streams are rewritten to. Undefined before the upstream's catalog came.
+   */
+  private catalogFor(order: WarpOrderPolicy | undefined): GrowingSource | undefined {
+    const cached = this.cache.catalog;
+    const upstream = this.upstreamCatalog;
+    if (!cached || !upstream || order === undefined || order === this.o.reorder) return cached;
+    const source = new GrowingSource({ ...cached.headers }, '', true, 'raw');
+    source.append(
+      encodeWarpMessage({ kind: 'app', data: forwardedCatalog(upstream.payload, upstream.catalog, order) }),
+    );
+    source.end();
+    return source;
   }
 
   /** A subscriber joins: the catalog, the inits, the newest GoP (what the cache holds now), then every new stream. */
@@ -200,16 +263,23 @@ export class WarpRelay implements SessionRoute {
     const bitsPerSecond =
       this.upstreamCatalog?.catalog.tracks.reduce((n, t) => n + (Number.isFinite(t.bandwidth) ? t.bandwidth : 0), 0) ??
       0;
-    const policy = this.o.reorder;
-    const { sender } = this.fanout.add(
+    const asked = parseWarpPath(request.path)?.order; // checked in authorize
+    const policy = isOrderPolicy(asked) ? asked : this.o.reorder;
+    const { sender, order } = this.fanout.add(
       session,
       request,
       { bitsPerSecond, reorder: policy ? (h) => relayOrder(policy, this.upstreamCatalog?.catalog, h) : undefined },
       undefined,
     );
-    if (this.cache.catalog) sender.send(this.cache.catalog);
-    for (const init of this.cache.inits()) sender.send(init.source);
-    if (!this.holdingMedia()) for (const rel of this.cache.segments()) sender.send(rel.source);
+    const catalogSent = this.catalogFor(order);
+    if (catalogSent) sender.send(catalogSent);
+    // Once a catalog is known, only what its tracks need (a track removed upstream may still be cached).
+    const catalog = this.upstreamCatalog?.catalog;
+    for (const init of this.cache.inits())
+      if (!catalog || catalog.tracks.some((t) => t.initId === init.id)) sender.send(init.source);
+    if (!this.holdingMedia())
+      for (const rel of this.cache.segments())
+        if (!catalog || this.trackIdOf(rel.source.headers) !== undefined) sender.send(rel.source);
   }
 
   /** §5.4: every downstream session is told to move to `url`, finishes what is under way, then is closed with code 1. */
@@ -232,12 +302,14 @@ export class WarpRelay implements SessionRoute {
     };
   }
 
-  /** Stops: downstream sessions closed, upstream sessions closed, nothing reconnects. */
+  /**
+   * Stops: downstream sessions closed with code 2 (this relay stops, not the broadcast), upstream
+   * sessions closed, nothing reconnects.
+   */
   async close(): Promise<void> {
-    if (this.closed) return;
+    if (this.closed) return void (await this.upstream.close());
     this.closed = true;
     this.streams.close();
-    this.fanout.close('relay stopped');
-    await this.upstream.close();
+    await Promise.all([this.fanout.close('relay stopped', WarpCloseCode.SERVER_STOPPED), this.upstream.close()]);
   }
 }

@@ -4,15 +4,23 @@
  * `onStream`.
  *
  * - **Loss**: reconnection with exponential backoff (250 ms … 8 s, ±20%), started afresh once the
- *   upstream serves streams again. A close with code 0 (§4.7: broadcast terminated) is treated the
- *   same, since an origin restart looks like that too.
+ *   upstream serves streams again. A loss is a connection that failed or ended without the upstream's
+ *   word, or a close with any code but 0.
+ * - **End** (§4.7): the upstream's own close with code 0, broadcast terminated, is final: nothing
+ *   reconnects, and `ended` passes it on (the relay closes its viewers' sessions the same way).
  * - **GOAWAY** (§5.4): a new session to its URL, in parallel, while the old one drains; the URL is the
  *   upstream from then on.
  * - **Startup**: a session after which the relay still lacks the catalog or a track's init
  *   `startupTimeoutMs` after it opened is of no use to new viewers; it is closed, and a new one
  *   subscribes again (an upstream that has them sends them first on every session).
  */
-import { connectWebTransport, type Session, type SessionStream } from '../../webtransport/index.js';
+import {
+  connectWebTransport,
+  type Session,
+  type SessionCloseInfo,
+  type SessionStream,
+} from '../../webtransport/index.js';
+import { WarpCloseCode } from '../../wire/index.js';
 import type { RelayUpstreamStats } from './stats.js';
 
 export interface RelayUpstreamOptions {
@@ -45,6 +53,8 @@ export interface RelayUpstreamHooks {
   onStream(stream: SessionStream, up: Upstream): void;
   /** What is still missing for new viewers (the catalog, an init), or undefined when nothing is. */
   missing(): string | undefined;
+  /** The upstream ended the broadcast (§4.7, code 0): nothing reconnects from now on. */
+  ended(info: SessionCloseInfo): void;
 }
 
 export class RelayUpstream {
@@ -135,9 +145,23 @@ export class RelayUpstream {
       clearTimeout(up.watchdog);
       this.upstreams.delete(up);
       if (this.closed) return;
-      this.o.log?.(`relay: upstream session closed (code ${info.code}${info.reason ? `: ${info.reason}` : ''})`);
+      this.o.log?.(
+        `relay: upstream session closed by the ${info.by} (code ${info.code}${info.reason ? `: ${info.reason}` : ''})`,
+      );
+      // Only the upstream's own close says the broadcast is over; a session it moved away from (GOAWAY)
+      // ends while the next one goes on.
+      if (info.by === 'peer' && info.code === WarpCloseCode.BROADCAST_TERMINATED && !up.movedAway)
+        return void this.end(info);
       if (this.upstreams.size === 0 && this.connecting === 0) this.scheduleReconnect();
     });
+  }
+
+  /** §4.7: the broadcast is over upstream; the other sessions (if any) are closed, nothing reconnects. */
+  private async end(info: SessionCloseInfo): Promise<void> {
+    this.o.log?.(`relay: the upstream ended the broadcast${info.reason ? ` (${info.reason})` : ''}`);
+    const others = this.close();
+    this.hooks.ended(info);
+    await others;
   }
 
   private scheduleReconnect(): void {

@@ -25,6 +25,7 @@ import { connectTransport, type ConnectedTransport, type ConnectTransportOptions
 import { planPlayhead, type TimeRange } from './latency.js';
 import { TrackBuffer } from './media.js';
 import type { WarpPlayerStats, WarpSegmentRecord, WarpTransportKind } from './stats.js';
+import { stopReason } from './stop-reason.js';
 
 const MAX_ERRORS = 20;
 const RECENT_SEGMENTS = 12;
@@ -508,11 +509,8 @@ export class WarpPlayback {
       stop(code: number) {
         if (stopped) return;
         stopped = true;
-        // STOP_SENDING with `code` (W3C WebTransport: cancelling a receive stream with a WebTransportError).
-        const reason =
-          typeof WebTransportError === 'function'
-            ? new WebTransportError('not needed', { streamErrorCode: code })
-            : undefined;
+        // STOP_SENDING with `code`; `stopReason` never throws, so the stream is stopped in every browser.
+        const reason = stopReason((globalThis as { WebTransportError?: unknown }).WebTransportError, code);
         reader.cancel(reason).catch(() => undefined);
       },
     };
