@@ -12,10 +12,11 @@
  *   every audio track (Warp answers congestion by skipping, not by switching renditions). The session's
  *   catalog lists only these, and the resource limit follows their bitrate.
  * - A broadcast whose catalog is not known yet refuses sessions (503).
+ * - `drain(successor)`: the operator's GOAWAY to every session, new ones refused until the process ends.
  */
 import type { Session, SessionRefusal, SessionRequest, SessionRoute } from '../webtransport/index.js';
 import type { WarpCatalog } from './catalog.js';
-import { WarpFanout, type WarpFanoutOptions, type WarpFanoutStats } from './fanout.js';
+import { WarpFanout, type WarpDrainReport, type WarpFanoutOptions, type WarpFanoutStats } from './fanout.js';
 import { parseWarpPath } from './path.js';
 import { catalogSource, type WarpProducer } from './producer.js';
 
@@ -98,6 +99,14 @@ export class WarpServer implements SessionRoute {
    */
   goaway(url: string, graceMs: number): Promise<void> {
     return this.fanout.goaway(url, graceMs);
+  }
+
+  /**
+   * The operator's GOAWAY: every session is sent to `successor`, new ones are refused (503); resolves
+   * once the last has gone, or at `timeoutMs` with the rest cut (`WarpFanout.drain`).
+   */
+  drain(successor: string, timeoutMs: number): Promise<WarpDrainReport> {
+    return this.fanout.drain(successor, timeoutMs);
   }
 
   /** Counts for metrics; it walks the open sessions, so it is for a scrape, not for a hot path. */
