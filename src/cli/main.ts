@@ -6,6 +6,7 @@ import { multicastSend } from './multicast-send.js';
 import { gatewayCommand } from './gateway.js';
 import { relayCommand } from './relay.js';
 import { serve } from './serve.js';
+import { DEFAULT_DRAIN_TIMEOUT_S, MAX_ADMIN_BODY_BYTES, checkSuccessor } from './drain.js';
 import { WARP_ORDER_POLICIES, type WarpOrderPolicy } from '../warp/index.js';
 import { DELIVERY_MODES, parseModeOrder, type DeliveryMode } from '../media/index.js';
 
@@ -82,6 +83,34 @@ function maxLatency(value: string): number {
   const n = Number(value);
   if (!Number.isFinite(n) || n < 0.5) throw new InvalidArgumentError('must be a number of seconds, at least 0.5');
   return n;
+}
+
+function successor(value: string): string {
+  try {
+    return checkSuccessor(value);
+  } catch (error) {
+    throw new InvalidArgumentError((error as Error).message);
+  }
+}
+
+/** The drain's options, the same for `serve` and `relay` (./drain.ts). */
+function drainOptions(viewers: string): [Option, Option, Option] {
+  return [
+    new Option(
+      '--successor <url>',
+      `where a drain sends ${viewers} (Warp GOAWAY), e.g. https://relay-b.example:8445; SIGTERM drains when given (a second SIGTERM stops at once)`,
+    ).argParser(successor),
+    new Option(
+      '--admin-token <token>',
+      `bearer token of POST /admin/drain (body, optional: {"successor": "https://…"}, at most ${MAX_ADMIN_BODY_BYTES} bytes); without it, no admin endpoint`,
+    ).env('PUSHCAST_ADMIN_TOKEN'),
+    new Option(
+      '--drain-timeout <s>',
+      'how long a drain waits for the sessions to leave before cutting the rest and exiting',
+    )
+      .argParser(positiveNumber)
+      .default(DEFAULT_DRAIN_TIMEOUT_S),
+  ];
 }
 
 function ttl(value: string): number {
@@ -226,6 +255,9 @@ program
     '--multicast-announce <file>',
     'advertise (Alt-Svc) and serve the keys of the sessions that `pushcast multicast send --announce <file>` runs',
   )
+  .addOption(drainOptions('every Warp viewer')[0])
+  .addOption(drainOptions('every Warp viewer')[1])
+  .addOption(drainOptions('every Warp viewer')[2])
   .action(async (opts) => {
     await serve({
       ...opts,
@@ -302,6 +334,9 @@ program
     10,
   )
   .option('--max-subscribers <n>', 'viewers (and downstream relays) at once', positiveNumber, 1000)
+  .addOption(drainOptions('every viewer and downstream relay')[0])
+  .addOption(drainOptions('every viewer and downstream relay')[1])
+  .addOption(drainOptions('every viewer and downstream relay')[2])
   .action(async (opts) => {
     if (opts.port === 'off') throw new InvalidArgumentError('the relay needs a port');
     await relayCommand(opts);

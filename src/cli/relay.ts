@@ -7,7 +7,9 @@
  *   `/.well-known/pushcast/webtransport.json` as plain HTTP/3 requests;
  * - TCP <port>: HTTPS with `/metrics` (Prometheus), `/.well-known/pushcast/webtransport.json` (the port
  *   and the certificate hashes a page passes as `serverCertificateHashes`, the origin's shape), and the
- *   WebSocket fallback of WebTransport for browsers without it.
+ *   WebSocket fallback of WebTransport for browsers without it;
+ * - with `--admin-token`, `POST /admin/drain` on either (./drain.ts): the operator's drain, which SIGTERM
+ *   also begins when `--successor` is given (a second SIGTERM, or SIGINT, stops at once).
  *
  * When the upstream ends the broadcast (close code 0, §4.7) the relay tells its viewers the same way and
  * exits (status 0); a lost upstream connection, or any other close, is reconnected.
@@ -20,6 +22,7 @@ import { PrometheusMetrics, registerWarpRelayMetrics, registerWebSocketSessionMe
 import { WARP_PATH, WarpRelay, type WarpOrderPolicy } from '../warp/index.js';
 import { SessionRouter } from '../webtransport/index.js';
 import { WebSocketSessionServer } from '../webtransport/websocket-server.js';
+import { OperatorDrain, type AdminRequest } from './drain.js';
 
 export interface RelayCommandOptions {
   upstream: string;
@@ -38,6 +41,12 @@ export interface RelayCommandOptions {
   /** The largest latency target (?latency=, seconds) a session's resource limit follows. */
   warpMaxLatency?: number;
   maxSubscribers: number;
+  /** Where a drain sends the viewers (GOAWAY): SIGTERM drains when it is set. */
+  successor?: string;
+  /** The bearer token of `POST /admin/drain`; without it, no admin endpoint. */
+  adminToken?: string;
+  /** A drain's bound, seconds. */
+  drainTimeout: number;
 }
 
 function log(line: string): void {
@@ -70,8 +79,19 @@ export async function relayCommand(o: RelayCommandOptions): Promise<void> {
   const router = new SessionRouter().route(WARP_PATH, relay);
   let info = '';
 
-  const answer = (url: string | undefined, res: Reply) => {
-    const path = (url ?? '/').split('?')[0];
+  let stop: (why: string) => Promise<void> = async () => undefined;
+  const drain = new OperatorDrain({
+    successor: o.successor,
+    timeoutSeconds: o.drainTimeout,
+    adminToken: o.adminToken,
+    target: relay,
+    log,
+    exit: (why) => stop(why),
+  });
+
+  const answer = (req: AdminRequest, res: Reply) => {
+    if (drain.handle(req, res)) return;
+    const path = (req.url ?? '/').split('?')[0];
     if (path === METRICS_PATH) {
       void metrics
         .text()
@@ -107,9 +127,9 @@ export async function relayCommand(o: RelayCommandOptions): Promise<void> {
     host: o.host,
     port: o.port,
     certificate,
-    onRequest: (req, res) => answer(req.url, res),
+    onRequest: (req, res) => answer(req as AdminRequest, res),
     onUpgrade: (req, socket, head) => websocket.handleUpgrade(req, socket, head),
-    http3: { router, onRequest: (req, res) => answer(req.url, res) },
+    http3: { router, onRequest: (req, res) => answer(req, res) },
   });
   const port = listening.port;
   info = JSON.stringify(listening.webTransportInfo);
@@ -122,9 +142,12 @@ export async function relayCommand(o: RelayCommandOptions): Promise<void> {
   );
   console.log(`relay: https://${shown}:${port}${WARP_PATH}/${relay.broadcast}`);
   console.log(`metrics: https://${shown}:${port}${METRICS_PATH}`);
+  if (o.adminToken !== undefined)
+    log(`admin: POST https://${shown}:${port}/admin/drain (bearer token) drains this relay`);
+  if (drain.hasSuccessor) log(`drain: SIGTERM sends every viewer to ${o.successor} first (bound ${o.drainTimeout} s)`);
 
   let stopping = false;
-  const stop = async (signal: string) => {
+  stop = async (signal: string) => {
     if (stopping) return;
     stopping = true;
     log(`${signal}: stopping`);
@@ -135,7 +158,10 @@ export async function relayCommand(o: RelayCommandOptions): Promise<void> {
     process.exit(0);
   };
   process.once('SIGINT', () => void stop('SIGINT'));
-  process.once('SIGTERM', () => void stop('SIGTERM'));
+  process.on('SIGTERM', () => {
+    if (drain.hasSuccessor && !drain.draining) drain.begin('SIGTERM');
+    else void stop(drain.draining ? 'SIGTERM during the drain' : 'SIGTERM');
+  });
   // §4.7: the upstream ended the broadcast and the viewers were told (code 0); there is nothing left to relay.
   void relay.ended.then((info) => stop(`the broadcast ended upstream${info.reason ? ` (${info.reason})` : ''}`));
 }

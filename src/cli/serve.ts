@@ -35,6 +35,7 @@ import { AnnouncedMulticast, LiveMulticast, probeMulticast, type LiveMulticastOp
 import { LiveStream } from './live-stream.js';
 import { WARP_PATH, WarpProducer, WarpServer, type WarpOrderPolicy } from '../warp/index.js';
 import { SessionRouter, WebSocketSessionServer } from '../webtransport/index.js';
+import { OperatorDrain, type AdminRequest } from './drain.js';
 
 export interface ServeOptions {
   input?: string;
@@ -82,6 +83,12 @@ export interface ServeOptions {
   warpToken?: string[];
   /** The order in which players try the delivery modes (the delivery description's `order`). */
   playerOrder: DeliveryMode[];
+  /** Where a drain sends the Warp viewers (GOAWAY): SIGTERM drains when it is set. */
+  successor?: string;
+  /** The bearer token of `POST /admin/drain` (./drain.ts); without it, no admin endpoint. */
+  adminToken?: string;
+  /** A drain's bound, seconds. */
+  drainTimeout: number;
 }
 
 /** build/src/cli → build/web, where scripts/build.sh puts the bundled player page. */
@@ -168,6 +175,15 @@ export async function serve(o: ServeOptions): Promise<void> {
     router.route(WARP_PATH, warp);
     registerWarpMetrics(metrics.registry, () => warp.stats());
   }
+  let stop: (why: string) => Promise<void> = async () => undefined;
+  const drain = new OperatorDrain({
+    successor: o.successor,
+    timeoutSeconds: o.drainTimeout,
+    adminToken: o.adminToken,
+    target: warp,
+    log,
+    exit: (why) => stop(why),
+  });
   // The same sessions for browsers without WebTransport: the WebSocket fallback on the HTTP(S) ports.
   const webSocketSessions = new WebSocketSessionServer(router);
   registerWebSocketSessionMetrics(metrics.registry, () => webSocketSessions.stats());
@@ -206,6 +222,7 @@ export async function serve(o: ServeOptions): Promise<void> {
     }),
     publicUrl: o.publicUrl === undefined ? undefined : publicBase(o.publicUrl),
     routes: [
+      (req, res) => drain.handle(req as AdminRequest, res) && 'admin',
       ...(vod ? [vodRoute(vod, { webRoot: WEB_ROOT })] : []),
       ...(multicast ? [multicast.keyRoute()] : []),
       ...(announced ? [announced.keyRoute()] : []),
@@ -263,7 +280,7 @@ export async function serve(o: ServeOptions): Promise<void> {
   stream.start();
 
   let stopping = false;
-  const stop = async (signal: string) => {
+  stop = async (signal: string) => {
     if (stopping) return;
     stopping = true;
     log(`${signal}: stopping`);
@@ -277,7 +294,10 @@ export async function serve(o: ServeOptions): Promise<void> {
     process.exit(0);
   };
   process.on('SIGINT', () => void stop('SIGINT'));
-  process.on('SIGTERM', () => void stop('SIGTERM'));
+  process.on('SIGTERM', () => {
+    if (drain.hasSuccessor && !drain.draining) drain.begin('SIGTERM');
+    else void stop(drain.draining ? 'SIGTERM during the drain' : 'SIGTERM');
+  });
 
   await stream.whenLive();
   if (warp) {
@@ -332,6 +352,10 @@ export async function serve(o: ServeOptions): Promise<void> {
       `HTTP/3 on UDP ${new URL(addresses.http3).port} (Alt-Svc: h3); WebTransport details at ${addresses.http3}${WEBTRANSPORT_INFO_PATH}`,
     );
   console.log(`metrics: ${base}${METRICS_PATH}`);
+  if (o.adminToken !== undefined && addresses.https)
+    log(`admin: POST ${addresses.https}/admin/drain (bearer token) drains this server`);
+  if (drain.hasSuccessor && warp)
+    log(`drain: SIGTERM sends every Warp viewer to ${o.successor} first (bound ${o.drainTimeout} s)`);
   for (const line of multicastLines) console.log(line);
   if (multicast)
     log(

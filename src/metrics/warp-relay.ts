@@ -12,13 +12,23 @@ const GAUGES: readonly (readonly [string, string, Read])[] = [
     (s) => s.upstreamSessions,
   ],
   ['pushcast_relay_cache_bytes', 'Bytes of cached streams (catalog, inits, newest segments)', (s) => s.cacheBytes],
+  [
+    'pushcast_relay_draining',
+    "1 once the operator's drain has begun (GOAWAY to every subscriber, new ones refused 503), else 0",
+    (s) => (s.draining ? 1 : 0),
+  ],
+  [
+    'pushcast_relay_drain_subscribers_remaining',
+    'Downstream sessions the drain still waits for (0 without a drain)',
+    (s) => s.drainRemaining,
+  ],
 ];
 
 const COUNTERS: readonly (readonly [string, string, Read])[] = [
   ['pushcast_relay_sessions_accepted_total', 'Downstream sessions accepted', (s) => s.sessionsAccepted],
   [
     'pushcast_relay_sessions_refused_total',
-    'Downstream session requests refused (401, 403, 404, 503)',
+    'Downstream session requests refused (401, 403, 404, 503: full, stopping or draining)',
     (s) => s.sessionsRefused,
   ],
   ['pushcast_relay_upstream_streams_total', 'Upstream streams read', (s) => s.streamsReceived],
@@ -73,6 +83,16 @@ const COUNTERS: readonly (readonly [string, string, Read])[] = [
     'pushcast_relay_upstream_incomplete_total',
     'Upstream sessions replaced because the catalog or an init did not come in time',
     (s) => s.upstreamIncomplete,
+  ],
+  [
+    'pushcast_relay_goaway_subscribers_moved_total',
+    'Downstream sessions sent a GOAWAY and closed once their segments under way were sent (or that left first)',
+    (s) => s.goawaySessionsMoved,
+  ],
+  [
+    'pushcast_relay_goaway_subscribers_cut_total',
+    'Downstream sessions sent a GOAWAY and closed at the drain bound with segments still under way',
+    (s) => s.goawaySessionsCut,
   ],
   ['pushcast_relay_cache_evictions_total', 'Cached streams evicted by the cache bounds', (s) => s.cacheEvictions],
 ];

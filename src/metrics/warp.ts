@@ -19,7 +19,7 @@ export function registerWarpMetrics(registry: Registry, read: () => WarpServerSt
     sessionsRefused: scrapedCounter(
       registry,
       'pushcast_warp_sessions_refused_total',
-      'Warp session requests refused, by HTTP status (400 unknown track, 401 no token, 403 wrong token, 404 no such broadcast, 503 too many sessions or not started)',
+      'Warp session requests refused, by HTTP status (400 unknown track, 401 no token, 403 wrong token, 404 no such broadcast, 503 too many sessions, not started, or draining)',
       ['status'],
       () => byLabel('status', stats().sessionsRefusedByStatus),
     ),
@@ -44,6 +44,33 @@ export function registerWarpMetrics(registry: Registry, read: () => WarpServerSt
       'Bytes written to Warp sessions (stream headers and media), closed sessions included',
       [],
       () => unlabelled(stats().bytesWritten),
+    ),
+    draining: scrapedGauge(
+      registry,
+      'pushcast_warp_draining',
+      "1 once the operator's drain has begun (GOAWAY to every session, new sessions refused 503) until the process ends, else 0",
+      [],
+      () => unlabelled(stats().draining ? 1 : 0),
+    ),
+    drainRemaining: scrapedGauge(
+      registry,
+      'pushcast_warp_drain_sessions_remaining',
+      'Warp sessions the drain still waits for (0 without a drain)',
+      [],
+      () => unlabelled(stats().drainRemaining),
+    ),
+    goawaySessions: scrapedCounter(
+      registry,
+      'pushcast_warp_goaway_sessions_total',
+      'Warp sessions sent a GOAWAY and closed since, by outcome: moved (closed once their segments under way were sent, or left first); cut (closed at the drain bound with segments still under way)',
+      ['outcome'],
+      () => {
+        const s = stats();
+        return [
+          [{ outcome: 'moved' }, s.goawaySessionsMoved],
+          [{ outcome: 'cut' }, s.goawaySessionsCut],
+        ];
+      },
     ),
     backlogBytes: scrapedGauge(
       registry,

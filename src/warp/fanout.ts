@@ -13,11 +13,16 @@
  * - **Totals** cover every session so far: a closed session's sender counts are carried over (retired),
  *   so they never go down.
  * - `goaway(url)` (§5.4) and `close()` (§4.7, code 0 unless told otherwise) for every session.
+ * - **Drain** (`drain(successor, timeoutMs)`, an operator's GOAWAY): every session, and any that was being
+ *   accepted meanwhile, is sent a GOAWAY to the successor (`goawayUrl`: its own path and query kept),
+ *   finishes its segments under way and is closed; new sessions are refused 503 with `Retry-After` (the
+ *   time left) and the successor in the reason. It ends when the last session has gone, or at the bound,
+ *   where the sessions still there are closed (cut).
  */
 import type { Session, SessionRefusal, SessionRequest, SessionTransport } from '../webtransport/index.js';
 import { WarpCloseCode, type WarpHeaders } from '../wire/index.js';
 import { WARP_ORDER_POLICIES, isOrderPolicy, type WarpOrderPolicy } from './order.js';
-import { WARP_PATH, parseWarpPath, type WarpTarget } from './path.js';
+import { WARP_PATH, goawayUrl, parseWarpPath, type WarpTarget } from './path.js';
 import { WarpSender, type WarpSenderStats } from './sender.js';
 
 export interface WarpFanoutOptions {
@@ -55,7 +60,31 @@ export interface WarpStreamTotals {
   bytesWritten: number;
 }
 
-export interface WarpFanoutStats extends WarpStreamTotals {
+/** Sessions sent away (GOAWAY, §5.4): by a drain or `goaway()`. */
+export interface WarpGoawayStats {
+  /** A drain is under way or done: new sessions are refused (503). */
+  draining: boolean;
+  /** Sessions the drain still waits for; 0 without a drain. */
+  drainRemaining: number;
+  /** Sessions sent a GOAWAY and closed since, over the server's life: after their segments under way were sent (or they left first), or cut at the bound with some still under way. */
+  goawaySessionsMoved: number;
+  goawaySessionsCut: number;
+}
+
+/** What a drain did. */
+export interface WarpDrainReport {
+  /** The successor as given; each session was sent `goawayUrl(successor, its path)`. */
+  successor: string;
+  /** Sessions sent away, by transport, and how they ended. */
+  sessions: number;
+  byTransport: Record<SessionTransport, number>;
+  moved: number;
+  cut: number;
+  /** From the start of the drain until the last session had gone. */
+  durationMs: number;
+}
+
+export interface WarpFanoutStats extends WarpStreamTotals, WarpGoawayStats {
   /** Sessions now. */
   sessions: number;
   sessionsAccepted: number;
@@ -92,6 +121,31 @@ export function backlogLimit(
   return Math.ceil((bitsPerSecond / 8) * seconds * 1.5) + 256 * 1024;
 }
 
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+/** True when `p` settles within `ms`, false when it has not by then. */
+async function settlesWithin(p: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<false>((resolve) => {
+    timer = setTimeout(() => resolve(false), Math.max(0, ms));
+  });
+  try {
+    return await Promise.race([p.then(() => true as const), late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+interface Drain {
+  readonly successor: string;
+  readonly started: number;
+  readonly deadline: number;
+  /** Each session's move, until it is over. */
+  readonly moves: Set<Promise<void>>;
+  readonly report: WarpDrainReport;
+  done?: Promise<WarpDrainReport>;
+}
+
 const sumTotals = (into: WarpStreamTotals, s: WarpStreamTotals): void => {
   into.streamsOpened += s.streamsOpened;
   into.streamsFinished += s.streamsFinished;
@@ -102,7 +156,8 @@ const sumTotals = (into: WarpStreamTotals, s: WarpStreamTotals): void => {
 
 export class WarpFanout<T = undefined> {
   private readonly viewers = new Set<Viewer<T>>();
-  private readonly counters = { sessionsAccepted: 0, sessionsRefused: 0 };
+  private readonly counters = { sessionsAccepted: 0, sessionsRefused: 0, goawaySessionsMoved: 0, goawaySessionsCut: 0 };
+  private drainState: Drain | undefined;
   private readonly accepted: Record<SessionTransport, number> = { webtransport: 0, websocket: 0 };
   private readonly refused: Record<WarpRefusalStatus, number> = { 400: 0, 401: 0, 403: 0, 404: 0, 503: 0 };
   /** The sender counts of the sessions that closed. */
@@ -129,15 +184,16 @@ export class WarpFanout<T = undefined> {
   }
 
   /** A refusal, counted by status. */
-  refuse(status: WarpRefusalStatus, reason: string): SessionRefusal {
+  refuse(status: WarpRefusalStatus, reason: string, retryAfterSeconds?: number): SessionRefusal {
     this.counters.sessionsRefused++;
     this.refused[status]++;
-    return { status, reason };
+    return retryAfterSeconds === undefined ? { status, reason } : { status, reason, retryAfterSeconds };
   }
 
   /**
    * The checks every Warp route makes, in order: a Warp path, a broadcast `serves` (404), the token
-   * (401, 403), room (503); then the route's own (`more`). Undefined accepts.
+   * (401, 403), a drain (503 with Retry-After: the time it has left), room (503); then the route's own
+   * (`more`). Undefined accepts.
    */
   authorize(
     request: SessionRequest,
@@ -151,6 +207,15 @@ export class WarpFanout<T = undefined> {
     if (tokens.length > 0) {
       if (target.token === undefined) return this.refuse(401, 'this broadcast needs a token (?token=…)');
       if (!tokens.includes(target.token)) return this.refuse(403, 'wrong token');
+    }
+    const drain = this.drainState;
+    if (drain) {
+      const successor = goawayUrl(drain.successor, request.path.split('?')[0]!);
+      return this.refuse(
+        503,
+        `this server is draining: connect to ${successor}`,
+        Math.max(1, Math.ceil((drain.deadline - Date.now()) / 1000)),
+      );
     }
     if (this.viewers.size >= (this.o.maxSessions ?? DEFAULT_MAX_WARP_SESSIONS))
       return this.refuse(503, 'too many Warp sessions');
@@ -192,6 +257,8 @@ export class WarpFanout<T = undefined> {
     this.o.log?.(
       `${this.label}: session for ${target.broadcast} over ${session.transport}${order ? `, order ${order}` : ''} (${this.viewers.size} now)`,
     );
+    // Accepted while a drain began: it goes too, after what the route sends it now.
+    if (this.drainState) queueMicrotask(() => this.drainOne(viewer));
     return viewer;
   }
 
@@ -201,20 +268,75 @@ export class WarpFanout<T = undefined> {
   }
 
   /**
-   * §5.4: every session is told to connect to `url`; each finishes the segments under way ("SHOULD wait
-   * until … any pending streams have been fully acknowledged"), then is closed with code 1 (§4.7).
-   * `graceMs` bounds each wait, so a dead session cannot hold the others.
+   * §5.4: every session is told to connect to `url`; each finishes the segments under way, then is
+   * closed with code 1 (§4.7). `graceMs` bounds each wait, so a dead session cannot hold the others.
    */
   async goaway(url: string, graceMs: number): Promise<void> {
-    const within = (p: Promise<void>) => Promise.race([p, new Promise<void>((r) => setTimeout(r, graceMs))]);
-    await Promise.all(
-      [...this.viewers].map(async (v) => {
-        await within(v.sender.goaway(url));
-        await within(v.sender.drained());
-        await new Promise((r) => setTimeout(r, 100)); // the last bytes' acknowledgements
-        v.sender.close(WarpCloseCode.GOAWAY, 'GOAWAY');
-      }),
+    await Promise.all([...this.viewers].map((v) => this.moveAway(v, url, () => graceMs)));
+  }
+
+  /**
+   * One session sent away (§5.4): the GOAWAY, then the segments under way finish ("SHOULD wait until
+   * … any pending streams have been fully acknowledged"), then the close with code 1 (§4.7). Each wait
+   * ends after `bound()` ms; a session still sending then is cut.
+   */
+  private async moveAway(v: Viewer<T>, url: string, bound: () => number): Promise<'moved' | 'cut'> {
+    const finished =
+      (await settlesWithin(v.sender.goaway(url), bound())) && (await settlesWithin(v.sender.drained(), bound()));
+    if (finished) await sleep(100); // the last bytes' acknowledgements
+    const outcome = finished ? 'moved' : 'cut';
+    this.counters[finished ? 'goawaySessionsMoved' : 'goawaySessionsCut']++;
+    v.sender.close(WarpCloseCode.GOAWAY, finished ? 'GOAWAY' : 'GOAWAY: drain bound reached');
+    this.retire(v);
+    return outcome;
+  }
+
+  /**
+   * The operator's GOAWAY: every session is sent to `successor` (with its own path and query,
+   * `goawayUrl`), new ones are refused (503) from now on; resolves once the last session has gone, within
+   * `timeoutMs` (then the ones left are cut). A second call gets the first drain's outcome.
+   */
+  drain(successor: string, timeoutMs: number): Promise<WarpDrainReport> {
+    if (this.drainState?.done) return this.drainState.done;
+    const started = Date.now();
+    const drain: Drain = {
+      successor,
+      started,
+      deadline: started + timeoutMs,
+      moves: new Set(),
+      report: {
+        successor,
+        sessions: 0,
+        byTransport: { webtransport: 0, websocket: 0 },
+        moved: 0,
+        cut: 0,
+        durationMs: 0,
+      },
+    };
+    this.drainState = drain;
+    this.o.log?.(`${this.label}: draining ${this.viewers.size} session(s) to ${successor}`);
+    for (const v of this.viewers) this.drainOne(v);
+    drain.done = (async () => {
+      // Sessions accepted while it runs join the set; each move ends by the deadline.
+      while (drain.moves.size > 0) await Promise.all(drain.moves);
+      drain.report.durationMs = Date.now() - started;
+      return drain.report;
+    })();
+    return drain.done;
+  }
+
+  private drainOne(v: Viewer<T>): void {
+    const drain = this.drainState;
+    if (!drain || !this.viewers.has(v)) return;
+    drain.report.sessions++;
+    drain.report.byTransport[v.session.transport]++;
+    const move = this.moveAway(v, goawayUrl(drain.successor, v.session.path), () => drain.deadline - Date.now()).then(
+      (outcome) => {
+        drain.report[outcome]++;
+        drain.moves.delete(move);
+      },
     );
+    drain.moves.add(move);
   }
 
   /** Counts for metrics; it walks the open sessions, so it is for a scrape, not for a hot path. */
@@ -229,6 +351,8 @@ export class WarpFanout<T = undefined> {
     return {
       sessions: this.viewers.size,
       ...this.counters,
+      draining: this.drainState !== undefined,
+      drainRemaining: this.drainState ? this.viewers.size : 0,
       sessionsAcceptedByTransport: { ...this.accepted },
       sessionsRefusedByStatus: { ...this.refused },
       ...totals,

@@ -19,12 +19,14 @@ export {
   type WarpConsumerTimers,
 } from './consumer.js';
 export { SegmentCopies, type SegmentCopiesOptions, type StopReason } from './segment-copies.js';
-export { WARP_PATH, type WarpTarget } from './path.js';
+export { WARP_PATH, goawayUrl, type WarpTarget } from './path.js';
 export {
   WarpFanout,
   type Viewer,
   type WarpFanoutOptions,
+  type WarpDrainReport,
   type WarpFanoutStats,
+  type WarpGoawayStats,
   type WarpRefusalStatus,
   type WarpStreamTotals,
 } from './fanout.js';

@@ -34,3 +34,17 @@ export function parseWarpPath(path: string): WarpTarget | undefined {
     order: url.searchParams.get('order') ?? undefined,
   };
 }
+
+/**
+ * Where a GOAWAY (§5.4) sends one session: the successor URL, on the session's own path when the
+ * successor names none (`https://b:8443` → `https://b:8443/warp/live`), with each of the session's query
+ * parameters (token, latency, tracks, …) the successor does not set itself, so a viewer keeps its choices.
+ */
+export function goawayUrl(successor: string, sessionPath: string): string {
+  const to = new URL(successor);
+  const own = new URL(sessionPath, 'https://warp.invalid');
+  if (to.pathname === '/' || to.pathname === '') to.pathname = own.pathname;
+  const set = new Set(to.searchParams.keys());
+  for (const [name, value] of own.searchParams) if (!set.has(name)) to.searchParams.append(name, value);
+  return to.href;
+}

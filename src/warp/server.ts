@@ -15,10 +15,11 @@
  *   otherwise): the producer's orders are rewritten for it as a relay's are (§4.5), and the session's
  *   catalog names it.
  * - A broadcast whose catalog is not known yet refuses sessions (503).
+ * - `drain(successor)`: the operator's GOAWAY to every session, new ones refused until the process ends.
  */
 import type { Session, SessionRefusal, SessionRequest, SessionRoute } from '../webtransport/index.js';
 import type { WarpCatalog } from './catalog.js';
-import { WarpFanout, type WarpFanoutOptions, type WarpFanoutStats } from './fanout.js';
+import { WarpFanout, type WarpDrainReport, type WarpFanoutOptions, type WarpFanoutStats } from './fanout.js';
 import { isOrderPolicy } from './order.js';
 import { parseWarpPath } from './path.js';
 import { catalogSource, type WarpProducer } from './producer.js';
@@ -113,6 +114,14 @@ export class WarpServer implements SessionRoute {
    */
   goaway(url: string, graceMs: number): Promise<void> {
     return this.fanout.goaway(url, graceMs);
+  }
+
+  /**
+   * The operator's GOAWAY: every session is sent to `successor`, new ones are refused (503); resolves
+   * once the last has gone, or at `timeoutMs` with the rest cut (`WarpFanout.drain`).
+   */
+  drain(successor: string, timeoutMs: number): Promise<WarpDrainReport> {
+    return this.fanout.drain(successor, timeoutMs);
   }
 
   /** Counts for metrics; it walks the open sessions, so it is for a scrape, not for a hot path. */

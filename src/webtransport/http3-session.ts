@@ -65,6 +65,7 @@ import {
   PeerStreams,
   SessionRefusedError,
   StreamAbortedError,
+  parseRetryAfter,
   readStreamToEnd,
   type Session,
   type SessionCloseInfo,
@@ -551,10 +552,13 @@ export class WebTransportHttp3 {
   }
 
   private async serveConnect(request: Http3ConnectRequest): Promise<void> {
-    const refuse = async (status: number, reason: string) => {
+    const refuse = async (status: number, reason: string, retryAfterSeconds?: number) => {
       this.counters.sessionsRefused++;
       try {
-        await request.respond(status, { 'content-type': 'text/plain' });
+        await request.respond(status, {
+          'content-type': 'text/plain',
+          ...(retryAfterSeconds === undefined ? {} : { 'retry-after': String(retryAfterSeconds) }),
+        });
         const body = encoder.encode(`${reason}\n`);
         await request.stream.write(encodeHttp3FrameHeader(Http3FrameType.DATA, body.length));
         await request.stream.end(body);
@@ -580,7 +584,8 @@ export class WebTransportHttp3 {
     };
     this.deciding++;
     const decision = await this.router.decide(sessionRequest).finally(() => this.deciding--);
-    if ('refusal' in decision) return refuse(decision.refusal.status, decision.refusal.reason);
+    if ('refusal' in decision)
+      return refuse(decision.refusal.status, decision.refusal.reason, decision.refusal.retryAfterSeconds);
     try {
       await request.respond(200, { [WEBTRANSPORT_DRAFT_RESPONSE_HEADER]: 'draft02' });
     } catch {
@@ -632,7 +637,8 @@ export class WebTransportHttp3 {
       } catch {
         // the reason is optional
       }
-      throw new SessionRefusedError(response.status, reason);
+      const retryAfter = response.fields.find((f: FieldLine) => f.name === 'retry-after')?.value;
+      throw new SessionRefusedError(response.status, reason, parseRetryAfter(retryAfter));
     }
     const fields = Object.fromEntries(response.fields.map((f: FieldLine): [string, string] => [f.name, f.value]));
     const session = new Http3Session(this.quic, response.stream, path, fields, this.gone, this.o.maxPeerStreams);

@@ -47,11 +47,15 @@ export class StreamAbortedError extends Error {
   }
 }
 
-/** A session request the server refused, whatever the transport: its HTTP status and one-line reason. */
+/**
+ * A session request the server refused, whatever the transport: its HTTP status, one-line reason and,
+ * when the server sent one, its `Retry-After` in seconds.
+ */
 export class SessionRefusedError extends Error {
   constructor(
     readonly status: number,
     readonly reason: string,
+    readonly retryAfterSeconds?: number,
   ) {
     super(`WebTransport session refused${status ? ` (${status})` : ''}: ${reason || 'no reason given'}`);
     this.name = 'SessionRefusedError';
@@ -205,6 +209,14 @@ export interface SessionRequest {
 export interface SessionRefusal {
   status: number;
   reason: string;
+  /** Sent as `Retry-After` (RFC 9110 §10.2.3): when to ask this server again. */
+  retryAfterSeconds?: number;
+}
+
+/** A `Retry-After` of delay-seconds, or undefined (an HTTP date is not used between pushcast's ends). */
+export function parseRetryAfter(value: string | undefined): number | undefined {
+  if (value === undefined || !/^\s*[0-9]{1,9}\s*$/.test(value)) return undefined;
+  return Number(value);
 }
 
 export interface SessionRoute {

@@ -6,7 +6,7 @@
 import type { IncomingMessage } from 'node:http';
 import { WebSocket } from 'ws';
 import { WEBTRANSPORT_WS_PROTOCOL, WEBTRANSPORT_WS_PROTOCOL_PREFIX } from '../wire/index.js';
-import { SessionRefusedError } from './session.js';
+import { SessionRefusedError, parseRetryAfter } from './session.js';
 import { DEFAULT_MAX_MESSAGE_BYTES, WebSocketSession, type WebSocketSessionLimits } from './websocket-session.js';
 
 export interface ConnectWebSocketSessionOptions extends WebSocketSessionLimits {
@@ -76,7 +76,8 @@ export function connectWebSocketSession(
     });
     ws.once('unexpected-response', (req, res) => {
       void readBody(res).then((body) => {
-        reject(new SessionRefusedError(res.statusCode ?? 0, body.split('\n')[0]!.trim()));
+        const retryAfter = parseRetryAfter(res.headers['retry-after']);
+        reject(new SessionRefusedError(res.statusCode ?? 0, body.split('\n')[0]!.trim(), retryAfter));
         req.destroy();
       });
     });

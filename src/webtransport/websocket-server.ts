@@ -148,7 +148,13 @@ export class WebSocketSessionServer {
       this.deciding--;
       socket.off('error', onError);
       if (socket.destroyed) return;
-      if ('refusal' in decision) return void this.refuse(socket, decision.refusal.status, decision.refusal.reason);
+      if ('refusal' in decision)
+        return void this.refuse(
+          socket,
+          decision.refusal.status,
+          decision.refusal.reason,
+          decision.refusal.retryAfterSeconds,
+        );
       if (this.closing) return void this.refuse(socket, 503, 'the server is shutting down');
       this.wss.handleUpgrade(req, socket, head, (ws) => {
         const session = new WebSocketSession(ws, {
@@ -176,12 +182,13 @@ export class WebSocketSessionServer {
     return true;
   }
 
-  /** A refusal before the upgrade: the status and a one-line reason as a plain-text body. */
-  private refuse(socket: Duplex, status: number, reason: string): true {
+  /** A refusal before the upgrade: the status and a one-line reason as a plain-text body; a 503 says when to retry (5 s unless told). */
+  private refuse(socket: Duplex, status: number, reason: string, retryAfterSeconds?: number): true {
     this.counters.sessionsRefused++;
     this.refusedByStatus[status] = (this.refusedByStatus[status] ?? 0) + 1;
     const body = `${reason.replace(/[\r\n]+/g, ' ')}\n`;
-    const retry = status === 503 ? 'Retry-After: 5\r\n' : '';
+    const after = retryAfterSeconds ?? (status === 503 ? 5 : undefined);
+    const retry = after === undefined ? '' : `Retry-After: ${after}\r\n`;
     socket.end(
       `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Refused'}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\n${retry}Connection: close\r\n\r\n${body}`,
     );

@@ -5,8 +5,13 @@ import { registerWarpRelayMetrics } from '../../src/metrics/index.js';
 import type { WarpRelayStats } from '../../src/warp/index.js';
 import { exposition, metric } from './exposition.js';
 
-/** Each metric in exposition order: name, type, help, the stats field it reads. */
-const METRICS: readonly (readonly [string, 'counter' | 'gauge', string, keyof WarpRelayStats])[] = [
+/** Each metric in exposition order: name, type, help, the stats field it reads (or how). */
+const METRICS: readonly (readonly [
+  string,
+  'counter' | 'gauge',
+  string,
+  keyof WarpRelayStats | ((s: WarpRelayStats) => number),
+])[] = [
   ['pushcast_relay_subscribers', 'gauge', 'Downstream Warp sessions now', 'sessions'],
   [
     'pushcast_relay_upstream_sessions',
@@ -15,11 +20,23 @@ const METRICS: readonly (readonly [string, 'counter' | 'gauge', string, keyof Wa
     'upstreamSessions',
   ],
   ['pushcast_relay_cache_bytes', 'gauge', 'Bytes of cached streams (catalog, inits, newest segments)', 'cacheBytes'],
+  [
+    'pushcast_relay_draining',
+    'gauge',
+    "1 once the operator's drain has begun (GOAWAY to every subscriber, new ones refused 503), else 0",
+    (s) => (s.draining ? 1 : 0),
+  ],
+  [
+    'pushcast_relay_drain_subscribers_remaining',
+    'gauge',
+    'Downstream sessions the drain still waits for (0 without a drain)',
+    'drainRemaining',
+  ],
   ['pushcast_relay_sessions_accepted_total', 'counter', 'Downstream sessions accepted', 'sessionsAccepted'],
   [
     'pushcast_relay_sessions_refused_total',
     'counter',
-    'Downstream session requests refused (401, 403, 404, 503)',
+    'Downstream session requests refused (401, 403, 404, 503: full, stopping or draining)',
     'sessionsRefused',
   ],
   ['pushcast_relay_upstream_streams_total', 'counter', 'Upstream streams read', 'streamsReceived'],
@@ -89,11 +106,27 @@ const METRICS: readonly (readonly [string, 'counter' | 'gauge', string, keyof Wa
     'Upstream sessions replaced because the catalog or an init did not come in time',
     'upstreamIncomplete',
   ],
+  [
+    'pushcast_relay_goaway_subscribers_moved_total',
+    'counter',
+    'Downstream sessions sent a GOAWAY and closed once their segments under way were sent (or that left first)',
+    'goawaySessionsMoved',
+  ],
+  [
+    'pushcast_relay_goaway_subscribers_cut_total',
+    'counter',
+    'Downstream sessions sent a GOAWAY and closed at the drain bound with segments still under way',
+    'goawaySessionsCut',
+  ],
   ['pushcast_relay_cache_evictions_total', 'counter', 'Cached streams evicted by the cache bounds', 'cacheEvictions'],
 ];
 
 const text = (s: WarpRelayStats) =>
-  exposition(...METRICS.map(([name, type, help, field]) => metric(name, type, help, `${name} ${s[field]}`)));
+  exposition(
+    ...METRICS.map(([name, type, help, field]) =>
+      metric(name, type, help, `${name} ${typeof field === 'function' ? field(s) : s[field]}`),
+    ),
+  );
 
 /** Stats whose numbers are all different, so that a metric reading the wrong field shows. */
 function relayStats(): WarpRelayStats {
@@ -132,11 +165,15 @@ function relayStats(): WarpRelayStats {
     rememberedIds: 31,
     upstreamStreamsActive: 32,
     heldForCatalog: 33,
+    drainRemaining: 34,
+    goawaySessionsMoved: 35,
+    goawaySessionsCut: 36,
   };
   return {
     ...numbers,
     broadcast: 'live',
     upstreamUrl: 'https://origin.example:8443/warp/live',
+    draining: true,
     sessionsAcceptedByTransport: { webtransport: 20, websocket: 3 },
     sessionsRefusedByStatus: { 400: 0, 401: 4, 403: 10, 404: 0, 503: 10 },
     senders: [],
@@ -161,6 +198,9 @@ test('Warp relay stats become pushcast_relay_*: sessions, upstream, streams, byt
   stats.takeovers = 90;
   stats.bytesWritten = 999_999;
   stats.cacheEvictions = 60;
+  stats.draining = false;
+  stats.drainRemaining = 0;
+  stats.goawaySessionsCut = 37;
   assert.equal(await registry.metrics(), text(stats), 'totals followed; now-values replaced');
   assert.equal(reads, 2);
 });

@@ -18,7 +18,7 @@ const text = (s: WarpServerStats) =>
     metric(
       'pushcast_warp_sessions_refused_total',
       'counter',
-      'Warp session requests refused, by HTTP status (400 unknown track, 401 no token, 403 wrong token, 404 no such broadcast, 503 too many sessions or not started)',
+      'Warp session requests refused, by HTTP status (400 unknown track, 401 no token, 403 wrong token, 404 no such broadcast, 503 too many sessions, not started, or draining)',
       ...([400, 401, 403, 404, 503] as const).map(
         (status) => `pushcast_warp_sessions_refused_total{status="${status}"} ${s.sessionsRefusedByStatus[status]}`,
       ),
@@ -39,6 +39,25 @@ const text = (s: WarpServerStats) =>
       `pushcast_warp_bytes_total ${s.bytesWritten}`,
     ),
     metric(
+      'pushcast_warp_draining',
+      'gauge',
+      "1 once the operator's drain has begun (GOAWAY to every session, new sessions refused 503) until the process ends, else 0",
+      `pushcast_warp_draining ${s.draining ? 1 : 0}`,
+    ),
+    metric(
+      'pushcast_warp_drain_sessions_remaining',
+      'gauge',
+      'Warp sessions the drain still waits for (0 without a drain)',
+      `pushcast_warp_drain_sessions_remaining ${s.drainRemaining}`,
+    ),
+    metric(
+      'pushcast_warp_goaway_sessions_total',
+      'counter',
+      'Warp sessions sent a GOAWAY and closed since, by outcome: moved (closed once their segments under way were sent, or left first); cut (closed at the drain bound with segments still under way)',
+      `pushcast_warp_goaway_sessions_total{outcome="moved"} ${s.goawaySessionsMoved}`,
+      `pushcast_warp_goaway_sessions_total{outcome="cut"} ${s.goawaySessionsCut}`,
+    ),
+    metric(
       'pushcast_warp_backlog_bytes',
       'gauge',
       'Bytes waiting now to be sent on Warp sessions, over every open session',
@@ -46,7 +65,7 @@ const text = (s: WarpServerStats) =>
     ),
   );
 
-test('Warp server stats become pushcast_warp_*: sessions by transport and refusal status, streams by outcome', async () => {
+test('Warp server stats become pushcast_warp_*: sessions by transport and refusal status, streams by outcome, the drain', async () => {
   const registry = new Registry();
   const stats: WarpServerStats = {
     sessions: 3,
@@ -60,6 +79,10 @@ test('Warp server stats become pushcast_warp_*: sessions by transport and refusa
     streamsStopped: 1,
     bytesWritten: 123_456,
     backlogBytes: 2048,
+    draining: true,
+    drainRemaining: 3,
+    goawaySessionsMoved: 12,
+    goawaySessionsCut: 1,
     senders: [],
   };
   let reads = 0;
@@ -76,5 +99,7 @@ test('Warp server stats become pushcast_warp_*: sessions by transport and refusa
   stats.streamsStopped = 6;
   stats.bytesWritten = 999_999;
   stats.backlogBytes = 0;
+  stats.drainRemaining = 0;
+  stats.goawaySessionsMoved = 15;
   assert.equal(await registry.metrics(), text(stats), 'totals followed, closed sessions included; now-values replaced');
 });

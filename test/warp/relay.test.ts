@@ -824,3 +824,77 @@ test('a relay session picks its own delivery order (?order=) among those allowed
     assertSegments(live, v, [1, 2, 3], order);
   }
 });
+
+test('drain: a relay with 50 viewers is drained to a second relay while the broadcast runs; every viewer moves, no segment missing', {
+  timeout: 60_000,
+}, async (t) => {
+  const live = new WarpLive({ timeShiftBufferDepth: 120 });
+  live.publish(1);
+  const o = await origin(t, live);
+  const a = await relayOf(t, o.url);
+  const b = await relayOf(t, o.url);
+  const viewers: Viewer[] = [];
+  // In groups of ten: the handshakes share two cores with everything else.
+  for (let i = 0; i < 50; i += 10)
+    viewers.push(...(await Promise.all(Array.from({ length: 10 }, () => viewer(t, a.url)))));
+  await until('segment 1 at every viewer', () => viewers.every((v) => v.completed.length >= 2), { timeoutMs: 20_000 });
+
+  // The broadcast runs: a chunk of each track every 50 ms, four to a segment; the drain begins with a
+  // segment under way (its second chunk sent) and the broadcast goes on through it.
+  let n = 1;
+  let current: ReturnType<WarpLive['start']>[] = [];
+  let draining: ReturnType<WarpRelay['drain']> | undefined;
+  let stopAt = Number.POSITIVE_INFINITY;
+  const tick = setInterval(() => {
+    if (current.length === 0) {
+      if (n >= stopAt) return;
+      n++;
+      current = live.tracks.map((track) => live.start(track, n));
+    }
+    for (const [i, track] of live.tracks.entries()) live.add(track, current[i]!);
+    if (current[0]!.chunks.length === 2 && n === 4 && !draining)
+      draining = a.relay.drain(new URL(b.url).origin, 20_000);
+    if (current[0]!.chunks.length === 4) {
+      for (const [i, track] of live.tracks.entries()) track.completeSegment(current[i]!);
+      current = [];
+    }
+  }, 50);
+  t.after(() => clearInterval(tick));
+  await until('the drain begun', () => draining !== undefined);
+  const report = await draining!;
+  stopAt = n + 4;
+  await until('the broadcast over', () => n === stopAt && current.length === 0, { timeoutMs: 10_000 });
+  clearInterval(tick);
+  assert.deepEqual(
+    { sessions: report.sessions, moved: report.moved, cut: report.cut },
+    { sessions: 50, moved: 50, cut: 0 },
+    'every session moved, none cut',
+  );
+  const last = n;
+  for (const [i, v] of viewers.entries()) {
+    await until(`viewer ${i}: segments 1–${last}`, () => v.completed.length >= 2 * last, { timeoutMs: 10_000 });
+    for (const track of live.tracks) {
+      const order = media(v, track.id).map((s) => Number(/\/(\d+)\.m4s$/.exec(s.path!)![1]));
+      assert.deepEqual(
+        order,
+        Array.from({ length: last }, (_, k) => k + 1),
+        `viewer ${i}, ${track.id}: every segment, in decode order`,
+      );
+    }
+    assertSegments(live, v, [1, 3, 4, last], `viewer ${i}`);
+    assert.equal(v.client.sessionsOpened, 2, `viewer ${i} followed the GOAWAY once`);
+    assert.equal(v.client.openSessions, 1);
+    assert.equal(v.client.lastClose?.code, 1, 'the old session closed with the GOAWAY code');
+  }
+  const sa = a.relay.stats();
+  assert.deepEqual(
+    [sa.draining, sa.sessions, sa.drainRemaining, sa.goawaySessionsMoved, sa.goawaySessionsCut],
+    [true, 0, 0, 50, 0],
+  );
+  assert.equal(b.relay.stats().sessions, 50);
+  await assert.rejects(
+    viewer(t, a.url),
+    (e: unknown) => e instanceof SessionRefusedError && e.status === 503 && e.retryAfterSeconds !== undefined,
+  );
+  verbose?.(`drain of 50 sessions: ${report.durationMs} ms`);
+});

@@ -298,3 +298,99 @@ test("the latency a session's resource limit follows is bounded by the operator 
   assert.equal(backlogLimit(bps, 30_000, 30_000), Math.ceil((bps / 8) * 30 * 1.5) + 256 * 1024);
   assert.equal(backlogLimit(bps, 100, 4000), backlogLimit(bps, 500), 'the lower bound stays 0.5 s');
 });
+
+test('drain: every session goes to the successor (its own path and query kept), finishes what is under way; new ones are refused 503 with Retry-After', async (t) => {
+  const live = new WarpLive({ timeShiftBufferDepth: 20, chunkBytes: 3000 });
+  live.publish(1);
+  const a = await warpServer(live, ['t']);
+  const b = await warpServer(live, ['t']);
+  t.after(async () => (await a.close(), await b.close()));
+  const viewers = await Promise.all(
+    [0, 1].map(async () => {
+      const got = collector();
+      const client = await WarpClient.connect(`${a.url}?token=t`, {
+        sink: got.sink,
+        bufferMs: 2000,
+        ca: certificate.cert,
+      });
+      t.after(() => client.close());
+      return { got, client };
+    }),
+  );
+  await until('segment 1 at both viewers', () => viewers.every((v) => v.got.completed.length >= 2));
+  // Segment 2 is under way when the drain begins; the old sessions finish it.
+  const s2 = [live.video, live.audio].map((track) => {
+    const s = live.start(track, 2);
+    live.add(track, s);
+    return s;
+  });
+  const successor = new URL(b.url).origin; // no path: each session keeps its own
+  const draining = a.warp.drain(successor, 5000);
+  assert.equal(a.warp.stats().draining, true);
+  await assert.rejects(
+    WarpClient.connect(`${a.url}?token=t`, { sink: {}, bufferMs: 1000, ca: certificate.cert }),
+    (e: unknown) =>
+      e instanceof SessionRefusedError &&
+      e.status === 503 &&
+      e.reason === `this server is draining: connect to ${b.url}` &&
+      e.retryAfterSeconds !== undefined &&
+      e.retryAfterSeconds >= 1 &&
+      e.retryAfterSeconds <= 5,
+  );
+  await until('both viewers at the successor (with their token)', () => b.warp.stats().sessions === 2);
+  [live.video, live.audio].forEach((track, i) => {
+    live.add(track, s2[i]!);
+    track.completeSegment(s2[i]!);
+  });
+  const report = await draining;
+  assert.deepEqual(
+    { sessions: report.sessions, moved: report.moved, cut: report.cut, byTransport: report.byTransport },
+    { sessions: 2, moved: 2, cut: 0, byTransport: { webtransport: 2, websocket: 0 } },
+  );
+  live.publish(3);
+  for (const [i, v] of viewers.entries()) {
+    await until(`viewer ${i}: segments 1–3 of both tracks`, () => v.got.completed.length >= 6);
+    for (let n = 1; n <= 3; n++)
+      for (const track of [live.video, live.audio])
+        assert.deepEqual(joined(v.got.segments.get(`/live/${track.id}/${n}.m4s`)), track.get(n)!.bytes());
+    assert.deepEqual(v.got.skipped, []);
+    assert.equal(v.client.sessionsOpened, 2);
+    await until('the old session closed with code 1', () => v.client.openSessions === 1);
+    assert.equal(v.client.lastClose?.code, 1);
+  }
+  const s = a.warp.stats();
+  assert.deepEqual(
+    [
+      s.draining,
+      s.sessions,
+      s.drainRemaining,
+      s.goawaySessionsMoved,
+      s.goawaySessionsCut,
+      s.sessionsRefusedByStatus[503],
+    ],
+    [true, 0, 0, 2, 0, 1],
+  );
+  assert.equal(await a.warp.drain('https://elsewhere.example', 1000), report, 'a second drain gets the first one');
+});
+
+test('drain bound: a session whose segment under way never ends is cut at the bound', async (t) => {
+  const live = new WarpLive({ timeShiftBufferDepth: 20, chunkBytes: 3000 });
+  live.publish(1);
+  const a = await warpServer(live);
+  const b = await warpServer(live);
+  t.after(async () => (await a.close(), await b.close()));
+  const got = collector();
+  const client = await WarpClient.connect(a.url, { sink: got.sink, bufferMs: 2000, ca: certificate.cert });
+  t.after(() => client.close());
+  await until('segment 1', () => got.completed.length >= 2);
+  const s2 = live.start(live.video, 2);
+  live.add(live.video, s2);
+  await until('segment 2 under way', () => got.segments.has('/live/video/2.m4s'));
+  const started = Date.now();
+  const report = await a.warp.drain(b.url, 300);
+  assert.ok(Date.now() - started < 2000, `ended at the bound (${Date.now() - started} ms)`);
+  assert.deepEqual([report.sessions, report.moved, report.cut], [1, 0, 1]);
+  assert.equal(a.warp.stats().goawaySessionsCut, 1);
+  await until('the viewer at the successor, the old session closed', () => client.openSessions === 1);
+  assert.equal(client.sessionsOpened, 2);
+});

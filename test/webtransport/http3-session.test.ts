@@ -31,13 +31,19 @@ const certificate = developmentCertificate(dir);
 test.after(() => rmSync(dir, { recursive: true, force: true }));
 
 async function setup(onSession: (session: Session) => void) {
-  const router = new SessionRouter().route('/echo', { session: onSession }).route('/private', {
-    authorize: (req) =>
-      new URL(req.path, 'https://x').searchParams.get('token') === 'right'
-        ? undefined
-        : { status: 403, reason: 'wrong token' },
-    session: onSession,
-  });
+  const router = new SessionRouter()
+    .route('/echo', { session: onSession })
+    .route('/private', {
+      authorize: (req) =>
+        new URL(req.path, 'https://x').searchParams.get('token') === 'right'
+          ? undefined
+          : { status: 403, reason: 'wrong token' },
+      session: onSession,
+    })
+    .route('/busy', {
+      authorize: () => ({ status: 503, reason: 'draining', retryAfterSeconds: 12 }),
+      session: onSession,
+    });
   const server = await QuicEndpoint.listen({
     alpn: [H3_ALPN],
     key: certificate.key,
@@ -50,7 +56,7 @@ async function setup(onSession: (session: Session) => void) {
   return { server, url, connect: (path: string) => connectWebTransport(url(path), { ca: certificate.cert }) };
 }
 
-test('sessions are routed by path; refusals carry their status and reason', async (t) => {
+test('sessions are routed by path; refusals carry their status, reason and Retry-After', async (t) => {
   const accepted: Session[] = [];
   const s = await setup((session) => accepted.push(session));
   t.after(() => s.server.close());
@@ -61,7 +67,16 @@ test('sessions are routed by path; refusals carry their status and reason', asyn
   );
   await assert.rejects(
     s.connect('/private?token=wrong'),
-    (e: unknown) => e instanceof SessionRefusedError && e.status === 403 && e.reason === 'wrong token',
+    (e: unknown) =>
+      e instanceof SessionRefusedError &&
+      e.status === 403 &&
+      e.reason === 'wrong token' &&
+      e.retryAfterSeconds === undefined,
+  );
+  await assert.rejects(
+    s.connect('/busy'),
+    (e: unknown) => e instanceof SessionRefusedError && e.status === 503 && e.retryAfterSeconds === 12,
+    'a refusal with Retry-After',
   );
   const session = await s.connect('/private?token=right');
   assert.equal(session.transport, 'webtransport');

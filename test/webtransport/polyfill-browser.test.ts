@@ -189,7 +189,7 @@ test('the unmodified polyfill: server uni streams, a bidirectional echo, STOP_SE
     { url: `${origin}/quiet` },
   );
   await until('the close at the server', () => recorded.closes.length >= before + 1, { timeoutMs: 5000 });
-  assert.deepEqual(recorded.closes.at(-1), { code: 4002, reason: 'the page leaves' });
+  assert.deepEqual(recorded.closes.at(-1), { code: 4002, reason: 'the page leaves', by: 'peer' });
 
   // The page cancels a server stream after its first chunk: STOP_SENDING reaches the server's writer.
   const firstChunk = await page.evaluate(

@@ -430,6 +430,10 @@ test('refusals before the upgrade reach the client with their status and reason'
             : { status: 403, reason: 'a token is required' },
         session: () => undefined,
       })
+      .route('/busy', {
+        authorize: () => ({ status: 503, reason: 'draining', retryAfterSeconds: 12 }),
+        session: () => undefined,
+      })
       .route('/boom', {
         authorize: () => {
           throw new Error('database down');
@@ -441,18 +445,20 @@ test('refusals before the upgrade reach the client with their status and reason'
   const refused = async (path: string) => {
     const error = await rejection(connectWebSocketSession(s.url(path)));
     assert.ok(error instanceof SessionRefusedError, String(error));
-    return { status: error.status, reason: error.reason };
+    return { status: error.status, reason: error.reason, retryAfterSeconds: error.retryAfterSeconds };
   };
-  assert.deepEqual(await refused('/nope'), { status: 404, reason: 'no WebTransport endpoint at /nope' });
-  assert.deepEqual(await refused('/warp?token=bad'), { status: 403, reason: 'a token is required' });
-  assert.deepEqual(await refused('/boom'), { status: 500, reason: 'session refused: database down' });
+  const noRetry = { retryAfterSeconds: undefined };
+  assert.deepEqual(await refused('/nope'), { status: 404, reason: 'no WebTransport endpoint at /nope', ...noRetry });
+  assert.deepEqual(await refused('/warp?token=bad'), { status: 403, reason: 'a token is required', ...noRetry });
+  assert.deepEqual(await refused('/boom'), { status: 500, reason: 'session refused: database down', ...noRetry });
+  assert.deepEqual(await refused('/busy'), { status: 503, reason: 'draining', retryAfterSeconds: 12 });
   const ok = await s.connect('/warp?token=good');
   assert.equal(ok.path, '/warp?token=good');
   assert.deepEqual(s.server.stats(), {
     sessions: 1,
     sessionsAccepted: 1,
-    sessionsRefused: 3,
-    sessionsRefusedByStatus: { 403: 1, 404: 1, 500: 1 },
+    sessionsRefused: 4,
+    sessionsRefusedByStatus: { 403: 1, 404: 1, 500: 1, 503: 1 },
     streamsOpened: 0,
     streamsAccepted: 0,
     streamsRefused: 0,
@@ -634,6 +640,7 @@ test('bounds: message size (1009), per-stream and per-session receive buffers (S
   await s.connect('/b');
   const error503 = await rejection(connectWebSocketSession(s.url('/b')));
   assert.ok(error503 instanceof SessionRefusedError && error503.status === 503, String(error503));
+  assert.equal(error503.retryAfterSeconds, 5, 'a 503 of its own says when to retry');
   assert.match(error503.reason, /at most 4 WebSocket sessions/);
   assert.equal(s.server.sessionCount, 4);
   assert.equal(s.server.stats().streamsRefused, 2, 'the fourth and the fifth stream');

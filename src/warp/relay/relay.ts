@@ -33,7 +33,7 @@ import type {
 } from '../../webtransport/index.js';
 import { WarpCloseCode, encodeWarpMessage, type WarpHeaders } from '../../wire/index.js';
 import { parseCatalog, type WarpCatalog } from '../catalog.js';
-import { WarpFanout, type WarpFanoutOptions } from '../fanout.js';
+import { WarpFanout, type WarpDrainReport, type WarpFanoutOptions } from '../fanout.js';
 import { isOrderPolicy, type WarpOrderPolicy } from '../order.js';
 import { WARP_PATH, parseWarpPath } from '../path.js';
 import { GrowingSource } from '../source.js';
@@ -285,6 +285,15 @@ export class WarpRelay implements SessionRoute {
   /** §5.4: every downstream session is told to move to `url`, finishes what is under way, then is closed with code 1. */
   goaway(url: string, graceMs: number): Promise<void> {
     return this.fanout.goaway(url, graceMs);
+  }
+
+  /**
+   * The operator's GOAWAY: every downstream session is sent to `successor`, new ones are refused (503);
+   * the upstream stays until `close()`, so the segments under way finish. Resolves once the last
+   * session has gone, or at `timeoutMs` with the rest cut.
+   */
+  drain(successor: string, timeoutMs: number): Promise<WarpDrainReport> {
+    return this.fanout.drain(successor, timeoutMs);
   }
 
   stats(): WarpRelayStats {
