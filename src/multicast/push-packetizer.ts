@@ -399,10 +399,12 @@ export class PushPacketizer {
         // A receiver that loses the head cannot find where the chunk's bytes go nor check them, so the head
         // goes again in a later packet of the chunk (RFC 9000 §2.2: data at an offset may be sent more than
         // once): a chunk is then lost to the receiver only if both packets are, while any other loss maps
-        // to exact body bytes that a repair fetches.
-        if (head.length > 0 && chunk.length > 0) {
+        // to exact body bytes that a repair fetches. The end of an empty last chunk (its CHUNK_DIGEST with the
+        // last-chunk flag, the trailers, FIN) goes twice whole: without it the body never ends.
+        if (chunk.length > 0 || last) {
           if (this.out.length === 0) this.flush();
-          this.writeStream(streamId, streamOffset, head, false);
+          if (chunk.length > 0) this.writeStream(streamId, streamOffset, head, false);
+          else this.writeStream(streamId, streamOffset, bytesOut, true);
         }
         streamOffset += bytesOut.length;
         this.counters.bodyBytes += chunk.length;

@@ -238,6 +238,16 @@ test(`a repair that meets a network error is tried again, up to ${REPAIR_ATTEMPT
   }
 });
 
+test('the end of a push (an empty last chunk) goes twice: losing one copy still ends the body', async () => {
+  const sent = await progressivePush([6_000, 0], 21);
+  const end = sent.chunks[1]!;
+  assert.equal(end.length, 2, 'the end is sent in two packets');
+  const r = receiver(sent.verifier, { timeoutMs: 5_000 });
+  for (const d of [...sent.open, ...sent.chunks[0]!, end[1]!]) r.reassembler.enqueuePacket(d);
+  assert.deepEqual(await r.done, sent.body[0]);
+  assert.equal(r.reassembler.stats.pushesCompleted, 1);
+});
+
 test('without a repair, a progressive push with a hole ends its body with what is missing at the timeout', async () => {
   const sent = await progressivePush([8_000, 8_000], 5);
   const r = receiver(sent.verifier, { timeoutMs: 300 });

@@ -109,6 +109,16 @@ const counts = { push: 0, repaired: 0, unicast: 0, repairBytes: 0, refusedSessio
 const records: MulticastSegmentRecord[] = [];
 const failures: string[] = [];
 
+async function readAll(body: ReadableStream<Uint8Array>): Promise<Uint8Array<ArrayBuffer>> {
+  const parts: Uint8Array[] = [];
+  const reader = body.getReader();
+  for (let r = await reader.read(); !r.done; r = await reader.read()) parts.push(r.value);
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const p of parts) out.set(p, at), (at += p.length);
+  return out;
+}
+
 function failed(url: string, error: unknown): void {
   failures.unshift(
     `${new Date().toISOString().slice(11, 23)} ${new URL(url).pathname}: ${error instanceof Error ? `${error.name}: ${error.message}` : String(error)}`,
@@ -385,10 +395,11 @@ function onPush(s: Session, event: ResourcePushEvent): void {
     delivery.arrivedAt = Date.now();
     const cache = await caches.open(PUSH_CACHE);
     const store = async () => {
-      // Read here rather than by Cache.put, which reports any failure of the body as a bare network error.
+      // Read here, by a reader, rather than by Cache.put or arrayBuffer(), which report any failure of the
+      // body as a bare "Failed to fetch": a reader sees the body's own error.
       const whole = response.headers.has('content-length')
         ? response.clone()
-        : new Response(await response.clone().arrayBuffer(), { status: response.status, headers: response.headers });
+        : new Response(await readAll(response.clone().body!), { status: response.status, headers: response.headers });
       await cache.put(url, whole);
       if (resource.kind !== 'init') s.cached.push(url); // one init per representation, replaced in place
       while (s.cached.length > maxCachedPerRep) {
