@@ -89,6 +89,11 @@ export class ProgressiveBody {
     return this.released;
   }
 
+  /** Every chunk whose head arrived is released, and no repair is under way. */
+  get idle(): boolean {
+    return !this.releasing && this.repairing.size === 0 && this.released === this.knownEnd;
+  }
+
   /** Body bytes held, not yet released. */
   get heldBytes(): number {
     return this.bytes.held;

@@ -200,8 +200,12 @@ interface Push {
   /** `streaming`: a progressive push whose response was given, its body still arriving. */
   state: 'waiting' | 'verifying' | 'streaming' | 'settled';
   body?: ProgressiveBody;
+  /** A later push was promised while this one still streamed: its end is overdue. */
+  superseded?: boolean;
 }
 
+/** How long a progressive push still streaming waits for its end once a later push is promised. */
+const SUPERSEDED_WAIT_MS = 100;
 const REQUEST_STREAM = 0;
 /** Pushes and streams remembered as finished, so that late duplicates raise nothing. */
 const FINISHED_MEMORY = 4096;
@@ -792,6 +796,13 @@ export class MulticastReassembler extends EventTarget {
       return;
     }
     this.armTimeout(push);
+    // A session's sender ends one progressive push before it promises the next: one still streaming has
+    // lost its end (or the chunks before it), and waits only for reordering and the end's second copy.
+    for (const earlier of this.pushes.values())
+      if (earlier.state === 'streaming' && earlier.pushId < pushId && !earlier.superseded) {
+        earlier.superseded = true;
+        this.armTimeout(earlier);
+      }
     const stream = push.streamId === undefined ? undefined : this.streams.get(push.streamId);
     if (stream?.error) this.settleFailure(push, stream.error);
     else if (stream) this.advance(stream);
@@ -803,14 +814,22 @@ export class MulticastReassembler extends EventTarget {
   /** A push fails when it has not completed `timeoutMs` after its promise, or (progressive) after its last chunk. */
   private armTimeout(push: Push): void {
     this.timers.clearTimeout(push.timer);
+    // Superseded, with nothing it knows of still missing or being repaired: only its end can still come.
+    const superseded =
+      push.superseded && push.body?.idle ? Math.max(2 * this.reorderMs, SUPERSEDED_WAIT_MS) : undefined;
+    const ms = Math.min(superseded ?? this.timeoutMs, this.timeoutMs);
     push.timer = this.timers.setTimeout(() => {
       if (push.state === 'waiting' || push.state === 'streaming')
         this.failIncomplete(
           push,
           'timeout',
-          push.state === 'streaming' ? `no chunk for ${this.timeoutMs} ms` : `incomplete after ${this.timeoutMs} ms`,
+          superseded !== undefined
+            ? `no end ${ms} ms after a later push was promised`
+            : push.state === 'streaming'
+              ? `no chunk for ${ms} ms`
+              : `incomplete after ${ms} ms`,
         );
-    }, this.timeoutMs);
+    }, ms);
   }
 
   private advance(stream: PushStream): void {

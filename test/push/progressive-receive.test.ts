@@ -248,6 +248,30 @@ test('the end of a push (an empty last chunk) goes twice: losing one copy still 
   assert.equal(r.reassembler.stats.pushesCompleted, 1);
 });
 
+test("a push whose end was lost fails soon after the session's next push is promised, not at the timeout", async () => {
+  const signer = await PushSigner.generate();
+  const verifier = await PushSignatureVerifier.fromJwks(signer.keySet);
+  const packetizer = new PushPacketizer({ sessionId: SESSION_ID, authority: AUTHORITY, signer });
+  const rng = new Rng(31);
+  const first = await packetizer.openPush({ path: PATH, responseHeaders: { 'content-type': 'video/mp4' } });
+  const chunk = rng.bytes(5_000);
+  const chunkDatagrams = await first.push.chunk(chunk);
+  await first.push.end(); // both copies of the end lost
+  const second = await packetizer.openPush({ path: '/live/v/4.m4s', responseHeaders: { 'content-type': 'video/mp4' } });
+  const r = receiver(verifier, { timeoutMs: 60_000 });
+  for (const d of [...first.datagrams, ...chunkDatagrams]) r.reassembler.enqueuePacket(d);
+  await until('the chunk released', () => r.got.length === 1);
+  for (const d of second.datagrams) r.reassembler.enqueuePacket(d);
+  await assert.rejects(
+    r.done,
+    (e: unknown) =>
+      e instanceof IncompletePushError &&
+      /after a later push was promised/.test(e.message) &&
+      e.missing[0]!.start === 5_000,
+  );
+  assert.deepEqual(r.got, [chunk], 'what was released stays');
+});
+
 test('without a repair, a progressive push with a hole ends its body with what is missing at the timeout', async () => {
   const sent = await progressivePush([8_000, 8_000], 5);
   const r = receiver(sent.verifier, { timeoutMs: 300 });

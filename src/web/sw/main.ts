@@ -473,7 +473,7 @@ async function segment(request: Request, key: string, rep: string, number: numbe
     if (response && live && delivery.route) {
       const r = record(key, rep, delivery.route, delivery.repairBytes, requestedAt, delivery.arrivedAt);
       if (r) delivery.records.push(r);
-      return live.clone();
+      return continued(live.clone(), key);
     }
     const cached = response ? await (await caches.open(PUSH_CACHE)).match(key) : undefined;
     if (cached && delivery.route) {
@@ -485,6 +485,54 @@ async function segment(request: Request, key: string, rep: string, number: numbe
   counts.unicastBytes += Number(response.headers.get('content-length') ?? 0) || 0;
   record(key, rep, 'unicast', 0, requestedAt, undefined);
   return response;
+}
+
+/**
+ * A growing push as the player gets it: should the push fail part way (its repair could not be made, or
+ * its end never came), the rest comes from the origin, from the first byte the player has not had
+ * (`Range: bytes=n-`, RFC 9110 §14.2), so that the player sees one whole response and no error.
+ */
+function continued(live: Response, url: string): Response {
+  const source = live.body!.getReader();
+  let delivered = 0;
+  let rest: ReadableStreamDefaultReader<Uint8Array> | undefined;
+  const body = new ReadableStream<Uint8Array>({
+    pull: async (controller) => {
+      if (!rest) {
+        try {
+          const r = await source.read();
+          if (r.done) return controller.close();
+          delivered += r.value.length;
+          return controller.enqueue(r.value);
+        } catch (error) {
+          try {
+            rest = await restFrom(url, delivered);
+          } catch (fallback) {
+            failed(url, fallback);
+            return controller.error(error);
+          }
+        }
+      }
+      const r = await rest.read();
+      if (r.done) return controller.close();
+      counts.repairBytes += r.value.length;
+      controller.enqueue(r.value);
+    },
+    cancel: (reason) => void (rest ?? source).cancel(reason).catch(() => undefined),
+  });
+  return new Response(body, { status: live.status, headers: live.headers });
+}
+
+/** The bytes of `url` from `offset` on, from the origin. */
+async function restFrom(url: string, offset: number): Promise<ReadableStreamDefaultReader<Uint8Array>> {
+  const response = await fetch(url, { headers: { range: `bytes=${offset}-` }, cache: 'no-store' });
+  const range = response.headers.get('content-range') ?? '';
+  // Every byte was had already; only the push's end was missing.
+  if (response.status === 416 && range === `bytes */${offset}`)
+    return new ReadableStream<Uint8Array>({ start: (c) => c.close() }).getReader();
+  if (response.status !== 206 || !range.startsWith(`bytes ${offset}-`))
+    throw new Error(`${url}: the rest from byte ${offset} answered ${response.status} ${range}`);
+  return response.body!.getReader();
 }
 
 function record(
