@@ -341,22 +341,35 @@ export class LiveMulticastSender {
    */
   private followProgressively(track: LiveTrack, session: MulticastPushSession, o: LiveMulticastSenderOptions): void {
     const pushes = new Map<Segment, Promise<LiveProgressivePush | undefined>>();
+    // Every step of the track's pushes, in event order: a segment's push starts on the wire after the one
+    // before it ended, so that a receiver that sees a push promised knows the earlier ones are over.
+    let tail: Promise<unknown> = Promise.resolve();
+    const step = (segment: Segment, next: Promise<LiveProgressivePush | undefined>) => {
+      pushes.set(segment, next);
+      tail = next.catch(() => undefined);
+    };
     this.offs.push(
       track.on('segmentstarted', (segment) => {
         const resource = o.growing!(track, segment);
         if (!resource) return;
-        const opened = session.startSegment(o.resource(track, 'init'), resource);
-        pushes.set(segment, opened);
+        step(
+          segment,
+          tail.then(() => session.startSegment(o.resource(track, 'init'), resource)),
+        );
       }),
       track.on('chunk', (segment, chunk) => {
         if (pushes.has(segment))
-          pushes.set(
+          step(
             segment,
             then(segment, (p) => p.chunk(chunk.bytes)),
           );
       }),
       track.on('segmentcompleted', (segment) => {
-        if (!segment.truncated && pushes.has(segment)) void then(segment, (p) => p.end());
+        if (!segment.truncated && pushes.has(segment))
+          step(
+            segment,
+            then(segment, (p) => p.end()),
+          );
         pushes.delete(segment);
       }),
       track.on('segmentevicted', (segment) => pushes.delete(segment)),
