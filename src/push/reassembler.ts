@@ -186,6 +186,9 @@ interface PushStream {
     /** CHUNK_DIGEST frames read before the body was opened. */
     pending: ChunkDigest[];
     body?: ProgressiveBody;
+    /** Where the frame walk waits at a hole with later bytes held, and the timer that gives it up. */
+    stuckAt?: number;
+    stuckTimer?: unknown;
   };
 }
 
@@ -206,6 +209,8 @@ interface Push {
 
 /** How long a progressive push still streaming waits for its end once a later push is promised. */
 const SUPERSEDED_WAIT_MS = 100;
+/** How long a progressive push's frame walk waits at a hole, later bytes held, before the frame counts as lost. */
+const LOST_HEAD_WAIT_MS = 150;
 const REQUEST_STREAM = 0;
 /** Pushes and streams remembered as finished, so that late duplicates raise nothing. */
 const FINISHED_MEMORY = 4096;
@@ -458,6 +463,7 @@ export class MulticastReassembler extends EventTarget {
       this.counters.bytes += fresh;
     }
     this.walk(stream);
+    this.watchWalk(stream);
     const body = stream.progressive?.body;
     if (body && fresh > 0)
       for (const map of stream.data) {
@@ -490,6 +496,33 @@ export class MulticastReassembler extends EventTarget {
     let n = 0;
     for (const push of this.pushes.values()) if (push.state !== 'settled') n++;
     return n;
+  }
+
+  /**
+   * A progressive push's frame walk that waits at a hole while later bytes of the stream arrive has lost
+   * both copies of a chunk's head: nothing after it can be placed. Past a wait for reordering, the push
+   * fails (its reader, e.g. the Service Worker, takes the rest from the origin) rather than at its timeout.
+   */
+  private watchWalk(stream: PushStream): void {
+    const p = stream.progressive;
+    if (!p?.body || stream.error) return;
+    const readable = stream.bytes.read(stream.pos, 16).length;
+    if (stream.bytes.highest <= stream.pos + readable) {
+      this.timers.clearTimeout(p.stuckTimer);
+      p.stuckAt = undefined;
+      return;
+    }
+    if (p.stuckAt === stream.pos) return;
+    p.stuckAt = stream.pos;
+    this.timers.clearTimeout(p.stuckTimer);
+    p.stuckTimer = this.timers.setTimeout(
+      () => {
+        const push = stream.pushId === undefined ? undefined : this.pushes.get(stream.pushId);
+        if (p.stuckAt === stream.pos && push?.state === 'streaming')
+          this.failIncomplete(push, 'timeout', `the frame at stream offset ${stream.pos} was lost, both copies`);
+      },
+      Math.max(2 * this.reorderMs, LOST_HEAD_WAIT_MS),
+    );
   }
 
   /**
@@ -913,6 +946,7 @@ export class MulticastReassembler extends EventTarget {
         push.resolve(response);
         for (const digest of p.pending.splice(0)) body.addDigest(digest);
         for (const map of stream.data) this.feedHeld(stream, map);
+        this.watchWalk(stream);
       },
       (error: unknown) =>
         this.settleFailure(push, error instanceof Error ? error : new VerificationError(String(error), 'signature')),

@@ -272,6 +272,22 @@ test("a push whose end was lost fails soon after the session's next push is prom
   assert.deepEqual(r.got, [chunk], 'what was released stays');
 });
 
+test('a chunk whose head was lost in both copies fails the push soon after later bytes arrive, not at the timeout', async () => {
+  const sent = await progressivePush([6_000, 6_000, 6_000], 41);
+  const r = receiver(sent.verifier, { timeoutMs: 60_000 });
+  const c1 = sent.chunks[1]!;
+  const heads = c1.filter((d) => pushFrames(d, sent.streamId).some((f) => f.head));
+  assert.equal(heads.length, 2, "the chunk's head went in two packets");
+  for (const d of [...sent.open, ...sent.chunks[0]!, ...c1.filter((d) => !heads.includes(d)), ...sent.chunks[2]!])
+    r.reassembler.enqueuePacket(d);
+  await assert.rejects(
+    r.done,
+    (e: unknown) =>
+      e instanceof IncompletePushError && /was lost, both copies/.test(e.message) && e.missing[0]!.start === 6_000,
+  );
+  assert.deepEqual(r.got, [sent.body[0]], 'the chunk before it stays released');
+});
+
 test('without a repair, a progressive push with a hole ends its body with what is missing at the timeout', async () => {
   const sent = await progressivePush([8_000, 8_000], 5);
   const r = receiver(sent.verifier, { timeoutMs: 300 });
