@@ -8,9 +8,11 @@
  *   every new segment as the producer makes it.
  * - `latency=<ms>` in the query is the viewer's buffer: the sender's resource limit follows it, since
  *   media the player would skip anyway is not worth queuing.
- * - `tracks=<id>,<id>` picks the tracks (400 for an unknown one); by default the best video rendition and
- *   every audio track (Warp answers congestion by skipping, not by switching renditions). The session's
- *   catalog lists only these, and the resource limit follows their bitrate.
+ * - `tracks=<id>,<id>` picks the tracks the session starts with (400 for an unknown one), `tracks=*` every
+ *   track (a relay's subscription); by default the best video rendition and every audio track. The
+ *   catalog lists every track of the broadcast, and the resource limit follows the bitrate of those sent.
+ * - **Rendition switching**: a viewer's SELECT (src/warp/select.ts) changes the track of a kind from the
+ *   next segment number on; the new track's init is sent at once.
  * - A broadcast whose catalog is not known yet refuses sessions (503).
  */
 import type { Session, SessionRefusal, SessionRequest, SessionRoute } from '../webtransport/index.js';
@@ -18,6 +20,7 @@ import type { WarpCatalog } from './catalog.js';
 import { WarpFanout, type WarpFanoutOptions, type WarpFanoutStats } from './fanout.js';
 import { parseWarpPath } from './path.js';
 import { catalogSource, type WarpProducer } from './producer.js';
+import { TrackSelection } from './select.js';
 
 export type WarpServerOptions = WarpFanoutOptions;
 
@@ -29,8 +32,11 @@ export type WarpServerStats = WarpFanoutStats;
 
 interface ViewerChoice {
   broadcast: string;
-  tracks: ReadonlySet<string>;
+  selection: TrackSelection;
 }
+
+/** `tracks=*` asks for every track. */
+export const ALL_TRACKS = '*';
 
 /** The best video rendition and every audio track. */
 function defaultTracks(catalog: WarpCatalog): string[] {
@@ -50,7 +56,8 @@ export class WarpServer implements SessionRoute {
     this.broadcasts.set(producer.o.broadcast, producer);
     producer.on('segment', (source) => {
       for (const v of this.fanout)
-        if (v.data.broadcast === producer.o.broadcast && v.data.tracks.has(source.track)) v.sender.send(source);
+        if (v.data.broadcast === producer.o.broadcast && v.data.selection.wants(source.track, source.segment))
+          v.sender.send(source);
     });
   }
 
@@ -61,7 +68,7 @@ export class WarpServer implements SessionRoute {
       (target) => {
         const catalog = this.broadcasts.get(target.broadcast)!.catalog();
         if (!catalog) return this.fanout.refuse(503, 'the broadcast is starting');
-        const unknown = target.tracks?.filter((t) => !catalog.tracks.some((c) => c.id === t));
+        const unknown = target.tracks?.filter((t) => t !== ALL_TRACKS && !catalog.tracks.some((c) => c.id === t));
         if (unknown?.length)
           return this.fanout.refuse(
             400,
@@ -75,21 +82,34 @@ export class WarpServer implements SessionRoute {
   session(session: Session, request: SessionRequest): void {
     const target = parseWarpPath(request.path)!;
     const producer = this.broadcasts.get(target.broadcast)!;
-    const full = producer.catalog()!;
-    const chosen = new Set(target.tracks ?? defaultTracks(full));
-    const catalog = { ...full, tracks: full.tracks.filter((t) => chosen.has(t.id)) };
-    const { sender } = this.fanout.add(
+    const catalog = producer.catalog()!;
+    const initial = target.tracks?.includes(ALL_TRACKS)
+      ? catalog.tracks.map((t) => t.id)
+      : (target.tracks ?? defaultTracks(catalog));
+    const selection = new TrackSelection(catalog, initial);
+    const viewer = this.fanout.add(
       session,
       request,
-      { bitsPerSecond: catalog.tracks.reduce((n, t) => n + t.bandwidth, 0) },
-      { broadcast: target.broadcast, tracks: chosen },
+      {
+        bitsPerSecond: selection.bitsPerSecond(),
+        select: (r) => {
+          const track = selection.select(r, producer.newestSegment);
+          if (!track) return;
+          // The new rendition's init goes ahead of its first segment, which depends on it (§3.3).
+          const init = producer.init(track.id);
+          if (init) viewer.sender.send(init);
+          this.fanout.resize(viewer, selection.bitsPerSecond());
+        },
+      },
+      { broadcast: target.broadcast, selection },
     );
+    const { sender } = viewer;
     sender.send(catalogSource(catalog));
-    for (const track of catalog.tracks) {
-      const init = producer.init(track.id);
+    for (const id of selection.tracks()) {
+      const init = producer.init(id);
       if (init) sender.send(init);
     }
-    for (const source of producer.current()) if (chosen.has(source.track)) sender.send(source);
+    for (const source of producer.current()) if (selection.wants(source.track, source.segment)) sender.send(source);
   }
 
   /**

@@ -132,6 +132,8 @@ function relayStats(): WarpRelayStats {
     rememberedIds: 31,
     upstreamStreamsActive: 32,
     heldForCatalog: 33,
+    selectsReceived: 34,
+    selectsRefused: 35,
   };
   return {
     ...numbers,

@@ -60,6 +60,8 @@ test('Warp server stats become pushcast_warp_*: sessions by transport and refusa
     streamsStopped: 1,
     bytesWritten: 123_456,
     backlogBytes: 2048,
+    selectsReceived: 0,
+    selectsRefused: 0,
     senders: [],
   };
   let reads = 0;
