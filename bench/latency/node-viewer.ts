@@ -110,6 +110,10 @@ const consumer = new WarpConsumer(
       const audio = c.tracks.filter((t) => t.kind === 'audio').reduce((n, t) => n + t.bandwidth, 0);
       if (videos.length > 1) chooser = new RenditionChooser(videos, undefined, { otherBps: audio });
     },
+    progress: (segment, bytes, elapsedMs) => {
+      if (isVideo(segment.track))
+        chose(chooser?.progress(segment.track, bytes, elapsedMs, (catalog?.segmentDuration ?? 2) * 1000, Date.now()));
+    },
     arrived: (segment, arrival) => {
       if (isVideo(segment.track)) chose(chooser?.arrived(segment.track, arrival, Date.now()));
     },

@@ -16,6 +16,12 @@
  *   one step up; a streak that goes on after a step up needs one more good GoP of the new rendition per
  *   step. A step up that ends in a step down within two GoPs is a failed probe: stepping up to that
  *   rendition again needs twice the good time (up to `maxUpAfterMs`), for `probeMemoryMs`.
+ * - **Probes checked early**: a switch is made at a GoP boundary, so a step down decided once a GoP has come
+ *   applies only from the GoP after the next — a failed probe would cost two GoPs of the new rendition on a
+ *   link that cannot carry them. While the first GoP of a step up arrives, its bytes so far are held against
+ *   its rendition's bitrate (`progress`): past `probeCheck` of its duration, less than `probeRate` × the bytes
+ *   due by then is a step back down, made before the next GoP begins, so the probe costs nothing but
+ *   that GoP's lateness.
  *
  * Isomorphic: no timers; the caller passes the time.
  */
@@ -27,7 +33,7 @@ export interface Rendition {
 }
 
 export interface RenditionChooserOptions {
-  /** Good time in a row before the first step up, ms. Default 4000. */
+  /** Good time in a row before the first step up, ms. Default 2000 (probes are cheap: checked early). */
   upAfterMs?: number;
   /** Longest good time asked for after failed probes, ms. Default 8000. */
   maxUpAfterMs?: number;
@@ -45,6 +51,10 @@ export interface RenditionChooserOptions {
   safety?: number;
   /** Bits per second of the other tracks (audio), taken off the measured rate. Default 0. */
   otherBps?: number;
+  /** A probe's bytes are checked past this share of its GoP's duration. Default 0.6. */
+  probeCheck?: number;
+  /** … and must be at least this share of what its bitrate makes by then. Default 0.85. */
+  probeRate?: number;
 }
 
 export interface RenditionChoice {
@@ -62,7 +72,7 @@ export class RenditionChooser {
   private goodMs = 0;
   /** After a step up that a good streak carried on: the next step needs one good GoP of the new rendition. */
   private streakAfterUp = false;
-  private lastUp: { index: number; at: number; gops: number } | undefined;
+  private lastUp: { index: number; at: number; gops: number; checked?: boolean } | undefined;
   private readonly failedProbes = new Map<number, { at: number; upAfterMs: number }>();
   private readonly lags: { at: number; lag: number }[] = [];
   readonly o: Required<RenditionChooserOptions>;
@@ -75,7 +85,7 @@ export class RenditionChooser {
     const at = this.ladder.findIndex((r) => r.id === initial);
     this.index = at >= 0 ? at : this.ladder.length - 1;
     this.o = {
-      upAfterMs: o.upAfterMs ?? 4000,
+      upAfterMs: o.upAfterMs ?? 2000,
       maxUpAfterMs: o.maxUpAfterMs ?? 8000,
       probeMemoryMs: o.probeMemoryMs ?? 20_000,
       downLagMs: o.downLagMs ?? 400,
@@ -84,6 +94,8 @@ export class RenditionChooser {
       goodSpan: o.goodSpan ?? 1.1,
       safety: o.safety ?? 0.8,
       otherBps: o.otherBps ?? 0,
+      probeCheck: o.probeCheck ?? 0.6,
+      probeRate: o.probeRate ?? 0.85,
     };
   }
 
@@ -133,6 +145,29 @@ export class RenditionChooser {
     const needed = this.streakAfterUp ? a.durationMs : this.upAfter(this.index + 1, now);
     if (this.goodMs < needed) return undefined;
     return this.up(now);
+  }
+
+  /**
+   * Bytes of a segment of `track` so far, `elapsedMs` after its start on the timeline, of `durationMs`:
+   * the first GoP of a step up that comes too slowly is a step back down, before the next GoP begins.
+   */
+  progress(
+    track: string,
+    bytes: number,
+    elapsedMs: number,
+    durationMs: number,
+    now: number,
+  ): RenditionChoice | undefined {
+    const rank = this.rank(track);
+    if (rank !== this.index || this.lastUp?.index !== rank || this.lastUp.gops > 0 || this.lastUp.checked)
+      return undefined;
+    // Media is made this much behind the timeline at best (encoding, packaging): not the link's doing.
+    const made = elapsedMs - Math.max(0, Math.min(...this.lags.map((l) => l.lag)));
+    if (made < this.o.probeCheck * durationMs || elapsedMs >= durationMs) return undefined;
+    this.lastUp.checked = true;
+    const due = ((this.ladder[rank]!.bandwidth / 8) * made) / 1000;
+    if (bytes >= this.o.probeRate * due) return undefined;
+    return this.down(rank + 1, 0, `the probe's GoP came at ${Math.round((100 * bytes) / due)} % of its bitrate`, now);
   }
 
   /** A segment of `track` given up before it came whole (the consumer's skip): a step down. */

@@ -58,6 +58,12 @@ export class WarpClient {
           const choice = this.chooser?.arrived(segment.track, arrival, Date.now());
           if (choice) this.select(choice.track, choice.why);
         },
+        progress: (segment, bytes, elapsedMs) => {
+          o.sink.progress?.(segment, bytes, elapsedMs);
+          const duration = (this.consumer.catalog?.segmentDuration ?? 2) * 1000;
+          const choice = this.chooser?.progress(segment.track, bytes, elapsedMs, duration, Date.now());
+          if (choice) this.select(choice.track, choice.why);
+        },
         skip: (track, decodeTime, why) => {
           o.sink.skip?.(track, decodeTime, why);
           const choice = why === 'old' ? undefined : this.chooser?.cut(track, Date.now());

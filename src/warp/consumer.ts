@@ -58,6 +58,8 @@ export interface WarpConsumerSink {
   goaway?(url: string): void;
   /** How a segment came, once its stream ended (whole or not): in arrival terms, whatever its decode order. */
   arrived?(segment: SegmentRef, arrival: SegmentArrival): void;
+  /** Bytes of a segment so far, as they come: `elapsedMs` since its start on the timeline. */
+  progress?(segment: SegmentRef, bytes: number, elapsedMs: number): void;
 }
 
 export interface SegmentArrival {
@@ -394,6 +396,11 @@ export class WarpConsumer {
   private append(p: Pending, bytes: Uint8Array): void {
     p.received += bytes.length;
     p.lastAt = this.now();
+    this.sink.progress?.(
+      p.ref,
+      p.received,
+      p.lastAt - ((this.catalogValue?.availabilityStartTime ?? 0) + p.start * 1000),
+    );
     if (p.current) {
       this.sink.data?.(p.ref, bytes);
       return;

@@ -63,7 +63,7 @@ test('a lag growing above its floor steps down before anything is cut; the floor
 });
 
 test('up carefully: after upAfterMs of good GoPs, one step; a streak that goes on takes the next step a GoP later', () => {
-  const c = new RenditionChooser(LADDER, 'video-360p');
+  const c = new RenditionChooser(LADDER, 'video-360p', { upAfterMs: 4000 });
   assert.equal(c.arrived('video-360p', gop(0.8e6), 0), undefined, 'one good GoP (2 s) is not 4 s');
   assert.equal(c.arrived('video-360p', gop(0.8e6, { lagMs: 500 }), 2000), undefined, 'a GoP without room');
   assert.equal(c.arrived('video-360p', gop(0.8e6), 4000), undefined);
@@ -75,7 +75,7 @@ test('up carefully: after upAfterMs of good GoPs, one step; a streak that goes o
 });
 
 test('a failed probe: stepping up to that rendition again needs twice the good time, for a while', () => {
-  const c = new RenditionChooser(LADDER, 'video-360p');
+  const c = new RenditionChooser(LADDER, 'video-360p', { upAfterMs: 4000 });
   c.arrived('video-360p', gop(0.8e6), 0);
   assert.equal(c.arrived('video-360p', gop(0.8e6), 2000)?.track, 'video-540p');
   // The first 540p GoP comes late: back down, and 540p is a failed probe.
@@ -86,12 +86,35 @@ test('a failed probe: stepping up to that rendition again needs twice the good t
   assert.equal(c.current, 'video-540p');
   assert.equal(steps + 1, 4, 'four good GoPs (8 s) before the next probe');
   // Long after the failure, the usual 4 s again.
-  const d = new RenditionChooser(LADDER, 'video-360p');
+  const d = new RenditionChooser(LADDER, 'video-360p', { upAfterMs: 4000 });
   d.arrived('video-360p', gop(0.8e6), 0);
   d.arrived('video-360p', gop(0.8e6), 2000);
   d.arrived('video-540p', gop(1.6e6, { complete: false }), 4000);
   assert.equal(d.arrived('video-360p', gop(0.8e6), 60_000), undefined);
   assert.equal(d.arrived('video-360p', gop(0.8e6), 62_000)?.track, 'video-540p');
+});
+
+test("a probe's first GoP that comes slower than its bitrate is a step back down before the next GoP begins", () => {
+  const c = new RenditionChooser(LADDER, 'video-360p');
+  assert.equal(
+    c.arrived('video-360p', gop(0.8e6, { lagMs: 300 }), 0)?.track,
+    'video-540p',
+    'one good GoP (the default)',
+  );
+  // Early in the GoP nothing is judged; media made 300 ms behind the timeline is not held against the link.
+  assert.equal(c.progress('video-540p', 10_000, 1000, GOP_MS, 1000), undefined);
+  // 1.5 s in (1.2 s made): 1.6 Mbit/s makes 240 kB by then; 180 kB came (75 %).
+  assert.equal(c.progress('video-540p', 180_000, 1500, GOP_MS, 1500)?.track, 'video-360p');
+  // A probe that keeps up passes, and is checked once.
+  const d = new RenditionChooser(LADDER, 'video-360p');
+  d.arrived('video-360p', gop(0.8e6, { lagMs: 300 }), 0);
+  assert.equal(d.progress('video-540p', 230_000, 1500, GOP_MS, 1500), undefined);
+  assert.equal(d.progress('video-540p', 10, 1900, GOP_MS, 1900), undefined);
+  // Only a probe's first GoP: later GoPs are judged as they come whole.
+  d.arrived('video-540p', gop(1.6e6, { lagMs: 300 }), 2300);
+  assert.equal(d.current, 'video-720p');
+  d.arrived('video-720p', gop(3e6, { lagMs: 300 }), 4300);
+  assert.equal(d.progress('video-720p', 10, 1500, GOP_MS, 5500), undefined);
 });
 
 const CATALOG: WarpCatalog = {

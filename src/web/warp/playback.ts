@@ -168,6 +168,18 @@ export class WarpPlayback {
       {
         catalog: (c) => this.onCatalog(c),
         init: (track, bytes) => this.buffers.get(track.kind)?.appendInit(bytes, track.id, mimeOf(track)),
+        progress: (segment, bytes, elapsedMs) => {
+          if (this.kindOf(segment.track) === 'video')
+            this.chose(
+              this.chooser?.progress(
+                segment.track,
+                bytes,
+                elapsedMs,
+                (this.catalog?.segmentDuration ?? 2) * 1000,
+                this.serverNow(),
+              ),
+            );
+        },
         arrived: (segment, arrival) => {
           if (this.kindOf(segment.track) === 'video')
             this.chose(this.chooser?.arrived(segment.track, arrival, this.serverNow()));
