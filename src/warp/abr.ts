@@ -19,9 +19,10 @@
  * - **Probes checked early**: a switch is made at a GoP boundary, so a step down decided once a GoP has come
  *   applies only from the GoP after the next — a failed probe would cost two GoPs of the new rendition on a
  *   link that cannot carry them. While the first GoP of a step up arrives, its bytes so far are held against
- *   its rendition's bitrate (`progress`): past `probeCheck` of its duration, less than `probeRate` × the bytes
- *   due by then is a step back down, made before the next GoP begins, so the probe costs nothing but
- *   that GoP's lateness.
+ *   its rendition's bitrate (`progress`): once `probeCheck` of its duration is made (less the delay the GoP
+ *   before came with), less than `probeRate` × the bytes due by then is a step back down, made before the
+ *   next GoP begins, so the probe costs nothing but that GoP's lateness; a probe that keeps up counts as
+ *   the good GoP of a streak, so the next step's probe can begin at the next GoP.
  *
  * Isomorphic: no timers; the caller passes the time.
  */
@@ -35,7 +36,7 @@ export interface Rendition {
 export interface RenditionChooserOptions {
   /** Good time in a row before the first step up, ms. Default 2000 (probes are cheap: checked early). */
   upAfterMs?: number;
-  /** Longest good time asked for after failed probes, ms. Default 8000. */
+  /** Longest good time asked for after failed probes, ms. Default 4000. */
   maxUpAfterMs?: number;
   /** How long a failed probe counts, ms. Default 20 000. */
   probeMemoryMs?: number;
@@ -51,7 +52,7 @@ export interface RenditionChooserOptions {
   safety?: number;
   /** Bits per second of the other tracks (audio), taken off the measured rate. Default 0. */
   otherBps?: number;
-  /** A probe's bytes are checked past this share of its GoP's duration. Default 0.6. */
+  /** A probe's bytes are checked once this share of its GoP's duration is made. Default 0.5. */
   probeCheck?: number;
   /** … and must be at least this share of what its bitrate makes by then. Default 0.85. */
   probeRate?: number;
@@ -86,7 +87,7 @@ export class RenditionChooser {
     this.index = at >= 0 ? at : this.ladder.length - 1;
     this.o = {
       upAfterMs: o.upAfterMs ?? 2000,
-      maxUpAfterMs: o.maxUpAfterMs ?? 8000,
+      maxUpAfterMs: o.maxUpAfterMs ?? 4000,
       probeMemoryMs: o.probeMemoryMs ?? 20_000,
       downLagMs: o.downLagMs ?? 400,
       downSpan: o.downSpan ?? 1.25,
@@ -94,7 +95,7 @@ export class RenditionChooser {
       goodSpan: o.goodSpan ?? 1.1,
       safety: o.safety ?? 0.8,
       otherBps: o.otherBps ?? 0,
-      probeCheck: o.probeCheck ?? 0.6,
+      probeCheck: o.probeCheck ?? 0.5,
       probeRate: o.probeRate ?? 0.85,
     };
   }
@@ -144,7 +145,7 @@ export class RenditionChooser {
     if (this.index === this.ladder.length - 1) return undefined;
     const needed = this.streakAfterUp ? a.durationMs : this.upAfter(this.index + 1, now);
     if (this.goodMs < needed) return undefined;
-    return this.up(now);
+    return this.up(now, `${this.goodMs / 1000} s of GoPs with room`);
   }
 
   /**
@@ -161,13 +162,16 @@ export class RenditionChooser {
     const rank = this.rank(track);
     if (rank !== this.index || this.lastUp?.index !== rank || this.lastUp.gops > 0 || this.lastUp.checked)
       return undefined;
-    // Media is made this much behind the timeline at best (encoding, packaging): not the link's doing.
-    const made = elapsedMs - Math.max(0, Math.min(...this.lags.map((l) => l.lag)));
+    // Media is made behind the timeline (encoding, packaging), by as much as the GoP before showed: not the link's doing.
+    const made = elapsedMs - Math.max(0, this.lags.at(-1)?.lag ?? 0);
     if (made < this.o.probeCheck * durationMs || elapsedMs >= durationMs) return undefined;
     this.lastUp.checked = true;
     const due = ((this.ladder[rank]!.bandwidth / 8) * made) / 1000;
-    if (bytes >= this.o.probeRate * due) return undefined;
-    return this.down(rank + 1, 0, `the probe's GoP came at ${Math.round((100 * bytes) / due)} % of its bitrate`, now);
+    if (bytes < this.o.probeRate * due)
+      return this.down(rank + 1, 0, `the probe's GoP came at ${Math.round((100 * bytes) / due)} % of its bitrate`, now);
+    // A probe that keeps up is the good GoP a streak's next step needs: that step's probe can begin at the next GoP.
+    if (!this.streakAfterUp || this.index === this.ladder.length - 1 || bytes < due) return undefined;
+    return this.up(now, `the probe's GoP came at ${Math.round((100 * bytes) / due)} % of its bitrate`);
   }
 
   /** A segment of `track` given up before it came whole (the consumer's skip): a step down. */
@@ -183,12 +187,12 @@ export class RenditionChooser {
     return failed.upAfterMs;
   }
 
-  private up(now: number): RenditionChoice {
+  private up(now: number, why: string): RenditionChoice {
     this.index++;
     this.lastUp = { index: this.index, at: now, gops: 0 };
     this.goodMs = 0;
     this.streakAfterUp = true;
-    return this.choose(`${this.o.upAfterMs / 1000} s of GoPs with room`, now);
+    return this.choose(why, now);
   }
 
   private down(rank: number, rateBps: number, why: string, now: number): RenditionChoice | undefined {

@@ -75,7 +75,7 @@ test('up carefully: after upAfterMs of good GoPs, one step; a streak that goes o
 });
 
 test('a failed probe: stepping up to that rendition again needs twice the good time, for a while', () => {
-  const c = new RenditionChooser(LADDER, 'video-360p', { upAfterMs: 4000 });
+  const c = new RenditionChooser(LADDER, 'video-360p', { upAfterMs: 4000, maxUpAfterMs: 8000 });
   c.arrived('video-360p', gop(0.8e6), 0);
   assert.equal(c.arrived('video-360p', gop(0.8e6), 2000)?.track, 'video-540p');
   // The first 540p GoP comes late: back down, and 540p is a failed probe.
@@ -115,6 +115,11 @@ test("a probe's first GoP that comes slower than its bitrate is a step back down
   assert.equal(d.current, 'video-720p');
   d.arrived('video-720p', gop(3e6, { lagMs: 300 }), 4300);
   assert.equal(d.progress('video-720p', 10, 1500, GOP_MS, 5500), undefined);
+  // A probe that keeps up in full is the good GoP of its streak: the next step's probe follows at once.
+  const e = new RenditionChooser(LADDER, 'video-360p');
+  e.arrived('video-360p', gop(0.8e6, { lagMs: 300 }), 0);
+  assert.equal(e.progress('video-540p', 250_000, 1500, GOP_MS, 1500)?.track, 'video-720p');
+  assert.equal(e.progress('video-720p', 100_000, 1500, GOP_MS, 3500)?.track, 'video-540p', 'and is checked itself');
 });
 
 const CATALOG: WarpCatalog = {
