@@ -39,7 +39,7 @@ interface ViewerChoice {
 export const ALL_TRACKS = '*';
 
 /** The best video rendition and every audio track. */
-function defaultTracks(catalog: WarpCatalog): string[] {
+export function defaultTracks(catalog: WarpCatalog): string[] {
   const video = catalog.tracks.filter((t) => t.kind === 'video').sort((a, b) => b.bandwidth - a.bandwidth)[0];
   return [...(video ? [video.id] : []), ...catalog.tracks.filter((t) => t.kind === 'audio').map((t) => t.id)];
 }

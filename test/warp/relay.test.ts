@@ -652,3 +652,38 @@ test('reorder: media that comes before the catalog is held for it (bounded), the
   for (const s of v.completed)
     assert.equal(s.order, 2_000_000, `${s.path}: oldest-first order (PTS 2 s), not the upstream's −2 s`);
 });
+
+test('renditions through a relay: it subscribes to every track, each viewer gets its own and switches with SELECT at the next GoP', async (t) => {
+  const live = new WarpLive({ timeShiftBufferDepth: 40, chunkBytes: 3000, renditions: true });
+  live.publish(1);
+  const o = await origin(t, live);
+  const r = await relayOf(t, o.url);
+  const a = await viewer(t, r.url);
+  const b = await viewer(t, r.url);
+  await until('segment 1 at both viewers', () => [a, b].every((v) => media(v, 'audio').length === 1));
+  assert.deepEqual(
+    [a, b].map((v) => media(v, 'video-hi').length + media(v, 'video').length),
+    [1, 1],
+  );
+  assert.equal(media(a, 'video-hi').length, 1, 'the best rendition by default');
+  a.client.select('video');
+  await until('the relay read the SELECT', () => r.relay.stats().selectsReceived === 1);
+  for (let n = 2; n <= 3; n++) live.publish(n);
+  await until('segments 2 and 3', () => [a, b].every((v) => media(v, 'audio').length === 3));
+  await until('video 2 and 3', () => [a, b].every((v) => media(v, 'video').length + media(v, 'video-hi').length === 3));
+  // a switched at segment 2, b did not; each got exactly one rendition per GoP, byte-identical.
+  assert.deepEqual(
+    media(a, 'video').map((s) => s.path),
+    ['/live/video/2.m4s', '/live/video/3.m4s'],
+  );
+  assert.deepEqual(
+    media(b, 'video-hi').map((s) => s.path),
+    ['/live/video-hi/1.m4s', '/live/video-hi/2.m4s', '/live/video-hi/3.m4s'],
+  );
+  assert.deepEqual(a.bytesOf('/live/video/2.m4s'), live.video.get(2)!.bytes());
+  assert.ok(a.inits.has('video') && !b.inits.has('video'));
+  assert.deepEqual(a.skipped, []);
+  assert.equal(a.client.consumer.stats().switches, 1);
+  // One subscription upstream carries every rendition.
+  assert.equal(o.warp.stats().sessions, 1);
+});
