@@ -371,7 +371,7 @@ function findings(r: Results): string[] {
   const c = r.config;
   const out: string[] = [];
   const first = r.runs[0]!;
-  const split = r.runs.find((x) => x.sharing === 'split') ?? first;
+  const split = r.runs.find((x) => x.sharing === 'split' && !x.adaptive) ?? first;
   const warm = first.phases[0]!;
   const idle = phaseFigures(first, 'warp', warm, c.targetMs);
   if (idle.frames?.median !== undefined) {
@@ -418,6 +418,25 @@ function findings(r: Results): string[] {
       );
     }
   }
+  for (const run of r.runs.filter((x) => x.adaptive && x.ladder.includes(','))) {
+    const figures = run.phases.slice(1, 3).map((p) => {
+      const w = phaseFigures(run, 'warp', p, c.targetMs);
+      const p99 = percentile(
+        frameLatencyPoints(run, 'warp')
+          .filter(([t]) => inPhase(p, t))
+          .map(([, l]) => l),
+        99,
+      );
+      return `at ${p.factor}× ${pct(w.framesShownShare)} of frames shown (${renditionsPlayed(run, 'warp', p).split(' → ').length - 1} rendition changes at the playhead), frame latency p99 ${secs(p99)} s, ${w.stalls ?? '–'} stalls`;
+    });
+    const back = backAtTopSeconds(run, 'warp');
+    const d = backAtTopSeconds(run, 'dash');
+    const s1 = (x: number | undefined) => (x === undefined ? 'not within the phase' : `${x.toFixed(1)} s`);
+    out.push(
+      `**With renditions to switch to (${run.label.toLowerCase()}), Warp steps down instead of dropping frames.** The page chose its rendition (SELECT, \`src/warp/abr.ts\`): ${figures.join('; ')}. ` +
+        `After the link recovered its playhead showed the top rendition first after ${s1(back.first)} and for good after ${s1(back.forGood)}; dash.js's ABR after ${s1(d.first)} (for good ${s1(d.forGood)}).`,
+    );
+  }
   return out;
 }
 
@@ -445,15 +464,21 @@ function topRendition(run: RunResult): string | undefined {
   return ids.sort((a, b) => height(b) - height(a))[0];
 }
 
-/** Seconds from the start of the last phase until a player's playhead shows the top rendition for good. */
-export function backAtTopSeconds(run: RunResult, line: 'dash' | 'warp'): number | undefined {
+/**
+ * Seconds from the start of the last phase until a player's playhead first shows the top rendition, and
+ * until it shows it for good (to the end of the phase); undefined when it does not.
+ */
+export function backAtTopSeconds(run: RunResult, line: 'dash' | 'warp'): { first?: number; forGood?: number } {
   const last = run.phases.at(-1)!;
   const top = topRendition(run);
   const samples = run.samples[line].filter((s) => inPhase(last, s.t));
-  if (!top || samples.length === 0 || samples.at(-1)!.rendition !== top) return undefined;
+  const first = samples.find((s) => s.rendition === top);
+  if (!top || !first) return {};
+  const at = (t: number) => (t - last.start) / 1000;
+  if (samples.at(-1)!.rendition !== top) return { first: at(first.t) };
   let i = samples.length - 1;
   while (i > 0 && samples[i - 1]!.rendition === top) i--;
-  return (samples[i]!.t - last.start) / 1000;
+  return { first: at(first.t), forGood: at(samples[i]!.t) };
 }
 
 /** The adaptive run's verdict table: per phase and player, renditions played, frames shown, p99, stalls. */
@@ -471,9 +496,10 @@ function adaptiveTable(run: RunResult, targetMs: number): string {
         .map(([, l]) => l);
       const p99 = percentile(frames, 99);
       const f = phaseFigures(run, line, p, targetMs);
-      const back = last ? backAtTopSeconds(run, line) : undefined;
+      const back = last ? backAtTopSeconds(run, line) : {};
+      const s1 = (x: number | undefined) => (x === undefined ? 'no' : `${x.toFixed(1)} s`);
       rows.push(
-        `| ${p.name} (${p.factor}×) | ${line === 'warp' ? 'Warp (browser)' : 'LL-DASH (dash.js ABR)'} | ${renditionsPlayed(run, line, p)} | ${pct(f.framesShownShare)} | ${secs(p99)} | ${p99 === undefined ? '–' : p99 <= bound ? 'yes' : '**no**'} | ${f.stalls ?? '–'} | ${last ? (back === undefined ? 'not at the end of the phase' : `after ${back.toFixed(1)} s`) : ''} |`,
+        `| ${p.name} (${p.factor}×) | ${line === 'warp' ? 'Warp (browser)' : 'LL-DASH (dash.js ABR)'} | ${renditionsPlayed(run, line, p)} | ${pct(f.framesShownShare)} | ${secs(p99)} | ${p99 === undefined ? '–' : p99 <= bound ? 'yes' : '**no**'} | ${f.stalls ?? '–'} | ${last ? `first after ${s1(back.first)}, for good after ${s1(back.forGood)}` : ''} |`,
       );
     }
     rows.push(`| ${p.name} (${p.factor}×) | Node viewer (Warp) | ${nodeRenditions(run, p)} | | | | | |`);
