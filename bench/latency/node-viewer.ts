@@ -112,7 +112,16 @@ const consumer = new WarpConsumer(
     },
     progress: (segment, bytes, elapsedMs) => {
       if (isVideo(segment.track))
-        chose(chooser?.progress(segment.track, bytes, elapsedMs, (catalog?.segmentDuration ?? 2) * 1000, Date.now()));
+        chose(
+          chooser?.progress(
+            segment.track,
+            bytes,
+            elapsedMs,
+            (catalog?.segmentDuration ?? 2) * 1000,
+            Date.now(),
+            segment,
+          ),
+        );
     },
     arrived: (segment, arrival) => {
       if (isVideo(segment.track)) chose(chooser?.arrived(segment.track, arrival, Date.now()));

@@ -22,7 +22,8 @@
  *   its rendition's bitrate (`progress`): once `probeCheck` of its duration is made (less the delay the GoP
  *   before came with), less than `probeRate` × the bytes due by then is a step back down, made before the
  *   next GoP begins, so the probe costs nothing but that GoP's lateness; a probe that keeps up counts as
- *   the good GoP of a streak, so the next step's probe can begin at the next GoP.
+ *   the good GoP of a streak, so the next step's probe can begin at the next GoP. "Its bitrate" is
+ *   calibrated by the GoPs played before, measured the same way (the median of the last five, 50–100 %).
  *
  * Isomorphic: no timers; the caller passes the time.
  */
@@ -76,6 +77,9 @@ export class RenditionChooser {
   private lastUp: { index: number; at: number; gops: number; checked?: boolean } | undefined;
   private readonly failedProbes = new Map<number, { at: number; upAfterMs: number }>();
   private readonly lags: { at: number; lag: number }[] = [];
+  /** How far GoPs of the rendition played had come at the probe's check point (bytes ÷ due), newest last. */
+  private readonly calibration: number[] = [];
+  private calibratedSegment: object | undefined;
   readonly o: Required<RenditionChooserOptions>;
   /** Choices made, newest last (for stats and reports). */
   readonly history: ({ at: number } & RenditionChoice)[] = [];
@@ -149,8 +153,11 @@ export class RenditionChooser {
   }
 
   /**
-   * Bytes of a segment of `track` so far, `elapsedMs` after its start on the timeline, of `durationMs`:
-   * the first GoP of a step up that comes too slowly is a step back down, before the next GoP begins.
+   * Bytes of a segment of `track` so far (`segment`: one object per segment), `elapsedMs` after its start
+   * on the timeline, of `durationMs`: the first GoP of a step up that comes too slowly is a step back down,
+   * before the next GoP begins. The other GoPs of the rendition played, measured the same way, calibrate
+   * the measure: how far this viewer sees a GoP at that point when the link keeps up (the share of a GoP
+   * its first frames weigh, the encoder's and the receiver's delays).
    */
   progress(
     track: string,
@@ -158,20 +165,30 @@ export class RenditionChooser {
     elapsedMs: number,
     durationMs: number,
     now: number,
+    segment?: object,
   ): RenditionChoice | undefined {
     const rank = this.rank(track);
-    if (rank !== this.index || this.lastUp?.index !== rank || this.lastUp.gops > 0 || this.lastUp.checked)
-      return undefined;
+    if (rank !== this.index) return undefined;
+    const probe = this.lastUp?.index === rank && this.lastUp.gops === 0;
+    if (probe ? this.lastUp!.checked : segment === undefined || segment === this.calibratedSegment) return undefined;
     // Media is made behind the timeline (encoding, packaging), by as much as the GoP before showed: not the link's doing.
     const made = elapsedMs - Math.max(0, this.lags.at(-1)?.lag ?? 0);
     if (made < this.o.probeCheck * durationMs || elapsedMs >= durationMs) return undefined;
-    this.lastUp.checked = true;
     const due = ((this.ladder[rank]!.bandwidth / 8) * made) / 1000;
-    if (bytes < this.o.probeRate * due)
-      return this.down(rank + 1, 0, `the probe's GoP came at ${Math.round((100 * bytes) / due)} % of its bitrate`, now);
+    if (!probe) {
+      this.calibratedSegment = segment;
+      this.calibration.push(bytes / due);
+      if (this.calibration.length > 5) this.calibration.shift();
+      return undefined;
+    }
+    this.lastUp!.checked = true;
+    const sorted = [...this.calibration].sort((a, b) => a - b);
+    const usual = Math.min(1, Math.max(0.5, sorted[Math.floor(sorted.length / 2)] ?? 1));
+    const share = `${Math.round((100 * bytes) / due)} % of its bitrate (${Math.round(100 * usual)} % usually)`;
+    if (bytes < this.o.probeRate * usual * due) return this.down(rank + 1, 0, `the probe's GoP came at ${share}`, now);
     // A probe that keeps up is the good GoP a streak's next step needs: that step's probe can begin at the next GoP.
-    if (!this.streakAfterUp || this.index === this.ladder.length - 1 || bytes < due) return undefined;
-    return this.up(now, `the probe's GoP came at ${Math.round((100 * bytes) / due)} % of its bitrate`);
+    if (!this.streakAfterUp || this.index === this.ladder.length - 1 || bytes < usual * due) return undefined;
+    return this.up(now, `the probe's GoP came at ${share}`);
   }
 
   /** A segment of `track` given up before it came whole (the consumer's skip): a step down. */

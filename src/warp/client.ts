@@ -61,7 +61,7 @@ export class WarpClient {
         progress: (segment, bytes, elapsedMs) => {
           o.sink.progress?.(segment, bytes, elapsedMs);
           const duration = (this.consumer.catalog?.segmentDuration ?? 2) * 1000;
-          const choice = this.chooser?.progress(segment.track, bytes, elapsedMs, duration, Date.now());
+          const choice = this.chooser?.progress(segment.track, bytes, elapsedMs, duration, Date.now(), segment);
           if (choice) this.select(choice.track, choice.why);
         },
         skip: (track, decodeTime, why) => {

@@ -122,6 +122,24 @@ test("a probe's first GoP that comes slower than its bitrate is a step back down
   assert.equal(e.progress('video-720p', 100_000, 1500, GOP_MS, 3500)?.track, 'video-540p', 'and is checked itself');
 });
 
+test('a probe is judged against how far this viewer usually sees a GoP at that point (calibration)', () => {
+  const calibrated = () => {
+    const c = new RenditionChooser(LADDER, 'video-360p', { upAfterMs: 4000 });
+    assert.equal(c.arrived('video-360p', gop(0.8e6, { lagMs: 300 }), 0), undefined);
+    // GoPs of 360p, 1.5 s in (1.2 s made): 120 kB due at 0.8 Mbit/s; 72 kB seen (60 %), each segment once.
+    for (const [i, key] of [{}, {}, {}].entries()) {
+      assert.equal(c.progress('video-360p', 72_000, 1500, GOP_MS, i * GOP_MS, key), undefined);
+      assert.equal(c.progress('video-360p', 10, 1600, GOP_MS, i * GOP_MS, key), undefined, 'once per segment');
+    }
+    assert.equal(c.arrived('video-360p', gop(0.8e6, { lagMs: 300 }), 6000)?.track, 'video-540p');
+    return c;
+  };
+  // 540p's probe at 62 % of its nominal bitrate: what this viewer sees of a GoP that keeps up (so the next step follows).
+  assert.equal(calibrated().progress('video-540p', 150_000, 1500, GOP_MS, 7500, {})?.track, 'video-720p');
+  // At 42 %: well below the usual 60 %.
+  assert.match(calibrated().progress('video-540p', 100_000, 1500, GOP_MS, 7500, {})?.why ?? '', /60 % usually/);
+});
+
 const CATALOG: WarpCatalog = {
   version: 1,
   broadcast: 'live',

@@ -177,6 +177,7 @@ export class WarpPlayback {
                 elapsedMs,
                 (this.catalog?.segmentDuration ?? 2) * 1000,
                 this.serverNow(),
+                segment,
               ),
             );
         },
