@@ -10,9 +10,12 @@
  * (PCL_RUNS, comma-separated, in order):
  *   shared   the two browser viewers share one token bucket and queue (the headline)
  *   split    the same, but each transport gets its own token bucket and queue of one viewer's share (control)
- *   abr      shared, with pushcast's default 3-rendition ladder (dash.js can switch down; Warp plays the top one)
+ *   abr      shared, with pushcast's default 3-rendition ladder (both players switch renditions)
+ *   adaptive split, with the default ladder: both players choose their rendition (Warp: SELECT); the report
+ *            shows per phase the renditions played, frames shown, frame latency p99, stalls and the time
+ *            back at the top rendition
  * Other options through env:
- *   PCL_RUNS (shared,split)    PCL_PHASE_S (40) seconds per phase    PCL_TARGET_MS (2000) both players' latency target
+ *   PCL_RUNS (shared,split,adaptive)    PCL_PHASE_S (40) seconds per phase    PCL_TARGET_MS (2000) both players' latency target
  *   PCL_QUEUE_MS (300) queue, ms of bytes at the rate    PCL_DELAY_MS (20) one-way delay
  *   PCL_LADDER (640x360@1M) ladder of shared/split    PCL_WARP_TRANSPORT (webtransport | websocket)
  *   PCL_WARP_ORDER (audio-first, serve's default) the origin's --warp-order
@@ -67,12 +70,20 @@ const RUN_SPECS: Record<string, RunSpec> = {
   split: { key: 'split', label: 'Control: a share per transport', ladder: LADDER, sharing: 'split' },
   abr: {
     key: 'abr',
-    label: 'Shared link, default ladder (dash.js can switch down)',
+    label: 'Shared link, default ladder (both players switch renditions)',
     ladder: DEFAULT_LADDER,
     sharing: 'shared',
+    adaptive: true,
+  },
+  adaptive: {
+    key: 'adaptive',
+    label: 'Adaptive: split link, full ladder (360p/540p/720p), Warp and dash.js choosing renditions',
+    ladder: DEFAULT_LADDER,
+    sharing: 'split',
+    adaptive: true,
   },
 };
-const RUNS = env('PCL_RUNS', 'shared,split')
+const RUNS = env('PCL_RUNS', 'shared,split,adaptive')
   .split(',')
   .map((r) => {
     const spec = RUN_SPECS[r.trim()];

@@ -217,7 +217,7 @@ function normalise(kind: PlayerKind, raw: Raw, t: number): { sample: PlayerSampl
       segmentsStopped: num(s.segmentsStopped),
       bytes: num(s.bytesReceived),
       transport: (s.transport as string | null) ?? null,
-      rendition: video?.id ?? null,
+      rendition: (s.rendition as string | null | undefined) ?? video?.id ?? null,
     },
     segments: recent.map((r) => ({
       key: `${r.track}/${r.number}`,

@@ -7,11 +7,20 @@
  * (the consumer's sink), minus the wall-clock time of the fragment's first sample,
  * catalog.availabilityStartTime + baseMediaDecodeTime / timescale — an arrival latency, with no
  * playout buffer on top. How each stream ended tells the sender's resets (RESET_STREAM: its resource
- * limit) from the consumer's own STOP_SENDING. One JSON object per line on stdout; runs until SIGTERM or
- * stdin closes.
+ * limit) from the consumer's own STOP_SENDING. With several video renditions in the catalog it chooses
+ * one as the page does (RenditionChooser, SELECT). One JSON object per line on stdout; runs until SIGTERM
+ * or stdin closes.
  */
 import { readFragments } from '../../src/media/index.js';
-import { WarpConsumer, type IncomingWarpStream, type SegmentRef, type WarpCatalog } from '../../src/warp/index.js';
+import {
+  RenditionChooser,
+  WarpConsumer,
+  encodeSelectStream,
+  type IncomingWarpStream,
+  type RenditionChoice,
+  type SegmentRef,
+  type WarpCatalog,
+} from '../../src/warp/index.js';
 import { connectWebTransport, StreamAbortedError, type SessionStream } from '../../src/webtransport/index.js';
 
 export type ViewerEvent =
@@ -19,6 +28,7 @@ export type ViewerEvent =
   | { type: 'fragment'; t: number; track: string; kind: 'video' | 'audio'; latencyMs: number; bytes: number }
   | { type: 'segment'; t: number; track: string; path: string | null; complete: boolean; bytes: number }
   | { type: 'skip'; t: number; track: string; why: string }
+  | { type: 'select'; t: number; track: string; why: string }
   | { type: 'stream'; t: number; outcome: 'fin' | 'peer-reset' | 'stopped' | 'other'; bytes: number }
   | { type: 'stats'; t: number; delivered: number; skipped: number; stopped: number; streams: number }
   | { type: 'error'; t: number; message: string };
@@ -72,6 +82,17 @@ class FragmentCutter {
 }
 
 let catalog: WarpCatalog | undefined;
+let chooser: RenditionChooser | undefined;
+let selectSeq = 0;
+function chose(choice: RenditionChoice | undefined): void {
+  if (!choice) return;
+  emit({ type: 'select', t: Date.now(), track: choice.track, why: choice.why });
+  void session
+    .openStream({ bidirectional: false })
+    .end(encodeSelectStream(selectSeq++, choice.track))
+    .catch(() => undefined);
+}
+const isVideo = (id: string) => catalog?.tracks.find((t) => t.id === id)?.kind === 'video';
 const cutters = new Map<SegmentRef, FragmentCutter>();
 
 const consumer = new WarpConsumer(
@@ -85,6 +106,25 @@ const consumer = new WarpConsumer(
         orderPolicy: c.orderPolicy,
         tracks: c.tracks.map((t) => t.id),
       });
+      const videos = c.tracks.filter((t) => t.kind === 'video');
+      const audio = c.tracks.filter((t) => t.kind === 'audio').reduce((n, t) => n + t.bandwidth, 0);
+      if (videos.length > 1) chooser = new RenditionChooser(videos, undefined, { otherBps: audio });
+    },
+    progress: (segment, bytes, elapsedMs) => {
+      if (isVideo(segment.track))
+        chose(
+          chooser?.progress(
+            segment.track,
+            bytes,
+            elapsedMs,
+            (catalog?.segmentDuration ?? 2) * 1000,
+            Date.now(),
+            segment,
+          ),
+        );
+    },
+    arrived: (segment, arrival) => {
+      if (isVideo(segment.track)) chose(chooser?.arrived(segment.track, arrival, Date.now()));
     },
     data: (segment, bytes) => {
       let cutter = cutters.get(segment);
@@ -118,7 +158,10 @@ const consumer = new WarpConsumer(
       });
       cutters.delete(segment);
     },
-    skip: (track, _decodeTime, why) => emit({ type: 'skip', t: Date.now(), track, why }),
+    skip: (track, _decodeTime, why) => {
+      emit({ type: 'skip', t: Date.now(), track, why });
+      if (why !== 'old' && isVideo(track)) chose(chooser?.cut(track, Date.now()));
+    },
   },
   { bufferMs },
 );

@@ -29,6 +29,8 @@ export interface RunSpec {
   ladder: string;
   /** The browsers' link: one queue for both (`shared`), or one per transport (`split`). */
   sharing: 'shared' | 'split';
+  /** Warp viewers choose their rendition (the adaptive run: the table of renditions per phase). */
+  adaptive?: boolean;
 }
 
 export interface RunResult extends RunSpec {
@@ -371,7 +373,7 @@ function findings(r: Results): string[] {
   const c = r.config;
   const out: string[] = [];
   const first = r.runs[0]!;
-  const split = r.runs.find((x) => x.sharing === 'split') ?? first;
+  const split = r.runs.find((x) => x.sharing === 'split' && !x.adaptive) ?? first;
   const warm = first.phases[0]!;
   const idle = phaseFigures(first, 'warp', warm, c.targetMs);
   if (idle.frames?.median !== undefined) {
@@ -418,7 +420,100 @@ function findings(r: Results): string[] {
       );
     }
   }
+  for (const run of r.runs.filter((x) => x.adaptive && x.ladder.includes(','))) {
+    const figures = run.phases.slice(1, 3).map((p) => {
+      const w = phaseFigures(run, 'warp', p, c.targetMs);
+      const p99 = percentile(
+        frameLatencyPoints(run, 'warp')
+          .filter(([t]) => inPhase(p, t))
+          .map(([, l]) => l),
+        99,
+      );
+      return `at ${p.factor}× ${pct(w.framesShownShare)} of frames shown (${renditionsPlayed(run, 'warp', p).split(' → ').length - 1} rendition changes at the playhead), frame latency p99 ${secs(p99)} s, ${w.stalls ?? '–'} stalls`;
+    });
+    const back = backAtTopSeconds(run, 'warp');
+    const d = backAtTopSeconds(run, 'dash');
+    const s1 = (x: number | undefined) => (x === undefined ? 'not within the phase' : `${x.toFixed(1)} s`);
+    out.push(
+      `**With renditions to switch to (${run.label.toLowerCase()}), Warp steps down instead of dropping frames.** The page chose its rendition (SELECT, \`src/warp/abr.ts\`): ${figures.join('; ')}. ` +
+        `After the link recovered its playhead showed the top rendition first after ${s1(back.first)} and for good after ${s1(back.forGood)}; dash.js's ABR after ${s1(d.first)} (for good ${s1(d.forGood)}).`,
+    );
+  }
   return out;
+}
+
+/** Renditions in the order they were played in a phase: a player's samples (the rendition at its playhead). */
+function renditionsPlayed(run: RunResult, line: 'dash' | 'warp', p: PhaseRun): string {
+  const seq: string[] = [];
+  for (const s of run.samples[line])
+    if (inPhase(p, s.t) && s.rendition && seq.at(-1) !== s.rendition) seq.push(s.rendition);
+  return seq.length ? seq.join(' → ') : '–';
+}
+
+/** The Node viewer's renditions in a phase: the tracks of the video segments it completed, in order. */
+function nodeRenditions(run: RunResult, p: PhaseRun): string {
+  const seq: string[] = [];
+  for (const e of run.node)
+    if (e.type === 'segment' && inPhase(p, e.t) && !e.track.startsWith('audio') && seq.at(-1) !== e.track)
+      seq.push(e.track);
+  return seq.length ? seq.join(' → ') : '–';
+}
+
+/** The top video rendition of a run's ladder (the one with the largest bitrate). */
+function topRendition(run: RunResult): string | undefined {
+  const ids = [...run.samples.warp, ...run.samples.dash].map((s) => s.rendition).filter((x): x is string => !!x);
+  const height = (id: string) => Number(/(\d+)p?$/.exec(id)?.[1] ?? 0);
+  return ids.sort((a, b) => height(b) - height(a))[0];
+}
+
+/**
+ * Seconds from the start of the last phase until a player's playhead first shows the top rendition, and
+ * until it shows it for good (to the end of the phase); undefined when it does not.
+ */
+export function backAtTopSeconds(run: RunResult, line: 'dash' | 'warp'): { first?: number; forGood?: number } {
+  const last = run.phases.at(-1)!;
+  const top = topRendition(run);
+  const samples = run.samples[line].filter((s) => inPhase(last, s.t));
+  const first = samples.find((s) => s.rendition === top);
+  if (!top || !first) return {};
+  const at = (t: number) => (t - last.start) / 1000;
+  if (samples.at(-1)!.rendition !== top) return { first: at(first.t) };
+  let i = samples.length - 1;
+  while (i > 0 && samples[i - 1]!.rendition === top) i--;
+  return { first: at(first.t), forGood: at(samples[i]!.t) };
+}
+
+/** The adaptive run's verdict table: per phase and player, renditions played, frames shown, p99, stalls. */
+function adaptiveTable(run: RunResult, targetMs: number): string {
+  const bound = targetMs + 200;
+  const rows = [
+    `| phase | viewer | renditions played (in order) | frames shown | frame latency p99 (s) | p99 ≤ ${secs(bound)} s | stalls | back at the top rendition |`,
+    '| --- | --- | --- | ---: | ---: | :---: | ---: | --- |',
+  ];
+  for (const [i, p] of run.phases.entries()) {
+    const last = i === run.phases.length - 1;
+    for (const line of ['warp', 'dash'] as const) {
+      const frames = frameLatencyPoints(run, line)
+        .filter(([t]) => inPhase(p, t))
+        .map(([, l]) => l);
+      const p99 = percentile(frames, 99);
+      const f = phaseFigures(run, line, p, targetMs);
+      const back = last ? backAtTopSeconds(run, line) : {};
+      const s1 = (x: number | undefined) => (x === undefined ? 'no' : `${x.toFixed(1)} s`);
+      rows.push(
+        `| ${p.name} (${p.factor}×) | ${line === 'warp' ? 'Warp (browser)' : 'LL-DASH (dash.js ABR)'} | ${renditionsPlayed(run, line, p)} | ${pct(f.framesShownShare)} | ${secs(p99)} | ${p99 === undefined ? '–' : p99 <= bound ? 'yes' : '**no**'} | ${f.stalls ?? '–'} | ${last ? `first after ${s1(back.first)}, for good after ${s1(back.forGood)}` : ''} |`,
+      );
+    }
+    rows.push(`| ${p.name} (${p.factor}×) | Node viewer (Warp) | ${nodeRenditions(run, p)} | | | | | |`);
+  }
+  const selects = run.node.filter((e) => e.type === 'select').length;
+  return `${rows.join('\n')}
+
+Targets: at 0.7× and 0.4×, at least 90 % of frames shown, frame latency p99 within target + 0.2 s, 0 stalls; the top
+rendition back within 10 s after the link recovers. *Renditions played*: the rendition at the playhead, sampled every
+${run.samples.warp.length > 1 ? '0.5' : '–'} s (Warp: the page's record of where each rendition starts on the media timeline; dash.js: its
+current video quality). The Node viewer asked for ${selects} switches (SELECT) over the run.
+`;
 }
 
 function runSection(r: Results, run: RunResult): string {
@@ -433,7 +528,7 @@ function runSection(r: Results, run: RunResult): string {
 measured from the segments dash.js loaded in the warm-up: video ${m.video === null ? '–' : mbps(m.video)}, audio ${m.audio === null ? '–' : mbps(m.audio)}.
 ${how} The Node viewer has a link of its own at the per-viewer rate.
 
-${resultsTable(run, r.config.targetMs)}
+${run.adaptive ? `${adaptiveTable(run, r.config.targetMs)}\n` : ''}${resultsTable(run, r.config.targetMs)}
 
 ¹ Players: frames put on screen at most target + 0.2 s (${secs(r.config.targetMs + 200)} s) after they were captured. Node viewer (its columns are
 chunk arrival): video chunks that arrived within the target (in time to be played at ${secs(r.config.targetMs)} s).

@@ -17,6 +17,12 @@
  *   if the first copy's stream fails before its end (the old session closed), the segment goes on from
  *   the standby at the byte where the first stopped; once the first ends whole, the standby is stopped
  *   (`SegmentCopies`).
+ * - **Renditions** (a switch, src/warp/select.ts): a kind's tracks are renditions of one another and share one
+ *   lane — one decode order, one timeline — so the new rendition's first segment follows the old one's last.
+ *   A track's init is handed to the sink just before its track's first segment on the lane, i.e. at the
+ *   switch point (`switches` counts the changes); a rendition's segments wait for its init (§3.3).
+ * - `arrived` tells how each segment came (bytes, over what time, how late against its end on the
+ *   timeline): what a rendition chooser measures (src/warp/abr.ts).
  * - The checks of the timeline run on every arrival and every `CHECK_INTERVAL_MS` (`timers`).
  * Isomorphic: the browser player and the Node client use it alike.
  */
@@ -50,6 +56,21 @@ export interface WarpConsumerSink {
   /** A segment given up on: `missing` = never seen (only known from a gap in decode times). */
   skip?(track: string, decodeTime: number, why: 'late' | 'stalled' | 'missing' | 'old'): void;
   goaway?(url: string): void;
+  /** How a segment came, once its stream ended (whole or not): in arrival terms, whatever its decode order. */
+  arrived?(segment: SegmentRef, arrival: SegmentArrival): void;
+  /** Bytes of a segment so far, as they come: `elapsedMs` since its start on the timeline. */
+  progress?(segment: SegmentRef, bytes: number, elapsedMs: number): void;
+}
+
+export interface SegmentArrival {
+  bytes: number;
+  /** Its duration on the timeline (the catalog's segment duration), ms. */
+  durationMs: number;
+  /** From its first byte to its last, ms. */
+  spanMs: number;
+  /** Its last byte's arrival after its end on the timeline (availabilityStartTime + end), ms. */
+  lagMs: number;
+  complete: boolean;
 }
 
 export interface WarpConsumerOptions {
@@ -84,6 +105,8 @@ export interface WarpConsumerStats {
   takeovers: number;
   bufferedBytes: number;
   malformed: number;
+  /** Changes of the track a lane plays (rendition switches). */
+  switches: number;
 }
 
 interface Pending {
@@ -100,16 +123,28 @@ interface Pending {
   current: boolean;
   /** The streams carrying it: one feeds it, a second copy may wait on standby. */
   copies: SegmentCopies<IncomingWarpStream>;
+  /** Its start on the lane's timeline, seconds (decode time ÷ timescale). */
+  start: number;
+  received: number;
+  lastAt: number;
+  reported: boolean;
 }
 
 interface TrackState {
   info: WarpCatalogTrack;
-  initDelivered: boolean;
-  pendingInit?: Uint8Array;
-  /** Decode time the next segment should start at, once a segment was played. */
+  /** The init segment, once it arrived. */
+  init?: Uint8Array;
+}
+
+/** One kind's tracks (its renditions): one decode order. */
+interface Lane {
+  kind: 'video' | 'audio';
+  /** Time (s) the next segment should start at, once a segment was played. */
   playedUntil: number | undefined;
   current: Pending | undefined;
   waiting: Pending[];
+  /** The track whose init the sink was given last. */
+  initTrack: string | undefined;
 }
 
 const STOP_CODE = 0;
@@ -133,6 +168,7 @@ export const SWITCH_MARGIN_MS = 100;
 export class WarpConsumer {
   private catalogValue: WarpCatalog | undefined;
   private readonly tracks = new Map<string, TrackState>();
+  private readonly lanes = new Map<'video' | 'audio', Lane>();
   private readonly byInitId = new Map<number, string>();
   private readonly delivered = new Set<number>();
   /** Segments under way or waiting, by ID: a copy from a second session (GOAWAY, §5.4) is not needed. */
@@ -147,6 +183,7 @@ export class WarpConsumer {
     duplicates: 0,
     takeovers: 0,
     malformed: 0,
+    switches: 0,
   };
   private readonly now: () => number;
   private readonly timers: WarpConsumerTimers;
@@ -172,7 +209,7 @@ export class WarpConsumer {
 
   stats(): WarpConsumerStats {
     let buffered = 0;
-    for (const t of this.tracks.values()) for (const p of t.waiting) buffered += p.bytes;
+    for (const l of this.lanes.values()) for (const p of l.waiting) buffered += p.bytes;
     return { ...this.counters, bufferedBytes: buffered };
   }
 
@@ -197,6 +234,8 @@ export class WarpConsumer {
             headers = e;
           } else if (e.kind === 'goaway') {
             this.sink.goaway?.(e.url);
+          } else if (e.kind === 'select') {
+            // a viewer's message: not one a sender sends
           } else if (e.kind === 'app-data') {
             app.push(e.data.slice());
             if (e.end && headers?.id === CATALOG_ID) {
@@ -246,18 +285,36 @@ export class WarpConsumer {
     const listed = new Set(catalog.tracks.map((t) => t.id));
     for (const [id, track] of this.tracks) {
       if (listed.has(id)) continue;
-      if (track.current) this.sink.end?.(track.current.ref, false);
-      for (const p of [...(track.current ? [track.current] : []), ...track.waiting]) {
-        p.failed = true;
-        this.forget(p);
+      // Its segments in its kind's lane are let go; the lane goes on with the kind's other tracks.
+      const lane = this.lanes.get(track.info.kind);
+      if (lane) {
+        const current = lane.current?.ref.track === id ? lane.current : undefined;
+        if (current) {
+          this.sink.end?.(current.ref, false);
+          lane.current = undefined;
+        }
+        const gone = lane.waiting.filter((p) => p.ref.track === id);
+        lane.waiting = lane.waiting.filter((p) => p.ref.track !== id);
+        for (const p of [...(current ? [current] : []), ...gone]) {
+          p.failed = true;
+          this.forget(p);
+        }
       }
       this.tracks.delete(id);
       this.byInitId.delete(track.info.initId);
     }
     for (const t of catalog.tracks) {
       if (this.tracks.has(t.id)) continue;
-      this.tracks.set(t.id, { info: t, initDelivered: false, playedUntil: undefined, current: undefined, waiting: [] });
+      this.tracks.set(t.id, { info: t });
       this.byInitId.set(t.initId, t.id);
+      if (!this.lanes.has(t.kind))
+        this.lanes.set(t.kind, {
+          kind: t.kind,
+          playedUntil: undefined,
+          current: undefined,
+          waiting: [],
+          initTrack: undefined,
+        });
     }
     this.sink.catalog?.(catalog);
     for (const resolve of this.beforeCatalog.splice(0)) resolve();
@@ -276,17 +333,17 @@ export class WarpConsumer {
 
   private setInit(trackId: string, bytes: Uint8Array): void {
     const track = this.tracks.get(trackId);
-    if (!track || track.initDelivered) return;
-    track.initDelivered = true;
-    this.sink.init?.(track.info, bytes);
-    this.check(track);
+    if (!track || track.init) return;
+    track.init = bytes;
+    this.check(this.lanes.get(track.info.kind)!);
   }
 
   /** A segment whose first fragment arrived: its track and decode time. */
   private open(headers: WarpHeaders, head: Uint8Array, stream: IncomingWarpStream): Pending | undefined {
     const trackId = headers.depends?.map((d) => this.byInitId.get(d)).find((t) => t !== undefined);
     const track = trackId === undefined ? undefined : this.tracks.get(trackId);
-    if (!track) {
+    const lane = track && this.lanes.get(track.info.kind);
+    if (!track || !lane) {
       this.counters.malformed++;
       return undefined;
     }
@@ -316,11 +373,12 @@ export class WarpConsumer {
       order: headers.order ?? 0,
       decodeTime,
     };
-    // Older than the segment the track is playing, or than what it played: of no use (§3.4).
-    const playing = track.current?.ref.decodeTime;
+    // Older than the segment the lane is playing, or than what it played: of no use (§3.4).
+    const start = decodeTime / track.info.timescale;
+    const playing = lane.current?.start;
     if (
-      (playing !== undefined && decodeTime < playing) ||
-      (track.playedUntil !== undefined && decodeTime < track.playedUntil - this.tolerance(track))
+      (playing !== undefined && start < playing) ||
+      (lane.playedUntil !== undefined && start < lane.playedUntil - this.tolerance())
     ) {
       this.counters.segmentsStopped++;
       this.sink.skip?.(track.info.id, decodeTime, 'old');
@@ -335,6 +393,10 @@ export class WarpConsumer {
       failed: false,
       since: this.now(),
       current: false,
+      start,
+      received: 0,
+      lastAt: this.now(),
+      reported: false,
       copies: new SegmentCopies<IncomingWarpStream>({
         deliver: (bytes) => this.append(p, bytes),
         complete: () => this.finish(p, true),
@@ -351,15 +413,22 @@ export class WarpConsumer {
     p.copies.attach(stream);
     p.copies.receive(stream, head);
     if (ref.id !== undefined) this.active.set(ref.id, p);
-    track.waiting.push(p);
-    track.waiting.sort((a, b) => a.ref.decodeTime - b.ref.decodeTime);
+    lane.waiting.push(p);
+    lane.waiting.sort((a, b) => a.start - b.start);
     this.bound();
-    this.check(track);
+    this.check(lane);
     return p;
   }
 
   /** The segment's next bytes: to the sink if it is playing, else buffered. */
   private append(p: Pending, bytes: Uint8Array): void {
+    p.received += bytes.length;
+    p.lastAt = this.now();
+    this.sink.progress?.(
+      p.ref,
+      p.received,
+      p.lastAt - ((this.catalogValue?.availabilityStartTime ?? 0) + p.start * 1000),
+    );
     if (p.current) {
       this.sink.data?.(p.ref, bytes);
       return;
@@ -373,17 +442,39 @@ export class WarpConsumer {
     if (p.done || p.failed) return; // already ended, or cut by the consumer
     p.done = true;
     p.failed = !complete;
-    const track = this.tracks.get(p.ref.track);
-    if (track) this.check(track);
+    this.report(p, complete);
+    const lane = this.laneOf(p);
+    if (lane) this.check(lane);
   }
 
-  /** Half a segment: how far decode times may be from the grid and still be "the next one". */
-  private tolerance(track: TrackState): number {
-    return ((this.catalogValue?.segmentDuration ?? 2) * track.info.timescale) / 2;
+  private laneOf(p: Pending): Lane | undefined {
+    const kind = this.tracks.get(p.ref.track)?.info.kind;
+    return kind && this.lanes.get(kind);
   }
 
-  private segmentLength(track: TrackState): number {
-    return (this.catalogValue?.segmentDuration ?? 2) * track.info.timescale;
+  /** Once per segment: how it came (for a rendition chooser). */
+  private report(p: Pending, complete: boolean): void {
+    if (p.reported) return;
+    p.reported = true;
+    const duration = this.segmentLength();
+    const end = (this.catalogValue?.availabilityStartTime ?? 0) + (p.start + duration) * 1000;
+    this.sink.arrived?.(p.ref, {
+      bytes: p.received,
+      durationMs: duration * 1000,
+      spanMs: p.lastAt - p.since,
+      lagMs: p.lastAt - end,
+      complete,
+    });
+  }
+
+  /** Half a segment: how far start times may be from the grid and still be "the next one", s. */
+  private tolerance(): number {
+    return this.segmentLength() / 2;
+  }
+
+  /** The catalog's segment duration, s. */
+  private segmentLength(): number {
+    return this.catalogValue?.segmentDuration ?? 2;
   }
 
   /**
@@ -391,67 +482,72 @@ export class WarpConsumer {
    * play — its start on the catalog's timeline plus the buffer — and at the latest a buffer duration
    * after it arrived, whatever the clocks say.
    */
-  private deadline(track: TrackState, later: Pending): number {
-    const start =
-      (this.catalogValue?.availabilityStartTime ?? 0) + (later.ref.decodeTime / track.info.timescale) * 1000;
+  private deadline(later: Pending): number {
+    const start = (this.catalogValue?.availabilityStartTime ?? 0) + later.start * 1000;
     return Math.min(start + this.o.bufferMs - SWITCH_MARGIN_MS, later.since + this.o.bufferMs);
   }
 
   private checkAll(): void {
-    for (const t of this.tracks.values()) this.check(t);
+    for (const l of this.lanes.values()) this.check(l);
   }
 
-  /** Moves a track on: ends a finished current segment, skips what is too late, starts the next. */
-  private check(track: TrackState): void {
-    if (!track.initDelivered) return;
+  /** Moves a lane on: ends a finished current segment, skips what is too late, starts the next. */
+  private check(lane: Lane): void {
     const now = this.now();
     for (;;) {
-      const current = track.current;
+      const current = lane.current;
       if (current) {
         if (current.done) {
           this.sink.end?.(current.ref, !current.failed);
           this.forget(current);
           if (!current.failed) this.delivered.add(current.ref.id ?? -1);
-          track.playedUntil = current.ref.decodeTime + this.segmentLength(track);
-          track.current = undefined;
+          lane.playedUntil = current.start + this.segmentLength();
+          lane.current = undefined;
           continue;
         }
         // The next segment is due to play (§3.4): what has not come of this one will not be shown.
-        const later = track.waiting[0];
-        if (later && now >= this.deadline(track, later)) {
+        const later = lane.waiting[0];
+        if (later && now >= this.deadline(later)) {
           current.failed = true;
           current.current = false;
+          this.report(current, false);
           this.forget(current);
           this.counters.segmentsSkipped++;
-          this.sink.skip?.(track.info.id, current.ref.decodeTime, 'stalled');
+          this.sink.skip?.(current.ref.track, current.ref.decodeTime, 'stalled');
           this.sink.end?.(current.ref, false);
-          track.playedUntil = current.ref.decodeTime + this.segmentLength(track);
-          track.current = undefined;
+          lane.playedUntil = current.start + this.segmentLength();
+          lane.current = undefined;
           continue;
         }
         return;
       }
-      const next = track.waiting[0];
+      const next = lane.waiting[0];
       if (!next) return;
-      const expected = track.playedUntil;
-      const inSequence = expected === undefined || Math.abs(next.ref.decodeTime - expected) <= this.tolerance(track);
+      const track = this.tracks.get(next.ref.track)!;
+      // §3.3: a segment waits for what it depends on (its track's init).
+      if (!track.init) return;
+      const expected = lane.playedUntil;
+      const inSequence = expected === undefined || Math.abs(next.start - expected) <= this.tolerance();
       if (!inSequence) {
         // A gap: the segment(s) before `next` have not arrived. They may, until `next` is due (§3.4).
-        if (now < this.deadline(track, next)) return;
-        const missing = Math.round((next.ref.decodeTime - expected!) / this.segmentLength(track));
+        if (now < this.deadline(next)) return;
+        const missing = Math.round((next.start - expected!) / this.segmentLength());
         for (let i = 0; i < missing; i++)
-          this.sink.skip?.(track.info.id, expected! + i * this.segmentLength(track), 'missing');
+          this.sink.skip?.(
+            next.ref.track,
+            Math.round((expected! + i * this.segmentLength()) * track.info.timescale),
+            'missing',
+          );
         this.counters.segmentsSkipped += Math.max(0, missing);
       }
-      // §3.3: a segment waits for what it depends on (its track's init).
-      if (
-        next.headers.depends?.some(
-          (d) => this.byInitId.has(d) && !this.tracks.get(this.byInitId.get(d)!)!.initDelivered,
-        )
-      )
-        return;
-      track.waiting.shift();
-      track.current = next;
+      lane.waiting.shift();
+      if (lane.initTrack !== track.info.id) {
+        // The switch point: the new rendition's init goes right before its first media.
+        if (lane.initTrack !== undefined) this.counters.switches++;
+        lane.initTrack = track.info.id;
+        this.sink.init?.(track.info, track.init);
+      }
+      lane.current = next;
       next.current = true;
       this.counters.segmentsDelivered++;
       for (const part of next.parts) this.sink.data?.(next.ref, part);
@@ -472,19 +568,20 @@ export class WarpConsumer {
     const max = this.o.maxBufferedBytes ?? DEFAULT_MAX_BUFFERED_BYTES;
     for (;;) {
       let total = 0;
-      let newest: { track: TrackState; p: Pending } | undefined;
-      for (const track of this.tracks.values()) {
-        for (const p of track.waiting) {
+      let newest: { lane: Lane; p: Pending } | undefined;
+      for (const lane of this.lanes.values()) {
+        for (const p of lane.waiting) {
           total += p.bytes;
-          if (!newest || p.ref.decodeTime > newest.p.ref.decodeTime) newest = { track, p };
+          if (!newest || p.start > newest.p.start) newest = { lane, p };
         }
       }
       if (total <= max || !newest) return;
-      newest.track.waiting.splice(newest.track.waiting.indexOf(newest.p), 1);
+      newest.lane.waiting.splice(newest.lane.waiting.indexOf(newest.p), 1);
       newest.p.failed = true;
+      this.report(newest.p, false);
       this.forget(newest.p);
       this.counters.segmentsStopped++;
-      this.sink.skip?.(newest.track.info.id, newest.p.ref.decodeTime, 'late');
+      this.sink.skip?.(newest.p.ref.track, newest.p.ref.decodeTime, 'late');
     }
   }
 }

@@ -9,7 +9,8 @@
  * - **Resource limit** (§4.4, §6.1): a session's sender resets its lowest-priority stream past a backlog
  *   of the media bitrate × the viewer's latency (`latency=` in the path, 0.5 s to `maxLatencyMs`,
  *   default 2 s) × 1.5 + 256 KiB; 4 MiB when the bitrate is not known; `maxBacklogBytes` instead when given.
- * - Streams a viewer opens are not part of Warp here (§4.2 allows other uses): they are stopped.
+ * - Streams a viewer opens are not part of Warp (§4.2 allows other uses): a unidirectional one is read as a
+ *   SELECT (src/warp/select.ts) when the route switches renditions, every other one is stopped.
  * - **Totals** cover every session so far: a closed session's sender counts are carried over (retired),
  *   so they never go down.
  * - `goaway(url)` (§5.4) and `close()` (§4.7, code 0 unless told otherwise) for every session.
@@ -19,10 +20,17 @@
  *   time left) and the successor in the reason. It ends when the last session has gone, or at the bound,
  *   where the sessions still there are closed (cut).
  */
-import type { Session, SessionRefusal, SessionRequest, SessionTransport } from '../webtransport/index.js';
-import { WarpCloseCode, type WarpHeaders } from '../wire/index.js';
+import type {
+  Session,
+  SessionRefusal,
+  SessionRequest,
+  SessionStream,
+  SessionTransport,
+} from '../webtransport/index.js';
+import { WarpCloseCode, WarpStreamReader, type WarpHeaders, type WarpSelect } from '../wire/index.js';
 import { WARP_ORDER_POLICIES, isOrderPolicy, type WarpOrderPolicy } from './order.js';
 import { WARP_PATH, goawayUrl, parseWarpPath, type WarpTarget } from './path.js';
+import { MAX_SELECT_STREAM_BYTES } from './select.js';
 import { WarpSender, type WarpSenderStats } from './sender.js';
 
 export interface WarpFanoutOptions {
@@ -93,6 +101,9 @@ export interface WarpFanoutStats extends WarpStreamTotals, WarpGoawayStats {
   sessionsRefusedByStatus: Record<WarpRefusalStatus, number>;
   /** Bytes waiting for the transport now (queued, or handed to a stream and not yet taken), over every session. */
   backlogBytes: number;
+  /** SELECT requests read from viewers, and streams refused as not one (malformed, too long). */
+  selectsReceived: number;
+  selectsRefused: number;
   /** Each open session's sender. */
   senders: WarpSenderStats[];
 }
@@ -156,7 +167,14 @@ const sumTotals = (into: WarpStreamTotals, s: WarpStreamTotals): void => {
 
 export class WarpFanout<T = undefined> {
   private readonly viewers = new Set<Viewer<T>>();
-  private readonly counters = { sessionsAccepted: 0, sessionsRefused: 0, goawaySessionsMoved: 0, goawaySessionsCut: 0 };
+  private readonly counters = {
+    sessionsAccepted: 0,
+    sessionsRefused: 0,
+    selectsReceived: 0,
+    selectsRefused: 0,
+    goawaySessionsMoved: 0,
+    goawaySessionsCut: 0,
+  };
   private drainState: Drain | undefined;
   private readonly accepted: Record<SessionTransport, number> = { webtransport: 0, websocket: 0 };
   private readonly refused: Record<WarpRefusalStatus, number> = { 400: 0, 401: 0, 403: 0, 404: 0, 503: 0 };
@@ -234,12 +252,17 @@ export class WarpFanout<T = undefined> {
 
   /**
    * An accepted session: its sender, with the resource limit for `bitsPerSecond` of media and the
-   * viewer's latency; `reorder` rewrites delivery orders (a relay, §4.5).
+   * viewer's latency; `reorder` rewrites delivery orders (a relay, §4.5); `select` hears the viewer's
+   * SELECT requests (without it, the viewer's streams are stopped).
    */
   add(
     session: Session,
     request: SessionRequest,
-    o: { bitsPerSecond: number; reorder?: (headers: WarpHeaders) => number },
+    o: {
+      bitsPerSecond: number;
+      reorder?: (headers: WarpHeaders) => number;
+      select?: (request: WarpSelect) => void;
+    },
     data: T,
   ): Viewer<T> {
     const target = parseWarpPath(request.path) ?? { broadcast: '' };
@@ -253,13 +276,48 @@ export class WarpFanout<T = undefined> {
     this.counters.sessionsAccepted++;
     this.accepted[session.transport]++;
     session.once('close', () => this.retire(viewer));
-    session.on('stream', (stream) => stream.stopSending(0));
+    const select = o.select;
+    session.on('stream', (stream) =>
+      select && !stream.bidirectional ? void this.readSelect(stream, select) : stream.stopSending(0),
+    );
     this.o.log?.(
       `${this.label}: session for ${target.broadcast} over ${session.transport}${order ? `, order ${order}` : ''} (${this.viewers.size} now)`,
     );
     // Accepted while a drain began: it goes too, after what the route sends it now.
     if (this.drainState) queueMicrotask(() => this.drainOne(viewer));
     return viewer;
+  }
+
+  /** The media a viewer receives changed (a rendition switch): its resource limit follows, unless one is configured. */
+  resize(viewer: Viewer<T>, bitsPerSecond: number): void {
+    viewer.sender.maxBacklogBytes =
+      this.o.maxBacklogBytes ?? backlogLimit(bitsPerSecond, viewer.target.latencyMs, this.o.maxLatencyMs);
+  }
+
+  /** One SELECT stream: HEADERS, one SELECT, FIN, at most MAX_SELECT_STREAM_BYTES; anything else is refused. */
+  private async readSelect(stream: SessionStream, select: (request: WarpSelect) => void): Promise<void> {
+    const reader = new WarpStreamReader({ maxControlPayload: MAX_SELECT_STREAM_BYTES });
+    let request: WarpSelect | undefined;
+    let bytes = 0;
+    try {
+      for await (const chunk of stream) {
+        bytes += chunk.length;
+        if (bytes > MAX_SELECT_STREAM_BYTES) throw new Error('too long');
+        reader.push(chunk);
+        for (let e; (e = reader.next()) !== undefined; ) {
+          if (e.kind === 'select' && !request) request = e;
+          else if (e.kind !== 'headers') throw new Error(`unexpected ${e.kind}`);
+        }
+      }
+      reader.end();
+      if (!request) throw new Error('no SELECT');
+    } catch {
+      this.counters.selectsRefused++;
+      stream.stopSending(0);
+      return;
+    }
+    this.counters.selectsReceived++;
+    select(request);
   }
 
   /** A session is gone: its sender's counts join those of the sessions closed before (once). */

@@ -12,6 +12,7 @@ export { WarpSender, type WarpSenderOptions, type WarpSenderStats } from './send
 export {
   WarpConsumer,
   type IncomingWarpStream,
+  type SegmentArrival,
   type SegmentRef,
   type WarpConsumerOptions,
   type WarpConsumerSink,
@@ -33,3 +34,6 @@ export {
 export { WarpServer, type WarpServerOptions, type WarpServerStats } from './server.js';
 export { WarpClient, type WarpClientOptions } from './client.js';
 export { WarpRelay, type WarpRelayOptions, type WarpRelayStats } from './relay/index.js';
+export { RenditionChooser, type Rendition, type RenditionChoice, type RenditionChooserOptions } from './abr.js';
+export { ALL_TRACKS } from './server.js';
+export { TrackSelection, encodeSelectStream, MAX_SELECT_STREAM_BYTES } from './select.js';

@@ -41,6 +41,7 @@ export class WarpProducer extends EventEmitter<{ segment: [WarpSource] }> {
   private readonly newest = new Map<string, GrowingSource>();
   private readonly unsubscribe: (() => void)[] = [];
   private readonly trackIndex = new Map<string, number>();
+  private newestNumber: number | undefined;
 
   constructor(readonly o: WarpProducerOptions) {
     super();
@@ -83,7 +84,8 @@ export class WarpProducer extends EventEmitter<{ segment: [WarpSource] }> {
 
   private sourceOf(track: LiveTrack, index: number, segment: Segment): GrowingSource {
     const pts = (segment.earliestPresentationTime / segment.timescale) * 1e6;
-    return new GrowingSource(
+    if (this.newestNumber === undefined || segment.number > this.newestNumber) this.newestNumber = segment.number;
+    const source = new GrowingSource(
       {
         kind: 'headers',
         id: segmentId(index, segment.number),
@@ -94,6 +96,13 @@ export class WarpProducer extends EventEmitter<{ segment: [WarpSource] }> {
       track.id,
       false,
     );
+    source.segment = segment.number;
+    return source;
+  }
+
+  /** The newest segment number under way or done, over every track: a rendition switch is made after it. */
+  get newestSegment(): number | undefined {
+    return this.newestNumber;
   }
 
   /** The init segment of a track, once the packager has it. */

@@ -71,6 +71,8 @@ export class WarpSender {
   private readonly sentIds = new Set<number>();
   private seq = 0;
   private closed = false;
+  /** The resource limit (§4.4, §6.1): it follows the media the session receives (a rendition switch). */
+  maxBacklogBytes: number;
   private draining = false;
   private readonly counters = {
     streamsOpened: 0,
@@ -84,6 +86,7 @@ export class WarpSender {
     readonly session: Session,
     private readonly o: WarpSenderOptions,
   ) {
+    this.maxBacklogBytes = o.maxBacklogBytes;
     session.once('close', () => this.close());
   }
 
@@ -259,7 +262,7 @@ export class WarpSender {
 
   /** §4.4/§6.1: past the bound, reset the lowest-priority stream (never the most important one). */
   private enforceLimit(): void {
-    while (this.active.length > 1 && this.backlogBytes > this.o.maxBacklogBytes)
+    while (this.active.length > 1 && this.backlogBytes > this.maxBacklogBytes)
       this.cancel(this.active[this.active.length - 1]!, 'limit');
   }
 

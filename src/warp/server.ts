@@ -8,9 +8,11 @@
  *   every new segment as the producer makes it.
  * - `latency=<ms>` in the query is the viewer's buffer: the sender's resource limit follows it, since
  *   media the player would skip anyway is not worth queuing.
- * - `tracks=<id>,<id>` picks the tracks (400 for an unknown one); by default the best video rendition and
- *   every audio track (Warp answers congestion by skipping, not by switching renditions). The session's
- *   catalog lists only these, and the resource limit follows their bitrate.
+ * - `tracks=<id>,<id>` picks the tracks the session starts with (400 for an unknown one), `tracks=*` every
+ *   track (a relay's subscription); by default the best video rendition and every audio track. The
+ *   catalog lists every track of the broadcast, and the resource limit follows the bitrate of those sent.
+ * - **Rendition switching**: a viewer's SELECT (src/warp/select.ts) changes the track of a kind from the
+ *   next segment number on; the new track's init is sent at once.
  * - `order=<policy>` picks the session's delivery order (§2.2) among those the operator allows (400
  *   otherwise): the producer's orders are rewritten for it as a relay's are (§4.5), and the session's
  *   catalog names it.
@@ -24,6 +26,7 @@ import { isOrderPolicy } from './order.js';
 import { parseWarpPath } from './path.js';
 import { catalogSource, type WarpProducer } from './producer.js';
 import { relayOrder } from './relay/reorder.js';
+import { TrackSelection } from './select.js';
 
 export type WarpServerOptions = WarpFanoutOptions;
 
@@ -35,11 +38,14 @@ export type WarpServerStats = WarpFanoutStats;
 
 interface ViewerChoice {
   broadcast: string;
-  tracks: ReadonlySet<string>;
+  selection: TrackSelection;
 }
 
+/** `tracks=*` asks for every track. */
+export const ALL_TRACKS = '*';
+
 /** The best video rendition and every audio track. */
-function defaultTracks(catalog: WarpCatalog): string[] {
+export function defaultTracks(catalog: WarpCatalog): string[] {
   const video = catalog.tracks.filter((t) => t.kind === 'video').sort((a, b) => b.bandwidth - a.bandwidth)[0];
   return [...(video ? [video.id] : []), ...catalog.tracks.filter((t) => t.kind === 'audio').map((t) => t.id)];
 }
@@ -56,7 +62,8 @@ export class WarpServer implements SessionRoute {
     this.broadcasts.set(producer.o.broadcast, producer);
     producer.on('segment', (source) => {
       for (const v of this.fanout)
-        if (v.data.broadcast === producer.o.broadcast && v.data.tracks.has(source.track)) v.sender.send(source);
+        if (v.data.broadcast === producer.o.broadcast && v.data.selection.wants(source.track, source.segment))
+          v.sender.send(source);
     });
   }
 
@@ -67,7 +74,7 @@ export class WarpServer implements SessionRoute {
       (target) => {
         const catalog = this.broadcasts.get(target.broadcast)!.catalog();
         if (!catalog) return this.fanout.refuse(503, 'the broadcast is starting');
-        const unknown = target.tracks?.filter((t) => !catalog.tracks.some((c) => c.id === t));
+        const unknown = target.tracks?.filter((t) => t !== ALL_TRACKS && !catalog.tracks.some((c) => c.id === t));
         if (unknown?.length)
           return this.fanout.refuse(
             400,
@@ -82,30 +89,38 @@ export class WarpServer implements SessionRoute {
     const target = parseWarpPath(request.path)!;
     const producer = this.broadcasts.get(target.broadcast)!;
     const full = producer.catalog()!;
-    const chosen = new Set(target.tracks ?? defaultTracks(full));
+    const initial = target.tracks?.includes(ALL_TRACKS)
+      ? full.tracks.map((t) => t.id)
+      : (target.tracks ?? defaultTracks(full));
+    const selection = new TrackSelection(full, initial);
     // The viewer's own delivery order, when it is not the producer's: each stream's order recomputed from it.
     const asked = isOrderPolicy(target.order) ? target.order : undefined; // checked in authorize
     const own = asked !== full.orderPolicy ? asked : undefined;
-    const catalog = {
-      ...full,
-      orderPolicy: own ?? full.orderPolicy,
-      tracks: full.tracks.filter((t) => chosen.has(t.id)),
-    };
-    const { sender } = this.fanout.add(
+    const catalog = own === undefined ? full : { ...full, orderPolicy: own };
+    const viewer = this.fanout.add(
       session,
       request,
       {
-        bitsPerSecond: catalog.tracks.reduce((n, t) => n + t.bandwidth, 0),
+        bitsPerSecond: selection.bitsPerSecond(),
         reorder: own === undefined ? undefined : (h) => relayOrder(own, full, h),
+        select: (r) => {
+          const track = selection.select(r, producer.newestSegment);
+          if (!track) return;
+          // The new rendition's init goes ahead of its first segment, which depends on it (§3.3).
+          const init = producer.init(track.id);
+          if (init) viewer.sender.send(init);
+          this.fanout.resize(viewer, selection.bitsPerSecond());
+        },
       },
-      { broadcast: target.broadcast, tracks: chosen },
+      { broadcast: target.broadcast, selection },
     );
+    const { sender } = viewer;
     sender.send(catalogSource(catalog));
-    for (const track of catalog.tracks) {
-      const init = producer.init(track.id);
+    for (const id of selection.tracks()) {
+      const init = producer.init(id);
       if (init) sender.send(init);
     }
-    for (const source of producer.current()) if (chosen.has(source.track)) sender.send(source);
+    for (const source of producer.current()) if (selection.wants(source.track, source.segment)) sender.send(source);
   }
 
   /**

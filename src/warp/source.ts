@@ -11,6 +11,11 @@ export interface WarpSource {
   readonly track: string;
   readonly init: boolean;
   /**
+   * A media segment's number, when known (the producer's, or from the path a relay reads): the same for
+   * every rendition's segment of one GoP, which is where a session switches renditions.
+   */
+  readonly segment?: number;
+  /**
    * What a part is: the payload of one SEGMENT message (whole boxes, a CMAF chunk each) or of one APP
    * message, or `raw` stream bytes after HEADERS, already framed as messages (a relay passes them on as
    * they arrive, message boundaries or not).
@@ -30,6 +35,7 @@ export class GrowingSource implements WarpSource {
   readonly parts: Uint8Array[] = [];
   complete = false;
   aborted = false;
+  segment: number | undefined;
   private readonly followers = new Set<{ onPart: (part: Uint8Array) => void; onEnd: (aborted: boolean) => void }>();
   private size = 0;
 

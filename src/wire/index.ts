@@ -162,10 +162,12 @@ export {
 export {
   MAX_WARP_DEPENDS,
   MAX_WARP_ORDER,
+  MAX_WARP_SELECT_TRACK,
   WarpCloseCode,
   WarpMessageType,
   WarpStreamReader,
   decodeWarpHeaders,
+  decodeWarpSelect,
   encodeWarpMessage,
   encodeWarpMessageHeader,
   type WarpApp,
@@ -173,6 +175,7 @@ export {
   type WarpHeaders,
   type WarpMessage,
   type WarpSegment,
+  type WarpSelect,
   type WarpStreamEvent,
   type WarpStreamReaderOptions,
 } from './warp.js';

@@ -10,6 +10,7 @@
  *   SEGMENT (0x1)  { fMP4 bytes: whole boxes, e.g. one moof+mdat }   — §5.2, any number per stream
  *   APP (0x2)      { application bytes }                             — §5.3
  *   GOAWAY (0x10)  { URL (UTF-8) }                                   — §5.4
+ *   SELECT (0x20)  { Seq (i), Track ID (UTF-8) }                     — pushcast: the viewer picks a rendition
  *
  * Order is signed (§9.3 uses −PTS), so it is zigzag-encoded: 0, −1, 1, −2… → 0, 1, 2, 3…
  * `Path` is pushcast's own field: the URL path under which the same resource is served over HTTP
@@ -28,6 +29,7 @@ export const WarpMessageType = {
   SEGMENT: 0x1,
   APP: 0x2,
   GOAWAY: 0x10,
+  SELECT: 0x20,
 } as const;
 
 /** §4.7: connection (session) close codes. */
@@ -78,7 +80,21 @@ export interface WarpGoaway {
   url: string;
 }
 
-export type WarpMessage = WarpHeaders | WarpSegment | WarpApp | WarpGoaway;
+/**
+ * pushcast's SELECT: the viewer asks for `track` (a catalog track ID) in place of the session's track of
+ * the same kind, from the next GoP boundary on. `seq` grows with each request of a session, so that of
+ * two requests whose streams overtake each other the newer one wins.
+ */
+export interface WarpSelect {
+  kind: 'select';
+  seq: number;
+  track: string;
+}
+
+/** A SELECT's track ID is a catalog ID: short. */
+export const MAX_WARP_SELECT_TRACK = 256;
+
+export type WarpMessage = WarpHeaders | WarpSegment | WarpApp | WarpGoaway | WarpSelect;
 
 const zigzag = (n: number): number => (n >= 0 ? n * 2 : -n * 2 - 1);
 const unzigzag = (z: number): number => (z % 2 === 0 ? z / 2 : -(z + 1) / 2);
@@ -142,6 +158,10 @@ export function encodeWarpMessage(message: WarpMessage): Uint8Array {
       type = WarpMessageType.GOAWAY;
       payload = encoder.encode(message.url);
       break;
+    case 'select':
+      type = WarpMessageType.SELECT;
+      payload = selectPayload(message);
+      break;
   }
   return concatBytes([encodeWarpMessageHeader(type, payload.length), payload]);
 }
@@ -152,6 +172,27 @@ function decodeUtf8(bytes: Uint8Array, at: number, what: string): string {
   } catch {
     throw new WireError('frame-encoding', at, `${what} is not UTF-8`);
   }
+}
+
+function selectPayload(m: WarpSelect): Uint8Array {
+  if (!Number.isSafeInteger(m.seq) || m.seq < 0)
+    throw new WireError('invalid-argument', 0, `SELECT seq ${m.seq} is not a count`);
+  const track = encoder.encode(m.track);
+  if (track.length === 0 || track.length > MAX_WARP_SELECT_TRACK)
+    throw new WireError('invalid-argument', 0, `SELECT track of ${track.length} bytes (1 to ${MAX_WARP_SELECT_TRACK})`);
+  const out = new Uint8Array(varintLength(m.seq) + track.length);
+  out.set(track, writeVarint(out, 0, m.seq));
+  return out;
+}
+
+/** A SELECT payload: the sequence number, then the track ID to the end. */
+export function decodeWarpSelect(payload: Uint8Array): WarpSelect {
+  const c = new Cursor(payload);
+  const seq = c.varint('SELECT seq');
+  const at = c.pos;
+  if (c.remaining === 0 || c.remaining > MAX_WARP_SELECT_TRACK)
+    throw new WireError('frame-encoding', at, `SELECT track of ${c.remaining} bytes (1 to ${MAX_WARP_SELECT_TRACK})`);
+  return { kind: 'select', seq, track: decodeUtf8(c.take(c.remaining, 'SELECT track'), at, 'SELECT track') };
 }
 
 export function decodeWarpHeaders(payload: Uint8Array): WarpHeaders {
@@ -185,11 +226,12 @@ export function decodeWarpHeaders(payload: Uint8Array): WarpHeaders {
 export type WarpStreamEvent =
   | WarpHeaders
   | WarpGoaway
+  | WarpSelect
   /** A piece of a SEGMENT or APP payload; `start` on its first piece, `end` on its last. */
   | { kind: 'segment-data' | 'app-data'; data: Uint8Array; start: boolean; end: boolean };
 
 export interface WarpStreamReaderOptions {
-  /** Largest HEADERS or GOAWAY payload; beyond, `frame-too-large`. Default 16 KiB. */
+  /** Largest HEADERS, GOAWAY or SELECT payload; beyond, `frame-too-large`. Default 16 KiB. */
   maxControlPayload?: number;
 }
 
@@ -282,7 +324,11 @@ export class WarpStreamReader {
           }
           continue;
         }
-        if (this.type !== WarpMessageType.HEADERS && this.type !== WarpMessageType.GOAWAY) {
+        if (
+          this.type !== WarpMessageType.HEADERS &&
+          this.type !== WarpMessageType.GOAWAY &&
+          this.type !== WarpMessageType.SELECT
+        ) {
           this.state = 'skip'; // unknown types are skipped
           continue;
         }
@@ -299,8 +345,9 @@ export class WarpStreamReader {
         const at = this.queue.offset;
         const payload = this.queue.take(this.remaining);
         this.state = 'header';
-        if (this.type === WarpMessageType.HEADERS) {
+        if (this.type === WarpMessageType.HEADERS || this.type === WarpMessageType.SELECT) {
           try {
+            if (this.type === WarpMessageType.SELECT) return decodeWarpSelect(payload);
             const h = decodeWarpHeaders(payload);
             this.sawHeaders = true;
             return h;

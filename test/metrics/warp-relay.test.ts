@@ -168,6 +168,8 @@ function relayStats(): WarpRelayStats {
     drainRemaining: 34,
     goawaySessionsMoved: 35,
     goawaySessionsCut: 36,
+    selectsReceived: 37,
+    selectsRefused: 38,
   };
   return {
     ...numbers,

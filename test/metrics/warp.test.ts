@@ -83,6 +83,8 @@ test('Warp server stats become pushcast_warp_*: sessions by transport and refusa
     drainRemaining: 3,
     goawaySessionsMoved: 12,
     goawaySessionsCut: 1,
+    selectsReceived: 0,
+    selectsRefused: 0,
     senders: [],
   };
   let reads = 0;

@@ -23,6 +23,15 @@ export const AUDIO: TrackInfo = {
   sampleRate: 48000,
   channels: 2,
 };
+/** A second video rendition (`renditions: true`): same timescale and grid, twice the bitrate. */
+export const VIDEO_HI: TrackInfo = {
+  ...VIDEO,
+  id: 'video-hi',
+  codec: 'avc1.42c01f',
+  bandwidth: 1_600_000,
+  width: 1280,
+  height: 720,
+};
 export const SEGMENT_MS = 2000;
 
 /** A real moof+mdat (one sample) whose tfdt is `decodeTime`, with recognisable payload bytes. */
@@ -46,19 +55,27 @@ export class WarpLive {
   readonly window: LiveWindow;
   readonly video: LiveTrack;
   readonly audio: LiveTrack;
+  readonly videoHi: LiveTrack | undefined;
 
-  /** `chunkBytes`: the size `add` gives a chunk by default (else 20 kB of video, 2 kB of audio). */
-  constructor(private readonly o: { timeShiftBufferDepth: number; chunkBytes?: number }) {
+  /**
+   * `chunkBytes`: the size `add` gives a chunk by default (else 20 kB of video, 2 kB of audio);
+   * `renditions`: a second video rendition, VIDEO_HI.
+   */
+  constructor(private readonly o: { timeShiftBufferDepth: number; chunkBytes?: number; renditions?: boolean }) {
     this.window = new LiveWindow({ timeShiftBufferDepth: o.timeShiftBufferDepth });
     this.timeline.availabilityStartTime = Date.now();
     this.video = this.window.addTrack(VIDEO);
     this.audio = this.window.addTrack(AUDIO);
     this.video.setInit(new Uint8Array(700).fill(1), VIDEO);
     this.audio.setInit(new Uint8Array(600).fill(2), AUDIO);
+    if (o.renditions) {
+      this.videoHi = this.window.addTrack(VIDEO_HI);
+      this.videoHi.setInit(new Uint8Array(800).fill(3), VIDEO_HI);
+    }
   }
 
   get tracks(): LiveTrack[] {
-    return [this.video, this.audio];
+    return this.videoHi ? [this.video, this.videoHi, this.audio] : [this.video, this.audio];
   }
 
   start(track: LiveTrack, n: number): Segment {
@@ -87,6 +104,6 @@ export class WarpLive {
   }
 
   private fullChunk(track: LiveTrack): number {
-    return track === this.video ? 20_000 : 2000;
+    return track === this.video ? 20_000 : track === this.videoHi ? 30_000 : 2000;
   }
 }

@@ -362,3 +362,79 @@ test('GOAWAY: a second copy waits on standby and takes over where the first copy
   await c.tick();
   assert.equal(second.stopped, 0);
 });
+
+test('a rendition switch: one decode order across renditions, the new init handed over at the switch point, arrivals reported', async () => {
+  const clock = new FakeClock(0);
+  const log: string[] = [];
+  const two: WarpCatalog = {
+    ...catalog,
+    tracks: [
+      ...catalog.tracks,
+      { id: 'video-lo', kind: 'video', codec: 'avc1.42c01e', timescale: 1000, bandwidth: 5e5, initId: 2 },
+    ],
+  };
+  const consumer = new WarpConsumer(
+    {
+      init: (t) => log.push(`init ${t.id}`),
+      data: (s) => log.push(`data ${s.path}`),
+      end: (s, complete) => log.push(`end ${s.path} ${complete ? 'whole' : 'cut'}`),
+      skip: (track, time, why) => log.push(`skip ${track}@${time} ${why}`),
+      arrived: (s, a) => log.push(`arrived ${s.path} ${a.bytes} B ${a.complete ? 'whole' : 'cut'}`),
+    },
+    { bufferMs: 3000, now: () => clock.time, timers: clock },
+  );
+  const tick = async (ms = 0) => {
+    clock.advance(ms);
+    await new Promise((r) => setImmediate(r));
+  };
+  const init = (id: number) =>
+    new FakeStream()
+      .push(encodeWarpMessage({ kind: 'headers', id }))
+      .push(encodeWarpMessage({ kind: 'segment', data: new Uint8Array([id]) }))
+      .end();
+  const media = (track: string, initId: number, n: number) =>
+    new FakeStream()
+      .push(
+        encodeWarpMessage({
+          kind: 'headers',
+          id: 64 * (n + 1) + initId,
+          depends: [initId],
+          path: `/live/${track}/${n}.m4s`,
+        }),
+      )
+      .push(encodeWarpMessage({ kind: 'segment', data: fragment(n * 2000) }));
+  void consumer.addStream(
+    new FakeStream()
+      .push(encodeWarpMessage({ kind: 'headers', id: 0 }))
+      .push(encodeWarpMessage({ kind: 'app', data: new TextEncoder().encode(JSON.stringify(two)) }))
+      .end(),
+  );
+  void consumer.addStream(init(1));
+  const old = media('video', 1, 1);
+  void consumer.addStream(old);
+  await tick(2100);
+  // The new rendition's segment 2 comes before its init and before the old rendition's segment 1 is done.
+  void consumer.addStream(media('video-lo', 2, 2).end());
+  await tick(100);
+  void consumer.addStream(init(2));
+  await tick(100);
+  assert.deepEqual(log, ['init video', 'data /live/video/1.m4s', 'arrived /live/video-lo/2.m4s 208 B whole']);
+  old.push(encodeWarpMessage({ kind: 'segment', data: fragment(2000 - 1000) })).end();
+  await tick(100);
+  void consumer.addStream(media('video-lo', 2, 3).end());
+  await tick(100);
+  assert.deepEqual(log.slice(3), [
+    'data /live/video/1.m4s',
+    'arrived /live/video/1.m4s 416 B whole',
+    'end /live/video/1.m4s whole',
+    'init video-lo',
+    'data /live/video-lo/2.m4s',
+    'end /live/video-lo/2.m4s whole',
+    'data /live/video-lo/3.m4s',
+    'arrived /live/video-lo/3.m4s 208 B whole',
+    'end /live/video-lo/3.m4s whole',
+  ]);
+  assert.equal(consumer.stats().switches, 1);
+  assert.equal(consumer.stats().segmentsSkipped, 0);
+  consumer.close();
+});

@@ -739,7 +739,8 @@ test('a catalog change upstream (a rendition added, then removed) reaches the vi
     ['video', 'audio'],
   );
 
-  // A 540p rendition is added (track index 2): the new catalog, its init, a segment of it.
+  // A 540p rendition is added (track index 2): the new catalog reaches the viewer; asked for by SELECT,
+  // its init comes at once and its segment from the next number on.
   const added = {
     ...base.tracks[0]!,
     id: 'video-540p',
@@ -756,33 +757,41 @@ test('a catalog change upstream (a rendition added, then removed) reaches the vi
   );
   init.append(new Uint8Array(800).fill(3));
   init.end();
-  const segment = new GrowingSource(
-    { kind: 'headers', id: segmentId(2, 1), order: 0, depends: [initId(2)], path: '/live/video-540p/1.m4s' },
-    'video-540p',
-    false,
-  );
-  segment.append(chunk(0, 5000, 99));
-  segment.end();
   for (const sender of senders) {
     sender.send(catalogSource(withAdded), { again: true });
     sender.send(init);
-    sender.send(segment);
   }
-  await until('the viewer has the 540p rendition and its segment', () =>
-    v.completed.some((s) => s.path === '/live/video-540p/1.m4s'),
-  );
+  await until('the new catalog at the viewer', () => v.catalog?.tracks.length === 3);
   assert.deepEqual(
     v.catalog?.tracks.map((x) => x.id),
     ['video', 'audio', 'video-540p'],
   );
+  v.client.select('video-540p');
+  await until('the SELECT at the relay', () => r.relay.stats().selectsReceived === 1);
+  const segment = new GrowingSource(
+    { kind: 'headers', id: segmentId(2, 2), order: 0, depends: [initId(2)], path: '/live/video-540p/2.m4s' },
+    'video-540p',
+    false,
+  );
+  segment.append(chunk(2000, 5000, 99));
+  segment.end();
+  for (const sender of senders) sender.send(segment);
+  await until('the 540p segment at the viewer', () => v.completed.some((s) => s.path === '/live/video-540p/2.m4s'));
+  // The consumer hands a rendition's init over at its switch point, right before its first segment.
   assert.deepEqual(v.inits.get('video-540p'), new Uint8Array(800).fill(3));
 
-  // It is removed again: the viewers hear of it, and a viewer joining now is not sent its init or segments.
+  // It is removed again: the viewers hear of it and go on with the remaining rendition, and a viewer
+  // joining now is not sent its init or segments.
   for (const sender of senders) sender.send(catalogSource(base), { again: true });
   await until('the catalog without it at the viewer', () => v.catalog?.tracks.length === 2);
   live.publish(2);
-  await until('segment 2', () => v.completed.filter((s) => s.track !== 'video-540p').length >= 4);
-  assertSegments(live, v, [1, 2], 'viewer');
+  live.publish(3);
+  await until('segment 3 of both tracks', () =>
+    ['/live/video/3.m4s', '/live/audio/3.m4s'].every((p) => v.completed.some((s) => s.path === p)),
+  );
+  // Segment 2's time was played from 540p: the remaining rendition's copy of it is the only one passed over.
+  assert.deepEqual(v.skipped.splice(0), ['video@2000: old']);
+  assertSegments(live, v, [1, 3], 'viewer');
   const late = await viewer(t, r.url);
   await until('segment 2 at the late viewer', () => late.completed.length >= 2);
   assert.deepEqual(
@@ -897,4 +906,39 @@ test('drain: a relay with 50 viewers is drained to a second relay while the broa
     (e: unknown) => e instanceof SessionRefusedError && e.status === 503 && e.retryAfterSeconds !== undefined,
   );
   verbose?.(`drain of 50 sessions: ${report.durationMs} ms`);
+});
+
+test('renditions through a relay: it subscribes to every track, each viewer gets its own and switches with SELECT at the next GoP', async (t) => {
+  const live = new WarpLive({ timeShiftBufferDepth: 40, chunkBytes: 3000, renditions: true });
+  live.publish(1);
+  const o = await origin(t, live);
+  const r = await relayOf(t, o.url);
+  const a = await viewer(t, r.url);
+  const b = await viewer(t, r.url);
+  await until('segment 1 at both viewers', () => [a, b].every((v) => media(v, 'audio').length === 1));
+  assert.deepEqual(
+    [a, b].map((v) => media(v, 'video-hi').length + media(v, 'video').length),
+    [1, 1],
+  );
+  assert.equal(media(a, 'video-hi').length, 1, 'the best rendition by default');
+  a.client.select('video');
+  await until('the relay read the SELECT', () => r.relay.stats().selectsReceived === 1);
+  for (let n = 2; n <= 3; n++) live.publish(n);
+  await until('segments 2 and 3', () => [a, b].every((v) => media(v, 'audio').length === 3));
+  await until('video 2 and 3', () => [a, b].every((v) => media(v, 'video').length + media(v, 'video-hi').length === 3));
+  // a switched at segment 2, b did not; each got exactly one rendition per GoP, byte-identical.
+  assert.deepEqual(
+    media(a, 'video').map((s) => s.path),
+    ['/live/video/2.m4s', '/live/video/3.m4s'],
+  );
+  assert.deepEqual(
+    media(b, 'video-hi').map((s) => s.path),
+    ['/live/video-hi/1.m4s', '/live/video-hi/2.m4s', '/live/video-hi/3.m4s'],
+  );
+  assert.deepEqual(a.bytesOf('/live/video/2.m4s'), live.video.get(2)!.bytes());
+  assert.ok(a.inits.has('video') && !b.inits.has('video'));
+  assert.deepEqual(a.skipped, []);
+  assert.equal(a.client.consumer.stats().switches, 1);
+  // One subscription upstream carries every rendition.
+  assert.equal(o.warp.stats().sessions, 1);
 });

@@ -17,11 +17,13 @@ import {
   INIT_ORDER,
   WarpClient,
   WarpProducer,
+  WarpSender,
   WarpServer,
   segmentOrder,
   type SegmentRef,
   type WarpConsumerSink,
   type WarpServerOptions,
+  type WarpSource,
 } from '../../src/warp/index.js';
 import { backlogLimit } from '../../src/warp/fanout.js';
 import { SessionRefusedError, SessionRouter, serveHttp3Sessions } from '../../src/webtransport/index.js';
@@ -211,7 +213,7 @@ test('GOAWAY: the viewer moves to the new server, takes segments from both for a
   assert.ok(client.consumer.stats().duplicates >= 1, 'the new session offered copies of what the old one had');
 });
 
-test('a session picks its tracks (?tracks=); its catalog lists only those; an unknown track is refused 400', async (t) => {
+test('a session picks its tracks (?tracks=); its catalog lists every track (renditions to switch to); an unknown track is refused 400', async (t) => {
   const live = new WarpLive({ timeShiftBufferDepth: 20, chunkBytes: 3000 });
   live.publish(1);
   const server = await warpServer(live);
@@ -229,10 +231,7 @@ test('a session picks its tracks (?tracks=); its catalog lists only those; an un
   t.after(() => client.close());
   live.publish(2);
   await until('audio segments 1 and 2', () => got.completed.length >= 2);
-  assert.deepEqual(
-    client.consumer.catalog!.tracks.map((t) => t.id),
-    ['audio'],
-  );
+  assert.deepEqual(client.consumer.catalog!.tracks.map((t) => t.id).sort(), live.tracks.map((t) => t.id).sort());
   assert.deepEqual([...got.inits.keys()], ['audio']);
   assert.ok(got.completed.every((s) => s.track === 'audio'));
 });
@@ -393,4 +392,75 @@ test('drain bound: a session whose segment under way never ends is cut at the bo
   assert.equal(a.warp.stats().goawaySessionsCut, 1);
   await until('the viewer at the successor, the old session closed', () => client.openSessions === 1);
   assert.equal(client.sessionsOpened, 2);
+});
+
+test('rendition switch (SELECT): at the next GoP, the new init sent ahead and appended at the switch point, decode order and A/V sync kept', async (t) => {
+  const live = new WarpLive({ timeShiftBufferDepth: 20, chunkBytes: 3000, renditions: true });
+  const sent: { track: string; init: boolean; segment: number | undefined }[] = [];
+  const send = WarpSender.prototype.send;
+  WarpSender.prototype.send = function (this: WarpSender, source: WarpSource) {
+    sent.push({ track: source.track, init: source.init, segment: source.segment });
+    send.call(this, source);
+  };
+  t.after(() => (WarpSender.prototype.send = send));
+  live.publish(1);
+  const server = await warpServer(live);
+  t.after(server.close);
+  const log: string[] = [];
+  const video: SegmentRef[] = [];
+  const audio: SegmentRef[] = [];
+  const skipped: string[] = [];
+  const client = await WarpClient.connect(server.url, {
+    sink: {
+      init: (track) => track.kind === 'video' && log.push(`init ${track.id}`),
+      end: (s, complete) => {
+        if (!complete) return;
+        if (s.track === 'audio') audio.push(s);
+        else video.push(s), log.push(`segment ${s.path}`);
+      },
+      skip: (track, time, why) => skipped.push(`${track} ${time} ${why}`),
+    },
+    bufferMs: 4000,
+    ca: certificate.cert,
+  });
+  t.after(() => client.close());
+  await until('segment 1 of the top rendition and of audio', () => video.length === 1 && audio.length === 1);
+  assert.equal(video[0]!.track, 'video-hi', 'the session starts on the best rendition');
+  client.select('video');
+  await until('the server read the SELECT', () => server.warp.stats().selectsReceived === 1);
+  for (let n = 2; n <= 4; n++) live.publish(n);
+  await until('segments 2–4', () => video.length === 4 && audio.length === 4);
+  // The consumer hands the new init over right before the new rendition's first segment.
+  assert.deepEqual(log, [
+    'init video-hi',
+    'segment /live/video-hi/1.m4s',
+    'init video',
+    'segment /live/video/2.m4s',
+    'segment /live/video/3.m4s',
+    'segment /live/video/4.m4s',
+  ]);
+  // One timeline across the switch, in step with audio's.
+  assert.deepEqual(
+    video.map((s) => s.decodeTime),
+    [0, 2000, 4000, 6000],
+  );
+  assert.deepEqual(
+    audio.map((s) => s.decodeTime),
+    video.map((s) => s.decodeTime),
+  );
+  assert.deepEqual(skipped, []);
+  assert.equal(client.consumer.stats().switches, 1);
+  // The sender: the new init before the new rendition's first segment; the old rendition stops at the boundary.
+  const initAt = sent.findIndex((x) => x.track === 'video' && x.init);
+  const firstAt = sent.findIndex((x) => x.track === 'video' && !x.init);
+  assert.ok(initAt >= 0 && initAt < firstAt, JSON.stringify(sent));
+  assert.deepEqual(
+    sent.filter((x) => x.track === 'video' && !x.init).map((x) => x.segment),
+    [2, 3, 4],
+  );
+  assert.deepEqual(
+    sent.filter((x) => x.track === 'video-hi' && !x.init).map((x) => x.segment),
+    [1],
+  );
+  assert.equal(server.warp.stats().selectsRefused, 0);
 });

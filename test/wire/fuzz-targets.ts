@@ -35,6 +35,7 @@ import {
   decodeSessionDatagram,
   decodeShortHeaderPacket,
   decodeWarpHeaders,
+  decodeWarpSelect,
   decodeWsFrame,
   encodeCapsule,
   encodeCloseSession,
@@ -198,6 +199,7 @@ const warpStreams = [
     rng.bytes(3),
     encodeWarpMessage({ kind: 'segment', data: new Uint8Array(0) }),
   ),
+  concat(encodeWarpMessage({ kind: 'headers' }), encodeWarpMessage({ kind: 'select', seq: 3, track: 'video-540p' })),
 ];
 const structuredFields = [
   'sig1=("@method" "@authority" "@path" "content-digest");created=1618884473;keyid="test-key-ed25519";alg="ed25519"',
@@ -546,6 +548,15 @@ export const FUZZ_TARGETS: readonly FuzzTarget[] = [
     error: WireError,
     corpus: warpStreams.map((s) => s.subarray(2, 2 + (s[1] ?? 0))),
     decode: (input) => decodeWarpHeaders(input),
+  },
+  {
+    name: 'Warp: decodeWarpSelect',
+    error: WireError,
+    corpus: [
+      encodeWarpMessage({ kind: 'select', seq: 3, track: 'video-540p' }).subarray(2),
+      encodeWarpMessage({ kind: 'select', seq: 70_000, track: 'a' }).subarray(2),
+    ],
+    decode: (input) => decodeWarpSelect(input),
   },
   {
     name: 'structured fields: parseDictionary',

@@ -8,6 +8,7 @@ import {
   WarpStreamReader,
   WireError,
   decodeWarpHeaders,
+  decodeWarpSelect,
   encodeWarpMessage,
   type WarpMessage,
   type WarpStreamEvent,
@@ -110,5 +111,41 @@ test('§4.2: HEADERS first and only once; truncation; unknown types skipped; bou
   assert.throws(
     () => decodeWarpHeaders(new Uint8Array([0x08, 0x02, 0xff, 0xfe])),
     (e: unknown) => e instanceof WireError && /not UTF-8/.test(e.message),
+  );
+});
+
+test('SELECT encodes as documented in docs/warp-wire.md, reads back from a stream, and refuses what it cannot be', () => {
+  // seq 3, track "v1"
+  assert.equal(hex(encodeWarpMessage({ kind: 'select', seq: 3, track: 'v1' })), '2003' + '03' + '7631');
+  assert.deepEqual(decodeWarpSelect(Buffer.from('4100' + '61', 'hex')), { kind: 'select', seq: 256, track: 'a' });
+  const stream = Buffer.concat([
+    encodeWarpMessage({ kind: 'headers' }),
+    encodeWarpMessage({ kind: 'select', seq: 70_000, track: 'video-540p' }),
+  ]);
+  for (const split of [1, 2, 5, stream.length]) {
+    const events = readAll(stream, split);
+    assert.deepEqual(events.at(-1), { kind: 'select', seq: 70_000, track: 'video-540p' });
+  }
+  for (const bad of ['03', '', '03ff', `03${'61'.repeat(257)}`]) {
+    assert.throws(
+      () => decodeWarpSelect(Buffer.from(bad, 'hex')),
+      (e: unknown) => e instanceof WireError,
+      bad.slice(0, 12),
+    );
+  }
+  assert.throws(() => encodeWarpMessage({ kind: 'select', seq: -1, track: 'a' }), WireError);
+  assert.throws(() => encodeWarpMessage({ kind: 'select', seq: 1, track: '' }), WireError);
+  // A SELECT larger than the reader's control bound is refused like any control message.
+  const reader = new WarpStreamReader({ maxControlPayload: 8 });
+  reader.push(
+    Buffer.concat([
+      encodeWarpMessage({ kind: 'headers' }),
+      encodeWarpMessage({ kind: 'select', seq: 1, track: 'a-long-track-id' }),
+    ]),
+  );
+  assert.equal(reader.next()?.kind, 'headers');
+  assert.throws(
+    () => reader.next(),
+    (e: unknown) => e instanceof WireError && e.code === 'frame-too-large',
   );
 });

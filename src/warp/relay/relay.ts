@@ -23,6 +23,11 @@
  *   code 0; nothing reconnects, new sessions are refused (404), and `ended` resolves. `close()` (the relay
  *   stops, the broadcast goes on) closes sessions with pushcast's code 2 instead, so that a relay
  *   downstream reconnects rather than ending the broadcast.
+ * - **Renditions**: the relay subscribes to every track (`tracks=*`, unless the upstream URL names some),
+ *   and each subscriber gets the tracks it chose (`tracks=`, default the best video rendition and every
+ *   audio track) and switches with SELECT as at the origin (src/warp/select.ts): from the segment number
+ *   after the newest one seen, the new rendition's init sent at once. One subscription upstream serves
+ *   every subscriber's rendition, and a switch waits for nothing upstream.
  */
 import type {
   Session,
@@ -36,7 +41,9 @@ import { parseCatalog, type WarpCatalog } from '../catalog.js';
 import { WarpFanout, type WarpDrainReport, type WarpFanoutOptions } from '../fanout.js';
 import { isOrderPolicy, type WarpOrderPolicy } from '../order.js';
 import { WARP_PATH, parseWarpPath } from '../path.js';
-import { GrowingSource } from '../source.js';
+import { TrackSelection } from '../select.js';
+import { ALL_TRACKS, defaultTracks } from '../server.js';
+import { GrowingSource, type WarpSource } from '../source.js';
 import { RelayCache, type RelayCacheOptions } from './cache.js';
 import type { Relayed } from './relayed.js';
 import { RelayedStreams, type RelayedStreamsOptions } from './relayed-streams.js';
@@ -58,6 +65,13 @@ export interface WarpRelayOptions
   maxHeldForCatalog?: number;
 }
 
+/** A subscriber's tracks: known once the upstream catalog is (until then everything goes to it). */
+interface Subscriber {
+  selection: TrackSelection | undefined;
+  /** What the session asked for: `tracks=` (or `*`), else the default. */
+  tracks: string[] | undefined;
+}
+
 function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
   return a.length === b.length && Buffer.compare(a, b) === 0;
 }
@@ -69,7 +83,9 @@ export class WarpRelay implements SessionRoute {
   private readonly reader: UpstreamStreamReader;
   private readonly streams: RelayedStreams;
   private readonly cache: RelayCache;
-  private readonly fanout: WarpFanout;
+  private readonly fanout: WarpFanout<Subscriber>;
+  /** The newest segment number relayed: a subscriber's switch is made after it. */
+  private newestSegment: number | undefined;
   private upstreamCatalog: { payload: Uint8Array; catalog: WarpCatalog } | undefined;
   /** Media that came before the catalog, with `reorder` (see `holdingMedia`). */
   private readonly heldForCatalog: GrowingSource[] = [];
@@ -86,7 +102,8 @@ export class WarpRelay implements SessionRoute {
     const target = parseWarpPath(`${u.pathname}${u.search}`);
     if (!target) throw new Error(`the upstream URL's path must be ${WARP_PATH}/<broadcast>: ${o.upstream}`);
     this.broadcast = target.broadcast;
-    this.fanout = new WarpFanout(o, 'relay');
+    if (!u.searchParams.has('tracks')) u.searchParams.set('tracks', ALL_TRACKS);
+    this.fanout = new WarpFanout<Subscriber>(o, 'relay');
     this.cache = new RelayCache(o, (rel) => this.streams.uncached(rel));
     this.streams = new RelayedStreams(o, this.counters, {
       created: (rel) => this.created(rel),
@@ -157,8 +174,28 @@ export class WarpRelay implements SessionRoute {
   /** A new relayed stream: cached, and on its way to every subscriber (or held for the catalog). */
   private created(rel: Relayed): void {
     this.cache.add(rel);
+    const n = rel.source.segment;
+    if (n !== undefined && (this.newestSegment === undefined || n > this.newestSegment)) this.newestSegment = n;
     if (rel.trackKey !== undefined && this.holdingMedia()) this.holdForCatalog(rel.source);
-    else for (const v of this.fanout) v.sender.send(rel.source);
+    else for (const v of this.fanout) this.deliver(v, rel.source);
+  }
+
+  /** A stream to a subscriber: media of the tracks it receives; the rest (catalog, inits) always. */
+  private deliver(v: { sender: { send(source: WarpSource): void }; data: Subscriber }, source: WarpSource): void {
+    if (!source.init && source.track && v.data.selection && !v.data.selection.wants(source.track, source.segment))
+      return;
+    v.sender.send(source);
+  }
+
+  /** A subscriber's selection, once the catalog is known. */
+  private select(data: Subscriber): TrackSelection | undefined {
+    const catalog = this.upstreamCatalog?.catalog;
+    if (!data.selection && catalog)
+      data.selection = new TrackSelection(
+        catalog,
+        data.tracks?.includes(ALL_TRACKS) ? catalog.tracks.map((t) => t.id) : (data.tracks ?? defaultTracks(catalog)),
+      );
+    return data.selection;
   }
 
   /** With `reorder`, media waits for the catalog: without it there is no order to recompute (§4.5). */
@@ -171,7 +208,7 @@ export class WarpRelay implements SessionRoute {
     // Bounded: past it the oldest goes on with the upstream's order.
     while (this.heldForCatalog.length > (this.o.maxHeldForCatalog ?? 256)) {
       const oldest = this.heldForCatalog.shift()!;
-      for (const v of this.fanout) v.sender.send(oldest);
+      for (const v of this.fanout) this.deliver(v, oldest);
     }
   }
 
@@ -199,7 +236,10 @@ export class WarpRelay implements SessionRoute {
       // A rendition added or removed upstream: every session gets the new catalog (the catalog's ID again);
       // an added track's init and segments come as new streams.
       this.o.log?.(`relay: the upstream catalog changed: tracks ${catalog.tracks.map((t) => t.id).join(', ')}`);
-      for (const v of this.fanout) v.sender.send(this.catalogFor(v.order)!, { again: true });
+      for (const v of this.fanout) {
+        v.data.selection?.setCatalog(catalog);
+        v.sender.send(this.catalogFor(v.order)!, { again: true });
+      }
       return;
     }
     // Sessions that joined before it get it now, and the media held for it (with `reorder`), the newest
@@ -207,7 +247,8 @@ export class WarpRelay implements SessionRoute {
     const held = this.heldForCatalog.splice(0);
     for (const v of this.fanout) {
       v.sender.send(this.catalogFor(v.order)!);
-      for (const h of [...this.cache.segments().map((r) => r.source), ...held]) v.sender.send(h);
+      this.select(v.data);
+      for (const h of [...this.cache.segments().map((r) => r.source), ...held]) this.deliver(v, h);
     }
   }
 
@@ -265,21 +306,42 @@ export class WarpRelay implements SessionRoute {
       0;
     const asked = parseWarpPath(request.path)?.order; // checked in authorize
     const policy = isOrderPolicy(asked) ? asked : this.o.reorder;
-    const { sender, order } = this.fanout.add(
+    const data: Subscriber = { selection: undefined, tracks: parseWarpPath(request.path)?.tracks };
+    const selection = this.select(data);
+    const rate = (s: TrackSelection | undefined) => (s ? s.bitsPerSecond() : bitsPerSecond);
+    const viewer = this.fanout.add(
       session,
       request,
-      { bitsPerSecond, reorder: policy ? (h) => relayOrder(policy, this.upstreamCatalog?.catalog, h) : undefined },
-      undefined,
+      {
+        bitsPerSecond: rate(selection),
+        reorder: policy ? (h) => relayOrder(policy, this.upstreamCatalog?.catalog, h) : undefined,
+        select: (r) => {
+          const track = this.select(data)?.select(r, this.newestSegment);
+          if (!track) return;
+          // The new rendition's init goes ahead of its first segment, which depends on it (§3.3).
+          const init = this.cache.init(track.initId);
+          if (init) viewer.sender.send(init.source);
+          this.fanout.resize(viewer, rate(data.selection));
+        },
+      },
+      data,
     );
+    const { sender, order } = viewer;
     const catalogSent = this.catalogFor(order);
     if (catalogSent) sender.send(catalogSent);
-    // Once a catalog is known, only what its tracks need (a track removed upstream may still be cached).
+    // Once a catalog is known, only what its tracks need (a track removed upstream may still be cached),
+    // and of those, the inits of the tracks this subscriber receives.
     const catalog = this.upstreamCatalog?.catalog;
+    const wanted = new Set(selection?.tracks());
     for (const init of this.cache.inits())
-      if (!catalog || catalog.tracks.some((t) => t.initId === init.id)) sender.send(init.source);
+      if (
+        (!catalog || catalog.tracks.some((t) => t.initId === init.id)) &&
+        (!selection || !init.source.track || wanted.has(init.source.track))
+      )
+        sender.send(init.source);
     if (!this.holdingMedia())
       for (const rel of this.cache.segments())
-        if (!catalog || this.trackIdOf(rel.source.headers) !== undefined) sender.send(rel.source);
+        if (!catalog || this.trackIdOf(rel.source.headers) !== undefined) this.deliver(viewer, rel.source);
   }
 
   /** §5.4: every downstream session is told to move to `url`, finishes what is under way, then is closed with code 1. */

@@ -13,6 +13,7 @@
  * - **Remembered IDs** (`maxRememberedIds`): the oldest finished entries are forgotten first; a stream
  *   still under way or cached is never forgotten.
  */
+import { segmentNumberOf } from '../../media/live/url-scheme.js';
 import type { SessionStream } from '../../webtransport/index.js';
 import type { WarpHeaders } from '../../wire/index.js';
 import { SegmentCopies } from '../segment-copies.js';
@@ -95,6 +96,8 @@ export class RelayedStreams {
     // New (or in place of one that was aborted: subscribers that saw that one keep their reset; §5.1 IDs are unique).
     const media = (headers.depends?.length ?? 0) > 0;
     const source = new GrowingSource({ ...headers }, this.hooks.trackIdOf(headers) ?? '', !media, 'raw');
+    // The segment number (from the path) is where a subscriber's rendition switch is made.
+    if (media && headers.path !== undefined) source.segment = segmentNumberOf(headers.path);
     const rel = this.relayed(id, source, media ? headers.depends!.join(',') : undefined);
     const copy = new Copy(stream, headers.order ?? 0, rel.seq, rel);
     if (!this.makeRoom(copy)) return undefined;

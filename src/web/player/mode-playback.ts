@@ -51,7 +51,7 @@ export interface ModePlayback {
   problem(): string;
   setTarget(ms: number): void;
   bytes(): BytesByRoute;
-  /** The video renditions the viewer may pin (DASH modes; Warp plays one). */
+  /** The video renditions the viewer may pin (DASH modes; Warp chooses its own, src/warp/abr.ts). */
   renditions(): Rendition[];
   setRendition(id: string): void;
   details(): { dash: DashPlayerStats | null; warp: WarpPlayerStats | null };
@@ -110,7 +110,7 @@ class WarpMode implements ModePlayback {
   }
 
   setRendition(): void {
-    // One video rendition per Warp session.
+    // The Warp playback chooses its video rendition itself (RenditionChooser), within the session.
   }
 
   details() {

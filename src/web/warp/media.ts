@@ -9,6 +9,8 @@
  *   the parser is reset (`abort()`, MSE §3.2 "reset parser state") before the next segment.
  * - Media older than KEEP_BEHIND_S behind the playhead is removed, so the buffer stays bounded.
  * - QuotaExceededError: old media is removed down to QUOTA_KEEP_BEHIND_S and the append retried once.
+ * - A rendition switch: the new rendition's init is appended in line, where the consumer hands it over
+ *   (before its first media), after `changeType` when its codec string differs (MSE 2).
  */
 
 export const MAX_QUEUED_BYTES = 8 * 1024 * 1024;
@@ -17,7 +19,10 @@ export const KEEP_BEHIND_S = 30;
 const REMOVE_SLACK_S = 10;
 const QUOTA_KEEP_BEHIND_S = 4;
 
-type Operation = { kind: 'append'; bytes: Uint8Array; segment?: object; init?: boolean } | { kind: 'reset' };
+type Operation =
+  | { kind: 'append'; bytes: Uint8Array; segment?: object; init?: boolean }
+  | { kind: 'reset' }
+  | { kind: 'change-type'; mime: string };
 
 export class TrackBuffer {
   private buffer: SourceBuffer | undefined;
@@ -32,9 +37,10 @@ export class TrackBuffer {
   appendErrors = 0;
 
   constructor(
-    readonly id: string,
+    /** The track whose init was appended last. */
+    public id: string,
     readonly kind: 'video' | 'audio',
-    readonly mime: string,
+    public mime: string,
     private readonly currentTime: () => number,
     private readonly onError: (message: string) => void,
   ) {}
@@ -65,8 +71,12 @@ export class TrackBuffer {
     this.pump();
   }
 
-  appendInit(bytes: Uint8Array): void {
-    this.queue.unshift({ kind: 'append', bytes, init: true });
+  /** An init segment, in line: the first one, or a rendition switch's (`id`, `mime`: the new track). */
+  appendInit(bytes: Uint8Array, id = this.id, mime = this.mime): void {
+    if (mime !== this.mime) this.queue.push({ kind: 'change-type', mime });
+    this.id = id;
+    this.mime = mime;
+    this.queue.push({ kind: 'append', bytes, init: true });
     this.queuedBytes += bytes.length;
     this.pump();
   }
@@ -119,6 +129,15 @@ export class TrackBuffer {
     if (this.evictIfNeeded(buffer)) return;
     const op = this.queue.shift();
     if (!op) return;
+    if (op.kind === 'change-type') {
+      try {
+        buffer.changeType(op.mime);
+      } catch (error) {
+        this.onError(`${this.id}: changeType(${op.mime}) failed: ${(error as Error).message}`);
+      }
+      this.pump();
+      return;
+    }
     if (op.kind === 'reset') {
       try {
         buffer.abort();

@@ -17,10 +17,16 @@
  *   copies); the old session is left to close.
  * - A session that closes without a successor: with `reconnect`, a new one with backoff; without it, the
  *   playback reports itself failed (`onFailure`), for a player that moves to another mode instead.
+ * - **Renditions**: with several video renditions in the catalog (and no `tracks` given), a RenditionChooser
+ *   (src/warp/abr.ts) picks one from how each GoP arrives and asks for it (SELECT on a unidirectional
+ *   stream, src/warp/select.ts); the consumer hands the new init over at the switch point and it is
+ *   appended in line, to the one video SourceBuffer (`changeType` when the codec string differs).
  */
 import { TIME_PATH, WEBTRANSPORT_INFO_PATH, segmentNumberOf } from '../../media/live/url-scheme.js';
+import { RenditionChooser, type RenditionChoice } from '../../warp/abr.js';
 import type { WarpCatalog, WarpCatalogTrack } from '../../warp/catalog.js';
 import { WarpConsumer, type IncomingWarpStream, type SegmentRef } from '../../warp/consumer.js';
+import { encodeSelectStream } from '../../warp/select.js';
 import { connectTransport, type ConnectedTransport, type ConnectTransportOptions } from '../transport/connect.js';
 import { planPlayhead, type TimeRange } from './latency.js';
 import { TrackBuffer } from './media.js';
@@ -143,6 +149,11 @@ export class WarpPlayback {
   private readonly timers = new Set<ReturnType<typeof setTimeout>>();
   private readonly ticker: ReturnType<typeof setInterval>;
   private readonly listeners: [string, EventListener][] = [];
+  private chooser: RenditionChooser | undefined;
+  private selectSeq = 0;
+  private switches = 0;
+  /** Where each video rendition starts on the media timeline (s), oldest first: what the playhead shows. */
+  private readonly renditionStarts: { at: number; track: string }[] = [];
 
   constructor(private readonly options: WarpPlaybackOptions) {
     this.video = options.video;
@@ -157,7 +168,24 @@ export class WarpPlayback {
     this.consumer = new WarpConsumer(
       {
         catalog: (c) => this.onCatalog(c),
-        init: (track, bytes) => this.playedTrack(track.id)?.appendInit(bytes),
+        init: (track, bytes) => this.buffers.get(track.kind)?.appendInit(bytes, track.id, mimeOf(track)),
+        progress: (segment, bytes, elapsedMs) => {
+          if (this.kindOf(segment.track) === 'video')
+            this.chose(
+              this.chooser?.progress(
+                segment.track,
+                bytes,
+                elapsedMs,
+                (this.catalog?.segmentDuration ?? 2) * 1000,
+                this.serverNow(),
+                segment,
+              ),
+            );
+        },
+        arrived: (segment, arrival) => {
+          if (this.kindOf(segment.track) === 'video')
+            this.chose(this.chooser?.arrived(segment.track, arrival, this.serverNow()));
+        },
         data: (segment, bytes) => this.onData(segment, bytes),
         end: (segment, complete) => this.onEnd(segment, complete),
         skip: (track, time, why) => this.onSkip(track, time, why),
@@ -290,9 +318,41 @@ export class WarpPlayback {
 
   // ---- media ----
 
+  private kindOf(id: string): 'video' | 'audio' | undefined {
+    return this.catalog?.tracks.find((t) => t.id === id)?.kind;
+  }
+
+  /** The SourceBuffer of a track's kind (a kind's renditions share it). */
   private playedTrack(id: string): TrackBuffer | undefined {
-    for (const b of this.buffers.values()) if (b.id === id) return b;
-    return undefined;
+    const kind = this.kindOf(id);
+    return kind && this.buffers.get(kind);
+  }
+
+  /** The chooser asked for another rendition: SELECT on the newest session. */
+  private chose(choice: RenditionChoice | undefined): void {
+    if (!choice) return;
+    this.switches++;
+    this.note(`rendition ${choice.track}: ${choice.why}`, false);
+    if (this.newest) this.sendSelect(this.newest, choice.track);
+  }
+
+  private sendSelect(s: LiveSession, track: string): void {
+    const bytes = encodeSelectStream(this.selectSeq++, track);
+    s.connected.transport
+      .createUnidirectionalStream()
+      .then(async (stream) => {
+        const writer = stream.getWriter();
+        await writer.write(bytes as Uint8Array<ArrayBuffer>);
+        await writer.close();
+      })
+      .catch((error: unknown) => this.note(`SELECT ${track} not sent: ${(error as Error).message}`, false));
+  }
+
+  /** The video rendition at the playhead. */
+  private renditionAt(t: number): string | null {
+    let out: string | null = null;
+    for (const r of this.renditionStarts) if (r.at <= t + 0.001) out = r.track;
+    return out ?? this.renditionStarts[0]?.track ?? null;
   }
 
   /** One SourceBuffer per kind: the best video rendition the session carries, and the first audio track. */
@@ -314,6 +374,11 @@ export class WarpPlayback {
       this.options.onFailure?.('nothing in the broadcast can be played here');
       return;
     }
+    const videos = supported.filter((t) => t.kind === 'video');
+    if (this.options.tracks === undefined && videos.length > 1)
+      this.chooser = new RenditionChooser(videos, video0?.id, {
+        otherBps: audio0?.bandwidth ?? 0,
+      });
     for (const t of [video0, audio0]) {
       if (t)
         this.buffers.set(
@@ -376,7 +441,12 @@ export class WarpPlayback {
   private onData(segment: SegmentRef, bytes: Uint8Array): void {
     const buffer = this.playedTrack(segment.track);
     if (!buffer) return;
-    this.recordOf(segment).bytes += bytes.length;
+    const r = this.recordOf(segment);
+    if (r.bytes === 0 && buffer.kind === 'video' && this.renditionStarts.at(-1)?.track !== segment.track) {
+      this.renditionStarts.push({ at: r.time, track: segment.track });
+      if (this.renditionStarts.length > 50) this.renditionStarts.shift();
+    }
+    r.bytes += bytes.length;
     buffer.appendMedia(segment, bytes);
   }
 
@@ -398,6 +468,7 @@ export class WarpPlayback {
     // 'stalled' and 'missing' are the segments given up on (§3.4); 'late' and 'old' are streams stopped
     // because their media could no longer be played (a 'late' one shows up as 'missing' when its turn comes).
     if (why === 'stalled' || why === 'missing') this.segmentsSkipped++;
+    if (why !== 'old' && this.kindOf(trackId) === 'video') this.chose(this.chooser?.cut(trackId, this.serverNow()));
     const timescale = this.catalog?.tracks.find((t) => t.id === trackId)?.timescale ?? 1;
     if (why !== 'stalled')
       this.remember({ track: trackId, number: null, state: 'skipped', why, bytes: 0, time: decodeTime / timescale });
@@ -524,6 +595,8 @@ export class WarpPlayback {
     };
     this.sessions.add(s);
     this.newest = s;
+    // A new session (GOAWAY, reconnect) starts on the default rendition: it is told the one chosen.
+    if (this.chooser) this.sendSelect(s, this.chooser.current);
     this.sessionsOpened++;
     this.transportKind = connected.kind;
     this.sessionUrl = s.url;
@@ -718,6 +791,9 @@ export class WarpPlayback {
       gapJumps: this.gapJumps,
       bytesReceived: this.bytesReceived,
       goaways: this.goaways,
+      rendition: this.renditionAt(video.currentTime),
+      renditionChoice: this.chooser?.current ?? null,
+      renditionSwitches: this.switches,
       sessionsOpened: this.sessionsOpened,
       sessionUrl: this.sessionUrl,
       media: {

@@ -50,6 +50,10 @@ export interface WarpPlayerStats {
   bytesReceived: number;
   /** GOAWAY messages followed with a new session (§5.4). */
   goaways: number;
+  /** The video rendition at the playhead; the one asked for now (null without a chooser); choices made. */
+  rendition: string | null;
+  renditionChoice: string | null;
+  renditionSwitches: number;
   sessionsOpened: number;
   /** The URL of the newest session. */
   sessionUrl: string | null;
