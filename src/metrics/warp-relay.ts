@@ -95,6 +95,16 @@ const COUNTERS: readonly (readonly [string, string, Read])[] = [
     (s) => s.goawaySessionsCut,
   ],
   ['pushcast_relay_cache_evictions_total', 'Cached streams evicted by the cache bounds', (s) => s.cacheEvictions],
+  [
+    'pushcast_relay_selects_received_total',
+    "Subscribers' SELECT streams read (rendition switching, answered by the relay)",
+    (s) => s.selectsReceived,
+  ],
+  [
+    'pushcast_relay_selects_refused_total',
+    "Subscribers' streams refused as not a SELECT (malformed or too long)",
+    (s) => s.selectsRefused,
+  ],
 ];
 
 /** A Warp relay's upstream, cache and downstream counts (`pushcast_relay_*`), read at each scrape. */

@@ -72,6 +72,19 @@ export function registerWarpMetrics(registry: Registry, read: () => WarpServerSt
         ];
       },
     ),
+    selects: scrapedCounter(
+      registry,
+      'pushcast_warp_selects_total',
+      "Viewers' SELECT streams (rendition switching), by outcome: received; refused (malformed or too long, stopped)",
+      ['outcome'],
+      () => {
+        const s = stats();
+        return [
+          [{ outcome: 'received' }, s.selectsReceived],
+          [{ outcome: 'refused' }, s.selectsRefused],
+        ];
+      },
+    ),
     backlogBytes: scrapedGauge(
       registry,
       'pushcast_warp_backlog_bytes',

@@ -119,6 +119,18 @@ const METRICS: readonly (readonly [
     'goawaySessionsCut',
   ],
   ['pushcast_relay_cache_evictions_total', 'counter', 'Cached streams evicted by the cache bounds', 'cacheEvictions'],
+  [
+    'pushcast_relay_selects_received_total',
+    'counter',
+    "Subscribers' SELECT streams read (rendition switching, answered by the relay)",
+    'selectsReceived',
+  ],
+  [
+    'pushcast_relay_selects_refused_total',
+    'counter',
+    "Subscribers' streams refused as not a SELECT (malformed or too long)",
+    'selectsRefused',
+  ],
 ];
 
 const text = (s: WarpRelayStats) =>

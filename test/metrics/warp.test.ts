@@ -58,6 +58,13 @@ const text = (s: WarpServerStats) =>
       `pushcast_warp_goaway_sessions_total{outcome="cut"} ${s.goawaySessionsCut}`,
     ),
     metric(
+      'pushcast_warp_selects_total',
+      'counter',
+      "Viewers' SELECT streams (rendition switching), by outcome: received; refused (malformed or too long, stopped)",
+      `pushcast_warp_selects_total{outcome="received"} ${s.selectsReceived}`,
+      `pushcast_warp_selects_total{outcome="refused"} ${s.selectsRefused}`,
+    ),
+    metric(
       'pushcast_warp_backlog_bytes',
       'gauge',
       'Bytes waiting now to be sent on Warp sessions, over every open session',
@@ -65,7 +72,7 @@ const text = (s: WarpServerStats) =>
     ),
   );
 
-test('Warp server stats become pushcast_warp_*: sessions by transport and refusal status, streams by outcome, the drain', async () => {
+test('Warp server stats become pushcast_warp_*: sessions by transport and refusal status, streams by outcome, the drain, SELECTs', async () => {
   const registry = new Registry();
   const stats: WarpServerStats = {
     sessions: 3,
@@ -103,5 +110,7 @@ test('Warp server stats become pushcast_warp_*: sessions by transport and refusa
   stats.backlogBytes = 0;
   stats.drainRemaining = 0;
   stats.goawaySessionsMoved = 15;
+  stats.selectsReceived = 4;
+  stats.selectsRefused = 1;
   assert.equal(await registry.metrics(), text(stats), 'totals followed, closed sessions included; now-values replaced');
 });

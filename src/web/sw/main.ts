@@ -58,6 +58,8 @@ declare const self: ServiceWorkerGlobalScope;
 const PUSH_CACHE = 'pushcast-multicast-v1';
 /** How long a request waits for a push that is promised or expected; then unicast. */
 const PUSH_WAIT_MS = 2500;
+/** Requests of one growing push whose records are corrected if it turns out repaired (a player asks once or twice). */
+const MAX_RECORDS_PER_DELIVERY = 8;
 /** How long a request for the next segment waits for its promise before going to unicast. */
 const PROMISE_WAIT_MS = 1200;
 const RECENT_RECORDS = 40;
@@ -472,7 +474,7 @@ async function segment(request: Request, key: string, rep: string, number: numbe
     const live = delivery.live;
     if (response && live && delivery.route) {
       const r = record(key, rep, delivery.route, delivery.repairBytes, requestedAt, delivery.arrivedAt);
-      if (r) delivery.records.push(r);
+      if (r && delivery.records.length < MAX_RECORDS_PER_DELIVERY) delivery.records.push(r);
       return continued(live.clone(), key);
     }
     const cached = response ? await (await caches.open(PUSH_CACHE)).match(key) : undefined;
