@@ -43,7 +43,7 @@ export interface MissingBody {
   missingStream: ByteRange[];
   /** The body as far as known (`totalBytes` long when known), received bytes in place, holes zero. */
   body: Uint8Array;
-  /** The whole stream, holes zero, when the body could not be mapped exactly and the final size is known. */
+  /** The whole stream, holes zero, when HEADERS were lost (the body cannot be mapped) and the final size is known. */
   stream?: Uint8Array;
 }
 
@@ -96,8 +96,9 @@ export function missingBody(stream: WalkedPushStream): MissingBody {
     const length = Math.min(d.length, body.length - d.bodyStart);
     if (length > 0) bytes.copyHeld(body, d.bodyStart, d.streamStart, d.streamStart + length);
   }
+  // Only a repair without the response's HEADERS maps the body from the stream's end (repair.ts).
   let whole: Uint8Array | undefined;
-  if (!exact && finalSize !== undefined) {
+  if (!exact && finalSize !== undefined && !stream.fields) {
     whole = new Uint8Array(finalSize);
     bytes.copyHeld(whole, 0, 0, finalSize);
   }

@@ -54,8 +54,8 @@ export interface PartialPush {
   /** The body as far as known (`totalBytes` long when known), received bytes in place, holes zero. */
   body?: Uint8Array;
   /**
-   * The whole push stream (its final size long), received bytes in place, holes zero: given when body
-   * offsets are unknown (HEADERS or a frame header lost) but the stream's end is known, so that a repair
+   * The whole push stream (its final size long), received bytes in place, holes zero: given when the
+   * response's HEADERS were lost (body offsets unknown) but the stream's end is known, so that a repair
    * told the body's length by the origin (RFC 9530 `Repr-Digest` beside it) can map the body itself.
    */
   stream?: Uint8Array;

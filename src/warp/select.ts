@@ -24,6 +24,11 @@ export function encodeSelectStream(seq: number, track: string): Uint8Array {
   return concatBytes([encodeWarpMessage({ kind: 'headers' }), encodeWarpMessage({ kind: 'select', seq, track })]);
 }
 
+/** A kind's rendition with the highest bandwidth. */
+export function bestTrack(catalog: WarpCatalog, kind: 'video' | 'audio'): WarpCatalogTrack | undefined {
+  return catalog.tracks.filter((t) => t.kind === kind).sort((a, b) => b.bandwidth - a.bandwidth)[0];
+}
+
 /**
  * The tracks one session receives, and its switches. Per kind one track (a kind's tracks are
  * renditions of one another in pushcast's catalogs), except when the session asked for several of a
@@ -60,7 +65,7 @@ export class TrackSelection {
     for (const [kind, set] of this.chosen) {
       for (const id of set) if (!this.track(id)) set.delete(id);
       if (set.size > 0 || this.pending.has(kind)) continue;
-      const best = catalog.tracks.filter((t) => t.kind === kind).sort((a, b) => b.bandwidth - a.bandwidth)[0];
+      const best = bestTrack(catalog, kind);
       if (best) set.add(best.id);
       else this.chosen.delete(kind);
     }

@@ -26,7 +26,7 @@ import { isOrderPolicy } from './order.js';
 import { parseWarpPath } from './path.js';
 import { catalogSource, type WarpProducer } from './producer.js';
 import { relayOrder } from './relay/reorder.js';
-import { TrackSelection } from './select.js';
+import { TrackSelection, bestTrack } from './select.js';
 
 export type WarpServerOptions = WarpFanoutOptions;
 
@@ -46,7 +46,7 @@ export const ALL_TRACKS = '*';
 
 /** The best video rendition and every audio track. */
 export function defaultTracks(catalog: WarpCatalog): string[] {
-  const video = catalog.tracks.filter((t) => t.kind === 'video').sort((a, b) => b.bandwidth - a.bandwidth)[0];
+  const video = bestTrack(catalog, 'video');
   return [...(video ? [video.id] : []), ...catalog.tracks.filter((t) => t.kind === 'audio').map((t) => t.id)];
 }
 

@@ -139,7 +139,7 @@ export class ByteBuilder {
 }
 
 /** The parts joined into one new array (a copy, whatever the number of parts). */
-export function concatBytes(parts: readonly Uint8Array[]): Uint8Array {
+export function concatBytes(parts: readonly Uint8Array[]): Uint8Array<ArrayBuffer> {
   let length = 0;
   for (const p of parts) length += p.length;
   const out = new Uint8Array(length);

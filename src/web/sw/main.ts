@@ -42,6 +42,7 @@ import {
   type ResourcePushEvent,
 } from '../../push/index.js';
 import { multicastAdvertisement, type MulticastAdvertisement } from '../../wire/alt-svc.js';
+import { concatBytes } from '../../wire/bytes.js';
 import { fromHex } from '../../wire/encoding.js';
 import {
   MULTICAST_KEYS_PATH,
@@ -115,10 +116,7 @@ async function readAll(body: ReadableStream<Uint8Array>): Promise<Uint8Array<Arr
   const parts: Uint8Array[] = [];
   const reader = body.getReader();
   for (let r = await reader.read(); !r.done; r = await reader.read()) parts.push(r.value);
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) out.set(p, at), (at += p.length);
-  return out;
+  return concatBytes(parts);
 }
 
 function failed(url: string, error: unknown): void {
