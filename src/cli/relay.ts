@@ -17,7 +17,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { SecurePort, developmentCertificate, loadCertificate, urlHost } from '../listen/index.js';
-import { METRICS_PATH, WEBTRANSPORT_INFO_PATH } from '../media/index.js';
+import { METRICS_PATH, TIME_PATH, WEBTRANSPORT_INFO_PATH } from '../media/index.js';
 import { PrometheusMetrics, registerWarpRelayMetrics, registerWebSocketSessionMetrics } from '../metrics/index.js';
 import { WARP_PATH, WarpRelay, type WarpOrderPolicy } from '../warp/index.js';
 import { SessionRouter } from '../webtransport/index.js';
@@ -100,6 +100,17 @@ export async function relayCommand(o: RelayCommandOptions): Promise<void> {
         );
       return;
     }
+    if (path === TIME_PATH) {
+      // The relay's clock (UTCTiming's http-iso form), for a page that plays from it alone.
+      res
+        .writeHead(200, {
+          'content-type': 'text/plain; charset=utf-8',
+          'cache-control': 'no-store',
+          'access-control-allow-origin': '*',
+        })
+        .end(new Date().toISOString());
+      return;
+    }
     if (path === WEBTRANSPORT_INFO_PATH) {
       res
         .writeHead(200, {
@@ -113,7 +124,7 @@ export async function relayCommand(o: RelayCommandOptions): Promise<void> {
     res
       .writeHead(404, { 'content-type': 'text/plain' })
       .end(
-        `this relay serves Warp at ${WARP_PATH}/${relay.broadcast} (WebTransport), ${METRICS_PATH} and ${WEBTRANSPORT_INFO_PATH}\n`,
+        `this relay serves Warp at ${WARP_PATH}/${relay.broadcast} (WebTransport), ${METRICS_PATH}, ${TIME_PATH} and ${WEBTRANSPORT_INFO_PATH}\n`,
       );
   };
 

@@ -24,6 +24,10 @@
  *   next GoP begins, so the probe costs nothing but that GoP's lateness; a probe that keeps up counts as
  *   the good GoP of a streak, so the next step's probe can begin at the next GoP. "Its bitrate" is
  *   calibrated by the GoPs played before, measured the same way (the median of the last five, 50–100 %).
+ * - **A recovered path is seen at once**: a GoP's key frame is sent whole as soon as it is made, so it
+ *   crosses the path at the path's rate, whatever the rendition's bitrate (`headBytes` ÷ `headMs`). When
+ *   the last two GoPs' key frames came at `burstFactor` × the next rendition's bitrate or more, a failed probe
+ *   of it no longer asks for a longer wait: that probe failed on a path that has changed since.
  *
  * Isomorphic: no timers; the caller passes the time.
  */
@@ -57,6 +61,8 @@ export interface RenditionChooserOptions {
   probeCheck?: number;
   /** … and must be at least this share of what its bitrate makes by then. Default 0.85. */
   probeRate?: number;
+  /** Key frames coming at this multiple of a rendition's bitrate waive its failed probes' wait. Default 2. */
+  burstFactor?: number;
 }
 
 export interface RenditionChoice {
@@ -66,6 +72,8 @@ export interface RenditionChoice {
 
 /** How long the lag's floor is remembered, ms: it follows slow changes of the encoder's delay. */
 const FLOOR_MEMORY_MS = 30_000;
+/** Key frames whose rate is remembered: the slowest is taken for the path's (one may come in a lucky read). */
+const BURSTS_KEPT = 2;
 
 export class RenditionChooser {
   /** Renditions by bandwidth, lowest first. */
@@ -77,6 +85,8 @@ export class RenditionChooser {
   private lastUp: { index: number; at: number; gops: number; checked?: boolean } | undefined;
   private readonly failedProbes = new Map<number, { at: number; upAfterMs: number }>();
   private readonly lags: { at: number; lag: number }[] = [];
+  /** The rates (bit/s) the last GoPs' key frames came at, newest last. */
+  private readonly bursts: number[] = [];
   /** How far GoPs of the rendition played had come at the probe's check point (bytes ÷ due), newest last. */
   private readonly calibration: number[] = [];
   private calibratedSegment: object | undefined;
@@ -101,12 +111,18 @@ export class RenditionChooser {
       otherBps: o.otherBps ?? 0,
       probeCheck: o.probeCheck ?? 0.5,
       probeRate: o.probeRate ?? 0.85,
+      burstFactor: o.burstFactor ?? 2,
     };
   }
 
   /** The rendition asked for now. */
   get current(): string {
     return this.ladder[this.index]!.id;
+  }
+
+  /** The path's rate as the last key frames crossed it (the slower of the last two), bit/s. */
+  get pathRateBps(): number | undefined {
+    return this.bursts.length === BURSTS_KEPT ? Math.round(Math.min(...this.bursts)) : undefined;
   }
 
   private rank(track: string): number {
@@ -124,6 +140,11 @@ export class RenditionChooser {
     const rank = this.rank(track);
     if (rank < 0) return undefined;
     const floor = this.floor(now, a.lagMs);
+    if (a.headBytes > 0) {
+      // A key frame read in one go came faster than the clock can tell: 1 ms is its upper bound.
+      this.bursts.push((a.headBytes * 8 * 1000) / Math.max(1, a.headMs));
+      if (this.bursts.length > BURSTS_KEPT) this.bursts.shift();
+    }
     // What was on its way before a step down says nothing of the rendition asked for now.
     if (rank > this.index) return undefined;
     const congested = !a.complete
@@ -149,7 +170,10 @@ export class RenditionChooser {
     if (this.index === this.ladder.length - 1) return undefined;
     const needed = this.streakAfterUp ? a.durationMs : this.upAfter(this.index + 1, now);
     if (this.goodMs < needed) return undefined;
-    return this.up(now, `${this.goodMs / 1000} s of GoPs with room`);
+    const path = this.pathClear(this.index + 1, now)
+      ? `; key frames at ${(this.pathRateBps! / 1e6).toFixed(1)} Mbit/s`
+      : '';
+    return this.up(now, `${this.goodMs / 1000} s of GoPs with room${path}`);
   }
 
   /**
@@ -200,8 +224,20 @@ export class RenditionChooser {
 
   private upAfter(index: number, now: number): number {
     const failed = this.failedProbes.get(index);
-    if (!failed || now - failed.at > this.o.probeMemoryMs) return this.o.upAfterMs;
+    if (!failed || now - failed.at > this.o.probeMemoryMs || this.pathClear(index, now)) return this.o.upAfterMs;
     return failed.upAfterMs;
+  }
+
+  /** A failed probe of `index` is remembered, and the path has changed since: key frames cross it fast enough. */
+  private pathClear(index: number, now: number): boolean {
+    const failed = this.failedProbes.get(index);
+    const path = this.pathRateBps;
+    return (
+      failed !== undefined &&
+      now - failed.at <= this.o.probeMemoryMs &&
+      path !== undefined &&
+      path >= this.o.burstFactor * (this.ladder[index]!.bandwidth + this.o.otherBps)
+    );
   }
 
   private up(now: number, why: string): RenditionChoice {

@@ -71,6 +71,13 @@ export interface SegmentArrival {
   /** Its last byte's arrival after its end on the timeline (availabilityStartTime + end), ms. */
   lagMs: number;
   complete: boolean;
+  /**
+   * Its first fragment (the key frame, the largest, sent at once when made): its bytes, and the time from
+   * the stream's first byte to that fragment's last. Bytes ÷ time is the path's rate at that moment when
+   * nothing else shared it, whatever the rendition's bitrate; 0 ms when it came in one read.
+   */
+  headBytes: number;
+  headMs: number;
 }
 
 export interface WarpConsumerOptions {
@@ -119,6 +126,9 @@ interface Pending {
   failed: boolean;
   /** When it became ready to play next (its first fragment known). */
   since: number;
+  /** Its first fragment's bytes, and the time from the stream's first byte to its last (SegmentArrival). */
+  headBytes: number;
+  headMs: number;
   /** Being handed to the sink. */
   current: boolean;
   /** The streams carrying it: one feeds it, a second copy may wait on standby. */
@@ -226,8 +236,10 @@ export class WarpConsumer {
     let app: Uint8Array[] = [];
     let headers: WarpHeaders | undefined;
     let first: Uint8Array[] = [];
+    let firstByteAt: number | undefined;
     try {
       for await (const chunk of stream) {
+        firstByteAt ??= this.now();
         reader.push(chunk);
         for (let e; (e = reader.next()) !== undefined; ) {
           if (e.kind === 'headers') {
@@ -254,8 +266,9 @@ export class WarpConsumer {
               if (!e.end) continue;
               const head = concatBytes(first);
               first = [];
+              const headMs = this.now() - (firstByteAt ?? this.now());
               await this.catalogKnown();
-              pending = this.open(headers, head, stream);
+              pending = this.open(headers, head, stream, headMs);
               if (!pending) return stream.stop(STOP_CODE);
               continue;
             }
@@ -339,7 +352,12 @@ export class WarpConsumer {
   }
 
   /** A segment whose first fragment arrived: its track and decode time. */
-  private open(headers: WarpHeaders, head: Uint8Array, stream: IncomingWarpStream): Pending | undefined {
+  private open(
+    headers: WarpHeaders,
+    head: Uint8Array,
+    stream: IncomingWarpStream,
+    headMs: number,
+  ): Pending | undefined {
     const trackId = headers.depends?.map((d) => this.byInitId.get(d)).find((t) => t !== undefined);
     const track = trackId === undefined ? undefined : this.tracks.get(trackId);
     const lane = track && this.lanes.get(track.info.kind);
@@ -392,6 +410,8 @@ export class WarpConsumer {
       done: false,
       failed: false,
       since: this.now(),
+      headBytes: head.length,
+      headMs,
       current: false,
       start,
       received: 0,
@@ -464,6 +484,8 @@ export class WarpConsumer {
       spanMs: p.lastAt - p.since,
       lagMs: p.lastAt - end,
       complete,
+      headBytes: p.headBytes,
+      headMs: p.headMs,
     });
   }
 

@@ -3,29 +3,39 @@
  * `pushcast relay` → `pushcast relay` → a Node viewer over WebTransport. Every init and segment the
  * viewer receives is byte-identical to what the origin serves at the same path over HTTPS; each relay
  * serves its metrics and certificate hashes on its TCP port, refuses a wrong token, and exits cleanly
- * on SIGTERM.
+ * on SIGTERM. And the operator's drain as a browser viewer lives it: the player page plays Warp from a
+ * relay (`?warp=`), the relay is drained to another (POST /admin/drain), and the page moves without a stall.
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import https from 'node:https';
 import os from 'node:os';
 import { join } from 'node:path';
 import test from 'node:test';
 import { createNodeFetch } from '../../src/client/index.js';
 import { WarpClient, type SegmentRef } from '../../src/warp/index.js';
 import { SessionRefusedError } from '../../src/webtransport/index.js';
+import { launchChromium } from '../support/browser.js';
+import { playerStats, untilPlayerStats } from '../support/player-page.js';
 import { runPushcast, startServe } from '../support/pushcast-process.js';
 import { until } from '../support/wait.js';
 
 /** `pushcast relay …` on a free port; resolves with its printed `relay:` and `metrics:` URLs. */
-async function startRelay(args: string[]) {
-  const relay = runPushcast('relay', ['--port', '0', '--host', '127.0.0.1', ...args], { timeoutMs: 20_000 });
+async function startRelay(args: string[], host = '127.0.0.1') {
+  const relay = runPushcast('relay', ['--port', '0', '--host', host, ...args], { timeoutMs: 20_000 });
   // The development certificate is checked by name: localhost (as test/e2e/warp-live.test.ts does).
   const url = async (name: string) =>
     (await relay.waitForLine(new RegExp(`^${name}: \\S+$`)))
       .replace(`${name}: `, '')
       .replace('//127.0.0.1:', '//localhost:');
   try {
-    return { relay: await url('relay'), metrics: await url('metrics'), lines: relay.lines, stop: () => relay.stop() };
+    return {
+      relay: await url('relay'),
+      metrics: await url('metrics'),
+      lines: relay.lines,
+      exited: relay.exited,
+      stop: () => relay.stop(),
+    };
   } catch (error) {
     await relay.stop('SIGKILL');
     throw error;
@@ -176,4 +186,107 @@ test('pushcast serve → pushcast relay → pushcast relay → a Node viewer: by
   assert.equal(await r2.stop(), 0);
   assert.equal(await r1.stop(), 0);
   assert.ok(r1.lines.some((l) => /SIGTERM: stopping/.test(l)) && r1.lines.some((l) => / stopped$/.test(l)));
+});
+
+/** POST `body` (JSON) to `url` with a bearer token, trusting `ca`; resolves with the status and body. */
+function postJson(url: string, token: string, body: unknown, ca: string): Promise<{ status: number; text: string }> {
+  return new Promise((resolve, reject) => {
+    const req = https.request(
+      url,
+      { method: 'POST', ca, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' } },
+      (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (c: string) => (text += c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
+      },
+    );
+    req.on('error', reject);
+    req.end(JSON.stringify(body));
+  });
+}
+
+test('a browser viewer playing from a relay is drained to another relay: it moves over WebTransport without a stall', {
+  timeout: 90_000,
+}, async (t) => {
+  const state = mkdtempSync(join(os.tmpdir(), 'pushcast-warp-drain-'));
+  // Any address (dual stack): Chromium tries ::1 for localhost and, over QUIC, does not fall back to 127.0.0.1.
+  const serve = await startServe([
+    '--ladder',
+    '320x180@300k',
+    '--no-multicast',
+    '--state-dir',
+    state,
+    '--host',
+    '0.0.0.0',
+  ]);
+  const stops: (() => Promise<unknown>)[] = [() => serve.stop()];
+  t.after(async () => {
+    for (const stop of stops.reverse()) await stop();
+    rmSync(state, { recursive: true, force: true });
+  });
+  const playerUrl = (await serve.waitForLine(/^warp player: /)).replace(/^warp player: /, '');
+  const httpsPlayer = (await serve.waitForLine(/^https player: /)).replace(/^https player: /, '');
+  const ca = join(state, 'tls', 'dev-cert.pem');
+  const relayArgs = [
+    '--upstream',
+    `https://localhost:${new URL(httpsPlayer).port}/warp/live`,
+    '--ca',
+    ca,
+    '--state-dir',
+    state,
+  ];
+  const a = await startRelay([...relayArgs, '--admin-token', 'sesame', '--drain-timeout', '20'], '0.0.0.0');
+  stops.push(a.stop);
+  const b = await startRelay(relayArgs, '0.0.0.0');
+  stops.push(b.stop);
+
+  const browser = await launchChromium();
+  stops.push(() => browser.close());
+  // The relays' HTTPS (clock, certificate hashes) has the development certificate; its QUIC side is vouched for by those hashes.
+  const context = await browser.newContext({ ignoreHTTPSErrors: true });
+  const page = await context.newPage();
+  const pageErrors: string[] = [];
+  page.on('pageerror', (e) => pageErrors.push(e.message));
+  await page.goto(`${playerUrl}?transport=webtransport&warp=${encodeURIComponent(a.relay)}`);
+  const before = await untilPlayerStats(
+    page,
+    'playing from relay A over WebTransport',
+    (s) => s.warp?.transport === 'webtransport' && (s.warp.segmentsReceived ?? 0) >= 3 && s.framesShown > 0,
+    { timeoutMs: 40_000 },
+  );
+  assert.equal(new URL(before.warp!.sessionUrl!).port, new URL(a.relay).port, 'the session is on relay A');
+  assert.equal(before.warp!.sessionsOpened, 1);
+
+  const drain = await postJson(
+    new URL('/admin/drain', a.relay).href,
+    'sesame',
+    { successor: `https://localhost:${new URL(b.relay).port}` },
+    readFileSync(ca, 'utf8'),
+  );
+  assert.equal(drain.status, 202, drain.text);
+
+  const moved = await untilPlayerStats(
+    page,
+    'the page moved to relay B',
+    (s) => s.warp?.goaways === 1 && new URL(s.warp.sessionUrl ?? 'https://x').port === new URL(b.relay).port,
+    { timeoutMs: 20_000 },
+  );
+  assert.equal(moved.warp!.transport, 'webtransport');
+  assert.equal(moved.warp!.sessionsOpened, 2, 'one new session, at the successor');
+  // Relay A has no viewer left: it exits by itself.
+  assert.equal(await a.exited, 0);
+  // Playback goes on from relay B: three more segments, and no stall through the move.
+  const received = moved.warp!.segmentsReceived;
+  const after = await untilPlayerStats(
+    page,
+    'three more segments from relay B',
+    (s) => (s.warp?.segmentsReceived ?? 0) >= received + 3,
+    { timeoutMs: 20_000 },
+  );
+  assert.equal(after.warp!.stalls, before.warp!.stalls, 'no stall through the move');
+  assert.equal(after.warp!.segmentsSkipped, before.warp!.segmentsSkipped, 'no segment skipped through the move');
+  assert.ok(after.framesShown > moved.framesShown, 'frames advance');
+  assert.deepEqual(pageErrors, []);
+  assert.ok((await playerStats(page))?.errors.every((e) => !/GOAWAY .* could not be followed/.test(e)));
 });

@@ -14,15 +14,26 @@ const LADDER = [
 ];
 const GOP_MS = 2000;
 
-/** A GoP of `track` that came at `bps` (its own bitrate when the link carries it), `lagMs` after its end. */
-function gop(bandwidth: number, o: { lagMs?: number; spanMs?: number; complete?: boolean } = {}): SegmentArrival {
+/**
+ * A GoP of `track` that came at `bps` (its own bitrate when the link carries it), `lagMs` after its end;
+ * its key frame (a tenth of its bytes) crossed the path at `pathBps` (by default 1.5× the bitrate: a path
+ * with little room to spare).
+ */
+function gop(
+  bandwidth: number,
+  o: { lagMs?: number; spanMs?: number; complete?: boolean; pathBps?: number } = {},
+): SegmentArrival {
   const spanMs = o.spanMs ?? GOP_MS - 50;
+  const bytes = (bandwidth / 8) * (GOP_MS / 1000);
+  const headBytes = bytes / 10;
   return {
-    bytes: (bandwidth / 8) * (GOP_MS / 1000),
+    bytes,
     durationMs: GOP_MS,
     spanMs,
     lagMs: o.lagMs ?? 150,
     complete: o.complete ?? true,
+    headBytes,
+    headMs: (headBytes * 8 * 1000) / (o.pathBps ?? 1.5 * bandwidth),
   };
 }
 
@@ -92,6 +103,38 @@ test('a failed probe: stepping up to that rendition again needs twice the good t
   d.arrived('video-540p', gop(1.6e6, { complete: false }), 4000);
   assert.equal(d.arrived('video-360p', gop(0.8e6), 60_000), undefined);
   assert.equal(d.arrived('video-360p', gop(0.8e6), 62_000)?.track, 'video-540p');
+});
+
+test("key frames crossing the path at twice the next rendition's bitrate waive its failed probe's wait", () => {
+  /** A chooser whose 540p probe failed at 4 s: the next one needs 8 s of good GoPs, unless the path changed. */
+  const failedProbe = () => {
+    const c = new RenditionChooser(LADDER, 'video-360p', { upAfterMs: 4000, maxUpAfterMs: 8000 });
+    c.arrived('video-360p', gop(0.8e6), 0);
+    assert.equal(c.arrived('video-360p', gop(0.8e6), 2000)?.track, 'video-540p');
+    assert.equal(c.arrived('video-540p', gop(1.6e6, { complete: false }), 4000)?.track, 'video-360p');
+    return c;
+  };
+  /** When (ms) the chooser probes 540p again, given each GoP's key-frame rate. */
+  const nextProbe = (c: RenditionChooser, pathBps: (t: number) => number | undefined) => {
+    for (let t = 6000; t <= 20_000; t += GOP_MS)
+      if (c.arrived('video-360p', gop(0.8e6, { pathBps: pathBps(t) }), t)?.track === 'video-540p') return t;
+    return undefined;
+  };
+  // The path recovered: key frames at 8 Mbit/s (540p needs 2 × 1.6 Mbit/s): the usual 4 s.
+  assert.equal(
+    nextProbe(failedProbe(), () => 8e6),
+    8000,
+  );
+  // Key frames at 3 Mbit/s: the failed probe's 8 s stands.
+  assert.equal(
+    nextProbe(failedProbe(), () => 3e6),
+    12_000,
+  );
+  // One key frame read in one go next to slow ones: the slower is the path's rate.
+  assert.equal(
+    nextProbe(failedProbe(), (t) => (t === 8000 ? 1e12 : undefined)),
+    12_000,
+  );
 });
 
 test("a probe's first GoP that comes slower than its bitrate is a step back down before the next GoP begins", () => {

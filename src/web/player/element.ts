@@ -81,7 +81,11 @@ export class PushcastPlayerElement extends HTMLElement {
       holdDownMs: numberAttribute(this.getAttribute('holddown')),
       muted: this.getAttribute('muted') !== 'false',
       controls: !this.hasAttribute('nocontrols'),
-      warp: { token: this.getAttribute('token') ?? undefined, tracks: this.getAttribute('tracks') ?? undefined },
+      warp: {
+        token: this.getAttribute('token') ?? undefined,
+        tracks: this.getAttribute('tracks') ?? undefined,
+        url: this.getAttribute('warp') ?? undefined,
+      },
     });
     this.player = player;
     for (const type of Object.values(PlayerEvents)) {

@@ -6,7 +6,7 @@ import { definePushcastPlayer } from './element.js';
 
 export { DELIVERY_MODES, type DeliveryDescription, type DeliveryMode } from '../../media/live/delivery.js';
 export { PushcastPlayerElement, definePushcastPlayer } from './element.js';
-export type { Rendition } from './mode-playback.js';
+export type { Rendition, WarpSessionOptions } from './mode-playback.js';
 export { PlayerError, type PlayerErrorCategory } from './player-error.js';
 export { PlayerEvents, PushcastPlayer, type PushcastPlayerOptions } from './pushcast-player.js';
 export type { BytesByRoute, ModeAttempt, PlayerMode, PlayerMove, PlayerStats } from './stats.js';

@@ -18,6 +18,14 @@ const UNICAST_RUN_FAILS = 4;
  */
 const WARP_SILENCE_FAILS_MS = 800;
 
+/** What a player's Warp sessions carry: the token and tracks, and where, when not at the origin's Warp. */
+export interface WarpSessionOptions {
+  token?: string;
+  tracks?: string;
+  /** A Warp session URL (a relay's, `https://host:port/warp/<broadcast>`) instead of the description's. */
+  url?: string;
+}
+
 export interface ModeContext {
   video: HTMLVideoElement;
   description: DeliveryDescription;
@@ -28,7 +36,7 @@ export interface ModeContext {
   forced: boolean;
   /** Taking over from a failing mode: show the picture as soon as there is one. */
   takingOver: boolean;
-  warp: { token?: string; tracks?: string };
+  warp: WarpSessionOptions;
   onNote: (text: string, show: boolean) => void;
   onFailure: (why: string) => void;
 }
@@ -196,9 +204,9 @@ class DashMode implements ModePlayback {
 export async function startMode(mode: PlayerMode, ctx: ModeContext): Promise<ModePlayback> {
   const d = ctx.description;
   if (mode === 'warp' || mode === 'warp-webtransport' || mode === 'warp-websocket') {
-    if (!d.warp) throw new Error('the origin offers no Warp');
+    if (!d.warp && !ctx.warp.url) throw new Error('the origin offers no Warp');
     const { WarpPlayback } = await import('../warp/playback.js');
-    const session = new URL(d.warp.path, ctx.base);
+    const session = new URL(ctx.warp.url ?? d.warp!.path, ctx.base);
     const playback = new WarpPlayback({
       video: ctx.video,
       origin: session.origin,

@@ -5,7 +5,8 @@
  * URL parameters: `?mode=` forces one mode (multicast, warp, warp-webtransport, warp-websocket, dash,
  * prefetch; `/warp/` means warp, `/multicast/` multicast); `?order=` a comma-separated order instead of
  * the origin's; `?transport=webtransport|websocket` (Warp's transport); `?latency=` (target, ms);
- * `?token=`, `?tracks=` (Warp); `?probe=`, `?holddown=` (ms); `?manifest=` another MPD.
+ * `?token=`, `?tracks=` (Warp); `?warp=` a Warp session URL to play from instead of the origin's (a
+ * relay's); `?probe=`, `?holddown=` (ms); `?manifest=` another MPD.
  */
 import { MANIFEST_PATH } from '../../media/live/url-scheme.js';
 import { renderFigures, renderTable } from '../panel.js';
@@ -54,7 +55,7 @@ const forced = forcedMode();
 const order = params.get('order');
 const modes = forced ?? order ?? undefined;
 if (modes) element.setAttribute('modes', modes);
-for (const name of ['latency', 'token', 'tracks', 'probe', 'holddown'])
+for (const name of ['latency', 'token', 'tracks', 'probe', 'holddown', 'warp'])
   if (params.has(name)) element.setAttribute(name, params.get(name)!);
 element.setAttribute('src', new URL(params.get('manifest') ?? MANIFEST_PATH, location.href).href);
 if (forced) document.querySelector('#subtitle')!.textContent = `live, ${forced} only`;

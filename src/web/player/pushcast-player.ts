@@ -22,7 +22,7 @@ import {
   parseDeliveryDescription,
 } from '../../media/live/delivery.js';
 import { FrameClock } from './frame-clock.js';
-import { startMode, type ModePlayback, type Rendition } from './mode-playback.js';
+import { startMode, type ModePlayback, type Rendition, type WarpSessionOptions } from './mode-playback.js';
 import { PlayerError } from './player-error.js';
 import type { BytesByRoute, ModeAttempt, PlayerMode, PlayerMove, PlayerStats } from './stats.js';
 
@@ -52,7 +52,8 @@ export interface PushcastPlayerOptions {
   controls?: boolean;
   /** Default true: browsers allow muted autoplay without a gesture. */
   muted?: boolean;
-  warp?: { token?: string; tracks?: string };
+  /** Warp sessions: their token and tracks, and a session URL (a relay's) instead of the origin's. */
+  warp?: WarpSessionOptions;
 }
 
 const DESCRIPTION_TIMEOUT_MS = 5000;

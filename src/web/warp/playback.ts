@@ -42,6 +42,19 @@ const RECONNECT_MIN_MS = 1000;
 const RECONNECT_MAX_MS = 10_000;
 /** GOAWAY targets remembered so that one is followed once. */
 const MAX_FOLLOWED = 32;
+/** How long a GOAWAY's successor may take to publish its certificate hashes before the move goes on without. */
+const GOAWAY_INFO_TIMEOUT_MS = 2000;
+
+/** What a pushcast server publishes at WEBTRANSPORT_INFO_PATH: its WebTransport port and certificate hashes. */
+interface WebTransportInfo {
+  port: number;
+  serverCertificateHashes?: { algorithm: string; value: string }[];
+}
+
+/** The published hashes as WebTransport takes them (serverCertificateHashes). */
+function certificateHashesOf(info: WebTransportInfo): WebTransportHash[] | undefined {
+  return info.serverCertificateHashes?.map((h) => ({ algorithm: h.algorithm, value: hexBytes(h.value) }));
+}
 
 export interface WarpPlaybackOptions {
   /** The element media goes to; the playback owns its `src` until destroyed. */
@@ -517,7 +530,7 @@ export class WarpPlayback {
     }
     const infoUrl = new URL(WEBTRANSPORT_INFO_PATH, this.origin);
     let response: Response;
-    let info: { port: number; serverCertificateHashes?: { algorithm: string; value: string }[] };
+    let info: WebTransportInfo;
     try {
       response = await fetch(infoUrl, { cache: 'no-store' });
       info = response.ok ? await response.json() : { port: 0 };
@@ -529,10 +542,7 @@ export class WarpPlayback {
         `the origin offers no WebTransport (${infoUrl}: ${response.status} ${(await response.text().catch(() => '')).trim()})`,
       );
     this.webTransportHost = `${this.origin.hostname}:${info.port}`;
-    this.certificateHashes = info.serverCertificateHashes?.map((h) => ({
-      algorithm: h.algorithm,
-      value: hexBytes(h.value),
-    }));
+    this.certificateHashes = certificateHashesOf(info);
     const url = this.sessionQuery(new URL(`https://${this.webTransportHost}${path}`)).href;
     return {
       url,
@@ -545,23 +555,44 @@ export class WarpPlayback {
     };
   }
 
-  /** Where a GOAWAY (§5.4) sends a session of `kind`: the same transport, to the new URL. */
-  private goawayTarget(url: string, kind: WarpTransportKind): SessionTarget {
+  /**
+   * Where a GOAWAY (§5.4) sends a session of `kind`: the same transport, to the new URL. Published hashes
+   * vouch for their own server's certificate only: another server's are read from it, as the first
+   * server's were; a server that publishes none is left to the Web PKI.
+   */
+  private async goawayTarget(url: string, kind: WarpTransportKind): Promise<SessionTarget> {
     const u = this.sessionQuery(new URL(url, this.origin));
     const sameServer = u.host === this.webTransportHost || u.host === this.origin.host;
     if (kind === 'webtransport') {
-      // The published hashes vouch for this server's certificate only; elsewhere the Web PKI decides.
       return {
         url: u.href,
         options: {
           forceTransport: 'webtransport',
-          serverCertificateHashes: sameServer ? this.certificateHashes : undefined,
+          serverCertificateHashes: sameServer ? this.certificateHashes : await this.publishedHashes(u),
         },
       };
     }
     // WebSocket: where the first one went when it is the same server; else at the URL itself (https → wss).
     const webSocketUrl = sameServer ? this.webSocketUrl(u.pathname + u.search) : u.href.replace(/^http/, 'ws');
     return { url: webSocketUrl, options: { forceTransport: 'websocket', webSocketUrl } };
+  }
+
+  /**
+   * The certificate hashes the server at `u` publishes (its WEBTRANSPORT_INFO_PATH over HTTPS on the same
+   * host and port number, as `pushcast serve` and `pushcast relay` serve it), if they are for that port.
+   */
+  private async publishedHashes(u: URL): Promise<WebTransportHash[] | undefined> {
+    const infoUrl = new URL(WEBTRANSPORT_INFO_PATH, `https://${u.host}`);
+    try {
+      const response = await fetch(infoUrl, { cache: 'no-store', signal: AbortSignal.timeout(GOAWAY_INFO_TIMEOUT_MS) });
+      if (!response.ok) throw new Error(`${response.status}`);
+      const info = (await response.json()) as WebTransportInfo;
+      if (String(info.port) !== (u.port || '443')) throw new Error(`they are for port ${info.port}`);
+      return certificateHashesOf(info);
+    } catch (error) {
+      this.note(`no certificate hashes from ${infoUrl} (${(error as Error).message}): the Web PKI decides`, false);
+      return undefined;
+    }
   }
 
   private incoming(readable: ReadableStream<Uint8Array>): IncomingWarpStream {
@@ -684,24 +715,25 @@ export class WarpPlayback {
     if (this.followed.size > MAX_FOLLOWED) this.followed.delete(this.followed.values().next().value!);
     const kind = this.newest.connected.kind;
     for (const s of this.sessions) s.movedAway = true;
-    let target: SessionTarget;
-    try {
-      target = this.goawayTarget(url, kind);
-    } catch {
+    if (!URL.canParse(url, this.origin))
       return this.note(`GOAWAY to ${JSON.stringify(url)}: not a URL; staying on the old session until it closes`);
-    }
     this.note(`GOAWAY: moving to ${url}`, false);
-    connectTransport(target.url, target.options).then(
-      (connected) => {
-        if (this.destroyed) return this.closeSession({ connected, url, movedAway: false }, 'viewer left');
-        this.goaways++;
-        this.attach(connected, target);
-      },
-      (error: unknown) =>
-        this.note(
-          `GOAWAY to ${url} could not be followed (${(error as Error).message}): staying on the old session until it closes`,
-        ),
-    );
+    void this.moveTo(url, kind);
+  }
+
+  /** A new session at the GOAWAY's URL beside the old one, which closes once it has sent what it had. */
+  private async moveTo(url: string, kind: WarpTransportKind): Promise<void> {
+    try {
+      const target = await this.goawayTarget(url, kind);
+      const connected = await connectTransport(target.url, target.options);
+      if (this.destroyed) return this.closeSession({ connected, url, movedAway: false }, 'viewer left');
+      this.goaways++;
+      this.attach(connected, target);
+    } catch (error) {
+      this.note(
+        `GOAWAY to ${url} could not be followed (${(error as Error).message}): staying on the old session until it closes`,
+      );
+    }
   }
 
   // ---- the playhead ----
@@ -793,6 +825,7 @@ export class WarpPlayback {
       goaways: this.goaways,
       rendition: this.renditionAt(video.currentTime),
       renditionChoice: this.chooser?.current ?? null,
+      pathRateBps: this.chooser?.pathRateBps ?? null,
       renditionSwitches: this.switches,
       sessionsOpened: this.sessionsOpened,
       sessionUrl: this.sessionUrl,

@@ -53,6 +53,8 @@ export interface WarpPlayerStats {
   /** The video rendition at the playhead; the one asked for now (null without a chooser); choices made. */
   rendition: string | null;
   renditionChoice: string | null;
+  /** The path's rate as the last key frames crossed it, bit/s (null until two came): what a chooser probes on. */
+  pathRateBps: number | null;
   renditionSwitches: number;
   sessionsOpened: number;
   /** The URL of the newest session. */
