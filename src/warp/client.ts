@@ -2,7 +2,8 @@
  * A Warp viewer for Node: a session to a server or relay, its streams fed to a WarpConsumer, and
  * GOAWAY followed (draft-lcurley-warp-00 §5.4): the client connects to the new URL in parallel, on a
  * new QUIC connection, takes segments from both sessions until the old one closes (the consumer keeps
- * one copy of each segment), and goes on without a gap. Used by tests, benchmarks and relays' checks.
+ * one copy of each segment), and goes on without a gap; a GOAWAY that cannot be followed at once (the
+ * successor not up yet) is tried again, with backoff, a few times. Used by tests, benchmarks and relays' checks.
  * `select(track)` asks for another rendition (SELECT); with `adaptive`, a RenditionChooser (./abr.ts) asks
  * from what the consumer measures of each video GoP.
  */
@@ -10,6 +11,10 @@ import { connectWebTransport, type Session } from '../webtransport/index.js';
 import { RenditionChooser, type RenditionChooserOptions } from './abr.js';
 import { WarpConsumer, type IncomingWarpStream, type WarpConsumerSink } from './consumer.js';
 import { encodeSelectStream } from './select.js';
+
+/** Attempts at a GOAWAY's URL, the first at once, then after 0.5, 1, 2 and 4 s. */
+const GOAWAY_ATTEMPTS = 5;
+const GOAWAY_RETRY_MS = 500;
 
 export interface WarpClientOptions {
   sink: WarpConsumerSink;
@@ -71,9 +76,7 @@ export class WarpClient {
         },
         goaway: (url) => {
           o.sink.goaway?.(url);
-          void this.open(url).catch((error) =>
-            o.log?.(`warp: GOAWAY to ${url} failed: ${error instanceof Error ? error.message : String(error)}`),
-          );
+          void this.follow(url);
         },
       },
       { bufferMs: o.bufferMs },
@@ -108,6 +111,24 @@ export class WarpClient {
       this.sessions.delete(session);
       this.lastClose = info;
     });
+  }
+
+  /** Opens a session at a GOAWAY's URL, trying again with backoff while the client is open. */
+  private async follow(url: string): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.open(url);
+      } catch (error) {
+        const why = error instanceof Error ? error.message : String(error);
+        if (attempt === GOAWAY_ATTEMPTS || this.closing) {
+          this.o.log?.(`warp: GOAWAY to ${url} failed ${attempt} times (${why}); staying until the session closes`);
+          return;
+        }
+        this.o.log?.(`warp: GOAWAY to ${url} failed (${why}); trying again`);
+        await new Promise((resolve) => setTimeout(resolve, GOAWAY_RETRY_MS * 2 ** (attempt - 1)));
+        if (this.closing) return;
+      }
+    }
   }
 
   /** Asks for `track` instead of the session's track of its kind, from the next GoP on (SELECT). */

@@ -4,11 +4,14 @@
  * viewer receives is byte-identical to what the origin serves at the same path over HTTPS; each relay
  * serves its metrics and certificate hashes on its TCP port, refuses a wrong token, and exits cleanly
  * on SIGTERM. And the operator's drain as a browser viewer lives it: the player page plays Warp from a
- * relay (`?warp=`), the relay is drained to another (POST /admin/drain), and the page moves without a stall.
+ * relay (`?warp=`), the relay is drained to another (POST /admin/drain), and the page moves without a stall;
+ * drained to a successor not up yet, the page reconnects to the successor once the drained relay is gone.
  */
 import assert from 'node:assert/strict';
+import dgram from 'node:dgram';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import https from 'node:https';
+import net from 'node:net';
 import os from 'node:os';
 import { join } from 'node:path';
 import test from 'node:test';
@@ -206,7 +209,7 @@ function postJson(url: string, token: string, body: unknown, ca: string): Promis
   });
 }
 
-test('a browser viewer playing from a relay is drained to another relay: it moves over WebTransport without a stall', {
+test('a browser viewer on a relay drained to another moves without a stall; drained to one not up yet, it reconnects to it', {
   timeout: 90_000,
 }, async (t) => {
   const state = mkdtempSync(join(os.tmpdir(), 'pushcast-warp-drain-'));
@@ -238,7 +241,7 @@ test('a browser viewer playing from a relay is drained to another relay: it move
   ];
   const a = await startRelay([...relayArgs, '--admin-token', 'sesame', '--drain-timeout', '20'], '0.0.0.0');
   stops.push(a.stop);
-  const b = await startRelay(relayArgs, '0.0.0.0');
+  const b = await startRelay([...relayArgs, '--admin-token', 'sesame', '--drain-timeout', '4'], '0.0.0.0');
   stops.push(b.stop);
 
   const browser = await launchChromium();
@@ -287,6 +290,49 @@ test('a browser viewer playing from a relay is drained to another relay: it move
   assert.equal(after.warp!.stalls, before.warp!.stalls, 'no stall through the move');
   assert.equal(after.warp!.segmentsSkipped, before.warp!.segmentsSkipped, 'no segment skipped through the move');
   assert.ok(after.framesShown > moved.framesShown, 'frames advance');
-  assert.deepEqual(pageErrors, []);
   assert.ok((await playerStats(page))?.errors.every((e) => !/GOAWAY .* could not be followed/.test(e)));
+
+  // Relay B is drained to a successor that is not up yet: the page stays on B; when B has gone (after its
+  // drain timeout) it reconnects to the successor, not to the server that sent it away.
+  const port = await freePort();
+  const drainB = await postJson(
+    new URL('/admin/drain', b.relay).href,
+    'sesame',
+    { successor: `https://localhost:${port}` },
+    readFileSync(ca, 'utf8'),
+  );
+  assert.equal(drainB.status, 202, drainB.text);
+  await untilPlayerStats(page, 'the GOAWAY to a server not up yet could not be followed', (s) =>
+    s.errors.some((e) => /GOAWAY to https:\/\/localhost:\d+\S* could not be followed/.test(e)),
+  );
+  const c = await startRelay([...relayArgs, '--port', String(port)], '0.0.0.0');
+  stops.push(c.stop);
+  assert.equal(await b.exited, 0, 'relay B exits at its drain timeout');
+  const onC = await untilPlayerStats(
+    page,
+    'the page reconnected to the successor and plays from it',
+    (s) =>
+      new URL(s.warp?.sessionUrl ?? 'https://x').port === String(port) &&
+      (s.warp?.segmentsReceived ?? 0) >= after.warp!.segmentsReceived + 3,
+    { timeoutMs: 30_000 },
+  );
+  assert.equal(onC.warp!.transport, 'webtransport');
+  assert.deepEqual(pageErrors, []);
 });
+
+/** A port free for TCP and UDP now (both: a relay listens on both with one number). */
+async function freePort(): Promise<number> {
+  for (;;) {
+    const tcp = net.createServer();
+    await new Promise<void>((resolve) => tcp.listen(0, '0.0.0.0', resolve));
+    const port = (tcp.address() as net.AddressInfo).port;
+    const udp = dgram.createSocket('udp4');
+    const free = await new Promise<boolean>((resolve) => {
+      udp.once('error', () => resolve(false));
+      udp.bind(port, '0.0.0.0', () => resolve(true));
+    });
+    udp.close();
+    await new Promise((resolve) => tcp.close(resolve));
+    if (free) return port;
+  }
+}

@@ -26,7 +26,12 @@ import {
   type WarpSource,
 } from '../../src/warp/index.js';
 import { backlogLimit } from '../../src/warp/fanout.js';
-import { SessionRefusedError, SessionRouter, serveHttp3Sessions } from '../../src/webtransport/index.js';
+import {
+  SessionRefusedError,
+  SessionRouter,
+  connectWebTransport,
+  serveHttp3Sessions,
+} from '../../src/webtransport/index.js';
 import { until } from '../support/wait.js';
 
 const dir = mkdtempSync(join(os.tmpdir(), 'pushcast-warp-'));
@@ -211,6 +216,42 @@ test('GOAWAY: the viewer moves to the new server, takes segments from both for a
   }
   assert.equal(got.skipped.length, 0);
   assert.ok(client.consumer.stats().duplicates >= 1, 'the new session offered copies of what the old one had');
+});
+
+test('GOAWAY to a server that refuses at first: the viewer tries again and moves; the old session stays meanwhile', async (t) => {
+  const live = new WarpLive({ timeShiftBufferDepth: 20, chunkBytes: 3000 });
+  live.publish(1);
+  const a = await warpServer(live);
+  const b = await warpServer(live);
+  t.after(async () => (await a.close(), await b.close()));
+  const got = collector();
+  const attempts: string[] = [];
+  const logs: string[] = [];
+  const client = await WarpClient.connect(a.url, {
+    sink: got.sink,
+    bufferMs: 2000,
+    log: (line) => logs.push(line),
+    // The successor's first two handshakes fail, as a server not up yet would.
+    connect: (url) => {
+      attempts.push(url);
+      if (url === b.url && attempts.filter((u) => u === b.url).length <= 2)
+        return Promise.reject(new Error('connection refused'));
+      return connectWebTransport(url, { ca: certificate.cert });
+    },
+  });
+  t.after(() => client.close());
+  await until('segment 1', () => got.completed.length >= 2);
+  const moving = a.warp.goaway(b.url, 3000);
+  await until('the viewer moved to b after two failed attempts', () => client.sessionsOpened === 2, {
+    detail: () => logs.join('; '),
+  });
+  await moving;
+  live.publish(2);
+  live.publish(3);
+  await until('segments 2 and 3 through b', () => got.completed.length >= 6);
+  assert.deepEqual(attempts.filter((u) => u === b.url).length, 3, 'two refused, the third opened');
+  assert.equal(logs.filter((l) => /GOAWAY to .* failed .*trying again/.test(l)).length, 2, logs.join('\n'));
+  assert.equal(got.skipped.length, 0);
 });
 
 test('a session picks its tracks (?tracks=); its catalog lists every track (renditions to switch to); an unknown track is refused 400', async (t) => {

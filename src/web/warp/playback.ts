@@ -152,6 +152,11 @@ export class WarpPlayback {
   private webTransportHost: string | undefined;
   private readonly followed = new Set<string>();
   private reconnectDelay = RECONNECT_MIN_MS;
+  /**
+   * A GOAWAY's URL that could not be followed: once the old session is gone, reconnecting tries it and the
+   * first server in turn (the server that sent it away is leaving) until a session opens.
+   */
+  private successor: { url: string; kind: WarpTransportKind; next: boolean } | undefined;
   private connecting = false;
   private started = false;
   private pausedByPage = false;
@@ -626,6 +631,7 @@ export class WarpPlayback {
     };
     this.sessions.add(s);
     this.newest = s;
+    this.successor = undefined;
     // A new session (GOAWAY, reconnect) starts on the default rendition: it is told the one chosen.
     if (this.chooser) this.sendSelect(s, this.chooser.current);
     this.sessionsOpened++;
@@ -692,7 +698,11 @@ export class WarpPlayback {
     if (this.connecting || this.destroyed) return;
     this.connecting = true;
     try {
-      const target = await this.firstTarget();
+      const successor = this.successor;
+      if (successor) successor.next = !successor.next;
+      const target = successor?.next
+        ? await this.goawayTarget(successor.url, successor.kind)
+        : await this.firstTarget();
       const connected = await connectTransport(target.url, target.options);
       if (this.destroyed) return this.closeSession({ connected, url: target.url, movedAway: false }, 'viewer left');
       this.attach(connected, target);
@@ -730,8 +740,9 @@ export class WarpPlayback {
       this.goaways++;
       this.attach(connected, target);
     } catch (error) {
+      this.successor = { url, kind, next: false };
       this.note(
-        `GOAWAY to ${url} could not be followed (${(error as Error).message}): staying on the old session until it closes`,
+        `GOAWAY to ${url} could not be followed (${(error as Error).message}): staying on the old session until it closes, then trying again`,
       );
     }
   }
