@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import type { Browser } from 'playwright-core';
-import type { HlsPageStats } from '../../src/web/hls/page.js';
+import type { HlsPageStats } from '../../src/web/hls/stats.js';
 import { launchChromium } from '../support/browser.js';
 import { startServe, type RunningServe } from '../support/pushcast-process.js';
 import { until } from '../support/wait.js';
