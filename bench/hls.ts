@@ -61,7 +61,9 @@ type Kind = 'hls.js' | 'dash.js';
 
 async function sample(kind: Kind, page: Page): Promise<Sample> {
   if (kind === 'hls.js') {
-    const s = await page.evaluate(() => (globalThis as unknown as { pushcastStats: () => HlsPageStats }).pushcastStats());
+    const s = await page.evaluate(() =>
+      (globalThis as unknown as { pushcastStats: () => HlsPageStats }).pushcastStats(),
+    );
     return { playing: s.state === 'playing', latencyMs: s.latencyMs, stalls: s.stalls, frames: s.framesShown };
   }
   const s = await page.evaluate(() =>

@@ -69,6 +69,7 @@ export class HlsRoutes {
   private readonly msns = new WeakMap<Segment, number>();
   private readonly outcomes = new Map<HlsBlockingOutcome, number>();
   private heldParts = 0;
+  private durationsMemo?: { key: string; target: number; partTarget: number };
 
   constructor(
     private readonly o: HlsRouteOptions,
@@ -141,26 +142,39 @@ export class HlsRoutes {
   }
 
   /**
-   * EXT-X-TARGETDURATION, the same in every media playlist (8216bis §6.2.4): the nominal segment duration
-   * rounded up, or more if a published segment is longer (RFC 8216 §4.3.3.1: every EXTINF rounded is at most
-   * the target), which only input with irregular key frames can make.
+   * EXT-X-TARGETDURATION and PART-TARGET, the same in every media playlist (8216bis §6.2.4), computed again only
+   * once some track has published since, and never lower than before (RFC 8216 §6.2.1: the target duration
+   * does not change). The target duration is the nominal segment duration rounded up, or more if a published
+   * segment rounds above it (RFC 8216 §4.3.3.1), which only input with irregular key frames can make. The part
+   * target is the nominal chunk, or the longest part published (an audio chunk ends on a whole audio frame, a
+   * little past the nominal duration), in whole milliseconds rounded up.
    */
-  private targetDuration(): number {
-    let target = Math.ceil(this.o.timeline.segmentDuration - 1e-9);
-    for (const t of this.o.window.tracks.values())
-      for (const s of t.list()) if (s.complete) target = Math.max(target, Math.round(s.durationSeconds));
-    return Math.max(1, target);
+  private durations(): { target: number; partTarget: number } {
+    const tracks = [...this.o.window.tracks.values()];
+    const key = tracks
+      .map((t) => {
+        const n = t.newest();
+        return `${t.id}/${n?.number}/${n?.chunks.length}/${n?.complete}`;
+      })
+      .join(',');
+    if (this.durationsMemo?.key === key) return this.durationsMemo;
+    let target = Math.max(1, Math.ceil(this.o.timeline.segmentDuration - 1e-9), this.durationsMemo?.target ?? 0);
+    let longest = Math.max(this.o.chunkDuration, this.durationsMemo?.partTarget ?? 0);
+    for (const t of tracks)
+      for (const s of t.list()) {
+        if (s.complete) target = Math.max(target, Math.round(s.durationSeconds));
+        for (const c of s.chunks) longest = Math.max(longest, c.duration / s.timescale);
+      }
+    this.durationsMemo = { key, target, partTarget: Math.ceil(longest * 1000 - 1e-6) / 1000 };
+    return this.durationsMemo;
   }
 
-  /**
-   * PART-TARGET: the nominal chunk, or the longest part published (an audio chunk ends on a whole audio
-   * frame, a little past the nominal duration), in whole milliseconds rounded up, the same in every playlist.
-   */
+  private targetDuration(): number {
+    return this.durations().target;
+  }
+
   private partTarget(): number {
-    let longest = this.o.chunkDuration;
-    for (const t of this.o.window.tracks.values())
-      for (const s of t.list()) for (const c of s.chunks) longest = Math.max(longest, c.duration / s.timescale);
-    return Math.ceil(longest * 1000 - 1e-6) / 1000;
+    return this.durations().partTarget;
   }
 
   /** PART-HOLD-BACK: the origin's latency target, and at least three part targets (8216bis §4.4.3.8). */
@@ -181,11 +195,12 @@ export class HlsRoutes {
   private view(track: LiveTrack): PlaylistView {
     const ast = this.o.timeline.availabilityStartTime ?? 0;
     const all = track.list();
-    const listed = all.filter((s) => s.chunks.length > 0);
-    const segments = listed.map((s): HlsSegment => {
+    const segments: HlsSegment[] = [];
+    all.forEach((s, i) => {
+      if (s.chunks.length === 0) return;
       const base = `${s.number}`;
-      return {
-        msn: this.msn(all, all.indexOf(s)),
+      segments.push({
+        msn: this.msn(all, i),
         uri: `${base}.m4s`,
         duration: s.durationSeconds,
         programDateTime: ast + (s.earliestPresentationTime / s.timescale) * 1000,
@@ -196,7 +211,7 @@ export class HlsRoutes {
           // A segment starts at a sync sample; within it, every audio chunk does, a video chunk does not.
           independent: k === 0 || track.info.kind === 'audio',
         })),
-      };
+      });
     });
     const newest = track.newest();
     return {
