@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
 import type { LiveTrack, Segment } from '../../src/media/index.js';
 import type { Origin } from '../../src/origin/index.js';
+import { playerFile } from '../../src/origin/player-pages.js';
 import { Fixture, startOrigin } from '../support/live-fixture.js';
 import { until, within } from '../support/wait.js';
 
@@ -93,6 +94,11 @@ describe('LL-HLS: playlists over the live window', () => {
     );
   });
 
+  test('the /hls/ page is a player file', () => {
+    assert.equal(playerFile('/hls/')?.file, 'hls.html');
+    assert.equal(playerFile('/hls/page.js')?.file, 'hls-page.js');
+  });
+
   test('a part is its chunk’s bytes, immutable; a segment’s parts end to end are the segment', async () => {
     const parts = await Promise.all(['3.0', '3.1'].map((p) => fetch(`${base}/live/video-360p/${p}.m4s`)));
     for (const p of parts) {
@@ -126,6 +132,35 @@ describe('LL-HLS: playlists over the live window', () => {
       assert.match(await (await playlist(b, '', 'audio-128k')).text(), /^#EXT-X-TARGETDURATION:3$/m);
     } finally {
       await o.close();
+    }
+  });
+});
+
+describe('LL-HLS: segment numbers that skip', () => {
+  test('Media Sequence Numbers still follow each other; the URIs keep the segment numbers; blocking reload counts in MSNs', async () => {
+    const f = new Fixture();
+    for (const n of [1, 2, 3]) f.publish(f.video, n);
+    f.publish(f.audio, 3);
+    const { origin, base } = await startOrigin(f);
+    try {
+      const before = await (await playlist(base)).text();
+      assert.match(before, /^#EXT-X-MEDIA-SEQUENCE:1$/m);
+      // Segment 4 never comes (a long GoP, or an encoder restart): 5 follows 3.
+      f.publish(f.video, 5);
+      const growing = f.publish(f.video, 6, 1, 1000, true);
+      const text = await (await playlist(base)).text();
+      const first = Number(/^#EXT-X-MEDIA-SEQUENCE:(\d+)$/m.exec(text)![1]);
+      const uris = text.split('\n').filter((l) => l && !l.startsWith('#'));
+      assert.deepEqual(uris.slice(-2), ['3.m4s', '5.m4s']);
+      assert.equal(first + uris.length - 1, 4, 'segment 5 has MSN 4');
+      // The growing segment 6 is MSN 5: its next part is asked for as _HLS_msn=5.
+      const held = pending(playlist(base, '?_HLS_msn=5&_HLS_part=1'));
+      await until('held', () => origin.stats().hls.heldPlaylists === 1);
+      f.chunk(f.video, growing);
+      assert.match(await (await within('answered', held.response, { timeoutMs: 2000 })).text(), /URI="6\.1\.m4s"/);
+      assert.equal((await playlist(base, '?_HLS_msn=8')).status, 400, 'MSN 8 is beyond the last complete (4) + 2');
+    } finally {
+      await origin.close();
     }
   });
 });
