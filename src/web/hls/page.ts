@@ -40,9 +40,13 @@ function note(error: string): void {
   if (errors.length > MAX_ERRORS) errors.shift();
 }
 
-if (!Hls.isSupported()) {
+const source = new URL(params.get('src') ?? HLS_MULTIVARIANT_PATH, location.href).href;
+// Without Media Source Extensions (Safari on older iPhones), the browser's own HLS, if it has one, plays
+// the same playlists; the page's figures then come from the element alone.
+const native = !Hls.isSupported() && video.canPlayType('application/vnd.apple.mpegurl') !== '';
+if (!Hls.isSupported() && !native) {
   state = 'failed';
-  message = 'this browser has no Media Source Extensions: hls.js cannot play here';
+  message = 'this browser has neither Media Source Extensions nor HLS of its own';
 }
 const hls = new Hls({ lowLatencyMode: true, maxLiveSyncPlaybackRate: 1.04, backBufferLength: 30 });
 hls.on(Hls.Events.FRAG_LOADED, (_event, data) => {
@@ -63,8 +67,11 @@ video.addEventListener('waiting', () => {
   if (state === 'playing') stalls++;
 });
 void syncClock().catch((err: Error) => note(`clock: ${err.message}`));
-hls.loadSource(new URL(params.get('src') ?? HLS_MULTIVARIANT_PATH, location.href).href);
-hls.attachMedia(video);
+if (native) video.src = source;
+else if (Hls.isSupported()) {
+  hls.loadSource(source);
+  hls.attachMedia(video);
+}
 void video.play().catch(() => {});
 
 function finite(n: number | null | undefined): number | null {
