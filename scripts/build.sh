@@ -22,6 +22,10 @@ cp src/web/player/index.html src/web/player/player.css build/web/
 # on requests marked delivery=multicast).
 npx --no-install esbuild src/web/sw/main.ts --bundle --format=esm --target=chrome110 --sourcemap \
   --outfile=build/web/sw.js --log-level=warning
+# The LL-HLS page (served at /hls/): hls.js on the multivariant playlist.
+npx --no-install esbuild src/web/hls/page.ts --bundle --format=esm --target=chrome110 --minify --sourcemap \
+  --outfile=build/web/hls-page.js --log-level=warning
+cp src/web/hls/index.html build/web/hls.html
 # The on-demand playlist page (served at /vod by src/origin/vod/route.ts).
 npx --no-install esbuild src/web/playlist/main.ts --bundle --format=esm --target=chrome110 --sourcemap \
   --outfile=build/web/playlist.js --log-level=warning

@@ -4,6 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { developmentCertificate, loadCertificate } from '../listen/index.js';
 import {
   DELIVERY_PATH,
+  HLS_MULTIVARIANT_PATH,
   MANIFEST_PATH,
   METRICS_PATH,
   MULTICAST_KEYS_PATH,
@@ -336,9 +337,11 @@ export async function serve(o: ServeOptions): Promise<void> {
   console.log(`player: ${base}/`);
   console.log(`manifest: ${base}${MANIFEST_PATH}`);
   console.log(`delivery: ${base}${DELIVERY_PATH}`);
+  console.log(`hls: ${base}${HLS_MULTIVARIANT_PATH}`);
   console.log(`embed: <script type="module" src="${base}/player/pushcast-player.js"></script>`);
   console.log(`dash player: ${base}/?mode=dash`);
   console.log(`prefetch player: ${base}/?mode=prefetch`);
+  console.log(`hls player: ${base}/hls/`);
   if (multicast) console.log(`multicast player: ${base}/multicast/`);
   if (warp) console.log(`warp player: ${base}/warp/`);
   if (addresses.http && addresses.https) console.log(`https player: ${addresses.https}/`);

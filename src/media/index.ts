@@ -29,6 +29,7 @@ export {
 } from './live/delivery.js';
 export {
   DELIVERY_PATH,
+  HLS_MULTIVARIANT_PATH,
   LIVE_PREFIX,
   MANIFEST_PATH,
   METRICS_PATH,
@@ -43,10 +44,32 @@ export {
   initPath,
   isMulticastMarked,
   markMulticast,
+  mediaPlaylistPath,
+  parseHlsPath,
+  partPath,
   parseLivePath,
   pushChannelPath,
   segmentNumberOf,
   segmentPath,
   unmarkMulticast,
+  type HlsResource,
   type LiveResource,
 } from './live/url-scheme.js';
+export {
+  HLS_VERSION,
+  buildMediaPlaylist,
+  buildMultivariantPlaylist,
+  decimalSeconds,
+  type HlsPart,
+  type HlsRendition,
+  type HlsSegment,
+  type MediaPlaylistParams,
+  type MultivariantPlaylistParams,
+} from './hls/playlist.js';
+export {
+  advancePartLimit,
+  blockingReloadState,
+  parseDeliveryDirectives,
+  type DeliveryDirectives,
+  type PlaylistSegmentState,
+} from './hls/blocking.js';

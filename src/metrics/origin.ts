@@ -3,7 +3,7 @@ import type { OriginStats } from '../origin/index.js';
 import { registerHttp2PushMetrics } from './http2-push.js';
 import { byLabel, byRow, perScrape, scrapedCounter, scrapedGauge, unlabelled } from './scrape.js';
 
-/** The origin's metrics (`pushcast_http_*`, held segment requests, 103 Early Hints, HTTP/2 push), read at each scrape. */
+/** The origin's metrics (`pushcast_http_*`, held segment requests, LL-HLS blocking reloads, 103 Early Hints, HTTP/2 push), read at each scrape. */
 export function registerOriginMetrics(registry: Registry, read: () => OriginStats) {
   const stats = perScrape(read);
   return {
@@ -41,6 +41,27 @@ export function registerOriginMetrics(registry: Registry, read: () => OriginStat
       '103 Early Hints responses sent, by route',
       ['route'],
       () => byLabel('route', stats().earlyHintsByRoute),
+    ),
+    hlsHeldPlaylists: scrapedGauge(
+      registry,
+      'pushcast_hls_held_playlist_requests',
+      'LL-HLS blocking playlist requests waiting for the segment or part they name',
+      [],
+      () => unlabelled(stats().hls.heldPlaylists),
+    ),
+    hlsHeldParts: scrapedGauge(
+      registry,
+      'pushcast_hls_held_part_requests',
+      'LL-HLS part requests waiting for their CMAF chunk (the preload hint)',
+      [],
+      () => unlabelled(stats().hls.heldParts),
+    ),
+    hlsBlockingReloads: scrapedCounter(
+      registry,
+      'pushcast_hls_blocking_reloads_total',
+      'LL-HLS blocking playlist reloads (_HLS_msn), by outcome: at-once, waited, timeout (503), too-far and malformed (400), refused (503 at the bound), closed by the client',
+      ['outcome'],
+      () => byLabel('outcome', stats().hls.blockingReloads as Record<string, number>),
     ),
     ...registerHttp2PushMetrics(registry, () => stats().push),
   };

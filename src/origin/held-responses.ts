@@ -2,8 +2,9 @@ import { CACHE_NONE, type OriginResponses } from './responses.js';
 import type { Request, Response } from './route.js';
 
 /**
- * The responses held open for live segments (waiting for the next one to start, or streaming a
- * growing one): at most `max` at once, beyond which a request is refused with 503 at once.
+ * The responses held open for live resources (waiting for the next segment to start, streaming a
+ * growing one, waiting for an LL-HLS part or a blocking playlist reload): at most `max` at once, beyond
+ * which a request is refused with 503 at once.
  */
 export class HeldResponses {
   private readonly held = new Set<Response>();
@@ -14,6 +15,8 @@ export class HeldResponses {
   constructor(
     private readonly max: number,
     private readonly responses: OriginResponses,
+    /** What is awaited, for the refusal's sentence. */
+    private readonly what = 'live segments',
   ) {}
 
   /** Responses held now. */
@@ -33,16 +36,16 @@ export class HeldResponses {
     this.held.delete(res);
   }
 
-  refuse(req: Request, res: Response): void {
+  refuse(req: Request, res: Response, route = 'segment'): void {
     this.refused++;
     this.responses.send(
       res,
       503,
       'text/plain',
-      'too many requests waiting for live segments\n',
+      `too many requests waiting for ${this.what}\n`,
       { 'Retry-After': '1', 'Cache-Control': CACHE_NONE },
       req,
-      'segment',
+      route,
     );
   }
 

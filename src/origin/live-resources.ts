@@ -34,6 +34,11 @@ export class LiveResources {
     return `"${this.instance}-${trackId}-${number}"`;
   }
 
+  /** A partial segment's ETag (an LL-HLS part: chunk `part` of the segment). */
+  partEtag(trackId: string, number: number, part: number): string {
+    return `"${this.instance}-${trackId}-${number}.${part}"`;
+  }
+
   /** The renditions a player starts with: the lowest-bandwidth video and every audio track. */
   defaultTracks(): LiveTrack[] {
     const tracks = [...this.window.tracks.values()].filter((t) => t.init);

@@ -8,6 +8,7 @@ import { DELIVERY_PATH, METRICS_PATH, WEBTRANSPORT_INFO_PATH, type DeliveryDescr
 import type { SessionRouter } from '../webtransport/index.js';
 import { DashRoutes, type DashRouteOptions } from './dash-routes.js';
 import { HeldResponses } from './held-responses.js';
+import { HlsRoutes, type HlsStats } from './hls-routes.js';
 import { LiveResources } from './live-resources.js';
 import { playerFile, servePlayerFile } from './player-pages.js';
 import { OriginPorts, type ListenOptions, type OriginAddresses } from './ports.js';
@@ -35,13 +36,17 @@ export interface OriginStats {
   /** 103 Early Hints responses sent, by route. */
   earlyHintsByRoute: Record<string, number>;
   push: ServerPushStats;
+  /** LL-HLS: blocking playlist requests and part requests waiting, blocking reloads by outcome. */
+  hls: HlsStats;
 }
 
 export interface OriginOptions extends DashRouteOptions {
   /** Folder with the built player page (index.html, player.js). */
   webRoot: string;
-  /** Responses that may wait for or stream an in-progress segment at once; more get 503. */
+  /** Responses that may wait for or stream an in-progress segment (or wait for an LL-HLS part) at once; more get 503. */
   maxHeldRequests?: number;
+  /** LL-HLS blocking playlist requests that may wait at once; more get 503. */
+  maxHeldPlaylistRequests?: number;
   /** HTTP/2 server push; absent = no push. */
   push?: PushPolicy;
   /** Routes tried before the origin's own. */
@@ -63,8 +68,8 @@ export interface OriginOptions extends DashRouteOptions {
 }
 
 /**
- * The live DASH origin (ISO/IEC 23009-1): the MPD, init and media segments of the live window, the
- * player page, the clock for UTCTiming and metrics, over HTTP/1.1, HTTP/2 and HTTP/3. This class is
+ * The live DASH origin (ISO/IEC 23009-1): the MPD, init and media segments of the live window, LL-HLS
+ * playlists and parts over the same segments (`hls-routes.ts`), the player page, the clock for UTCTiming and metrics, over HTTP/1.1, HTTP/2 and HTTP/3. This class is
  * the face: it dispatches each request to the routes (`dash-routes.ts`, `player-pages.ts`, the extra
  * `routes`) and listens on its ports (`ports.ts`).
  */
@@ -74,6 +79,8 @@ export class Origin {
   private readonly resources: LiveResources;
   private readonly held: HeldResponses;
   private readonly dash: DashRoutes;
+  private readonly hls: HlsRoutes;
+  private readonly heldPlaylists: HeldResponses;
   private readonly ports = new OriginPorts();
   private readonly routeContext: RouteContext;
   private readonly requests = new RequestCounts();
@@ -95,6 +102,8 @@ export class Origin {
       },
     );
     this.dash = new DashRoutes(o, this.responses, this.resources, this.held, this.push);
+    this.heldPlaylists = new HeldResponses(o.maxHeldPlaylistRequests ?? 2000, this.responses, 'playlist updates');
+    this.hls = new HlsRoutes(o, this.responses, this.resources, this.held, this.heldPlaylists);
     this.routeContext = {
       push: this.push,
       headers: () => this.responses.headers(),
@@ -112,7 +121,9 @@ export class Origin {
     res.on('finish', () => {
       this.requests.count(route, req.method ?? '', res.statusCode, protocol);
     });
-    const [path = '/'] = (req.url ?? '/').split('?');
+    const url = req.url ?? '/';
+    const q = url.indexOf('?');
+    const path = q < 0 ? url : url.slice(0, q);
     const send = (status: number, type: string, body: string) =>
       this.responses.send(res, status, type, body, { 'Cache-Control': CACHE_NONE }, req, route);
     try {
@@ -143,6 +154,11 @@ export class Origin {
       const dash = this.dash.serve(req, res, path);
       if (dash !== false) {
         route = dash;
+        return;
+      }
+      const hls = this.hls.serve(req, res, path, q < 0 ? '' : url.slice(q + 1));
+      if (hls !== false) {
+        route = hls;
         return;
       }
       if (path === DELIVERY_PATH && this.o.delivery) {
@@ -222,6 +238,7 @@ export class Origin {
       heldRequestsRefused: this.held.refused,
       earlyHintsByRoute: this.dash.earlyHintsByRoute(),
       push: this.push.stats(),
+      hls: this.hls.stats(),
     };
   }
 
@@ -237,6 +254,7 @@ export class Origin {
   async close(): Promise<void> {
     this.closing = true;
     this.held.abortAll();
+    this.heldPlaylists.abortAll();
     await this.ports.close();
   }
 }

@@ -21,6 +21,10 @@ const PLAYER_FILES: Record<string, PlayerFile> = {
   '/warp/': PAGE,
   '/multicast/': PAGE,
   '/player.css': { file: 'player.css', type: 'text/css; charset=utf-8' },
+  // The LL-HLS page: hls.js on the multivariant playlist (src/web/hls).
+  '/hls/': { file: 'hls.html', type: 'text/html; charset=utf-8' },
+  '/hls/page.js': { file: 'hls-page.js', type: 'text/javascript; charset=utf-8' },
+  '/hls/page.js.map': { file: 'hls-page.js.map', type: 'application/json; charset=utf-8' },
   // The multicast Service Worker (the old scope's path, and the one that may control the whole origin).
   '/multicast/sw.js': { file: 'sw.js', type: 'text/javascript; charset=utf-8' },
   // The same Service Worker for a page that registers it for the whole origin (scope `/`): it acts only on

@@ -348,3 +348,89 @@ describe('CDN tier: an origin sending 103 Early Hints (the default) behind nginx
     assert.match(await res.text(), /^<\?xml[^>]*>\s*<MPD /);
   });
 });
+
+describe('CDN tier: LL-HLS through nginx', () => {
+  let serve: RunningServe;
+  let edge: RunningNginx;
+  let origin: string;
+  const playlistPath = `/live/${TRACK}/index.m3u8`;
+  before(async () => {
+    serve = await startServe(SMALL);
+    origin = new URL(serve.manifest).origin;
+    edge = await startNginx(new URL(origin).host);
+  });
+  after(async () => {
+    await edge?.stop();
+    await serve?.stop();
+  });
+
+  /** The (segment, part) after the last part the origin's playlist lists now. */
+  async function nextPart(): Promise<{ msn: number; part: number }> {
+    const text = await (await fetch(`${origin}${playlistPath}`)).text();
+    const parts = [...text.matchAll(/^#EXT-X-PART:[^\n]*URI="(\d+)\.(\d+)\.m4s"/gm)];
+    const last = parts.at(-1)!;
+    return { msn: Number(last[1]), part: Number(last[2]) + 1 };
+  }
+
+  const timed = (url: string) => receive(url).then((r) => ({ r, at: performance.now() }));
+
+  test(`${PLAYERS} players blocking on the next part get it through the edge when the origin publishes it; then it is cached by its query`, async (t) => {
+    const { msn, part } = await nextPart();
+    const query = `?_HLS_msn=${msn}&_HLS_part=${part}`;
+    const direct = timed(`${origin}${playlistPath}${query}`);
+    const reloads = await Promise.all(
+      Array.from({ length: PLAYERS }, () => timed(`${edge.base}${playlistPath}${query}`)),
+    );
+    const reference = await direct;
+    const text = reference.r.body.toString();
+    // The part asked for, or (past the segment's last part) part 0 of the next segment (8216bis §6.2.5.2).
+    const uri = text.includes(`URI="${msn}.${part}.m4s"`) ? `${msn}.${part}.m4s` : `${msn + 1}.0.m4s`;
+    const late = reloads.map((x) => x.at - reference.at);
+    t.diagnostic(
+      `through the edge, minus the origin's own answer: ${late.map((ms) => Math.round(ms)).join(', ')} ms; cache ${reloads.map((x) => x.r.headers['x-cache-status']).join(', ')}`,
+    );
+    for (const { r } of reloads) {
+      assert.equal(r.status, 200);
+      assert.equal(r.headers['cache-control'], 'public, max-age=3', 'three target durations of 1 s');
+      assert.match(r.body.toString(), new RegExp(`^#EXT-X-PART:[^\\n]*URI="${uri.replaceAll('.', '\\.')}"`, 'm'));
+    }
+    // No viewer sleeps on nginx's 500 ms lock poll: the lock timeout (100 ms) sends it to the origin instead.
+    assert.ok(
+      Math.max(...late) < 400,
+      `a viewer got the playlist ${Math.round(Math.max(...late))} ms after the origin answered`,
+    );
+    const later = await receive(`${edge.base}${playlistPath}${query}`);
+    assert.equal(later.headers['x-cache-status'], 'HIT', 'a blocking reload is cached by its query');
+    assert.match(later.body.toString(), new RegExp(`URI="${uri.replaceAll('.', '\\.')}"`));
+
+    const partsBefore = await originRequests(serve, 'hls-part');
+    const parts = await Promise.all(
+      Array.from({ length: PLAYERS }, () => receive(`${edge.base}/live/${TRACK}/${uri}`)),
+    );
+    assert.equal((await originRequests(serve, 'hls-part')) - partsBefore, 1, 'one origin fetch for the part');
+    assert.deepEqual(parts.map((p) => p.headers['x-cache-status']).sort(), [
+      ...Array<string>(PLAYERS - 1).fill('HIT'),
+      'MISS',
+    ]);
+    const atOrigin = await receive(`${origin}/live/${TRACK}/${uri}`);
+    for (const p of parts) {
+      assert.equal(p.status, 200);
+      assert.equal(p.headers['cache-control'], 'public, max-age=31536000, immutable');
+      assert.ok(p.body.equals(atOrigin.body), 'a part differs from the origin’s');
+    }
+  });
+
+  test('a plain reload is a cache entry of its own, not a blocking one; a refused directive is not cached', async () => {
+    const { msn, part } = await nextPart();
+    const blocking = await receive(`${edge.base}${playlistPath}?_HLS_msn=${msn}&_HLS_part=${part}`);
+    assert.equal(blocking.status, 200);
+    const plain = await receive(`${edge.base}${playlistPath}`);
+    assert.equal(plain.headers['cache-control'], 'public, max-age=1');
+    assert.notEqual(plain.headers['x-cache-status'], 'HIT', 'the plain playlist was answered from another key');
+    for (let i = 0; i < 2; i++) {
+      const refused = await receive(`${edge.base}${playlistPath}?_HLS_part=1`);
+      assert.equal(refused.status, 400);
+      assert.equal(refused.headers['x-cache-status'], 'MISS', 'a 400 was answered from the cache');
+    }
+  });
+});

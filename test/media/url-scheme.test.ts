@@ -1,13 +1,17 @@
 import assert from 'node:assert/strict';
 import test from 'node:test';
 import {
+  HLS_MULTIVARIANT_PATH,
   MULTICAST_DELIVERY_PARAM,
   MULTICAST_DELIVERY_VALUE,
   SEGMENT_TEMPLATE,
   initPath,
   isMulticastMarked,
   markMulticast,
+  mediaPlaylistPath,
+  parseHlsPath,
   parseLivePath,
+  partPath,
   pushChannelPath,
   segmentNumberOf,
   segmentPath,
@@ -79,4 +83,27 @@ test('the multicast marker: added once, kept beside other parameters and a fragm
     assert.equal(isMulticastMarked(url), false, url);
     assert.equal(unmarkMulticast(url), url, url);
   }
+});
+
+test('LL-HLS paths: the multivariant playlist, a media playlist per track, a part per chunk; segments stay DASH paths', () => {
+  assert.equal(HLS_MULTIVARIANT_PATH, '/live/master.m3u8');
+  assert.equal(mediaPlaylistPath('video-360p'), '/live/video-360p/index.m3u8');
+  assert.equal(partPath('video-360p', 898326572, 3), '/live/video-360p/898326572.3.m4s');
+  assert.deepEqual(parseHlsPath(HLS_MULTIVARIANT_PATH), { kind: 'multivariant' });
+  assert.deepEqual(parseHlsPath('/live/video-360p/index.m3u8'), { kind: 'playlist', trackId: 'video-360p' });
+  assert.deepEqual(parseHlsPath('/live/video-360p/898326572.3.m4s'), {
+    kind: 'part',
+    trackId: 'video-360p',
+    number: 898326572,
+    part: 3,
+  });
+  for (const other of [
+    '/live/video-360p/5.m4s',
+    '/live/video-360p/init.mp4',
+    '/live/a/b/index.m3u8',
+    '/live/v/1.2.3.m4s',
+  ])
+    assert.equal(parseHlsPath(other), undefined, other);
+  assert.equal(parseLivePath('/live/video-360p/5.3.m4s'), undefined, 'a part is not a DASH segment');
+  assert.equal(segmentNumberOf('/live/video-360p/5.3.m4s'), undefined);
 });

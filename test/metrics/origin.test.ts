@@ -42,10 +42,30 @@ const text = (s: OriginStats) =>
       '103 Early Hints responses sent, by route',
       ...Object.entries(s.earlyHintsByRoute).map(([route, n]) => `pushcast_early_hints_total{route="${route}"} ${n}`),
     ),
+    metric(
+      'pushcast_hls_held_playlist_requests',
+      'gauge',
+      'LL-HLS blocking playlist requests waiting for the segment or part they name',
+      `pushcast_hls_held_playlist_requests ${s.hls.heldPlaylists}`,
+    ),
+    metric(
+      'pushcast_hls_held_part_requests',
+      'gauge',
+      'LL-HLS part requests waiting for their CMAF chunk (the preload hint)',
+      `pushcast_hls_held_part_requests ${s.hls.heldParts}`,
+    ),
+    metric(
+      'pushcast_hls_blocking_reloads_total',
+      'counter',
+      'LL-HLS blocking playlist reloads (_HLS_msn), by outcome: at-once, waited, timeout (503), too-far and malformed (400), refused (503 at the bound), closed by the client',
+      ...Object.entries(s.hls.blockingReloads).map(
+        ([outcome, n]) => `pushcast_hls_blocking_reloads_total{outcome="${outcome}"} ${n}`,
+      ),
+    ),
     ...http2PushMetrics(s.push),
   );
 
-test('origin stats become pushcast_http_*, held segment requests, 103 Early Hints and HTTP/2 push, read once per scrape', async () => {
+test('origin stats become pushcast_http_*, held segment requests, 103 Early Hints, LL-HLS blocking reloads and HTTP/2 push, read once per scrape', async () => {
   const registry = new Registry();
   const stats: OriginStats = {
     requests: [
@@ -58,6 +78,7 @@ test('origin stats become pushcast_http_*, held segment requests, 103 Early Hint
     heldRequestsRefused: 0,
     earlyHintsByRoute: { page: 1 },
     push: { pushes: [{ kind: 'manifest', outcome: 'sent', count: 2 }], bytesByKind: { manifest: 1000 } },
+    hls: { heldPlaylists: 2, heldParts: 1, blockingReloads: { 'at-once': 5, waited: 7 } },
   };
   let reads = 0;
   registerOriginMetrics(registry, () => {
@@ -72,6 +93,9 @@ test('origin stats become pushcast_http_*, held segment requests, 103 Early Hint
   stats.heldRequests = 0;
   stats.heldRequestsRefused = 2;
   stats.earlyHintsByRoute.mpd = 4;
+  stats.hls.heldPlaylists = 0;
+  stats.hls.blockingReloads.waited = 9;
+  stats.hls.blockingReloads['too-far'] = 1;
   stats.push.pushes.push({ kind: 'next-segment', outcome: 'sent', count: 1 });
   assert.equal(await registry.metrics(), text(stats));
   assert.equal(reads, 2);

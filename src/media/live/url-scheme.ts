@@ -12,6 +12,12 @@
 export const LIVE_PREFIX = '/live/';
 /** The live MPD. */
 export const MANIFEST_PATH = '/live/manifest.mpd';
+/**
+ * The LL-HLS multivariant playlist (RFC 8216 §4.3.4) beside the MPD. Its media playlists are
+ * `/live/<track>/index.m3u8` ({@link mediaPlaylistPath}); their segments are the DASH segments and their
+ * partial segments the CMAF chunks of those segments ({@link partPath}).
+ */
+export const HLS_MULTIVARIANT_PATH = '/live/master.m3u8';
 /** The delivery description beside the MPD: the modes a player may use (src/media/live/delivery.ts). */
 export const DELIVERY_PATH = '/live/delivery.json';
 /** The origin's clock for the MPD's UTCTiming (ISO 8601, `urn:mpeg:dash:utc:http-iso:2014`). */
@@ -101,6 +107,20 @@ export function segmentPath(trackId: string, number: number): string {
   return `${LIVE_PREFIX}${trackId}/${number}.m4s`;
 }
 
+/** `/live/<track>/index.m3u8`: the LL-HLS media playlist of a track. */
+export function mediaPlaylistPath(trackId: string): string {
+  return `${LIVE_PREFIX}${trackId}/index.m3u8`;
+}
+
+/**
+ * `/live/<track>/<number>.<part>.m4s`: chunk `part` (from 0) of segment `number`, an LL-HLS partial
+ * segment. Its bytes are the segment's bytes of that chunk, so the parts of a segment end to end are the
+ * segment; a part has its own URL (not a byte range of the segment) so that caches key it by URL alone.
+ */
+export function partPath(trackId: string, number: number, part: number): string {
+  return `${LIVE_PREFIX}${trackId}/${number}.${part}.m4s`;
+}
+
 /** `/live/<track>/push`: the HTTP/2 live push channel of a track. */
 export function pushChannelPath(trackId: string): string {
   return `${LIVE_PREFIX}${trackId}/push`;
@@ -128,4 +148,26 @@ export function parseLivePath(pathname: string): LiveResource | undefined {
 export function segmentNumberOf(pathOrUrl: string): number | undefined {
   const m = /\/(\d{1,15})\.m4s(?:$|\?)/.exec(pathOrUrl);
   return m ? Number(m[1]) : undefined;
+}
+
+/** An LL-HLS resource named by its path: the multivariant playlist, a media playlist, a partial segment. */
+export type HlsResource =
+  | { readonly kind: 'multivariant' }
+  | { readonly kind: 'playlist'; readonly trackId: string }
+  | { readonly kind: 'part'; readonly trackId: string; readonly number: number; readonly part: number };
+
+const HLS_RESOURCE = /^\/live\/([A-Za-z0-9_-]{1,64})\/(?:index\.m3u8|(\d{1,15})\.(\d{1,6})\.m4s)$/;
+
+/**
+ * The LL-HLS resource a path names, or undefined for any other path (segments and init segments are
+ * the DASH ones: {@link parseLivePath}). `pathname` is a URL's path without its query.
+ */
+export function parseHlsPath(pathname: string): HlsResource | undefined {
+  if (pathname === HLS_MULTIVARIANT_PATH) return { kind: 'multivariant' };
+  const m = HLS_RESOURCE.exec(pathname);
+  if (!m) return undefined;
+  const [, trackId, number, part] = m as unknown as [string, string, string | undefined, string | undefined];
+  return number === undefined
+    ? { kind: 'playlist', trackId }
+    : { kind: 'part', trackId, number: Number(number), part: Number(part) };
 }
