@@ -881,7 +881,17 @@ test('drain: a relay with 50 viewers is drained to a second relay while the broa
   );
   const last = n;
   for (const [i, v] of viewers.entries()) {
-    await until(`viewer ${i}: segments 1–${last}`, () => v.completed.length >= 2 * last, { timeoutMs: 10_000 });
+    await until(`viewer ${i}: segments 1–${last}`, () => v.completed.length >= 2 * last, {
+      timeoutMs: 10_000,
+      detail: () =>
+        live.tracks
+          .map((track) => {
+            const got = new Set(media(v, track.id).map((s) => Number(/\/(\d+)\.m4s$/.exec(s.path!)![1])));
+            const missing = Array.from({ length: last }, (_, k) => k + 1).filter((k) => !got.has(k));
+            return `${track.id} missing ${missing.join(',') || 'none'}`;
+          })
+          .join('; ') + `; consumer ${JSON.stringify(v.client.consumer.stats())}; sessions ${v.client.sessionsOpened}`,
+    });
     for (const track of live.tracks) {
       const order = media(v, track.id).map((s) => Number(/\/(\d+)\.m4s$/.exec(s.path!)![1]));
       assert.deepEqual(
