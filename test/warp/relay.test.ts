@@ -890,7 +890,8 @@ test('drain: a relay with 50 viewers is drained to a second relay while the broa
             const missing = Array.from({ length: last }, (_, k) => k + 1).filter((k) => !got.has(k));
             return `${track.id} missing ${missing.join(',') || 'none'}`;
           })
-          .join('; ') + `; consumer ${JSON.stringify(v.client.consumer.stats())}; sessions ${v.client.sessionsOpened}`,
+          .join('; ') +
+        `; skipped ${v.skipped.join(', ') || 'none'}; consumer ${JSON.stringify(v.client.consumer.stats())}; sessions ${v.client.sessionsOpened}`,
     });
     for (const track of live.tracks) {
       const order = media(v, track.id).map((s) => Number(/\/(\d+)\.m4s$/.exec(s.path!)![1]));
