@@ -37,7 +37,10 @@ export class LiveStream {
   constructor(o: LiveStreamOptions) {
     this.log = o.log;
     this.window = new LiveWindow({ timeShiftBufferDepth: o.timeShiftBufferDepth });
-    this.timeline = new LiveTimeline(o.segmentDuration);
+    // Passed through, key frames come where the encoder put them: segments are described one by one.
+    this.timeline = new LiveTimeline(o.segmentDuration, Date.now, undefined, {
+      segmentTimeline: o.source.passthrough,
+    });
     const settings = { ...o.source, keyFrameInterval: o.segmentDuration };
     const bandwidthOf = (id: string) =>
       id === settings.audio?.id ? settings.audio.bitrate : (settings.video.find((v) => v.id === id)?.bitrate ?? 0);
