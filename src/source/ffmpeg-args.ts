@@ -121,7 +121,7 @@ const FRAGMENTED_MP4 = [
   '1',
 ];
 
-const INGEST_PROBE = ['-fflags', '+nobuffer', '-analyzeduration', '500000', '-probesize', '500000'];
+const INGEST_PROBE = ['-analyzeduration', '500000', '-probesize', '500000'];
 
 function testPatternInputs(s: EncoderSettings): string[] {
   const top = s.video.reduce((a, b) => (b.width * b.height > a.width * a.height ? b : a));
