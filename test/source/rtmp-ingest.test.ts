@@ -185,3 +185,14 @@ test('RTMP bounds: no publish within the handshake time, too many connections, a
   await within('the TLS client closed', once(tls, 'close'));
   assert.match(refused.at(-1)!, /RTMP version 22/);
 });
+
+test('RTMP bound: a publishing encoder that goes silent is cut off, and its FLV ends', async (t) => {
+  const { s, port, published } = await server({ idleTimeoutMs: 300 });
+  t.after(() => s.close());
+  const p = await Publisher.open(port);
+  p.publish('live', 's3cret');
+  const [publisher, reason] = await untilEvent<[RtmpPublisher, string]>('the unpublish', s, 'unpublish');
+  assert.equal(publisher, published[0]);
+  assert.equal(reason, 'the encoder sent nothing for 0.3 s');
+  await until('the connection closed', () => p.closed);
+});
