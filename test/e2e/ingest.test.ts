@@ -10,6 +10,8 @@ import { createSocket } from 'node:dgram';
 import { once } from 'node:events';
 import { createServer } from 'node:net';
 import { describe, test } from 'node:test';
+import { WarpClient, type SegmentRef } from '../../src/warp/index.js';
+import { connectWebSocketSession } from '../../src/webtransport/index.js';
 import { runPushcast, type RunningPushcast } from '../support/pushcast-process.js';
 import { until, within } from '../support/wait.js';
 import { validateMpd } from '../support/xmllint.js';
@@ -195,7 +197,22 @@ describe('ingest', () => {
     const listening = await serve.waitForLine(/ingest: listening on rtmp:\/\/127\.0\.0\.1:\d+\/live /);
     const url = `rtmp://127.0.0.1:${/:(\d+)\/live/.exec(listening)![1]}/live/k`;
     // GoPs of 0.6, 2.52, 0.4, 0.48 and 1 s, against a 1 s target.
-    assert.equal(await push(url, 5, '0,0.6,3.12,3.52,4'), 0);
+    const first = push(url, 5, '0,0.6,3.12,3.52,4');
+    await serve.waitForLine(/^manifest: /);
+    // A Warp viewer (WebSocket fallback) the whole time: the same segments, one after another.
+    const viaWarp = new Map<string, Buffer[]>();
+    const warpComplete: SegmentRef[] = [];
+    const warp = await WarpClient.connect(`${origin}/warp/live`, {
+      bufferMs: 3000,
+      connect: (u) => connectWebSocketSession(u),
+      sink: {
+        data: (segment, bytes) =>
+          viaWarp.set(segment.path!, [...(viaWarp.get(segment.path!) ?? []), Buffer.from(bytes)]),
+        end: (segment, complete) => complete && warpComplete.push(segment),
+      },
+    });
+    t.after(() => warp.close());
+    assert.equal(await first, 0);
     await serve.waitForLine(/ingest: encoder disconnected/);
     assert.equal(await push(url, 3, '0,1.6'), 0);
     await until('the second disconnection', () => count(serve, /ingest: encoder disconnected/) === 2, {
@@ -225,6 +242,28 @@ describe('ingest', () => {
       }
     }
     assert.equal(gaps, 1, 'the reconnection is the one gap, kept as a new S@t');
+
+    // Warp carried the same segments: every video segment after the viewer joined, in order, byte for byte
+    // (those an encoder's departure cut short end aborted on Warp, as after an ffmpeg exit), none skipped
+    // as missing or stopped as old although their lengths are not the catalog's duration.
+    const warpVideo = [...viaWarp.keys()].filter((p) => p.startsWith('/live/video/'));
+    const joined = video.findIndex((s) => `/live/video/${s.number}.m4s` === warpVideo[0]);
+    const detail = `Warp: ${warpVideo.join(', ')}; listed ${JSON.stringify(video)}; ${JSON.stringify(warp.consumer.stats())}`;
+    assert.ok(joined >= 0 && warpVideo.length >= 3, detail);
+    assert.deepEqual(
+      warpVideo,
+      video.slice(joined).map((s) => `/live/video/${s.number}.m4s`),
+      detail,
+    );
+    for (const path of warpVideo) {
+      const served = Buffer.from(await (await fetch(`${origin}${path}`)).arrayBuffer());
+      const carried = Buffer.concat(viaWarp.get(path)!);
+      if (warpComplete.some((s) => s.path === path)) assert.deepEqual(carried, served, `${path} over Warp`);
+      else assert.deepEqual(carried, served.subarray(0, carried.length), `${path} over Warp, as far as it went`);
+    }
+    const stats = warp.consumer.stats();
+    assert.equal(stats.segmentsSkipped, 0, detail);
+    assert.equal(stats.segmentsStopped, 0, detail);
     assert.equal(
       (await fetch(`${origin}/live/video/${video.at(-1)!.number + 1}.m4s`, { method: 'HEAD' })).status,
       404,
