@@ -144,8 +144,9 @@ export class LiveStream {
     });
     server.on('unpublish', (p, reason) => {
       if (p === this.nextPublisher) this.nextPublisher = undefined;
+      const stopping = this.stopping;
       this.log(
-        `ingest: encoder disconnected from ${p.remote} (${reason}); published segments stay, the timeline continues when it reconnects`,
+        `ingest: encoder disconnected from ${p.remote} (${reason})${stopping ? '' : '; published segments stay, the timeline continues when it reconnects'}`,
       );
     });
     return server;
@@ -168,7 +169,10 @@ export class LiveStream {
     this.startNextRun();
   }
 
+  private stopping = false;
+
   async stop(): Promise<void> {
+    this.stopping = true;
     await this.rtmp?.close();
     await this.source.stop();
   }
