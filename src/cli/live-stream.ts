@@ -33,6 +33,7 @@ export class LiveStream {
   private nextPublisher?: RtmpPublisher;
   private readonly log: (line: string) => void;
   private readonly input: LiveInput;
+  private stopping = false;
 
   constructor(o: LiveStreamOptions) {
     this.log = o.log;
@@ -144,9 +145,8 @@ export class LiveStream {
     });
     server.on('unpublish', (p, reason) => {
       if (p === this.nextPublisher) this.nextPublisher = undefined;
-      const stopping = this.stopping;
       this.log(
-        `ingest: encoder disconnected from ${p.remote} (${reason})${stopping ? '' : '; published segments stay, the timeline continues when it reconnects'}`,
+        `ingest: encoder disconnected from ${p.remote} (${reason})${this.stopping ? '' : '; published segments stay, the timeline continues when it reconnects'}`,
       );
     });
     return server;
@@ -168,8 +168,6 @@ export class LiveStream {
     publisher?.close();
     this.startNextRun();
   }
-
-  private stopping = false;
 
   async stop(): Promise<void> {
     this.stopping = true;
