@@ -138,9 +138,9 @@ export class LiveStream {
       );
       // The newest publisher with the right key wins: an encoder that reconnects before its old
       // connection timed out must not be locked out by it.
-      this.nextPublisher?.close();
+      this.nextPublisher?.close('replaced by a newer connection');
       this.nextPublisher = p;
-      this.publisher?.close();
+      this.publisher?.close('replaced by a newer connection');
       this.startNextRun();
     });
     server.on('unpublish', (p, reason) => {

@@ -35,8 +35,8 @@ export interface RtmpPublisher {
   readonly remote: string;
   /** FLV (header, then one tag per audio, video and metadata message) as it arrives; ends when the encoder stops. */
   readonly flv: Readable;
-  /** Ends the publication and the connection. */
-  close(): void;
+  /** Ends the publication and the connection, for `reason` (what `unpublish` says). */
+  close(reason?: string): void;
 }
 
 export interface RtmpIngestEvents {
@@ -379,7 +379,11 @@ class RtmpConnection {
         });
         const flv = new PassThrough({ highWaterMark: 1024 * 1024 });
         flv.write(FLV_HEADER);
-        const api: RtmpPublisher = { remote: this.remote, flv, close: () => this.end('closed by pushcast') };
+        const api: RtmpPublisher = {
+          remote: this.remote,
+          flv,
+          close: (reason = 'closed by pushcast') => this.end(reason),
+        };
         this.publisher = { flv, api };
         this.socket.setTimeout(this.o.idleTimeoutMs);
         this.server.emit('publish', api);
