@@ -5,6 +5,7 @@
 #   video-6s.mp4          6 s 320x180 25 fps H.264, no B-frames, a keyframe every second
 #   video-bframes-6s.mp4  6 s 320x180 25 fps H.264 with B-frames (composition offsets), a keyframe every 2 s
 #   audio-6s.mp4          6 s AAC-LC 48 kHz stereo
+#   video-irregular-8s.mp4  8 s 320x180 25 fps H.264, no B-frames, key frames only at 0, 0.6, 3.12, 3.52, 4 and 7.2 s
 #
 # Usage: scripts/make-fixtures.sh OUTDIR
 set -euo pipefail
@@ -46,3 +47,8 @@ make video-bframes-6s.mp4 \
 make audio-6s.mp4 \
   -f lavfi -i sine=frequency=440:sample_rate=48000:duration=6 \
   -af aformat=channel_layouts=stereo -c:a aac -b:a 96k -ar 48000 -ac 2
+
+make video-irregular-8s.mp4 \
+  -f lavfi -i testsrc2=size=320x180:rate=25:duration=8 \
+  -c:v libx264 -preset ultrafast -pix_fmt yuv420p -g 1000 -keyint_min 1000 -sc_threshold 0 -bf 0 \
+  -force_key_frames 0,0.6,3.12,3.52,4,7.2 -x264-params threads=1

@@ -1,6 +1,14 @@
 import { LiveTimeline, LiveWindow, TrackPackager } from '../media/index.js';
 import type { LiveStreamStats } from '../metrics/index.js';
-import { LiveSource, ffmpegArguments, type LiveSourceOptions, type MediaSink } from '../source/index.js';
+import {
+  LiveSource,
+  RtmpIngestServer,
+  ffmpegArguments,
+  type LiveInput,
+  type LiveSourceOptions,
+  type MediaSink,
+  type RtmpPublisher,
+} from '../source/index.js';
 
 export interface LiveStreamOptions {
   source: Omit<LiveSourceOptions, 'keyFrameInterval'>;
@@ -18,10 +26,22 @@ export class LiveStream {
   readonly window: LiveWindow;
   readonly timeline: LiveTimeline;
   readonly source: LiveSource;
+  /** The RTMP ingest point, for an `rtmp` input. */
+  readonly rtmp?: RtmpIngestServer;
+  /** The publisher whose media the running encoder reads, and the one that replaces it once that run ends. */
+  private publisher?: RtmpPublisher;
+  private nextPublisher?: RtmpPublisher;
+  private readonly log: (line: string) => void;
+  private readonly input: LiveInput;
+  private stopping = false;
 
   constructor(o: LiveStreamOptions) {
+    this.log = o.log;
     this.window = new LiveWindow({ timeShiftBufferDepth: o.timeShiftBufferDepth });
-    this.timeline = new LiveTimeline(o.segmentDuration);
+    // Passed through, key frames come where the encoder put them: segments are described one by one.
+    this.timeline = new LiveTimeline(o.segmentDuration, Date.now, undefined, {
+      segmentTimeline: o.source.passthrough,
+    });
     const settings = { ...o.source, keyFrameInterval: o.segmentDuration };
     const bandwidthOf = (id: string) =>
       id === settings.audio?.id ? settings.audio.bitrate : (settings.video.find((v) => v.id === id)?.bitrate ?? 0);
@@ -43,8 +63,27 @@ export class LiveStream {
     this.source.on('sink-error', (trackId, err) => {
       o.log(`packager (${trackId}): ${err.message}; restarting the encoder, published segments are kept`);
     });
-    this.source.on('exited', ({ code, signal, lastError, restartIn, requested }) => {
+    const input = settings.input;
+    this.input = input;
+    if (input.kind === 'rtmp') this.rtmp = this.rtmpIngest(new RtmpIngestServer(input));
+    if (input.kind === 'srt') {
+      this.source.on('media', () => o.log('ingest: encoder connected (srt), publishing'));
+      this.source.on('log', (line) => {
+        // libsrt's own log line when it rejects a caller's handshake (the listener keeps listening).
+        const reject = /rsp\(REJECT\): \d+ - (.*)$/.exec(line);
+        if (reject)
+          o.log(
+            `ingest: refused: ${/passphrase|secret|unsecure/i.test(reject[1]!) ? 'wrong passphrase' : 'handshake'} (SRT: ${reject[1]})`,
+          );
+      });
+    }
+    this.source.on('exited', ({ code, signal, lastError, restartIn, requested, hadMedia }) => {
       if (requested) return o.log('encoder stopped');
+      if (input.kind === 'rtmp') return this.rtmpRunEnded(hadMedia, lastError);
+      if (input.kind === 'srt' && hadMedia)
+        return o.log(
+          'ingest: encoder disconnected (srt); listening again, published segments stay and the timeline continues on reconnection',
+        );
       const why = signal ? `killed by ${signal}` : `exit code ${code}`;
       const detail = lastError ? `\n  ffmpeg said: ${lastError.split('\n').slice(-3).join('\n  ')}` : '';
       if (restartIn === undefined) {
@@ -81,11 +120,58 @@ export class LiveStream {
     ).then(() => undefined);
   }
 
-  start(): void {
-    this.source.start();
+  /** Starts the encoder, or for an RTMP input the listener that starts one per publishing encoder. */
+  async start(): Promise<void> {
+    if (!this.rtmp) return this.source.start();
+    const address = await this.rtmp.listen();
+    const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+    const app = this.input.kind === 'rtmp' ? this.input.app : '';
+    this.log(`ingest: listening on rtmp://${host}:${address.port}/${app} (stream key required)`);
+  }
+
+  private rtmpIngest(server: RtmpIngestServer): RtmpIngestServer {
+    server.on('refused', (remote, reason) => this.log(`ingest: refused ${remote}: ${reason}`));
+    server.on('publish', (p) => {
+      const replacing = this.publisher !== undefined;
+      this.log(
+        `ingest: encoder connected from ${p.remote} (rtmp), publishing${replacing ? '; it replaces the previous connection' : ''}`,
+      );
+      // The newest publisher with the right key wins: an encoder that reconnects before its old
+      // connection timed out must not be locked out by it.
+      this.nextPublisher?.close('replaced by a newer connection');
+      this.nextPublisher = p;
+      this.publisher?.close('replaced by a newer connection');
+      this.startNextRun();
+    });
+    server.on('unpublish', (p, reason) => {
+      if (p === this.nextPublisher) this.nextPublisher = undefined;
+      this.log(
+        `ingest: encoder disconnected from ${p.remote} (${reason})${this.stopping ? '' : '; published segments stay, the timeline continues when it reconnects'}`,
+      );
+    });
+    return server;
+  }
+
+  private startNextRun(): void {
+    if (this.source.running || !this.nextPublisher) return;
+    this.publisher = this.nextPublisher;
+    this.nextPublisher = undefined;
+    this.source.start(this.publisher.flv);
+  }
+
+  /** An encoder run of an RTMP publisher ended: its publisher goes with it, and a waiting one starts the next. */
+  private rtmpRunEnded(hadMedia: boolean, lastError: string): void {
+    const publisher = this.publisher;
+    this.publisher = undefined;
+    if (!hadMedia && lastError)
+      this.log(`encoder run ended without media\n  ffmpeg said: ${lastError.split('\n').slice(-3).join('\n  ')}`);
+    publisher?.close();
+    this.startNextRun();
   }
 
   async stop(): Promise<void> {
+    this.stopping = true;
+    await this.rtmp?.close();
     await this.source.stop();
   }
 }

@@ -130,10 +130,14 @@ program
     'Run a live origin: encode a source with ffmpeg, package it into CMAF segments and serve MPEG-DASH with a player page.',
   )
   .option(
-    '-i, --input <file|->',
-    'loop a media file as a live stream, or read fragmented MP4 from standard input ("-"); default: a built-in test pattern',
+    '-i, --input <file|-|url>',
+    'loop a media file as a live stream, read fragmented MP4 from standard input ("-"), or take an encoder\'s stream: rtmp://0.0.0.0:1935/live/<key> (RTMP, the stream key must match) or srt://0.0.0.0:9000?passphrase=<10-79 chars> (SRT listener); default: a built-in test pattern',
   )
-  .option('--passthrough', 'with --input: pass the input video and audio through without transcoding', false)
+  .option(
+    '--passthrough',
+    "with --input: pass the input video and audio through without transcoding (segments cut at the encoder's key frames, described one by one in the MPD)",
+    false,
+  )
   .option(
     '--ladder <spec>',
     'video renditions as WIDTHxHEIGHT@BITRATE,... (default 640x360@800k,960x540@1.6M,1280x720@3M)',

@@ -28,6 +28,7 @@ import { VodLibrary, vodRoute } from '../origin/vod/index.js';
 import {
   DEFAULT_AUDIO,
   DEFAULT_VIDEO_LADDER,
+  parseIngestUrl,
   parseLadder,
   type LiveInput,
   type VideoRendition,
@@ -107,7 +108,7 @@ export async function serve(o: ServeOptions): Promise<void> {
       ? { kind: 'test-pattern' }
       : o.input === '-'
         ? { kind: 'stdin' }
-        : { kind: 'file', path: o.input };
+        : (parseIngestUrl(o.input) ?? { kind: 'file', path: o.input });
   if (input.kind === 'file' && !existsSync(input.path)) throw new Error(`input file ${input.path} does not exist`);
   const passthrough = o.passthrough && input.kind !== 'test-pattern';
   const video: VideoRendition[] = passthrough
@@ -261,7 +262,11 @@ export async function serve(o: ServeOptions): Promise<void> {
       ? 'built-in test pattern with clock and 440 Hz tone'
       : input.kind === 'stdin'
         ? 'standard input'
-        : `${input.path} (looped)`;
+        : input.kind === 'rtmp'
+          ? `RTMP ingest on ${input.host}:${input.port}, application '${input.app}', stream key required`
+          : input.kind === 'srt'
+            ? `SRT ingest (listener) on ${input.host}:${input.port}, ${input.passphrase === undefined ? 'no passphrase: anyone may send' : 'passphrase required'}`
+            : `${input.path} (looped)`;
   log(`source: ${what}`);
   log(
     `ladder: ${passthrough ? 'passthrough (no transcoding)' : video.map((v) => `${v.height}p@${(v.bitrate / 1e6).toFixed(1)}M`).join(', ')}${o.audio ? `, audio ${DEFAULT_AUDIO.bitrate / 1000}k` : ''}; segments ${o.segmentDuration} s, chunks ${o.chunkDuration || 'one frame'}${o.chunkDuration ? ' s' : ''}${o.lowLatency ? ', low latency' : ''}`,
@@ -278,7 +283,7 @@ export async function serve(o: ServeOptions): Promise<void> {
     if (p.speed > 0 && p.speed < 0.95 && p.frame > 100)
       log('warning: the encoder is slower than real time; use a smaller --ladder');
   });
-  stream.start();
+  await stream.start();
 
   let stopping = false;
   stop = async (signal: string) => {

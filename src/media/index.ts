@@ -17,7 +17,13 @@ export {
 export { codecString, type TrackDescription } from './bmff/codec.js';
 export type { FragmentSample } from './bmff/fragment.js';
 export type { SampleEntry } from './bmff/movie.js';
-export { buildLiveMpd, xsDuration, type LiveMpdParams } from './dash/mpd.js';
+export {
+  buildLiveMpd,
+  segmentTimelineEntries,
+  xsDuration,
+  type LiveMpdParams,
+  type TimelineSegment,
+} from './dash/mpd.js';
 export {
   DELIVERY_MODES,
   DeliveryDescriptionError,

@@ -142,7 +142,9 @@ export class DashRoutes {
   private serveMpd(req: Request, res: Response): void {
     const tracks = [...this.o.window.tracks.values()];
     const ast = this.o.timeline.availabilityStartTime;
-    if (ast === undefined || tracks.some((t) => !t.init)) {
+    const described = this.o.timeline.segmentTimeline;
+    // A SegmentTimeline lists complete segments: a track needs one before the MPD can describe it.
+    if (ast === undefined || tracks.some((t) => !t.init || (described && !t.newestComplete()))) {
       // Not live yet: ask the player to come back shortly rather than give it an empty presentation.
       return this.responses.send(
         res,
@@ -170,10 +172,22 @@ export class DashRoutes {
       chunkDuration: this.o.chunkDuration,
       lowLatency: this.o.lowLatency,
       timeShiftBufferDepth: this.o.window.options.timeShiftBufferDepth,
-      minimumUpdatePeriod: this.o.minimumUpdatePeriod ?? this.o.timeline.segmentDuration * 5,
+      // A timeline names each new segment only in a newer MPD: players come back once per segment.
+      minimumUpdatePeriod: this.o.minimumUpdatePeriod ?? this.o.timeline.segmentDuration * (described ? 1 : 5),
       targetLatency: this.o.targetLatency,
       utcTimingUrl: `${this.o.publicUrl ?? `${schemeOf(req)}://${this.hostOf(req)}`}${TIME_PATH}`,
       frameRate: this.o.frameRate,
+      segmentTimelines: described
+        ? new Map(
+            tracks.map((t) => [
+              t.id,
+              t
+                .list()
+                .filter((s) => s.complete)
+                .map((s) => ({ number: s.number, time: s.decodeTime, duration: s.duration })),
+            ]),
+          )
+        : undefined,
     });
     this.responses.send(res, 200, 'application/dash+xml', mpd, { 'Cache-Control': CACHE_MPD }, req, 'mpd');
   }
@@ -227,11 +241,12 @@ export class DashRoutes {
 
     const newest = track.newest();
     // The next segment, already announced to low-latency clients (availabilityTimeOffset): wait for its first chunk.
+    // With a segment timeline the next number has no time before it starts: it may be asked for at once.
     const announced =
       this.o.lowLatency &&
       newest &&
       number === newest.number + 1 &&
-      this.o.timeline.now() >= this.announcedAt(number) - 250;
+      (this.o.timeline.segmentTimeline || this.o.timeline.now() >= this.announcedAt(number) - 250);
     if (!announced)
       return notFound(
         newest && number > newest.number ? 'segment not available yet' : 'segment not in the live window',

@@ -6,7 +6,85 @@ export type LiveInput =
   /** A media file looped forever at real-time speed. */
   | { kind: 'file'; path: string }
   /** Fragmented (or any streamable) MP4 arriving on pushcast's standard input. */
-  | { kind: 'stdin' };
+  | { kind: 'stdin' }
+  /** An encoder publishing over RTMP to pushcast's own listener, which hands ffmpeg FLV on its standard input. */
+  | RtmpInput
+  /** An encoder sending over SRT (caller mode) to ffmpeg's SRT listener. */
+  | SrtInput;
+
+export interface RtmpInput {
+  kind: 'rtmp';
+  host: string;
+  port: number;
+  /** The application, `live` in `rtmp://host:1935/live/<key>`. */
+  app: string;
+  key: string;
+}
+
+export interface SrtInput {
+  kind: 'srt';
+  host: string;
+  port: number;
+  /** SRT encryption passphrase (10 to 79 characters) an encoder must use; none = unencrypted, anyone may send. */
+  passphrase?: string;
+  /** SRT receiver latency, ms (the buffer that absorbs retransmissions). */
+  latencyMs: number;
+}
+
+/** Whether the input is an encoder connecting to pushcast (RTMP, SRT): live by nature, it comes and goes. */
+export function isIngest(input: LiveInput): input is RtmpInput | SrtInput {
+  return input.kind === 'rtmp' || input.kind === 'srt';
+}
+
+/**
+ * Reads `--input rtmp://0.0.0.0:1935/live/<key>` or `srt://0.0.0.0:9000?passphrase=…&latency=<ms>` (listener
+ * addresses), or returns undefined for anything else.
+ */
+export function parseIngestUrl(spec: string): RtmpInput | SrtInput | undefined {
+  const scheme = /^(rtmp|srt):\/\//i.exec(spec)?.[1]?.toLowerCase();
+  if (!scheme) return undefined;
+  let url: URL;
+  try {
+    url = new URL(spec);
+  } catch {
+    throw new Error(`--input ${scheme}: '${spec}' is not a URL`);
+  }
+  const host = url.hostname.replace(/^\[|\]$/g, '') || '0.0.0.0';
+  if (scheme === 'rtmp') {
+    const parts = url.pathname.split('/').filter(Boolean);
+    if (parts.length < 2)
+      throw new Error(
+        '--input rtmp://HOST:PORT/APP/KEY needs an application and a stream key, e.g. rtmp://0.0.0.0:1935/live/s3cret',
+      );
+    return {
+      kind: 'rtmp',
+      host,
+      port: url.port === '' ? 1935 : Number(url.port),
+      app: decodeURIComponent(parts.slice(0, -1).join('/')),
+      key: decodeURIComponent(parts.at(-1)!),
+    };
+  }
+  if (url.port === '') throw new Error('--input srt://HOST:PORT needs a port, e.g. srt://0.0.0.0:9000');
+  const passphrase = url.searchParams.get('passphrase') ?? undefined;
+  if (passphrase !== undefined && (passphrase.length < 10 || passphrase.length > 79))
+    throw new Error('an SRT passphrase has 10 to 79 characters');
+  const latency = url.searchParams.get('latency');
+  return {
+    kind: 'srt',
+    host,
+    port: Number(url.port),
+    passphrase,
+    latencyMs: latency === null ? 120 : Number(latency),
+  };
+}
+
+/** The ffmpeg input URL of an SRT listener (ffmpeg's `latency` is in microseconds). */
+function srtListenerUrl(input: SrtInput): string {
+  const query = new URLSearchParams({ mode: 'listener', latency: String(Math.round(input.latencyMs * 1000)) });
+  if (input.passphrase !== undefined) query.set('passphrase', input.passphrase);
+  const host = input.host.includes(':') ? `[${input.host}]` : input.host;
+  return `srt://${host}:${input.port}?${query}`;
+}
 
 export interface EncoderSettings {
   input: LiveInput;
@@ -15,7 +93,7 @@ export interface EncoderSettings {
   frameRate: number;
   /** Seconds between forced key frames: the segment duration, so that every rendition cuts at the same instants. */
   keyFrameInterval: number;
-  /** Pass the input's own video and audio through instead of encoding the ladder (file and stdin inputs). */
+  /** Pass the input's own video and audio through instead of encoding the ladder (every input but the test pattern). */
   passthrough: boolean;
   fontFile?: string;
 }
@@ -42,6 +120,8 @@ const FRAGMENTED_MP4 = [
   '-flush_packets',
   '1',
 ];
+
+const INGEST_PROBE = ['-analyzeduration', '500000', '-probesize', '500000'];
 
 function testPatternInputs(s: EncoderSettings): string[] {
   const top = s.video.reduce((a, b) => (b.width * b.height > a.width * a.height ? b : a));
@@ -86,6 +166,13 @@ export function ffmpegArguments(s: EncoderSettings): { args: string[]; outputs: 
       // `-nostdin` only stops ffmpeg reading keyboard commands; pipe:0 is still its input.
       args.push('-i', 'pipe:0');
       break;
+    // A live encoder's stream: ffmpeg's default probe would hold its first 5 s before anything is published.
+    case 'rtmp':
+      args.push(...INGEST_PROBE, '-f', 'flv', '-i', 'pipe:0');
+      break;
+    case 'srt':
+      args.push(...INGEST_PROBE, '-f', 'mpegts', '-i', srtListenerUrl(s.input));
+      break;
   }
   const audioInput = s.input.kind === 'test-pattern' ? '1:a:0' : '0:a:0?';
   const gop = Math.max(1, Math.round(s.keyFrameInterval * s.frameRate));
@@ -96,7 +183,22 @@ export function ffmpegArguments(s: EncoderSettings): { args: string[]; outputs: 
     args.push('-map', '0:v:0', '-c:v', 'copy', ...FRAGMENTED_MP4, `pipe:${outputs.at(-1)!.fd}`);
     if (s.audio) {
       outputs.push({ trackId: s.audio.id, kind: 'audio', fd: nextFd() });
-      args.push('-map', audioInput, '-c:a', 'copy', ...FRAGMENTED_MP4, `pipe:${outputs.at(-1)!.fd}`);
+      // AAC in MPEG-TS (SRT) is ADTS, with no AudioSpecificConfig until the first frame: the filter takes
+      // it from there, and delay_moov writes the movie header once it is known.
+      const adts =
+        s.input.kind === 'srt'
+          ? [
+              '-bsf:a',
+              'aac_adtstoasc',
+              '-f',
+              'mp4',
+              '-movflags',
+              'empty_moov+default_base_moof+frag_every_frame+delay_moov',
+              '-flush_packets',
+              '1',
+            ]
+          : FRAGMENTED_MP4;
+      args.push('-map', audioInput, '-c:a', 'copy', ...adts, `pipe:${outputs.at(-1)!.fd}`);
     }
     return { args, outputs };
   }

@@ -5,7 +5,17 @@ export {
   type LiveSourceOptions,
   type LiveSourceStats,
 } from './live-source.js';
-export { ffmpegArguments, type LiveInput, type EncoderSettings, type EncoderOutput } from './ffmpeg-args.js';
+export {
+  ffmpegArguments,
+  isIngest,
+  parseIngestUrl,
+  type LiveInput,
+  type RtmpInput,
+  type SrtInput,
+  type EncoderSettings,
+  type EncoderOutput,
+} from './ffmpeg-args.js';
+export { RtmpIngestServer, RTMP_DEFAULTS, type RtmpIngestOptions, type RtmpPublisher } from './rtmp-ingest.js';
 export {
   DEFAULT_VIDEO_LADDER,
   DEFAULT_AUDIO,

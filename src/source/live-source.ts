@@ -19,6 +19,8 @@ export interface EncoderProgress {
 
 export interface LiveSourceEvents {
   started: [run: number, pid: number | undefined];
+  /** The run's first output bytes: for an ingest input, an encoder is connected and sending. */
+  media: [run: number];
   progress: [EncoderProgress];
   /** ffmpeg stopped; `restartIn` is undefined when it will not be restarted. */
   exited: [
@@ -29,6 +31,8 @@ export interface LiveSourceEvents {
       lastError: string;
       restartIn?: number;
       requested: boolean;
+      /** Whether the run wrote any output (an ingest run: whether an encoder had been sending). */
+      hadMedia: boolean;
     },
   ];
   'sink-error': [trackId: string, error: Error];
@@ -42,6 +46,8 @@ export interface LiveSourceOptions extends EncoderSettings {
   maxRestartDelay?: number;
   /** Standard input to hand to ffmpeg for the `stdin` input. */
   stdin?: Readable;
+  /** Delay before listening again after an SRT encoder that sent media went away. */
+  reconnectDelay?: number;
 }
 
 const STDERR_LINES_KEPT = 20;
@@ -95,29 +101,45 @@ export class LiveSource extends EventEmitter<LiveSourceEvents> {
     return this.child?.pid;
   }
 
-  start(): void {
+  /** Whether an ffmpeg run is under way. */
+  get running(): boolean {
+    return this.child !== undefined;
+  }
+
+  /**
+   * Starts an ffmpeg run. `input` is its standard input for this run alone (an RTMP publisher's FLV);
+   * otherwise the `stdin` option, for the `stdin` input.
+   */
+  start(input?: Readable): void {
     if (this.child || this.stopping) return;
     const run = ++this.runs;
     const fdCount = 3 + this.outputs.length;
     const stdio: ('pipe' | 'ignore')[] = Array.from({ length: fdCount }, () => 'pipe');
-    if (this.options.input.kind !== 'stdin') stdio[0] = 'ignore';
+    const kind = this.options.input.kind;
+    const stdin = kind === 'rtmp' ? input : kind === 'stdin' ? this.options.stdin : undefined;
+    if (kind !== 'stdin' && kind !== 'rtmp') stdio[0] = 'ignore';
     const child = spawn(this.options.ffmpegPath ?? 'ffmpeg', this.args, { stdio });
     this.child = child;
     const startedAt = Date.now();
+    let hadMedia = false;
 
     child.on('error', (err) => {
       this.stderrTail.push(`cannot run ffmpeg: ${err.message}`);
     });
-    if (this.options.input.kind === 'stdin' && this.options.stdin && child.stdin) {
-      this.options.stdin.pipe(child.stdin);
+    if (stdin && child.stdin) {
+      stdin.pipe(child.stdin);
       child.stdin.on('error', () => {}); // ffmpeg exiting closes the pipe; the exit handler reports it
-    }
+    } else child.stdin?.end();
     this.readProgress(child.stdout!);
     this.readStderr(child.stderr!);
     for (const output of this.outputs) {
       const stream = child.stdio[output.fd] as Readable;
       const sink = this.sinks.get(output.trackId)!;
       stream.on('data', (chunk: Buffer) => {
+        if (!hadMedia) {
+          hadMedia = true;
+          this.emit('media', run);
+        }
         try {
           sink.push(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength));
         } catch (err) {
@@ -135,10 +157,19 @@ export class LiveSource extends EventEmitter<LiveSourceEvents> {
       for (const sink of this.sinks.values()) sink.endOfInput();
       const lastError = this.stderrTail.join('\n');
       this.stderrTail.length = 0;
-      // Restarting makes no sense when the input itself is gone (standard input at its end).
-      const inputEnded = this.options.input.kind === 'stdin';
+      // Restarting makes no sense when the input itself is gone (standard input at its end, an RTMP
+      // publisher gone: the next publisher starts the next run).
+      const inputEnded = kind === 'stdin' || kind === 'rtmp';
       if (this.stopping || inputEnded) {
-        this.emit('exited', { run, code, signal, lastError, requested: this.stopping });
+        this.emit('exited', { run, code, signal, lastError, requested: this.stopping, hadMedia });
+        return;
+      }
+      if (kind === 'srt' && hadMedia) {
+        // The encoder went away: listen again at once for its reconnection, as a fresh back-off.
+        this.currentDelay = this.options.restartDelay ?? 1000;
+        const restartIn = this.options.reconnectDelay ?? 200;
+        this.emit('exited', { run, code, signal, lastError, restartIn, requested: false, hadMedia });
+        this.restartTimer = setTimeout(() => this.start(), restartIn);
         return;
       }
       // Quick failures back off exponentially; a run that lasted a while restarts promptly.
@@ -148,7 +179,7 @@ export class LiveSource extends EventEmitter<LiveSourceEvents> {
         ranFor > 30_000 ? base : Math.min(this.currentDelay * 2, this.options.maxRestartDelay ?? 30_000);
       const restartIn = ranFor > 30_000 ? base : this.currentDelay;
       this.restarts++;
-      this.emit('exited', { run, code, signal, lastError, restartIn, requested: false });
+      this.emit('exited', { run, code, signal, lastError, restartIn, requested: false, hadMedia });
       this.restartTimer = setTimeout(() => this.start(), restartIn);
     });
     this.emit('started', run, child.pid);

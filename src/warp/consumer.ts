@@ -151,10 +151,28 @@ interface Lane {
   kind: 'video' | 'audio';
   /** Time (s) the next segment should start at, once a segment was played. */
   playedUntil: number | undefined;
+  /** The number in the path of the segment played last (`…/<number>.m4s`), if it had one. */
+  playedNumber: number | undefined;
   current: Pending | undefined;
   waiting: Pending[];
   /** The track whose init the sink was given last. */
   initTrack: string | undefined;
+}
+
+/** The segment number at the end of a path, `/live/<track>/<number>.m4s`. */
+function pathNumber(path: string | undefined): number | undefined {
+  const m = path === undefined ? null : /\/(\d+)\.m4s$/.exec(path);
+  return m ? Number(m[1]) : undefined;
+}
+
+/**
+ * Whether a segment is the one after the lane's last by its number: segments passed through from an
+ * encoder last from one of its key frames to the next, not the catalog's segment duration, and their
+ * numbers follow one another, so that one longer or shorter than the duration is neither a gap nor old.
+ */
+function follows(lane: Lane, headers: WarpHeaders): boolean {
+  const number = pathNumber(headers.path);
+  return number !== undefined && lane.playedNumber !== undefined && number === lane.playedNumber + 1;
 }
 
 const STOP_CODE = 0;
@@ -324,6 +342,7 @@ export class WarpConsumer {
         this.lanes.set(t.kind, {
           kind: t.kind,
           playedUntil: undefined,
+          playedNumber: undefined,
           current: undefined,
           waiting: [],
           initTrack: undefined,
@@ -396,7 +415,7 @@ export class WarpConsumer {
     const playing = lane.current?.start;
     if (
       (playing !== undefined && start < playing) ||
-      (lane.playedUntil !== undefined && start < lane.playedUntil - this.tolerance())
+      (lane.playedUntil !== undefined && start < lane.playedUntil - this.tolerance() && !follows(lane, headers))
     ) {
       this.counters.segmentsStopped++;
       this.sink.skip?.(track.info.id, decodeTime, 'old');
@@ -549,7 +568,8 @@ export class WarpConsumer {
       // §3.3: a segment waits for what it depends on (its track's init).
       if (!track.init) return;
       const expected = lane.playedUntil;
-      const inSequence = expected === undefined || Math.abs(next.start - expected) <= this.tolerance();
+      const inSequence =
+        expected === undefined || Math.abs(next.start - expected) <= this.tolerance() || follows(lane, next.headers);
       if (!inSequence) {
         // A gap: the segment(s) before `next` have not arrived. They may, until `next` is due (§3.4).
         if (now < this.deadline(next)) return;
@@ -570,6 +590,7 @@ export class WarpConsumer {
         this.sink.init?.(track.info, track.init);
       }
       lane.current = next;
+      lane.playedNumber = pathNumber(next.headers.path);
       next.current = true;
       this.counters.segmentsDelivered++;
       for (const part of next.parts) this.sink.data?.(next.ref, part);

@@ -20,10 +20,12 @@ interface Presentation {
 
 async function presentation(serve: RunningServe): Promise<Presentation> {
   const mpd = await (await fetch(serve.manifest)).text();
+  // Passed through, segments are described by a SegmentTimeline: no nominal duration, SMALL's target is 1 s.
+  const template = /SegmentTemplate timescale="1000" duration="(\d+)"/.exec(mpd);
   return {
     startNumber: Number(/startNumber="(\d+)"/.exec(mpd)![1]),
     ast: Date.parse(/availabilityStartTime="([^"]+)"/.exec(mpd)![1]!),
-    duration: Number(/SegmentTemplate timescale="1000" duration="(\d+)"/.exec(mpd)![1]) / 1000,
+    duration: template ? Number(template[1]) / 1000 : 1,
     representations: [...mpd.matchAll(/<Representation id="([^"]+)"[^>]*codecs="([^"]+)"/g)].map((m) => ({
       id: m[1]!,
       codecs: m[2]!,

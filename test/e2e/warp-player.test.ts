@@ -278,7 +278,7 @@ async function startDrivenServer() {
     }),
   });
   const addresses = await origin.listen({ host: '0.0.0.0', port: 0, tlsPort: 0, certificate, http3: true });
-  stream.start();
+  await stream.start();
   await stream.whenLive();
   const producer = new WarpProducer({
     broadcast: 'live',

@@ -10,7 +10,7 @@ import { LiveTimeline, LiveWindow, TrackPackager, type LiveTrack } from '../../s
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
 const fixtureDir = join(repoRoot, 'build', 'fixtures');
 
-export type FixtureName = 'video-6s.mp4' | 'video-bframes-6s.mp4' | 'audio-6s.mp4';
+export type FixtureName = 'video-6s.mp4' | 'video-bframes-6s.mp4' | 'audio-6s.mp4' | 'video-irregular-8s.mp4';
 
 let fixturesMade = false;
 

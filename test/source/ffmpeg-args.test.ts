@@ -4,6 +4,7 @@ import {
   DEFAULT_AUDIO,
   DEFAULT_VIDEO_LADDER,
   ffmpegArguments,
+  parseIngestUrl,
   parseLadder,
   type EncoderSettings,
 } from '../../src/source/index.js';
@@ -62,4 +63,56 @@ test('passthrough copies the input streams instead of encoding the ladder', () =
   );
   assert.ok(!args.includes('libx264'));
   assert.ok(args.includes('-stream_loop'), 'a file is looped');
+});
+
+test('ingest addresses: rtmp://HOST[:PORT]/APP/KEY and srt://HOST:PORT?passphrase=…&latency=…, checked', () => {
+  assert.deepEqual(parseIngestUrl('rtmp://0.0.0.0/live/s3cret'), {
+    kind: 'rtmp',
+    host: '0.0.0.0',
+    port: 1935,
+    app: 'live',
+    key: 's3cret',
+  });
+  assert.deepEqual(parseIngestUrl('rtmp://127.0.0.1:0/app/inst/k%20y'), {
+    kind: 'rtmp',
+    host: '127.0.0.1',
+    port: 0,
+    app: 'app/inst',
+    key: 'k y',
+  });
+  assert.throws(() => parseIngestUrl('rtmp://0.0.0.0:1935/live'), /application and a stream key/);
+  assert.deepEqual(parseIngestUrl('srt://[::]:9000?passphrase=correct-horse&latency=200'), {
+    kind: 'srt',
+    host: '::',
+    port: 9000,
+    passphrase: 'correct-horse',
+    latencyMs: 200,
+  });
+  assert.throws(() => parseIngestUrl('srt://0.0.0.0'), /needs a port/);
+  assert.throws(() => parseIngestUrl('srt://0.0.0.0:9000?passphrase=short'), /10 to 79/);
+  assert.equal(parseIngestUrl('talk.mp4'), undefined);
+});
+
+test('an RTMP input is FLV on standard input, an SRT input ffmpeg’s listener; both passed through or transcoded', () => {
+  const rtmp = ffmpegArguments({
+    ...settings,
+    input: { kind: 'rtmp', host: '0.0.0.0', port: 1935, app: 'live', key: 's3cret' },
+  });
+  const at = rtmp.args.indexOf('-i');
+  assert.deepEqual(rtmp.args.slice(at - 2, at + 2), ['-f', 'flv', '-i', 'pipe:0']);
+  assert.ok(rtmp.args.includes('libx264'), 'transcoded to the ladder');
+  assert.ok(!rtmp.args.join(' ').includes('s3cret'), 'the key stays out of ffmpeg');
+
+  const srt = ffmpegArguments({
+    ...settings,
+    input: { kind: 'srt', host: '::', port: 9000, passphrase: 'correct-horse', latencyMs: 120 },
+    video: [{ id: 'video', width: 0, height: 0, bitrate: 1 }],
+    passthrough: true,
+  });
+  const url = srt.args[srt.args.indexOf('-i') + 1]!;
+  assert.equal(url, 'srt://[::]:9000?mode=listener&latency=120000&passphrase=correct-horse');
+  assert.ok(!srt.args.includes('libx264'));
+  // AAC from MPEG-TS is ADTS: made into an AudioSpecificConfig before the movie header is written.
+  assert.ok(srt.args.includes('aac_adtstoasc'));
+  assert.ok(srt.args.some((a) => a.includes('delay_moov')));
 });

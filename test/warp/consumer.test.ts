@@ -438,3 +438,33 @@ test('a rendition switch: one decode order across renditions, the new init hande
   assert.equal(consumer.stats().segmentsSkipped, 0);
   consumer.close();
 });
+
+test('segments longer or shorter than the catalog duration (key frames where the encoder put them) play one after another by number, none skipped or stopped as old', async (t) => {
+  const c = setup(1000);
+  t.after(() => c.consumer.close());
+  await c.start();
+  // Segments 1, 2, 3 and 4 start at 0, 3.12, 4 and 7.2 s against a 2 s catalog duration.
+  const at = (n: number, ms: number) =>
+    new FakeStream()
+      .push(
+        encodeWarpMessage({ kind: 'headers', id: 64 * (n + 1), order: -n, depends: [1], path: `/live/video/${n}.m4s` }),
+      )
+      .push(encodeWarpMessage({ kind: 'segment', data: fragment(ms) }))
+      .end();
+  // As they come live: each once the one before it has ended.
+  for (const [n, ms] of [
+    [1, 0],
+    [2, 3120],
+    [3, 4000],
+    [4, 7200],
+  ] as const) {
+    void c.consumer.addStream(at(n, ms));
+    await c.tick();
+  }
+  assert.deepEqual(
+    c.log.filter((l) => l.startsWith('data') || l.startsWith('skip')),
+    [1, 2, 3, 4].map((n) => `data /live/video/${n}.m4s`),
+  );
+  assert.equal(c.consumer.stats().segmentsSkipped, 0);
+  assert.equal(c.consumer.stats().segmentsStopped, 0);
+});

@@ -109,3 +109,33 @@ test('a template with its own query gets the marker as one more parameter, escap
       '<Representation id="v"><SegmentTemplate duration="2" media="v/$Number$.m4s?delivery=multicast"></SegmentTemplate></Representation></AdaptationSet></Period>',
   );
 });
+
+test('an MPD with a SegmentTimeline per Representation (passthrough): its longest segment, every template marked, still valid', () => {
+  const timelineMpd = buildLiveMpd({
+    tracks,
+    availabilityStartTime: Date.parse('2026-11-22T10:00:00.000Z'),
+    segmentDuration: 2,
+    startNumber: 900_000_000,
+    chunkDuration: 0.2,
+    lowLatency: true,
+    timeShiftBufferDepth: 60,
+    minimumUpdatePeriod: 2,
+    targetLatency: 3,
+    utcTimingUrl: 'http://localhost:8080/time',
+    segmentTimelines: new Map([
+      [
+        'video-360p',
+        [
+          { number: 900_000_000, time: 0, duration: 12800 * 3.12 },
+          { number: 900_000_001, time: 12800 * 3.12, duration: 12800 * 0.88 },
+        ],
+      ],
+      ['audio-128k', [{ number: 900_000_000, time: 0, duration: 48000 * 2 }]],
+    ]),
+  });
+  assert.deepEqual(readTemplate(timelineMpd), { segmentDuration: 3.12, representations: ['video-360p', 'audio-128k'] });
+  const out = markSegmentTemplate(openReceptionWindow(timelineMpd, 2.5, { lowLatency: true }));
+  assert.equal([...out.matchAll(/media="[^"]*delivery=multicast[^"]*"/g)].length, 2);
+  const verdict = validateMpd(out);
+  assert.ok(verdict.valid, verdict.output);
+});

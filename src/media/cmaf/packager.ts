@@ -303,7 +303,13 @@ export class TrackPackager {
    */
   private isSegmentStart(decodeTime: number, duration: number): boolean {
     if (!this.segment) return true;
-    const nextStartTicks = this.timeline.segmentStart(this.segment.number + 1) * this.timescale;
+    const d = this.timeline.segmentDuration;
+    // With a segment timeline numbers do not follow the grid: the next cut is at the grid line after the
+    // one nearest this segment's start, so a segment lasts at least about half a target and a GoP longer
+    // than the target makes one long segment.
+    const nextStartTicks = this.timeline.segmentTimeline
+      ? (Math.round(this.segment.decodeTime / this.timescale / d) + 1) * d * this.timescale
+      : this.timeline.segmentStart(this.segment.number + 1) * this.timescale;
     // The tolerance absorbs rounding in the grid position, a float product.
     return decodeTime + duration / 2 >= nextStartTicks - 1e-6;
   }
@@ -312,8 +318,12 @@ export class TrackPackager {
   private startSegment(decodeTime: number, sample: FragmentSample): void {
     this.writeChunk();
     const previous = Math.max(this.lastSegmentNumber, this.track.newest()?.number ?? -Infinity);
-    // Numbers follow the grid, and never repeat or go back even if the media runs late.
-    const number = Math.max(this.timeline.segmentNumberNear(decodeTime / this.timescale), previous + 1);
+    // Numbers follow the grid, and never repeat or go back even if the media runs late; with a segment
+    // timeline, each is the previous one's plus one (the first on the grid, so that numbers stay at or
+    // below the grid's and an origin restarted later never reuses one).
+    const near = this.timeline.segmentNumberNear(decodeTime / this.timescale);
+    const number =
+      this.timeline.segmentTimeline && Number.isFinite(previous) ? previous + 1 : Math.max(near, previous + 1);
     const segment = new Segment(
       this.track.id,
       number,

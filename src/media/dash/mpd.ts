@@ -19,6 +19,34 @@ export interface LiveMpdParams {
   /** Absolute URL of the origin's clock, for UTCTiming. */
   utcTimingUrl: string;
   frameRate?: number;
+  /**
+   * Each track's complete segments, oldest first, when segments are described one by one (SegmentTimeline,
+   * §5.3.9.6) rather than by a nominal duration: numbered one after another, timed in the track's timescale.
+   */
+  segmentTimelines?: ReadonlyMap<string, readonly TimelineSegment[]>;
+}
+
+/** A segment as a SegmentTimeline lists it. */
+export interface TimelineSegment {
+  number: number;
+  /** Decode time of its first sample, track timescale (S@t). */
+  time: number;
+  /** Track timescale (S@d). */
+  duration: number;
+}
+
+/**
+ * `S` elements for `segments` (consecutive numbers): one per run of equal durations with no gap between
+ * them (S@r), each run starting with its time (S@t), so that a gap (an encoder that reconnected) is exact.
+ */
+export function segmentTimelineEntries(segments: readonly TimelineSegment[]): { t: number; d: number; r: number }[] {
+  const runs: { t: number; d: number; r: number }[] = [];
+  for (const s of segments) {
+    const last = runs.at(-1);
+    if (last && last.d === s.duration && last.t + (last.r + 1) * last.d === s.time) last.r++;
+    else runs.push({ t: s.time, d: s.duration, r: 0 });
+  }
+  return runs;
 }
 
 /** xs:duration with up to millisecond precision, e.g. PT2S, PT0.2S. */
@@ -87,6 +115,40 @@ export function buildLiveMpd(p: LiveMpdParams): string {
     availabilityTimeComplete: p.lowLatency ? 'false' : undefined,
   });
 
+  // With a segment timeline, each Representation has its own: its segments are its own cuts.
+  const timelineTemplate = (t: TrackInfo): string[] => {
+    const segments = p.segmentTimelines?.get(t.id);
+    if (!segments) return [];
+    return [
+      element(
+        'SegmentTemplate',
+        {
+          timescale: t.timescale,
+          startNumber: segments[0]?.number ?? p.startNumber,
+          initialization: SEGMENT_TEMPLATE.initialization,
+          media: SEGMENT_TEMPLATE.media,
+          availabilityTimeOffset: ato === undefined ? undefined : Number(ato.toFixed(3)),
+          availabilityTimeComplete: p.lowLatency ? 'false' : undefined,
+        },
+        [
+          element(
+            'SegmentTimeline',
+            {},
+            segmentTimelineEntries(segments).map((run) =>
+              element('S', { t: run.t, d: run.d, r: run.r === 0 ? undefined : run.r }),
+            ),
+          ),
+        ],
+      ),
+    ];
+  };
+  const sharedTemplate = p.segmentTimelines ? [] : [template];
+  let longest = p.segmentDuration;
+  for (const [id, segments] of p.segmentTimelines ?? []) {
+    const timescale = p.tracks.find((t) => t.id === id)?.timescale ?? 1;
+    for (const s of segments) longest = Math.max(longest, s.duration / timescale);
+  }
+
   const adaptationSets: string[] = [];
   const video = p.tracks.filter((t) => t.kind === 'video').sort((a, b) => a.bandwidth - b.bandwidth);
   const audio = p.tracks.filter((t) => t.kind === 'audio').sort((a, b) => a.bandwidth - b.bandwidth);
@@ -109,16 +171,20 @@ export function buildLiveMpd(p: LiveMpdParams): string {
         },
         [
           element('Role', { schemeIdUri: 'urn:mpeg:dash:role:2011', value: 'main' }),
-          template,
+          ...sharedTemplate,
           ...video.map((t) =>
-            element('Representation', {
-              id: t.id,
-              bandwidth: t.bandwidth,
-              codecs: t.codec,
-              width: t.width,
-              height: t.height,
-              sar: '1:1',
-            }),
+            element(
+              'Representation',
+              {
+                id: t.id,
+                bandwidth: t.bandwidth,
+                codecs: t.codec,
+                width: t.width,
+                height: t.height,
+                sar: '1:1',
+              },
+              timelineTemplate(t),
+            ),
           ),
         ],
       ),
@@ -131,19 +197,22 @@ export function buildLiveMpd(p: LiveMpdParams): string {
         { id: 1, contentType: 'audio', mimeType: 'audio/mp4', segmentAlignment: 'true', startWithSAP: 1, lang: 'und' },
         [
           element('Role', { schemeIdUri: 'urn:mpeg:dash:role:2011', value: 'main' }),
-          template,
+          ...sharedTemplate,
           ...audio.map((t) =>
             element(
               'Representation',
               { id: t.id, bandwidth: t.bandwidth, codecs: t.codec, audioSamplingRate: t.sampleRate },
-              t.channels
-                ? [
-                    element('AudioChannelConfiguration', {
-                      schemeIdUri: 'urn:mpeg:mpegB:cicp:ChannelConfiguration',
-                      value: t.channels,
-                    }),
-                  ]
-                : [],
+              [
+                ...(t.channels
+                  ? [
+                      element('AudioChannelConfiguration', {
+                        schemeIdUri: 'urn:mpeg:mpegB:cicp:ChannelConfiguration',
+                        value: t.channels,
+                      }),
+                    ]
+                  : []),
+                ...timelineTemplate(t),
+              ],
             ),
           ),
         ],
@@ -169,7 +238,8 @@ export function buildLiveMpd(p: LiveMpdParams): string {
       minBufferTime: xsDuration(Math.min(1, p.segmentDuration)),
       timeShiftBufferDepth: xsDuration(p.timeShiftBufferDepth),
       suggestedPresentationDelay: xsDuration(p.targetLatency),
-      maxSegmentDuration: xsDuration(p.segmentDuration),
+      // Rounded up: no segment may last longer than it says (§5.3.1.2).
+      maxSegmentDuration: xsDuration(Math.ceil(longest * 1000 - 1e-6) / 1000),
     },
     [
       serviceDescription,

@@ -25,15 +25,25 @@ export class LiveTimeline {
   startNumber: number;
   private readonly fixedStartNumber?: number;
 
+  /**
+   * Segments are numbered one after another and described one by one (SegmentTimeline, ISO/IEC 23009-1
+   * §5.3.9.6), for inputs whose key frames come where their encoder puts them (passthrough): a segment then
+   * lasts from one cut to the next, whatever its length, and its number is the previous one's plus one, so
+   * that a long GoP skips no number. Otherwise numbers follow the grid (`startNumber + k` ↔ `[k·d, (k+1)·d)`).
+   */
+  readonly segmentTimeline: boolean;
+
   constructor(
-    /** Nominal segment duration in seconds (SegmentTemplate@duration). */
+    /** Nominal segment duration in seconds (SegmentTemplate@duration); with a segment timeline, the target. */
     readonly segmentDuration: number,
     /** The wall clock, milliseconds since the epoch (replaceable in tests). */
     readonly now: () => number = Date.now,
     startNumber?: number,
+    options: { segmentTimeline?: boolean } = {},
   ) {
     this.fixedStartNumber = startNumber;
     this.startNumber = startNumber ?? 1;
+    this.segmentTimeline = options.segmentTimeline ?? false;
   }
 
   /**
@@ -73,12 +83,12 @@ export class LiveTimeline {
     return this.startNumber + Math.round(seconds / this.segmentDuration);
   }
 
-  /** Nominal start (seconds, output media time) of segment `number`. */
+  /** Nominal start (seconds, output media time) of segment `number` (on the grid: not with a segment timeline). */
   segmentStart(number: number): number {
     return (number - this.startNumber) * this.segmentDuration;
   }
 
-  /** Wall-clock time (ms since the epoch) at which `number` is complete by the MPD's reckoning. */
+  /** Wall-clock time (ms since the epoch) at which `number` is complete by the MPD's reckoning (on the grid). */
   availabilityEnd(number: number): number {
     if (this.availabilityStartTime === undefined) return Infinity;
     return this.availabilityStartTime + (number - this.startNumber + 1) * this.segmentDuration * 1000;

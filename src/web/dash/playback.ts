@@ -21,6 +21,13 @@ const MAX_TIMINGS = 200;
 /** How long the Service Worker has to take control of the page. */
 const CONTROL_WAIT_MS = 5000;
 const MULTICAST_STATS_MS = 1000;
+/**
+ * How long playback may sit at the end of what it has while the live edge is further on before it jumps
+ * there: dash.js looks for the next segment at the time its last one ended, and a SegmentTimeline with a
+ * gap (an encoder that reconnected) has none there, so it would wait for ever.
+ */
+const GAP_STALL_MS = 2000;
+const GAP_CHECK_MS = 250;
 
 export interface DashPlaybackOptions {
   video: HTMLVideoElement;
@@ -82,6 +89,7 @@ export class DashPlayback {
   bytesLoaded = 0;
   private stalls = 0;
   private wasPlaying = false;
+  private stuck: { since: number; at: number } | undefined;
   private destroyed = false;
   private targetMs: number;
   /** The rendition the viewer pinned, applied again once dash.js has the stream. */
@@ -138,6 +146,7 @@ export class DashPlayback {
     this.listen('error', () =>
       this.options.onFailure?.(`the video element stopped: ${this.video.error?.message ?? ''}`),
     );
+    this.timers.push(setInterval(() => this.jumpGap(), GAP_CHECK_MS));
     if (options.kind === 'multicast') this.timers.push(setInterval(() => this.askServiceWorker(), MULTICAST_STATS_MS));
     this.player.initialize(this.video, options.manifest, true);
   }
@@ -194,6 +203,34 @@ export class DashPlayback {
     this.errors.push(`${new Date().toISOString()} ${text}`);
     if (this.errors.length > MAX_ERRORS) this.errors.shift();
     this.options.onNote?.(text, show);
+  }
+
+  /** Playback stuck at a gap in the timeline, with media past it: on to the live point. */
+  private jumpGap(): void {
+    const v = this.video;
+    if (!this.wasPlaying || !this.player.isReady() || v.paused || v.seeking || v.readyState >= 3) {
+      this.stuck = undefined;
+      return;
+    }
+    // With SegmentTemplate@duration dash.js asks for the numbers in a gap itself (they answer 404).
+    if (this.player.getCurrentRepresentationForType('video')?.segmentInfoType !== 'SegmentTimeline') return;
+    const now = performance.now();
+    if (!this.stuck || this.stuck.at !== v.currentTime) {
+      this.stuck = { since: now, at: v.currentTime };
+      return;
+    }
+    if (now - this.stuck.since < GAP_STALL_MS) return;
+    let edge: number;
+    try {
+      edge = this.player.getDvrWindow().end;
+    } catch {
+      return;
+    }
+    const to = edge - this.targetMs / 1000;
+    if (!(to > v.currentTime + 1)) return;
+    this.stuck = undefined;
+    this.note(`a gap in the stream: from ${v.currentTime.toFixed(2)} s to ${to.toFixed(2)} s`, false);
+    this.player.seekToPresentationTime(to);
   }
 
   private askServiceWorker(): void {

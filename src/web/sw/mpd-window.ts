@@ -42,14 +42,22 @@ function formatDuration(seconds: number): string {
   return `PT${Number(seconds.toFixed(3))}S`;
 }
 
-/** The segment duration and representation IDs of a SegmentTemplate@duration MPD. */
+/**
+ * The segment duration and representation IDs of a SegmentTemplate MPD: its @duration, or with a
+ * SegmentTimeline (segments of varying lengths), MPD@maxSegmentDuration, the longest a segment takes.
+ */
 export function readTemplate(mpd: string): MpdTemplate | undefined {
   const template = /<SegmentTemplate\b[^>]*>/.exec(mpd)?.[0];
   if (!template) return undefined;
+  const representations = [...mpd.matchAll(/<Representation\b[^>]*\sid="([^"]+)"/g)].map((m) => m[1]!);
+  if (attr(template, 'duration') === undefined && /<SegmentTimeline\b/.test(mpd)) {
+    const root = /<MPD\b[^>]*>/.exec(mpd)?.[0] ?? '';
+    const longest = parseDuration(attr(root, 'maxSegmentDuration') ?? '');
+    return longest && longest > 0 ? { segmentDuration: longest, representations } : undefined;
+  }
   const duration = Number(attr(template, 'duration'));
   const timescale = Number(attr(template, 'timescale') ?? 1);
   if (!(duration > 0 && timescale > 0)) return undefined;
-  const representations = [...mpd.matchAll(/<Representation\b[^>]*\sid="([^"]+)"/g)].map((m) => m[1]!);
   return { segmentDuration: duration / timescale, representations };
 }
 
