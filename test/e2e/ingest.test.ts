@@ -243,6 +243,27 @@ describe('ingest', () => {
     }
     assert.equal(gaps, 1, 'the reconnection is the one gap, kept as a new S@t');
 
+    // LL-HLS lists the same segments under the same URLs, each with its exact duration (EXTINF).
+    const playlist = await (await fetch(`${origin}/live/video/index.m3u8`)).text();
+    const hls = [...playlist.matchAll(/#EXTINF:([\d.]+),\n(\S+)/g)].map((m) => ({
+      seconds: Number(m[1]),
+      number: Number(/(\d+)\.m4s$/.exec(m[2]!)![1]),
+    }));
+    assert.ok(hls.length >= 5, playlist);
+    for (const h of hls) {
+      const s = video.find((x) => x.number === h.number);
+      assert.ok(s, `video/${h.number} of the media playlist is in the MPD`);
+      assert.ok(
+        Math.abs(h.seconds - s.d / timescale) < 1e-5,
+        `video/${h.number}: EXTINF ${h.seconds} s, S@d ${s.d / timescale} s`,
+      );
+    }
+    assert.deepEqual(
+      hls.map((h) => h.number),
+      video.slice(video.length - hls.length).map((s) => s.number),
+      'the newest segments, none skipped',
+    );
+
     // Warp carried the same segments: every video segment after the viewer joined, in order, byte for byte
     // (those an encoder's departure cut short end aborted on Warp, as after an ffmpeg exit), none skipped
     // as missing or stopped as old although their lengths are not the catalog's duration.
