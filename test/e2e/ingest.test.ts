@@ -2,13 +2,17 @@
 /**
  * Contribution ingest end to end: `pushcast serve --input rtmp://…` or `srt://…` with real ffmpeg pushing as
  * OBS would (H.264 without B-frames, a key frame per segment, AAC), a wrong key or passphrase, an encoder
- * that disconnects and comes back, and an encoder whose GoPs vary, passed through.
+ * that disconnects and comes back, and an encoder whose GoPs vary, passed through; the ingested segments
+ * go out over multicast as over the other modes.
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { createSocket } from 'node:dgram';
 import { once } from 'node:events';
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
+import os from 'node:os';
+import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { WarpClient, type SegmentRef } from '../../src/warp/index.js';
 import { connectWebSocketSession } from '../../src/webtransport/index.js';
@@ -290,5 +294,43 @@ describe('ingest', () => {
       404,
       'nothing beyond the last listed segment',
     );
+  });
+
+  test('multicast carries the ingested segments: a receiver on the loopback gets them byte-identical to the origin', async (t) => {
+    const http = await freeTcpPort();
+    const serve = runPushcast(
+      'serve',
+      [
+        ...['--tls-port', 'off', '--host', '127.0.0.1', '--segment-duration', '1', '--port', String(http)],
+        ...['--input', 'rtmp://127.0.0.1:0/live/k', '--passthrough'],
+        ...['--multicast-group', '232.112.97.1', '--multicast-port', String(await freeUdpPort())],
+      ],
+      { timeoutMs: 30_000 },
+    );
+    const out = mkdtempSync(join(os.tmpdir(), 'pushcast-ingest-multicast-'));
+    t.after(async () => {
+      await serve.stop();
+      rmSync(out, { recursive: true, force: true });
+    });
+    const listening = await serve.waitForLine(/ingest: listening on rtmp:\/\/127\.0\.0\.1:\d+\/live /);
+    const pushed = push(`rtmp://127.0.0.1:${/:(\d+)\/live/.exec(listening)![1]}/live/k`, 12);
+    const manifest = (await serve.waitForLine(/^manifest: /)).replace(/^manifest: /, '');
+    await serve.waitForLine(/^multicast: video /);
+    const receiver = runPushcast('multicast', ['receive', manifest, '--output', out, '--duration', '6']);
+    const code = await receiver.exited;
+    const output = receiver.lines.join('\n');
+    assert.equal(code, 0, output);
+    const segments = readdirSync(join(out, 'live', 'video')).filter((f) => f.endsWith('.m4s'));
+    assert.ok(segments.length >= 3, `${segments.length} video segments in 6 s:\n${output}`);
+    for (const track of ['video', 'audio'])
+      for (const f of readdirSync(join(out, 'live', track))) {
+        const origin = Buffer.from(
+          await (await fetch(`${manifest.replace('manifest.mpd', `${track}/${f}`)}`)).arrayBuffer(),
+        );
+        assert.ok(readFileSync(join(out, 'live', track, f)).equals(origin), `${track}/${f}`);
+      }
+    const summary = JSON.parse(/^summary: (.*)$/m.exec(output)![1]!);
+    assert.equal(summary.failed, 0, output);
+    assert.equal(await pushed, 0);
   });
 });
