@@ -1,0 +1,244 @@
+/**
+ * MoQ sessions (src/moq/server.ts) driven by a client written here with pushcast's own codecs over the
+ * WebSocket fallback: the compatibility SETUP, announce, the hang catalog, a track's group under way then
+ * each new one, chunk by chunk; refusals and bounds (no common version, no SETUP in time, before SETUP,
+ * unknown track, too many subscriptions, tokens, sessions). `<moq-watch>` itself: test/e2e/moq-watch.test.ts.
+ */
+import assert from 'node:assert/strict';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import test, { type TestContext } from 'node:test';
+import { HANG_CATALOG_TRACK, MOQ_PATH, MoqErrorCode, MoqServer, type MoqServerOptions } from '../../src/moq/index.js';
+import { WarpProducer } from '../../src/warp/index.js';
+import {
+  SessionRouter,
+  WebSocketSessionServer,
+  connectWebSocketSession,
+  type Session,
+  type SessionStream,
+} from '../../src/webtransport/index.js';
+import {
+  MOQT_DRAFT_14,
+  MoqLiteStream,
+  MoqLiteVersion,
+  MoqStreamReader,
+  decodeMoqAnnounceInit,
+  decodeMoqGroup,
+  decodeMoqServerSetup,
+  encodeMoqAnnouncePlease,
+  encodeMoqClientSetup,
+  encodeMoqStreamStart,
+  encodeMoqSubscribe,
+  frameMoqMessage,
+  frameMoqtMessage,
+  toBase64,
+} from '../../src/wire/index.js';
+import { until } from '../support/wait.js';
+import { WarpLive } from '../support/warp-live.js';
+
+async function serve(t: TestContext, o: MoqServerOptions = {}) {
+  const live = new WarpLive({ timeShiftBufferDepth: 5 });
+  live.publish(1);
+  const producer = new WarpProducer({
+    broadcast: 'live',
+    window: live.window,
+    timeline: live.timeline,
+    policy: 'newest-first',
+  });
+  const moq = new MoqServer(o);
+  moq.add(producer);
+  const server = new WebSocketSessionServer(new SessionRouter().route(MOQ_PATH, moq));
+  const http = createServer((_req, res) => res.writeHead(404).end());
+  http.on('upgrade', (req, socket, head) => void server.handleUpgrade(req, socket, head));
+  await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
+  const base = `http://127.0.0.1:${(http.address() as AddressInfo).port}`;
+  const clients: Session[] = [];
+  t.after(async () => {
+    await Promise.all(clients.map((c) => c.close().catch(() => undefined)));
+    await moq.close();
+    await server.close();
+    http.closeAllConnections();
+    await new Promise((resolve) => http.close(resolve));
+  });
+  const connect = async (path = MOQ_PATH) => {
+    const session = await connectWebSocketSession(`${base}${path}`);
+    clients.push(session);
+    return session;
+  };
+  return { live, producer, moq, connect, base };
+}
+
+/** A bidirectional control stream of the client: its messages as they come. */
+class Control {
+  private readonly reader = new MoqStreamReader();
+  private readonly chunks: AsyncIterator<Uint8Array>;
+  constructor(readonly stream: SessionStream) {
+    this.chunks = stream[Symbol.asyncIterator]();
+  }
+  static async open(session: Session, type: number, first: Uint8Array): Promise<Control> {
+    const stream = session.openStream({ bidirectional: true });
+    await stream.write(encodeMoqStreamStart(type, first));
+    return new Control(stream);
+  }
+  async varint(): Promise<number | undefined> {
+    for (;;) {
+      const v = this.reader.varint();
+      if (v !== undefined) return v;
+      if (!(await this.more())) return undefined;
+    }
+  }
+  async message(framing: 'varint' | 'u16' = 'varint'): Promise<Uint8Array | undefined> {
+    for (;;) {
+      const m = this.reader.message(framing);
+      if (m !== undefined) return m;
+      if (!(await this.more())) return undefined;
+    }
+  }
+  private async more(): Promise<boolean> {
+    const { value, done } = await this.chunks.next();
+    if (done) return false;
+    this.reader.push(value);
+    return true;
+  }
+}
+
+const setupMessage = (versions: number[]) =>
+  frameMoqtMessage(encodeMoqClientSetup({ versions, parameters: new Map([[2n, 42069n]]) }));
+
+async function setUp(session: Session): Promise<Control> {
+  const c = await Control.open(
+    session,
+    MoqLiteStream.CLIENT_COMPAT,
+    setupMessage([MoqLiteVersion.LITE_02, MoqLiteVersion.LITE_01, MOQT_DRAFT_14]),
+  );
+  assert.equal(await c.varint(), MoqLiteStream.SERVER_COMPAT);
+  assert.equal(decodeMoqServerSetup((await c.message('u16'))!).version, MoqLiteVersion.LITE_02);
+  return c;
+}
+
+/** A group stream the server opened: its GROUP header and frames. */
+async function readGroup(stream: SessionStream) {
+  const bytes = await stream.readAll();
+  const r = new MoqStreamReader({ maxMessage: 1 << 20 });
+  r.push(bytes);
+  assert.equal(r.varint(), 0, 'a group stream');
+  const group = decodeMoqGroup(r.message()!);
+  const frames: Uint8Array[] = [];
+  for (let f = r.message(); f !== undefined; f = r.message()) frames.push(f);
+  assert.equal(r.buffered, 0);
+  return { ...group, frames };
+}
+
+function groups(session: Session) {
+  const got: Awaited<ReturnType<typeof readGroup>>[] = [];
+  session.on('stream', (s) => void readGroup(s).then((g) => got.push(g)));
+  return got;
+}
+
+test('a session: compatibility SETUP → moq-lite-02, the broadcast announced, the hang catalog, a track from its group under way', async (t) => {
+  const { live, connect, moq } = await serve(t);
+  const session = await connect();
+  const got = groups(session);
+  await setUp(session);
+
+  const announce = await Control.open(session, MoqLiteStream.ANNOUNCE, frameMoqMessage(encodeMoqAnnouncePlease('')));
+  assert.deepEqual(decodeMoqAnnounceInit((await announce.message())!), ['live']);
+
+  const subscribe = (id: number, track: string, priority: number) =>
+    Control.open(
+      session,
+      MoqLiteStream.SUBSCRIBE,
+      frameMoqMessage(encodeMoqSubscribe({ id, broadcast: 'live', track, priority })),
+    );
+  const catalogSub = await subscribe(0, HANG_CATALOG_TRACK, 100);
+  assert.equal((await catalogSub.message())?.length, 0, 'SUBSCRIBE_OK');
+  const catalogGroup = await until('the catalog group', () => got.find((g) => g.subscribe === 0));
+  assert.equal(catalogGroup.sequence, 0);
+  assert.equal(catalogGroup.frames.length, 1);
+  const catalog = JSON.parse(new TextDecoder().decode(catalogGroup.frames[0]));
+  assert.deepEqual(catalog.video.renditions.video, {
+    codec: 'avc1.42c01e',
+    container: { kind: 'cmaf', init: toBase64(live.video.init!) },
+    codedWidth: 640,
+    codedHeight: 360,
+    bitrate: 800_000,
+  });
+  assert.deepEqual(catalog.audio.renditions.audio, {
+    codec: 'mp4a.40.2',
+    container: { kind: 'cmaf', init: toBase64(live.audio.init!) },
+    sampleRate: 48000,
+    numberOfChannels: 2,
+    bitrate: 128_000,
+  });
+
+  // The video track: segment 1 (the newest) at once, whole, then segment 2 chunk by chunk as it is made.
+  const videoSub = await subscribe(1, 'video', 60);
+  assert.equal((await videoSub.message())?.length, 0);
+  const first = await until('group 1', () => got.find((g) => g.subscribe === 1 && g.sequence === 1));
+  assert.deepEqual(
+    first.frames.map((f) => Buffer.from(f).toString('hex')),
+    live.video.get(1)!.chunks.map((c) => Buffer.from(c.bytes).toString('hex')),
+  );
+  live.publish(2);
+  const second = await until('group 2', () => got.find((g) => g.subscribe === 1 && g.sequence === 2));
+  assert.equal(second.frames.length, 4);
+
+  // The subscription ends with its stream: no group 3 for it.
+  const audioSub = await subscribe(2, 'audio', 80);
+  assert.equal((await audioSub.message())?.length, 0);
+  assert.equal(moq.stats().subscriptions, 3);
+  await videoSub.stream.end();
+  await until('the subscription to end', () => moq.stats().subscriptions === 2);
+  live.publish(3);
+  await until('audio group 3', () => got.find((g) => g.subscribe === 2 && g.sequence === 3));
+  assert.ok(!got.some((g) => g.subscribe === 1 && g.sequence === 3));
+  const s = moq.stats();
+  assert.equal(s.sessionsAccepted, 1);
+  assert.ok(s.groupsSent >= 5 && s.streamsFinished >= 5, JSON.stringify(s));
+});
+
+test('refusals: no common version, no SETUP in time, a stream before SETUP, an unknown track, past maxSubscriptions, tokens, past maxSessions', async (t) => {
+  const { connect } = await serve(t, { setupTimeoutMs: 300, maxSubscriptions: 1 });
+  // Only draft-14 offered.
+  const old = await connect();
+  await Control.open(old, MoqLiteStream.CLIENT_COMPAT, setupMessage([MOQT_DRAFT_14]));
+  assert.equal((await old.closed).code, MoqErrorCode.VERSION);
+  // No SETUP.
+  const silent = await connect();
+  assert.equal((await silent.closed).code, MoqErrorCode.TIMEOUT);
+  // A subscription before SETUP: that stream is reset, the session goes on.
+  const early = await connect();
+  const before = await Control.open(
+    early,
+    MoqLiteStream.SUBSCRIBE,
+    frameMoqMessage(encodeMoqSubscribe({ id: 0, broadcast: 'live', track: 'video', priority: 0 })),
+  );
+  await assert.rejects(before.message());
+  await setUp(early);
+  const unknown = await Control.open(
+    early,
+    MoqLiteStream.SUBSCRIBE,
+    frameMoqMessage(encodeMoqSubscribe({ id: 1, broadcast: 'live', track: 'nope', priority: 0 })),
+  );
+  await assert.rejects(unknown.message());
+  const one = await Control.open(
+    early,
+    MoqLiteStream.SUBSCRIBE,
+    frameMoqMessage(encodeMoqSubscribe({ id: 2, broadcast: 'live', track: 'video', priority: 0 })),
+  );
+  assert.equal((await one.message())?.length, 0);
+  const two = await Control.open(
+    early,
+    MoqLiteStream.SUBSCRIBE,
+    frameMoqMessage(encodeMoqSubscribe({ id: 3, broadcast: 'live', track: 'audio', priority: 0 })),
+  );
+  await assert.rejects(two.message());
+
+  const tokened = await serve(t, { tokens: ['s3cret'], maxSessions: 1 });
+  await assert.rejects(connectWebSocketSession(`${tokened.base}/moq`), /401/);
+  await assert.rejects(connectWebSocketSession(`${tokened.base}/moq?token=x`), /403/);
+  await assert.rejects(connectWebSocketSession(`${tokened.base}/moq/other?token=s3cret`), /404/);
+  await tokened.connect('/moq?token=s3cret');
+  await assert.rejects(connectWebSocketSession(`${tokened.base}/moq?token=s3cret`), /503/);
+  assert.equal(tokened.moq.stats().sessionsRefused, 4);
+});
