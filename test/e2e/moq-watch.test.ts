@@ -1,0 +1,175 @@
+/**
+ * `<moq-watch>` (the npm package, pinned: @moq/watch 0.4.6 with its @moq/net 0.2.8) plays `pushcast serve`'s
+ * broadcast from MoQ (`/moq`, moq-lite-02, docs/moq.md), in headless Chromium, on a page of another origin
+ * (a static server on another port) that loads the element bundled with esbuild from node_modules:
+ * over WebTransport (the certificate trusted by the hashes pushcast publishes) and over the WebSocket
+ * fallback (a page without WebTransport). Asserted: the broadcast goes live, decoded video frames and
+ * their timestamps advance for seconds, audio with them, and the page throws nothing.
+ */
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import os from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import test, { after, before, describe } from 'node:test';
+import { build } from 'esbuild';
+import type { Browser, Page } from 'playwright-core';
+import { launchChromium } from '../support/browser.js';
+import { startServe, type RunningServe } from '../support/pushcast-process.js';
+import { until } from '../support/wait.js';
+
+const REPO = fileURLToPath(new URL('../../..', import.meta.url));
+/** How long playback is watched once it runs. */
+const WATCH_MS = Number(process.env.PUSHCAST_MOQ_WATCH_MS ?? 8000);
+
+/** What the page reports of its `<moq-watch>`. */
+interface WatchState {
+  status: string;
+  connection: string;
+  transport: string | null;
+  videoFrames: number;
+  videoTimestamp: number | null;
+  audioTimestamp: number | null;
+}
+
+/** The page: `<moq-watch>` and its canvas, the element's bundle, and how it is pointed at pushcast. */
+function pageHtml(o: { url: string; hash: string; websocket?: string }): string {
+  return `<!doctype html><meta charset="utf-8"><title>moq-watch</title>
+<script>${o.websocket ? 'delete window.WebTransport;' : ''}</script>
+<moq-watch name="live"><canvas width="320" height="180"></canvas></moq-watch>
+<script type="module">
+import './watch.js';
+const el = document.querySelector('moq-watch');
+el.connection.webtransport = { serverCertificateHashes: [{ algorithm: 'sha-256', value: ${JSON.stringify(o.hash)} }] };
+${o.websocket ? `el.connection.websocket = { url: new URL(${JSON.stringify(o.websocket)}), delay: 0 };` : ''}
+el.setAttribute('url', ${JSON.stringify(o.url)});
+window.watchState = () => ({
+  status: el.broadcast.out.status.peek(),
+  connection: el.connection.status.peek(),
+  transport: el.connection.established.peek()?.transport ?? null,
+  videoFrames: el.video.out.stats.peek()?.frameCount ?? 0,
+  videoTimestamp: el.video.out.timestamp.peek() ?? null,
+  audioTimestamp: el.audio.out.timestamp.peek() ?? null,
+});
+</script>`;
+}
+
+describe('<moq-watch> plays pushcast serve', () => {
+  let state: string;
+  let serve: RunningServe;
+  let browser: Browser;
+  let pages: http.Server;
+  let pagesBase: string;
+  let moqUrl: string;
+  let hash: string;
+  let bundle: string;
+
+  before(async () => {
+    state = mkdtempSync(join(os.tmpdir(), 'pushcast-moq-watch-'));
+    // Any address (dual stack): Chromium tries ::1 for localhost and, over QUIC, does not fall back to 127.0.0.1.
+    serve = await startServe(['--ladder', '320x180@300k', '--no-multicast', '--state-dir', state, '--host', '0.0.0.0']);
+    const line = await serve.waitForLine(/^moq: /);
+    const m = /^moq: (\S+) broadcast (\S+)$/.exec(line);
+    assert.ok(m, line);
+    moqUrl = m[1]!;
+    assert.equal(m[2], 'live');
+    assert.match(moqUrl, /^https:\/\/localhost:\d+\/moq$/);
+    const info = (await (await fetch(new URL('/.well-known/pushcast/webtransport.json', serve.player))).json()) as {
+      serverCertificateHashes: { value: string }[];
+    };
+    hash = info.serverCertificateHashes[0]!.value;
+    const out = await build({
+      stdin: { contents: "import '@moq/watch/element';", resolveDir: REPO, loader: 'js' },
+      bundle: true,
+      format: 'esm',
+      platform: 'browser',
+      target: 'chrome120',
+      write: false,
+      logLevel: 'silent',
+    });
+    bundle = out.outputFiles[0]!.text;
+    // The page's own origin: another port than pushcast's.
+    pages = http.createServer((req, res) => {
+      const url = new URL(req.url ?? '/', 'http://x');
+      if (url.pathname === '/watch.js')
+        return void res.writeHead(200, { 'content-type': 'text/javascript' }).end(bundle);
+      const websocket = url.searchParams.get('websocket') ?? undefined;
+      res.writeHead(200, { 'content-type': 'text/html' }).end(pageHtml({ url: moqUrl, hash, websocket }));
+    });
+    await new Promise<void>((r) => pages.listen(0, '127.0.0.1', () => r()));
+    pagesBase = `http://localhost:${(pages.address() as AddressInfo).port}`;
+    browser = await launchChromium();
+  });
+  after(async () => {
+    await browser?.close();
+    await new Promise((r) => (pages ? pages.close(r) : r(undefined)));
+    await serve?.stop();
+    rmSync(state, { recursive: true, force: true });
+  });
+
+  async function watch(page: Page, transport: 'webtransport' | 'websocket'): Promise<WatchState> {
+    const errors: string[] = [];
+    const warnings: string[] = [];
+    page.on('pageerror', (e) => errors.push(`pageerror: ${e.message}`));
+    page.on('console', (m) => {
+      if (m.type() === 'error' || m.type() === 'warning') warnings.push(m.text());
+    });
+    const read = () =>
+      page.evaluate(() => (window as unknown as { watchState?: () => WatchState }).watchState?.() ?? null);
+    let last: WatchState | null = null;
+    const detail = () => `the page says ${JSON.stringify(last)}; ${[...errors, ...warnings].join('; ')}`;
+    const first = await until(
+      `<moq-watch> to play over ${transport}`,
+      async () => {
+        last = await read();
+        return last && last.status === 'live' && last.videoFrames > 0 && last.videoTimestamp !== null && last;
+      },
+      { timeoutMs: 20_000, intervalMs: 250, detail },
+    );
+    assert.equal(first.transport, transport);
+    const started = Date.now();
+    const end = await until(
+      `video to keep advancing for ${WATCH_MS} ms`,
+      async () => {
+        last = await read();
+        return Date.now() - started >= WATCH_MS && last;
+      },
+      { timeoutMs: WATCH_MS + 10_000, intervalMs: 500, detail },
+    );
+    const seconds = WATCH_MS / 1000;
+    assert.ok(
+      end.videoFrames - first.videoFrames >= seconds * 20,
+      `frames decoded: ${first.videoFrames} → ${end.videoFrames}`,
+    );
+    assert.ok(
+      end.videoTimestamp! - first.videoTimestamp! >= WATCH_MS * 0.7,
+      `video time advanced ${end.videoTimestamp! - first.videoTimestamp!} ms in ${WATCH_MS} ms`,
+    );
+    // The audio decoder keeps no frame count; its timestamp is the audio decoded so far.
+    assert.ok(
+      first.audioTimestamp !== null && end.audioTimestamp! - first.audioTimestamp >= WATCH_MS * 0.7,
+      `audio time advanced ${first.audioTimestamp} → ${end.audioTimestamp}; ${detail()}`,
+    );
+    assert.ok(Math.abs(end.audioTimestamp! - end.videoTimestamp!) < 1000, `audio and video together: ${detail()}`);
+    assert.equal(end.status, 'live');
+    assert.deepEqual(errors, [], 'no page errors');
+    return end;
+  }
+
+  test('over WebTransport, from a page of another origin', { timeout: 60_000 }, async () => {
+    const page = await browser.newPage();
+    await page.goto(`${pagesBase}/`);
+    await watch(page, 'webtransport');
+    await page.close();
+  });
+
+  test('over the WebSocket fallback, on a page without WebTransport', { timeout: 60_000 }, async () => {
+    const page = await browser.newPage();
+    const ws = new URL('/moq', serve.player).href;
+    await page.goto(`${pagesBase}/?websocket=${encodeURIComponent(ws)}`);
+    await watch(page, 'websocket');
+    await page.close();
+  });
+});
