@@ -6,4 +6,11 @@ export {
   type HangCatalogOptions,
   type HangVideoRendition,
 } from './catalog.js';
-export { MOQ_PATH, MoqErrorCode, MoqServer, type MoqServerOptions, type MoqServerStats } from './server.js';
+export {
+  MOQ_LITE_PROTOCOL,
+  MOQ_PATH,
+  MoqErrorCode,
+  MoqServer,
+  type MoqServerOptions,
+  type MoqServerStats,
+} from './server.js';

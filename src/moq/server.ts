@@ -44,6 +44,8 @@ import {
 import { HANG_CATALOG_TRACK, hangCatalog } from './catalog.js';
 
 export const MOQ_PATH = '/moq';
+/** The WebTransport protocol of moq-lite whose version SETUP negotiates (`@moq/net` `Lite.ALPN`). */
+export const MOQ_LITE_PROTOCOL = 'moql';
 
 /** Session and stream error codes this server sends (application codes of the session's transport). */
 export const MoqErrorCode = {
@@ -337,6 +339,11 @@ function stripPrefix(prefix: string, name: string): string | undefined {
 }
 
 export class MoqServer implements SessionRoute {
+  /**
+   * WebTransport protocols answered: `moql`, moq-lite with its version chosen in SETUP (the
+   * compatibility handshake), which every `@moq/net` offers.
+   */
+  readonly protocols = [MOQ_LITE_PROTOCOL];
   readonly o: Required<Pick<MoqServerOptions, keyof typeof DEFAULTS>> & MoqServerOptions;
   private readonly broadcasts = new Map<string, WarpProducer>();
   private readonly sessions = new Set<MoqSession>();

@@ -109,13 +109,17 @@ describe('<moq-watch> plays pushcast serve', () => {
     rmSync(state, { recursive: true, force: true });
   });
 
-  async function watch(page: Page, transport: 'webtransport' | 'websocket'): Promise<WatchState> {
+  async function watch(page: Page, url: string, transport: 'webtransport' | 'websocket'): Promise<WatchState> {
     const errors: string[] = [];
     const warnings: string[] = [];
     page.on('pageerror', (e) => errors.push(`pageerror: ${e.message}`));
+    const negotiated: string[] = [];
     page.on('console', (m) => {
       if (m.type() === 'error' || m.type() === 'warning') warnings.push(m.text());
+      const alpn = /negotiated ALPN: (\S+)/.exec(m.text());
+      if (alpn) negotiated.push(alpn[1]!);
     });
+    await page.goto(url);
     const read = () =>
       page.evaluate(() => (window as unknown as { watchState?: () => WatchState }).watchState?.() ?? null);
     let last: WatchState | null = null;
@@ -129,6 +133,9 @@ describe('<moq-watch> plays pushcast serve', () => {
       { timeoutMs: 20_000, intervalMs: 250, detail },
     );
     assert.equal(first.transport, transport);
+    // @moq/net logs the protocol the server chose: `moql` over WebTransport (WT-Protocol); the WebSocket
+    // fallback's bare `webtransport` subprotocol carries none.
+    assert.deepEqual(negotiated, [transport === 'webtransport' ? 'moql' : '(none)']);
     const started = Date.now();
     const end = await until(
       `video to keep advancing for ${WATCH_MS} ms`,
@@ -160,16 +167,14 @@ describe('<moq-watch> plays pushcast serve', () => {
 
   test('over WebTransport, from a page of another origin', { timeout: 60_000 }, async () => {
     const page = await browser.newPage();
-    await page.goto(`${pagesBase}/`);
-    await watch(page, 'webtransport');
+    await watch(page, `${pagesBase}/`, 'webtransport');
     await page.close();
   });
 
   test('over the WebSocket fallback, on a page without WebTransport', { timeout: 60_000 }, async () => {
     const page = await browser.newPage();
     const ws = new URL('/moq', serve.player).href;
-    await page.goto(`${pagesBase}/?websocket=${encodeURIComponent(ws)}`);
-    await watch(page, 'websocket');
+    await watch(page, `${pagesBase}/?websocket=${encodeURIComponent(ws)}`, 'websocket');
     await page.close();
   });
 });

@@ -14,6 +14,7 @@ import {
   SessionRouter,
   WebSocketSessionServer,
   connectWebSocketSession,
+  selectWebTransportProtocol,
   type Session,
   type SessionStream,
 } from '../../src/webtransport/index.js';
@@ -241,4 +242,13 @@ test('refusals: no common version, no SETUP in time, a stream before SETUP, an u
   await tokened.connect('/moq?token=s3cret');
   await assert.rejects(connectWebSocketSession(`${tokened.base}/moq?token=s3cret`), /503/);
   assert.equal(tokened.moq.stats().sessionsRefused, 4);
+});
+
+test('WebTransport protocol negotiation: the server answers moql, which every @moq/net offers; nothing for an offer without it or a malformed one', () => {
+  const { protocols } = new MoqServer();
+  const chromium = '"moq-lite-05", "moq-lite-04", "moq-lite-03", "moql", "moqt-19", "moqt-18"';
+  assert.equal(selectWebTransportProtocol(chromium, protocols), 'moql');
+  assert.equal(selectWebTransportProtocol('"moqt-19"', protocols), undefined);
+  assert.equal(selectWebTransportProtocol('"moql", (', protocols), undefined);
+  assert.equal(selectWebTransportProtocol(undefined, protocols), undefined);
 });

@@ -83,7 +83,7 @@ import {
   webTransportCodeToHttp3,
 } from '../../src/wire/index.js';
 import { decodePrefixInt, encodePrefixInt } from '../../src/wire/qpack.js';
-import { parseDictionary } from '../../src/wire/structured-fields.js';
+import { parseDictionary, parseList } from '../../src/wire/structured-fields.js';
 import { Rng, ascii, concat, mutate } from './support.js';
 
 export interface FuzzTarget {
@@ -643,10 +643,13 @@ export const FUZZ_TARGETS: readonly FuzzTarget[] = [
     },
   },
   {
-    name: 'structured fields: parseDictionary',
+    name: 'structured fields: parseDictionary + parseList',
     error: WireError,
     corpus: structuredFields,
-    decode: (input) => parseDictionary(text(input)),
+    decode: (input) => {
+      parseList(text(input));
+      return parseDictionary(text(input));
+    },
   },
   {
     name: 'Alt-Svc: parseAltSvc + multicastAdvertisement',
