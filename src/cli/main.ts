@@ -335,6 +335,7 @@ program
     maxLatency,
     10,
   )
+  .option('--no-moq', 'no MoQ (moq-lite for <moq-watch>, at /moq; docs/moq.md)')
   .option('--max-subscribers <n>', 'viewers (and downstream relays) at once', positiveNumber, 1000)
   .addOption(drainOptions('every viewer and downstream relay')[0])
   .addOption(drainOptions('every viewer and downstream relay')[1])

@@ -332,7 +332,7 @@ export async function serve(o: ServeOptions): Promise<void> {
       timeline: stream.timeline,
       policy: o.warpOrder,
     });
-    moq.add(producer);
+    moq.add(producer.feed());
   }
   const base = addresses.http ?? addresses.https!;
   let multicastLines: string[] = [];

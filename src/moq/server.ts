@@ -19,7 +19,7 @@
  */
 import type { Session, SessionRefusal, SessionRequest, SessionRoute, SessionStream } from '../webtransport/index.js';
 import { backlogLimit } from '../warp/fanout.js';
-import type { WarpProducer } from '../warp/producer.js';
+import type { BroadcastFeed } from '../warp/feed.js';
 import { WarpSender, type StreamFraming, type WarpSenderStats } from '../warp/sender.js';
 import { GrowingSource, type WarpSource } from '../warp/source.js';
 import {
@@ -345,7 +345,7 @@ export class MoqServer implements SessionRoute {
    */
   readonly protocols = [MOQ_LITE_PROTOCOL];
   readonly o: Required<Pick<MoqServerOptions, keyof typeof DEFAULTS>> & MoqServerOptions;
-  private readonly broadcasts = new Map<string, WarpProducer>();
+  private readonly broadcasts = new Map<string, BroadcastFeed>();
   private readonly sessions = new Set<MoqSession>();
   private readonly unsubscribe: (() => void)[] = [];
   readonly counters = {
@@ -367,17 +367,18 @@ export class MoqServer implements SessionRoute {
     this.o = { ...DEFAULTS, ...o };
   }
 
-  add(producer: WarpProducer): void {
-    const name = producer.o.broadcast;
-    this.broadcasts.set(name, producer);
-    const onSegment = (source: WarpSource) => {
-      if (source.segment === undefined) return;
-      for (const s of this.sessions)
-        for (const sub of s.subscriptions.values())
-          if (sub.broadcast === name && sub.track === source.track) s.sendGroup(sub, source, source.segment);
-    };
-    producer.on('segment', onSegment);
-    this.unsubscribe.push(() => producer.off('segment', onSegment));
+  /** Serves a broadcast (`WarpProducer.feed()`, `WarpRelay.feed()`) and announces it. */
+  add(feed: BroadcastFeed): void {
+    const name = feed.name;
+    this.broadcasts.set(name, feed);
+    this.unsubscribe.push(
+      feed.onSegment((source) => {
+        if (source.segment === undefined) return;
+        for (const s of this.sessions)
+          for (const sub of s.subscriptions.values())
+            if (sub.broadcast === name && sub.track === source.track) s.sendGroup(sub, source, source.segment);
+      }),
+    );
     for (const s of this.sessions) s.announce(name, true);
   }
 
@@ -386,18 +387,17 @@ export class MoqServer implements SessionRoute {
   }
 
   has(broadcast: string, track: string): boolean {
-    const producer = this.broadcasts.get(broadcast);
-    if (!producer) return false;
-    if (track === HANG_CATALOG_TRACK) return producer.catalog() !== undefined;
-    return producer.o.window.track(track) !== undefined;
+    const catalog = this.broadcasts.get(broadcast)?.catalog();
+    if (!catalog) return false;
+    return track === HANG_CATALOG_TRACK || catalog.tracks.some((t) => t.id === track);
   }
 
   /** A new subscription: the catalog, or the track's group under way and each one after. */
   start(session: MoqSession, sub: Subscription): void {
-    const producer = this.broadcasts.get(sub.broadcast)!;
+    const feed = this.broadcasts.get(sub.broadcast)!;
     if (sub.track === HANG_CATALOG_TRACK) {
-      const catalog = hangCatalog(producer.catalog()!, {
-        init: (id) => producer.o.window.track(id)?.init,
+      const catalog = hangCatalog(feed.catalog()!, {
+        init: (id) => feed.init(id),
         framerate: this.o.framerate,
         chunkMs: this.o.chunkMs,
       });
@@ -407,7 +407,7 @@ export class MoqServer implements SessionRoute {
       session.sendGroup(sub, source, 0);
       return;
     }
-    for (const source of producer.current())
+    for (const source of feed.current())
       if (source.track === sub.track && source.segment !== undefined) session.sendGroup(sub, source, source.segment);
   }
 

@@ -7,12 +7,19 @@
 import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import { join } from 'node:path';
 import test, { type TestContext } from 'node:test';
 import { HANG_CATALOG_TRACK, MOQ_PATH, MoqErrorCode, MoqServer, type MoqServerOptions } from '../../src/moq/index.js';
-import { WarpProducer } from '../../src/warp/index.js';
+import { WarpProducer, WarpRelay, WarpServer, type BroadcastFeed } from '../../src/warp/index.js';
+import { H3_ALPN } from '../../src/http3/index.js';
+import { developmentCertificate } from '../../src/origin/index.js';
+import { QuicEndpoint } from '../../src/quic/index.js';
 import {
   SessionRouter,
   WebSocketSessionServer,
+  serveHttp3Sessions,
   connectWebSocketSession,
   selectWebTransportProtocol,
   type Session,
@@ -46,8 +53,13 @@ async function serve(t: TestContext, o: MoqServerOptions = {}) {
     timeline: live.timeline,
     policy: 'newest-first',
   });
+  return { live, producer, ...(await moqOver(t, producer.feed(), o)) };
+}
+
+/** A MoqServer for `feed` on the WebSocket fallback, and a client's `connect`. */
+async function moqOver(t: TestContext, feed: BroadcastFeed, o: MoqServerOptions = {}) {
   const moq = new MoqServer(o);
-  moq.add(producer);
+  moq.add(feed);
   const server = new WebSocketSessionServer(new SessionRouter().route(MOQ_PATH, moq));
   const http = createServer((_req, res) => res.writeHead(404).end());
   http.on('upgrade', (req, socket, head) => void server.handleUpgrade(req, socket, head));
@@ -66,7 +78,7 @@ async function serve(t: TestContext, o: MoqServerOptions = {}) {
     clients.push(session);
     return session;
   };
-  return { live, producer, moq, connect, base };
+  return { moq, connect, base };
 }
 
 /** A bidirectional control stream of the client: its messages as they come. */
@@ -251,4 +263,68 @@ test('WebTransport protocol negotiation: the server answers moql, which every @m
   assert.equal(selectWebTransportProtocol('"moqt-19"', protocols), undefined);
   assert.equal(selectWebTransportProtocol('"moql", (', protocols), undefined);
   assert.equal(selectWebTransportProtocol(undefined, protocols), undefined);
+});
+
+test('through a relay: origin (Warp over WebTransport) → WarpRelay → MoQ, the same catalog and the same chunks', async (t) => {
+  const dir = mkdtempSync(join(os.tmpdir(), 'pushcast-moq-relay-'));
+  const certificate = developmentCertificate(dir);
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const live = new WarpLive({ timeShiftBufferDepth: 5 });
+  live.publish(1);
+  const producer = new WarpProducer({
+    broadcast: 'live',
+    window: live.window,
+    timeline: live.timeline,
+    policy: 'newest-first',
+  });
+  const warp = new WarpServer();
+  warp.add(producer);
+  const endpoint = await QuicEndpoint.listen({
+    alpn: [H3_ALPN],
+    key: certificate.key,
+    cert: certificate.cert,
+    host: '127.0.0.1',
+    port: 0,
+  });
+  const router = new SessionRouter().route('/warp', warp);
+  endpoint.on('connection', (conn) => serveHttp3Sessions(conn, { router }));
+  const relay = new WarpRelay({
+    upstream: `https://localhost:${endpoint.address.port}/warp/live`,
+    ca: certificate.cert,
+    reconnectMinMs: 100,
+  });
+  relay.start();
+  t.after(async () => {
+    await relay.close();
+    await warp.close();
+    producer.close();
+    await endpoint.close();
+  });
+  const feed = relay.feed();
+  await until('the relay to have the catalog, the inits and segment 1', () =>
+    Boolean(feed.catalog() && feed.init('video') && feed.init('audio') && feed.current().length === 2),
+  );
+  assert.deepEqual([...feed.init('video')!], [...live.video.init!]);
+  const { connect } = await moqOver(t, feed);
+  const session = await connect();
+  const got = groups(session);
+  await setUp(session);
+  const subscribe = (id: number, track: string) =>
+    Control.open(
+      session,
+      MoqLiteStream.SUBSCRIBE,
+      frameMoqMessage(encodeMoqSubscribe({ id, broadcast: 'live', track, priority: 60 })),
+    );
+  await subscribe(0, HANG_CATALOG_TRACK);
+  await subscribe(1, 'video');
+  const catalogGroup = await until('the catalog', () => got.find((g) => g.subscribe === 0));
+  const catalog = JSON.parse(new TextDecoder().decode(catalogGroup.frames[0]));
+  assert.equal(catalog.video.renditions.video.container.init, toBase64(live.video.init!));
+  assert.equal(catalog.audio.renditions.audio.container.init, toBase64(live.audio.init!));
+  const hex = (frames: readonly Uint8Array[]) => frames.map((f) => Buffer.from(f).toString('hex'));
+  const first = await until('group 1', () => got.find((g) => g.subscribe === 1 && g.sequence === 1));
+  assert.deepEqual(hex(first.frames), hex(live.video.get(1)!.chunks.map((c) => c.bytes)));
+  live.publish(2);
+  const second = await until('group 2 through the relay', () => got.find((g) => g.subscribe === 1 && g.sequence === 2));
+  assert.deepEqual(hex(second.frames), hex(live.video.get(2)!.chunks.map((c) => c.bytes)));
 });
