@@ -3,8 +3,9 @@
  * broadcast from MoQ (`/moq`, moq-lite-02, docs/moq.md), in headless Chromium, on a page of another origin
  * (a static server on another port) that loads the element bundled with esbuild from node_modules:
  * over WebTransport (the certificate trusted by the hashes pushcast publishes) and over the WebSocket
- * fallback (a page without WebTransport). Asserted: the broadcast goes live, decoded video frames and
- * their timestamps advance for seconds, audio with them, and the page throws nothing.
+ * fallback (a page without WebTransport); and through `pushcast relay` in front of `pushcast serve`.
+ * Asserted: the broadcast goes live, decoded video frames and their timestamps advance for seconds
+ * (PUSHCAST_MOQ_WATCH_MS, default 8 s), audio with them, the protocol negotiated, and the page throws nothing.
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -17,7 +18,7 @@ import test, { after, before, describe } from 'node:test';
 import { build } from 'esbuild';
 import type { Browser, Page } from 'playwright-core';
 import { launchChromium } from '../support/browser.js';
-import { startServe, type RunningServe } from '../support/pushcast-process.js';
+import { runPushcast, startServe, type RunningServe } from '../support/pushcast-process.js';
 import { until } from '../support/wait.js';
 
 const REPO = fileURLToPath(new URL('../../..', import.meta.url));
@@ -32,6 +33,20 @@ interface WatchState {
   videoFrames: number;
   videoTimestamp: number | null;
   audioTimestamp: number | null;
+}
+
+/** `<moq-watch>` from node_modules, bundled for the page as an application would. */
+async function watchBundle(): Promise<string> {
+  const out = await build({
+    stdin: { contents: "import '@moq/watch/element';", resolveDir: REPO, loader: 'js' },
+    bundle: true,
+    format: 'esm',
+    platform: 'browser',
+    target: 'chrome120',
+    write: false,
+    logLevel: 'silent',
+  });
+  return out.outputFiles[0]!.text;
 }
 
 /** The page: `<moq-watch>` and its canvas, the element's bundle, and how it is pointed at pushcast. */
@@ -54,6 +69,62 @@ window.watchState = () => ({
   audioTimestamp: el.audio.out.timestamp.peek() ?? null,
 });
 </script>`;
+}
+
+async function watch(page: Page, url: string, transport: 'webtransport' | 'websocket'): Promise<WatchState> {
+  const errors: string[] = [];
+  const warnings: string[] = [];
+  page.on('pageerror', (e) => errors.push(`pageerror: ${e.message}`));
+  const negotiated: string[] = [];
+  page.on('console', (m) => {
+    if (m.type() === 'error' || m.type() === 'warning') warnings.push(m.text());
+    const alpn = /negotiated ALPN: (\S+)/.exec(m.text());
+    if (alpn) negotiated.push(alpn[1]!);
+  });
+  await page.goto(url);
+  const read = () =>
+    page.evaluate(() => (window as unknown as { watchState?: () => WatchState }).watchState?.() ?? null);
+  let last: WatchState | null = null;
+  const detail = () => `the page says ${JSON.stringify(last)}; ${[...errors, ...warnings].join('; ')}`;
+  const first = await until(
+    `<moq-watch> to play over ${transport}`,
+    async () => {
+      last = await read();
+      return last && last.status === 'live' && last.videoFrames > 0 && last.videoTimestamp !== null && last;
+    },
+    { timeoutMs: 20_000, intervalMs: 250, detail },
+  );
+  assert.equal(first.transport, transport);
+  // @moq/net logs the protocol the server chose: `moql` over WebTransport (WT-Protocol); the WebSocket
+  // fallback's bare `webtransport` subprotocol carries none.
+  assert.deepEqual(negotiated, [transport === 'webtransport' ? 'moql' : '(none)']);
+  const started = Date.now();
+  const end = await until(
+    `video to keep advancing for ${WATCH_MS} ms`,
+    async () => {
+      last = await read();
+      return Date.now() - started >= WATCH_MS && last;
+    },
+    { timeoutMs: WATCH_MS + 10_000, intervalMs: 500, detail },
+  );
+  const seconds = WATCH_MS / 1000;
+  assert.ok(
+    end.videoFrames - first.videoFrames >= seconds * 20,
+    `frames decoded: ${first.videoFrames} → ${end.videoFrames}`,
+  );
+  assert.ok(
+    end.videoTimestamp! - first.videoTimestamp! >= WATCH_MS * 0.7,
+    `video time advanced ${end.videoTimestamp! - first.videoTimestamp!} ms in ${WATCH_MS} ms`,
+  );
+  // The audio decoder keeps no frame count; its timestamp is the audio decoded so far.
+  assert.ok(
+    first.audioTimestamp !== null && end.audioTimestamp! - first.audioTimestamp >= WATCH_MS * 0.7,
+    `audio time advanced ${first.audioTimestamp} → ${end.audioTimestamp}; ${detail()}`,
+  );
+  assert.ok(Math.abs(end.audioTimestamp! - end.videoTimestamp!) < 1000, `audio and video together: ${detail()}`);
+  assert.equal(end.status, 'live');
+  assert.deepEqual(errors, [], 'no page errors');
+  return end;
 }
 
 describe('<moq-watch> plays pushcast serve', () => {
@@ -80,23 +151,15 @@ describe('<moq-watch> plays pushcast serve', () => {
       serverCertificateHashes: { value: string }[];
     };
     hash = info.serverCertificateHashes[0]!.value;
-    const out = await build({
-      stdin: { contents: "import '@moq/watch/element';", resolveDir: REPO, loader: 'js' },
-      bundle: true,
-      format: 'esm',
-      platform: 'browser',
-      target: 'chrome120',
-      write: false,
-      logLevel: 'silent',
-    });
-    bundle = out.outputFiles[0]!.text;
+    bundle = await watchBundle();
     // The page's own origin: another port than pushcast's.
     pages = http.createServer((req, res) => {
       const url = new URL(req.url ?? '/', 'http://x');
       if (url.pathname === '/watch.js')
         return void res.writeHead(200, { 'content-type': 'text/javascript' }).end(bundle);
       const websocket = url.searchParams.get('websocket') ?? undefined;
-      res.writeHead(200, { 'content-type': 'text/html' }).end(pageHtml({ url: moqUrl, hash, websocket }));
+      const moq = url.searchParams.get('moq') ?? moqUrl;
+      res.writeHead(200, { 'content-type': 'text/html' }).end(pageHtml({ url: moq, hash, websocket }));
     });
     await new Promise<void>((r) => pages.listen(0, '127.0.0.1', () => r()));
     pagesBase = `http://localhost:${(pages.address() as AddressInfo).port}`;
@@ -109,62 +172,6 @@ describe('<moq-watch> plays pushcast serve', () => {
     rmSync(state, { recursive: true, force: true });
   });
 
-  async function watch(page: Page, url: string, transport: 'webtransport' | 'websocket'): Promise<WatchState> {
-    const errors: string[] = [];
-    const warnings: string[] = [];
-    page.on('pageerror', (e) => errors.push(`pageerror: ${e.message}`));
-    const negotiated: string[] = [];
-    page.on('console', (m) => {
-      if (m.type() === 'error' || m.type() === 'warning') warnings.push(m.text());
-      const alpn = /negotiated ALPN: (\S+)/.exec(m.text());
-      if (alpn) negotiated.push(alpn[1]!);
-    });
-    await page.goto(url);
-    const read = () =>
-      page.evaluate(() => (window as unknown as { watchState?: () => WatchState }).watchState?.() ?? null);
-    let last: WatchState | null = null;
-    const detail = () => `the page says ${JSON.stringify(last)}; ${[...errors, ...warnings].join('; ')}`;
-    const first = await until(
-      `<moq-watch> to play over ${transport}`,
-      async () => {
-        last = await read();
-        return last && last.status === 'live' && last.videoFrames > 0 && last.videoTimestamp !== null && last;
-      },
-      { timeoutMs: 20_000, intervalMs: 250, detail },
-    );
-    assert.equal(first.transport, transport);
-    // @moq/net logs the protocol the server chose: `moql` over WebTransport (WT-Protocol); the WebSocket
-    // fallback's bare `webtransport` subprotocol carries none.
-    assert.deepEqual(negotiated, [transport === 'webtransport' ? 'moql' : '(none)']);
-    const started = Date.now();
-    const end = await until(
-      `video to keep advancing for ${WATCH_MS} ms`,
-      async () => {
-        last = await read();
-        return Date.now() - started >= WATCH_MS && last;
-      },
-      { timeoutMs: WATCH_MS + 10_000, intervalMs: 500, detail },
-    );
-    const seconds = WATCH_MS / 1000;
-    assert.ok(
-      end.videoFrames - first.videoFrames >= seconds * 20,
-      `frames decoded: ${first.videoFrames} → ${end.videoFrames}`,
-    );
-    assert.ok(
-      end.videoTimestamp! - first.videoTimestamp! >= WATCH_MS * 0.7,
-      `video time advanced ${end.videoTimestamp! - first.videoTimestamp!} ms in ${WATCH_MS} ms`,
-    );
-    // The audio decoder keeps no frame count; its timestamp is the audio decoded so far.
-    assert.ok(
-      first.audioTimestamp !== null && end.audioTimestamp! - first.audioTimestamp >= WATCH_MS * 0.7,
-      `audio time advanced ${first.audioTimestamp} → ${end.audioTimestamp}; ${detail()}`,
-    );
-    assert.ok(Math.abs(end.audioTimestamp! - end.videoTimestamp!) < 1000, `audio and video together: ${detail()}`);
-    assert.equal(end.status, 'live');
-    assert.deepEqual(errors, [], 'no page errors');
-    return end;
-  }
-
   test('over WebTransport, from a page of another origin', { timeout: 60_000 }, async () => {
     const page = await browser.newPage();
     await watch(page, `${pagesBase}/`, 'webtransport');
@@ -176,5 +183,63 @@ describe('<moq-watch> plays pushcast serve', () => {
     const ws = new URL('/moq', serve.player).href;
     await watch(page, `${pagesBase}/?websocket=${encodeURIComponent(ws)}`, 'websocket');
     await page.close();
+  });
+});
+
+describe('<moq-watch> plays through pushcast relay', () => {
+  // The relay chain: pushcast serve → pushcast relay (Warp upstream) → <moq-watch> (MoQ at the relay's /moq).
+  test('over WebTransport, the relay in front of serve', { timeout: 90_000 }, async (t) => {
+    const state = mkdtempSync(join(os.tmpdir(), 'pushcast-moq-relay-'));
+    const serve = await startServe([
+      '--ladder',
+      '320x180@300k',
+      '--no-multicast',
+      '--state-dir',
+      state,
+      '--host',
+      '0.0.0.0',
+    ]);
+    t.after(async () => {
+      await serve.stop();
+      rmSync(state, { recursive: true, force: true });
+    });
+    const origin = /^moq: (\S+) /.exec(await serve.waitForLine(/^moq: /))![1]!;
+    // The same state directory: the relay's development certificate is the origin's, so is its hash.
+    const relay = runPushcast(
+      'relay',
+      [
+        '--port',
+        '0',
+        '--host',
+        '0.0.0.0',
+        '--upstream',
+        `https://localhost:${new URL(origin).port}/warp/live`,
+        '--ca',
+        join(state, 'tls', 'dev-cert.pem'),
+        '--state-dir',
+        state,
+      ],
+      { timeoutMs: 20_000 },
+    );
+    t.after(() => relay.stop());
+    const line = await relay.waitForLine(/^moq: /);
+    const m = /^moq: (\S+) broadcast live$/.exec(line);
+    assert.ok(m, line);
+    const info = (await (await fetch(new URL('/.well-known/pushcast/webtransport.json', serve.player))).json()) as {
+      serverCertificateHashes: { value: string }[];
+    };
+    const hash = info.serverCertificateHashes[0]!.value;
+    const bundle = await watchBundle();
+    const pages = http.createServer((req, res) => {
+      if (req.url === '/watch.js') return void res.writeHead(200, { 'content-type': 'text/javascript' }).end(bundle);
+      res.writeHead(200, { 'content-type': 'text/html' }).end(pageHtml({ url: m[1]!, hash }));
+    });
+    await new Promise<void>((r) => pages.listen(0, '127.0.0.1', () => r()));
+    t.after(() => new Promise((r) => pages.close(r)));
+    const browser = await launchChromium();
+    t.after(() => browser.close());
+    const page = await browser.newPage();
+    const state2 = await watch(page, `http://localhost:${(pages.address() as AddressInfo).port}/`, 'webtransport');
+    assert.equal(state2.status, 'live');
   });
 });
