@@ -2,7 +2,8 @@
  * MoQ sessions (src/moq/server.ts) driven by a client written here with pushcast's own codecs over the
  * WebSocket fallback: the compatibility SETUP, announce, the hang catalog, a track's group under way then
  * each new one, chunk by chunk; refusals and bounds (no common version, no SETUP in time, before SETUP,
- * unknown track, too many subscriptions, tokens, sessions). `<moq-watch>` itself: test/e2e/moq-watch.test.ts.
+ * unknown track, too many subscriptions, tokens, sessions); WebTransport protocol negotiation; through a relay;
+ * congestion (the oldest groups reset first). `<moq-watch>` itself: test/e2e/moq-watch.test.ts.
  */
 import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
@@ -19,6 +20,7 @@ import { QuicEndpoint } from '../../src/quic/index.js';
 import {
   SessionRouter,
   WebSocketSessionServer,
+  connectWebTransport,
   serveHttp3Sessions,
   connectWebSocketSession,
   selectWebTransportProtocol,
@@ -327,4 +329,77 @@ test('through a relay: origin (Warp over WebTransport) → WarpRelay → MoQ, th
   live.publish(2);
   const second = await until('group 2 through the relay', () => got.find((g) => g.subscribe === 1 && g.sequence === 2));
   assert.deepEqual(hex(second.frames), hex(live.video.get(2)!.chunks.map((c) => c.bytes)));
+});
+
+test('congestion: the newest groups go first and the oldest are reset at the backlog bound (a viewer with small windows, over WebTransport)', async (t) => {
+  const dir = mkdtempSync(join(os.tmpdir(), 'pushcast-moq-congestion-'));
+  const certificate = developmentCertificate(dir);
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const live = new WarpLive({ timeShiftBufferDepth: 10 });
+  live.publish(1);
+  const producer = new WarpProducer({
+    broadcast: 'live',
+    window: live.window,
+    timeline: live.timeline,
+    policy: 'newest-first',
+  });
+  const moq = new MoqServer({ maxBacklogBytes: 1_000_000 });
+  moq.add(producer.feed());
+  const endpoint = await QuicEndpoint.listen({
+    alpn: [H3_ALPN],
+    key: certificate.key,
+    cert: certificate.cert,
+    host: '127.0.0.1',
+    port: 0,
+  });
+  const router = new SessionRouter().route(MOQ_PATH, moq);
+  endpoint.on('connection', (conn) => serveHttp3Sessions(conn, { router }));
+  const session = await connectWebTransport(`https://localhost:${endpoint.address.port}${MOQ_PATH}`, {
+    ca: certificate.cert,
+    initialMaxData: 256 * 1024,
+    initialMaxStreamData: 128 * 1024,
+    maxStreamBuffer: 64 * 1024,
+  });
+  t.after(async () => {
+    await session.close().catch(() => undefined);
+    await moq.close();
+    producer.close();
+    await endpoint.close();
+  });
+  const completed: number[] = [];
+  let resets = 0;
+  session.on('stream', (stream) => {
+    void readGroup(stream).then(
+      (g) => completed.push(g.sequence),
+      () => resets++,
+    );
+  });
+  await setUp(session);
+  const sub = await Control.open(
+    session,
+    MoqLiteStream.SUBSCRIBE,
+    frameMoqMessage(encodeMoqSubscribe({ id: 1, broadcast: 'live', track: 'video', priority: 60 })),
+  );
+  assert.equal((await sub.message())?.length, 0);
+  // Seven more GoPs of 400 kB at once, for a backlog bound of 1 MB.
+  for (let n = 2; n <= 8; n++) {
+    const segment = live.start(live.video, n);
+    for (let i = 0; i < 4; i++) live.add(live.video, segment, 100_000);
+    live.video.completeSegment(segment);
+  }
+  // A group reset before its stream opened never reaches the viewer: the server's counts say when all are settled.
+  const s = await until(
+    'every group sent whole or reset',
+    () => {
+      const st = moq.stats();
+      return st.streamsFinished + st.streamsCancelled >= 8 && completed.length >= st.streamsFinished && st;
+    },
+    { timeoutMs: 20_000, detail: () => `${JSON.stringify(moq.stats())}; whole: ${completed}; reset: ${resets}` },
+  );
+  assert.ok(s.streamsCancelled >= 3, JSON.stringify(s));
+  assert.ok(completed.includes(8), `the newest group arrives whole: ${completed}`);
+  // What arrived whole is the newest groups: every group newer than one that arrived, arrived too.
+  const whole = new Set(completed);
+  for (const n of completed)
+    for (let m = n; m <= 8; m++) assert.ok(whole.has(m), `group ${m} reset, ${n} whole: ${completed}`);
 });
