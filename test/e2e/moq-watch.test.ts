@@ -13,63 +13,15 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import test, { after, before, describe } from 'node:test';
-import { build } from 'esbuild';
 import type { Browser, Page } from 'playwright-core';
 import { launchChromium } from '../support/browser.js';
+import { moqWatchPage, watchBundle, type WatchState } from '../support/moq-watch.js';
 import { runPushcast, startServe, type RunningServe } from '../support/pushcast-process.js';
 import { until } from '../support/wait.js';
 
-const REPO = fileURLToPath(new URL('../../..', import.meta.url));
 /** How long playback is watched once it runs. */
 const WATCH_MS = Number(process.env.PUSHCAST_MOQ_WATCH_MS ?? 8000);
-
-/** What the page reports of its `<moq-watch>`. */
-interface WatchState {
-  status: string;
-  connection: string;
-  transport: string | null;
-  videoFrames: number;
-  videoTimestamp: number | null;
-  audioTimestamp: number | null;
-}
-
-/** `<moq-watch>` from node_modules, bundled for the page as an application would. */
-async function watchBundle(): Promise<string> {
-  const out = await build({
-    stdin: { contents: "import '@moq/watch/element';", resolveDir: REPO, loader: 'js' },
-    bundle: true,
-    format: 'esm',
-    platform: 'browser',
-    target: 'chrome120',
-    write: false,
-    logLevel: 'silent',
-  });
-  return out.outputFiles[0]!.text;
-}
-
-/** The page: `<moq-watch>` and its canvas, the element's bundle, and how it is pointed at pushcast. */
-function pageHtml(o: { url: string; hash: string; websocket?: string }): string {
-  return `<!doctype html><meta charset="utf-8"><title>moq-watch</title>
-<script>${o.websocket ? 'delete window.WebTransport;' : ''}</script>
-<moq-watch name="live"><canvas width="320" height="180"></canvas></moq-watch>
-<script type="module">
-import './watch.js';
-const el = document.querySelector('moq-watch');
-el.connection.webtransport = { serverCertificateHashes: [{ algorithm: 'sha-256', value: ${JSON.stringify(o.hash)} }] };
-${o.websocket ? `el.connection.websocket = { url: new URL(${JSON.stringify(o.websocket)}), delay: 0 };` : ''}
-el.setAttribute('url', ${JSON.stringify(o.url)});
-window.watchState = () => ({
-  status: el.broadcast.out.status.peek(),
-  connection: el.connection.status.peek(),
-  transport: el.connection.established.peek()?.transport ?? null,
-  videoFrames: el.video.out.stats.peek()?.frameCount ?? 0,
-  videoTimestamp: el.video.out.timestamp.peek() ?? null,
-  audioTimestamp: el.audio.out.timestamp.peek() ?? null,
-});
-</script>`;
-}
 
 async function watch(page: Page, url: string, transport: 'webtransport' | 'websocket'): Promise<WatchState> {
   const errors: string[] = [];
@@ -159,7 +111,7 @@ describe('<moq-watch> plays pushcast serve', () => {
         return void res.writeHead(200, { 'content-type': 'text/javascript' }).end(bundle);
       const websocket = url.searchParams.get('websocket') ?? undefined;
       const moq = url.searchParams.get('moq') ?? moqUrl;
-      res.writeHead(200, { 'content-type': 'text/html' }).end(pageHtml({ url: moq, hash, websocket }));
+      res.writeHead(200, { 'content-type': 'text/html' }).end(moqWatchPage({ url: moq, hash, websocket }));
     });
     await new Promise<void>((r) => pages.listen(0, '127.0.0.1', () => r()));
     pagesBase = `http://localhost:${(pages.address() as AddressInfo).port}`;
@@ -232,7 +184,7 @@ describe('<moq-watch> plays through pushcast relay', () => {
     const bundle = await watchBundle();
     const pages = http.createServer((req, res) => {
       if (req.url === '/watch.js') return void res.writeHead(200, { 'content-type': 'text/javascript' }).end(bundle);
-      res.writeHead(200, { 'content-type': 'text/html' }).end(pageHtml({ url: m[1]!, hash }));
+      res.writeHead(200, { 'content-type': 'text/html' }).end(moqWatchPage({ url: m[1]!, hash }));
     });
     await new Promise<void>((r) => pages.listen(0, '127.0.0.1', () => r()));
     t.after(() => new Promise((r) => pages.close(r)));
