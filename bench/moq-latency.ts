@@ -1,6 +1,8 @@
 /**
  * `<moq-watch>` against pushcast's own Warp player, side by side on one `pushcast serve`:
- *   npm run build && node build/bench/moq-latency.js     (MOQ_BENCH_S seconds of samples, default 60)
+ *   npm run build && node build/bench/moq-latency.js
+ * MOQ_BENCH_S seconds of samples (60), MOQ_BENCH_WARP_LATENCY the Warp player's target, ms (its default:
+ * serve's --target-latency, 3 s; `<moq-watch>` plays as early as it can), MOQ_BENCH_LADDER (640x360@1M).
  * Two pages in one headless Chromium, both over WebTransport: the Warp player page (`warp player:`, its
  * default latency target) and a page of another origin with `<moq-watch>` (npm, pinned) at `/moq`. Four
  * times a second each page's picture age is sampled: now − (availabilityStartTime + the presentation time
@@ -22,6 +24,8 @@ import { machine } from './machine.js';
 
 const SECONDS = Number(process.env.MOQ_BENCH_S ?? 60);
 const LADDER = process.env.MOQ_BENCH_LADDER ?? '640x360@1M';
+/** The Warp player's latency target (`?latency=`, ms); unset: the page's default, serve's --target-latency. */
+const WARP_LATENCY = process.env.MOQ_BENCH_WARP_LATENCY;
 const OUT = fileURLToPath(new URL('./moq-latency.json', import.meta.url));
 
 function percentile(sorted: number[], p: number): number {
@@ -64,7 +68,7 @@ try {
 
   const warp = await browser.newPage();
   const moq = await browser.newPage();
-  await warp.goto(warpPage);
+  await warp.goto(WARP_LATENCY === undefined ? warpPage : `${warpPage}?latency=${WARP_LATENCY}`);
   await moq.goto(`http://localhost:${(server.address() as AddressInfo).port}/`);
   const warpAge = () =>
     warp.evaluate(
@@ -96,13 +100,16 @@ try {
   const result = {
     seconds: SECONDS,
     ladder: LADDER,
+    warpLatencyTarget: WARP_LATENCY === undefined ? 'default' : Number(WARP_LATENCY),
     machine: machine(),
     warpPlayer: summary(samples.warp),
     moqWatch: summary(samples.moq),
   };
   mkdirSync(join(OUT, '..'), { recursive: true });
   writeFileSync(OUT, `${JSON.stringify(result, null, 2)}\n`);
-  console.log(`picture age, ms, over ${SECONDS} s (${LADDER}), sampled 4×/s:`);
+  console.log(
+    `picture age, ms, over ${SECONDS} s (${LADDER}; Warp player target ${WARP_LATENCY ?? 'default'}), sampled 4×/s:`,
+  );
   for (const [name, s] of [
     ['Warp player (pushcast)', result.warpPlayer],
     ['<moq-watch> (MoQ)', result.moqWatch],
