@@ -18,7 +18,12 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { SecurePort, developmentCertificate, loadCertificate, urlHost } from '../listen/index.js';
 import { METRICS_PATH, WEBTRANSPORT_INFO_PATH } from '../media/index.js';
-import { PrometheusMetrics, registerWarpRelayMetrics, registerWebSocketSessionMetrics } from '../metrics/index.js';
+import {
+  PrometheusMetrics,
+  registerMoqMetrics,
+  registerWarpRelayMetrics,
+  registerWebSocketSessionMetrics,
+} from '../metrics/index.js';
 import { MOQ_PATH, MoqServer } from '../moq/index.js';
 import { WARP_PATH, WarpRelay, type WarpOrderPolicy } from '../warp/index.js';
 import { SessionRouter } from '../webtransport/index.js';
@@ -85,6 +90,7 @@ export async function relayCommand(o: RelayCommandOptions): Promise<void> {
   if (moq) {
     moq.add(relay.feed());
     router.route(MOQ_PATH, moq);
+    registerMoqMetrics(metrics.registry, () => moq.stats());
   }
   let info = '';
 

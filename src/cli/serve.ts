@@ -19,6 +19,7 @@ import {
   registerMulticastSenderMetrics,
   registerOriginMetrics,
   registerQuicMetrics,
+  registerMoqMetrics,
   registerWarpMetrics,
   registerWebSocketSessionMetrics,
 } from '../metrics/index.js';
@@ -189,7 +190,10 @@ export async function serve(o: ServeOptions): Promise<void> {
         log,
       })
     : undefined;
-  if (moq) router.route(MOQ_PATH, moq);
+  if (moq) {
+    router.route(MOQ_PATH, moq);
+    registerMoqMetrics(metrics.registry, () => moq.stats());
+  }
   let stop: (why: string) => Promise<void> = async () => undefined;
   const drain = new OperatorDrain({
     successor: o.successor,
