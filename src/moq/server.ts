@@ -3,7 +3,8 @@
  * WebTransport over HTTP/3 and on the WebSocket fallback alike, so that `<moq-watch>` plays pushcast.
  *
  * - A broadcast per `WarpProducer` (`live` for `pushcast serve`), announced to every session that asks.
- * - Its tracks: `catalog.json` (the hang catalog, one group with one frame) and one per rendition;
+ * - Its tracks: `catalog.json` (the hang catalog: a group of one frame per version of it, a subscription
+ *   before it comes is served when it does) and one per rendition;
  *   each GoP (pushcast segment) a group whose sequence is the segment number, each CMAF chunk a frame as
  *   soon as the packager emits it. A subscription starts with the group under way (from its start: its
  *   key frame), then each new one.
@@ -346,6 +347,8 @@ export class MoqServer implements SessionRoute {
   readonly protocols = [MOQ_LITE_PROTOCOL];
   readonly o: Required<Pick<MoqServerOptions, keyof typeof DEFAULTS>> & MoqServerOptions;
   private readonly broadcasts = new Map<string, BroadcastFeed>();
+  /** Each broadcast's catalog as last sent: its JSON, its group and that group's sequence. */
+  private readonly catalogs = new Map<string, { json: string; source: WarpSource; sequence: number }>();
   private readonly sessions = new Set<MoqSession>();
   private readonly unsubscribe: (() => void)[] = [];
   readonly counters = {
@@ -379,6 +382,8 @@ export class MoqServer implements SessionRoute {
             if (sub.broadcast === name && sub.track === source.track) s.sendGroup(sub, source, source.segment);
       }),
     );
+    const off = feed.onCatalog?.(() => this.catalogChanged(name));
+    if (off) this.unsubscribe.push(off);
     for (const s of this.sessions) s.announce(name, true);
   }
 
@@ -387,28 +392,51 @@ export class MoqServer implements SessionRoute {
   }
 
   has(broadcast: string, track: string): boolean {
-    const catalog = this.broadcasts.get(broadcast)?.catalog();
-    if (!catalog) return false;
-    return track === HANG_CATALOG_TRACK || catalog.tracks.some((t) => t.id === track);
+    const feed = this.broadcasts.get(broadcast);
+    if (!feed) return false;
+    // The catalog of a known broadcast is there to subscribe to even before it comes (a relay's, from upstream).
+    if (track === HANG_CATALOG_TRACK) return true;
+    return feed.catalog()?.tracks.some((t) => t.id === track) ?? false;
   }
 
-  /** A new subscription: the catalog, or the track's group under way and each one after. */
+  /** A new subscription: the catalog (now, or when it comes), or the track's group under way and each one after. */
   start(session: MoqSession, sub: Subscription): void {
     const feed = this.broadcasts.get(sub.broadcast)!;
     if (sub.track === HANG_CATALOG_TRACK) {
-      const catalog = hangCatalog(feed.catalog()!, {
-        init: (id) => feed.init(id),
-        framerate: this.o.framerate,
-        chunkMs: this.o.chunkMs,
-      });
-      const source = new GrowingSource({ kind: 'headers' }, HANG_CATALOG_TRACK, false);
-      source.append(new TextEncoder().encode(JSON.stringify(catalog)));
-      source.end();
-      session.sendGroup(sub, source, 0);
+      const group = this.catalogGroup(sub.broadcast);
+      if (group) session.sendGroup(sub, group.source, group.sequence);
       return;
     }
     for (const source of feed.current())
       if (source.track === sub.track && source.segment !== undefined) session.sendGroup(sub, source, source.segment);
+  }
+
+  /** The hang catalog of a broadcast as a group: one frame, a new group (sequence) each time it changes. */
+  private catalogGroup(name: string): { source: WarpSource; sequence: number } | undefined {
+    const feed = this.broadcasts.get(name)!;
+    const warp = feed.catalog();
+    if (!warp) return undefined;
+    const json = JSON.stringify(
+      hangCatalog(warp, { init: (id) => feed.init(id), framerate: this.o.framerate, chunkMs: this.o.chunkMs }),
+    );
+    const known = this.catalogs.get(name);
+    if (known?.json === json) return known;
+    const source = new GrowingSource({ kind: 'headers' }, HANG_CATALOG_TRACK, false);
+    source.append(new TextEncoder().encode(json));
+    source.end();
+    const group = { json, source, sequence: known ? known.sequence + 1 : 0 };
+    this.catalogs.set(name, group);
+    return group;
+  }
+
+  /** The catalog came or changed: to every subscriber of it, as a new group. */
+  private catalogChanged(name: string): void {
+    const before = this.catalogs.get(name);
+    const group = this.catalogGroup(name);
+    if (!group || group === before) return;
+    for (const s of this.sessions)
+      for (const sub of s.subscriptions.values())
+        if (sub.broadcast === name && sub.track === HANG_CATALOG_TRACK) s.sendGroup(sub, group.source, group.sequence);
   }
 
   authorize(request: SessionRequest): SessionRefusal | undefined {

@@ -15,4 +15,6 @@ export interface BroadcastFeed {
   current(): WarpSource[];
   /** Calls `listener` with each new media segment, as `current()` gives them; returns the unsubscribe. */
   onSegment(listener: (source: WarpSource) => void): () => void;
+  /** Calls `listener` when the catalog comes or changes (a relay's, from upstream); absent: it never does. */
+  onCatalog?(listener: () => void): () => void;
 }

@@ -403,3 +403,49 @@ test('congestion: the newest groups go first and the oldest are reset at the bac
   for (const n of completed)
     for (let m = n; m <= 8; m++) assert.ok(whole.has(m), `group ${m} reset, ${n} whole: ${completed}`);
 });
+
+test('the catalog: a subscription before it comes is served when it does; a changed catalog is a new group', async (t) => {
+  const live = new WarpLive({ timeShiftBufferDepth: 5, renditions: true });
+  live.publish(1);
+  const producer = new WarpProducer({
+    broadcast: 'live',
+    window: live.window,
+    timeline: live.timeline,
+    policy: 'newest-first',
+  });
+  const real = producer.feed();
+  // A relay's feed, as it were: no catalog at first, then one with the first rendition only, then both.
+  let tracks: string[] | undefined;
+  const listeners = new Set<() => void>();
+  const feed: BroadcastFeed = {
+    ...real,
+    catalog: () => {
+      const c = real.catalog()!;
+      return tracks && { ...c, tracks: c.tracks.filter((x) => tracks!.includes(x.id)) };
+    },
+    onCatalog: (l) => (listeners.add(l), () => listeners.delete(l)),
+  };
+  const { connect } = await moqOver(t, feed);
+  const session = await connect();
+  const got = groups(session);
+  await setUp(session);
+  const sub = await Control.open(
+    session,
+    MoqLiteStream.SUBSCRIBE,
+    frameMoqMessage(encodeMoqSubscribe({ id: 5, broadcast: 'live', track: HANG_CATALOG_TRACK, priority: 100 })),
+  );
+  assert.equal((await sub.message())?.length, 0, 'accepted before the catalog is known');
+  const renditions = (sequence: number) => {
+    const g = got.find((x) => x.subscribe === 5 && x.sequence === sequence);
+    return g && Object.keys(JSON.parse(new TextDecoder().decode(g.frames[0])).video.renditions);
+  };
+  tracks = ['video', 'audio'];
+  for (const l of listeners) l();
+  assert.deepEqual(await until('catalog group 0', () => renditions(0)), ['video']);
+  for (const l of listeners) l(); // the same catalog again: nothing new
+  tracks = ['video', 'video-hi', 'audio'];
+  for (const l of listeners) l();
+  assert.deepEqual(await until('catalog group 1', () => renditions(1)), ['video', 'video-hi']);
+  assert.equal(got.filter((g) => g.subscribe === 5).length, 2);
+  producer.close();
+});

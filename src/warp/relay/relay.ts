@@ -92,6 +92,7 @@ export class WarpRelay implements SessionRoute {
   /** Media that came before the catalog, with `reorder` (see `holdingMedia`). */
   private readonly heldForCatalog: GrowingSource[] = [];
   private readonly feedListeners = new Set<(source: WarpSource) => void>();
+  private readonly catalogListeners = new Set<() => void>();
   private closed = false;
   /** The upstream ended the broadcast (§4.7). */
   private over: SessionCloseInfo | undefined;
@@ -237,6 +238,7 @@ export class WarpRelay implements SessionRoute {
     source.end();
     this.cache.catalog = source;
     this.counters.streamsForwarded++;
+    for (const listener of this.catalogListeners) listener();
     if (update) {
       // A rendition added or removed upstream: every session gets the new catalog (the catalog's ID again);
       // an added track's init and segments come as new streams.
@@ -393,6 +395,10 @@ export class WarpRelay implements SessionRoute {
       onSegment: (listener) => {
         this.feedListeners.add(listener);
         return () => this.feedListeners.delete(listener);
+      },
+      onCatalog: (listener) => {
+        this.catalogListeners.add(listener);
+        return () => this.catalogListeners.delete(listener);
       },
     };
   }
