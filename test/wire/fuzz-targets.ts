@@ -34,6 +34,8 @@ import {
   decodeMoqGroup,
   decodeMoqServerSetup,
   decodeMoqSubscribe,
+  decodeMoqSubscribeOk,
+  decodeMoqSubscribeUpdate,
   encodeMoqAnnounce,
   encodeMoqAnnounceInit,
   encodeMoqAnnouncePlease,
@@ -455,6 +457,8 @@ const moqPayloads: Uint8Array[] = [
   encodeMoqAnnounce({ active: true, suffix: 'live' }),
   encodeMoqSubscribe({ id: 70_000, broadcast: 'live', track: 'video-360p', priority: 60 }),
   encodeMoqGroup({ subscribe: 3, sequence: 1234 }),
+  encodeMoqSubscribe({ id: 9, broadcast: 'live', track: 'video', priority: 60, ordered: true, maxLatency: 2000 }, 3),
+  encodeMoqAnnounce({ active: true, suffix: 'live', hops: 2 }, 3),
 ];
 const moqStreams: Uint8Array[] = [
   encodeMoqStreamStart(0x20, frameMoqtMessage(moqPayloads[0]!)),
@@ -617,7 +621,7 @@ export const FUZZ_TARGETS: readonly FuzzTarget[] = [
     },
   },
   {
-    name: 'MoQ: moq-lite-02 messages and the draft-14 SETUPs',
+    name: 'MoQ: moq-lite-02 and -03 messages and the draft-14 SETUPs',
     error: WireError,
     corpus: moqPayloads,
     // Every decoder in turn: an input is fine when one takes it, and none may throw anything but WireError.
@@ -631,6 +635,10 @@ export const FUZZ_TARGETS: readonly FuzzTarget[] = [
         decodeMoqAnnounce,
         decodeMoqSubscribe,
         decodeMoqGroup,
+        (b: Uint8Array) => decodeMoqSubscribe(b, 3),
+        (b: Uint8Array) => decodeMoqAnnounce(b, 3),
+        (b: Uint8Array) => decodeMoqSubscribeOk(b, 3),
+        decodeMoqSubscribeUpdate,
       ] as ((b: Uint8Array) => unknown)[]) {
         try {
           return decode(input);

@@ -19,6 +19,7 @@ import {
   decodeMoqServerSetup,
   decodeMoqSubscribe,
   decodeMoqSubscribeOk,
+  decodeMoqSubscribeUpdate,
   encodeMoqAnnounce,
   encodeMoqAnnounceInit,
   encodeMoqAnnouncePlease,
@@ -30,6 +31,7 @@ import {
   encodeMoqStreamStart,
   encodeMoqSubscribe,
   encodeMoqSubscribeOk,
+  encodeMoqSubscribeUpdate,
   frameMoqMessage,
   frameMoqtMessage,
 } from '../../src/wire/index.js';
@@ -50,6 +52,7 @@ const [stream, lite, announce, subscribe, group, setup, params] = await Promise.
   lib('ietf/parameters.js'),
 ]);
 const V2 = lite.Version.DRAFT_02;
+const V3 = lite.Version.DRAFT_03;
 
 /** What the reference writes. */
 async function theirs(write: (w: Any) => Promise<void>): Promise<Uint8Array> {
@@ -170,4 +173,34 @@ test('MoqStreamReader: a stream read through every split gives the same messages
   const long = concat(Uint8Array.of(0x44, 0x01), new Uint8Array(1025));
   throwsWire(() => decodeMoqAnnouncePlease(long), 'frame-encoding');
   throwsWire(() => decodeMoqAnnouncePlease(Uint8Array.of(2, 0xff, 0xfe)), 'frame-encoding');
+});
+
+test('moq-lite-03: SUBSCRIBE with the delivery asked, the typed SUBSCRIBE_OK, SUBSCRIBE_UPDATE and ANNOUNCE with hops, as @moq/net writes them', async () => {
+  const m = { id: 9, broadcast: 'live', track: 'video', priority: 60, ordered: true, maxLatency: 2000, startGroup: 0 };
+  const ours = frameMoqMessage(encodeMoqSubscribe(m, 3));
+  assert.equal(hex(ours), hex(await theirs((w) => new subscribe.Subscribe(m).encode(w, V3))));
+  const back = await read(ours, (r) => subscribe.Subscribe.decode(r, V3));
+  assert.deepEqual([back.ordered, back.maxLatency, back.startGroup, back.endGroup], [true, 2000, 0, undefined]);
+  assert.deepEqual(decodeMoqSubscribe(ours.subarray(1), 3), m);
+  const granted = { priority: 60, ordered: false, maxLatency: 2000, startGroup: 7 };
+  const ok = concat(Uint8Array.of(0), frameMoqMessage(encodeMoqSubscribeOk(3, granted)));
+  assert.equal(
+    hex(ok),
+    hex(await theirs((w) => subscribe.encodeSubscribeResponse(w, { ok: new subscribe.SubscribeOk(granted) }, V3))),
+  );
+  const resp = await read(ok, (r) => subscribe.decodeSubscribeResponse(r, V3));
+  assert.deepEqual([resp.ok.priority, resp.ok.maxLatency, resp.ok.startGroup], [60, 2000, 7]);
+  assert.deepEqual(decodeMoqSubscribeOk(ok.subarray(2), 3), granted);
+  const update = { priority: 10, ordered: false, maxLatency: 500 };
+  const theirUpdate = await theirs((w) => new subscribe.SubscribeUpdate(update).encode(w, V3));
+  assert.equal(hex(frameMoqMessage(encodeMoqSubscribeUpdate(update))), hex(theirUpdate));
+  assert.deepEqual(decodeMoqSubscribeUpdate(theirUpdate.subarray(1)), update);
+  const announce3 = frameMoqMessage(encodeMoqAnnounce({ active: true, suffix: 'live' }, 3));
+  assert.equal(
+    hex(announce3),
+    hex(await theirs((w) => announce.encodeAnnounceBroadcast(w, { status: 'active', suffix: 'live', hops: [] }, V3))),
+  );
+  assert.deepEqual(decodeMoqAnnounce(announce3.subarray(1), 3), { active: true, suffix: 'live', hops: 0 });
+  throwsWire(() => decodeMoqSubscribe(ours.subarray(1), 2), 'frame-encoding');
+  throwsWire(() => decodeMoqAnnounce(concat(announce3.subarray(1, -1), Uint8Array.of(33)), 3), 'frame-encoding');
 });

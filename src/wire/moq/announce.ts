@@ -5,6 +5,8 @@
  *   ANNOUNCE_PLEASE { Prefix (s) }
  *   ANNOUNCE_INIT   { Count (i), Suffix (s)… }
  *   ANNOUNCE        { Status (8): 0 ended, 1 active, Suffix (s) }
+ *   moq-lite-03: no ANNOUNCE_INIT (what is active now comes as ANNOUNCEs), and ANNOUNCE ends with the
+ *   relay hops it took: { Status (8), Suffix (s), Hops (i) }.
  *
  * (s) is `Length (i)` + UTF-8. Payloads only; each travels with its size prefix (message.ts).
  * Pure, isomorphic; decoders throw only WireError.
@@ -12,7 +14,7 @@
 import { Cursor, concatBytes } from '../bytes.js';
 import { WireError } from '../errors.js';
 import { encodeVarint } from '../varint.js';
-import { expectEnd, readMoqString, writeMoqString } from './message.js';
+import { expectEnd, type MoqLiteDraft, readMoqString, writeMoqString } from './message.js';
 
 /** Broadcasts one ANNOUNCE_INIT may list. */
 export const MAX_MOQ_ANNOUNCE_INIT = 1024;
@@ -20,7 +22,12 @@ export const MAX_MOQ_ANNOUNCE_INIT = 1024;
 export interface MoqAnnounce {
   active: boolean;
   suffix: string;
+  /** moq-lite-03: relays it passed. */
+  hops?: number;
 }
+
+/** Hops an ANNOUNCE may count (moq-net's bound). */
+export const MAX_MOQ_HOPS = 32;
 
 export function encodeMoqAnnouncePlease(prefix: string): Uint8Array {
   const parts: Uint8Array[] = [];
@@ -53,17 +60,28 @@ export function decodeMoqAnnounceInit(payload: Uint8Array): string[] {
   return suffixes;
 }
 
-export function encodeMoqAnnounce(m: MoqAnnounce): Uint8Array {
-  const parts = [Uint8Array.of(m.active ? 1 : 0)];
+export function encodeMoqAnnounce(m: MoqAnnounce, draft: MoqLiteDraft = 2): Uint8Array {
+  const parts: Uint8Array[] = [Uint8Array.of(m.active ? 1 : 0)];
   writeMoqString(parts, m.suffix);
+  if (draft >= 3) {
+    const hops = m.hops ?? 0;
+    if (!Number.isInteger(hops) || hops < 0 || hops > MAX_MOQ_HOPS)
+      throw new WireError('invalid-argument', 0, `${hops} hops (at most ${MAX_MOQ_HOPS})`);
+    parts.push(encodeVarint(hops));
+  }
   return concatBytes(parts);
 }
 
-export function decodeMoqAnnounce(payload: Uint8Array): MoqAnnounce {
+export function decodeMoqAnnounce(payload: Uint8Array, draft: MoqLiteDraft = 2): MoqAnnounce {
   const c = new Cursor(payload);
   const status = c.u8('ANNOUNCE status');
   if (status > 1) throw new WireError('frame-encoding', 0, `ANNOUNCE status ${status}`);
   const suffix = readMoqString(c, 'ANNOUNCE suffix');
+  let hops: number | undefined;
+  if (draft >= 3) {
+    hops = c.varint('ANNOUNCE hops');
+    if (hops > MAX_MOQ_HOPS) throw new WireError('frame-encoding', c.pos, `${hops} hops (at most ${MAX_MOQ_HOPS})`);
+  }
   expectEnd(c, 'ANNOUNCE');
-  return { active: status === 1, suffix };
+  return hops === undefined ? { active: status === 1, suffix } : { active: status === 1, suffix, hops };
 }

@@ -1,6 +1,7 @@
 export {
   MAX_MOQ_STRING,
   MOQT_DRAFT_14,
+  MOQ_LITE_03_PROTOCOL,
   MoqLiteData,
   MoqLiteStream,
   MoqLiteVersion,
@@ -8,6 +9,7 @@ export {
   encodeMoqStreamStart,
   frameMoqMessage,
   frameMoqtMessage,
+  type MoqLiteDraft,
   type MoqStreamReaderOptions,
 } from './message.js';
 export {
@@ -24,6 +26,7 @@ export {
 } from './setup.js';
 export {
   MAX_MOQ_ANNOUNCE_INIT,
+  MAX_MOQ_HOPS,
   decodeMoqAnnounce,
   decodeMoqAnnounceInit,
   decodeMoqAnnouncePlease,
@@ -33,10 +36,14 @@ export {
   type MoqAnnounce,
 } from './announce.js';
 export {
+  MOQ_SUBSCRIBE_OK_TYPE,
   decodeMoqSubscribe,
   decodeMoqSubscribeOk,
+  decodeMoqSubscribeUpdate,
   encodeMoqSubscribe,
   encodeMoqSubscribeOk,
+  encodeMoqSubscribeUpdate,
+  type MoqDelivery,
   type MoqSubscribe,
 } from './subscribe.js';
 export {

@@ -10,6 +10,12 @@ import { type Cursor, concatBytes } from '../bytes.js';
 import { WireError } from '../errors.js';
 import { encodeVarint, readVarint, varintLength, writeVarint } from '../varint.js';
 
+/** The moq-lite drafts pushcast speaks: 2 (through the compatibility SETUP) and 3 (by WebTransport protocol). */
+export type MoqLiteDraft = 2 | 3;
+
+/** The WebTransport protocol of moq-lite-03 (`@moq/net` `Lite.ALPN_03`): no SETUP, the version is the protocol. */
+export const MOQ_LITE_03_PROTOCOL = 'moq-lite-03';
+
 /** moq-lite version numbers carried in the compatibility SETUP. */
 export const MoqLiteVersion = { LITE_01: 0xff0dad01, LITE_02: 0xff0dad02 } as const;
 /** draft-ietf-moq-transport-14's version number. */
