@@ -1,6 +1,7 @@
 /**
- * MoQ sessions at `/moq` (docs/moq.md): moq-lite-02, reached through the compatibility SETUP, on
- * WebTransport over HTTP/3 and on the WebSocket fallback alike, so that `<moq-watch>` plays pushcast.
+ * MoQ sessions at `/moq` (docs/moq.md), so that `<moq-watch>` plays pushcast: moq-lite-03 when the
+ * WebTransport protocol names it, else moq-lite-02 reached through the compatibility SETUP (`moql`, or no
+ * protocol: the WebSocket fallback of `@moq/net`), on WebTransport over HTTP/3 and the fallback alike.
  *
  * - A broadcast per `WarpProducer` (`live` for `pushcast serve`), announced to every session that asks.
  * - Its tracks: `catalog.json` (the hang catalog: a group of one frame per version of it, a subscription
@@ -24,13 +25,18 @@ import type { BroadcastFeed } from '../warp/feed.js';
 import { WarpSender, type StreamFraming, type WarpSenderStats } from '../warp/sender.js';
 import { GrowingSource, type WarpSource } from '../warp/source.js';
 import {
+  MOQ_LITE_03_PROTOCOL,
+  MOQ_SUBSCRIBE_OK_TYPE,
   MoqLiteStream,
   MoqLiteVersion,
+  type MoqLiteDraft,
   MoqStreamReader,
   WireError,
+  concatBytes,
   decodeMoqAnnouncePlease,
   decodeMoqClientSetup,
   decodeMoqSubscribe,
+  decodeMoqSubscribeUpdate,
   encodeMoqAnnounce,
   encodeMoqAnnounceInit,
   encodeMoqFrameHeader,
@@ -38,6 +44,7 @@ import {
   encodeMoqServerSetup,
   encodeMoqStreamStart,
   encodeMoqSubscribeOk,
+  encodeVarint,
   frameMoqMessage,
   frameMoqtMessage,
   type MoqSubscribe,
@@ -163,7 +170,8 @@ interface Subscription {
   readonly id: number;
   readonly broadcast: string;
   readonly track: string;
-  readonly priority: number;
+  /** moq-lite-03's SUBSCRIBE_UPDATE changes it, for the groups sent after. */
+  priority: number;
   readonly stream: SessionStream;
 }
 
@@ -183,9 +191,15 @@ class MoqSession {
     readonly server: MoqServer,
     readonly session: Session,
     maxBacklogBytes: number,
+    /** 3 when the WebTransport protocol named moq-lite-03 (no SETUP); else 2, reached through the SETUP. */
+    readonly draft: MoqLiteDraft,
   ) {
     this.sender = new WarpSender(session, { maxBacklogBytes, framing: GROUP_FRAMING });
-    this.setupTimer = setTimeout(() => this.fail(MoqErrorCode.TIMEOUT, 'no SETUP in time'), server.o.setupTimeoutMs);
+    this.setUp = draft >= 3;
+    this.setupTimer = setTimeout(
+      () => !this.setUp && this.fail(MoqErrorCode.TIMEOUT, 'no SETUP in time'),
+      this.setUp ? 0 : server.o.setupTimeoutMs,
+    );
     session.on('stream', (stream) => void this.read(stream));
     session.once('close', () => clearTimeout(this.setupTimer));
   }
@@ -220,9 +234,13 @@ class MoqSession {
         for (let m = reader.message(framing); m !== undefined; m = reader.message('varint')) {
           messages++;
           if (messages > 1) {
-            // The session stream may carry SESSION_INFO, which this server has no use for; nothing else
-            // follows the first message of a stream in moq-lite-02.
+            // The session stream may carry SESSION_INFO, which this server has no use for; a moq-lite-03
+            // subscription its SUBSCRIBE_UPDATEs; nothing else follows the first message of a stream.
             if (type === MoqLiteStream.CLIENT_COMPAT) continue;
+            if (type === MoqLiteStream.SUBSCRIBE && this.draft >= 3) {
+              this.update(stream, decodeMoqSubscribeUpdate(m).priority);
+              continue;
+            }
             throw new MoqRefusal(MoqErrorCode.PROTOCOL, `a second message on a stream of type ${type}`);
           }
           done = this.first(type, m, stream);
@@ -276,11 +294,15 @@ class MoqSession {
           const s = stripPrefix(a.prefix, name);
           return s === undefined ? [] : [s];
         });
-        void stream.write(frameMoqMessage(encodeMoqAnnounceInit(suffixes))).catch(() => undefined);
+        const answer =
+          this.draft >= 3
+            ? suffixes.map((suffix) => frameMoqMessage(encodeMoqAnnounce({ active: true, suffix }, 3)))
+            : [frameMoqMessage(encodeMoqAnnounceInit(suffixes))];
+        void stream.write(concatBytes(answer)).catch(() => undefined);
         return () => this.announcing.delete(a);
       }
       case MoqLiteStream.SUBSCRIBE: {
-        const m: MoqSubscribe = decodeMoqSubscribe(payload);
+        const m: MoqSubscribe = decodeMoqSubscribe(payload, this.draft);
         if (this.subscriptions.has(m.id))
           throw new MoqRefusal(MoqErrorCode.PROTOCOL, `subscription ${m.id} again`, true);
         if (this.subscriptions.size >= this.server.o.maxSubscriptions) {
@@ -294,13 +316,35 @@ class MoqSession {
         }
         const sub: Subscription = { id: m.id, broadcast, track: m.track, priority: m.priority, stream };
         this.subscriptions.set(m.id, sub);
-        void stream.write(frameMoqMessage(encodeMoqSubscribeOk())).catch(() => undefined);
+        // moq-lite-03: what is granted is the priority and latency asked; groups go newest first whatever
+        // the order asked, so that congestion leaves the oldest behind.
+        const ok =
+          this.draft >= 3
+            ? concatBytes([
+                encodeVarint(MOQ_SUBSCRIBE_OK_TYPE),
+                frameMoqMessage(
+                  encodeMoqSubscribeOk(3, {
+                    priority: m.priority,
+                    ordered: false,
+                    maxLatency: m.maxLatency ?? 0,
+                    startGroup: m.startGroup,
+                    endGroup: m.endGroup,
+                  }),
+                ),
+              ])
+            : frameMoqMessage(encodeMoqSubscribeOk());
+        void stream.write(ok).catch(() => undefined);
         this.server.start(this, sub);
         return () => this.subscriptions.delete(m.id);
       }
       default:
         throw new MoqRefusal(MoqErrorCode.PROTOCOL, `unknown stream type ${type}`);
     }
+  }
+
+  /** A moq-lite-03 SUBSCRIBE_UPDATE: the subscription's new priority, for the groups sent from now on. */
+  private update(stream: SessionStream, priority: number): void {
+    for (const sub of this.subscriptions.values()) if (sub.stream === stream) sub.priority = priority;
   }
 
   /** Sends a segment of the subscription's track as a group. */
@@ -314,7 +358,7 @@ class MoqSession {
     for (const a of this.announcing) {
       const suffix = stripPrefix(a.prefix, name);
       if (suffix === undefined) continue;
-      void a.stream.write(frameMoqMessage(encodeMoqAnnounce({ active, suffix }))).catch(() => undefined);
+      void a.stream.write(frameMoqMessage(encodeMoqAnnounce({ active, suffix }, this.draft))).catch(() => undefined);
     }
   }
 }
@@ -341,10 +385,11 @@ function stripPrefix(prefix: string, name: string): string | undefined {
 
 export class MoqServer implements SessionRoute {
   /**
-   * WebTransport protocols answered: `moql`, moq-lite with its version chosen in SETUP (the
-   * compatibility handshake), which every `@moq/net` offers.
+   * WebTransport protocols answered, preferred first: `moq-lite-03` (no SETUP), then `moql`, moq-lite
+   * with its version chosen in SETUP (the compatibility handshake, moq-lite-02), which every `@moq/net`
+   * offers, as does a session without a protocol (the WebSocket fallback).
    */
-  readonly protocols = [MOQ_LITE_PROTOCOL];
+  readonly protocols = [MOQ_LITE_03_PROTOCOL, MOQ_LITE_PROTOCOL];
   readonly o: Required<Pick<MoqServerOptions, keyof typeof DEFAULTS>> & MoqServerOptions;
   private readonly broadcasts = new Map<string, BroadcastFeed>();
   /** Each broadcast's catalog as last sent: its JSON, its group and that group's sequence. */
@@ -456,12 +501,17 @@ export class MoqServer implements SessionRoute {
     return undefined;
   }
 
-  session(session: Session, _request: SessionRequest): void {
+  session(session: Session, request: SessionRequest): void {
     const bits = [...this.broadcasts.values()].reduce(
       (n, p) => n + (p.catalog()?.tracks.reduce((m, t) => m + t.bandwidth, 0) ?? 0),
       0,
     );
-    const s = new MoqSession(this, session, this.o.maxBacklogBytes ?? backlogLimit(bits, 2000));
+    const s = new MoqSession(
+      this,
+      session,
+      this.o.maxBacklogBytes ?? backlogLimit(bits, 2000),
+      request.protocol === MOQ_LITE_03_PROTOCOL ? 3 : 2,
+    );
     this.sessions.add(s);
     this.counters.sessionsAccepted++;
     session.once('close', () => {

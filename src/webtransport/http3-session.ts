@@ -591,6 +591,7 @@ export class WebTransportHttp3 {
     if ('refusal' in decision)
       return refuse(decision.refusal.status, decision.refusal.reason, decision.refusal.retryAfterSeconds);
     const protocol = selectWebTransportProtocol(headers[WT_AVAILABLE_PROTOCOLS], decision.route.protocols ?? []);
+    sessionRequest.protocol = protocol;
     try {
       await request.respond(200, {
         [WEBTRANSPORT_DRAFT_RESPONSE_HEADER]: 'draft02',

@@ -204,6 +204,8 @@ export interface SessionRequest {
   /** The page's `Origin` (RFC 6454), when sent. */
   origin?: string;
   headers: Record<string, string>;
+  /** The application protocol answered (`WT-Protocol`), once the route accepted; undefined for none. */
+  protocol?: string;
 }
 
 /** The request field of the client's application protocols (a structured-field list of strings), and the answer's. */

@@ -47,9 +47,9 @@ async function watch(page: Page, url: string, transport: 'webtransport' | 'webso
     { timeoutMs: 20_000, intervalMs: 250, detail },
   );
   assert.equal(first.transport, transport);
-  // @moq/net logs the protocol the server chose: `moql` over WebTransport (WT-Protocol); the WebSocket
+  // @moq/net logs the protocol the server chose: `moq-lite-03` over WebTransport (WT-Protocol); the WebSocket
   // fallback's bare `webtransport` subprotocol carries none.
-  assert.deepEqual(negotiated, [transport === 'webtransport' ? 'moql' : '(none)']);
+  assert.deepEqual(negotiated, [transport === 'webtransport' ? 'moq-lite-03' : '(none)']);
   const started = Date.now();
   const end = await until(
     `video to keep advancing for ${WATCH_MS} ms`,

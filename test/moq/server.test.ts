@@ -32,13 +32,16 @@ import {
   MoqLiteStream,
   MoqLiteVersion,
   MoqStreamReader,
+  decodeMoqAnnounce,
   decodeMoqAnnounceInit,
   decodeMoqGroup,
   decodeMoqServerSetup,
+  decodeMoqSubscribeOk,
   encodeMoqAnnouncePlease,
   encodeMoqClientSetup,
   encodeMoqStreamStart,
   encodeMoqSubscribe,
+  encodeMoqSubscribeUpdate,
   frameMoqMessage,
   frameMoqtMessage,
   toBase64,
@@ -62,7 +65,8 @@ async function serve(t: TestContext, o: MoqServerOptions = {}) {
 async function moqOver(t: TestContext, feed: BroadcastFeed, o: MoqServerOptions = {}) {
   const moq = new MoqServer(o);
   moq.add(feed);
-  const server = new WebSocketSessionServer(new SessionRouter().route(MOQ_PATH, moq));
+  // The WebSocket fallback as pushcast's own client speaks it: `webtransport.moq-lite-03` names the protocol.
+  const server = new WebSocketSessionServer(new SessionRouter().route(MOQ_PATH, moq), { protocols: moq.protocols });
   const http = createServer((_req, res) => res.writeHead(404).end());
   http.on('upgrade', (req, socket, head) => void server.handleUpgrade(req, socket, head));
   await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
@@ -75,8 +79,8 @@ async function moqOver(t: TestContext, feed: BroadcastFeed, o: MoqServerOptions 
     http.closeAllConnections();
     await new Promise((resolve) => http.close(resolve));
   });
-  const connect = async (path = MOQ_PATH) => {
-    const session = await connectWebSocketSession(`${base}${path}`);
+  const connect = async (path = MOQ_PATH, protocols: string[] = []) => {
+    const session = await connectWebSocketSession(`${base}${path}`, { protocols });
     clients.push(session);
     return session;
   };
@@ -258,10 +262,11 @@ test('refusals: no common version, no SETUP in time, a stream before SETUP, an u
   assert.equal(tokened.moq.stats().sessionsRefused, 4);
 });
 
-test('WebTransport protocol negotiation: the server answers moql, which every @moq/net offers; nothing for an offer without it or a malformed one', () => {
+test('WebTransport protocol negotiation: the server answers moq-lite-03, else moql, which every @moq/net offers; nothing for an offer without either or a malformed one', () => {
   const { protocols } = new MoqServer();
   const chromium = '"moq-lite-05", "moq-lite-04", "moq-lite-03", "moql", "moqt-19", "moqt-18"';
-  assert.equal(selectWebTransportProtocol(chromium, protocols), 'moql');
+  assert.equal(selectWebTransportProtocol(chromium, protocols), 'moq-lite-03');
+  assert.equal(selectWebTransportProtocol('"moq-lite-05", "moql"', protocols), 'moql');
   assert.equal(selectWebTransportProtocol('"moqt-19"', protocols), undefined);
   assert.equal(selectWebTransportProtocol('"moql", (', protocols), undefined);
   assert.equal(selectWebTransportProtocol(undefined, protocols), undefined);
@@ -448,4 +453,34 @@ test('the catalog: a subscription before it comes is served when it does; a chan
   assert.deepEqual(await until('catalog group 1', () => renditions(1)), ['video', 'video-hi']);
   assert.equal(got.filter((g) => g.subscribe === 5).length, 2);
   producer.close();
+});
+
+test('moq-lite-03 (the protocol named, no SETUP): announces without ANNOUNCE_INIT, a typed SUBSCRIBE_OK granting what was asked, SUBSCRIBE_UPDATE taken', async (t) => {
+  const { live, connect, moq } = await serve(t);
+  const session = await connect(MOQ_PATH, ['moq-lite-03']);
+  const got = groups(session);
+  const announce = await Control.open(session, MoqLiteStream.ANNOUNCE, frameMoqMessage(encodeMoqAnnouncePlease('')));
+  assert.deepEqual(decodeMoqAnnounce((await announce.message())!, 3), { active: true, suffix: 'live', hops: 0 });
+  const sub = await Control.open(
+    session,
+    MoqLiteStream.SUBSCRIBE,
+    frameMoqMessage(
+      encodeMoqSubscribe(
+        { id: 4, broadcast: 'live', track: 'video', priority: 60, ordered: true, maxLatency: 1500 },
+        3,
+      ),
+    ),
+  );
+  assert.equal(await sub.varint(), 0, 'SUBSCRIBE_OK');
+  assert.deepEqual(decodeMoqSubscribeOk((await sub.message())!, 3), {
+    priority: 60,
+    ordered: false,
+    maxLatency: 1500,
+  });
+  await sub.stream.write(frameMoqMessage(encodeMoqSubscribeUpdate({ priority: 90, ordered: false, maxLatency: 0 })));
+  const first = await until('group 1', () => got.find((g) => g.subscribe === 4 && g.sequence === 1));
+  assert.equal(first.frames.length, 4);
+  live.publish(2);
+  await until('group 2', () => got.find((g) => g.subscribe === 4 && g.sequence === 2));
+  assert.equal(moq.stats().sessionsFailed, 0, 'no SETUP expected, none missed');
 });
