@@ -128,12 +128,13 @@ export async function relayCommand(o: RelayCommandOptions): Promise<void> {
     res
       .writeHead(404, { 'content-type': 'text/plain' })
       .end(
-        `this relay serves Warp at ${WARP_PATH}/${relay.broadcast} (WebTransport), ${METRICS_PATH} and ${WEBTRANSPORT_INFO_PATH}\n`,
+        `this relay serves Warp at ${WARP_PATH}/${relay.broadcast}${moq ? ` and MoQ at ${MOQ_PATH}` : ''} (WebTransport), ${METRICS_PATH} and ${WEBTRANSPORT_INFO_PATH}\n`,
       );
   };
 
   // TCP: HTTPS (metrics, certificate hashes) and the WebSocket fallback; UDP, same number: HTTP/3 and WebTransport.
   const websocket = new WebSocketSessionServer(router, {
+    protocols: moq?.protocols,
     maxSessions: Math.floor(o.maxSubscribers),
     log,
   });

@@ -204,7 +204,8 @@ export async function serve(o: ServeOptions): Promise<void> {
     exit: (why) => stop(why),
   });
   // The same sessions for browsers without WebTransport: the WebSocket fallback on the HTTP(S) ports.
-  const webSocketSessions = new WebSocketSessionServer(router);
+  // MoQ's protocols may be named there too (`webtransport.moq-lite-03`); @moq/net's fallback names none.
+  const webSocketSessions = new WebSocketSessionServer(router, { protocols: moq?.protocols });
   registerWebSocketSessionMetrics(metrics.registry, () => webSocketSessions.stats());
   const origin = new Origin({
     window: stream.window,
