@@ -602,7 +602,7 @@ export const FUZZ_TARGETS: readonly FuzzTarget[] = [
     decode: (input) => decodeWarpSelect(input),
   },
   {
-    name: 'MoQ: MoqStreamReader (moq-lite-02 control streams), split anywhere',
+    name: 'MoQ: MoqStreamReader (moq-lite control streams, 16-bit SETUP framing), split anywhere',
     error: WireError,
     corpus: moqStreams,
     decode: (input, r) => {
