@@ -183,6 +183,8 @@ program
     10,
   )
   .option('--warp-token <token...>', 'tokens a Warp viewer must present (?token=…); default: none needed')
+  .option('--no-moq', 'no MoQ (moq-lite for <moq-watch>, at /moq, broadcast live; docs/moq.md)')
+  .option('--moq-token <token...>', 'tokens a MoQ session must present (?token=…); default: none needed')
   .option(
     '--player-order <modes>',
     `the order in which players try the delivery modes, comma-separated, of ${DELIVERY_MODES.join(', ')} (docs/player.md)`,
@@ -337,6 +339,7 @@ program
     maxLatency,
     10,
   )
+  .option('--no-moq', 'no MoQ (moq-lite for <moq-watch>, at /moq; docs/moq.md)')
   .option('--max-subscribers <n>', 'viewers (and downstream relays) at once', positiveNumber, 1000)
   .addOption(drainOptions('every viewer and downstream relay')[0])
   .addOption(drainOptions('every viewer and downstream relay')[1])

@@ -18,7 +18,13 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { SecurePort, developmentCertificate, loadCertificate, urlHost } from '../listen/index.js';
 import { METRICS_PATH, TIME_PATH, WEBTRANSPORT_INFO_PATH } from '../media/index.js';
-import { PrometheusMetrics, registerWarpRelayMetrics, registerWebSocketSessionMetrics } from '../metrics/index.js';
+import {
+  PrometheusMetrics,
+  registerMoqMetrics,
+  registerWarpRelayMetrics,
+  registerWebSocketSessionMetrics,
+} from '../metrics/index.js';
+import { MOQ_PATH, MoqServer } from '../moq/index.js';
 import { WARP_PATH, WarpRelay, type WarpOrderPolicy } from '../warp/index.js';
 import { SessionRouter } from '../webtransport/index.js';
 import { WebSocketSessionServer } from '../webtransport/websocket-server.js';
@@ -47,6 +53,8 @@ export interface RelayCommandOptions {
   adminToken?: string;
   /** A drain's bound, seconds. */
   drainTimeout: number;
+  /** MoQ (moq-lite, docs/moq.md) at /moq: the relayed broadcast for `<moq-watch>`. */
+  moq: boolean;
 }
 
 function log(line: string): void {
@@ -77,6 +85,13 @@ export async function relayCommand(o: RelayCommandOptions): Promise<void> {
   const certificate =
     o.tlsCert && o.tlsKey ? loadCertificate(o.tlsCert, o.tlsKey) : developmentCertificate(join(o.stateDir, 'tls'));
   const router = new SessionRouter().route(WARP_PATH, relay);
+  // MoQ: the same relayed broadcast for MoQ clients, with the relay's tokens and subscriber bound.
+  const moq = o.moq ? new MoqServer({ tokens: o.token, maxSessions: Math.floor(o.maxSubscribers), log }) : undefined;
+  if (moq) {
+    moq.add(relay.feed());
+    router.route(MOQ_PATH, moq);
+    registerMoqMetrics(metrics.registry, () => moq.stats());
+  }
   let info = '';
 
   let stop: (why: string) => Promise<void> = async () => undefined;
@@ -124,12 +139,13 @@ export async function relayCommand(o: RelayCommandOptions): Promise<void> {
     res
       .writeHead(404, { 'content-type': 'text/plain' })
       .end(
-        `this relay serves Warp at ${WARP_PATH}/${relay.broadcast} (WebTransport), ${METRICS_PATH}, ${TIME_PATH} and ${WEBTRANSPORT_INFO_PATH}\n`,
+        `this relay serves Warp at ${WARP_PATH}/${relay.broadcast}${moq ? ` and MoQ at ${MOQ_PATH}` : ''} (WebTransport), ${METRICS_PATH}, ${TIME_PATH} and ${WEBTRANSPORT_INFO_PATH}\n`,
       );
   };
 
   // TCP: HTTPS (metrics, certificate hashes) and the WebSocket fallback; UDP, same number: HTTP/3 and WebTransport.
   const websocket = new WebSocketSessionServer(router, {
+    protocols: moq?.protocols,
     maxSessions: Math.floor(o.maxSubscribers),
     log,
   });
@@ -152,6 +168,7 @@ export async function relayCommand(o: RelayCommandOptions): Promise<void> {
     `relay: upstream ${upstream.origin}${upstream.pathname}${o.reorder ? `, delivery order rewritten to ${o.reorder}` : ''}${o.token?.length ? `, ${o.token.length} token(s) required` : ''}`,
   );
   console.log(`relay: https://${shown}:${port}${WARP_PATH}/${relay.broadcast}`);
+  if (moq) console.log(`moq: https://${shown}:${port}${MOQ_PATH} broadcast ${relay.broadcast}`);
   console.log(`metrics: https://${shown}:${port}${METRICS_PATH}`);
   if (o.adminToken !== undefined)
     log(`admin: POST https://${shown}:${port}/admin/drain (bearer token) drains this relay`);
@@ -162,7 +179,7 @@ export async function relayCommand(o: RelayCommandOptions): Promise<void> {
     if (stopping) return;
     stopping = true;
     log(`${signal}: stopping`);
-    await relay.close();
+    await Promise.all([relay.close(), moq?.close()]);
     await websocket.close();
     await listening.close(0);
     log('stopped');

@@ -20,6 +20,7 @@ import {
   registerMulticastSenderMetrics,
   registerOriginMetrics,
   registerQuicMetrics,
+  registerMoqMetrics,
   registerWarpMetrics,
   registerWebSocketSessionMetrics,
 } from '../metrics/index.js';
@@ -35,6 +36,7 @@ import {
 } from '../source/index.js';
 import { AnnouncedMulticast, LiveMulticast, probeMulticast, type LiveMulticastOptions } from './live-multicast.js';
 import { LiveStream } from './live-stream.js';
+import { MOQ_PATH, MoqServer } from '../moq/index.js';
 import { WARP_PATH, WarpProducer, WarpServer, type WarpOrderPolicy } from '../warp/index.js';
 import { SessionRouter, WebSocketSessionServer } from '../webtransport/index.js';
 import { OperatorDrain, type AdminRequest } from './drain.js';
@@ -83,6 +85,10 @@ export interface ServeOptions {
   warpMaxLatency?: number;
   /** Tokens a Warp session must carry (?token=); none = open. */
   warpToken?: string[];
+  /** MoQ (moq-lite, docs/moq.md) at /moq, for `<moq-watch>`; the same broadcast as Warp's. */
+  moq: boolean;
+  /** Tokens a MoQ session must carry (?token=); none = open. */
+  moqToken?: string[];
   /** The order in which players try the delivery modes (the delivery description's `order`). */
   playerOrder: DeliveryMode[];
   /** Where a drain sends the Warp viewers (GOAWAY): SIGTERM drains when it is set. */
@@ -177,6 +183,19 @@ export async function serve(o: ServeOptions): Promise<void> {
     router.route(WARP_PATH, warp);
     registerWarpMetrics(metrics.registry, () => warp.stats());
   }
+  // MoQ: the same broadcast for MoQ clients (`<moq-watch>`), made by a Warp producer of its own.
+  const moq = o.moq
+    ? new MoqServer({
+        tokens: o.moqToken,
+        framerate: passthrough ? undefined : o.fps,
+        chunkMs: (o.chunkDuration || 1 / o.fps) * 1000,
+        log,
+      })
+    : undefined;
+  if (moq) {
+    router.route(MOQ_PATH, moq);
+    registerMoqMetrics(metrics.registry, () => moq.stats());
+  }
   let stop: (why: string) => Promise<void> = async () => undefined;
   const drain = new OperatorDrain({
     successor: o.successor,
@@ -187,7 +206,8 @@ export async function serve(o: ServeOptions): Promise<void> {
     exit: (why) => stop(why),
   });
   // The same sessions for browsers without WebTransport: the WebSocket fallback on the HTTP(S) ports.
-  const webSocketSessions = new WebSocketSessionServer(router);
+  // MoQ's protocols may be named there too (`webtransport.moq-lite-03`); @moq/net's fallback names none.
+  const webSocketSessions = new WebSocketSessionServer(router, { protocols: moq?.protocols });
   registerWebSocketSessionMetrics(metrics.registry, () => webSocketSessions.stats());
   const origin = new Origin({
     window: stream.window,
@@ -293,8 +313,9 @@ export async function serve(o: ServeOptions): Promise<void> {
     vod?.close();
     // §4.7: code 0 tells viewers and relays the broadcast is over; sent before the transports go.
     const warpClosed = warp?.close();
+    const moqClosed = moq?.close();
     producer?.close();
-    await warpClosed;
+    await Promise.all([warpClosed, moqClosed]);
     await Promise.all([webSocketSessions.close(), stream.stop(), origin.close(), multicast?.close()]);
     log('stopped');
     process.exit(0);
@@ -314,6 +335,15 @@ export async function serve(o: ServeOptions): Promise<void> {
       policy: o.warpOrder,
     });
     warp.add(producer);
+  }
+  if (moq) {
+    producer ??= new WarpProducer({
+      broadcast: 'live',
+      window: stream.window,
+      timeline: stream.timeline,
+      policy: o.warpOrder,
+    });
+    moq.add(producer.feed());
   }
   const base = addresses.http ?? addresses.https!;
   let multicastLines: string[] = [];
@@ -349,6 +379,8 @@ export async function serve(o: ServeOptions): Promise<void> {
   console.log(`hls player: ${base}/hls/`);
   if (multicast) console.log(`multicast player: ${base}/multicast/`);
   if (warp) console.log(`warp player: ${base}/warp/`);
+  // The URL and broadcast name to give <moq-watch> (WebTransport needs https; the WebSocket fallback takes either).
+  if (moq) console.log(`moq: ${addresses.https ?? base}${MOQ_PATH} broadcast live`);
   if (addresses.http && addresses.https) console.log(`https player: ${addresses.https}/`);
   if (addresses.https && o.push && o.pushChannel) {
     log(

@@ -8,6 +8,7 @@ export { registerHttp2PushMetrics } from './http2-push.js';
 export { registerLiveStreamMetrics, type LiveStreamStats } from './live-stream.js';
 export { registerQuicMetrics } from './quic.js';
 export { registerWarpMetrics } from './warp.js';
+export { registerMoqMetrics } from './moq.js';
 export { registerMulticastSenderMetrics } from './multicast-sender.js';
 export { registerGatewayMetrics } from './gateway.js';
 export { registerWarpRelayMetrics } from './warp-relay.js';

@@ -7,8 +7,10 @@ export {
   type WarpOrderPolicy,
 } from './order.js';
 export { GrowingSource, type WarpSource } from './source.js';
+export type { BroadcastFeed } from './feed.js';
+export { segmentPayloads } from './segment-payloads.js';
 export { WarpProducer, catalogSource, initId, segmentId, type WarpProducerOptions } from './producer.js';
-export { WarpSender, type WarpSenderOptions, type WarpSenderStats } from './sender.js';
+export { WarpSender, type StreamFraming, type WarpSenderOptions, type WarpSenderStats } from './sender.js';
 export {
   WarpConsumer,
   type IncomingWarpStream,

@@ -15,6 +15,7 @@
 import { EventEmitter } from 'node:events';
 import type { LiveTimeline, LiveTrack, LiveWindow, Segment } from '../media/index.js';
 import { CATALOG_ID, type WarpCatalog } from './catalog.js';
+import type { BroadcastFeed } from './feed.js';
 import { INIT_ORDER, segmentOrder, type WarpOrderPolicy } from './order.js';
 import { GrowingSource, type WarpSource } from './source.js';
 
@@ -162,6 +163,20 @@ export class WarpProducer extends EventEmitter<{ segment: [WarpSource] }> {
   /** What a session joining now starts with: each track's newest segment (the newest GoP). */
   current(): WarpSource[] {
     return [...this.newest.values()].filter((s) => !s.aborted);
+  }
+
+  /** The broadcast for another protocol (src/moq): the same segments, a part per CMAF chunk already. */
+  feed(): BroadcastFeed {
+    return {
+      name: this.o.broadcast,
+      catalog: () => this.catalog(),
+      init: (trackId) => this.o.window.track(trackId)?.init,
+      current: () => this.current(),
+      onSegment: (listener) => {
+        this.on('segment', listener);
+        return () => this.off('segment', listener);
+      },
+    };
   }
 
   close(): void {

@@ -33,6 +33,18 @@ export interface WarpSenderOptions {
   maxBacklogBytes: number;
   /** A relay may change the delivery order (§4.5); the new value goes on the wire too. */
   reorder?: (headers: WarpHeaders) => number;
+  /**
+   * How a stream goes on the wire: by default Warp's, HEADERS (with the order) then a SEGMENT or APP
+   * message per part. MoQ's group streams have framing of their own and the same scheduling.
+   */
+  framing?: StreamFraming;
+}
+
+export interface StreamFraming {
+  /** The bytes that open the stream. */
+  start(source: WarpSource, order: number): Uint8Array;
+  /** One part as it goes on the stream. */
+  part(source: WarpSource, part: Uint8Array): Uint8Array;
 }
 
 export interface WarpSenderStats {
@@ -143,6 +155,7 @@ export class WarpSender {
   }
 
   private frame(out: OutgoingStream, part: Uint8Array): Uint8Array {
+    if (this.o.framing) return this.o.framing.part(out.source, part);
     if (out.source.partKind === 'raw') return part;
     const head = encodeWarpMessageHeader(
       out.source.partKind === 'app' ? WarpMessageType.APP : WarpMessageType.SEGMENT,
@@ -188,8 +201,9 @@ export class WarpSender {
         out.stream = this.session.openStream({ bidirectional: false, urgency, incremental: true });
         out.urgency = urgency;
         this.counters.streamsOpened++;
-        const headers: WarpHeaders = { ...out.source.headers, order: out.order };
-        const encoded = encodeWarpMessage(headers);
+        const encoded = this.o.framing
+          ? this.o.framing.start(out.source, out.order)
+          : encodeWarpMessage({ ...out.source.headers, order: out.order });
         out.queue.unshift(encoded);
         out.queuedBytes += encoded.length;
       } else if (out.urgency !== urgency) {

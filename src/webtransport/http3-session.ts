@@ -65,8 +65,11 @@ import {
   PeerStreams,
   SessionRefusedError,
   StreamAbortedError,
+  WT_AVAILABLE_PROTOCOLS,
+  WT_PROTOCOL,
   parseRetryAfter,
   readStreamToEnd,
+  selectWebTransportProtocol,
   type Session,
   type SessionCloseInfo,
   type SessionEvents,
@@ -76,6 +79,7 @@ import {
   type SessionStream,
   type StreamOptions,
 } from './session.js';
+import { serializeBareItem } from '../wire/structured-fields.js';
 
 /** draft-02 §4.3: streams of a session that is gone are reset with WEBTRANSPORT_SESSION_GONE. */
 const WEBTRANSPORT_SESSION_GONE = 0x170d7b68;
@@ -586,8 +590,13 @@ export class WebTransportHttp3 {
     const decision = await this.router.decide(sessionRequest).finally(() => this.deciding--);
     if ('refusal' in decision)
       return refuse(decision.refusal.status, decision.refusal.reason, decision.refusal.retryAfterSeconds);
+    const protocol = selectWebTransportProtocol(headers[WT_AVAILABLE_PROTOCOLS], decision.route.protocols ?? []);
+    sessionRequest.protocol = protocol;
     try {
-      await request.respond(200, { [WEBTRANSPORT_DRAFT_RESPONSE_HEADER]: 'draft02' });
+      await request.respond(200, {
+        [WEBTRANSPORT_DRAFT_RESPONSE_HEADER]: 'draft02',
+        ...(protocol === undefined ? {} : { [WT_PROTOCOL]: serializeBareItem(protocol) }),
+      });
     } catch {
       return;
     }

@@ -12,6 +12,7 @@
  */
 import type { EventEmitter } from 'node:events';
 import { concatBytes } from '../wire/index.js';
+import { parseList } from '../wire/structured-fields.js';
 
 export type SessionTransport = 'webtransport' | 'websocket';
 
@@ -203,6 +204,31 @@ export interface SessionRequest {
   /** The page's `Origin` (RFC 6454), when sent. */
   origin?: string;
   headers: Record<string, string>;
+  /** The application protocol answered (`WT-Protocol`), once the route accepted; undefined for none. */
+  protocol?: string;
+}
+
+/** The request field of the client's application protocols (a structured-field list of strings), and the answer's. */
+export const WT_AVAILABLE_PROTOCOLS = 'wt-available-protocols';
+export const WT_PROTOCOL = 'wt-protocol';
+
+/**
+ * The protocol to answer a client's `WT-Available-Protocols` with: the first of `supported` (the
+ * server's preference) that it offers; undefined when none, or when the field is malformed (the
+ * session then goes on without one, as a client that offered none).
+ */
+export function selectWebTransportProtocol(
+  offered: string | undefined,
+  supported: readonly string[],
+): string | undefined {
+  if (offered === undefined || supported.length === 0) return undefined;
+  let list: string[];
+  try {
+    list = parseList(offered).flatMap((m) => ('value' in m && typeof m.value === 'string' ? [m.value] : []));
+  } catch {
+    return undefined;
+  }
+  return supported.find((p) => list.includes(p));
 }
 
 /** A refusal: the HTTP status the client sees and a one-line reason (sent as the response body/reason). */
@@ -220,6 +246,11 @@ export function parseRetryAfter(value: string | undefined): number | undefined {
 }
 
 export interface SessionRoute {
+  /**
+   * Application protocols this route speaks, preferred first: a WebTransport client's offer
+   * (`WT-Available-Protocols`) is answered with the first of these it lists (`WT-Protocol`).
+   */
+  readonly protocols?: readonly string[];
   /** Undefined accepts; a refusal answers with its status. */
   authorize?(request: SessionRequest): SessionRefusal | undefined | Promise<SessionRefusal | undefined>;
   /** An accepted session. */

@@ -156,15 +156,17 @@ export class WebSocketSessionServer {
           decision.refusal.retryAfterSeconds,
         );
       if (this.closing) return void this.refuse(socket, 503, 'the server is shutting down');
+      const application = protocol.startsWith(WEBTRANSPORT_WS_PROTOCOL_PREFIX)
+        ? protocol.slice(WEBTRANSPORT_WS_PROTOCOL_PREFIX.length)
+        : '';
+      if (application) request.protocol = application;
       this.wss.handleUpgrade(req, socket, head, (ws) => {
         const session = new WebSocketSession(ws, {
           ...this.o,
           role: 'server',
           path: request.path,
           headers,
-          protocol: protocol.startsWith(WEBTRANSPORT_WS_PROTOCOL_PREFIX)
-            ? protocol.slice(WEBTRANSPORT_WS_PROTOCOL_PREFIX.length)
-            : '',
+          protocol: application,
         });
         this.sessions.add(session);
         this.counters.sessionsAccepted++;

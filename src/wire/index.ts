@@ -179,3 +179,4 @@ export {
   type WarpStreamEvent,
   type WarpStreamReaderOptions,
 } from './warp.js';
+export * from './moq/index.js';

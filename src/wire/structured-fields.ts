@@ -1,7 +1,8 @@
 /**
- * The part of HTTP Structured Field Values (RFC 8941) that HTTP Message Signatures (RFC 9421) need:
- * dictionaries whose members are items or inner lists, with parameters; bare items of type integer,
- * string, token, byte sequence and boolean (decimals are refused: no signature field uses them).
+ * The part of HTTP Structured Field Values (RFC 8941) that HTTP Message Signatures (RFC 9421) and
+ * WebTransport's protocol negotiation need: lists and dictionaries whose members are items or inner
+ * lists, with parameters; bare items of type integer, string, token, byte sequence and boolean
+ * (decimals are refused: no signature field uses them).
  * Parsing follows RFC 8941 §4.2 step by step; serialisation follows §4.1, so that a signature base
  * built from a parsed `Signature-Input` is byte for byte the one the signer built.
  */
@@ -207,6 +208,29 @@ export function parseDictionary(input: string): Map<string, DictionaryMember> {
     if (p.pos >= input.length) p.fail('trailing comma');
   }
   return dict;
+}
+
+/** RFC 8941 §4.2.1: a List (e.g. WebTransport's `WT-Available-Protocols`). Throws WireError for anything else. */
+export function parseList(input: string): DictionaryMember[] {
+  if (input.length > MAX_STRUCTURED_FIELD)
+    throw new WireError(
+      'field-section-too-large',
+      0,
+      `structured field of ${input.length} characters (at most ${MAX_STRUCTURED_FIELD})`,
+    );
+  const p = new Parser(input);
+  const list: DictionaryMember[] = [];
+  p.skipSp();
+  while (p.pos < input.length) {
+    list.push(p.member());
+    p.skipOws();
+    if (p.pos >= input.length) return list;
+    if (p.peek() !== ',') p.fail('list members are separated by commas');
+    p.pos++;
+    p.skipOws();
+    if (p.pos >= input.length) p.fail('trailing comma');
+  }
+  return list;
 }
 
 /** RFC 8941 §4.1.3.1 */

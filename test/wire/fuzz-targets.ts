@@ -24,8 +24,28 @@ import {
   Http3FrameReader,
   WEBTRANSPORT_BIDI_SIGNAL,
   WEBTRANSPORT_UNI_STREAM,
+  MoqStreamReader,
   WarpStreamReader,
   WireError,
+  decodeMoqAnnounce,
+  decodeMoqAnnounceInit,
+  decodeMoqAnnouncePlease,
+  decodeMoqClientSetup,
+  decodeMoqGroup,
+  decodeMoqServerSetup,
+  decodeMoqSubscribe,
+  decodeMoqSubscribeOk,
+  decodeMoqSubscribeUpdate,
+  encodeMoqAnnounce,
+  encodeMoqAnnounceInit,
+  encodeMoqAnnouncePlease,
+  encodeMoqClientSetup,
+  encodeMoqGroup,
+  encodeMoqServerSetup,
+  encodeMoqStreamStart,
+  encodeMoqSubscribe,
+  frameMoqMessage,
+  frameMoqtMessage,
   decodeCloseSession,
   decodeFieldSection,
   decodeChunkDigest,
@@ -65,7 +85,7 @@ import {
   webTransportCodeToHttp3,
 } from '../../src/wire/index.js';
 import { decodePrefixInt, encodePrefixInt } from '../../src/wire/qpack.js';
-import { parseDictionary } from '../../src/wire/structured-fields.js';
+import { parseDictionary, parseList } from '../../src/wire/structured-fields.js';
 import { Rng, ascii, concat, mutate } from './support.js';
 
 export interface FuzzTarget {
@@ -423,6 +443,29 @@ const deliveryDescriptions = [
   }),
 ].map((s) => new TextEncoder().encode(s));
 
+const moqPayloads: Uint8Array[] = [
+  encodeMoqClientSetup({
+    versions: [0xff0dad02, 0xff0dad01, 0xff00000e],
+    parameters: new Map<bigint, bigint | Uint8Array>([
+      [2n, 42069n],
+      [7n, ascii('moq-lite-js')],
+    ]),
+  }),
+  encodeMoqServerSetup({ version: 0xff0dad02, parameters: new Map() }),
+  encodeMoqAnnouncePlease(''),
+  encodeMoqAnnounceInit(['live', 'a/b']),
+  encodeMoqAnnounce({ active: true, suffix: 'live' }),
+  encodeMoqSubscribe({ id: 70_000, broadcast: 'live', track: 'video-360p', priority: 60 }),
+  encodeMoqGroup({ subscribe: 3, sequence: 1234 }),
+  encodeMoqSubscribe({ id: 9, broadcast: 'live', track: 'video', priority: 60, ordered: true, maxLatency: 2000 }, 3),
+  encodeMoqAnnounce({ active: true, suffix: 'live', hops: 2 }, 3),
+];
+const moqStreams: Uint8Array[] = [
+  encodeMoqStreamStart(0x20, frameMoqtMessage(moqPayloads[0]!)),
+  encodeMoqStreamStart(0x1, frameMoqMessage(moqPayloads[2]!), frameMoqMessage(moqPayloads[3]!)),
+  encodeMoqStreamStart(0x2, frameMoqMessage(moqPayloads[5]!), frameMoqMessage(new Uint8Array(0))),
+];
+
 export const FUZZ_TARGETS: readonly FuzzTarget[] = [
   {
     name: 'QUIC packet: decodeShortHeaderPacket + decodeFrames',
@@ -559,10 +602,67 @@ export const FUZZ_TARGETS: readonly FuzzTarget[] = [
     decode: (input) => decodeWarpSelect(input),
   },
   {
-    name: 'structured fields: parseDictionary',
+    name: 'MoQ: MoqStreamReader (moq-lite control streams, 16-bit SETUP framing), split anywhere',
+    error: WireError,
+    corpus: moqStreams,
+    decode: (input, r) => {
+      const reader = new MoqStreamReader({ maxMessage: r.pick([16, 64 * 1024]) });
+      let typed = false;
+      const framing = r.pick(['varint', 'u16'] as const);
+      split(
+        input,
+        r,
+        (piece) => reader.push(piece),
+        () => {
+          if (!typed) return (typed = reader.varint() !== undefined);
+          return reader.message(framing) !== undefined;
+        },
+      );
+    },
+  },
+  {
+    name: 'MoQ: moq-lite-02 and -03 messages and the draft-14 SETUPs',
+    error: WireError,
+    corpus: moqPayloads,
+    // Every decoder in turn: an input is fine when one takes it, and none may throw anything but WireError.
+    decode: (input) => {
+      let failure: unknown;
+      for (const decode of [
+        decodeMoqClientSetup,
+        decodeMoqServerSetup,
+        decodeMoqAnnouncePlease,
+        decodeMoqAnnounceInit,
+        decodeMoqAnnounce,
+        decodeMoqSubscribe,
+        decodeMoqGroup,
+        (b: Uint8Array) => decodeMoqSubscribe(b, 3),
+        (b: Uint8Array) => decodeMoqAnnounce(b, 3),
+        (b: Uint8Array) => decodeMoqSubscribeOk(b, 3),
+        decodeMoqSubscribeUpdate,
+      ] as ((b: Uint8Array) => unknown)[]) {
+        try {
+          return decode(input);
+        } catch (error) {
+          if (!(error instanceof WireError)) throw error;
+          failure = error;
+        }
+      }
+      throw failure;
+    },
+  },
+  {
+    name: 'structured fields: parseDictionary + parseList',
     error: WireError,
     corpus: structuredFields,
-    decode: (input) => parseDictionary(text(input)),
+    decode: (input) => {
+      // A signature field is a dictionary, which is seldom a list too: a list's WireError is let pass.
+      try {
+        parseList(text(input));
+      } catch (error) {
+        if (!(error instanceof WireError)) throw error;
+      }
+      return parseDictionary(text(input));
+    },
   },
   {
     name: 'Alt-Svc: parseAltSvc + multicastAdvertisement',

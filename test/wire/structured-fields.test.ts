@@ -1,4 +1,7 @@
-/** RFC 8941 dictionaries as RFC 9421 signature fields use them: examples from the RFCs, round trips, refusal of garbage. */
+/**
+ * RFC 8941 dictionaries as RFC 9421 signature fields use them: examples from the RFCs, round trips, refusal of
+ * garbage; lists as WebTransport's `WT-Available-Protocols` carries them.
+ */
 import assert from 'node:assert/strict';
 import test from 'node:test';
 import { WireError } from '../../src/wire/index.js';
@@ -6,6 +9,8 @@ import {
   SfToken,
   isInnerList,
   parseDictionary,
+  parseList,
+  serializeBareItem,
   serializeDictionary,
   serializeInnerList,
 } from '../../src/wire/structured-fields.js';
@@ -76,4 +81,19 @@ test('2000 random strings: WireError or a dictionary that round-trips, never ano
     }
     assert.deepEqual(parseDictionary(serializeDictionary(dict)), dict, JSON.stringify(text));
   }
+});
+
+test('lists: WT-Available-Protocols as Chromium sends it, parameters and inner lists kept, garbage refused', () => {
+  const list = parseList('"moq-lite-05", "moq-lite-04", "moql", "moqt-19"');
+  assert.deepEqual(
+    list.map((m) => ('value' in m ? m.value : undefined)),
+    ['moq-lite-05', 'moq-lite-04', 'moql', 'moqt-19'],
+  );
+  assert.deepEqual(parseList(''), []);
+  const mixed = parseList('a;q=1, (1 2), "s"');
+  assert.equal(mixed.length, 3);
+  assert.ok(isInnerList(mixed[1]!));
+  assert.equal(serializeBareItem('moql'), '"moql"');
+  for (const bad of ['"a",', '"a" "b"', ',', '"unterminated', 'a,,b'])
+    assert.throws(() => parseList(bad), WireError, bad);
 });

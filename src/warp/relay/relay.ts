@@ -40,7 +40,9 @@ import { WarpCloseCode, encodeWarpMessage, type WarpHeaders } from '../../wire/i
 import { parseCatalog, type WarpCatalog } from '../catalog.js';
 import { WarpFanout, type WarpDrainReport, type WarpFanoutOptions } from '../fanout.js';
 import { isOrderPolicy, type WarpOrderPolicy } from '../order.js';
+import type { BroadcastFeed } from '../feed.js';
 import { WARP_PATH, parseWarpPath } from '../path.js';
+import { segmentPayloads } from '../segment-payloads.js';
 import { TrackSelection } from '../select.js';
 import { ALL_TRACKS, defaultTracks } from '../server.js';
 import { GrowingSource, type WarpSource } from '../source.js';
@@ -89,6 +91,8 @@ export class WarpRelay implements SessionRoute {
   private upstreamCatalog: { payload: Uint8Array; catalog: WarpCatalog } | undefined;
   /** Media that came before the catalog, with `reorder` (see `holdingMedia`). */
   private readonly heldForCatalog: GrowingSource[] = [];
+  private readonly feedListeners = new Set<(source: WarpSource) => void>();
+  private readonly catalogListeners = new Set<() => void>();
   private closed = false;
   /** The upstream ended the broadcast (§4.7). */
   private over: SessionCloseInfo | undefined;
@@ -174,6 +178,8 @@ export class WarpRelay implements SessionRoute {
   /** A new relayed stream: cached, and on its way to every subscriber (or held for the catalog). */
   private created(rel: Relayed): void {
     this.cache.add(rel);
+    if (rel.trackKey !== undefined && rel.source.segment !== undefined)
+      for (const listener of this.feedListeners) listener(segmentPayloads(rel.source));
     const n = rel.source.segment;
     if (n !== undefined && (this.newestSegment === undefined || n > this.newestSegment)) this.newestSegment = n;
     if (rel.trackKey !== undefined && this.holdingMedia()) this.holdForCatalog(rel.source);
@@ -232,6 +238,7 @@ export class WarpRelay implements SessionRoute {
     source.end();
     this.cache.catalog = source;
     this.counters.streamsForwarded++;
+    for (const listener of this.catalogListeners) listener();
     if (update) {
       // A rendition added or removed upstream: every session gets the new catalog (the catalog's ID again);
       // an added track's init and segments come as new streams.
@@ -356,6 +363,44 @@ export class WarpRelay implements SessionRoute {
    */
   drain(successor: string, timeoutMs: number): Promise<WarpDrainReport> {
     return this.fanout.drain(successor, timeoutMs);
+  }
+
+  /**
+   * The relayed broadcast for another protocol (src/moq): the upstream catalog, the cached inits and
+   * newest GoP, every new media stream; a part per CMAF chunk (`segmentPayloads`).
+   */
+  feed(): BroadcastFeed {
+    const initOf = (trackId: string) => {
+      const track = this.upstreamCatalog?.catalog.tracks.find((t) => t.id === trackId);
+      const init = track && this.cache.init(track.initId);
+      if (!init?.source.complete) return undefined;
+      const parts = segmentPayloads(init.source).parts;
+      return parts.length === 1 ? parts[0] : undefined;
+    };
+    return {
+      name: this.broadcast,
+      catalog: () => this.upstreamCatalog?.catalog,
+      init: initOf,
+      current: () => {
+        // The newest cached segment of each track.
+        const newest = new Map<string, WarpSource>();
+        for (const rel of this.cache.segments()) {
+          const s = rel.source;
+          if (!s.track || s.segment === undefined || s.aborted) continue;
+          const known = newest.get(s.track);
+          if (!known || known.segment! < s.segment) newest.set(s.track, s);
+        }
+        return [...newest.values()].map(segmentPayloads);
+      },
+      onSegment: (listener) => {
+        this.feedListeners.add(listener);
+        return () => this.feedListeners.delete(listener);
+      },
+      onCatalog: (listener) => {
+        this.catalogListeners.add(listener);
+        return () => this.catalogListeners.delete(listener);
+      },
+    };
   }
 
   stats(): WarpRelayStats {

@@ -1,0 +1,55 @@
+export {
+  MAX_MOQ_STRING,
+  MOQT_DRAFT_14,
+  MOQ_LITE_03_PROTOCOL,
+  MoqLiteData,
+  MoqLiteStream,
+  MoqLiteVersion,
+  MoqStreamReader,
+  encodeMoqStreamStart,
+  frameMoqMessage,
+  frameMoqtMessage,
+  type MoqLiteDraft,
+  type MoqStreamReaderOptions,
+} from './message.js';
+export {
+  MAX_MOQ_SETUP_PARAMETERS,
+  MAX_MOQ_SETUP_VERSIONS,
+  MoqSetupParameter,
+  decodeMoqClientSetup,
+  decodeMoqServerSetup,
+  encodeMoqClientSetup,
+  encodeMoqServerSetup,
+  type MoqClientSetup,
+  type MoqServerSetup,
+  type MoqSetupParameters,
+} from './setup.js';
+export {
+  MAX_MOQ_ANNOUNCE_INIT,
+  MAX_MOQ_HOPS,
+  decodeMoqAnnounce,
+  decodeMoqAnnounceInit,
+  decodeMoqAnnouncePlease,
+  encodeMoqAnnounce,
+  encodeMoqAnnounceInit,
+  encodeMoqAnnouncePlease,
+  type MoqAnnounce,
+} from './announce.js';
+export {
+  MOQ_SUBSCRIBE_OK_TYPE,
+  decodeMoqSubscribe,
+  decodeMoqSubscribeOk,
+  decodeMoqSubscribeUpdate,
+  encodeMoqSubscribe,
+  encodeMoqSubscribeOk,
+  encodeMoqSubscribeUpdate,
+  type MoqDelivery,
+  type MoqSubscribe,
+} from './subscribe.js';
+export {
+  decodeMoqGroup,
+  encodeMoqFrameHeader,
+  encodeMoqGroup,
+  encodeMoqGroupStreamStart,
+  type MoqGroup,
+} from './group.js';
