@@ -415,7 +415,7 @@ function findings(r: Results): string[] {
     const w = phaseFigures(shared, 'warp', p, c.targetMs);
     if (tcp !== undefined && udp !== undefined) {
       out.push(
-        `**On a shared link the two congestion controllers split the bandwidth unevenly.** At ${p.factor}× on the shared link (${mbps(2 * p.perViewerBps)} for both), the Warp page's QUIC connection (quiche, BBR) got ${mbps(udp * 8)} ` +
+        `**On a shared link the two congestion controllers split the bandwidth unevenly.** At ${p.factor}× on the shared link (${mbps(2 * p.perViewerBps)} for both), the Warp page's QUIC connection (quiche, CUBIC) got ${mbps(udp * 8)} ` +
           `and LL-DASH's TCP ${mbps(tcp * 8)} (Warp showed ${pct(w.framesShownShare)} of its frames there). The split run gives each player exactly one share, which is the comparison of the delivery methods themselves.`,
       );
     }

@@ -2,8 +2,8 @@
  * pushcast's QUIC endpoint (RFC 9000) on Cloudflare quiche's native binding (src/quic/quiche.ts; the
  * binary of `@matrixai/quic`, whose own event loop and wrapper are not used): the UDP socket, packet
  * routing to connections (connection.ts: the pass, timers; stream.ts: backpressured streams), server and
- * client roles; congestion control BBR by default (the Warp draft's recommendation), CUBIC or Reno; a key
- * log (SSLKEYLOGFILE format) for tshark (options.ts).
+ * client roles; congestion control CUBIC by default (options.ts says why not BBR, which the Warp draft
+ * recommends), BBR or Reno; a key log (SSLKEYLOGFILE format) for tshark (options.ts).
  *
  * - **Batched per event-loop turn.** A datagram is only routed by its Destination Connection ID and handed
  *   to its connection, which marks itself for this turn's pass; the endpoint runs the passes once per

@@ -151,6 +151,7 @@ test('a FIN written alone while the congestion window is full still reaches the 
     await written;
     await small.end();
     await bulkDone;
+    await until(`the small stream at the client, round ${i}`, () => lengths.has(small.id), { timeoutMs: 2000 });
     const length = await within(`the FIN of the small stream, round ${i}`, lengths.get(small.id)!, { timeoutMs: 2000 });
     assert.equal(length, 100, `round ${i}`);
   }
