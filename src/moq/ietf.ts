@@ -43,13 +43,13 @@ import {
 } from '../wire/index.js';
 import {
   GroupSource,
-  type MoqServer,
+  type MoqHost,
   type MoqSessionHandle,
   type Subscription,
   groupOrder,
   stripPrefix,
   trimPath,
-} from './server.js';
+} from './shared.js';
 
 /** Session error codes (draft-16 §3.4) this server closes with. */
 export const MoqtErrorCode = {
@@ -108,7 +108,7 @@ export class MoqtSession implements MoqSessionHandle {
   private readonly setupTimer: ReturnType<typeof setTimeout>;
 
   constructor(
-    readonly server: MoqServer,
+    readonly server: MoqHost,
     readonly session: Session,
     maxBacklogBytes: number,
   ) {

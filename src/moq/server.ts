@@ -52,6 +52,15 @@ import {
 } from '../wire/index.js';
 import { HANG_CATALOG_TRACK, hangCatalog } from './catalog.js';
 import { MoqtSession } from './ietf.js';
+import {
+  GroupSource,
+  type MoqHost,
+  type MoqSessionHandle,
+  type Subscription,
+  groupOrder,
+  stripPrefix,
+  trimPath,
+} from './shared.js';
 
 export const MOQ_PATH = '/moq';
 /** The WebTransport protocol of moq-lite whose version SETUP negotiates (`@moq/net` `Lite.ALPN`). */
@@ -127,38 +136,6 @@ const DEFAULTS = {
   setupTimeoutMs: 10_000,
 };
 
-/** A segment of a track, as one subscription's group. */
-export class GroupSource implements WarpSource {
-  readonly init = false;
-  readonly partKind = 'segment';
-  readonly headers;
-  readonly segment: number | undefined;
-
-  constructor(
-    readonly inner: WarpSource,
-    readonly start: Uint8Array,
-    order: number,
-  ) {
-    this.headers = { kind: 'headers' as const, order };
-    this.segment = inner.segment;
-  }
-  get track(): string {
-    return this.inner.track;
-  }
-  get parts(): readonly Uint8Array[] {
-    return this.inner.parts;
-  }
-  get complete(): boolean {
-    return this.inner.complete;
-  }
-  get aborted(): boolean {
-    return this.inner.aborted;
-  }
-  follow(onPart: (part: Uint8Array) => void, onEnd: (aborted: boolean) => void): () => void {
-    return this.inner.follow(onPart, onEnd);
-  }
-}
-
 const GROUP_FRAMING: StreamFraming = {
   start: (source) => (source as GroupSource).start,
   part: (_source, part) => {
@@ -169,31 +146,6 @@ const GROUP_FRAMING: StreamFraming = {
     return out;
   },
 };
-
-/** Smaller is sent first: higher priority first, and within it the newest group first. */
-export function groupOrder(priority: number, sequence: number): number {
-  return (255 - priority) * 2 ** 32 - sequence;
-}
-
-export interface Subscription {
-  readonly id: number;
-  readonly broadcast: string;
-  readonly track: string;
-  /** Higher first (moq-lite's sense); moq-lite-03's SUBSCRIBE_UPDATE changes it, for the groups sent after. */
-  priority: number;
-  /** moq-lite: the subscription's own stream. */
-  readonly stream?: SessionStream;
-}
-
-/** What the server asks of a session, whichever protocol it speaks (moq-lite here, IETF in ietf.ts). */
-export interface MoqSessionHandle {
-  readonly session: Session;
-  readonly sender: WarpSender;
-  readonly subscriptions: ReadonlyMap<number, Subscription>;
-  /** Sends a segment of the subscription's track as a group. */
-  sendGroup(sub: Subscription, source: WarpSource, sequence: number): void;
-  announce(name: string, active: boolean): void;
-}
 
 interface Announcing {
   readonly prefix: string;
@@ -394,16 +346,7 @@ class MoqRefusal extends Error {
   }
 }
 
-export const trimPath = (path: string): string => path.replace(/\/+/g, '/').replace(/^\/|\/$/g, '');
-
-/** `name` relative to `prefix` (moq paths: whole segments), undefined when outside it. */
-export function stripPrefix(prefix: string, name: string): string | undefined {
-  if (prefix === '') return name;
-  if (name === prefix) return '';
-  return name.startsWith(`${prefix}/`) ? name.slice(prefix.length + 1) : undefined;
-}
-
-export class MoqServer implements SessionRoute {
+export class MoqServer implements SessionRoute, MoqHost {
   /**
    * WebTransport protocols answered, preferred first: `moq-lite-03` (no SETUP), then `moql`, moq-lite
    * with its version chosen in SETUP (the compatibility handshake, moq-lite-02), which every `@moq/net`
