@@ -186,6 +186,11 @@ program
   .option('--no-moq', 'no MoQ (moq-lite for <moq-watch>, at /moq, broadcast live; docs/moq.md)')
   .option('--moq-token <token...>', 'tokens a MoQ session must present (?token=…); default: none needed')
   .option(
+    '--moq-protocols <protocols>',
+    'the WebTransport protocols MoQ answers, preferred first, comma-separated, of moq-lite-03, moql, moqt-16 (docs/moq.md)',
+    (v: string) => v.split(',').map((p) => p.trim()),
+  )
+  .option(
     '--player-order <modes>',
     `the order in which players try the delivery modes, comma-separated, of ${DELIVERY_MODES.join(', ')} (docs/player.md)`,
     playerOrder,
@@ -340,6 +345,11 @@ program
     10,
   )
   .option('--no-moq', 'no MoQ (moq-lite for <moq-watch>, at /moq; docs/moq.md)')
+  .option(
+    '--moq-protocols <protocols>',
+    'the WebTransport protocols MoQ answers, preferred first, comma-separated, of moq-lite-03, moql, moqt-16 (docs/moq.md)',
+    (v: string) => v.split(',').map((p) => p.trim()),
+  )
   .option('--max-subscribers <n>', 'viewers (and downstream relays) at once', positiveNumber, 1000)
   .addOption(drainOptions('every viewer and downstream relay')[0])
   .addOption(drainOptions('every viewer and downstream relay')[1])

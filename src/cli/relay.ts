@@ -55,6 +55,8 @@ export interface RelayCommandOptions {
   drainTimeout: number;
   /** MoQ (moq-lite, docs/moq.md) at /moq: the relayed broadcast for `<moq-watch>`. */
   moq: boolean;
+  /** The WebTransport protocols MoQ answers, preferred first. */
+  moqProtocols?: string[];
 }
 
 function log(line: string): void {
@@ -86,7 +88,9 @@ export async function relayCommand(o: RelayCommandOptions): Promise<void> {
     o.tlsCert && o.tlsKey ? loadCertificate(o.tlsCert, o.tlsKey) : developmentCertificate(join(o.stateDir, 'tls'));
   const router = new SessionRouter().route(WARP_PATH, relay);
   // MoQ: the same relayed broadcast for MoQ clients, with the relay's tokens and subscriber bound.
-  const moq = o.moq ? new MoqServer({ tokens: o.token, maxSessions: Math.floor(o.maxSubscribers), log }) : undefined;
+  const moq = o.moq
+    ? new MoqServer({ tokens: o.token, maxSessions: Math.floor(o.maxSubscribers), protocols: o.moqProtocols, log })
+    : undefined;
   if (moq) {
     moq.add(relay.feed());
     router.route(MOQ_PATH, moq);

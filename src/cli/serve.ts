@@ -89,6 +89,8 @@ export interface ServeOptions {
   moq: boolean;
   /** Tokens a MoQ session must carry (?token=); none = open. */
   moqToken?: string[];
+  /** The WebTransport protocols MoQ answers, preferred first (`moqt-16` first: IETF for `<moq-watch>`). */
+  moqProtocols?: string[];
   /** The order in which players try the delivery modes (the delivery description's `order`). */
   playerOrder: DeliveryMode[];
   /** Where a drain sends the Warp viewers (GOAWAY): SIGTERM drains when it is set. */
@@ -187,6 +189,7 @@ export async function serve(o: ServeOptions): Promise<void> {
   const moq = o.moq
     ? new MoqServer({
         tokens: o.moqToken,
+        protocols: o.moqProtocols,
         framerate: passthrough ? undefined : o.fps,
         chunkMs: (o.chunkDuration || 1 / o.fps) * 1000,
         log,

@@ -6,9 +6,11 @@ export {
   type HangCatalogOptions,
   type HangVideoRendition,
 } from './catalog.js';
+export { MoqtErrorCode, MoqtSession } from './ietf.js';
 export {
   MOQ_LITE_PROTOCOL,
   MOQ_PATH,
+  MOQ_PROTOCOLS,
   MoqErrorCode,
   MoqServer,
   type MoqServerOptions,

@@ -27,6 +27,7 @@ import { GrowingSource, type WarpSource } from '../warp/source.js';
 import {
   MOQ_LITE_03_PROTOCOL,
   MOQ_SUBSCRIBE_OK_TYPE,
+  MOQT_16_PROTOCOL,
   MoqLiteStream,
   MoqLiteVersion,
   type MoqLiteDraft,
@@ -50,10 +51,22 @@ import {
   type MoqSubscribe,
 } from '../wire/index.js';
 import { HANG_CATALOG_TRACK, hangCatalog } from './catalog.js';
+import { MoqtSession } from './ietf.js';
+import {
+  GroupSource,
+  type MoqHost,
+  type MoqSessionHandle,
+  type Subscription,
+  groupOrder,
+  stripPrefix,
+  trimPath,
+} from './shared.js';
 
 export const MOQ_PATH = '/moq';
 /** The WebTransport protocol of moq-lite whose version SETUP negotiates (`@moq/net` `Lite.ALPN`). */
 export const MOQ_LITE_PROTOCOL = 'moql';
+/** Every WebTransport protocol served, in the default order of preference. */
+export const MOQ_PROTOCOLS: readonly string[] = [MOQ_LITE_03_PROTOCOL, MOQ_LITE_PROTOCOL, MOQT_16_PROTOCOL];
 
 /** Session and stream error codes this server sends (application codes of the session's transport). */
 export const MoqErrorCode = {
@@ -72,6 +85,11 @@ export const MoqErrorCode = {
 } as const;
 
 export interface MoqServerOptions {
+  /**
+   * WebTransport protocols answered, preferred first, among `moq-lite-03`, `moql` and `moqt-16`
+   * (the default order). `<moq-watch>` offers all three; naming `moqt-16` first makes it speak IETF.
+   */
+  protocols?: readonly string[];
   /** Tokens a session must present (`?token=`); empty or absent = open. */
   tokens?: readonly string[];
   /** Sessions at once; more are refused 503. Default 10 000. */
@@ -118,38 +136,6 @@ const DEFAULTS = {
   setupTimeoutMs: 10_000,
 };
 
-/** A segment of a track, as one subscription's group. */
-class GroupSource implements WarpSource {
-  readonly init = false;
-  readonly partKind = 'segment';
-  readonly headers;
-  readonly segment: number | undefined;
-
-  constructor(
-    readonly inner: WarpSource,
-    readonly start: Uint8Array,
-    order: number,
-  ) {
-    this.headers = { kind: 'headers' as const, order };
-    this.segment = inner.segment;
-  }
-  get track(): string {
-    return this.inner.track;
-  }
-  get parts(): readonly Uint8Array[] {
-    return this.inner.parts;
-  }
-  get complete(): boolean {
-    return this.inner.complete;
-  }
-  get aborted(): boolean {
-    return this.inner.aborted;
-  }
-  follow(onPart: (part: Uint8Array) => void, onEnd: (aborted: boolean) => void): () => void {
-    return this.inner.follow(onPart, onEnd);
-  }
-}
-
 const GROUP_FRAMING: StreamFraming = {
   start: (source) => (source as GroupSource).start,
   part: (_source, part) => {
@@ -161,26 +147,12 @@ const GROUP_FRAMING: StreamFraming = {
   },
 };
 
-/** Smaller is sent first: higher priority first, and within it the newest group first. */
-function groupOrder(priority: number, sequence: number): number {
-  return (255 - priority) * 2 ** 32 - sequence;
-}
-
-interface Subscription {
-  readonly id: number;
-  readonly broadcast: string;
-  readonly track: string;
-  /** moq-lite-03's SUBSCRIBE_UPDATE changes it, for the groups sent after. */
-  priority: number;
-  readonly stream: SessionStream;
-}
-
 interface Announcing {
   readonly prefix: string;
   readonly stream: SessionStream;
 }
 
-class MoqSession {
+class MoqSession implements MoqSessionHandle {
   setUp = false;
   readonly subscriptions = new Map<number, Subscription>();
   readonly announcing = new Set<Announcing>();
@@ -374,27 +346,19 @@ class MoqRefusal extends Error {
   }
 }
 
-const trimPath = (path: string): string => path.replace(/\/+/g, '/').replace(/^\/|\/$/g, '');
-
-/** `name` relative to `prefix` (moq paths: whole segments), undefined when outside it. */
-function stripPrefix(prefix: string, name: string): string | undefined {
-  if (prefix === '') return name;
-  if (name === prefix) return '';
-  return name.startsWith(`${prefix}/`) ? name.slice(prefix.length + 1) : undefined;
-}
-
-export class MoqServer implements SessionRoute {
+export class MoqServer implements SessionRoute, MoqHost {
   /**
    * WebTransport protocols answered, preferred first: `moq-lite-03` (no SETUP), then `moql`, moq-lite
    * with its version chosen in SETUP (the compatibility handshake, moq-lite-02), which every `@moq/net`
-   * offers, as does a session without a protocol (the WebSocket fallback).
+   * offers, as does a session without a protocol (the WebSocket fallback); then `moqt-16`
+   * (draft-ietf-moq-transport-16, ietf.ts). `MoqServerOptions.protocols` may reorder them.
    */
-  readonly protocols = [MOQ_LITE_03_PROTOCOL, MOQ_LITE_PROTOCOL];
+  readonly protocols: readonly string[];
   readonly o: Required<Pick<MoqServerOptions, keyof typeof DEFAULTS>> & MoqServerOptions;
   private readonly broadcasts = new Map<string, BroadcastFeed>();
   /** Each broadcast's catalog as last sent: its JSON, its group and that group's sequence. */
   private readonly catalogs = new Map<string, { json: string; source: WarpSource; sequence: number }>();
-  private readonly sessions = new Set<MoqSession>();
+  private readonly sessions = new Set<MoqSessionHandle>();
   private readonly unsubscribe: (() => void)[] = [];
   readonly counters = {
     sessionsAccepted: 0,
@@ -413,6 +377,9 @@ export class MoqServer implements SessionRoute {
 
   constructor(o: MoqServerOptions = {}) {
     this.o = { ...DEFAULTS, ...o };
+    this.protocols = o.protocols ?? MOQ_PROTOCOLS;
+    const unknown = this.protocols.filter((p) => !MOQ_PROTOCOLS.includes(p));
+    if (unknown.length > 0) throw new Error(`MoQ protocols not served: ${unknown.join(', ')}`);
   }
 
   /** Serves a broadcast (`WarpProducer.feed()`, `WarpRelay.feed()`) and announces it. */
@@ -445,7 +412,7 @@ export class MoqServer implements SessionRoute {
   }
 
   /** A new subscription: the catalog (now, or when it comes), or the track's group under way and each one after. */
-  start(session: MoqSession, sub: Subscription): void {
+  start(session: MoqSessionHandle, sub: Subscription): void {
     const feed = this.broadcasts.get(sub.broadcast)!;
     if (sub.track === HANG_CATALOG_TRACK) {
       const group = this.catalogGroup(sub.broadcast);
@@ -506,12 +473,11 @@ export class MoqServer implements SessionRoute {
       (n, p) => n + (p.catalog()?.tracks.reduce((m, t) => m + t.bandwidth, 0) ?? 0),
       0,
     );
-    const s = new MoqSession(
-      this,
-      session,
-      this.o.maxBacklogBytes ?? backlogLimit(bits, 2000),
-      request.protocol === MOQ_LITE_03_PROTOCOL ? 3 : 2,
-    );
+    const backlog = this.o.maxBacklogBytes ?? backlogLimit(bits, 2000);
+    const s =
+      request.protocol === MOQT_16_PROTOCOL
+        ? new MoqtSession(this, session, backlog)
+        : new MoqSession(this, session, backlog, request.protocol === MOQ_LITE_03_PROTOCOL ? 3 : 2);
     this.sessions.add(s);
     this.counters.sessionsAccepted++;
     session.once('close', () => {

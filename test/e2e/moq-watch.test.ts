@@ -23,7 +23,12 @@ import { until } from '../support/wait.js';
 /** How long playback is watched once it runs. */
 const WATCH_MS = Number(process.env.PUSHCAST_MOQ_WATCH_MS ?? 8000);
 
-async function watch(page: Page, url: string, transport: 'webtransport' | 'websocket'): Promise<WatchState> {
+async function watch(
+  page: Page,
+  url: string,
+  transport: 'webtransport' | 'websocket',
+  protocol = transport === 'webtransport' ? 'moq-lite-03' : '(none)',
+): Promise<WatchState> {
   const errors: string[] = [];
   const warnings: string[] = [];
   page.on('pageerror', (e) => errors.push(`pageerror: ${e.message}`));
@@ -47,9 +52,9 @@ async function watch(page: Page, url: string, transport: 'webtransport' | 'webso
     { timeoutMs: 20_000, intervalMs: 250, detail },
   );
   assert.equal(first.transport, transport);
-  // @moq/net logs the protocol the server chose: `moq-lite-03` over WebTransport (WT-Protocol); the WebSocket
-  // fallback's bare `webtransport` subprotocol carries none.
-  assert.deepEqual(negotiated, [transport === 'webtransport' ? 'moq-lite-03' : '(none)']);
+  // @moq/net logs the protocol the server chose: `moq-lite-03` over WebTransport (WT-Protocol) unless the server
+  // prefers `moqt-16`; the WebSocket fallback's bare `webtransport` subprotocol carries none.
+  assert.deepEqual(negotiated, [protocol]);
   const started = Date.now();
   const end = await until(
     `video to keep advancing for ${WATCH_MS} ms`,
@@ -193,5 +198,47 @@ describe('<moq-watch> plays through pushcast relay', () => {
     const page = await browser.newPage();
     const state2 = await watch(page, `http://localhost:${(pages.address() as AddressInfo).port}/`, 'webtransport');
     assert.equal(state2.status, 'live');
+  });
+});
+
+describe('<moq-watch> plays pushcast serve in draft-ietf-moq-transport-16', () => {
+  // `--moq-protocols moqt-16,…`: the server answers the IETF draft first among what the element offers.
+  test('over WebTransport, moqt-16 negotiated', { timeout: 90_000 }, async (t) => {
+    const state = mkdtempSync(join(os.tmpdir(), 'pushcast-moq-ietf-'));
+    const serve = await startServe([
+      '--ladder',
+      '320x180@300k',
+      '--no-multicast',
+      '--state-dir',
+      state,
+      '--host',
+      '0.0.0.0',
+      '--moq-protocols',
+      'moqt-16,moq-lite-03,moql',
+    ]);
+    t.after(async () => {
+      await serve.stop();
+      rmSync(state, { recursive: true, force: true });
+    });
+    const url = /^moq: (\S+) /.exec(await serve.waitForLine(/^moq: /))![1]!;
+    const info = (await (await fetch(new URL('/.well-known/pushcast/webtransport.json', serve.player))).json()) as {
+      serverCertificateHashes: { value: string }[];
+    };
+    const bundle = await watchBundle();
+    const pages = http.createServer((req, res) => {
+      if (new URL(req.url ?? '/', 'http://x').pathname === '/watch.js')
+        return void res.writeHead(200, { 'content-type': 'text/javascript' }).end(bundle);
+      res
+        .writeHead(200, { 'content-type': 'text/html' })
+        .end(moqWatchPage({ url, hash: info.serverCertificateHashes[0]!.value }));
+    });
+    await new Promise<void>((r) => pages.listen(0, '127.0.0.1', () => r()));
+    const browser = await launchChromium();
+    t.after(async () => {
+      await browser.close();
+      await new Promise((r) => pages.close(r));
+    });
+    const page = await browser.newPage();
+    await watch(page, `http://localhost:${(pages.address() as AddressInfo).port}/`, 'webtransport', 'moqt-16');
   });
 });

@@ -25,6 +25,30 @@ import {
   WEBTRANSPORT_BIDI_SIGNAL,
   WEBTRANSPORT_UNI_STREAM,
   MoqStreamReader,
+  MoqtMessage,
+  concatBytes,
+  decodeMoqtNamespaceSuffix,
+  decodeMoqtPublishDone,
+  decodeMoqtRequestError,
+  decodeMoqtRequestId,
+  decodeMoqtRequestOk,
+  decodeMoqtSetup,
+  decodeMoqtSubgroupHeader,
+  decodeMoqtSubgroupStream,
+  decodeMoqtSubscribe,
+  decodeMoqtSubscribeNamespace,
+  decodeMoqtSubscribeOk,
+  encodeMoqtNamespaceSuffix,
+  encodeMoqtObjectHeader,
+  encodeMoqtPublishDone,
+  encodeMoqtRequestError,
+  encodeMoqtRequestOk,
+  encodeMoqtSetup,
+  encodeMoqtSubgroupHeader,
+  encodeMoqtSubscribe,
+  encodeMoqtSubscribeNamespace,
+  encodeMoqtSubscribeOk,
+  frameMoqtControl,
   WarpStreamReader,
   WireError,
   decodeMoqAnnounce,
@@ -466,6 +490,36 @@ const moqStreams: Uint8Array[] = [
   encodeMoqStreamStart(0x2, frameMoqMessage(moqPayloads[5]!), frameMoqMessage(new Uint8Array(0))),
 ];
 
+const moqtPayloads: Uint8Array[] = [
+  encodeMoqtSetup(
+    new Map<bigint, bigint | Uint8Array>([
+      [2n, 42069n],
+      [7n, ascii('moq-lite-js')],
+      [0x40b5an, 1n],
+    ]),
+  ),
+  encodeMoqtSubscribe({
+    requestId: 2,
+    namespace: ['live'],
+    track: 'video',
+    priority: 195,
+    groupOrder: 2,
+    forward: true,
+    filter: { kind: 'absolute-range', group: 3, object: 0, endGroup: 9 },
+  }),
+  encodeMoqtSubscribeOk({ requestId: 2, trackAlias: 2, largest: { group: 1234, object: 5 } }),
+  encodeMoqtRequestOk({ requestId: 1 }),
+  encodeMoqtRequestError({ requestId: 4, code: 4, reason: 'no track' }),
+  encodeMoqtPublishDone({ requestId: 2, status: 2, streamCount: 0, reason: 'ended' }),
+  encodeMoqtSubscribeNamespace({ requestId: 0, prefix: [], options: 1 }),
+  encodeMoqtNamespaceSuffix(['live', 'a']),
+  concatBytes([
+    encodeMoqtSubgroupHeader({ trackAlias: 7, group: 1234, priority: 60 }),
+    encodeMoqtObjectHeader(0, 3),
+    ascii('abc'),
+  ]),
+];
+
 export const FUZZ_TARGETS: readonly FuzzTarget[] = [
   {
     name: 'QUIC packet: decodeShortHeaderPacket + decodeFrames',
@@ -602,9 +656,9 @@ export const FUZZ_TARGETS: readonly FuzzTarget[] = [
     decode: (input) => decodeWarpSelect(input),
   },
   {
-    name: 'MoQ: MoqStreamReader (moq-lite control streams, 16-bit SETUP framing), split anywhere',
+    name: 'MoQ: MoqStreamReader (moq-lite and draft-16 control streams, 16-bit framing), split anywhere',
     error: WireError,
-    corpus: moqStreams,
+    corpus: [...moqStreams, frameMoqtControl(MoqtMessage.CLIENT_SETUP, moqtPayloads[0]!)],
     decode: (input, r) => {
       const reader = new MoqStreamReader({ maxMessage: r.pick([16, 64 * 1024]) });
       let typed = false;
@@ -639,6 +693,35 @@ export const FUZZ_TARGETS: readonly FuzzTarget[] = [
         (b: Uint8Array) => decodeMoqAnnounce(b, 3),
         (b: Uint8Array) => decodeMoqSubscribeOk(b, 3),
         decodeMoqSubscribeUpdate,
+      ] as ((b: Uint8Array) => unknown)[]) {
+        try {
+          return decode(input);
+        } catch (error) {
+          if (!(error instanceof WireError)) throw error;
+          failure = error;
+        }
+      }
+      throw failure;
+    },
+  },
+  {
+    name: 'MoQ: draft-ietf-moq-transport-16 messages and subgroup streams',
+    error: WireError,
+    corpus: moqtPayloads,
+    decode: (input) => {
+      let failure: unknown;
+      for (const decode of [
+        decodeMoqtSetup,
+        decodeMoqtSubscribe,
+        decodeMoqtSubscribeOk,
+        decodeMoqtRequestOk,
+        decodeMoqtRequestError,
+        decodeMoqtRequestId,
+        decodeMoqtPublishDone,
+        decodeMoqtSubscribeNamespace,
+        decodeMoqtNamespaceSuffix,
+        decodeMoqtSubgroupHeader,
+        decodeMoqtSubgroupStream,
       ] as ((b: Uint8Array) => unknown)[]) {
         try {
           return decode(input);

@@ -53,3 +53,57 @@ export {
   encodeMoqGroupStreamStart,
   type MoqGroup,
 } from './group.js';
+export {
+  MAX_MOQT_NAMESPACE_FIELDS,
+  MAX_MOQT_PARAMETERS,
+  MOQT_16_PROTOCOL,
+  MOQT_DRAFT_16,
+  MoqtMessage,
+  frameMoqtControl,
+  type MoqtParameters,
+} from './moqt-parameters.js';
+export { decodeMoqtSetup, encodeMoqtSetup } from './moqt-setup.js';
+export {
+  MoqtRequestError,
+  decodeMoqtRequestError,
+  decodeMoqtRequestId,
+  decodeMoqtRequestOk,
+  encodeMoqtRequestError,
+  encodeMoqtRequestId,
+  encodeMoqtRequestOk,
+  type MoqtRequestErrorMessage,
+  type MoqtRequestOk,
+} from './moqt-request.js';
+export {
+  MoqtParameter,
+  MoqtPublishDone,
+  decodeMoqtFilter,
+  decodeMoqtPublishDone,
+  decodeMoqtSubscribe,
+  decodeMoqtSubscribeOk,
+  encodeMoqtFilter,
+  encodeMoqtPublishDone,
+  encodeMoqtSubscribe,
+  encodeMoqtSubscribeOk,
+  type MoqtFilter,
+  type MoqtPublishDoneMessage,
+  type MoqtSubscribe,
+  type MoqtSubscribeOk,
+} from './moqt-subscribe.js';
+export {
+  decodeMoqtNamespaceSuffix,
+  decodeMoqtSubscribeNamespace,
+  encodeMoqtNamespaceSuffix,
+  encodeMoqtSubscribeNamespace,
+  type MoqtSubscribeNamespace,
+} from './moqt-namespace.js';
+export {
+  MAX_MOQT_OBJECT,
+  decodeMoqtSubgroupHeader,
+  decodeMoqtSubgroupStream,
+  encodeMoqtObjectHeader,
+  encodeMoqtSubgroupHeader,
+  moqtSubgroupType,
+  type MoqtObject,
+  type MoqtSubgroupHeader,
+} from './moqt-object.js';
