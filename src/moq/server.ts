@@ -50,6 +50,7 @@ import {
   type MoqSubscribe,
 } from '../wire/index.js';
 import { HANG_CATALOG_TRACK, hangCatalog } from './catalog.js';
+import type { MoqPublishIngest } from './publish-ingest.js';
 
 export const MOQ_PATH = '/moq';
 /** The WebTransport protocol of moq-lite whose version SETUP negotiates (`@moq/net` `Lite.ALPN`). */
@@ -89,6 +90,8 @@ export interface MoqServerOptions {
   /** Video frames per second and the CMAF chunk duration (ms), for the catalog. */
   framerate?: number;
   chunkMs?: number;
+  /** Contribution: a session with its token is a publisher's, handed to it (publish-ingest.ts). */
+  publish?: MoqPublishIngest;
   log?: (line: string) => void;
 }
 
@@ -492,6 +495,13 @@ export class MoqServer implements SessionRoute {
     const url = new URL(request.path, 'https://moq.invalid');
     if (trimPath(url.pathname) !== trimPath(MOQ_PATH)) return refuse(404, `MoQ is served at ${MOQ_PATH}`);
     const tokens = this.o.tokens ?? [];
+    if (this.o.publish?.accepts(request.path)) return undefined;
+    // Where publishers come with a token, a token that is no one's is refused even if watching is open.
+    const given = url.searchParams.get('token');
+    if (this.o.publish && given !== null && !tokens.includes(given)) {
+      this.o.log?.("moq: session refused (403): a token that is neither the publisher's nor a viewer's");
+      return refuse(403, 'wrong token');
+    }
     if (tokens.length > 0) {
       const token = url.searchParams.get('token');
       if (token === null) return refuse(401, 'a token is needed (?token=)');
@@ -502,16 +512,16 @@ export class MoqServer implements SessionRoute {
   }
 
   session(session: Session, request: SessionRequest): void {
+    const draft = request.protocol === MOQ_LITE_03_PROTOCOL ? 3 : 2;
+    if (this.o.publish?.accepts(request.path)) {
+      this.counters.sessionsAccepted++;
+      return this.o.publish.session(session, draft);
+    }
     const bits = [...this.broadcasts.values()].reduce(
       (n, p) => n + (p.catalog()?.tracks.reduce((m, t) => m + t.bandwidth, 0) ?? 0),
       0,
     );
-    const s = new MoqSession(
-      this,
-      session,
-      this.o.maxBacklogBytes ?? backlogLimit(bits, 2000),
-      request.protocol === MOQ_LITE_03_PROTOCOL ? 3 : 2,
-    );
+    const s = new MoqSession(this, session, this.o.maxBacklogBytes ?? backlogLimit(bits, 2000), draft);
     this.sessions.add(s);
     this.counters.sessionsAccepted++;
     session.once('close', () => {
@@ -539,6 +549,7 @@ export class MoqServer implements SessionRoute {
 
   /** Every session is closed (code 0: the broadcast is over). */
   async close(): Promise<void> {
+    this.o.publish?.close();
     for (const off of this.unsubscribe.splice(0)) off();
     for (const name of this.broadcasts.keys()) for (const s of this.sessions) s.announce(name, false);
     await Promise.all(
