@@ -356,8 +356,9 @@ class PublisherSession implements MoqPublisher {
     if (!this.muxer) return;
     if (subscribe === SUB.video) this.muxer.videoFrame(frame, index === 0);
     else if (subscribe === SUB.audio) this.muxer.audioFrame(frame);
-    if (this.mkv.writableLength > this.ingest.o.maxBufferedBytes)
-      this.close(`the encoder is not reading (${this.mkv.writableLength} bytes waiting)`);
+    // Both sides of the pass-through: what waits to be transformed and what waits to be read.
+    const waiting = this.mkv.writableLength + this.mkv.readableLength;
+    if (waiting > this.ingest.o.maxBufferedBytes) this.close(`the encoder is not reading (${waiting} bytes waiting)`);
   }
 
   /** A catalog (one frame per group): the renditions to take, subscribed to once. */
