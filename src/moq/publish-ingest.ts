@@ -49,6 +49,8 @@ export interface MoqPublishOptions {
   maxMessageBytes?: number;
   /** Matroska written and not yet read by the encoder. Default 32 MiB. */
   maxBufferedBytes?: number;
+  /** How long a catalog with video and no audio waits for an audio rendition before going on without. Default 3 s. */
+  audioWaitMs?: number;
 }
 
 /** A publisher of the broadcast: its media as Matroska, for the encoder's standard input. */
@@ -77,6 +79,7 @@ export const MOQ_PUBLISH_DEFAULTS = {
   maxFrameBytes: 4 * 1024 * 1024,
   maxMessageBytes: 16 * 1024,
   maxBufferedBytes: 32 * 1024 * 1024,
+  audioWaitMs: 3000,
 } as const;
 
 /** Session and stream codes sent to a publisher (the application codes of `MoqServer`). */
@@ -155,6 +158,7 @@ class PublisherSession implements MoqPublisher {
   private audio?: PickedRendition;
   private readonly subscribed = new Set<number>();
   private timer: ReturnType<typeof setTimeout>;
+  private audioWait?: ReturnType<typeof setTimeout>;
 
   constructor(
     private readonly ingest: MoqPublishIngest,
@@ -189,6 +193,7 @@ class PublisherSession implements MoqPublisher {
     if (this.ended) return;
     this.ended = true;
     clearTimeout(this.timer);
+    clearTimeout(this.audioWait);
     this.mkv.end();
     this.ingest.left(this, reason, this.published);
   }
@@ -373,28 +378,34 @@ class PublisherSession implements MoqPublisher {
       this.video = picked.video;
       this.subscribe(SUB.video, picked.video.track, 60);
     }
-    if (!this.audio && picked.audio && !this.muxer?.hasStarted) {
+    if (!this.audio && picked.audio && !this.muxer) {
       this.audio = picked.audio;
       this.subscribe(SUB.audio, picked.audio.track, 80);
     }
-    if (this.video && (!this.muxer || (!this.muxer.hasStarted && this.audio))) {
-      try {
-        this.muxer = new LegacyMatroskaMuxer(this.video.rendition, this.audio?.rendition, (bytes) =>
-          this.mkv.write(bytes),
-        );
-        const v = this.video.rendition;
-        const a = this.audio?.rendition;
-        this.ingest.emit(
-          'tracks',
-          this,
-          `video ${this.video.track} ${v.codec} ${v.codedWidth ?? '?'}x${v.codedHeight ?? '?'}` +
-            (a
-              ? `, audio ${this.audio!.track} ${a.codec} ${a.sampleRate ?? '?'} Hz ${a.numberOfChannels ?? '?'} ch`
-              : ', no audio'),
-        );
-      } catch (error) {
-        this.close(error instanceof Error ? error.message : String(error));
-      }
+    if (!this.video || this.muxer) return;
+    if (this.audio) return this.startMuxer();
+    // The audio encoder is often configured after the video's: its rendition comes in a later catalog.
+    // Without it for a while, the publisher has none, and the Matroska carries silence in its place.
+    this.audioWait ??= setTimeout(() => !this.ended && !this.muxer && this.startMuxer(), this.ingest.o.audioWaitMs);
+  }
+
+  private startMuxer(): void {
+    clearTimeout(this.audioWait);
+    const video = this.video!;
+    try {
+      this.muxer = new LegacyMatroskaMuxer(video.rendition, this.audio?.rendition, (bytes) => this.mkv.write(bytes));
+    } catch (error) {
+      return this.close(error instanceof Error ? error.message : String(error));
     }
+    const v = video.rendition;
+    const a = this.audio?.rendition;
+    this.ingest.emit(
+      'tracks',
+      this,
+      `video ${video.track} ${v.codec} ${v.codedWidth ?? '?'}x${v.codedHeight ?? '?'}` +
+        (a
+          ? `, audio ${this.audio!.track} ${a.codec} ${a.sampleRate ?? '?'} Hz ${a.numberOfChannels ?? '?'} ch`
+          : ', no audio (silence in its place)'),
+    );
   }
 }

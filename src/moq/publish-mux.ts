@@ -69,17 +69,27 @@ export function decodeLegacyFrame(frame: Uint8Array): { timestampUs: number; dat
   return { timestampUs: value, data: frame.subarray(length) };
 }
 
+/**
+ * 20 ms of Opus silence (RFC 6716: TOC 0xFC, CELT full band 20 ms stereo, one frame; 0xFF 0xFE decodes with
+ * the silence flag set): the audio of a publisher that sends none, so that the ladder's audio has a source.
+ */
+const OPUS_SILENCE = Uint8Array.of(0xfc, 0xff, 0xfe);
+const SILENCE_MS = 20;
+
 /** Blocks further than this from their cluster start a new one (a SimpleBlock's offset is 16-bit). */
 const MAX_CLUSTER_SPAN_MS = 30_000;
 
 /**
  * Writes the header at the first video key frame (the decoder configuration of H.264 comes from it), then
- * a cluster per key frame. Timestamps start at that key frame; earlier frames are dropped.
+ * a cluster per key frame. Timestamps start at that key frame; earlier frames are dropped. Without audio,
+ * Opus silence follows the video, so that the encoder always has an audio input.
  */
 export class LegacyMatroskaMuxer {
   private started = false;
   private baseUs = 0;
   private clusterMs = 0;
+  /** Without audio from the publisher: silence written up to here (ms). */
+  private silenceMs = 0;
   private readonly videoCodec: string;
   private readonly audioCodec?: string;
   private readonly avc: boolean;
@@ -117,6 +127,10 @@ export class LegacyMatroskaMuxer {
     }
     this.counts.video++;
     this.write(matroskaBlock(1, ms - this.clusterMs, keyframe, this.avc ? annexBToAvcc(data) : data));
+    if (!this.audio)
+      for (; this.silenceMs <= ms; this.silenceMs += SILENCE_MS)
+        if (Math.abs(this.silenceMs - this.clusterMs) <= MAX_CLUSTER_SPAN_MS)
+          this.write(matroskaBlock(2, this.silenceMs - this.clusterMs, true, OPUS_SILENCE));
   }
 
   audioFrame(frame: Uint8Array): void {
@@ -154,6 +168,14 @@ export class LegacyMatroskaMuxer {
         height: this.video.codedHeight,
       },
     ];
+    if (!this.audio)
+      tracks.push({
+        kind: 'audio',
+        codecId: 'A_OPUS',
+        codecPrivate: opusHead(2, 48_000),
+        sampleRate: 48_000,
+        channels: 2,
+      });
     if (this.audio && this.audioCodec) {
       const channels = this.audio.numberOfChannels ?? 2;
       const sampleRate = this.audio.sampleRate ?? 48_000;

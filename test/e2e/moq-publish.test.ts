@@ -213,9 +213,31 @@ describe('@moq/publish contributes to pushcast serve', () => {
     await page.close();
   });
 
-  test('the publisher leaving is told', { timeout: 30_000 }, async () => {
+  test('the publisher leaving is told; the next one publishes, its media continuing the timeline', {
+    timeout: 60_000,
+  }, async () => {
     for (const p of publishers.splice(0)) await p.close();
     await serve.waitForLine(/moq: publisher left: /, 20_000);
+    // Segments published, summed over the tracks (the MPD, a SegmentTemplate, does not change with them).
+    const segments = async () => {
+      const text = await (await fetch(`${httpBase}/metrics`)).text();
+      return [...text.matchAll(/^pushcast_segments_published_total\{[^}]*\} (\d+)/gm)].reduce(
+        (n, m) => n + Number(m[1]),
+        0,
+      );
+    };
+    const published = await segments();
+    const page = await browser.newPage();
+    await page.goto(`${pagesBase}/`);
+    await serve.waitForLine(/moq: publisher connected: publisher \d+ .*broadcast camera/, 20_000);
+    await serve.waitForLine(/encoder run 2 started/, 20_000);
+    // New segments are published after the pause, from the second run.
+    await until('new segments from the second publisher', async () => (await segments()) >= published + 4, {
+      timeoutMs: 20_000,
+      intervalMs: 500,
+    });
+    assert.ok(!serve.lines.some((l) => /packager .*restarting|ffmpeg said/.test(l)), serve.lines.join('\n'));
+    await page.close();
   });
 });
 

@@ -303,3 +303,27 @@ test('moq-lite-02 (no protocol named, as on the WebSocket fallback of @moq/net):
   await until('Matroska', () => indexOf(out.bytes(), 'V_MPEG4/ISO/AVC') > 0);
   assert.deepEqual(events.slice(0, 1), ['publish publisher 1 (websocket)']);
 });
+
+test('a catalog without audio: its rendition is awaited a while, then the video goes alone with Opus silence in place of audio', async (t) => {
+  const { connect, events, published } = await ingestOver(t, { audioWaitMs: 200 });
+  const pub = new FakePublisher(await connect());
+  await until('the catalog subscribed', () => pub.subscriptions.has('catalog.json'));
+  const out = collect(published[0]!);
+  await pub.group('catalog.json', 0, [new TextEncoder().encode(JSON.stringify({ video: CATALOG.video }))]);
+  await until('no audio, after the wait', () =>
+    events.some((e) => /^tracks .*no audio \(silence in its place\)$/.test(e)),
+  );
+  await pub.group('video/hd', 0, [legacy(1_000_000, annexB(SPS, PPS, IDR)), legacy(1_040_000, annexB(P))]);
+  const mkv = await until('the blocks', () => {
+    const b = out.bytes();
+    return indexOf(b, annexBToAvcc(annexB(P))) > 0 && b;
+  });
+  assert.ok(indexOf(mkv, 'A_OPUS') > 0, 'an audio track all the same');
+  // Silence at 0, 20 and 40 ms: up to the last video frame.
+  const silence = [
+    ...Buffer.from(mkv)
+      .toString('hex')
+      .matchAll(/82(00(00|14|28))80fcfffe/g),
+  ].map((m) => m[1]);
+  assert.deepEqual(silence, ['0000', '0014', '0028']);
+});
