@@ -1,5 +1,6 @@
 import { LiveTimeline, LiveWindow, TrackPackager } from '../media/index.js';
 import type { LiveStreamStats } from '../metrics/index.js';
+import { MoqPublishIngest, type MoqPublisher } from '../moq/index.js';
 import {
   LiveSource,
   RtmpIngestServer,
@@ -7,8 +8,15 @@ import {
   type LiveInput,
   type LiveSourceOptions,
   type MediaSink,
-  type RtmpPublisher,
 } from '../source/index.js';
+import type { Readable } from 'node:stream';
+
+/** An ingest publisher (RTMP, MoQ) as the encoder reads it. */
+interface Publisher {
+  readonly remote: string;
+  readonly media: Readable;
+  close(reason?: string): void;
+}
 
 export interface LiveStreamOptions {
   source: Omit<LiveSourceOptions, 'keyFrameInterval'>;
@@ -28,9 +36,11 @@ export class LiveStream {
   readonly source: LiveSource;
   /** The RTMP ingest point, for an `rtmp` input. */
   readonly rtmp?: RtmpIngestServer;
+  /** The MoQ publish point, for a `moq` input: `MoqServer` hands it the sessions with the publish token. */
+  readonly moq?: MoqPublishIngest;
   /** The publisher whose media the running encoder reads, and the one that replaces it once that run ends. */
-  private publisher?: RtmpPublisher;
-  private nextPublisher?: RtmpPublisher;
+  private publisher?: Publisher;
+  private nextPublisher?: Publisher;
   private readonly log: (line: string) => void;
   private readonly input: LiveInput;
   private stopping = false;
@@ -66,6 +76,7 @@ export class LiveStream {
     const input = settings.input;
     this.input = input;
     if (input.kind === 'rtmp') this.rtmp = this.rtmpIngest(new RtmpIngestServer(input));
+    if (input.kind === 'moq') this.moq = this.moqIngest(new MoqPublishIngest(input));
     if (input.kind === 'srt') {
       this.source.on('media', () => o.log('ingest: encoder connected (srt), publishing'));
       this.source.on('log', (line) => {
@@ -79,7 +90,7 @@ export class LiveStream {
     }
     this.source.on('exited', ({ code, signal, lastError, restartIn, requested, hadMedia }) => {
       if (requested) return o.log('encoder stopped');
-      if (input.kind === 'rtmp') return this.rtmpRunEnded(hadMedia, lastError);
+      if (input.kind === 'rtmp' || input.kind === 'moq') return this.rtmpRunEnded(hadMedia, lastError);
       if (input.kind === 'srt' && hadMedia)
         return o.log(
           'ingest: encoder disconnected (srt); listening again, published segments stay and the timeline continues on reconnection',
@@ -122,6 +133,7 @@ export class LiveStream {
 
   /** Starts the encoder, or for an RTMP input the listener that starts one per publishing encoder. */
   async start(): Promise<void> {
+    if (this.moq) return;
     if (!this.rtmp) return this.source.start();
     const address = await this.rtmp.listen();
     const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
@@ -131,7 +143,8 @@ export class LiveStream {
 
   private rtmpIngest(server: RtmpIngestServer): RtmpIngestServer {
     server.on('refused', (remote, reason) => this.log(`ingest: refused ${remote}: ${reason}`));
-    server.on('publish', (p) => {
+    server.on('publish', (rtmp) => {
+      const p = { remote: rtmp.remote, media: rtmp.flv, close: (reason?: string) => rtmp.close(reason) };
       const replacing = this.publisher !== undefined;
       this.log(
         `ingest: encoder connected from ${p.remote} (rtmp), publishing${replacing ? '; it replaces the previous connection' : ''}`,
@@ -143,20 +156,45 @@ export class LiveStream {
       this.publisher?.close('replaced by a newer connection');
       this.startNextRun();
     });
-    server.on('unpublish', (p, reason) => {
-      if (p === this.nextPublisher) this.nextPublisher = undefined;
+    server.on('unpublish', (rtmp, reason) => {
+      if (rtmp.flv === this.nextPublisher?.media) this.nextPublisher = undefined;
       this.log(
-        `ingest: encoder disconnected from ${p.remote} (${reason})${this.stopping ? '' : '; published segments stay, the timeline continues when it reconnects'}`,
+        `ingest: encoder disconnected from ${rtmp.remote} (${reason})${this.stopping ? '' : '; published segments stay, the timeline continues when it reconnects'}`,
       );
     });
     return server;
+  }
+
+  /**
+   * One publisher at a time (the ingest refuses others while one publishes); a new one waits for the
+   * run of the one that left to end.
+   */
+  private moqIngest(ingest: MoqPublishIngest): MoqPublishIngest {
+    const of = new Map<MoqPublisher, Publisher>();
+    ingest.on('refused', (remote, reason) => this.log(`moq: publisher refused: ${remote}: ${reason}`));
+    ingest.on('tracks', (m, description) => this.log(`moq: ${m.remote} sends ${description}`));
+    ingest.on('publish', (m) => {
+      const p = { remote: m.remote, media: m.mkv, close: (reason?: string) => m.close(reason) };
+      of.set(m, p);
+      this.log(`moq: publisher connected: ${m.remote}, publishing broadcast ${ingest.o.name}`);
+      this.nextPublisher = p;
+      this.startNextRun();
+    });
+    ingest.on('unpublish', (m, reason) => {
+      if (of.get(m) === this.nextPublisher) this.nextPublisher = undefined;
+      of.delete(m);
+      this.log(
+        `moq: publisher left: ${m.remote} (${reason})${this.stopping ? '' : '; published segments stay, the timeline continues when one publishes again'}`,
+      );
+    });
+    return ingest;
   }
 
   private startNextRun(): void {
     if (this.source.running || !this.nextPublisher) return;
     this.publisher = this.nextPublisher;
     this.nextPublisher = undefined;
-    this.source.start(this.publisher.flv);
+    this.source.start(this.publisher.media);
   }
 
   /** An encoder run of an RTMP publisher ended: its publisher goes with it, and a waiting one starts the next. */
@@ -171,6 +209,7 @@ export class LiveStream {
 
   async stop(): Promise<void> {
     this.stopping = true;
+    this.moq?.close();
     await this.rtmp?.close();
     await this.source.stop();
   }

@@ -131,7 +131,7 @@ program
   )
   .option(
     '-i, --input <file|-|url>',
-    'loop a media file as a live stream, read fragmented MP4 from standard input ("-"), or take an encoder\'s stream: rtmp://0.0.0.0:1935/live/<key> (RTMP, the stream key must match) or srt://0.0.0.0:9000?passphrase=<10-79 chars> (SRT listener); default: a built-in test pattern',
+    'loop a media file as a live stream, read fragmented MP4 from standard input ("-"), or take an encoder\'s stream: rtmp://0.0.0.0:1935/live/<key> (RTMP, the stream key must match) or srt://0.0.0.0:9000?passphrase=<10-79 chars> (SRT listener) or moq://<name>?token=<token> (a @moq/publish page publishing <name> at /moq); default: a built-in test pattern',
   )
   .option(
     '--passthrough',

@@ -118,7 +118,10 @@ export async function serve(o: ServeOptions): Promise<void> {
         ? { kind: 'stdin' }
         : (parseIngestUrl(o.input) ?? { kind: 'file', path: o.input });
   if (input.kind === 'file' && !existsSync(input.path)) throw new Error(`input file ${input.path} does not exist`);
-  const passthrough = o.passthrough && input.kind !== 'test-pattern';
+  // A MoQ publisher's Opus and its timestamps are not what the packager takes as is: it is always transcoded.
+  const passthrough = o.passthrough && input.kind !== 'test-pattern' && input.kind !== 'moq';
+  if (input.kind === 'moq' && !o.moq)
+    throw new Error('--input moq:// is published to /moq: MoQ cannot be off (--no-moq)');
   const video: VideoRendition[] = passthrough
     ? [{ id: 'video', width: 0, height: 0, bitrate: 5_000_000 }]
     : o.ladder
@@ -192,6 +195,7 @@ export async function serve(o: ServeOptions): Promise<void> {
         protocols: o.moqProtocols,
         framerate: passthrough ? undefined : o.fps,
         chunkMs: (o.chunkDuration || 1 / o.fps) * 1000,
+        publish: stream.moq,
         log,
       })
     : undefined;
@@ -289,7 +293,9 @@ export async function serve(o: ServeOptions): Promise<void> {
           ? `RTMP ingest on ${input.host}:${input.port}, application '${input.app}', stream key required`
           : input.kind === 'srt'
             ? `SRT ingest (listener) on ${input.host}:${input.port}, ${input.passphrase === undefined ? 'no passphrase: anyone may send' : 'passphrase required'}`
-            : `${input.path} (looped)`;
+            : input.kind === 'moq'
+              ? `MoQ publisher of broadcast '${input.name}' at ${MOQ_PATH} (@moq/publish, ?token= required)`
+              : `${input.path} (looped)`;
   log(`source: ${what}`);
   log(
     `ladder: ${passthrough ? 'passthrough (no transcoding)' : video.map((v) => `${v.height}p@${(v.bitrate / 1e6).toFixed(1)}M`).join(', ')}${o.audio ? `, audio ${DEFAULT_AUDIO.bitrate / 1000}k` : ''}; segments ${o.segmentDuration} s, chunks ${o.chunkDuration || 'one frame'}${o.chunkDuration ? ' s' : ''}${o.lowLatency ? ', low latency' : ''}`,
@@ -307,6 +313,10 @@ export async function serve(o: ServeOptions): Promise<void> {
       log('warning: the encoder is slower than real time; use a smaller --ladder');
   });
   await stream.start();
+  // Where @moq/publish sends the camera (its url with ?token=<the token of --input>, and name): before the
+  // stream is live, which it becomes once a publisher sends.
+  if (moq && input.kind === 'moq')
+    console.log(`moq publish: ${addresses.https ?? addresses.http}${MOQ_PATH}?token=… broadcast ${input.name}`);
 
   let stopping = false;
   stop = async (signal: string) => {

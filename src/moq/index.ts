@@ -16,3 +16,11 @@ export {
   type MoqServerOptions,
   type MoqServerStats,
 } from './server.js';
+export {
+  MOQ_PUBLISH_DEFAULTS,
+  MoqPublishIngest,
+  type MoqPublishEvents,
+  type MoqPublishOptions,
+  type MoqPublisher,
+} from './publish-ingest.js';
+export { LegacyMatroskaMuxer, decodeLegacyFrame, matroskaCodec, pickRenditions } from './publish-mux.js';

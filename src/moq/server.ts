@@ -61,6 +61,7 @@ import {
   stripPrefix,
   trimPath,
 } from './shared.js';
+import type { MoqPublishIngest } from './publish-ingest.js';
 
 export const MOQ_PATH = '/moq';
 /** The WebTransport protocol of moq-lite whose version SETUP negotiates (`@moq/net` `Lite.ALPN`). */
@@ -107,6 +108,8 @@ export interface MoqServerOptions {
   /** Video frames per second and the CMAF chunk duration (ms), for the catalog. */
   framerate?: number;
   chunkMs?: number;
+  /** Contribution: a session with its token is a publisher's, handed to it (publish-ingest.ts). */
+  publish?: MoqPublishIngest;
   log?: (line: string) => void;
 }
 
@@ -459,6 +462,13 @@ export class MoqServer implements SessionRoute, MoqHost {
     const url = new URL(request.path, 'https://moq.invalid');
     if (trimPath(url.pathname) !== trimPath(MOQ_PATH)) return refuse(404, `MoQ is served at ${MOQ_PATH}`);
     const tokens = this.o.tokens ?? [];
+    if (this.o.publish?.accepts(request.path)) return undefined;
+    // Where publishers come with a token, a token that is no one's is refused even if watching is open.
+    const given = url.searchParams.get('token');
+    if (this.o.publish && given !== null && !tokens.includes(given)) {
+      this.o.log?.("moq: session refused (403): a token that is neither the publisher's nor a viewer's");
+      return refuse(403, 'wrong token');
+    }
     if (tokens.length > 0) {
       const token = url.searchParams.get('token');
       if (token === null) return refuse(401, 'a token is needed (?token=)');
@@ -469,6 +479,11 @@ export class MoqServer implements SessionRoute, MoqHost {
   }
 
   session(session: Session, request: SessionRequest): void {
+    const draft = request.protocol === MOQ_LITE_03_PROTOCOL ? 3 : 2;
+    if (this.o.publish?.accepts(request.path)) {
+      this.counters.sessionsAccepted++;
+      return this.o.publish.session(session, draft);
+    }
     const bits = [...this.broadcasts.values()].reduce(
       (n, p) => n + (p.catalog()?.tracks.reduce((m, t) => m + t.bandwidth, 0) ?? 0),
       0,
@@ -477,7 +492,7 @@ export class MoqServer implements SessionRoute, MoqHost {
     const s =
       request.protocol === MOQT_16_PROTOCOL
         ? new MoqtSession(this, session, backlog)
-        : new MoqSession(this, session, backlog, request.protocol === MOQ_LITE_03_PROTOCOL ? 3 : 2);
+        : new MoqSession(this, session, backlog, draft);
     this.sessions.add(s);
     this.counters.sessionsAccepted++;
     session.once('close', () => {
@@ -505,6 +520,7 @@ export class MoqServer implements SessionRoute, MoqHost {
 
   /** Every session is closed (code 0: the broadcast is over). */
   async close(): Promise<void> {
+    this.o.publish?.close();
     for (const off of this.unsubscribe.splice(0)) off();
     for (const name of this.broadcasts.keys()) for (const s of this.sessions) s.announce(name, false);
     await Promise.all(

@@ -10,7 +10,17 @@ export type LiveInput =
   /** An encoder publishing over RTMP to pushcast's own listener, which hands ffmpeg FLV on its standard input. */
   | RtmpInput
   /** An encoder sending over SRT (caller mode) to ffmpeg's SRT listener. */
-  | SrtInput;
+  | SrtInput
+  /** A MoQ publisher (`@moq/publish`) at `/moq`, whose frames pushcast hands ffmpeg as Matroska on its standard input. */
+  | MoqInput;
+
+export interface MoqInput {
+  kind: 'moq';
+  /** The broadcast the publisher announces. */
+  name: string;
+  /** The token it presents (`?token=`). */
+  token: string;
+}
 
 export interface RtmpInput {
   kind: 'rtmp';
@@ -32,17 +42,28 @@ export interface SrtInput {
 }
 
 /** Whether the input is an encoder connecting to pushcast (RTMP, SRT): live by nature, it comes and goes. */
-export function isIngest(input: LiveInput): input is RtmpInput | SrtInput {
-  return input.kind === 'rtmp' || input.kind === 'srt';
+export function isIngest(input: LiveInput): input is RtmpInput | SrtInput | MoqInput {
+  return input.kind === 'rtmp' || input.kind === 'srt' || input.kind === 'moq';
 }
 
 /**
  * Reads `--input rtmp://0.0.0.0:1935/live/<key>` or `srt://0.0.0.0:9000?passphrase=…&latency=<ms>` (listener
  * addresses), or returns undefined for anything else.
  */
-export function parseIngestUrl(spec: string): RtmpInput | SrtInput | undefined {
-  const scheme = /^(rtmp|srt):\/\//i.exec(spec)?.[1]?.toLowerCase();
+export function parseIngestUrl(spec: string): RtmpInput | SrtInput | MoqInput | undefined {
+  const scheme = /^(rtmp|srt|moq):\/\//i.exec(spec)?.[1]?.toLowerCase();
   if (!scheme) return undefined;
+  if (scheme === 'moq') {
+    // moq://<broadcast>?token=<token>: the broadcast name may hold slashes, the token is required.
+    const [path = '', query = ''] = spec.slice('moq://'.length).split('?', 2);
+    const name = decodeURIComponent(path).replace(/^\/+|\/+$/g, '');
+    const token = new URLSearchParams(query).get('token');
+    if (name === '' || !token)
+      throw new Error(
+        '--input moq://NAME?token=TOKEN needs a broadcast name and a token, e.g. moq://camera?token=s3cret',
+      );
+    return { kind: 'moq', name, token };
+  }
   let url: URL;
   try {
     url = new URL(spec);
@@ -172,6 +193,9 @@ export function ffmpegArguments(s: EncoderSettings): { args: string[]; outputs: 
       break;
     case 'srt':
       args.push(...INGEST_PROBE, '-f', 'mpegts', '-i', srtListenerUrl(s.input));
+      break;
+    case 'moq':
+      args.push(...INGEST_PROBE, '-f', 'matroska', '-i', 'pipe:0');
       break;
   }
   const audioInput = s.input.kind === 'test-pattern' ? '1:a:0' : '0:a:0?';

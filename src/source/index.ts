@@ -12,6 +12,7 @@ export {
   type LiveInput,
   type RtmpInput,
   type SrtInput,
+  type MoqInput,
   type EncoderSettings,
   type EncoderOutput,
 } from './ffmpeg-args.js';

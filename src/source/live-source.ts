@@ -116,8 +116,8 @@ export class LiveSource extends EventEmitter<LiveSourceEvents> {
     const fdCount = 3 + this.outputs.length;
     const stdio: ('pipe' | 'ignore')[] = Array.from({ length: fdCount }, () => 'pipe');
     const kind = this.options.input.kind;
-    const stdin = kind === 'rtmp' ? input : kind === 'stdin' ? this.options.stdin : undefined;
-    if (kind !== 'stdin' && kind !== 'rtmp') stdio[0] = 'ignore';
+    const stdin = kind === 'rtmp' || kind === 'moq' ? input : kind === 'stdin' ? this.options.stdin : undefined;
+    if (kind !== 'stdin' && kind !== 'rtmp' && kind !== 'moq') stdio[0] = 'ignore';
     const child = spawn(this.options.ffmpegPath ?? 'ffmpeg', this.args, { stdio });
     this.child = child;
     const startedAt = Date.now();
@@ -159,7 +159,7 @@ export class LiveSource extends EventEmitter<LiveSourceEvents> {
       this.stderrTail.length = 0;
       // Restarting makes no sense when the input itself is gone (standard input at its end, an RTMP
       // publisher gone: the next publisher starts the next run).
-      const inputEnded = kind === 'stdin' || kind === 'rtmp';
+      const inputEnded = kind === 'stdin' || kind === 'rtmp' || kind === 'moq';
       if (this.stopping || inputEnded) {
         this.emit('exited', { run, code, signal, lastError, requested: this.stopping, hadMedia });
         return;

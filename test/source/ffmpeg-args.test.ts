@@ -93,6 +93,18 @@ test('ingest addresses: rtmp://HOST[:PORT]/APP/KEY and srt://HOST:PORT?passphras
   assert.equal(parseIngestUrl('talk.mp4'), undefined);
 });
 
+test('a MoQ publisher: moq://NAME?token=…, checked; Matroska on standard input, transcoded, the token kept out of ffmpeg', () => {
+  assert.deepEqual(parseIngestUrl('moq://camera?token=s3cret'), { kind: 'moq', name: 'camera', token: 's3cret' });
+  assert.deepEqual(parseIngestUrl('moq://studio/cam%201/?token=t'), { kind: 'moq', name: 'studio/cam 1', token: 't' });
+  assert.throws(() => parseIngestUrl('moq://camera'), /a broadcast name and a token/);
+  assert.throws(() => parseIngestUrl('moq://?token=t'), /a broadcast name and a token/);
+  const moq = ffmpegArguments({ ...settings, input: { kind: 'moq', name: 'camera', token: 's3cret' } });
+  const at = moq.args.indexOf('-i');
+  assert.deepEqual(moq.args.slice(at - 2, at + 2), ['-f', 'matroska', '-i', 'pipe:0']);
+  assert.ok(moq.args.includes('libx264'), 'transcoded to the ladder');
+  assert.ok(!moq.args.join(' ').includes('s3cret'));
+});
+
 test('an RTMP input is FLV on standard input, an SRT input ffmpeg’s listener; both passed through or transcoded', () => {
   const rtmp = ffmpegArguments({
     ...settings,
