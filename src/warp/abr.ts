@@ -27,7 +27,11 @@
  * - **A recovered path is seen at once**: a GoP's key frame is sent whole as soon as it is made, so it
  *   crosses the path at the path's rate, whatever the rendition's bitrate (`headBytes` ÷ `headMs`). When
  *   the last two GoPs' key frames came at `burstFactor` × the next rendition's bitrate or more, a failed probe
- *   of it no longer asks for a longer wait: that probe failed on a path that has changed since.
+ *   of it no longer asks for a longer wait: that probe failed on a path that has changed since. Key frames
+ *   slower than its bitrate say the path has not changed: the next probe waits `shortPathUpAfterMs`. (A
+ *   congestion window the sender has not grown also makes key frames slow, so this measure never holds a
+ *   rendition back by itself, only after a failed probe.) A streak does not go on into a rendition whose
+ *   probe failed lately.
  *
  * Isomorphic: no timers; the caller passes the time.
  */
@@ -63,6 +67,8 @@ export interface RenditionChooserOptions {
   probeRate?: number;
   /** Key frames coming at this multiple of a rendition's bitrate waive its failed probes' wait. Default 2. */
   burstFactor?: number;
+  /** After a failed probe, with key frames slower than that rendition's bitrate: the good time asked, ms. Default 8000. */
+  shortPathUpAfterMs?: number;
 }
 
 export interface RenditionChoice {
@@ -112,6 +118,7 @@ export class RenditionChooser {
       probeCheck: o.probeCheck ?? 0.5,
       probeRate: o.probeRate ?? 0.85,
       burstFactor: o.burstFactor ?? 2,
+      shortPathUpAfterMs: o.shortPathUpAfterMs ?? 8000,
     };
   }
 
@@ -168,7 +175,8 @@ export class RenditionChooser {
     }
     this.goodMs += a.durationMs;
     if (this.index === this.ladder.length - 1) return undefined;
-    const needed = this.streakAfterUp ? a.durationMs : this.upAfter(this.index + 1, now);
+    const needed =
+      this.streakAfterUp && !this.failedLately(this.index + 1, now) ? a.durationMs : this.upAfter(this.index + 1, now);
     if (this.goodMs < needed) return undefined;
     const path = this.pathClear(this.index + 1, now)
       ? `; key frames at ${(this.pathRateBps! / 1e6).toFixed(1)} Mbit/s`
@@ -211,7 +219,13 @@ export class RenditionChooser {
     const share = `${Math.round((100 * bytes) / due)} % of its bitrate (${Math.round(100 * usual)} % usually)`;
     if (bytes < this.o.probeRate * usual * due) return this.down(rank + 1, 0, `the probe's GoP came at ${share}`, now);
     // A probe that keeps up is the good GoP a streak's next step needs: that step's probe can begin at the next GoP.
-    if (!this.streakAfterUp || this.index === this.ladder.length - 1 || bytes < usual * due) return undefined;
+    if (
+      !this.streakAfterUp ||
+      this.index === this.ladder.length - 1 ||
+      bytes < usual * due ||
+      this.failedLately(this.index + 1, now)
+    )
+      return undefined;
     return this.up(now, `the probe's GoP came at ${share}`);
   }
 
@@ -223,9 +237,21 @@ export class RenditionChooser {
   }
 
   private upAfter(index: number, now: number): number {
+    if (!this.failedLately(index, now)) return this.o.upAfterMs;
+    const wait = this.failedProbes.get(index)!.upAfterMs;
+    return this.pathShort(index) ? Math.max(wait, this.o.shortPathUpAfterMs) : wait;
+  }
+
+  /** A probe of rendition `index` failed lately, and the key frames do not say the path has changed since. */
+  private failedLately(index: number, now: number): boolean {
     const failed = this.failedProbes.get(index);
-    if (!failed || now - failed.at > this.o.probeMemoryMs || this.pathClear(index, now)) return this.o.upAfterMs;
-    return failed.upAfterMs;
+    return failed !== undefined && now - failed.at <= this.o.probeMemoryMs && !this.pathClear(index, now);
+  }
+
+  /** The last key frames crossed the path slower than rendition `index` (with the other tracks) needs. */
+  private pathShort(index: number): boolean {
+    const path = this.pathRateBps;
+    return path !== undefined && path < this.ladder[index]!.bandwidth + this.o.otherBps;
   }
 
   /** A failed probe of `index` is remembered, and the path has changed since: key frames cross it fast enough. */

@@ -5,7 +5,7 @@
  * over WebTransport (the certificate trusted by the hashes pushcast publishes) and over the WebSocket
  * fallback (a page without WebTransport); and through `pushcast relay` in front of `pushcast serve`.
  * Asserted: the broadcast goes live, decoded video frames and their timestamps advance for seconds
- * (PUSHCAST_MOQ_WATCH_MS, default 8 s), audio with them, the protocol negotiated, and the page throws nothing.
+ * (PUSHCAST_MOQ_WATCH_MS, default 30 s), audio with them, the protocol negotiated, and the page throws nothing.
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -21,7 +21,7 @@ import { runPushcast, startServe, type RunningServe } from '../support/pushcast-
 import { until } from '../support/wait.js';
 
 /** How long playback is watched once it runs. */
-const WATCH_MS = Number(process.env.PUSHCAST_MOQ_WATCH_MS ?? 8000);
+const WATCH_MS = Number(process.env.PUSHCAST_MOQ_WATCH_MS ?? 30_000);
 
 async function watch(
   page: Page,
@@ -129,13 +129,13 @@ describe('<moq-watch> plays pushcast serve', () => {
     rmSync(state, { recursive: true, force: true });
   });
 
-  test('over WebTransport, from a page of another origin', { timeout: 60_000 }, async () => {
+  test('over WebTransport, from a page of another origin', { timeout: 90_000 }, async () => {
     const page = await browser.newPage();
     await watch(page, `${pagesBase}/`, 'webtransport');
     await page.close();
   });
 
-  test('over the WebSocket fallback, on a page without WebTransport', { timeout: 60_000 }, async () => {
+  test('over the WebSocket fallback, on a page without WebTransport', { timeout: 90_000 }, async () => {
     const page = await browser.newPage();
     const ws = new URL('/moq', serve.player).href;
     await watch(page, `${pagesBase}/?websocket=${encodeURIComponent(ws)}`, 'websocket');
@@ -145,7 +145,7 @@ describe('<moq-watch> plays pushcast serve', () => {
 
 describe('<moq-watch> plays through pushcast relay', () => {
   // The relay chain: pushcast serve → pushcast relay (Warp upstream) → <moq-watch> (MoQ at the relay's /moq).
-  test('over WebTransport, the relay in front of serve', { timeout: 90_000 }, async (t) => {
+  test('over WebTransport, the relay in front of serve', { timeout: 120_000 }, async (t) => {
     const state = mkdtempSync(join(os.tmpdir(), 'pushcast-moq-relay-'));
     const serve = await startServe([
       '--ladder',
@@ -203,7 +203,7 @@ describe('<moq-watch> plays through pushcast relay', () => {
 
 describe('<moq-watch> plays pushcast serve in draft-ietf-moq-transport-16', () => {
   // `--moq-protocols moqt-16,…`: the server answers the IETF draft first among what the element offers.
-  test('over WebTransport, moqt-16 negotiated', { timeout: 90_000 }, async (t) => {
+  test('over WebTransport, moqt-16 negotiated', { timeout: 120_000 }, async (t) => {
     const state = mkdtempSync(join(os.tmpdir(), 'pushcast-moq-ietf-'));
     const serve = await startServe([
       '--ladder',

@@ -16,8 +16,8 @@ const GOP_MS = 2000;
 
 /**
  * A GoP of `track` that came at `bps` (its own bitrate when the link carries it), `lagMs` after its end;
- * its key frame (a tenth of its bytes) crossed the path at `pathBps` (by default 1.5× the bitrate: a path
- * with little room to spare).
+ * its key frame (a tenth of its bytes) crossed the path at `pathBps` (by default 3 Mbit/s: room for every
+ * rendition of the ladder, short of twice the top's).
  */
 function gop(
   bandwidth: number,
@@ -33,7 +33,7 @@ function gop(
     lagMs: o.lagMs ?? 150,
     complete: o.complete ?? true,
     headBytes,
-    headMs: (headBytes * 8 * 1000) / (o.pathBps ?? 1.5 * bandwidth),
+    headMs: (headBytes * 8 * 1000) / (o.pathBps ?? 3e6),
   };
 }
 
@@ -135,6 +135,31 @@ test("key frames crossing the path at twice the next rendition's bitrate waive i
     nextProbe(failedProbe(), (t) => (t === 8000 ? 1e12 : undefined)),
     12_000,
   );
+});
+
+test('after a failed probe, key frames slower than its bitrate make the next probe wait longer; a streak stops short of it', () => {
+  /** When (ms) 360p probes 540p again after a failed probe at 4 s, given the key frames' rate. */
+  const nextProbe = (pathBps: number) => {
+    const c = new RenditionChooser(LADDER, 'video-360p', { upAfterMs: 2000, maxUpAfterMs: 4000 });
+    assert.equal(
+      c.arrived('video-360p', gop(0.8e6, { pathBps }), 0)?.track,
+      'video-540p',
+      'a first probe is not held back',
+    );
+    assert.equal(c.arrived('video-540p', gop(1.6e6, { complete: false, pathBps }), 2000)?.track, 'video-360p');
+    for (let t = 4000; t <= 30_000; t += GOP_MS) if (c.arrived('video-360p', gop(0.8e6, { pathBps }), t)) return t;
+    return undefined;
+  };
+  assert.equal(nextProbe(3e6), 6000, "room for 540p: the failed probe's 4 s");
+  assert.equal(nextProbe(1.2e6), 10_000, 'key frames at 1.2 Mbit/s, short of 1.6: 8 s');
+  // 540p keeps up, but 720p's probe failed lately: the streak does not go on into it.
+  const c = new RenditionChooser(LADDER, 'video-540p', { upAfterMs: 2000 });
+  assert.equal(c.arrived('video-540p', gop(1.6e6), 0)?.track, 'video-720p');
+  assert.equal(c.arrived('video-720p', gop(3e6, { complete: false }), 2000)?.track, 'video-540p');
+  assert.equal(c.arrived('video-540p', gop(1.6e6, { lagMs: 700 }), 4000)?.track, 'video-360p', 'a late GoP');
+  assert.equal(c.arrived('video-360p', gop(0.8e6), 6000)?.track, 'video-540p');
+  assert.equal(c.arrived('video-540p', gop(1.6e6), 8000), undefined, 'no streak into 720p');
+  assert.equal(c.arrived('video-540p', gop(1.6e6), 10_000)?.track, 'video-720p', "after the failed probe's 4 s");
 });
 
 test("a probe's first GoP that comes slower than its bitrate is a step back down before the next GoP begins", () => {
