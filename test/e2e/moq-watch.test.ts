@@ -47,7 +47,15 @@ async function watch(
     `<moq-watch> to play over ${transport}`,
     async () => {
       last = await read();
-      return last && last.status === 'live' && last.videoFrames > 0 && last.videoTimestamp !== null && last;
+      // Audio may start a little after the picture: both are running before the watch begins.
+      return (
+        last &&
+        last.status === 'live' &&
+        last.videoFrames > 0 &&
+        last.videoTimestamp !== null &&
+        last.audioTimestamp !== null &&
+        last
+      );
     },
     { timeoutMs: 20_000, intervalMs: 250, detail },
   );
